@@ -1,0 +1,1 @@
+"""storagegw's gateway: a gRPC server over pluggable storage drivers."""

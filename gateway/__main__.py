@@ -1,0 +1,67 @@
+"""`python -m gateway` / `storagegw serve`: run the gateway until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from gateway import config as config_module
+from gateway import logs
+
+log = logging.getLogger("storagegw")
+
+_STORAGE_SETTINGS = ("STORAGE_", "GATEWAY_CONFIG", "GATEWAY_DEFAULT_BUCKET")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="storagegw serve",
+        description="Run the storagegw gateway. Settings come from the environment "
+        "(see the README's configuration reference); flags override them.",
+    )
+    parser.add_argument("--listen", help="gRPC host:port (GATEWAY_LISTEN)")
+    parser.add_argument("--http-listen", help="signed-URL HTTP host:port (GATEWAY_HTTP_LISTEN)")
+    parser.add_argument("--backend", choices=config_module.BACKENDS, help="STORAGE_BACKEND")
+    parser.add_argument("--data", help="data directory (STORAGE_BASE_PATH)")
+    parser.add_argument("--config", help="TOML file with several buckets (GATEWAY_CONFIG)")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    for flag, name in (
+        (args.listen, "GATEWAY_LISTEN"),
+        (args.http_listen, "GATEWAY_HTTP_LISTEN"),
+        (args.backend, "STORAGE_BACKEND"),
+        (args.data, "STORAGE_BASE_PATH"),
+        (args.config, "GATEWAY_CONFIG"),
+    ):
+        if flag:
+            env[name] = flag
+    try:
+        config = config_module.load(env)
+    except config_module.ConfigError as error:
+        print(f"storagegw: configuration error: {error}", file=sys.stderr)
+        return 2
+    logs.setup(config.log_format, config.log_level)
+    if not any(value for name, value in env.items() if name.startswith(_STORAGE_SETTINGS)):
+        log.info(
+            "no storage configured: using the local backend under %s",
+            config.base_path.resolve(),
+        )
+    from gateway.server import Gateway
+
+    async def run() -> None:
+        gateway = Gateway(config)
+        await gateway.serve()
+
+    try:
+        asyncio.run(run())
+    except OSError as error:
+        log.error("cannot start: %s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Backend drivers, one module each, behind the Protocol in base.py."""

@@ -1,0 +1,172 @@
+"""The contract between the gateway and a storage driver.
+
+A driver serves one gateway bucket (a local directory, a memory area, an S3
+bucket and prefix...). It knows nothing of gRPC: it takes validated keys and
+plain values and raises gateway.errors.GatewayError. Integrity (per-chunk and
+whole-object checksums, declared sizes) is checked by the gateway before it
+calls ObjectWriter.commit, so drivers only store what they are given and the
+checksums that come with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """What a driver knows of a stored object."""
+
+    key: str
+    size: int
+    etag: str
+    generation: int
+    create_time_ns: int
+    update_time_ns: int
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    crc32c: int | None = None
+    sha256: bytes | None = None
+    storage_class: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """Preconditions on the current object; the defaults impose nothing."""
+
+    if_match: str = ""
+    if_none_match: str = ""
+    if_generation_match: int | None = None
+    if_generation_not_match: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.if_match
+            or self.if_none_match
+            or self.if_generation_match is not None
+            or self.if_generation_not_match is not None
+        )
+
+
+NO_CONDITIONS = Conditions()
+
+
+@dataclass(frozen=True, slots=True)
+class Checksums:
+    """Whole-object checksums computed by the gateway while streaming."""
+
+    crc32c: int
+    sha256: bytes
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """Everything about a new object except its bytes."""
+
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    conditions: Conditions = NO_CONDITIONS
+    # Declared size, when the client gave one: lets a driver choose single-shot
+    # vs multipart up front or refuse early against a quota.
+    size_hint: int | None = None
+    storage_class: str = ""
+    server_side_encryption: str = ""
+    kms_key_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing."""
+
+    objects: list[ObjectMeta]
+    common_prefixes: list[str]
+    next_page_token: str = ""
+
+
+class ObjectWriter(Protocol):
+    """An object being written. Exactly one of commit or abort ends it."""
+
+    async def write(self, data: bytes) -> None:
+        """Append data. Memory held by the driver stays bounded."""
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        """Check the write's conditions against the current object and make
+        the new object visible atomically. On any error nothing is visible and
+        the writer is aborted."""
+
+    async def abort(self) -> None:
+        """Discard everything written; idempotent, safe after a failed commit."""
+
+
+class ObjectReader(Protocol):
+    """An open object (or range of one), pinned to one generation."""
+
+    @property
+    def meta(self) -> ObjectMeta: ...
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int:
+        """One past the last byte this reader serves."""
+
+    def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        """The range's bytes in chunks of at most chunk_size."""
+
+    async def close(self) -> None:
+        """Release the object (file handles...); idempotent."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A storage driver serving one gateway bucket."""
+
+    @property
+    def kind(self) -> str:
+        """Driver name for logs and errors: "local", "memory", "s3"..."""
+
+    async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
+        """The object's metadata, or OBJECT_NOT_FOUND."""
+
+    async def open_read(
+        self, key: str, offset: int, limit: int | None, conditions: Conditions
+    ) -> ObjectReader:
+        """Open a range: offset < 0 reads the last -offset bytes, limit None
+        reads to the end. offset > size is INVALID_RANGE (see ranges.py)."""
+
+    async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
+        """Start writing an object; nothing is visible until commit."""
+
+    async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
+        """Remove the object; whether it existed. Missing with conditions set
+        is PRECONDITION_FAILED."""
+
+    async def list(
+        self, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+    ) -> ListPage:
+        """One page in lexicographic (UTF-8 byte) key order."""
+
+    async def copy(
+        self,
+        source_key: str,
+        destination_key: str,
+        source_conditions: Conditions,
+        options: WriteOptions,
+        replace_metadata: bool,
+    ) -> ObjectMeta:
+        """Copy within this backend. options.conditions apply to the
+        destination; without replace_metadata the source's content type and
+        metadata are kept and options' are ignored."""
+
+    async def probe(self) -> None:
+        """Raise BACKEND_UNAVAILABLE when the storage cannot be reached."""
+
+    async def close(self) -> None:
+        """Release connections and background tasks."""

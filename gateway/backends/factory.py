@@ -1,0 +1,20 @@
+"""Builds a driver from a bucket's configuration."""
+
+from __future__ import annotations
+
+from gateway.backends.base import Backend
+from gateway.config import BucketConfig
+
+
+def build(bucket: BucketConfig) -> Backend:
+    # Imported here so a gateway only loads the drivers it uses.
+    if bucket.backend == "memory":
+        from gateway.backends.memory import MemoryBackend
+
+        return MemoryBackend(quota_bytes=bucket.quota)
+    if bucket.backend == "local":
+        from gateway.backends.local import LocalBackend
+
+        assert bucket.path is not None
+        return LocalBackend(bucket.path)
+    raise ValueError(f"unknown backend {bucket.backend!r}")

@@ -1,0 +1,36 @@
+"""Per-call facts the handlers fill in and the interceptor logs, one line per RPC."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class CallLog:
+    method: str
+    bucket: str = ""
+    key: str = ""
+    bytes: int = 0
+
+
+_current: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(
+    "storagegw_call_log", default=None
+)
+
+
+def start(method: str) -> CallLog:
+    log = CallLog(method)
+    _current.set(log)
+    return log
+
+
+def current() -> CallLog:
+    """The running call's record; a throwaway one outside an RPC (tests)."""
+    log = _current.get()
+    return log if log is not None else CallLog("")
+
+
+def note(bucket: str, key: str) -> None:
+    log = current()
+    log.bucket, log.key = bucket, key

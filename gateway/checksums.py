@@ -1,0 +1,43 @@
+"""CRC32C and SHA-256, computed while bytes stream through."""
+
+from __future__ import annotations
+
+import hashlib
+
+import google_crc32c
+
+
+def crc32c(data: bytes | memoryview) -> int:
+    return int(google_crc32c.value(bytes(data) if isinstance(data, memoryview) else data))
+
+
+def format_crc32c(value: int | None) -> str:
+    return "none" if value is None else f"crc32c={value:08x}"
+
+
+class StreamChecksums:
+    """Running whole-object CRC32C and SHA-256 plus the byte count.
+
+    update() is called from a worker thread for large chunks: hashlib releases
+    the GIL while hashing, so the event loop keeps serving other calls.
+    """
+
+    __slots__ = ("_crc", "_sha", "size")
+
+    def __init__(self) -> None:
+        self._crc = 0
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._crc = google_crc32c.extend(self._crc, data)
+        self._sha.update(data)
+        self.size += len(data)
+
+    @property
+    def crc32c(self) -> int:
+        return int(self._crc)
+
+    @property
+    def sha256(self) -> bytes:
+        return self._sha.digest()

@@ -1,0 +1,219 @@
+"""Configuration from environment variables and an optional TOML file.
+
+Names follow svc-infra where it has one (STORAGE_*); the gateway's own
+settings are GATEWAY_*. Every problem raises ConfigError naming the setting,
+so a bad start says exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import GatewayError
+from gateway.keys import validate_bucket
+
+KIB = 1024
+MIB = 1024 * KIB
+DEFAULT_CHUNK_SIZE = 1 * MIB
+MAX_CHUNK_SIZE = 2 * MIB
+DEFAULT_MAX_MESSAGE_SIZE = 4 * MIB
+BACKENDS = ("local", "memory")
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names it."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+@dataclass(frozen=True, slots=True)
+class BucketConfig:
+    name: str
+    backend: str
+    path: Path | None = None  # local
+    quota: int | None = None  # memory
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    buckets: dict[str, BucketConfig]
+    default_bucket: str
+    base_path: Path = Path("data")
+    listen: str = "127.0.0.1:50051"
+    http_listen: str = "127.0.0.1:8080"
+    base_url: str = ""
+    url_secret: str | None = field(default=None, repr=False)
+    url_expiration: int = 3600
+    url_max_expiration: int = 7 * 86400
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_object_size: int | None = None
+    shutdown_grace: float = 30.0
+    health_interval: float = 5.0
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    config_file: Path | None = None
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.base_url or f"http://{self.http_listen}").rstrip("/")
+
+
+_SIZE = re.compile(r"\s*(\d+)\s*([kmgt]i?b?|b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_size(setting: str, text: str) -> int:
+    """Bytes from '1048576', '512KiB', '1 MiB', '2GB' (KiB = 1024, KB = 1000)."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ConfigError(setting, f"{text!r} is not a size (examples: 1048576, 512KiB, 2GiB)")
+    number, unit = int(match.group(1)), (match.group(2) or "").lower()
+    base = 1024 if "i" in unit else None
+    if base is not None:
+        return int(number * base ** ("kmgt".index(unit[0]) + 1))
+    return number * _UNITS[unit[:1]]
+
+
+def _listen(setting: str, text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(setting, f"{text!r} is not host:port (example: 127.0.0.1:50051)")
+    return text
+
+
+def _positive(setting: str, text: str, *, integer: bool = True) -> float:
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ConfigError(setting, f"{text!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(setting, f"must be positive, got {text}")
+    return value
+
+
+def _bucket(setting: str, name: str, table: Mapping[str, Any], base_path: Path) -> BucketConfig:
+    try:
+        validate_bucket(name)
+    except GatewayError as error:
+        raise ConfigError(setting, error.message) from None
+    backend = str(table.get("backend", "local"))
+    if backend not in BACKENDS:
+        raise ConfigError(f"{setting}.backend", f"{backend!r} is not one of {', '.join(BACKENDS)}")
+    unknown = set(table) - {"backend", "path", "quota"}
+    if unknown:
+        raise ConfigError(setting, f"unknown setting(s) {', '.join(sorted(unknown))}")
+    if backend == "local":
+        path = Path(str(table.get("path") or base_path / name))
+        return BucketConfig(name, backend, path=path)
+    quota = table.get("quota")
+    size = None if quota is None else parse_size(f"{setting}.quota", str(quota))
+    return BucketConfig(name, backend, quota=size)
+
+
+def _file_buckets(path: Path, base_path: Path) -> tuple[dict[str, BucketConfig], str | None]:
+    try:
+        document = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError("GATEWAY_CONFIG", f"cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("GATEWAY_CONFIG", f"{path} is not valid TOML: {error}") from None
+    tables = document.get("buckets", {})
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError("GATEWAY_CONFIG", f"{path} defines no [buckets.NAME] table")
+    buckets = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"buckets.{name}", "must be a table")
+        buckets[name] = _bucket(f"buckets.{name}", name, table, base_path)
+    default = document.get("default_bucket")
+    return buckets, None if default is None else str(default)
+
+
+def load(env: Mapping[str, str]) -> Config:
+    """Build the configuration from env (os.environ in production)."""
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value not in (None, "") else None
+
+    base_path = Path(get("STORAGE_BASE_PATH") or "data")
+    config_file = Path(p) if (p := get("GATEWAY_CONFIG")) else None
+    default = get("GATEWAY_DEFAULT_BUCKET")
+    if config_file is not None:
+        buckets, file_default = _file_buckets(config_file, base_path)
+        default = default or file_default or next(iter(buckets))
+    else:
+        default = default or "default"
+        backend = get("STORAGE_BACKEND") or "local"
+        table: dict[str, Any] = {"backend": backend}
+        if backend == "local":
+            table["path"] = str(base_path / default)
+        if backend == "memory" and (quota := get("STORAGE_MEMORY_QUOTA")):
+            table["quota"] = quota
+        if backend not in BACKENDS:
+            raise ConfigError("STORAGE_BACKEND", f"{backend!r} is not one of {', '.join(BACKENDS)}")
+        buckets = {default: _bucket("GATEWAY_DEFAULT_BUCKET", default, table, base_path)}
+    if default not in buckets:
+        raise ConfigError("GATEWAY_DEFAULT_BUCKET", f"{default!r} is not a configured bucket")
+
+    chunk_size = DEFAULT_CHUNK_SIZE
+    if text := get("GATEWAY_CHUNK_SIZE"):
+        chunk_size = parse_size("GATEWAY_CHUNK_SIZE", text)
+        if not 4 * KIB <= chunk_size <= MAX_CHUNK_SIZE:
+            raise ConfigError("GATEWAY_CHUNK_SIZE", f"must be between 4KiB and 2MiB, got {text}")
+    max_message = DEFAULT_MAX_MESSAGE_SIZE
+    if text := get("GATEWAY_MAX_MESSAGE_SIZE"):
+        max_message = parse_size("GATEWAY_MAX_MESSAGE_SIZE", text)
+        if max_message < chunk_size + 64 * KIB:
+            raise ConfigError(
+                "GATEWAY_MAX_MESSAGE_SIZE", "must exceed GATEWAY_CHUNK_SIZE by at least 64KiB"
+            )
+    max_object = None
+    if text := get("GATEWAY_MAX_OBJECT_SIZE"):
+        max_object = parse_size("GATEWAY_MAX_OBJECT_SIZE", text)
+    expiration = int(_positive("STORAGE_URL_EXPIRATION", get("STORAGE_URL_EXPIRATION") or "3600"))
+    max_expiration = int(
+        _positive("STORAGE_URL_MAX_EXPIRATION", get("STORAGE_URL_MAX_EXPIRATION") or "604800")
+    )
+    if expiration > max_expiration:
+        raise ConfigError("STORAGE_URL_EXPIRATION", "exceeds STORAGE_URL_MAX_EXPIRATION")
+    secret = get("STORAGE_URL_SECRET")
+    if secret is not None and len(secret.encode()) < 16:
+        raise ConfigError("STORAGE_URL_SECRET", "must be at least 16 bytes")
+    log_format = get("GATEWAY_LOG_FORMAT") or "auto"
+    if log_format not in ("auto", "json", "text"):
+        raise ConfigError("GATEWAY_LOG_FORMAT", "must be auto, json or text")
+    base_url = get("STORAGE_BASE_URL") or ""
+    if base_url and not re.match(r"https?://", base_url):
+        raise ConfigError("STORAGE_BASE_URL", f"{base_url!r} must start with http:// or https://")
+    return Config(
+        buckets=buckets,
+        default_bucket=default,
+        base_path=base_path,
+        listen=_listen("GATEWAY_LISTEN", get("GATEWAY_LISTEN") or "127.0.0.1:50051"),
+        http_listen=_listen("GATEWAY_HTTP_LISTEN", get("GATEWAY_HTTP_LISTEN") or "127.0.0.1:8080"),
+        base_url=base_url,
+        url_secret=secret,
+        url_expiration=expiration,
+        url_max_expiration=max_expiration,
+        chunk_size=chunk_size,
+        max_message_size=max_message,
+        max_object_size=max_object,
+        shutdown_grace=_positive(
+            "GATEWAY_SHUTDOWN_GRACE", get("GATEWAY_SHUTDOWN_GRACE") or "30", integer=False
+        ),
+        health_interval=_positive(
+            "GATEWAY_HEALTH_INTERVAL", get("GATEWAY_HEALTH_INTERVAL") or "5", integer=False
+        ),
+        log_format=log_format,
+        log_level=(get("GATEWAY_LOG_LEVEL") or "INFO").upper(),
+        config_file=config_file,
+    )

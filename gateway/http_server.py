@@ -1,0 +1,307 @@
+"""The gateway's HTTP listener: serves signed URLs (see gateway/signing.py).
+
+One route, /v1/b/{bucket}/o/{key}:
+- GET/HEAD stream the object, honouring one "Range: bytes=..." (206, or 416
+  with "Content-Range: bytes */size"); a multi-range header gets the whole
+  object (200). download URLs add Content-Disposition: attachment.
+- PUT stores the body through gateway.ingest.store (checksummed, committed
+  only when whole), bounded by the URL's max size and the gateway's.
+
+Status codes: 400 invalid key; 403 when the signature does not allow the
+request (expired, tampered, other object or method, missing parameters) and
+for a PUT whose Content-Type differs from the one the URL binds (it is part of
+what was signed); 404 missing object or bucket; 413 too large (checked against
+Content-Length before anything is read, then as bytes arrive); other gateway
+errors map through _STATUS. Error bodies are short plain text with the reason
+in the X-Sgw-Reason header.
+
+Signed URLs carry their signature in the query string, so nothing here logs a
+query string: the access log writes method, path, status, size and time only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from email.utils import formatdate
+from urllib.parse import quote
+
+from aiohttp import ClientPayloadError, web
+from aiohttp.abc import AbstractAccessLogger
+
+from gateway.backends.base import (
+    DEFAULT_CONTENT_TYPE,
+    NO_CONDITIONS,
+    Backend,
+    ObjectMeta,
+    ObjectReader,
+    WriteOptions,
+)
+from gateway.errors import GatewayError, Reason, object_too_large
+from gateway.ingest import Expected, store
+from gateway.keys import validate_key
+from gateway.registry import Buckets
+from gateway.signing import SignatureError, UrlSigner, VerifiedRequest
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("gateway.http.access")
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+REASON_HEADER = "X-Sgw-Reason"
+
+_BUCKETS = web.AppKey("buckets", Buckets)
+_SIGNER = web.AppKey("signer", UrlSigner)
+_CHUNK_SIZE = web.AppKey("chunk_size", int)
+_MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
+
+_STATUS: dict[Reason, int] = {
+    Reason.INVALID_ARGUMENT: 400,
+    Reason.INVALID_KEY: 400,
+    Reason.INVALID_BUCKET: 400,
+    Reason.INVALID_STREAM: 400,
+    Reason.CHECKSUM_MISMATCH: 400,
+    Reason.SIZE_MISMATCH: 400,
+    Reason.UNSUPPORTED_OPTION: 400,
+    Reason.PERMISSION_DENIED: 403,
+    Reason.BUCKET_NOT_FOUND: 404,
+    Reason.OBJECT_NOT_FOUND: 404,
+    Reason.KEY_CONFLICT: 409,
+    Reason.PRECONDITION_FAILED: 412,
+    Reason.OBJECT_TOO_LARGE: 413,
+    Reason.INVALID_RANGE: 416,
+    Reason.NOT_IMPLEMENTED: 501,
+    Reason.BACKEND_UNAVAILABLE: 503,
+    Reason.QUOTA_EXCEEDED: 507,
+}
+
+_RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings (they hold URL signatures)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %d %d %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time,
+        )
+
+
+def make_app(
+    buckets: Buckets,
+    signer: UrlSigner,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_object_size: int | None = None,
+) -> web.Application:
+    """The signed-URL application; serve it with start_http."""
+    app = web.Application()
+    app[_BUCKETS] = buckets
+    app[_SIGNER] = signer
+    app[_CHUNK_SIZE] = chunk_size
+    if max_object_size is not None:
+        app[_MAX_SIZE] = max_object_size
+    app.router.add_route("*", "/v1/b/{bucket}/o/{key:.+}", _handle)
+    return app
+
+
+async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving app on host:port (0: any free port); (runner, bound port).
+    Stop it with `await runner.cleanup()`."""
+    runner = web.AppRunner(
+        app, access_log=access_log, access_log_class=PathOnlyAccessLogger, handle_signals=False
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = int(runner.addresses[0][1])
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, bound
+
+
+def _error(status: int, reason: Reason | str, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n", headers={REASON_HEADER: str(reason)})
+
+
+def _gateway_error(exc: GatewayError) -> web.Response:
+    return _error(_STATUS.get(exc.reason, 500), exc.reason, exc.message)
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    method = request.method
+    if method not in ("GET", "HEAD", "PUT"):
+        raise web.HTTPMethodNotAllowed(method, ["GET", "HEAD", "PUT"])
+    app = request.app
+    bucket = request.match_info["bucket"]
+    key = request.match_info["key"]
+    try:
+        validate_key(key)
+        for name in request.query:
+            if name.lower().startswith("x-sgw-") and len(request.query.getall(name)) > 1:
+                raise SignatureError(f"signed URL: repeated parameter {name}")
+        verified = app[_SIGNER].verify(method, bucket, key, request.query)
+        _, backend = app[_BUCKETS].resolve(bucket)
+        if method == "PUT":
+            return await _put(request, backend, verified)
+        return await _get(request, backend, verified)
+    except GatewayError as exc:
+        return _gateway_error(exc)
+    except Exception:
+        log.exception("signed URL %s %s failed", method, request.path)
+        return _error(500, Reason.INTERNAL, "internal error")
+
+
+# --- GET / HEAD --------------------------------------------------------------
+
+
+def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
+    """One byte range as (first, last) with either possibly None ("a-": last
+    None; "-n": first None); None for no header, a malformed one or several
+    ranges, all of which mean "the whole object"."""
+    if not header or "," in header:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if not match or not (match[1] or match[2]):
+        return None
+    first = int(match[1]) if match[1] else None
+    last = int(match[2]) if match[2] else None
+    if first is not None and last is not None and last < first:
+        return None
+    return first, last
+
+
+async def _open(
+    backend: Backend, key: str, wanted: tuple[int | None, int | None] | None
+) -> tuple[ObjectReader | None, int]:
+    """(reader, object size); reader None when the range is unsatisfiable."""
+    if wanted is None:
+        reader = await backend.open_read(key, 0, None, NO_CONDITIONS)
+        return reader, reader.meta.size
+    first, last = wanted
+    if first is None:
+        assert last is not None
+        # "-0" is never satisfiable; open nothing just to learn the size.
+        reader = await backend.open_read(
+            key, -last if last else 0, None if last else 0, NO_CONDITIONS
+        )
+    else:
+        try:
+            limit = None if last is None else last - first + 1
+            reader = await backend.open_read(key, first, limit, NO_CONDITIONS)
+        except GatewayError as exc:
+            if exc.reason != Reason.INVALID_RANGE:
+                raise
+            known = exc.metadata.get("size")
+            return None, int(known) if known is not None else (await backend.head(key)).size
+    size = reader.meta.size
+    if reader.start >= size or (first is None and not last):
+        await reader.close()
+        return None, size
+    return reader, size
+
+
+def _object_headers(meta: ObjectMeta, verified: VerifiedRequest) -> dict[str, str]:
+    etag = meta.etag if meta.etag.startswith(('"', 'W/"')) else f'"{meta.etag}"'
+    headers = {
+        "Content-Type": meta.content_type or DEFAULT_CONTENT_TYPE,
+        "ETag": etag,
+        "Last-Modified": formatdate(meta.update_time_ns / 1e9, usegmt=True),
+        "Accept-Ranges": "bytes",
+    }
+    if verified.download:
+        headers["Content-Disposition"] = content_disposition(
+            verified.filename or verified.key.rsplit("/", 1)[-1]
+        )
+    return headers
+
+
+def content_disposition(filename: str) -> str:
+    """attachment with an ASCII fallback name and the exact UTF-8 one (RFC 6266)."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def _get(
+    request: web.Request, backend: Backend, verified: VerifiedRequest
+) -> web.StreamResponse:
+    wanted = parse_range(request.headers.get("Range"))
+    reader, size = await _open(backend, verified.key, wanted)
+    if reader is None:
+        refusal = _error(
+            416, Reason.INVALID_RANGE, f"range not satisfiable: object is {size} bytes"
+        )
+        refusal.headers["Content-Range"] = f"bytes */{size}"
+        return refusal
+    try:
+        headers = _object_headers(reader.meta, verified)
+        status = 200
+        if wanted is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {reader.start}-{reader.end - 1}/{size}"
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = reader.end - reader.start
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        try:
+            async for chunk in reader.chunks(request.app[_CHUNK_SIZE]):
+                await response.write(chunk)
+        except ConnectionError:
+            log.debug("client went away during GET %s", request.path)
+        except Exception:
+            # Headers are out: all we can do is cut the response short.
+            log.exception("GET %s failed mid-stream", request.path)
+            if request.transport is not None:
+                request.transport.close()
+        return response
+    finally:
+        await reader.close()
+
+
+# --- PUT -------------------------------------------------------------------------
+
+
+async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
+    sent_type = request.headers.get("Content-Type")
+    if verified.content_type and sent_type != verified.content_type:
+        return _error(
+            403,
+            Reason.PERMISSION_DENIED,
+            "signed URL: Content-Type must be exactly the one the URL was signed with",
+        )
+    limits = [n for n in (verified.max_size, request.app.get(_MAX_SIZE)) if n is not None]
+    limit = min(limits) if limits else None
+    declared = request.content_length
+    if limit is not None and declared is not None and declared > limit:
+        return _gateway_error(object_too_large(limit, declared))
+    options = WriteOptions(
+        content_type=verified.content_type or sent_type or DEFAULT_CONTENT_TYPE,
+        size_hint=declared,
+    )
+    chunks = request.content.iter_chunked(request.app[_CHUNK_SIZE])
+    try:
+        meta = await store(backend, verified.key, options, chunks, Expected(size=declared), limit)
+    except (ConnectionError, ClientPayloadError):
+        # Nothing was stored (store aborts); the client will not see this.
+        log.info("client went away during PUT %s", request.path)
+        return _error(400, Reason.INVALID_STREAM, "request body incomplete")
+    body = {
+        "bucket": verified.bucket,
+        "key": meta.key,
+        "size": meta.size,
+        "etag": meta.etag,
+        "generation": meta.generation,
+        "content_type": meta.content_type,
+        "crc32c": meta.crc32c,
+        "sha256": meta.sha256.hex() if meta.sha256 is not None else "",
+    }
+    etag = meta.etag if meta.etag.startswith('"') else f'"{meta.etag}"'
+    return web.json_response(body, headers={"ETag": etag})

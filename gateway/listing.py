@@ -1,0 +1,82 @@
+"""Paging and delimiter roll-up for drivers that can walk keys in order
+(local, memory). Drivers with native listing (S3, GCS) do not use this.
+
+Positions are UTF-8 bytes, compared bytewise, which is the order List
+promises. To step past every key under a rolled-up prefix P, the walk resumes
+after P + b"\\xff": no UTF-8 sequence contains 0xFF, so every key starting
+with P sorts below it and every other key above P sorts above it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Callable
+
+from gateway.backends.base import ListPage, ObjectMeta
+from gateway.errors import GatewayError, Reason
+
+# Yields objects whose key starts with prefix and whose UTF-8 key is > after,
+# in bytewise key order.
+Walk = Callable[[str, bytes], AsyncIterator[ObjectMeta]]
+
+_TOKEN_VERSION = b"\x01"
+_PAST_PREFIX = b"\xff"
+
+
+def encode_token(after: bytes) -> str:
+    return base64.urlsafe_b64encode(_TOKEN_VERSION + after).decode("ascii")
+
+
+def decode_token(token: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raw = b""
+    if not raw.startswith(_TOKEN_VERSION):
+        raise GatewayError(
+            Reason.INVALID_PAGE_TOKEN,
+            "page_token is not one this gateway issued; pass next_page_token unchanged",
+        )
+    return raw[len(_TOKEN_VERSION) :]
+
+
+async def build_page(
+    walk: Walk, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+) -> ListPage:
+    """One page of at most page_size entries (objects plus common prefixes)."""
+    after = start_after.encode()
+    if page_token:
+        after = max(after, decode_token(page_token))
+    objects: list[ObjectMeta] = []
+    prefixes: list[str] = []
+    more = False
+    while True:
+        restart_after: bytes | None = None
+        entries = walk(prefix, after)
+        try:
+            async for meta in entries:
+                if len(objects) + len(prefixes) == page_size:
+                    more = True
+                    break
+                rolled = _roll_up(meta.key, prefix, delimiter)
+                if rolled is None:
+                    objects.append(meta)
+                    after = meta.key.encode()
+                    continue
+                prefixes.append(rolled)
+                after = rolled.encode() + _PAST_PREFIX
+                restart_after = after
+                break
+        finally:
+            await entries.aclose()  # type: ignore[attr-defined]
+        if restart_after is None:
+            break
+    return ListPage(objects, prefixes, encode_token(after) if more else "")
+
+
+def _roll_up(key: str, prefix: str, delimiter: str) -> str | None:
+    if not delimiter:
+        return None
+    cut = key.find(delimiter, len(prefix))
+    return None if cut < 0 else key[: cut + len(delimiter)]

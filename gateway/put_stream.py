@@ -1,0 +1,153 @@
+"""The Put stream protocol: first message carries the spec, later ones data.
+
+Checks the shape of the stream (spec first and only once, offsets that match
+the bytes received, nothing after finish_write) and each chunk's CRC32C, then
+hands the bytes to gateway.ingest, which checks the whole object and commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from storagegw.v1 import storage_pb2 as pb
+
+from gateway import convert
+from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
+from gateway.checksums import crc32c
+from gateway.errors import (
+    GatewayError,
+    Reason,
+    checksum_mismatch,
+    invalid_argument,
+    invalid_stream,
+)
+from gateway.ingest import Expected, store
+from gateway.keys import validate_key
+from gateway.registry import Buckets
+
+MAX_METADATA_BYTES = 8 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PutLimits:
+    max_object_size: int | None = None
+
+
+@dataclass(slots=True)
+class PutResult:
+    bucket: str
+    meta: ObjectMeta
+
+
+def _expected(checksums: pb.ObjectChecksums, field: str) -> Expected:
+    return Expected(
+        crc32c=checksums.crc32c if checksums.HasField("crc32c") else None,
+        sha256=convert.sha256_field(checksums.sha256, f"{field}.sha256"),
+    )
+
+
+def _options(spec: pb.PutSpec) -> WriteOptions:
+    metadata = dict(spec.metadata)
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+    if size > MAX_METADATA_BYTES:
+        raise invalid_argument(
+            f"user metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed"
+        )
+    if spec.HasField("size") and spec.size < 0:
+        raise invalid_argument(f"declared size must not be negative, got {spec.size}")
+    return WriteOptions(
+        content_type=spec.content_type or DEFAULT_CONTENT_TYPE,
+        metadata=metadata,
+        conditions=convert.conditions(spec.preconditions),
+        size_hint=spec.size if spec.HasField("size") else None,
+        storage_class=spec.storage_class,
+        server_side_encryption=spec.server_side_encryption,
+        kms_key_id=spec.kms_key_id,
+    )
+
+
+class _Stream:
+    """Iterates the data of a Put stream, checking its shape as it goes."""
+
+    def __init__(self, first: pb.PutRequest, rest: AsyncIterator[pb.PutRequest]) -> None:
+        self._first: pb.PutRequest | None = first
+        self._rest = rest
+        self.received = 0
+        self.late = Expected()
+
+    def _take(self, message: pb.PutRequest, is_first: bool) -> bytes:
+        if not is_first and message.WhichOneof("first_message") is not None:
+            raise invalid_stream("spec or upload_id sent again after the first message")
+        if message.write_offset and message.write_offset != self.received:
+            raise invalid_stream(
+                f"write_offset {message.write_offset} does not match the "
+                f"{self.received} bytes received so far"
+            )
+        if message.HasField("object_checksums"):
+            late = _expected(message.object_checksums, "object_checksums")
+            self.late.crc32c = late.crc32c if late.crc32c is not None else self.late.crc32c
+            self.late.sha256 = late.sha256 if late.sha256 is not None else self.late.sha256
+        data = message.chunk.content
+        if message.chunk.HasField("crc32c"):
+            actual = crc32c(data)
+            if actual != message.chunk.crc32c:
+                raise checksum_mismatch(
+                    f"chunk crc32c at offset {self.received}",
+                    f"{message.chunk.crc32c:08x}",
+                    f"{actual:08x}",
+                )
+        self.received += len(data)
+        return data
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield self._take(first, True)
+            finished = first.finish_write
+        else:
+            finished = False
+        async for message in self._rest:
+            if finished:
+                raise invalid_stream("message received after finish_write")
+            yield self._take(message, False)
+            finished = message.finish_write
+        # Only an explicit finish commits: a stream that merely ends may have
+        # been cut short (a message over the size limit ends it the same way).
+        if not finished:
+            raise invalid_stream(
+                "the stream ended without finish_write on its last message; nothing was stored"
+            )
+
+
+async def receive(
+    messages: AsyncIterator[pb.PutRequest], buckets: Buckets, limits: PutLimits
+) -> PutResult:
+    """Consume a whole Put stream and return the committed object."""
+    first = await anext(messages, None)
+    if first is None:
+        raise invalid_stream("empty Put stream: the first message must carry a spec")
+    which = first.WhichOneof("first_message")
+    if which == "upload_id":
+        raise GatewayError(
+            Reason.NOT_IMPLEMENTED, "resumable uploads (upload_id) are not served yet"
+        )
+    if which != "spec":
+        raise invalid_stream("the first Put message must carry a spec")
+    spec = first.spec
+    bucket, backend = buckets.resolve(spec.bucket)
+    key = validate_key(spec.key)
+    options = _options(spec)
+    expected = _expected(spec.expected_checksums, "expected_checksums")
+    expected.size = options.size_hint
+    stream = _Stream(first, messages)
+    meta = await store(
+        backend,
+        key,
+        options,
+        stream.chunks(),
+        expected,
+        max_size=limits.max_object_size,
+        late_expected=stream.late,
+    )
+    return PutResult(bucket, meta)

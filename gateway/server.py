@@ -1,0 +1,172 @@
+"""The running gateway: gRPC server, health, reflection, HTTP listener, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from storagegw.v1 import storage_pb2, storage_pb2_grpc
+
+from gateway import http_server
+from gateway.backends import factory
+from gateway.config import Config
+from gateway.errors import GatewayError
+from gateway.health import NOT_SERVING, SERVING, HealthServicer
+from gateway.interceptors import GatewayInterceptor
+from gateway.registry import Buckets
+from gateway.servicer import ServiceSettings, StorageServicer
+from gateway.signing import UrlSigner, load_or_create_secret
+
+log = logging.getLogger("storagegw")
+
+SERVICE_NAME: str = storage_pb2.DESCRIPTOR.services_by_name["StorageService"].full_name
+
+
+def channel_options(config: Config) -> list[tuple[str, int]]:
+    """Server options; the bundled client uses matching limits."""
+    return [
+        ("grpc.max_receive_message_length", config.max_message_size),
+        ("grpc.max_send_message_length", config.max_message_size),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Larger socket reads: fewer wake-ups per MiB on big uploads.
+        ("grpc.experimental.tcp_read_chunk_size", 1024 * 1024),
+    ]
+
+
+def bucket_service_name(bucket: str) -> str:
+    """Health service name of one bucket's backend."""
+    return f"{SERVICE_NAME}/{bucket}"
+
+
+class Gateway:
+    """One gateway process's servers. start(), then stop() (or serve())."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.buckets = Buckets(
+            {name: factory.build(bucket) for name, bucket in config.buckets.items()},
+            config.default_bucket,
+        )
+        secret = load_or_create_secret(config.url_secret, config.base_path)
+        public_url = config.public_base_url
+        self.signer = UrlSigner(
+            secret, public_url, config.url_expiration, config.url_max_expiration
+        )
+        self.health = HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/")],
+            options=channel_options(config),
+        )
+        storage_pb2_grpc.add_StorageServiceServicer_to_server(
+            StorageServicer(
+                self.buckets,
+                self.signer,
+                ServiceSettings(config.chunk_size, config.max_object_size),
+            ),
+            self.server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        try:
+            self.grpc_port = self.server.add_insecure_port(config.listen)
+        except RuntimeError:  # grpcio raises where older versions returned 0
+            self.grpc_port = 0
+        if self.grpc_port == 0:
+            raise OSError(f"GATEWAY_LISTEN: cannot listen on {config.listen}")
+        self.http_port = 0
+        self._http_runner: web.AppRunner | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        await self._probe_all()
+        await self.server.start()
+        host, _, port = self.config.http_listen.rpartition(":")
+        app = http_server.make_app(
+            self.buckets,
+            self.signer,
+            chunk_size=self.config.chunk_size,
+            max_object_size=self.config.max_object_size,
+        )
+        try:
+            self._http_runner, self.http_port = await http_server.start_http(app, host, int(port))
+        except OSError as error:
+            await self.server.stop(None)
+            raise OSError(
+                f"GATEWAY_HTTP_LISTEN: cannot listen on {self.config.http_listen}: "
+                f"{error.strerror or error}"
+            ) from None
+        if not self.config.base_url:
+            # Listening on port 0 binds a real port only now; URLs must name it.
+            self.signer.base_url = f"http://{host}:{self.http_port}"
+        self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
+        names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
+        log.info(
+            "serving gRPC on %s:%d and signed URLs on %s:%d; buckets: %s; default bucket %s",
+            self.config.listen.rpartition(":")[0],
+            self.grpc_port,
+            host,
+            self.http_port,
+            names,
+            self.buckets.default,
+        )
+
+    async def _probe_all(self) -> bool:
+        healthy = True
+        for name, backend in self.buckets:
+            try:
+                await backend.probe()
+                status = SERVING
+            except GatewayError as error:
+                log.warning("bucket %s: health probe failed: %s", name, error.message)
+                status = NOT_SERVING
+                healthy = False
+            await self.health.set(bucket_service_name(name), status)
+        overall = SERVING if healthy and not self._stopping else NOT_SERVING
+        await self.health.set("", overall)
+        await self.health.set(SERVICE_NAME, overall)
+        return healthy
+
+    async def _probe_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_interval)
+            await self._probe_all()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, refuse new calls, let in-flight ones finish within grace."""
+        self._stopping = True
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+        await self.health.enter_graceful_shutdown()
+        grace = self.config.shutdown_grace if grace is None else grace
+        log.info("shutting down: finishing in-flight calls (grace %.1f s)", grace)
+        await self.server.stop(grace)
+        if self._http_runner is not None:
+            await self._http_runner.cleanup()
+        await self.buckets.close()
+        log.info("stopped")
+
+    async def serve(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await self.stop()

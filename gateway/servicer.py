@@ -1,0 +1,159 @@
+"""StorageService: messages in and out; the work happens in drivers and helpers.
+
+Errors are raised as GatewayError and mapped to statuses by the interceptor,
+so no handler catches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from grpc.aio import ServicerContext
+from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc as pb_grpc
+
+from gateway import calllog, convert, copying, put_stream
+from gateway.checksums import crc32c
+from gateway.errors import invalid_argument
+from gateway.keys import validate_key, validate_prefix
+from gateway.registry import Buckets
+from gateway.signing import UrlSigner
+
+MAX_PAGE_SIZE = 1000
+MAX_DELIMITER_BYTES = 64
+
+Context = ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    chunk_size: int = 1024 * 1024
+    max_object_size: int | None = None
+
+
+class StorageServicer(pb_grpc.StorageServiceServicer):
+    def __init__(self, buckets: Buckets, signer: UrlSigner, settings: ServiceSettings) -> None:
+        self._buckets = buckets
+        self._signer = signer
+        self._settings = settings
+        self._put_limits = put_stream.PutLimits(settings.max_object_size)
+
+    async def Put(
+        self, request_iterator: AsyncIterator[pb.PutRequest], context: Context
+    ) -> pb.PutResponse:
+        entry = calllog.current()
+
+        async def counted() -> AsyncIterator[pb.PutRequest]:
+            async for message in request_iterator:
+                if message.HasField("spec"):
+                    calllog.note(message.spec.bucket, message.spec.key)
+                entry.bytes += len(message.chunk.content)
+                yield message
+
+        result = await put_stream.receive(counted(), self._buckets, self._put_limits)
+        info = convert.object_info(result.bucket, result.meta)
+        return pb.PutResponse(object=info, persisted_size=result.meta.size)
+
+    async def Get(self, request: pb.GetRequest, context: Context) -> AsyncIterator[pb.GetResponse]:
+        calllog.note(request.bucket, request.key)
+        bucket, backend = self._buckets.resolve(request.bucket)
+        key = validate_key(request.key)
+        limit = request.read_limit if request.HasField("read_limit") else None
+        if limit is not None and limit < 0:
+            raise invalid_argument(f"read_limit must not be negative, got {limit}")
+        reader = await backend.open_read(
+            key, request.read_offset, limit, convert.conditions(request.preconditions)
+        )
+        entry = calllog.current()
+        try:
+            first: pb.GetResponse | None = pb.GetResponse(
+                object=convert.object_info(bucket, reader.meta),
+                content_range=pb.ContentRange(
+                    start=reader.start, end=reader.end, complete_length=reader.meta.size
+                ),
+            )
+            async for data in reader.chunks(self._settings.chunk_size):
+                response = first or pb.GetResponse()
+                first = None
+                response.chunk.content = data
+                response.chunk.crc32c = crc32c(data)
+                entry.bytes += len(data)
+                yield response
+            if first is not None:  # an empty range still answers with its metadata
+                first.chunk.crc32c = 0
+                yield first
+        finally:
+            await reader.close()
+
+    async def Head(self, request: pb.HeadRequest, context: Context) -> pb.HeadResponse:
+        calllog.note(request.bucket, request.key)
+        bucket, backend = self._buckets.resolve(request.bucket)
+        meta = await backend.head(
+            validate_key(request.key), convert.conditions(request.preconditions)
+        )
+        return pb.HeadResponse(object=convert.object_info(bucket, meta))
+
+    async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
+        calllog.note(request.bucket, request.key)
+        _, backend = self._buckets.resolve(request.bucket)
+        existed = await backend.delete(
+            validate_key(request.key), convert.conditions(request.preconditions)
+        )
+        return pb.DeleteResponse(existed=existed)
+
+    async def List(self, request: pb.ListRequest, context: Context) -> pb.ListResponse:
+        calllog.note(request.bucket, request.prefix)
+        bucket, backend = self._buckets.resolve(request.bucket)
+        prefix = validate_prefix(request.prefix)
+        if request.page_size < 0:
+            raise invalid_argument(f"page_size must not be negative, got {request.page_size}")
+        if len(request.delimiter.encode()) > MAX_DELIMITER_BYTES:
+            raise invalid_argument(f"delimiter longer than {MAX_DELIMITER_BYTES} bytes")
+        page_size = min(request.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+        page = await backend.list(
+            prefix, request.delimiter, request.start_after, page_size, request.page_token
+        )
+        return pb.ListResponse(
+            objects=[convert.object_info(bucket, meta) for meta in page.objects],
+            common_prefixes=page.common_prefixes,
+            next_page_token=page.next_page_token,
+        )
+
+    async def SignUrl(self, request: pb.SignUrlRequest, context: Context) -> pb.SignUrlResponse:
+        calllog.note(request.bucket, request.key)
+        bucket, _ = self._buckets.resolve(request.bucket)
+        key = validate_key(request.key)
+        methods: dict[int, Literal["GET", "PUT"]] = {
+            pb.SIGNED_METHOD_GET: "GET",
+            pb.SIGNED_METHOD_PUT: "PUT",
+        }
+        method = methods.get(request.method)
+        if method is None:
+            raise invalid_argument("method must be SIGNED_METHOD_GET or SIGNED_METHOD_PUT")
+        expires_in = (
+            request.expires_in.ToTimedelta().total_seconds()
+            if request.HasField("expires_in")
+            else None
+        )
+        signed = self._signer.sign(
+            bucket,
+            key,
+            method,
+            expires_in,
+            download=request.download,
+            filename=request.filename,
+            content_type=request.content_type,
+            max_size=request.max_size if request.HasField("max_size") else None,
+        )
+        response = pb.SignUrlResponse(url=signed.url, method=signed.method, headers=signed.headers)
+        response.expire_time.FromSeconds(signed.expire_time_unix)
+        return response
+
+    async def Copy(self, request: pb.CopyRequest, context: Context) -> pb.CopyResponse:
+        calllog.note(request.destination_bucket, request.destination_key)
+        bucket, meta = await copying.copy(
+            self._buckets, request, max_size=self._settings.max_object_size
+        )
+        return pb.CopyResponse(object=convert.object_info(bucket, meta))

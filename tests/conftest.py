@@ -1,0 +1,271 @@
+"""Shared fixtures: real gateways on 127.0.0.1 (in a thread or a subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from storagegw.v1 import storage_pb2_grpc
+
+from gateway import config as config_module
+from gateway.server import Gateway
+
+REPO = Path(__file__).resolve().parent.parent
+BACKENDS = ["memory", "local"]
+
+
+@dataclass
+class RunningGateway:
+    """A gateway serving in a background thread with its own event loop."""
+
+    gateway: Gateway
+    loop: asyncio.AbstractEventLoop
+    data_dir: Path
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.gateway.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway.http_port}"
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the gateway's loop (e.g. a driver call) and wait."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def backend(self, bucket: str = "") -> Any:
+        return self.gateway.buckets.resolve(bucket)[1]
+
+
+@contextmanager
+def run_gateway(env: dict[str, str], data_dir: Path) -> Iterator[RunningGateway]:
+    settings = {
+        "GATEWAY_LISTEN": "127.0.0.1:0",
+        "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
+        "STORAGE_BASE_PATH": str(data_dir),
+        "GATEWAY_HEALTH_INTERVAL": "3600",
+        **env,
+    }
+    config = config_module.load(settings)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop: asyncio.Event | None = None
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        try:
+            gateway = Gateway(config)
+            await gateway.start()
+            holder["gateway"] = gateway
+        except BaseException as error:
+            holder["error"] = error
+            raise
+        finally:
+            started.set()
+        await stop.wait()
+        await gateway.stop(grace=float(holder.get("grace", 5)))
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    started.wait(30)
+    if "error" in holder:
+        thread.join(10)
+        raise holder["error"]
+    running = RunningGateway(holder["gateway"], loop, data_dir)
+    try:
+        yield running
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
+    """A gateway whose default bucket is on each backend in turn."""
+    with run_gateway({"STORAGE_BACKEND": request.param}, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def local_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
+    with run_gateway({"STORAGE_BACKEND": "local"}, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def memory_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
+    with run_gateway({"STORAGE_BACKEND": "memory"}, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., RunningGateway]]:
+    """Start gateways with custom settings: gateway_factory(STORAGE_BACKEND="memory", ...)."""
+    stack: list[Any] = []
+
+    def start(**env: str) -> RunningGateway:
+        manager = run_gateway(env, tmp_path)
+        running = manager.__enter__()
+        stack.append(manager)
+        return running
+
+    yield start
+    for manager in reversed(stack):
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture
+def stub(gateway: RunningGateway) -> Iterator[storage_pb2_grpc.StorageServiceStub]:
+    """A raw generated stub on the parametrized gateway."""
+    with grpc.insecure_channel(gateway.target) as channel:
+        yield storage_pb2_grpc.StorageServiceStub(channel)
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen[str]
+    grpc_port: int
+    http_port: int
+    data_dir: Path
+    log_lines: list[str]
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+
+_SERVING = re.compile(r"serving gRPC on [^:]+:(\d+) and signed URLs on [^:]+:(\d+)")
+
+
+@contextmanager
+def gateway_process(data_dir: Path, **env: str) -> Iterator[GatewayProcess]:
+    """`python -m gateway` as a separate process; ready when it logs its ports."""
+    settings = {
+        **os.environ,
+        "GATEWAY_LISTEN": "127.0.0.1:0",
+        "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
+        "STORAGE_BASE_PATH": str(data_dir),
+        "GATEWAY_LOG_FORMAT": "json",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        env=settings,
+        cwd=data_dir,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stderr is not None
+    ports = None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        message = json.loads(line).get("message", "")
+        match = _SERVING.search(message)
+        if match:
+            ports = int(match.group(1)), int(match.group(2))
+            break
+    if ports is None:
+        process.wait(10)
+        raise RuntimeError("gateway did not start:\n" + "".join(seen))
+    # Keep draining stderr: a full pipe would block the gateway's logging.
+    stderr = process.stderr
+    drain = threading.Thread(target=lambda: seen.extend(stderr), daemon=True)
+    drain.start()
+    running = GatewayProcess(process, ports[0], ports[1], data_dir, seen)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+        drain.join(10)
+        stderr.close()
+
+
+class AccessLog(logging.Handler):
+    """Collects the gateway's per-RPC log records; wait() blocks until one arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self._arrived = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._arrived:
+            self.records.append(record)
+            self._arrived.notify_all()
+
+    def wait(self, method: str, timeout: float = 30) -> logging.LogRecord:
+        def found() -> logging.LogRecord | None:
+            return next((r for r in self.records if r.rpc_method == method), None)  # type: ignore[attr-defined]
+
+        with self._arrived:
+            self._arrived.wait_for(lambda: found() is not None, timeout)
+            record = found()
+        assert record is not None, f"no {method} call was logged"
+        return record
+
+
+@pytest.fixture
+def access_log() -> Iterator[AccessLog]:
+    handler = AccessLog()
+    logger = logging.getLogger("storagegw.access")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def signal_first_write(running: RunningGateway, bucket: str = "") -> threading.Event:
+    """An event set when the bucket's driver receives its first write() call.
+
+    Wraps the real driver's writer (it still does all the work), so a test can
+    act at a known point of a transfer without sleeping.
+    """
+    backend = running.backend(bucket)
+    written = threading.Event()
+    original_open_write = backend.open_write
+
+    class SpyWriter:
+        def __init__(self, writer: Any) -> None:
+            self._writer = writer
+
+        async def write(self, data: bytes) -> None:
+            await self._writer.write(data)
+            written.set()
+
+        async def commit(self, checksums: Any) -> Any:
+            return await self._writer.commit(checksums)
+
+        async def abort(self) -> None:
+            await self._writer.abort()
+
+    async def open_write(key: str, options: Any) -> Any:
+        return SpyWriter(await original_open_write(key, options))
+
+    backend.open_write = open_write
+    return written

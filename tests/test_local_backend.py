@@ -1,0 +1,566 @@
+"""Driver-level tests of the local backend, on a real directory."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.backends.local import LocalBackend
+from gateway.checksums import crc32c
+from gateway.errors import GatewayError, Reason
+from gateway.keys import validate_key
+
+
+def sums(data: bytes) -> Checksums:
+    return Checksums(crc32c(data), hashlib.sha256(data).digest(), len(data))
+
+
+async def put(
+    backend: LocalBackend,
+    key: str,
+    data: bytes,
+    options: WriteOptions | None = None,
+    chunk: int = 4096,
+) -> ObjectMeta:
+    writer = await backend.open_write(key, options or WriteOptions())
+    try:
+        for i in range(0, len(data), chunk):
+            await writer.write(data[i : i + chunk])
+        return await writer.commit(sums(data))
+    except BaseException:
+        await writer.abort()
+        raise
+
+
+async def get(backend: LocalBackend, key: str, offset: int = 0, limit: int | None = None) -> bytes:
+    reader = await backend.open_read(key, offset, limit, Conditions())
+    try:
+        return b"".join([c async for c in reader.chunks(1000)])
+    finally:
+        await reader.close()
+
+
+async def list_all(
+    backend: LocalBackend, prefix: str = "", delimiter: str = "", page_size: int = 13
+) -> tuple[list[str], list[str]]:
+    keys: list[str] = []
+    prefixes: list[str] = []
+    token = ""
+    while True:
+        page = await backend.list(prefix, delimiter, "", page_size, token)
+        assert len(page.objects) + len(page.common_prefixes) <= page_size
+        keys += [meta.key for meta in page.objects]
+        prefixes += page.common_prefixes
+        token = page.next_page_token
+        if not token:
+            return keys, prefixes
+
+
+def utf8(key: str) -> bytes:
+    return key.encode()
+
+
+def tmp_files(root: Path) -> list[str]:
+    return sorted(os.listdir(root / "tmp"))
+
+
+def object_files(root: Path) -> list[str]:
+    found = []
+    for directory, _, files in os.walk(root / "objects"):
+        for name in files:
+            found.append(os.path.relpath(os.path.join(directory, name), root / "objects"))
+    return sorted(found)
+
+
+async def expect(reason: Reason, awaitable: object) -> GatewayError:
+    with pytest.raises(GatewayError) as caught:
+        await awaitable  # type: ignore[misc]
+    assert caught.value.reason is reason, caught.value
+    return caught.value
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    return LocalBackend(tmp_path)
+
+
+async def test_is_a_backend(backend: LocalBackend, tmp_path: Path) -> None:
+    assert isinstance(backend, Backend)
+    assert backend.kind == "local"
+    assert (tmp_path / "objects").is_dir()
+    assert (tmp_path / "tmp").is_dir()
+    await backend.probe()
+    await backend.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 300_001])
+async def test_round_trip(backend: LocalBackend, tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    options = WriteOptions(content_type="image/png", metadata={"owner": "ünï", "x": ""})
+    meta = await put(backend, "photos/2024/p.png", data, options)
+    assert meta.size == size
+    assert meta.etag == hashlib.sha256(data).hexdigest()[:32]
+    assert (meta.crc32c, meta.sha256) == (crc32c(data), hashlib.sha256(data).digest())
+    assert meta.content_type == "image/png"
+    assert dict(meta.metadata) == {"owner": "ünï", "x": ""}
+    assert await backend.head("photos/2024/p.png") == meta
+    assert await get(backend, "photos/2024/p.png") == data
+    assert await get(backend, "photos/2024/p.png", size // 3, 100) == data[size // 3 :][:100]
+    assert await get(backend, "photos/2024/p.png", -10) == data[-10:]
+    assert tmp_files(tmp_path) == []
+    # Another backend on the same directory (a restart) sees the same object.
+    assert await LocalBackend(tmp_path).head("photos/2024/p.png") == meta
+
+
+async def test_file_layout(backend: LocalBackend, tmp_path: Path) -> None:
+    meta = await put(backend, "a/b", b"hello", WriteOptions(metadata={"k": "v"}))
+    raw = (tmp_path / "objects" / "a" / "b").read_bytes()
+    assert raw[:4] == b"SGW1"
+    length = int.from_bytes(raw[4:8], "big")
+    header = json.loads(raw[8 : 8 + length])
+    assert raw[8 + length :] == b"hello"
+    assert header["size"] == 5
+    assert header["etag"] == meta.etag
+    assert header["generation"] == meta.generation
+    assert header["metadata"] == {"k": "v"}
+    assert header["sha256"] == hashlib.sha256(b"hello").hexdigest()
+
+
+async def test_chunks_are_bounded(backend: LocalBackend) -> None:
+    await put(backend, "k", b"x" * 2500)
+    reader = await backend.open_read("k", 100, None, Conditions())
+    sizes = [len(c) async for c in reader.chunks(1000)]
+    await reader.close()
+    await reader.close()  # idempotent
+    assert sizes == [1000, 1000, 400]
+
+
+async def test_missing_and_bad_range(backend: LocalBackend) -> None:
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("nope"))
+    await expect(Reason.OBJECT_NOT_FOUND, backend.open_read("nope/deeper", 0, None, Conditions()))
+    await put(backend, "k", b"abc")
+    await expect(Reason.INVALID_RANGE, backend.open_read("k", 4, None, Conditions()))
+    # A key under an object, or naming a directory, is not an object either.
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("k/under"))
+    await put(backend, "d/x", b"")
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("d"))
+    await expect(Reason.OBJECT_NOT_FOUND, backend.open_read("d", 0, None, Conditions()))
+
+
+async def test_abort_leaves_nothing(backend: LocalBackend, tmp_path: Path) -> None:
+    writer = await backend.open_write("k", WriteOptions())
+    await writer.write(b"partial")
+    assert len(tmp_files(tmp_path)) == 1
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("k"))
+    await writer.abort()
+    await writer.abort()  # idempotent
+    assert tmp_files(tmp_path) == []
+    assert object_files(tmp_path) == []
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("k"))
+
+
+async def test_failed_commit_leaves_nothing(backend: LocalBackend, tmp_path: Path) -> None:
+    await put(backend, "k", b"old")
+    options = WriteOptions(conditions=Conditions(if_match="not-the-etag"))
+    writer = await backend.open_write("k", options)
+    await writer.write(b"new")
+    await expect(Reason.PRECONDITION_FAILED, writer.commit(sums(b"new")))
+    await writer.abort()  # safe after a failed commit
+    assert tmp_files(tmp_path) == []
+    assert await get(backend, "k") == b"old"
+
+
+async def test_leftover_temp_files_removed_at_start(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp" / "crashed.tmp").write_bytes(b"half an upload")
+    (tmp_path / "tmp" / "junk").mkdir()
+    (tmp_path / "tmp" / "junk" / "f").write_bytes(b"")
+    backend = LocalBackend(tmp_path)
+    assert tmp_files(tmp_path) == []
+    assert (await backend.list("", "", "", 10, "")).objects == []
+
+
+async def test_start_spares_temp_files_of_live_writers(tmp_path: Path) -> None:
+    first = LocalBackend(tmp_path)
+    writer = await first.open_write("k", WriteOptions())
+    await writer.write(b"in flight")
+    # A second gateway starting on the same root must not break this write.
+    LocalBackend(tmp_path)
+    assert len(tmp_files(tmp_path)) == 1
+    await writer.commit(sums(b"in flight"))
+    assert await get(first, "k") == b"in flight"
+
+
+async def test_reader_survives_delete_and_replace(backend: LocalBackend) -> None:
+    old = os.urandom(10_000)
+    await put(backend, "k", old)
+    before_delete = await backend.open_read("k", 0, None, Conditions())
+    before_replace = await backend.open_read("k", 5000, None, Conditions())
+    assert await backend.delete("k")
+    await put(backend, "k", b"new bytes")
+    await put(backend, "k", b"newer bytes")
+    assert b"".join([c async for c in before_delete.chunks(777)]) == old
+    assert b"".join([c async for c in before_replace.chunks(777)]) == old[5000:]
+    assert before_delete.meta.size == len(old)
+    await before_delete.close()
+    await before_replace.close()
+    assert await get(backend, "k") == b"newer bytes"
+
+
+async def test_concurrent_writers_last_commit_wins(backend: LocalBackend, tmp_path: Path) -> None:
+    one_data, two_data = os.urandom(50_000), os.urandom(60_000)
+    one = await backend.open_write("k", WriteOptions(metadata={"who": "one"}))
+    two = await backend.open_write("k", WriteOptions(metadata={"who": "two"}))
+    for i in range(0, 60_000, 10_000):
+        await asyncio.gather(
+            one.write(one_data[i : i + 10_000]), two.write(two_data[i : i + 10_000])
+        )
+    metas = await asyncio.gather(one.commit(sums(one_data)), two.commit(sums(two_data)))
+    last = max(metas, key=lambda meta: meta.generation)
+    assert metas[0].generation != metas[1].generation
+    head = await backend.head("k")
+    assert head == last
+    expected = one_data if last.metadata["who"] == "one" else two_data
+    assert await get(backend, "k") == expected
+    assert tmp_files(tmp_path) == []
+
+
+async def test_create_only_race_has_one_winner(backend: LocalBackend, tmp_path: Path) -> None:
+    writers = []
+    for i in range(4):
+        conditions = Conditions(if_none_match="*") if i % 2 else Conditions(if_generation_match=0)
+        writer = await backend.open_write("k", WriteOptions(conditions=conditions))
+        await writer.write(b"writer %d" % i)
+        writers.append(writer)
+    results = await asyncio.gather(
+        *(w.commit(sums(b"writer %d" % i)) for i, w in enumerate(writers)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, ObjectMeta)]
+    losers = [r for r in results if isinstance(r, GatewayError)]
+    assert len(winners) == 1
+    assert len(losers) == 3
+    assert all(error.reason is Reason.PRECONDITION_FAILED for error in losers)
+    assert await backend.head("k") == winners[0]
+    assert await get(backend, "k") == b"writer %d" % results.index(winners[0])
+    assert tmp_files(tmp_path) == []
+
+
+async def test_create_only_install_refuses_an_existing_file(tmp_path: Path) -> None:
+    # Another process created the key after this one checked the conditions:
+    # the link that installs a create-only write fails instead of replacing.
+    this, other = LocalBackend(tmp_path), LocalBackend(tmp_path)
+    options = WriteOptions(conditions=Conditions(if_none_match="*"))
+    writer = await this.open_write("k", options)
+    await writer.write(b"late")
+    await put(other, "k", b"first")
+    tmp = tmp_path / "tmp" / tmp_files(tmp_path)[0]
+    with pytest.raises(GatewayError) as caught:
+        this._install("k", str(tmp), this._path("k"), "if_none_match")
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    assert tmp.exists()
+    await writer.abort()
+    assert await get(this, "k") == b"first"
+
+
+async def test_key_conflict_object_then_deeper_key(backend: LocalBackend, tmp_path: Path) -> None:
+    await put(backend, "a", b"file a")
+    for key in ("a/b", "a/b/c"):
+        error = await expect(Reason.KEY_CONFLICT, put(backend, key, b"x"))
+        assert "'a' is an object" in error.message
+    assert tmp_files(tmp_path) == []
+    assert object_files(tmp_path) == ["a"]
+    assert await get(backend, "a") == b"file a"
+
+
+async def test_key_conflict_prefix_then_object(backend: LocalBackend, tmp_path: Path) -> None:
+    await put(backend, "x/y", b"under x")
+    for conditions in (Conditions(), Conditions(if_none_match="*")):
+        error = await expect(
+            Reason.KEY_CONFLICT, put(backend, "x", b"x", WriteOptions(conditions=conditions))
+        )
+        assert "prefix of existing objects" in error.message
+    assert tmp_files(tmp_path) == []
+    assert await get(backend, "x/y") == b"under x"
+
+
+async def test_copy_key_conflict(backend: LocalBackend) -> None:
+    await put(backend, "a", b"a")
+    await expect(
+        Reason.KEY_CONFLICT, backend.copy("a", "a/copy", Conditions(), WriteOptions(), False)
+    )
+
+
+async def test_empty_parent_directories_removed_after_delete(
+    backend: LocalBackend, tmp_path: Path
+) -> None:
+    await put(backend, "d1/d2/d3/k", b"deep")
+    await put(backend, "d1/other", b"sibling")
+    assert await backend.delete("d1/d2/d3/k") is True
+    assert not (tmp_path / "objects" / "d1" / "d2").exists()
+    assert (tmp_path / "objects" / "d1").is_dir()
+    assert await backend.delete("d1/other") is True
+    assert not (tmp_path / "objects" / "d1").exists()
+    assert (tmp_path / "objects").is_dir()
+    assert await backend.delete("d1/other") is False
+    # The freed names can be objects now.
+    await put(backend, "d1", b"now a file")
+    assert await get(backend, "d1") == b"now a file"
+
+
+async def test_delete_of_a_prefix_is_not_an_object(backend: LocalBackend) -> None:
+    await put(backend, "p/q", b"")
+    assert await backend.delete("p") is False
+    assert await backend.delete("p/q/r") is False
+    assert (await backend.head("p/q")).size == 0
+
+
+async def test_delete_conditions(backend: LocalBackend) -> None:
+    meta = await put(backend, "k", b"v")
+    await expect(Reason.PRECONDITION_FAILED, backend.delete("k", Conditions(if_match="nope")))
+    await expect(
+        Reason.PRECONDITION_FAILED, backend.delete("missing", Conditions(if_match=meta.etag))
+    )
+    assert await backend.delete("k", Conditions(if_generation_match=meta.generation)) is True
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("k"))
+
+
+async def test_write_and_read_conditions(backend: LocalBackend) -> None:
+    meta = await put(backend, "k", b"v1")
+    await expect(Reason.NOT_MODIFIED, backend.head("k", Conditions(if_none_match=meta.etag)))
+    await expect(
+        Reason.PRECONDITION_FAILED,
+        backend.open_read("k", 0, None, Conditions(if_generation_match=meta.generation + 1)),
+    )
+    stale = WriteOptions(conditions=Conditions(if_generation_match=meta.generation + 1))
+    await expect(Reason.PRECONDITION_FAILED, put(backend, "k", b"v2", stale))
+    fresh = WriteOptions(conditions=Conditions(if_match=meta.etag))
+    second = await put(backend, "k", b"v2", fresh)
+    assert second.generation > meta.generation
+    assert await get(backend, "k") == b"v2"
+
+
+async def test_generation_increases(backend: LocalBackend) -> None:
+    generations = [(await put(backend, "k", b"%d" % i)).generation for i in range(20)]
+    assert generations == sorted(set(generations))
+
+
+async def test_long_segment_is_an_invalid_key(backend: LocalBackend) -> None:
+    long_key = "dir/" + "é" * 128  # 256 bytes in UTF-8
+    await expect(Reason.INVALID_KEY, backend.open_write(long_key, WriteOptions()))
+    ok = "dir/" + "e" * 255
+    await put(backend, ok, b"fits")
+    assert await get(backend, ok) == b"fits"
+
+
+@pytest.mark.parametrize("option", ["storage_class", "server_side_encryption", "kms_key_id"])
+async def test_unsupported_options(backend: LocalBackend, tmp_path: Path, option: str) -> None:
+    options = WriteOptions(**{option: "x"})  # type: ignore[arg-type]
+    error = await expect(Reason.UNSUPPORTED_OPTION, backend.open_write("k", options))
+    assert error.metadata == {"option": option, "backend": "local"}
+    assert tmp_files(tmp_path) == []
+
+
+async def test_copy(backend: LocalBackend, tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    source = await put(
+        backend, "src", data, WriteOptions(content_type="text/x", metadata={"m": "1"})
+    )
+    kept = await backend.copy(
+        "src", "dir/kept", Conditions(), WriteOptions(content_type="ignored/x"), False
+    )
+    assert (kept.content_type, dict(kept.metadata)) == ("text/x", {"m": "1"})
+    assert (kept.size, kept.etag, kept.crc32c, kept.sha256) == (
+        source.size,
+        source.etag,
+        source.crc32c,
+        source.sha256,
+    )
+    assert await get(backend, "dir/kept") == data
+    replaced = await backend.copy(
+        "src", "replaced", Conditions(), WriteOptions(content_type="a/b", metadata={}), True
+    )
+    assert (replaced.content_type, dict(replaced.metadata)) == ("a/b", {})
+    assert await backend.head("replaced") == replaced
+    create_only = WriteOptions(conditions=Conditions(if_none_match="*"))
+    await expect(
+        Reason.PRECONDITION_FAILED,
+        backend.copy("src", "replaced", Conditions(), create_only, True),
+    )
+    await expect(
+        Reason.PRECONDITION_FAILED,
+        backend.copy("src", "x", Conditions(if_match="nope"), WriteOptions(), False),
+    )
+    await expect(
+        Reason.OBJECT_NOT_FOUND, backend.copy("missing", "x", Conditions(), WriteOptions(), False)
+    )
+    # Over itself.
+    again = await backend.copy("src", "src", Conditions(), WriteOptions(), False)
+    assert again.generation > source.generation
+    assert await get(backend, "src") == data
+    assert tmp_files(tmp_path) == []
+
+
+async def test_probe_reports_a_broken_root(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path)
+    await backend.probe()
+    (tmp_path / "objects").rmdir()
+    (tmp_path / "objects").write_bytes(b"not a directory")
+    error = await expect(Reason.BACKEND_UNAVAILABLE, backend.probe())
+    assert "not a directory" in error.message
+
+
+def make_keys() -> list[str]:
+    """~300 keys with no key equal to a directory of another, mixing the
+    bytes around '/' (0x2F): '-' 0x2D, '.' 0x2E, '0' 0x30, and non-ASCII."""
+    files = ["a.b", "a0", "a-", "ab", "B", "é.x", "éa", "日本語", "z\U0001f600"]
+    dirs = ["a", "é", "日本", "\U0001f600", "x.y"]
+    keys = set(files)
+    for i in range(60):
+        top = dirs[i % len(dirs)]
+        keys.add(f"{top}/{files[i % len(files)]}{i}")
+        keys.add(f"{top}/{dirs[(i // 5) % len(dirs)]}/{i}")
+        keys.add(f"{top}/{dirs[(i // 5) % len(dirs)]}-{i}")
+        keys.add(f"{top}/{i}/{files[i % len(files)]}")
+        keys.add(f"{top}{i}")
+    for key in keys:
+        validate_key(key)
+    # Keys that are also directories of other keys cannot exist on a filesystem.
+    return sorted(k for k in keys if not any(o.startswith(k + "/") for o in keys))
+
+
+@pytest.fixture
+async def populated(backend: LocalBackend) -> tuple[LocalBackend, list[str]]:
+    keys = make_keys()
+    for key in keys:
+        await put(backend, key, key.encode())
+    return backend, keys
+
+
+async def test_listing_order_is_bytewise(
+    populated: tuple[LocalBackend, list[str]], tmp_path: Path
+) -> None:
+    backend, keys = populated
+    assert len(keys) >= 280
+    expected = sorted(keys, key=utf8)
+    # A naive per-directory sort would put "a/..." before "a-", "a.b".
+    assert (
+        expected.index("a-")
+        < expected.index("a.b")
+        < expected.index("a/0/a.b")
+        < (expected.index("a0"))
+    )
+    writer = await backend.open_write("in-flight", WriteOptions())
+    await writer.write(b"not yet")
+    assert tmp_files(tmp_path)
+    page = await backend.list("", "", "", 10_000, "")
+    assert [meta.key for meta in page.objects] == expected
+    assert page.next_page_token == ""
+    assert page.objects[0] == await backend.head(expected[0])
+    await writer.abort()
+
+
+async def test_pagination_covers_every_key_once(
+    populated: tuple[LocalBackend, list[str]],
+) -> None:
+    backend, keys = populated
+    expected = sorted(keys, key=utf8)
+    for page_size in (1, 7, 50):
+        listed, _ = await list_all(backend, page_size=page_size)
+        assert listed == expected
+
+
+async def test_delimiter_gives_common_prefixes(
+    populated: tuple[LocalBackend, list[str]],
+) -> None:
+    backend, keys = populated
+    listed, prefixes = await list_all(backend, delimiter="/", page_size=4)
+    assert listed == sorted((k for k in keys if "/" not in k), key=utf8)
+    assert prefixes == sorted({k.split("/")[0] + "/" for k in keys if "/" in k}, key=utf8)
+    listed, prefixes = await list_all(backend, prefix="a/", delimiter="/", page_size=3)
+    under = [k[2:] for k in keys if k.startswith("a/")]
+    assert listed == sorted((f"a/{k}" for k in under if "/" not in k), key=utf8)
+    assert prefixes == sorted({"a/" + k.split("/")[0] + "/" for k in under if "/" in k}, key=utf8)
+    assert listed
+    assert prefixes
+
+
+@pytest.mark.parametrize("prefix", ["a", "a/", "a/a", "é", "日本/", "x.y/é/", "nothing", "a.b/"])
+async def test_prefix_listing(populated: tuple[LocalBackend, list[str]], prefix: str) -> None:
+    backend, keys = populated
+    listed, _ = await list_all(backend, prefix=prefix, page_size=9)
+    assert listed == sorted((k for k in keys if k.startswith(prefix)), key=utf8)
+
+
+async def test_start_after(populated: tuple[LocalBackend, list[str]]) -> None:
+    backend, keys = populated
+    expected = sorted(keys, key=utf8)
+    for start_after in (expected[0], "a", "a/", "a/é", expected[150], "日", expected[-1]):
+        page = await backend.list("", "", start_after, 10_000, "")
+        assert [m.key for m in page.objects] == [k for k in expected if utf8(k) > utf8(start_after)]
+
+
+async def test_listing_skips_foreign_files(backend: LocalBackend, tmp_path: Path) -> None:
+    await put(backend, "real", b"")
+    (tmp_path / "objects" / "stray").write_bytes(b"not an object file")
+    os.symlink(tmp_path / "objects" / "real", tmp_path / "objects" / "link")
+    page = await backend.list("", "", "", 100, "")
+    assert [meta.key for meta in page.objects] == ["real"]
+    await expect(Reason.OBJECT_NOT_FOUND, backend.head("link"))
+
+
+segment = (
+    st.text(
+        alphabet=st.characters(
+            codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="/\\"
+        ),
+        min_size=1,
+        max_size=12,
+    ).map(lambda text: unicodedata.normalize("NFC", text))
+    | st.sampled_from([".", "..", "...", "~", ".hidden", "é", "e\u0301", "/", "a/../b", " "])
+    | st.text(alphabet="é日\U0001f600x", min_size=60, max_size=90)
+)
+
+
+def test_paths_stay_inside_objects(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path)
+    objects = os.path.realpath(tmp_path / "objects")
+
+    @settings(max_examples=500, suppress_health_check=[HealthCheck.filter_too_much])
+    @given(st.lists(segment, min_size=1, max_size=5).map("/".join))
+    def check(key: str) -> None:
+        try:
+            validate_key(key)
+        except GatewayError:
+            assume(False)
+        if max(len(part.encode()) for part in key.split("/")) > 255:
+            with pytest.raises(GatewayError) as caught:
+                backend._path(key)
+            assert caught.value.reason is Reason.INVALID_KEY
+            return
+        path = backend._path(key)
+        assert os.path.commonpath([objects, path]) == objects
+        assert path != objects
+        assert os.path.relpath(path, objects) == key
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "a/../../escape", "..", "/etc/passwd", "a/../b", "a//b", "./a", "a/"]
+)
+def test_path_refuses_keys_that_escape(tmp_path: Path, key: str) -> None:
+    # Keys are validated before drivers see them; this is defence in depth.
+    backend = LocalBackend(tmp_path)
+    with pytest.raises(GatewayError) as caught:
+        backend._path(key)
+    assert caught.value.reason is Reason.INVALID_KEY

@@ -1,0 +1,404 @@
+"""Driver-level tests of the memory backend."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import pytest
+
+from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.backends.memory import MemoryBackend
+from gateway.checksums import crc32c
+from gateway.errors import GatewayError, Reason
+
+
+def sums(data: bytes) -> Checksums:
+    return Checksums(crc32c(data), hashlib.sha256(data).digest(), len(data))
+
+
+async def put(
+    backend: MemoryBackend,
+    key: str,
+    data: bytes,
+    options: WriteOptions | None = None,
+    chunk: int = 7,
+) -> ObjectMeta:
+    writer = await backend.open_write(key, options or WriteOptions())
+    try:
+        for i in range(0, len(data), chunk):
+            await writer.write(data[i : i + chunk])
+        return await writer.commit(sums(data))
+    except BaseException:
+        await writer.abort()
+        raise
+
+
+async def get(backend: MemoryBackend, key: str, offset: int = 0, limit: int | None = None) -> bytes:
+    reader = await backend.open_read(key, offset, limit, Conditions())
+    try:
+        return b"".join([c async for c in reader.chunks(5)])
+    finally:
+        await reader.close()
+
+
+async def list_all(
+    backend: MemoryBackend, prefix: str = "", delimiter: str = "", page_size: int = 13
+) -> tuple[list[str], list[str]]:
+    keys: list[str] = []
+    prefixes: list[str] = []
+    token = ""
+    while True:
+        page = await backend.list(prefix, delimiter, "", page_size, token)
+        assert len(page.objects) + len(page.common_prefixes) <= page_size
+        keys += [meta.key for meta in page.objects]
+        prefixes += page.common_prefixes
+        token = page.next_page_token
+        if not token:
+            return keys, prefixes
+
+
+def utf8(key: str) -> bytes:
+    return key.encode()
+
+
+async def test_is_a_backend() -> None:
+    backend = MemoryBackend()
+    assert isinstance(backend, Backend)
+    assert backend.kind == "memory"
+    await backend.probe()
+    await backend.close()
+
+
+async def test_round_trip_and_metadata() -> None:
+    backend = MemoryBackend()
+    data = bytes(range(256)) * 3
+    options = WriteOptions(content_type="text/plain", metadata={"a": "1"})
+    meta = await put(backend, "dir/obj", data, options)
+    assert meta.key == "dir/obj"
+    assert meta.size == len(data)
+    assert meta.etag == hashlib.sha256(data).hexdigest()[:32]
+    assert meta.crc32c == crc32c(data)
+    assert meta.sha256 == hashlib.sha256(data).digest()
+    assert meta.content_type == "text/plain"
+    assert dict(meta.metadata) == {"a": "1"}
+    assert meta.create_time_ns == meta.update_time_ns > 0
+    assert await backend.head("dir/obj") == meta
+    assert await get(backend, "dir/obj") == data
+    assert await get(backend, "dir/obj", 10, 20) == data[10:30]
+    assert await get(backend, "dir/obj", -5) == data[-5:]
+    assert await get(backend, "dir/obj", len(data)) == b""
+
+
+async def test_empty_object() -> None:
+    backend = MemoryBackend()
+    meta = await put(backend, "empty", b"")
+    assert meta.size == 0
+    assert await get(backend, "empty") == b""
+
+
+async def test_missing_object_and_bad_range() -> None:
+    backend = MemoryBackend()
+    with pytest.raises(GatewayError) as caught:
+        await backend.head("nope")
+    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
+    with pytest.raises(GatewayError) as caught:
+        await backend.open_read("nope", 0, None, Conditions())
+    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
+    await put(backend, "k", b"abc")
+    with pytest.raises(GatewayError) as caught:
+        await backend.open_read("k", 4, None, Conditions())
+    assert caught.value.reason is Reason.INVALID_RANGE
+
+
+async def test_chunks_are_bounded() -> None:
+    backend = MemoryBackend()
+    await put(backend, "k", b"x" * 23)
+    reader = await backend.open_read("k", 0, None, Conditions())
+    sizes = [len(c) async for c in reader.chunks(5)]
+    await reader.close()
+    assert sizes == [5, 5, 5, 5, 3]
+
+
+async def test_nothing_visible_before_commit() -> None:
+    backend = MemoryBackend()
+    writer = await backend.open_write("k", WriteOptions())
+    await writer.write(b"data")
+    with pytest.raises(GatewayError) as caught:
+        await backend.head("k")
+    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
+    assert (await backend.list("", "", "", 10, "")).objects == []
+    await writer.abort()
+    await writer.abort()  # idempotent
+    with pytest.raises(GatewayError):
+        await backend.head("k")
+
+
+async def test_quota_exceeded_mid_write_raises_and_frees() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    writer = await backend.open_write("big", WriteOptions())
+    await writer.write(b"x" * 60)
+    with pytest.raises(GatewayError) as caught:
+        await writer.write(b"x" * 50)
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    assert caught.value.metadata["quota"] == "100"
+    await writer.abort()
+    assert backend.used_bytes == 0
+    # All of the quota is available again.
+    meta = await put(backend, "full", b"y" * 100)
+    assert meta.size == 100
+    assert backend.used_bytes == 100
+
+
+async def test_quota_counts_writers_in_flight() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    first = await backend.open_write("a", WriteOptions())
+    second = await backend.open_write("b", WriteOptions())
+    await first.write(b"x" * 70)
+    with pytest.raises(GatewayError) as caught:
+        await second.write(b"x" * 31)
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    await first.abort()
+    await second.write(b"x" * 31)
+    await second.commit(sums(b"x" * 31))
+    assert backend.used_bytes == 31
+
+
+async def test_quota_size_hint_refused_up_front() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    with pytest.raises(GatewayError) as caught:
+        await backend.open_write("k", WriteOptions(size_hint=101))
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    assert backend.used_bytes == 0
+    writer = await backend.open_write("k", WriteOptions(size_hint=100))
+    await writer.abort()
+
+
+async def test_replace_within_quota_succeeds() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    await put(backend, "k", b"a" * 60)
+    # 60 + 60 > 100, but the old 60 bytes are freed when the replace commits.
+    meta = await put(backend, "k", b"b" * 60)
+    assert meta.size == 60
+    assert await get(backend, "k") == b"b" * 60
+    assert backend.used_bytes == 60
+    # The credit is for replacing k only: another key cannot use it.
+    with pytest.raises(GatewayError) as caught:
+        await put(backend, "other", b"c" * 60)
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    assert backend.used_bytes == 60
+    await put(backend, "other", b"c" * 40)
+    assert backend.used_bytes == 100
+
+
+async def test_two_writers_replacing_one_key_share_one_credit() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    await put(backend, "k", b"a" * 60)
+    first = await backend.open_write("k", WriteOptions())
+    second = await backend.open_write("k", WriteOptions())
+    await first.write(b"b" * 60)
+    # k's 60 bytes are credited once: 60 stored + 60 + 41 held - 60 > 100.
+    with pytest.raises(GatewayError) as caught:
+        await second.write(b"c" * 41)
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    await second.write(b"c" * 40)
+    await first.commit(sums(b"b" * 60))
+    await second.commit(sums(b"c" * 40))
+    assert await get(backend, "k") == b"c" * 40
+    assert backend.used_bytes == 40
+
+
+async def test_delete_frees_quota() -> None:
+    backend = MemoryBackend(quota_bytes=10)
+    await put(backend, "k", b"x" * 10)
+    assert await backend.delete("k") is True
+    assert await backend.delete("k") is False
+    assert backend.used_bytes == 0
+    await put(backend, "j", b"x" * 10)
+
+
+async def test_failed_commit_releases_quota_and_stores_nothing() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    await put(backend, "k", b"old")
+    writer = await backend.open_write("k", WriteOptions(conditions=Conditions(if_none_match="*")))
+    await writer.write(b"n" * 50)
+    with pytest.raises(GatewayError) as caught:
+        await writer.commit(sums(b"n" * 50))
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    await writer.abort()  # safe after a failed commit
+    assert await get(backend, "k") == b"old"
+    assert backend.used_bytes == 3
+
+
+async def test_reader_is_pinned_to_the_bytes_at_open() -> None:
+    backend = MemoryBackend()
+    await put(backend, "k", b"first version")
+    reader = await backend.open_read("k", 0, None, Conditions())
+    await put(backend, "k", b"second version, longer")
+    assert await backend.delete("k")
+    data = b"".join([c async for c in reader.chunks(4)])
+    await reader.close()
+    assert data == b"first version"
+    assert reader.meta.size == len(b"first version")
+
+
+async def test_generation_strictly_increases_even_when_the_clock_stalls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend = MemoryBackend()
+    first = await put(backend, "k", b"1")
+    monkeypatch.setattr(time, "time_ns", lambda: first.generation - 1000)
+    generations = [first.generation]
+    for i in range(5):
+        generations.append((await put(backend, "k", str(i).encode())).generation)
+    assert generations == sorted(set(generations))
+    assert (await backend.head("k")).generation == generations[-1]
+
+
+async def test_concurrent_writers_last_commit_wins() -> None:
+    backend = MemoryBackend()
+    one = await backend.open_write("k", WriteOptions())
+    two = await backend.open_write("k", WriteOptions())
+    for _ in range(10):
+        await one.write(b"1" * 10)
+        await two.write(b"2" * 10)
+    metas = await asyncio.gather(one.commit(sums(b"1" * 100)), two.commit(sums(b"2" * 100)))
+    last = max(metas, key=lambda meta: meta.generation)
+    assert await backend.head("k") == last
+    assert await get(backend, "k") == (b"1" if last is metas[0] else b"2") * 100
+
+
+async def test_conditions() -> None:
+    backend = MemoryBackend()
+    meta = await put(backend, "k", b"v1")
+    with pytest.raises(GatewayError) as caught:
+        await backend.head("k", Conditions(if_match="nope"))
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    with pytest.raises(GatewayError) as caught:
+        await backend.open_read("k", 0, None, Conditions(if_none_match=meta.etag))
+    assert caught.value.reason is Reason.NOT_MODIFIED
+    assert await backend.head("k", Conditions(if_generation_match=meta.generation)) == meta
+    stale = WriteOptions(conditions=Conditions(if_generation_match=meta.generation + 1))
+    with pytest.raises(GatewayError) as caught:
+        await put(backend, "k", b"v2", stale)
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    fresh = WriteOptions(conditions=Conditions(if_generation_match=meta.generation))
+    await put(backend, "k", b"v2", fresh)
+    with pytest.raises(GatewayError) as caught:
+        await backend.delete("k", Conditions(if_match=meta.etag))
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    with pytest.raises(GatewayError) as caught:
+        await backend.delete("missing", Conditions(if_match=meta.etag))
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    assert await get(backend, "k") == b"v2"
+
+
+@pytest.mark.parametrize("option", ["storage_class", "server_side_encryption", "kms_key_id"])
+async def test_unsupported_options(option: str) -> None:
+    backend = MemoryBackend()
+    options = WriteOptions(**{option: "x"})  # type: ignore[arg-type]
+    with pytest.raises(GatewayError) as caught:
+        await backend.open_write("k", options)
+    assert caught.value.reason is Reason.UNSUPPORTED_OPTION
+    assert caught.value.metadata["option"] == option
+
+
+async def test_copy_keeps_or_replaces_metadata() -> None:
+    backend = MemoryBackend()
+    source = await put(
+        backend, "src", b"payload", WriteOptions(content_type="text/x", metadata={"m": "1"})
+    )
+    kept = await backend.copy(
+        "src", "kept", Conditions(), WriteOptions(content_type="ignored/x"), False
+    )
+    assert (kept.content_type, dict(kept.metadata)) == ("text/x", {"m": "1"})
+    assert (kept.etag, kept.crc32c, kept.sha256) == (source.etag, source.crc32c, source.sha256)
+    assert kept.generation != source.generation
+    replaced = await backend.copy(
+        "src", "replaced", Conditions(), WriteOptions(content_type="a/b", metadata={}), True
+    )
+    assert (replaced.content_type, dict(replaced.metadata)) == ("a/b", {})
+    assert await get(backend, "replaced") == b"payload"
+    with pytest.raises(GatewayError) as caught:
+        await backend.copy(
+            "src",
+            "kept",
+            Conditions(),
+            WriteOptions(conditions=Conditions(if_none_match="*")),
+            False,
+        )
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    with pytest.raises(GatewayError) as caught:
+        await backend.copy("src", "x", Conditions(if_match="nope"), WriteOptions(), False)
+    assert caught.value.reason is Reason.PRECONDITION_FAILED
+    with pytest.raises(GatewayError) as caught:
+        await backend.copy("missing", "x", Conditions(), WriteOptions(), False)
+    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
+
+
+async def test_copy_counts_against_quota() -> None:
+    backend = MemoryBackend(quota_bytes=100)
+    await put(backend, "src", b"x" * 60)
+    with pytest.raises(GatewayError) as caught:
+        await backend.copy("src", "dst", Conditions(), WriteOptions(), False)
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    # Copying over itself replaces 60 bytes with 60 bytes.
+    await backend.copy("src", "src", Conditions(), WriteOptions(), False)
+    assert backend.used_bytes == 60
+
+
+def make_keys() -> list[str]:
+    segments = ["a", "a.b", "a0", "a-", "b", "é", "B", "日本", "z", "\U0001f600"]
+    keys = set()
+    for i in range(300):
+        first = segments[i % len(segments)]
+        second = segments[(i // len(segments)) % len(segments)]
+        keys.add(f"{first}/{second}/{i}" if i % 3 else f"{first}{i}")
+        keys.add(first)
+    return sorted(keys)
+
+
+async def test_listing_order_pagination_and_delimiter() -> None:
+    backend = MemoryBackend()
+    keys = make_keys()
+    assert len(keys) > 250
+    for key in reversed(keys):
+        await put(backend, key, key.encode())
+    expected = sorted(keys, key=utf8)
+    assert expected != sorted(keys, key=str.lower)  # the byte order matters here
+
+    listed, prefixes = await list_all(backend, page_size=17)
+    assert listed == expected
+    assert prefixes == []
+
+    listed, prefixes = await list_all(backend, delimiter="/", page_size=3)
+    assert listed == [key for key in expected if "/" not in key]
+    assert prefixes == sorted({key.split("/")[0] + "/" for key in keys if "/" in key}, key=utf8)
+
+    listed, prefixes = await list_all(backend, prefix="a", delimiter="/", page_size=4)
+    assert listed == [k for k in expected if k.startswith("a") and "/" not in k]
+    assert prefixes == sorted(
+        {k.split("/")[0] + "/" for k in keys if k.startswith("a") and "/" in k}, key=utf8
+    )
+
+    listed, _ = await list_all(backend, prefix="日本/", page_size=5)
+    assert listed == [k for k in expected if k.startswith("日本/")]
+    assert listed
+
+    page = await backend.list("", "", expected[100], 1000, "")
+    assert [meta.key for meta in page.objects] == expected[101:]
+    assert page.next_page_token == ""
+
+
+async def test_listing_survives_changes_between_pages() -> None:
+    backend = MemoryBackend()
+    for key in ("a", "b", "c", "d"):
+        await put(backend, key, b"")
+    page = await backend.list("", "", "", 2, "")
+    assert [meta.key for meta in page.objects] == ["a", "b"]
+    await backend.delete("c")
+    await put(backend, "bb", b"")
+    await put(backend, "aa", b"")  # before the token: not listed again
+    rest = await backend.list("", "", "", 10, page.next_page_token)
+    assert [meta.key for meta in rest.objects] == ["bb", "d"]
