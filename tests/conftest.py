@@ -156,8 +156,10 @@ _SERVING = re.compile(r"serving gRPC on [^:]+:(\d+) and signed URLs on [^:]+:(\d
 
 
 @contextmanager
-def gateway_process(data_dir: Path, **env: str) -> Iterator[GatewayProcess]:
-    """`python -m gateway` as a separate process; ready when it logs its ports."""
+def gateway_process(
+    data_dir: Path, command: list[str] | None = None, **env: str
+) -> Iterator[GatewayProcess]:
+    """`python -m gateway` (or command) as a separate process; ready when it logs its ports."""
     settings = {
         **os.environ,
         "GATEWAY_LISTEN": "127.0.0.1:0",
@@ -167,7 +169,7 @@ def gateway_process(data_dir: Path, **env: str) -> Iterator[GatewayProcess]:
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway"],
+        command or [sys.executable, "-m", "gateway"],
         env=settings,
         cwd=data_dir,
         stderr=subprocess.PIPE,

@@ -1,0 +1,251 @@
+"""Logic shared by the sync and async clients; no network or file I/O here.
+
+Everything that decides *what* goes over the wire lives here (request
+messages, channel options, upload sources) or in _streams.py (upload
+chunking with checksums, download verification), so that client.py and
+aio.py differ only in how they wait for I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import os
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Protocol
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from storagegw.errors import from_rpc_error
+from storagegw.v1 import storage_pb2
+
+VERSION = "0.1.0"
+DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+# The contract caps a chunk at 2 MiB so each message fits gRPC's 4 MiB default.
+MAX_CHUNK_SIZE = 2 * 1024 * 1024
+# Headroom over the 4 MiB default in case a gateway is configured for larger chunks.
+MAX_MESSAGE_SIZE = 8 * 1024 * 1024
+MAX_PAGE_SIZE = 1000
+
+_COMPRESSED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "br": "application/x-brotli",
+    "compress": "application/x-compress",
+}
+
+
+class BinaryReader(Protocol):
+    """A binary file object, as far as uploads need one."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+@contextlib.contextmanager
+def converted_rpc_errors() -> Iterator[None]:
+    """Raise grpc.RpcError (sync or grpc.aio) as the matching StorageError."""
+    try:
+        yield
+    except grpc.RpcError as err:
+        raise from_rpc_error(err) from err
+
+
+def channel_options() -> list[tuple[str, int | str]]:
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
+        # Detect a dead connection during a long transfer within ~80 s. Pings
+        # stop when no call is active, and a minute between them stays clear of
+        # servers' ping-abuse limits while a call is waiting without data.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.primary_user_agent", f"storagegw-python/{VERSION}"),
+    ]
+
+
+def check_chunk_size(chunk_size: int) -> int:
+    if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK_SIZE} bytes")
+    return chunk_size
+
+
+def source_path(source: object) -> str | None:
+    """The file system path when an upload source is one, else None."""
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        return path if isinstance(path, str) else os.fsdecode(path)
+    return None
+
+
+def guess_content_type(path: str) -> str:
+    """The media type for a file name; "" (the gateway's default) when unknown."""
+    media_type, encoding = mimetypes.guess_type(path, strict=False)
+    if encoding is not None:
+        # "x.tar.gz" is gzip data: its inner type would mislead HTTP clients.
+        return _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
+    return media_type or ""
+
+
+def seconds(value: float | timedelta | None) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+# ---------------------------------------------------------------- requests
+
+
+def preconditions(
+    *,
+    if_match: str | None = None,
+    if_none_match: str | None = None,
+    if_generation_match: int | None = None,
+    if_generation_not_match: int | None = None,
+) -> storage_pb2.Preconditions | None:
+    """A Preconditions message, or None when no condition is given."""
+    message = storage_pb2.Preconditions(
+        if_match=if_match or "",
+        if_none_match=if_none_match or "",
+        if_generation_match=if_generation_match,
+        if_generation_not_match=if_generation_not_match,
+    )
+    return message if message.ByteSize() else None
+
+
+def put_spec(
+    bucket: str,
+    key: str,
+    *,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    size: int | None = None,
+    conditions: storage_pb2.Preconditions | None = None,
+) -> storage_pb2.PutSpec:
+    if size is not None and size < 0:
+        raise ValueError("size must not be negative")
+    return storage_pb2.PutSpec(
+        bucket=bucket,
+        key=key,
+        content_type=content_type or "",
+        metadata=dict(metadata or {}),
+        size=size,
+        preconditions=conditions,
+    )
+
+
+def get_request(
+    bucket: str,
+    key: str,
+    *,
+    offset: int = 0,
+    length: int | None = None,
+    conditions: storage_pb2.Preconditions | None = None,
+) -> storage_pb2.GetRequest:
+    """offset < 0 reads the last -offset bytes; length None reads to the end."""
+    if length is not None and length < 0:
+        raise ValueError("length must not be negative")
+    return storage_pb2.GetRequest(
+        bucket=bucket, key=key, read_offset=offset, read_limit=length, preconditions=conditions
+    )
+
+
+def head_request(
+    bucket: str, key: str, conditions: storage_pb2.Preconditions | None = None
+) -> storage_pb2.HeadRequest:
+    return storage_pb2.HeadRequest(bucket=bucket, key=key, preconditions=conditions)
+
+
+def delete_request(
+    bucket: str, key: str, conditions: storage_pb2.Preconditions | None = None
+) -> storage_pb2.DeleteRequest:
+    return storage_pb2.DeleteRequest(bucket=bucket, key=key, preconditions=conditions)
+
+
+def list_request(
+    bucket: str,
+    *,
+    prefix: str = "",
+    delimiter: str = "",
+    start_after: str = "",
+    page_size: int = MAX_PAGE_SIZE,
+    page_token: str = "",
+) -> storage_pb2.ListRequest:
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+    return storage_pb2.ListRequest(
+        bucket=bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        start_after=start_after,
+        page_size=page_size,
+        page_token=page_token,
+    )
+
+
+_SIGNED_METHODS = {
+    "GET": storage_pb2.SIGNED_METHOD_GET,
+    "PUT": storage_pb2.SIGNED_METHOD_PUT,
+}
+
+
+def sign_url_request(
+    bucket: str,
+    key: str,
+    *,
+    method: str = "GET",
+    expires_in: float | timedelta | None = 3600,
+    download: bool = False,
+    filename: str | None = None,
+    content_type: str | None = None,
+    max_size: int | None = None,
+) -> storage_pb2.SignUrlRequest:
+    """expires_in None leaves the lifetime to the gateway's default."""
+    signed_method = _SIGNED_METHODS.get(method.upper())
+    if signed_method is None:
+        raise ValueError(f"method must be GET or PUT, not {method!r}")
+    lifetime: Duration | None = None
+    if expires_in is not None:
+        delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=expires_in)
+        if delta <= timedelta(0):
+            raise ValueError("expires_in must be positive")
+        lifetime = Duration()
+        lifetime.FromTimedelta(delta)
+    return storage_pb2.SignUrlRequest(
+        bucket=bucket,
+        key=key,
+        method=signed_method,
+        expires_in=lifetime,
+        download=download,
+        filename=filename or "",
+        content_type=content_type or "",
+        max_size=max_size,
+    )
+
+
+def copy_request(
+    source_bucket: str,
+    source_key: str,
+    destination_bucket: str,
+    destination_key: str,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    content_type: str | None = None,
+    source_conditions: storage_pb2.Preconditions | None = None,
+    destination_conditions: storage_pb2.Preconditions | None = None,
+) -> storage_pb2.CopyRequest:
+    # The contract replaces content type and metadata together or not at all.
+    replace = metadata is not None or content_type is not None
+    return storage_pb2.CopyRequest(
+        source_bucket=source_bucket,
+        source_key=source_key,
+        destination_bucket=destination_bucket,
+        destination_key=destination_key,
+        replace_metadata=replace,
+        content_type=content_type or "",
+        metadata=dict(metadata or {}),
+        source_preconditions=source_conditions,
+        destination_preconditions=destination_conditions,
+    )

@@ -1,0 +1,129 @@
+"""Local file handling for uploads and downloads, as blocking calls.
+
+The sync client calls these directly; the async client runs them in a
+worker thread, so both treat files the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from storagegw._common import BinaryReader, guess_content_type, source_path
+
+__all__ = ["DownloadTarget", "OpenedSource", "open_path", "open_source", "read_block"]
+
+_TEMP_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class OpenedSource:
+    """An upload source ready to read: its blocks and what is known about it."""
+
+    blocks: Iterable[bytes]
+    content_type: str | None
+    size: int | None
+
+
+def open_path(
+    path: str, content_type: str | None, size: int | None
+) -> tuple[BinaryIO, str | None, int | None]:
+    """Open a file to upload; fill in the content type and size it implies."""
+    file = open(path, "rb")  # noqa: SIM115  # the caller closes it
+    try:
+        if size is None:
+            size = os.fstat(file.fileno()).st_size
+        if content_type is None:
+            content_type = guess_content_type(path)
+    except BaseException:
+        file.close()
+        raise
+    return file, content_type, size
+
+
+def read_block(file: BinaryReader, block_size: int) -> bytes:
+    data = file.read(block_size)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        # Text files give str; non-blocking ones give None when empty.
+        raise TypeError(f"upload source read() returned {type(data).__name__}, not bytes")
+    return bytes(data) if not isinstance(data, bytes) else data
+
+
+def iter_blocks(file: BinaryReader, block_size: int) -> Iterator[bytes]:
+    while block := read_block(file, block_size):
+        yield block
+
+
+@contextlib.contextmanager
+def open_source(
+    source: object, block_size: int, content_type: str | None, size: int | None
+) -> Iterator[OpenedSource]:
+    """Make any supported upload source an iterable of byte blocks."""
+    path = source_path(source)
+    if path is not None:
+        file, content_type, size = open_path(path, content_type, size)
+        with file:
+            yield OpenedSource(iter_blocks(file, block_size), content_type, size)
+    elif isinstance(source, bytes | bytearray | memoryview):
+        yield OpenedSource([bytes(source)], content_type, len(source) if size is None else size)
+    elif hasattr(source, "read"):
+        reader = cast(BinaryReader, source)
+        yield OpenedSource(iter_blocks(reader, block_size), content_type, size)
+    elif isinstance(source, Iterable):
+        yield OpenedSource(source, content_type, size)
+    else:
+        raise TypeError(f"cannot upload from {type(source).__name__}")
+
+
+class DownloadTarget:
+    """A temporary file beside the destination, renamed over it when complete.
+
+    Created with the usual permissions (0666 less the umask), unlike
+    tempfile's private 0600, since it becomes the user's file.
+    """
+
+    def __init__(self, dest_path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(dest_path)
+        directory, name = os.path.split(os.path.abspath(self.path))
+        self.directory = directory
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        for _ in range(_TEMP_ATTEMPTS):
+            temp_path = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
+            try:
+                fd = os.open(temp_path, flags, 0o666)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError(f"could not create a temporary file in {directory}")
+        self.temp_path = temp_path
+        self._file = os.fdopen(fd, "wb")
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self.written += len(data)
+
+    def commit(self) -> None:
+        """Flush the data to disk and move it into place."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.temp_path, self.path)
+        # Make the rename itself durable; not every platform can open a directory.
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp_path)

@@ -1,0 +1,195 @@
+"""Streaming readers for downloads: ObjectReader (sync) and AsyncObjectReader.
+
+Both keep their state in _streams.ReaderState, which verifies every chunk
+and, at the end, the whole range; they differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from functools import partial
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
+
+import grpc
+import grpc.aio
+
+from storagegw._common import converted_rpc_errors
+from storagegw._crc32c import accelerated
+from storagegw._streams import ReaderState
+from storagegw._types import ByteRange, ObjectInfo
+from storagegw.v1 import storage_pb2
+
+__all__ = ["AsyncObjectReader", "ObjectReader", "checksumming"]
+
+_Result = TypeVar("_Result")
+if TYPE_CHECKING:  # grpc.aio's call classes are not subscriptable at run time
+    GetCall: TypeAlias = grpc.aio.UnaryStreamCall[storage_pb2.GetRequest, storage_pb2.GetResponse]
+
+
+async def checksumming(work: Callable[[], _Result]) -> _Result:
+    """Run checksum work inline when native, else in a thread (~0.1 s per MiB)."""
+    if accelerated():
+        return work()
+    return await asyncio.to_thread(work)
+
+
+class ObjectReader:
+    """A download in progress: verified chunks, as an iterator or via read().
+
+    Created by Client.open(), which has already received the first message:
+    .info and .content_range are available at once. Use it as a context
+    manager, or call close(), to cancel the download when not read to the end.
+    The whole-object checksums are verified when the end is reached; a
+    mismatch raises ChecksumMismatch from the last read.
+    """
+
+    def __init__(self, call: grpc.CallIterator[storage_pb2.GetResponse], key: str) -> None:
+        self._call = call
+        self._responses = iter(call)
+        self._state = ReaderState(key)
+        try:
+            first = self._receive()
+        except BaseException:
+            self.close()
+            raise
+        if first:
+            self._state.buffer += first
+
+    @property
+    def info(self) -> ObjectInfo:
+        return self._state.info
+
+    @property
+    def content_range(self) -> ByteRange:
+        return self._state.content_range
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._state.buffer:
+            yield self._state.take_buffered()
+        while (chunk := self._next_chunk()) is not None:
+            yield chunk
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
+        if size < 0:
+            return b"".join(list(self))
+        while len(self._state.buffer) < size and (chunk := self._next_chunk()) is not None:
+            self._state.buffer += chunk
+        return self._state.take_buffered(size)
+
+    def close(self) -> None:
+        if not self._state.ended:
+            self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _next_chunk(self) -> bytes | None:
+        while (data := self._receive()) is not None:
+            if data:
+                return data
+        return None
+
+    def _receive(self) -> bytes | None:
+        if self._state.ended:
+            return None
+        try:
+            with converted_rpc_errors():
+                response = next(self._responses, None)
+            return self._state.accept(response)
+        except BaseException:
+            self.close()
+            raise
+
+
+class AsyncObjectReader:
+    """A download in progress: `async with client.open(key) as reader`.
+
+    Also `reader = await client.open(key)`. Iterate with `async for` or call
+    read(); the whole object is verified when the end is reached.
+    """
+
+    def __init__(self, start_call: Callable[[], GetCall], key: str) -> None:
+        self._start_call = start_call
+        self._call: GetCall | None = None
+        self._responses: AsyncIterator[storage_pb2.GetResponse] | None = None
+        self._state = ReaderState(key)
+
+    async def start(self) -> Self:
+        """Send the request and receive the object's metadata (idempotent)."""
+        if self._call is None:
+            self._call = self._start_call()
+            self._responses = aiter(self._call)
+            first = await self._receive()
+            if first:
+                self._state.buffer += first
+        return self
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self.start().__await__()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def info(self) -> ObjectInfo:
+        return self._state.info
+
+    @property
+    def content_range(self) -> ByteRange:
+        return self._state.content_range
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        await self.start()
+        if self._state.buffer:
+            yield self._state.take_buffered()
+        while (chunk := await self._next_chunk()) is not None:
+            yield chunk
+
+    async def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
+        await self.start()
+        if size < 0:
+            return b"".join([chunk async for chunk in self])
+        while len(self._state.buffer) < size and (chunk := await self._next_chunk()) is not None:
+            self._state.buffer += chunk
+        return self._state.take_buffered(size)
+
+    def close(self) -> None:
+        if self._call is not None and not self._state.ended:
+            self._call.cancel()
+
+    async def _next_chunk(self) -> bytes | None:
+        while (data := await self._receive()) is not None:
+            if data:
+                return data
+        return None
+
+    async def _receive(self) -> bytes | None:
+        if self._state.ended or self._responses is None:
+            return None
+        try:
+            with converted_rpc_errors():
+                response = await anext(self._responses, None)
+            return await checksumming(partial(self._state.accept, response))
+        except BaseException:
+            self.close()
+            raise

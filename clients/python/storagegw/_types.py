@@ -1,0 +1,128 @@
+"""Plain Python values returned by the clients, built from the proto messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from storagegw.v1 import storage_pb2
+
+__all__ = ["ByteRange", "ListPage", "ObjectInfo", "SignedUrl"]
+
+
+def _datetime_or_none(has_value: bool, timestamp: Timestamp) -> datetime | None:
+    return timestamp.ToDatetime(tzinfo=UTC) if has_value else None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One stored object's metadata."""
+
+    bucket: str
+    key: str
+    size: int
+    content_type: str
+    # Excluded from hashing so ObjectInfo stays hashable despite the dict.
+    metadata: dict[str, str] = field(default_factory=dict, hash=False)
+    etag: str = ""
+    generation: int = 0
+    crc32c: int | None = None
+    sha256: bytes | None = None
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    storage_class: str = ""
+
+    @classmethod
+    def from_proto(cls, message: storage_pb2.ObjectInfo) -> ObjectInfo:
+        return cls(
+            bucket=message.bucket,
+            key=message.key,
+            size=message.size,
+            content_type=message.content_type,
+            metadata=dict(message.metadata),
+            etag=message.etag,
+            generation=message.generation,
+            crc32c=message.crc32c if message.HasField("crc32c") else None,
+            sha256=message.sha256 or None,
+            create_time=_datetime_or_none(message.HasField("create_time"), message.create_time),
+            update_time=_datetime_or_none(message.HasField("update_time"), message.update_time),
+            storage_class=message.storage_class,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict: checksums in hex, times in ISO 8601."""
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "size": self.size,
+            "content_type": self.content_type,
+            "metadata": dict(self.metadata),
+            "etag": self.etag,
+            "generation": self.generation,
+            "crc32c": None if self.crc32c is None else f"{self.crc32c:08x}",
+            "sha256": None if self.sha256 is None else self.sha256.hex(),
+            "create_time": None if self.create_time is None else self.create_time.isoformat(),
+            "update_time": None if self.update_time is None else self.update_time.isoformat(),
+            "storage_class": self.storage_class,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """The bytes a read serves: [start, end) of an object of complete_length."""
+
+    start: int
+    end: int
+    complete_length: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    @property
+    def is_whole_object(self) -> bool:
+        return self.start == 0 and self.end == self.complete_length
+
+    @classmethod
+    def from_proto(cls, message: storage_pb2.ContentRange) -> ByteRange:
+        return cls(message.start, message.end, message.complete_length)
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing: objects, rolled-up prefixes and the next token."""
+
+    objects: tuple[ObjectInfo, ...]
+    prefixes: tuple[str, ...]
+    next_page_token: str
+
+    @classmethod
+    def from_proto(cls, message: storage_pb2.ListResponse) -> ListPage:
+        return cls(
+            objects=tuple(ObjectInfo.from_proto(o) for o in message.objects),
+            prefixes=tuple(message.common_prefixes),
+            next_page_token=message.next_page_token,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrl:
+    """A URL a plain HTTP client can use until expire_time.
+
+    Send `headers` with the request exactly as given.
+    """
+
+    url: str
+    method: str
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
+    expire_time: datetime | None = None
+
+    @classmethod
+    def from_proto(cls, message: storage_pb2.SignUrlResponse) -> SignedUrl:
+        return cls(
+            url=message.url,
+            method=message.method,
+            headers=dict(message.headers),
+            expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
+        )

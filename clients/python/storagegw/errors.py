@@ -1,0 +1,294 @@
+"""Typed exceptions for gateway errors.
+
+The gateway sends every error with a google.rpc.ErrorInfo in the
+`grpc-status-details-bin` trailer. Its `reason` is stable and picks the most
+specific exception class; the gRPC status code is the fallback when a reason
+is missing or unknown (for example errors raised by gRPC itself, such as
+UNAVAILABLE when the gateway cannot be reached).
+
+The details are decoded with storagegw.v1.status_pb2, which has the wire form
+of google.rpc.Status, so no googleapis package is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from storagegw.v1 import status_pb2
+
+__all__ = [
+    "BucketNotFound",
+    "Cancelled",
+    "ChecksumMismatch",
+    "DataLoss",
+    "DeadlineExceeded",
+    "Internal",
+    "InvalidArgument",
+    "InvalidKey",
+    "InvalidRange",
+    "KeyConflict",
+    "NotFound",
+    "NotModified",
+    "ObjectNotFound",
+    "ObjectTooLarge",
+    "PermissionDenied",
+    "PreconditionFailed",
+    "QuotaExceeded",
+    "ResourceExhausted",
+    "SizeMismatch",
+    "StorageError",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+    "from_rpc_error",
+]
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+_ERROR_INFO_TYPE = "google.rpc.ErrorInfo"
+
+
+class StorageError(Exception):
+    """An error from the gateway, or found by the client while checking data.
+
+    Attributes:
+        code: the gRPC status code.
+        reason: the ErrorInfo reason (for example OBJECT_NOT_FOUND), if any.
+        message: the human-readable message.
+        domain: the ErrorInfo domain ("storagegw" for gateway errors).
+        metadata: the ErrorInfo context, for example the key.
+        grpc_error: the original grpc.RpcError; None for client-side errors.
+    """
+
+    default_code = grpc.StatusCode.UNKNOWN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode | None = None,
+        reason: str | None = None,
+        domain: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        grpc_error: grpc.RpcError | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code: grpc.StatusCode = code if code is not None else self.default_code
+        self.reason = reason
+        self.domain = domain
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.grpc_error = grpc_error
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        label = self.reason or self.code.name
+        return f"{type(self).__name__}({label}: {self.message!r})"
+
+
+class NotFound(StorageError):
+    default_code = grpc.StatusCode.NOT_FOUND
+
+
+class ObjectNotFound(NotFound):
+    pass
+
+
+class BucketNotFound(NotFound):
+    pass
+
+
+class InvalidArgument(StorageError):
+    default_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class InvalidKey(InvalidArgument):
+    pass
+
+
+class InvalidRange(InvalidArgument):
+    """A read range outside the object (INVALID_RANGE or OUT_OF_RANGE)."""
+
+    default_code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class PreconditionFailed(StorageError):
+    default_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class NotModified(PreconditionFailed):
+    """A read with if_none_match found the object unchanged."""
+
+
+class KeyConflict(PreconditionFailed):
+    """The key clashes with an existing one (for example a file/directory clash)."""
+
+
+class DataLoss(StorageError):
+    default_code = grpc.StatusCode.DATA_LOSS
+
+
+class ChecksumMismatch(DataLoss):
+    pass
+
+
+class SizeMismatch(DataLoss):
+    pass
+
+
+class ResourceExhausted(StorageError):
+    default_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ObjectTooLarge(ResourceExhausted):
+    pass
+
+
+class QuotaExceeded(ResourceExhausted):
+    pass
+
+
+class Unavailable(StorageError):
+    default_code = grpc.StatusCode.UNAVAILABLE
+
+
+class PermissionDenied(StorageError):
+    default_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(StorageError):
+    default_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class DeadlineExceeded(StorageError):
+    default_code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Unimplemented(StorageError):
+    default_code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class Cancelled(StorageError):
+    default_code = grpc.StatusCode.CANCELLED
+
+
+class Internal(StorageError):
+    default_code = grpc.StatusCode.INTERNAL
+
+
+_BY_REASON: dict[str, type[StorageError]] = {
+    "OBJECT_NOT_FOUND": ObjectNotFound,
+    "BUCKET_NOT_FOUND": BucketNotFound,
+    "INVALID_ARGUMENT": InvalidArgument,
+    "INVALID_BUCKET": InvalidArgument,
+    "INVALID_STREAM": InvalidArgument,
+    "INVALID_PAGE_TOKEN": InvalidArgument,
+    "INVALID_EXPIRY": InvalidArgument,
+    "UNSUPPORTED_OPTION": InvalidArgument,
+    "INVALID_KEY": InvalidKey,
+    "INVALID_RANGE": InvalidRange,
+    "PRECONDITION_FAILED": PreconditionFailed,
+    "NOT_MODIFIED": NotModified,
+    "KEY_CONFLICT": KeyConflict,
+    "CHECKSUM_MISMATCH": ChecksumMismatch,
+    "SIZE_MISMATCH": SizeMismatch,
+    "OBJECT_TOO_LARGE": ObjectTooLarge,
+    "QUOTA_EXCEEDED": QuotaExceeded,
+    "NOT_IMPLEMENTED": Unimplemented,
+    "BACKEND_UNAVAILABLE": Unavailable,
+    "PERMISSION_DENIED": PermissionDenied,
+    "INTERNAL": Internal,
+}
+
+_BY_CODE: dict[grpc.StatusCode, type[StorageError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidRange,
+    grpc.StatusCode.FAILED_PRECONDITION: PreconditionFailed,
+    grpc.StatusCode.ALREADY_EXISTS: PreconditionFailed,
+    grpc.StatusCode.DATA_LOSS: DataLoss,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
+    grpc.StatusCode.CANCELLED: Cancelled,
+    grpc.StatusCode.INTERNAL: Internal,
+}
+
+
+def error_class(reason: str | None, code: grpc.StatusCode) -> type[StorageError]:
+    """The exception class for a reason, falling back to the status code."""
+    if reason and reason in _BY_REASON:
+        return _BY_REASON[reason]
+    return _BY_CODE.get(code, StorageError)
+
+
+def _status_details(trailing_metadata: object) -> bytes | None:
+    # Sync calls give a tuple of (key, value) namedtuples, grpc.aio a Metadata
+    # of plain tuples; the grpc stubs describe neither exactly.
+    if not isinstance(trailing_metadata, Iterable):
+        return None
+    for item in trailing_metadata:
+        if isinstance(item, tuple) and len(item) == 2:
+            key, value = item
+            if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+                return value
+    return None
+
+
+def decode_status_details(
+    blob: bytes,
+) -> tuple[str, status_pb2.RpcErrorInfo | None]:
+    """Decode a serialized google.rpc.Status: (message, its ErrorInfo if any)."""
+    status = status_pb2.RpcStatus()
+    status.ParseFromString(blob)
+    for detail in status.details:
+        if detail.type_url.endswith(_ERROR_INFO_TYPE):
+            info = status_pb2.RpcErrorInfo()
+            info.ParseFromString(detail.value)
+            return status.message, info
+    return status.message, None
+
+
+def from_rpc_error(err: grpc.RpcError) -> StorageError:
+    """Convert a grpc.RpcError (sync or grpc.aio) into the matching StorageError."""
+    # A bare grpc.RpcError (not a Call) has none of these methods.
+    try:
+        code = err.code()
+    except AttributeError:
+        code = grpc.StatusCode.UNKNOWN
+    try:
+        message = err.details() or ""
+        trailers = err.trailing_metadata()
+    except AttributeError:
+        message, trailers = str(err), None
+
+    reason: str | None = None
+    domain: str | None = None
+    metadata: dict[str, str] = {}
+    blob = _status_details(trailers)
+    if blob is not None:
+        try:
+            status_message, info = decode_status_details(blob)
+        except DecodeError:
+            info, status_message = None, ""  # undecodable details: keep the code
+        message = message or status_message
+        if info is not None:
+            reason = info.reason or None
+            domain = info.domain or None
+            metadata = dict(info.metadata)
+    cls = error_class(reason, code)
+    return cls(
+        message or code.name,
+        code=code,
+        reason=reason,
+        domain=domain,
+        metadata=metadata,
+        grpc_error=err,
+    )

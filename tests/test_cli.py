@@ -1,0 +1,155 @@
+"""The `storagegw` command end to end, in subprocesses, against a real gateway."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, gateway_process
+
+CLI = str(REPO / ".venv" / "bin" / "storagegw")
+if not Path(CLI).exists():  # installed elsewhere (e.g. a system-wide pip install)
+    CLI = str(Path(sys.executable).with_name("storagegw"))
+
+
+def run(target, *args, stdin=None, check=True):
+    result = subprocess.run(
+        [CLI, "--target", target, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr.decode()
+    return result
+
+
+def test_put_get_ls_stat_rm(local_gateway, tmp_path):
+    target = local_gateway.target
+    source = tmp_path / "report.txt"
+    data = os.urandom(1024 * 1024 + 5)
+    source.write_bytes(data)
+    put = run(target, "put", str(source), "docs/report.txt")
+    assert put.stderr == b""  # piped: no progress bar
+    out = tmp_path / "copy.txt"
+    run(target, "get", "docs/report.txt", str(out))
+    assert out.read_bytes() == data
+
+    listing = run(target, "ls", "docs/").stdout.decode()
+    assert listing.split() == ["docs/report.txt"]
+    long = run(target, "ls", "-l").stdout.decode()
+    assert str(len(data)) in long
+    assert "text/plain" in long
+    top = run(target, "ls", "-d", "/").stdout.decode()
+    assert "PRE docs/" in top
+
+    stat = json.loads(run(target, "stat", "docs/report.txt", "--json").stdout)
+    assert stat["size"] == len(data)
+    assert stat["sha256"] == hashlib.sha256(data).hexdigest()
+    plain = run(target, "stat", "docs/report.txt").stdout.decode()
+    assert "content_type" in plain or "content-type" in plain.lower()
+
+    run(target, "rm", "docs/report.txt")
+    assert run(target, "ls").stdout == b""
+
+
+def test_stdin_and_stdout(memory_gateway):
+    target = memory_gateway.target
+    data = os.urandom(3 * 1024 * 1024)
+    run(target, "put", "-", "piped.bin", stdin=data)
+    result = run(target, "get", "piped.bin", "-")
+    assert result.stdout == data
+
+
+def test_sign_and_fetch(memory_gateway):
+    target = memory_gateway.target
+    run(target, "put", "-", "signed.txt", stdin=b"over http")
+    url = run(target, "sign", "signed.txt", "--expires", "60").stdout.decode().strip()
+    assert httpx.get(url).content == b"over http"
+
+
+def test_cp_between_keys(memory_gateway):
+    target = memory_gateway.target
+    run(target, "put", "-", "a", stdin=b"content")
+    run(target, "cp", "a", "default:b")
+    assert run(target, "get", "b", "-").stdout == b"content"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["get", "missing", "-"], 3),
+        (["stat", "missing"], 3),
+        (["put", "-", "bad//key"], 6),
+        (["--bucket", "nosuchbucket", "ls"], 3),
+    ],
+)
+def test_exit_codes(memory_gateway, args, code):
+    result = run(memory_gateway.target, *args, stdin=b"x", check=False)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.startswith(b"storagegw: error: ")
+
+
+def test_create_only_put_exit_code(memory_gateway):
+    target = memory_gateway.target
+    run(target, "put", "-", "once", stdin=b"1")
+    result = run(target, "put", "-n", "-", "once", stdin=b"2", check=False)
+    assert result.returncode == 4
+    assert b"PRECONDITION_FAILED" in result.stderr
+
+
+def test_unreachable_gateway_exit_code():
+    result = run("127.0.0.1:1", "--timeout", "5", "ls", check=False)
+    assert result.returncode == 7
+
+
+def test_usage_error_exit_code(memory_gateway):
+    assert run(memory_gateway.target, "frobnicate", check=False).returncode == 2
+
+
+def test_progress_bar_on_a_terminal(memory_gateway, tmp_path):
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(8 * 1024 * 1024))
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [CLI, "--target", memory_gateway.target, "put", str(source), "big.bin"],
+            stderr=follower,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not piece:
+                break
+            shown += piece
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert result.returncode == 0
+    text = shown.decode(errors="replace")
+    assert "8.0 MiB" in text or "8.00 MiB" in text or "8 MiB" in text, text
+    assert "/s" in text, text
+
+
+def test_storagegw_serve(tmp_path):
+    with gateway_process(tmp_path, [CLI, "serve", "--backend", "memory"]) as served:
+        run(served.target, "put", "-", "k", stdin=b"served")
+        assert run(served.target, "get", "k", "-").stdout == b"served"

@@ -1,0 +1,117 @@
+"""The client package runs with grpcio and protobuf alone.
+
+Each check runs in a fresh interpreter whose import system refuses the
+gateway and every optional or server-side dependency, then lists what got
+imported: only the standard library, grpc, protobuf and storagegw may appear.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+BLOCKED = ("google_crc32c", "gateway", "grpc_status", "google.rpc", "aiohttp")
+CLIENT_MODULES = (
+    "storagegw",
+    "storagegw.client",
+    "storagegw.aio",
+    "storagegw.cli",
+    "storagegw.errors",
+)
+
+PRELUDE = textwrap.dedent(
+    f"""
+    import importlib, sys
+
+    BLOCKED = {BLOCKED!r}
+
+    class Blocker:
+        # Refuses the listed packages (and their submodules) like an absent install.
+        def find_spec(self, name, path=None, target=None):
+            if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+                raise ModuleNotFoundError(f"blocked for this test: {{name}}", name=name)
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    # Modules loaded by interpreter start-up (site, .pth hooks) are not the client's.
+    baseline = set(sys.modules)
+    """
+)
+
+
+def run_isolated(body: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(body)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_client_imports_need_only_grpc_and_protobuf() -> None:
+    result = run_isolated(
+        f"""
+        for name in {CLIENT_MODULES!r}:
+            importlib.import_module(name)
+
+        def allowed(name):
+            top = name.split(".")[0]
+            return (
+                top in sys.stdlib_module_names
+                # grpc itself imports grpc_tools, grpc_health and grpc_reflection
+                # when they are installed (grpc_status is blocked above).
+                or top.startswith("grpc")
+                or top in ("storagegw", "typing_extensions")
+                # Created by grpc's compiled Cython extension.
+                or top == "cython_runtime"
+                or top.startswith("_cython_")
+                or name == "google"  # the namespace package protobuf lives in
+                or name.startswith(("google.protobuf", "google._upb"))
+            )
+
+        offenders = sorted(n for n in set(sys.modules) - baseline if not allowed(n))
+        assert not offenders, f"non-stdlib modules imported: {{offenders}}"
+        blocked = sorted(n for n in sys.modules if n.split(".")[0] in BLOCKED)
+        assert not blocked, f"blocked modules imported: {{blocked}}"
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_pure_python_crc32c_is_used_without_google_crc32c() -> None:
+    result = run_isolated(
+        """
+        from storagegw import _crc32c
+        from storagegw._streams import PutStream
+        from storagegw.v1 import storage_pb2
+
+        assert not _crc32c.accelerated()
+        assert _crc32c.crc32c(b"123456789") == 0xE3069283
+        stream = PutStream(storage_pb2.PutSpec(key="k"), 4)
+        stream.feed(b"123456789")
+        assert stream.finish().object_checksums.crc32c == 0xE3069283
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_cli_help_works_without_the_gateway() -> None:
+    result = run_isolated(
+        """
+        from storagegw import cli
+        try:
+            cli.main(["--help"])
+        except SystemExit as exit:
+            assert exit.code == 0
+        assert cli.main(["serve"]) == 1  # reports that the gateway is not installed
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "exit codes:" in result.stdout
+    assert "the gateway is not installed" in result.stderr

@@ -1,0 +1,361 @@
+"""The client's CRC32C and the I/O-free request and stream logic it feeds."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import timedelta
+
+import google_crc32c
+import pytest
+from storagegw import _common, _crc32c
+from storagegw._streams import GetStreamVerifier, PutStream, ReaderState
+from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
+from storagegw.v1 import storage_pb2 as pb
+
+# RFC 3720 (iSCSI) appendix B.4 test vectors plus the usual check value.
+KNOWN_VECTORS = [
+    (b"", 0x00000000),
+    (b"123456789", 0xE3069283),
+    (bytes(32), 0x8A9136AA),
+    (b"\xff" * 32, 0x62A8AB43),
+    (bytes(range(32)), 0x46DD794E),
+    (bytes(range(31, -1, -1)), 0x113FDB5C),
+]
+
+
+def native(data: bytes) -> int:
+    return int(google_crc32c.value(data))
+
+
+@pytest.fixture
+def pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run with the accelerator switched off, as when google_crc32c is absent."""
+    monkeypatch.setattr(_crc32c, "_ACCELERATOR", None)
+    assert not _crc32c.accelerated()
+
+
+# ---------------------------------------------------------------- crc32c
+
+
+@pytest.mark.parametrize(("data", "expected"), KNOWN_VECTORS)
+def test_pure_python_known_vectors(data: bytes, expected: int) -> None:
+    assert _crc32c.crc32c_extend_py(0, data) == expected
+
+
+@pytest.mark.parametrize(("data", "expected"), KNOWN_VECTORS)
+def test_public_crc32c_known_vectors_both_paths(
+    data: bytes, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _crc32c.crc32c(data) == expected
+    monkeypatch.setattr(_crc32c, "_ACCELERATOR", None)
+    assert _crc32c.crc32c(data) == expected
+
+
+def test_accelerator_is_used_when_installed() -> None:
+    assert _crc32c.accelerated()
+
+
+def test_pure_python_matches_google_crc32c_on_random_data() -> None:
+    rng = random.Random(20240601)
+    for length in [1, 2, 3, 7, 8, 9, 255, 256, 1000, 4096, 65_537]:
+        data = rng.randbytes(length)
+        assert _crc32c.crc32c_extend_py(0, data) == native(data), length
+
+
+def test_pure_python_extends_like_google_crc32c() -> None:
+    rng = random.Random(7)
+    crc = 0
+    whole = b""
+    for _ in range(20):
+        piece = rng.randbytes(rng.randrange(0, 3000))
+        crc = _crc32c.crc32c_extend_py(crc, piece)
+        whole += piece
+        assert crc == native(whole)
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_accepts_other_buffers(kind: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"123456789"
+    assert _crc32c.crc32c(kind(data)) == 0xE3069283
+    monkeypatch.setattr(_crc32c, "_ACCELERATOR", None)
+    assert _crc32c.crc32c(kind(data)) == 0xE3069283
+
+
+def test_combine_matches_crc_of_concatenation() -> None:
+    rng = random.Random(99)
+    for _ in range(50):
+        first = rng.randbytes(rng.randrange(0, 5000))
+        second = rng.randbytes(rng.randrange(0, 5000))
+        combined = _crc32c.crc32c_combine(native(first), native(second), len(second))
+        assert combined == native(first + second)
+
+
+@pytest.mark.usefixtures("pure_python")
+def test_accumulator_without_accelerator_combines_chunk_crcs() -> None:
+    rng = random.Random(3)
+    chunks = [rng.randbytes(rng.randrange(0, 2000)) for _ in range(30)]
+    accumulator = _crc32c.Crc32cAccumulator()
+    for chunk in chunks:
+        assert accumulator.add(chunk) == native(chunk)
+    assert accumulator.value == native(b"".join(chunks))
+    assert accumulator.size == sum(map(len, chunks))
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def put_stream_messages(data: bytes, block_size: int, chunk_size: int) -> list[pb.PutRequest]:
+    stream = PutStream(pb.PutSpec(key="k"), chunk_size)
+    messages = [stream.start()]
+    for offset in range(0, len(data), block_size):
+        messages += stream.feed(data[offset : offset + block_size])
+    messages.append(stream.finish())
+    return messages
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+@pytest.mark.parametrize(
+    ("size", "block_size", "chunk_size"),
+    [(0, 1, 4), (1, 1, 4), (10, 3, 4), (16, 4, 4), (17, 4, 4), (1000, 999, 64), (5000, 64, 1000)],
+)
+def test_put_stream_follows_the_contract(
+    size: int, block_size: int, chunk_size: int, accelerated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not accelerated:
+        monkeypatch.setattr(_crc32c, "_ACCELERATOR", None)
+    data = random.Random(size).randbytes(size)
+    first, *rest = put_stream_messages(data, block_size, chunk_size)
+    assert first.WhichOneof("first_message") == "spec"
+    assert not first.HasField("chunk")
+    assert all(not m.HasField("spec") for m in rest)
+    offset = 0
+    for message in rest:
+        if message.HasField("chunk"):
+            content = message.chunk.content
+            assert 0 < len(content) <= chunk_size
+            assert message.chunk.crc32c == native(content)
+            assert message.write_offset == offset
+            offset += len(content)
+    # All chunks but the last are full.
+    assert all(len(m.chunk.content) == chunk_size for m in rest[:-1])
+    assert b"".join(m.chunk.content for m in rest) == data
+    last = rest[-1]
+    assert last.finish_write
+    assert not any(m.finish_write for m in rest[:-1])
+    assert last.object_checksums.crc32c == native(data)
+    assert last.object_checksums.sha256 == hashlib.sha256(data).digest()
+    assert last.write_offset == len(data) - len(last.chunk.content)
+
+
+def test_put_stream_sends_a_block_of_exactly_chunk_size_as_one_chunk() -> None:
+    stream = PutStream(pb.PutSpec(key="k"), 4)
+    block = b"abcd"
+    (message,) = stream.feed(block)
+    assert message.chunk.content == block
+
+
+def test_put_stream_rejects_use_after_finish() -> None:
+    stream = PutStream(pb.PutSpec(key="k"), 4)
+    stream.finish()
+    with pytest.raises(RuntimeError):
+        stream.feed(b"x")
+    with pytest.raises(RuntimeError):
+        stream.finish()
+
+
+def test_put_stream_checks_what_the_gateway_stored() -> None:
+    stream = PutStream(pb.PutSpec(key="k"), 4)
+    stream.feed(b"hello")
+    stream.finish()
+    good = pb.PutResponse(object=pb.ObjectInfo(key="k", size=5, crc32c=native(b"hello")))
+    assert stream.object_info(good).size == 5
+    with pytest.raises(ChecksumMismatch):
+        stream.object_info(pb.PutResponse(object=pb.ObjectInfo(key="k", size=5, crc32c=1)))
+    with pytest.raises(SizeMismatch):
+        stream.object_info(pb.PutResponse(object=pb.ObjectInfo(key="k", size=4)))
+
+
+@pytest.mark.parametrize("chunk_size", [0, _common.MAX_CHUNK_SIZE + 1])
+def test_chunk_size_is_bounded(chunk_size: int) -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        PutStream(pb.PutSpec(key="k"), chunk_size)
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def get_responses(
+    data: bytes, chunk: int = 4, *, start: int = 0, end: int | None = None
+) -> list[pb.GetResponse]:
+    end = len(data) if end is None else end
+    info = pb.ObjectInfo(
+        key="k", size=len(data), crc32c=native(data), sha256=hashlib.sha256(data).digest()
+    )
+    served = data[start:end]
+    responses = [
+        pb.GetResponse(
+            chunk=pb.ChecksummedData(
+                content=served[i : i + chunk], crc32c=native(served[i : i + chunk])
+            )
+        )
+        for i in range(0, len(served), chunk)
+    ] or [pb.GetResponse()]
+    responses[0].object.CopyFrom(info)
+    responses[0].content_range.CopyFrom(
+        pb.ContentRange(start=start, end=end, complete_length=len(data))
+    )
+    return responses
+
+
+def verify(responses: list[pb.GetResponse]) -> bytes:
+    verifier = GetStreamVerifier("k")
+    data = b"".join(verifier.accept(r) for r in responses)
+    verifier.finish()
+    return data
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_verifier_accepts_an_intact_stream(
+    accelerated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not accelerated:
+        monkeypatch.setattr(_crc32c, "_ACCELERATOR", None)
+    for data in [b"", b"x", b"hello world, this is data"]:
+        assert verify(get_responses(data)) == data
+    assert verify(get_responses(b"0123456789", start=2, end=7)) == b"23456"
+
+
+def test_verifier_rejects_a_corrupted_chunk() -> None:
+    responses = get_responses(b"hello world")
+    responses[1].chunk.content = b"XXXX"
+    with pytest.raises(ChecksumMismatch, match="offset 4") as caught:
+        verify(responses)
+    assert caught.value.reason == "CHECKSUM_MISMATCH"
+    assert caught.value.grpc_error is None
+
+
+def test_verifier_rejects_a_chunk_without_crc() -> None:
+    responses = get_responses(b"hello world")
+    responses[1].chunk.ClearField("crc32c")
+    with pytest.raises(ChecksumMismatch, match="no crc32c"):
+        verify(responses)
+
+
+def test_verifier_rejects_a_truncated_stream() -> None:
+    with pytest.raises(SizeMismatch):
+        verify(get_responses(b"hello world")[:-1])
+
+
+def test_verifier_rejects_extra_data() -> None:
+    responses = get_responses(b"hello world")
+    responses.append(pb.GetResponse(chunk=pb.ChecksummedData(content=b"!", crc32c=native(b"!"))))
+    with pytest.raises(SizeMismatch):
+        verify(responses)
+
+
+def test_verifier_checks_whole_object_crc32c_and_sha256() -> None:
+    responses = get_responses(b"hello world")
+    responses[0].object.crc32c ^= 1
+    with pytest.raises(ChecksumMismatch, match="crc32c"):
+        verify(responses)
+    responses = get_responses(b"hello world")
+    responses[0].object.sha256 = hashlib.sha256(b"other").digest()
+    with pytest.raises(ChecksumMismatch, match="sha256"):
+        verify(responses)
+
+
+def test_verifier_skips_whole_object_checks_for_a_range() -> None:
+    responses = get_responses(b"hello world", start=1, end=5)
+    responses[0].object.crc32c ^= 1
+    assert verify(responses) == b"ello"
+
+
+def test_verifier_needs_the_object_first() -> None:
+    with pytest.raises(Internal):
+        GetStreamVerifier("k").accept(pb.GetResponse(chunk=pb.ChecksummedData(content=b"")))
+    with pytest.raises(Internal):
+        GetStreamVerifier("k").finish()
+
+
+def test_reader_state_buffers() -> None:
+    state = ReaderState("k")
+    state.buffer += b"abcdef"
+    assert state.take_buffered(2) == b"ab"
+    assert state.take_buffered(10) == b"cdef"
+    assert state.take_buffered() == b""
+
+
+# ---------------------------------------------------------------- requests
+
+
+def test_preconditions_are_none_when_empty_but_keep_generation_zero() -> None:
+    assert _common.preconditions() is None
+    conditions = _common.preconditions(if_generation_match=0)
+    assert conditions is not None
+    assert conditions.HasField("if_generation_match")
+    conditions = _common.preconditions(if_none_match="*", if_match="e1")
+    assert conditions == pb.Preconditions(if_none_match="*", if_match="e1")
+
+
+def test_get_request() -> None:
+    request = _common.get_request("b", "k", offset=-10)
+    assert request.read_offset == -10
+    assert not request.HasField("read_limit")
+    assert _common.get_request("b", "k", length=0).HasField("read_limit")
+    with pytest.raises(ValueError, match="length"):
+        _common.get_request("b", "k", length=-1)
+
+
+def test_put_spec() -> None:
+    spec = _common.put_spec("b", "k", metadata={"a": "1"}, size=0)
+    assert spec.HasField("size")
+    assert spec.size == 0
+    assert dict(spec.metadata) == {"a": "1"}
+    assert not _common.put_spec("b", "k").HasField("size")
+
+
+def test_list_request_page_size_bounds() -> None:
+    assert _common.list_request("b", prefix="p/", delimiter="/").page_size == 1000
+    for bad in (0, 1001):
+        with pytest.raises(ValueError, match="page_size"):
+            _common.list_request("b", page_size=bad)
+
+
+def test_sign_url_request() -> None:
+    request = _common.sign_url_request("b", "k", method="put", expires_in=timedelta(minutes=5))
+    assert request.method == pb.SIGNED_METHOD_PUT
+    assert request.expires_in.seconds == 300
+    assert not _common.sign_url_request("b", "k", expires_in=None).HasField("expires_in")
+    assert _common.sign_url_request("b", "k", expires_in=1.5).expires_in.nanos == 500_000_000
+    with pytest.raises(ValueError, match="method"):
+        _common.sign_url_request("b", "k", method="DELETE")
+    with pytest.raises(ValueError, match="positive"):
+        _common.sign_url_request("b", "k", expires_in=0)
+
+
+def test_copy_request_replaces_metadata_only_when_asked() -> None:
+    assert not _common.copy_request("a", "k", "b", "k2").replace_metadata
+    request = _common.copy_request("a", "k", "b", "k2", content_type="text/plain")
+    assert request.replace_metadata
+    assert request.content_type == "text/plain"
+    assert _common.copy_request("a", "k", "b", "k2", metadata={}).replace_metadata
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("notes.txt", "text/plain"),
+        ("photo.JPG", "image/jpeg"),
+        ("backup.tar.gz", "application/gzip"),
+        ("no-extension", ""),
+    ],
+)
+def test_guess_content_type(name: str, expected: str) -> None:
+    assert _common.guess_content_type(name) == expected
+
+
+def test_channel_options_allow_two_mib_chunks() -> None:
+    options = dict(_common.channel_options())
+    assert options["grpc.max_receive_message_length"] >= 4 * 1024 * 1024 + 1024
+    assert options["grpc.max_send_message_length"] >= 4 * 1024 * 1024 + 1024
