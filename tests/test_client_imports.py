@@ -115,3 +115,41 @@ def test_cli_help_works_without_the_gateway() -> None:
     assert result.returncode == 0, result.stderr
     assert "exit codes:" in result.stdout
     assert "the gateway is not installed" in result.stderr
+
+
+def test_round_trip_with_only_grpcio_and_protobuf_installed(memory_gateway, tmp_path) -> None:
+    """A site-packages holding just grpcio (with typing_extensions, its own
+    dependency) and protobuf is enough to use the client."""
+    import google.protobuf
+    import grpc
+    import typing_extensions
+
+    from tests.conftest import REPO
+
+    site = tmp_path / "site-packages"
+    (site / "google").mkdir(parents=True)
+    (site / "grpc").symlink_to(next(iter(grpc.__path__)))
+    (site / "google" / "protobuf").symlink_to(next(iter(google.protobuf.__path__)))
+    (site / "typing_extensions.py").symlink_to(typing_extensions.__file__)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path[:0] = [{str(site)!r}, {str(REPO / "clients" / "python")!r}]
+        from storagegw import Client
+        with Client({memory_gateway.target!r}, timeout=30) as client:
+            info = client.put_bytes("isolated", b"x" * 3_000_000)
+            assert client.get_bytes("isolated") == b"x" * 3_000_000
+            assert [o.key for o in client.list()] == ["isolated"]
+        print("ok", info.size)
+        """
+    )
+    # -I: no user site, no PYTHON* variables; -S: no site-packages at all.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok", "3000000"]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from gateway.backends import local_format
 from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
 from gateway.backends.local import LocalBackend
 from gateway.checksums import crc32c
@@ -315,6 +316,104 @@ async def test_empty_parent_directories_removed_after_delete(
     # The freed names can be objects now.
     await put(backend, "d1", b"now a file")
     assert await get(backend, "d1") == b"now a file"
+
+
+def record_dir_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """Wrap local_format.fsync_dir to record, for each call, the directory
+    and its entries at that moment; the fsync itself still happens."""
+    calls: list[tuple[str, list[str]]] = []
+    real = local_format.fsync_dir
+
+    def fsync_dir(path: str) -> None:
+        calls.append((path, sorted(os.listdir(path))))
+        real(path)
+
+    monkeypatch.setattr(local_format, "fsync_dir", fsync_dir)
+    return calls
+
+
+def assert_creations_fsynced(
+    calls: list[tuple[str, list[str]]], objects: str, created: list[str]
+) -> None:
+    """Each directory in created (relative to objects) is on disk, and its
+    parent was fsynced once it held the directory's entry."""
+    for relative in created:
+        directory = os.path.join(objects, relative)
+        assert os.path.isdir(directory), relative
+        parent, name = os.path.split(directory)
+        assert any(path == parent and name in entries for path, entries in calls), (
+            f"{parent} not fsynced after {name} was created in it: {calls}"
+        )
+
+
+async def test_new_directories_of_a_deep_key_are_durable(
+    backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = os.path.realpath(tmp_path / "objects")
+    calls = record_dir_fsyncs(monkeypatch)
+    await put(backend, "a/b/c/obj", b"deep")
+    assert_creations_fsynced(calls, objects, ["a", "a/b", "a/b/c"])
+    assert await get(backend, "a/b/c/obj") == b"deep"
+    # Under a partly existing path only the missing levels are created.
+    calls.clear()
+    await put(backend, "a/b/x/y/obj", b"deeper")
+    assert_creations_fsynced(calls, objects, ["a/b/x", "a/b/x/y"])
+    assert not any(path in (objects, os.path.join(objects, "a")) for path, _ in calls)
+    assert object_files(tmp_path) == ["a/b/c/obj", "a/b/x/y/obj"]
+
+
+async def test_directory_made_by_a_concurrent_creator_is_accepted(
+    backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = os.path.realpath(tmp_path / "objects")
+    calls = record_dir_fsyncs(monkeypatch)
+    real_mkdir = os.mkdir
+
+    def mkdir_after_another(path: str, *args: int) -> None:
+        # Another writer creates the directory first: this mkdir then fails.
+        if path.startswith(objects + os.sep):
+            real_mkdir(path)
+        real_mkdir(path, *args)
+
+    monkeypatch.setattr(local_format.os, "mkdir", mkdir_after_another)
+    await put(backend, "p/q/obj", b"x")
+    monkeypatch.undo()
+    assert_creations_fsynced(calls, objects, ["p", "p/q"])
+    assert await get(backend, "p/q/obj") == b"x"
+
+
+async def test_directory_removed_by_a_concurrent_delete_is_recreated(
+    backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = os.path.realpath(tmp_path / "objects")
+    real_mkdir = os.mkdir
+    removed: list[str] = []
+
+    def mkdir_racing_a_delete(path: str, *args: int) -> None:
+        # The first time: a delete removes the just created, still empty,
+        # parent before its child is made.
+        if not removed and path == os.path.join(objects, "r", "s"):
+            removed.append(os.path.dirname(path))
+            os.rmdir(os.path.dirname(path))
+        real_mkdir(path, *args)
+
+    monkeypatch.setattr(local_format.os, "mkdir", mkdir_racing_a_delete)
+    await put(backend, "r/s/obj", b"x")
+    monkeypatch.undo()
+    assert removed == [os.path.join(objects, "r")]
+    assert await get(backend, "r/s/obj") == b"x"
+
+
+async def test_concurrent_deep_puts_share_directories(
+    backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = os.path.realpath(tmp_path / "objects")
+    calls = record_dir_fsyncs(monkeypatch)
+    keys = [f"s/t/u{i % 3}/k{i}" for i in range(24)]
+    await asyncio.gather(*(put(backend, key, key.encode()) for key in keys))
+    assert_creations_fsynced(calls, objects, ["s", "s/t", "s/t/u0", "s/t/u1", "s/t/u2"])
+    assert object_files(tmp_path) == sorted(keys)
+    assert tmp_files(tmp_path) == []
 
 
 async def test_delete_of_a_prefix_is_not_an_object(backend: LocalBackend) -> None:

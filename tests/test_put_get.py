@@ -8,6 +8,7 @@ import os
 import grpc
 import pytest
 from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc
 
 from tests.rpc import CHUNK, call_error, crc, get, put
 
@@ -131,3 +132,29 @@ def test_unknown_bucket_is_not_found(stub):
 def test_invalid_bucket_name_is_invalid_argument(stub):
     code, reason, _ = call_error(stub.Head, pb.HeadRequest(bucket="Bad/Name", key="k"))
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_BUCKET")
+
+
+def _open_object_files(root):
+    """Paths under root that this process (which hosts the gateway) has open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(root)):
+            held.append(target)
+    return held
+
+
+def test_cancelled_get_releases_its_file(local_gateway, access_log):
+    with grpc.insecure_channel(local_gateway.target) as channel:
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        put(stub, "held", os.urandom(16 * CHUNK))
+        objects = local_gateway.data_dir / "default" / "objects"
+        call = stub.Get(pb.GetRequest(key="held"))
+        next(call)
+        assert _open_object_files(objects) == [str(objects / "held")]
+        call.cancel()
+        assert access_log.wait("Get").status == "CANCELLED"
+        assert _open_object_files(objects) == []

@@ -6,30 +6,20 @@ Layout under root:
                          directories ("a/b/c" is root/objects/a/b/c)
     root/tmp/            temp files of writes in flight
 
-Each object file is a header followed by the object's raw bytes:
+The format of an object file (a header, then the data) and the low-level
+file helpers are in local_format, the readers and writers of those files in
+local_io, and the walk of root/objects that listing pages are cut from in
+local_listing.
 
-    b"SGW1"              magic
-    N                    4-byte big-endian length of the JSON that follows
-    N bytes of JSON      size, content_type, metadata, etag, generation,
-                         crc32c, sha256 (hex), create_time_ns, update_time_ns,
-                         padded with trailing spaces
-    data                 size bytes
-
-Metadata and data live in one file so that one atomic rename commits both: a
-separate sidecar file could be seen without its data or with the data of
-another generation. A reader that opened the file keeps a consistent snapshot
-even if the key is replaced or deleted afterwards.
-
-A write creates a temp file in root/tmp holding the header with what is known
-up front (content type, metadata) padded with spaces to leave room for the
-fields only known at commit (size, checksums, generation...), then appends
-the data. Commit writes the final header over the placeholder (JSON allows
-the trailing spaces), fsyncs the file, checks the write's conditions against
-the current object and renames the temp file over the key, then fsyncs the
-directory. Check-and-rename is atomic within the process (one asyncio lock
-per key); a create-only write (if_none_match "*" or if_generation_match 0)
-links the temp file to the key instead, which fails if the key exists, so two
-processes sharing a directory cannot both create it.
+A write creates a temp file in root/tmp holding a placeholder header, then
+appends the data. Commit writes the final header over the placeholder, fsyncs
+the file, checks the write's conditions against the current object and
+renames the temp file over the key, then fsyncs the directory (and the
+parent of every directory it had to create for the key). Check-and-rename is
+atomic within the process (one asyncio lock per key); a create-only write
+(if_none_match "*" or if_generation_match 0) links the temp file to the key
+instead, which fails if the key exists, so two processes sharing a directory
+cannot both create it.
 
 Temp files left behind by a crash are removed when the backend starts. A
 writer holds an flock on its temp file, so a second gateway process starting
@@ -42,25 +32,18 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
-import json
 import os
-import secrets
 import shutil
-import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import listing, ranges
 from gateway.backends.base import (
-    DEFAULT_CONTENT_TYPE,
     NO_CONDITIONS,
-    Checksums,
     Conditions,
     ListPage,
     ObjectMeta,
@@ -68,6 +51,17 @@ from gateway.backends.base import (
     ObjectWriter,
     WriteOptions,
 )
+from gateway.backends.local_format import (
+    KIND,
+    fsync_dir,
+    invalid_object_file,
+    make_dirs,
+    open_with_header,
+    read_current,
+    storage_errors,
+)
+from gateway.backends.local_io import LocalReader, LocalWriter, remove_temp_unless_locked
+from gateway.backends.local_listing import walk_objects
 from gateway.conditions import check as check_conditions
 from gateway.errors import (
     GatewayError,
@@ -79,53 +73,16 @@ from gateway.errors import (
     unsupported,
 )
 
-KIND = "local"
-MAGIC = b"SGW1"
-_PREFIX_LEN = len(MAGIC) + 4
-# Room in the header for the fields only known at commit (they need under 300 bytes).
-LATE_FIELDS_ALLOWANCE = 512
-# Headers are read with one pread of this size when they fit.
-_HEADER_PROBE = 4096
-# A header longer than this is not one we wrote.
-_MAX_HEADER = 64 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
-# Files whose headers one thread hop reads while listing.
-_LIST_BATCH = 128
 _INSTALL_ATTEMPTS = 10
-_FILE_MODE = 0o600
 
 T = TypeVar("T")
-# (key, or key prefix ending in "/" for a directory; whether a directory)
-_Entries = list[tuple[bytes, bool]]
 
 
 def _check_supported(options: WriteOptions) -> None:
     for name in ("storage_class", "server_side_encryption", "kms_key_id"):
         if getattr(options, name):
             raise unsupported(name, KIND)
-
-
-def _corrupt(path: str, why: str) -> GatewayError:
-    return GatewayError(
-        Reason.INTERNAL, f"local backend: {path!r} is not a valid object file: {why}"
-    )
-
-
-@contextmanager
-def _storage_errors(key: str) -> Iterator[None]:
-    """Turn OSErrors that say the storage is full or broken into GatewayErrors."""
-    try:
-        yield
-    except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise GatewayError(
-                Reason.QUOTA_EXCEEDED,
-                f"local backend: no space left to store {key!r} ({error.strerror})",
-                key=key,
-            ) from error
-        if error.errno in (errno.EROFS, errno.EIO):
-            raise backend_unavailable(KIND, f"{error.strerror} while storing {key!r}") from error
-        raise
 
 
 async def _run_to_completion(func: Callable[..., T], *args: Any) -> T:
@@ -142,335 +99,6 @@ async def _run_to_completion(func: Callable[..., T], *args: Any) -> T:
             except asyncio.CancelledError:
                 continue
         raise
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
-
-
-def _pread_exact(fd: int, size: int, offset: int) -> bytes:
-    """size bytes at offset; fewer only at the end of the file."""
-    data = os.pread(fd, size, offset)
-    if len(data) == size or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = os.pread(fd, size - got, offset + got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@dataclass(frozen=True, slots=True)
-class _Header:
-    meta: ObjectMeta
-    data_offset: int
-
-
-def _encode_header(meta: ObjectMeta) -> bytes:
-    """The JSON of a header, without magic, length or padding."""
-    doc: dict[str, Any] = {
-        "content_type": meta.content_type,
-        "metadata": dict(meta.metadata),
-        "size": meta.size,
-        "etag": meta.etag,
-        "generation": meta.generation,
-        "crc32c": meta.crc32c,
-        "sha256": None if meta.sha256 is None else meta.sha256.hex(),
-        "create_time_ns": meta.create_time_ns,
-        "update_time_ns": meta.update_time_ns,
-    }
-    return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-
-
-def _reserved_header_len(content_type: str, metadata: dict[str, str]) -> int:
-    early = {"content_type": content_type, "metadata": metadata}
-    return len(json.dumps(early, ensure_ascii=True, separators=(",", ":"))) + (
-        LATE_FIELDS_ALLOWANCE
-    )
-
-
-def _read_header(fd: int, key: str, path: str) -> _Header:
-    head = _pread_exact(fd, _HEADER_PROBE, 0)
-    if len(head) < _PREFIX_LEN or head[: len(MAGIC)] != MAGIC:
-        raise _corrupt(path, "bad magic")
-    length = int.from_bytes(head[len(MAGIC) : _PREFIX_LEN], "big")
-    if length > _MAX_HEADER:
-        raise _corrupt(path, f"header length {length}")
-    data_offset = _PREFIX_LEN + length
-    raw = head[_PREFIX_LEN:data_offset]
-    if len(raw) < length:
-        raw += _pread_exact(fd, length - len(raw), len(head))
-    if len(raw) < length:
-        raise _corrupt(path, "truncated header")
-    try:
-        doc = json.loads(raw)
-        sha256 = doc.get("sha256")
-        metadata = doc.get("metadata") or {}
-        meta = ObjectMeta(
-            key=key,
-            size=int(doc["size"]),
-            etag=str(doc["etag"]),
-            generation=int(doc["generation"]),
-            create_time_ns=int(doc["create_time_ns"]),
-            update_time_ns=int(doc["update_time_ns"]),
-            content_type=str(doc.get("content_type") or DEFAULT_CONTENT_TYPE),
-            metadata={str(k): str(v) for k, v in metadata.items()},
-            crc32c=None if doc.get("crc32c") is None else int(doc["crc32c"]),
-            sha256=None if sha256 is None else bytes.fromhex(sha256),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise _corrupt(path, f"bad header ({error})") from None
-    return _Header(meta, data_offset)
-
-
-def _open_object(path: str) -> int | None:
-    """A read-only fd on the object file at path; None when there is none."""
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    except OSError as error:
-        if error.errno in (errno.ELOOP, errno.ENAMETOOLONG):
-            return None
-        raise
-
-
-def _read_current(path: str, key: str) -> ObjectMeta | None:
-    """The metadata of the object file at path, None when there is none."""
-    fd = _open_object(path)
-    if fd is None:
-        return None
-    try:
-        if not _is_regular(fd):
-            return None
-        return _read_header(fd, key, path).meta
-    finally:
-        os.close(fd)
-
-
-def _is_regular(fd: int) -> bool:
-    return stat.S_ISREG(os.fstat(fd).st_mode)
-
-
-class _LocalReader:
-    """An open object file; the fd pins the generation it was opened at."""
-
-    def __init__(self, fd: int, header: _Header, start: int, end: int) -> None:
-        self._fd = fd
-        self._meta = header.meta
-        self._data_offset = header.data_offset
-        self._start = start
-        self._end = end
-        # Held by every thread using the fd: close waits for a read in flight
-        # (one whose await was cancelled included) before the fd can be reused.
-        self._lock = threading.Lock()
-        self._closed = False
-
-    @property
-    def meta(self) -> ObjectMeta:
-        return self._meta
-
-    @property
-    def start(self) -> int:
-        return self._start
-
-    @property
-    def end(self) -> int:
-        return self._end
-
-    def _read(self, size: int, position: int) -> bytes:
-        with self._lock:
-            if self._closed:
-                return b""
-            return _pread_exact(self._fd, size, self._data_offset + position)
-
-    async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        position = self._start
-        while position < self._end:
-            data = await asyncio.to_thread(
-                self._read, min(chunk_size, self._end - position), position
-            )
-            if not data:
-                if self._closed:
-                    return
-                raise GatewayError(
-                    Reason.INTERNAL,
-                    f"local backend: object {self._meta.key!r} is shorter than its header says",
-                )
-            position += len(data)
-            yield data
-
-    def _close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
-
-    async def close(self) -> None:
-        if not self._closed:
-            await asyncio.shield(asyncio.to_thread(self._close))
-
-
-class _LocalWriter:
-    """A temp file in root/tmp that commit renames over the key."""
-
-    def __init__(
-        self,
-        backend: LocalBackend,
-        key: str,
-        options: WriteOptions,
-        fd: int,
-        tmp_path: str,
-        header_len: int,
-    ) -> None:
-        self._backend = backend
-        self._key = key
-        self._options = options
-        self._fd = fd
-        self._tmp_path = tmp_path
-        self._header_len = header_len
-        self._size = 0
-        self._lock = threading.Lock()  # held by every thread using the fd
-        self._closed = False  # fd closed
-        self._done = False  # committed or aborted
-
-    @classmethod
-    def create(
-        cls, backend: LocalBackend, key: str, options: WriteOptions, tmp_dir: str
-    ) -> _LocalWriter:
-        """Create the temp file and its placeholder header (blocking)."""
-        header_len = _reserved_header_len(options.content_type, dict(options.metadata))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        while True:
-            path = os.path.join(tmp_dir, secrets.token_hex(16) + ".tmp")
-            try:
-                fd = os.open(path, flags, _FILE_MODE)
-                break
-            except FileExistsError:
-                continue
-        try:
-            # Best effort: a filesystem without flock only loses the guard
-            # against another process's start() removing this file.
-            with suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            placeholder = MAGIC + header_len.to_bytes(4, "big") + b" " * header_len
-            _write_all(fd, placeholder)
-        except BaseException:
-            os.close(fd)
-            os.unlink(path)
-            raise
-        return cls(backend, key, options, fd, path, header_len)
-
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
-    def options(self) -> WriteOptions:
-        return self._options
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def _write(self, data: bytes) -> None:
-        with self._lock:
-            if self._closed:
-                raise GatewayError(Reason.INTERNAL, "local backend: write after abort")
-            _write_all(self._fd, data)
-
-    async def write(self, data: bytes) -> None:
-        if self._done:
-            raise GatewayError(Reason.INTERNAL, "write after the writer was committed or aborted")
-        if not data:
-            return
-        with _storage_errors(self._key):
-            await asyncio.to_thread(self._write, data)
-        self._size += len(data)
-
-    def write_header(self, meta: ObjectMeta) -> None:
-        """Write the final header over the placeholder and fsync (blocking)."""
-        doc = _encode_header(meta)
-        if len(doc) > self._header_len:
-            raise GatewayError(Reason.INTERNAL, "local backend: header outgrew its reservation")
-        with self._lock:
-            if self._closed:
-                raise GatewayError(Reason.INTERNAL, "local backend: commit after abort")
-            _pwrite_all(self._fd, doc + b" " * (self._header_len - len(doc)), _PREFIX_LEN)
-            os.fsync(self._fd)
-
-    def fsync(self) -> None:
-        with self._lock:
-            if not self._closed:
-                os.fsync(self._fd)
-
-    @property
-    def tmp_path(self) -> str:
-        return self._tmp_path
-
-    def copy_from(self, source: _LocalReader, position: int, size: int) -> int:
-        """Append up to size bytes of source from position (blocking)."""
-        data = source._read(size, position)
-        self._write(data)
-        self._size += len(data)
-        return len(data)
-
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        if self._done:
-            raise GatewayError(Reason.INTERNAL, "commit after the writer was committed or aborted")
-        try:
-            return await self._backend._commit(self, checksums.crc32c, checksums.sha256)
-        finally:
-            await asyncio.shield(self.abort())
-
-    def _discard(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
-        # After a commit the temp file is gone (renamed, or linked then
-        # unlinked); after an abort it is removed here.
-        with suppress(FileNotFoundError):
-            os.unlink(self._tmp_path)
-
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        await asyncio.to_thread(self._discard)
-
-
-class _Frame:
-    __slots__ = ("entries", "index")
-
-    def __init__(self, entries: _Entries) -> None:
-        self.entries = entries
-        self.index = 0
 
 
 class _KeyLock:
@@ -508,7 +136,7 @@ class LocalBackend:
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                 else:
-                    _remove_unless_locked(entry.path)
+                    remove_temp_unless_locked(entry.path)
 
     @property
     def kind(self) -> str:
@@ -565,26 +193,9 @@ class LocalBackend:
 
     # Reading.
 
-    def _open_sync(self, key: str) -> tuple[int, _Header] | None:
-        path = self._path(key)
-        fd = _open_object(path)
-        if fd is None:
-            return None
-        try:
-            if not _is_regular(fd):
-                os.close(fd)
-                return None
-            header = _read_header(fd, key, path)
-            if os.fstat(fd).st_size < header.data_offset + header.meta.size:
-                raise _corrupt(path, "shorter than its header says")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd, header
-
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         path = self._path(key)
-        current = await asyncio.to_thread(_read_current, path, key)
+        current = await asyncio.to_thread(read_current, path, key)
         check_conditions(key, conditions, current, read=True)
         if current is None:
             raise object_not_found(key)
@@ -597,8 +208,8 @@ class LocalBackend:
 
     async def _open_reader(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
-    ) -> _LocalReader:
-        opened = await asyncio.to_thread(self._open_sync, key)
+    ) -> LocalReader:
+        opened = await asyncio.to_thread(open_with_header, self._path(key), key)
         if opened is None:
             check_conditions(key, conditions, None, read=True)
             raise object_not_found(key)
@@ -609,33 +220,35 @@ class LocalBackend:
         except BaseException:
             os.close(fd)
             raise
-        return _LocalReader(fd, header, start, end)
+        return LocalReader(fd, header, start, end)
 
     # Writing.
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
         return await self._open_writer(key, options)
 
-    async def _open_writer(self, key: str, options: WriteOptions) -> _LocalWriter:
+    async def _open_writer(self, key: str, options: WriteOptions) -> LocalWriter:
         _check_supported(options)
         self._path(key)  # reject keys this filesystem cannot store before any byte
-        with _storage_errors(key):
-            return await asyncio.to_thread(_LocalWriter.create, self, key, options, self._tmp)
+        with storage_errors(key):
+            return await asyncio.to_thread(
+                LocalWriter.create, self._commit, key, options, self._tmp
+            )
 
-    async def _commit(self, writer: _LocalWriter, crc32c: int | None, sha256: bytes) -> ObjectMeta:
+    async def _commit(self, writer: LocalWriter, crc32c: int | None, sha256: bytes) -> ObjectMeta:
         key = writer.key
         path = self._path(key)
-        with _storage_errors(key):
+        with storage_errors(key):
             # The bulk of the data reaches the disk outside the key's lock.
             await asyncio.to_thread(writer.fsync)
             async with self._key_lock(key):
                 return await _run_to_completion(self._commit_sync, writer, path, crc32c, sha256)
 
     def _commit_sync(
-        self, writer: _LocalWriter, path: str, crc32c: int | None, sha256: bytes
+        self, writer: LocalWriter, path: str, crc32c: int | None, sha256: bytes
     ) -> ObjectMeta:
         key, options = writer.key, writer.options
-        current = _read_current(path, key)
+        current = read_current(path, key)
         check_conditions(key, options.conditions, current, read=False)
         now = time.time_ns()
         meta = ObjectMeta(
@@ -663,14 +276,20 @@ class LocalBackend:
     def _install(self, key: str, tmp_path: str, path: str, create_only: str) -> None:
         """Make tmp_path the file of key, then fsync its directory (blocking).
 
+        The key's directory is created first if need be, durably: see
+        local_format.make_dirs.
+
         create_only names the condition that requires key not to exist, if
         any: then tmp_path is linked, which fails if key exists by now."""
         parent = os.path.dirname(path)
         for _ in range(_INSTALL_ATTEMPTS):
             try:
-                os.makedirs(parent, exist_ok=True)
+                make_dirs(parent)
             except (FileExistsError, NotADirectoryError):
                 raise self._conflict_with_file(key) from None
+            except FileNotFoundError:
+                # A delete removed a directory just created, as it was empty.
+                continue
             except OSError as error:
                 if error.errno == errno.ENAMETOOLONG:
                     raise _name_too_long(key, self._name_max) from None
@@ -700,7 +319,7 @@ class LocalBackend:
                 if error.errno == errno.ENAMETOOLONG:
                     raise _name_too_long(key, self._name_max) from None
                 raise
-            _fsync_dir(parent)
+            fsync_dir(parent)
             return
         raise GatewayError(
             Reason.INTERNAL,
@@ -728,7 +347,7 @@ class LocalBackend:
 
     def _delete_sync(self, key: str, path: str, conditions: Conditions) -> bool:
         if conditions.any:
-            check_conditions(key, conditions, _read_current(path, key), read=False)
+            check_conditions(key, conditions, read_current(path, key), read=False)
         try:
             if os.path.isdir(path) and not os.path.islink(path):
                 return False  # a prefix of other objects, not an object
@@ -749,81 +368,8 @@ class LocalBackend:
             self._walk, prefix, delimiter, start_after, page_size, page_token
         )
 
-    def _scan(self, directory: bytes, prefix: bytes, after: bytes) -> _Entries:
-        """(key or key prefix ending in '/', is_dir) for the entries of the
-        directory whose key prefix is directory, in key order, without those
-        that cannot hold a key starting with prefix and greater than after."""
-        path = self._objects_b + b"/" + directory if directory else self._objects_b
-        found: _Entries = []
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            sub = directory + entry.name + b"/"
-                            # Every key below starts with sub: skip the subtree
-                            # unless one may start with prefix and exceed after.
-                            if (sub.startswith(prefix) or prefix.startswith(sub)) and (
-                                sub > after or after.startswith(sub)
-                            ):
-                                found.append((sub, True))
-                        elif entry.is_file(follow_symlinks=False):
-                            name = directory + entry.name
-                            if name.startswith(prefix) and name > after:
-                                found.append((name, False))
-                    except OSError:
-                        continue
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as error:
-            if error.errno == errno.ENAMETOOLONG:
-                return []
-            raise
-        found.sort()
-        return found
-
-    def _read_metas(self, names: Iterable[bytes]) -> Sequence[ObjectMeta]:
-        metas = []
-        for name in names:
-            try:
-                key = name.decode("utf-8")
-            except UnicodeDecodeError:
-                continue  # not a file this backend wrote
-            path = os.fsdecode(self._objects_b + b"/" + name)
-            try:
-                meta = _read_current(path, key)
-            except (OSError, GatewayError):
-                continue  # removed meanwhile, or not an object file
-            if meta is not None:
-                metas.append(meta)
-        return metas
-
-    async def _walk(self, prefix: str, after: bytes) -> AsyncIterator[ObjectMeta]:
-        encoded = prefix.encode()
-        # Start in the deepest directory the prefix names completely.
-        base, slash, _ = encoded.rpartition(b"/")
-        start = base + slash
-        # Depth first: a stack of (sorted entries of a directory, next index).
-        frames = [_Frame(await asyncio.to_thread(self._scan, start, encoded, after))]
-        while frames:
-            frame = frames[-1]
-            entries, index = frame.entries, frame.index
-            if index >= len(entries):
-                frames.pop()
-                continue
-            name, is_dir = entries[index]
-            if is_dir:
-                frame.index = index + 1
-                sub = await asyncio.to_thread(self._scan, name, encoded, after)
-                frames.append(_Frame(sub))
-                continue
-            stop = index
-            while stop < len(entries) and not entries[stop][1] and stop - index < _LIST_BATCH:
-                stop += 1
-            frame.index = stop
-            names = [entry[0] for entry in entries[index:stop]]
-            for meta in await asyncio.to_thread(self._read_metas, names):
-                yield meta
+    def _walk(self, prefix: str, after: bytes) -> AsyncIterator[ObjectMeta]:
+        return walk_objects(self._objects_b, prefix, after)
 
     # Copying.
 
@@ -851,14 +397,14 @@ class LocalBackend:
                 position = 0
                 while position < source.size:
                     step = min(COPY_CHUNK, source.size - position)
-                    with _storage_errors(destination_key):
+                    with storage_errors(destination_key):
                         copied = await asyncio.to_thread(writer.copy_from, reader, position, step)
                     if copied == 0:
-                        raise _corrupt(source_key, "shorter than its header says")
+                        raise invalid_object_file(source_key, "shorter than its header says")
                     position += copied
                 sha256 = source.sha256
                 if sha256 is None:
-                    raise _corrupt(source_key, "no sha256 in its header")
+                    raise invalid_object_file(source_key, "no sha256 in its header")
                 return await self._commit(writer, source.crc32c, sha256)
             finally:
                 await asyncio.shield(writer.abort())
@@ -900,21 +446,3 @@ def _remove_empty_dir(path: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def _remove_unless_locked(path: str) -> None:
-    """Remove a leftover temp file unless a live writer holds its flock."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        with suppress(OSError):
-            os.unlink(path)
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return  # a writer in another process is using it
-    finally:
-        os.close(fd)
-    with suppress(FileNotFoundError):
-        os.unlink(path)

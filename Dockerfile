@@ -1,0 +1,29 @@
+# storagegw gateway image. Build: docker build -t storagegw .
+# Run:   docker run -p 50051:50051 -p 8080:8080 -v storagegw-data:/data storagegw
+# (Hardening — pinned digests, read-only root, distroless — comes in a later issue.)
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY clients/python/storagegw ./clients/python/storagegw
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin storagegw \
+ && mkdir -p /data && chown storagegw /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER storagegw
+WORKDIR /data
+ENV STORAGE_BASE_PATH=/data \
+    GATEWAY_LISTEN=0.0.0.0:50051 \
+    GATEWAY_HTTP_LISTEN=0.0.0.0:8080 \
+    GATEWAY_LOG_FORMAT=json \
+    PYTHONUNBUFFERED=1
+VOLUME ["/data"]
+EXPOSE 50051 8080
+# Signed URLs must name an address clients can reach: set STORAGE_BASE_URL.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
+  CMD ["python", "-c", "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:50051'); sys.exit(0 if g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=2).status == h.HealthCheckResponse.SERVING else 1)"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["storagegw", "serve"]
