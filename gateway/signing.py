@@ -43,6 +43,7 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 from gateway.errors import GatewayError, Reason, invalid_argument
+from gateway.fsutil import fsync_dir
 from gateway.keys import validate_bucket, validate_key
 
 log = logging.getLogger(__name__)
@@ -134,25 +135,13 @@ def _create_secret_file(path: Path) -> bytes:
             if path.exists():
                 return _read_secret_file(path)
             os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        with contextlib.suppress(OSError):  # best effort: the file itself is fsynced
+            fsync_dir(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     log.info("created URL signing secret file %s", path)
     return _read_secret_file(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- signing and verifying -------------------------------------------------

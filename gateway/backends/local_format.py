@@ -37,6 +37,7 @@ from typing import Any
 
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta
 from gateway.errors import GatewayError, Reason, backend_unavailable
+from gateway.fsutil import fsync_dir as fsync_dir  # re-exported: tests wrap it here
 
 KIND = "local"
 MAGIC = b"SGW1"
@@ -106,14 +107,6 @@ def pread_exact(fd: int, size: int, offset: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_dirs(path: str) -> None:
