@@ -51,7 +51,9 @@ def _gateway_put_messages(key: str, payload: Payload) -> list[pb.PutRequest]:
     return [pb.PutRequest(spec=pb.PutSpec(key=key, size=len(payload.data))), last]
 
 
-def sync_ops(target: str, channel: grpc.Channel, payload: Payload) -> dict[str, Callable[[str], Any]]:
+def sync_ops(
+    target: str, channel: grpc.Channel, payload: Payload
+) -> dict[str, Callable[[str], Any]]:
     if target == "raw":
         put_small = channel.unary_unary("/raw.Raw/PutSmall")
         get_small = channel.unary_stream("/raw.Raw/GetSmall")
@@ -144,7 +146,9 @@ def _thread_pass(
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(cell.concurrency)]
+    threads = [
+        threading.Thread(target=worker, args=(i,), daemon=True) for i in range(cell.concurrency)
+    ]
     for thread in threads:
         thread.start()
     started = time.perf_counter()

@@ -1,0 +1,240 @@
+"""`python -m bench`: options, machine facts, and the run from start to stop."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import google.protobuf
+import grpc
+import psutil
+
+from bench import procs
+from bench.report import human_size, render, render_profiles, rss_checks, write_json
+from bench.runner import Runner
+from gateway.config import ConfigError, load, parse_size
+from gateway.server import channel_options
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WORKLOADS = ("put", "get", "small")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size("size", text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 1,16,64") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("concurrency values must be positive")
+    return values
+
+
+def _only(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = set(names) - set(WORKLOADS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--only takes a list of {', '.join(WORKLOADS)}")
+    return names
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Gateway vs raw grpc.aio baseline: big Put/Get and small-object ops.",
+    )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        default=parse_size("size", "1GiB"),
+        help="big object size; SIZE/4 runs too (default 1GiB)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=_size,
+        default=parse_size("chunk", "1MiB"),
+        help="message size for both servers (GATEWAY_CHUNK_SIZE; default 1MiB)",
+    )
+    parser.add_argument(
+        "--small-ops", type=int, default=2000, help="ops per small-object cell (default 2000)"
+    )
+    parser.add_argument(
+        "--small-seconds",
+        type=float,
+        default=5.0,
+        help="time cap per small-object cell (default 5)",
+    )
+    parser.add_argument("--small-size", type=_size, default=4096, help="small object size (4KiB)")
+    parser.add_argument(
+        "--concurrency",
+        type=_int_list,
+        default=[1, 16, 64],
+        help="small-object concurrencies (default 1,16,64)",
+    )
+    parser.add_argument(
+        "--only", type=_only, default=list(WORKLOADS), help="subset of put,get,small (default all)"
+    )
+    parser.add_argument(
+        "--small-client",
+        choices=("auto", "threads", "aio"),
+        default="auto",
+        help="small-op driver: threads+sync stubs, grpc.aio, or auto (whichever "
+        "gives the higher raw baseline per cell; default)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each big transfer; the best is kept (default 1)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="parent of the gateway's temp data dir (default: system temp)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="record the gateway with py-spy during its workloads"
+    )
+    parser.add_argument(
+        "--server-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for both servers (repeatable), e.g. "
+        "MALLOC_MMAP_THRESHOLD_=16777216",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 when a target is missed"
+    )
+    args = parser.parse_args(argv)
+    args.server_env = dict(args.server_env)
+    # The gateway's own rules for the chunk size (4 KiB to 2 MiB).
+    try:
+        load({"GATEWAY_CHUNK_SIZE": str(args.chunk_size)})
+    except ConfigError as error:
+        parser.error(str(error))
+    if args.size < 4 or args.small_ops < 1 or args.repeat < 1:
+        parser.error("--size, --small-ops and --repeat must be positive")
+    return args
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _filesystem(path: str) -> str:
+    best = None
+    for part in psutil.disk_partitions(all=True):
+        if path.startswith(part.mountpoint) and (
+            best is None or len(part.mountpoint) > len(best.mountpoint)
+        ):
+            best = part
+    return f"{best.fstype} ({best.device} on {best.mountpoint})" if best else "unknown"
+
+
+def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
+    return {
+        "cores": f"{os.cpu_count()} logical, {psutil.cpu_count(logical=False)} physical "
+        f"({_cpu_model()})",
+        "memory": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "grpcio": grpc.__version__,
+        "protobuf": google.protobuf.__version__,
+        "chunk size": human_size(args.chunk_size),
+        "big sizes": f"{human_size(args.size // 4)} and {human_size(args.size)}",
+        "small": f"{human_size(args.small_size)} objects, concurrency "
+        f"{','.join(map(str, args.concurrency))}, up to {args.small_ops} ops or "
+        f"{args.small_seconds:g} s per cell",
+        "gateway data": f"{data_dir} on {_filesystem(data_dir)}",
+        "load average": _load(),
+    }
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, through the finally below
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tuned = os.environ.get("BENCH_DRIVER_MALLOC", "tuned") == "tuned" and procs.tune_own_malloc()
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data_dir = tempfile.mkdtemp(prefix="storagegw-bench-", dir=args.data_dir)
+    processes = procs.Processes()
+    runner: Runner | None = None
+    try:
+        options: list[tuple[str, Any]] = list(channel_options(load({})))
+        runner = Runner(args, processes, Path(data_dir), options)
+        header = facts(args, data_dir)
+        print("starting servers...", flush=True)
+        runner.start_servers()
+        notes = runner.setup_notes()
+        notes.append(
+            "driver malloc: "
+            + (
+                "tuned (mallopt: keeps freed 1 MiB buffers; BENCH_DRIVER_MALLOC=default to "
+                "turn off); servers run with glibc defaults unless --server-env says otherwise"
+                if tuned
+                else "glibc defaults"
+            )
+        )
+        header["peak RSS method"] = runner.rss_method
+        pids = ", ".join(f"{name} pid {server.pid}" for name, server in runner.servers.items())
+        print(f"servers up: {pids}", flush=True)
+        runner.run_all()
+        header["load average at end"] = _load()
+        rows = runner.rows
+        checks = rss_checks({row.workload: row for row in rows}, args.size)
+        summaries = runner.profile_summaries()
+        print()
+        print(render(header, rows, checks, notes))
+        if summaries:
+            print()
+            print(render_profiles(summaries))
+        write_json(args.output, header, rows, checks, notes, summaries)
+        print(f"\nresults written to {args.output}")
+        missed = not (all(r.met for r in rows) and all(c.met for c in checks))
+        return 1 if args.check and missed else 0
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping servers", file=sys.stderr)
+        return 130
+    finally:
+        if runner is not None:
+            runner.close()
+        processes.stop_all()
+        shutil.rmtree(data_dir, ignore_errors=True)
