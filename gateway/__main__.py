@@ -9,7 +9,7 @@ import os
 import sys
 
 from gateway import config as config_module
-from gateway import logs
+from gateway import logs, tuning
 
 log = logging.getLogger("storagegw")
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storagegw: configuration error: {error}", file=sys.stderr)
         return 2
     logs.setup(config.log_format, config.log_level)
+    # Before any thread starts: allocator settings are process-wide.
+    tuned = tuning.tune_malloc(env)
+    log.debug("allocator tuning for streaming buffers: %s", "on" if tuned else "off")
     if not any(value for name, value in env.items() if name.startswith(_STORAGE_SETTINGS)):
         log.info(
             "no storage configured: using the local backend under %s",

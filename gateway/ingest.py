@@ -5,16 +5,18 @@ Bytes are hashed (CRC32C and SHA-256 of the whole object) and written as they
 arrive; the object is committed only when the size and every expected
 checksum match, otherwise the write is aborted and nothing is visible. The
 driver's write and the hashing of a chunk run side by side in worker threads,
-so neither the event loop nor the transfer waits on the other.
+and they overlap with the receipt of the next chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from gateway.backends.base import Backend, Checksums, ObjectMeta, WriteOptions
+from gateway.backends.base import Backend, Checksums, ObjectMeta, ObjectWriter, WriteOptions
 from gateway.checksums import StreamChecksums
 from gateway.errors import checksum_mismatch, object_too_large, size_mismatch
 
@@ -60,24 +62,42 @@ async def store(
         limit = expected.size
     writer = await backend.open_write(key, options)
     sums = StreamChecksums()
+    received = 0
+    # Chunk N is hashed and written (in worker threads) while chunk N+1 is
+    # being received, so at most two chunks are held at once.
+    in_flight: asyncio.Future[Any] | None = None
     try:
         async for data in chunks:
             if not data:
                 continue
-            if limit is not None and sums.size + len(data) > limit:
+            received += len(data)
+            if limit is not None and received > limit:
                 if expected.size is not None:
-                    raise size_mismatch(expected.size, sums.size + len(data))
+                    raise size_mismatch(expected.size, received)
                 assert max_size is not None
-                raise object_too_large(max_size, sums.size + len(data))
-            await asyncio.gather(_hash(sums, data), writer.write(data))
+                raise object_too_large(max_size, received)
+            if in_flight is not None:
+                await in_flight
+            in_flight = asyncio.gather(_hash(sums, data), writer.write(data))
+        if in_flight is not None:
+            await in_flight
+            in_flight = None
         for promise in (expected, late_expected):
             if promise is not None:
                 _verify(promise, sums)
         return await writer.commit(Checksums(sums.crc32c, sums.sha256, sums.size))
     except BaseException:
         # Cancellation included: a dropped stream must leave nothing behind.
-        await asyncio.shield(writer.abort())
+        await asyncio.shield(_discard(writer, in_flight))
         raise
+
+
+async def _discard(writer: ObjectWriter, in_flight: asyncio.Future[Any] | None) -> None:
+    """Let a write still running in a thread finish, then abort the object."""
+    if in_flight is not None:
+        with contextlib.suppress(BaseException):
+            await in_flight
+    await writer.abort()
 
 
 def _verify(expected: Expected, sums: StreamChecksums) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from storagegw.v1 import storage_pb2 as pb
 
-from gateway import convert
+from gateway import calllog, convert
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.checksums import crc32c
 from gateway.errors import (
@@ -98,6 +98,7 @@ class _Stream:
                     f"{actual:08x}",
                 )
         self.received += len(data)
+        calllog.current().bytes = self.received
         return data
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -135,6 +136,7 @@ async def receive(
     if which != "spec":
         raise invalid_stream("the first Put message must carry a spec")
     spec = first.spec
+    calllog.note(spec.bucket, spec.key)
     bucket, backend = buckets.resolve(spec.bucket)
     key = validate_key(spec.key)
     options = _options(spec)

@@ -11,9 +11,9 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from storagegw.v1 import storage_pb2, storage_pb2_grpc
+from storagegw.v1 import storage_pb2
 
-from gateway import http_server
+from gateway import http_server, wire
 from gateway.backends import factory
 from gateway.config import Config
 from gateway.errors import GatewayError
@@ -66,7 +66,7 @@ class Gateway:
             interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/")],
             options=channel_options(config),
         )
-        storage_pb2_grpc.add_StorageServiceServicer_to_server(
+        wire.add_storage_service(
             StorageServicer(
                 self.buckets,
                 self.signer,

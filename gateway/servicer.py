@@ -14,8 +14,7 @@ from grpc.aio import ServicerContext
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
-from gateway import calllog, convert, copying, put_stream
-from gateway.checksums import crc32c
+from gateway import calllog, convert, copying, put_stream, wire
 from gateway.errors import invalid_argument
 from gateway.keys import validate_key, validate_prefix
 from gateway.registry import Buckets
@@ -43,20 +42,15 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
     async def Put(
         self, request_iterator: AsyncIterator[pb.PutRequest], context: Context
     ) -> pb.PutResponse:
-        entry = calllog.current()
-
-        async def counted() -> AsyncIterator[pb.PutRequest]:
-            async for message in request_iterator:
-                if message.HasField("spec"):
-                    calllog.note(message.spec.bucket, message.spec.key)
-                entry.bytes += len(message.chunk.content)
-                yield message
-
-        result = await put_stream.receive(counted(), self._buckets, self._put_limits)
+        # Only read a message's chunk once: each access to a bytes field copies it.
+        result = await put_stream.receive(request_iterator, self._buckets, self._put_limits)
         info = convert.object_info(result.bucket, result.meta)
         return pb.PutResponse(object=info, persisted_size=result.meta.size)
 
-    async def Get(self, request: pb.GetRequest, context: Context) -> AsyncIterator[pb.GetResponse]:
+    # Yields GetResponse messages already encoded (wire.py), hence the override.
+    async def Get(  # type: ignore[override]
+        self, request: pb.GetRequest, context: Context
+    ) -> AsyncIterator[bytes]:
         calllog.note(request.bucket, request.key)
         bucket, backend = self._buckets.resolve(request.bucket)
         key = validate_key(request.key)
@@ -68,22 +62,16 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         )
         entry = calllog.current()
         try:
-            first: pb.GetResponse | None = pb.GetResponse(
-                object=convert.object_info(bucket, reader.meta),
-                content_range=pb.ContentRange(
+            head = wire.encode_head(
+                convert.object_info(bucket, reader.meta),
+                pb.ContentRange(
                     start=reader.start, end=reader.end, complete_length=reader.meta.size
                 ),
             )
-            async for data in reader.chunks(self._settings.chunk_size):
-                response = first or pb.GetResponse()
-                first = None
-                response.chunk.content = data
-                response.chunk.crc32c = crc32c(data)
-                entry.bytes += len(data)
-                yield response
-            if first is not None:  # an empty range still answers with its metadata
-                first.chunk.crc32c = 0
-                yield first
+            chunks = reader.chunks(self._settings.chunk_size)
+            async for message, size in wire.encoded_chunks(chunks, head):
+                entry.bytes += size
+                yield message
         finally:
             await reader.close()
 

@@ -11,15 +11,17 @@ file helpers are in local_format, the readers and writers of those files in
 local_io, and the walk of root/objects that listing pages are cut from in
 local_listing.
 
-A write creates a temp file in root/tmp holding a placeholder header, then
-appends the data. Commit writes the final header over the placeholder, fsyncs
-the file, checks the write's conditions against the current object and
-renames the temp file over the key, then fsyncs the directory (and the
-parent of every directory it had to create for the key). Check-and-rename is
-atomic within the process (one asyncio lock per key); a create-only write
-(if_none_match "*" or if_generation_match 0) links the temp file to the key
-instead, which fails if the key exists, so two processes sharing a directory
-cannot both create it.
+A write becomes a temp file in root/tmp (made at commit if the write was
+small enough to keep in memory, see local_io). Commit, in one thread hop
+under the key's asyncio lock, checks the write's conditions against the
+current object, gives the temp file its final header and fsyncs it, once,
+renames it over the key, then fsyncs the directory (and the parent of every
+directory it had to create for the key). Check-and-rename is thus atomic
+within the process; a create-only write (if_none_match "*" or
+if_generation_match 0) links the temp file to the key instead, which fails
+if the key exists, so two processes sharing a directory cannot both create
+it. The fsync comes after the header, whose generation is only known under
+the lock: writers of one key wait for each other's fsync, not other keys'.
 
 Temp files left behind by a crash are removed when the backend starts. A
 writer holds an flock on its temp file, so a second gateway process starting
@@ -209,7 +211,15 @@ class LocalBackend:
     async def _open_reader(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> LocalReader:
-        opened = await asyncio.to_thread(open_with_header, self._path(key), key)
+        path = self._path(key)
+        return await asyncio.to_thread(self._open_reader_sync, key, path, offset, limit, conditions)
+
+    def _open_reader_sync(
+        self, key: str, path: str, offset: int, limit: int | None, conditions: Conditions
+    ) -> LocalReader:
+        # Conditions and range are checked here, not on the event loop, so
+        # that the reader's prefetch happens in this same thread hop.
+        opened = open_with_header(path, key)
         if opened is None:
             check_conditions(key, conditions, None, read=True)
             raise object_not_found(key)
@@ -220,27 +230,22 @@ class LocalBackend:
         except BaseException:
             os.close(fd)
             raise
-        return LocalReader(fd, header, start, end)
+        return LocalReader.open(fd, header, start, end)
 
     # Writing.
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
-        return await self._open_writer(key, options)
+        return self._open_writer(key, options)
 
-    async def _open_writer(self, key: str, options: WriteOptions) -> LocalWriter:
+    def _open_writer(self, key: str, options: WriteOptions) -> LocalWriter:
         _check_supported(options)
         self._path(key)  # reject keys this filesystem cannot store before any byte
-        with storage_errors(key):
-            return await asyncio.to_thread(
-                LocalWriter.create, self._commit, key, options, self._tmp
-            )
+        return LocalWriter(self._commit, key, options, self._tmp)
 
     async def _commit(self, writer: LocalWriter, crc32c: int | None, sha256: bytes) -> ObjectMeta:
         key = writer.key
         path = self._path(key)
         with storage_errors(key):
-            # The bulk of the data reaches the disk outside the key's lock.
-            await asyncio.to_thread(writer.fsync)
             async with self._key_lock(key):
                 return await _run_to_completion(self._commit_sync, writer, path, crc32c, sha256)
 
@@ -263,14 +268,15 @@ class LocalBackend:
             crc32c=crc32c,
             sha256=sha256,
         )
-        writer.write_header(meta)
+        tmp_path = writer.finish(meta)
         conds = options.conditions
         create_only = ""
         if conds.if_none_match == "*":
             create_only = "if_none_match"
         elif conds.if_generation_match == 0:
             create_only = "if_generation_match"
-        self._install(key, writer.tmp_path, path, create_only)
+        self._install(key, tmp_path, path, create_only)
+        writer.release()
         return meta
 
     def _install(self, key: str, tmp_path: str, path: str, create_only: str) -> None:
@@ -385,6 +391,9 @@ class LocalBackend:
         reader = await self._open_reader(source_key, 0, None, source_conditions)
         try:
             source = reader.meta
+            sha256 = source.sha256
+            if sha256 is None:
+                raise invalid_object_file(source_key, "no sha256 in its header")
             if not replace_metadata:
                 options = WriteOptions(
                     content_type=source.content_type,
@@ -392,19 +401,12 @@ class LocalBackend:
                     conditions=options.conditions,
                     size_hint=source.size,
                 )
-            writer = await self._open_writer(destination_key, options)
+            writer = self._open_writer(destination_key, options)
             try:
-                position = 0
-                while position < source.size:
-                    step = min(COPY_CHUNK, source.size - position)
-                    with storage_errors(destination_key):
-                        copied = await asyncio.to_thread(writer.copy_from, reader, position, step)
-                    if copied == 0:
-                        raise invalid_object_file(source_key, "shorter than its header says")
-                    position += copied
-                sha256 = source.sha256
-                if sha256 is None:
-                    raise invalid_object_file(source_key, "no sha256 in its header")
+                # A small source arrives prefetched and is buffered by the
+                # writer: opening, then committing, are the only thread hops.
+                async for data in reader.chunks(COPY_CHUNK):
+                    await writer.write(data)
                 return await self._commit(writer, source.crc32c, sha256)
             finally:
                 await asyncio.shield(writer.abort())

@@ -14,12 +14,14 @@ separate sidecar file could be seen without its data or with the data of
 another generation. A reader that opened the file keeps a consistent snapshot
 even if the key is replaced or deleted afterwards.
 
-A write starts the file with a placeholder header: the magic, a length with
-room for what is known up front (content type, metadata) plus an allowance
-for the fields only known at commit (size, checksums, generation...), and
-that many spaces. Commit writes the final JSON over the placeholder, padded
-with spaces to the same length (JSON allows the trailing spaces), so the data
-after it never moves.
+A write whose file is created before commit (one too big to buffer) starts
+it with a placeholder header: the magic, a length with room for what is
+known up front (content type, metadata) plus an allowance for the fields
+only known at commit (size, checksums, generation...), and that many spaces.
+Commit writes the final JSON over the placeholder, padded with spaces to the
+same length (JSON allows the trailing spaces), so the data after it never
+moves. A file created at commit gets its final header straight away, with no
+room to spare.
 
 Everything here is blocking; callers run it in worker threads.
 """
@@ -78,7 +80,7 @@ def storage_errors(key: str) -> Iterator[None]:
 # Low-level file helpers.
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -189,9 +191,12 @@ def reserved_header_len(content_type: str, metadata: dict[str, str]) -> int:
     )
 
 
-def placeholder_header(header_len: int) -> bytes:
-    """Magic, length and header_len spaces, for commit to fill in."""
-    return MAGIC + header_len.to_bytes(4, "big") + b" " * header_len
+def header_block(doc: bytes, header_len: int) -> bytes:
+    """What precedes the data: magic, header_len, then doc (an encode_header
+    result, or b"" for a placeholder) padded with spaces to header_len."""
+    if len(doc) > header_len:
+        raise GatewayError(Reason.INTERNAL, "local backend: header outgrew its reservation")
+    return MAGIC + header_len.to_bytes(4, "big") + doc + b" " * (header_len - len(doc))
 
 
 def read_header(fd: int, key: str, path: str) -> Header:
