@@ -89,8 +89,9 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callabl
 def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+        responses = behavior(request, context)
         try:
-            async for response in behavior(request, context):
+            async for response in responses:
                 yield response
         except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
             outcome.code = grpc.StatusCode.CANCELLED
@@ -98,6 +99,9 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
         except Exception as error:
             await _fail(context, error, outcome)
         finally:
+            # Close the handler now, not whenever it is collected, so that its
+            # files are released before the call counts as finished.
+            await responses.aclose()  # type: ignore[attr-defined]
             _finish(entry, outcome, started)
 
     return handler

@@ -18,63 +18,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.backends import local_format, local_io
-from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.backends.base import Backend, Conditions, ObjectMeta, WriteOptions
 from gateway.backends.local import LocalBackend
 from gateway.checksums import crc32c
 from gateway.errors import GatewayError, Reason
 from gateway.keys import validate_key
+from tests.drivers import get, list_all, put, sums, utf8
 
 # More than a writer keeps in memory: its temp file exists before commit.
 BIG = local_io.WRITE_BUFFER_LIMIT + 1
-
-
-def sums(data: bytes) -> Checksums:
-    return Checksums(crc32c(data), hashlib.sha256(data).digest(), len(data))
-
-
-async def put(
-    backend: LocalBackend,
-    key: str,
-    data: bytes,
-    options: WriteOptions | None = None,
-    chunk: int = 4096,
-) -> ObjectMeta:
-    writer = await backend.open_write(key, options or WriteOptions())
-    try:
-        for i in range(0, len(data), chunk):
-            await writer.write(data[i : i + chunk])
-        return await writer.commit(sums(data))
-    except BaseException:
-        await writer.abort()
-        raise
-
-
-async def get(backend: LocalBackend, key: str, offset: int = 0, limit: int | None = None) -> bytes:
-    reader = await backend.open_read(key, offset, limit, Conditions())
-    try:
-        return b"".join([c async for c in reader.chunks(1000)])
-    finally:
-        await reader.close()
-
-
-async def list_all(
-    backend: LocalBackend, prefix: str = "", delimiter: str = "", page_size: int = 13
-) -> tuple[list[str], list[str]]:
-    keys: list[str] = []
-    prefixes: list[str] = []
-    token = ""
-    while True:
-        page = await backend.list(prefix, delimiter, "", page_size, token)
-        assert len(page.objects) + len(page.common_prefixes) <= page_size
-        keys += [meta.key for meta in page.objects]
-        prefixes += page.common_prefixes
-        token = page.next_page_token
-        if not token:
-            return keys, prefixes
-
-
-def utf8(key: str) -> bytes:
-    return key.encode()
 
 
 def tmp_files(root: Path) -> list[str]:

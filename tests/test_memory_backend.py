@@ -3,64 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 
 import pytest
 
-from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.backends.base import Backend, Conditions, WriteOptions
 from gateway.backends.memory import MemoryBackend
 from gateway.checksums import crc32c
 from gateway.errors import GatewayError, Reason
+from tests import drivers
+from tests.drivers import list_all, sums, utf8
 
-
-def sums(data: bytes) -> Checksums:
-    return Checksums(crc32c(data), hashlib.sha256(data).digest(), len(data))
-
-
-async def put(
-    backend: MemoryBackend,
-    key: str,
-    data: bytes,
-    options: WriteOptions | None = None,
-    chunk: int = 7,
-) -> ObjectMeta:
-    writer = await backend.open_write(key, options or WriteOptions())
-    try:
-        for i in range(0, len(data), chunk):
-            await writer.write(data[i : i + chunk])
-        return await writer.commit(sums(data))
-    except BaseException:
-        await writer.abort()
-        raise
-
-
-async def get(backend: MemoryBackend, key: str, offset: int = 0, limit: int | None = None) -> bytes:
-    reader = await backend.open_read(key, offset, limit, Conditions())
-    try:
-        return b"".join([c async for c in reader.chunks(5)])
-    finally:
-        await reader.close()
-
-
-async def list_all(
-    backend: MemoryBackend, prefix: str = "", delimiter: str = "", page_size: int = 13
-) -> tuple[list[str], list[str]]:
-    keys: list[str] = []
-    prefixes: list[str] = []
-    token = ""
-    while True:
-        page = await backend.list(prefix, delimiter, "", page_size, token)
-        assert len(page.objects) + len(page.common_prefixes) <= page_size
-        keys += [meta.key for meta in page.objects]
-        prefixes += page.common_prefixes
-        token = page.next_page_token
-        if not token:
-            return keys, prefixes
-
-
-def utf8(key: str) -> bytes:
-    return key.encode()
+# Odd, tiny chunks: exercise the joins and slices at every boundary.
+put = functools.partial(drivers.put, chunk=7)
+get = functools.partial(drivers.get, chunk_size=5)
 
 
 async def test_is_a_backend() -> None:

@@ -1,0 +1,59 @@
+"""Helpers for the driver-level tests: write, read and list through the Protocol."""
+
+from __future__ import annotations
+
+import hashlib
+
+from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.checksums import crc32c
+
+
+def sums(data: bytes) -> Checksums:
+    return Checksums(crc32c(data), hashlib.sha256(data).digest(), len(data))
+
+
+async def put(
+    backend: Backend,
+    key: str,
+    data: bytes,
+    options: WriteOptions | None = None,
+    chunk: int = 4096,
+) -> ObjectMeta:
+    writer = await backend.open_write(key, options or WriteOptions())
+    try:
+        for i in range(0, len(data), chunk):
+            await writer.write(data[i : i + chunk])
+        return await writer.commit(sums(data))
+    except BaseException:
+        await writer.abort()
+        raise
+
+
+async def get(
+    backend: Backend, key: str, offset: int = 0, limit: int | None = None, chunk_size: int = 1000
+) -> bytes:
+    reader = await backend.open_read(key, offset, limit, Conditions())
+    try:
+        return b"".join([c async for c in reader.chunks(chunk_size)])
+    finally:
+        await reader.close()
+
+
+async def list_all(
+    backend: Backend, prefix: str = "", delimiter: str = "", page_size: int = 13
+) -> tuple[list[str], list[str]]:
+    keys: list[str] = []
+    prefixes: list[str] = []
+    token = ""
+    while True:
+        page = await backend.list(prefix, delimiter, "", page_size, token)
+        assert len(page.objects) + len(page.common_prefixes) <= page_size
+        keys += [meta.key for meta in page.objects]
+        prefixes += page.common_prefixes
+        token = page.next_page_token
+        if not token:
+            return keys, prefixes
+
+
+def utf8(key: str) -> bytes:
+    return key.encode()
