@@ -94,6 +94,25 @@ def test_buf_curl_put_and_head_through_reflection(memory_gateway):
     assert head["object"]["key"] == "b.txt"
 
 
+def test_buf_curl_lists_services_and_methods(memory_gateway):
+    base = f"http://{memory_gateway.target}"
+    common = [BUF, "curl", "--protocol", "grpc", "--http2-prior-knowledge"]
+    services = subprocess.run(
+        [*common, "--list-services", base],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert services.returncode == 0, services.stderr
+    assert SERVICE in services.stdout.split()
+    methods = subprocess.run(
+        [*common, "--list-methods", base],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert methods.returncode == 0, methods.stderr
+    listed = set(methods.stdout.split())
+    for rpc in ("Put", "Get", "Head", "Delete", "List", "SignUrl", "Copy"):
+        assert f"{SERVICE}/{rpc}" in listed
+
+
 def test_buf_curl_reports_rich_errors(memory_gateway):
     result = subprocess.run(
         [

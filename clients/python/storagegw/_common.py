@@ -65,6 +65,10 @@ def channel_options() -> list[tuple[str, int | str]]:
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.primary_user_agent", f"storagegw-python/{VERSION}"),
+        # The gateway's own flow-control settings: a fixed 4 MiB window per
+        # stream keeps what a download may buffer here bounded too.
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", 4 * 1024 * 1024),
     ]
 
 
