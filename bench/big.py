@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from storagegw.v1 import storage_pb2 as pb
 
 from bench.data import BigData, BigObject
+from storagegw.v1 import storage_pb2 as pb
 
 PUT_METHOD = "/storagegw.v1.StorageService/Put"
 GET_METHOD = "/storagegw.v1.StorageService/Get"

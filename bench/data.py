@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import google_crc32c
+
 from storagegw.v1 import storage_pb2 as pb
 
 SEED = 20_260_911

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from storagegw.v1 import storage_pb2 as pb
-from storagegw.v1 import storage_pb2_grpc
 
 from bench.raw_server import encode_small_put
+from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc
 
 MECHANISMS = ("threads", "aio")
 TIMEOUT = 30.0

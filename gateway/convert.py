@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from storagegw.v1 import storage_pb2 as pb
 
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 from gateway.errors import invalid_argument
+from storagegw.v1 import storage_pb2 as pb
 
 
 def _timestamp(ns: int) -> Timestamp:

@@ -3,13 +3,12 @@ through the gateway and verified against the source's checksums)."""
 
 from __future__ import annotations
 
-from storagegw.v1 import storage_pb2 as pb
-
 from gateway import convert
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
 from gateway.registry import Buckets
+from storagegw.v1 import storage_pb2 as pb
 
 COPY_CHUNK_SIZE = 1024 * 1024
 

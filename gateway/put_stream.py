@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from storagegw.v1 import storage_pb2 as pb
-
 from gateway import calllog, convert
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.checksums import crc32c
@@ -25,6 +23,7 @@ from gateway.errors import (
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
 from gateway.registry import Buckets
+from storagegw.v1 import storage_pb2 as pb
 
 MAX_METADATA_BYTES = 8 * 1024
 

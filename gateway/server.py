@@ -11,7 +11,6 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from storagegw.v1 import storage_pb2
 
 from gateway import http_server, wire
 from gateway.backends import factory
@@ -22,6 +21,7 @@ from gateway.interceptors import GatewayInterceptor
 from gateway.registry import Buckets
 from gateway.servicer import ServiceSettings, StorageServicer
 from gateway.signing import UrlSigner, load_or_create_secret
+from storagegw.v1 import storage_pb2
 
 log = logging.getLogger("storagegw")
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from grpc.aio import ServicerContext
-from storagegw.v1 import storage_pb2 as pb
-from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
 from gateway import calllog, convert, copying, put_stream, wire
 from gateway.errors import invalid_argument
 from gateway.keys import validate_key, validate_prefix
 from gateway.registry import Buckets
 from gateway.signing import UrlSigner
+from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
 MAX_PAGE_SIZE = 1000
 MAX_DELIMITER_BYTES = 64

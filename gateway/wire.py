@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
-from storagegw.v1 import storage_pb2 as pb
 
 from gateway.checksums import crc32c
+from storagegw.v1 import storage_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["StorageService"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import grpc
 import pytest
-from storagegw.v1 import storage_pb2_grpc
 
 from gateway import config as config_module
 from gateway.server import Gateway
+from storagegw.v1 import storage_pb2_grpc
 
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ["memory", "local"]

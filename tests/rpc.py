@@ -9,6 +9,7 @@ import google_crc32c
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 

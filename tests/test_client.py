@@ -9,6 +9,7 @@ import os
 import grpc
 import httpx
 import pytest
+
 from storagegw import (
     AsyncClient,
     Client,

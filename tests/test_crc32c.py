@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import google_crc32c
 import pytest
+
 from storagegw import _common, _crc32c
 from storagegw._streams import GetStreamVerifier, PutStream, ReaderState
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch

@@ -10,11 +10,11 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storagegw.v1 import storage_pb2 as pb
-from storagegw.v1 import storage_pb2_grpc
 
 from gateway.errors import GatewayError
 from gateway.keys import validate_key, validate_prefix
+from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import run_gateway
 from tests.rpc import call_error, get, put, put_messages
 

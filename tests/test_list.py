@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-
 from tests.conftest import BACKENDS, run_gateway
 from tests.rpc import call_error, put
 

@@ -7,9 +7,9 @@ import os
 
 import grpc
 import pytest
+
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-
 from tests.rpc import call_error, get, put, put_messages
 
 FAILED = (grpc.StatusCode.FAILED_PRECONDITION, "PRECONDITION_FAILED")

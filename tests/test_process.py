@@ -12,9 +12,9 @@ import threading
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-
 from tests.conftest import gateway_process
 from tests.rpc import CHUNK, crc, put
 

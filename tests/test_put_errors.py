@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-
 from tests.conftest import signal_first_write
 from tests.rpc import CHUNK, call_error, crc, put, put_messages
 

@@ -7,9 +7,9 @@ import os
 
 import grpc
 import pytest
+
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-
 from tests.rpc import CHUNK, call_error, crc, get, put
 
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from storagegw.v1 import storage_pb2 as pb
 
+from storagegw.v1 import storage_pb2 as pb
 from tests.rpc import CHUNK, call_error, get, put
 
 DATA = bytes(range(256)) * (3 * CHUNK // 256 + 5)  # a little over 3 chunks

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from storagegw.v1 import storage_pb2 as pb
 
+from storagegw.v1 import storage_pb2 as pb
 from tests.conftest import REPO
 from tests.rpc import get, put
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from storagegw.v1 import storage_pb2 as pb
 
 from gateway import wire
+from storagegw.v1 import storage_pb2 as pb
 from tests.rpc import crc
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from storagegw.v1 import storage_pb2
 
 __all__ = ["ByteRange", "ListPage", "ObjectInfo", "SignedUrl"]
