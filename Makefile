@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 GENERATED := clients/python/storagegw/v1
 
-.PHONY: setup run test lint generate check-generated buf-breaking pytest bench clean
+.PHONY: setup test-servers run test lint generate check-generated buf-breaking pytest bench clean
 
 setup: $(STAMP) $(BUF)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 $(BUF): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Real storage servers the tests start and stop themselves: Ceph RGW from
+# Debian's packages (apt; a no-op once installed). moto comes with the venv.
+test-servers:
+	scripts/install-test-servers.sh
 
 run: $(STAMP)
 	@echo "storagegw: local backend under ./data; gRPC on 127.0.0.1:50051, signed URLs on 127.0.0.1:8080"
@@ -54,7 +59,7 @@ lint: $(STAMP) $(BUF)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: setup lint check-generated buf-breaking pytest
+test: setup test-servers lint check-generated buf-breaking pytest
 
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)

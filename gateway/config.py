@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.backends.s3_settings import (
+    ADDRESSING_STYLES,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    S3Settings,
+)
 from gateway.errors import GatewayError
 from gateway.keys import validate_bucket
 
@@ -22,7 +28,7 @@ MIB = 1024 * KIB
 DEFAULT_CHUNK_SIZE = 1 * MIB
 MAX_CHUNK_SIZE = 2 * MIB
 DEFAULT_MAX_MESSAGE_SIZE = 4 * MIB
-BACKENDS = ("local", "memory")
+BACKENDS = ("local", "memory", "s3")
 
 
 class ConfigError(ValueError):
@@ -39,6 +45,7 @@ class BucketConfig:
     backend: str
     path: Path | None = None  # local
     quota: int | None = None  # memory
+    s3: S3Settings | None = None  # s3
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +114,85 @@ def _bucket(setting: str, name: str, table: Mapping[str, Any], base_path: Path) 
     backend = str(table.get("backend", "local"))
     if backend not in BACKENDS:
         raise ConfigError(f"{setting}.backend", f"{backend!r} is not one of {', '.join(BACKENDS)}")
-    unknown = set(table) - {"backend", "path", "quota"}
+    allowed = {"backend", "path", "quota"} if backend != "s3" else {"backend", *S3_FIELDS}
+    unknown = set(table) - allowed
     if unknown:
         raise ConfigError(setting, f"unknown setting(s) {', '.join(sorted(unknown))}")
+    if backend == "s3":
+        if setting == "STORAGE_S3":  # from the environment
+
+            def name_of(field: str) -> str:
+                return f"STORAGE_S3_{field.upper()}"
+
+        else:
+
+            def name_of(field: str) -> str:
+                return f"{setting}.{field}"
+
+        return BucketConfig(name, backend, s3=_s3_settings(table, name_of))
     if backend == "local":
         path = Path(str(table.get("path") or base_path / name))
         return BucketConfig(name, backend, path=path)
     quota = table.get("quota")
     size = None if quota is None else parse_size(f"{setting}.quota", str(quota))
     return BucketConfig(name, backend, quota=size)
+
+
+# S3 settings: TOML field names; upper-cased after STORAGE_S3_, the variables.
+S3_FIELDS = (
+    "bucket",
+    "prefix",
+    "region",
+    "endpoint",
+    "access_key",
+    "secret_key",
+    "addressing_style",
+    "part_size",
+    "concurrency",
+    "storage_class",
+    "sse",
+    "sse_kms_key_id",
+)
+
+
+def _s3_settings(table: Mapping[str, Any], name_of: Callable[[str], str]) -> S3Settings:
+    """S3Settings from a bucket table; name_of(field) names a field in errors."""
+
+    def text(name: str, default: str = "") -> str:
+        return str(table.get(name, default))
+
+    if not text("bucket"):
+        raise ConfigError(name_of("bucket"), "the S3 bucket name is required")
+    part_size = 8 * 1024 * 1024
+    if "part_size" in table:
+        part_size = parse_size(name_of("part_size"), text("part_size"))
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ConfigError(name_of("part_size"), "must be between 5MiB and 5GiB (S3's limits)")
+    concurrency = int(_positive(name_of("concurrency"), text("concurrency", "4")))
+    style = text("addressing_style", "auto")
+    if style not in ADDRESSING_STYLES:
+        raise ConfigError(
+            name_of("addressing_style"), f"{style!r} is not one of {', '.join(ADDRESSING_STYLES)}"
+        )
+    endpoint = text("endpoint")
+    if endpoint and not re.match(r"https?://", endpoint):
+        raise ConfigError(name_of("endpoint"), f"{endpoint!r} must start with http:// or https://")
+    if text("prefix").startswith("/"):
+        raise ConfigError(name_of("prefix"), "must not start with '/'")
+    return S3Settings(
+        bucket=text("bucket"),
+        prefix=text("prefix"),
+        region=text("region") or None,
+        endpoint_url=endpoint or None,
+        access_key=text("access_key") or None,
+        secret_key=text("secret_key") or None,
+        addressing_style=style,
+        part_size=part_size,
+        concurrency=concurrency,
+        storage_class=text("storage_class"),
+        server_side_encryption=text("sse"),
+        kms_key_id=text("sse_kms_key_id"),
+    )
 
 
 def _file_buckets(path: Path, base_path: Path) -> tuple[dict[str, BucketConfig], str | None]:
@@ -152,15 +229,26 @@ def load(env: Mapping[str, str]) -> Config:
         default = default or file_default or next(iter(buckets))
     else:
         default = default or "default"
-        backend = get("STORAGE_BACKEND") or "local"
+        s3_table = {
+            name: value
+            for name in S3_FIELDS
+            if (value := get(f"STORAGE_S3_{name.upper()}")) is not None
+        }
+        # As svc-infra decides: an S3 bucket or S3 credentials, and no
+        # explicit backend, mean S3.
+        detected = "s3" if {"bucket", "access_key"} & set(s3_table) else "local"
+        backend = get("STORAGE_BACKEND") or detected
         table: dict[str, Any] = {"backend": backend}
+        if backend == "s3":
+            table.update(s3_table)
         if backend == "local":
             table["path"] = str(base_path / default)
         if backend == "memory" and (quota := get("STORAGE_MEMORY_QUOTA")):
             table["quota"] = quota
         if backend not in BACKENDS:
             raise ConfigError("STORAGE_BACKEND", f"{backend!r} is not one of {', '.join(BACKENDS)}")
-        buckets = {default: _bucket("GATEWAY_DEFAULT_BUCKET", default, table, base_path)}
+        setting = "STORAGE_S3" if backend == "s3" else "GATEWAY_DEFAULT_BUCKET"
+        buckets = {default: _bucket(setting, default, table, base_path)}
     if default not in buckets:
         raise ConfigError("GATEWAY_DEFAULT_BUCKET", f"{default!r} is not a configured bucket")
 

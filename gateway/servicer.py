@@ -6,6 +6,7 @@ so no handler catches them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -13,10 +14,11 @@ from typing import Any, Literal
 from grpc.aio import ServicerContext
 
 from gateway import calllog, convert, copying, put_stream, wire
+from gateway.backends.base import PresigningBackend
 from gateway.errors import invalid_argument
 from gateway.keys import validate_key, validate_prefix
 from gateway.registry import Buckets
-from gateway.signing import UrlSigner
+from gateway.signing import SignedUrl, UrlSigner
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
@@ -111,7 +113,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
 
     async def SignUrl(self, request: pb.SignUrlRequest, context: Context) -> pb.SignUrlResponse:
         calllog.note(request.bucket, request.key)
-        bucket, _ = self._buckets.resolve(request.bucket)
+        bucket, backend = self._buckets.resolve(request.bucket)
         key = validate_key(request.key)
         methods: dict[int, Literal["GET", "PUT"]] = {
             pb.SIGNED_METHOD_GET: "GET",
@@ -125,9 +127,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             if request.HasField("expires_in")
             else None
         )
-        signed = self._signer.sign(
-            bucket,
-            key,
+        wanted = self._signer.check(
             method,
             expires_in,
             download=request.download,
@@ -135,6 +135,19 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             content_type=request.content_type,
             max_size=request.max_size if request.HasField("max_size") else None,
         )
+        if isinstance(backend, PresigningBackend):
+            url, headers = await backend.sign_url(
+                key,
+                wanted.method,
+                math.ceil(wanted.expires_in_s),
+                download=wanted.download,
+                filename=wanted.filename,
+                content_type=wanted.content_type,
+                max_size=wanted.max_size,
+            )
+            signed = SignedUrl(url, wanted.method, wanted.expire_time_unix, headers)
+        else:
+            signed = self._signer.sign_checked(bucket, key, wanted)
         response = pb.SignUrlResponse(url=signed.url, method=signed.method, headers=signed.headers)
         response.expire_time.FromSeconds(signed.expire_time_unix)
         return response

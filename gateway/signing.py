@@ -157,6 +157,20 @@ class SignedUrl:
 
 
 @dataclass(frozen=True, slots=True)
+class UrlRequest:
+    """A validated request for a signed URL (UrlSigner.check)."""
+
+    method: SignedMethod
+    expire_time_unix: int
+    # Seconds from now until expire_time_unix, for signers that take a lifetime.
+    expires_in_s: float
+    download: bool = False
+    filename: str = ""
+    content_type: str = ""
+    max_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VerifiedRequest:
     """What a valid signature allows."""
 
@@ -225,6 +239,53 @@ class UrlSigner:
     def _mac(self, message: bytes) -> str:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
+    def check(
+        self,
+        method: SignedMethod,
+        expires_in_s: float | None,
+        *,
+        download: bool = False,
+        filename: str = "",
+        content_type: str = "",
+        max_size: int | None = None,
+    ) -> UrlRequest:
+        """Validate what a caller asks of a signed URL, whoever signs it (this
+        signer, or a backend that presigns natively).
+
+        Raises INVALID_EXPIRY (expires_in_s outside 1 s..max_expiry_s) and
+        INVALID_ARGUMENT (options that do not fit the method, bad values).
+        """
+        if method not in _ALLOWED:
+            raise invalid_argument(f"signed URL method must be GET or PUT, not {method!r}")
+        expires_in = self.default_expiry_s if expires_in_s is None else expires_in_s
+        if not (math.isfinite(expires_in) and 1 <= expires_in <= self.max_expiry_s):
+            raise GatewayError(
+                Reason.INVALID_EXPIRY,
+                f"expires_in must be between 1 second and {self.max_expiry_s} seconds "
+                f"({self.max_expiry_s / 86400:g} days), got {expires_in:g} s",
+                min_seconds=1,
+                max_seconds=self.max_expiry_s,
+            )
+        if method == "GET":
+            if content_type or max_size is not None:
+                raise invalid_argument("content_type and max_size apply to PUT URLs only")
+            if filename and not download:
+                raise invalid_argument("filename applies only with download")
+            if filename:
+                _check_text("filename", filename, MAX_FILENAME_BYTES)
+        else:
+            if download or filename:
+                raise invalid_argument("download and filename apply to GET URLs only")
+            if content_type:
+                _check_text("content_type", content_type, MAX_CONTENT_TYPE_BYTES)
+            if max_size is not None and max_size < 0:
+                raise invalid_argument(f"max_size must be >= 0, got {max_size}")
+        now = self._clock()
+        expires = math.ceil(now + expires_in)
+        return UrlRequest(
+            method, expires, expires - now, download, filename, content_type, max_size
+        )
+
     def sign(
         self,
         bucket: str,
@@ -239,47 +300,35 @@ class UrlSigner:
     ) -> SignedUrl:
         """A URL allowing method on bucket/key (bucket: the resolved name).
 
-        Raises INVALID_EXPIRY (expires_in_s outside 1 s..max_expiry_s),
-        INVALID_ARGUMENT (options that do not fit the method, bad values),
-        INVALID_KEY, INVALID_BUCKET.
+        Raises what check() raises, and INVALID_KEY, INVALID_BUCKET.
         """
+        request = self.check(
+            method,
+            expires_in_s,
+            download=download,
+            filename=filename,
+            content_type=content_type,
+            max_size=max_size,
+        )
+        return self.sign_checked(bucket, key, request)
+
+    def sign_checked(self, bucket: str, key: str, request: UrlRequest) -> SignedUrl:
+        """sign() for a request check() already validated."""
         validate_bucket(bucket)
         validate_key(key)
-        if method not in _ALLOWED:
-            raise invalid_argument(f"signed URL method must be GET or PUT, not {method!r}")
-        expires_in = self.default_expiry_s if expires_in_s is None else expires_in_s
-        if not (math.isfinite(expires_in) and 1 <= expires_in <= self.max_expiry_s):
-            raise GatewayError(
-                Reason.INVALID_EXPIRY,
-                f"expires_in must be between 1 second and {self.max_expiry_s} seconds "
-                f"({self.max_expiry_s / 86400:g} days), got {expires_in:g} s",
-                min_seconds=1,
-                max_seconds=self.max_expiry_s,
-            )
-        expires = math.ceil(self._clock() + expires_in)
-        params: dict[str, str] = {P_EXPIRES: str(expires), P_METHOD: method}
+        expires = request.expire_time_unix
+        params: dict[str, str] = {P_EXPIRES: str(expires), P_METHOD: request.method}
         headers: dict[str, str] = {}
-        if method == "GET":
-            if content_type or max_size is not None:
-                raise invalid_argument("content_type and max_size apply to PUT URLs only")
-            if filename and not download:
-                raise invalid_argument("filename applies only with download")
-            if download:
-                params[P_DOWNLOAD] = "1"
-            if filename:
-                _check_text("filename", filename, MAX_FILENAME_BYTES)
-                params[P_FILENAME] = filename
-        else:
-            if download or filename:
-                raise invalid_argument("download and filename apply to GET URLs only")
-            if content_type:
-                _check_text("content_type", content_type, MAX_CONTENT_TYPE_BYTES)
-                params[P_CONTENT_TYPE] = content_type
-                headers["Content-Type"] = content_type
-            if max_size is not None:
-                if max_size < 0:
-                    raise invalid_argument(f"max_size must be >= 0, got {max_size}")
-                params[P_MAX_SIZE] = str(max_size)
+        if request.download:
+            params[P_DOWNLOAD] = "1"
+        if request.filename:
+            params[P_FILENAME] = request.filename
+        if request.content_type:
+            params[P_CONTENT_TYPE] = request.content_type
+            headers["Content-Type"] = request.content_type
+        if request.max_size is not None:
+            params[P_MAX_SIZE] = str(request.max_size)
+        method = request.method
         params[P_SIGNATURE] = self._mac(_canonical(method, bucket, key, str(expires), params))
         path = f"/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='/')}"
         url = f"{self.base_url.rstrip('/')}{path}?{urlencode(params, quote_via=quote)}"

@@ -22,9 +22,13 @@ import pytest
 from gateway import config as config_module
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
+from tests.servers import CephRgw, MotoServer, make_bucket
 
 REPO = Path(__file__).resolve().parent.parent
-BACKENDS = ["memory", "local"]
+# Every backend the conformance tests run on: s3-moto is moto's standalone
+# server (fast, no signature checks), s3-ceph a real Ceph RADOS Gateway.
+BACKENDS = ["memory", "local", "s3-moto", "s3-ceph"]
+S3_TEST_BUCKET = "sgw-conformance"
 
 
 @dataclass
@@ -34,6 +38,7 @@ class RunningGateway:
     gateway: Gateway
     loop: asyncio.AbstractEventLoop
     data_dir: Path
+    backend_name: str = ""
 
     @property
     def target(self) -> str:
@@ -97,10 +102,64 @@ def run_gateway(env: dict[str, str], data_dir: Path) -> Iterator[RunningGateway]
         loop.close()
 
 
+def _report(request: pytest.FixtureRequest, message: str) -> None:
+    """Print past pytest's output capture (a timing worth seeing on every run)."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n[servers] {message}")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ceph_rgw(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CephRgw]:
+    if not CephRgw.available():
+        pytest.skip(
+            f"Ceph not installed (missing {', '.join(CephRgw.missing_binaries())}); "
+            "run scripts/install-test-servers.sh (make test does)"
+        )
+    ceph = CephRgw().start(tmp_path_factory.mktemp("ceph"))
+    _report(request, f"Ceph RGW ready in {ceph.startup_seconds:.1f} s at {ceph.endpoint}")
+    try:
+        yield ceph
+    finally:
+        ceph.stop()
+
+
+def backend_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """Gateway settings whose default bucket is on backend, with a fresh, empty
+    S3 bucket for the S3 backends."""
+    if not backend.startswith("s3-"):
+        return {"STORAGE_BACKEND": backend}
+    server: MotoServer | CephRgw = request.getfixturevalue(
+        "moto_server" if backend == "s3-moto" else "ceph_rgw"
+    )
+    server.reset()
+    make_bucket(server.endpoint, server.access_key, server.secret_key, S3_TEST_BUCKET)
+    return {
+        "STORAGE_BACKEND": "s3",
+        "STORAGE_S3_BUCKET": S3_TEST_BUCKET,
+        "STORAGE_S3_ENDPOINT": server.endpoint,
+        "STORAGE_S3_ACCESS_KEY": server.access_key,
+        "STORAGE_S3_SECRET_KEY": server.secret_key,
+        "STORAGE_S3_REGION": "us-east-1",
+        "STORAGE_S3_ADDRESSING_STYLE": "path",
+        # Small parts, so that multipart uploads happen at test sizes.
+        "STORAGE_S3_PART_SIZE": "5MiB",
+    }
+
+
 @pytest.fixture(params=BACKENDS)
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
     """A gateway whose default bucket is on each backend in turn."""
-    with run_gateway({"STORAGE_BACKEND": request.param}, tmp_path) as running:
+    with run_gateway(backend_env(request, request.param), tmp_path) as running:
+        running.backend_name = request.param
         yield running
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import BACKENDS, run_gateway
+from tests.conftest import BACKENDS, backend_env, run_gateway
 from tests.rpc import call_error, put
 
 
@@ -34,7 +34,7 @@ def filled(request, tmp_path_factory):
     """One gateway per backend holding KEYS, shared by the read-only tests below."""
     data_dir = tmp_path_factory.mktemp(f"list-{request.param}")
     with (
-        run_gateway({"STORAGE_BACKEND": request.param}, data_dir) as running,
+        run_gateway(backend_env(request, request.param), data_dir) as running,
         grpc.insecure_channel(running.target) as channel,
     ):
         stub = storage_pb2_grpc.StorageServiceStub(channel)
@@ -128,7 +128,7 @@ def test_negative_page_size(filled):
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
 
 
-def test_empty_bucket_lists_nothing(stub):
-    page = stub.List(pb.ListRequest())
+def test_nothing_matching_lists_nothing(filled):
+    page = filled.List(pb.ListRequest(prefix="nothing-here/"))
     assert list(page.objects) == []
     assert page.next_page_token == ""

@@ -155,7 +155,9 @@ def test_oversized_message_is_refused(stub, gateway):
     assert_no_temp_files(gateway)
 
 
-def test_unsupported_option_on_local_and_memory(stub):
+def test_unsupported_option_on_local_and_memory(gateway, stub):
+    if gateway.backend_name.startswith("s3"):
+        pytest.skip("S3 has storage classes")
     spec = pb.PutSpec(key="k", storage_class="GLACIER")
     code, reason, message = put_error(stub, put_messages("k", b"x", spec=spec))
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "UNSUPPORTED_OPTION")
@@ -209,7 +211,7 @@ def test_cancel_mid_put_leaves_nothing(gateway, stub, access_log):
     assert_no_temp_files(gateway)
 
 
-def test_concurrent_puts_to_one_key_last_writer_wins(stub):
+def test_concurrent_puts_to_one_key_last_writer_wins(gateway, stub):
     bodies = [os.urandom(CHUNK + i * 4099) for i in range(8)]
 
     def upload(body):
@@ -218,9 +220,12 @@ def test_concurrent_puts_to_one_key_last_writer_wins(stub):
     with ThreadPoolExecutor(8) as pool:
         infos = list(pool.map(upload, bodies))
     assert all(info.size == len(body) for info, body in zip(infos, bodies, strict=True))
-    last = max(infos, key=lambda info: info.generation)
     head = stub.Head(pb.HeadRequest(key="contended")).object
-    assert head.generation == last.generation
     stored = b"".join(r.chunk.content for r in stub.Get(pb.GetRequest(key="contended")))
-    assert hashlib.sha256(stored).digest() == last.sha256
-    assert stored in bodies
+    assert stored in bodies  # one whole upload, never a mix
+    assert hashlib.sha256(stored).digest() == head.sha256
+    assert head.generation in {info.generation for info in infos}
+    if not gateway.backend_name.startswith("s3"):
+        # Local and memory number writes in commit order: the last one won.
+        # (S3 stamps a write when it begins; the store decides which completes last.)
+        assert head.generation == max(info.generation for info in infos)

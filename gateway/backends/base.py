@@ -170,3 +170,23 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release connections and background tasks."""
+
+
+@runtime_checkable
+class PresigningBackend(Protocol):
+    """A backend whose storage signs URLs itself (S3, GCS): holders of such a
+    URL then talk to the storage directly, not to the gateway. Backends
+    without this capability get URLs signed and served by the gateway."""
+
+    async def sign_url(
+        self,
+        key: str,
+        method: str,
+        expires_in_s: int,
+        *,
+        download: bool,
+        filename: str,
+        content_type: str,
+        max_size: int | None,
+    ) -> tuple[str, dict[str, str]]:
+        """(URL, headers the caller must send) allowing method on key."""

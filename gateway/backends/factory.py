@@ -17,4 +17,9 @@ def build(bucket: BucketConfig) -> Backend:
 
         assert bucket.path is not None
         return LocalBackend(bucket.path)
+    if bucket.backend == "s3":
+        from gateway.backends.s3 import S3Backend
+
+        assert bucket.s3 is not None
+        return S3Backend(bucket.s3)
     raise ValueError(f"unknown backend {bucket.backend!r}")

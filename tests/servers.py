@@ -1,0 +1,322 @@
+"""Real S3 servers for tests, started as separate processes on 127.0.0.1.
+
+- ``MotoServer``: moto's standalone server. Starts in ~1 s; good for most S3 behaviour, but it
+  does NOT verify signatures (a tampered or expired presigned URL still gets 200).
+- ``CephRgw``: a throw-away single-node Ceph cluster with the RADOS Gateway
+  (scripts/ceph-rgw/start.sh). Real S3 that verifies SigV4; use it for signing tests.
+  Needs the Debian packages from scripts/install-test-servers.sh; ``CephRgw.available()`` says
+  whether they are there.
+
+Both offer ``start()``, ``reset()`` (drop everything tests created, cheaper than a restart),
+``stop()``, ``endpoint``, ``access_key``, ``secret_key``, ``region`` and ``client()``.
+No fixtures are registered here: conftest.py wires these into pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+CEPH_SCRIPTS = REPO / "scripts" / "ceph-rgw"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (bound to port 0, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, **config: Any) -> Any:
+    """A boto3 S3 client for a local server: SigV4, path-style addressing (no DNS needed
+    for bucket sub-domains of 127.0.0.1). Extra keyword arguments go to botocore's Config."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=REGION,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 2, "mode": "standard"},
+            **config,
+        ),
+    )
+
+
+def make_bucket(endpoint: str, access_key: str, secret_key: str, name: str) -> str:
+    """Create bucket ``name`` on the server at ``endpoint``; returns the name."""
+    s3_client(endpoint, access_key, secret_key).create_bucket(Bucket=name)
+    return name
+
+
+def empty_server(client: Any) -> None:
+    """Delete every bucket on the server, with all its objects, object versions and pending
+    multipart uploads (a bucket can only be deleted once all of these are gone)."""
+    for bucket in client.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=name):
+            for upload in page.get("Uploads", []):
+                client.abort_multipart_upload(
+                    Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+        # Listing versions also covers unversioned buckets (version id "null") and
+        # delete markers of buckets a test put under versioning.
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+            doomed = [
+                {"Key": item["Key"], "VersionId": item["VersionId"]}
+                for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if doomed:  # at most 1000 per page, the delete_objects limit
+                client.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
+        client.delete_bucket(Bucket=name)
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``url`` until the server sends any HTTP response (even an error status), the
+    process exits, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (http://127.0.0.1 only)
+                return
+        except urllib.error.HTTPError:
+            return  # it answered: up
+        except OSError:
+            pass  # connection refused / reset: not listening yet
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no HTTP answer from {url} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+class MotoServer:
+    """moto's standalone S3 server in a child process (``python -m moto.server``)."""
+
+    # moto accepts any credentials: it does not check signatures.
+    access_key = "testing"
+    secret_key = "testing"
+    region = REGION
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> MotoServer:
+        if self._proc is not None:
+            raise RuntimeError("moto server already started")
+        self.port = free_port()
+        # Output goes to a file, not a pipe nobody reads (a full pipe would block the server).
+        self._log = tempfile.TemporaryFile(prefix="moto-")  # noqa: SIM115 (closed in stop())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_http(f"{self.endpoint}/moto-api/", timeout, self._proc)
+        except Exception as exc:
+            output = self._output()
+            self.stop()
+            raise RuntimeError(f"moto server did not start: {exc}\n{output}") from exc
+        return self
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return str(self._log.read()[-4000:].decode(errors="replace"))
+
+    def reset(self) -> None:
+        """Forget all buckets and objects (moto's own reset endpoint)."""
+        url = f"{self.endpoint}/moto-api/reset"  # always http://127.0.0.1
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+
+    def client(self, **config: Any) -> Any:
+        return s3_client(self.endpoint, self.access_key, self.secret_key, **config)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _is_live_ceph_daemon(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) Ceph daemon: guards against reused pids."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return comm in {"ceph-mon", "ceph-osd", "radosgw"} and state != "Z"
+
+
+class CephRgw:
+    """A throw-away Ceph cluster serving S3 through radosgw (scripts/ceph-rgw/start.sh).
+
+    The monitor gets a free port too (CEPH_MON_PORT), so several test sessions on one machine
+    do not collide on Ceph's default 3300.
+    """
+
+    ACCESS_KEY = "STORAGEGWTESTKEY0001"
+    SECRET_KEY = "storagegw-test-secret-key-0000000000000001"
+    BINARIES = (
+        "ceph-mon",
+        "ceph-osd",
+        "radosgw",
+        "radosgw-admin",
+        "ceph",
+        "ceph-authtool",
+        "monmaptool",
+        "curl",
+    )
+    region = REGION
+
+    def __init__(self) -> None:
+        self.base_dir: Path | None = None
+        self.endpoint = ""
+        self.access_key = ""
+        self.secret_key = ""
+        self.startup_seconds = 0.0
+        self._pids: list[int] = []
+
+    @classmethod
+    def missing_binaries(cls) -> list[str]:
+        return [name for name in cls.BINARIES if shutil.which(name) is None]
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the Ceph binaries are installed (scripts/install-test-servers.sh)."""
+        return not cls.missing_binaries()
+
+    def start(self, base_dir: Path | str, timeout: float = 120) -> CephRgw:
+        """Start a fresh cluster with all its state under ``base_dir``; returns once S3 is
+        ready. Raises RuntimeError with the script's output (which names the log files)."""
+        if self.base_dir is not None:
+            raise RuntimeError(f"Ceph already started in {self.base_dir}")
+        missing = self.missing_binaries()
+        if missing:
+            raise RuntimeError(
+                f"Ceph binaries missing ({', '.join(missing)}): run scripts/install-test-servers.sh"
+            )
+        base = Path(base_dir).resolve()
+        env = {**os.environ, "CEPH_MON_PORT": str(free_port())}
+        started = time.monotonic()
+        self.base_dir = base
+        try:
+            result = subprocess.run(
+                [
+                    str(CEPH_SCRIPTS / "start.sh"),
+                    str(base),
+                    str(free_port()),
+                    self.ACCESS_KEY,
+                    self.SECRET_KEY,
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            self.stop()
+            raise RuntimeError(
+                f"Ceph start timed out after {timeout} s; logs in {base}/log"
+            ) from exc
+        if result.returncode != 0:
+            self.stop()  # start.sh already cleans up after itself; this is belt and braces
+            raise RuntimeError(
+                f"scripts/ceph-rgw/start.sh failed (exit {result.returncode}); "
+                f"logs in {base}/log\n{result.stdout}{result.stderr}"
+            )
+        self.startup_seconds = time.monotonic() - started
+        # Remember the daemons' pids: if BASE_DIR (with its pid files) is deleted before
+        # stop(), stop.sh finds nothing, and stop() still kills them.
+        self._pids = [int(f.read_text().split()[0]) for f in (base / "run").glob("*.pid")]
+        settings = dict(
+            line.split("=", 1) for line in (base / "s3.env").read_text().splitlines() if "=" in line
+        )
+        self.endpoint = settings["S3_ENDPOINT"]
+        self.access_key = settings["S3_ACCESS_KEY"]
+        self.secret_key = settings["S3_SECRET_KEY"]
+        return self
+
+    def client(self, **config: Any) -> Any:
+        return s3_client(self.endpoint, self.access_key, self.secret_key, **config)
+
+    def reset(self) -> None:
+        """Delete every bucket (with its objects and multipart uploads) tests created."""
+        empty_server(self.client())
+
+    def stop(self) -> None:
+        base, self.base_dir = self.base_dir, None
+        pids, self._pids = self._pids, []
+        if base is None:
+            return
+        try:
+            self._run_stop_script(base)
+        finally:
+            for pid in pids:  # normally all gone already
+                if _is_live_ceph_daemon(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+    @staticmethod
+    def _run_stop_script(base: Path) -> None:
+        result = subprocess.run(
+            [str(CEPH_SCRIPTS / "stop.sh"), str(base)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"stop.sh failed: {result.stdout}{result.stderr}")
+
+    def __enter__(self) -> CephRgw:
+        if self.base_dir is None:
+            raise RuntimeError("use start(base_dir) to start Ceph")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
