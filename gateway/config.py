@@ -66,6 +66,9 @@ class Config:
     health_interval: float = 5.0
     log_format: str = "auto"
     log_level: str = "INFO"
+    # Abort incomplete uploads older than this, every cleanup_interval (None: off).
+    stale_upload_age: float | None = None
+    cleanup_interval: float = 3600.0
     config_file: Path | None = None
 
     @property
@@ -87,6 +90,18 @@ def parse_size(setting: str, text: str) -> int:
     if base is not None:
         return int(number * base ** ("kmgt".index(unit[0]) + 1))
     return number * _UNITS[unit[:1]]
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(setting: str, text: str) -> float:
+    """Seconds from '90', '30s', '15m', '12h', '7d'."""
+    match = _DURATION.fullmatch(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(setting, f"{text!r} is not a duration (examples: 90, 15m, 12h, 7d)")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
 
 
 def _listen(setting: str, text: str) -> str:
@@ -302,6 +317,14 @@ def load(env: Mapping[str, str]) -> Config:
             "GATEWAY_HEALTH_INTERVAL", get("GATEWAY_HEALTH_INTERVAL") or "5", integer=False
         ),
         log_format=log_format,
+        stale_upload_age=(
+            parse_duration("GATEWAY_STALE_UPLOAD_AGE", text)
+            if (text := get("GATEWAY_STALE_UPLOAD_AGE"))
+            else None
+        ),
+        cleanup_interval=parse_duration(
+            "GATEWAY_CLEANUP_INTERVAL", get("GATEWAY_CLEANUP_INTERVAL") or "1h"
+        ),
         log_level=(get("GATEWAY_LOG_LEVEL") or "INFO").upper(),
         config_file=config_file,
     )

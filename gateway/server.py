@@ -12,7 +12,7 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import http_server, wire
+from gateway import cleanup, http_server, wire
 from gateway.backends import factory
 from gateway.config import Config
 from gateway.errors import GatewayError
@@ -93,6 +93,7 @@ class Gateway:
         self.http_port = 0
         self._http_runner: web.AppRunner | None = None
         self._probe_task: asyncio.Task[None] | None = None
+        self._cleanup_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -117,6 +118,8 @@ class Gateway:
             # Listening on port 0 binds a real port only now; URLs must name it.
             self.signer.base_url = f"http://{host}:{self.http_port}"
         self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
+        if self.config.stale_upload_age is not None:
+            self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         log.info(
             "serving gRPC on %s:%d and signed URLs on %s:%d; buckets: %s; default bucket %s",
@@ -149,13 +152,33 @@ class Gateway:
             await asyncio.sleep(self.config.health_interval)
             await self._probe_all()
 
+    async def cleanup_once(self) -> dict[str, int]:
+        """Abort incomplete uploads older than stale_upload_age (when set)."""
+        age = self.config.stale_upload_age
+        if age is None:
+            return {}
+        counts = await cleanup.abort_stale_uploads(self.buckets, age)
+        for name, count in counts.items():
+            if count:
+                log.info("bucket %s: aborted %d stale incomplete upload(s)", name, count)
+        return counts
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            try:
+                await self.cleanup_once()
+            except GatewayError as error:
+                log.warning("stale upload cleanup failed: %s", error.message)
+            await asyncio.sleep(self.config.cleanup_interval)
+
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within grace."""
         self._stopping = True
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe_task
+        for task in (self._probe_task, self._cleanup_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.health.enter_graceful_shutdown()
         grace = self.config.shutdown_grace if grace is None else grace
         log.info("shutting down: finishing in-flight calls (grace %.1f s)", grace)

@@ -25,6 +25,7 @@ from storagegw.v1 import storage_pb2_grpc
 from tests.servers import CephRgw, MotoServer, make_bucket
 
 REPO = Path(__file__).resolve().parent.parent
+CLI_PATH = str(Path(sys.executable).with_name("storagegw"))
 # Every backend the conformance tests run on: s3-moto is moto's standalone
 # server (fast, no signature checks), s3-ceph a real Ceph RADOS Gateway.
 BACKENDS = ["memory", "local", "s3-moto", "s3-ceph"]

@@ -190,3 +190,12 @@ class PresigningBackend(Protocol):
         max_size: int | None,
     ) -> tuple[str, dict[str, str]]:
         """(URL, headers the caller must send) allowing method on key."""
+
+
+@runtime_checkable
+class StaleUploadCleaner(Protocol):
+    """A backend that can hold incomplete uploads (S3 multipart uploads)."""
+
+    async def abort_stale_uploads(self, older_than_s: float) -> int:
+        """Abort the gateway's incomplete uploads started more than
+        older_than_s seconds ago; how many were aborted."""

@@ -1,6 +1,7 @@
 """The `storagegw` command: run the gateway or use one from the shell.
 
     storagegw serve [GATEWAY OPTIONS]
+    storagegw cleanup [--older-than 7d]  (aborts stale S3 multipart uploads)
     storagegw put FILE KEY            (FILE - reads stdin)
     storagegw get KEY FILE            (FILE - writes stdout; FILE a directory:
                                        saved there under the key's last part)
@@ -276,11 +277,13 @@ def _cp(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _serve(gateway_args: list[str]) -> int:
+def _serve(gateway_args: list[str], module: str = "gateway.__main__") -> int:
+    """Run a gateway-side command (serve, cleanup): imported only here, so the
+    client needs none of the gateway's dependencies."""
     try:
-        gateway_main = importlib.import_module("gateway.__main__").main
+        gateway_main = importlib.import_module(module).main
     except ModuleNotFoundError as err:
-        if err.name not in ("gateway", "gateway.__main__"):
+        if err.name not in ("gateway", module):
             raise
         _error("the gateway is not installed here (pip install storagegw)")
         return EXIT_ERROR
@@ -332,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    commands.add_parser(
+        "cleanup",
+        help="abort stale incomplete uploads in every configured bucket (see --help)",
+    )
     serve = commands.add_parser("serve", help="run the gateway (options: storagegw serve --help)")
     serve.add_argument("gateway_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
@@ -385,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["serve"]:
         return _serve(arguments[1:])  # the gateway parses its own options, --help too
+    if arguments[:1] == ["cleanup"]:
+        return _serve(arguments[1:], "gateway.cleanup")
     parser = build_parser()
     args, unknown = parser.parse_known_args(arguments)
     if args.command == "serve":
