@@ -4,7 +4,7 @@ whose storage does not evaluate them itself (local, memory)."""
 from __future__ import annotations
 
 from gateway.backends.base import Conditions, ObjectMeta
-from gateway.errors import not_modified, precondition_failed
+from gateway.errors import not_modified, object_not_found, precondition_failed
 
 
 def check(key: str, conditions: Conditions, current: ObjectMeta | None, *, read: bool) -> None:
@@ -29,3 +29,12 @@ def check(key: str, conditions: Conditions, current: ObjectMeta | None, *, read:
     # As with HTTP's If-None-Match, a missing object differs from any generation.
     if not_match is not None and current is not None and current.generation == not_match:
         raise precondition_failed(key, "if_generation_not_match")
+
+
+def check_existing(key: str, conditions: Conditions, current: ObjectMeta | None) -> ObjectMeta:
+    """check() for a read, then the object itself: OBJECT_NOT_FOUND when missing
+    (a failed condition is reported first, as for a missing object with if_match)."""
+    check(key, conditions, current, read=True)
+    if current is None:
+        raise object_not_found(key)
+    return current

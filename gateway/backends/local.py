@@ -65,6 +65,7 @@ from gateway.backends.local_format import (
 from gateway.backends.local_io import LocalReader, LocalWriter, remove_temp_unless_locked
 from gateway.backends.local_listing import walk_objects
 from gateway.conditions import check as check_conditions
+from gateway.conditions import check_existing
 from gateway.errors import (
     GatewayError,
     Reason,
@@ -198,10 +199,7 @@ class LocalBackend:
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         path = self._path(key)
         current = await asyncio.to_thread(read_current, path, key)
-        check_conditions(key, conditions, current, read=True)
-        if current is None:
-            raise object_not_found(key)
-        return current
+        return check_existing(key, conditions, current)
 
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions

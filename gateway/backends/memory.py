@@ -34,7 +34,8 @@ from gateway.backends.base import (
     WriteOptions,
 )
 from gateway.conditions import check as check_conditions
-from gateway.errors import GatewayError, Reason, object_not_found, quota_exceeded, unsupported
+from gateway.conditions import check_existing
+from gateway.errors import GatewayError, Reason, quota_exceeded, unsupported
 
 KIND = "memory"
 
@@ -270,9 +271,8 @@ class MemoryBackend:
 
     def _current(self, key: str, conds: Conditions) -> tuple[ObjectMeta, bytes]:
         entry = self._objects.get(key)
-        check_conditions(key, conds, None if entry is None else entry[0], read=True)
-        if entry is None:
-            raise object_not_found(key)
+        check_existing(key, conds, None if entry is None else entry[0])
+        assert entry is not None
         return entry
 
     # The Backend protocol.

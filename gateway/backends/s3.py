@@ -75,11 +75,11 @@ from gateway.backends.s3_io import S3Reader, S3Writer, write_conditions
 from gateway.backends.s3_listing import list_page
 from gateway.backends.s3_settings import S3Settings
 from gateway.conditions import check as check_conditions
+from gateway.conditions import check_existing
 from gateway.errors import (
     GatewayError,
     Reason,
     backend_unavailable,
-    object_not_found,
     precondition_failed,
     unsupported,
 )
@@ -166,10 +166,7 @@ class S3Backend:
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         ctx = await self._context()
         meta = await ctx.head_or_none(key)
-        check_conditions(key, conditions, meta, read=True)
-        if meta is None:
-            raise object_not_found(key)
-        return meta
+        return check_existing(key, conditions, meta)
 
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
