@@ -205,7 +205,10 @@ def test_cancel_mid_put_leaves_nothing(gateway, stub, access_log):
     future.cancel()
     record = access_log.wait("Put")
     release.set()  # only now: an iterator that ended would half-close the stream instead
-    assert record.status == "CANCELLED"
+    # grpc delivers the client's cancellation to the handler either as such or,
+    # first, as the end of the request stream (then: no finish_write, so
+    # INVALID_STREAM); either way the call fails and nothing is stored.
+    assert record.status in ("CANCELLED", "INVALID_ARGUMENT")
     assert record.bytes > 0
     assert_absent(stub, "cancelled")
     assert_no_temp_files(gateway)
