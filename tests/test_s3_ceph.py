@@ -4,7 +4,9 @@ verifies signatures can show."""
 from __future__ import annotations
 
 import urllib.parse
+from datetime import timedelta
 
+import botocore.auth
 import grpc
 import httpx
 import pytest
@@ -71,3 +73,20 @@ def test_wrong_secret_key_is_permission_denied(request, tmp_path):
         storage.put_bytes("k", b"x")
     assert denied.value.code == grpc.StatusCode.PERMISSION_DENIED
     assert "not-the-secret-key-at-all" not in denied.value.message
+
+
+def test_expired_presigned_url_is_refused(client, monkeypatch):
+    client.put_bytes("old.txt", b"x")
+    real = botocore.auth.get_current_datetime
+
+    def two_hours_ago(remove_tzinfo: bool = True):
+        return real(remove_tzinfo) - timedelta(hours=2)
+
+    # Sign as if two hours ago (botocore reads its clock when signing): a URL
+    # valid for one minute has long expired, without waiting for it.
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", two_hours_ago)
+    expired = client.sign_url("old.txt", expires_in=60)
+    monkeypatch.undo()
+    assert httpx.get(expired.url).status_code == 403
+    fresh = client.sign_url("old.txt", expires_in=60)
+    assert httpx.get(fresh.url).status_code == 200
