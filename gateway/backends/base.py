@@ -124,6 +124,29 @@ class ObjectReader(Protocol):
         """Release the object (file handles...); idempotent."""
 
 
+class RangeReader:
+    """What every driver's reader shares: the object and the range it serves.
+    Subclasses add chunks() and close()."""
+
+    def __init__(self, meta: ObjectMeta, start: int, end: int) -> None:
+        self._meta = meta
+        self._start = start
+        self._end = end
+
+    @property
+    def meta(self) -> ObjectMeta:
+        return self._meta
+
+    @property
+    def start(self) -> int:
+        return self._start
+
+    @property
+    def end(self) -> int:
+        """One past the last byte this reader serves."""
+        return self._end
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A storage driver serving one gateway bucket."""

@@ -31,7 +31,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 
-from gateway.backends.base import Checksums, ObjectMeta, WriteOptions
+from gateway.backends.base import Checksums, ObjectMeta, RangeReader, WriteOptions
 from gateway.backends.local_format import (
     Header,
     encode_header,
@@ -63,18 +63,16 @@ def _truncated(key: str) -> GatewayError:
     )
 
 
-class LocalReader:
+class LocalReader(RangeReader):
     """A range of an object, pinned to the generation it was opened at: by
     the open fd, or, once the whole range is prefetched, by those bytes."""
 
     def __init__(
         self, fd: int | None, header: Header, start: int, end: int, prefetched: bytes
     ) -> None:
+        super().__init__(header.meta, start, end)
         self._fd = fd  # None once closed, or when the whole range is in prefetched
-        self._meta = header.meta
         self._data_offset = header.data_offset
-        self._start = start
-        self._end = end
         self._prefetched = prefetched  # the range's first bytes
         # Held by every thread using the fd: close waits for a read in flight
         # (one whose await was cancelled included) before the fd can be reused.
@@ -97,18 +95,6 @@ class LocalReader:
             os.close(fd)
             return cls(None, header, start, end, prefetched)
         return cls(fd, header, start, end, prefetched)
-
-    @property
-    def meta(self) -> ObjectMeta:
-        return self._meta
-
-    @property
-    def start(self) -> int:
-        return self._start
-
-    @property
-    def end(self) -> int:
-        return self._end
 
     def read_at(self, size: int, position: int) -> bytes:
         """Up to size bytes of the object's data from position (blocking);

@@ -31,6 +31,7 @@ from gateway.backends.base import (
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
+    RangeReader,
     WriteOptions,
 )
 from gateway.conditions import check as check_conditions
@@ -50,27 +51,13 @@ def _etag(sha256: bytes) -> str:
     return sha256.hex()[:32]
 
 
-class _MemoryReader:
+class _MemoryReader(RangeReader):
     """A range of bytes pinned at open time."""
 
     def __init__(self, meta: ObjectMeta, data: bytes, start: int, end: int) -> None:
-        self._meta = meta
+        super().__init__(meta, start, end)
         self._data = data
-        self._start = start
-        self._end = end
         self._closed = False
-
-    @property
-    def meta(self) -> ObjectMeta:
-        return self._meta
-
-    @property
-    def start(self) -> int:
-        return self._start
-
-    @property
-    def end(self) -> int:
-        return self._end
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         if chunk_size <= 0:

@@ -39,7 +39,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from gateway.backends.base import Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.backends.base import Checksums, Conditions, ObjectMeta, RangeReader, WriteOptions
 from gateway.backends.s3_common import (
     KIND,
     MAX_PART_SIZE,
@@ -346,31 +346,17 @@ class _WriteErrors:
             raise
 
 
-class S3Reader:
+class S3Reader(RangeReader):
     """A range of an object, streamed from one GetObject response."""
 
     def __init__(
         self, ctx: S3Context, meta: ObjectMeta, body: Any, start: int, end: int, skip: int = 0
     ) -> None:
+        super().__init__(meta, start, end)
         self._ctx = ctx
-        self._meta = meta
         self._body = body
-        self._start = start
-        self._end = end
         self._skip = skip  # leading body bytes before start (a server ignoring Range)
         self._closed = False
-
-    @property
-    def meta(self) -> ObjectMeta:
-        return self._meta
-
-    @property
-    def start(self) -> int:
-        return self._start
-
-    @property
-    def end(self) -> int:
-        return self._end
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         if chunk_size <= 0:
