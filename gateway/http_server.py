@@ -6,14 +6,16 @@ One route, /v1/b/{bucket}/o/{key}:
   object (200). download URLs add Content-Disposition: attachment.
 - PUT stores the body through gateway.ingest.store (checksummed, committed
   only when whole), bounded by the URL's max size and the gateway's.
+- POST stores the "file" field of an HTML form the same way, also bounded
+  below by the URL's min size (gateway/http_form.py).
 
 Status codes: 400 invalid key; 403 when the signature does not allow the
 request (expired, tampered, other object or method, missing parameters) and
-for a PUT whose Content-Type differs from the one the URL binds (it is part of
+for a PUT or POST whose Content-Type differs from the one the URL binds (it is part of
 what was signed); 404 missing object or bucket; 413 too large (checked against
 Content-Length before anything is read, then as bytes arrive); other gateway
-errors map through _STATUS. Error bodies are short plain text with the reason
-in the X-Sgw-Reason header.
+errors map through _STATUS (OBJECT_TOO_SMALL: 400). Error bodies are short
+plain text with the reason in the X-Sgw-Reason header.
 
 Signed URLs carry their signature in the query string, so nothing here logs a
 query string: the access log writes method, path, status, size and time only.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from urllib.parse import quote
 
@@ -38,6 +41,7 @@ from gateway.backends.base import (
     WriteOptions,
 )
 from gateway.errors import GatewayError, Reason, object_too_large
+from gateway.http_form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
 from gateway.registry import Buckets
@@ -48,6 +52,8 @@ access_log = logging.getLogger("gateway.http.access")
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 REASON_HEADER = "X-Sgw-Reason"
+# The most a form adds to the object's bytes: its fields and their boundaries.
+MAX_FORM_OVERHEAD = MAX_FIELDS * (MAX_FIELD_BYTES + 512) + 4096
 
 _BUCKETS = web.AppKey("buckets", Buckets)
 _SIGNER = web.AppKey("signer", UrlSigner)
@@ -62,6 +68,7 @@ _STATUS: dict[Reason, int] = {
     Reason.CHECKSUM_MISMATCH: 400,
     Reason.SIZE_MISMATCH: 400,
     Reason.UNSUPPORTED_OPTION: 400,
+    Reason.OBJECT_TOO_SMALL: 400,
     Reason.PERMISSION_DENIED: 403,
     Reason.BUCKET_NOT_FOUND: 404,
     Reason.OBJECT_NOT_FOUND: 404,
@@ -74,6 +81,7 @@ _STATUS: dict[Reason, int] = {
     Reason.QUOTA_EXCEEDED: 507,
 }
 
+_METHODS = ("GET", "HEAD", "PUT", "POST")
 _RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
 
 
@@ -137,8 +145,8 @@ def _gateway_error(exc: GatewayError) -> web.Response:
 
 async def _handle(request: web.Request) -> web.StreamResponse:
     method = request.method
-    if method not in ("GET", "HEAD", "PUT"):
-        raise web.HTTPMethodNotAllowed(method, ["GET", "HEAD", "PUT"])
+    if method not in _METHODS:
+        raise web.HTTPMethodNotAllowed(method, list(_METHODS))
     app = request.app
     bucket = request.match_info["bucket"]
     key = request.match_info["key"]
@@ -151,6 +159,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         _, backend = app[_BUCKETS].resolve(bucket)
         if method == "PUT":
             return await _put(request, backend, verified)
+        if method == "POST":
+            return await _post(request, backend, verified)
         return await _get(request, backend, verified)
     except GatewayError as exc:
         return _gateway_error(exc)
@@ -277,8 +287,7 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
             Reason.PERMISSION_DENIED,
             "signed URL: Content-Type must be exactly the one the URL was signed with",
         )
-    limits = [n for n in (verified.max_size, request.app.get(_MAX_SIZE)) if n is not None]
-    limit = min(limits) if limits else None
+    limit = _limit(request, verified)
     declared = request.content_length
     if limit is not None and declared is not None and declared > limit:
         return _gateway_error(object_too_large(limit, declared))
@@ -287,11 +296,50 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
         size_hint=declared,
     )
     chunks = request.content.iter_chunked(request.app[_CHUNK_SIZE])
+    return await _store(request, backend, verified, options, chunks, Expected(size=declared))
+
+
+# --- POST (HTML form) ----------------------------------------------------------------
+
+
+async def _post(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
+    limit = _limit(request, verified)
+    declared = request.content_length
+    if limit is not None and declared is not None and declared > limit + MAX_FORM_OVERHEAD:
+        # The body holds the object plus form fields and boundaries.
+        return _gateway_error(object_too_large(limit, declared - MAX_FORM_OVERHEAD))
+    form = await read_form(request, verified.content_type)
+    options = WriteOptions(content_type=form.content_type or DEFAULT_CONTENT_TYPE)
+    chunks = form.chunks(request.app[_CHUNK_SIZE])
+    if verified.min_size:
+        chunks = at_least(chunks, verified.min_size)
+    return await _store(request, backend, verified, options, chunks, Expected())
+
+
+# --- both uploads ----------------------------------------------------------------------
+
+
+def _limit(request: web.Request, verified: VerifiedRequest) -> int | None:
+    limits = [n for n in (verified.max_size, request.app.get(_MAX_SIZE)) if n is not None]
+    return min(limits) if limits else None
+
+
+async def _store(
+    request: web.Request,
+    backend: Backend,
+    verified: VerifiedRequest,
+    options: WriteOptions,
+    chunks: AsyncIterator[bytes],
+    expected: Expected,
+) -> web.Response:
+    """Store the upload; answer with the object's JSON description."""
     try:
-        meta = await store(backend, verified.key, options, chunks, Expected(size=declared), limit)
+        meta = await store(
+            backend, verified.key, options, chunks, expected, _limit(request, verified)
+        )
     except (ConnectionError, ClientPayloadError):
         # Nothing was stored (store aborts); the client will not see this.
-        log.info("client went away during PUT %s", request.path)
+        log.info("client went away during %s %s", request.method, request.path)
         return _error(400, Reason.INVALID_STREAM, "request body incomplete")
     body = {
         "bucket": verified.bucket,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from grpc.aio import ServicerContext
 
@@ -18,7 +18,7 @@ from gateway.backends.base import PresigningBackend
 from gateway.errors import invalid_argument
 from gateway.keys import validate_key, validate_prefix
 from gateway.registry import Buckets
-from gateway.signing import SignedUrl, UrlSigner
+from gateway.signing import SignedMethod, SignedUrl, UrlSigner
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
@@ -115,28 +115,38 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         calllog.note(request.bucket, request.key)
         bucket, backend = self._buckets.resolve(request.bucket)
         key = validate_key(request.key)
-        methods: dict[int, Literal["GET", "PUT"]] = {
+        methods: dict[int, SignedMethod] = {
             pb.SIGNED_METHOD_GET: "GET",
             pb.SIGNED_METHOD_PUT: "PUT",
+            pb.SIGNED_METHOD_POST: "POST",
         }
         method = methods.get(request.method)
         if method is None:
-            raise invalid_argument("method must be SIGNED_METHOD_GET or SIGNED_METHOD_PUT")
+            raise invalid_argument(
+                "method must be SIGNED_METHOD_GET, SIGNED_METHOD_PUT or SIGNED_METHOD_POST"
+            )
         expires_in = (
             request.expires_in.ToTimedelta().total_seconds()
             if request.HasField("expires_in")
             else None
         )
+        max_size = request.max_size if request.HasField("max_size") else None
+        if method == "POST" and self._settings.max_object_size is not None:
+            # A POST policy is checked by whoever serves the URL, which may be
+            # the storage itself: the gateway's own limit goes into it.
+            limit = self._settings.max_object_size
+            max_size = limit if max_size is None else min(max_size, limit)
         wanted = self._signer.check(
             method,
             expires_in,
             download=request.download,
             filename=request.filename,
             content_type=request.content_type,
-            max_size=request.max_size if request.HasField("max_size") else None,
+            max_size=max_size,
+            min_size=request.min_size if request.HasField("min_size") else None,
         )
         if isinstance(backend, PresigningBackend):
-            url, headers = await backend.sign_url(
+            presigned = await backend.sign_url(
                 key,
                 wanted.method,
                 math.ceil(wanted.expires_in_s),
@@ -144,11 +154,23 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
                 filename=wanted.filename,
                 content_type=wanted.content_type,
                 max_size=wanted.max_size,
+                min_size=wanted.min_size,
             )
-            signed = SignedUrl(url, wanted.method, wanted.expire_time_unix, headers)
+            signed = SignedUrl(
+                presigned.url,
+                wanted.method,
+                wanted.expire_time_unix,
+                presigned.headers,
+                presigned.form_fields,
+            )
         else:
             signed = self._signer.sign_checked(bucket, key, wanted)
-        response = pb.SignUrlResponse(url=signed.url, method=signed.method, headers=signed.headers)
+        response = pb.SignUrlResponse(
+            url=signed.url,
+            method=signed.method,
+            headers=signed.headers,
+            form_fields=signed.form_fields,
+        )
         response.expire_time.FromSeconds(signed.expire_time_unix)
         return response
 

@@ -1,12 +1,14 @@
 """Signed URLs for backends that cannot presign themselves (local, memory).
 
-A signed URL lets a plain HTTP client GET (or HEAD) or PUT one object until
-it expires. The gateway's own HTTP listener (gateway/http_server.py) serves
+A signed URL lets a plain HTTP client GET (or HEAD), PUT, or POST as an
+HTML form (multipart/form-data, the object in the field "file") one object
+until it expires. The gateway's own HTTP listener (gateway/http_server.py) serves
 it and checks it here. The URL is
 
     {base_url}/v1/b/{bucket}/o/{key}?X-Sgw-Expires=..&X-Sgw-Method=..
         [&X-Sgw-Download=1][&X-Sgw-Filename=..]
-        [&X-Sgw-Content-Type=..][&X-Sgw-Max-Size=..]&X-Sgw-Signature=<hex>
+        [&X-Sgw-Content-Type=..][&X-Sgw-Max-Size=..][&X-Sgw-Min-Size=..]
+        &X-Sgw-Signature=<hex>
 
 and the signature is the hex HMAC-SHA256, keyed with the gateway's URL
 secret, of the newline-separated canonical string
@@ -59,12 +61,16 @@ P_DOWNLOAD = "X-Sgw-Download"
 P_FILENAME = "X-Sgw-Filename"
 P_CONTENT_TYPE = "X-Sgw-Content-Type"
 P_MAX_SIZE = "X-Sgw-Max-Size"
+P_MIN_SIZE = "X-Sgw-Min-Size"
 P_SIGNATURE = "X-Sgw-Signature"
 PARAM_PREFIX = "x-sgw-"
 
-SignedMethod = Literal["GET", "PUT"]
+SignedMethod = Literal["GET", "PUT", "POST"]
 # Request methods each signed method allows.
-_ALLOWED: dict[str, tuple[str, ...]] = {"GET": ("GET", "HEAD"), "PUT": ("PUT",)}
+_ALLOWED: dict[str, tuple[str, ...]] = {"GET": ("GET", "HEAD"), "PUT": ("PUT",), "POST": ("POST",)}
+_METHODS: dict[str, SignedMethod] = {"GET": "GET", "PUT": "PUT", "POST": "POST"}
+# The form field a POST's Content-Type travels in (as in S3's and GCS's forms).
+CONTENT_TYPE_FIELD = "Content-Type"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_FILENAME_BYTES = 1024
 MAX_CONTENT_TYPE_BYTES = 256
@@ -154,6 +160,8 @@ class SignedUrl:
     expire_time_unix: int
     # Headers the caller must send, exactly as given.
     headers: dict[str, str] = field(default_factory=dict)
+    # POST: form fields the caller must send before the file, exactly as given.
+    form_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +176,7 @@ class UrlRequest:
     filename: str = ""
     content_type: str = ""
     max_size: int | None = None
+    min_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +191,7 @@ class VerifiedRequest:
     filename: str = ""
     content_type: str = ""
     max_size: int | None = None
+    min_size: int | None = None
 
 
 class SignatureError(GatewayError):
@@ -248,6 +258,7 @@ class UrlSigner:
         filename: str = "",
         content_type: str = "",
         max_size: int | None = None,
+        min_size: int | None = None,
     ) -> UrlRequest:
         """Validate what a caller asks of a signed URL, whoever signs it (this
         signer, or a backend that presigns natively).
@@ -256,7 +267,7 @@ class UrlSigner:
         INVALID_ARGUMENT (options that do not fit the method, bad values).
         """
         if method not in _ALLOWED:
-            raise invalid_argument(f"signed URL method must be GET or PUT, not {method!r}")
+            raise invalid_argument(f"signed URL method must be GET, PUT or POST, not {method!r}")
         expires_in = self.default_expiry_s if expires_in_s is None else expires_in_s
         if not (math.isfinite(expires_in) and 1 <= expires_in <= self.max_expiry_s):
             raise GatewayError(
@@ -268,7 +279,7 @@ class UrlSigner:
             )
         if method == "GET":
             if content_type or max_size is not None:
-                raise invalid_argument("content_type and max_size apply to PUT URLs only")
+                raise invalid_argument("content_type and max_size apply to PUT and POST URLs only")
             if filename and not download:
                 raise invalid_argument("filename applies only with download")
             if filename:
@@ -280,10 +291,17 @@ class UrlSigner:
                 _check_text("content_type", content_type, MAX_CONTENT_TYPE_BYTES)
             if max_size is not None and max_size < 0:
                 raise invalid_argument(f"max_size must be >= 0, got {max_size}")
+        if min_size is not None:
+            if method != "POST":
+                raise invalid_argument("min_size applies to POST URLs only")
+            if min_size < 0:
+                raise invalid_argument(f"min_size must be >= 0, got {min_size}")
+            if max_size is not None and min_size > max_size:
+                raise invalid_argument(f"min_size {min_size} exceeds max_size {max_size}")
         now = self._clock()
         expires = math.ceil(now + expires_in)
         return UrlRequest(
-            method, expires, expires - now, download, filename, content_type, max_size
+            method, expires, expires - now, download, filename, content_type, max_size, min_size
         )
 
     def sign(
@@ -297,6 +315,7 @@ class UrlSigner:
         filename: str = "",
         content_type: str = "",
         max_size: int | None = None,
+        min_size: int | None = None,
     ) -> SignedUrl:
         """A URL allowing method on bucket/key (bucket: the resolved name).
 
@@ -309,6 +328,7 @@ class UrlSigner:
             filename=filename,
             content_type=content_type,
             max_size=max_size,
+            min_size=min_size,
         )
         return self.sign_checked(bucket, key, request)
 
@@ -319,20 +339,26 @@ class UrlSigner:
         expires = request.expire_time_unix
         params: dict[str, str] = {P_EXPIRES: str(expires), P_METHOD: request.method}
         headers: dict[str, str] = {}
+        form_fields: dict[str, str] = {}
         if request.download:
             params[P_DOWNLOAD] = "1"
         if request.filename:
             params[P_FILENAME] = request.filename
         if request.content_type:
             params[P_CONTENT_TYPE] = request.content_type
-            headers["Content-Type"] = request.content_type
+            if request.method == "POST":
+                form_fields[CONTENT_TYPE_FIELD] = request.content_type
+            else:
+                headers["Content-Type"] = request.content_type
         if request.max_size is not None:
             params[P_MAX_SIZE] = str(request.max_size)
+        if request.min_size is not None:
+            params[P_MIN_SIZE] = str(request.min_size)
         method = request.method
         params[P_SIGNATURE] = self._mac(_canonical(method, bucket, key, str(expires), params))
         path = f"/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='/')}"
         url = f"{self.base_url.rstrip('/')}{path}?{urlencode(params, quote_via=quote)}"
-        return SignedUrl(url=url, method=method, expire_time_unix=expires, headers=headers)
+        return SignedUrl(url, method, expires, headers, form_fields)
 
     def verify(
         self, method: str, bucket: str, key: str, query: Mapping[str, str]
@@ -353,18 +379,19 @@ class UrlSigner:
         # Signed by us from here on, so the values are well formed.
         try:
             expires = int(expires_text)
-            max_size_text = query.get(P_MAX_SIZE)
-            max_size = None if max_size_text is None else int(max_size_text)
+            max_size = _optional_int(query.get(P_MAX_SIZE))
+            min_size = _optional_int(query.get(P_MIN_SIZE))
         except ValueError:
             raise SignatureError("signed URL: malformed parameters") from None
-        if signed_method not in _ALLOWED:
+        verified_method = _METHODS.get(signed_method)
+        if verified_method is None:
             raise SignatureError("signed URL: malformed parameters")
         if self._clock() >= expires:
             raise SignatureError("signed URL: expired")
         if method.upper() not in _ALLOWED[signed_method]:
             raise SignatureError(f"signed URL: method {method} not allowed, only {signed_method}")
         return VerifiedRequest(
-            method="GET" if signed_method == "GET" else "PUT",
+            method=verified_method,
             bucket=bucket,
             key=key,
             expire_time_unix=expires,
@@ -372,7 +399,12 @@ class UrlSigner:
             filename=query.get(P_FILENAME, ""),
             content_type=query.get(P_CONTENT_TYPE, ""),
             max_size=max_size,
+            min_size=min_size,
         )
+
+
+def _optional_int(text: str | None) -> int | None:
+    return None if text is None else int(text)
 
 
 def _check_text(name: str, value: str, max_bytes: int) -> None:

@@ -27,6 +27,7 @@ _CODES: dict[Reason, grpc.StatusCode] = {
     Reason.CHECKSUM_MISMATCH: grpc.StatusCode.DATA_LOSS,
     Reason.SIZE_MISMATCH: grpc.StatusCode.DATA_LOSS,
     Reason.OBJECT_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Reason.OBJECT_TOO_SMALL: grpc.StatusCode.OUT_OF_RANGE,
     Reason.QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.INVALID_RANGE: grpc.StatusCode.OUT_OF_RANGE,
     Reason.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,

@@ -216,6 +216,7 @@ class CephRgw:
         self.endpoint = ""
         self.access_key = ""
         self.secret_key = ""
+        self.kms_key_id = ""  # an SSE-KMS key id the cluster knows
         self.startup_seconds = 0.0
         self._pids: list[int] = []
 
@@ -279,6 +280,7 @@ class CephRgw:
         self.endpoint = settings["S3_ENDPOINT"]
         self.access_key = settings["S3_ACCESS_KEY"]
         self.secret_key = settings["S3_SECRET_KEY"]
+        self.kms_key_id = settings["S3_KMS_KEY_ID"]
         return self
 
     def client(self, **config: Any) -> Any:

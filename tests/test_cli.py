@@ -77,6 +77,30 @@ def test_sign_and_fetch(memory_gateway):
     assert httpx.get(url).content == b"over http"
 
 
+def test_sign_post_prints_a_curl_line_that_uploads(memory_gateway, tmp_path):
+    target = memory_gateway.target
+    result = run(
+        target,
+        "sign",
+        "form.txt",
+        "--method",
+        "POST",
+        "--content-type",
+        "text/plain",
+        "--max-size",
+        "100",
+    )
+    url = result.stdout.decode().strip()
+    curl_line = result.stderr.decode().strip().splitlines()[-1]
+    assert curl_line.startswith("curl --form-string Content-Type=text/plain -F file=@FILE ")
+    assert url in curl_line
+    (tmp_path / "in.txt").write_bytes(b"sent by a form")
+    command = curl_line.replace("file=@FILE", f"file=@{tmp_path / 'in.txt'}")
+    uploaded = subprocess.run(["sh", "-c", command + " -fsS"], capture_output=True, check=False)
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert run(target, "get", "form.txt", "-").stdout == b"sent by a form"
+
+
 def test_cp_between_keys(memory_gateway):
     target = memory_gateway.target
     run(target, "put", "-", "a", stdin=b"content")

@@ -7,8 +7,10 @@ moto does not verify signatures, so wrong credentials are not tested here
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import json
 import socket
 import subprocess
 import sys
@@ -481,44 +483,63 @@ async def test_unreachable_endpoint() -> None:
         await driver.close()
 
 
+def _sign(backend: S3Backend, key: str, method: str, **options: Any) -> Any:
+    settings: dict[str, Any] = {
+        "download": False,
+        "filename": "",
+        "content_type": "",
+        "max_size": None,
+        "min_size": None,
+        **options,
+    }
+    return backend.sign_url(key, method, 300, **settings)
+
+
 async def test_presigned_urls(backend: S3Backend) -> None:
-    url, headers = await backend.sign_url(
-        "dir/up.txt",
-        "PUT",
-        300,
-        download=False,
-        filename="",
-        content_type="text/plain",
-        max_size=None,
-    )
-    assert url.startswith(f"{backend.settings.endpoint_url}/{BUCKET}/gw/dir/up.txt?")
-    assert "X-Amz-Signature=" in url
-    assert "testing-secret" not in url
-    assert headers == {"Content-Type": "text/plain"}
+    put = await _sign(backend, "dir/up.txt", "PUT", content_type="text/plain")
+    assert put.url.startswith(f"{backend.settings.endpoint_url}/{BUCKET}/gw/dir/up.txt?")
+    assert "X-Amz-Signature=" in put.url
+    assert "testing-secret" not in put.url
+    assert put.headers == {"Content-Type": "text/plain"}
+    assert put.form_fields == {}
     async with httpx.AsyncClient() as http:
-        response = await http.put(url, content=b"uploaded", headers=headers)
+        response = await http.put(put.url, content=b"uploaded", headers=put.headers)
         assert response.status_code == 200
         meta = await backend.head("dir/up.txt")
         assert (meta.size, meta.content_type) == (8, "text/plain")
-        url, headers = await backend.sign_url(
-            "dir/up.txt",
-            "GET",
-            300,
-            download=True,
-            filename="résumé.txt",
-            content_type="",
-            max_size=None,
-        )
-        assert headers == {}
-        response = await http.get(url)
+        get = await _sign(backend, "dir/up.txt", "GET", download=True, filename="résumé.txt")
+        assert get.headers == {}
+        response = await http.get(get.url)
         assert response.status_code == 200
         assert response.content == b"uploaded"
         assert response.headers["content-disposition"].startswith("attachment;")
     with pytest.raises(GatewayError) as caught:
-        await backend.sign_url(
-            "k", "PUT", 300, download=False, filename="", content_type="", max_size=10
-        )
+        await _sign(backend, "k", "PUT", max_size=10)
     assert caught.value.reason is Reason.UNSUPPORTED_OPTION
+
+
+async def test_presigned_post_policy(backend: S3Backend) -> None:
+    post = await _sign(
+        backend, "dir/form.txt", "POST", content_type="text/plain", min_size=2, max_size=10
+    )
+    assert post.url == f"{backend.settings.endpoint_url}/{BUCKET}"
+    assert post.headers == {}
+    assert post.form_fields["key"] == "gw/dir/form.txt"
+    assert post.form_fields["Content-Type"] == "text/plain"
+    assert "testing-secret" not in str(post.form_fields)
+    # The policy S3 checks: the exact key, the size range and the type.
+    policy = json.loads(base64.b64decode(post.form_fields["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 2, 10] in conditions
+    assert {"Content-Type": "text/plain"} in conditions
+    assert {"key": "gw/dir/form.txt"} in conditions
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            post.url, data=post.form_fields, files={"file": ("form.txt", b"by form")}
+        )
+        assert response.status_code in (200, 204), response.text
+    meta = await backend.head("dir/form.txt")
+    assert (meta.size, meta.content_type) == (7, "text/plain")
 
 
 async def test_abort_stale_uploads(

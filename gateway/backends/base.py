@@ -195,6 +195,17 @@ class Backend(Protocol):
         """Release connections and background tasks."""
 
 
+@dataclass(frozen=True, slots=True)
+class Presigned:
+    """A URL signed by the storage itself, and what its holder must send."""
+
+    url: str
+    # Headers to send with the request, exactly as given.
+    headers: dict[str, str] = field(default_factory=dict)
+    # POST: form fields to send before the "file" field, exactly as given.
+    form_fields: dict[str, str] = field(default_factory=dict)
+
+
 @runtime_checkable
 class PresigningBackend(Protocol):
     """A backend whose storage signs URLs itself (S3, GCS): holders of such a
@@ -211,8 +222,10 @@ class PresigningBackend(Protocol):
         filename: str,
         content_type: str,
         max_size: int | None,
-    ) -> tuple[str, dict[str, str]]:
-        """(URL, headers the caller must send) allowing method on key."""
+        min_size: int | None,
+    ) -> Presigned:
+        """A URL allowing method (GET, PUT or POST) on key. max_size and
+        min_size bound a POST's object; content_type binds PUT and POST."""
 
 
 @runtime_checkable

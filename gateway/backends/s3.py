@@ -53,6 +53,7 @@ from gateway.backends.base import (
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
+    Presigned,
     WriteOptions,
 )
 from gateway.backends.s3_common import (
@@ -87,6 +88,7 @@ from gateway.errors import (
 # CopyObject copies up to 5 GiB; larger sources are copied with UploadPartCopy.
 COPY_OBJECT_MAX = 5 * GIB
 MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's limit
+MAX_OBJECT_SIZE = 5 * 1024**4  # S3's largest object: 5 TiB
 
 
 def _content_disposition(filename: str) -> str:
@@ -352,14 +354,19 @@ class S3Backend:
         filename: str,
         content_type: str,
         max_size: int | None,
-    ) -> tuple[str, dict[str, str]]:
-        """(URL, headers the caller must send) signed by S3 itself (SigV4)."""
+        min_size: int | None,
+    ) -> Presigned:
+        """A URL signed by S3 itself (SigV4): GET, PUT, or a POST policy."""
         if not 1 <= expires_in_s <= MAX_PRESIGN_S:
             raise GatewayError(
                 Reason.INVALID_EXPIRY,
                 f"S3 signed URLs last between 1 second and 7 days, not {expires_in_s} s",
             )
         ctx = await self._context()
+        if method == "POST":
+            return await self._presign_post(
+                ctx, key, expires_in_s, content_type, max_size, min_size
+            )
         params: dict[str, Any] = {"Bucket": ctx.bucket, "Key": ctx.s3_key(key)}
         headers: dict[str, str] = {}
         if method == "GET":
@@ -373,7 +380,7 @@ class S3Backend:
         elif method == "PUT":
             if max_size is not None:
                 # A presigned PUT cannot bound the body's size (a POST policy can).
-                raise unsupported("max_size on a signed PUT URL", KIND)
+                raise unsupported("max_size on a signed PUT URL (use POST)", KIND)
             if content_type:
                 params["ContentType"] = content_type
                 headers["Content-Type"] = content_type
@@ -384,7 +391,42 @@ class S3Backend:
             url = await ctx.client.generate_presigned_url(
                 operation, Params=params, ExpiresIn=expires_in_s, HttpMethod=method
             )
-        return str(url), headers
+        return Presigned(str(url), headers)
+
+    async def _presign_post(
+        self,
+        ctx: S3Context,
+        key: str,
+        expires_in_s: int,
+        content_type: str,
+        max_size: int | None,
+        min_size: int | None,
+    ) -> Presigned:
+        # The policy S3 checks the form against: the exact key (botocore adds
+        # it), the size range and the content type. Bytes above max_size are
+        # refused by S3 itself, before anything is stored.
+        fields: dict[str, str] = {}
+        conditions: list[Any] = [
+            [
+                "content-length-range",
+                min_size or 0,
+                MAX_OBJECT_SIZE if max_size is None else max_size,
+            ]
+        ]
+        if content_type:
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        with ctx.errors(key, op="presign"):
+            post = await ctx.client.generate_presigned_post(
+                ctx.bucket,
+                ctx.s3_key(key),
+                Fields=fields,
+                Conditions=conditions,
+                ExpiresIn=expires_in_s,
+            )
+        return Presigned(
+            str(post["url"]), form_fields={k: str(v) for k, v in post["fields"].items()}
+        )
 
     # Maintenance and health.
 

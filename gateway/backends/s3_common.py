@@ -73,6 +73,14 @@ _DENIED = {
     "InvalidSecurity",
 }
 _NOT_FOUND = {"NoSuchKey", "NotFound", "404"}
+_INVALID_REQUEST = {
+    "InvalidArgument",
+    "InvalidStorageClass",
+    "InvalidRequest",
+    "InvalidEncryptionAlgorithmError",
+    "KMS.NotFoundException",
+    "KMS.DisabledException",
+}
 _PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
 _UNAVAILABLE = {
     "SlowDown",
@@ -155,6 +163,15 @@ def map_error(
             return object_not_found(key)
         if code == "NoSuchUpload":
             return backend_unavailable(KIND, f"{what}: the multipart upload no longer exists")
+        if code in _INVALID_REQUEST:
+            # What the request asked of S3 (a storage class, an encryption
+            # setting) is not valid there: the caller's to fix, not a fault.
+            return GatewayError(
+                Reason.INVALID_ARGUMENT,
+                f"{what} refused the request as invalid ({code}, HTTP {status}): check "
+                "the storage class and server-side encryption settings",
+                s3_code=code,
+            )
         if code in _UNAVAILABLE or status >= 500 or status == 429:
             return backend_unavailable(KIND, f"{what} failed: {code or 'error'} (HTTP {status})")
         return GatewayError(

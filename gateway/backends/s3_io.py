@@ -229,9 +229,10 @@ class S3Writer:
         native, condition = write_conditions(conditions)
         multipart = self._upload_id is not None
         if needs_head_check(conditions, multipart):
-            current = await ctx.head_or_none(key, tags=False)
-            check_conditions(key, conditions, current, read=False)
+            before = await ctx.head_or_none(key, tags=False)
+            check_conditions(key, conditions, before, read=False)
         sums = checksum_entries(checksums.crc32c, checksums.sha256)
+        current: ObjectMeta | None = None  # the object as stored, once read back
         if not multipart:
             body = bytes(self._buffer)
             self._buffer = bytearray()
@@ -265,10 +266,18 @@ class S3Writer:
                     **native,
                 )
             self._upload_id = None  # completed: nothing left to abort
-            etag = unquote_etag(str(response["ETag"]))
-            await self._tag(etag, sums)
-        meta = await ctx.head_or_none(key, tags=False)
-        if meta is None or meta.etag != etag:
+            etag = unquote_etag(str(response.get("ETag") or ""))
+            if not etag:
+                # Ceph RGW leaves the ETag out of this answer for SSE-KMS
+                # objects: read it back.
+                current = await ctx.head_or_none(key, tags=False)
+                etag = current.etag if current is not None and self._is_ours(current) else ""
+            if etag:
+                await self._tag(etag, sums)
+        if current is None:
+            current = await ctx.head_or_none(key, tags=False)
+        meta = current
+        if meta is None or not self._is_ours(meta):
             # Replaced or deleted since: describe what this write stored.
             now = time.time_ns()
             meta = ObjectMeta(
@@ -280,8 +289,14 @@ class S3Writer:
                 update_time_ns=now,
                 content_type=options.content_type,
                 metadata=dict(options.metadata),
+                storage_class=str(self._extra.get("StorageClass") or "STANDARD"),
             )
         return dataclasses.replace(meta, crc32c=checksums.crc32c, sha256=checksums.sha256)
+
+    def _is_ours(self, meta: ObjectMeta) -> bool:
+        """Whether meta describes this write (each write stamps its own
+        generation), not one that replaced it since."""
+        return meta.generation == int(self._generation[META_GENERATION])
 
     def _write_errors(self, condition: str, op: str) -> Any:
         """ctx.errors, where a missing object under if_match (S3 answers 404)

@@ -7,8 +7,10 @@
 # disk image), and radosgw listening on http://127.0.0.1:PORT with a single S3 user.
 # No systemd, no /etc/ceph, no ceph-mgr (radosgw does not need it). Everything lives under
 # BASE_DIR: ceph.conf, keyrings, daemon data, pid files (run/), logs (log/).
-# On success BASE_DIR/s3.env holds S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION and the
-# script exits 0; S3 is ready at that point. Stop it with stop.sh BASE_DIR.
+# On success BASE_DIR/s3.env holds S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION and
+# S3_KMS_KEY_ID, and the script exits 0; S3 is ready at that point. Stop it with
+# stop.sh BASE_DIR. Besides STANDARD, the storage class COLD exists, and SSE-KMS works
+# over plain HTTP with the key id S3_KMS_KEY_ID (a random test key kept in ceph.conf).
 #
 # Environment:
 #   CEPH_MON_PORT   msgr2 port of the monitor (default 3300). The monitor is the only daemon
@@ -28,6 +30,7 @@ ACCESS_KEY=${3:-TESTACCESSKEY0000001}
 SECRET_KEY=${4:-testsecretkey0000000000000000000000000001}
 MON_PORT=${CEPH_MON_PORT:-3300}
 WAIT=${CEPH_WAIT:-60}
+KMS_TEST_KEY_ID=testkey-1
 
 case $RGW_PORT in '' | *[!0-9]*) echo "start.sh: PORT must be a number, got '$RGW_PORT'" >&2; exit 2 ;; esac
 case $MON_PORT in '' | *[!0-9]*) echo "start.sh: CEPH_MON_PORT must be a number" >&2; exit 2 ;; esac
@@ -158,6 +161,11 @@ rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw data = $DATA/\$name
 # the default 512 request threads are far more than tests need
 rgw thread pool size = 32
+# SSE-KMS with a fixed test key (the "testing" KMS backend: key material in this
+# file, for tests only), over plain HTTP: SSE pass-through can then be exercised.
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = $KMS_TEST_KEY_ID=$(head -c 32 /dev/urandom | base64)
 EOF
 # Every ceph tool below reads this file instead of /etc/ceph/ceph.conf.
 export CEPH_CONF=$CONF
@@ -212,7 +220,8 @@ step "osd.$OSD_ID started"
 # creation. Create them up front, while the OSD boots; one ceph process reads all
 # commands from stdin (each CLI start costs ~0.3 s of Python start-up).
 for pool in .rgw.root default.rgw.control default.rgw.meta default.rgw.log \
-  default.rgw.buckets.index default.rgw.buckets.data default.rgw.buckets.non-ec; do
+  default.rgw.buckets.index default.rgw.buckets.data default.rgw.buckets.non-ec \
+  default.rgw.cold.data; do
   echo "osd pool create $pool 8 8 replicated --autoscale-mode=off"
   echo "osd pool application enable $pool rgw"
 done | ceph >"$LOG/pools.out" 2>&1 || fail "creating the RGW pools failed" "$LOG/pools.out"
@@ -238,6 +247,15 @@ radosgw-admin -n client.admin user create --uid=test --display-name=test \
   --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >"$LOG/user-create.json" 2>&1 \
   || fail "radosgw-admin user create failed" "$LOG/user-create.json"
 step "S3 user created"
+# A second storage class, COLD, in its own pool: storage-class pass-through is then
+# observable (RGW refuses classes its placement target does not define).
+{
+  radosgw-admin -n client.admin zonegroup placement add --rgw-zonegroup default \
+    --placement-id default-placement --storage-class COLD &&
+    radosgw-admin -n client.admin zone placement add --rgw-zone default \
+      --placement-id default-placement --storage-class COLD --data-pool default.rgw.cold.data
+} >"$LOG/placement.json" 2>&1 || fail "adding the COLD storage class failed" "$LOG/placement.json"
+step "storage class COLD added"
 radosgw -n client.rgw.a >"$LOG/rgw-start.out" 2>&1 || fail "radosgw did not start" "$LOG/rgw-start.out" "$LOG/client.rgw.a.log"
 rgw_answers() {
   [ -f "$RUN/client.rgw.a.pid" ] && ! pidfile_alive "$RUN/client.rgw.a.pid" \
@@ -252,6 +270,7 @@ S3_ENDPOINT=http://127.0.0.1:$RGW_PORT
 S3_ACCESS_KEY=$ACCESS_KEY
 S3_SECRET_KEY=$SECRET_KEY
 S3_REGION=us-east-1
+S3_KMS_KEY_ID=$KMS_TEST_KEY_ID
 EOF
 mv "$BASE/s3.env.tmp" "$BASE/s3.env"   # atomic: readers never see a half-written file
 trap - ERR

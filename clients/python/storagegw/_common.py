@@ -192,6 +192,7 @@ def list_request(
 _SIGNED_METHODS = {
     "GET": storage_pb2.SIGNED_METHOD_GET,
     "PUT": storage_pb2.SIGNED_METHOD_PUT,
+    "POST": storage_pb2.SIGNED_METHOD_POST,
 }
 
 
@@ -205,11 +206,12 @@ def sign_url_request(
     filename: str | None = None,
     content_type: str | None = None,
     max_size: int | None = None,
+    min_size: int | None = None,
 ) -> storage_pb2.SignUrlRequest:
     """expires_in None leaves the lifetime to the gateway's default."""
     signed_method = _SIGNED_METHODS.get(method.upper())
     if signed_method is None:
-        raise ValueError(f"method must be GET or PUT, not {method!r}")
+        raise ValueError(f"method must be GET, PUT or POST, not {method!r}")
     lifetime: Duration | None = None
     if expires_in is not None:
         delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=expires_in)
@@ -226,6 +228,7 @@ def sign_url_request(
         filename=filename or "",
         content_type=content_type or "",
         max_size=max_size,
+        min_size=min_size,
     )
 
 

@@ -111,13 +111,16 @@ class ListPage:
 class SignedUrl:
     """A URL a plain HTTP client can use until expire_time.
 
-    Send `headers` with the request exactly as given.
+    Send `headers` with the request exactly as given; for POST, send
+    `form_fields` as multipart/form-data fields, then the object's bytes as
+    the last field, named "file".
     """
 
     url: str
     method: str
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     expire_time: datetime | None = None
+    form_fields: dict[str, str] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_proto(cls, message: storage_pb2.SignUrlResponse) -> SignedUrl:
@@ -126,4 +129,5 @@ class SignedUrl:
             method=message.method,
             headers=dict(message.headers),
             expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
+            form_fields=dict(message.form_fields),
         )

@@ -353,8 +353,11 @@ class AsyncClient:
         filename: str | None = None,
         content_type: str | None = None,
         max_size: int | None = None,
+        min_size: int | None = None,
     ) -> SignedUrl:
-        """A URL for plain HTTP GET (download) or PUT (upload) of one object."""
+        """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
+        upload: send `form_fields`, then the bytes as the field "file") of one
+        object. max_size bounds PUT and POST, min_size POST."""
         request = _common.sign_url_request(
             self._bucket(bucket),
             key,
@@ -364,6 +367,7 @@ class AsyncClient:
             filename=filename,
             content_type=content_type,
             max_size=max_size,
+            min_size=min_size,
         )
         with converted_rpc_errors():
             response = await self._stub.SignUrl(request, timeout=self.timeout)

@@ -8,7 +8,7 @@
     storagegw ls [PREFIX] [-d /] [-l]
     storagegw stat KEY [--json]
     storagegw rm KEY
-    storagegw sign KEY [--method PUT] [--expires SECONDS]
+    storagegw sign KEY [--method PUT|POST] [--expires SECONDS]
     storagegw cp SRC DST              ([BUCKET:]KEY each)
 
 Downloads to a file appear only once fully verified. With FILE - the data
@@ -35,6 +35,7 @@ import importlib
 import json
 import os
 import re
+import shlex
 import stat
 import sys
 from collections.abc import Callable, Sequence
@@ -255,10 +256,19 @@ def _sign(client: Client, args: argparse.Namespace) -> int:
         filename=args.filename,
         content_type=args.content_type,
         max_size=args.max_size,
+        min_size=args.min_size,
     )
     print(signed.url)
     for name, value in sorted(signed.headers.items()):
         print(f"{name}: {value}", file=sys.stderr)
+    if signed.method == "POST":
+        # Ready to paste: curl sends fields in order, the file last
+        # (--form-string: values are literal, never @file or <file).
+        words = ["curl"]
+        for name, value in signed.form_fields.items():
+            words += ["--form-string", shlex.quote(f"{name}={value}")]
+        words += ["-F", "file=@FILE", shlex.quote(signed.url)]
+        print(" ".join(words), file=sys.stderr)
     return EXIT_OK
 
 
@@ -372,12 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sign = command("sign", "print a signed HTTP URL for KEY", _sign)
     sign.add_argument("key", metavar="KEY")
-    sign.add_argument("--method", type=str.upper, choices=["GET", "PUT"], default="GET")
+    sign.add_argument("--method", type=str.upper, choices=["GET", "PUT", "POST"], default="GET")
     sign.add_argument("--expires", type=float, default=3600, metavar="SECONDS")
     sign.add_argument("--download", action="store_true", help="GET: as an attachment")
     sign.add_argument("--filename", help="GET with --download: the offered file name")
-    sign.add_argument("--content-type", help="PUT: the Content-Type the upload must send")
-    sign.add_argument("--max-size", type=int, metavar="BYTES", help="PUT: largest body allowed")
+    sign.add_argument("--content-type", help="PUT/POST: the Content-Type the upload must send")
+    sign.add_argument("--max-size", type=int, metavar="BYTES", help="PUT/POST: largest object")
+    sign.add_argument("--min-size", type=int, metavar="BYTES", help="POST: smallest object")
 
     cp = command("cp", "copy SRC to DST, each [BUCKET:]KEY (:KEY for a key with a colon)", _cp)
     cp.add_argument("src", metavar="SRC")

@@ -33,6 +33,12 @@ class _SignedMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SignedMe
     """Download with GET (and HEAD)."""
     SIGNED_METHOD_PUT: _SignedMethod.ValueType  # 2
     """Upload with PUT."""
+    SIGNED_METHOD_POST: _SignedMethod.ValueType  # 3
+    """Upload with an HTML form: a multipart/form-data POST to the URL that
+    carries every field of SignUrlResponse.form_fields, exactly as given,
+    then the object's bytes as the last field, named "file" (the browser
+    upload of S3 and GCS, bound by a signed policy).
+    """
 
 class SignedMethod(_SignedMethod, metaclass=_SignedMethodEnumTypeWrapper):
     """SignedMethod is the HTTP method a signed URL allows."""
@@ -43,6 +49,12 @@ SIGNED_METHOD_GET: SignedMethod.ValueType  # 1
 """Download with GET (and HEAD)."""
 SIGNED_METHOD_PUT: SignedMethod.ValueType  # 2
 """Upload with PUT."""
+SIGNED_METHOD_POST: SignedMethod.ValueType  # 3
+"""Upload with an HTML form: a multipart/form-data POST to the URL that
+carries every field of SignUrlResponse.form_fields, exactly as given,
+then the object's bytes as the last field, named "file" (the browser
+upload of S3 and GCS, bound by a signed policy).
+"""
 Global___SignedMethod: _TypeAlias = SignedMethod  # noqa: Y015
 
 @_typing.final
@@ -734,6 +746,7 @@ class SignUrlRequest(_message.Message):
     FILENAME_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     MAX_SIZE_FIELD_NUMBER: _builtins.int
+    MIN_SIZE_FIELD_NUMBER: _builtins.int
     bucket: _builtins.str
     """Bucket; empty means the default bucket."""
     key: _builtins.str
@@ -745,9 +758,13 @@ class SignUrlRequest(_message.Message):
     filename: _builtins.str
     """GET with download: the file name offered to the browser."""
     content_type: _builtins.str
-    """PUT: the Content-Type the upload must carry."""
+    """PUT and POST: the Content-Type the upload must carry."""
     max_size: _builtins.int
-    """PUT: the largest body accepted, in bytes."""
+    """PUT and POST: the largest object accepted, in bytes. For POST the
+    gateway's own limit (if any) applies when unset.
+    """
+    min_size: _builtins.int
+    """POST: the smallest object accepted, in bytes (0 when unset)."""
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """Lifetime: at least 1 s and at most the gateway's maximum (7 days by
@@ -765,14 +782,20 @@ class SignUrlRequest(_message.Message):
         filename: _builtins.str = ...,
         content_type: _builtins.str = ...,
         max_size: _builtins.int | None = ...,
+        min_size: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "expires_in", b"expires_in", "max_size", b"max_size"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "expires_in", b"expires_in", "max_size", b"max_size", "min_size", b"min_size"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "bucket", b"bucket", "content_type", b"content_type", "download", b"download", "expires_in", b"expires_in", "filename", b"filename", "key", b"key", "max_size", b"max_size", "method", b"method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "bucket", b"bucket", "content_type", b"content_type", "download", b"download", "expires_in", b"expires_in", "filename", b"filename", "key", b"key", "max_size", b"max_size", "method", b"method", "min_size", b"min_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_size: _TypeAlias = _typing.Literal["max_size"]  # noqa: Y015
     _WhichOneofArgType__max_size: _TypeAlias = _typing.Literal["_max_size", b"_max_size"]  # noqa: Y015
+    _WhichOneofReturnType__min_size: _TypeAlias = _typing.Literal["min_size"]  # noqa: Y015
+    _WhichOneofArgType__min_size: _TypeAlias = _typing.Literal["_min_size", b"_min_size"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_size) -> _WhichOneofReturnType__max_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_size) -> _WhichOneofReturnType__min_size | None: ...
 
 Global___SignUrlRequest: _TypeAlias = SignUrlRequest  # noqa: Y015
 
@@ -802,10 +825,31 @@ class SignUrlResponse(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class FormFieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     URL_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     HEADERS_FIELD_NUMBER: _builtins.int
+    FORM_FIELDS_FIELD_NUMBER: _builtins.int
     url: _builtins.str
     """The URL."""
     method: _builtins.str
@@ -818,6 +862,12 @@ class SignUrlResponse(_message.Message):
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Headers the caller must send with the request, exactly as given."""
 
+    @_builtins.property
+    def form_fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """POST: the form fields to send, exactly as given, before the "file"
+        field (policy, signature, credentials, key, Content-Type...).
+        """
+
     def __init__(
         self,
         *,
@@ -825,10 +875,11 @@ class SignUrlResponse(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         method: _builtins.str = ...,
         headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        form_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "headers", b"headers", "method", b"method", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "form_fields", b"form_fields", "headers", b"headers", "method", b"method", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
