@@ -95,15 +95,6 @@ async def test_file_layout(backend: LocalBackend, tmp_path: Path) -> None:
     assert header["sha256"] == hashlib.sha256(b"hello").hexdigest()
 
 
-async def test_chunks_are_bounded(backend: LocalBackend) -> None:
-    await put(backend, "k", b"x" * 2500)
-    reader = await backend.open_read("k", 100, None, Conditions())
-    sizes = [len(c) async for c in reader.chunks(1000)]
-    await reader.close()
-    await reader.close()  # idempotent
-    assert sizes == [1000, 1000, 400]
-
-
 async def test_missing_and_bad_range(backend: LocalBackend) -> None:
     await expect(Reason.OBJECT_NOT_FOUND, backend.head("nope"))
     await expect(Reason.OBJECT_NOT_FOUND, backend.open_read("nope/deeper", 0, None, Conditions()))
@@ -383,31 +374,6 @@ async def test_delete_of_a_prefix_is_not_an_object(backend: LocalBackend) -> Non
     assert await backend.delete("p") is False
     assert await backend.delete("p/q/r") is False
     assert (await backend.head("p/q")).size == 0
-
-
-async def test_delete_conditions(backend: LocalBackend) -> None:
-    meta = await put(backend, "k", b"v")
-    await expect(Reason.PRECONDITION_FAILED, backend.delete("k", Conditions(if_match="nope")))
-    await expect(
-        Reason.PRECONDITION_FAILED, backend.delete("missing", Conditions(if_match=meta.etag))
-    )
-    assert await backend.delete("k", Conditions(if_generation_match=meta.generation)) is True
-    await expect(Reason.OBJECT_NOT_FOUND, backend.head("k"))
-
-
-async def test_write_and_read_conditions(backend: LocalBackend) -> None:
-    meta = await put(backend, "k", b"v1")
-    await expect(Reason.NOT_MODIFIED, backend.head("k", Conditions(if_none_match=meta.etag)))
-    await expect(
-        Reason.PRECONDITION_FAILED,
-        backend.open_read("k", 0, None, Conditions(if_generation_match=meta.generation + 1)),
-    )
-    stale = WriteOptions(conditions=Conditions(if_generation_match=meta.generation + 1))
-    await expect(Reason.PRECONDITION_FAILED, put(backend, "k", b"v2", stale))
-    fresh = WriteOptions(conditions=Conditions(if_match=meta.etag))
-    second = await put(backend, "k", b"v2", fresh)
-    assert second.generation > meta.generation
-    assert await get(backend, "k") == b"v2"
 
 
 async def test_generation_increases(backend: LocalBackend) -> None:

@@ -1,4 +1,6 @@
-"""Driver-level tests of the memory backend."""
+"""Driver-level tests of what is particular to the memory backend (quota,
+pinned readers, generations); the shared behaviour is in
+test_backend_conformance.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from gateway.backends.memory import MemoryBackend
 from gateway.checksums import crc32c
 from gateway.errors import GatewayError, Reason
 from tests import drivers
-from tests.drivers import list_all, sums, utf8
+from tests.drivers import sums
 
 # Odd, tiny chunks: exercise the joins and slices at every boundary.
 put = functools.partial(drivers.put, chunk=7)
@@ -47,50 +49,6 @@ async def test_round_trip_and_metadata() -> None:
     assert await get(backend, "dir/obj", 10, 20) == data[10:30]
     assert await get(backend, "dir/obj", -5) == data[-5:]
     assert await get(backend, "dir/obj", len(data)) == b""
-
-
-async def test_empty_object() -> None:
-    backend = MemoryBackend()
-    meta = await put(backend, "empty", b"")
-    assert meta.size == 0
-    assert await get(backend, "empty") == b""
-
-
-async def test_missing_object_and_bad_range() -> None:
-    backend = MemoryBackend()
-    with pytest.raises(GatewayError) as caught:
-        await backend.head("nope")
-    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
-    with pytest.raises(GatewayError) as caught:
-        await backend.open_read("nope", 0, None, Conditions())
-    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
-    await put(backend, "k", b"abc")
-    with pytest.raises(GatewayError) as caught:
-        await backend.open_read("k", 4, None, Conditions())
-    assert caught.value.reason is Reason.INVALID_RANGE
-
-
-async def test_chunks_are_bounded() -> None:
-    backend = MemoryBackend()
-    await put(backend, "k", b"x" * 23)
-    reader = await backend.open_read("k", 0, None, Conditions())
-    sizes = [len(c) async for c in reader.chunks(5)]
-    await reader.close()
-    assert sizes == [5, 5, 5, 5, 3]
-
-
-async def test_nothing_visible_before_commit() -> None:
-    backend = MemoryBackend()
-    writer = await backend.open_write("k", WriteOptions())
-    await writer.write(b"data")
-    with pytest.raises(GatewayError) as caught:
-        await backend.head("k")
-    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
-    assert (await backend.list("", "", "", 10, "")).objects == []
-    await writer.abort()
-    await writer.abort()  # idempotent
-    with pytest.raises(GatewayError):
-        await backend.head("k")
 
 
 async def test_quota_exceeded_mid_write_raises_and_frees() -> None:
@@ -227,31 +185,6 @@ async def test_concurrent_writers_last_commit_wins() -> None:
     assert await get(backend, "k") == (b"1" if last is metas[0] else b"2") * 100
 
 
-async def test_conditions() -> None:
-    backend = MemoryBackend()
-    meta = await put(backend, "k", b"v1")
-    with pytest.raises(GatewayError) as caught:
-        await backend.head("k", Conditions(if_match="nope"))
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    with pytest.raises(GatewayError) as caught:
-        await backend.open_read("k", 0, None, Conditions(if_none_match=meta.etag))
-    assert caught.value.reason is Reason.NOT_MODIFIED
-    assert await backend.head("k", Conditions(if_generation_match=meta.generation)) == meta
-    stale = WriteOptions(conditions=Conditions(if_generation_match=meta.generation + 1))
-    with pytest.raises(GatewayError) as caught:
-        await put(backend, "k", b"v2", stale)
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    fresh = WriteOptions(conditions=Conditions(if_generation_match=meta.generation))
-    await put(backend, "k", b"v2", fresh)
-    with pytest.raises(GatewayError) as caught:
-        await backend.delete("k", Conditions(if_match=meta.etag))
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    with pytest.raises(GatewayError) as caught:
-        await backend.delete("missing", Conditions(if_match=meta.etag))
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    assert await get(backend, "k") == b"v2"
-
-
 @pytest.mark.parametrize("option", ["storage_class", "server_side_encryption", "kms_key_id"])
 async def test_unsupported_options(option: str) -> None:
     backend = MemoryBackend()
@@ -260,39 +193,6 @@ async def test_unsupported_options(option: str) -> None:
         await backend.open_write("k", options)
     assert caught.value.reason is Reason.UNSUPPORTED_OPTION
     assert caught.value.metadata["option"] == option
-
-
-async def test_copy_keeps_or_replaces_metadata() -> None:
-    backend = MemoryBackend()
-    source = await put(
-        backend, "src", b"payload", WriteOptions(content_type="text/x", metadata={"m": "1"})
-    )
-    kept = await backend.copy(
-        "src", "kept", Conditions(), WriteOptions(content_type="ignored/x"), False
-    )
-    assert (kept.content_type, dict(kept.metadata)) == ("text/x", {"m": "1"})
-    assert (kept.etag, kept.crc32c, kept.sha256) == (source.etag, source.crc32c, source.sha256)
-    assert kept.generation != source.generation
-    replaced = await backend.copy(
-        "src", "replaced", Conditions(), WriteOptions(content_type="a/b", metadata={}), True
-    )
-    assert (replaced.content_type, dict(replaced.metadata)) == ("a/b", {})
-    assert await get(backend, "replaced") == b"payload"
-    with pytest.raises(GatewayError) as caught:
-        await backend.copy(
-            "src",
-            "kept",
-            Conditions(),
-            WriteOptions(conditions=Conditions(if_none_match="*")),
-            False,
-        )
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    with pytest.raises(GatewayError) as caught:
-        await backend.copy("src", "x", Conditions(if_match="nope"), WriteOptions(), False)
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    with pytest.raises(GatewayError) as caught:
-        await backend.copy("missing", "x", Conditions(), WriteOptions(), False)
-    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
 
 
 async def test_copy_counts_against_quota() -> None:
@@ -304,49 +204,6 @@ async def test_copy_counts_against_quota() -> None:
     # Copying over itself replaces 60 bytes with 60 bytes.
     await backend.copy("src", "src", Conditions(), WriteOptions(), False)
     assert backend.used_bytes == 60
-
-
-def make_keys() -> list[str]:
-    segments = ["a", "a.b", "a0", "a-", "b", "é", "B", "日本", "z", "\U0001f600"]
-    keys = set()
-    for i in range(300):
-        first = segments[i % len(segments)]
-        second = segments[(i // len(segments)) % len(segments)]
-        keys.add(f"{first}/{second}/{i}" if i % 3 else f"{first}{i}")
-        keys.add(first)
-    return sorted(keys)
-
-
-async def test_listing_order_pagination_and_delimiter() -> None:
-    backend = MemoryBackend()
-    keys = make_keys()
-    assert len(keys) > 250
-    for key in reversed(keys):
-        await put(backend, key, key.encode())
-    expected = sorted(keys, key=utf8)
-    assert expected != sorted(keys, key=str.lower)  # the byte order matters here
-
-    listed, prefixes = await list_all(backend, page_size=17)
-    assert listed == expected
-    assert prefixes == []
-
-    listed, prefixes = await list_all(backend, delimiter="/", page_size=3)
-    assert listed == [key for key in expected if "/" not in key]
-    assert prefixes == sorted({key.split("/")[0] + "/" for key in keys if "/" in key}, key=utf8)
-
-    listed, prefixes = await list_all(backend, prefix="a", delimiter="/", page_size=4)
-    assert listed == [k for k in expected if k.startswith("a") and "/" not in k]
-    assert prefixes == sorted(
-        {k.split("/")[0] + "/" for k in keys if k.startswith("a") and "/" in k}, key=utf8
-    )
-
-    listed, _ = await list_all(backend, prefix="日本/", page_size=5)
-    assert listed == [k for k in expected if k.startswith("日本/")]
-    assert listed
-
-    page = await backend.list("", "", expected[100], 1000, "")
-    assert [meta.key for meta in page.objects] == expected[101:]
-    assert page.next_page_token == ""
 
 
 async def test_listing_survives_changes_between_pages() -> None:

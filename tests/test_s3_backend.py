@@ -1,4 +1,6 @@
-"""Driver-level tests of the S3 backend against a real moto server over HTTP.
+"""Driver-level tests of what is particular to the S3 backend (multipart
+parts, aborts, stored checksums, presigning, stale uploads), against a real
+moto server over HTTP; the shared behaviour is in test_backend_conformance.py.
 
 moto does not verify signatures, so wrong credentials are not tested here
 (they are on Ceph RGW).
@@ -12,12 +14,7 @@ import contextlib
 import functools
 import json
 import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
@@ -31,6 +28,7 @@ from gateway.backends.s3 import S3Backend, S3Settings
 from gateway.errors import GatewayError, Reason
 from tests import drivers
 from tests.drivers import list_all, sums
+from tests.servers import MotoServer
 
 MIB = 1024 * 1024
 BUCKET = "sgw-test"
@@ -46,29 +44,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):  # noqa: S310
-                    break
-            except (urllib.error.URLError, OSError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)  # polling for startup, not synchronising a test
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(30)
+@pytest.fixture
+def moto_endpoint(moto_server: MotoServer) -> str:
+    return moto_server.endpoint
 
 
 @pytest.fixture
@@ -283,71 +261,6 @@ async def test_if_match(backend: S3Backend, s3: Any, size: int) -> None:
     assert _uploads(s3) == []
 
 
-async def test_ranges(backend: S3Backend) -> None:
-    data = _data(1000)
-    await put(backend, "k", data)
-    assert await get(backend, "k", 10, 20) == data[10:30]
-    assert await get(backend, "k", 990) == data[990:]
-    assert await get(backend, "k", 990, 100) == data[990:]
-    assert await get(backend, "k", -5) == data[-5:]
-    assert await get(backend, "k", -5, 2) == data[-5:-3]
-    assert await get(backend, "k", -5000) == data
-    assert await get(backend, "k", 1000) == b""
-    assert await get(backend, "k", 10, 0) == b""
-    reader = await backend.open_read("k", 10, 20, Conditions())
-    assert (reader.start, reader.end, reader.meta.size) == (10, 30, 1000)
-    await reader.close()
-    with pytest.raises(GatewayError) as caught:
-        await backend.open_read("k", 1001, None, Conditions())
-    assert caught.value.reason is Reason.INVALID_RANGE
-    await put(backend, "empty", b"")
-    assert await get(backend, "empty") == b""
-    assert await get(backend, "empty", -5) == b""
-    with pytest.raises(GatewayError) as caught:
-        await backend.open_read("empty", 1, None, Conditions())
-    assert caught.value.reason is Reason.INVALID_RANGE
-
-
-async def test_read_conditions_and_missing(backend: S3Backend) -> None:
-    meta = await put(backend, "k", b"abc")
-    assert await backend.head("k", Conditions(if_match=meta.etag)) == meta
-    reader = await backend.open_read("k", 0, None, Conditions(if_match=meta.etag))
-    await reader.close()
-    cases = [
-        (Conditions(if_match="nope"), Reason.PRECONDITION_FAILED),
-        (Conditions(if_none_match=meta.etag), Reason.NOT_MODIFIED),
-        (Conditions(if_generation_match=meta.generation + 1), Reason.PRECONDITION_FAILED),
-    ]
-    for conditions, reason in cases:
-        with pytest.raises(GatewayError) as caught:
-            await backend.open_read("k", 0, None, conditions)
-        assert caught.value.reason is reason
-        with pytest.raises(GatewayError) as caught:
-            await backend.head("k", conditions)
-        assert caught.value.reason is reason
-    for call in (backend.head("nope"), backend.open_read("nope", 0, None, Conditions())):
-        with pytest.raises(GatewayError) as caught:
-            await call
-        assert caught.value.reason is Reason.OBJECT_NOT_FOUND
-    with pytest.raises(GatewayError) as caught:
-        await backend.open_read("nope", 0, None, Conditions(if_match="x"))
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-
-
-async def test_chunks_are_bounded(backend: S3Backend) -> None:
-    data = _data(100_003)
-    await put(backend, "k", data)
-    reader = await backend.open_read("k", 0, None, Conditions())
-    sizes = [len(c) async for c in reader.chunks(7000)]
-    await reader.close()
-    assert sizes == [7000] * 14 + [2003]
-    reader = await backend.open_read("k", 5, 100, Conditions())
-    got = [c async for c in reader.chunks(30)]
-    await reader.close()
-    assert [len(c) for c in got] == [30, 30, 30, 10]
-    assert b"".join(got) == data[5:105]
-
-
 async def test_list(backend: S3Backend, s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="outside", Body=b"not under the prefix")
     keys = [f"a/{i:02d}" for i in range(40)] + [f"b/{i}/x" for i in range(5)] + ["c", "é", "z/"]
@@ -379,39 +292,6 @@ async def test_list(backend: S3Backend, s3: Any) -> None:
     assert caught.value.reason is Reason.INVALID_PAGE_TOKEN
 
 
-@pytest.mark.parametrize("replace", [False, True])
-async def test_copy(backend: S3Backend, replace: bool) -> None:
-    data = _data(3000)
-    source = await put(
-        backend, "src", data, WriteOptions(content_type="text/plain", metadata={"a": "1"})
-    )
-    options = WriteOptions(content_type="image/png", metadata={"b": "2"})
-    meta = await backend.copy("src", "dst", Conditions(), options, replace)
-    assert await get(backend, "dst") == data
-    head = await backend.head("dst")
-    assert meta == head
-    assert (head.crc32c, head.sha256) == (source.crc32c, source.sha256)
-    if replace:
-        assert (head.content_type, dict(head.metadata)) == ("image/png", {"b": "2"})
-    else:
-        assert (head.content_type, dict(head.metadata)) == ("text/plain", {"a": "1"})
-    with pytest.raises(GatewayError) as caught:
-        await backend.copy(
-            "src",
-            "dst",
-            Conditions(),
-            WriteOptions(conditions=Conditions(if_none_match="*")),
-            False,
-        )
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    with pytest.raises(GatewayError) as caught:
-        await backend.copy("src", "x", Conditions(if_match="nope"), WriteOptions(), False)
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    with pytest.raises(GatewayError) as caught:
-        await backend.copy("missing", "x", Conditions(), WriteOptions(), False)
-    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
-
-
 async def test_copy_of_a_multipart_object_in_parts(
     backend: S3Backend, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -431,23 +311,6 @@ async def test_copy_of_a_multipart_object_in_parts(
         {"a": "1"},
     )
     assert _uploads(s3) == []
-
-
-async def test_delete(backend: S3Backend) -> None:
-    meta = await put(backend, "k", b"abc")
-    with pytest.raises(GatewayError) as caught:
-        await backend.delete("k", Conditions(if_match="nope"))
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    assert await backend.delete("k", Conditions(if_match=meta.etag)) is True
-    assert await backend.delete("k") is False
-    with pytest.raises(GatewayError) as caught:
-        await backend.delete("k", Conditions(if_match=meta.etag))
-    assert caught.value.reason is Reason.PRECONDITION_FAILED
-    await put(backend, "k", b"abc")
-    assert await backend.delete("k") is True
-    with pytest.raises(GatewayError) as caught:
-        await backend.head("k")
-    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
 
 
 async def test_missing_bucket(s3: Any, moto_endpoint: str) -> None:

@@ -23,8 +23,11 @@ if_match are sent to S3 as If-None-Match/If-Match on PutObject and
 CompleteMultipartUpload, which S3 evaluates atomically. Generation conditions
 and if_none_match with an ETag cannot be expressed to S3: they are checked
 against a HEAD just before the write, which is NOT atomic (another writer can
-slip in between). if_match on a multipart upload is checked by that HEAD too,
-because some S3-compatible stores ignore If-Match on CompleteMultipartUpload.
+slip in between). Every condition on a multipart upload is checked by that
+HEAD too (and still sent to S3), because S3-compatible stores that predate
+conditional writes (Ceph RGW 16, for one) ignore If-None-Match and If-Match on
+CompleteMultipartUpload: there, create-only of a multipart object is not
+atomic.
 
 Reader. One ranged GetObject; the body is streamed with iter_chunks and
 re-cut into chunks of exactly chunk_size bytes (the last one shorter).
@@ -80,7 +83,7 @@ def needs_head_check(conditions: Conditions, multipart: bool) -> bool:
         conditions.if_generation_match not in (None, 0)
         or conditions.if_generation_not_match is not None
         or conditions.if_none_match not in ("", "*")
-        or (multipart and bool(conditions.if_match))
+        or (multipart and conditions.any)
         # Both kinds at once: S3 gets only the create-only one.
         or (bool(conditions.if_match) and "IfNoneMatch" in write_conditions(conditions)[0])
     )
