@@ -36,6 +36,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -123,7 +124,9 @@ class S3Writer:
         self._extra = extra  # StorageClass, ServerSideEncryption, SSEKMSKeyId
         self._generation = new_generation()
         self._base_part_size = part_size
-        self._buffer = bytearray()
+        # Bytes not yet in a part: the written pieces, joined once per part.
+        self._pieces: deque[bytes | memoryview] = deque()
+        self._buffered = 0
         self._upload_id: str | None = None
         self._part_etags: dict[int, str] = {}
         self._next_part = 1
@@ -155,16 +158,34 @@ class S3Writer:
             return
         try:
             self._raise_failure()
-            self._buffer += data
+            if not isinstance(data, bytes):
+                data = bytes(data)  # the caller may reuse its buffer
+            self._pieces.append(data)
+            self._buffered += len(data)
             self.size += len(data)
             # Strictly more than one part: a write of exactly one part is a PutObject.
-            while len(self._buffer) > (size := self._part_size()):
-                part = bytes(self._buffer[:size])
-                del self._buffer[:size]
-                await self._send(part)
+            while self._buffered > (size := self._part_size()):
+                await self._send(self._take(size))
         except BaseException:
             await self.abort()
             raise
+
+    def _take(self, size: int) -> bytes:
+        """The first size buffered bytes as one part: a single copy (the join)."""
+        taken: list[bytes | memoryview] = []
+        need = size
+        while need:
+            piece = self._pieces[0]
+            if len(piece) <= need:
+                taken.append(self._pieces.popleft())
+                need -= len(piece)
+            else:
+                view = memoryview(piece)
+                taken.append(view[:need])
+                self._pieces[0] = view[need:]
+                need = 0
+        self._buffered -= size
+        return b"".join(taken)
 
     async def _send(self, part: bytes) -> None:
         if self._upload_id is None:
@@ -233,8 +254,7 @@ class S3Writer:
             check_conditions(key, conditions, current, read=False)
         sums = checksum_entries(checksums.crc32c, checksums.sha256)
         if not multipart:
-            body = bytes(self._buffer)
-            self._buffer = bytearray()
+            body = self._take(self._buffered)
             with self._write_errors(condition, "PutObject"):
                 response = await ctx.client.put_object(
                     Bucket=ctx.bucket,
@@ -247,9 +267,8 @@ class S3Writer:
                 )
             etag = unquote_etag(str(response["ETag"]))
         else:
-            if self._buffer:
-                await self._send(bytes(self._buffer))
-                self._buffer = bytearray()
+            if self._buffered:
+                await self._send(self._take(self._buffered))
             while self._uploads:
                 await asyncio.wait(set(self._uploads))
             self._raise_failure()
@@ -307,7 +326,8 @@ class S3Writer:
         if self._done:
             return
         self._done = True
-        self._buffer = bytearray()
+        self._pieces.clear()
+        self._buffered = 0
         await shielded(self._cleanup(), self._background)
 
     async def _cleanup(self) -> None:
