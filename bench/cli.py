@@ -213,7 +213,7 @@ def _filesystem(path: str) -> str:
 
 
 def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
-    return {
+    found = {
         "cores": f"{os.cpu_count()} logical, {psutil.cpu_count(logical=False)} physical "
         f"({_cpu_model()})",
         "memory": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
@@ -228,6 +228,11 @@ def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
         "gateway data": f"{data_dir} on {_filesystem(data_dir)}",
         "load average": _load(),
     }
+    if "small" not in args.only:
+        del found["small"]
+    if not set(args.only) & set(LOCAL_WORKLOADS):
+        del found["gateway data"]  # the S3 section's gateways keep nothing on disk
+    return found
 
 
 def _load() -> str:
