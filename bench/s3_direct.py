@@ -53,7 +53,10 @@ class DirectClient:
 
     def close(self) -> None:
         try:
-            self._run(self._stack.aclose())
+            # Interrupted mid-transfer (Ctrl-C, SIGTERM), its tasks re-raise on
+            # this loop: the connections then go with the loop and this process.
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self._run(self._stack.aclose())
         finally:
             self._loop.close()
 
