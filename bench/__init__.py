@@ -6,4 +6,10 @@ bytes in, bytes out, no protobuf, no checksums, no disk) and the gateway on
 the local backend in a temp dir. Every workload runs against both from this
 driver process, one server at a time, and the gateway/raw ratios, server peak
 RSS and targets are printed and written to bench/results/latest.json.
+
+The S3 section (bench.s3; `--only s3`, `--s3-servers moto,ceph`) starts moto
+and a Ceph RGW one after the other and on each compares the gateway on its S3
+backend with direct aioboto3 calls from this process (same part size,
+concurrency and client settings): Put and Get of SIZE/4 and SIZE, verified by
+SHA-256, with the gateway's and the S3 server's peak RSS.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 
 from bench.data import BigData, BigObject
@@ -62,3 +64,21 @@ def gateway_get(channel: grpc.Channel, key: str, size: int) -> int:
     if total != size:
         raise RuntimeError(f"gateway Get of {key!r} gave {total} bytes, expected {size}")
     return total
+
+
+def gateway_get_sha256(channel: grpc.Channel, key: str, size: int) -> bytes:
+    """Read all chunks of key and hash them: the SHA-256 of what was read back."""
+    call = channel.unary_stream(
+        GET_METHOD,
+        request_serializer=pb.GetRequest.SerializeToString,
+        response_deserializer=pb.GetResponse.FromString,
+    )
+    sha = hashlib.sha256()
+    total = 0
+    for response in call(pb.GetRequest(key=key), timeout=TIMEOUT):
+        content = response.chunk.content
+        sha.update(content)
+        total += len(content)
+    if total != size:
+        raise RuntimeError(f"gateway Get of {key!r} gave {total} bytes, expected {size}")
+    return sha.digest()

@@ -17,13 +17,28 @@ import grpc
 import psutil
 
 from bench import procs
-from bench.report import human_size, render, render_profiles, rss_checks, write_json
+from bench.report import (
+    Row,
+    S3Row,
+    human_size,
+    render,
+    render_profiles,
+    rss_checks,
+    s3_rss_checks,
+    write_json,
+)
 from bench.runner import Runner
+from bench.s3 import S3Section
+from bench.s3_servers import SERVERS as S3_SERVERS
+from gateway.backends.s3_settings import MAX_PART_SIZE, MIN_PART_SIZE, S3Settings
 from gateway.config import ConfigError, load, parse_size
 from gateway.server import channel_options
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("put", "get", "small")
+LOCAL_WORKLOADS = ("put", "get", "small")
+# The S3 driver's defaults, for the gateway and the direct client alike.
+_S3_DEFAULTS = S3Settings(bucket="-")
+WORKLOADS = (*LOCAL_WORKLOADS, "s3")
 
 
 def _size(text: str) -> int:
@@ -51,6 +66,14 @@ def _only(text: str) -> list[str]:
     return names
 
 
+def _s3_servers(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = set(names) - set(S3_SERVERS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--s3-servers takes a list of {', '.join(S3_SERVERS)}")
+    return list(dict.fromkeys(names))
+
+
 def _env_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -61,7 +84,8 @@ def _env_pair(text: str) -> tuple[str, str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Gateway vs raw grpc.aio baseline: big Put/Get and small-object ops.",
+        description="Gateway vs raw grpc.aio baseline: big Put/Get and small-object ops "
+        "(local backend); S3: the gateway vs direct aioboto3 on moto and Ceph RGW.",
     )
     parser.add_argument(
         "--size",
@@ -92,7 +116,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="small-object concurrencies (default 1,16,64)",
     )
     parser.add_argument(
-        "--only", type=_only, default=list(WORKLOADS), help="subset of put,get,small (default all)"
+        "--only",
+        type=_only,
+        default=list(WORKLOADS),
+        help="subset of put,get,small (local backend vs raw) and s3 (default all)",
+    )
+    parser.add_argument(
+        "--s3-servers",
+        type=_s3_servers,
+        default=list(S3_SERVERS),
+        help="S3 servers for the s3 workload: moto,ceph (default both; Ceph is skipped with a "
+        "note when it is not installed)",
+    )
+    parser.add_argument(
+        "--s3-part-size",
+        type=_size,
+        default=_S3_DEFAULTS.part_size,
+        help="S3 part size, for the gateway (STORAGE_S3_PART_SIZE) and direct alike "
+        f"(default the driver's, {human_size(_S3_DEFAULTS.part_size)})",
+    )
+    parser.add_argument(
+        "--s3-concurrency",
+        type=int,
+        default=_S3_DEFAULTS.concurrency,
+        help="S3 part uploads in flight, for the gateway (STORAGE_S3_CONCURRENCY) and direct "
+        f"alike (default the driver's, {_S3_DEFAULTS.concurrency})",
     )
     parser.add_argument(
         "--small-client",
@@ -137,6 +185,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if args.size < 4 or args.small_ops < 1 or args.repeat < 1:
         parser.error("--size, --small-ops and --repeat must be positive")
+    if not MIN_PART_SIZE <= args.s3_part_size <= MAX_PART_SIZE:
+        parser.error("--s3-part-size must be between 5MiB and 5GiB (S3's limits)")
+    if args.s3_concurrency < 1:
+        parser.error("--s3-concurrency must be positive")
     return args
 
 
@@ -161,7 +213,7 @@ def _filesystem(path: str) -> str:
 
 
 def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
-    return {
+    found = {
         "cores": f"{os.cpu_count()} logical, {psutil.cpu_count(logical=False)} physical "
         f"({_cpu_model()})",
         "memory": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
@@ -176,6 +228,11 @@ def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
         "gateway data": f"{data_dir} on {_filesystem(data_dir)}",
         "load average": _load(),
     }
+    if "small" not in args.only:
+        del found["small"]
+    if not set(args.only) & set(LOCAL_WORKLOADS):
+        del found["gateway data"]  # the S3 section's gateways keep nothing on disk
+    return found
 
 
 def _load() -> str:
@@ -193,17 +250,32 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     data_dir = tempfile.mkdtemp(prefix="storagegw-bench-", dir=args.data_dir)
     processes = procs.Processes()
     runner: Runner | None = None
     try:
         options: list[tuple[str, Any]] = list(channel_options(load({})))
-        runner = Runner(args, processes, Path(data_dir), options)
         header = facts(args, data_dir)
-        print("starting servers...", flush=True)
-        runner.start_servers()
-        notes = runner.setup_notes()
+        notes: list[str] = []
+        rows: list[Row] = []
+        s3_rows: list[S3Row] = []
+        failed: list[str] = []
+        summaries: dict[str, Any] = {}
+        if set(args.only) & set(LOCAL_WORKLOADS):
+            runner = Runner(args, processes, Path(data_dir), options)
+            print("starting servers...", flush=True)
+            runner.start_servers()
+            notes += runner.setup_notes()
+            header["peak RSS method"] = runner.rss_method
+            pids = ", ".join(f"{name} pid {server.pid}" for name, server in runner.servers.items())
+            print(f"servers up: {pids}", flush=True)
+            runner.run_all()
+            rows = runner.rows
+            summaries.update(runner.profile_summaries())
+            runner.close()
+            for server in runner.servers.values():  # idle from here on: free their memory
+                processes.stop(server.process)
         notes.append(
             "driver malloc: "
             + (
@@ -213,23 +285,27 @@ def main(argv: list[str] | None = None) -> int:
                 else "glibc defaults"
             )
         )
-        header["peak RSS method"] = runner.rss_method
-        pids = ", ".join(f"{name} pid {server.pid}" for name, server in runner.servers.items())
-        print(f"servers up: {pids}", flush=True)
-        runner.run_all()
+        if "s3" in args.only:
+            section = S3Section(args, processes, Path(data_dir), options)
+            section.run()
+            header.update(section.facts)
+            notes += section.notes
+            s3_rows = section.rows
+            failed = section.failed
+            summaries.update(section.profile_summaries())
         header["load average at end"] = _load()
-        rows = runner.rows
         checks = rss_checks({row.workload: row for row in rows}, args.size)
-        summaries = runner.profile_summaries()
+        checks += s3_rss_checks(s3_rows, args.size)
         print()
-        print(render(header, rows, checks, notes))
+        print(render(header, rows, checks, notes, s3_rows))
         if summaries:
             print()
             print(render_profiles(summaries))
-        write_json(args.output, header, rows, checks, notes, summaries)
+        write_json(args.output, header, rows, checks, notes, summaries, s3_rows)
         print(f"\nresults written to {args.output}")
-        missed = not (all(r.met for r in rows) and all(c.met for c in checks))
-        return 1 if args.check and missed else 0
+        met = all(r.met for r in rows) and all(r.met for r in s3_rows)
+        met = met and all(c.met for c in checks)
+        return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)
         return 130

@@ -75,6 +75,22 @@ class BigData:
             sha.update(content)
         return BigObject(size, self.chunk_size, crcs, int(whole), sha.digest())
 
+    def span(self, size: int, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object of size bytes (e.g. one S3 part), built
+        with one copy when start falls on a chunk boundary and end on one or at
+        the object's end."""
+        if not 0 <= start <= end <= size:
+            raise ValueError(f"span [{start}, {end}) is not within {size} bytes")
+        first, last = start // self.chunk_size, -(-end // self.chunk_size)
+        pieces: list[bytes] = []
+        for index in range(first, last):
+            pieces += (index.to_bytes(8, "big"), self._tail)
+        joined = b"".join(pieces)
+        offset = start - first * self.chunk_size
+        if offset == 0 and len(joined) == end - start:
+            return joined
+        return joined[offset : offset + end - start]
+
     def raw_chunks(self, size: int) -> Iterator[bytes]:
         for index in range(self.count(size)):
             yield self.chunk(index, size)

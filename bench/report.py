@@ -62,6 +62,82 @@ class Check:
     met: bool
 
 
+@dataclass
+class S3Row:
+    """One S3 transfer (server, op, size): direct aioboto3 against the gateway."""
+
+    server: str  # "moto" or "ceph"
+    op: str  # "put" or "get"
+    size: int
+    direct: float  # MiB/s
+    gateway: float
+    min_ratio: float
+    gateway_peak_rss: int
+    server_peak_rss_direct: int  # the S3 server's front process (moto, radosgw)
+    server_peak_rss_gateway: int
+    gateway_cores: float
+    server_cores_direct: float  # all the S3 server's processes
+    server_cores_gateway: float
+    driver_cores_direct: float
+    driver_cores_gateway: float
+    note: str = ""
+
+    @property
+    def workload(self) -> str:
+        return f"{self.server} {self.op} {human_size(self.size)}"
+
+    @property
+    def ratio(self) -> float:
+        return self.gateway / self.direct if self.direct else 0.0
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.min_ratio
+
+
+def peak_checks(
+    label: str, op: str, size: int, low: int | None, high: int, limit: int | None = RSS_LIMIT
+) -> list[Check]:
+    """label's peak RSS during op of SIZE bytes (high) within limit (None: no
+    limit), and flat from SIZE/4 (low; None: not measured)."""
+    checks = []
+    if limit is not None:
+        checks.append(
+            Check(
+                f"{label} peak RSS, {op} {human_size(size)}",
+                f"{high / MIB:.1f} MiB",
+                f"<= {limit // MIB} MiB",
+                high <= limit,
+            )
+        )
+    if low is not None:
+        checks.append(
+            Check(
+                f"{label} peak RSS flat, {op} {human_size(size // 4)} -> {human_size(size)}",
+                f"{low / MIB:.1f} -> {high / MIB:.1f} MiB ({(high - low) / MIB:+.1f})",
+                f"growth <= {FLAT_SLACK_BYTES // MIB} MiB",
+                high - low <= FLAT_SLACK_BYTES,
+            )
+        )
+    return checks
+
+
+def s3_rss_checks(rows: list[S3Row], size: int) -> list[Check]:
+    """Each S3 gateway's peak RSS flat from SIZE/4 to SIZE (the issue's target; the
+    S3 table shows the peaks: the S3 driver holds up to concurrency + 1 parts)."""
+    by_key = {(row.server, row.op, row.size): row for row in rows}
+    checks = []
+    for row in rows:
+        small = by_key.get((row.server, row.op, size // 4))
+        if row.size != size or small is None or small is row:
+            continue
+        label = f"{row.server} gateway"
+        checks += peak_checks(
+            label, row.op, size, small.gateway_peak_rss, row.gateway_peak_rss, None
+        )
+    return checks
+
+
 def rss_checks(rows: dict[str, Row], size: int) -> list[Check]:
     """Gateway peak RSS during SIZE transfers within the limit, and flat from SIZE/4 to SIZE."""
     checks = []
@@ -69,27 +145,9 @@ def rss_checks(rows: dict[str, Row], size: int) -> list[Check]:
         big = rows.get(f"{op} {human_size(size)}")
         if big is None:
             continue
-        peak = big.gateway_peak_rss
-        checks.append(
-            Check(
-                f"gateway peak RSS, {op} {human_size(size)}",
-                f"{peak / MIB:.1f} MiB",
-                f"<= {RSS_LIMIT // MIB} MiB",
-                peak <= RSS_LIMIT,
-            )
-        )
         small = rows.get(f"{op} {human_size(size // 4)}")
-        if small is None or small is big:
-            continue
-        low, high = small.gateway_peak_rss, big.gateway_peak_rss
-        checks.append(
-            Check(
-                f"gateway peak RSS flat, {op} {human_size(size // 4)} -> {human_size(size)}",
-                f"{low / MIB:.1f} -> {high / MIB:.1f} MiB ({(high - low) / MIB:+.1f})",
-                f"growth <= {FLAT_SLACK_BYTES // MIB} MiB",
-                high - low <= FLAT_SLACK_BYTES,
-            )
-        )
+        low = None if small is None or small is big else small.gateway_peak_rss
+        checks += peak_checks("gateway", op, size, low, big.gateway_peak_rss)
     return checks
 
 
@@ -111,11 +169,7 @@ def _rate(value: float, unit: str) -> str:
     return f"{value:,.0f} {unit}" if unit == "ops/s" else f"{value:,.1f} {unit}"
 
 
-def render(facts: dict[str, Any], rows: list[Row], checks: list[Check], notes: list[str]) -> str:
-    out = ["storagegw benchmark: gateway vs raw grpc.aio baseline", ""]
-    width = max(len(k) for k in facts)
-    out += [f"  {k.ljust(width)}  {v}" for k, v in facts.items()]
-    out.append("")
+def _rows_table(rows: list[Row]) -> str:
     lines = [
         [
             row.workload,
@@ -134,7 +188,54 @@ def render(facts: dict[str, Any], rows: list[Row], checks: list[Check], notes: l
     ]
     header = ["workload", "raw", "gateway", "gw/raw", "target", "met?"]
     header += ["raw RSS MiB", "gw RSS MiB", "raw CPU", "gw CPU", "note"]
-    out.append(_table(header, lines))
+    return _table(header, lines)
+
+
+def _ms_per_mib(cores: float, rate: float) -> str:
+    return f"{cores / rate * 1e3:.2f} ms/MiB" if rate else "-"
+
+
+def _s3_table(rows: list[S3Row]) -> str:
+    lines = [
+        [
+            row.workload,
+            _rate(row.direct, "MiB/s"),
+            _rate(row.gateway, "MiB/s"),
+            f"{row.ratio:.2f}x",
+            f">= {row.min_ratio:.2f}x",
+            "yes" if row.met else "NO",
+            f"{row.gateway_peak_rss / MIB:.1f}",
+            f"{row.server_peak_rss_direct / MIB:.1f}",
+            f"{row.server_peak_rss_gateway / MIB:.1f}",
+            _ms_per_mib(row.gateway_cores, row.gateway),
+            _ms_per_mib(row.server_cores_direct, row.direct),
+            _ms_per_mib(row.server_cores_gateway, row.gateway),
+            row.note,
+        ]
+        for row in rows
+    ]
+    header = ["S3 workload", "direct", "gateway", "gw/direct", "target", "met?", "gw RSS MiB"]
+    header += ["S3 RSS MiB (direct)", "S3 RSS MiB (gw)", "gw CPU", "S3 CPU (direct)"]
+    header += ["S3 CPU (gw)", "note"]
+    return _table(header, lines)
+
+
+def render(
+    facts: dict[str, Any],
+    rows: list[Row],
+    checks: list[Check],
+    notes: list[str],
+    s3_rows: list[S3Row] | None = None,
+) -> str:
+    parts = ["gateway vs raw grpc.aio baseline"] if rows else []
+    parts += ["S3: gateway vs direct aioboto3"] if s3_rows else []
+    out = [f"storagegw benchmark: {'; '.join(parts) or 'nothing measured'}", ""]
+    width = max(len(k) for k in facts)
+    out += [f"  {k.ljust(width)}  {v}" for k, v in facts.items()]
+    if rows:
+        out += ["", _rows_table(rows)]
+    if s3_rows:
+        out += ["", _s3_table(s3_rows)]
     if checks:
         out.append("")
         check_lines = [[c.name, c.value, c.target, "yes" if c.met else "NO"] for c in checks]
@@ -166,13 +267,21 @@ def write_json(
     checks: list[Check],
     notes: list[str],
     profiles: dict[str, Any],
+    s3_rows: list[S3Row] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    s3 = s3_rows or []
     document = {
         "facts": facts,
         "results": [{**asdict(row), "ratio": round(row.ratio, 4), "met": row.met} for row in rows],
+        "s3_results": [
+            {"workload": row.workload, **asdict(row), "ratio": round(row.ratio, 4), "met": row.met}
+            for row in s3
+        ],
         "memory_checks": [asdict(check) for check in checks],
-        "all_targets_met": all(r.met for r in rows) and all(c.met for c in checks),
+        "all_targets_met": (
+            all(r.met for r in rows) and all(r.met for r in s3) and all(c.met for c in checks)
+        ),
         "notes": notes,
         "profiles": profiles,
     }

@@ -44,24 +44,57 @@ def start(
     raw = procs.Server(
         "raw server", processes.spawn(argv, _env(extra_env), raw_log), raw_address, raw_log
     )
-    env = _env(extra_env)
-    env.update(
-        STORAGE_BACKEND="local",
-        STORAGE_BASE_PATH=str(data_dir / "gateway"),
-        GATEWAY_LISTEN=f"127.0.0.1:{grpc_port}",
-        GATEWAY_HTTP_LISTEN=f"127.0.0.1:{http_port}",
-        GATEWAY_LOG_FORMAT="json",
-        GATEWAY_LOG_LEVEL="WARNING",  # no per-RPC access log lines
-        GATEWAY_CHUNK_SIZE=str(chunk_size),
-        GATEWAY_SHUTDOWN_GRACE="2",
-    )
-    gateway_log = data_dir / "gateway.log"
-    gateway = procs.Server(
-        "gateway",
-        processes.spawn([sys.executable, "-m", "gateway"], env, gateway_log),
-        f"127.0.0.1:{grpc_port}",
-        gateway_log,
+    gateway = start_gateway(
+        processes,
+        data_dir / "gateway.log",
+        {"STORAGE_BACKEND": "local", "STORAGE_BASE_PATH": str(data_dir / "gateway")},
+        chunk_size,
+        extra_env,
+        (grpc_port, http_port),
     )
     for server in (raw, gateway):
         procs.wait_ready(server, options)
     return {"raw": raw, "gateway": gateway}
+
+
+def gateway_env(backend_env: dict[str, str], chunk_size: int) -> dict[str, str]:
+    """The gateway's settings, but for its listen addresses: backend_env (STORAGE_*)
+    plus what the bench sets for every gateway."""
+    return {
+        **backend_env,
+        "GATEWAY_LOG_FORMAT": "json",
+        "GATEWAY_LOG_LEVEL": "WARNING",  # no per-RPC access log lines
+        "GATEWAY_CHUNK_SIZE": str(chunk_size),
+        "GATEWAY_SHUTDOWN_GRACE": "2",
+    }
+
+
+def start_gateway(
+    processes: procs.Processes,
+    log_path: Path,
+    backend_env: dict[str, str],
+    chunk_size: int,
+    extra_env: dict[str, str],
+    ports: tuple[int, int] | None = None,
+    name: str = "gateway",
+) -> procs.Server:
+    """python -m gateway with backend_env (see gateway_env), started but not yet
+    ready (procs.wait_ready); ports: (gRPC, HTTP), free ones when None."""
+    if ports is None:
+        grpc_port = procs.free_port()
+        http_port = procs.free_port()
+        while http_port == grpc_port:
+            http_port = procs.free_port()
+    else:
+        grpc_port, http_port = ports
+    env = _env(extra_env)
+    env.update(gateway_env(backend_env, chunk_size))
+    env.update(
+        GATEWAY_LISTEN=f"127.0.0.1:{grpc_port}", GATEWAY_HTTP_LISTEN=f"127.0.0.1:{http_port}"
+    )
+    return procs.Server(
+        name,
+        processes.spawn([sys.executable, "-m", "gateway"], env, log_path),
+        f"127.0.0.1:{grpc_port}",
+        log_path,
+    )

@@ -124,6 +124,11 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's pid while it runs (the benchmark samples its RSS)."""
+        return None if self._proc is None else self._proc.pid
+
     def start(self, timeout: float = 30) -> MotoServer:
         if self._proc is not None:
             raise RuntimeError("moto server already started")
@@ -285,6 +290,33 @@ class CephRgw:
 
     def client(self, **config: Any) -> Any:
         return s3_client(self.endpoint, self.access_key, self.secret_key, **config)
+
+    def daemon_pids(self) -> dict[str, int]:
+        """{daemon name: pid} of the running cluster, from its pid files: ``mon.a``,
+        ``osd.0`` and ``client.rgw.a`` (radosgw)."""
+        if self.base_dir is None:
+            return {}
+        return {
+            f.name.removesuffix(".pid"): int(f.read_text().split()[0])
+            for f in (self.base_dir / "run").glob("*.pid")
+        }
+
+    def collect_garbage(self, timeout: float = 120) -> None:
+        """Free the data of deleted and overwritten objects now: radosgw's garbage collector
+        otherwise waits hours, and the memstore OSD holds everything in RAM (4 GiB at most)."""
+        if self.base_dir is None:
+            raise RuntimeError("Ceph is not running")
+        result = subprocess.run(
+            ["radosgw-admin", "-n", "client.admin", "gc", "process", "--include-all"],
+            env={**os.environ, "CEPH_CONF": str(self.base_dir / "ceph.conf")},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"radosgw-admin gc process failed: {result.stdout}{result.stderr}")
 
     def reset(self) -> None:
         """Delete every bucket (with its objects and multipart uploads) tests created."""

@@ -96,6 +96,32 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def new_session(settings: S3Settings) -> aioboto3.Session:
+    """The aioboto3 session of the driver's client: the settings' keys and region,
+    else botocore's default chain."""
+    return aioboto3.Session(
+        aws_access_key_id=settings.access_key or None,
+        aws_secret_access_key=settings.secret_key or None,
+        region_name=settings.region or None,
+    )
+
+
+def client_config(settings: S3Settings) -> Config:
+    """botocore settings of the driver's client (the benchmark's direct client uses
+    them too, so both talk to S3 alike)."""
+    return Config(
+        max_pool_connections=64,
+        retries={"mode": "standard", "max_attempts": 5},
+        s3={"addressing_style": settings.addressing_style},
+        signature_version="s3v4",
+        # Checksums only where S3 requires them: the gateway checks integrity
+        # itself, and many S3-compatible stores reject aws-chunked trailing
+        # checksums.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+
 class S3Backend:
     """One gateway bucket in an S3 bucket (under an optional key prefix)."""
 
@@ -130,24 +156,10 @@ class S3Backend:
                 raise backend_unavailable(KIND, "the backend is closed")
             if self._ctx is None:
                 s = self._settings
-                session = aioboto3.Session(
-                    aws_access_key_id=s.access_key or None,
-                    aws_secret_access_key=s.secret_key or None,
-                    region_name=s.region or None,
-                )
-                config = Config(
-                    max_pool_connections=64,
-                    retries={"mode": "standard", "max_attempts": 5},
-                    s3={"addressing_style": s.addressing_style},
-                    signature_version="s3v4",
-                    # Checksums only where S3 requires them: the gateway checks
-                    # integrity itself, and many S3-compatible stores reject
-                    # aws-chunked trailing checksums.
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                )
                 client = await self._stack.enter_async_context(
-                    session.client("s3", endpoint_url=s.endpoint_url or None, config=config)
+                    new_session(s).client(
+                        "s3", endpoint_url=s.endpoint_url or None, config=client_config(s)
+                    )
                 )
                 self._ctx = S3Context(client, s.bucket, s.prefix)
             return self._ctx

@@ -39,6 +39,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -107,6 +108,41 @@ async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> Non
     await asyncio.shield(task)
 
 
+class Pieces:
+    """Bytes kept as the pieces they arrived in, cut out with a single copy
+    (the join; none for a piece taken whole)."""
+
+    def __init__(self) -> None:
+        self._pieces: deque[bytes | memoryview] = deque()
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        if data:
+            self._pieces.append(data)
+            self.size += len(data)
+
+    def take(self, size: int) -> bytes:
+        """The first size bytes (at most self.size)."""
+        taken: list[bytes | memoryview] = []
+        need = min(size, self.size)
+        self.size -= need
+        while need:
+            piece = self._pieces[0]
+            if len(piece) <= need:
+                taken.append(self._pieces.popleft())
+                need -= len(piece)
+            else:
+                view = memoryview(piece)
+                taken.append(view[:need])
+                self._pieces[0] = view[need:]
+                need = 0
+        return b"".join(taken)
+
+    def clear(self) -> None:
+        self._pieces.clear()
+        self.size = 0
+
+
 class S3Writer:
     """A write in progress; see the module docstring."""
 
@@ -126,7 +162,7 @@ class S3Writer:
         self._extra = extra  # StorageClass, ServerSideEncryption, SSEKMSKeyId
         self._generation = new_generation()
         self._base_part_size = part_size
-        self._buffer = bytearray()
+        self._buffer = Pieces()  # bytes not yet in a part
         self._upload_id: str | None = None
         self._part_etags: dict[int, str] = {}
         self._next_part = 1
@@ -158,13 +194,13 @@ class S3Writer:
             return
         try:
             self._raise_failure()
-            self._buffer += data
+            if not isinstance(data, bytes):
+                data = bytes(data)  # the caller may reuse its buffer
+            self._buffer.append(data)
             self.size += len(data)
             # Strictly more than one part: a write of exactly one part is a PutObject.
-            while len(self._buffer) > (size := self._part_size()):
-                part = bytes(self._buffer[:size])
-                del self._buffer[:size]
-                await self._send(part)
+            while self._buffer.size > (size := self._part_size()):
+                await self._send(self._buffer.take(size))
         except BaseException:
             await self.abort()
             raise
@@ -237,8 +273,7 @@ class S3Writer:
         sums = checksum_entries(checksums.crc32c, checksums.sha256)
         current: ObjectMeta | None = None  # the object as stored, once read back
         if not multipart:
-            body = bytes(self._buffer)
-            self._buffer = bytearray()
+            body = self._buffer.take(self._buffer.size)
             with self._write_errors(condition, "PutObject"):
                 response = await ctx.client.put_object(
                     Bucket=ctx.bucket,
@@ -251,9 +286,8 @@ class S3Writer:
                 )
             etag = unquote_etag(str(response["ETag"]))
         else:
-            if self._buffer:
-                await self._send(bytes(self._buffer))
-                self._buffer = bytearray()
+            if self._buffer.size:
+                await self._send(self._buffer.take(self._buffer.size))
             while self._uploads:
                 await asyncio.wait(set(self._uploads))
             self._raise_failure()
@@ -325,7 +359,7 @@ class S3Writer:
         if self._done:
             return
         self._done = True
-        self._buffer = bytearray()
+        self._buffer.clear()
         await shielded(self._cleanup(), self._background)
 
     async def _cleanup(self) -> None:
@@ -383,7 +417,7 @@ class S3Reader(RangeReader):
         if remaining <= 0 or self._body is None:
             return
         skip = self._skip
-        buffer = bytearray()
+        buffer = Pieces()
         with self._ctx.errors(self._meta.key, op="GetObject"):
             async for piece in self._body.iter_chunks(chunk_size):
                 if self._closed:
@@ -394,17 +428,13 @@ class S3Reader(RangeReader):
                 truncated = len(piece) > remaining
                 piece = piece[:remaining]
                 remaining -= len(piece)
-                if not buffer and len(piece) == chunk_size:
-                    yield piece
-                else:
-                    buffer += piece
-                    while len(buffer) >= chunk_size:
-                        yield bytes(buffer[:chunk_size])
-                        del buffer[:chunk_size]
+                buffer.append(piece)
+                while buffer.size >= chunk_size:
+                    yield buffer.take(chunk_size)
                 if truncated:
                     break  # the rest of the body is not ours (a suffix with a limit)
-        if buffer:
-            yield bytes(buffer)
+        if buffer.size:
+            yield buffer.take(buffer.size)
         if remaining:
             raise backend_unavailable(
                 KIND, f"S3 GetObject: the body of {self._meta.key!r} ended {remaining} bytes early"
