@@ -341,7 +341,9 @@ class FakeGcsServer:
 
     _names = itertools.count(1)
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
+        # With data_dir, objects are files there and outlive a restart.
+        self.data_dir = data_dir
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None
@@ -363,10 +365,11 @@ class FakeGcsServer:
         assert self._proc is not None
         return self._proc.pid
 
-    def start(self, timeout: float = 30) -> FakeGcsServer:
+    def start(self, timeout: float = 30, port: int = 0) -> FakeGcsServer:
+        """Start on port (0: a free one; a restart may pass the old one)."""
         if self._proc is not None:
             raise RuntimeError("fake-gcs-server already started")
-        self.port = free_port()
+        self.port = port or free_port()
         address = f"127.0.0.1:{self.port}"
         self._log = tempfile.TemporaryFile(prefix="fake-gcs-")  # noqa: SIM115 (closed in stop())
         # Upload session URLs and signed-URL hosts must point back here.
@@ -375,7 +378,8 @@ class FakeGcsServer:
             "-scheme", "http",
             "-host", "127.0.0.1",
             "-port", str(self.port),
-            "-backend", "memory",
+            *(["-backend", "filesystem", "-filesystem-root", str(self.data_dir)]
+              if self.data_dir else ["-backend", "memory"]),
             "-external-url", self.endpoint,
             "-public-host", address,
             "-log-level", "warn",

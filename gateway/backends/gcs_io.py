@@ -160,7 +160,8 @@ class GcsWriter:
             self.size += len(data)
             # Strictly more than one chunk: a write of exactly one chunk is one request.
             while len(self._buffer) > self._chunk_size:
-                chunk = bytes(self._buffer[: self._chunk_size])
+                with memoryview(self._buffer) as view:  # one copy, not two
+                    chunk = bytes(view[: self._chunk_size])
                 del self._buffer[: self._chunk_size]
                 await self._send(chunk)
         except BaseException:
@@ -286,7 +287,9 @@ class GcsWriter:
         patched = resource_of(blob)
         if str(patched.get("generation")) != str(resource["generation"]):
             return resource
-        return patched
+        # Fields a patch response leaves out (the emulator drops timeCreated)
+        # are the upload's.
+        return {**resource, **{k: v for k, v in patched.items() if v not in (None, "")}}
 
     def _errors(self, op: str) -> Any:
         """ctx.errors for a write: a missing object under a match condition
