@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.backends import gcs_settings
+from gateway.backends.gcs_settings import GcsSettings
 from gateway.backends.s3_settings import (
     ADDRESSING_STYLES,
     MAX_PART_SIZE,
@@ -28,7 +30,7 @@ MIB = 1024 * KIB
 DEFAULT_CHUNK_SIZE = 1 * MIB
 MAX_CHUNK_SIZE = 2 * MIB
 DEFAULT_MAX_MESSAGE_SIZE = 4 * MIB
-BACKENDS = ("local", "memory", "s3")
+BACKENDS = ("local", "memory", "s3", "gcs")
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,7 @@ class BucketConfig:
     path: Path | None = None  # local
     quota: int | None = None  # memory
     s3: S3Settings | None = None  # s3
+    gcs: GcsSettings | None = None  # gcs
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,13 @@ def _positive(setting: str, text: str, *, integer: bool = True) -> float:
     return value
 
 
-def _bucket(setting: str, name: str, table: Mapping[str, Any], base_path: Path) -> BucketConfig:
+def _bucket(
+    setting: str,
+    name: str,
+    table: Mapping[str, Any],
+    base_path: Path,
+    google_env: Mapping[str, str] | None = None,
+) -> BucketConfig:
     try:
         validate_bucket(name)
     except GatewayError as error:
@@ -129,21 +138,25 @@ def _bucket(setting: str, name: str, table: Mapping[str, Any], base_path: Path) 
     backend = str(table.get("backend", "local"))
     if backend not in BACKENDS:
         raise ConfigError(f"{setting}.backend", f"{backend!r} is not one of {', '.join(BACKENDS)}")
-    allowed = {"backend", "path", "quota"} if backend != "s3" else {"backend", *S3_FIELDS}
-    unknown = set(table) - allowed
+    fields = {"s3": S3_FIELDS, "gcs": GCS_FIELDS}.get(backend, ("path", "quota"))
+    unknown = set(table) - {"backend", *fields}
     if unknown:
         raise ConfigError(setting, f"unknown setting(s) {', '.join(sorted(unknown))}")
-    if backend == "s3":
-        if setting == "STORAGE_S3":  # from the environment
+    if backend in ("s3", "gcs"):
+        if setting in ("STORAGE_S3", "STORAGE_GCS"):  # from the environment
 
             def name_of(field: str) -> str:
-                return f"STORAGE_S3_{field.upper()}"
+                if backend == "gcs" and field in GCS_ENV_NAMES:
+                    return GCS_ENV_NAMES[field]
+                return f"{setting}_{field.upper()}"
 
         else:
 
             def name_of(field: str) -> str:
                 return f"{setting}.{field}"
 
+        if backend == "gcs":
+            return BucketConfig(name, backend, gcs=_gcs_settings(table, name_of, google_env or {}))
         return BucketConfig(name, backend, s3=_s3_settings(table, name_of))
     if backend == "local":
         path = Path(str(table.get("path") or base_path / name))
@@ -210,7 +223,77 @@ def _s3_settings(table: Mapping[str, Any], name_of: Callable[[str], str]) -> S3S
     )
 
 
-def _file_buckets(path: Path, base_path: Path) -> tuple[dict[str, BucketConfig], str | None]:
+# GCS settings: TOML field names; STORAGE_GCS_ + the upper-cased name are the
+# variables, but for the names in GCS_ENV_NAMES (Google's own conventions).
+GCS_FIELDS = (
+    "bucket",
+    "prefix",
+    "project",
+    "credentials_path",
+    "emulator_host",
+    "signing_account",
+    "chunk_size",
+    "threads",
+    "retry_deadline",
+    "storage_class",
+    "kms_key",
+)
+GCS_ENV_NAMES = {"emulator_host": "STORAGE_EMULATOR_HOST"}
+# Process-wide Google settings every GCS bucket defaults to (as
+# google-cloud-storage and google-auth themselves would).
+GOOGLE_DEFAULTS = {
+    "credentials_path": "GOOGLE_APPLICATION_CREDENTIALS",
+    "emulator_host": "STORAGE_EMULATOR_HOST",
+}
+
+
+def _gcs_settings(
+    table: Mapping[str, Any], name_of: Callable[[str], str], google_env: Mapping[str, str]
+) -> GcsSettings:
+    """GcsSettings from a bucket table; name_of(field) names a field in errors;
+    google_env holds GOOGLE_DEFAULTS' values, used where the table has none."""
+
+    def text(name: str, default: str = "") -> str:
+        return str(table.get(name) or google_env.get(name) or default)
+
+    if not text("bucket"):
+        raise ConfigError(name_of("bucket"), "the GCS bucket name is required")
+    chunk_size = gcs_settings.DEFAULT_CHUNK_SIZE
+    if "chunk_size" in table:
+        chunk_size = parse_size(name_of("chunk_size"), text("chunk_size"))
+        unit, most = gcs_settings.CHUNK_MULTIPLE, gcs_settings.MAX_CHUNK_SIZE
+        if chunk_size % unit or not unit <= chunk_size <= most:
+            raise ConfigError(
+                name_of("chunk_size"),
+                "must be a multiple of 256KiB (resumable uploads' unit), at most 256MiB",
+            )
+    threads = int(_positive(name_of("threads"), text("threads", "16")))
+    deadline = parse_duration(name_of("retry_deadline"), text("retry_deadline", "120"))
+    emulator = text("emulator_host")
+    if emulator and not re.fullmatch(r"(https?://)?[^/\s]+/?", emulator):
+        raise ConfigError(
+            name_of("emulator_host"), f"{emulator!r} is not host:port or an http(s) URL"
+        )
+    if text("prefix").startswith("/"):
+        raise ConfigError(name_of("prefix"), "must not start with '/'")
+    return GcsSettings(
+        bucket=text("bucket"),
+        prefix=text("prefix"),
+        project=text("project") or None,
+        credentials_path=text("credentials_path") or None,
+        emulator_host=emulator or None,
+        signing_account=text("signing_account") or None,
+        chunk_size=chunk_size,
+        threads=threads,
+        retry_deadline=deadline,
+        storage_class=text("storage_class"),
+        kms_key=text("kms_key"),
+    )
+
+
+def _file_buckets(
+    path: Path, base_path: Path, google_env: Mapping[str, str]
+) -> tuple[dict[str, BucketConfig], str | None]:
     try:
         document = tomllib.loads(path.read_text())
     except OSError as error:
@@ -224,7 +307,7 @@ def _file_buckets(path: Path, base_path: Path) -> tuple[dict[str, BucketConfig],
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise ConfigError(f"buckets.{name}", "must be a table")
-        buckets[name] = _bucket(f"buckets.{name}", name, table, base_path)
+        buckets[name] = _bucket(f"buckets.{name}", name, table, base_path, google_env)
     default = document.get("default_bucket")
     return buckets, None if default is None else str(default)
 
@@ -239,8 +322,11 @@ def load(env: Mapping[str, str]) -> Config:
     base_path = Path(get("STORAGE_BASE_PATH") or "data")
     config_file = Path(p) if (p := get("GATEWAY_CONFIG")) else None
     default = get("GATEWAY_DEFAULT_BUCKET")
+    google_env = {
+        field: value for field, name in GOOGLE_DEFAULTS.items() if (value := get(name)) is not None
+    }
     if config_file is not None:
-        buckets, file_default = _file_buckets(config_file, base_path)
+        buckets, file_default = _file_buckets(config_file, base_path, google_env)
         default = default or file_default or next(iter(buckets))
     else:
         default = default or "default"
@@ -249,21 +335,35 @@ def load(env: Mapping[str, str]) -> Config:
             for name in S3_FIELDS
             if (value := get(f"STORAGE_S3_{name.upper()}")) is not None
         }
-        # As svc-infra decides: an S3 bucket or S3 credentials, and no
-        # explicit backend, mean S3.
-        detected = "s3" if {"bucket", "access_key"} & set(s3_table) else "local"
+        gcs_table = {
+            name: value
+            for name in GCS_FIELDS
+            if (value := get(GCS_ENV_NAMES.get(name, f"STORAGE_GCS_{name.upper()}"))) is not None
+        }
+        # As svc-infra decides: with no explicit backend, an S3 bucket or S3
+        # credentials mean S3; else a GCS bucket or GCS credentials (also
+        # GOOGLE_APPLICATION_CREDENTIALS) mean GCS; else local. S3 comes first
+        # because Google's variable is often set machine-wide for other tools.
+        if {"bucket", "access_key"} & set(s3_table):
+            detected = "s3"
+        elif {"bucket", "credentials_path"} & {*gcs_table, *google_env}:
+            detected = "gcs"
+        else:
+            detected = "local"
         backend = get("STORAGE_BACKEND") or detected
         table: dict[str, Any] = {"backend": backend}
         if backend == "s3":
             table.update(s3_table)
+        if backend == "gcs":
+            table.update(gcs_table)
         if backend == "local":
             table["path"] = str(base_path / default)
         if backend == "memory" and (quota := get("STORAGE_MEMORY_QUOTA")):
             table["quota"] = quota
         if backend not in BACKENDS:
             raise ConfigError("STORAGE_BACKEND", f"{backend!r} is not one of {', '.join(BACKENDS)}")
-        setting = "STORAGE_S3" if backend == "s3" else "GATEWAY_DEFAULT_BUCKET"
-        buckets = {default: _bucket(setting, default, table, base_path)}
+        setting = {"s3": "STORAGE_S3", "gcs": "STORAGE_GCS"}.get(backend, "GATEWAY_DEFAULT_BUCKET")
+        buckets = {default: _bucket(setting, default, table, base_path, google_env)}
     if default not in buckets:
         raise ConfigError("GATEWAY_DEFAULT_BUCKET", f"{default!r} is not a configured bucket")
 

@@ -156,8 +156,8 @@ def test_oversized_message_is_refused(stub, gateway):
 
 
 def test_unsupported_option_on_local_and_memory(gateway, stub):
-    if gateway.backend_name.startswith("s3"):
-        pytest.skip("S3 has storage classes")
+    if gateway.backend_name.startswith(("s3", "gcs")):
+        pytest.skip("S3 and GCS have storage classes")
     spec = pb.PutSpec(key="k", storage_class="GLACIER")
     code, reason, message = put_error(stub, put_messages("k", b"x", spec=spec))
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "UNSUPPORTED_OPTION")

@@ -22,4 +22,9 @@ def build(bucket: BucketConfig) -> Backend:
 
         assert bucket.s3 is not None
         return S3Backend(bucket.s3)
+    if bucket.backend == "gcs":
+        from gateway.backends.gcs import GcsBackend
+
+        assert bucket.gcs is not None
+        return GcsBackend(bucket.gcs)
     raise ValueError(f"unknown backend {bucket.backend!r}")

@@ -1,0 +1,115 @@
+"""A small recording HTTP proxy in front of fake-gcs-server.
+
+The emulator ignores some of what the gateway asks of GCS (preconditions on
+resumable uploads, rewrites, deletes and reads). Tests put this proxy between
+the gateway and the emulator to show the gateway sends the right requests,
+and may alter a request on its way (to corrupt bytes in transit).
+
+It runs its own event loop in a thread, so both threaded gateways and
+gateway processes can use it. Upload-session URLs in Location headers are
+rewritten to point back at the proxy, so every chunk passes through it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from aiohttp import ClientSession, web
+
+from tests.servers import free_port
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str  # percent-decoded
+    query: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 0
+
+
+# Alters a request body: (recorded request, body) -> body to forward.
+BodyFilter = Callable[[Recorded, bytes], bytes]
+
+_HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+class RecordingProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.port = free_port()
+        self.requests: list[Recorded] = []
+        self.body_filter: BodyFilter | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._session: ClientSession | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RecordingProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._session = ClientSession(auto_decompress=False)
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        record = Recorded(
+            request.method,
+            unquote(request.path),
+            dict(request.query),
+            {k.lower(): v for k, v in request.headers.items()},
+        )
+        self.requests.append(record)
+        body = await request.read()
+        if self.body_filter is not None:
+            body = self.body_filter(record, body)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        assert self._session is not None
+        async with self._session.request(
+            request.method,
+            f"{self.upstream}{request.rel_url}",
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+        ) as upstream:
+            content = await upstream.read()
+            record.status = upstream.status
+            out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            if "Location" in out:
+                out["Location"] = out["Location"].replace(self.upstream, self.endpoint)
+            return web.Response(status=upstream.status, body=content, headers=out)
+
+    def matching(self, method: str, path_part: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and path_part in r.path]
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            if self._session is not None:
+                await self._session.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> RecordingProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
