@@ -196,8 +196,9 @@ def backend_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "emulator_gap(backend, reason): on that backend of the `gateway` fixture the test is "
-        "expected to fail, because the emulator (not the gateway) gets it wrong",
+        "emulator_gap(backend, reason, case=''): on that backend of the `gateway` or "
+        "`backend` fixture (and in the parametrized case whose id contains `case`) the test "
+        "is expected to fail, because the emulator (not the gateway) gets it wrong",
     )
 
 
@@ -207,9 +208,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     fixed turns the xfail into a failure that says so."""
     for item in items:
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("gateway") if callspec is not None else None
+        params = callspec.params if callspec is not None else {}
+        backend = params.get("gateway") or params.get("backend")
         for mark in item.iter_markers("emulator_gap"):
-            if backend == mark.args[0]:
+            if backend == mark.args[0] and mark.kwargs.get("case", "") in item.name:
                 reason = mark.kwargs.get("reason") or mark.args[1]
                 item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 

@@ -35,6 +35,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
@@ -47,6 +48,7 @@ from gateway.backends.base import (
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
+    Presigned,
     WriteOptions,
 )
 from gateway.backends.gcs_common import (
@@ -77,6 +79,7 @@ from gateway.errors import (
 log = logging.getLogger(__name__)
 
 MAX_SIGNED_S = 7 * 24 * 3600  # V4 signing's limit
+MAX_POLICY_SIZE = 5 * 1024**4  # GCS's largest object: 5 TiB
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 
 
@@ -349,19 +352,39 @@ class GcsBackend:
         filename: str,
         content_type: str,
         max_size: int | None,
-    ) -> tuple[str, dict[str, str]]:
-        """(URL, headers the caller must send), a V4 signed URL."""
+        min_size: int | None,
+    ) -> Presigned:
+        """A V4 signed URL (GET, PUT) or POST policy, signed for GCS itself."""
         if not 1 <= expires_in_s <= MAX_SIGNED_S:
             raise GatewayError(
                 Reason.INVALID_EXPIRY,
                 f"GCS signed URLs last between 1 second and 7 days, not {expires_in_s} s",
             )
         ctx = await self._context()
-        args: dict[str, Any] = {
-            "version": "v4",
-            "expiration": datetime.timedelta(seconds=expires_in_s),
-            "method": method,
-        }
+        expiration = datetime.timedelta(seconds=expires_in_s)
+        blob = ctx.blob(key)
+        if method == "POST":
+            # The policy GCS checks the form against: the exact object name
+            # (added by the library), the size range and the content type.
+            fields: dict[str, str] = {}
+            conditions: list[Any] = [
+                [
+                    "content-length-range",
+                    min_size or 0,
+                    MAX_POLICY_SIZE if max_size is None else max_size,
+                ]
+            ]
+            if content_type:
+                fields["Content-Type"] = content_type
+                conditions.append({"Content-Type": content_type})
+            with ctx.errors(key, op="sign"):
+                policy = await ctx.run(
+                    self._sign_post, ctx.client, blob.name, expiration, conditions, fields
+                )
+            return Presigned(
+                str(policy["url"]), form_fields={k: str(v) for k, v in policy["fields"].items()}
+            )
+        args: dict[str, Any] = {"version": "v4", "expiration": expiration, "method": method}
         headers: dict[str, str] = {}
         if method == "GET":
             if download:
@@ -371,7 +394,7 @@ class GcsBackend:
         elif method == "PUT":
             if max_size is not None:
                 # A signed PUT cannot bound the body's size (a POST policy can).
-                raise unsupported("max_size on a signed PUT URL", KIND)
+                raise unsupported("max_size on a signed PUT URL (use POST)", KIND)
             if content_type:
                 args["content_type"] = content_type
                 headers["Content-Type"] = content_type
@@ -379,13 +402,35 @@ class GcsBackend:
             raise unsupported(f"signed {method} URLs", KIND)
         if self._settings.emulator_host:
             args["api_access_endpoint"] = emulator_url(self._settings.emulator_host)
-        blob = ctx.blob(key)
         with ctx.errors(key, op="sign"):
             url = await ctx.run(self._sign, blob, args)
-        return str(url), headers
+        return Presigned(str(url), headers)
 
     def _sign(self, blob: Any, args: dict[str, Any]) -> str:
-        """Sign (in the pool: IAM signBlob is an HTTP call)."""
+        """Sign a URL (in the pool: IAM signBlob is an HTTP call)."""
+        return str(blob.generate_signed_url(**self._signing_identity(), **args))
+
+    def _sign_post(
+        self,
+        client: Any,
+        name: str,
+        expiration: datetime.timedelta,
+        conditions: Sequence[Any],
+        fields: dict[str, str],
+    ) -> dict[str, Any]:
+        """Sign a POST policy (in the pool, as _sign)."""
+        policy: dict[str, Any] = client.generate_signed_post_policy_v4(
+            self._settings.bucket,
+            name,
+            expiration,
+            conditions=conditions,
+            fields=fields,
+            **self._signing_identity(),
+        )
+        return policy
+
+    def _signing_identity(self) -> dict[str, Any]:
+        """How the library signs: with a local key, or through IAM signBlob."""
         from google.auth import credentials as auth_credentials
         from google.auth.transport.requests import Request
 
@@ -396,7 +441,7 @@ class GcsBackend:
                 "signed URLs without a credentials file (STORAGE_GCS_CREDENTIALS_PATH)", KIND
             )
         if isinstance(signer, auth_credentials.Signing) and not account:
-            return str(blob.generate_signed_url(credentials=signer, **args))
+            return {"credentials": signer}
         # Credentials that hold no private key (user, GCE, Workload Identity):
         # the IAM Credentials API signs as a service account (signBlob), which
         # needs roles/iam.serviceAccountTokenCreator on it.
@@ -407,11 +452,7 @@ class GcsBackend:
             raise unsupported(
                 "signed URLs with these credentials (set STORAGE_GCS_SIGNING_ACCOUNT)", KIND
             )
-        return str(
-            blob.generate_signed_url(
-                service_account_email=account, access_token=signer.token, **args
-            )
-        )
+        return {"service_account_email": account, "access_token": signer.token}
 
     # Health.
 
