@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from gateway.backends.base import Backend, Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.backends.base import (
+    Backend,
+    Checksums,
+    Conditions,
+    ObjectMeta,
+    Presigned,
+    PresigningBackend,
+    WriteOptions,
+)
 from gateway.checksums import crc32c
 
 
@@ -53,6 +62,21 @@ async def list_all(
         token = page.next_page_token
         if not token:
             return keys, prefixes
+
+
+async def sign(
+    backend: PresigningBackend, key: str, method: str, expires_in_s: int = 300, **options: Any
+) -> Presigned:
+    """backend.sign_url with every option at its default unless given."""
+    settings: dict[str, Any] = {
+        "download": False,
+        "filename": "",
+        "content_type": "",
+        "max_size": None,
+        "min_size": None,
+        **options,
+    }
+    return await backend.sign_url(key, method, expires_in_s, **settings)
 
 
 def utf8(key: str) -> bytes:

@@ -116,7 +116,51 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = 
         time.sleep(0.05)
 
 
-class MotoServer:
+class ChildServer:
+    """A server run as a child process of the test session (its output in a log
+    file); stop() ends it, politely first."""
+
+    _proc: subprocess.Popen[bytes] | None = None
+    _log: Any = None
+
+    def _spawn(self, name: str, command: list[str], ready_url: str, timeout: float) -> None:
+        """Start command, its output to a file (a full pipe nobody reads would
+        block the server), and wait until ready_url answers."""
+        self._log = tempfile.TemporaryFile(prefix="server-")  # noqa: SIM115 (closed in stop())
+        self._proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_http(ready_url, timeout, self._proc)
+        except Exception as exc:
+            output = self._output()
+            self.stop()
+            raise RuntimeError(f"{name} did not start: {exc}\n{output}") from exc
+
+    def _output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return str(self._log.read()[-4000:].decode(errors="replace"))
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class MotoServer(ChildServer):
     """moto's standalone S3 server in a child process (``python -m moto.server``)."""
 
     # moto accepts any credentials: it does not check signatures.
@@ -142,27 +186,9 @@ class MotoServer:
         if self._proc is not None:
             raise RuntimeError("moto server already started")
         self.port = free_port()
-        # Output goes to a file, not a pipe nobody reads (a full pipe would block the server).
-        self._log = tempfile.TemporaryFile(prefix="moto-")  # noqa: SIM115 (closed in stop())
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_http(f"{self.endpoint}/moto-api/", timeout, self._proc)
-        except Exception as exc:
-            output = self._output()
-            self.stop()
-            raise RuntimeError(f"moto server did not start: {exc}\n{output}") from exc
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self._spawn("moto server", command, f"{self.endpoint}/moto-api/", timeout)
         return self
-
-    def _output(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return str(self._log.read()[-4000:].decode(errors="replace"))
 
     def reset(self) -> None:
         """Forget all buckets and objects (moto's own reset endpoint)."""
@@ -174,24 +200,8 @@ class MotoServer:
     def client(self, **config: Any) -> Any:
         return s3_client(self.endpoint, self.access_key, self.secret_key, **config)
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
     def __enter__(self) -> MotoServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _is_live_ceph_daemon(pid: int) -> bool:
@@ -365,7 +375,7 @@ class CephRgw:
         self.stop()
 
 
-class FakeGcsServer:
+class FakeGcsServer(ChildServer):
     """fake-gcs-server in a child process, storing everything in memory.
 
     Tests get a fresh bucket each (``new_bucket()``); ``reset()`` deletes every bucket and
@@ -405,7 +415,6 @@ class FakeGcsServer:
             raise RuntimeError("fake-gcs-server already started")
         self.port = port or free_port()
         address = f"127.0.0.1:{self.port}"
-        self._log = tempfile.TemporaryFile(prefix="fake-gcs-")  # noqa: SIM115 (closed in stop())
         # Upload session URLs and signed-URL hosts must point back here.
         command = [
             str(self.binary()),
@@ -418,25 +427,8 @@ class FakeGcsServer:
             "-public-host", address,
             "-log-level", "warn",
         ]  # fmt: skip
-        self._proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_http(f"{self.endpoint}/storage/v1/b", timeout, self._proc)
-        except Exception as exc:
-            output = self._output()
-            self.stop()
-            raise RuntimeError(f"fake-gcs-server did not start: {exc}\n{output}") from exc
+        self._spawn("fake-gcs-server", command, f"{self.endpoint}/storage/v1/b", timeout)
         return self
-
-    def _output(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return str(self._log.read()[-4000:].decode(errors="replace"))
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = httpx.request(method, f"{self.endpoint}{path}", timeout=30, **kwargs)
@@ -477,24 +469,8 @@ class FakeGcsServer:
             self._proc.kill()
             self._proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
     def __enter__(self) -> FakeGcsServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def throwaway_service_account(directory: Path, email: str = "storagegw-test@test.invalid") -> Path:

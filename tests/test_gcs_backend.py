@@ -387,24 +387,10 @@ async def test_a_blocked_call_does_not_stall_the_loop(backend: GcsBackend) -> No
     assert await stuck is True
 
 
-def _sign(
-    driver: GcsBackend, key: str, method: str, expires_in_s: int = 300, **options: Any
-) -> Any:
-    settings: dict[str, Any] = {
-        "download": False,
-        "filename": "",
-        "content_type": "",
-        "max_size": None,
-        "min_size": None,
-        **options,
-    }
-    return driver.sign_url(key, method, expires_in_s, **settings)
-
-
 async def test_signed_urls(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: Path) -> None:
     driver = GcsBackend(_settings(fake_gcs, bucket, credentials_path=str(gcs_key_file)))
     try:
-        put = await _sign(driver, "dir/up.txt", "PUT", content_type="text/plain")
+        put = await drivers.sign(driver, "dir/up.txt", "PUT", content_type="text/plain")
         parts = urlsplit(put.url)
         query = parse_qs(parts.query)
         assert f"{parts.scheme}://{parts.netloc}" == fake_gcs.endpoint
@@ -417,7 +403,9 @@ async def test_signed_urls(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: P
             assert response.status_code == 200, response.text
             meta = await driver.head("dir/up.txt")
             assert (meta.size, meta.content_type) == (8, "text/plain")
-            get = await _sign(driver, "dir/up.txt", "GET", download=True, filename="résumé.txt")
+            get = await drivers.sign(
+                driver, "dir/up.txt", "GET", download=True, filename="résumé.txt"
+            )
             assert get.headers == {}
             disposition = parse_qs(urlsplit(get.url).query)["response-content-disposition"][0]
             assert disposition.startswith('attachment; filename="r_sum_.txt"; filename*=UTF-8')
@@ -425,10 +413,10 @@ async def test_signed_urls(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: P
             assert response.status_code == 200
             assert response.content == b"uploaded"
         with pytest.raises(GatewayError) as caught:
-            await _sign(driver, "k", "PUT", max_size=10)
+            await drivers.sign(driver, "k", "PUT", max_size=10)
         assert caught.value.reason is Reason.UNSUPPORTED_OPTION
         with pytest.raises(GatewayError) as caught:
-            await _sign(driver, "k", "GET", 8 * 86400)
+            await drivers.sign(driver, "k", "GET", 8 * 86400)
         assert caught.value.reason is Reason.INVALID_EXPIRY
     finally:
         await driver.close()
@@ -437,7 +425,7 @@ async def test_signed_urls(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: P
 async def test_signed_post_policy(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: Path) -> None:
     driver = GcsBackend(_settings(fake_gcs, bucket, credentials_path=str(gcs_key_file)))
     try:
-        post = await _sign(
+        post = await drivers.sign(
             driver, "dir/form.txt", "POST", content_type="text/plain", min_size=2, max_size=10
         )
         assert post.url == f"{fake_gcs.endpoint}/{bucket}/"
@@ -466,7 +454,7 @@ async def test_signed_post_policy(fake_gcs: FakeGcsServer, bucket: str, gcs_key_
 
 async def test_signing_needs_credentials_that_can_sign(backend: GcsBackend) -> None:
     with pytest.raises(GatewayError) as caught:
-        await _sign(backend, "k", "GET", 60)
+        await drivers.sign(backend, "k", "GET", 60)
     assert caught.value.reason is Reason.UNSUPPORTED_OPTION
     assert "STORAGE_GCS_CREDENTIALS_PATH" in caught.value.message
 

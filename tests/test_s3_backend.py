@@ -346,20 +346,8 @@ async def test_unreachable_endpoint() -> None:
         await driver.close()
 
 
-def _sign(backend: S3Backend, key: str, method: str, **options: Any) -> Any:
-    settings: dict[str, Any] = {
-        "download": False,
-        "filename": "",
-        "content_type": "",
-        "max_size": None,
-        "min_size": None,
-        **options,
-    }
-    return backend.sign_url(key, method, 300, **settings)
-
-
 async def test_presigned_urls(backend: S3Backend) -> None:
-    put = await _sign(backend, "dir/up.txt", "PUT", content_type="text/plain")
+    put = await drivers.sign(backend, "dir/up.txt", "PUT", content_type="text/plain")
     assert put.url.startswith(f"{backend.settings.endpoint_url}/{BUCKET}/gw/dir/up.txt?")
     assert "X-Amz-Signature=" in put.url
     assert "testing-secret" not in put.url
@@ -370,19 +358,19 @@ async def test_presigned_urls(backend: S3Backend) -> None:
         assert response.status_code == 200
         meta = await backend.head("dir/up.txt")
         assert (meta.size, meta.content_type) == (8, "text/plain")
-        get = await _sign(backend, "dir/up.txt", "GET", download=True, filename="résumé.txt")
+        get = await drivers.sign(backend, "dir/up.txt", "GET", download=True, filename="résumé.txt")
         assert get.headers == {}
         response = await http.get(get.url)
         assert response.status_code == 200
         assert response.content == b"uploaded"
         assert response.headers["content-disposition"].startswith("attachment;")
     with pytest.raises(GatewayError) as caught:
-        await _sign(backend, "k", "PUT", max_size=10)
+        await drivers.sign(backend, "k", "PUT", max_size=10)
     assert caught.value.reason is Reason.UNSUPPORTED_OPTION
 
 
 async def test_presigned_post_policy(backend: S3Backend) -> None:
-    post = await _sign(
+    post = await drivers.sign(
         backend, "dir/form.txt", "POST", content_type="text/plain", min_size=2, max_size=10
     )
     assert post.url == f"{backend.settings.endpoint_url}/{BUCKET}"

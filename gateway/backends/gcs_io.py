@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from gateway.backends.base import Checksums, ObjectMeta, RangeReader, WriteOptions
@@ -51,6 +51,7 @@ from gateway.backends.gcs_common import (
     meta_from,
     resource_of,
 )
+from gateway.backends.remote_writer import RemoteWriter
 from gateway.errors import (
     GatewayError,
     Reason,
@@ -60,15 +61,6 @@ from gateway.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
-    """Run coro to completion even if the caller is cancelled; tasks keeps a
-    reference so close() can wait for it."""
-    task: asyncio.Task[None] = asyncio.ensure_future(coro)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    await asyncio.shield(task)
 
 
 class ChunkFeed:
@@ -102,7 +94,7 @@ class ChunkFeed:
         return position
 
 
-class GcsWriter:
+class GcsWriter(RemoteWriter):
     """A write in progress; see the module docstring."""
 
     def __init__(
@@ -115,11 +107,11 @@ class GcsWriter:
         storage_class: str,
         kms_key: str,
     ) -> None:
+        super().__init__(background)
         self._ctx = ctx
         self._key = key
         self._options = options
         self._preconditions = preconditions
-        self._background = background
         self._storage_class = storage_class
         self._kms_key = kms_key
         self._chunk_size = ctx.chunk_size
@@ -129,17 +121,11 @@ class GcsWriter:
         self._transport: Any = None
         self._in_flight: asyncio.Future[Any] | None = None
         self._created: Mapping[str, Any] | None = None  # the object, once it exists
-        self._done = False
-        self.size = 0
 
     @property
     def session_url(self) -> str | None:
         """The resumable session's URL (a capability: never log it)."""
         return None if self._upload is None else str(self._upload.resumable_url)
-
-    def _check_open(self, what: str) -> None:
-        if self._done:
-            raise GatewayError(Reason.INTERNAL, f"{what} after the writer was committed or aborted")
 
     def _new_blob(self, metadata: Mapping[str, str]) -> Any:
         blob = self._ctx.blob(self._key)
@@ -207,16 +193,6 @@ class GcsWriter:
         if self._upload.finished:
             self._created = response.json()
         return response
-
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        self._check_open("commit")
-        try:
-            meta = await self._commit(checksums)
-        except BaseException:
-            await self.abort()
-            raise
-        self._done = True
-        return meta
 
     async def _commit(self, checksums: Checksums) -> ObjectMeta:
         ctx = self._ctx
@@ -296,12 +272,8 @@ class GcsWriter:
         is a failed precondition."""
         return _WriteErrors(self._ctx, self._key, self._preconditions, op)
 
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
+    def _drop_buffer(self) -> None:
         self._buffer = bytearray()
-        await shielded(self._cleanup(), self._background)
 
     async def _cleanup(self) -> None:
         future, self._in_flight = self._in_flight, None

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.backends.remote_writer import shielded
 from gateway.backends.s3_common import MAX_PARTS, MIB, S3_ERRORS, S3Context, unquote_etag
-from gateway.backends.s3_io import shielded
 from gateway.errors import GatewayError
 
 

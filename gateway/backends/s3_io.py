@@ -40,10 +40,11 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.backends.base import Checksums, Conditions, ObjectMeta, RangeReader, WriteOptions
+from gateway.backends.remote_writer import RemoteWriter
 from gateway.backends.s3_common import (
     KIND,
     MAX_PART_SIZE,
@@ -99,15 +100,6 @@ def part_size_for(base: int, size_hint: int | None, part_number: int) -> int:
     return min(MAX_PART_SIZE, base * (1 + (part_number - 1) // 1000))
 
 
-async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
-    """Run coro to completion even if the caller is cancelled; tasks keeps a
-    reference so close() can wait for it."""
-    task: asyncio.Task[None] = asyncio.ensure_future(coro)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    await asyncio.shield(task)
-
-
 class Pieces:
     """Bytes kept as the pieces they arrived in, cut out with a single copy
     (the join; none for a piece taken whole)."""
@@ -143,7 +135,7 @@ class Pieces:
         self.size = 0
 
 
-class S3Writer:
+class S3Writer(RemoteWriter):
     """A write in progress; see the module docstring."""
 
     def __init__(
@@ -156,6 +148,7 @@ class S3Writer:
         concurrency: int,
         background: set[asyncio.Task[None]],
     ) -> None:
+        super().__init__(background)
         self._ctx = ctx
         self._key = key
         self._options = options
@@ -169,9 +162,6 @@ class S3Writer:
         self._window = asyncio.Semaphore(concurrency)
         self._uploads: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
-        self._background = background
-        self._done = False
-        self.size = 0
 
     @property
     def upload_id(self) -> str | None:
@@ -179,10 +169,6 @@ class S3Writer:
 
     def _part_size(self) -> int:
         return part_size_for(self._base_part_size, self._options.size_hint, self._next_part)
-
-    def _check_open(self, what: str) -> None:
-        if self._done:
-            raise GatewayError(Reason.INTERNAL, f"{what} after the writer was committed or aborted")
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -251,16 +237,6 @@ class S3Writer:
                 self._failure = error
         finally:
             self._window.release()
-
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        self._check_open("commit")
-        try:
-            meta = await self._commit(checksums)
-        except BaseException:
-            await self.abort()
-            raise
-        self._done = True
-        return meta
 
     async def _commit(self, checksums: Checksums) -> ObjectMeta:
         ctx, key, options = self._ctx, self._key, self._options
@@ -355,12 +331,8 @@ class S3Writer:
                 error,
             )
 
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
+    def _drop_buffer(self) -> None:
         self._buffer.clear()
-        await shielded(self._cleanup(), self._background)
 
     async def _cleanup(self) -> None:
         uploads = set(self._uploads)
