@@ -12,4 +12,9 @@ and a Ceph RGW one after the other and on each compares the gateway on its S3
 backend with direct aioboto3 calls from this process (same part size,
 concurrency and client settings): Put and Get of SIZE/4 and SIZE, verified by
 SHA-256, with the gateway's and the S3 server's peak RSS.
+
+The GCS section (bench.gcs; `--only gcs`, `--gcs-chunk-size`) does the same
+against fake-gcs-server with direct google-cloud-storage calls (same chunk
+size, client and retry settings as the GCS driver). Both sections are
+bench.remote's machinery with their own servers and direct clients.
 """

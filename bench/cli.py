@@ -17,19 +17,24 @@ import grpc
 import psutil
 
 from bench import procs
+from bench.gcs import DEFAULT_CHUNK_SIZE as GCS_CHUNK_SIZE
+from bench.gcs import GcsSection
+from bench.remote import RemoteSection
 from bench.report import (
+    RemoteResults,
     Row,
-    S3Row,
+    all_met,
     human_size,
+    remote_rss_checks,
     render,
     render_profiles,
     rss_checks,
-    s3_rss_checks,
     write_json,
 )
 from bench.runner import Runner
 from bench.s3 import S3Section
 from bench.s3_servers import SERVERS as S3_SERVERS
+from gateway.backends.gcs_settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE
 from gateway.backends.s3_settings import MAX_PART_SIZE, MIN_PART_SIZE, S3Settings
 from gateway.config import ConfigError, load, parse_size
 from gateway.server import channel_options
@@ -38,7 +43,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LOCAL_WORKLOADS = ("put", "get", "small")
 # The S3 driver's defaults, for the gateway and the direct client alike.
 _S3_DEFAULTS = S3Settings(bucket="-")
-WORKLOADS = (*LOCAL_WORKLOADS, "s3")
+# The sections comparing the gateway with a storage server's own client.
+REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
+WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE)
 
 
 def _size(text: str) -> int:
@@ -85,7 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Gateway vs raw grpc.aio baseline: big Put/Get and small-object ops "
-        "(local backend); S3: the gateway vs direct aioboto3 on moto and Ceph RGW.",
+        "(local backend); S3: the gateway vs direct aioboto3 on moto and Ceph RGW; GCS: the "
+        "gateway vs direct google-cloud-storage on fake-gcs-server.",
     )
     parser.add_argument(
         "--size",
@@ -119,7 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         type=_only,
         default=list(WORKLOADS),
-        help="subset of put,get,small (local backend vs raw) and s3 (default all)",
+        help="subset of put,get,small (local backend vs raw), s3 and gcs (default all)",
     )
     parser.add_argument(
         "--s3-servers",
@@ -141,6 +149,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=_S3_DEFAULTS.concurrency,
         help="S3 part uploads in flight, for the gateway (STORAGE_S3_CONCURRENCY) and direct "
         f"alike (default the driver's, {_S3_DEFAULTS.concurrency})",
+    )
+    parser.add_argument(
+        "--gcs-chunk-size",
+        type=_size,
+        default=GCS_CHUNK_SIZE,
+        help="GCS resumable-upload chunk and download window, for the gateway "
+        "(STORAGE_GCS_CHUNK_SIZE) and direct alike; a multiple of 256KiB, at most 256MiB "
+        f"(default {human_size(GCS_CHUNK_SIZE)}: fake-gcs-server's uploads slow down with the "
+        "number of chunks)",
     )
     parser.add_argument(
         "--small-client",
@@ -189,6 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--s3-part-size must be between 5MiB and 5GiB (S3's limits)")
     if args.s3_concurrency < 1:
         parser.error("--s3-concurrency must be positive")
+    gcs_chunk = args.gcs_chunk_size
+    if gcs_chunk % CHUNK_MULTIPLE or not CHUNK_MULTIPLE <= gcs_chunk <= MAX_CHUNK_SIZE:
+        parser.error("--gcs-chunk-size must be a multiple of 256KiB, at most 256MiB")
     return args
 
 
@@ -231,7 +251,7 @@ def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
     if "small" not in args.only:
         del found["small"]
     if not set(args.only) & set(LOCAL_WORKLOADS):
-        del found["gateway data"]  # the S3 section's gateways keep nothing on disk
+        del found["gateway data"]  # the S3 and GCS sections' gateways keep nothing on disk
     return found
 
 
@@ -259,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         header = facts(args, data_dir)
         notes: list[str] = []
         rows: list[Row] = []
-        s3_rows: list[S3Row] = []
+        remote: list[RemoteResults] = []
         failed: list[str] = []
         summaries: dict[str, Any] = {}
         if set(args.only) & set(LOCAL_WORKLOADS):
@@ -285,26 +305,29 @@ def main(argv: list[str] | None = None) -> int:
                 else "glibc defaults"
             )
         )
-        if "s3" in args.only:
-            section = S3Section(args, processes, Path(data_dir), options)
+        for workload, kind in REMOTE.items():
+            if workload not in args.only:
+                remote.append(RemoteResults(kind.kind, kind.title, []))
+                continue
+            section = kind(args, processes, Path(data_dir), options)
             section.run()
             header.update(section.facts)
             notes += section.notes
-            s3_rows = section.rows
-            failed = section.failed
+            remote.append(section.results())
+            failed += section.failed
             summaries.update(section.profile_summaries())
         header["load average at end"] = _load()
         checks = rss_checks({row.workload: row for row in rows}, args.size)
-        checks += s3_rss_checks(s3_rows, args.size)
+        for results in remote:
+            checks += remote_rss_checks(results.rows, args.size)
         print()
-        print(render(header, rows, checks, notes, s3_rows))
+        print(render(header, rows, checks, notes, remote))
         if summaries:
             print()
             print(render_profiles(summaries))
-        write_json(args.output, header, rows, checks, notes, summaries, s3_rows)
+        write_json(args.output, header, rows, checks, notes, summaries, remote)
         print(f"\nresults written to {args.output}")
-        met = all(r.met for r in rows) and all(r.met for r in s3_rows)
-        met = met and all(c.met for c in checks)
+        met = all_met(rows, checks, remote)
         return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)

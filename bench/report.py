@@ -63,20 +63,21 @@ class Check:
 
 
 @dataclass
-class S3Row:
-    """One S3 transfer (server, op, size): direct aioboto3 against the gateway."""
+class RemoteRow:
+    """One transfer (server, op, size) of an S3 or GCS section: the storage
+    server's own client library called directly, against the gateway."""
 
-    server: str  # "moto" or "ceph"
+    server: str  # "moto", "ceph", "fake-gcs"
     op: str  # "put" or "get"
     size: int
     direct: float  # MiB/s
     gateway: float
     min_ratio: float
     gateway_peak_rss: int
-    server_peak_rss_direct: int  # the S3 server's front process (moto, radosgw)
+    server_peak_rss_direct: int  # the server's front process (moto, radosgw, fake-gcs-server)
     server_peak_rss_gateway: int
     gateway_cores: float
-    server_cores_direct: float  # all the S3 server's processes
+    server_cores_direct: float  # all the server's processes
     server_cores_gateway: float
     driver_cores_direct: float
     driver_cores_gateway: float
@@ -93,6 +94,15 @@ class S3Row:
     @property
     def met(self) -> bool:
         return self.ratio >= self.min_ratio
+
+
+@dataclass
+class RemoteResults:
+    """The rows of one section (bench.remote)."""
+
+    kind: str  # "S3", "GCS": the table's header, the JSON's "<kind>_results"
+    title: str
+    rows: list[RemoteRow]
 
 
 def peak_checks(
@@ -122,9 +132,10 @@ def peak_checks(
     return checks
 
 
-def s3_rss_checks(rows: list[S3Row], size: int) -> list[Check]:
-    """Each S3 gateway's peak RSS flat from SIZE/4 to SIZE (the issue's target; the
-    S3 table shows the peaks: the S3 driver holds up to concurrency + 1 parts)."""
+def remote_rss_checks(rows: list[RemoteRow], size: int) -> list[Check]:
+    """Each S3 or GCS gateway's peak RSS flat from SIZE/4 to SIZE (the issues' target;
+    the tables show the peaks: the S3 driver holds up to concurrency + 1 parts, the
+    GCS driver about two chunks)."""
     by_key = {(row.server, row.op, row.size): row for row in rows}
     checks = []
     for row in rows:
@@ -195,7 +206,7 @@ def _ms_per_mib(cores: float, rate: float) -> str:
     return f"{cores / rate * 1e3:.2f} ms/MiB" if rate else "-"
 
 
-def _s3_table(rows: list[S3Row]) -> str:
+def _remote_table(kind: str, rows: list[RemoteRow]) -> str:
     lines = [
         [
             row.workload,
@@ -214,9 +225,9 @@ def _s3_table(rows: list[S3Row]) -> str:
         ]
         for row in rows
     ]
-    header = ["S3 workload", "direct", "gateway", "gw/direct", "target", "met?", "gw RSS MiB"]
-    header += ["S3 RSS MiB (direct)", "S3 RSS MiB (gw)", "gw CPU", "S3 CPU (direct)"]
-    header += ["S3 CPU (gw)", "note"]
+    header = [f"{kind} workload", "direct", "gateway", "gw/direct", "target", "met?"]
+    header += ["gw RSS MiB", f"{kind} RSS MiB (direct)", f"{kind} RSS MiB (gw)", "gw CPU"]
+    header += [f"{kind} CPU (direct)", f"{kind} CPU (gw)", "note"]
     return _table(header, lines)
 
 
@@ -225,17 +236,18 @@ def render(
     rows: list[Row],
     checks: list[Check],
     notes: list[str],
-    s3_rows: list[S3Row] | None = None,
+    remote: list[RemoteResults] | None = None,
 ) -> str:
+    sections = [section for section in remote or [] if section.rows]
     parts = ["gateway vs raw grpc.aio baseline"] if rows else []
-    parts += ["S3: gateway vs direct aioboto3"] if s3_rows else []
+    parts += [section.title for section in sections]
     out = [f"storagegw benchmark: {'; '.join(parts) or 'nothing measured'}", ""]
     width = max(len(k) for k in facts)
     out += [f"  {k.ljust(width)}  {v}" for k, v in facts.items()]
     if rows:
         out += ["", _rows_table(rows)]
-    if s3_rows:
-        out += ["", _s3_table(s3_rows)]
+    for section in sections:
+        out += ["", _remote_table(section.kind, section.rows)]
     if checks:
         out.append("")
         check_lines = [[c.name, c.value, c.target, "yes" if c.met else "NO"] for c in checks]
@@ -260,6 +272,18 @@ def render_profiles(summaries: dict[str, dict[str, list[tuple[str, float]]]]) ->
     return "\n".join(out)
 
 
+def all_met(
+    rows: list[Row], checks: list[Check], remote: list[RemoteResults] | None = None
+) -> bool:
+    """Every ratio target and memory check met."""
+    sections = remote or []
+    return (
+        all(r.met for r in rows)
+        and all(r.met for section in sections for r in section.rows)
+        and all(c.met for c in checks)
+    )
+
+
 def write_json(
     path: Path,
     facts: dict[str, Any],
@@ -267,21 +291,22 @@ def write_json(
     checks: list[Check],
     notes: list[str],
     profiles: dict[str, Any],
-    s3_rows: list[S3Row] | None = None,
+    remote: list[RemoteResults] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    s3 = s3_rows or []
-    document = {
+    sections = remote or []
+    document: dict[str, Any] = {
         "facts": facts,
         "results": [{**asdict(row), "ratio": round(row.ratio, 4), "met": row.met} for row in rows],
-        "s3_results": [
+    }
+    for section in sections:  # "s3_results", "gcs_results"
+        document[f"{section.kind.lower()}_results"] = [
             {"workload": row.workload, **asdict(row), "ratio": round(row.ratio, 4), "met": row.met}
-            for row in s3
-        ],
+            for row in section.rows
+        ]
+    document |= {
         "memory_checks": [asdict(check) for check in checks],
-        "all_targets_met": (
-            all(r.met for r in rows) and all(r.met for r in s3) and all(c.met for c in checks)
-        ),
+        "all_targets_met": all_met(rows, checks, sections),
         "notes": notes,
         "profiles": profiles,
     }

@@ -28,7 +28,7 @@ from gateway.backends.s3_settings import S3Settings
 T = TypeVar("T")
 
 
-class DirectClient:
+class S3DirectClient:
     """aioboto3 on a private event loop; every method blocks until done."""
 
     def __init__(self, settings: S3Settings) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.remote import StorageServer
 from tests.servers import CephRgw, MotoServer, make_bucket
 
 SERVERS = ("moto", "ceph")
@@ -23,18 +23,12 @@ BUCKET = "storagegw-bench"
 
 
 @dataclass
-class S3Server:
-    name: str  # "moto" or "ceph"
-    label: str  # with its version, for the report
-    endpoint: str
+class S3Server(StorageServer):
+    """name: "moto" or "ceph"; front_pid: moto's server, radosgw."""
+
     access_key: str
     secret_key: str
     region: str
-    front_pid: int  # the process answering S3: its peak RSS is reported
-    pids: list[int]  # every process of the server: their CPU time is summed
-    stop: Callable[[], None]
-    # Frees the data of deleted objects now (Ceph's GC otherwise waits hours).
-    collect_garbage: Callable[[], None]
 
 
 def ceph_missing() -> list[str]:
@@ -65,16 +59,16 @@ def _start_moto() -> S3Server:
         moto.stop()
         raise
     return S3Server(
-        "moto",
-        f"moto {importlib.metadata.version('moto')} (python -m moto.server)",
-        moto.endpoint,
-        moto.access_key,
-        moto.secret_key,
-        moto.region,
-        pid,
-        [pid],
-        moto.stop,
-        lambda: None,  # deleted objects are gone at once
+        name="moto",
+        label=f"moto {importlib.metadata.version('moto')} (python -m moto.server)",
+        endpoint=moto.endpoint,
+        front_pid=pid,
+        pids=[pid],
+        stop=moto.stop,
+        collect_garbage=lambda: None,  # deleted objects are gone at once
+        access_key=moto.access_key,
+        secret_key=moto.secret_key,
+        region=moto.region,
     )
 
 
@@ -87,17 +81,17 @@ def _start_ceph(base_dir: Path) -> S3Server:
         ceph.stop()
         raise
     return S3Server(
-        "ceph",
-        f"{_ceph_version()} (single node: mon, memstore OSD, radosgw; started in "
+        name="ceph",
+        label=f"{_ceph_version()} (single node: mon, memstore OSD, radosgw; started in "
         f"{ceph.startup_seconds:.1f} s)",
-        ceph.endpoint,
-        ceph.access_key,
-        ceph.secret_key,
-        ceph.region,
-        pids["client.rgw.a"],
-        list(pids.values()),
-        ceph.stop,
-        ceph.collect_garbage,
+        endpoint=ceph.endpoint,
+        front_pid=pids["client.rgw.a"],
+        pids=list(pids.values()),
+        stop=ceph.stop,
+        collect_garbage=ceph.collect_garbage,
+        access_key=ceph.access_key,
+        secret_key=ceph.secret_key,
+        region=ceph.region,
     )
 
 

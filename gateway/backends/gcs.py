@@ -120,6 +120,58 @@ def _load_credentials(path: str) -> tuple[Any, str | None]:
     return loaded
 
 
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    """What connect() builds for one set of GcsSettings."""
+
+    client: Any  # google.cloud.storage.Client
+    session: Any  # its HTTP session (connection pool): close it when done
+    signer: Any  # credentials that sign URLs; None when there are none
+    retry: Any  # google.api_core.retry.Retry for every call
+
+
+def connect(s: GcsSettings) -> Connection:
+    """Credentials, an HTTP session and the client, as the driver uses them
+    (blocks: finding credentials may ask a metadata server). The benchmark's
+    direct client is built by this too."""
+    import google.auth
+    import requests.adapters
+    from google.auth.credentials import AnonymousCredentials
+    from google.auth.transport.requests import AuthorizedSession
+    from google.cloud import storage
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    project = s.project
+    credentials: Any = None
+    if s.credentials_path:
+        credentials, file_project = _load_credentials(s.credentials_path)
+        project = project or file_project
+    options: dict[str, Any] = {}
+    if s.emulator_host:
+        signer = credentials
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        options["api_endpoint"] = emulator_url(s.emulator_host)
+    else:
+        if credentials is None:
+            credentials, default_project = google.auth.default(scopes=SCOPES)
+            project = project or default_project
+        signer = credentials
+    session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+    # One pooled connection per thread: requests keeps only 10 by default.
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=1, pool_maxsize=s.threads, max_retries=0
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    client = storage.Client(
+        project=project,
+        credentials=credentials,
+        client_options=options or None,
+        _http=session,
+    )
+    return Connection(client, session, signer, DEFAULT_RETRY.with_timeout(s.retry_deadline))
+
+
 class GcsBackend:
     """One gateway bucket in a GCS bucket (under an optional key prefix)."""
 
@@ -164,52 +216,16 @@ class GcsBackend:
             return self._ctx
 
     def _connect(self) -> GcsContext:
-        """Credentials, an HTTP session and the client (in the pool: finding
-        credentials may ask a metadata server)."""
-        import google.auth
-        import requests.adapters
-        from google.auth.credentials import AnonymousCredentials
-        from google.auth.transport.requests import AuthorizedSession
-        from google.cloud import storage
-        from google.cloud.storage.retry import DEFAULT_RETRY
-
+        """The client (in the pool: finding credentials may ask a metadata server)."""
         s = self._settings
-        project = s.project
-        credentials: Any = None
-        if s.credentials_path:
-            credentials, file_project = _load_credentials(s.credentials_path)
-            project = project or file_project
-        options: dict[str, Any] = {}
-        if s.emulator_host:
-            self._signer = credentials
-            credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-            options["api_endpoint"] = emulator_url(s.emulator_host)
-        else:
-            if credentials is None:
-                credentials, default_project = google.auth.default(scopes=SCOPES)
-                project = project or default_project
-            self._signer = credentials
-        session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-        # One pooled connection per thread: requests keeps only 10 by default.
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=s.threads, max_retries=0
-        )
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self._session = session
-        client = storage.Client(
-            project=project,
-            credentials=credentials,
-            client_options=options or None,
-            _http=session,
-        )
-        retry = DEFAULT_RETRY.with_timeout(s.retry_deadline)
+        connection = connect(s)
+        self._signer, self._session = connection.signer, connection.session
         return GcsContext(
-            client=client,
-            bucket=client.bucket(s.bucket),
+            client=connection.client,
+            bucket=connection.client.bucket(s.bucket),
             prefix=s.prefix,
             pool=self._pool,
-            retry=retry,
+            retry=connection.retry,
             chunk_size=s.chunk_size,
         )
 
