@@ -13,11 +13,14 @@ rewritten to point back at the proxy, so every chunk passes through it too.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
+import google_crc32c
 from aiohttp import ClientSession, web
 
 from tests.servers import free_port
@@ -44,6 +47,11 @@ class RecordingProxy:
         self.port = free_port()
         self.requests: list[Recorded] = []
         self.body_filter: BodyFilter | None = None
+        # Check x-goog-hash on a resumable upload's last chunk as GCS does
+        # (fake-gcs-server does not): a mismatch is answered with GCS's 400,
+        # and the emulator never sees the request.
+        self.check_upload_hash = False
+        self._upload_crcs: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -77,6 +85,9 @@ class RecordingProxy:
         body = await request.read()
         if self.body_filter is not None:
             body = self.body_filter(record, body)
+        if self.check_upload_hash and (refusal := self._hash_refusal(record, body)) is not None:
+            record.status = refusal.status
+            return refusal
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         assert self._session is not None
         async with self._session.request(
@@ -92,6 +103,25 @@ class RecordingProxy:
             if "Location" in out:
                 out["Location"] = out["Location"].replace(self.upstream, self.endpoint)
             return web.Response(status=upstream.status, body=content, headers=out)
+
+    def _hash_refusal(self, record: Recorded, body: bytes) -> web.Response | None:
+        session = record.query.get("upload_id")
+        if record.method != "PUT" or session is None:
+            return None
+        crc = self._upload_crcs.setdefault(session, google_crc32c.Checksum())
+        crc.update(body)
+        sent = record.headers.get("x-goog-hash", "")
+        if not sent.startswith("crc32c="):
+            return None
+        calculated = base64.b64encode(crc.digest()).decode()
+        if sent == f"crc32c={calculated}":
+            return None
+        message = (
+            f'Provided CRC32C "{sent.removeprefix("crc32c=")}" doesn\'t match calculated '
+            f'CRC32C "{calculated}".'
+        )
+        error = {"code": 400, "message": message, "errors": [{"reason": "invalid"}]}
+        return web.json_response({"error": error}, status=400)
 
     def matching(self, method: str, path_part: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and path_part in r.path]

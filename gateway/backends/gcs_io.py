@@ -40,6 +40,9 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from google.cloud.storage import exceptions as media_exceptions
+from google.cloud.storage.exceptions import DataCorruption
+
 from gateway.backends.base import Checksums, ObjectMeta, RangeReader, WriteOptions
 from gateway.backends.gcs_common import (
     GCS_ERRORS,
@@ -47,6 +50,7 @@ from gateway.backends.gcs_common import (
     GcsContext,
     WritePreconditions,
     checksum_entries,
+    http_status,
     is_not_found,
     meta_from,
     resource_of,
@@ -181,7 +185,11 @@ class GcsWriter(RemoteWriter):
                 self._options.content_type,
                 None,  # size unknown: the last chunk says it
                 chunk_size=self._chunk_size,
-                checksum=None,  # commit compares GCS's CRC32C with the gateway's
+                # The library sends the CRC32C of what it sent with the last
+                # chunk (x-goog-hash), so GCS refuses bytes damaged on the way
+                # before the object replaces anything; commit also compares
+                # GCS's CRC32C with the gateway's end-to-end one.
+                checksum="crc32c",
                 retry=ctx.retry,
                 **self._preconditions.kwargs(),
             )
@@ -189,7 +197,25 @@ class GcsWriter(RemoteWriter):
     def _transmit(self, chunk: bytes) -> Any:
         """Send one chunk (in the pool); the response when it was the last."""
         self._feed.feed(chunk)
-        response = self._upload.transmit_next_chunk(self._transport)
+        try:
+            response = self._upload.transmit_next_chunk(self._transport)
+        except media_exceptions.InvalidResponse as error:
+            if http_status(error) == 400 and "crc32c" in _text(error.response).lower():
+                # GCS checked the x-goog-hash sent with the last chunk and
+                # refused: nothing was stored, nothing was replaced.
+                raise GatewayError(
+                    Reason.CHECKSUM_MISMATCH,
+                    f"GCS refused the upload of {self._key!r}: the CRC32C of the bytes it "
+                    "received differs from what the gateway sent (damaged on the way); "
+                    "nothing was stored",
+                    key=self._key,
+                ) from error
+            raise
+        except DataCorruption as error:
+            # A store that ignored x-goog-hash kept bytes whose CRC32C differs:
+            # _verify reports it, and abort removes exactly that generation.
+            self._created = error.response.json()
+            return error.response
         if self._upload.finished:
             self._created = response.json()
         return response
@@ -407,6 +433,13 @@ class GcsReader(RangeReader):
         if pending is not None:
             # The thread finishes its window regardless; only its result is dropped.
             pending.add_done_callback(_ignore_result)
+
+
+def _text(response: Any) -> str:
+    try:
+        return str(response.text)
+    except Exception:  # a response without a readable body
+        return ""
 
 
 def _ignore_result(future: asyncio.Future[bytes]) -> None:
