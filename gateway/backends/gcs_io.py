@@ -55,13 +55,12 @@ from gateway.backends.gcs_common import (
     meta_from,
     resource_of,
 )
-from gateway.backends.remote_writer import RemoteWriter
+from gateway.backends.remote_writer import RemoteWriter, missing_fails_condition
 from gateway.errors import (
     GatewayError,
     Reason,
     backend_unavailable,
     checksum_mismatch,
-    precondition_failed,
 )
 
 log = logging.getLogger(__name__)
@@ -296,7 +295,10 @@ class GcsWriter(RemoteWriter):
     def _errors(self, op: str) -> Any:
         """ctx.errors for a write: a missing object under a match condition
         is a failed precondition."""
-        return _WriteErrors(self._ctx, self._key, self._preconditions, op)
+        condition = self._preconditions.condition
+        return missing_fails_condition(
+            self._ctx.errors(self._key, condition, op), self._key, condition
+        )
 
     def _drop_buffer(self) -> None:
         self._buffer = bytearray()
@@ -335,26 +337,6 @@ class GcsWriter(RemoteWriter):
             log.warning(
                 "could not cancel the GCS upload session of %r: %s", self._key, type(error).__name__
             )
-
-
-class _WriteErrors:
-    def __init__(
-        self, ctx: GcsContext, key: str, preconditions: WritePreconditions, op: str
-    ) -> None:
-        self._inner = ctx.errors(key, preconditions.condition, op)
-        self._key = key
-        self._preconditions = preconditions
-
-    def __enter__(self) -> None:
-        self._inner.__enter__()
-
-    def __exit__(self, *exc_info: Any) -> bool:
-        try:
-            return bool(self._inner.__exit__(*exc_info))
-        except GatewayError as error:
-            if error.reason is Reason.OBJECT_NOT_FOUND and self._preconditions.condition:
-                raise precondition_failed(self._key, self._preconditions.condition) from error
-            raise
 
 
 class GcsReader(RangeReader):

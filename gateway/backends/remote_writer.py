@@ -5,11 +5,13 @@ caller is cancelled, so no upload is left behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import AbstractContextManager
 
 from gateway.backends.base import Checksums, ObjectMeta
-from gateway.errors import GatewayError, Reason
+from gateway.errors import GatewayError, Reason, precondition_failed
 
 
 async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
@@ -19,6 +21,22 @@ async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> Non
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     await asyncio.shield(task)
+
+
+@contextlib.contextmanager
+def missing_fails_condition(
+    errors: AbstractContextManager[object], key: str, condition: str
+) -> Iterator[None]:
+    """errors (a store's error mapping) for a conditional write: the store
+    answering "no such object" means the condition (if_match, a generation)
+    failed, not that something is missing."""
+    try:
+        with errors:
+            yield
+    except GatewayError as error:
+        if condition and error.reason is Reason.OBJECT_NOT_FOUND:
+            raise precondition_failed(key, condition) from error
+        raise
 
 
 class RemoteWriter(ABC):

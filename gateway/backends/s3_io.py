@@ -44,7 +44,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.backends.base import Checksums, Conditions, ObjectMeta, RangeReader, WriteOptions
-from gateway.backends.remote_writer import RemoteWriter
+from gateway.backends.remote_writer import RemoteWriter, missing_fails_condition
 from gateway.backends.s3_common import (
     KIND,
     MAX_PART_SIZE,
@@ -60,7 +60,7 @@ from gateway.backends.s3_common import (
     unquote_etag,
 )
 from gateway.conditions import check as check_conditions
-from gateway.errors import GatewayError, Reason, backend_unavailable, precondition_failed
+from gateway.errors import backend_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,10 @@ class S3Writer(RemoteWriter):
     def _write_errors(self, condition: str, op: str) -> Any:
         """ctx.errors, where a missing object under if_match (S3 answers 404)
         is PRECONDITION_FAILED."""
-        return _WriteErrors(self._ctx, self._key, condition, op)
+        matched = condition if condition == "if_match" else ""
+        return missing_fails_condition(
+            self._ctx.errors(self._key, condition, op), self._key, matched
+        )
 
     async def _tag(self, etag: str, sums: dict[str, str]) -> None:
         ctx = self._ctx
@@ -350,24 +353,6 @@ class S3Writer(RemoteWriter):
             )
         except S3_ERRORS as error:
             log.warning("could not abort S3 multipart upload of %r: %r", self._key, error)
-
-
-class _WriteErrors:
-    def __init__(self, ctx: S3Context, key: str, condition: str, op: str) -> None:
-        self._inner = ctx.errors(key, condition, op)
-        self._key = key
-        self._condition = condition
-
-    def __enter__(self) -> None:
-        self._inner.__enter__()
-
-    def __exit__(self, *exc_info: Any) -> bool:
-        try:
-            return bool(self._inner.__exit__(*exc_info))
-        except GatewayError as error:
-            if error.reason is Reason.OBJECT_NOT_FOUND and self._condition == "if_match":
-                raise precondition_failed(self._key, "if_match") from error
-            raise
 
 
 class S3Reader(RangeReader):
