@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Coroutine
 from typing import Any
+
+import pytest
 
 from gateway.backends.base import (
     Backend,
@@ -15,6 +18,7 @@ from gateway.backends.base import (
     WriteOptions,
 )
 from gateway.checksums import crc32c
+from gateway.errors import GatewayError, Reason
 
 
 def sums(data: bytes) -> Checksums:
@@ -77,6 +81,28 @@ async def sign(
         **options,
     }
     return await backend.sign_url(key, method, expires_in_s, **settings)
+
+
+async def assert_bucket_missing(
+    backend: Backend, bucket: str, *more_calls: Coroutine[Any, Any, Any]
+) -> None:
+    """Every object call on backend (whose store bucket does not exist) is
+    BUCKET_NOT_FOUND naming it, and the health probe BACKEND_UNAVAILABLE."""
+    calls = [
+        backend.head("k"),
+        backend.open_read("k", 0, None, Conditions()),
+        *more_calls,
+        backend.list("", "", "", 10, ""),
+        backend.delete("k"),
+    ]
+    for call in calls:
+        with pytest.raises(GatewayError) as caught:
+            await call
+        assert caught.value.reason is Reason.BUCKET_NOT_FOUND
+        assert bucket in caught.value.message
+    with pytest.raises(GatewayError) as caught:
+        await backend.probe()
+    assert caught.value.reason is Reason.BACKEND_UNAVAILABLE
 
 
 def utf8(key: str) -> bytes:

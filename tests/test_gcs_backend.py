@@ -339,20 +339,7 @@ async def test_delete(backend: GcsBackend) -> None:
 async def test_missing_bucket(fake_gcs: FakeGcsServer) -> None:
     driver = GcsBackend(_settings(fake_gcs, "no-such-bucket"))
     try:
-        calls = [
-            driver.head("k"),
-            driver.open_read("k", 0, None, Conditions()),
-            driver.list("", "", "", 10, ""),
-            driver.delete("k"),
-        ]
-        for call in calls:
-            with pytest.raises(GatewayError) as caught:
-                await call
-            assert caught.value.reason is Reason.BUCKET_NOT_FOUND
-            assert "no-such-bucket" in caught.value.message
-        with pytest.raises(GatewayError) as caught:
-            await driver.probe()
-        assert caught.value.reason is Reason.BACKEND_UNAVAILABLE
+        await drivers.assert_bucket_missing(driver, "no-such-bucket")
     finally:
         await driver.close()
 
