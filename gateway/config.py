@@ -7,6 +7,7 @@ so a bad start says exactly what to fix.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -69,8 +70,11 @@ class Config:
     health_interval: float = 5.0
     log_format: str = "auto"
     log_level: str = "INFO"
-    # Abort incomplete uploads older than this, every cleanup_interval (None: off).
+    # Abort incomplete uploads older than this, every cleanup_interval (None:
+    # upload_lifetime, so that expired resumable uploads go).
     stale_upload_age: float | None = None
+    # How long a resumable upload's id stays valid.
+    upload_lifetime: int = 7 * 86400
     cleanup_interval: float = 3600.0
     config_file: Path | None = None
 
@@ -421,6 +425,9 @@ def load(env: Mapping[str, str]) -> Config:
             parse_duration("GATEWAY_STALE_UPLOAD_AGE", text)
             if (text := get("GATEWAY_STALE_UPLOAD_AGE"))
             else None
+        ),
+        upload_lifetime=math.ceil(
+            parse_duration("GATEWAY_UPLOAD_LIFETIME", get("GATEWAY_UPLOAD_LIFETIME") or "7d")
         ),
         cleanup_interval=parse_duration(
             "GATEWAY_CLEANUP_INTERVAL", get("GATEWAY_CLEANUP_INTERVAL") or "1h"

@@ -25,6 +25,9 @@ class Reason(StrEnum):
     BUCKET_NOT_FOUND = "BUCKET_NOT_FOUND"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
     UPLOAD_EXPIRED = "UPLOAD_EXPIRED"
+    UPLOAD_NOT_FOUND = "UPLOAD_NOT_FOUND"
+    INVALID_WRITE_OFFSET = "INVALID_WRITE_OFFSET"
+    UPLOAD_BUSY = "UPLOAD_BUSY"
     PRECONDITION_FAILED = "PRECONDITION_FAILED"
     NOT_MODIFIED = "NOT_MODIFIED"
     KEY_CONFLICT = "KEY_CONFLICT"
@@ -59,6 +62,15 @@ def invalid_argument(message: str, **metadata: object) -> GatewayError:
 
 def invalid_stream(message: str) -> GatewayError:
     return GatewayError(Reason.INVALID_STREAM, message)
+
+
+def upload_not_found(key: str) -> GatewayError:
+    return GatewayError(
+        Reason.UPLOAD_NOT_FOUND,
+        f"no resumable upload of {key!r} with this id: it was aborted, cleaned up or "
+        "never started; start a new one",
+        key=key,
+    )
 
 
 def object_not_found(key: str) -> GatewayError:

@@ -19,6 +19,7 @@ from typing import Any
 from gateway.backends.base import Backend, Checksums, ObjectMeta, ObjectWriter, WriteOptions
 from gateway.checksums import StreamChecksums
 from gateway.errors import checksum_mismatch, object_too_large, size_mismatch
+from gateway.resumable_hash import ResumableChecksums
 
 # Chunks below this are hashed on the event loop: a thread hop costs more.
 OFFLOAD_THRESHOLD = 64 * 1024
@@ -84,7 +85,7 @@ async def store(
             in_flight = None
         for promise in (expected, late_expected):
             if promise is not None:
-                _verify(promise, sums)
+                verify(promise, sums)
         return await writer.commit(Checksums(sums.crc32c, sums.sha256, sums.size))
     except BaseException:
         # Cancellation included: a dropped stream must leave nothing behind.
@@ -100,7 +101,7 @@ async def _discard(writer: ObjectWriter, in_flight: asyncio.Future[Any] | None) 
     await writer.abort()
 
 
-def _verify(expected: Expected, sums: StreamChecksums) -> None:
+def verify(expected: Expected, sums: StreamChecksums | ResumableChecksums) -> None:
     if expected.size is not None and expected.size != sums.size:
         raise size_mismatch(expected.size, sums.size)
     if expected.crc32c is not None and expected.crc32c != sums.crc32c:

@@ -12,7 +12,9 @@ Rules for keys (the README repeats them):
 - no control character (C0, DEL, C1), hence no NUL;
 - no backslash (a path separator on some systems);
 - split on "/", no segment is empty, "." or "..": no leading "/", no "//",
-  and (for objects) no trailing "/".
+  and (for objects) no trailing "/";
+- the first segment is not ".storagegw": S3 and GCS keep the gateway's own
+  records (resumable uploads) there, beside the objects, hidden from listings.
 Prefixes follow the same rules, except that they may be empty and may end
 with "/" (their last segment is incomplete, so only the segments before it
 must be non-empty and not "." or "..").
@@ -26,6 +28,8 @@ import unicodedata
 from gateway.errors import GatewayError, Reason
 
 MAX_KEY_BYTES = 1024
+# The first segment of the keys the gateway keeps its own records under.
+RESERVED_SEGMENT = ".storagegw"
 
 # C0 controls, DEL, C1 controls, and the backslash.
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
@@ -65,7 +69,10 @@ def validate_key(key: str) -> str:
     if not key:
         raise _invalid("key", key, "empty")
     _check_text("key", key)
-    _check_segments("key", key, key.split("/"))
+    segments = key.split("/")
+    _check_segments("key", key, segments)
+    if segments[0] == RESERVED_SEGMENT:
+        raise _invalid("key", key, f"'{RESERVED_SEGMENT}/' is reserved for the gateway's records")
     return key
 
 

@@ -14,8 +14,6 @@ from gateway import calllog, convert
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.checksums import crc32c
 from gateway.errors import (
-    GatewayError,
-    Reason,
     checksum_mismatch,
     invalid_argument,
     invalid_stream,
@@ -39,14 +37,14 @@ class PutResult:
     meta: ObjectMeta
 
 
-def _expected(checksums: pb.ObjectChecksums, field: str) -> Expected:
+def expected_of(checksums: pb.ObjectChecksums, field: str) -> Expected:
     return Expected(
         crc32c=checksums.crc32c if checksums.HasField("crc32c") else None,
         sha256=convert.sha256_field(checksums.sha256, f"{field}.sha256"),
     )
 
 
-def _options(spec: pb.PutSpec) -> WriteOptions:
+def options_of(spec: pb.PutSpec) -> WriteOptions:
     metadata = dict(spec.metadata)
     size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
     if size > MAX_METADATA_BYTES:
@@ -66,25 +64,38 @@ def _options(spec: pb.PutSpec) -> WriteOptions:
     )
 
 
-class _Stream:
-    """Iterates the data of a Put stream, checking its shape as it goes."""
+class Stream:
+    """Iterates the data of a Put stream, checking its shape as it goes.
 
-    def __init__(self, first: pb.PutRequest, rest: AsyncIterator[pb.PutRequest]) -> None:
+    received counts from start (a resumable upload's write_offset). With
+    require_finish False a stream may end without finish_write (a resumable
+    upload's segment); finished then tells whether it was set.
+    """
+
+    def __init__(
+        self,
+        first: pb.PutRequest,
+        rest: AsyncIterator[pb.PutRequest],
+        start: int = 0,
+        require_finish: bool = True,
+    ) -> None:
         self._first: pb.PutRequest | None = first
         self._rest = rest
-        self.received = 0
+        self.received = start
         self.late = Expected()
+        self.finished = False
+        self._require_finish = require_finish
 
     def _take(self, message: pb.PutRequest, is_first: bool) -> bytes:
         if not is_first and message.WhichOneof("first_message") is not None:
             raise invalid_stream("spec or upload_id sent again after the first message")
-        if message.write_offset and message.write_offset != self.received:
+        if not is_first and message.write_offset and message.write_offset != self.received:
             raise invalid_stream(
                 f"write_offset {message.write_offset} does not match the "
                 f"{self.received} bytes received so far"
             )
         if message.HasField("object_checksums"):
-            late = _expected(message.object_checksums, "object_checksums")
+            late = expected_of(message.object_checksums, "object_checksums")
             self.late.crc32c = late.crc32c if late.crc32c is not None else self.late.crc32c
             self.late.sha256 = late.sha256 if late.sha256 is not None else self.late.sha256
         data = message.chunk.content
@@ -112,36 +123,45 @@ class _Stream:
                 raise invalid_stream("message received after finish_write")
             yield self._take(message, False)
             finished = message.finish_write
+        self.finished = finished
         # Only an explicit finish commits: a stream that merely ends may have
         # been cut short (a message over the size limit ends it the same way).
-        if not finished:
+        if not finished and self._require_finish:
             raise invalid_stream(
                 "the stream ended without finish_write on its last message; nothing was stored"
             )
 
 
-async def receive(
-    messages: AsyncIterator[pb.PutRequest], buckets: Buckets, limits: PutLimits
-) -> PutResult:
-    """Consume a whole Put stream and return the committed object."""
+async def first_message(messages: AsyncIterator[pb.PutRequest]) -> pb.PutRequest:
+    """The first message of a Put stream, which must carry a spec or an upload_id."""
     first = await anext(messages, None)
     if first is None:
         raise invalid_stream("empty Put stream: the first message must carry a spec")
-    which = first.WhichOneof("first_message")
-    if which == "upload_id":
-        raise GatewayError(
-            Reason.NOT_IMPLEMENTED, "resumable uploads (upload_id) are not served yet"
+    if first.WhichOneof("first_message") is None:
+        raise invalid_stream("the first Put message must carry a spec or an upload_id")
+    return first
+
+
+async def receive(
+    first: pb.PutRequest,
+    messages: AsyncIterator[pb.PutRequest],
+    buckets: Buckets,
+    limits: PutLimits,
+) -> PutResult:
+    """Consume a plain Put stream (first carries a spec); the committed object."""
+    if first.write_offset:
+        raise invalid_stream(
+            f"write_offset {first.write_offset} on the first message of a Put that starts "
+            "an object; it must be 0"
         )
-    if which != "spec":
-        raise invalid_stream("the first Put message must carry a spec")
     spec = first.spec
     calllog.note(spec.bucket, spec.key)
     bucket, backend = buckets.resolve(spec.bucket)
     key = validate_key(spec.key)
-    options = _options(spec)
-    expected = _expected(spec.expected_checksums, "expected_checksums")
+    options = options_of(spec)
+    expected = expected_of(spec.expected_checksums, "expected_checksums")
     expected.size = options.size_hint
-    stream = _Stream(first, messages)
+    stream = Stream(first, messages)
     meta = await store(
         backend,
         key,

@@ -21,6 +21,7 @@ from gateway.interceptors import GatewayInterceptor
 from gateway.registry import Buckets
 from gateway.servicer import ServiceSettings, StorageServicer
 from gateway.signing import UrlSigner, load_or_create_secret
+from gateway.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2
 
 log = logging.getLogger("storagegw")
@@ -63,6 +64,7 @@ class Gateway:
             config.default_bucket,
         )
         secret = load_or_create_secret(config.url_secret, config.base_path)
+        upload_ids = UploadIds(secret, config.upload_lifetime)
         public_url = config.public_base_url
         self.signer = UrlSigner(
             secret, public_url, config.url_expiration, config.url_max_expiration
@@ -77,6 +79,7 @@ class Gateway:
                 self.buckets,
                 self.signer,
                 ServiceSettings(config.chunk_size, config.max_object_size),
+                upload_ids,
             ),
             self.server,
         )
@@ -118,8 +121,7 @@ class Gateway:
             # Listening on port 0 binds a real port only now; URLs must name it.
             self.signer.base_url = f"http://{host}:{self.http_port}"
         self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
-        if self.config.stale_upload_age is not None:
-            self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
+        self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         log.info(
             "serving gRPC on %s:%d and signed URLs on %s:%d; buckets: %s; default bucket %s",
@@ -153,10 +155,11 @@ class Gateway:
             await self._probe_all()
 
     async def cleanup_once(self) -> dict[str, int]:
-        """Abort incomplete uploads older than stale_upload_age (when set)."""
+        """Abort incomplete uploads older than stale_upload_age, or by default
+        than upload_lifetime (expired resumable uploads)."""
         age = self.config.stale_upload_age
         if age is None:
-            return {}
+            age = self.config.upload_lifetime
         counts = await cleanup.abort_stale_uploads(self.buckets, age)
         for name, count in counts.items():
             if count:

@@ -13,12 +13,13 @@ from typing import Any
 
 from grpc.aio import ServicerContext
 
-from gateway import calllog, convert, copying, put_stream, wire
+from gateway import calllog, convert, copying, put_stream, uploads, wire
 from gateway.backends.base import PresigningBackend
 from gateway.errors import invalid_argument
 from gateway.keys import validate_key, validate_prefix
 from gateway.registry import Buckets
 from gateway.signing import SignedMethod, SignedUrl, UrlSigner
+from gateway.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
@@ -35,19 +36,60 @@ class ServiceSettings:
 
 
 class StorageServicer(pb_grpc.StorageServiceServicer):
-    def __init__(self, buckets: Buckets, signer: UrlSigner, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        buckets: Buckets,
+        signer: UrlSigner,
+        settings: ServiceSettings,
+        upload_ids: UploadIds,
+    ) -> None:
         self._buckets = buckets
         self._signer = signer
         self._settings = settings
         self._put_limits = put_stream.PutLimits(settings.max_object_size)
+        self._uploads = uploads.Uploads(buckets, upload_ids, self._put_limits)
 
     async def Put(
         self, request_iterator: AsyncIterator[pb.PutRequest], context: Context
     ) -> pb.PutResponse:
         # Only read a message's chunk once: each access to a bytes field copies it.
-        result = await put_stream.receive(request_iterator, self._buckets, self._put_limits)
+        first = await put_stream.first_message(request_iterator)
+        if first.WhichOneof("first_message") == "upload_id":
+            segment = await self._uploads.put(first, request_iterator)
+            response = pb.PutResponse(persisted_size=segment.persisted_size)
+            if segment.meta is not None:
+                response.object.CopyFrom(convert.object_info(segment.bucket, segment.meta))
+            return response
+        result = await put_stream.receive(first, request_iterator, self._buckets, self._put_limits)
         info = convert.object_info(result.bucket, result.meta)
         return pb.PutResponse(object=info, persisted_size=result.meta.size)
+
+    async def StartUpload(
+        self, request: pb.StartUploadRequest, context: Context
+    ) -> pb.StartUploadResponse:
+        started = await self._uploads.start(request.spec)
+        response = pb.StartUploadResponse(upload_id=started.upload_id)
+        response.expire_time.FromSeconds(started.ref.expire_time_unix)
+        return response
+
+    async def QueryUpload(
+        self, request: pb.QueryUploadRequest, context: Context
+    ) -> pb.QueryUploadResponse:
+        ref, status = await self._uploads.query(request.upload_id)
+        response = pb.QueryUploadResponse(
+            persisted_size=status.persisted_size, complete=status.complete is not None
+        )
+        if status.complete is not None:
+            response.persisted_size = status.complete.size
+            response.object.CopyFrom(convert.object_info(ref.bucket, status.complete))
+        response.expire_time.FromSeconds(ref.expire_time_unix)
+        return response
+
+    async def AbortUpload(
+        self, request: pb.AbortUploadRequest, context: Context
+    ) -> pb.AbortUploadResponse:
+        existed = await self._uploads.abort(request.upload_id)
+        return pb.AbortUploadResponse(existed=existed)
 
     # Yields GetResponse messages already encoded (wire.py), hence the override.
     async def Get(  # type: ignore[override]

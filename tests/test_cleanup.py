@@ -68,7 +68,14 @@ def test_periodic_task_aborts_stale_uploads(request, tmp_path):
         assert _uploads(s3, bucket) == []
 
 
-def test_no_periodic_task_unless_configured(request, tmp_path):
-    env = backend_env(request, "s3-moto")
+def test_periodic_task_defaults_to_the_upload_lifetime(request, tmp_path):
+    env = {**backend_env(request, "s3-moto"), "GATEWAY_UPLOAD_LIFETIME": "2d"}
+    bucket = env["STORAGE_S3_BUCKET"]
+    s3 = _s3(env)
     with run_gateway(env, tmp_path) as running:
-        assert running.run(running.gateway.cleanup_once()) == {}
+        assert running.gateway.config.stale_upload_age is None
+        # Older than two days (moto dates it 2010): expired, so aborted (by
+        # this call, or by the periodic task's first run if that came later).
+        s3.create_multipart_upload(Bucket=bucket, Key="expired")
+        assert "default" in running.run(running.gateway.cleanup_once())
+        assert _uploads(s3, bucket) == []

@@ -137,9 +137,15 @@ def test_size_mismatch(stub, gateway, declared):
     assert_no_temp_files(gateway)
 
 
-def test_resumable_fields_are_unimplemented(stub):
+def test_an_upload_id_the_gateway_did_not_issue_is_refused(stub):
     code, reason, _ = put_error(stub, [pb.PutRequest(upload_id="u-1", write_offset=5)])
-    assert (code, reason) == (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED")
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_UPLOAD_ID")
+
+
+def test_a_plain_put_starts_at_offset_zero(stub):
+    code, reason, _ = put_error(stub, [pb.PutRequest(spec=pb.PutSpec(key="k"), write_offset=5)])
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_STREAM")
+    assert_absent(stub, "k")
 
 
 def test_oversized_message_is_refused(stub, gateway):

@@ -230,8 +230,84 @@ class PresigningBackend(Protocol):
 
 @runtime_checkable
 class StaleUploadCleaner(Protocol):
-    """A backend that can hold incomplete uploads (S3 multipart uploads)."""
+    """A backend that can hold incomplete uploads (S3 multipart uploads a
+    crashed writer left, resumable uploads never finished)."""
 
     async def abort_stale_uploads(self, older_than_s: float) -> int:
-        """Abort the gateway's incomplete uploads started more than
-        older_than_s seconds ago; how many were aborted."""
+        """Abort the gateway's incomplete uploads, resumable ones included,
+        started more than older_than_s seconds ago; how many were aborted."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """A resumable upload as its backend holds it."""
+
+    # Bytes held durably: a continuation starts here (or below, where the
+    # gateway skips what it already has).
+    persisted_size: int
+    # The gateway's own record as of persisted_size (its running checksums and
+    # the upload's promises), stored verbatim by the driver and opaque to it.
+    state: bytes
+    # The committed object once the upload was finished.
+    complete: ObjectMeta | None = None
+
+
+class UploadWriter(Protocol):
+    """One stream's worth of a resumable upload, continuing at the
+    persisted size. Exactly one of commit, suspend or abort ends it."""
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        """The unit in which the backend persists bytes (an S3 part, a GCS
+        chunk...): the gateway calls checkpoint() at each multiple of it."""
+
+    async def write(self, data: bytes) -> None:
+        """Append data. Memory held by the driver stays bounded."""
+
+    async def checkpoint(self, size: int, state: bytes) -> None:
+        """The gateway's record once the upload holds size bytes (a multiple
+        of checkpoint_bytes). The driver stores it with the upload as soon as
+        those bytes are durable, and returns it as UploadStatus.state from
+        then on. It may return before they are durable."""
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        """Commit the object as ObjectWriter.commit does, and record the
+        upload as complete. On a failed commit the upload stays resumable
+        from what was durable."""
+
+    async def suspend(self) -> None:
+        """The stream stopped early: wait for what is in flight, record the
+        last durable checkpoint, release resources. The upload stays
+        resumable; bytes past the last checkpoint may be lost."""
+
+    async def abort(self) -> None:
+        """Discard the whole upload (AbortUpload); idempotent."""
+
+
+# A resumed upload: its status, and a writer unless it is complete.
+Resumed = tuple[UploadStatus, UploadWriter | None]
+
+
+@runtime_checkable
+class ResumableBackend(Protocol):
+    """A backend that keeps uploads resumable across streams and processes.
+
+    A handle is the driver's own name for an upload (an S3 multipart upload
+    id, a GCS session, a local record's name); the gateway carries it inside
+    an authenticated upload_id, so drivers may trust the handles they get.
+    An unknown handle is UPLOAD_NOT_FOUND.
+    """
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        """Begin an upload of key with options and the gateway's initial
+        record; its handle. Nothing is visible at key until commit."""
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        """What is persisted, or the object once complete."""
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        """The upload's status and a writer continuing at its persisted size
+        (None once complete). One writer per upload at a time."""
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        """Discard the upload; whether there was an unfinished one."""

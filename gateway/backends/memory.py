@@ -32,8 +32,11 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
     RangeReader,
+    Resumed,
+    UploadStatus,
     WriteOptions,
 )
+from gateway.backends.memory_uploads import MemoryUploads
 from gateway.conditions import check as check_conditions
 from gateway.conditions import check_existing
 from gateway.errors import GatewayError, Reason, quota_exceeded, unsupported
@@ -112,6 +115,29 @@ class _MemoryWriter:
         self._chunks = []
         self._backend._release(self._key, self)
 
+    # For resumable uploads (memory_uploads.py), which keep a writer open
+    # across streams.
+
+    def truncate(self, size: int) -> None:
+        """Drop every byte past size."""
+        kept, total = [], 0
+        for chunk in self._chunks:
+            if total >= size:
+                break
+            kept.append(chunk if total + len(chunk) <= size else chunk[: size - total])
+            total += len(kept[-1])
+        self._backend._reserved -= self._size - total
+        self._chunks, self._size = kept, total
+
+    def commit_keeping_data(self, checksums: Checksums) -> ObjectMeta:
+        """Commit; unlike commit(), a failure leaves the bytes written."""
+        data = b"".join(self._chunks)
+        meta = self._backend._commit(self._key, self._options, data, checksums, self)
+        self._done = True
+        self._chunks = []
+        self._backend._release(self._key, self)
+        return meta
+
 
 class MemoryBackend:
     """Objects in a dict, listed through a sorted list of UTF-8 keys."""
@@ -127,6 +153,7 @@ class MemoryBackend:
         self._writers: dict[str, int] = {}  # key -> number of in-flight writers
         self._credit = 0  # current size of every key in _writers, counted once
         self._last_generation = 0
+        self._uploads = MemoryUploads(self)
 
     @property
     def kind(self) -> str:
@@ -274,13 +301,16 @@ class MemoryBackend:
         start, end = ranges.resolve(meta.size, offset, limit)
         return _MemoryReader(meta, data, start, end)
 
-    async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
+    def new_writer(self, key: str, options: WriteOptions) -> _MemoryWriter:
         _check_supported(options)
         hint = options.size_hint
         if self._quota is not None and hint is not None and hint > self._quota:
             raise quota_exceeded(self._quota, hint)
         self._open_writer(key)
         return _MemoryWriter(self, key, options)
+
+    async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
+        return self.new_writer(key, options)
 
     async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
         entry = self._objects.get(key)
@@ -342,3 +372,20 @@ class MemoryBackend:
 
     async def close(self) -> None:
         return None
+
+    # ResumableBackend and StaleUploadCleaner (memory_uploads.py).
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        return await self._uploads.start(key, options, state)
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        return await self._uploads.query(key, handle)
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        return await self._uploads.resume(key, handle)
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        return await self._uploads.abort(key, handle)
+
+    async def abort_stale_uploads(self, older_than_s: float) -> int:
+        return await self._uploads.abort_stale(older_than_s)

@@ -359,8 +359,11 @@ class PutRequest(_message.Message):
     OBJECT_CHECKSUMS_FIELD_NUMBER: _builtins.int
     FINISH_WRITE_FIELD_NUMBER: _builtins.int
     upload_id: _builtins.str
-    """Continues a resumable upload (served in a later release: until then
-    UNIMPLEMENTED).
+    """Continues the resumable upload StartUpload returned. write_offset on
+    this message must not exceed the persisted size (QueryUpload); bytes
+    below it are skipped. A stream that ends without finish_write keeps
+    what it sent persisted (up to the backend's unit) and returns
+    persisted_size with no object.
     """
     write_offset: _builtins.int
     """Offset of this message's data in the object. For a plain Put it may be
@@ -418,7 +421,9 @@ class PutResponse(_message.Message):
     """Bytes persisted so far (equals object.size once committed)."""
     @_builtins.property
     def object(self) -> Global___ObjectInfo:
-        """The stored object."""
+        """The stored object; unset when a resumable upload's stream ended without
+        finish_write.
+        """
 
     def __init__(
         self,
@@ -990,3 +995,164 @@ class CopyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CopyResponse: _TypeAlias = CopyResponse  # noqa: Y015
+
+@_typing.final
+class StartUploadRequest(_message.Message):
+    """StartUploadRequest begins a resumable upload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spec(self) -> Global___PutSpec:
+        """The object the upload creates, as in a Put's first message. Its checks
+        (declared size, expected checksums, preconditions) apply when the
+        upload is finished.
+        """
+
+    def __init__(
+        self,
+        *,
+        spec: Global___PutSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartUploadRequest: _TypeAlias = StartUploadRequest  # noqa: Y015
+
+@_typing.final
+class StartUploadResponse(_message.Message):
+    """StartUploadResponse names the new upload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    upload_id: _builtins.str
+    """Opaque and authenticated: pass it to Put, QueryUpload and AbortUpload,
+    on any replica. It cannot be altered or pointed at another object.
+    """
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """After this the upload can no longer be continued and is cleaned up."""
+
+    def __init__(
+        self,
+        *,
+        upload_id: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "upload_id", b"upload_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartUploadResponse: _TypeAlias = StartUploadResponse  # noqa: Y015
+
+@_typing.final
+class QueryUploadRequest(_message.Message):
+    """QueryUploadRequest asks for a resumable upload's progress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    upload_id: _builtins.str
+    """The upload's id."""
+    def __init__(
+        self,
+        *,
+        upload_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_id", b"upload_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryUploadRequest: _TypeAlias = QueryUploadRequest  # noqa: Y015
+
+@_typing.final
+class QueryUploadResponse(_message.Message):
+    """QueryUploadResponse is a resumable upload's progress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSISTED_SIZE_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    OBJECT_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    persisted_size: _builtins.int
+    """Bytes the backend holds durably: continue the upload from here."""
+    complete: _builtins.bool
+    """Whether the upload was finished and its object committed."""
+    @_builtins.property
+    def object(self) -> Global___ObjectInfo:
+        """The committed object, when complete."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the upload expires."""
+
+    def __init__(
+        self,
+        *,
+        persisted_size: _builtins.int = ...,
+        complete: _builtins.bool = ...,
+        object: Global___ObjectInfo | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "object", b"object"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "expire_time", b"expire_time", "object", b"object", "persisted_size", b"persisted_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryUploadResponse: _TypeAlias = QueryUploadResponse  # noqa: Y015
+
+@_typing.final
+class AbortUploadRequest(_message.Message):
+    """AbortUploadRequest discards a resumable upload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    upload_id: _builtins.str
+    """The upload's id."""
+    def __init__(
+        self,
+        *,
+        upload_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_id", b"upload_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbortUploadRequest: _TypeAlias = AbortUploadRequest  # noqa: Y015
+
+@_typing.final
+class AbortUploadResponse(_message.Message):
+    """AbortUploadResponse says what the abort did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXISTED_FIELD_NUMBER: _builtins.int
+    existed: _builtins.bool
+    """Whether there was an unfinished upload to discard."""
+    def __init__(
+        self,
+        *,
+        existed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["existed", b"existed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbortUploadResponse: _TypeAlias = AbortUploadResponse  # noqa: Y015

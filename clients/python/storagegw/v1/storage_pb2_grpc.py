@@ -79,6 +79,21 @@ class StorageServiceStub:
                 request_serializer=storagegw_dot_v1_dot_storage__pb2.CopyRequest.SerializeToString,
                 response_deserializer=storagegw_dot_v1_dot_storage__pb2.CopyResponse.FromString,
                 _registered_method=True)
+        self.StartUpload = channel.unary_unary(
+                '/storagegw.v1.StorageService/StartUpload',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.StartUploadRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.StartUploadResponse.FromString,
+                _registered_method=True)
+        self.QueryUpload = channel.unary_unary(
+                '/storagegw.v1.StorageService/QueryUpload',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.QueryUploadRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.QueryUploadResponse.FromString,
+                _registered_method=True)
+        self.AbortUpload = channel.unary_unary(
+                '/storagegw.v1.StorageService/AbortUpload',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -150,6 +165,34 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartUpload(self, request, context):
+        """StartUpload begins a resumable upload and returns its upload_id. Data
+        then goes through Put streams whose first message carries the upload_id
+        and a write_offset at most the persisted size; bytes below the persisted
+        size are skipped, and the message with finish_write commits the object.
+        Any gateway replica configured with the same secret can continue it, and
+        a stream that breaks loses at most what was not yet persisted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryUpload(self, request, context):
+        """QueryUpload returns how many bytes of a resumable upload are persisted
+        (continue from there), or the object once the upload is complete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortUpload(self, request, context):
+        """AbortUpload discards a resumable upload and everything it persisted.
+        Aborting an upload that is already gone succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +230,21 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.Copy,
                     request_deserializer=storagegw_dot_v1_dot_storage__pb2.CopyRequest.FromString,
                     response_serializer=storagegw_dot_v1_dot_storage__pb2.CopyResponse.SerializeToString,
+            ),
+            'StartUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartUpload,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.StartUploadRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.StartUploadResponse.SerializeToString,
+            ),
+            'QueryUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryUpload,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.QueryUploadRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.QueryUploadResponse.SerializeToString,
+            ),
+            'AbortUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortUpload,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -388,6 +446,87 @@ class StorageService:
             '/storagegw.v1.StorageService/Copy',
             storagegw_dot_v1_dot_storage__pb2.CopyRequest.SerializeToString,
             storagegw_dot_v1_dot_storage__pb2.CopyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/StartUpload',
+            storagegw_dot_v1_dot_storage__pb2.StartUploadRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.StartUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/QueryUpload',
+            storagegw_dot_v1_dot_storage__pb2.QueryUploadRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.QueryUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/AbortUpload',
+            storagegw_dot_v1_dot_storage__pb2.AbortUploadRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.AbortUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,22 @@ class StorageServiceStub:
     """Copy copies an object, within a bucket or between buckets (streaming
     through the gateway when the buckets live on different backends).
     """
+    StartUpload: _grpc.UnaryUnaryMultiCallable[_storage_pb2.StartUploadRequest, _storage_pb2.StartUploadResponse]
+    """StartUpload begins a resumable upload and returns its upload_id. Data
+    then goes through Put streams whose first message carries the upload_id
+    and a write_offset at most the persisted size; bytes below the persisted
+    size are skipped, and the message with finish_write commits the object.
+    Any gateway replica configured with the same secret can continue it, and
+    a stream that breaks loses at most what was not yet persisted.
+    """
+    QueryUpload: _grpc.UnaryUnaryMultiCallable[_storage_pb2.QueryUploadRequest, _storage_pb2.QueryUploadResponse]
+    """QueryUpload returns how many bytes of a resumable upload are persisted
+    (continue from there), or the object once the upload is complete.
+    """
+    AbortUpload: _grpc.UnaryUnaryMultiCallable[_storage_pb2.AbortUploadRequest, _storage_pb2.AbortUploadResponse]
+    """AbortUpload discards a resumable upload and everything it persisted.
+    Aborting an upload that is already gone succeeds.
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -108,6 +124,22 @@ class StorageServiceAsyncStub(StorageServiceStub):
     Copy: _aio.UnaryUnaryMultiCallable[_storage_pb2.CopyRequest, _storage_pb2.CopyResponse]  # type: ignore[assignment]
     """Copy copies an object, within a bucket or between buckets (streaming
     through the gateway when the buckets live on different backends).
+    """
+    StartUpload: _aio.UnaryUnaryMultiCallable[_storage_pb2.StartUploadRequest, _storage_pb2.StartUploadResponse]  # type: ignore[assignment]
+    """StartUpload begins a resumable upload and returns its upload_id. Data
+    then goes through Put streams whose first message carries the upload_id
+    and a write_offset at most the persisted size; bytes below the persisted
+    size are skipped, and the message with finish_write commits the object.
+    Any gateway replica configured with the same secret can continue it, and
+    a stream that breaks loses at most what was not yet persisted.
+    """
+    QueryUpload: _aio.UnaryUnaryMultiCallable[_storage_pb2.QueryUploadRequest, _storage_pb2.QueryUploadResponse]  # type: ignore[assignment]
+    """QueryUpload returns how many bytes of a resumable upload are persisted
+    (continue from there), or the object once the upload is complete.
+    """
+    AbortUpload: _aio.UnaryUnaryMultiCallable[_storage_pb2.AbortUploadRequest, _storage_pb2.AbortUploadResponse]  # type: ignore[assignment]
+    """AbortUpload discards a resumable upload and everything it persisted.
+    Aborting an upload that is already gone succeeds.
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -188,6 +220,40 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_storage_pb2.CopyResponse, _abc.Awaitable[_storage_pb2.CopyResponse]]:
         """Copy copies an object, within a bucket or between buckets (streaming
         through the gateway when the buckets live on different backends).
+        """
+
+    @_abc_1.abstractmethod
+    def StartUpload(
+        self,
+        request: _storage_pb2.StartUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.StartUploadResponse, _abc.Awaitable[_storage_pb2.StartUploadResponse]]:
+        """StartUpload begins a resumable upload and returns its upload_id. Data
+        then goes through Put streams whose first message carries the upload_id
+        and a write_offset at most the persisted size; bytes below the persisted
+        size are skipped, and the message with finish_write commits the object.
+        Any gateway replica configured with the same secret can continue it, and
+        a stream that breaks loses at most what was not yet persisted.
+        """
+
+    @_abc_1.abstractmethod
+    def QueryUpload(
+        self,
+        request: _storage_pb2.QueryUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.QueryUploadResponse, _abc.Awaitable[_storage_pb2.QueryUploadResponse]]:
+        """QueryUpload returns how many bytes of a resumable upload are persisted
+        (continue from there), or the object once the upload is complete.
+        """
+
+    @_abc_1.abstractmethod
+    def AbortUpload(
+        self,
+        request: _storage_pb2.AbortUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.AbortUploadResponse, _abc.Awaitable[_storage_pb2.AbortUploadResponse]]:
+        """AbortUpload discards a resumable upload and everything it persisted.
+        Aborting an upload that is already gone succeeds.
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

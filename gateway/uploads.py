@@ -1,0 +1,253 @@
+"""Resumable uploads: StartUpload, QueryUpload, AbortUpload and the Put
+streams that continue one.
+
+The state lives with the backend, never only here: the driver keeps the
+bytes (S3 parts, a GCS session, a local temp file) and, at each of its
+persistence units, a record from the gateway (this module's "state": the
+running whole-object CRC32C and SHA-256 as of that size, and what the client
+promised about the whole object). Any process holding the upload_id, and the
+gateway's secret, can therefore continue where the last stream stopped and
+still check the whole object before committing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from gateway import calllog
+from gateway.backends.base import (
+    Checksums,
+    ObjectMeta,
+    ResumableBackend,
+    UploadStatus,
+    UploadWriter,
+)
+from gateway.errors import (
+    GatewayError,
+    Reason,
+    object_too_large,
+    size_mismatch,
+    unsupported,
+    upload_not_found,
+)
+from gateway.ingest import OFFLOAD_THRESHOLD, Expected, verify
+from gateway.keys import validate_key
+from gateway.put_stream import PutLimits, Stream, expected_of, options_of
+from gateway.registry import Buckets
+from gateway.resumable_hash import ResumableChecksums
+from gateway.upload_ids import UploadIds, UploadRef
+from storagegw.v1 import storage_pb2 as pb
+
+STATE_VERSION = 1
+
+
+@dataclass(slots=True)
+class UploadState:
+    """The gateway's record of an upload as of sums.size bytes."""
+
+    sums: ResumableChecksums
+    expected: Expected
+
+    def encode(self) -> bytes:
+        sha = self.expected.sha256
+        doc = {
+            "v": STATE_VERSION,
+            "sums": self.sums.save(),
+            "expected": {
+                "size": self.expected.size,
+                "crc32c": self.expected.crc32c,
+                "sha256": None if sha is None else base64.b64encode(sha).decode("ascii"),
+            },
+        }
+        return json.dumps(doc, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def decode(cls, data: bytes) -> UploadState:
+        try:
+            doc = json.loads(data)
+            if doc["v"] != STATE_VERSION:
+                raise ValueError(f"state version {doc['v']!r}")
+            promised = doc["expected"]
+            sha = promised["sha256"]
+            return cls(
+                ResumableChecksums.load(doc["sums"]),
+                Expected(
+                    size=promised["size"],
+                    crc32c=promised["crc32c"],
+                    sha256=None if sha is None else base64.b64decode(sha),
+                ),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise GatewayError(
+                Reason.INTERNAL, f"the upload's gateway state is not readable: {error}"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    upload_id: str
+    ref: UploadRef
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """What a Put stream on an upload ended with."""
+
+    bucket: str
+    persisted_size: int
+    meta: ObjectMeta | None  # set once the upload is complete
+
+
+def invalid_write_offset(offset: int, persisted: int) -> GatewayError:
+    return GatewayError(
+        Reason.INVALID_WRITE_OFFSET,
+        f"write_offset {offset} is past the {persisted} bytes persisted; "
+        f"continue from {persisted} (QueryUpload tells the persisted size)",
+        write_offset=offset,
+        persisted_size=persisted,
+    )
+
+
+Snapshot = tuple[int, bytes]  # (size, the encoded state as of that size)
+
+
+def _hash(state: UploadState, data: bytes, unit: int) -> list[Snapshot]:
+    """Hash data, splitting it at multiples of unit; the state at each."""
+    sums = state.sums
+    snapshots: list[Snapshot] = []
+    position = 0
+    while position < len(data):
+        take = min(unit - sums.size % unit, len(data) - position)
+        sums.update(data if take == len(data) else data[position : position + take])
+        position += take
+        if sums.size % unit == 0:
+            snapshots.append((sums.size, state.encode()))
+    return snapshots
+
+
+async def _hash_off_loop(state: UploadState, data: bytes, unit: int) -> list[Snapshot]:
+    if len(data) < OFFLOAD_THRESHOLD:
+        return _hash(state, data, unit)
+    return await asyncio.to_thread(_hash, state, data, unit)
+
+
+class Uploads:
+    """The resumable-upload RPCs over the gateway's buckets."""
+
+    def __init__(self, buckets: Buckets, ids: UploadIds, limits: PutLimits) -> None:
+        self._buckets = buckets
+        self._ids = ids
+        self._limits = limits
+
+    async def start(self, spec: pb.PutSpec) -> Started:
+        calllog.note(spec.bucket, spec.key)
+        bucket, backend = self._buckets.resolve(spec.bucket)
+        key = validate_key(spec.key)
+        options = options_of(spec)
+        expected = expected_of(spec.expected_checksums, "expected_checksums")
+        expected.size = options.size_hint
+        limit = self._limits.max_object_size
+        if expected.size is not None and limit is not None and expected.size > limit:
+            raise object_too_large(limit, expected.size)
+        if not isinstance(backend, ResumableBackend):
+            raise unsupported("resumable uploads", backend.kind)
+        state = UploadState(ResumableChecksums(), expected)
+        handle = await backend.start_upload(key, options, state.encode())
+        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle)
+        return Started(upload_id, ref)
+
+    def _open(self, upload_id: str) -> tuple[UploadRef, ResumableBackend]:
+        ref = self._ids.open(upload_id)
+        calllog.note(ref.bucket, ref.key)
+        _, backend = self._buckets.resolve(ref.bucket)
+        if backend.kind != ref.backend or not isinstance(backend, ResumableBackend):
+            # The bucket was reconfigured onto another backend since.
+            raise upload_not_found(ref.key)
+        return ref, backend
+
+    async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
+        ref, backend = self._open(upload_id)
+        return ref, await backend.query_upload(ref.key, ref.handle)
+
+    async def abort(self, upload_id: str) -> bool:
+        ref, backend = self._open(upload_id)
+        return await backend.abort_upload(ref.key, ref.handle)
+
+    async def put(self, first: pb.PutRequest, messages: AsyncIterator[pb.PutRequest]) -> Segment:
+        """Continue the upload first.upload_id with the rest of the stream."""
+        ref, backend = self._open(first.upload_id)
+        status, writer = await backend.resume_upload(ref.key, ref.handle)
+        if writer is None:
+            # Finished already (a retry whose first attempt committed): the
+            # object, whatever this stream carries.
+            assert status.complete is not None
+            return Segment(ref.bucket, status.complete.size, status.complete)
+        try:
+            state = UploadState.decode(status.state)
+            persisted = status.persisted_size
+            if first.write_offset < 0 or first.write_offset > persisted:
+                raise invalid_write_offset(first.write_offset, persisted)
+            stream = Stream(first, messages, start=first.write_offset, require_finish=False)
+            meta = await self._pump(stream, writer, state, persisted)
+        except BaseException:
+            # Whatever went wrong (a broken stream, a bad chunk, a failed
+            # check), what was persisted stays valid and resumable.
+            await asyncio.shield(writer.suspend())
+            raise
+        if meta is None:
+            await writer.suspend()
+            return Segment(ref.bucket, await self._persisted(backend, ref), None)
+        return Segment(ref.bucket, meta.size, meta)
+
+    @staticmethod
+    async def _persisted(backend: ResumableBackend, ref: UploadRef) -> int:
+        return (await backend.query_upload(ref.key, ref.handle)).persisted_size
+
+    async def _pump(
+        self, stream: Stream, writer: UploadWriter, state: UploadState, persisted: int
+    ) -> ObjectMeta | None:
+        sums, expected = state.sums, state.expected
+        limit = self._limits.max_object_size
+        if expected.size is not None:
+            limit = expected.size
+        unit = writer.checkpoint_bytes
+        position = stream.received
+        in_flight: asyncio.Future[Any] | None = None
+        try:
+            async for data in stream.chunks():
+                start, position = position, position + len(data)
+                if position <= persisted or not data:
+                    continue  # already persisted: skipped
+                if start < persisted:
+                    data = data[persisted - start :]
+                if limit is not None and position > limit:
+                    if expected.size is not None:
+                        raise size_mismatch(expected.size, position)
+                    raise object_too_large(limit, position)
+                if in_flight is not None:
+                    await self._settle(in_flight, writer)
+                in_flight = asyncio.gather(_hash_off_loop(state, data, unit), writer.write(data))
+            if in_flight is not None:
+                await self._settle(in_flight, writer)
+                in_flight = None
+        finally:
+            if in_flight is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(in_flight)
+        if not stream.finished:
+            return None
+        for promise in (expected, stream.late):
+            verify(promise, sums)
+        return await writer.commit(Checksums(sums.crc32c, sums.sha256, sums.size))
+
+    @staticmethod
+    async def _settle(in_flight: asyncio.Future[Any], writer: UploadWriter) -> None:
+        snapshots, _ = await in_flight
+        for size, snapshot in snapshots:
+            await writer.checkpoint(size, snapshot)
