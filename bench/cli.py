@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -31,6 +32,7 @@ from bench.report import (
     rss_checks,
     write_json,
 )
+from bench.resumable import ResumableSection
 from bench.runner import Runner
 from bench.s3 import S3Section
 from bench.s3_servers import SERVERS as S3_SERVERS
@@ -45,7 +47,7 @@ LOCAL_WORKLOADS = ("put", "get", "small")
 _S3_DEFAULTS = S3Settings(bucket="-")
 # The sections comparing the gateway with a storage server's own client.
 REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
-WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE)
+WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable")
 
 
 def _size(text: str) -> int:
@@ -127,7 +129,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         type=_only,
         default=list(WORKLOADS),
-        help="subset of put,get,small (local backend vs raw), s3 and gcs (default all)",
+        help="subset of put,get,small (local backend vs raw), s3, gcs and resumable (resumable "
+        "upload vs plain Put on local and S3, and time to resume; default all)",
     )
     parser.add_argument(
         "--s3-servers",
@@ -316,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
             remote.append(section.results())
             failed += section.failed
             summaries.update(section.profile_summaries())
+        resumable: ResumableSection | None = None
+        if "resumable" in args.only:
+            resumable = ResumableSection(args, processes, Path(data_dir), options)
+            resumable.run()
+            notes += resumable.notes
+            failed += resumable.failed
         header["load average at end"] = _load()
         checks = rss_checks({row.workload: row for row in rows}, args.size)
         for results in remote:
@@ -325,9 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         if summaries:
             print()
             print(render_profiles(summaries))
+        if resumable is not None:
+            print()
+            print(resumable.render())
+            resumable_json = args.output.with_name(args.output.stem + "-resumable.json")
+            resumable_json.write_text(json.dumps(resumable.as_json(), indent=2) + "\n")
         write_json(args.output, header, rows, checks, notes, summaries, remote)
         print(f"\nresults written to {args.output}")
-        met = all_met(rows, checks, remote)
+        met = all_met(rows, checks, remote) and (resumable is None or resumable.all_met())
         return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)

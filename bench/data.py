@@ -99,13 +99,13 @@ class BigData:
         """Wire bytes of the Put stream: spec, data chunks with CRC32C, finish."""
         yield pb.PutRequest(spec=pb.PutSpec(key=key, size=obj.size)).SerializeToString()
         for index, crc in enumerate(obj.chunk_crcs):
-            yield self._data_message(index, obj.size, crc)
+            yield self.data_message(index, obj.size, crc)
         last = pb.PutRequest(write_offset=obj.size, finish_write=True)
         last.object_checksums.crc32c = obj.crc32c
         last.object_checksums.sha256 = obj.sha256
         yield last.SerializeToString()
 
-    def _data_message(self, index: int, size: int, crc: int) -> bytes:
+    def data_message(self, index: int, size: int, crc: int) -> bytes:
         offset = index * self.chunk_size
         length = min(self.chunk_size, size - offset)
         inner_len = 1 + len(_varint(length)) + length + 5
