@@ -137,6 +137,14 @@ async def _hash_off_loop(state: UploadState, data: bytes, unit: int) -> list[Sna
     return await asyncio.to_thread(_hash, state, data, unit)
 
 
+class _StreamLock(asyncio.Lock):
+    """A lock that knows how many calls hold or await it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users = 0
+
+
 class Uploads:
     """The resumable-upload RPCs over the gateway's buckets."""
 
@@ -144,6 +152,8 @@ class Uploads:
         self._buckets = buckets
         self._ids = ids
         self._limits = limits
+        # Per upload handle: the stream writing it through this replica.
+        self._streams: dict[str, _StreamLock] = {}
 
     async def start(self, spec: pb.PutSpec) -> Started:
         calllog.note(spec.bucket, spec.key)
@@ -182,28 +192,61 @@ class Uploads:
     async def put(self, first: pb.PutRequest, messages: AsyncIterator[pb.PutRequest]) -> Segment:
         """Continue the upload first.upload_id with the rest of the stream."""
         ref, backend = self._open(first.upload_id)
-        status, writer = await backend.resume_upload(ref.key, ref.handle)
-        if writer is None:
-            # Finished already (a retry whose first attempt committed): the
-            # object, whatever this stream carries.
-            assert status.complete is not None
-            return Segment(ref.bucket, status.complete.size, status.complete)
+        # A retry usually reaches this replica while the broken stream before
+        # it is still being wound down (parts in flight, the last record being
+        # written): it waits for that instead of racing it.
+        lock = self._streams.setdefault(ref.handle, _StreamLock())
+        lock.users += 1
         try:
-            state = UploadState.decode(status.state)
-            persisted = status.persisted_size
-            if first.write_offset < 0 or first.write_offset > persisted:
-                raise invalid_write_offset(first.write_offset, persisted)
-            stream = Stream(first, messages, start=first.write_offset, require_finish=False)
-            meta = await self._pump(stream, writer, state, persisted)
+            await lock.acquire()
         except BaseException:
-            # Whatever went wrong (a broken stream, a bad chunk, a failed
-            # check), what was persisted stays valid and resumable.
-            await asyncio.shield(writer.suspend())
+            self._done_with(ref.handle, lock, locked=False)
             raise
-        if meta is None:
-            await writer.suspend()
-            return Segment(ref.bucket, await self._persisted(backend, ref), None)
-        return Segment(ref.bucket, meta.size, meta)
+        release = True
+        try:
+            status, writer = await backend.resume_upload(ref.key, ref.handle)
+            if writer is None:
+                # Finished already (a retry whose first attempt committed):
+                # the object, whatever this stream carries.
+                assert status.complete is not None
+                return Segment(ref.bucket, status.complete.size, status.complete)
+            try:
+                state = UploadState.decode(status.state)
+                persisted = status.persisted_size
+                if state.sums.size != persisted:
+                    raise GatewayError(
+                        Reason.INTERNAL,
+                        f"upload record of {ref.key!r} is at {state.sums.size} bytes, "
+                        f"its backend at {persisted}",
+                    )
+                if first.write_offset < 0 or first.write_offset > persisted:
+                    raise invalid_write_offset(first.write_offset, persisted)
+                stream = Stream(first, messages, start=first.write_offset, require_finish=False)
+                meta = await self._pump(stream, writer, state, persisted)
+            except BaseException:
+                # Whatever went wrong (a broken stream, a bad chunk, a failed
+                # check), what was persisted stays valid and resumable. The
+                # lock is held until the writer is wound down, even when this
+                # call is cancelled first.
+                winding_down = asyncio.ensure_future(writer.suspend())
+                winding_down.add_done_callback(lambda _: self._done_with(ref.handle, lock))
+                release = False
+                await asyncio.shield(winding_down)
+                raise
+            if meta is None:
+                await writer.suspend()
+                return Segment(ref.bucket, await self._persisted(backend, ref), None)
+            return Segment(ref.bucket, meta.size, meta)
+        finally:
+            if release:
+                self._done_with(ref.handle, lock)
+
+    def _done_with(self, handle: str, lock: _StreamLock, locked: bool = True) -> None:
+        if locked:
+            lock.release()
+        lock.users -= 1
+        if lock.users == 0:
+            del self._streams[handle]
 
     @staticmethod
     async def _persisted(backend: ResumableBackend, ref: UploadRef) -> int:
