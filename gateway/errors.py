@@ -73,6 +73,14 @@ def upload_not_found(key: str) -> GatewayError:
     )
 
 
+def upload_busy(key: str) -> GatewayError:
+    return GatewayError(
+        Reason.UPLOAD_BUSY,
+        f"another stream is writing the upload of {key!r}; retry when it ends",
+        key=key,
+    )
+
+
 def object_not_found(key: str) -> GatewayError:
     return GatewayError(Reason.OBJECT_NOT_FOUND, f"object {key!r} not found", key=key)
 

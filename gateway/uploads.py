@@ -34,6 +34,7 @@ from gateway.errors import (
     object_too_large,
     size_mismatch,
     unsupported,
+    upload_busy,
     upload_not_found,
 )
 from gateway.ingest import OFFLOAD_THRESHOLD, Expected, verify
@@ -138,11 +139,14 @@ async def _hash_off_loop(state: UploadState, data: bytes, unit: int) -> list[Sna
 
 
 class _StreamLock(asyncio.Lock):
-    """A lock that knows how many calls hold or await it."""
+    """A lock that knows how many calls hold or await it, and whether its
+    holder is only winding down a broken stream (worth waiting for) rather
+    than still streaming (another stream is then UPLOAD_BUSY)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.users = 0
+        self.winding_down = False
 
 
 class Uploads:
@@ -196,6 +200,8 @@ class Uploads:
         # it is still being wound down (parts in flight, the last record being
         # written): it waits for that instead of racing it.
         lock = self._streams.setdefault(ref.handle, _StreamLock())
+        if lock.locked() and not lock.winding_down:
+            raise upload_busy(ref.key)
         lock.users += 1
         try:
             await lock.acquire()
@@ -228,6 +234,7 @@ class Uploads:
                 # check), what was persisted stays valid and resumable. The
                 # lock is held until the writer is wound down, even when this
                 # call is cancelled first.
+                lock.winding_down = True
                 winding_down = asyncio.ensure_future(writer.suspend())
                 winding_down.add_done_callback(lambda _: self._done_with(ref.handle, lock))
                 release = False
@@ -243,6 +250,7 @@ class Uploads:
 
     def _done_with(self, handle: str, lock: _StreamLock, locked: bool = True) -> None:
         if locked:
+            lock.winding_down = False
             lock.release()
         lock.users -= 1
         if lock.users == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +237,39 @@ def test_reserved_keys_are_refused(stub: Stub) -> None:
         stub.StartUpload, pb.StartUploadRequest(spec=pb.PutSpec(key=".storagegw/uploads/x"))
     )
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_KEY")
+
+
+def test_a_second_stream_on_a_busy_upload_is_refused(stub: Stub) -> None:
+    data = os.urandom(12 * MiB)
+    upload_id = start(stub, "busy.bin")
+    release = threading.Event()
+
+    def held_open() -> Iterator[pb.PutRequest]:
+        yield from segment(upload_id, data[: 11 * MiB], 0, finish=False)
+        release.wait(60)
+
+    first = stub.Put.future(held_open())
+    try:
+        # The first stream holds the upload once some of it is persisted.
+        deadline = time.monotonic() + 60
+        while query(stub, upload_id).persisted_size == 0:
+            assert time.monotonic() < deadline, "the first stream persisted nothing"
+        code, reason, _ = call_error(stub.Put, segment(upload_id, data, 0, finish=True))
+        assert (code, reason) == (grpc.StatusCode.ABORTED, "UPLOAD_BUSY")
+    finally:
+        release.set()
+    assert not first.result(timeout=60).HasField("object")
+    done = put(stub, segment(upload_id, data, query(stub, upload_id).persisted_size, finish=True))
+    assert done.object.sha256 == hashlib.sha256(data).digest()
+
+
+def test_memory_uploads_do_not_survive_a_restart(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    env = {**backend_env(request, "memory"), "STORAGE_URL_SECRET": SECRET}
+    with run_gateway(env, tmp_path) as running, grpc.insecure_channel(running.target) as channel:
+        upload_id = start(storage_pb2_grpc.StorageServiceStub(channel), "gone.bin")
+    with run_gateway(env, tmp_path) as running, grpc.insecure_channel(running.target) as channel:
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        code, reason, _ = call_error(stub.QueryUpload, pb.QueryUploadRequest(upload_id=upload_id))
+        assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "UPLOAD_NOT_FOUND")

@@ -19,7 +19,7 @@ from gateway.backends.base import (
     UploadStatus,
     WriteOptions,
 )
-from gateway.errors import GatewayError, Reason, upload_not_found
+from gateway.errors import upload_busy, upload_not_found
 
 if TYPE_CHECKING:
     from gateway.backends.memory import MemoryBackend, _MemoryWriter
@@ -103,11 +103,7 @@ class MemoryUploads:
         if upload.complete is not None:
             return upload.status(), None
         if upload.busy:
-            raise GatewayError(
-                Reason.UPLOAD_BUSY,
-                f"another stream is writing the upload of {key!r}; retry when it ends",
-                key=key,
-            )
+            raise upload_busy(key)
         upload.busy = True
         return upload.status(), _ResumedWriter(self, handle, upload)
 
