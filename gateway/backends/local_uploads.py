@@ -1,4 +1,5 @@
-"""Resumable uploads for the local backend.
+"""Resumable uploads for the local backend (the files of one upload and the
+writer of one stream are in local_upload_files).
 
 Each upload is a directory root/uploads/<handle>/ holding:
 
@@ -30,51 +31,40 @@ resume finds the upload complete.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import re
 import secrets
 import shutil
-import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import replace
-from typing import TypeVar
 
-from gateway.backends.base import (
-    Checksums,
-    ObjectMeta,
-    Resumed,
-    UploadStatus,
-    WriteOptions,
-)
+from gateway.backends import local_upload_files as files
+from gateway.backends.base import Resumed, UploadStatus, WriteOptions
 from gateway.backends.local_format import (
     PREFIX_LEN,
-    encode_header,
     fsync_dir,
     header_block,
     make_dirs,
-    pwrite_all,
     read_current,
     reserved_header_len,
     storage_errors,
     write_all,
 )
 from gateway.backends.local_io import Committer
-from gateway.backends.upload_records import UploadRecord, decode, encode, meta_doc, meta_from
+from gateway.backends.local_upload_files import (
+    DATA,
+    FILE_MODE,
+    UploadWriter,
+    committed_view,
+    completed,
+    lock_dir,
+    read_record,
+)
+from gateway.backends.upload_records import UploadRecord, meta_from
 from gateway.errors import GatewayError, Reason, upload_not_found
 
-# Bytes between checkpoints (an fsync of the data file and of a new record).
-CHECKPOINT_BYTES = 8 * 1024 * 1024
-DATA = "data"
-RECORD = "record.json"
-_RECORD_TMP = "record.json.tmp"
 # What secrets.token_urlsafe makes: never "/", "." or "..".
 _HANDLE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FILE_MODE = 0o600
-
-T = TypeVar("T")
 
 
 def upload_busy(key: str) -> GatewayError:
@@ -83,81 +73,6 @@ def upload_busy(key: str) -> GatewayError:
         f"another stream is writing the upload of {key!r}; retry when it ends",
         key=key,
     )
-
-
-def _write_record(directory: str, record: UploadRecord) -> None:
-    """Replace directory's record, durably (blocking)."""
-    tmp = os.path.join(directory, _RECORD_TMP)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _FILE_MODE)
-    try:
-        write_all(fd, encode(record))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, os.path.join(directory, RECORD))
-    fsync_dir(directory)
-
-
-def _read_record(directory: str) -> UploadRecord | None:
-    path = os.path.join(directory, RECORD)
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return decode(data, path)
-
-
-def _lock_dir(directory: str) -> int | None:
-    """An fd holding the upload's flock; None when another stream holds it.
-    FileNotFoundError when the upload is gone (or being removed)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        # Still the upload's directory, not one moved away to be removed?
-        same = os.path.samestat(os.fstat(fd), os.stat(directory))
-    except FileNotFoundError:
-        same = False
-    if not same:
-        os.close(fd)
-        raise FileNotFoundError(directory)
-    return fd
-
-
-def _completed(record: UploadRecord, meta: ObjectMeta) -> UploadRecord:
-    driver = {k: v for k, v in record.driver.items() if k != "committing"}
-    return replace(record, persisted_size=meta.size, complete=meta, driver=driver)
-
-
-def _committed_view(record: UploadRecord, directory: str) -> UploadRecord:
-    """record, complete if a commit installed its data file then died."""
-    committing = record.driver.get("committing")
-    if record.complete is not None or committing is None:
-        return record
-    if os.path.exists(os.path.join(directory, DATA)):
-        return record
-    return _completed(record, meta_from(committing))
-
-
-async def _wait(task: asyncio.Future[T]) -> T:
-    """task's result; waits for it to end even if cancelled meanwhile."""
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            cancelled = True
-    result = task.result()
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
 
 
 class LocalUploads:
@@ -183,7 +98,7 @@ class LocalUploads:
         return os.path.join(self._dir, handle)
 
     def _record_of(self, key: str, directory: str) -> UploadRecord:
-        record = _read_record(directory)
+        record = read_record(directory)
         if record is None or record.key != key:
             raise upload_not_found(key)
         return record
@@ -216,13 +131,13 @@ class LocalUploads:
             except FileExistsError:
                 continue
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        fd = os.open(os.path.join(directory, DATA), flags, _FILE_MODE)
+        fd = os.open(os.path.join(directory, DATA), flags, FILE_MODE)
         try:
             write_all(fd, header_block(b"", header_len))
             os.fsync(fd)
         finally:
             os.close(fd)
-        _write_record(directory, record)
+        files.write_record(directory, record)
         fsync_dir(self._dir)
         return handle
 
@@ -231,7 +146,7 @@ class LocalUploads:
     async def query(self, key: str, handle: str) -> UploadStatus:
         directory = self._upload_dir(key, handle)
         record = await asyncio.to_thread(self._record_of, key, directory)
-        return (await asyncio.to_thread(_committed_view, record, directory)).status()
+        return (await asyncio.to_thread(committed_view, record, directory)).status()
 
     async def resume(self, key: str, handle: str) -> Resumed:
         directory = self._upload_dir(key, handle)
@@ -244,11 +159,11 @@ class LocalUploads:
             raise
 
     def _resume_sync(self, key: str, directory: str) -> Resumed:
-        record = _committed_view(self._record_of(key, directory), directory)
+        record = committed_view(self._record_of(key, directory), directory)
         if record.complete is not None:
             return record.status(), None
         try:
-            lock = _lock_dir(directory)
+            lock = lock_dir(directory)
         except FileNotFoundError:
             raise upload_not_found(key) from None
         if lock is None:
@@ -277,13 +192,15 @@ class LocalUploads:
                 os.close(data_fd)
             os.close(lock)
             raise
-        writer = _UploadWriter(self, directory, record, lock, data_fd, data_offset)
+        writer = UploadWriter(
+            directory, record, lock, data_fd, data_offset, self.commit, self.remove
+        )
         return record.status(), writer
 
     def _recover(self, record: UploadRecord, directory: str) -> UploadRecord:
         """record, made complete if a commit got as far as installing the
         data file (the lock held; blocking)."""
-        done = _committed_view(record, directory)
+        done = committed_view(record, directory)
         committing = record.driver.get("committing")
         if done is record and committing is not None and record.complete is None:
             # A create-only commit links the data file to the key, then
@@ -292,10 +209,10 @@ class LocalUploads:
             current = read_current(self._path_of(record.key), record.key)
             if current is None or current.generation != meta.generation:
                 return record
-            done = _completed(record, meta)
+            done = completed(record, meta)
             os.unlink(os.path.join(directory, DATA))
         if done is not record:
-            _write_record(directory, done)
+            files.write_record(directory, done)
         return done
 
     # Removing.
@@ -307,20 +224,20 @@ class LocalUploads:
             return await asyncio.to_thread(self._abort_sync, key, os.path.join(self._dir, handle))
 
     def _abort_sync(self, key: str, directory: str) -> bool:
-        record = _read_record(directory)
+        record = read_record(directory)
         if record is None or record.key != key:
             return False
         try:
-            lock = _lock_dir(directory)
+            lock = lock_dir(directory)
         except FileNotFoundError:
             return False
         if lock is None:
             raise upload_busy(key)
         try:
-            record = _read_record(directory)
+            record = read_record(directory)
             if record is None:
                 return False
-            existed = _committed_view(record, directory).complete is None
+            existed = committed_view(record, directory).complete is None
             self.remove(directory)
             return existed
         finally:
@@ -340,20 +257,20 @@ class LocalUploads:
             if not _HANDLE.fullmatch(name):
                 continue
             try:
-                lock = _lock_dir(directory)
+                lock = lock_dir(directory)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             if lock is None:
                 continue  # a stream is writing it
             try:
                 try:
-                    record = _read_record(directory)
+                    record = read_record(directory)
                 except GatewayError:
                     record = None  # unreadable: judged by its directory's age
                 created = os.stat(directory).st_mtime if record is None else record.created_unix
                 if created > cutoff:
                     continue
-                unfinished = record is None or _committed_view(record, directory).complete is None
+                unfinished = record is None or committed_view(record, directory).complete is None
                 self.remove(directory)
                 aborted += unfinished
             finally:
@@ -366,140 +283,5 @@ def _close_unused(task: asyncio.Future[Resumed]) -> None:
     if task.cancelled() or task.exception() is not None:
         return
     writer = task.result()[1]
-    if isinstance(writer, _UploadWriter):
+    if isinstance(writer, UploadWriter):
         writer.close_sync()
-
-
-class _UploadWriter:
-    """One stream of a local upload; holds its lock until it ends. Also what
-    the backend's commit installs (local_io.Finishable)."""
-
-    checkpoint_bytes = CHECKPOINT_BYTES
-
-    def __init__(
-        self,
-        uploads: LocalUploads,
-        directory: str,
-        record: UploadRecord,
-        lock: int,
-        data_fd: int,
-        data_offset: int,
-    ) -> None:
-        self._uploads = uploads
-        self._dir = directory
-        self._record = record  # as of the last checkpoint
-        self._lock: int | None = lock
-        self._data_fd: int | None = data_fd
-        self._data_offset = data_offset
-        self._size = record.persisted_size
-        # The fds are closed only by a thread holding _io, and only once no
-        # checkpoint is in flight (they use the data fd without _io).
-        self._io = threading.Lock()
-        self._checkpoint: asyncio.Future[UploadRecord] | None = None
-
-    @property
-    def key(self) -> str:
-        return self._record.key
-
-    @property
-    def options(self) -> WriteOptions:
-        return self._record.options
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def _fd(self) -> int:
-        if self._data_fd is None:
-            raise GatewayError(Reason.INTERNAL, "local backend: the upload's stream has ended")
-        return self._data_fd
-
-    def _write(self, data: bytes, position: int) -> None:
-        with self._io:
-            pwrite_all(self._fd(), data, self._data_offset + position)
-
-    async def write(self, data: bytes) -> None:
-        if not data:
-            return
-        with storage_errors(self.key):
-            await asyncio.to_thread(self._write, data, self._size)
-        self._size += len(data)
-
-    def _checkpoint_sync(self, record: UploadRecord) -> UploadRecord:
-        os.fsync(self._fd())  # the bytes first, then the record claiming them
-        _write_record(self._dir, record)
-        return record
-
-    async def _settle(self) -> None:
-        """Wait for the checkpoint in flight; raise what it raised."""
-        task, self._checkpoint = self._checkpoint, None
-        if task is not None:
-            with storage_errors(self.key):
-                self._record = await _wait(task)
-
-    async def checkpoint(self, size: int, state: bytes) -> None:
-        await self._settle()
-        record = self._record.advanced(size, state)
-        self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._checkpoint_sync, record))
-
-    def finish(self, meta: ObjectMeta) -> str:
-        """The data file made the final object file, and the commit noted in
-        the record; its path (blocking, under the backend's key lock)."""
-        header_len = self._data_offset - PREFIX_LEN
-        with self._io:
-            fd = self._fd()
-            end = self._data_offset + meta.size
-            if os.fstat(fd).st_size != end:
-                os.ftruncate(fd, end)  # nothing past what was hashed
-            pwrite_all(fd, header_block(encode_header(meta), header_len), 0)
-            os.fsync(fd)
-        driver = {**self._record.driver, "committing": meta_doc(meta)}
-        _write_record(self._dir, replace(self._record, driver=driver))
-        return os.path.join(self._dir, DATA)
-
-    def release(self) -> None:
-        with self._io:
-            if self._data_fd is not None:
-                os.close(self._data_fd)
-                self._data_fd = None
-
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        await self._settle()
-        meta = await self._uploads.commit(self, checksums.crc32c, checksums.sha256)
-        done = _completed(self._record, meta)
-        with storage_errors(self.key):
-            await _wait(asyncio.ensure_future(asyncio.to_thread(_write_record, self._dir, done)))
-        await self._close()
-        return meta
-
-    def close_sync(self) -> None:
-        """Close the data file and release the lock (blocking)."""
-        with self._io:
-            if self._data_fd is not None:
-                os.close(self._data_fd)
-                self._data_fd = None
-            if self._lock is not None:
-                os.close(self._lock)
-                self._lock = None
-
-    async def _close(self) -> None:
-        await _wait(asyncio.ensure_future(asyncio.to_thread(self.close_sync)))
-
-    async def suspend(self) -> None:
-        try:
-            await self._settle()
-        finally:
-            await self._close()
-
-    def _abort_sync(self) -> None:
-        with self._io:
-            if self._lock is not None:
-                self._uploads.remove(self._dir)
-        self.close_sync()
-
-    async def abort(self) -> None:
-        try:
-            with suppress(GatewayError, OSError):
-                await self._settle()  # the upload goes anyway
-        finally:
-            await _wait(asyncio.ensure_future(asyncio.to_thread(self._abort_sync)))
