@@ -20,7 +20,7 @@ from tests.conftest import RunningGateway, backend_env, run_gateway
 from tests.rpc import call_error, crc, get
 
 # The backends that keep resumable uploads so far.
-RESUMABLE = ["memory"]
+RESUMABLE = ["memory", "local"]
 
 SECRET = "resumable-uploads-test-secret"
 MiB = 1024 * 1024

@@ -5,6 +5,7 @@ Layout under root:
     root/objects/<key>   one file per object; the key's '/' segments are
                          directories ("a/b/c" is root/objects/a/b/c)
     root/tmp/            temp files of writes in flight
+    root/uploads/        resumable uploads, one directory each (local_uploads)
 
 The format of an object file (a header, then the data) and the low-level
 file helpers are in local_format, the readers and writers of those files in
@@ -51,6 +52,8 @@ from gateway.backends.base import (
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
+    Resumed,
+    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.local_format import (
@@ -62,8 +65,14 @@ from gateway.backends.local_format import (
     read_current,
     storage_errors,
 )
-from gateway.backends.local_io import LocalReader, LocalWriter, remove_temp_unless_locked
+from gateway.backends.local_io import (
+    Finishable,
+    LocalReader,
+    LocalWriter,
+    remove_temp_unless_locked,
+)
 from gateway.backends.local_listing import walk_objects
+from gateway.backends.local_uploads import LocalUploads
 from gateway.conditions import check as check_conditions
 from gateway.conditions import check_existing
 from gateway.errors import (
@@ -124,6 +133,9 @@ class LocalBackend:
         self._generation_lock = threading.Lock()
         self._last_generation = 0
         self._name_max = 255
+        self._uploads = LocalUploads(
+            self._root, self._tmp, self._path, self._commit, _check_supported
+        )
         self.start()
 
     def start(self) -> None:
@@ -240,7 +252,7 @@ class LocalBackend:
         self._path(key)  # reject keys this filesystem cannot store before any byte
         return LocalWriter(self._commit, key, options, self._tmp)
 
-    async def _commit(self, writer: LocalWriter, crc32c: int | None, sha256: bytes) -> ObjectMeta:
+    async def _commit(self, writer: Finishable, crc32c: int | None, sha256: bytes) -> ObjectMeta:
         key = writer.key
         path = self._path(key)
         with storage_errors(key):
@@ -248,7 +260,7 @@ class LocalBackend:
                 return await _run_to_completion(self._commit_sync, writer, path, crc32c, sha256)
 
     def _commit_sync(
-        self, writer: LocalWriter, path: str, crc32c: int | None, sha256: bytes
+        self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes
     ) -> ObjectMeta:
         key, options = writer.key, writer.options
         current = read_current(path, key)
@@ -428,6 +440,23 @@ class LocalBackend:
 
     async def close(self) -> None:
         return None
+
+    # ResumableBackend and StaleUploadCleaner (local_uploads.py).
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        return await self._uploads.start(key, options, state)
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        return await self._uploads.query(key, handle)
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        return await self._uploads.resume(key, handle)
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        return await self._uploads.abort(key, handle)
+
+    async def abort_stale_uploads(self, older_than_s: float) -> int:
+        return await self._uploads.abort_stale(older_than_s)
 
 
 def _name_too_long(key: str, name_max: int) -> GatewayError:

@@ -30,6 +30,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
+from typing import Protocol
 
 from gateway.backends.base import Checksums, ObjectMeta, RangeReader, WriteOptions
 from gateway.backends.local_format import (
@@ -134,8 +135,28 @@ class LocalReader(RangeReader):
             await asyncio.shield(asyncio.to_thread(self._close))
 
 
+class Finishable(Protocol):
+    """What the backend's commit installs: a LocalWriter, or a resumable
+    upload's data file (local_uploads)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def options(self) -> WriteOptions: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def finish(self, meta: ObjectMeta) -> str:
+        """Give the file its final header, fsync it; its path (blocking)."""
+
+    def release(self) -> None:
+        """The file was installed as the key (blocking)."""
+
+
 # The backend's commit: (writer, crc32c, sha256) -> metadata of the new object.
-Committer = Callable[["LocalWriter", int | None, bytes], Awaitable[ObjectMeta]]
+Committer = Callable[[Finishable, int | None, bytes], Awaitable[ObjectMeta]]
 
 
 def _create_temp(tmp_dir: str) -> tuple[int, str]:
