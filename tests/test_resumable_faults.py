@@ -25,8 +25,8 @@ from tests.rpc import crc, get
 from tests.test_resumable_uploads import SECRET, put, query, segment, start
 
 MiB = 1024 * 1024
-SOURCE_SIZE = 40 * MiB
-SENT_BEFORE_KILL = 30 * MiB
+SOURCE_SIZE = 72 * MiB
+SENT_BEFORE_KILL = 56 * MiB
 
 # The backends the kill -9 test runs on.
 BACKENDS_KILL = ["local"]

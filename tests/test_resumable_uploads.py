@@ -240,12 +240,13 @@ def test_reserved_keys_are_refused(stub: Stub) -> None:
 
 
 def test_a_second_stream_on_a_busy_upload_is_refused(stub: Stub) -> None:
-    data = os.urandom(12 * MiB)
+    # More than every backend's persistence unit (local: 32 MiB).
+    data = os.urandom(40 * MiB)
     upload_id = start(stub, "busy.bin")
     release = threading.Event()
 
     def held_open() -> Iterator[pb.PutRequest]:
-        yield from segment(upload_id, data[: 11 * MiB], 0, finish=False)
+        yield from segment(upload_id, data[: 39 * MiB], 0, finish=False)
         release.wait(60)
 
     first = stub.Put.future(held_open())

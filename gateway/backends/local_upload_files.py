@@ -30,7 +30,10 @@ from gateway.backends.upload_records import UploadRecord, decode, encode, meta_d
 from gateway.errors import GatewayError, Reason
 
 # Bytes between checkpoints (an fsync of the data file and of a new record).
-CHECKPOINT_BYTES = 8 * 1024 * 1024
+# Each fsync waits for the disk, so fewer of them cost less: at 8 MiB a 1 GiB
+# upload took 1.45x a plain Put on the 2-core test machine, at 32 MiB 1.06x.
+# A crash loses at most this much, sent again on resume.
+CHECKPOINT_BYTES = 32 * 1024 * 1024
 DATA = "data"
 RECORD = "record.json"
 _RECORD_TMP = "record.json.tmp"
