@@ -33,8 +33,9 @@ async def abort_stale_uploads(buckets: Buckets, older_than_s: float) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="storagegw cleanup",
-        description="Abort incomplete uploads (S3 multipart uploads, resumable uploads) older "
-        "than an age, in every configured bucket. Reads the same settings as `storagegw serve`.",
+        description="Abort incomplete uploads (S3 multipart uploads, resumable uploads: GCS "
+        "sessions are cancelled) older than an age, in "
+        "every configured bucket. Reads the same settings as `storagegw serve`.",
     )
     parser.add_argument(
         "--older-than",
@@ -67,5 +68,5 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in counts.items():
         print(f"{name}: aborted {count} incomplete upload(s) older than {args.older_than}")
     if not counts:
-        print("no bucket keeps incomplete uploads")
+        print("no configured bucket keeps incomplete uploads")
     return 0

@@ -27,6 +27,9 @@ the object existed), then deletes with ifGenerationMatch set to what it read
 when there are conditions. Copy is objects.rewrite, repeated with its
 rewrite token until done (large or cross-location copies), pinned to the
 source's generation, with the destination's conditions sent to GCS.
+
+Resumable uploads are GCS resumable sessions with a record object under
+`<prefix>.storagegw/uploads/` (gcs_uploads.py); listings hide that folder.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
     Presigned,
+    Resumed,
+    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.gcs_common import (
@@ -66,6 +71,7 @@ from gateway.backends.gcs_common import (
 from gateway.backends.gcs_io import GcsReader, GcsWriter
 from gateway.backends.gcs_listing import list_page
 from gateway.backends.gcs_settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
+from gateway.backends.gcs_uploads import GcsUploads
 from gateway.conditions import check as check_conditions
 from gateway.conditions import check_existing
 from gateway.errors import (
@@ -192,6 +198,7 @@ class GcsBackend:
         self._session: Any = None  # the client's HTTP session (connection pool)
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
+        self._uploads = GcsUploads(self, self._background)
 
     @property
     def kind(self) -> str:
@@ -214,6 +221,10 @@ class GcsBackend:
                 except GCS_ERRORS as error:
                     raise map_error(error, bucket=self._settings.bucket, op="connect") from error
             return self._ctx
+
+    async def context(self) -> GcsContext:
+        """The client and location (connected on first use)."""
+        return await self._context()
 
     def _connect(self) -> GcsContext:
         """The client (in the pool: finding credentials may ask a metadata server)."""
@@ -469,6 +480,23 @@ class GcsBackend:
                 "signed URLs with these credentials (set STORAGE_GCS_SIGNING_ACCOUNT)", KIND
             )
         return {"service_account_email": account, "access_token": signer.token}
+
+    # ResumableBackend and StaleUploadCleaner (gcs_uploads.py).
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        return await self._uploads.start(key, options, state)
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        return await self._uploads.query(key, handle)
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        return await self._uploads.resume(key, handle)
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        return await self._uploads.abort(key, handle)
+
+    async def abort_stale_uploads(self, older_than_s: float) -> int:
+        return await self._uploads.abort_stale(older_than_s)
 
     # Health.
 

@@ -91,6 +91,11 @@ class ChunkFeed:
         return piece
 
     def seek(self, position: int, whence: int = 0) -> int:
+        if whence == 0 and not self._data:
+            # Nothing held yet: a session resumed elsewhere continues at the
+            # offset GCS reports (ResumableUpload.recover seeks there).
+            self._start = self._position = position
+            return position
         if whence != 0 or not self._start <= position <= self._start + len(self._data):
             raise ValueError("ChunkFeed can only seek within the current chunk")
         self._position = position
@@ -154,8 +159,12 @@ class GcsWriter(RemoteWriter):
                 del self._buffer[: self._chunk_size]
                 await self._send(chunk)
         except BaseException:
-            await self.abort()
+            await self._failed()
             raise
+
+    async def _failed(self) -> None:
+        """A write failed: discard the upload (a resumable one keeps it)."""
+        await self.abort()
 
     async def _wait_in_flight(self) -> Any:
         future, self._in_flight = self._in_flight, None

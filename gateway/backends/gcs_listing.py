@@ -15,6 +15,9 @@ up to its last object when its objects alone fill maxResults (the emulator
 counts objects only, and its prefixes run past them); entries beyond are
 left for the next call. Listings carry full object resources, so listed
 objects have their content type, metadata, generation and checksums.
+
+Names under `.storagegw/` (the gateway's upload records; keys.py refuses
+such keys) are left out, objects and common prefixes alike.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from typing import Any
 from gateway.backends.base import ListPage, ObjectMeta
 from gateway.backends.gcs_common import GcsContext, meta_from, resource_of
 from gateway.errors import GatewayError, Reason
+from gateway.keys import RESERVED_SEGMENT
 from gateway.listing import decode_token, encode_token
+
+_HIDDEN = RESERVED_SEGMENT + "/"  # the gateway's upload records, never listed
 
 _PAST_PREFIX = b"\xff"  # no UTF-8 sequence contains it: sorts after a whole group
 
@@ -115,12 +121,12 @@ async def list_page(
         entries: list[tuple[bytes, ObjectMeta | str]] = []
         for blob in blobs:
             key = str(blob.name)[cut:]
-            if key.encode() > after:
+            if key.encode() > after and not key.startswith(_HIDDEN):
                 entries.append((key.encode(), meta_from(key, resource_of(blob))))
         for full in found:
             rolled = str(full)[cut:]
             position = rolled.encode() + _PAST_PREFIX
-            if position > after:
+            if position > after and not rolled.startswith(_HIDDEN):
                 entries.append((position, rolled))
         entries.sort(key=lambda entry: entry[0])
         if next_token:
