@@ -18,8 +18,6 @@ from gateway.registry import Buckets
 
 log = logging.getLogger("storagegw")
 
-DEFAULT_AGE = "7d"
-
 
 async def abort_stale_uploads(buckets: Buckets, older_than_s: float) -> dict[str, int]:
     """{bucket: uploads aborted} for every bucket whose backend keeps any."""
@@ -33,19 +31,25 @@ async def abort_stale_uploads(buckets: Buckets, older_than_s: float) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="storagegw cleanup",
-        description="Abort incomplete uploads (S3 multipart uploads, resumable uploads: GCS "
-        "sessions are cancelled) older than an age, in "
-        "every configured bucket. Reads the same settings as `storagegw serve`.",
+        description="Remove unfinished uploads older than an age in every configured bucket: "
+        "resumable uploads (local upload directories, S3 multipart uploads aborted, GCS "
+        "sessions cancelled, with their records) and S3 multipart uploads a crash left. Reads "
+        "the same settings as `storagegw serve`.",
     )
     parser.add_argument(
         "--older-than",
-        default=DEFAULT_AGE,
-        help=f"age such as 7d, 12h, 30m or seconds (default {DEFAULT_AGE})",
+        default=None,
+        help="age such as 7d, 12h, 30m or seconds (default GATEWAY_STALE_UPLOAD_AGE, or else "
+        "GATEWAY_UPLOAD_LIFETIME: expired uploads)",
     )
     args = parser.parse_args(argv)
     try:
-        older_than = config_module.parse_duration("--older-than", args.older_than)
         config = config_module.load(os.environ)
+        if args.older_than is None:
+            older_than = config.stale_upload_age or float(config.upload_lifetime)
+            args.older_than = f"{older_than:g}s"
+        else:
+            older_than = config_module.parse_duration("--older-than", args.older_than)
     except config_module.ConfigError as error:
         print(f"storagegw: configuration error: {error}", file=sys.stderr)
         return 2

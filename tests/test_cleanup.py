@@ -50,6 +50,17 @@ def test_cli_aborts_only_old_uploads_under_the_gateway_prefix(request):
     assert _uploads(s3, bucket) == ["not-ours"]
 
 
+def test_cli_age_defaults_to_the_upload_lifetime(request):
+    env = {**backend_env(request, "s3-moto"), "GATEWAY_UPLOAD_LIFETIME": "1d"}
+    bucket = env["STORAGE_S3_BUCKET"]
+    s3 = _s3(env)
+    s3.create_multipart_upload(Bucket=bucket, Key="expired")  # moto dates it 2010
+    result = _cleanup(env)
+    assert result.returncode == 0, result.stderr
+    assert "default: aborted 1 incomplete upload(s) older than 86400s" in result.stdout
+    assert _uploads(s3, bucket) == []
+
+
 def test_cli_refuses_a_bad_age(request):
     env = backend_env(request, "s3-moto")
     result = _cleanup(env, "--older-than", "soon")
