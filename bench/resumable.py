@@ -238,9 +238,14 @@ class ResumableSection:
             index = persisted // self.data.chunk_size
             if persisted % self.data.chunk_size:
                 raise RuntimeError("persisted size is not on a chunk boundary")
-            _put_bytes(channel, resumable_messages(self.data, obj, upload_id, index, index + 1))
+            segment = _put_bytes(
+                channel, resumable_messages(self.data, obj, upload_id, index, index + 1)
+            )
             accepted = time.perf_counter()
-            done = _put_bytes(channel, resumable_messages(self.data, obj, upload_id, index + 1))
+            # The one chunk is persisted only if it completed a unit: go on from
+            # what the gateway says it holds.
+            rest = segment.persisted_size // self.data.chunk_size
+            done = _put_bytes(channel, resumable_messages(self.data, obj, upload_id, rest))
             if done.object.sha256 != obj.sha256:
                 raise RuntimeError("the resumed upload stored other bytes")
             stub.Delete(pb.DeleteRequest(key=key))
