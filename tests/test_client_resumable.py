@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import logging
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,7 +69,8 @@ def test_start_query_resume_and_query_again(client: Client, tmp_path: Path) -> N
     done = client.query_upload(session.upload_id)
     assert done.complete
     assert done.persisted_size == len(data)
-    assert done.object is not None and done.object.etag == info.etag
+    assert done.object is not None
+    assert done.object.etag == info.etag
     # Resuming a finished upload answers with its object, verified again.
     assert client.resume_upload(session.upload_id, path).etag == info.etag
 

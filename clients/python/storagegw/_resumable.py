@@ -293,7 +293,9 @@ def wants_resumable(
     elif size is None:
         file = cast(BinaryIO, source)
         try:
-            size = file.seek(0, os.SEEK_END) - file.seek(file.tell(), os.SEEK_SET)
+            position = file.tell()
+            size = file.seek(0, os.SEEK_END) - position
+            file.seek(position)
         except (OSError, ValueError):
             return False
     return size is not None and size >= threshold
