@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from storagegw._crc32c import crc32c
 from tests.conftest import REPO, gateway_process
 
 CLI = str(REPO / ".venv" / "bin" / "storagegw")
@@ -177,3 +178,76 @@ def test_storagegw_serve(tmp_path):
     with gateway_process(tmp_path, [CLI, "serve", "--backend", "memory"]) as served:
         run(served.target, "put", "-", "k", stdin=b"served")
         assert run(served.target, "get", "k", "-").stdout == b"served"
+
+
+def test_put_resume_round_trip_prints_the_upload_id(memory_gateway, tmp_path):
+    target = memory_gateway.target
+    data = os.urandom(3 * 1024 * 1024 + 1)
+    (tmp_path / "big.bin").write_bytes(data)
+    put = run(target, "put", "--resume", str(tmp_path / "big.bin"), "resumed.bin")
+    upload_id = put.stderr.decode().split("upload id: ", 1)[1].split()[0]
+    assert run(target, "get", "resumed.bin", "-").stdout == data
+    status = json.loads(run(target, "upload-status", upload_id, "--json").stdout)
+    assert status["complete"] is True
+    assert status["persisted_size"] == len(data)
+    assert status["object"]["sha256"] == hashlib.sha256(data).hexdigest()
+    plain = run(target, "upload-status", upload_id).stdout.decode()
+    assert "complete: yes" in plain
+    assert f"object.size: {len(data)}" in plain
+
+
+def test_upload_status_and_continue_an_upload_in_progress(memory_gateway, tmp_path):
+    from storagegw import Client
+    from storagegw.v1 import storage_pb2 as pb
+
+    target = memory_gateway.target
+    data = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "part.bin").write_bytes(data)
+    with Client(target) as client:
+        session = client.start_upload("partial.bin")
+        first = pb.PutRequest(upload_id=session.upload_id, write_offset=0)
+        piece = data[: 1024 * 1024]
+        chunk = pb.PutRequest(
+            write_offset=0, chunk=pb.ChecksummedData(content=piece, crc32c=crc32c(piece))
+        )
+        partial = client._stub.Put(iter([first, chunk]))
+        assert not partial.HasField("object")
+    status = json.loads(run(target, "upload-status", session.upload_id, "--json").stdout)
+    assert status["complete"] is False
+    assert status["persisted_size"] == 1024 * 1024
+    assert status["object"] is None
+    assert status["expire_time"]
+    plain = run(target, "upload-status", session.upload_id).stdout.decode()
+    assert "complete: no" in plain
+    assert "persisted_size: 1048576" in plain
+
+    run(target, "put", "--upload-id", session.upload_id, str(tmp_path / "part.bin"), "partial.bin")
+    assert run(target, "get", "partial.bin", "-").stdout == data
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "reason"),
+    [
+        (["upload-status", "bogus-id"], 6, b"INVALID_UPLOAD_ID"),
+        (["upload-abort", "bogus-id"], 6, b"INVALID_UPLOAD_ID"),
+        (["put", "--upload-id", "bogus-id", "FILE", "k"], 6, b"INVALID_UPLOAD_ID"),
+    ],
+)
+def test_bad_upload_id(memory_gateway, tmp_path, command, code, reason):
+    (tmp_path / "f").write_bytes(b"x")
+    command = [str(tmp_path / "f") if word == "FILE" else word for word in command]
+    result = run(memory_gateway.target, *command, check=False)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.startswith(b"storagegw: error: ")
+    assert reason in result.stderr
+
+
+def test_upload_abort(memory_gateway):
+    from storagegw import Client
+
+    with Client(memory_gateway.target) as client:
+        session = client.start_upload("never.bin")
+    run(memory_gateway.target, "upload-abort", session.upload_id)
+    result = run(memory_gateway.target, "upload-status", session.upload_id, check=False)
+    assert result.returncode == 3
+    assert b"UPLOAD_NOT_FOUND" in result.stderr

@@ -83,7 +83,13 @@ class FakeRpcError(grpc.RpcError):
         ("BACKEND_UNAVAILABLE", grpc.StatusCode.UNAVAILABLE, errors.Unavailable),
         ("PERMISSION_DENIED", grpc.StatusCode.PERMISSION_DENIED, errors.PermissionDenied),
         ("SOMETHING_NEW", grpc.StatusCode.NOT_FOUND, errors.NotFound),
-        ("SOMETHING_NEW", grpc.StatusCode.ABORTED, errors.StorageError),
+        ("UPLOAD_NOT_FOUND", grpc.StatusCode.NOT_FOUND, errors.UploadNotFound),
+        ("UPLOAD_EXPIRED", grpc.StatusCode.NOT_FOUND, errors.UploadExpired),
+        ("INVALID_UPLOAD_ID", grpc.StatusCode.INVALID_ARGUMENT, errors.InvalidUploadId),
+        ("INVALID_WRITE_OFFSET", grpc.StatusCode.OUT_OF_RANGE, errors.InvalidWriteOffset),
+        ("UPLOAD_BUSY", grpc.StatusCode.ABORTED, errors.UploadBusy),
+        ("SOMETHING_NEW", grpc.StatusCode.ABORTED, errors.Aborted),
+        ("SOMETHING_NEW", grpc.StatusCode.DATA_LOSS, errors.DataLoss),
     ],
 )
 def test_reason_picks_the_class_then_code(

@@ -5,10 +5,12 @@ large transfers at native speed; without it a pure-Python CRC32C is used.
 """
 
 from storagegw._common import VERSION as __version__
-from storagegw._types import ByteRange, ListPage, ObjectInfo, SignedUrl
+from storagegw._retry import RetryPolicy
+from storagegw._types import ByteRange, ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
 from storagegw.aio import AsyncClient, AsyncObjectReader
 from storagegw.client import Client, ObjectReader
 from storagegw.errors import (
+    Aborted,
     BucketNotFound,
     Cancelled,
     ChecksumMismatch,
@@ -18,6 +20,8 @@ from storagegw.errors import (
     InvalidArgument,
     InvalidKey,
     InvalidRange,
+    InvalidUploadId,
+    InvalidWriteOffset,
     KeyConflict,
     NotFound,
     NotModified,
@@ -32,10 +36,14 @@ from storagegw.errors import (
     Unauthenticated,
     Unavailable,
     Unimplemented,
+    UploadBusy,
+    UploadExpired,
+    UploadNotFound,
     from_rpc_error,
 )
 
 __all__ = [
+    "Aborted",
     "AsyncClient",
     "AsyncObjectReader",
     "BucketNotFound",
@@ -49,6 +57,8 @@ __all__ = [
     "InvalidArgument",
     "InvalidKey",
     "InvalidRange",
+    "InvalidUploadId",
+    "InvalidWriteOffset",
     "KeyConflict",
     "ListPage",
     "NotFound",
@@ -61,12 +71,18 @@ __all__ = [
     "PreconditionFailed",
     "QuotaExceeded",
     "ResourceExhausted",
+    "RetryPolicy",
     "SignedUrl",
     "SizeMismatch",
     "StorageError",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "UploadBusy",
+    "UploadExpired",
+    "UploadNotFound",
+    "UploadSession",
+    "UploadStatus",
     "__version__",
     "from_rpc_error",
 ]

@@ -17,6 +17,7 @@ import grpc.aio
 from storagegw import _files
 from storagegw._common import BinaryReader
 from storagegw._readers import checksumming
+from storagegw._resumable import SegmentStream
 from storagegw._streams import PutStream
 from storagegw.v1 import storage_pb2
 
@@ -69,6 +70,10 @@ async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
     """
     try:
         await call.write(request)
+    except asyncio.InvalidStateError:
+        # The call already ended (say, its connection broke): its status says why.
+        await call
+        raise
     except grpc.aio.AioRpcError as write_error:
         try:
             await asyncio.wait_for(call, _STATUS_WAIT_SECONDS)
@@ -81,7 +86,7 @@ async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
 
 async def send(
     call: PutCall,
-    stream: PutStream,
+    stream: PutStream | SegmentStream,
     blocks: AsyncIterable[bytes],
     progress: Callable[[int], None] | None,
 ) -> storage_pb2.PutResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from storagegw.v1 import storage_pb2
 
-__all__ = ["ByteRange", "ListPage", "ObjectInfo", "SignedUrl"]
+__all__ = ["ByteRange", "ListPage", "ObjectInfo", "SignedUrl", "UploadSession", "UploadStatus"]
 
 
 def _datetime_or_none(has_value: bool, timestamp: Timestamp) -> datetime | None:
@@ -131,3 +132,59 @@ class SignedUrl:
             expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
             form_fields=dict(message.form_fields),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSession:
+    """A resumable upload started by start_upload(): continue it with
+    resume_upload(upload_id, ...) from any client, until expire_time."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    expire_time: datetime | None = None
+
+    @classmethod
+    def from_proto(
+        cls, message: storage_pb2.StartUploadResponse, bucket: str, key: str
+    ) -> UploadSession:
+        return cls(
+            upload_id=message.upload_id,
+            bucket=bucket,
+            key=key,
+            expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """Where a resumable upload stands (QueryUpload).
+
+    persisted_size: bytes the gateway holds durably; continue from there.
+    complete: whether the object was committed; `object` is then set.
+    """
+
+    upload_id: str
+    persisted_size: int
+    complete: bool
+    object: ObjectInfo | None = None
+    expire_time: datetime | None = None
+
+    @classmethod
+    def from_proto(cls, message: storage_pb2.QueryUploadResponse, upload_id: str) -> UploadStatus:
+        return cls(
+            upload_id=upload_id,
+            persisted_size=message.persisted_size,
+            complete=message.complete,
+            object=ObjectInfo.from_proto(message.object) if message.HasField("object") else None,
+            expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
+        )
+
+    def to_dict(self) -> dict[str, builtins.object]:
+        return {
+            "upload_id": self.upload_id,
+            "persisted_size": self.persisted_size,
+            "complete": self.complete,
+            "expire_time": None if self.expire_time is None else self.expire_time.isoformat(),
+            "object": None if self.object is None else self.object.to_dict(),
+        }

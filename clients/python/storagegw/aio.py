@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Self
 import grpc
 import grpc.aio
 
-from storagegw import _aio_upload, _common, _files
+from storagegw import _aio_resumable, _aio_upload, _common, _files, _resumable
 from storagegw._common import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_TARGET,
@@ -30,8 +30,9 @@ from storagegw._common import (
     converted_rpc_errors,
 )
 from storagegw._readers import AsyncObjectReader
+from storagegw._retry import RetryPolicy
 from storagegw._streams import PutStream
-from storagegw._types import ListPage, ObjectInfo, SignedUrl
+from storagegw._types import ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
 from storagegw.errors import BucketNotFound, NotFound
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -56,8 +57,12 @@ class AsyncClient:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         channel: grpc.aio.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        retry: RetryPolicy | None = None,
+        resumable_threshold: int = _resumable.DEFAULT_RESUMABLE_THRESHOLD,
     ) -> None:
         self.target = target
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.resumable_threshold = resumable_threshold
         self.bucket = bucket
         self.timeout = _common.seconds(timeout)
         self.chunk_size = _common.check_chunk_size(chunk_size)
@@ -129,15 +134,49 @@ class AsyncClient:
         if_none_match: str | None = None,
         if_match: str | None = None,
         if_generation_match: int | None = None,
+        resumable: bool | None = None,
+        retry: RetryPolicy | None = None,
+        keep_upload: bool = False,
+        on_upload_start: Callable[[UploadSession], None] | None = None,
     ) -> ObjectInfo:
         """Store an object from a path, a binary file, or a (async) iterable of bytes.
 
         Files are read in a worker thread; a sync iterable is iterated on the
         event loop, so pass an async iterable for a source that blocks.
+        Resumable uploads, retries and keep_upload as for Client.put_file; a
+        cancelled task aborts the upload (shielded, best effort) unless
+        keep_upload=True.
         """
         conditions = _common.preconditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
         )
+        if await asyncio.to_thread(
+            _resumable.wants_resumable, resumable, source, size, self.resumable_threshold
+        ):
+            upload_source, opened_file, content_type, size = await asyncio.to_thread(
+                _resumable.open_upload_source, source, self.chunk_size, content_type, size
+            )
+            try:
+                put_spec = _common.put_spec(
+                    self._bucket(bucket),
+                    key,
+                    content_type=content_type,
+                    metadata=metadata,
+                    size=size,
+                    conditions=conditions,
+                )
+                return await _aio_resumable.put_resumable(
+                    self,
+                    put_spec,
+                    upload_source,
+                    retry=retry or self.retry,
+                    progress=progress,
+                    keep_upload=keep_upload,
+                    on_start=on_upload_start,
+                )
+            finally:
+                if opened_file is not None:
+                    opened_file.close()
 
         def spec(content_type: str | None, size: int | None) -> storage_pb2.PutSpec:
             return _common.put_spec(
@@ -161,10 +200,69 @@ class AsyncClient:
         blocks, size = _aio_upload.source_blocks(source, self.chunk_size, size)
         return await self._put(spec(content_type, size), blocks, progress)
 
+    async def start_upload(
+        self,
+        key: str,
+        *,
+        bucket: str | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        size: int | None = None,
+        if_none_match: str | None = None,
+        if_match: str | None = None,
+        if_generation_match: int | None = None,
+    ) -> UploadSession:
+        """Start a resumable upload, as Client.start_upload does."""
+        conditions = _common.preconditions(
+            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        )
+        spec = _common.put_spec(
+            self._bucket(bucket),
+            key,
+            content_type=content_type,
+            metadata=metadata,
+            size=size,
+            conditions=conditions,
+        )
+        return await _aio_resumable.start_upload(self, spec)
+
+    async def query_upload(self, upload_id: str) -> UploadStatus:
+        return await _aio_resumable.upload_status(self, upload_id)
+
+    async def abort_upload(self, upload_id: str) -> bool:
+        return await _aio_resumable.abort_upload(self, upload_id)
+
+    async def resume_upload(
+        self,
+        upload_id: str,
+        source: AsyncPutSource,
+        *,
+        progress: Progress | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ObjectInfo:
+        """Continue an upload from its persisted size, as Client.resume_upload does."""
+        upload_source, file, _, _ = await asyncio.to_thread(
+            _resumable.open_upload_source, source, self.chunk_size, None, None
+        )
+        try:
+            return await _aio_resumable.resume_upload(
+                self, upload_id, upload_source, retry or self.retry, progress
+            )
+        finally:
+            if file is not None:
+                file.close()
+
     async def _put(
         self, put_spec: storage_pb2.PutSpec, blocks: AsyncIterable[bytes], progress: Progress | None
     ) -> ObjectInfo:
-        stream = PutStream(put_spec, self.chunk_size)
+        return await self._put_stream(PutStream(put_spec, self.chunk_size), blocks, progress)
+
+    async def _put_stream(
+        self,
+        stream: PutStream | _resumable.SegmentStream,
+        blocks: AsyncIterable[bytes],
+        progress: Progress | None,
+    ) -> ObjectInfo:
         call = self._stub.Put(None)
         try:
             with converted_rpc_errors():
@@ -232,23 +330,21 @@ class AsyncClient:
         progress: Progress | None = None,
         if_match: str | None = None,
         if_generation_match: int | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ObjectInfo:
-        """Download to `dest_path` atomically, as Client.download_file does."""
-        async with self.open(
-            key, bucket=bucket, if_match=if_match, if_generation_match=if_generation_match
-        ) as reader:
-            target = await asyncio.to_thread(_files.DownloadTarget, dest_path)
-            try:
-                async for chunk in reader:
-                    await asyncio.to_thread(target.write, chunk)
-                    if progress is not None:
-                        progress(target.written)
-                await asyncio.to_thread(target.commit)
-            except BaseException:
-                # Inline: a close and an unlink, and it must run even when cancelled.
-                target.discard()
-                raise
-            return reader.info
+        """Download to `dest_path` atomically, resuming a broken Get, as
+        Client.download_file does."""
+        return await _aio_resumable.download_file(
+            self,
+            key,
+            dest_path,
+            bucket=bucket,
+            first_conditions=_common.preconditions(
+                if_match=if_match, if_generation_match=if_generation_match
+            ),
+            retry=retry or self.retry,
+            progress=progress,
+        )
 
     # ------------------------------------------------------------ metadata
 

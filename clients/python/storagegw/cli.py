@@ -3,6 +3,10 @@
     storagegw serve [GATEWAY OPTIONS]
     storagegw cleanup [--older-than 7d]  (aborts stale S3 multipart uploads)
     storagegw put FILE KEY            (FILE - reads stdin)
+    storagegw put --resume FILE KEY   (resumable, retried; prints the upload id)
+    storagegw put --upload-id ID FILE KEY   (continue that upload)
+    storagegw upload-status UPLOAD_ID [--json]
+    storagegw upload-abort UPLOAD_ID
     storagegw get KEY FILE            (FILE - writes stdout; FILE a directory:
                                        saved there under the key's last part)
     storagegw ls [PREFIX] [-d /] [-l]
@@ -42,7 +46,8 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from storagegw._progress import ProgressBar
-from storagegw._types import ObjectInfo
+from storagegw._retry import is_transient
+from storagegw._types import ObjectInfo, UploadSession
 from storagegw.client import Client
 from storagegw.errors import (
     DataLoss,
@@ -136,7 +141,82 @@ def _stdin_size(stream: BinaryIO) -> int | None:
 # ---------------------------------------------------------------- commands
 
 
+def _put_resumable(client: Client, args: argparse.Namespace) -> int:
+    if args.file == "-":
+        raise ValueError("a resumable upload needs a FILE, not stdin")
+    bar = _progress_bar(args, args.key, os.stat(args.file).st_size)
+    started: list[str] = []
+
+    def announce(session: UploadSession) -> None:
+        started.append(session.upload_id)
+        print(f"upload id: {session.upload_id}", file=sys.stderr, flush=True)
+
+    try:
+        if args.upload_id:
+            info = client.resume_upload(
+                args.upload_id, args.file, progress=bar.update if bar else None
+            )
+        else:
+            info = client.put_file(
+                args.key,
+                args.file,
+                resumable=True,
+                keep_upload=True,  # an interrupted upload can be continued
+                on_upload_start=announce,
+                content_type=args.content_type,
+                metadata=_metadata(args.metadata),
+                progress=bar.update if bar else None,
+                if_none_match="*" if args.no_clobber else args.if_none_match,
+                if_match=args.if_match,
+                if_generation_match=args.if_generation_match,
+            )
+    except StorageError as err:
+        upload_id = args.upload_id or (started[0] if started else None)
+        if upload_id and not is_transient(err):
+            client.abort_upload(upload_id)  # resuming cannot help: drop it
+        elif upload_id:
+            print(f"resume with: storagegw put --upload-id {upload_id} FILE KEY", file=sys.stderr)
+        raise
+    except KeyboardInterrupt:
+        if started:
+            print(f"resume with: storagegw put --upload-id {started[0]} FILE KEY", file=sys.stderr)
+        raise
+    finally:
+        if bar:
+            bar.finish()
+    if _show_progress(args):
+        print(
+            f"stored {info.key} ({info.size} bytes, generation {info.generation})", file=sys.stderr
+        )
+    return EXIT_OK
+
+
+def _upload_status(client: Client, args: argparse.Namespace) -> int:
+    status = client.query_upload(args.upload_id)
+    fields = status.to_dict()
+    if args.json:
+        print(json.dumps(fields, indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"persisted_size: {status.persisted_size}")
+    print(f"complete: {'yes' if status.complete else 'no'}")
+    print(f"expire_time: {fields['expire_time'] or ''}")
+    if status.object is not None:
+        for name, value in status.object.to_dict().items():
+            if name != "metadata":
+                print(f"object.{name}: {'' if value is None else value}")
+    return EXIT_OK
+
+
+def _upload_abort(client: Client, args: argparse.Namespace) -> int:
+    if not client.abort_upload(args.upload_id):
+        _error(f"upload {args.upload_id!r} not found (UPLOAD_NOT_FOUND)")
+        return EXIT_NOT_FOUND
+    return EXIT_OK
+
+
 def _put(client: Client, args: argparse.Namespace) -> int:
+    if args.resume or args.upload_id:
+        return _put_resumable(client, args)
     source: str | BinaryIO
     if args.file == "-":
         source = sys.stdin.buffer
@@ -361,6 +441,21 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--if-none-match", metavar="ETAG", help='"*": fail if KEY exists')
     put.add_argument("--if-match", metavar="ETAG", help="replace only this version")
     put.add_argument("--if-generation-match", type=int, metavar="GEN", help="0: only create")
+    put.add_argument(
+        "--resume",
+        action="store_true",
+        help="resumable upload: retried after network failures; prints the upload id",
+    )
+    put.add_argument(
+        "--upload-id", metavar="ID", help="continue this upload from its persisted size"
+    )
+
+    status = command("upload-status", "show a resumable upload's progress", _upload_status)
+    status.add_argument("upload_id", metavar="UPLOAD_ID")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    abort = command("upload-abort", "discard an unfinished resumable upload", _upload_abort)
+    abort.add_argument("upload_id", metavar="UPLOAD_ID")
 
     get = command("get", "download KEY to FILE (- for stdout), checked end to end", _get)
     get.add_argument("key", metavar="KEY")

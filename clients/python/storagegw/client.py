@@ -11,6 +11,7 @@ Errors are raised as storagegw.errors.StorageError subclasses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -20,7 +21,7 @@ from typing import Self
 
 import grpc
 
-from storagegw import _common, _files
+from storagegw import _common, _files, _resumable, _resumable_sync
 from storagegw._common import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_TARGET,
@@ -28,8 +29,9 @@ from storagegw._common import (
     converted_rpc_errors,
 )
 from storagegw._readers import ObjectReader
+from storagegw._retry import RetryPolicy
 from storagegw._streams import PutStream
-from storagegw._types import ListPage, ObjectInfo, SignedUrl
+from storagegw._types import ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
 from storagegw.errors import BucketNotFound, Cancelled, NotFound
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -51,6 +53,10 @@ class Client:
         channel: an existing grpc.Channel to use instead of opening one;
             it is not closed by close().
         credentials: grpc.ChannelCredentials for TLS; plaintext when None.
+        retry: the RetryPolicy of resumable transfers (put_file's resumable
+            uploads, download_file); each call may give its own.
+        resumable_threshold: put_file(resumable=None) uploads a path or a
+            seekable file of at least this many bytes resumably.
     """
 
     def __init__(
@@ -62,8 +68,12 @@ class Client:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         channel: grpc.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        retry: RetryPolicy | None = None,
+        resumable_threshold: int = _resumable.DEFAULT_RESUMABLE_THRESHOLD,
     ) -> None:
         self.target = target
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.resumable_threshold = resumable_threshold
         self.bucket = bucket
         self.timeout = _common.seconds(timeout)
         self.chunk_size = _common.check_chunk_size(chunk_size)
@@ -135,16 +145,60 @@ class Client:
         if_none_match: str | None = None,
         if_match: str | None = None,
         if_generation_match: int | None = None,
+        resumable: bool | None = None,
+        retry: RetryPolicy | None = None,
+        keep_upload: bool = False,
+        on_upload_start: Callable[[UploadSession], None] | None = None,
     ) -> ObjectInfo:
         """Store an object from a path, a binary file object or an iterable of bytes.
 
         For a path, the content type is guessed from the file name and the
         size (checked by the gateway) taken from the file. `progress` is
         called with the number of bytes sent so far, from a gRPC thread.
+
+        Resumable uploads: with resumable=True (or by default, resumable=None,
+        for a path or seekable file of at least the client's
+        resumable_threshold, 8 MiB unless set) the object is uploaded through
+        StartUpload and Put continuations. On UNAVAILABLE, DEADLINE_EXCEEDED or
+        a broken connection the client waits (exponential backoff with
+        jitter, per `retry` or the client's policy), asks the gateway how much
+        it holds (QueryUpload) and continues from there. The whole object's
+        CRC32C and SHA-256, computed while reading the source, go with the
+        last message and are compared with the stored object's. Retrying is
+        safe whatever the if_* conditions: the upload id makes every
+        continuation idempotent. An error that retrying cannot fix (a failed
+        precondition, say) is raised at once. On any failure, including
+        KeyboardInterrupt or cancellation, the upload is aborted (best effort)
+        unless keep_upload=True; to resume it later, get its id from
+        on_upload_start (called with the UploadSession before any data is
+        sent) and call resume_upload(). resumable=False sends one plain Put,
+        never retried; a non-seekable source cannot be resumable.
         """
         conditions = _common.preconditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
         )
+        if _resumable.wants_resumable(resumable, source, size, self.resumable_threshold):
+            upload_source, file, content_type, size = _resumable.open_upload_source(
+                source, self.chunk_size, content_type, size
+            )
+            with file or contextlib.nullcontext():
+                spec = _common.put_spec(
+                    self._bucket(bucket),
+                    key,
+                    content_type=content_type,
+                    metadata=metadata,
+                    size=size,
+                    conditions=conditions,
+                )
+                return _resumable_sync.put_resumable(
+                    self,
+                    spec,
+                    upload_source,
+                    retry=retry or self.retry,
+                    progress=progress,
+                    keep_upload=keep_upload,
+                    on_start=on_upload_start,
+                )
         with _files.open_source(source, self.chunk_size, content_type, size) as opened:
             spec = _common.put_spec(
                 self._bucket(bucket),
@@ -156,8 +210,67 @@ class Client:
             )
             return self._put(PutStream(spec, self.chunk_size), opened.blocks, progress)
 
+    def start_upload(
+        self,
+        key: str,
+        *,
+        bucket: str | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        size: int | None = None,
+        if_none_match: str | None = None,
+        if_match: str | None = None,
+        if_generation_match: int | None = None,
+    ) -> UploadSession:
+        """Start a resumable upload; send its data with resume_upload().
+
+        The conditions are checked now and again when the upload commits.
+        """
+        conditions = _common.preconditions(
+            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        )
+        spec = _common.put_spec(
+            self._bucket(bucket),
+            key,
+            content_type=content_type,
+            metadata=metadata,
+            size=size,
+            conditions=conditions,
+        )
+        return _resumable_sync.start_upload(self, spec)
+
+    def query_upload(self, upload_id: str) -> UploadStatus:
+        """The upload's persisted size, and its object once complete."""
+        return _resumable_sync.upload_status(self, upload_id)
+
+    def abort_upload(self, upload_id: str) -> bool:
+        """Discard an unfinished upload; returns whether it existed."""
+        return _resumable_sync.abort_upload(self, upload_id)
+
+    def resume_upload(
+        self,
+        upload_id: str,
+        source: PutSource,
+        *,
+        progress: Progress | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ObjectInfo:
+        """Send `source` (a path, bytes or seekable file with the whole
+        object) to an upload from its persisted size, retrying as put_file
+        does, and return the verified object. The bytes the gateway already
+        holds are read (not sent) for the whole-object checksums. The upload
+        is the caller's: it is not aborted on failure (see abort_upload)."""
+        opened, file, _, _ = _resumable.open_upload_source(source, self.chunk_size, None, None)
+        with file or contextlib.nullcontext():
+            return _resumable_sync.resume_upload(
+                self, upload_id, opened, retry or self.retry, progress
+            )
+
     def _put(
-        self, stream: PutStream, blocks: Iterable[bytes], progress: Progress | None
+        self,
+        stream: PutStream | _resumable.SegmentStream,
+        blocks: Iterable[bytes],
+        progress: Progress | None,
     ) -> ObjectInfo:
         # gRPC reads the request iterator on its own thread and only logs an
         # exception raised there; the source's error is kept to re-raise here,
@@ -255,27 +368,30 @@ class Client:
         progress: Progress | None = None,
         if_match: str | None = None,
         if_generation_match: int | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ObjectInfo:
         """Download to `dest_path` atomically: it appears only once verified.
 
         The data goes to a temporary file beside the destination, is checked
         (every chunk and the whole object), flushed to disk and then renamed
-        over `dest_path`; on any error the temporary file is removed.
+        over `dest_path`; on any error the temporary file is removed. A Get
+        broken by UNAVAILABLE, DEADLINE_EXCEEDED or a lost connection is
+        re-issued from the bytes verified so far, on condition that the
+        object is still the generation first seen (PreconditionFailed if it
+        was replaced meanwhile); `retry` (or the client's policy) says how.
         """
-        with self.open(
-            key, bucket=bucket, if_match=if_match, if_generation_match=if_generation_match
-        ) as reader:
-            target = _files.DownloadTarget(dest_path)
-            try:
-                for chunk in reader:
-                    target.write(chunk)
-                    if progress is not None:
-                        progress(target.written)
-                target.commit()
-            except BaseException:
-                target.discard()
-                raise
-            return reader.info
+        conditions = _common.preconditions(
+            if_match=if_match, if_generation_match=if_generation_match
+        )
+        return _resumable_sync.download_file(
+            self,
+            key,
+            dest_path,
+            bucket=bucket,
+            first_conditions=conditions,
+            retry=retry or self.retry,
+            progress=progress,
+        )
 
     # ------------------------------------------------------------ metadata
 

@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from storagegw.v1 import status_pb2
 
 __all__ = [
+    "Aborted",
     "BucketNotFound",
     "Cancelled",
     "ChecksumMismatch",
@@ -29,6 +30,8 @@ __all__ = [
     "InvalidArgument",
     "InvalidKey",
     "InvalidRange",
+    "InvalidUploadId",
+    "InvalidWriteOffset",
     "KeyConflict",
     "NotFound",
     "NotModified",
@@ -43,6 +46,9 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "UploadBusy",
+    "UploadExpired",
+    "UploadNotFound",
     "from_rpc_error",
 ]
 
@@ -180,6 +186,46 @@ class Internal(StorageError):
     default_code = grpc.StatusCode.INTERNAL
 
 
+class Aborted(StorageError):
+    """A conflict with a concurrent operation; retrying later may succeed."""
+
+    default_code = grpc.StatusCode.ABORTED
+
+
+# ---------------------------------------------------------------- resumable uploads
+
+
+class UploadNotFound(NotFound):
+    """The upload_id names no upload (aborted, cleaned up, or on another backend)."""
+
+
+class UploadExpired(UploadNotFound):
+    """The upload_id is past its expiry; start a new upload."""
+
+
+class InvalidUploadId(InvalidArgument):
+    """The upload_id is malformed or forged (not issued by this gateway's secret)."""
+
+
+class InvalidWriteOffset(InvalidArgument):
+    """A continuation started past the persisted size (OUT_OF_RANGE).
+
+    persisted_size is where to continue from, when the gateway said.
+    """
+
+    default_code = grpc.StatusCode.OUT_OF_RANGE
+
+    @property
+    def persisted_size(self) -> int | None:
+        value = self.metadata.get("persisted_size")
+        return int(value) if value is not None and value.isdigit() else None
+
+
+class UploadBusy(Aborted):
+    """Another Put stream is writing the same upload (it may be a broken one
+    the gateway has not yet noticed); retry after a pause."""
+
+
 _BY_REASON: dict[str, type[StorageError]] = {
     "OBJECT_NOT_FOUND": ObjectNotFound,
     "BUCKET_NOT_FOUND": BucketNotFound,
@@ -202,6 +248,11 @@ _BY_REASON: dict[str, type[StorageError]] = {
     "BACKEND_UNAVAILABLE": Unavailable,
     "PERMISSION_DENIED": PermissionDenied,
     "INTERNAL": Internal,
+    "UPLOAD_NOT_FOUND": UploadNotFound,
+    "UPLOAD_EXPIRED": UploadExpired,
+    "INVALID_UPLOAD_ID": InvalidUploadId,
+    "INVALID_WRITE_OFFSET": InvalidWriteOffset,
+    "UPLOAD_BUSY": UploadBusy,
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[StorageError]] = {
@@ -219,6 +270,7 @@ _BY_CODE: dict[grpc.StatusCode, type[StorageError]] = {
     grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
     grpc.StatusCode.CANCELLED: Cancelled,
     grpc.StatusCode.INTERNAL: Internal,
+    grpc.StatusCode.ABORTED: Aborted,
 }
 
 

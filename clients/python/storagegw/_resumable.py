@@ -1,0 +1,301 @@
+"""Resumable transfers: the state the sync and async clients share (no I/O
+to the gateway here; the loops are in _resumable_sync.py and _aio_resumable.py).
+
+Uploads: a resumable upload is a StartUpload, then Put streams that each
+continue it from the gateway's persisted size (QueryUpload). SegmentStream
+builds one such stream from a seekable source; ObjectDigest computes the
+whole object's CRC32C and SHA-256 while the file is read, exactly once per
+byte however often a part is re-sent, so the last message can carry them
+(the gateway refuses to commit other bytes) and the stored object is checked
+against them at the end.
+
+Downloads: DownloadResume tracks the verified offset and the whole-object
+checksums across Get streams; a resumed Get starts at that offset with
+if_generation_match set to the generation first seen, so a replaced object
+fails with PreconditionFailed instead of being spliced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from storagegw import _common, _files
+from storagegw._common import BinaryReader
+from storagegw._crc32c import Crc32cAccumulator, crc32c
+from storagegw._types import ObjectInfo
+from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
+from storagegw.v1 import storage_pb2
+
+__all__ = [
+    "ABORT_TIMEOUT",
+    "DEFAULT_RESUMABLE_THRESHOLD",
+    "DownloadResume",
+    "ObjectDigest",
+    "SegmentStream",
+    "UploadSource",
+    "open_upload_source",
+    "wants_resumable",
+]
+
+# put_file(resumable=None) uploads resumably from this size up, as
+# google-cloud-storage's upload_from_filename does above 8 MiB.
+DEFAULT_RESUMABLE_THRESHOLD = 8 * 1024 * 1024
+
+Progress = Callable[[int], None]
+# AbortUpload after a failure waits at most this long (it is only a courtesy:
+# an upload left behind expires and is cleaned up).
+ABORT_TIMEOUT = 10.0
+
+
+class ObjectDigest:
+    """The whole object's CRC32C and SHA-256, fed bytes at their offsets.
+
+    Bytes at or below `size` were already counted and are skipped, so a
+    re-sent range is hashed once; a gap would be a bug, and raises.
+    """
+
+    def __init__(self) -> None:
+        self._crc = Crc32cAccumulator()
+        self._sha256 = hashlib.sha256()
+
+    @property
+    def size(self) -> int:
+        return self._crc.size
+
+    @property
+    def crc32c(self) -> int:
+        return self._crc.value
+
+    @property
+    def sha256(self) -> bytes:
+        return self._sha256.digest()
+
+    def update(self, offset: int, data: bytes, data_crc: int | None = None) -> None:
+        end = offset + len(data)
+        if end <= self.size:
+            return
+        if offset > self.size:
+            raise RuntimeError(f"checksum gap: bytes {self.size}..{offset} were never read")
+        if offset < self.size:
+            data, data_crc = data[self.size - offset :], None
+        self._crc.add_checked(data, crc32c(data) if data_crc is None else data_crc)
+        self._sha256.update(data)
+
+    def check(self, info: ObjectInfo, what: str) -> ObjectInfo:
+        """`info` if the stored object has exactly these bytes, else raise."""
+        context = {"key": info.key, "side": "client"}
+        if info.size != self.size:
+            raise SizeMismatch(
+                f"{what}: the object {info.key!r} has {info.size} bytes, the data {self.size}",
+                reason="SIZE_MISMATCH",
+                metadata=context,
+            )
+        if info.crc32c is not None and info.crc32c != self.crc32c:
+            raise ChecksumMismatch(
+                f"{what}: the object {info.key!r} has crc32c {info.crc32c:08x}, "
+                f"the data {self.crc32c:08x}",
+                reason="CHECKSUM_MISMATCH",
+                metadata=context,
+            )
+        if info.sha256 is not None and info.sha256 != self.sha256:
+            raise ChecksumMismatch(
+                f"{what}: the object {info.key!r} has sha256 {info.sha256.hex()}, "
+                f"the data {self.sha256.hex()}",
+                reason="CHECKSUM_MISMATCH",
+                metadata=context,
+            )
+        return info
+
+
+class UploadSource:
+    """A seekable upload source, read from any offset, digested as read."""
+
+    def __init__(self, file: BinaryIO | BinaryReader, chunk_size: int) -> None:
+        self.file = file
+        self.chunk_size = chunk_size
+        self.digest = ObjectDigest()
+        self._base = cast(BinaryIO, file).tell()
+
+    @staticmethod
+    def resumable(source: object) -> bool:
+        """Whether `source` (not a path) can be re-read from an offset."""
+        if isinstance(source, bytes | bytearray | memoryview):
+            return True
+        seekable = getattr(source, "seekable", None)
+        return hasattr(source, "read") and callable(seekable) and bool(seekable())
+
+    @staticmethod
+    def wrap(source: object) -> BinaryReader:
+        if isinstance(source, bytes | bytearray | memoryview):
+            return io.BytesIO(bytes(source))
+        return cast(BinaryReader, source)
+
+    def digest_all(self) -> None:
+        """Read the rest of the source into the digest (nothing is sent)."""
+        for offset, block in self.blocks(self.digest.size):
+            self.digest.update(offset, block)
+
+    def blocks(self, offset: int) -> Iterator[tuple[int, bytes]]:
+        """(offset, block) from `offset` to the end; bytes before `offset`
+        not yet digested are read (and not sent) first."""
+        file = cast(BinaryIO, self.file)
+        if self.digest.size < offset:
+            file.seek(self._base + self.digest.size)
+            while self.digest.size < offset:
+                want = min(self.chunk_size, offset - self.digest.size)
+                block = _files.read_block(file, want)
+                if not block:
+                    raise ValueError(
+                        f"the source has {self.digest.size} bytes, fewer than the "
+                        f"{offset} the gateway holds for this upload"
+                    )
+                self.digest.update(self.digest.size, block)
+        file.seek(self._base + offset)
+        while block := _files.read_block(file, self.chunk_size):
+            yield offset, block
+            offset += len(block)
+
+
+class SegmentStream:
+    """One Put stream continuing an upload from `offset` to the end.
+
+    Has PutStream's interface (start, feed, finish, size, object_info), so
+    the clients' Put plumbing sends it unchanged.
+    """
+
+    def __init__(self, upload_id: str, offset: int, source: UploadSource) -> None:
+        self.upload_id = upload_id
+        self.offset = offset
+        self.position = offset
+        self.source = source
+
+    @property
+    def size(self) -> int:
+        return self.position
+
+    def start(self) -> storage_pb2.PutRequest:
+        return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
+
+    def feed(self, block: bytes) -> list[storage_pb2.PutRequest]:
+        requests = []
+        for start in range(0, len(block), self.source.chunk_size):
+            piece = block[start : start + self.source.chunk_size]
+            piece_crc = crc32c(piece)
+            self.source.digest.update(self.position, piece, piece_crc)
+            requests.append(
+                storage_pb2.PutRequest(
+                    write_offset=self.position,
+                    chunk=storage_pb2.ChecksummedData(content=piece, crc32c=piece_crc),
+                )
+            )
+            self.position += len(piece)
+        return requests
+
+    def finish(self) -> storage_pb2.PutRequest:
+        digest = self.source.digest
+        return storage_pb2.PutRequest(
+            write_offset=self.position,
+            object_checksums=storage_pb2.ObjectChecksums(
+                crc32c=digest.crc32c, sha256=digest.sha256
+            ),
+            finish_write=True,
+        )
+
+    def object_info(self, response: storage_pb2.PutResponse) -> ObjectInfo:
+        if not response.HasField("object"):
+            raise Internal(
+                f"the gateway did not commit upload {self.upload_id} "
+                f"({response.persisted_size} bytes persisted)"
+            )
+        info = ObjectInfo.from_proto(response.object)
+        return self.source.digest.check(info, "upload verification failed")
+
+
+# ---------------------------------------------------------------- downloads
+
+
+@dataclass
+class DownloadResume:
+    """A download's position and whole-object checksums across Get streams."""
+
+    key: str
+    info: ObjectInfo | None = None
+    verified: int = 0
+
+    def __post_init__(self) -> None:
+        self.digest = ObjectDigest()
+
+    def conditions(
+        self, first: storage_pb2.Preconditions | None
+    ) -> storage_pb2.Preconditions | None:
+        """The first Get's conditions; then the object first seen, exactly."""
+        if self.info is None:
+            return first
+        if self.info.generation:
+            return _common.preconditions(if_generation_match=self.info.generation)
+        return _common.preconditions(if_match=self.info.etag)
+
+    @property
+    def complete(self) -> bool:
+        return self.info is not None and self.verified >= self.info.size
+
+    def started(self, info: ObjectInfo) -> None:
+        if self.info is None:
+            self.info = info
+
+    def accept(self, data: bytes) -> None:
+        self.digest.update(self.verified, data)
+        self.verified += len(data)
+
+    def finish(self) -> ObjectInfo:
+        assert self.info is not None
+        return self.digest.check(self.info, f"download of {self.key!r} corrupted")
+
+
+# ---------------------------------------------------------------- put_file
+
+
+def open_upload_source(
+    source: object, chunk_size: int, content_type: str | None, size: int | None
+) -> tuple[UploadSource, BinaryIO | None, str | None, int | None]:
+    """(source, the file to close if opened here, content type, size)."""
+    path = _common.source_path(source)
+    if path is not None:
+        file, content_type, size = _files.open_path(path, content_type, size)
+        return UploadSource(file, chunk_size), file, content_type, size
+    if not UploadSource.resumable(source):
+        raise ValueError("a resumable upload needs a path, bytes or a seekable binary file")
+    if size is None and isinstance(source, bytes | bytearray | memoryview):
+        size = len(source)
+    return UploadSource(UploadSource.wrap(source), chunk_size), None, content_type, size
+
+
+def wants_resumable(
+    resumable: bool | None, source: object, size: int | None, threshold: int
+) -> bool:
+    """put_file's choice: as asked, else resumable for a re-readable source
+    (a path or a seekable file) of `threshold` bytes or more."""
+    if resumable is not None:
+        return resumable
+    path = _common.source_path(source)
+    if path is not None:
+        try:
+            size = os.stat(path).st_size if size is None else size
+        except OSError:
+            return False  # let the plain path report the error
+    elif not UploadSource.resumable(source) or isinstance(source, bytes | bytearray):
+        return False
+    elif size is None:
+        file = cast(BinaryIO, source)
+        try:
+            position = file.tell()
+            size = file.seek(0, os.SEEK_END) - position
+            file.seek(position)
+        except (OSError, ValueError):
+            return False
+    return size is not None and size >= threshold

@@ -1,0 +1,146 @@
+"""A TCP proxy in threads that forwards bytes and can cut every connection.
+
+    with TcpProxy("127.0.0.1:50051") as proxy:
+        proxy.cut_after(upstream=5 * MiB)   # once 5 MiB more went client -> gateway
+        ... use proxy.target ...
+
+A cut closes every open connection (both sides) as a broken network would;
+new connections are forwarded again at once. Byte counters per direction
+show how much was really sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from types import TracebackType
+from typing import Self
+
+_BUFFER = 64 * 1024
+
+
+class TcpProxy:
+    def __init__(self, upstream_target: str) -> None:
+        host, _, port = upstream_target.rpartition(":")
+        self._upstream = (host, int(port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.target = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._closed = False
+        self.upstream_bytes = 0  # client -> gateway
+        self.downstream_bytes = 0  # gateway -> client
+        self.cuts = 0
+        self._cut_at: dict[str, int] = {}  # direction -> counter value to cut at
+        self.cut_done = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def cut_after(self, *, upstream: int | None = None, downstream: int | None = None) -> None:
+        """Cut all connections once this many more bytes went that way."""
+        with self._lock:
+            self.cut_done.clear()
+            if upstream is not None:
+                self._cut_at["up"] = self.upstream_bytes + upstream
+            if downstream is not None:
+                self._cut_at["down"] = self.downstream_bytes + downstream
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut_locked()
+
+    def _cut_locked(self) -> None:
+        self._cut_at.clear()
+        self.cuts += 1
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._sockets.clear()
+        self.cut_done.set()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self._upstream)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, server):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    server.close()
+                    return
+                self._sockets.update((client, server))
+            pair = {"open": 2}
+            for source, dest, direction in ((client, server, "up"), (server, client, "down")):
+                threading.Thread(
+                    target=self._pump, args=(source, dest, direction, pair), daemon=True
+                ).start()
+
+    def _pump(
+        self, source: socket.socket, dest: socket.socket, direction: str, pair: dict[str, int]
+    ) -> None:
+        try:
+            while True:
+                try:
+                    data = source.recv(_BUFFER)
+                except OSError:
+                    break
+                if not data:
+                    break
+                with self._lock:
+                    if source not in self._sockets:
+                        break  # cut: drop what was in flight
+                    if direction == "up":
+                        self.upstream_bytes += len(data)
+                        counter = self.upstream_bytes
+                    else:
+                        self.downstream_bytes += len(data)
+                        counter = self.downstream_bytes
+                    limit = self._cut_at.get(direction)
+                    if limit is not None and counter >= limit:
+                        self._cut_locked()
+                        break
+                try:
+                    dest.sendall(data)
+                except OSError:
+                    break
+        finally:
+            with contextlib.suppress(OSError):
+                dest.shutdown(socket.SHUT_WR)
+            with self._lock:
+                pair["open"] -= 1
+                if pair["open"] == 0:
+                    self._sockets.discard(source)
+                    self._sockets.discard(dest)
+                    source.close()
+                    dest.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self._listener.close()
+        self._thread.join(10)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
