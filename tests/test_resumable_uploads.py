@@ -19,7 +19,7 @@ from tests.conftest import RunningGateway, backend_env, run_gateway
 from tests.rpc import call_error, crc, get
 
 # The backends that keep resumable uploads so far.
-RESUMABLE = ["memory"]
+RESUMABLE = ["memory", "s3-moto", "s3-ceph"]
 
 SECRET = "resumable-uploads-test-secret"
 MiB = 1024 * 1024
