@@ -17,12 +17,12 @@ import pytest
 from gateway.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import RunningGateway, backend_env, run_gateway
+from tests.conftest import BACKENDS, RunningGateway, backend_env, run_gateway
 from tests.gcs_proxy import RecordingProxy
 from tests.rpc import call_error, crc, get
 
-# The backends that keep resumable uploads so far.
-RESUMABLE = ["memory", "local", "gcs"]
+# Every backend keeps resumable uploads.
+RESUMABLE = BACKENDS
 # fake-gcs-server answers a session's status query by finalizing the upload
 # and ignores cancellation, so GCS gateways talk to it through a proxy that
 # answers those as GCS does (tests/test_gcs_uploads.py shows the gaps), and

@@ -54,6 +54,8 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
     Presigned,
+    Resumed,
+    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.s3_common import (
@@ -75,6 +77,7 @@ from gateway.backends.s3_copy import multipart_copy
 from gateway.backends.s3_io import S3Reader, S3Writer, write_conditions
 from gateway.backends.s3_listing import list_page
 from gateway.backends.s3_settings import S3Settings
+from gateway.backends.s3_uploads import S3Uploads
 from gateway.conditions import check as check_conditions
 from gateway.conditions import check_existing
 from gateway.errors import (
@@ -139,6 +142,7 @@ class S3Backend:
         self._ctx: S3Context | None = None
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
+        self._uploads = S3Uploads(self._context, settings, self._storage_args, self._background)
 
     @property
     def kind(self) -> str:
@@ -442,33 +446,59 @@ class S3Backend:
 
     # Maintenance and health.
 
+    # Resumable uploads (s3_uploads.py).
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        return await self._uploads.start(key, options, state)
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        return await self._uploads.query(key, handle)
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        return await self._uploads.resume(key, handle)
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        return await self._uploads.abort(key, handle)
+
     async def abort_stale_uploads(self, older_than_s: float) -> int:
-        """Abort multipart uploads under the prefix started more than
-        older_than_s seconds ago; how many were aborted."""
+        """Abort resumable uploads created, and other multipart uploads under
+        the prefix started, more than older_than_s seconds ago; how many were
+        aborted. A resumable upload is judged by its record, never by its
+        multipart upload's date.
+
+        Multipart uploads are listed before the records: a resumable upload's
+        record is written before its multipart upload is created, so every
+        multipart upload listed has its record in the listing that follows
+        (or none: not a resumable one)."""
         ctx = await self._context()
         cutoff = _now() - older_than_s
-        aborted = 0
+        candidates: list[tuple[str, str]] = []
         args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": ctx.prefix}
         while True:
             with ctx.errors(op="ListMultipartUploads"):
                 response = await ctx.client.list_multipart_uploads(**args)
             for upload in response.get("Uploads", []):
                 initiated: datetime = upload["Initiated"]
-                if initiated.timestamp() >= cutoff:
-                    continue
-                try:
-                    await ctx.client.abort_multipart_upload(
-                        Bucket=ctx.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                    aborted += 1
-                except S3_ERRORS as error:
-                    if error_code_of(error) != "NoSuchUpload":
-                        with ctx.errors(op="AbortMultipartUpload"):
-                            raise
+                if initiated.timestamp() < cutoff:
+                    candidates.append((str(upload["Key"]), str(upload["UploadId"])))
             if not response.get("IsTruncated"):
-                return aborted
+                break
             args["KeyMarker"] = response.get("NextKeyMarker", "")
             args["UploadIdMarker"] = response.get("NextUploadIdMarker", "")
+        aborted, owned = await self._uploads.abort_stale(cutoff)
+        for key, upload_id in candidates:
+            if upload_id in owned.upload_ids or key in owned.keys:
+                continue  # a resumable upload's: judged by its record above
+            try:
+                await ctx.client.abort_multipart_upload(
+                    Bucket=ctx.bucket, Key=key, UploadId=upload_id
+                )
+                aborted += 1
+            except S3_ERRORS as error:
+                if error_code_of(error) != "NoSuchUpload":
+                    with ctx.errors(op="AbortMultipartUpload"):
+                        raise
+        return aborted
 
     async def probe(self) -> None:
         try:

@@ -100,6 +100,25 @@ def part_size_for(base: int, size_hint: int | None, part_number: int) -> int:
     return min(MAX_PART_SIZE, base * (1 + (part_number - 1) // 1000))
 
 
+async def create_multipart_upload(
+    ctx: S3Context,
+    key: str,
+    options: WriteOptions,
+    extra: dict[str, str],
+    generation: dict[str, str],
+) -> str:
+    """CreateMultipartUpload with the write's options; its UploadId."""
+    with ctx.errors(key, op="CreateMultipartUpload"):
+        response = await ctx.client.create_multipart_upload(
+            Bucket=ctx.bucket,
+            Key=ctx.s3_key(key),
+            ContentType=options.content_type,
+            Metadata={**options.metadata, **generation},
+            **extra,
+        )
+    return str(response["UploadId"])
+
+
 class Pieces:
     """Bytes kept as the pieces they arrived in, cut out with a single copy
     (the join; none for a piece taken whole)."""
@@ -207,16 +226,9 @@ class S3Writer(RemoteWriter):
         task.add_done_callback(self._uploads.discard)
 
     async def _create_upload(self) -> None:
-        ctx = self._ctx
-        with ctx.errors(self._key, op="CreateMultipartUpload"):
-            response = await ctx.client.create_multipart_upload(
-                Bucket=ctx.bucket,
-                Key=ctx.s3_key(self._key),
-                ContentType=self._options.content_type,
-                Metadata={**self._options.metadata, **self._generation},
-                **self._extra,
-            )
-        self._upload_id = str(response["UploadId"])
+        self._upload_id = await create_multipart_upload(
+            self._ctx, self._key, self._options, self._extra, self._generation
+        )
 
     async def _upload_part(self, number: int, part: bytes) -> None:
         ctx = self._ctx

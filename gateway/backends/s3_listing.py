@@ -3,7 +3,8 @@
 The page token is opaque to callers: base64 of a small JSON object holding
 S3's continuation token. ListObjectsV2 returns neither content types nor
 metadata, so listed objects carry the default content type, no metadata and
-no checksums (HEAD has them).
+no checksums (HEAD has them). Keys under `.storagegw/` (the gateway's upload
+records) are left out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from typing import Any
 from gateway.backends.base import ListPage, ObjectMeta
 from gateway.backends.s3_common import S3Context, unquote_etag
 from gateway.errors import GatewayError, Reason
+from gateway.keys import RESERVED_SEGMENT
+
+# Keys the gateway keeps its own records under (upload_records.RECORDS_PREFIX):
+# never listed.
+HIDDEN = f"{RESERVED_SEGMENT}/"
 
 _TOKEN_VERSION = 1
 
@@ -82,6 +88,8 @@ async def _one_call(
     cut = len(ctx.prefix)
     objects = []
     for item in response.get("Contents", []):
+        if str(item["Key"])[cut:].startswith(HIDDEN):
+            continue  # the gateway's own records
         etag = unquote_etag(str(item.get("ETag", "")))
         modified: datetime = item["LastModified"]
         time_ns = int(modified.timestamp()) * 1_000_000_000
@@ -99,6 +107,7 @@ async def _one_call(
             )
         )
     prefixes = [str(p["Prefix"])[cut:] for p in response.get("CommonPrefixes", [])]
+    prefixes = [p for p in prefixes if not p.startswith(HIDDEN)]
     token = ""
     if response.get("IsTruncated") and response.get("NextContinuationToken"):
         token = _encode_token(str(response["NextContinuationToken"]))
