@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,11 +200,24 @@ def test_a_final_error_is_raised_at_once_and_the_upload_aborted(
     assert len(uploads) == 1  # no retry
 
 
+HELD = threading.Event()
+
+
 def interrupt_once() -> None:
-    """Ctrl-C in the main thread (progress runs in a gRPC thread), once."""
+    """Ctrl-C in the main thread (progress runs in a gRPC thread), once; then
+    hold the request stream, so that the upload cannot finish before the main
+    thread takes the interrupt."""
     if not interrupt_once.done:  # type: ignore[attr-defined]
         interrupt_once.done = True  # type: ignore[attr-defined]
+        HELD.clear()
         _thread.interrupt_main()
+        HELD.wait(60)
+
+
+@pytest.fixture(autouse=True)
+def _release_held_streams() -> Iterator[None]:
+    yield
+    HELD.set()
 
 
 def test_keep_upload_leaves_it_resumable(client: Client, tmp_path: Path) -> None:

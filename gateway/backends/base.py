@@ -311,3 +311,34 @@ class ResumableBackend(Protocol):
 
     async def abort_upload(self, key: str, handle: str) -> bool:
         """Discard the upload; whether there was an unfinished one."""
+
+
+class UploadStore(Protocol):
+    """Where a driver keeps its resumable uploads (its *_uploads.py module)."""
+
+    async def start(self, key: str, options: WriteOptions, state: bytes) -> str: ...
+
+    async def query(self, key: str, handle: str) -> UploadStatus: ...
+
+    async def resume(self, key: str, handle: str) -> Resumed: ...
+
+    async def abort(self, key: str, handle: str) -> bool: ...
+
+
+class DelegatedUploads:
+    """ResumableBackend for a driver whose uploads live in an UploadStore,
+    self._uploads, set by the driver."""
+
+    _uploads: UploadStore
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        return await self._uploads.start(key, options, state)
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        return await self._uploads.query(key, handle)
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        return await self._uploads.resume(key, handle)
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        return await self._uploads.abort(key, handle)

@@ -47,13 +47,12 @@ from gateway import ranges
 from gateway.backends.base import (
     NO_CONDITIONS,
     Conditions,
+    DelegatedUploads,
     ListPage,
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
     Presigned,
-    Resumed,
-    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.gcs_common import (
@@ -178,8 +177,10 @@ def connect(s: GcsSettings) -> Connection:
     return Connection(client, session, signer, DEFAULT_RETRY.with_timeout(s.retry_deadline))
 
 
-class GcsBackend:
+class GcsBackend(DelegatedUploads):
     """One gateway bucket in a GCS bucket (under an optional key prefix)."""
+
+    _uploads: GcsUploads
 
     def __init__(self, settings: GcsSettings) -> None:
         # Checked here too: settings may be built in code, not only by config.
@@ -481,19 +482,7 @@ class GcsBackend:
             )
         return {"service_account_email": account, "access_token": signer.token}
 
-    # ResumableBackend and StaleUploadCleaner (gcs_uploads.py).
-
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start(key, options, state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query(key, handle)
-
-    async def resume_upload(self, key: str, handle: str) -> Resumed:
-        return await self._uploads.resume(key, handle)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort(key, handle)
+    # StaleUploadCleaner (resumable uploads: gcs_uploads.py).
 
     async def abort_stale_uploads(self, older_than_s: float) -> int:
         return await self._uploads.abort_stale(older_than_s)

@@ -48,12 +48,11 @@ from gateway import listing, ranges
 from gateway.backends.base import (
     NO_CONDITIONS,
     Conditions,
+    DelegatedUploads,
     ListPage,
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
-    Resumed,
-    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.local_format import (
@@ -121,8 +120,10 @@ class _KeyLock:
         self.users = 0
 
 
-class LocalBackend:
+class LocalBackend(DelegatedUploads):
     """Objects as files under root/objects; see the module docstring."""
+
+    _uploads: LocalUploads
 
     def __init__(self, root: Path | str) -> None:
         self._root = os.path.realpath(os.fspath(root))
@@ -441,19 +442,7 @@ class LocalBackend:
     async def close(self) -> None:
         return None
 
-    # ResumableBackend and StaleUploadCleaner (local_uploads.py).
-
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start(key, options, state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query(key, handle)
-
-    async def resume_upload(self, key: str, handle: str) -> Resumed:
-        return await self._uploads.resume(key, handle)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort(key, handle)
+    # StaleUploadCleaner (resumable uploads: local_uploads.py).
 
     async def abort_stale_uploads(self, older_than_s: float) -> int:
         return await self._uploads.abort_stale(older_than_s)

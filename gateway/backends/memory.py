@@ -27,13 +27,12 @@ from gateway.backends.base import (
     NO_CONDITIONS,
     Checksums,
     Conditions,
+    DelegatedUploads,
     ListPage,
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
     RangeReader,
-    Resumed,
-    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.memory_uploads import MemoryUploads
@@ -139,8 +138,10 @@ class _MemoryWriter:
         return meta
 
 
-class MemoryBackend:
+class MemoryBackend(DelegatedUploads):
     """Objects in a dict, listed through a sorted list of UTF-8 keys."""
+
+    _uploads: MemoryUploads
 
     def __init__(self, quota_bytes: int | None = None) -> None:
         if quota_bytes is not None and quota_bytes < 0:
@@ -373,19 +374,7 @@ class MemoryBackend:
     async def close(self) -> None:
         return None
 
-    # ResumableBackend and StaleUploadCleaner (memory_uploads.py).
-
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start(key, options, state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query(key, handle)
-
-    async def resume_upload(self, key: str, handle: str) -> Resumed:
-        return await self._uploads.resume(key, handle)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort(key, handle)
+    # StaleUploadCleaner (resumable uploads: memory_uploads.py).
 
     async def abort_stale_uploads(self, older_than_s: float) -> int:
         return await self._uploads.abort_stale(older_than_s)

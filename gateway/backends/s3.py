@@ -49,13 +49,12 @@ from gateway import ranges
 from gateway.backends.base import (
     NO_CONDITIONS,
     Conditions,
+    DelegatedUploads,
     ListPage,
     ObjectMeta,
     ObjectReader,
     ObjectWriter,
     Presigned,
-    Resumed,
-    UploadStatus,
     WriteOptions,
 )
 from gateway.backends.s3_common import (
@@ -125,8 +124,10 @@ def client_config(settings: S3Settings) -> Config:
     )
 
 
-class S3Backend:
+class S3Backend(DelegatedUploads):
     """One gateway bucket in an S3 bucket (under an optional key prefix)."""
+
+    _uploads: S3Uploads
 
     def __init__(self, settings: S3Settings) -> None:
         # Checked here too: settings may be built in code, not only by config.
@@ -446,19 +447,7 @@ class S3Backend:
 
     # Maintenance and health.
 
-    # Resumable uploads (s3_uploads.py).
-
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start(key, options, state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query(key, handle)
-
-    async def resume_upload(self, key: str, handle: str) -> Resumed:
-        return await self._uploads.resume(key, handle)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort(key, handle)
+    # StaleUploadCleaner (resumable uploads: s3_uploads.py).
 
     async def abort_stale_uploads(self, older_than_s: float) -> int:
         """Abort resumable uploads created, and other multipart uploads under
