@@ -29,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from bench import big, procs, s3_servers, servers
+from bench import big, procs, s3, s3_servers, servers
 from bench.data import BigData, BigObject
 from bench.report import MIB, human_size
 from storagegw.v1 import storage_pb2 as pb
@@ -117,17 +117,7 @@ class ResumableSection:
                 self.notes.append(f"resumable on S3 ({name}) FAILED to start: {error}")
                 continue
             try:
-                env = {
-                    "STORAGE_BACKEND": "s3",
-                    "STORAGE_S3_BUCKET": s3_servers.BUCKET,
-                    "STORAGE_S3_ENDPOINT": server.endpoint,
-                    "STORAGE_S3_ACCESS_KEY": server.access_key,
-                    "STORAGE_S3_SECRET_KEY": server.secret_key,
-                    "STORAGE_S3_REGION": server.region,
-                    "STORAGE_S3_ADDRESSING_STYLE": "path",
-                    "STORAGE_S3_PART_SIZE": str(self.args.s3_part_size),
-                    "STORAGE_S3_CONCURRENCY": str(self.args.s3_concurrency),
-                }
+                env = s3.backend_env(server, self.args.s3_part_size, self.args.s3_concurrency)
                 self._backend(f"s3 ({name})", env, obj, server.collect_garbage)
             finally:
                 server.stop()

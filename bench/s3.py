@@ -18,6 +18,21 @@ from bench.s3_servers import S3Server
 from gateway.config import BucketConfig
 
 
+def backend_env(server: S3Server, part_size: int, concurrency: int) -> dict[str, str]:
+    """A gateway's S3 settings for server's bench bucket."""
+    return {
+        "STORAGE_BACKEND": "s3",
+        "STORAGE_S3_BUCKET": s3_servers.BUCKET,
+        "STORAGE_S3_ENDPOINT": server.endpoint,
+        "STORAGE_S3_ACCESS_KEY": server.access_key,
+        "STORAGE_S3_SECRET_KEY": server.secret_key,
+        "STORAGE_S3_REGION": server.region,
+        "STORAGE_S3_ADDRESSING_STYLE": "path",
+        "STORAGE_S3_PART_SIZE": str(part_size),
+        "STORAGE_S3_CONCURRENCY": str(concurrency),
+    }
+
+
 class S3Section(RemoteSection[S3Server]):
     kind = "S3"
     title = "S3: gateway vs direct aioboto3"
@@ -40,17 +55,7 @@ class S3Section(RemoteSection[S3Server]):
 
     def backend_env(self, server: S3Server) -> dict[str, str]:
         """The gateway's S3 settings for server's bench bucket."""
-        return {
-            "STORAGE_BACKEND": "s3",
-            "STORAGE_S3_BUCKET": s3_servers.BUCKET,
-            "STORAGE_S3_ENDPOINT": server.endpoint,
-            "STORAGE_S3_ACCESS_KEY": server.access_key,
-            "STORAGE_S3_SECRET_KEY": server.secret_key,
-            "STORAGE_S3_REGION": server.region,
-            "STORAGE_S3_ADDRESSING_STYLE": "path",
-            "STORAGE_S3_PART_SIZE": str(self.args.s3_part_size),
-            "STORAGE_S3_CONCURRENCY": str(self.args.s3_concurrency),
-        }
+        return backend_env(server, self.args.s3_part_size, self.args.s3_concurrency)
 
     def direct_client(self, bucket: BucketConfig) -> DirectClient:
         return S3DirectClient(settings_of(bucket, bucket.s3))
