@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 import google_crc32c
 
@@ -15,6 +16,14 @@ def format_crc32c(value: int | None) -> str:
     return "none" if value is None else f"crc32c={value:08x}"
 
 
+class Sha256(Protocol):
+    """hashlib's SHA-256, or gateway.resumable_hash's that can be saved."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
 class StreamChecksums:
     """Running whole-object CRC32C and SHA-256 plus the byte count.
 
@@ -24,10 +33,10 @@ class StreamChecksums:
 
     __slots__ = ("_crc", "_sha", "size")
 
-    def __init__(self) -> None:
-        self._crc = 0
-        self._sha = hashlib.sha256()
-        self.size = 0
+    def __init__(self, size: int = 0, crc: int = 0, sha: Sha256 | None = None) -> None:
+        self._crc = crc
+        self._sha: Sha256 = sha or hashlib.sha256()
+        self.size = size
 
     def update(self, data: bytes) -> None:
         self._crc = google_crc32c.extend(self._crc, data)

@@ -19,7 +19,6 @@ from typing import Any
 from gateway.backends.base import Backend, Checksums, ObjectMeta, ObjectWriter, WriteOptions
 from gateway.checksums import StreamChecksums
 from gateway.errors import checksum_mismatch, object_too_large, size_mismatch
-from gateway.resumable_hash import ResumableChecksums
 
 # Chunks below this are hashed on the event loop: a thread hop costs more.
 OFFLOAD_THRESHOLD = 64 * 1024
@@ -101,7 +100,7 @@ async def _discard(writer: ObjectWriter, in_flight: asyncio.Future[Any] | None) 
     await writer.abort()
 
 
-def verify(expected: Expected, sums: StreamChecksums | ResumableChecksums) -> None:
+def verify(expected: Expected, sums: StreamChecksums) -> None:
     if expected.size is not None and expected.size != sums.size:
         raise size_mismatch(expected.size, sums.size)
     if expected.crc32c is not None and expected.crc32c != sums.crc32c:

@@ -19,7 +19,7 @@ import ctypes
 import ctypes.util
 import hashlib
 
-import google_crc32c
+from gateway.checksums import StreamChecksums
 
 
 class _Sha256Ctx(ctypes.Structure):
@@ -91,35 +91,21 @@ class ResumableSha256:
         return out.raw
 
 
-class ResumableChecksums:
-    """Running size, CRC32C and SHA-256 of a stream, as StreamChecksums, plus
-    save() into a small JSON document and load() from one."""
+class ResumableChecksums(StreamChecksums):
+    """StreamChecksums whose SHA-256 can be saved into a small JSON document
+    (save()) and continued from one (load())."""
 
-    __slots__ = ("_crc", "_sha", "size")
+    __slots__ = ("_saveable",)
 
     def __init__(self, size: int = 0, crc: int = 0, sha: ResumableSha256 | None = None) -> None:
-        self.size = size
-        self._crc = crc
-        self._sha = sha or ResumableSha256()
-
-    def update(self, data: bytes) -> None:
-        self._crc = google_crc32c.extend(self._crc, data)
-        self._sha.update(data)
-        self.size += len(data)
-
-    @property
-    def crc32c(self) -> int:
-        return int(self._crc)
-
-    @property
-    def sha256(self) -> bytes:
-        return self._sha.digest()
+        self._saveable = sha or ResumableSha256()
+        super().__init__(size, crc, self._saveable)
 
     def save(self) -> dict[str, object]:
         return {
             "size": self.size,
             "crc32c": self.crc32c,
-            "sha256_state": base64.b64encode(self._sha.save()).decode("ascii"),
+            "sha256_state": base64.b64encode(self._saveable.save()).decode("ascii"),
         }
 
     @classmethod
