@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 $(BUF): package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Real storage servers the tests start and stop themselves: Ceph RGW from

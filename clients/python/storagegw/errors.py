@@ -43,6 +43,8 @@ __all__ = [
     "ResourceExhausted",
     "SizeMismatch",
     "StorageError",
+    "StreamIdleTimeout",
+    "TooManyStreams",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
@@ -158,6 +160,11 @@ class QuotaExceeded(ResourceExhausted):
     pass
 
 
+class TooManyStreams(ResourceExhausted):
+    """The gateway is at its cap of concurrent streams; retry after a pause
+    (ErrorInfo metadata retry_after_s says how long)."""
+
+
 class Unavailable(StorageError):
     default_code = grpc.StatusCode.UNAVAILABLE
 
@@ -184,6 +191,10 @@ class Cancelled(StorageError):
 
 class Internal(StorageError):
     default_code = grpc.StatusCode.INTERNAL
+
+
+class StreamIdleTimeout(DeadlineExceeded):
+    """The gateway ended a stream that sent nothing for its idle timeout."""
 
 
 class Aborted(StorageError):
@@ -253,6 +264,9 @@ _BY_REASON: dict[str, type[StorageError]] = {
     "INVALID_UPLOAD_ID": InvalidUploadId,
     "INVALID_WRITE_OFFSET": InvalidWriteOffset,
     "UPLOAD_BUSY": UploadBusy,
+    "STREAM_IDLE_TIMEOUT": StreamIdleTimeout,
+    "TOO_MANY_STREAMS": TooManyStreams,
+    "INVALID_CONTENT_TYPE": InvalidArgument,
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[StorageError]] = {
