@@ -67,6 +67,9 @@ class Config:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_object_size: int | None = None
     shutdown_grace: float = 30.0
+    # A stream (gRPC Put/Get, HTTP body) that moves nothing for this long is
+    # ended with STREAM_IDLE_TIMEOUT and its files and buffers are freed.
+    stream_idle_timeout: float = 60.0
     health_interval: float = 5.0
     log_format: str = "auto"
     log_level: str = "INFO"
@@ -416,6 +419,9 @@ def load(env: Mapping[str, str]) -> Config:
         max_object_size=max_object,
         shutdown_grace=_positive(
             "GATEWAY_SHUTDOWN_GRACE", get("GATEWAY_SHUTDOWN_GRACE") or "30", integer=False
+        ),
+        stream_idle_timeout=parse_duration(
+            "GATEWAY_STREAM_IDLE_TIMEOUT", get("GATEWAY_STREAM_IDLE_TIMEOUT") or "60"
         ),
         health_interval=_positive(
             "GATEWAY_HEALTH_INTERVAL", get("GATEWAY_HEALTH_INTERVAL") or "5", integer=False
