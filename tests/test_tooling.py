@@ -171,3 +171,39 @@ def test_generated_stub_works_against_the_gateway(stub, size):
     assert put(stub, "plain", data).size == size
     assert get(stub, "plain")[1] == data
     assert stub.List(pb.ListRequest()).objects[0].key == "plain"
+
+
+# ---------------------------------------------------------------- the Makefile
+
+
+def _dry_run(*targets: str) -> list[str]:
+    """The commands `make` would run for targets from a clean state (-B: nothing is
+    up to date, as on a fresh clone), without running them."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-B", *targets],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_make_run_installs_only_what_serving_needs():
+    installs = [line for line in _dry_run("run") if "pip install" in line]
+    assert installs, "make run installs nothing on a fresh clone?"
+    assert not [line for line in installs if "dev]" in line], installs
+    assert any("-e '.[grpcurl]'" in line for line in installs), installs
+    # The development tools come with `make setup` (and so `make test`).
+    assert any("-e '.[dev]'" in line for line in _dry_run("setup") if "pip install" in line)
+
+
+def test_installing_buf_leaves_the_committed_lock_alone(tmp_path):
+    for name in ("Makefile", "package.json", "package-lock.json"):
+        shutil.copy(REPO / name, tmp_path / name)
+    result = subprocess.run(
+        ["make", "node_modules/.bin/buf"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "node_modules" / ".bin" / "buf").exists()
+    committed = (REPO / "package-lock.json").read_bytes()
+    assert (tmp_path / "package-lock.json").read_bytes() == committed

@@ -171,15 +171,19 @@ def _put_resumable(client: Client, args: argparse.Namespace) -> int:
                 if_generation_match=args.if_generation_match,
             )
     except StorageError as err:
+        if bar:
+            bar.stop()
         upload_id = args.upload_id or (started[0] if started else None)
         if upload_id and not is_transient(err):
             client.abort_upload(upload_id)  # resuming cannot help: drop it
         elif upload_id:
-            print(f"resume with: storagegw put --upload-id {upload_id} FILE KEY", file=sys.stderr)
+            print(_resume_hint(args, upload_id), file=sys.stderr, flush=True)
         raise
     except KeyboardInterrupt:
-        if started:
-            print(f"resume with: storagegw put --upload-id {started[0]} FILE KEY", file=sys.stderr)
+        if bar:
+            bar.stop()  # gRPC's sending thread may still report progress
+        if upload_id := args.upload_id or (started[0] if started else None):
+            print(_resume_hint(args, upload_id), file=sys.stderr, flush=True)
         raise
     finally:
         if bar:
@@ -191,6 +195,22 @@ def _put_resumable(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _resume_hint(args: argparse.Namespace, upload_id: str) -> str:
+    """The command that continues this upload, ready to paste into a shell."""
+    words = ["storagegw"]
+    if args.target != _default_target():
+        words += ["--target", args.target]
+    words += ["put", "--upload-id", upload_id, args.file, args.key]
+    return "resume with: " + shlex.join(words)
+
+
+def _print_fields(fields: dict[str, object], prefix: str = "") -> None:
+    """`name: value` lines; fields without a value (None, "") are left out."""
+    for name, value in fields.items():
+        if name != "metadata" and value not in (None, ""):
+            print(f"{prefix}{name}: {value}")
+
+
 def _upload_status(client: Client, args: argparse.Namespace) -> int:
     status = client.query_upload(args.upload_id)
     fields = status.to_dict()
@@ -199,11 +219,10 @@ def _upload_status(client: Client, args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"persisted_size: {status.persisted_size}")
     print(f"complete: {'yes' if status.complete else 'no'}")
-    print(f"expire_time: {fields['expire_time'] or ''}")
+    if fields["expire_time"]:
+        print(f"expire_time: {fields['expire_time']}")
     if status.object is not None:
-        for name, value in status.object.to_dict().items():
-            if name != "metadata":
-                print(f"object.{name}: {'' if value is None else value}")
+        _print_fields(status.object.to_dict(), "object.")
     return EXIT_OK
 
 
@@ -311,9 +330,7 @@ def _stat(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(fields, indent=2, sort_keys=True))
         return EXIT_OK
-    for name, value in fields.items():
-        if name != "metadata":
-            print(f"{name}: {'' if value is None else value}")
+    _print_fields(fields)
     for name, value in sorted(info.metadata.items()):
         print(f"metadata.{name}: {value}")
     return EXIT_OK
@@ -384,6 +401,10 @@ def _serve(gateway_args: list[str], module: str = "gateway.__main__") -> int:
 # ---------------------------------------------------------------- parsing
 
 
+def _default_target() -> str:
+    return os.environ.get("STORAGEGW_TARGET", "127.0.0.1:50051")
+
+
 def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     # Given on the main parser (with defaults) and again on each command
     # (without, so they only override): both `-q ls` and `ls -q` work.
@@ -392,7 +413,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 
     parser.add_argument(
         "--target",
-        default=default(os.environ.get("STORAGEGW_TARGET", "127.0.0.1:50051")),
+        default=default(_default_target()),
         help="gateway host:port (env STORAGEGW_TARGET; default 127.0.0.1:50051)",
     )
     parser.add_argument(

@@ -1,0 +1,333 @@
+"""Every fenced code block of README.md is run as a reader would run it, and must work.
+
+- `console` blocks run in bash (`set -euo pipefail`), one command per `$ ` prompt
+  (a command goes on while the shell says it is incomplete); the lines a block shows
+  after a command are that command's output (stdout and stderr), where `...` stands
+  for anything and runs of whitespace for any whitespace.
+- `python` blocks run in a fresh interpreter of the virtualenv.
+- `toml` blocks are bucket configurations: they are loaded with `GATEWAY_CONFIG`.
+- `json` and `proto` blocks are parsed.
+
+Each block gets a fresh gateway (local default bucket, plus a memory bucket `archive`
+for the CLI's `bucket:key` example) and a scratch directory holding the files the
+examples treat as the reader's own. The gateway listens on free ports rather than on
+the README's 127.0.0.1:50051 and :8080 (other gateways may hold those), so blocks run
+with those addresses replaced, and the CLI gets its target from `STORAGEGW_TARGET`.
+PATH is the one the README's `export PATH=...` line gives, from the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from grpc_tools import protoc
+
+from gateway import config as config_module
+from storagegw import Client
+from tests.conftest import REPO, RunningGateway, run_gateway
+
+README = REPO / "README.md"
+README_TARGET = "127.0.0.1:50051"
+README_HTTP = "127.0.0.1:8080"
+BLOCK_TIMEOUT = 120  # seconds; every block takes a few here
+RUNNABLE = ("console", "python", "toml", "json", "proto")
+_FENCE = re.compile(r"^```(\S*)\s*$")
+_PATH_LINE = re.compile(r'`(export PATH="[^`]+")`')
+
+
+@dataclass(frozen=True)
+class Block:
+    language: str
+    text: str
+    line: int  # of the opening fence, 1-based
+
+    @property
+    def name(self) -> str:
+        return f"{self.language or 'untagged'}-line{self.line}"
+
+
+def readme_blocks() -> list[Block]:
+    blocks = []
+    language: str | None = None
+    body: list[str] = []
+    start = 0
+    for number, line in enumerate(README.read_text().splitlines(), 1):
+        match = _FENCE.match(line)
+        if language is None and match:
+            language, body, start = match.group(1), [], number
+        elif language is not None and line.rstrip() == "```":
+            blocks.append(Block(language, "\n".join(body) + "\n", start))
+            language = None
+        elif language is not None:
+            body.append(line)
+    assert language is None, f"README.md: the code block at line {start} is never closed"
+    return blocks
+
+
+BLOCKS = readme_blocks()
+
+
+# ---------------------------------------------------------------- the reader's setup
+
+
+def readme_path() -> str:
+    """PATH after the README's own `export PATH=...` line, run from the repository root
+    (and with the repository's tool directories first removed from ours)."""
+    lines = _PATH_LINE.findall(README.read_text())
+    assert len(lines) == 1, f"expected one `export PATH=...` line in README.md, got {lines}"
+    ours = [
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and not entry.startswith((str(REPO / ".venv"), str(REPO / "node_modules")))
+    ]
+    result = subprocess.run(
+        ["bash", "-c", f'{lines[0]} && printf %s "$PATH"'],
+        cwd=REPO,
+        env={**os.environ, "PATH": os.pathsep.join(ours)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout
+
+
+@dataclass
+class Reader:
+    """A gateway and a directory with the files the README's examples start from."""
+
+    gateway: RunningGateway
+    directory: Path
+    env: dict[str, str]
+
+    def localize(self, text: str) -> str:
+        http = self.gateway.http_url.removeprefix("http://")
+        return text.replace(README_TARGET, self.gateway.target).replace(README_HTTP, http)
+
+
+def _write_inputs(directory: Path) -> None:
+    """The reader's own files, as the examples name them."""
+    (directory / "report.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(20_000))
+    (directory / "src").mkdir()
+    (directory / "src" / "main.c").write_text("int main(void) { return 0; }\n")
+    (directory / "file.bin").write_bytes(os.urandom(100_000))
+    (directory / "intro.mp4").write_bytes(os.urandom(3 * 1024 * 1024))
+    # Over the client's 8 MiB resumable threshold, as the README says of it.
+    (directory / "dvd.iso").write_bytes(os.urandom(9 * 1024 * 1024))
+    (directory / "big.iso").write_bytes(os.urandom(5 * 1024 * 1024))
+
+
+@pytest.fixture
+def reader(tmp_path: Path) -> Iterator[Reader]:
+    home = tmp_path / "reader"
+    home.mkdir()
+    _write_inputs(home)
+    buckets = tmp_path / "buckets.toml"
+    buckets.write_text(
+        f'default_bucket = "default"\n'
+        f'[buckets.default]\nbackend = "local"\npath = "{tmp_path / "data" / "default"}"\n'
+        f'[buckets.archive]\nbackend = "memory"\n'
+    )
+    settings = {"GATEWAY_CONFIG": str(buckets), "STORAGE_URL_SECRET": "readme-test-secret-0123"}
+    with run_gateway(settings, tmp_path / "data") as running:
+        with Client(running.target) as client:
+            # What `put --resume` printed before the reader pressed Ctrl-C.
+            interrupted = client.start_upload("media/dvd.iso")
+        env = {
+            **os.environ,
+            **settings,
+            "STORAGE_BASE_PATH": str(tmp_path / "data"),
+            "GATEWAY_LISTEN": "127.0.0.1:0",
+            "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
+            "PATH": readme_path(),
+            "STORAGEGW_TARGET": running.target,
+            "ID": interrupted.upload_id,
+        }
+        yield Reader(running, home, env)
+
+
+# ---------------------------------------------------------------- console blocks
+
+
+@dataclass
+class Command:
+    text: str
+    shown: list[str]  # the output lines the README shows after it
+
+
+def _complete(command: str) -> bool:
+    if command.endswith("\\"):
+        return False
+    check = subprocess.run(["bash", "-n", "-c", command], capture_output=True, check=False)
+    return check.returncode == 0
+
+
+def console_commands(text: str) -> list[Command]:
+    commands: list[Command] = []
+    pending: list[str] | None = None
+    for line in text.splitlines():
+        if pending is not None:
+            pending.append(line)
+            if _complete("\n".join(pending)):
+                commands.append(Command("\n".join(pending), []))
+                pending = None
+        elif line.startswith("$ "):
+            pending = [line[2:]]
+            if _complete(line[2:]):
+                commands.append(Command(line[2:], []))
+                pending = None
+        elif line.strip() and not line.startswith("#"):
+            assert commands, f"output before any command: {line!r}"
+            commands[-1].shown.append(line)
+    assert pending is None, f"incomplete command: {pending}"
+    return commands
+
+
+def output_pattern(shown: list[str]) -> re.Pattern[str]:
+    """The shown lines as a regex: `...` is anything, whitespace any whitespace."""
+    parts = []
+    for token in re.split(r"(\.\.\.|\s+)", "\n".join(shown)):
+        if token == "...":
+            parts.append(".*?")
+        elif token.isspace():
+            parts.append(r"\s*")
+        else:
+            parts.append(re.escape(token))
+    return re.compile(r"\s*" + "".join(parts) + r"\s*", re.DOTALL)
+
+
+_MARK = "@@readme-command@@"
+
+
+def run_console(block: Block, reader: Reader) -> None:
+    commands = console_commands(reader.localize(block.text))
+    assert commands, "a console block with no command"
+    script = ["set -euo pipefail", "exec 2>&1"]
+    for number, command in enumerate(commands):
+        # On a line of its own even after output with no final newline.
+        script += [f"printf '\\n%s\\n' '{_MARK} {number}'", command.text]
+    try:
+        result = subprocess.run(
+            ["bash", "-c", "\n".join(script)],
+            cwd=reader.directory,
+            env=reader.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        shown = expired.stdout.decode(errors="replace") if expired.stdout else ""
+        pytest.fail(
+            f"README.md line {block.line}: still running after {BLOCK_TIMEOUT} s (a server? "
+            f"keep commands that never end out of code blocks):\n{shown}"
+        )
+    outputs = re.split(rf"\n{_MARK} \d+\n", result.stdout, flags=re.MULTILINE)[1:]
+    ran = len(outputs)
+    assert result.returncode == 0, (
+        f"README.md line {block.line}: `{commands[ran - 1].text}` failed "
+        f"(exit {result.returncode}):\n{outputs[-1] if outputs else result.stdout}"
+    )
+    assert ran == len(commands)
+    for command, output in zip(commands, outputs, strict=True):
+        if command.shown:
+            assert output_pattern(command.shown).fullmatch(output), (
+                f"README.md line {block.line}: `{command.text}` printed\n{output}\n"
+                f"where the README shows\n" + "\n".join(command.shown)
+            )
+
+
+# ---------------------------------------------------------------- other languages
+
+
+def run_python(block: Block, reader: Reader) -> None:
+    script = reader.directory / f"readme_line{block.line}.py"
+    script.write_text(reader.localize(block.text))
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=reader.directory,
+        env=reader.env,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"README.md line {block.line}:\n{result.stderr}"
+
+
+def load_toml(block: Block, tmp_path: Path) -> None:
+    document = tomllib.loads(block.text)
+    path = tmp_path / "readme.toml"
+    path.write_text(block.text)
+    loaded = config_module.load({"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": "data"})
+    for name, table in document["buckets"].items():
+        assert loaded.buckets[name].backend == table["backend"]
+    if "default_bucket" in document:
+        assert loaded.default_bucket == document["default_bucket"]
+
+
+def parse_proto(block: Block, tmp_path: Path) -> None:
+    (tmp_path / "readme.proto").write_text(block.text)
+    assert protoc.main(["protoc", f"-I{tmp_path}", f"--descriptor_set_out={tmp_path}/out",
+                        "readme.proto"]) == 0  # fmt: skip
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_every_block_is_in_a_language_the_test_runs():
+    assert len(BLOCKS) >= 8, "README.md lost its examples?"
+    untested = [block.name for block in BLOCKS if block.language not in RUNNABLE]
+    assert not untested, f"README.md blocks no test runs (tag them {RUNNABLE}): {untested}"
+
+
+def test_the_path_line_puts_the_tools_on_path():
+    path = readme_path()
+    for tool, where in (
+        ("grpcurl", REPO / ".venv" / "bin"),
+        ("buf", REPO / "node_modules" / ".bin"),
+        ("storagegw", REPO / ".venv" / "bin"),
+    ):
+        found = subprocess.run(
+            ["bash", "-c", f"command -v {tool}"],
+            env={**os.environ, "PATH": path},
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        assert Path(found) == where / tool, (tool, found)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
+def test_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    if block.language == "console":
+        run_console(block, request.getfixturevalue("reader"))
+    elif block.language == "python":
+        run_python(block, request.getfixturevalue("reader"))
+    elif block.language == "toml":
+        load_toml(block, tmp_path)
+    elif block.language == "json":
+        json.loads(block.text)
+    elif block.language == "proto":
+        parse_proto(block, tmp_path)
+    else:
+        pytest.fail(f"README.md line {block.line}: no runner for {block.language!r} blocks")
+
+
+def test_output_pattern_is_strict_where_the_readme_shows_output():
+    # The matcher itself: `...` and whitespace are the only freedoms it takes.
+    pattern = output_pattern(['{ "status": "SERVING" }'])
+    assert pattern.fullmatch('{\n  "status": "SERVING"\n}\n')
+    assert not pattern.fullmatch('{\n  "status": "NOT_SERVING"\n}\n')
+    assert not output_pattern(["PRE docs/"]).fullmatch("PRE backups/\nPRE docs/\n")
+    assert output_pattern(["upload id: ..."]).fullmatch("upload id: abc\n")
