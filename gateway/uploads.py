@@ -138,15 +138,31 @@ async def _hash_off_loop(state: UploadState, data: bytes, unit: int) -> list[Sna
     return await asyncio.to_thread(_hash, state, data, unit)
 
 
+def upload_aborted(key: str) -> GatewayError:
+    return GatewayError(
+        Reason.UPLOAD_NOT_FOUND,
+        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing "
+        "it; nothing was stored; start a new upload",
+        key=key,
+    )
+
+
 class _StreamLock(asyncio.Lock):
     """A lock that knows how many calls hold or await it, and whether its
     holder is only winding down a broken stream (worth waiting for) rather
-    than still streaming (another stream is then UPLOAD_BUSY)."""
+    than still streaming (another stream is then UPLOAD_BUSY).
+
+    An AbortUpload wins over the stream holding it: it sets `aborted` and
+    cancels `receiving` (the holder's reading of its messages), so that the
+    holder winds down at once instead of when gRPC notices its client left,
+    then takes the lock itself."""
 
     def __init__(self) -> None:
         super().__init__()
         self.users = 0
         self.winding_down = False
+        self.aborted = False
+        self.receiving: asyncio.Future[None] | None = None
 
 
 class Uploads:
@@ -191,7 +207,27 @@ class Uploads:
 
     async def abort(self, upload_id: str) -> bool:
         ref, backend = self._open(upload_id)
-        return await backend.abort_upload(ref.key, ref.handle)
+        lock = self._streams.get(ref.handle)
+        if lock is None:
+            return await backend.abort_upload(ref.key, ref.handle)
+        # A stream of this replica writes the upload: end it (unless it is
+        # committing already), wait for it to wind down, then discard.
+        lock.users += 1
+        lock.aborted = True
+        if lock.receiving is not None:
+            lock.receiving.cancel()
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._done_with(ref.handle, lock, locked=False)
+            raise
+        try:
+            return await backend.abort_upload(ref.key, ref.handle)
+        except BaseException:
+            lock.aborted = False  # the upload is still there: streams may go on
+            raise
+        finally:
+            self._done_with(ref.handle, lock)
 
     async def put(self, first: pb.PutRequest, messages: AsyncIterator[pb.PutRequest]) -> Segment:
         """Continue the upload first.upload_id with the rest of the stream."""
@@ -210,6 +246,8 @@ class Uploads:
             raise
         release = True
         try:
+            if lock.aborted:
+                raise upload_aborted(ref.key)
             status, writer = await backend.resume_upload(ref.key, ref.handle)
             if writer is None:
                 # Finished already (a retry whose first attempt committed):
@@ -227,8 +265,22 @@ class Uploads:
                     )
                 if first.write_offset < 0 or first.write_offset > persisted:
                     raise invalid_write_offset(first.write_offset, persisted)
+                if lock.aborted:
+                    raise upload_aborted(ref.key)
                 stream = Stream(first, messages, start=first.write_offset, require_finish=False)
-                meta = await self._pump(stream, writer, state, persisted)
+                lock.receiving = asyncio.ensure_future(
+                    self._receive(stream, writer, state, persisted)
+                )
+                try:
+                    await lock.receiving
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if lock.aborted and task is not None and not task.cancelling():
+                        raise upload_aborted(ref.key) from None
+                    raise
+                finally:
+                    lock.receiving = None
+                meta = await self._finish(stream, writer, state)
             except BaseException:
                 # Whatever went wrong (a broken stream, a bad chunk, a failed
                 # check), what was persisted stays valid and resumable. The
@@ -260,10 +312,11 @@ class Uploads:
     async def _persisted(backend: ResumableBackend, ref: UploadRef) -> int:
         return (await backend.query_upload(ref.key, ref.handle)).persisted_size
 
-    async def _pump(
+    async def _receive(
         self, stream: Stream, writer: UploadWriter, state: UploadState, persisted: int
-    ) -> ObjectMeta | None:
-        sums, expected = state.sums, state.expected
+    ) -> None:
+        """Write and hash the stream's chunks past persisted, checkpointing."""
+        expected = state.expected
         limit = self._limits.max_object_size
         if expected.size is not None:
             limit = expected.size
@@ -291,6 +344,13 @@ class Uploads:
             if in_flight is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(in_flight)
+
+    @staticmethod
+    async def _finish(
+        stream: Stream, writer: UploadWriter, state: UploadState
+    ) -> ObjectMeta | None:
+        """Commit the upload if the stream finished it (after the checks)."""
+        sums, expected = state.sums, state.expected
         if not stream.finished:
             return None
         for promise in (expected, stream.late):

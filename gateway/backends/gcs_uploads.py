@@ -417,10 +417,11 @@ class GcsUploads:
             if error.reason is Reason.UPLOAD_NOT_FOUND:
                 return False
             raise
-        if record.complete is None:
-            await records.cancel_session(record)
+        if record.complete is not None:
+            return False  # a finished upload keeps answering with its object
+        await records.cancel_session(record)
         await records.delete(handle)
-        return record.complete is None
+        return True
 
     async def abort_stale(self, older_than_s: float) -> int:
         _, records = await self._records()

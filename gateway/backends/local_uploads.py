@@ -237,9 +237,10 @@ class LocalUploads:
             record = read_record(directory)
             if record is None:
                 return False
-            existed = committed_view(record, directory).complete is None
+            if committed_view(record, directory).complete is not None:
+                return False  # a finished upload keeps answering with its object
             self.remove(directory)
-            return existed
+            return True
         finally:
             os.close(lock)
 
