@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from gateway.keys import validate_key
 from gateway.put_stream import PutLimits, Stream, expected_of, options_of
 from gateway.registry import Buckets
 from gateway.resumable_hash import ResumableChecksums
+from gateway.upload_budget import UnfinishedBudget
 from gateway.upload_ids import UploadIds, UploadRef
 from storagegw.v1 import storage_pb2 as pb
 
@@ -168,10 +170,17 @@ class _StreamLock(asyncio.Lock):
 class Uploads:
     """The resumable-upload RPCs over the gateway's buckets."""
 
-    def __init__(self, buckets: Buckets, ids: UploadIds, limits: PutLimits) -> None:
+    def __init__(
+        self,
+        buckets: Buckets,
+        ids: UploadIds,
+        limits: PutLimits,
+        budget: UnfinishedBudget | None = None,
+    ) -> None:
         self._buckets = buckets
         self._ids = ids
         self._limits = limits
+        self._budget = budget or UnfinishedBudget(None)
         # Per upload handle: the stream writing it through this replica.
         self._streams: dict[str, _StreamLock] = {}
 
@@ -187,6 +196,7 @@ class Uploads:
             raise object_too_large(limit, expected.size)
         if not isinstance(backend, ResumableBackend):
             raise unsupported("resumable uploads", backend.kind)
+        await self._budget.check_start(bucket, backend, expected.size)
         state = UploadState(ResumableChecksums(), expected)
         handle = await backend.start_upload(key, options, state.encode())
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle)
@@ -267,9 +277,12 @@ class Uploads:
                     raise invalid_write_offset(first.write_offset, persisted)
                 if lock.aborted:
                     raise upload_aborted(ref.key)
+                charge = None
+                if await self._budget.stream_started(ref.bucket, backend):
+                    charge = functools.partial(self._budget.charge, ref.bucket)
                 stream = Stream(first, messages, start=first.write_offset, require_finish=False)
                 lock.receiving = asyncio.ensure_future(
-                    self._receive(stream, writer, state, persisted)
+                    self._receive(stream, writer, state, persisted, charge)
                 )
                 try:
                     await lock.receiving
@@ -313,9 +326,16 @@ class Uploads:
         return (await backend.query_upload(ref.key, ref.handle)).persisted_size
 
     async def _receive(
-        self, stream: Stream, writer: UploadWriter, state: UploadState, persisted: int
+        self,
+        stream: Stream,
+        writer: UploadWriter,
+        state: UploadState,
+        persisted: int,
+        charge: Callable[[int], None] | None,
     ) -> None:
-        """Write and hash the stream's chunks past persisted, checkpointing."""
+        """Write and hash the stream's chunks past persisted, checkpointing;
+        charge (the bucket's unfinished-upload budget) is told each chunk's
+        size before it is written."""
         expected = state.expected
         limit = self._limits.max_object_size
         if expected.size is not None:
@@ -334,6 +354,8 @@ class Uploads:
                     if expected.size is not None:
                         raise size_mismatch(expected.size, position)
                     raise object_too_large(limit, position)
+                if charge is not None:
+                    charge(len(data))
                 if in_flight is not None:
                     await self._settle(in_flight, writer)
                 in_flight = asyncio.gather(_hash_off_loop(state, data, unit), writer.write(data))

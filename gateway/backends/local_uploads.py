@@ -244,6 +244,25 @@ class LocalUploads:
         finally:
             os.close(lock)
 
+    async def unfinished(self) -> tuple[int, int]:
+        """(unfinished uploads, the bytes their data files take on disk)."""
+        return await asyncio.to_thread(self._unfinished_sync)
+
+    def _unfinished_sync(self) -> tuple[int, int]:
+        try:
+            names = os.listdir(self._dir)
+        except FileNotFoundError:
+            return 0, 0
+        count = held = 0
+        for name in names:
+            try:
+                # A finished upload keeps only its record: no data file.
+                held += os.stat(os.path.join(self._dir, name, DATA)).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            count += 1
+        return count, held
+
     async def abort_stale(self, older_than_s: float) -> int:
         return await asyncio.to_thread(self._abort_stale_sync, time.time() - older_than_s)
 

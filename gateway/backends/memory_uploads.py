@@ -117,6 +117,11 @@ class MemoryUploads:
         await upload.writer.abort()
         return True
 
+    async def unfinished(self) -> tuple[int, int]:
+        """(unfinished uploads, the bytes they hold)."""
+        held = [u.writer.held for u in self._uploads.values() if u.complete is None]
+        return len(held), sum(held)
+
     async def abort_stale(self, older_than_s: float) -> int:
         cutoff = time.monotonic() - older_than_s
         stale = [h for h, u in self._uploads.items() if u.created <= cutoff and not u.busy]
