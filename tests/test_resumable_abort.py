@@ -176,3 +176,57 @@ def test_aborting_a_finished_upload_changes_nothing(gateway: RunningGateway) -> 
         assert client.abort_upload(other.upload_id) is True
         with pytest.raises(UploadNotFound):
             client.query_upload(other.upload_id)
+
+
+def test_abort_from_another_process_stops_the_local_writer_at_its_next_checkpoint(
+    tmp_path: Path,
+) -> None:
+    # Two gateways on one data directory: each has its own streams, and only
+    # the upload's lock on disk (held by the writer) is shared, as between
+    # two processes.
+    env = {"STORAGE_BACKEND": "local", "STORAGE_URL_SECRET": SECRET}
+    unit = 32 * MiB  # the local backend's persistence unit
+    data = os.urandom(2 * unit + MiB)
+    with (
+        run_gateway(env, tmp_path) as writing,
+        run_gateway(env, tmp_path) as other,
+        grpc.insecure_channel(writing.target) as writing_channel,
+        grpc.insecure_channel(other.target) as other_channel,
+    ):
+        writing.backend_name = other.backend_name = "local"
+        stub = storage_pb2_grpc.StorageServiceStub(writing_channel)
+        other_stub = storage_pb2_grpc.StorageServiceStub(other_channel)
+        upload_id = start(stub, "elsewhere.bin")
+        release = threading.Event()
+
+        def held_open() -> Iterator[pb.PutRequest]:
+            for message in chunks(upload_id, data):
+                if message.write_offset == unit + 2 * MiB:
+                    release.wait(WAIT)  # one checkpoint made, the next not yet
+                yield message
+            yield pb.PutRequest(finish_write=True)
+
+        held = stub.Put.future(held_open())
+        try:
+            wait_until_persisted(other_stub, upload_id, held)
+            response: pb.AbortUploadResponse = other_stub.AbortUpload(
+                pb.AbortUploadRequest(upload_id=upload_id)
+            )
+            assert response.existed
+            # Gone for everyone at once, though its writer still runs.
+            for either in (stub, other_stub):
+                code, reason, _ = call_error(
+                    either.QueryUpload, pb.QueryUploadRequest(upload_id=upload_id)
+                )
+                assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "UPLOAD_NOT_FOUND")
+        finally:
+            release.set()
+        error = held.exception(timeout=WAIT)
+        assert isinstance(error, grpc.Call)
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        assert "aborted" in (error.details() or "")
+        assert_gone(other_stub, other, upload_id, "elsewhere.bin")
+        again: pb.AbortUploadResponse = other_stub.AbortUpload(
+            pb.AbortUploadRequest(upload_id=upload_id)
+        )
+        assert not again.existed
