@@ -275,11 +275,13 @@ class Uploads:
                     )
                 if first.write_offset < 0 or first.write_offset > persisted:
                     raise invalid_write_offset(first.write_offset, persisted)
-                if lock.aborted:
-                    raise upload_aborted(ref.key)
                 charge = None
                 if await self._budget.stream_started(ref.bucket, backend):
                     charge = functools.partial(self._budget.charge, ref.bucket)
+                # No await from this check until `receiving` is set: an abort
+                # either is seen here or finds the task to cancel.
+                if lock.aborted:
+                    raise upload_aborted(ref.key)
                 stream = Stream(first, messages, start=first.write_offset, require_finish=False)
                 lock.receiving = asyncio.ensure_future(
                     self._receive(stream, writer, state, persisted, charge)
