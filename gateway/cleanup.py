@@ -15,6 +15,7 @@ from gateway.backends import factory
 from gateway.backends.base import StaleUploadCleaner
 from gateway.errors import GatewayError
 from gateway.registry import Buckets
+from gateway.upload_budget import Unfinished, describe, unfinished_by_bucket
 
 log = logging.getLogger("storagegw")
 
@@ -54,18 +55,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storagegw: configuration error: {error}", file=sys.stderr)
         return 2
 
-    async def run() -> dict[str, int]:
+    async def run() -> tuple[dict[str, int], dict[str, Unfinished]]:
         buckets = Buckets(
             {name: factory.build(bucket) for name, bucket in config.buckets.items()},
             config.default_bucket,
         )
         try:
-            return await abort_stale_uploads(buckets, older_than)
+            aborted = await abort_stale_uploads(buckets, older_than)
+            return aborted, await unfinished_by_bucket(buckets)
         finally:
             await buckets.close()
 
     try:
-        counts = asyncio.run(run())
+        counts, held = asyncio.run(run())
     except GatewayError as error:
         print(f"storagegw: error: {error.message} ({error.reason.value})", file=sys.stderr)
         return 1
@@ -73,4 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: aborted {count} incomplete upload(s) older than {args.older_than}")
     if not counts:
         print("no configured bucket keeps incomplete uploads")
+    for name, unfinished in held.items():
+        print(describe(name, unfinished, config.max_unfinished_upload_bytes))
     return 0

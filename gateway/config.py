@@ -79,6 +79,8 @@ class Config:
     # How long a resumable upload's id stays valid.
     upload_lifetime: int = 7 * 86400
     cleanup_interval: float = 3600.0
+    # Per bucket, what unfinished resumable uploads may hold (None: no cap).
+    max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
 
     @property
@@ -439,5 +441,10 @@ def load(env: Mapping[str, str]) -> Config:
             "GATEWAY_CLEANUP_INTERVAL", get("GATEWAY_CLEANUP_INTERVAL") or "1h"
         ),
         log_level=(get("GATEWAY_LOG_LEVEL") or "INFO").upper(),
+        max_unfinished_upload_bytes=(
+            parse_size("GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES", text)
+            if (text := get("GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES"))
+            else None
+        ),
         config_file=config_file,
     )

@@ -12,7 +12,7 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup, http_server, wire
+from gateway import cleanup, http_server, upload_budget, wire
 from gateway.backends import factory
 from gateway.config import Config
 from gateway.errors import GatewayError
@@ -78,7 +78,9 @@ class Gateway:
             StorageServicer(
                 self.buckets,
                 self.signer,
-                ServiceSettings(config.chunk_size, config.max_object_size),
+                ServiceSettings(
+                    config.chunk_size, config.max_object_size, config.max_unfinished_upload_bytes
+                ),
                 upload_ids,
             ),
             self.server,
@@ -164,6 +166,9 @@ class Gateway:
         for name, count in counts.items():
             if count:
                 log.info("bucket %s: aborted %d stale incomplete upload(s)", name, count)
+        cap = self.config.max_unfinished_upload_bytes
+        for name, held in (await upload_budget.unfinished_by_bucket(self.buckets)).items():
+            log.info("%s", upload_budget.describe(name, held, cap))
         return counts
 
     async def _cleanup_loop(self) -> None:

@@ -19,6 +19,7 @@ from gateway.errors import invalid_argument
 from gateway.keys import validate_key, validate_prefix
 from gateway.registry import Buckets
 from gateway.signing import SignedMethod, SignedUrl, UrlSigner
+from gateway.upload_budget import UnfinishedBudget
 from gateway.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
@@ -33,6 +34,8 @@ Context = ServicerContext[Any, Any]
 class ServiceSettings:
     chunk_size: int = 1024 * 1024
     max_object_size: int | None = None
+    # Per bucket, what unfinished resumable uploads may hold (None: no cap).
+    max_unfinished_upload_bytes: int | None = None
 
 
 class StorageServicer(pb_grpc.StorageServiceServicer):
@@ -47,7 +50,12 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         self._signer = signer
         self._settings = settings
         self._put_limits = put_stream.PutLimits(settings.max_object_size)
-        self._uploads = uploads.Uploads(buckets, upload_ids, self._put_limits)
+        self._uploads = uploads.Uploads(
+            buckets,
+            upload_ids,
+            self._put_limits,
+            UnfinishedBudget(settings.max_unfinished_upload_bytes),
+        )
 
     async def Put(
         self, request_iterator: AsyncIterator[pb.PutRequest], context: Context

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from gateway.keys import validate_key
 from gateway.put_stream import PutLimits, Stream, expected_of, options_of
 from gateway.registry import Buckets
 from gateway.resumable_hash import ResumableChecksums
+from gateway.upload_budget import UnfinishedBudget
 from gateway.upload_ids import UploadIds, UploadRef
 from storagegw.v1 import storage_pb2 as pb
 
@@ -138,24 +140,47 @@ async def _hash_off_loop(state: UploadState, data: bytes, unit: int) -> list[Sna
     return await asyncio.to_thread(_hash, state, data, unit)
 
 
+def upload_aborted(key: str) -> GatewayError:
+    return GatewayError(
+        Reason.UPLOAD_NOT_FOUND,
+        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing "
+        "it; nothing was stored; start a new upload",
+        key=key,
+    )
+
+
 class _StreamLock(asyncio.Lock):
     """A lock that knows how many calls hold or await it, and whether its
     holder is only winding down a broken stream (worth waiting for) rather
-    than still streaming (another stream is then UPLOAD_BUSY)."""
+    than still streaming (another stream is then UPLOAD_BUSY).
+
+    An AbortUpload wins over the stream holding it: it sets `aborted` and
+    cancels `receiving` (the holder's reading of its messages), so that the
+    holder winds down at once instead of when gRPC notices its client left,
+    then takes the lock itself."""
 
     def __init__(self) -> None:
         super().__init__()
         self.users = 0
         self.winding_down = False
+        self.aborted = False
+        self.receiving: asyncio.Future[None] | None = None
 
 
 class Uploads:
     """The resumable-upload RPCs over the gateway's buckets."""
 
-    def __init__(self, buckets: Buckets, ids: UploadIds, limits: PutLimits) -> None:
+    def __init__(
+        self,
+        buckets: Buckets,
+        ids: UploadIds,
+        limits: PutLimits,
+        budget: UnfinishedBudget | None = None,
+    ) -> None:
         self._buckets = buckets
         self._ids = ids
         self._limits = limits
+        self._budget = budget or UnfinishedBudget(None)
         # Per upload handle: the stream writing it through this replica.
         self._streams: dict[str, _StreamLock] = {}
 
@@ -171,6 +196,7 @@ class Uploads:
             raise object_too_large(limit, expected.size)
         if not isinstance(backend, ResumableBackend):
             raise unsupported("resumable uploads", backend.kind)
+        await self._budget.check_start(bucket, backend, expected.size)
         state = UploadState(ResumableChecksums(), expected)
         handle = await backend.start_upload(key, options, state.encode())
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle)
@@ -191,7 +217,27 @@ class Uploads:
 
     async def abort(self, upload_id: str) -> bool:
         ref, backend = self._open(upload_id)
-        return await backend.abort_upload(ref.key, ref.handle)
+        lock = self._streams.get(ref.handle)
+        if lock is None:
+            return await backend.abort_upload(ref.key, ref.handle)
+        # A stream of this replica writes the upload: end it (unless it is
+        # committing already), wait for it to wind down, then discard.
+        lock.users += 1
+        lock.aborted = True
+        if lock.receiving is not None:
+            lock.receiving.cancel()
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._done_with(ref.handle, lock, locked=False)
+            raise
+        try:
+            return await backend.abort_upload(ref.key, ref.handle)
+        except BaseException:
+            lock.aborted = False  # the upload is still there: streams may go on
+            raise
+        finally:
+            self._done_with(ref.handle, lock)
 
     async def put(self, first: pb.PutRequest, messages: AsyncIterator[pb.PutRequest]) -> Segment:
         """Continue the upload first.upload_id with the rest of the stream."""
@@ -210,6 +256,8 @@ class Uploads:
             raise
         release = True
         try:
+            if lock.aborted:
+                raise upload_aborted(ref.key)
             status, writer = await backend.resume_upload(ref.key, ref.handle)
             if writer is None:
                 # Finished already (a retry whose first attempt committed):
@@ -227,8 +275,27 @@ class Uploads:
                     )
                 if first.write_offset < 0 or first.write_offset > persisted:
                     raise invalid_write_offset(first.write_offset, persisted)
+                charge = None
+                if await self._budget.stream_started(ref.bucket, backend):
+                    charge = functools.partial(self._budget.charge, ref.bucket)
+                # No await from this check until `receiving` is set: an abort
+                # either is seen here or finds the task to cancel.
+                if lock.aborted:
+                    raise upload_aborted(ref.key)
                 stream = Stream(first, messages, start=first.write_offset, require_finish=False)
-                meta = await self._pump(stream, writer, state, persisted)
+                lock.receiving = asyncio.ensure_future(
+                    self._receive(stream, writer, state, persisted, charge)
+                )
+                try:
+                    await lock.receiving
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if lock.aborted and task is not None and not task.cancelling():
+                        raise upload_aborted(ref.key) from None
+                    raise
+                finally:
+                    lock.receiving = None
+                meta = await self._finish(stream, writer, state)
             except BaseException:
                 # Whatever went wrong (a broken stream, a bad chunk, a failed
                 # check), what was persisted stays valid and resumable. The
@@ -260,10 +327,18 @@ class Uploads:
     async def _persisted(backend: ResumableBackend, ref: UploadRef) -> int:
         return (await backend.query_upload(ref.key, ref.handle)).persisted_size
 
-    async def _pump(
-        self, stream: Stream, writer: UploadWriter, state: UploadState, persisted: int
-    ) -> ObjectMeta | None:
-        sums, expected = state.sums, state.expected
+    async def _receive(
+        self,
+        stream: Stream,
+        writer: UploadWriter,
+        state: UploadState,
+        persisted: int,
+        charge: Callable[[int], None] | None,
+    ) -> None:
+        """Write and hash the stream's chunks past persisted, checkpointing;
+        charge (the bucket's unfinished-upload budget) is told each chunk's
+        size before it is written."""
+        expected = state.expected
         limit = self._limits.max_object_size
         if expected.size is not None:
             limit = expected.size
@@ -281,6 +356,8 @@ class Uploads:
                     if expected.size is not None:
                         raise size_mismatch(expected.size, position)
                     raise object_too_large(limit, position)
+                if charge is not None:
+                    charge(len(data))
                 if in_flight is not None:
                     await self._settle(in_flight, writer)
                 in_flight = asyncio.gather(_hash_off_loop(state, data, unit), writer.write(data))
@@ -291,6 +368,13 @@ class Uploads:
             if in_flight is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(in_flight)
+
+    @staticmethod
+    async def _finish(
+        stream: Stream, writer: UploadWriter, state: UploadState
+    ) -> ObjectMeta | None:
+        """Commit the upload if the stream finished it (after the checks)."""
+        sums, expected = state.sums, state.expected
         if not stream.finished:
             return None
         for promise in (expected, stream.late):

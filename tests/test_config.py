@@ -274,3 +274,12 @@ def test_gcs_bucket_in_file(tmp_path):
         "http://127.0.0.1:4443",
         "/etc/sa.json",
     )
+
+
+def test_max_unfinished_upload_bytes():
+    assert load({}).max_unfinished_upload_bytes is None  # no cap by default
+    config = load({"GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES": "2GiB"})
+    assert config.max_unfinished_upload_bytes == 2 << 30
+    with pytest.raises(ConfigError) as error:
+        load({"GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES": "lots"})
+    assert error.value.setting == "GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES"

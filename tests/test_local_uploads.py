@@ -153,8 +153,7 @@ def test_two_streams_on_one_upload(running: RunningGateway, stub: Stub) -> None:
             assert time.monotonic() < deadline, "the first stream made no checkpoint"
         code, reason, _ = call_error(stub.Put, segment(upload_id, data, UNIT, finish=True))
         assert (code, reason) == (grpc.StatusCode.ABORTED, "UPLOAD_BUSY")
-        code, reason, _ = call_error(stub.AbortUpload, pb.AbortUploadRequest(upload_id=upload_id))
-        assert (code, reason) == (grpc.StatusCode.ABORTED, "UPLOAD_BUSY")
+        # (An AbortUpload would end the first stream: tests/test_resumable_abort.py.)
     finally:
         release.set()
     assert first.result(60).object.sha256 == hashlib.sha256(data).digest()

@@ -81,25 +81,70 @@ def _messages(
     return gen()
 
 
+def _busy(error: BaseException) -> bool:
+    """UPLOAD_BUSY: the gateway has not yet wound down the stream this client
+    cancelled just before (it notices a cancel a moment later)."""
+    return isinstance(error, grpc.aio.AioRpcError) and error.code() == grpc.StatusCode.ABORTED
+
+
+def _free_by() -> float:
+    # A bound on polling for the upload to be free again (never reached
+    # unless the gateway keeps a cancelled stream forever).
+    return asyncio.get_running_loop().time() + 60
+
+
+async def _held_at_cut(
+    source: Source, upload_id: str, start: int, cut: int, sent: asyncio.Event
+) -> AsyncIterator[pb.PutRequest]:
+    async for message in _messages(source, upload_id, start, SIZE // CHUNK, True):
+        yield message
+        if message.write_offset >= cut * CHUNK:
+            sent.set()
+            await asyncio.Event().wait()  # hold the stream open until cancelled
+
+
 async def _cancelled_segment(
     stub: storage_pb2_grpc.StorageServiceStub, source: Source, upload_id: str, start: int, cut: int
 ) -> None:
     """Stream chunks from start and cancel the call once chunk cut was sent:
     the client giving up mid-stream, not a clean end."""
-    sent = asyncio.Event()
+    deadline = _free_by()
+    while True:
+        sent = asyncio.Event()
+        call = stub.Put(_held_at_cut(source, upload_id, start, cut, sent))
+        held = asyncio.ensure_future(sent.wait())
+        answered = asyncio.ensure_future(asyncio.shield(call))
+        await asyncio.wait([held, answered], return_when=asyncio.FIRST_COMPLETED)
+        if held.done():
+            answered.cancel()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            return
+        held.cancel()
+        error = answered.exception()
+        assert error is not None
+        assert _busy(error), error
+        assert asyncio.get_running_loop().time() < deadline, "the upload stayed busy"
 
-    async def gen() -> AsyncIterator[pb.PutRequest]:
-        async for message in _messages(source, upload_id, start, SIZE // CHUNK, True):
-            yield message
-            if message.write_offset >= cut * CHUNK:
-                sent.set()
-                await asyncio.Event().wait()  # hold the stream open until cancelled
 
-    call = stub.Put(gen())
-    await sent.wait()
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
+async def _finish(
+    stub: storage_pb2_grpc.StorageServiceStub, source: Source, upload_id: str
+) -> pb.ObjectInfo:
+    deadline = _free_by()
+    while True:
+        query = pb.QueryUploadRequest(upload_id=upload_id)
+        persisted = (await stub.QueryUpload(query)).persisted_size
+        assert persisted % CHUNK == 0
+        messages = _messages(source, upload_id, persisted // CHUNK, SIZE // CHUNK, True)
+        try:
+            done = await stub.Put(messages)
+        except grpc.aio.AioRpcError as error:
+            if not _busy(error):
+                raise
+            assert asyncio.get_running_loop().time() < deadline, "the upload stayed busy"
+            continue
+        return done.object
 
 
 async def _upload(
@@ -116,15 +161,14 @@ async def _upload(
         if cut > start:
             await _cancelled_segment(stub, source, upload_id, start, cut)
     if source.fate == "abort":
+        # Right after the cancel: the abort wins over the stream, whether or
+        # not the gateway noticed the cancel yet.
         response = await stub.AbortUpload(pb.AbortUploadRequest(upload_id=upload_id))
         assert response.existed
         return key, None
     if source.fate == "abandon":
         return key, None
-    persisted = (await stub.QueryUpload(pb.QueryUploadRequest(upload_id=upload_id))).persisted_size
-    assert persisted % CHUNK == 0
-    done = await stub.Put(_messages(source, upload_id, persisted // CHUNK, SIZE // CHUNK, True))
-    return key, done.object
+    return key, await _finish(stub, source, upload_id)
 
 
 async def _read_sha256(stub: storage_pb2_grpc.StorageServiceStub, key: str) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -342,3 +342,11 @@ class DelegatedUploads:
 
     async def abort_upload(self, key: str, handle: str) -> bool:
         return await self._uploads.abort(key, handle)
+
+    async def unfinished_uploads(self) -> tuple[int, int] | None:
+        """(unfinished uploads, bytes they hold) where the driver counts them
+        cheaply (memory, local); None elsewhere."""
+        count = getattr(self._uploads, "unfinished", None)
+        if count is None:
+            return None
+        return cast(tuple[int, int], await count())

@@ -19,6 +19,12 @@ So a resume asks GCS for the session's persisted offset P (a PUT with
 size R <= P to the gateway (whose checksums are as of R), and the writer
 drops the bytes in [R, P) instead of sending them; the gateway still hashes
 them. P < R cannot happen unless something else wrote the record: INTERNAL.
+The first resume of a session that never got a byte (the record is marked
+"untouched" at start) asks nothing: P is 0. It rewrites the record without
+the mark before any byte goes out, so that every later resume asks. An
+emulator that completes a session when asked (fake-gcs-server) is then asked
+only after a broken stream, and a session it completed early is
+UPLOAD_NOT_FOUND for the bytes it no longer takes.
 
 Commit sends the last chunk with x-goog-hash carrying the whole object's
 CRC32C (the gateway's, since a resumed session never saw the first bytes),
@@ -40,7 +46,7 @@ import importlib
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from google.cloud.storage import exceptions as media_exceptions
@@ -72,6 +78,10 @@ log = logging.getLogger(__name__)
 
 RECORD_CONTENT_TYPE = "application/json"
 SESSION = "session"  # the record's driver field holding the session URL
+# Set in the record of an upload that never sent a byte to its session: its
+# first resume needs no status query (fake-gcs-server, the most used
+# emulator, completes a session when asked for its status).
+UNTOUCHED = "untouched"
 
 
 def _gone(error: BaseException) -> bool:
@@ -204,6 +214,18 @@ class GcsUploadWriter(GcsWriter):
     def checkpoint_bytes(self) -> int:
         return self._chunk_size
 
+    @contextlib.contextmanager
+    def _errors(self, op: str) -> Iterator[None]:
+        """GcsWriter's mapping, but a session GCS no longer knows (cancelled
+        behind the gateway's back, or expired) is UPLOAD_NOT_FOUND."""
+        with super()._errors(op):
+            try:
+                yield
+            except GCS_ERRORS as error:
+                if _gone(error):
+                    raise upload_not_found(self._key) from error
+                raise
+
     async def write(self, data: bytes) -> None:
         self._check_open("write")
         start = self._received
@@ -213,10 +235,13 @@ class GcsUploadWriter(GcsWriter):
         if start < self._skip_to:
             data = data[self._skip_to - start :]
         if self._created is not None:
+            # Real GCS completes a session only on its last chunk; an emulator
+            # may complete it early (fake-gcs-server does on a status query).
             raise GatewayError(
-                Reason.INTERNAL,
-                f"the GCS upload session of {self._key!r} completed with {self._skip_to} "
-                "bytes; it takes no more",
+                Reason.UPLOAD_NOT_FOUND,
+                f"the storage completed the GCS upload session of {self._key!r} with "
+                f"{self._skip_to} bytes before the upload sent them all, so the upload "
+                "cannot be continued; start a new one",
                 key=self._key,
             )
         await super().write(data)
@@ -336,7 +361,7 @@ class GcsUploads:
         assert url is not None
         _, records = await self._records()
         handle = secrets.token_urlsafe(18)
-        record = UploadRecord(key, options, state, driver={SESSION: url})
+        record = UploadRecord(key, options, state, driver={SESSION: url, UNTOUCHED: True})
         try:
             await records.write(handle, record)
         except BaseException:
@@ -355,6 +380,14 @@ class GcsUploads:
             return record.status(), None
         upload = self._session(ctx, record)
         created: Mapping[str, Any] | None = None
+        if record.driver.get(UNTOUCHED) and record.persisted_size == 0:
+            # Nothing was ever sent: the session holds 0 bytes, no need to ask.
+            # The mark goes before any byte does, so a later resume asks.
+            driver = {k: v for k, v in record.driver.items() if k != UNTOUCHED}
+            record = dataclasses.replace(record, driver=driver)
+            await records.write(handle, record)
+            fresh = GcsUploadWriter(ctx, records, handle, record, upload, 0, None, self._background)
+            return record.status(), fresh
         try:
             # PUT `Content-Range: bytes */*`: what GCS holds (308 and Range).
             await ctx.run(upload.recover, ctx.client._http)
@@ -417,10 +450,11 @@ class GcsUploads:
             if error.reason is Reason.UPLOAD_NOT_FOUND:
                 return False
             raise
-        if record.complete is None:
-            await records.cancel_session(record)
+        if record.complete is not None:
+            return False  # a finished upload keeps answering with its object
+        await records.cancel_session(record)
         await records.delete(handle)
-        return record.complete is None
+        return True
 
     async def abort_stale(self, older_than_s: float) -> int:
         _, records = await self._records()

@@ -36,6 +36,10 @@ from gateway.errors import GatewayError, Reason
 CHECKPOINT_BYTES = 32 * 1024 * 1024
 DATA = "data"
 RECORD = "record.json"
+# Left by an AbortUpload that found another process's stream holding the
+# upload: that stream stops at its next checkpoint (or its commit) and
+# removes the upload; nothing else may continue or commit it meanwhile.
+ABORTED = "aborted"
 _RECORD_TMP = "record.json.tmp"
 FILE_MODE = 0o600
 
@@ -63,6 +67,28 @@ def read_record(directory: str) -> UploadRecord | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return decode(data, path)
+
+
+def is_aborted(directory: str) -> bool:
+    return os.path.exists(os.path.join(directory, ABORTED))
+
+
+def mark_aborted(directory: str) -> None:
+    """Leave the ABORTED mark, durably (blocking)."""
+    fd = os.open(
+        os.path.join(directory, ABORTED), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, FILE_MODE
+    )
+    os.close(fd)
+    fsync_dir(directory)
+
+
+def aborted_elsewhere(key: str) -> GatewayError:
+    return GatewayError(
+        Reason.UPLOAD_NOT_FOUND,
+        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing it; "
+        "nothing was stored; start a new upload",
+        key=key,
+    )
 
 
 def lock_dir(directory: str) -> int | None:
@@ -175,6 +201,8 @@ class UploadWriter:
         self._size += len(data)
 
     def _checkpoint_sync(self, record: UploadRecord) -> UploadRecord:
+        if is_aborted(self._dir):
+            raise aborted_elsewhere(self.key)
         os.fsync(self._fd())  # the bytes first, then the record claiming them
         write_record(self._dir, record)
         return record
@@ -195,6 +223,8 @@ class UploadWriter:
         """The data file made the final object file, and the commit noted in
         the record; its path (blocking, under the backend's key lock)."""
         header_len = self._data_offset - PREFIX_LEN
+        if is_aborted(self._dir):
+            raise aborted_elsewhere(self.key)
         with self._io:
             fd = self._fd()
             end = self._data_offset + meta.size
@@ -222,12 +252,16 @@ class UploadWriter:
         return meta
 
     def close_sync(self) -> None:
-        """Close the data file and release the lock (blocking)."""
+        """Close the data file and release the lock (blocking); an upload
+        aborted meanwhile by another process is removed first."""
         with self._io:
             if self._data_fd is not None:
                 os.close(self._data_fd)
                 self._data_fd = None
             if self._lock is not None:
+                if is_aborted(self._dir):
+                    with suppress(OSError):
+                        self._remove(self._dir)
                 os.close(self._lock)
                 self._lock = None
 

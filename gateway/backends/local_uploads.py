@@ -19,7 +19,11 @@ A stream holds an exclusive flock on the upload's directory until it ends;
 a second stream on the same upload gets UPLOAD_BUSY, and the kernel drops the
 lock when the process dies. Removing an upload (AbortUpload, cleanup) takes
 that lock, renames the directory into root/tmp, then deletes it: a crash
-half-way leaves it in root/tmp, which the backend sweeps at start.
+half-way leaves it in root/tmp, which the backend sweeps at start. An
+AbortUpload that finds the lock held by another process's stream leaves the
+file `aborted` in the directory instead: the upload is then not found for
+every call, and that stream fails at its next checkpoint or commit and
+removes the directory when it ends (else the next abort or cleanup does).
 
 Commit writes the object's metadata into the record ("committing") before
 installing the data file: if the process dies between installing it and
@@ -57,7 +61,9 @@ from gateway.backends.local_upload_files import (
     UploadWriter,
     committed_view,
     completed,
+    is_aborted,
     lock_dir,
+    mark_aborted,
     read_record,
 )
 from gateway.backends.upload_records import UploadRecord, meta_from
@@ -101,6 +107,8 @@ class LocalUploads:
         record = read_record(directory)
         if record is None or record.key != key:
             raise upload_not_found(key)
+        if record.complete is None and is_aborted(directory):
+            raise upload_not_found(key)  # its writer removes it when it stops
         return record
 
     def remove(self, directory: str) -> None:
@@ -232,16 +240,44 @@ class LocalUploads:
         except FileNotFoundError:
             return False
         if lock is None:
-            raise upload_busy(key)
+            # Another process's stream writes it: it stops at its next
+            # checkpoint or commit, and removes the upload.
+            if committed_view(record, directory).complete is not None or is_aborted(directory):
+                return False
+            mark_aborted(directory)
+            return True
         try:
             record = read_record(directory)
             if record is None:
                 return False
-            existed = committed_view(record, directory).complete is None
+            if is_aborted(directory):
+                self.remove(directory)  # its writer died before removing it
+                return False
+            if committed_view(record, directory).complete is not None:
+                return False  # a finished upload keeps answering with its object
             self.remove(directory)
-            return existed
+            return True
         finally:
             os.close(lock)
+
+    async def unfinished(self) -> tuple[int, int]:
+        """(unfinished uploads, the bytes their data files take on disk)."""
+        return await asyncio.to_thread(self._unfinished_sync)
+
+    def _unfinished_sync(self) -> tuple[int, int]:
+        try:
+            names = os.listdir(self._dir)
+        except FileNotFoundError:
+            return 0, 0
+        count = held = 0
+        for name in names:
+            try:
+                # A finished upload keeps only its record: no data file.
+                held += os.stat(os.path.join(self._dir, name, DATA)).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            count += 1
+        return count, held
 
     async def abort_stale(self, older_than_s: float) -> int:
         return await asyncio.to_thread(self._abort_stale_sync, time.time() - older_than_s)
@@ -268,7 +304,7 @@ class LocalUploads:
                 except GatewayError:
                     record = None  # unreadable: judged by its directory's age
                 created = os.stat(directory).st_mtime if record is None else record.created_unix
-                if created > cutoff:
+                if created > cutoff and not is_aborted(directory):
                     continue
                 unfinished = record is None or committed_view(record, directory).complete is None
                 self.remove(directory)

@@ -111,9 +111,16 @@ class MemoryUploads:
         upload = self._uploads.get(handle)
         if upload is None or upload.key != key:
             return False  # gone already
+        if upload.complete is not None:
+            return False  # finished: it keeps answering with its object
         del self._uploads[handle]
         await upload.writer.abort()
-        return upload.complete is None
+        return True
+
+    async def unfinished(self) -> tuple[int, int]:
+        """(unfinished uploads, the bytes they hold)."""
+        held = [u.writer.held for u in self._uploads.values() if u.complete is None]
+        return len(held), sum(held)
 
     async def abort_stale(self, older_than_s: float) -> int:
         cutoff = time.monotonic() - older_than_s

@@ -444,11 +444,9 @@ class S3Uploads:
     async def abort(self, key: str, handle: str) -> bool:
         ctx = await self._context()
         record = await self._load_any(ctx, handle, key)
-        if record is None or record.key != key:
-            return False
-        existed = False
-        if record.complete is None:
-            existed = await self._abort_multipart(ctx, key, str(record.driver["upload_id"]))
+        if record is None or record.key != key or record.complete is not None:
+            return False  # a finished upload keeps answering with its object
+        existed = await self._abort_multipart(ctx, key, str(record.driver["upload_id"]))
         await self._delete_record(ctx, handle)
         return existed
 

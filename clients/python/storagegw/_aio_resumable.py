@@ -22,6 +22,7 @@ from storagegw._resumable import (
     Progress,
     SegmentStream,
     UploadSource,
+    fresh_status,
 )
 from storagegw._retry import Retrier, RetryPolicy
 from storagegw._types import ObjectInfo, UploadSession, UploadStatus
@@ -62,6 +63,11 @@ async def upload_status(client: AsyncClient, upload_id: str) -> UploadStatus:
     return UploadStatus.from_proto(response, upload_id)
 
 
+async def _status(client: AsyncClient, upload_id: str, fresh: bool) -> UploadStatus:
+    """The upload's status; a fresh one's without asking (see fresh_status)."""
+    return fresh_status(upload_id) if fresh else await upload_status(client, upload_id)
+
+
 async def _blocks(source: UploadSource, offset: int) -> AsyncIterator[bytes]:
     blocks = source.blocks(offset)
     while (item := await asyncio.to_thread(next, blocks, None)) is not None:
@@ -74,11 +80,13 @@ async def resume_upload(
     source: UploadSource,
     retry: RetryPolicy,
     progress: Progress | None,
+    *,
+    fresh: bool = False,
 ) -> ObjectInfo:
     retrier = Retrier(retry)
     while True:
         try:
-            status = await upload_status(client, upload_id)
+            status = await _status(client, upload_id, fresh and retrier.retries == 0)
             if status.complete and status.object is not None:
                 await asyncio.to_thread(source.digest_all)
                 return source.digest.check(status.object, "upload verification failed")
@@ -116,7 +124,7 @@ async def put_resumable(
     try:
         if on_start is not None:
             on_start(session)
-        return await resume_upload(client, session.upload_id, source, retry, progress)
+        return await resume_upload(client, session.upload_id, source, retry, progress, fresh=True)
     except BaseException:
         if not keep_upload:
             # Shielded: a cancelled task still tells the gateway (best effort).

@@ -21,6 +21,7 @@ from storagegw._resumable import (
     Progress,
     SegmentStream,
     UploadSource,
+    fresh_status,
 )
 from storagegw._retry import Retrier, RetryPolicy
 from storagegw._types import ObjectInfo, UploadSession, UploadStatus
@@ -67,13 +68,19 @@ def resume_upload(
     source: UploadSource,
     retry: RetryPolicy,
     progress: Progress | None,
+    *,
+    fresh: bool = False,
 ) -> ObjectInfo:
     """Send `source` to the upload from its persisted size, resuming after
-    transient failures, and return the verified object."""
+    transient failures, and return the verified object. `fresh`: the upload
+    was just started, so its first stream needs no QueryUpload."""
     retrier = Retrier(retry)
     while True:
         try:
-            status = upload_status(client, upload_id)
+            if fresh and retrier.retries == 0:
+                status = fresh_status(upload_id)
+            else:
+                status = upload_status(client, upload_id)
             if status.complete and status.object is not None:
                 # Committed already (say, the response to the last stream was lost).
                 source.digest_all()
@@ -165,7 +172,7 @@ def put_resumable(
     try:
         if on_start is not None:
             on_start(session)
-        return resume_upload(client, session.upload_id, source, retry, progress)
+        return resume_upload(client, session.upload_id, source, retry, progress, fresh=True)
     except BaseException:
         if not keep_upload:
             abort_quietly(client, session.upload_id)

@@ -171,7 +171,10 @@ class StorageServiceServicer:
         and a write_offset at most the persisted size; bytes below the persisted
         size are skipped, and the message with finish_write commits the object.
         Any gateway replica configured with the same secret can continue it, and
-        a stream that breaks loses at most what was not yet persisted.
+        a stream that breaks loses at most what was not yet persisted. An
+        operator may cap what a bucket's unfinished uploads hold
+        (GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES): past it, StartUpload and the Put
+        chunks that would pass it fail with RESOURCE_EXHAUSTED / QUOTA_EXCEEDED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,7 +190,10 @@ class StorageServiceServicer:
 
     def AbortUpload(self, request, context):
         """AbortUpload discards a resumable upload and everything it persisted.
-        Aborting an upload that is already gone succeeds.
+        Aborting an upload that is already gone succeeds. A stream writing the
+        upload through the same gateway is ended (NOT_FOUND / UPLOAD_NOT_FOUND)
+        and wound down first. A finished upload is left as it is (existed is
+        false) and keeps answering QueryUpload with its object.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

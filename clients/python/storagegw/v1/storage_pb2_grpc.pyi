@@ -74,7 +74,10 @@ class StorageServiceStub:
     and a write_offset at most the persisted size; bytes below the persisted
     size are skipped, and the message with finish_write commits the object.
     Any gateway replica configured with the same secret can continue it, and
-    a stream that breaks loses at most what was not yet persisted.
+    a stream that breaks loses at most what was not yet persisted. An
+    operator may cap what a bucket's unfinished uploads hold
+    (GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES): past it, StartUpload and the Put
+    chunks that would pass it fail with RESOURCE_EXHAUSTED / QUOTA_EXCEEDED.
     """
     QueryUpload: _grpc.UnaryUnaryMultiCallable[_storage_pb2.QueryUploadRequest, _storage_pb2.QueryUploadResponse]
     """QueryUpload returns how many bytes of a resumable upload are persisted
@@ -82,7 +85,10 @@ class StorageServiceStub:
     """
     AbortUpload: _grpc.UnaryUnaryMultiCallable[_storage_pb2.AbortUploadRequest, _storage_pb2.AbortUploadResponse]
     """AbortUpload discards a resumable upload and everything it persisted.
-    Aborting an upload that is already gone succeeds.
+    Aborting an upload that is already gone succeeds. A stream writing the
+    upload through the same gateway is ended (NOT_FOUND / UPLOAD_NOT_FOUND)
+    and wound down first. A finished upload is left as it is (existed is
+    false) and keeps answering QueryUpload with its object.
     """
 
 @_typing.type_check_only
@@ -131,7 +137,10 @@ class StorageServiceAsyncStub(StorageServiceStub):
     and a write_offset at most the persisted size; bytes below the persisted
     size are skipped, and the message with finish_write commits the object.
     Any gateway replica configured with the same secret can continue it, and
-    a stream that breaks loses at most what was not yet persisted.
+    a stream that breaks loses at most what was not yet persisted. An
+    operator may cap what a bucket's unfinished uploads hold
+    (GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES): past it, StartUpload and the Put
+    chunks that would pass it fail with RESOURCE_EXHAUSTED / QUOTA_EXCEEDED.
     """
     QueryUpload: _aio.UnaryUnaryMultiCallable[_storage_pb2.QueryUploadRequest, _storage_pb2.QueryUploadResponse]  # type: ignore[assignment]
     """QueryUpload returns how many bytes of a resumable upload are persisted
@@ -139,7 +148,10 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """
     AbortUpload: _aio.UnaryUnaryMultiCallable[_storage_pb2.AbortUploadRequest, _storage_pb2.AbortUploadResponse]  # type: ignore[assignment]
     """AbortUpload discards a resumable upload and everything it persisted.
-    Aborting an upload that is already gone succeeds.
+    Aborting an upload that is already gone succeeds. A stream writing the
+    upload through the same gateway is ended (NOT_FOUND / UPLOAD_NOT_FOUND)
+    and wound down first. A finished upload is left as it is (existed is
+    false) and keeps answering QueryUpload with its object.
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -233,7 +245,10 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         and a write_offset at most the persisted size; bytes below the persisted
         size are skipped, and the message with finish_write commits the object.
         Any gateway replica configured with the same secret can continue it, and
-        a stream that breaks loses at most what was not yet persisted.
+        a stream that breaks loses at most what was not yet persisted. An
+        operator may cap what a bucket's unfinished uploads hold
+        (GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES): past it, StartUpload and the Put
+        chunks that would pass it fail with RESOURCE_EXHAUSTED / QUOTA_EXCEEDED.
         """
 
     @_abc_1.abstractmethod
@@ -253,7 +268,10 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.AbortUploadResponse, _abc.Awaitable[_storage_pb2.AbortUploadResponse]]:
         """AbortUpload discards a resumable upload and everything it persisted.
-        Aborting an upload that is already gone succeeds.
+        Aborting an upload that is already gone succeeds. A stream writing the
+        upload through the same gateway is ended (NOT_FOUND / UPLOAD_NOT_FOUND)
+        and wound down first. A finished upload is left as it is (existed is
+        false) and keeps answering QueryUpload with its object.
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
