@@ -8,6 +8,9 @@ fields accepted are Content-Type, which must equal the bound type when there
 is one, and names starting with "x-ignore-". Any other field is refused
 rather than silently dropped: a form that expects, say, metadata to be stored
 would otherwise succeed and lose it.
+
+Every read of the body must bring bytes within the idle timeout
+(STREAM_IDLE_TIMEOUT otherwise).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from aiohttp import BodyPartReader, web
 
 from gateway.errors import GatewayError, Reason, invalid_argument
+from gateway.http_limits import within_idle
 from gateway.signing import CONTENT_TYPE_FIELD, SignatureError
 
 FILE_FIELD = "file"
@@ -32,6 +36,7 @@ class FormUpload:
 
     fields: dict[str, str]
     file: BodyPartReader
+    idle_timeout: float
 
     @property
     def content_type(self) -> str | None:
@@ -42,11 +47,13 @@ class FormUpload:
         return self.file.headers.get("Content-Type")
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        while data := await self.file.read_chunk(chunk_size):
+        while data := await within_idle(self.file.read_chunk(chunk_size), self.idle_timeout):
             yield data
 
 
-async def read_form(request: web.Request, bound_content_type: str) -> FormUpload:
+async def read_form(
+    request: web.Request, bound_content_type: str, idle_timeout: float
+) -> FormUpload:
     """Read the fields up to the "file" part; INVALID_ARGUMENT for a form
     that is not one, PERMISSION_DENIED for a field the URL does not allow."""
     if not request.content_type.startswith("multipart/form-data"):
@@ -57,24 +64,24 @@ async def read_form(request: web.Request, bound_content_type: str) -> FormUpload
         raise invalid_argument("malformed multipart/form-data body") from None
     fields: dict[str, str] = {}
     while True:
-        part = await reader.next()
+        part = await within_idle(reader.next(), idle_timeout)
         if part is None:
             raise invalid_argument(f'the form has no "{FILE_FIELD}" field')
         if not isinstance(part, BodyPartReader):
             raise invalid_argument("nested multipart bodies are not accepted")
         name = part.name or ""
         if name == FILE_FIELD:
-            upload = FormUpload(fields, part)
+            upload = FormUpload(fields, part, idle_timeout)
             _check_fields(upload, bound_content_type)
             return upload
         if len(fields) == MAX_FIELDS:
             raise invalid_argument(f"more than {MAX_FIELDS} form fields")
-        fields[name] = await _read_field(part, name)
+        fields[name] = await _read_field(part, name, idle_timeout)
 
 
-async def _read_field(part: BodyPartReader, name: str) -> str:
+async def _read_field(part: BodyPartReader, name: str, idle_timeout: float) -> str:
     value = bytearray()
-    while data := await part.read_chunk(MAX_FIELD_BYTES):
+    while data := await within_idle(part.read_chunk(MAX_FIELD_BYTES), idle_timeout):
         value += data
         if len(value) > MAX_FIELD_BYTES:
             raise invalid_argument(f"form field {name!r} is longer than {MAX_FIELD_BYTES} bytes")
