@@ -59,7 +59,7 @@ class Reader:
         self.buffer += data
         return bool(data)
 
-    def _line_block(self) -> bytes:
+    def header_block(self) -> bytes:
         while b"\r\n\r\n" not in self.buffer:
             if not self._fill():
                 raise ConnectionError(f"connection closed mid-headers: {self.buffer!r}")
@@ -71,7 +71,7 @@ class Reader:
         its body read by Content-Length when body is True."""
         interim = []
         while True:
-            status_line, *header_lines = self._line_block().decode("latin-1").split("\r\n")
+            status_line, *header_lines = self.header_block().decode("latin-1").split("\r\n")
             _, code, *phrase = status_line.split(" ", 2)
             headers = {}
             for line in header_lines:

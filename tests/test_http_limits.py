@@ -201,7 +201,7 @@ def test_accepted_upload_gets_100_continue_then_is_stored(gw: RunningGateway) ->
     headers = {"Content-Type": "image/png", "Content-Length": "5", "Expect": "100-continue"}
     sock.sendall(head("PUT", url, headers))
     reader = Reader(sock)
-    assert reader._line_block().startswith(b"HTTP/1.1 100 Continue")
+    assert reader.header_block().startswith(b"HTTP/1.1 100 Continue")
     sock.sendall(b"hello")
     response = reader.response()
     assert response.status == 200, response.body
