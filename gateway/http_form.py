@@ -15,14 +15,17 @@ Every read of the body must bring bytes within the idle timeout
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 
 from gateway.errors import GatewayError, Reason, invalid_argument
 from gateway.http_limits import within_idle
 from gateway.signing import CONTENT_TYPE_FIELD, SignatureError
+
+T = TypeVar("T")
 
 FILE_FIELD = "file"
 IGNORED_PREFIX = "x-ignore-"
@@ -47,8 +50,22 @@ class FormUpload:
         return self.file.headers.get("Content-Type")
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        while data := await within_idle(self.file.read_chunk(chunk_size), self.idle_timeout):
+        while data := await _form_read(self.file.read_chunk(chunk_size), self.idle_timeout):
             yield data
+        if not self.file.at_eof():
+            # The body ended without the boundary that closes the file: a cut
+            # upload, raised inside the store so that nothing is kept.
+            raise invalid_argument(f'the form ended inside its "{FILE_FIELD}" field')
+
+
+async def _form_read(step: Awaitable[T], idle_timeout: float) -> T:
+    """One read of the form, within the idle timeout; a body that is not
+    well-formed multipart is INVALID_ARGUMENT (aiohttp raises ValueError or
+    AssertionError)."""
+    try:
+        return await within_idle(step, idle_timeout)
+    except (ValueError, AssertionError):
+        raise invalid_argument("malformed multipart/form-data body") from None
 
 
 async def read_form(
@@ -64,7 +81,7 @@ async def read_form(
         raise invalid_argument("malformed multipart/form-data body") from None
     fields: dict[str, str] = {}
     while True:
-        part = await within_idle(reader.next(), idle_timeout)
+        part = await _form_read(reader.next(), idle_timeout)
         if part is None:
             raise invalid_argument(f'the form has no "{FILE_FIELD}" field')
         if not isinstance(part, BodyPartReader):
@@ -81,7 +98,7 @@ async def read_form(
 
 async def _read_field(part: BodyPartReader, name: str, idle_timeout: float) -> str:
     value = bytearray()
-    while data := await within_idle(part.read_chunk(MAX_FIELD_BYTES), idle_timeout):
+    while data := await _form_read(part.read_chunk(MAX_FIELD_BYTES), idle_timeout):
         value += data
         if len(value) > MAX_FIELD_BYTES:
             raise invalid_argument(f"form field {name!r} is longer than {MAX_FIELD_BYTES} bytes")
