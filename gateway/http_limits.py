@@ -1,6 +1,7 @@
 """Bounds on what one signed-URL request may hold: an idle bound on every body
 read and every response write, `Expect: 100-continue` answered only once a
-request is accepted, and header values that are always legal.
+request is accepted, the size limit an upload is held to (and where it comes
+from), and header values that are always legal.
 
 Why: a client that stops sending (or breaks a chunked body's framing, which
 aiohttp reports as a new message while the current body waits for more) or
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from aiohttp import web
@@ -103,3 +105,28 @@ def range_number(digits: str) -> int:
 
 
 BEYOND_ANY_OBJECT = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class SizeLimit:
+    """The bound an upload is held to, and which setting it comes from (a 413
+    names it: the URL's own bound and the gateway's call for different fixes)."""
+
+    size: int
+    name: str
+
+    def exceeded(self, what: str = "object") -> GatewayError:
+        return GatewayError(
+            Reason.OBJECT_TOO_LARGE,
+            f"{what} exceeds {self.name} of {self.size} bytes",
+            limit=self.size,
+        )
+
+
+def size_limit(url_max_size: int | None, gateway_max_size: int | None) -> SizeLimit | None:
+    """The smaller of the URL's max_size and GATEWAY_MAX_OBJECT_SIZE; None: no limit."""
+    if url_max_size is not None and (gateway_max_size is None or url_max_size <= gateway_max_size):
+        return SizeLimit(url_max_size, "the signed URL's max_size")
+    if gateway_max_size is not None:
+        return SizeLimit(gateway_max_size, "the gateway's GATEWAY_MAX_OBJECT_SIZE")
+    return None

@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote
 
@@ -51,11 +50,13 @@ from gateway.backends.base import (
 from gateway.errors import GatewayError, Reason
 from gateway.http_form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
 from gateway.http_limits import (
+    SizeLimit,
     expect_nothing_yet,
     header_value,
     idle_bounded,
     range_number,
     send_continue,
+    size_limit,
     write_within_idle,
 )
 from gateway.ingest import Expected, store
@@ -351,29 +352,8 @@ async def _post(request: web.Request, backend: Backend, verified: VerifiedReques
 # --- both uploads ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SizeLimit:
-    """The bound an upload is held to, and which setting it comes from."""
-
-    size: int
-    name: str
-
-    def exceeded(self, what: str = "object") -> GatewayError:
-        return GatewayError(
-            Reason.OBJECT_TOO_LARGE,
-            f"{what} exceeds {self.name} of {self.size} bytes",
-            limit=self.size,
-        )
-
-
 def _limit(request: web.Request, verified: VerifiedRequest) -> SizeLimit | None:
-    """The smaller of the URL's max_size and GATEWAY_MAX_OBJECT_SIZE."""
-    ours = request.app.get(_MAX_SIZE)
-    if verified.max_size is not None and (ours is None or verified.max_size <= ours):
-        return SizeLimit(verified.max_size, "the signed URL's max_size")
-    if ours is not None:
-        return SizeLimit(ours, "the gateway's GATEWAY_MAX_OBJECT_SIZE")
-    return None
+    return size_limit(verified.max_size, request.app.get(_MAX_SIZE))
 
 
 async def _store(
