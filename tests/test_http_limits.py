@@ -225,8 +225,11 @@ def test_idle_keepalive_connections_are_closed(
     assert reader.closed_by_server()  # idle after its answer
     silent = connect(gw.gateway.http_port)  # never sends a request
     assert Reader(silent).closed_by_server()
-    used.close()
-    silent.close()
+    slow = connect(gw.gateway.http_port)  # never completes its headers
+    slow.sendall(b"GET /v1/b/default/o/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    assert Reader(slow).closed_by_server()
+    for sock in (used, silent, slow):
+        sock.close()
 
 
 def test_connections_past_the_cap_are_closed(
