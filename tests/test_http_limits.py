@@ -196,6 +196,22 @@ def test_refused_upload_gets_no_100_continue_and_is_not_read(gw: RunningGateway,
     sock.close()
 
 
+@pytest.mark.parametrize("case", ["bad-signature", "over-max-size"])
+def test_refused_upload_sent_without_waiting_is_not_drained(gw: RunningGateway, case: str) -> None:
+    url, headers, status, reason = refusals(gw)[case]
+    size = 100 * 1024 * 1024
+    sock = connect(gw.gateway.http_port)
+    sock.sendall(head("PUT", url, {**headers, "Content-Length": str(size)}))
+    reader = Reader(sock)
+    response = reader.response()
+    assert (response.status, response.reason) == (status, reason)
+    # A fast sender pushes on regardless: the gateway must not take its 100 MiB.
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        sock.sendall(bytes(size))
+    assert not stored(gw, "k")
+    sock.close()
+
+
 def test_accepted_upload_gets_100_continue_then_is_stored(gw: RunningGateway) -> None:
     sock = connect(gw.gateway.http_port)
     url = sign(gw, "k", "PUT", max_size=1000, content_type="image/png")
