@@ -191,10 +191,16 @@ class Gateway:
         await self.health.enter_graceful_shutdown()
         grace = self.config.shutdown_grace if grace is None else grace
         log.info("shutting down: finishing in-flight calls (grace %.1f s)", grace)
-        listeners = [self.server.stop(grace)]
+        http_stopped = None
         if self._http is not None:
-            listeners.append(self._http.stop(grace))
-        await asyncio.gather(*listeners)
+            http_stopped = asyncio.create_task(self._http.stop(grace), name="http-stop")
+        # Called here rather than in a task of its own: gRPC stops listening in
+        # this very step, right after health turned NOT_SERVING, so that a
+        # client that saw NOT_SERVING cannot slip a new call in (it would be
+        # cancelled, not refused).
+        await self.server.stop(grace)
+        if http_stopped is not None:
+            await http_stopped
         await self.buckets.close()
         log.info("stopped")
 
