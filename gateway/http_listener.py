@@ -73,11 +73,6 @@ class HttpListener:
         bound = int(server.sockets[0].getsockname()[1])
         return cls(runner, server, bound)
 
-    @property
-    def open_connections(self) -> int:
-        http = self._runner.server
-        return 0 if http is None else len(http.connections)
-
     async def stop(self, grace: float) -> None:
         """Finish in-flight requests within grace seconds, then cut them."""
         self._server.close()
