@@ -59,6 +59,10 @@ class Config:
     base_path: Path = Path("data")
     listen: str = "127.0.0.1:50051"
     http_listen: str = "127.0.0.1:8080"
+    # An HTTP connection with no request in progress is closed after this long.
+    http_keepalive_timeout: float = 15.0
+    # Open HTTP connections past this many are closed at once, unanswered.
+    http_max_connections: int = 512
     base_url: str = ""
     url_secret: str | None = field(default=None, repr=False)
     url_expiration: int = 3600
@@ -412,6 +416,12 @@ def load(env: Mapping[str, str]) -> Config:
         base_path=base_path,
         listen=_listen("GATEWAY_LISTEN", get("GATEWAY_LISTEN") or "127.0.0.1:50051"),
         http_listen=_listen("GATEWAY_HTTP_LISTEN", get("GATEWAY_HTTP_LISTEN") or "127.0.0.1:8080"),
+        http_keepalive_timeout=parse_duration(
+            "GATEWAY_HTTP_KEEPALIVE_TIMEOUT", get("GATEWAY_HTTP_KEEPALIVE_TIMEOUT") or "15"
+        ),
+        http_max_connections=int(
+            _positive("GATEWAY_HTTP_MAX_CONNECTIONS", get("GATEWAY_HTTP_MAX_CONNECTIONS") or "512")
+        ),
         base_url=base_url,
         url_secret=secret,
         url_expiration=expiration,

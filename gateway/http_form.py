@@ -8,17 +8,24 @@ fields accepted are Content-Type, which must equal the bound type when there
 is one, and names starting with "x-ignore-". Any other field is refused
 rather than silently dropped: a form that expects, say, metadata to be stored
 would otherwise succeed and lose it.
+
+Every read of the body must bring bytes within the idle timeout
+(STREAM_IDLE_TIMEOUT otherwise).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 
 from gateway.errors import GatewayError, Reason, invalid_argument
+from gateway.http_limits import within_idle
 from gateway.signing import CONTENT_TYPE_FIELD, SignatureError
+
+T = TypeVar("T")
 
 FILE_FIELD = "file"
 IGNORED_PREFIX = "x-ignore-"
@@ -32,6 +39,7 @@ class FormUpload:
 
     fields: dict[str, str]
     file: BodyPartReader
+    idle_timeout: float
 
     @property
     def content_type(self) -> str | None:
@@ -42,11 +50,27 @@ class FormUpload:
         return self.file.headers.get("Content-Type")
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        while data := await self.file.read_chunk(chunk_size):
+        while data := await _form_read(self.file.read_chunk(chunk_size), self.idle_timeout):
             yield data
+        if not self.file.at_eof():
+            # The body ended without the boundary that closes the file: a cut
+            # upload, raised inside the store so that nothing is kept.
+            raise invalid_argument(f'the form ended inside its "{FILE_FIELD}" field')
 
 
-async def read_form(request: web.Request, bound_content_type: str) -> FormUpload:
+async def _form_read(step: Awaitable[T], idle_timeout: float) -> T:
+    """One read of the form, within the idle timeout; a body that is not
+    well-formed multipart is INVALID_ARGUMENT (aiohttp raises ValueError or
+    AssertionError)."""
+    try:
+        return await within_idle(step, idle_timeout)
+    except (ValueError, AssertionError):
+        raise invalid_argument("malformed multipart/form-data body") from None
+
+
+async def read_form(
+    request: web.Request, bound_content_type: str, idle_timeout: float
+) -> FormUpload:
     """Read the fields up to the "file" part; INVALID_ARGUMENT for a form
     that is not one, PERMISSION_DENIED for a field the URL does not allow."""
     if not request.content_type.startswith("multipart/form-data"):
@@ -57,24 +81,24 @@ async def read_form(request: web.Request, bound_content_type: str) -> FormUpload
         raise invalid_argument("malformed multipart/form-data body") from None
     fields: dict[str, str] = {}
     while True:
-        part = await reader.next()
+        part = await _form_read(reader.next(), idle_timeout)
         if part is None:
             raise invalid_argument(f'the form has no "{FILE_FIELD}" field')
         if not isinstance(part, BodyPartReader):
             raise invalid_argument("nested multipart bodies are not accepted")
         name = part.name or ""
         if name == FILE_FIELD:
-            upload = FormUpload(fields, part)
+            upload = FormUpload(fields, part, idle_timeout)
             _check_fields(upload, bound_content_type)
             return upload
         if len(fields) == MAX_FIELDS:
             raise invalid_argument(f"more than {MAX_FIELDS} form fields")
-        fields[name] = await _read_field(part, name)
+        fields[name] = await _read_field(part, name, idle_timeout)
 
 
-async def _read_field(part: BodyPartReader, name: str) -> str:
+async def _read_field(part: BodyPartReader, name: str, idle_timeout: float) -> str:
     value = bytearray()
-    while data := await part.read_chunk(MAX_FIELD_BYTES):
+    while data := await _form_read(part.read_chunk(MAX_FIELD_BYTES), idle_timeout):
         value += data
         if len(value) > MAX_FIELD_BYTES:
             raise invalid_argument(f"form field {name!r} is longer than {MAX_FIELD_BYTES} bytes")

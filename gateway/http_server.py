@@ -13,9 +13,16 @@ Status codes: 400 invalid key; 403 when the signature does not allow the
 request (expired, tampered, other object or method, missing parameters) and
 for a PUT or POST whose Content-Type differs from the one the URL binds (it is part of
 what was signed); 404 missing object or bucket; 413 too large (checked against
-Content-Length before anything is read, then as bytes arrive); other gateway
-errors map through _STATUS (OBJECT_TOO_SMALL: 400). Error bodies are short
-plain text with the reason in the X-Sgw-Reason header.
+Content-Length before anything is read, then as bytes arrive); 408 when a body
+sends nothing for the idle timeout; other gateway errors map through _STATUS
+(OBJECT_TOO_SMALL: 400). Error bodies are short plain text with the reason in
+the X-Sgw-Reason header.
+
+An upload is checked (signature, key, bucket, content type, declared size)
+before its body is asked for: `Expect: 100-continue` gets its 100 only then,
+and a refused upload's connection is closed without reading its body. Reads
+and writes are bounded by the idle timeout (gateway/http_limits.py); the
+connections themselves by gateway/http_listener.py.
 
 Signed URLs carry their signature in the query string, so nothing here logs a
 query string: the access log writes method, path, status, size and time only.
@@ -40,8 +47,18 @@ from gateway.backends.base import (
     ObjectReader,
     WriteOptions,
 )
-from gateway.errors import GatewayError, Reason, object_too_large
+from gateway.errors import GatewayError, Reason
 from gateway.http_form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
+from gateway.http_limits import (
+    SizeLimit,
+    expect_nothing_yet,
+    header_value,
+    idle_bounded,
+    range_number,
+    send_continue,
+    size_limit,
+    write_within_idle,
+)
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
 from gateway.registry import Buckets
@@ -51,6 +68,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.http.access")
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
+DEFAULT_IDLE_TIMEOUT = 60.0
 REASON_HEADER = "X-Sgw-Reason"
 # The most a form adds to the object's bytes: its fields and their boundaries.
 MAX_FORM_OVERHEAD = MAX_FIELDS * (MAX_FIELD_BYTES + 512) + 4096
@@ -59,6 +77,7 @@ _BUCKETS = web.AppKey("buckets", Buckets)
 _SIGNER = web.AppKey("signer", UrlSigner)
 _CHUNK_SIZE = web.AppKey("chunk_size", int)
 _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
+_IDLE = web.AppKey("idle_timeout", float)
 
 _STATUS: dict[Reason, int] = {
     Reason.INVALID_ARGUMENT: 400,
@@ -109,33 +128,21 @@ def make_app(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_object_size: int | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> web.Application:
-    """The signed-URL application; serve it with start_http."""
+    """The signed-URL application; serve it with gateway.http_listener.HttpListener.
+    idle_timeout bounds the wait for each read of a body and each write of an answer."""
     app = web.Application()
     app[_BUCKETS] = buckets
     app[_SIGNER] = signer
     app[_CHUNK_SIZE] = chunk_size
+    app[_IDLE] = idle_timeout
     if max_object_size is not None:
         app[_MAX_SIZE] = max_object_size
-    app.router.add_route("*", "/v1/b/{bucket}/o/{key:.+}", _handle)
-    return app
-
-
-async def start_http(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving app on host:port (0: any free port); (runner, bound port).
-    Stop it with `await runner.cleanup()`."""
-    runner = web.AppRunner(
-        app, access_log=access_log, access_log_class=PathOnlyAccessLogger, handle_signals=False
+    app.router.add_route(
+        "*", "/v1/b/{bucket}/o/{key:.+}", _handle, expect_handler=expect_nothing_yet
     )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = int(runner.addresses[0][1])
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner, bound
+    return app
 
 
 def _error(status: int, reason: Reason | str, message: str) -> web.Response:
@@ -150,6 +157,14 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     method = request.method
     if method not in _METHODS:
         raise web.HTTPMethodNotAllowed(method, list(_METHODS))
+    response = await _answer(request, method)
+    if response.status >= 400 and not request.content.is_eof():
+        # A refused upload: its body is not read (nor drained), the connection ends.
+        response.force_close()
+    return response
+
+
+async def _answer(request: web.Request, method: str) -> web.StreamResponse:
     app = request.app
     bucket = request.match_info["bucket"]
     key = request.match_info["key"]
@@ -184,8 +199,8 @@ def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     match = _RANGE.fullmatch(header.strip())
     if not match or not (match[1] or match[2]):
         return None
-    first = int(match[1]) if match[1] else None
-    last = int(match[2]) if match[2] else None
+    first = range_number(match[1]) if match[1] else None
+    last = range_number(match[2]) if match[2] else None
     if first is not None and last is not None and last < first:
         return None
     return first, last
@@ -224,11 +239,15 @@ async def _open(
 def _object_headers(meta: ObjectMeta, verified: VerifiedRequest) -> dict[str, str]:
     etag = meta.etag if meta.etag.startswith(('"', 'W/"')) else f'"{meta.etag}"'
     headers = {
-        "Content-Type": meta.content_type or DEFAULT_CONTENT_TYPE,
-        "ETag": etag,
+        # What a backend holds may not be a legal header value (CR/LF): such
+        # a value is replaced, never allowed to fail the answer.
+        "Content-Type": header_value(meta.content_type, DEFAULT_CONTENT_TYPE)
+        or DEFAULT_CONTENT_TYPE,
         "Last-Modified": formatdate(meta.update_time_ns / 1e9, usegmt=True),
         "Accept-Ranges": "bytes",
     }
+    if header_value(etag, "") == etag:
+        headers["ETag"] = etag
     if verified.download:
         headers["Content-Disposition"] = content_disposition(
             verified.filename or verified.key.rsplit("/", 1)[-1]
@@ -264,9 +283,12 @@ async def _get(
         await response.prepare(request)
         if request.method == "HEAD":
             return response
+        idle = request.app[_IDLE]
         try:
             async for chunk in reader.chunks(request.app[_CHUNK_SIZE]):
-                await response.write(chunk)
+                if not await write_within_idle(request, response, chunk, idle):
+                    log.info("GET %s: the client took nothing for %g s; cut", request.path, idle)
+                    break
         except ConnectionError:
             log.debug("client went away during GET %s", request.path)
         except Exception:
@@ -292,13 +314,16 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
         )
     limit = _limit(request, verified)
     declared = request.content_length
-    if limit is not None and declared is not None and declared > limit:
-        return _gateway_error(object_too_large(limit, declared))
+    if limit is not None and declared is not None and declared > limit.size:
+        raise limit.exceeded(f"object of {declared} bytes")
     options = WriteOptions(
         content_type=verified.content_type or sent_type or DEFAULT_CONTENT_TYPE,
         size_hint=declared,
     )
-    chunks = request.content.iter_chunked(request.app[_CHUNK_SIZE])
+    await send_continue(request)
+    chunks = idle_bounded(
+        request.content.iter_chunked(request.app[_CHUNK_SIZE]), request.app[_IDLE]
+    )
     return await _store(request, backend, verified, options, chunks, Expected(size=declared))
 
 
@@ -308,10 +333,15 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
 async def _post(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
     limit = _limit(request, verified)
     declared = request.content_length
-    if limit is not None and declared is not None and declared > limit + MAX_FORM_OVERHEAD:
-        # The body holds the object plus form fields and boundaries.
-        return _gateway_error(object_too_large(limit, declared - MAX_FORM_OVERHEAD))
-    form = await read_form(request, verified.content_type)
+    if limit is not None and declared is not None and declared > limit.size + MAX_FORM_OVERHEAD:
+        # The body holds the object plus form fields and boundaries, so all
+        # that is known of the file is that it is too large.
+        raise limit.exceeded(
+            f"the form's file (the form is {declared} bytes, its other fields "
+            f"at most {MAX_FORM_OVERHEAD})"
+        )
+    await send_continue(request)
+    form = await read_form(request, verified.content_type, request.app[_IDLE])
     options = WriteOptions(content_type=form.content_type or DEFAULT_CONTENT_TYPE)
     chunks = form.chunks(request.app[_CHUNK_SIZE])
     if verified.min_size:
@@ -322,9 +352,8 @@ async def _post(request: web.Request, backend: Backend, verified: VerifiedReques
 # --- both uploads ----------------------------------------------------------------------
 
 
-def _limit(request: web.Request, verified: VerifiedRequest) -> int | None:
-    limits = [n for n in (verified.max_size, request.app.get(_MAX_SIZE)) if n is not None]
-    return min(limits) if limits else None
+def _limit(request: web.Request, verified: VerifiedRequest) -> SizeLimit | None:
+    return size_limit(verified.max_size, request.app.get(_MAX_SIZE))
 
 
 async def _store(
@@ -336,10 +365,16 @@ async def _store(
     expected: Expected,
 ) -> web.Response:
     """Store the upload; answer with the object's JSON description."""
+    limit = _limit(request, verified)
     try:
         meta = await store(
-            backend, verified.key, options, chunks, expected, _limit(request, verified)
+            backend, verified.key, options, chunks, expected, None if limit is None else limit.size
         )
+    except GatewayError as exc:
+        if exc.reason == Reason.OBJECT_TOO_LARGE and limit is not None:
+            # store() knows only how far the body got, not its size, nor the limit's source.
+            raise limit.exceeded() from None
+        raise
     except (ConnectionError, ClientPayloadError):
         # Nothing was stored (store aborts); the client will not see this.
         log.info("client went away during %s %s", request.method, request.path)

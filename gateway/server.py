@@ -8,7 +8,6 @@ import logging
 import signal
 
 import grpc
-from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -17,6 +16,7 @@ from gateway.backends import factory
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.health import NOT_SERVING, SERVING, HealthServicer
+from gateway.http_listener import ConnectionLimits, HttpListener
 from gateway.interceptors import GatewayInterceptor
 from gateway.registry import Buckets
 from gateway.servicer import ServiceSettings, StorageServicer
@@ -96,7 +96,7 @@ class Gateway:
         if self.grpc_port == 0:
             raise OSError(f"GATEWAY_LISTEN: cannot listen on {config.listen}")
         self.http_port = 0
-        self._http_runner: web.AppRunner | None = None
+        self._http: HttpListener | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -110,9 +110,14 @@ class Gateway:
             self.signer,
             chunk_size=self.config.chunk_size,
             max_object_size=self.config.max_object_size,
+            idle_timeout=self.config.stream_idle_timeout,
+        )
+        limits = ConnectionLimits(
+            self.config.http_keepalive_timeout, self.config.http_max_connections
         )
         try:
-            self._http_runner, self.http_port = await http_server.start_http(app, host, int(port))
+            self._http = await HttpListener.start(app, host, int(port), limits)
+            self.http_port = self._http.port
         except OSError as error:
             await self.server.stop(None)
             raise OSError(
@@ -180,7 +185,8 @@ class Gateway:
             await asyncio.sleep(self.config.cleanup_interval)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING, refuse new calls, let in-flight ones finish within grace."""
+        """Health NOT_SERVING, refuse new calls, let in-flight ones finish within
+        grace, then cut them: gRPC and HTTP side by side, on one deadline."""
         self._stopping = True
         for task in (self._probe_task, self._cleanup_task):
             if task is not None:
@@ -190,9 +196,16 @@ class Gateway:
         await self.health.enter_graceful_shutdown()
         grace = self.config.shutdown_grace if grace is None else grace
         log.info("shutting down: finishing in-flight calls (grace %.1f s)", grace)
+        http_stopped = None
+        if self._http is not None:
+            http_stopped = asyncio.create_task(self._http.stop(grace), name="http-stop")
+        # Called here rather than in a task of its own: gRPC stops listening in
+        # this very step, right after health turned NOT_SERVING, so that a
+        # client that saw NOT_SERVING cannot slip a new call in (it would be
+        # cancelled, not refused).
         await self.server.stop(grace)
-        if self._http_runner is not None:
-            await self._http_runner.cleanup()
+        if http_stopped is not None:
+            await http_stopped
         await self.buckets.close()
         log.info("stopped")
 

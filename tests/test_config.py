@@ -283,3 +283,25 @@ def test_max_unfinished_upload_bytes():
     with pytest.raises(ConfigError) as error:
         load({"GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES": "lots"})
     assert error.value.setting == "GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES"
+
+
+def test_http_connection_bounds():
+    config = load({})
+    assert (config.http_keepalive_timeout, config.http_max_connections) == (15.0, 512)
+    config = load({"GATEWAY_HTTP_KEEPALIVE_TIMEOUT": "0.5", "GATEWAY_HTTP_MAX_CONNECTIONS": "3"})
+    assert (config.http_keepalive_timeout, config.http_max_connections) == (0.5, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEWAY_HTTP_KEEPALIVE_TIMEOUT", "0"),
+        ("GATEWAY_HTTP_KEEPALIVE_TIMEOUT", "forever"),
+        ("GATEWAY_HTTP_MAX_CONNECTIONS", "0"),
+        ("GATEWAY_HTTP_MAX_CONNECTIONS", "many"),
+    ],
+)
+def test_bad_http_connection_bounds_are_named(name, value):
+    with pytest.raises(ConfigError) as error:
+        load({name: value})
+    assert error.value.setting == name

@@ -150,3 +150,29 @@ def test_post_options_checked(method: Any, options: dict[str, Any]) -> None:
     with pytest.raises(GatewayError) as caught:
         UrlSigner(SECRET, "http://gw").sign("alpha", "k", method, 60, **options)
     assert caught.value.reason == Reason.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "malformed multipart/form-data body"),
+        (b"garbage", "malformed multipart/form-data body"),
+        (b"--b\r\n", "malformed multipart/form-data body"),
+        # Cut before the boundary that ends the file: nothing may be stored.
+        (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nabc',
+            'the form ended inside its "file" field',
+        ),
+    ],
+)
+async def test_malformed_or_cut_form_is_400_and_stores_nothing(
+    env: Env, body: bytes, message: str
+) -> None:
+    signed = env.signer.sign("alpha", "k", "POST", 60)
+    response = await env.client.post(
+        signed.url, content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 400
+    assert response.headers["X-Sgw-Reason"] == "INVALID_ARGUMENT"
+    assert response.text.strip() == message
+    await assert_missing(env.backend, "k")

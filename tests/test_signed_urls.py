@@ -26,7 +26,8 @@ from gateway.backends.base import NO_CONDITIONS, Backend, ObjectMeta, ObjectRead
 from gateway.backends.local import LocalBackend
 from gateway.backends.memory import MemoryBackend
 from gateway.errors import GatewayError, Reason
-from gateway.http_server import make_app, start_http
+from gateway.http_listener import ConnectionLimits, HttpListener
+from gateway.http_server import make_app
 from gateway.ingest import Expected, store
 from gateway.registry import Buckets
 from gateway.signing import SignatureError, UrlSigner, load_or_create_secret
@@ -53,6 +54,12 @@ class Env:
     backend: Backend  # bucket "alpha"
     other: Backend  # bucket "beta", same kind
     calls: list[str] = field(default_factory=list)  # driver reads and writes
+    listener: HttpListener | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.listener is not None
+        return self.listener.port
 
     async def put_object(self, key: str, data: bytes, content_type: str = "text/plain") -> None:
         await self._store(self.backend, key, data, content_type)
@@ -95,7 +102,15 @@ def _record_calls(backend: Backend, name: str, calls: list[str]) -> None:
 
 
 @asynccontextmanager
-async def running(kind: str, tmp_path: Path, **options: Any) -> AsyncIterator[Env]:
+async def running(
+    kind: str,
+    tmp_path: Path,
+    *,
+    max_object_size: int = GATEWAY_MAX,
+    idle_timeout: float = 30.0,
+    limits: ConnectionLimits | None = None,
+    **options: Any,
+) -> AsyncIterator[Env]:
     alpha = _make_backend(kind, tmp_path / "alpha", **options)
     beta = _make_backend(kind, tmp_path / "beta")
     calls: list[str] = []
@@ -104,14 +119,20 @@ async def running(kind: str, tmp_path: Path, **options: Any) -> AsyncIterator[En
     buckets = Buckets({"alpha": alpha, "beta": beta}, default="alpha")
     clock = Clock(1_000_000.0)
     signer = UrlSigner(SECRET, "http://unbound", clock=clock)
-    app = make_app(buckets, signer, chunk_size=CHUNK, max_object_size=GATEWAY_MAX)
-    runner, port = await start_http(app, "127.0.0.1", 0)
-    signer.base_url = f"http://127.0.0.1:{port}"
+    app = make_app(
+        buckets,
+        signer,
+        chunk_size=CHUNK,
+        max_object_size=max_object_size,
+        idle_timeout=idle_timeout,
+    )
+    listener = await HttpListener.start(app, "127.0.0.1", 0, limits or ConnectionLimits())
+    signer.base_url = f"http://127.0.0.1:{listener.port}"
     try:
         async with httpx.AsyncClient(timeout=30) as client:
-            yield Env(client, signer, clock, alpha, beta, calls)
+            yield Env(client, signer, clock, alpha, beta, calls, listener=listener)
     finally:
-        await runner.cleanup()
+        await listener.stop(grace=5)
         await buckets.close()
 
 

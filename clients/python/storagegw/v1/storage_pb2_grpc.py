@@ -151,7 +151,12 @@ class StorageServiceServicer:
 
     def SignUrl(self, request, context):
         """SignUrl returns a URL that lets a plain HTTP client read or write one
-        object until it expires, without gRPC and without credentials.
+        object until it expires, without gRPC and without credentials. On the
+        gateway's own listener, an upload's body is asked for (Expect:
+        100-continue) only after the URL, content type and declared size are
+        checked; a body or download that moves no bytes for
+        GATEWAY_STREAM_IDLE_TIMEOUT is ended (HTTP 408 STREAM_IDLE_TIMEOUT for a
+        body), and idle connections close after GATEWAY_HTTP_KEEPALIVE_TIMEOUT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

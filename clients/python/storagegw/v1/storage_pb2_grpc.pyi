@@ -62,7 +62,12 @@ class StorageServiceStub:
     """List returns objects in lexicographic key order, one page at a time."""
     SignUrl: _grpc.UnaryUnaryMultiCallable[_storage_pb2.SignUrlRequest, _storage_pb2.SignUrlResponse]
     """SignUrl returns a URL that lets a plain HTTP client read or write one
-    object until it expires, without gRPC and without credentials.
+    object until it expires, without gRPC and without credentials. On the
+    gateway's own listener, an upload's body is asked for (Expect:
+    100-continue) only after the URL, content type and declared size are
+    checked; a body or download that moves no bytes for
+    GATEWAY_STREAM_IDLE_TIMEOUT is ended (HTTP 408 STREAM_IDLE_TIMEOUT for a
+    body), and idle connections close after GATEWAY_HTTP_KEEPALIVE_TIMEOUT.
     """
     Copy: _grpc.UnaryUnaryMultiCallable[_storage_pb2.CopyRequest, _storage_pb2.CopyResponse]
     """Copy copies an object, within a bucket or between buckets (streaming
@@ -125,7 +130,12 @@ class StorageServiceAsyncStub(StorageServiceStub):
     """List returns objects in lexicographic key order, one page at a time."""
     SignUrl: _aio.UnaryUnaryMultiCallable[_storage_pb2.SignUrlRequest, _storage_pb2.SignUrlResponse]  # type: ignore[assignment]
     """SignUrl returns a URL that lets a plain HTTP client read or write one
-    object until it expires, without gRPC and without credentials.
+    object until it expires, without gRPC and without credentials. On the
+    gateway's own listener, an upload's body is asked for (Expect:
+    100-continue) only after the URL, content type and declared size are
+    checked; a body or download that moves no bytes for
+    GATEWAY_STREAM_IDLE_TIMEOUT is ended (HTTP 408 STREAM_IDLE_TIMEOUT for a
+    body), and idle connections close after GATEWAY_HTTP_KEEPALIVE_TIMEOUT.
     """
     Copy: _aio.UnaryUnaryMultiCallable[_storage_pb2.CopyRequest, _storage_pb2.CopyResponse]  # type: ignore[assignment]
     """Copy copies an object, within a bucket or between buckets (streaming
@@ -221,7 +231,12 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.SignUrlResponse, _abc.Awaitable[_storage_pb2.SignUrlResponse]]:
         """SignUrl returns a URL that lets a plain HTTP client read or write one
-        object until it expires, without gRPC and without credentials.
+        object until it expires, without gRPC and without credentials. On the
+        gateway's own listener, an upload's body is asked for (Expect:
+        100-continue) only after the URL, content type and declared size are
+        checked; a body or download that moves no bytes for
+        GATEWAY_STREAM_IDLE_TIMEOUT is ended (HTTP 408 STREAM_IDLE_TIMEOUT for a
+        body), and idle connections close after GATEWAY_HTTP_KEEPALIVE_TIMEOUT.
         """
 
     @_abc_1.abstractmethod
