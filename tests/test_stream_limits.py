@@ -20,6 +20,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
+from storagegw import Client, RetryPolicy
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import AccessLog, RunningGateway
@@ -263,3 +264,35 @@ def test_puts_over_the_byte_budget_wait_and_complete(gateway_factory):
     budget = running.gateway.stream_limits.budget
     assert 0 < budget.peak <= 4 * 1024 * 1024
     assert budget.used == 0
+
+
+def test_the_client_retries_too_many_streams_after_the_hinted_pause(
+    gateway_factory, tmp_path: Path, access_log: AccessLog
+):
+    running = gateway_factory(
+        STORAGE_BACKEND="local", GATEWAY_MAX_STREAMS="1", GATEWAY_STREAM_IDLE_TIMEOUT="1"
+    )
+    source = tmp_path / "source.bin"
+    data = os.urandom(3 * 1024 * 1024)
+    source.write_bytes(data)
+    # Pauses far shorter than the gateway's hint: without the hint as a floor
+    # the client would give up before the slot is free again.
+    policy = RetryPolicy(max_attempts=5, initial_backoff=0.01, max_backoff=0.02)
+
+    async def hold_the_only_slot() -> None:
+        async with grpc.aio.insecure_channel(running.target) as channel:
+            await _outcome(_idle_put(channel, "holder.bin"))  # ends by the idle timeout
+
+    holder = threading.Thread(target=asyncio.run, args=(hold_the_only_slot(),))
+    holder.start()
+    try:
+        _wait_for(lambda: len(_temp_files(running)) == 1, "the holder's temp file")
+        with Client(running.target, timeout=30) as client:
+            info = client.put_file("retried.bin", source, resumable=True, retry=policy)
+            assert client.get_bytes("retried.bin") == data
+    finally:
+        holder.join(60)
+    assert info.size == len(data)
+    statuses = [r.status for r in access_log.records if r.rpc_method == "Put"]  # type: ignore[attr-defined]
+    assert "RESOURCE_EXHAUSTED" in statuses
+    assert statuses[-1] == "OK"
