@@ -31,10 +31,13 @@ SERVICE_NAME: str = storage_pb2.DESCRIPTOR.services_by_name["StorageService"].fu
 
 
 # What gRPC may receive ahead for a stream the gateway is not reading (its
-# HTTP/2 window): a term of the worst case, GATEWAY_MAX_STREAMS times this
-# plus a message, in the README. 1 MiB keeps a 1 MiB-chunk stream full on
-# loopback (bench/: no measurable change from 4 MiB).
-STREAM_WINDOW = 1024 * 1024
+# HTTP/2 window). It bounds what a stream's client can push in before the
+# gateway reads a message, refused streams' first messages included: with
+# 1 MiB, 2,000 streams opened at once took the gateway's peak RSS up to 330
+# MiB, with 256 KiB to 170 MiB (bench/: --only limits), with no measurable
+# change in Put throughput here. A message being read opens the window to its
+# size regardless.
+STREAM_WINDOW = 256 * 1024
 
 
 def channel_options(config: Config) -> list[tuple[str, int]]:

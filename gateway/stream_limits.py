@@ -25,6 +25,7 @@ import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import grpc
 from grpc.aio import ServicerContext
 
 from gateway import tuning
@@ -132,10 +133,14 @@ def get_idle(timeout: float) -> GatewayError:
 class _IdleTimeoutRequests:
     """A Put stream's messages, ended with STREAM_IDLE_TIMEOUT when the client
     sends none for timeout seconds. Only the wait for the client counts: time
-    the gateway itself spends (writing, waiting for budget) does not."""
+    the gateway itself spends (writing, waiting for budget) does not.
 
-    def __init__(self, messages: AsyncIterator[Any], timeout: float) -> None:
-        self._messages = messages
+    Read with context.read() rather than through gRPC's request iterator,
+    which keeps the last message (and its chunk) while it waits for the next.
+    """
+
+    def __init__(self, context: Context, timeout: float) -> None:
+        self._context = context
         self._timeout = timeout
 
     def __aiter__(self) -> _IdleTimeoutRequests:
@@ -143,9 +148,12 @@ class _IdleTimeoutRequests:
 
     async def __anext__(self) -> Any:
         try:
-            return await asyncio.wait_for(anext(self._messages), self._timeout)
+            message = await asyncio.wait_for(self._context.read(), self._timeout)
         except TimeoutError:
             raise put_idle(self._timeout) from None
+        if message is grpc.aio.EOF:  # type: ignore[attr-defined]  # not in grpc-stubs
+            raise StopAsyncIteration
+        return message
 
 
 class StreamLimits:
@@ -186,11 +194,12 @@ class StreamLimits:
     ) -> Callable[[AsyncIterator[Any], Context], Awaitable[Any]]:
         """A client-streaming handler, admitted and with the idle timeout."""
 
-        async def guarded(messages: AsyncIterator[Any], context: Context) -> Any:
+        async def guarded(grpc_iterator: AsyncIterator[Any], context: Context) -> Any:
+            # grpc_iterator is left unused: messages are read from context.
             with self._admitted():
                 # Each call runs in its own task, whose context ends with it.
                 _budget.set(self.budget)
-                return await behavior(_IdleTimeoutRequests(messages, self.idle_timeout), context)
+                return await behavior(_IdleTimeoutRequests(context, self.idle_timeout), context)
 
         return guarded
 
