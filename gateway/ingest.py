@@ -86,7 +86,7 @@ async def store(
             # waits and reads nothing more meanwhile (backpressure).
             await budget.acquire(len(data))
             in_flight = asyncio.gather(_hash(sums, data), writer.write(data))
-            in_flight.add_done_callback(functools.partial(_release, budget, len(data)))
+            in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
             # The write holds the chunk until it is done: a stream whose client
             # goes quiet then holds none.
             del data
@@ -103,7 +103,8 @@ async def store(
         raise
 
 
-def _release(budget: BufferBudget, size: int, _: object) -> None:
+def release_budget(budget: BufferBudget, size: int, _: object) -> None:
+    """A done-callback giving a finished write's bytes back to the budget."""
     budget.release(size)
 
 

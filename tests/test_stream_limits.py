@@ -119,6 +119,7 @@ def test_streams_over_the_cap_are_refused_at_once_with_a_retry_hint(gateway_fact
                 _wait_for, lambda: len(_temp_files(running)) == 20, "20 temp files"
             )
             refused = await asyncio.to_thread(_over_the_cap, running.target)
+            refused.append(await asyncio.to_thread(_get_outcome, running.target))
             for call in admitted:
                 assert not call.done()  # still served: idle, but under the timeout
                 call.cancel()
@@ -128,7 +129,7 @@ def test_streams_over_the_cap_are_refused_at_once_with_a_retry_hint(gateway_fact
                 await channel.close()
 
     refused = asyncio.run(fill_the_cap_then_try_more())
-    assert len(refused) == 280
+    assert len(refused) == 281  # 280 Puts and a Get
     assert {(code, reason) for code, reason, _, _ in refused} == {
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_STREAMS")
     }
@@ -139,6 +140,14 @@ def test_streams_over_the_cap_are_refused_at_once_with_a_retry_hint(gateway_fact
     # The cancelled streams' temp files go; nothing was stored.
     _wait_for(lambda: not _temp_files(running), "the temp files to be removed")
     assert _stored(running) == []
+
+
+def _get_outcome(target: str) -> tuple[grpc.StatusCode, str, dict[str, str], float | None]:
+    with grpc.insecure_channel(target) as channel:
+        call = storage_pb2_grpc.StorageServiceStub(channel).Get(pb.GetRequest(key="any.bin"))
+        with pytest.raises(grpc.RpcError) as error:
+            next(call)
+    return (error.value.code(), *_details(error.value))  # type: ignore[attr-defined]
 
 
 def _over_the_cap(target: str) -> list[tuple[grpc.StatusCode, str, dict[str, str], float | None]]:
