@@ -46,7 +46,7 @@ def _glibc() -> ctypes.CDLL | None:
 
 def release_free_memory() -> bool:
     """Return the allocator's free pages to the OS (glibc's malloc_trim;
-    blocking, milliseconds per hundred MiB); whether anything was released."""
+    blocking: it walks every heap); whether anything was released."""
     libc = _glibc()
     if libc is None:
         return False
