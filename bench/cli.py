@@ -20,6 +20,7 @@ import psutil
 from bench import procs
 from bench.gcs import DEFAULT_CHUNK_SIZE as GCS_CHUNK_SIZE
 from bench.gcs import GcsSection
+from bench.limits import LimitsSection
 from bench.remote import RemoteSection
 from bench.report import (
     RemoteResults,
@@ -47,7 +48,7 @@ LOCAL_WORKLOADS = ("put", "get", "small")
 _S3_DEFAULTS = S3Settings(bucket="-")
 # The sections comparing the gateway with a storage server's own client.
 REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
-WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable")
+WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits")
 
 
 def _size(text: str) -> int:
@@ -129,8 +130,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         type=_only,
         default=list(WORKLOADS),
-        help="subset of put,get,small (local backend vs raw), s3, gcs and resumable (resumable "
-        "upload vs plain Put on local and S3, and time to resume; default all)",
+        help="subset of put,get,small (local backend vs raw), s3, gcs, resumable (resumable "
+        "upload vs plain Put on local and S3, and time to resume) and limits (gateway RSS "
+        "with 2,000 idle Put streams and 64 concurrent 64 MiB Puts; default all)",
     )
     parser.add_argument(
         "--s3-servers",
@@ -325,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
             resumable.run()
             notes += resumable.notes
             failed += resumable.failed
+        limits: LimitsSection | None = None
+        if "limits" in args.only:
+            limits = LimitsSection(args, processes, Path(data_dir), options)
+            limits.run()
+            notes += limits.notes
+            failed += limits.failed
         header["load average at end"] = _load()
         checks = rss_checks({row.workload: row for row in rows}, args.size)
         for results in remote:
@@ -339,9 +347,18 @@ def main(argv: list[str] | None = None) -> int:
             print(resumable.render())
             resumable_json = args.output.with_name(args.output.stem + "-resumable.json")
             resumable_json.write_text(json.dumps(resumable.as_json(), indent=2) + "\n")
+        if limits is not None:
+            print()
+            print(limits.render())
+            limits_json = args.output.with_name(args.output.stem + "-limits.json")
+            limits_json.write_text(json.dumps(limits.as_json(), indent=2) + "\n")
         write_json(args.output, header, rows, checks, notes, summaries, remote)
         print(f"\nresults written to {args.output}")
-        met = all_met(rows, checks, remote) and (resumable is None or resumable.all_met())
+        met = (
+            all_met(rows, checks, remote)
+            and (resumable is None or resumable.all_met())
+            and (limits is None or limits.all_met())
+        )
         return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)

@@ -74,6 +74,13 @@ class Config:
     # A stream (gRPC Put/Get, HTTP body) that moves nothing for this long is
     # ended with STREAM_IDLE_TIMEOUT and its files and buffers are freed.
     stream_idle_timeout: float = 60.0
+    # In-flight Put and Get streams in all (past it: TOO_MANY_STREAMS), and
+    # per client connection (HTTP/2 max_concurrent_streams: the client queues).
+    max_streams: int = 256
+    max_streams_per_connection: int = 100
+    # Chunk bytes being hashed and written across all streams; a stream over
+    # it waits (backpressure) instead of the gateway's memory growing.
+    max_buffered_bytes: int = 64 * MIB
     health_interval: float = 5.0
     log_format: str = "auto"
     log_level: str = "INFO"
@@ -135,6 +142,19 @@ def _positive(setting: str, text: str, *, integer: bool = True) -> float:
     if value <= 0:
         raise ConfigError(setting, f"must be positive, got {text}")
     return value
+
+
+def _buffered_bytes(text: str | None, max_message: int) -> int:
+    if text is None:
+        return 64 * MIB
+    size = parse_size("GATEWAY_MAX_BUFFERED_BYTES", text)
+    if size < max_message:
+        # Else one full-size chunk could never be admitted.
+        raise ConfigError(
+            "GATEWAY_MAX_BUFFERED_BYTES",
+            f"must be at least GATEWAY_MAX_MESSAGE_SIZE ({max_message} bytes), got {text}",
+        )
+    return size
 
 
 def _bucket(
@@ -435,6 +455,14 @@ def load(env: Mapping[str, str]) -> Config:
         stream_idle_timeout=parse_duration(
             "GATEWAY_STREAM_IDLE_TIMEOUT", get("GATEWAY_STREAM_IDLE_TIMEOUT") or "60"
         ),
+        max_streams=int(_positive("GATEWAY_MAX_STREAMS", get("GATEWAY_MAX_STREAMS") or "256")),
+        max_streams_per_connection=int(
+            _positive(
+                "GATEWAY_MAX_STREAMS_PER_CONNECTION",
+                get("GATEWAY_MAX_STREAMS_PER_CONNECTION") or "100",
+            )
+        ),
+        max_buffered_bytes=_buffered_bytes(get("GATEWAY_MAX_BUFFERED_BYTES"), max_message),
         health_interval=_positive(
             "GATEWAY_HEALTH_INTERVAL", get("GATEWAY_HEALTH_INTERVAL") or "5", integer=False
         ),

@@ -5,13 +5,15 @@ Bytes are hashed (CRC32C and SHA-256 of the whole object) and written as they
 arrive; the object is committed only when the size and every expected
 checksum match, otherwise the write is aborted and nothing is visible. The
 driver's write and the hashing of a chunk run side by side in worker threads,
-and they overlap with the receipt of the next chunk.
+and they overlap with the receipt of the next chunk. The chunks in flight
+draw on the gateway's byte budget (gateway.stream_limits).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 from gateway.backends.base import Backend, Checksums, ObjectMeta, ObjectWriter, WriteOptions
 from gateway.checksums import StreamChecksums
 from gateway.errors import checksum_mismatch, object_too_large, size_mismatch
+from gateway.stream_limits import BufferBudget, current_budget
 
 # Chunks below this are hashed on the event loop: a thread hop costs more.
 OFFLOAD_THRESHOLD = 64 * 1024
@@ -61,6 +64,7 @@ async def store(
             raise object_too_large(max_size, expected.size)
         limit = expected.size
     writer = await backend.open_write(key, options)
+    budget = current_budget()
     sums = StreamChecksums()
     received = 0
     # Chunk N is hashed and written (in worker threads) while chunk N+1 is
@@ -78,7 +82,14 @@ async def store(
                 raise object_too_large(max_size, received)
             if in_flight is not None:
                 await in_flight
+            # The gateway-wide budget of chunks in flight: over it, this stream
+            # waits and reads nothing more meanwhile (backpressure).
+            await budget.acquire(len(data))
             in_flight = asyncio.gather(_hash(sums, data), writer.write(data))
+            in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
+            # The write holds the chunk until it is done: a stream whose client
+            # goes quiet then holds none.
+            del data
         if in_flight is not None:
             await in_flight
             in_flight = None
@@ -90,6 +101,11 @@ async def store(
         # Cancellation included: a dropped stream must leave nothing behind.
         await asyncio.shield(_discard(writer, in_flight))
         raise
+
+
+def release_budget(budget: BufferBudget, size: int, _: object) -> None:
+    """A done-callback giving a finished write's bytes back to the budget."""
+    budget.release(size)
 
 
 async def _discard(writer: ObjectWriter, in_flight: asyncio.Future[Any] | None) -> None:

@@ -20,6 +20,7 @@ from grpc.aio import ServicerContext
 from gateway import calllog
 from gateway.errors import GatewayError, Reason
 from gateway.status import status_code, to_status
+from gateway.stream_limits import StreamLimits
 
 log = logging.getLogger("storagegw.access")
 _errors = logging.getLogger("storagegw")
@@ -108,10 +109,12 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Wraps the StorageService handlers (health and reflection pass through)."""
+    """Wraps the StorageService handlers (health and reflection pass through);
+    the streaming ones (Put, Get) also get the gateway's stream limits."""
 
-    def __init__(self, service_prefix: str) -> None:
+    def __init__(self, service_prefix: str, limits: StreamLimits) -> None:
         self._prefix = service_prefix
+        self._limits = limits
 
     async def intercept_service(
         self,
@@ -131,14 +134,16 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary),
+                _wrap_unary(method, self._limits.guard_put(handler.stream_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 # The servicer's Get is an async generator (grpc-stubs types it as sync).
-                _wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
+                self._limits.send_responses(
+                    _wrap_stream(method, self._limits.guard_get(handler.unary_stream))  # type: ignore[arg-type]
+                ),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

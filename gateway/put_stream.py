@@ -121,8 +121,13 @@ class Stream:
         async for message in self._rest:
             if finished:
                 raise invalid_stream("message received after finish_write")
-            yield self._take(message, False)
+            data = self._take(message, False)
             finished = message.finish_write
+            # Hold no copy of the chunk while waiting for the next message:
+            # an idle stream must not keep its last chunk in memory.
+            del message
+            yield data
+            del data
         self.finished = finished
         # Only an explicit finish commits: a stream that merely ends may have
         # been cut short (a message over the size limit ends it the same way).

@@ -21,12 +21,23 @@ from gateway.interceptors import GatewayInterceptor
 from gateway.registry import Buckets
 from gateway.servicer import ServiceSettings, StorageServicer
 from gateway.signing import UrlSigner, load_or_create_secret
+from gateway.stream_limits import StreamLimits
 from gateway.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2
 
 log = logging.getLogger("storagegw")
 
 SERVICE_NAME: str = storage_pb2.DESCRIPTOR.services_by_name["StorageService"].full_name
+
+
+# What gRPC may receive ahead for a stream the gateway is not reading (its
+# HTTP/2 window). It bounds what a stream's client can push in before the
+# gateway reads a message, refused streams' first messages included: with
+# 1 MiB, 2,000 streams opened at once took the gateway's peak RSS up to 330
+# MiB, with 256 KiB to 170 MiB (bench/: --only limits), with no measurable
+# change in Put throughput here. A message being read opens the window to its
+# size regardless.
+STREAM_WINDOW = 256 * 1024
 
 
 def channel_options(config: Config) -> list[tuple[str, int]]:
@@ -40,12 +51,13 @@ def channel_options(config: Config) -> list[tuple[str, int]]:
         ("grpc.keepalive_permit_without_calls", 1),
         # Larger socket reads: fewer wake-ups per MiB on big uploads.
         ("grpc.experimental.tcp_read_chunk_size", 1024 * 1024),
-        # A fixed 4 MiB window per stream instead of BDP-probed growth: what a
+        # A fixed window per stream instead of BDP-probed growth: what a
         # stream may buffer in the gateway stays bounded however fast the
-        # sender is (peak RSS in bench/ stopped varying with it), and 4 MiB
-        # still keeps a 1 MiB-chunk stream full on a fast link.
+        # sender is (see STREAM_WINDOW).
         ("grpc.http2.bdp_probe", 0),
-        ("grpc.http2.lookahead_bytes", 4 * 1024 * 1024),
+        ("grpc.http2.lookahead_bytes", STREAM_WINDOW),
+        # Streams one client connection may have open; more wait in the client.
+        ("grpc.max_concurrent_streams", config.max_streams_per_connection),
     ]
 
 
@@ -70,8 +82,11 @@ class Gateway:
             secret, public_url, config.url_expiration, config.url_max_expiration
         )
         self.health = HealthServicer()
+        self.stream_limits = StreamLimits(
+            config.max_streams, config.stream_idle_timeout, config.max_buffered_bytes
+        )
         self.server = grpc.aio.server(
-            interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/")],
+            interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/", self.stream_limits)],
             options=channel_options(config),
         )
         wire.add_storage_service(

@@ -1,9 +1,10 @@
-"""GatewayError -> gRPC status with a google.rpc.ErrorInfo (rich error model)."""
+"""GatewayError -> gRPC status with a google.rpc.ErrorInfo (rich error model),
+and a google.rpc.RetryInfo when the error says when to retry (retry_after_s)."""
 
 from __future__ import annotations
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -56,8 +57,17 @@ def to_status(error: GatewayError) -> grpc.Status:
     )
     detail = any_pb2.Any()
     detail.Pack(info)
+    details = [detail]
+    retry_after = error.metadata.get("retry_after_s")
+    if retry_after is not None:
+        # The standard hint too, for clients that know google.rpc.RetryInfo.
+        retry = any_pb2.Any()
+        retry.Pack(
+            error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after)))
+        )
+        details.append(retry)
     message = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=error.message, details=[detail]
+        code=getattr(code_pb2, code.name), message=error.message, details=details
     )
     status: grpc.Status = rpc_status.to_status(message)
     return status

@@ -38,11 +38,12 @@ from gateway.errors import (
     upload_busy,
     upload_not_found,
 )
-from gateway.ingest import OFFLOAD_THRESHOLD, Expected, verify
+from gateway.ingest import OFFLOAD_THRESHOLD, Expected, release_budget, verify
 from gateway.keys import validate_key
 from gateway.put_stream import PutLimits, Stream, expected_of, options_of
 from gateway.registry import Buckets
 from gateway.resumable_hash import ResumableChecksums
+from gateway.stream_limits import current_budget
 from gateway.upload_budget import UnfinishedBudget
 from gateway.upload_ids import UploadIds, UploadRef
 from storagegw.v1 import storage_pb2 as pb
@@ -345,6 +346,7 @@ class Uploads:
         unit = writer.checkpoint_bytes
         position = stream.received
         in_flight: asyncio.Future[Any] | None = None
+        budget = current_budget()
         try:
             async for data in stream.chunks():
                 start, position = position, position + len(data)
@@ -360,7 +362,11 @@ class Uploads:
                     charge(len(data))
                 if in_flight is not None:
                     await self._settle(in_flight, writer)
+                # The gateway's budget of chunks in flight, as for a plain Put.
+                await budget.acquire(len(data))
                 in_flight = asyncio.gather(_hash_off_loop(state, data, unit), writer.write(data))
+                in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
+                del data  # held by the write until it is done, not while the client is quiet
             if in_flight is not None:
                 await self._settle(in_flight, writer)
                 in_flight = None

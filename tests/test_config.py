@@ -18,6 +18,20 @@ def test_defaults():
     assert (bucket.backend, bucket.path) == ("local", Path("data") / "default")
     assert config.public_base_url == "http://127.0.0.1:8080"
     assert config.chunk_size == 1024 * 1024
+    assert (config.max_streams, config.max_streams_per_connection) == (256, 100)
+    assert config.max_buffered_bytes == 64 * 1024 * 1024
+
+
+def test_stream_limits_from_environment():
+    config = load(
+        {
+            "GATEWAY_MAX_STREAMS": "20",
+            "GATEWAY_MAX_STREAMS_PER_CONNECTION": "8",
+            "GATEWAY_MAX_BUFFERED_BYTES": "16MiB",
+        }
+    )
+    assert (config.max_streams, config.max_streams_per_connection) == (20, 8)
+    assert config.max_buffered_bytes == 16 * 1024 * 1024
 
 
 @pytest.mark.parametrize(
@@ -88,6 +102,11 @@ def test_bad_bucket_file_names_the_setting(tmp_path, body, setting):
         ("GATEWAY_LOG_FORMAT", "xml"),
         ("STORAGE_BASE_URL", "ftp://x"),
         ("GATEWAY_DEFAULT_BUCKET", "Bad_Name!"),
+        ("GATEWAY_MAX_STREAMS", "0"),
+        ("GATEWAY_MAX_STREAMS", "many"),
+        ("GATEWAY_MAX_STREAMS_PER_CONNECTION", "-5"),
+        ("GATEWAY_MAX_BUFFERED_BYTES", "lots"),
+        ("GATEWAY_MAX_BUFFERED_BYTES", "1MiB"),  # below GATEWAY_MAX_MESSAGE_SIZE
     ],
 )
 def test_bad_settings_are_named(name, value):

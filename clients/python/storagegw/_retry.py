@@ -16,11 +16,12 @@ from storagegw.errors import (
     DeadlineExceeded,
     InvalidWriteOffset,
     StorageError,
+    TooManyStreams,
     Unavailable,
     UploadBusy,
 )
 
-__all__ = ["Retrier", "RetryPolicy", "is_transient"]
+__all__ = ["Retrier", "RetryPolicy", "is_transient", "retry_after"]
 
 # Status codes gRPC itself reports for a connection that broke mid-call
 # (no ErrorInfo from the gateway): "Socket closed", "Stream removed", RST_STREAM.
@@ -32,18 +33,32 @@ _TRANSPORT_CODES = frozenset(
 def is_transient(error: BaseException) -> bool:
     """Whether a transfer that failed with `error` may succeed when resumed.
 
-    UNAVAILABLE and DEADLINE_EXCEEDED, a broken connection (a gRPC-level
-    UNKNOWN/INTERNAL carrying no gateway reason), UPLOAD_BUSY (the gateway
-    still holds the broken stream) and INVALID_WRITE_OFFSET (re-query and
-    continue). Everything else, e.g. a failed precondition, is final.
+    UNAVAILABLE and DEADLINE_EXCEEDED (STREAM_IDLE_TIMEOUT included), a
+    broken connection (a gRPC-level UNKNOWN/INTERNAL carrying no gateway
+    reason), UPLOAD_BUSY (the gateway still holds the broken stream),
+    INVALID_WRITE_OFFSET (re-query and continue) and TOO_MANY_STREAMS (the
+    gateway is at its stream cap; see retry_after). Everything else, e.g. a
+    failed precondition, is final.
     """
-    if isinstance(error, Unavailable | DeadlineExceeded | UploadBusy | InvalidWriteOffset):
+    if isinstance(
+        error, Unavailable | DeadlineExceeded | UploadBusy | InvalidWriteOffset | TooManyStreams
+    ):
         return True
     if isinstance(error, StorageError):
         return (
             error.grpc_error is not None and error.reason is None and error.code in _TRANSPORT_CODES
         )
     return isinstance(error, ConnectionError)
+
+
+def retry_after(error: BaseException) -> float:
+    """The pause the gateway asked for (ErrorInfo retry_after_s), 0 if none."""
+    if not isinstance(error, StorageError):
+        return 0.0
+    try:
+        return max(0.0, float(error.metadata.get("retry_after_s", 0)))
+    except ValueError:
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,8 @@ class Retrier:
         self.failures += 1
         if self.failures >= self.policy.max_attempts:
             return None
-        pause = self.policy.backoff(self.failures)
+        # Never sooner than the gateway asked (TOO_MANY_STREAMS says when).
+        pause = max(self.policy.backoff(self.failures), retry_after(error))
         deadline = self.policy.deadline
         if deadline is not None and time.monotonic() - self._started + pause > deadline:
             return None

@@ -115,6 +115,14 @@ class StorageServiceServicer:
         chunks; the last message sets finish_write. The object becomes visible
         only then, and only when every checksum and the declared size match;
         otherwise nothing is stored.
+
+        Put and Get streams are limited: past the gateway's cap of streams in
+        flight (GATEWAY_MAX_STREAMS) a call is refused at once with
+        RESOURCE_EXHAUSTED, reason TOO_MANY_STREAMS, ErrorInfo metadata
+        retry_after_s and a google.rpc.RetryInfo; a stream whose client sends
+        (Put) or takes (Get) no message for GATEWAY_STREAM_IDLE_TIMEOUT is ended
+        with DEADLINE_EXCEEDED, reason STREAM_IDLE_TIMEOUT (a plain Put stores
+        nothing; a resumable upload keeps what was persisted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

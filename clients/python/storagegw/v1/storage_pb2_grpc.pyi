@@ -49,6 +49,14 @@ class StorageServiceStub:
     chunks; the last message sets finish_write. The object becomes visible
     only then, and only when every checksum and the declared size match;
     otherwise nothing is stored.
+
+    Put and Get streams are limited: past the gateway's cap of streams in
+    flight (GATEWAY_MAX_STREAMS) a call is refused at once with
+    RESOURCE_EXHAUSTED, reason TOO_MANY_STREAMS, ErrorInfo metadata
+    retry_after_s and a google.rpc.RetryInfo; a stream whose client sends
+    (Put) or takes (Get) no message for GATEWAY_STREAM_IDLE_TIMEOUT is ended
+    with DEADLINE_EXCEEDED, reason STREAM_IDLE_TIMEOUT (a plain Put stores
+    nothing; a resumable upload keeps what was persisted).
     """
     Get: _grpc.UnaryStreamMultiCallable[_storage_pb2.GetRequest, _storage_pb2.GetResponse]
     """Get streams an object, or a range of it. The first message carries the
@@ -117,6 +125,14 @@ class StorageServiceAsyncStub(StorageServiceStub):
     chunks; the last message sets finish_write. The object becomes visible
     only then, and only when every checksum and the declared size match;
     otherwise nothing is stored.
+
+    Put and Get streams are limited: past the gateway's cap of streams in
+    flight (GATEWAY_MAX_STREAMS) a call is refused at once with
+    RESOURCE_EXHAUSTED, reason TOO_MANY_STREAMS, ErrorInfo metadata
+    retry_after_s and a google.rpc.RetryInfo; a stream whose client sends
+    (Put) or takes (Get) no message for GATEWAY_STREAM_IDLE_TIMEOUT is ended
+    with DEADLINE_EXCEEDED, reason STREAM_IDLE_TIMEOUT (a plain Put stores
+    nothing; a resumable upload keeps what was persisted).
     """
     Get: _aio.UnaryStreamMultiCallable[_storage_pb2.GetRequest, _storage_pb2.GetResponse]  # type: ignore[assignment]
     """Get streams an object, or a range of it. The first message carries the
@@ -188,6 +204,14 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         chunks; the last message sets finish_write. The object becomes visible
         only then, and only when every checksum and the declared size match;
         otherwise nothing is stored.
+
+        Put and Get streams are limited: past the gateway's cap of streams in
+        flight (GATEWAY_MAX_STREAMS) a call is refused at once with
+        RESOURCE_EXHAUSTED, reason TOO_MANY_STREAMS, ErrorInfo metadata
+        retry_after_s and a google.rpc.RetryInfo; a stream whose client sends
+        (Put) or takes (Get) no message for GATEWAY_STREAM_IDLE_TIMEOUT is ended
+        with DEADLINE_EXCEEDED, reason STREAM_IDLE_TIMEOUT (a plain Put stores
+        nothing; a resumable upload keeps what was persisted).
         """
 
     @_abc_1.abstractmethod
