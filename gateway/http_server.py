@@ -44,6 +44,7 @@ from gateway.errors import GatewayError, Reason, object_too_large
 from gateway.http_form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
+from gateway.media_types import validate_content_type
 from gateway.registry import Buckets
 from gateway.signing import SignatureError, UrlSigner, VerifiedRequest
 
@@ -290,6 +291,7 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
             Reason.PERMISSION_DENIED,
             "signed URL: Content-Type must be exactly the one the URL was signed with",
         )
+    validate_content_type(sent_type or "")
     limit = _limit(request, verified)
     declared = request.content_length
     if limit is not None and declared is not None and declared > limit:
@@ -312,6 +314,7 @@ async def _post(request: web.Request, backend: Backend, verified: VerifiedReques
         # The body holds the object plus form fields and boundaries.
         return _gateway_error(object_too_large(limit, declared - MAX_FORM_OVERHEAD))
     form = await read_form(request, verified.content_type)
+    validate_content_type(form.content_type or "")
     options = WriteOptions(content_type=form.content_type or DEFAULT_CONTENT_TYPE)
     chunks = form.chunks(request.app[_CHUNK_SIZE])
     if verified.min_size:

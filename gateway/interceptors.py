@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from grpc.aio import ServicerContext
 
-from gateway import calllog
+from gateway import calllog, messages
 from gateway.errors import GatewayError, Reason
 from gateway.status import status_code, to_status
 
@@ -110,8 +110,9 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
 class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Wraps the StorageService handlers (health and reflection pass through)."""
 
-    def __init__(self, service_prefix: str) -> None:
+    def __init__(self, service_prefix: str, max_message_size: int | None = None) -> None:
         self._prefix = service_prefix
+        self._max_message_size = max_message_size
 
     async def intercept_service(
         self,
@@ -123,23 +124,21 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or not name.startswith(self._prefix):
             return handler
         method = name.rsplit("/", 1)[-1]
+        # Requests are parsed and responses serialised inside the wrapped
+        # handler (gateway/messages.py), so that their failures are statuses
+        # with reasons and show in the access log; gRPC passes bytes.
+        codec = (handler.request_deserializer, handler.response_serializer, self._max_message_size)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _wrap_unary(method, messages.unary_request(handler.unary_unary, *codec))
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _wrap_unary(method, messages.stream_request(handler.stream_unary, *codec))  # type: ignore[arg-type]
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 # The servicer's Get is an async generator (grpc-stubs types it as sync).
-                _wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _wrap_stream(method, messages.stream_response(handler.unary_stream, *codec))  # type: ignore[arg-type]
             )
         return handler

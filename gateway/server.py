@@ -71,14 +71,14 @@ class Gateway:
         )
         self.health = HealthServicer()
         self.server = grpc.aio.server(
-            interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/")],
+            interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/", config.max_message_size)],
             options=channel_options(config),
         )
         wire.add_storage_service(
             StorageServicer(
                 self.buckets,
                 self.signer,
-                ServiceSettings(config.chunk_size, config.max_object_size),
+                ServiceSettings(config.chunk_size, config.max_object_size, config.max_message_size),
                 upload_ids,
             ),
             self.server,
