@@ -44,9 +44,11 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
         # The client went away; the error is a consequence (a cut-short stream).
         outcome.code = grpc.StatusCode.CANCELLED
         return
-    if isinstance(error, GatewayError):
+    if isinstance(error, GatewayError) and error.reason is not Reason.INTERNAL:
         gateway_error = error
     else:
+        # A driver's INTERNAL error too: its message may name server paths or
+        # storage internals, so it goes to the log and the client gets none.
         _errors.exception("unexpected error in %s", calllog.current().method)
         gateway_error = _INTERNAL
     outcome.code = status_code(gateway_error.reason)
