@@ -45,7 +45,7 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 from gateway.errors import GatewayError, Reason, invalid_argument
-from gateway.fsutil import fsync_dir
+from gateway.fsutil import fsync_dir, make_private_dirs
 from gateway.keys import validate_bucket, validate_key
 from gateway.media_types import validate_content_type
 
@@ -100,7 +100,7 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
         return _read_secret_file(path)
     except FileNotFoundError:
         pass
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(data_dir)
     return _create_secret_file(path)
 
 

@@ -939,3 +939,28 @@ def test_unexpected_driver_error_is_logged_and_detail_free(
         "unexpected error in Get" in record.getMessage() and record.exc_info
         for record in caplog.records
     )
+
+
+def test_data_directories_are_private(tmp_path: Path) -> None:
+    """Every directory the gateway creates (base path and its parents, bucket
+    root, objects and their key directories, temp files, uploads, the URL
+    secret's) is 0700: other local users cannot list key names."""
+    import grpc
+
+    from storagegw.v1 import storage_pb2 as pb
+    from storagegw.v1 import storage_pb2_grpc
+    from tests.conftest import run_gateway
+    from tests.rpc import put as rpc_put
+
+    fresh = tmp_path / "fresh"
+    with (
+        run_gateway({"STORAGE_BACKEND": "local"}, fresh / "data") as running,
+        grpc.insecure_channel(running.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        rpc_put(stub, "a/b/c.txt", b"x")
+        stub.StartUpload(pb.StartUploadRequest(spec=pb.PutSpec(key="d/e/f")))
+    directories = [fresh] + [path for path in fresh.rglob("*") if path.is_dir()]
+    assert len(directories) >= 8
+    modes = {str(path): oct(stat.S_IMODE(path.stat().st_mode)) for path in directories}
+    assert set(modes.values()) == {"0o700"}, modes

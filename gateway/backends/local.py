@@ -82,6 +82,7 @@ from gateway.errors import (
     precondition_failed,
     unsupported,
 )
+from gateway.fsutil import make_private_dirs
 
 COPY_CHUNK = 1024 * 1024
 _INSTALL_ATTEMPTS = 10
@@ -140,8 +141,8 @@ class LocalBackend(DelegatedUploads):
 
     def start(self) -> None:
         """Create the layout and remove temp files left behind by a crash."""
-        os.makedirs(self._objects, exist_ok=True)
-        os.makedirs(self._tmp, exist_ok=True)
+        make_private_dirs(self._objects)
+        make_private_dirs(self._tmp)
         try:
             self._name_max = os.pathconf(self._objects, "PC_NAME_MAX")
         except (OSError, ValueError):

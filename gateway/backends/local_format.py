@@ -40,6 +40,7 @@ from typing import Any
 
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta
 from gateway.errors import GatewayError, Reason, backend_unavailable
+from gateway.fsutil import PRIVATE_DIR_MODE
 from gateway.fsutil import fsync_dir as fsync_dir  # re-exported: tests wrap it here
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def make_dirs(path: str) -> None:
         current = parent
     for directory in reversed(missing):
         try:
-            os.mkdir(directory)
+            os.mkdir(directory, PRIVATE_DIR_MODE)
         except FileExistsError:
             if not os.path.isdir(directory):
                 raise
