@@ -22,13 +22,15 @@ def test_debug_log_of_an_s3_gateway_holds_no_credentials(request, tmp_path):
         "STORAGE_S3_SECRET_KEY": SECRET_KEY,
         "GATEWAY_LOG_LEVEL": "DEBUG",
     }
-    with gateway_process(tmp_path, **env) as gateway:
-        with grpc.insecure_channel(gateway.target) as channel:
-            stub = storage_pb2_grpc.StorageServiceStub(channel)
-            put(stub, "k", b"payload")
-            assert get(stub, "k")[1] == b"payload"
-            stub.List(pb.ListRequest())
-            stub.SignUrl(pb.SignUrlRequest(key="k", method=pb.SIGNED_METHOD_GET))
+    with (
+        gateway_process(tmp_path, **env) as gateway,
+        grpc.insecure_channel(gateway.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        put(stub, "k", b"payload")
+        assert get(stub, "k")[1] == b"payload"
+        stub.List(pb.ListRequest())
+        stub.SignUrl(pb.SignUrlRequest(key="k", method=pb.SIGNED_METHOD_GET))
     # Read once the process has exited and its stderr is drained.
     log = "".join(gateway.log_lines)
     assert '"level": "debug"' in log  # DEBUG was on
