@@ -24,7 +24,7 @@ def make_private_dirs(path: str | os.PathLike[str]) -> None:
     (os.makedirs gives its mode to the last one only). Existing ones are
     left as they are."""
     missing = []
-    current = os.fspath(path)
+    current = os.path.abspath(path)  # a relative path's dirname ends in ""
     while not os.path.isdir(current):
         missing.append(current)
         parent = os.path.dirname(current)

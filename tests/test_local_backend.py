@@ -964,3 +964,13 @@ def test_data_directories_are_private(tmp_path: Path) -> None:
     assert len(directories) >= 8
     modes = {str(path): oct(stat.S_IMODE(path.stat().st_mode)) for path in directories}
     assert set(modes.values()) == {"0o700"}, modes
+
+
+def test_relative_base_path_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STORAGE_BASE_PATH may be relative (the default, ./data, is)."""
+    from tests.conftest import run_gateway
+
+    monkeypatch.chdir(tmp_path)
+    with run_gateway({"STORAGE_BACKEND": "local"}, Path("rel")):
+        pass
+    assert stat.S_IMODE((tmp_path / "rel" / "default" / "objects").stat().st_mode) == 0o700
