@@ -115,7 +115,7 @@ class Stream:
         if len(data) > MAX_CHUNK_BYTES:
             raise invalid_stream(
                 f"chunk of {len(data)} bytes at offset {self.received}: a Put message carries "
-                f"at most {MAX_CHUNK_BYTES} bytes (2 MiB); nothing was stored"
+                f"at most {MAX_CHUNK_BYTES} bytes (2 MiB); split the data into smaller chunks"
             )
         if message.chunk.HasField("crc32c"):
             actual = crc32c(data)
