@@ -7,6 +7,8 @@ from gateway import convert
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
+from gateway.media_types import validate_content_type
+from gateway.put_stream import checked_metadata
 from gateway.registry import Buckets
 from storagegw.v1 import storage_pb2 as pb
 
@@ -22,9 +24,12 @@ async def copy(
     source_key = validate_key(request.source_key)
     key = validate_key(request.destination_key)
     source_conditions = convert.conditions(request.source_preconditions)
+    # Checked even when replace_metadata is false, where they are ignored:
+    # a request is refused for what it carries, whatever it asks for.
+    content_type = validate_content_type(request.content_type)
     options = WriteOptions(
-        content_type=request.content_type or DEFAULT_CONTENT_TYPE,
-        metadata=dict(request.metadata),
+        content_type=content_type or DEFAULT_CONTENT_TYPE,
+        metadata=checked_metadata(request.metadata),
         conditions=convert.conditions(request.destination_preconditions),
     )
     if source is destination:

@@ -12,3 +12,28 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Directories of stored data are the gateway's alone: key names are no one
+# else's business (object files are 0600 for their contents' sake).
+PRIVATE_DIR_MODE = 0o700
+
+
+def make_private_dirs(path: str | os.PathLike[str]) -> None:
+    """os.makedirs(path, exist_ok=True), every directory it creates 0700
+    (os.makedirs gives its mode to the last one only). Existing ones are
+    left as they are."""
+    missing = []
+    current = os.path.abspath(path)  # a relative path's dirname ends in ""
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise

@@ -61,6 +61,7 @@ from gateway.http_limits import (
 )
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
+from gateway.media_types import validate_content_type
 from gateway.registry import Buckets
 from gateway.signing import SignatureError, UrlSigner, VerifiedRequest
 
@@ -312,6 +313,7 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
             Reason.PERMISSION_DENIED,
             "signed URL: Content-Type must be exactly the one the URL was signed with",
         )
+    validate_content_type(sent_type or "")
     limit = _limit(request, verified)
     declared = request.content_length
     if limit is not None and declared is not None and declared > limit.size:
@@ -342,6 +344,7 @@ async def _post(request: web.Request, backend: Backend, verified: VerifiedReques
         )
     await send_continue(request)
     form = await read_form(request, verified.content_type, request.app[_IDLE])
+    validate_content_type(form.content_type or "")
     options = WriteOptions(content_type=form.content_type or DEFAULT_CONTENT_TYPE)
     chunks = form.chunks(request.app[_CHUNK_SIZE])
     if verified.min_size:

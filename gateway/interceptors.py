@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from grpc.aio import ServicerContext
 
-from gateway import calllog
+from gateway import calllog, messages
 from gateway.errors import GatewayError, Reason
 from gateway.status import status_code, to_status
 from gateway.stream_limits import StreamLimits
@@ -45,9 +45,11 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
         # The client went away; the error is a consequence (a cut-short stream).
         outcome.code = grpc.StatusCode.CANCELLED
         return
-    if isinstance(error, GatewayError):
+    if isinstance(error, GatewayError) and error.reason is not Reason.INTERNAL:
         gateway_error = error
     else:
+        # A driver's INTERNAL error too: its message may name server paths or
+        # storage internals, so it goes to the log and the client gets none.
         _errors.exception("unexpected error in %s", calllog.current().method)
         gateway_error = _INTERNAL
     outcome.code = status_code(gateway_error.reason)
@@ -112,9 +114,12 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Wraps the StorageService handlers (health and reflection pass through);
     the streaming ones (Put, Get) also get the gateway's stream limits."""
 
-    def __init__(self, service_prefix: str, limits: StreamLimits) -> None:
+    def __init__(
+        self, service_prefix: str, limits: StreamLimits, max_message_size: int | None = None
+    ) -> None:
         self._prefix = service_prefix
         self._limits = limits
+        self._max_message_size = max_message_size
 
     async def intercept_service(
         self,
@@ -126,25 +131,33 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or not name.startswith(self._prefix):
             return handler
         method = name.rsplit("/", 1)[-1]
+        # Requests are parsed and responses serialised inside the wrapped
+        # handler (gateway/messages.py), so that their failures are statuses
+        # with reasons and show in the access log; gRPC passes bytes.
+        codec = (handler.request_deserializer, handler.response_serializer, self._max_message_size)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _wrap_unary(method, messages.unary_request(handler.unary_unary, *codec))
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, self._limits.guard_put(handler.stream_unary)),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                _wrap_unary(
+                    method,
+                    self._limits.guard_put(
+                        messages.stream_request(handler.stream_unary, *codec)  # type: ignore[arg-type]
+                    ),
+                )
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 # The servicer's Get is an async generator (grpc-stubs types it as sync).
                 self._limits.send_responses(
-                    _wrap_stream(method, self._limits.guard_get(handler.unary_stream))  # type: ignore[arg-type]
+                    _wrap_stream(
+                        method,
+                        self._limits.guard_get(
+                            messages.stream_response(handler.unary_stream, *codec)  # type: ignore[arg-type]
+                        ),
+                    )
                 ),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
             )
         return handler

@@ -1,11 +1,63 @@
-"""Log set-up: JSON lines when stderr is not a terminal, readable text when it is."""
+"""Log set-up: JSON lines when stderr is not a terminal, readable text when it is.
+
+Secrets never reach the log, whatever the level: the HTTP and cloud client
+libraries, which print request headers (Authorization, signatures) at DEBUG,
+are held at INFO, and every record passes a filter that masks credentials
+and signatures in case one slips through anyway.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+
+# Libraries that log requests with their credentials at DEBUG.
+QUIET_LOGGERS = (
+    "botocore",
+    "aiobotocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "requests",
+    "google.auth",
+    "google.cloud",
+    "google.resumable_media",
+    "google_auth_httplib2",
+    "aiohttp.client",
+)
+_REDACTED = "[REDACTED]"
+# (what precedes a secret, the secret): header values and query parameters.
+_SECRETS = re.compile(
+    r"""(?ix)
+    (
+        (?:authorization|x-amz-security-token|x-goog-signature
+           |x-amz-signature|x-sgw-signature|signature|credential|x-amz-credential
+           |x-goog-credential|awsaccesskeyid|access_token|private_key|secret)
+        ['"]?\s*[:=]\s*(?:b?['"])?
+    )
+    ([^'"&\s,}]+(?:\ [^'"&\s,}]+)*)
+    """
+)
+
+
+def redact(text: str) -> str:
+    """text with credentials and signatures replaced by [REDACTED]."""
+    return _SECRETS.sub(lambda match: match.group(1) + _REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message (formatted once, here)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
 
 # Fields the access interceptor attaches to each record.
 _FIELDS = ("rpc_method", "bucket", "key", "bytes", "status", "duration_ms")
@@ -50,6 +102,9 @@ def setup(log_format: str = "auto", level: str = "INFO") -> None:
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -7,7 +7,7 @@ hands the bytes to gateway.ingest, which checks the whole object and commits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from gateway import calllog, convert
@@ -20,10 +20,13 @@ from gateway.errors import (
 )
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
+from gateway.media_types import validate_content_type
 from gateway.registry import Buckets
 from storagegw.v1 import storage_pb2 as pb
 
 MAX_METADATA_BYTES = 8 * 1024
+# The most data one Put message may carry (the proto's ChecksummedData says so).
+MAX_CHUNK_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +47,27 @@ def expected_of(checksums: pb.ObjectChecksums, field: str) -> Expected:
     )
 
 
-def options_of(spec: pb.PutSpec) -> WriteOptions:
-    metadata = dict(spec.metadata)
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+def checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """A copy of user metadata, refused when its keys and values together
+    exceed MAX_METADATA_BYTES in UTF-8 (Put, StartUpload and Copy alike)."""
+    copied = dict(metadata)
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in copied.items())
     if size > MAX_METADATA_BYTES:
         raise invalid_argument(
-            f"user metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed"
+            f"user metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed",
+            size=size,
+            limit=MAX_METADATA_BYTES,
         )
+    return copied
+
+
+def options_of(spec: pb.PutSpec) -> WriteOptions:
+    metadata = checked_metadata(spec.metadata)
+    content_type = validate_content_type(spec.content_type)
     if spec.HasField("size") and spec.size < 0:
         raise invalid_argument(f"declared size must not be negative, got {spec.size}")
     return WriteOptions(
-        content_type=spec.content_type or DEFAULT_CONTENT_TYPE,
+        content_type=content_type or DEFAULT_CONTENT_TYPE,
         metadata=metadata,
         conditions=convert.conditions(spec.preconditions),
         size_hint=spec.size if spec.HasField("size") else None,
@@ -99,6 +112,11 @@ class Stream:
             self.late.crc32c = late.crc32c if late.crc32c is not None else self.late.crc32c
             self.late.sha256 = late.sha256 if late.sha256 is not None else self.late.sha256
         data = message.chunk.content
+        if len(data) > MAX_CHUNK_BYTES:
+            raise invalid_stream(
+                f"chunk of {len(data)} bytes at offset {self.received}: a Put message carries "
+                f"at most {MAX_CHUNK_BYTES} bytes (2 MiB); split the data into smaller chunks"
+            )
         if message.chunk.HasField("crc32c"):
             actual = crc32c(data)
             if actual != message.chunk.crc32c:

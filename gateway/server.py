@@ -86,7 +86,9 @@ class Gateway:
             config.max_streams, config.stream_idle_timeout, config.max_buffered_bytes
         )
         self.server = grpc.aio.server(
-            interceptors=[GatewayInterceptor(f"/{SERVICE_NAME}/", self.stream_limits)],
+            interceptors=[
+                GatewayInterceptor(f"/{SERVICE_NAME}/", self.stream_limits, config.max_message_size)
+            ],
             options=channel_options(config),
         )
         wire.add_storage_service(
@@ -94,7 +96,10 @@ class Gateway:
                 self.buckets,
                 self.signer,
                 ServiceSettings(
-                    config.chunk_size, config.max_object_size, config.max_unfinished_upload_bytes
+                    chunk_size=config.chunk_size,
+                    max_object_size=config.max_object_size,
+                    max_unfinished_upload_bytes=config.max_unfinished_upload_bytes,
+                    max_message_size=config.max_message_size,
                 ),
                 upload_ids,
             ),

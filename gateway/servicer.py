@@ -26,6 +26,9 @@ from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
 MAX_PAGE_SIZE = 1000
 MAX_DELIMITER_BYTES = 64
+# The message limit (GATEWAY_MAX_MESSAGE_SIZE) is at least 64 KiB above the
+# chunk size, and one legal entry takes well under 64 KiB.
+PAGE_HEADROOM = 64 * 1024
 
 Context = ServicerContext[Any, Any]
 
@@ -36,6 +39,14 @@ class ServiceSettings:
     max_object_size: int | None = None
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
+    max_message_size: int = 4 * 1024 * 1024
+
+    @property
+    def page_max_bytes(self) -> int:
+        """What a List page's entries may add up to (listing.entry_bytes): the
+        message limit less room for the rest of the response and for one
+        entry of the largest legal size (a page always holds one entry)."""
+        return max(self.max_message_size - PAGE_HEADROOM, 1)
 
 
 class StorageServicer(pb_grpc.StorageServiceServicer):
@@ -153,7 +164,12 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             raise invalid_argument(f"delimiter longer than {MAX_DELIMITER_BYTES} bytes")
         page_size = min(request.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         page = await backend.list(
-            prefix, request.delimiter, request.start_after, page_size, request.page_token
+            prefix,
+            request.delimiter,
+            request.start_after,
+            page_size,
+            request.page_token,
+            self._settings.page_max_bytes,
         )
         return pb.ListResponse(
             objects=[convert.object_info(bucket, meta) for meta in page.objects],
@@ -175,8 +191,10 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             raise invalid_argument(
                 "method must be SIGNED_METHOD_GET, SIGNED_METHOD_PUT or SIGNED_METHOD_POST"
             )
+        # Not ToTimedelta(): a Duration of 2**63-1 seconds overflows it; the
+        # signer refuses any value out of range with INVALID_EXPIRY.
         expires_in = (
-            request.expires_in.ToTimedelta().total_seconds()
+            request.expires_in.seconds + request.expires_in.nanos / 1e9
             if request.HasField("expires_in")
             else None
         )

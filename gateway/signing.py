@@ -45,8 +45,9 @@ from typing import Literal
 from urllib.parse import quote, urlencode
 
 from gateway.errors import GatewayError, Reason, invalid_argument
-from gateway.fsutil import fsync_dir
+from gateway.fsutil import fsync_dir, make_private_dirs
 from gateway.keys import validate_bucket, validate_key
+from gateway.media_types import validate_content_type
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,6 @@ _METHODS: dict[str, SignedMethod] = {"GET": "GET", "PUT": "PUT", "POST": "POST"}
 CONTENT_TYPE_FIELD = "Content-Type"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_FILENAME_BYTES = 1024
-MAX_CONTENT_TYPE_BYTES = 256
 
 
 # --- the secret ------------------------------------------------------------
@@ -100,7 +100,7 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
         return _read_secret_file(path)
     except FileNotFoundError:
         pass
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(data_dir)
     return _create_secret_file(path)
 
 
@@ -287,8 +287,7 @@ class UrlSigner:
         else:
             if download or filename:
                 raise invalid_argument("download and filename apply to GET URLs only")
-            if content_type:
-                _check_text("content_type", content_type, MAX_CONTENT_TYPE_BYTES)
+            validate_content_type(content_type)
             if max_size is not None and max_size < 0:
                 raise invalid_argument(f"max_size must be >= 0, got {max_size}")
         if min_size is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -10,8 +11,8 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import BACKENDS, backend_env, run_gateway
-from tests.rpc import call_error, put
+from tests.conftest import BACKENDS, REPO, backend_env, run_gateway
+from tests.rpc import call_error, put, put_messages
 
 
 def _keys() -> list[str]:
@@ -132,3 +133,92 @@ def test_nothing_matching_lists_nothing(filled):
     page = filled.List(pb.ListRequest(prefix="nothing-here/"))
     assert list(page.objects) == []
     assert page.next_page_token == ""
+
+
+# --- pages bounded in bytes ------------------------------------------------------
+
+CLI = str(REPO / ".venv" / "bin" / "storagegw")
+LEGAL_METADATA = {"m": "x" * 7999}  # 8,000 bytes, under the 8 KiB limit
+MESSAGE_LIMIT = 4 * 1024 * 1024
+
+
+def _fill(stub, keys, **spec_fields):
+    def one(key):
+        spec = pb.PutSpec(key=key, **spec_fields)
+        stub.Put(put_messages(key, b"v", spec=spec))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, keys))
+
+
+def _pages(stub, **fields):
+    """Every page of a listing, raw (so that their sizes can be checked)."""
+    pages, token = [], ""
+    while True:
+        page = stub.List(pb.ListRequest(page_token=token, **fields))
+        pages.append(page)
+        token = page.next_page_token
+        if not token:
+            return pages
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_legal_metadata_never_makes_a_page_too_large(request, tmp_path, backend):
+    """520 objects with 8,000 bytes of metadata each: over 4 MiB in all, so
+    the default page (1,000 entries) must end early, and the listing go on."""
+    keys = sorted((f"meta/{n:04d}" for n in range(520)), key=str.encode)
+    with (
+        run_gateway(backend_env(request, backend), tmp_path) as running,
+        grpc.insecure_channel(running.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        _fill(stub, keys, metadata=LEGAL_METADATA)
+        pages = _pages(stub)
+        assert [o.key for page in pages for o in page.objects] == keys
+        assert all(page.ByteSize() <= MESSAGE_LIMIT for page in pages)
+        if not backend.startswith("s3"):  # S3 listings carry no metadata
+            assert len(pages) >= 2
+            assert all(o.metadata == LEGAL_METADATA for page in pages for o in page.objects)
+        listed = subprocess.run(
+            [CLI, "--target", running.target, "ls"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.split() == keys
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pages_cut_by_bytes_resume_right_after_their_last_entry(request, tmp_path, backend):
+    """With a small message limit, pages end after a few long keys and every
+    token resumes right after the last entry returned: objects and common
+    prefixes alike, each exactly once, in order."""
+    tail = "/".join(["s" * 200] * 4)  # segments a filesystem can hold
+    long_keys = [f"long/{n:03d}/{tail}" for n in range(60)]
+    grouped = [f"g/{n:03d}/x" for n in range(200)]
+    settings = {"GATEWAY_CHUNK_SIZE": "4KiB", "GATEWAY_MAX_MESSAGE_SIZE": "68KiB"}
+    with (
+        run_gateway({**backend_env(request, backend), **settings}, tmp_path) as running,
+        grpc.insecure_channel(running.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        _fill(stub, long_keys + grouped)
+        pages = _pages(stub)
+        listed = [o.key for page in pages for o in page.objects]
+        assert listed == sorted(grouped + long_keys, key=str.encode)
+        assert len(pages) > 10
+        assert all(page.ByteSize() <= 68 * 1024 for page in pages)
+
+        pages = _pages(stub, prefix="g/", delimiter="/")
+        assert [p for page in pages for p in page.common_prefixes] == [
+            f"g/{n:03d}/" for n in range(200)
+        ]
+        assert len(pages) >= 2
+
+        pages = _pages(stub, delimiter="/")
+        assert [p for page in pages for p in page.common_prefixes] == ["g/", "long/"]
+
+        pages = _pages(stub, prefix="long/", start_after=long_keys[10])
+        assert [o.key for page in pages for o in page.objects] == long_keys[11:]

@@ -172,9 +172,18 @@ class Backend(Protocol):
         is PRECONDITION_FAILED."""
 
     async def list(
-        self, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+        self,
+        prefix: str,
+        delimiter: str,
+        start_after: str,
+        page_size: int,
+        page_token: str,
+        max_bytes: int | None = None,
     ) -> ListPage:
-        """One page in lexicographic (UTF-8 byte) key order."""
+        """One page in lexicographic (UTF-8 byte) key order: at most page_size
+        entries and, when max_bytes is given, entries of at most max_bytes by
+        gateway.listing.entry_bytes/prefix_bytes (at least one entry); a page
+        cut short has a next_page_token that resumes right after its last entry."""
 
     async def copy(
         self,

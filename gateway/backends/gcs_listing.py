@@ -28,7 +28,7 @@ from gateway.backends.base import ListPage, ObjectMeta
 from gateway.backends.gcs_common import GcsContext, meta_from, resource_of
 from gateway.errors import GatewayError, Reason
 from gateway.keys import RESERVED_SEGMENT
-from gateway.listing import decode_token, encode_token
+from gateway.listing import PageBudget, decode_token, encode_token, entry_bytes, prefix_bytes
 
 _HIDDEN = RESERVED_SEGMENT + "/"  # the gateway's upload records, never listed
 
@@ -89,9 +89,16 @@ def _one_call(
 
 
 async def list_page(
-    ctx: GcsContext, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+    ctx: GcsContext,
+    prefix: str,
+    delimiter: str,
+    start_after: str,
+    page_size: int,
+    page_token: str,
+    max_bytes: int | None = None,
 ) -> ListPage:
-    """One page of at most page_size entries, fewer only on the last page."""
+    """One page of at most page_size entries, fewer only on the last page or
+    when the next entry would take the page over max_bytes (see listing)."""
     after = start_after.encode()
     if page_token:
         after = max(after, decode_token(page_token))
@@ -100,12 +107,14 @@ async def list_page(
     prefixes: list[str] = []
     server_token: str | None = None
     more = False
+    budget = PageBudget(max_bytes)
     group = _group_of(after, prefix, delimiter)
     if group is not None:
         # A caller's start_after inside a group (a/05 in a/): the group counts
         # if it holds a later name; servers disagree on reporting it (the
         # emulator compares the prefix itself with startOffset), so ask.
         if await _has_names_after(ctx, group, after):
+            budget.take(prefix_bytes(group))  # the first entry always fits
             prefixes.append(group)
         after = group.encode() + _PAST_PREFIX
         if len(prefixes) == page_size:
@@ -135,13 +144,20 @@ async def list_page(
             else:
                 bound = entries[-1][0] if entries else after
             entries = [entry for entry in entries if entry[0] <= bound]
+        over_budget = False
         for position, entry in entries[:need]:
             if isinstance(entry, str):
+                if not budget.take(prefix_bytes(entry)):
+                    over_budget = True
+                    break
                 prefixes.append(entry)
             else:
+                if not budget.take(entry_bytes(entry)):
+                    over_budget = True
+                    break
                 objects.append(entry)
             after = position
-        if len(entries) > need:
+        if over_budget or len(entries) > need:
             more = True
             break
         if not next_token:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -39,7 +40,10 @@ from typing import Any
 
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta
 from gateway.errors import GatewayError, Reason, backend_unavailable
+from gateway.fsutil import PRIVATE_DIR_MODE
 from gateway.fsutil import fsync_dir as fsync_dir  # re-exported: tests wrap it here
+
+log = logging.getLogger(__name__)
 
 KIND = "local"
 MAGIC = b"SGW1"
@@ -53,11 +57,41 @@ _HEADER_PROBE = 4096
 _MAX_HEADER = 64 * 1024 * 1024
 
 
-def invalid_object_file(path: str, why: str) -> GatewayError:
-    """The error for a file under root/objects that is not an object file."""
-    return GatewayError(
-        Reason.INTERNAL, f"local backend: {path!r} is not a valid object file: {why}"
+class NotAnObjectFile(Exception):
+    """A file under root/objects that is not an object file the gateway wrote
+    (someone else's, or damaged). It is no object: every call treats its key
+    as absent (list skips it, head/get find nothing, delete leaves it alone),
+    and the operator is told once, in the log, which file it is."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
+        self.why = why
+
+
+# Files already reported, so that listing a directory with a foreign file in
+# it does not log it on every call (bounded: a flood of them is logged again).
+_reported: set[str] = set()
+_REPORTED_MAX = 1024
+
+
+def _report(problem: NotAnObjectFile) -> None:
+    if problem.path in _reported:
+        return
+    if len(_reported) >= _REPORTED_MAX:
+        _reported.clear()
+    _reported.add(problem.path)
+    log.warning(
+        "local backend: ignoring %s: not an object file the gateway wrote (%s); "
+        "its key reads as absent until it is removed or overwritten",
+        problem.path,
+        problem.why,
     )
+
+
+def invalid_object_file(path: str, why: str) -> NotAnObjectFile:
+    """The error for a file under root/objects that is not an object file."""
+    return NotAnObjectFile(path, why)
 
 
 @contextmanager
@@ -135,7 +169,7 @@ def make_dirs(path: str) -> None:
         current = parent
     for directory in reversed(missing):
         try:
-            os.mkdir(directory)
+            os.mkdir(directory, PRIVATE_DIR_MODE)
         except FileExistsError:
             if not os.path.isdir(directory):
                 raise
@@ -145,7 +179,10 @@ def make_dirs(path: str) -> None:
 def open_object(path: str) -> int | None:
     """A read-only fd on the object file at path; None when there is none."""
     try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        # O_NONBLOCK: opening a FIFO someone left there must not wait for a
+        # writer (it is then no regular file, hence no object). Reads of
+        # regular files ignore the flag.
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     except OSError as error:
@@ -195,7 +232,8 @@ def header_block(doc: bytes, header_len: int) -> bytes:
     """What precedes the data: magic, header_len, then doc (an encode_header
     result, or b"" for a placeholder) padded with spaces to header_len."""
     if len(doc) > header_len:
-        raise GatewayError(Reason.INTERNAL, "local backend: header outgrew its reservation")
+        # A bug, not bad input: the interceptor logs it and answers INTERNAL.
+        raise RuntimeError("local backend: header outgrew its reservation")
     return MAGIC + header_len.to_bytes(4, "big") + doc + b" " * (header_len - len(doc))
 
 
@@ -228,13 +266,30 @@ def read_header(fd: int, key: str, path: str) -> Header:
             crc32c=None if doc.get("crc32c") is None else int(doc["crc32c"]),
             sha256=None if sha256 is None else bytes.fromhex(sha256),
         )
+        _check_meta(meta)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise invalid_object_file(path, f"bad header ({error})") from None
+    # Checked by every reader, metadata only or not, so that all agree.
+    if os.fstat(fd).st_size < data_offset + meta.size:
+        raise invalid_object_file(path, "shorter than its header says")
     return Header(meta, data_offset)
 
 
+def _check_meta(meta: ObjectMeta) -> None:
+    """Raise ValueError for a header no commit writes (see encode_header)."""
+    if meta.size < 0 or meta.sha256 is None or len(meta.sha256) != 32:
+        raise ValueError("size or sha256 out of range")
+    # Lone surrogates (from JSON escapes) cannot be sent: encode raises ValueError.
+    meta.content_type.encode()
+    meta.etag.encode()
+    for name, value in meta.metadata.items():
+        name.encode()
+        value.encode()
+
+
 def read_current(path: str, key: str) -> ObjectMeta | None:
-    """The metadata of the object file at path, None when there is none."""
+    """The metadata of the object file at path, None when there is none (or
+    the file is not an object file: see NotAnObjectFile)."""
     fd = open_object(path)
     if fd is None:
         return None
@@ -242,13 +297,17 @@ def read_current(path: str, key: str) -> ObjectMeta | None:
         if not is_regular(fd):
             return None
         return read_header(fd, key, path).meta
+    except NotAnObjectFile as problem:
+        _report(problem)
+        return None
     finally:
         os.close(fd)
 
 
 def open_with_header(path: str, key: str) -> tuple[int, Header] | None:
     """A read-only fd on the object file at path and its header, checked to
-    hold all the data the header announces; None when there is no object."""
+    hold all the data the header announces; None when there is no object
+    (or the file is not an object file: see NotAnObjectFile)."""
     fd = open_object(path)
     if fd is None:
         return None
@@ -257,8 +316,10 @@ def open_with_header(path: str, key: str) -> tuple[int, Header] | None:
             os.close(fd)
             return None
         header = read_header(fd, key, path)
-        if os.fstat(fd).st_size < header.data_offset + header.meta.size:
-            raise invalid_object_file(path, "shorter than its header says")
+    except NotAnObjectFile as problem:
+        os.close(fd)
+        _report(problem)
+        return None
     except BaseException:
         os.close(fd)
         raise

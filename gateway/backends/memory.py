@@ -322,10 +322,16 @@ class MemoryBackend(DelegatedUploads):
         return True
 
     async def list(
-        self, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+        self,
+        prefix: str,
+        delimiter: str,
+        start_after: str,
+        page_size: int,
+        page_token: str,
+        max_bytes: int | None = None,
     ) -> ListPage:
         return await listing.build_page(
-            self._walk, prefix, delimiter, start_after, page_size, page_token
+            self._walk, prefix, delimiter, start_after, page_size, page_token, max_bytes
         )
 
     async def _walk(self, prefix: str, after: bytes) -> AsyncIterator[ObjectMeta]:

@@ -283,10 +283,18 @@ class S3Backend(DelegatedUploads):
     # Listing.
 
     async def list(
-        self, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+        self,
+        prefix: str,
+        delimiter: str,
+        start_after: str,
+        page_size: int,
+        page_token: str,
+        max_bytes: int | None = None,
     ) -> ListPage:
         ctx = await self._context()
-        return await list_page(ctx, prefix, delimiter, start_after, page_size, page_token)
+        return await list_page(
+            ctx, prefix, delimiter, start_after, page_size, page_token, max_bytes
+        )
 
     # Copying.
 

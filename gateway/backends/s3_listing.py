@@ -19,6 +19,7 @@ from gateway.backends.base import ListPage, ObjectMeta
 from gateway.backends.s3_common import S3Context, unquote_etag
 from gateway.errors import GatewayError, Reason
 from gateway.keys import RESERVED_SEGMENT
+from gateway.listing import PageBudget, entry_bytes, prefix_bytes
 
 # Keys the gateway keeps its own records under (upload_records.RECORDS_PREFIX):
 # never listed.
@@ -27,16 +28,32 @@ HIDDEN = f"{RESERVED_SEGMENT}/"
 _TOKEN_VERSION = 1
 
 
+# A StartAfter that skips a whole common prefix P: above every key of P that
+# listing reaches (keys of P starting with U+10FFFF, unassigned, aside).
+_PAST_PREFIX = "\U0010ffff"
+
+
 def _encode_token(continuation: str) -> str:
     raw = json.dumps({"v": _TOKEN_VERSION, "c": continuation}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode("ascii")
 
 
-def _decode_token(token: str) -> str:
+def _encode_resume_token(start_after: str) -> str:
+    """A token for a page cut short by bytes: the next call lists from
+    StartAfter start_after (S3 hands out no continuation token mid-page)."""
+    raw = json.dumps({"v": _TOKEN_VERSION, "a": start_after}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode("ascii")
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    """(S3 continuation token, "") or ("", start after) of a token we issued."""
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-        if value.get("v") == _TOKEN_VERSION and isinstance(value.get("c"), str) and value["c"]:
-            return str(value["c"])
+        if value.get("v") == _TOKEN_VERSION:
+            if isinstance(value.get("c"), str) and value["c"]:
+                return str(value["c"]), ""
+            if isinstance(value.get("a"), str) and value["a"]:
+                return "", str(value["a"])
     except (binascii.Error, UnicodeError, ValueError, AttributeError):
         pass
     raise GatewayError(
@@ -46,9 +63,16 @@ def _decode_token(token: str) -> str:
 
 
 async def list_page(
-    ctx: S3Context, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
+    ctx: S3Context,
+    prefix: str,
+    delimiter: str,
+    start_after: str,
+    page_size: int,
+    page_token: str,
+    max_bytes: int | None = None,
 ) -> ListPage:
-    """One page of page_size entries, fewer only on the last page.
+    """One page of page_size entries, fewer only on the last page or when
+    the next entry would take the page over max_bytes (see gateway.listing).
 
     S3 may return fewer than MaxKeys with more to come (Ceph RGW stops at 848
     of 1,000 here), so short pages are topped up with further calls: callers
@@ -63,7 +87,27 @@ async def list_page(
         objects += more.objects
         prefixes += more.common_prefixes
         token = more.next_page_token
-    return ListPage(objects, prefixes, token)
+    return _within(ListPage(objects, prefixes, token), max_bytes)
+
+
+def _within(page: ListPage, max_bytes: int | None) -> ListPage:
+    """page, cut after its last entry (in key order) that fits max_bytes."""
+    entries: list[tuple[bytes, ObjectMeta | str]] = [(m.key.encode(), m) for m in page.objects]
+    entries += [(p.encode(), p) for p in page.common_prefixes]
+    entries.sort(key=lambda entry: entry[0])
+    budget = PageBudget(max_bytes)
+    for index, (_, entry) in enumerate(entries):
+        size = prefix_bytes(entry) if isinstance(entry, str) else entry_bytes(entry)
+        if not budget.take(size):
+            kept = [entry for _, entry in entries[:index]]
+            last = kept[-1]
+            resume = last + _PAST_PREFIX if isinstance(last, str) else last.key
+            return ListPage(
+                [e for e in kept if not isinstance(e, str)],
+                [e for e in kept if isinstance(e, str)],
+                _encode_resume_token(resume),
+            )
+    return page
 
 
 async def _one_call(
@@ -78,10 +122,14 @@ async def _one_call(
     }
     if delimiter:
         args["Delimiter"] = delimiter
+    if page_token:
+        continuation, resume_after = _decode_token(page_token)
+        if continuation:
+            args["ContinuationToken"] = continuation
+        elif resume_after.encode() > start_after.encode():
+            start_after = resume_after
     if start_after:
         args["StartAfter"] = ctx.s3_key(start_after)
-    if page_token:
-        args["ContinuationToken"] = _decode_token(page_token)
     with ctx.errors(op="ListObjectsV2"):
         response = await ctx.client.list_objects_v2(**args)
     ctx.bucket_seen = True

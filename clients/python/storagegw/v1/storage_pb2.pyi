@@ -115,7 +115,7 @@ class ObjectInfo(_message.Message):
     """Backend storage class, where the backend has one (for example STANDARD)."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """User metadata given at upload."""
+        """User metadata given at upload (at most 8 KiB, see PutSpec.metadata)."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
@@ -160,7 +160,11 @@ class ChecksummedData(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     CRC32C_FIELD_NUMBER: _builtins.int
     content: _builtins.bytes
-    """The bytes; at most 2 MiB by default."""
+    """The bytes. Upload: at most 2 MiB (2,097,152 bytes) per message; a larger
+    chunk is INVALID_ARGUMENT with reason INVALID_STREAM and nothing is
+    stored. Download: at most the gateway's chunk size (1 MiB by default,
+    2 MiB at most).
+    """
     crc32c: _builtins.int
     """CRC32C of `content`. On upload the gateway checks it when present; on
     download it is always set.
@@ -297,7 +301,12 @@ class PutSpec(_message.Message):
     key: _builtins.str
     """Object key: UTF-8 in Unicode NFC, 1 to 1024 bytes (see the README)."""
     content_type: _builtins.str
-    """Media type; empty means application/octet-stream."""
+    """Media type; empty means application/octet-stream. Otherwise a valid
+    media type (RFC 9110: type "/" subtype, then optional "; name=value"
+    parameters, values tokens or quoted strings) of printable ASCII, at most
+    256 bytes; anything else (CR, LF, NUL included) is INVALID_ARGUMENT with
+    reason INVALID_CONTENT_TYPE.
+    """
     size: _builtins.int
     """Declared size in bytes. When set, a stream of any other length is
     DATA_LOSS with reason SIZE_MISMATCH and nothing is stored.
@@ -312,7 +321,9 @@ class PutSpec(_message.Message):
     """KMS key id when server_side_encryption is "aws:kms"."""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """User metadata."""
+        """User metadata: at most 8 KiB (8,192 bytes) of keys and values together,
+        in UTF-8; more is INVALID_ARGUMENT.
+        """
 
     @_builtins.property
     def expected_checksums(self) -> Global___ObjectChecksums:
@@ -679,7 +690,9 @@ class ListRequest(_message.Message):
     """
     page_size: _builtins.int
     """Entries per page (objects plus common prefixes); 0 means 1000, the
-    maximum.
+    maximum. A page also ends early, with a next_page_token, before its
+    entries outgrow the gRPC message limit (GATEWAY_MAX_MESSAGE_SIZE less
+    64 KiB), so a short page does not mean the listing is over.
     """
     page_token: _builtins.str
     """The next_page_token of the previous page."""
@@ -713,7 +726,9 @@ class ListResponse(_message.Message):
     COMMON_PREFIXES_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
-    """Token for the next page; empty on the last page."""
+    """Token for the next page, which starts right after this page's last
+    entry; empty on the last page.
+    """
     @_builtins.property
     def objects(self) -> _containers.RepeatedCompositeFieldContainer[Global___ObjectInfo]:
         """Objects in lexicographic (UTF-8 byte) key order."""
@@ -763,7 +778,9 @@ class SignUrlRequest(_message.Message):
     filename: _builtins.str
     """GET with download: the file name offered to the browser."""
     content_type: _builtins.str
-    """PUT and POST: the Content-Type the upload must carry."""
+    """PUT and POST: the Content-Type the upload must carry; a valid media type
+    of at most 256 bytes, as PutSpec.content_type.
+    """
     max_size: _builtins.int
     """PUT and POST: the largest object accepted, in bytes. For POST the
     gateway's own limit (if any) applies when unset.
@@ -773,7 +790,8 @@ class SignUrlRequest(_message.Message):
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """Lifetime: at least 1 s and at most the gateway's maximum (7 days by
-        default). Unset means the gateway's default (1 hour by default).
+        default); any other value is INVALID_ARGUMENT with reason INVALID_EXPIRY.
+        Unset means the gateway's default (1 hour by default).
         """
 
     def __init__(
@@ -938,10 +956,14 @@ class CopyRequest(_message.Message):
     fields below instead.
     """
     content_type: _builtins.str
-    """With replace_metadata: the new content type."""
+    """With replace_metadata: the new content type. Checked as
+    PutSpec.content_type, with replace_metadata or not.
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """With replace_metadata: the new user metadata."""
+        """With replace_metadata: the new user metadata. At most 8 KiB, as
+        PutSpec.metadata, with replace_metadata or not.
+        """
 
     @_builtins.property
     def source_preconditions(self) -> Global___Preconditions:

@@ -36,6 +36,14 @@ class StorageServiceStub:
     Errors carry a google.rpc.ErrorInfo in the status details; its `reason`
     (for example OBJECT_NOT_FOUND or CHECKSUM_MISMATCH) is stable and meant for
     programs, the status message for people.
+
+    Limits (the README's Limits section lists them all): keys 1 to 1024 bytes
+    of UTF-8; user metadata at most 8 KiB (8,192 bytes of keys and values in
+    UTF-8); content types valid media types of at most 256 bytes; at most 2 MiB
+    of data per Put message; List pages of at most 1,000 entries and of
+    entries that fit the gRPC message limit (GATEWAY_MAX_MESSAGE_SIZE, 4 MiB by
+    default, less 64 KiB). Every string field must be valid UTF-8: a request
+    that is not a valid message is INVALID_ARGUMENT.
     """
 
     def __init__(self, channel):
@@ -107,6 +115,14 @@ class StorageServiceServicer:
     Errors carry a google.rpc.ErrorInfo in the status details; its `reason`
     (for example OBJECT_NOT_FOUND or CHECKSUM_MISMATCH) is stable and meant for
     programs, the status message for people.
+
+    Limits (the README's Limits section lists them all): keys 1 to 1024 bytes
+    of UTF-8; user metadata at most 8 KiB (8,192 bytes of keys and values in
+    UTF-8); content types valid media types of at most 256 bytes; at most 2 MiB
+    of data per Put message; List pages of at most 1,000 entries and of
+    entries that fit the gRPC message limit (GATEWAY_MAX_MESSAGE_SIZE, 4 MiB by
+    default, less 64 KiB). Every string field must be valid UTF-8: a request
+    that is not a valid message is INVALID_ARGUMENT.
     """
 
     def Put(self, request_iterator, context):
@@ -284,6 +300,14 @@ class StorageService:
     Errors carry a google.rpc.ErrorInfo in the status details; its `reason`
     (for example OBJECT_NOT_FOUND or CHECKSUM_MISMATCH) is stable and meant for
     programs, the status message for people.
+
+    Limits (the README's Limits section lists them all): keys 1 to 1024 bytes
+    of UTF-8; user metadata at most 8 KiB (8,192 bytes of keys and values in
+    UTF-8); content types valid media types of at most 256 bytes; at most 2 MiB
+    of data per Put message; List pages of at most 1,000 entries and of
+    entries that fit the gRPC message limit (GATEWAY_MAX_MESSAGE_SIZE, 4 MiB by
+    default, less 64 KiB). Every string field must be valid UTF-8: a request
+    that is not a valid message is INVALID_ARGUMENT.
     """
 
     @staticmethod
