@@ -147,8 +147,12 @@ class _IdleTimeoutRequests:
         return self
 
     async def __anext__(self) -> Any:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that lands as the read completes (an AbortUpload
+        # cancelling the reading of a busy stream would then be lost).
         try:
-            message = await asyncio.wait_for(self._context.read(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                message = await self._context.read()
         except TimeoutError:
             raise put_idle(self._timeout) from None
         if message is grpc.aio.EOF:  # type: ignore[attr-defined]  # not in grpc-stubs
@@ -244,7 +248,8 @@ class StreamLimits:
             try:
                 async for response in responses:
                     try:
-                        await asyncio.wait_for(context.write(response), self.idle_timeout)
+                        async with asyncio.timeout(self.idle_timeout):
+                            await context.write(response)
                     except TimeoutError:
                         stalled.set()
             finally:

@@ -285,7 +285,7 @@ class Uploads:
                     raise upload_aborted(ref.key)
                 stream = Stream(first, messages, start=first.write_offset, require_finish=False)
                 lock.receiving = asyncio.ensure_future(
-                    self._receive(stream, writer, state, persisted, charge)
+                    self._receive(stream, writer, state, persisted, charge, lock)
                 )
                 try:
                     await lock.receiving
@@ -335,6 +335,7 @@ class Uploads:
         state: UploadState,
         persisted: int,
         charge: Callable[[int], None] | None,
+        lock: _StreamLock,
     ) -> None:
         """Write and hash the stream's chunks past persisted, checkpointing;
         charge (the bucket's unfinished-upload budget) is told each chunk's
@@ -349,6 +350,11 @@ class Uploads:
         budget = current_budget()
         try:
             async for data in stream.chunks():
+                if lock.aborted:
+                    # The abort's cancel is the fast path; this check makes
+                    # sure a cancel lost in a read that just completed cannot
+                    # let the stream write on.
+                    raise asyncio.CancelledError
                 start, position = position, position + len(data)
                 if position <= persisted or not data:
                     continue  # already persisted: skipped
