@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -34,13 +35,23 @@ class TcpProxy:
         self.cuts = 0
         self._cut_at: dict[str, int] = {}  # direction -> counter value to cut at
         self.cut_done = threading.Event()
+        self._then: Callable[[], object] | None = None
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
-    def cut_after(self, *, upstream: int | None = None, downstream: int | None = None) -> None:
-        """Cut all connections once this many more bytes went that way."""
+    def cut_after(
+        self,
+        *,
+        upstream: int | None = None,
+        downstream: int | None = None,
+        then: Callable[[], object] | None = None,
+    ) -> None:
+        """Cut all connections once this many more bytes went that way; then,
+        if given, runs at the cut before the proxy passes any more bytes (so
+        before a client can reconnect through it)."""
         with self._lock:
             self.cut_done.clear()
+            self._then = then
             if upstream is not None:
                 self._cut_at["up"] = self.upstream_bytes + upstream
             if downstream is not None:
@@ -57,6 +68,9 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         self._sockets.clear()
+        then, self._then = self._then, None
+        if then is not None:
+            then()
         self.cut_done.set()
 
     def _accept(self) -> None:

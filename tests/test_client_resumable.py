@@ -161,15 +161,15 @@ def test_download_of_a_replaced_object_is_not_spliced(memory_gateway, proxy, tmp
         (tmp_path / "out").mkdir()
         dest = tmp_path / "out" / "moving.bin"
         with Client(proxy.target, retry=FAST) as client:
-            proxy.cut_after(downstream=2 * MIB)
             replaced = []
 
-            def replace_once(received: int) -> None:
-                if proxy.cuts and not replaced:
-                    replaced.append(direct.put_bytes("moving.bin", os.urandom(6 * MIB)))
+            def replace() -> None:
+                # At the cut, before the client can reconnect and resume.
+                replaced.append(direct.put_bytes("moving.bin", os.urandom(6 * MIB)))
 
+            proxy.cut_after(downstream=2 * MIB, then=replace)
             with pytest.raises(PreconditionFailed):
-                client.download_file("moving.bin", dest, progress=replace_once)
+                client.download_file("moving.bin", dest)
     assert replaced
     assert list((tmp_path / "out").iterdir()) == []  # no partial file left
 
