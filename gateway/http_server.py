@@ -31,20 +31,14 @@ query string: the access log writes method, path, status, size and time only.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
-from email.utils import formatdate
-from urllib.parse import quote
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.backends.base import (
     DEFAULT_CONTENT_TYPE,
-    NO_CONDITIONS,
     Backend,
-    ObjectMeta,
-    ObjectReader,
     WriteOptions,
 )
 from gateway.errors import GatewayError, Reason
@@ -52,18 +46,18 @@ from gateway.http_form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
 from gateway.http_limits import (
     SizeLimit,
     expect_nothing_yet,
-    header_value,
     idle_bounded,
-    range_number,
     send_continue,
     size_limit,
     write_within_idle,
 )
+from gateway.http_objects import object_headers, open_range, parse_range
 from gateway.ingest import Expected, store
 from gateway.keys import validate_key
 from gateway.media_types import validate_content_type
 from gateway.registry import Buckets
 from gateway.signing import SignatureError, UrlSigner, VerifiedRequest
+from gateway.stream_limits import StreamLimits
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.http.access")
@@ -78,6 +72,7 @@ _BUCKETS = web.AppKey("buckets", Buckets)
 _SIGNER = web.AppKey("signer", UrlSigner)
 _CHUNK_SIZE = web.AppKey("chunk_size", int)
 _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
+_STREAM_LIMITS = web.AppKey("stream_limits", StreamLimits)  # absent: none
 _IDLE = web.AppKey("idle_timeout", float)
 
 _STATUS: dict[Reason, int] = {
@@ -105,7 +100,6 @@ _STATUS: dict[Reason, int] = {
 }
 
 _METHODS = ("GET", "HEAD", "PUT", "POST")
-_RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -130,10 +124,15 @@ def make_app(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_object_size: int | None = None,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    stream_limits: StreamLimits | None = None,
 ) -> web.Application:
     """The signed-URL application; serve it with gateway.http_listener.HttpListener.
-    idle_timeout bounds the wait for each read of a body and each write of an answer."""
+    idle_timeout bounds the wait for each read of a body and each write of an answer.
+    stream_limits (the gRPC server's) also admits each GET, PUT and POST, so that
+    one cap and one byte budget hold for both listeners."""
     app = web.Application()
+    if stream_limits is not None:
+        app[_STREAM_LIMITS] = stream_limits
     app[_BUCKETS] = buckets
     app[_SIGNER] = signer
     app[_CHUNK_SIZE] = chunk_size
@@ -151,7 +150,14 @@ def _error(status: int, reason: Reason | str, message: str) -> web.Response:
 
 
 def _gateway_error(exc: GatewayError) -> web.Response:
-    return _error(_STATUS.get(exc.reason, 500), exc.reason, exc.message)
+    if exc.reason == Reason.INTERNAL:
+        # A driver's own INTERNAL may name server paths: logged, not sent.
+        log.error("signed URL request failed: %s", exc.message)
+        return _error(500, Reason.INTERNAL, "internal error; see the gateway's log")
+    response = _error(_STATUS.get(exc.reason, 500), exc.reason, exc.message)
+    if retry_after := exc.metadata.get("retry_after_s"):
+        response.headers["Retry-After"] = retry_after
+    return response
 
 
 async def _handle(request: web.Request) -> web.StreamResponse:
@@ -176,11 +182,11 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
                 raise SignatureError(f"signed URL: repeated parameter {name}")
         verified = app[_SIGNER].verify(method, bucket, key, request.query)
         _, backend = app[_BUCKETS].resolve(bucket)
-        if method == "PUT":
-            return await _put(request, backend, verified)
-        if method == "POST":
-            return await _post(request, backend, verified)
-        return await _get(request, backend, verified)
+        limits = app.get(_STREAM_LIMITS)
+        if limits is None or method == "HEAD":  # a HEAD holds no stream
+            return await _serve(request, method, backend, verified)
+        with limits.serving():
+            return await _serve(request, method, backend, verified)
     except GatewayError as exc:
         return _gateway_error(exc)
     except Exception:
@@ -188,85 +194,24 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
         return _error(500, Reason.INTERNAL, "internal error")
 
 
+async def _serve(
+    request: web.Request, method: str, backend: Backend, verified: VerifiedRequest
+) -> web.StreamResponse:
+    if method == "PUT":
+        return await _put(request, backend, verified)
+    if method == "POST":
+        return await _post(request, backend, verified)
+    return await _get(request, backend, verified)
+
+
 # --- GET / HEAD --------------------------------------------------------------
-
-
-def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
-    """One byte range as (first, last) with either possibly None ("a-": last
-    None; "-n": first None); None for no header, a malformed one or several
-    ranges, all of which mean "the whole object"."""
-    if not header or "," in header:
-        return None
-    match = _RANGE.fullmatch(header.strip())
-    if not match or not (match[1] or match[2]):
-        return None
-    first = range_number(match[1]) if match[1] else None
-    last = range_number(match[2]) if match[2] else None
-    if first is not None and last is not None and last < first:
-        return None
-    return first, last
-
-
-async def _open(
-    backend: Backend, key: str, wanted: tuple[int | None, int | None] | None
-) -> tuple[ObjectReader | None, int]:
-    """(reader, object size); reader None when the range is unsatisfiable."""
-    if wanted is None:
-        reader = await backend.open_read(key, 0, None, NO_CONDITIONS)
-        return reader, reader.meta.size
-    first, last = wanted
-    if first is None:
-        assert last is not None
-        # "-0" is never satisfiable; open nothing just to learn the size.
-        reader = await backend.open_read(
-            key, -last if last else 0, None if last else 0, NO_CONDITIONS
-        )
-    else:
-        try:
-            limit = None if last is None else last - first + 1
-            reader = await backend.open_read(key, first, limit, NO_CONDITIONS)
-        except GatewayError as exc:
-            if exc.reason != Reason.INVALID_RANGE:
-                raise
-            known = exc.metadata.get("size")
-            return None, int(known) if known is not None else (await backend.head(key)).size
-    size = reader.meta.size
-    if reader.start >= size or (first is None and not last):
-        await reader.close()
-        return None, size
-    return reader, size
-
-
-def _object_headers(meta: ObjectMeta, verified: VerifiedRequest) -> dict[str, str]:
-    etag = meta.etag if meta.etag.startswith(('"', 'W/"')) else f'"{meta.etag}"'
-    headers = {
-        # What a backend holds may not be a legal header value (CR/LF): such
-        # a value is replaced, never allowed to fail the answer.
-        "Content-Type": header_value(meta.content_type, DEFAULT_CONTENT_TYPE)
-        or DEFAULT_CONTENT_TYPE,
-        "Last-Modified": formatdate(meta.update_time_ns / 1e9, usegmt=True),
-        "Accept-Ranges": "bytes",
-    }
-    if header_value(etag, "") == etag:
-        headers["ETag"] = etag
-    if verified.download:
-        headers["Content-Disposition"] = content_disposition(
-            verified.filename or verified.key.rsplit("/", 1)[-1]
-        )
-    return headers
-
-
-def content_disposition(filename: str) -> str:
-    """attachment with an ASCII fallback name and the exact UTF-8 one (RFC 6266)."""
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def _get(
     request: web.Request, backend: Backend, verified: VerifiedRequest
 ) -> web.StreamResponse:
     wanted = parse_range(request.headers.get("Range"))
-    reader, size = await _open(backend, verified.key, wanted)
+    reader, size = await open_range(backend, verified.key, wanted)
     if reader is None:
         refusal = _error(
             416, Reason.INVALID_RANGE, f"range not satisfiable: object is {size} bytes"
@@ -274,7 +219,7 @@ async def _get(
         refusal.headers["Content-Range"] = f"bytes */{size}"
         return refusal
     try:
-        headers = _object_headers(reader.meta, verified)
+        headers = object_headers(reader.meta, verified)
         status = 200
         if wanted is not None:
             status = 206

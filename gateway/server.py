@@ -131,6 +131,7 @@ class Gateway:
             chunk_size=self.config.chunk_size,
             max_object_size=self.config.max_object_size,
             idle_timeout=self.config.stream_idle_timeout,
+            stream_limits=self.stream_limits,
         )
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections

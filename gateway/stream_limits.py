@@ -172,6 +172,14 @@ class StreamLimits:
         self._trimming: asyncio.Future[bool] | None = None
 
     @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """One stream served outside gRPC (a signed-URL GET, PUT or POST):
+        admitted against the same cap, drawing on the same byte budget."""
+        with self._admitted():
+            _budget.set(self.budget)
+            yield
+
+    @contextlib.contextmanager
     def _admitted(self) -> Iterator[None]:
         if self.active >= self.max_streams:
             raise too_many_streams(self.max_streams)

@@ -7,6 +7,7 @@ limit was hit."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -396,3 +397,17 @@ def test_413_names_the_limit_hit_and_no_wrong_size(
 async def _put_chunked(url: str, data: bytes) -> httpx.Response:
     async with httpx.AsyncClient(timeout=WAIT) as client:
         return await client.put(url, content=_pieces(data))
+
+
+def test_a_driver_internal_error_is_logged_not_sent(caplog) -> None:
+    """A driver's INTERNAL may carry server paths: the HTTP answer is a bare
+    500 with the reason; the message goes to the log only."""
+    from gateway.http_server import _gateway_error
+
+    error = GatewayError(Reason.INTERNAL, "cannot read /srv/secret/objects/a: damaged")
+    with caplog.at_level(logging.ERROR, logger="gateway.http_server"):
+        response = _gateway_error(error)
+    assert response.status == 500
+    assert response.headers["X-Sgw-Reason"] == "INTERNAL"
+    assert "/srv/secret" not in (response.text or "")
+    assert any("/srv/secret/objects/a" in record.getMessage() for record in caplog.records)

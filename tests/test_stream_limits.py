@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
@@ -340,3 +342,90 @@ def test_the_client_retries_too_many_streams_after_the_hinted_pause(
     statuses = [r.status for r in access_log.records if r.rpc_method == "Put"]  # type: ignore[attr-defined]
     assert "RESOURCE_EXHAUSTED" in statuses
     assert statuses[-1] == "OK"
+
+
+def test_signed_url_transfers_count_against_the_same_cap(gateway_factory):
+    """One cap for both listeners: with the gRPC streams holding it, a signed
+    PUT is refused with 429 TOO_MANY_STREAMS and Retry-After, and stores nothing;
+    once they end, the same URL works."""
+    running = gateway_factory(STORAGE_BACKEND="local", GATEWAY_MAX_STREAMS="2")
+    with Client(running.target) as client:
+        url = client.sign_url("signed.bin", method="PUT").url
+
+    async def hold_the_cap_and_try_http():
+        async with grpc.aio.insecure_channel(running.target) as channel:
+            held = [_idle_put(channel, f"idle/{i}") for i in range(2)]
+            await asyncio.to_thread(
+                _wait_for, lambda: running.gateway.stream_limits.active == 2, "2 held streams"
+            )
+            async with httpx.AsyncClient() as http:
+                refused = await http.put(url, content=b"payload")
+            for call in held:
+                call.cancel()
+            return refused
+
+    refused = asyncio.run(hold_the_cap_and_try_http())
+    assert refused.status_code == 429
+    assert refused.headers["X-Sgw-Reason"] == "TOO_MANY_STREAMS"
+    assert refused.headers["Retry-After"] == "1"
+    assert "GATEWAY_MAX_STREAMS" in refused.text
+    assert _stored(running) == []
+    _wait_for(lambda: running.gateway.stream_limits.active == 0, "the held streams to end")
+    assert httpx.put(url, content=b"payload").status_code == 200
+    with Client(running.target) as client:
+        assert client.get_bytes("signed.bin") == b"payload"
+
+
+def _advertised_max_concurrent_streams(target: str) -> int | None:
+    """SETTINGS_MAX_CONCURRENT_STREAMS from the server's first HTTP/2 SETTINGS
+    frame (RFC 9113 6.5), read over a raw connection."""
+    host, _, port = target.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9)[:3] + b"\x04" + bytes(5))
+        received = b""
+        while True:
+            while len(received) < 9:
+                more = sock.recv(65536)
+                assert more, "the server closed before its SETTINGS"
+                received += more
+            length = int.from_bytes(received[:3], "big")
+            kind, flags = received[3], received[4]
+            while len(received) < 9 + length:
+                more = sock.recv(65536)
+                assert more, "the server closed mid-frame"
+                received += more
+            payload, received = received[9 : 9 + length], received[9 + length :]
+            if kind == 0x4 and not flags & 0x1:  # SETTINGS, not an ACK
+                for at in range(0, len(payload), 6):
+                    if int.from_bytes(payload[at : at + 2], "big") == 0x3:
+                        return int.from_bytes(payload[at + 2 : at + 6], "big")
+                return None
+
+
+def test_streams_past_the_per_connection_cap_wait_for_a_free_slot(gateway_factory):
+    """grpc.max_concurrent_streams: the gateway tells each connection it may
+    carry at most this many streams at once; one more waits (the client queues
+    it) and goes ahead when a slot frees (here: the idle ones time out),
+    rather than being refused."""
+    running = gateway_factory(
+        STORAGE_BACKEND="memory",
+        GATEWAY_MAX_STREAMS_PER_CONNECTION="2",
+        GATEWAY_STREAM_IDLE_TIMEOUT="1",
+    )
+    assert _advertised_max_concurrent_streams(running.target) == 2
+
+    async def three_streams_on_one_connection():
+        async with grpc.aio.insecure_channel(running.target) as channel:
+            idle = [_idle_put(channel, "idle/0"), _idle_put(channel, "idle/1")]
+            await asyncio.to_thread(
+                _wait_for, lambda: running.gateway.stream_limits.active == 2, "2 streams"
+            )
+            stub = storage_pb2_grpc.StorageServiceStub(channel)
+            third = await _outcome(stub.Put(put_messages("third.bin", b"third")))
+            return third, [(await _outcome(call))[:2] for call in idle]
+
+    (code, *_), idle = asyncio.run(three_streams_on_one_connection())
+    assert code == grpc.StatusCode.OK
+    assert idle == [(grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_IDLE_TIMEOUT")] * 2
+    with Client(running.target) as client:
+        assert client.get_bytes("third.bin") == b"third"
