@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -19,10 +20,13 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 PRIVATE_DIR_MODE = 0o700
 
 
-def make_private_dirs(path: str | os.PathLike[str]) -> None:
+def make_private_dirs(
+    path: str | os.PathLike[str], made: Callable[[str], None] | None = None
+) -> None:
     """os.makedirs(path, exist_ok=True), every directory it creates 0700
     (os.makedirs gives its mode to the last one only). Existing ones are
-    left as they are."""
+    left as they are. made(directory) is called for each directory this
+    call created, or found made by a concurrent creator."""
     missing = []
     current = os.path.abspath(path)  # a relative path's dirname ends in ""
     while not os.path.isdir(current):
@@ -37,3 +41,5 @@ def make_private_dirs(path: str | os.PathLike[str]) -> None:
         except FileExistsError:
             if not os.path.isdir(directory):
                 raise
+        if made is not None:
+            made(directory)

@@ -40,8 +40,8 @@ from typing import Any
 
 from gateway.backends.base import DEFAULT_CONTENT_TYPE, ObjectMeta
 from gateway.errors import GatewayError, Reason, backend_unavailable
-from gateway.fsutil import PRIVATE_DIR_MODE
 from gateway.fsutil import fsync_dir as fsync_dir  # re-exported: tests wrap it here
+from gateway.fsutil import make_private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -159,21 +159,11 @@ def make_dirs(path: str) -> None:
     directory, FileNotFoundError when a component created here was removed
     (by a concurrent delete of an emptied directory) before its child was.
     """
-    missing = []
-    current = path
-    while not os.path.isdir(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, PRIVATE_DIR_MODE)
-        except FileExistsError:
-            if not os.path.isdir(directory):
-                raise
-        fsync_dir(os.path.dirname(directory))
+    make_private_dirs(path, made=_fsync_parent)
+
+
+def _fsync_parent(directory: str) -> None:
+    fsync_dir(os.path.dirname(directory))
 
 
 def open_object(path: str) -> int | None:
