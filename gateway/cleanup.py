@@ -76,5 +76,5 @@ def main(argv: list[str] | None = None) -> int:
     if not counts:
         print("no configured bucket keeps incomplete uploads")
     for name, unfinished in held.items():
-        print(describe(name, unfinished, config.max_unfinished_upload_bytes))
+        print(describe(name, unfinished, config.unfinished_upload_caps().get(name)))
     return 0

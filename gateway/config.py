@@ -7,6 +7,7 @@ so a bad start says exactly what to fix.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import tomllib
@@ -50,6 +51,9 @@ class BucketConfig:
     quota: int | None = None  # memory
     s3: S3Settings | None = None  # s3
     gcs: GcsSettings | None = None  # gcs
+    # What this bucket's unfinished resumable uploads may hold (None: the
+    # gateway-wide GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES).
+    max_unfinished_upload_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,18 @@ class Config:
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
+
+    def unfinished_upload_caps(self) -> dict[str, int]:
+        """{bucket: what its unfinished resumable uploads may hold}, for the
+        buckets with a cap (their own, else the gateway-wide one)."""
+        caps = {}
+        for name, bucket in self.buckets.items():
+            cap = bucket.max_unfinished_upload_bytes
+            if cap is None:
+                cap = self.max_unfinished_upload_bytes
+            if cap is not None:
+                caps[name] = cap
+        return caps
 
     @property
     def public_base_url(self) -> str:
@@ -157,7 +173,32 @@ def _buffered_bytes(text: str | None, max_message: int) -> int:
     return size
 
 
+# Settings any bucket table may hold, whatever its backend.
+COMMON_FIELDS = ("max_unfinished_upload_bytes",)
+
+
 def _bucket(
+    setting: str,
+    name: str,
+    table: Mapping[str, Any],
+    base_path: Path,
+    google_env: Mapping[str, str] | None = None,
+) -> BucketConfig:
+    bucket = _bucket_store(
+        setting,
+        name,
+        {k: v for k, v in table.items() if k not in COMMON_FIELDS},
+        base_path,
+        google_env,
+    )
+    cap = table.get("max_unfinished_upload_bytes")
+    if cap is None:
+        return bucket
+    field = f"{setting}.max_unfinished_upload_bytes"
+    return dataclasses.replace(bucket, max_unfinished_upload_bytes=parse_size(field, str(cap)))
+
+
+def _bucket_store(
     setting: str,
     name: str,
     table: Mapping[str, Any],

@@ -98,7 +98,7 @@ class Gateway:
                 ServiceSettings(
                     chunk_size=config.chunk_size,
                     max_object_size=config.max_object_size,
-                    max_unfinished_upload_bytes=config.max_unfinished_upload_bytes,
+                    unfinished_upload_caps=config.unfinished_upload_caps(),
                     max_message_size=config.max_message_size,
                 ),
                 upload_ids,
@@ -192,9 +192,9 @@ class Gateway:
         for name, count in counts.items():
             if count:
                 log.info("bucket %s: aborted %d stale incomplete upload(s)", name, count)
-        cap = self.config.max_unfinished_upload_bytes
+        caps = self.config.unfinished_upload_caps()
         for name, held in (await upload_budget.unfinished_by_bucket(self.buckets)).items():
-            log.info("%s", upload_budget.describe(name, held, cap))
+            log.info("%s", upload_budget.describe(name, held, caps.get(name)))
         return counts
 
     async def _cleanup_loop(self) -> None:

@@ -7,8 +7,8 @@ so no handler catches them.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from grpc.aio import ServicerContext
@@ -37,8 +37,8 @@ Context = ServicerContext[Any, Any]
 class ServiceSettings:
     chunk_size: int = 1024 * 1024
     max_object_size: int | None = None
-    # Per bucket, what unfinished resumable uploads may hold (None: no cap).
-    max_unfinished_upload_bytes: int | None = None
+    # Per bucket, what unfinished resumable uploads may hold (not named: no cap).
+    unfinished_upload_caps: Mapping[str, int] = field(default_factory=dict)
     max_message_size: int = 4 * 1024 * 1024
 
     @property
@@ -65,7 +65,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             buckets,
             upload_ids,
             self._put_limits,
-            UnfinishedBudget(settings.max_unfinished_upload_bytes),
+            UnfinishedBudget(settings.unfinished_upload_caps),
         )
 
     async def Put(

@@ -16,6 +16,7 @@ one read per upload record) are neither counted nor capped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.backends.base import DelegatedUploads
@@ -60,7 +61,8 @@ def over_cap(bucket: str, cap: int, held: int, needed: int) -> GatewayError:
     return GatewayError(
         Reason.QUOTA_EXCEEDED,
         f"unfinished resumable uploads in bucket {bucket!r} hold {held} bytes; {needed} more "
-        f"would exceed the cap of {cap} bytes (GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES): finish "
+        f"would exceed the cap of {cap} bytes (GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES, or the "
+        "bucket's max_unfinished_upload_bytes): finish "
         "or abort some uploads first",
         bucket=bucket,
         quota=cap,
@@ -69,10 +71,11 @@ def over_cap(bucket: str, cap: int, held: int, needed: int) -> GatewayError:
 
 
 class UnfinishedBudget:
-    """The cap on what unfinished uploads hold, per bucket (None: no cap)."""
+    """The caps on what unfinished uploads hold, per bucket (a bucket not
+    named has no cap)."""
 
-    def __init__(self, cap: int | None) -> None:
-        self._cap = cap
+    def __init__(self, caps: Mapping[str, int]) -> None:
+        self._caps = dict(caps)
         # Per bucket: bytes held as last counted plus what streams wrote since.
         self._held: dict[str, int] = {}
 
@@ -85,26 +88,28 @@ class UnfinishedBudget:
     async def check_start(self, bucket: str, backend: object, size_hint: int | None) -> None:
         """QUOTA_EXCEEDED if the bucket's unfinished uploads are at the cap,
         or would pass it once a new one holds size_hint bytes."""
-        if self._cap is None:
+        cap = self._caps.get(bucket)
+        if cap is None:
             return
         counted = await self._refresh(bucket, backend)
         if counted is None:
             return
         needed = max(size_hint or 0, 1)
-        if counted.bytes + needed > self._cap:
-            log.warning("%s: StartUpload refused", describe(bucket, counted, self._cap))
-            raise over_cap(bucket, self._cap, counted.bytes, needed)
+        if counted.bytes + needed > cap:
+            log.warning("%s: StartUpload refused", describe(bucket, counted, cap))
+            raise over_cap(bucket, cap, counted.bytes, needed)
 
     async def stream_started(self, bucket: str, backend: object) -> bool:
         """Count the bucket afresh for a Put continuation; whether its
         chunks are to be charged."""
-        return self._cap is not None and await self._refresh(bucket, backend) is not None
+        return bucket in self._caps and await self._refresh(bucket, backend) is not None
 
     def charge(self, bucket: str, size: int) -> None:
         """Count size more bytes written; QUOTA_EXCEEDED past the cap."""
-        if self._cap is None:
+        cap = self._caps.get(bucket)
+        if cap is None:
             return
         held = self._held.get(bucket, 0)
-        if held + size > self._cap:
-            raise over_cap(bucket, self._cap, held, size)
+        if held + size > cap:
+            raise over_cap(bucket, cap, held, size)
         self._held[bucket] = held + size

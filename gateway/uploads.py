@@ -181,7 +181,7 @@ class Uploads:
         self._buckets = buckets
         self._ids = ids
         self._limits = limits
-        self._budget = budget or UnfinishedBudget(None)
+        self._budget = budget or UnfinishedBudget({})
         # Per upload handle: the stream writing it through this replica.
         self._streams: dict[str, _StreamLock] = {}
 

@@ -324,3 +324,26 @@ def test_bad_http_connection_bounds_are_named(name, value):
     with pytest.raises(ConfigError) as error:
         load({name: value})
     assert error.value.setting == name
+
+
+def test_per_bucket_unfinished_upload_caps(tmp_path):
+    path = tmp_path / "buckets.toml"
+    path.write_text(
+        "[buckets.media]\nbackend = 'local'\nmax_unfinished_upload_bytes = '1GiB'\n"
+        "[buckets.scratch]\nbackend = 'memory'\n"
+        "[buckets.open]\nbackend = 'memory'\n"
+    )
+    config = load({"GATEWAY_CONFIG": str(path)})
+    assert config.buckets["media"].max_unfinished_upload_bytes == 1 << 30
+    assert config.unfinished_upload_caps() == {"media": 1 << 30}
+    # The gateway-wide setting caps every bucket without its own.
+    config = load({"GATEWAY_CONFIG": str(path), "GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES": "2MiB"})
+    assert config.unfinished_upload_caps() == {
+        "media": 1 << 30,
+        "scratch": 2 << 20,
+        "open": 2 << 20,
+    }
+    path.write_text("[buckets.media]\nbackend = 'local'\nmax_unfinished_upload_bytes = 'lots'\n")
+    with pytest.raises(ConfigError) as error:
+        load({"GATEWAY_CONFIG": str(path)})
+    assert error.value.setting == "buckets.media.max_unfinished_upload_bytes"

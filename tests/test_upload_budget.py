@@ -141,3 +141,29 @@ def test_storagegw_cleanup_prints_what_unfinished_uploads_hold(tmp_path: Path) -
     (line,) = [x for x in result.stdout.splitlines() if "unfinished upload" in x]
     assert line.startswith("bucket default: 2 unfinished upload(s) hold ")
     assert line.endswith("(no cap)")
+
+
+def test_a_bucket_cap_in_the_config_file_holds_for_that_bucket_only(tmp_path: Path) -> None:
+    """[buckets.NAME] max_unfinished_upload_bytes caps that bucket; another
+    bucket without a cap (and no gateway-wide one) takes what it is given."""
+    config = tmp_path / "buckets.toml"
+    config.write_text(
+        f"default_bucket = 'capped'\n[buckets.capped]\nbackend = 'memory'\n"
+        f"max_unfinished_upload_bytes = {CAP}\n[buckets.open]\nbackend = 'memory'\n"
+    )
+    env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": "upload-budget-test-secret"}
+    with (
+        run_gateway(env, tmp_path) as running,
+        grpc.insecure_channel(running.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        code, reason, message = call_error(
+            stub.StartUpload,
+            pb.StartUploadRequest(spec=pb.PutSpec(bucket="capped", key="big", size=CAP + 1)),
+        )
+        assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED")
+        assert "max_unfinished_upload_bytes" in message
+        response = stub.StartUpload(
+            pb.StartUploadRequest(spec=pb.PutSpec(bucket="open", key="big", size=CAP + 1))
+        )
+        assert response.upload_id
