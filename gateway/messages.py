@@ -94,7 +94,12 @@ def stream_request(
 
     async def parsed(raws: AsyncIterator[bytes]) -> AsyncIterator[Any]:
         async for raw in raws:
-            yield parse_request(parse, raw, message_type)
+            # Neither the bytes nor the message may stay referenced from this
+            # frame while it waits for the client's next message: an idle
+            # stream would hold its last chunk (twice) for as long.
+            message = [parse_request(parse, raw, message_type)]
+            del raw
+            yield message.pop()
 
     async def handler(raws: AsyncIterator[bytes], context: Any) -> bytes:
         response = await behavior(parsed(raws), context)
