@@ -76,6 +76,16 @@ def upload_not_found(key: str) -> GatewayError:
     )
 
 
+def upload_aborted(key: str) -> GatewayError:
+    """For a stream whose upload an AbortUpload discarded while it was writing."""
+    return GatewayError(
+        Reason.UPLOAD_NOT_FOUND,
+        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing "
+        "it; nothing was stored; start a new upload",
+        key=key,
+    )
+
+
 def upload_busy(key: str) -> GatewayError:
     return GatewayError(
         Reason.UPLOAD_BUSY,

@@ -35,6 +35,7 @@ from gateway.errors import (
     object_too_large,
     size_mismatch,
     unsupported,
+    upload_aborted,
     upload_busy,
     upload_not_found,
 )
@@ -139,15 +140,6 @@ async def _hash_off_loop(state: UploadState, data: bytes, unit: int) -> list[Sna
     if len(data) < OFFLOAD_THRESHOLD:
         return _hash(state, data, unit)
     return await asyncio.to_thread(_hash, state, data, unit)
-
-
-def upload_aborted(key: str) -> GatewayError:
-    return GatewayError(
-        Reason.UPLOAD_NOT_FOUND,
-        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing "
-        "it; nothing was stored; start a new upload",
-        key=key,
-    )
 
 
 class _StreamLock(asyncio.Lock):

@@ -27,7 +27,7 @@ from gateway.backends.local_format import (
 )
 from gateway.backends.local_io import Committer
 from gateway.backends.upload_records import UploadRecord, decode, encode, meta_doc, meta_from
-from gateway.errors import GatewayError, Reason
+from gateway.errors import GatewayError, Reason, upload_aborted
 
 # Bytes between checkpoints (an fsync of the data file and of a new record).
 # Each fsync waits for the disk, so fewer of them cost less: at 8 MiB a 1 GiB
@@ -80,15 +80,6 @@ def mark_aborted(directory: str) -> None:
     )
     os.close(fd)
     fsync_dir(directory)
-
-
-def aborted_elsewhere(key: str) -> GatewayError:
-    return GatewayError(
-        Reason.UPLOAD_NOT_FOUND,
-        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing it; "
-        "nothing was stored; start a new upload",
-        key=key,
-    )
 
 
 def lock_dir(directory: str) -> int | None:
@@ -202,7 +193,7 @@ class UploadWriter:
 
     def _checkpoint_sync(self, record: UploadRecord) -> UploadRecord:
         if is_aborted(self._dir):
-            raise aborted_elsewhere(self.key)
+            raise upload_aborted(self.key)
         os.fsync(self._fd())  # the bytes first, then the record claiming them
         write_record(self._dir, record)
         return record
@@ -224,7 +215,7 @@ class UploadWriter:
         the record; its path (blocking, under the backend's key lock)."""
         header_len = self._data_offset - PREFIX_LEN
         if is_aborted(self._dir):
-            raise aborted_elsewhere(self.key)
+            raise upload_aborted(self.key)
         with self._io:
             fd = self._fd()
             end = self._data_offset + meta.size
