@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -191,6 +192,28 @@ def backend_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
         # Small parts, so that multipart uploads happen at test sizes.
         "STORAGE_S3_PART_SIZE": "5MiB",
     }
+
+
+@contextmanager
+def resumable_gateway(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, secret: str
+) -> Iterator[RunningGateway]:
+    """A gateway whose default bucket is on backend, for resumable uploads.
+    On gcs it reaches fake-gcs-server through a proxy that answers session
+    status queries and cancellations as GCS does and checks x-goog-hash on
+    the last chunk (the emulator finalizes a session on a status query and
+    ignores cancellation; tests/test_gcs_uploads.py shows the gaps)."""
+    from tests.gcs_proxy import RecordingProxy
+
+    env = {**backend_env(request, backend), "STORAGE_URL_SECRET": secret}
+    with contextlib.ExitStack() as stack:
+        if backend == "gcs":
+            proxy = stack.enter_context(RecordingProxy(env["STORAGE_EMULATOR_HOST"]))
+            proxy.emulate_sessions = proxy.check_upload_hash = True
+            env["STORAGE_EMULATOR_HOST"] = proxy.endpoint
+        running = stack.enter_context(run_gateway(env, tmp_path))
+        running.backend_name = backend
+        yield running
 
 
 def pytest_configure(config: pytest.Config) -> None:

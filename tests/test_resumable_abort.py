@@ -9,7 +9,6 @@ is not touched by an abort: it keeps answering with its object.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
@@ -23,8 +22,7 @@ import pytest
 from storagegw import Client, RetryPolicy, UploadNotFound
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import RunningGateway, backend_env, run_gateway
-from tests.gcs_proxy import RecordingProxy
+from tests.conftest import RunningGateway, resumable_gateway, run_gateway
 from tests.rpc import call_error, crc
 
 SECRET = "resumable-abort-test-secret"
@@ -39,16 +37,7 @@ Stub = storage_pb2_grpc.StorageServiceStub
 
 @pytest.fixture(params=BACKENDS)
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
-    env = {**backend_env(request, request.param), "STORAGE_URL_SECRET": SECRET}
-    with contextlib.ExitStack() as stack:
-        if request.param == "gcs":
-            # fake-gcs-server finalizes a session on a status query and
-            # ignores cancellation: the proxy answers those as GCS does.
-            proxy = stack.enter_context(RecordingProxy(env["STORAGE_EMULATOR_HOST"]))
-            proxy.emulate_sessions = proxy.check_upload_hash = True
-            env["STORAGE_EMULATOR_HOST"] = proxy.endpoint
-        running = stack.enter_context(run_gateway(env, tmp_path))
-        running.backend_name = request.param
+    with resumable_gateway(request, request.param, tmp_path, SECRET) as running:
         yield running
 
 

@@ -3,7 +3,6 @@ QueryUpload and AbortUpload, on every backend that keeps them."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
@@ -17,16 +16,13 @@ import pytest
 from gateway.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import BACKENDS, RunningGateway, backend_env, run_gateway
-from tests.gcs_proxy import RecordingProxy
+from tests.conftest import BACKENDS, RunningGateway, backend_env, resumable_gateway, run_gateway
 from tests.rpc import call_error, crc, get
 
 # Every backend keeps resumable uploads.
 RESUMABLE = BACKENDS
-# fake-gcs-server answers a session's status query by finalizing the upload
-# and ignores cancellation, so GCS gateways talk to it through a proxy that
-# answers those as GCS does (tests/test_gcs_uploads.py shows the gaps), and
-# checks x-goog-hash on the last chunk as GCS does.
+# GCS gateways reach fake-gcs-server through a proxy that fills its gaps
+# (tests.conftest.resumable_gateway).
 
 SECRET = "resumable-uploads-test-secret"
 MiB = 1024 * 1024
@@ -36,14 +32,7 @@ Stub = storage_pb2_grpc.StorageServiceStub
 
 @pytest.fixture(params=RESUMABLE)
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
-    env = {**backend_env(request, request.param), "STORAGE_URL_SECRET": SECRET}
-    with contextlib.ExitStack() as stack:
-        if request.param == "gcs":
-            proxy = stack.enter_context(RecordingProxy(env["STORAGE_EMULATOR_HOST"]))
-            proxy.emulate_sessions = proxy.check_upload_hash = True
-            env["STORAGE_EMULATOR_HOST"] = proxy.endpoint
-        running = stack.enter_context(run_gateway(env, tmp_path))
-        running.backend_name = request.param
+    with resumable_gateway(request, request.param, tmp_path, SECRET) as running:
         yield running
 
 
