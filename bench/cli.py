@@ -37,8 +37,8 @@ from bench.resumable import ResumableSection
 from bench.runner import Runner
 from bench.s3 import S3Section
 from bench.s3_servers import SERVERS as S3_SERVERS
-from gateway.backends.gcs_settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE
-from gateway.backends.s3_settings import MAX_PART_SIZE, MIN_PART_SIZE, S3Settings
+from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE
+from gateway.backends.s3.settings import MAX_PART_SIZE, MIN_PART_SIZE, S3Settings
 from gateway.config import ConfigError, load, parse_size
 from gateway.server import channel_options
 

@@ -22,8 +22,8 @@ import importlib.metadata
 from bench.gcs_direct import GcsDirectClient
 from bench.remote import DirectClient, RemoteSection, StorageServer, settings_of, versions
 from bench.report import MIB, human_size
-from gateway.backends.gcs_settings import DEFAULT_CHUNK_SIZE as DRIVER_CHUNK_SIZE
-from gateway.backends.gcs_settings import DEFAULT_THREADS
+from gateway.backends.gcs.settings import DEFAULT_CHUNK_SIZE as DRIVER_CHUNK_SIZE
+from gateway.backends.gcs.settings import DEFAULT_THREADS
 from gateway.config import BucketConfig
 from tests.servers import FakeGcsServer
 

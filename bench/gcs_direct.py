@@ -26,9 +26,9 @@ from typing import Any
 from google.api_core import exceptions as api_exceptions
 
 from bench.data import BigData
-from gateway.backends.base import DEFAULT_CONTENT_TYPE
-from gateway.backends.gcs import connect
-from gateway.backends.gcs_settings import GcsSettings
+from gateway.backends.gcs.backend import connect
+from gateway.backends.gcs.settings import GcsSettings
+from gateway.domain.objects import DEFAULT_CONTENT_TYPE
 
 
 class GcsDirectClient:

@@ -32,9 +32,9 @@ import psutil
 
 from bench import procs, servers
 from bench.report import MIB, human_size
-from gateway.checksums import crc32c
 from gateway.config import load
-from gateway.stream_limits import TRIM_DELAY_S
+from gateway.core.stream_limits import TRIM_DELAY_S
+from gateway.domain.checksums import crc32c
 from storagegw.v1 import storage_pb2 as pb
 
 PUT = "/storagegw.v1.StorageService/Put"

@@ -9,7 +9,8 @@ import os
 import sys
 
 from gateway import config as config_module
-from gateway import logs, tuning
+from gateway import logs
+from gateway.core import tuning
 
 log = logging.getLogger("storagegw")
 

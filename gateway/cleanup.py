@@ -13,9 +13,9 @@ import sys
 from gateway import config as config_module
 from gateway.backends import factory
 from gateway.backends.base import StaleUploadCleaner
-from gateway.errors import GatewayError
-from gateway.registry import Buckets
-from gateway.upload_budget import Unfinished, describe, unfinished_by_bucket
+from gateway.core.buckets import Buckets
+from gateway.core.upload_budget import Unfinished, describe, unfinished_by_bucket
+from gateway.domain.errors import GatewayError
 
 log = logging.getLogger("storagegw")
 

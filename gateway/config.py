@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.backends import gcs_settings
-from gateway.backends.gcs_settings import GcsSettings
-from gateway.backends.s3_settings import (
+from gateway.backends.gcs import settings as gcs_settings
+from gateway.backends.gcs.settings import GcsSettings
+from gateway.backends.s3.settings import (
     ADDRESSING_STYLES,
     MAX_PART_SIZE,
     MIN_PART_SIZE,
     S3Settings,
 )
-from gateway.errors import GatewayError
-from gateway.keys import validate_bucket
+from gateway.domain.errors import GatewayError
+from gateway.domain.keys import validate_bucket
 
 KIB = 1024
 MIB = 1024 * KIB

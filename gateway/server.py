@@ -11,18 +11,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup, http_server, upload_budget, wire
+from gateway import cleanup
 from gateway.backends import factory
 from gateway.config import Config
-from gateway.errors import GatewayError
-from gateway.health import NOT_SERVING, SERVING, HealthServicer
-from gateway.http_listener import ConnectionLimits, HttpListener
-from gateway.interceptors import GatewayInterceptor
-from gateway.registry import Buckets
-from gateway.servicer import ServiceSettings, StorageServicer
-from gateway.signing import UrlSigner, load_or_create_secret
-from gateway.stream_limits import StreamLimits
-from gateway.upload_ids import UploadIds
+from gateway.core import upload_budget
+from gateway.core.buckets import Buckets
+from gateway.core.signing import UrlSigner, load_or_create_secret
+from gateway.core.stream_limits import StreamLimits
+from gateway.core.upload_ids import UploadIds
+from gateway.domain.errors import GatewayError
+from gateway.http import server as http_server
+from gateway.http.listener import ConnectionLimits, HttpListener
+from gateway.rpc import wire
+from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
+from gateway.rpc.interceptors import GatewayInterceptor
+from gateway.rpc.servicer import ServiceSettings, StorageServicer
 from storagegw.v1 import storage_pb2
 
 log = logging.getLogger("storagegw")

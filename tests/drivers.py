@@ -8,17 +8,10 @@ from typing import Any
 
 import pytest
 
-from gateway.backends.base import (
-    Backend,
-    Checksums,
-    Conditions,
-    ObjectMeta,
-    Presigned,
-    PresigningBackend,
-    WriteOptions,
-)
-from gateway.checksums import crc32c
-from gateway.errors import GatewayError, Reason
+from gateway.backends.base import Backend, PresigningBackend
+from gateway.domain.checksums import crc32c
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Checksums, Conditions, ObjectMeta, Presigned, WriteOptions
 
 
 def sums(data: bytes) -> Checksums:

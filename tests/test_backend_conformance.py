@@ -18,15 +18,16 @@ from typing import Any
 
 import pytest
 
-from gateway.backends.base import Backend, Conditions, ObjectMeta, WriteOptions
-from gateway.backends.gcs import GcsBackend
-from gateway.backends.gcs_settings import GcsSettings
-from gateway.backends.local import LocalBackend
-from gateway.backends.memory import MemoryBackend
-from gateway.backends.s3 import S3Backend
-from gateway.backends.s3_settings import S3Settings
-from gateway.checksums import crc32c
-from gateway.errors import GatewayError, Reason
+from gateway.backends.base import Backend
+from gateway.backends.gcs.backend import GcsBackend
+from gateway.backends.gcs.settings import GcsSettings
+from gateway.backends.local.backend import LocalBackend
+from gateway.backends.memory.backend import MemoryBackend
+from gateway.backends.s3.backend import S3Backend
+from gateway.backends.s3.settings import S3Settings
+from gateway.domain.checksums import crc32c
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums, utf8
 from tests.servers import CephRgw, FakeGcsServer, MotoServer, make_bucket

@@ -20,10 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from gateway.backends.base import Backend, Conditions, PresigningBackend, WriteOptions
-from gateway.backends.gcs import GcsBackend
-from gateway.backends.gcs_settings import GcsSettings
-from gateway.errors import GatewayError, Reason
+from gateway.backends.base import Backend, PresigningBackend
+from gateway.backends.gcs.backend import GcsBackend
+from gateway.backends.gcs.settings import GcsSettings
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Conditions, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import FakeGcsServer, emulator_client, free_port

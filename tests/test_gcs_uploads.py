@@ -20,7 +20,7 @@ import grpc
 import httpx
 import pytest
 
-from gateway.backends.upload_records import RECORDS_PREFIX
+from gateway.backends.shared.upload_records import RECORDS_PREFIX
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import RunningGateway, gcs_env, run_gateway

@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.backends.base import Checksums, ObjectReader, WriteOptions
-from gateway.checksums import StreamChecksums
-from gateway.errors import GatewayError, Reason
-from gateway.ingest import Expected, store
+from gateway.backends.base import ObjectReader
+from gateway.core.ingest import Expected, store
+from gateway.domain.checksums import StreamChecksums
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Checksums, WriteOptions
 from tests.conftest import RunningGateway, signal_first_write
 from tests.http_raw import WAIT, Reader, connect, head
 
@@ -402,10 +403,10 @@ async def _put_chunked(url: str, data: bytes) -> httpx.Response:
 def test_a_driver_internal_error_is_logged_not_sent(caplog) -> None:
     """A driver's INTERNAL may carry server paths: the HTTP answer is a bare
     500 with the reason; the message goes to the log only."""
-    from gateway.http_server import _gateway_error
+    from gateway.http.server import _gateway_error
 
     error = GatewayError(Reason.INTERNAL, "cannot read /srv/secret/objects/a: damaged")
-    with caplog.at_level(logging.ERROR, logger="gateway.http_server"):
+    with caplog.at_level(logging.ERROR, logger="gateway.http.server"):
         response = _gateway_error(error)
     assert response.status == 500
     assert response.headers["X-Sgw-Reason"] == "INTERNAL"

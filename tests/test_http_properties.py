@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.backends.base import NO_CONDITIONS
+from gateway.domain.objects import NO_CONDITIONS
 from tests.conftest import RunningGateway
 from tests.http_raw import RawResponse, Reader, connect
 from tests.test_http_limits import put_object, stored

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import GatewayError
-from gateway.keys import validate_key, validate_prefix
+from gateway.domain.errors import GatewayError
+from gateway.domain.keys import validate_key, validate_prefix
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import run_gateway

@@ -18,12 +18,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gateway.backends import local_format, local_io
-from gateway.backends.base import Backend, Conditions, ObjectMeta, WriteOptions
-from gateway.backends.local import LocalBackend
-from gateway.checksums import crc32c
-from gateway.errors import GatewayError, Reason
-from gateway.keys import validate_key
+from gateway.backends.base import Backend
+from gateway.backends.local import format as local_format
+from gateway.backends.local import io as local_io
+from gateway.backends.local.backend import LocalBackend
+from gateway.domain.checksums import crc32c
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.keys import validate_key
+from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
 from tests.drivers import get, list_all, put, sums, utf8
 
 # More than a writer keeps in memory: its temp file exists before commit.
@@ -871,7 +873,7 @@ def test_foreign_and_damaged_files_are_no_objects_to_every_call(
     rpc_put(grpc_stub, "real", b"real")
     stray = objects / name
     stray.write_bytes(FOREIGN_FILES[name])
-    with caplog.at_level(logging.WARNING, logger="gateway.backends.local_format"):
+    with caplog.at_level(logging.WARNING, logger="gateway.backends.local.format"):
         for call, request in [
             (grpc_stub.Head, pb.HeadRequest(key=name)),
             (grpc_stub.Get, pb.GetRequest(key=name)),

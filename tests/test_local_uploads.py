@@ -15,12 +15,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.backends import local_upload_files as files
-from gateway.backends.base import Checksums, Conditions, WriteOptions
-from gateway.backends.local import LocalBackend
-from gateway.backends.upload_records import UploadRecord
-from gateway.checksums import crc32c
-from gateway.errors import GatewayError, Reason
+from gateway.backends.local import upload_files as files
+from gateway.backends.local.backend import LocalBackend
+from gateway.backends.shared.upload_records import UploadRecord
+from gateway.domain.checksums import crc32c
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Checksums, Conditions, WriteOptions
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, RunningGateway, run_gateway

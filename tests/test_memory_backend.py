@@ -11,10 +11,11 @@ import time
 
 import pytest
 
-from gateway.backends.base import Backend, Conditions, WriteOptions
-from gateway.backends.memory import MemoryBackend
-from gateway.checksums import crc32c
-from gateway.errors import GatewayError, Reason
+from gateway.backends.base import Backend
+from gateway.backends.memory.backend import MemoryBackend
+from gateway.domain.checksums import crc32c
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Conditions, WriteOptions
 from tests import drivers
 from tests.drivers import sums
 

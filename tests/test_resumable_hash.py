@@ -10,7 +10,7 @@ import os
 import google_crc32c
 import pytest
 
-from gateway.resumable_hash import ResumableChecksums, ResumableSha256
+from gateway.core.resumable_hash import ResumableChecksums, ResumableSha256
 
 
 @pytest.mark.parametrize("cut", [0, 1, 63, 64, 65, 1000, 4096 * 3 + 17])

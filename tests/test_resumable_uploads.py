@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.upload_ids import UploadIds
+from gateway.core.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import BACKENDS, RunningGateway, backend_env, resumable_gateway, run_gateway

@@ -22,10 +22,11 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from gateway.backends import s3 as s3_module
-from gateway.backends.base import Backend, Conditions, WriteOptions
-from gateway.backends.s3 import S3Backend, S3Settings
-from gateway.errors import GatewayError, Reason
+from gateway.backends.base import Backend
+from gateway.backends.s3 import backend as s3_module
+from gateway.backends.s3.backend import S3Backend, S3Settings
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Conditions, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import MotoServer

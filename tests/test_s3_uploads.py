@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.backends.upload_records import RECORDS_PREFIX
+from gateway.backends.shared.upload_records import RECORDS_PREFIX
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, RunningGateway, backend_env, run_gateway

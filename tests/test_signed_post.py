@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import GatewayError, Reason
-from gateway.signing import UrlSigner
+from gateway.core.signing import UrlSigner
+from gateway.domain.errors import GatewayError, Reason
 from tests.test_signed_urls import (
     DATA,
     GATEWAY_MAX,

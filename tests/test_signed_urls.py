@@ -22,15 +22,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from gateway.backends.base import NO_CONDITIONS, Backend, ObjectMeta, ObjectReader, WriteOptions
-from gateway.backends.local import LocalBackend
-from gateway.backends.memory import MemoryBackend
-from gateway.errors import GatewayError, Reason
-from gateway.http_listener import ConnectionLimits, HttpListener
-from gateway.http_server import make_app
-from gateway.ingest import Expected, store
-from gateway.registry import Buckets
-from gateway.signing import SignatureError, UrlSigner, load_or_create_secret
+from gateway.backends.base import Backend, ObjectReader
+from gateway.backends.local.backend import LocalBackend
+from gateway.backends.memory.backend import MemoryBackend
+from gateway.core.buckets import Buckets
+from gateway.core.ingest import Expected, store
+from gateway.core.signing import SignatureError, UrlSigner, load_or_create_secret
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
+from gateway.http.listener import ConnectionLimits, HttpListener
+from gateway.http.server import make_app
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 DATA = bytes(range(256)) * 800  # 204800 bytes: several 64 KiB chunks

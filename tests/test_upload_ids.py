@@ -6,9 +6,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from gateway.errors import GatewayError, Reason
-from gateway.status import status_code
-from gateway.upload_ids import MAX_TOKEN_CHARS, UploadIds
+from gateway.core.upload_ids import MAX_TOKEN_CHARS, UploadIds
+from gateway.domain.errors import GatewayError, Reason
+from gateway.rpc.status import status_code
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 SESSION_URL = "https://storage.googleapis.com/upload/storage/v1/b/b/o?upload_id=CAPABILITY"

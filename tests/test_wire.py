@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gateway import wire
+from gateway.rpc import wire
 from storagegw.v1 import storage_pb2 as pb
 from tests.rpc import crc
 

@@ -1,0 +1,465 @@
+"""Resumable uploads for the GCS driver: a GCS resumable session per upload.
+
+start_upload opens the session exactly as GcsWriter does (content type,
+metadata, storage class, KMS key, preconditions as ifGenerationMatch) and
+stores the upload's record (upload_records) as the object
+`<prefix>.storagegw/uploads/<handle>`, its session URL among the driver's
+fields. The URL is a bearer capability: it is never logged, and lives only
+in the bucket.
+
+Chunks are GcsWriter's (the chunk size is the checkpoint unit): one in
+flight while the next is filled. Once GCS acknowledged the chunk ending at a
+checkpoint, the record is rewritten with that persisted size and the
+gateway's state, one record write in flight at a time, beside the chunks.
+
+GCS may hold MORE than the record says (a chunk acknowledged, then the
+process died before its record was written), and a session cannot rewind.
+So a resume asks GCS for the session's persisted offset P (a PUT with
+`Content-Range: bytes */*`, ResumableUpload.recover), reports the record's
+size R <= P to the gateway (whose checksums are as of R), and the writer
+drops the bytes in [R, P) instead of sending them; the gateway still hashes
+them. P < R cannot happen unless something else wrote the record: INTERNAL.
+The first resume of a session that never got a byte (the record is marked
+"untouched" at start) asks nothing: P is 0. It rewrites the record without
+the mark before any byte goes out, so that every later resume asks. An
+emulator that completes a session when asked (fake-gcs-server) is then asked
+only after a broken stream, and a session it completed early is
+UPLOAD_NOT_FOUND for the bytes it no longer takes.
+
+Commit sends the last chunk with x-goog-hash carrying the whole object's
+CRC32C (the gateway's, since a resumed session never saw the first bytes),
+compares GCS's CRC32C, adds sgw-sha256 (GcsWriter's _verify and
+_patch_checksums), then rewrites the record as complete. A stream that stops
+early (suspend) waits for its chunk in flight, writes the last record and
+leaves the session open; a partial chunk held in memory is lost, as it is
+when the process dies. AbortUpload and cleanup cancel the session (DELETE)
+and remove the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import importlib
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from google.cloud.storage import exceptions as media_exceptions
+
+from gateway.backends.base import Resumed
+from gateway.backends.gcs.common import (
+    GCS_ERRORS,
+    GcsContext,
+    http_status,
+    is_not_found,
+    write_preconditions,
+)
+from gateway.backends.gcs.io import ChunkFeed, GcsWriter
+from gateway.backends.shared import upload_records
+from gateway.backends.shared.remote_writer import shielded
+from gateway.backends.shared.upload_records import RECORDS_PREFIX, UploadRecord
+from gateway.domain.errors import GatewayError, Reason, upload_not_found
+from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
+
+if TYPE_CHECKING:
+    from gateway.backends.gcs.backend import GcsBackend
+
+log = logging.getLogger(__name__)
+
+RECORD_CONTENT_TYPE = "application/json"
+SESSION = "session"  # the record's driver field holding the session URL
+# Set in the record of an upload that never sent a byte to its session: its
+# first resume needs no status query (fake-gcs-server, the most used
+# emulator, completes a session when asked for its status).
+UNTOUCHED = "untouched"
+
+
+def _gone(error: BaseException) -> bool:
+    """GCS no longer knows the session (cancelled, or expired after a week)."""
+    return http_status(error) in (404, 410)
+
+
+class Records:
+    """The upload records in the bucket, under the backend's prefix."""
+
+    def __init__(self, ctx: GcsContext) -> None:
+        self._ctx = ctx
+
+    def _blob(self, handle: str) -> Any:
+        return self._ctx.blob(RECORDS_PREFIX + handle)
+
+    def _read_blocking(self, handle: str) -> bytes | None:
+        try:
+            data: bytes = self._blob(handle).download_as_bytes(retry=self._ctx.retry)
+        except GCS_ERRORS as error:
+            if is_not_found(error):
+                return None
+            raise
+        return data
+
+    async def read(self, key: str, handle: str) -> UploadRecord:
+        """The record of handle; UPLOAD_NOT_FOUND when there is none for key."""
+        with self._ctx.errors(key, op="upload record read"):
+            data = await self._ctx.run(self._read_blocking, handle)
+        if data is None:
+            raise upload_not_found(key)
+        record = upload_records.decode(data, f"{RECORDS_PREFIX}{handle}")
+        if record.key != key:
+            raise upload_not_found(key)
+        return record
+
+    def write_blocking(self, handle: str, record: UploadRecord) -> None:
+        """Store record (in the pool)."""
+        self._blob(handle).upload_from_string(
+            upload_records.encode(record),
+            content_type=RECORD_CONTENT_TYPE,
+            checksum=None,
+            retry=self._ctx.retry,
+        )
+
+    async def write(self, handle: str, record: UploadRecord) -> None:
+        with self._ctx.errors(record.key, op="upload record write"):
+            await self._ctx.run(self.write_blocking, handle, record)
+
+    async def delete(self, handle: str) -> None:
+        try:
+            await self._ctx.run(self._blob(handle).delete, retry=self._ctx.retry)
+        except GCS_ERRORS as error:
+            if not is_not_found(error):
+                with self._ctx.errors(op="upload record delete"):
+                    raise
+
+    def _all_blocking(self) -> list[tuple[str, bytes]]:
+        ctx = self._ctx
+        found: list[tuple[str, bytes]] = []
+        prefix = ctx.name(RECORDS_PREFIX)
+        for blob in ctx.client.list_blobs(ctx.bucket, prefix=prefix, retry=ctx.retry):
+            handle = str(blob.name)[len(prefix) :]
+            try:
+                found.append((handle, blob.download_as_bytes(retry=ctx.retry)))
+            except GCS_ERRORS as error:
+                if not is_not_found(error):  # removed meanwhile: skip it
+                    raise
+        return found
+
+    async def all(self) -> list[tuple[str, UploadRecord]]:
+        with self._ctx.errors(op="upload records list", missing="bucket"):
+            found = await self._ctx.run(self._all_blocking)
+        return [(h, upload_records.decode(d, f"{RECORDS_PREFIX}{h}")) for h, d in found]
+
+    async def cancel_session(self, record: UploadRecord) -> None:
+        """Cancel the record's session (GCS answers 499); failures are logged."""
+        url = record.driver.get(SESSION)
+        if not url:
+            return
+        try:
+            await self._ctx.run(self._ctx.client._http.delete, str(url))
+        except GCS_ERRORS as error:
+            log.warning(
+                "could not cancel the GCS upload session of %r: %s",
+                record.key,
+                type(error).__name__,
+            )
+
+
+class GcsUploadWriter(GcsWriter):
+    """One stream of a resumable upload; see the module docstring."""
+
+    def __init__(
+        self,
+        ctx: GcsContext,
+        records: Records,
+        handle: str,
+        record: UploadRecord,
+        upload: Any,
+        session_offset: int,
+        created: Mapping[str, Any] | None,
+        background: set[asyncio.Task[None]],
+    ) -> None:
+        key = record.key
+        super().__init__(
+            ctx,
+            key,
+            record.options,
+            write_preconditions(key, record.options.conditions),
+            background,
+            "",
+            "",
+        )
+        self._records = records
+        self._handle = handle
+        self._record = record
+        self._upload = upload
+        self._transport = ctx.client._http
+        self._feed = upload._stream
+        self._created = created
+        self._received = record.persisted_size  # object offset of the next byte written
+        self._skip_to = session_offset  # GCS holds the bytes below
+        self._acked = session_offset
+        self._pending: list[tuple[int, bytes]] = []  # checkpoints not yet acknowledged
+        self._record_write: asyncio.Future[None] | None = None
+        self._final_crc: int | None = None
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        return self._chunk_size
+
+    @contextlib.contextmanager
+    def _errors(self, op: str) -> Iterator[None]:
+        """GcsWriter's mapping, but a session GCS no longer knows (cancelled
+        behind the gateway's back, or expired) is UPLOAD_NOT_FOUND."""
+        with super()._errors(op):
+            try:
+                yield
+            except GCS_ERRORS as error:
+                if _gone(error):
+                    raise upload_not_found(self._key) from error
+                raise
+
+    async def write(self, data: bytes) -> None:
+        self._check_open("write")
+        start = self._received
+        self._received += len(data)
+        if self._received <= self._skip_to:
+            return  # GCS has these already (acknowledged after the last record)
+        if start < self._skip_to:
+            data = data[self._skip_to - start :]
+        if self._created is not None:
+            # Real GCS completes a session only on its last chunk; an emulator
+            # may complete it early (fake-gcs-server does on a status query).
+            raise GatewayError(
+                Reason.UPLOAD_NOT_FOUND,
+                f"the storage completed the GCS upload session of {self._key!r} with "
+                f"{self._skip_to} bytes before the upload sent them all, so the upload "
+                "cannot be continued; start a new one",
+                key=self._key,
+            )
+        await super().write(data)
+
+    async def _failed(self) -> None:
+        await self.suspend()
+
+    async def checkpoint(self, size: int, state: bytes) -> None:
+        self._pending.append((size, state))
+        await self._persist()
+
+    async def _wait_in_flight(self) -> Any:
+        response = await super()._wait_in_flight()
+        if self._upload is not None:
+            self._acked = max(self._acked, int(self._upload.bytes_uploaded))
+        await self._persist()
+        return response
+
+    async def _persist(self) -> None:
+        """Write the record for the last checkpoint GCS acknowledged, after the
+        record write before it (one in flight)."""
+        ready = [entry for entry in self._pending if entry[0] <= self._acked]
+        if not ready:
+            return
+        self._pending = [entry for entry in self._pending if entry[0] > self._acked]
+        size, state = ready[-1]
+        self._record = self._record.advanced(size, state)
+        await self._record_written()
+        loop = asyncio.get_running_loop()
+        self._record_write = loop.run_in_executor(
+            self._ctx.pool, self._records.write_blocking, self._handle, self._record
+        )
+
+    async def _record_written(self) -> None:
+        future, self._record_write = self._record_write, None
+        if future is not None:
+            with self._ctx.errors(self._key, op="upload record write"):
+                await future
+
+    def _transmit(self, chunk: bytes) -> Any:
+        if len(chunk) < self._chunk_size and self._final_crc is not None:
+            # The last request: GCS checks the whole object's CRC32C (the
+            # gateway's; a resumed session never saw the first bytes).
+            digest = self._final_crc.to_bytes(4, "big")
+            self._upload._headers["x-goog-hash"] = "crc32c=" + base64.b64encode(digest).decode()
+        return super()._transmit(chunk)
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        self._check_open("commit")
+        self._final_crc = checksums.crc32c
+        try:
+            meta = await self._commit(checksums)
+        except BaseException:
+            if self._created is not None:
+                # The session completed with the wrong bytes: that generation goes.
+                self._done = True
+                self._drop_buffer()
+                await shielded(GcsWriter._cleanup(self), self._background)
+            else:
+                await self.suspend()  # resumable still, from what GCS acknowledged
+            raise
+        self._done = True
+        self._record = dataclasses.replace(self._record, persisted_size=meta.size, complete=meta)
+        await shielded(self._write_final_record(), self._background)
+        return meta
+
+    async def _write_final_record(self) -> None:
+        with contextlib.suppress(GatewayError):
+            await self._record_written()  # superseded anyway
+        await self._records.write(self._handle, self._record)
+
+    async def suspend(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._drop_buffer()
+        await shielded(self._release(), self._background)
+
+    async def _release(self) -> None:
+        """Wait for the chunk in flight, then write the last record."""
+        try:
+            await self._wait_in_flight()
+        except BaseException as error:  # the chunk failed: GCS keeps what it acknowledged
+            log.info("GCS upload of %r stopped: %s", self._key, type(error).__name__)
+        try:
+            await self._persist()
+            await self._record_written()
+        except GatewayError as error:
+            log.warning(
+                "the upload record of %r could not be written: %s", self._key, error.message
+            )
+
+    async def abort(self) -> None:
+        await self.suspend()
+        await self._records.cancel_session(self._record)
+        await self._records.delete(self._handle)
+
+
+class GcsUploads:
+    """The GCS backend's ResumableBackend and StaleUploadCleaner methods."""
+
+    def __init__(self, backend: GcsBackend, background: set[asyncio.Task[None]]) -> None:
+        self._backend = backend
+        self._background = background
+
+    async def _records(self) -> tuple[GcsContext, Records]:
+        ctx = await self._backend.context()
+        return ctx, Records(ctx)
+
+    async def start(self, key: str, options: WriteOptions, state: bytes) -> str:
+        writer = await self._backend.open_write(key, options)
+        assert isinstance(writer, GcsWriter)
+        # GcsWriter's own session start: metadata, content type, storage
+        # class, KMS key and preconditions exactly as a plain Put's.
+        await writer._initiate()
+        url = writer.session_url
+        assert url is not None
+        _, records = await self._records()
+        handle = secrets.token_urlsafe(18)
+        record = UploadRecord(key, options, state, driver={SESSION: url, UNTOUCHED: True})
+        try:
+            await records.write(handle, record)
+        except BaseException:
+            await shielded(records.cancel_session(record), self._background)
+            raise
+        return handle
+
+    async def query(self, key: str, handle: str) -> UploadStatus:
+        _, records = await self._records()
+        return (await records.read(key, handle)).status()
+
+    async def resume(self, key: str, handle: str) -> Resumed:
+        ctx, records = await self._records()
+        record = await records.read(key, handle)
+        if record.complete is not None:
+            return record.status(), None
+        upload = self._session(ctx, record)
+        created: Mapping[str, Any] | None = None
+        if record.driver.get(UNTOUCHED) and record.persisted_size == 0:
+            # Nothing was ever sent: the session holds 0 bytes, no need to ask.
+            # The mark goes before any byte does, so a later resume asks.
+            driver = {k: v for k, v in record.driver.items() if k != UNTOUCHED}
+            record = dataclasses.replace(record, driver=driver)
+            await records.write(handle, record)
+            fresh = GcsUploadWriter(ctx, records, handle, record, upload, 0, None, self._background)
+            return record.status(), fresh
+        try:
+            # PUT `Content-Range: bytes */*`: what GCS holds (308 and Range).
+            await ctx.run(upload.recover, ctx.client._http)
+            offset = int(upload.bytes_uploaded)
+        except media_exceptions.InvalidResponse as error:
+            status = http_status(error)
+            if _gone(error):
+                raise upload_not_found(key) from error
+            if status not in (200, 201):
+                with ctx.errors(key, op="resumable upload status"):
+                    raise
+            # The session completed (the process died before its record said so).
+            created = error.response.json()
+            offset = int(created.get("size") or 0)
+        except GCS_ERRORS as error:
+            if _gone(error):
+                raise upload_not_found(key) from error
+            with ctx.errors(key, op="resumable upload status"):
+                raise
+        if offset < record.persisted_size:
+            raise GatewayError(
+                Reason.INTERNAL,
+                f"the GCS upload session of {key!r} holds {offset} bytes, fewer than the "
+                f"{record.persisted_size} its record says were persisted",
+                key=key,
+            )
+        writer = GcsUploadWriter(
+            ctx, records, handle, record, upload, offset, created, self._background
+        )
+        return record.status(), writer
+
+    @staticmethod
+    def _session(ctx: GcsContext, record: UploadRecord) -> Any:
+        """The record's session as the library's ResumableUpload, its stream a
+        ChunkFeed (positioned by recover)."""
+        blob = ctx.blob(record.key)
+        headers, _, content_type = blob._get_upload_arguments(
+            ctx.client, record.options.content_type
+        )
+        # Imported by name: the package is typed, and mypy would then read
+        # all of google.cloud.storage as typed (it is not).
+        media = importlib.import_module("google.cloud.storage._media.requests")
+        upload = media.ResumableUpload(
+            str(record.driver[SESSION]),
+            ctx.chunk_size,
+            checksum=None,  # commit sends the whole object's CRC32C itself
+            headers=headers,
+            retry=ctx.retry,
+        )
+        upload._resumable_url = str(record.driver[SESSION])
+        upload._stream = ChunkFeed()
+        upload._content_type = content_type
+        return upload
+
+    async def abort(self, key: str, handle: str) -> bool:
+        _, records = await self._records()
+        try:
+            record = await records.read(key, handle)
+        except GatewayError as error:
+            if error.reason is Reason.UPLOAD_NOT_FOUND:
+                return False
+            raise
+        if record.complete is not None:
+            return False  # a finished upload keeps answering with its object
+        await records.cancel_session(record)
+        await records.delete(handle)
+        return True
+
+    async def abort_stale(self, older_than_s: float) -> int:
+        _, records = await self._records()
+        cutoff = time.time() - older_than_s
+        aborted = 0
+        for handle, record in await records.all():
+            if record.created_unix > cutoff:
+                continue
+            if record.complete is None:
+                await records.cancel_session(record)
+                aborted += 1
+            await records.delete(handle)
+        return aborted

@@ -1,0 +1,81 @@
+"""What the writers of remote stores (S3, GCS) share: one life (writes, then
+exactly one commit or abort), and clean-up that runs to its end even when the
+caller is cancelled, so no upload is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Iterator
+from contextlib import AbstractContextManager
+
+from gateway.domain.errors import GatewayError, Reason, precondition_failed
+from gateway.domain.objects import Checksums, ObjectMeta
+
+
+async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
+    """Run coro to completion even if the caller is cancelled; tasks keeps a
+    reference so the backend's close() can wait for it."""
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    await asyncio.shield(task)
+
+
+@contextlib.contextmanager
+def missing_fails_condition(
+    errors: AbstractContextManager[object], key: str, condition: str
+) -> Iterator[None]:
+    """errors (a store's error mapping) for a conditional write: the store
+    answering "no such object" means the condition (if_match, a generation)
+    failed, not that something is missing."""
+    try:
+        with errors:
+            yield
+    except GatewayError as error:
+        if condition and error.reason is Reason.OBJECT_NOT_FOUND:
+            raise precondition_failed(key, condition) from error
+        raise
+
+
+class RemoteWriter(ABC):
+    """commit() and abort() around a store's own _commit() and _cleanup()."""
+
+    def __init__(self, background: set[asyncio.Task[None]]) -> None:
+        self._background = background
+        self._done = False
+        self.size = 0
+
+    def _check_open(self, what: str) -> None:
+        if self._done:
+            raise GatewayError(Reason.INTERNAL, f"{what} after the writer was committed or aborted")
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        self._check_open("commit")
+        try:
+            meta = await self._commit(checksums)
+        except BaseException:
+            await self.abort()
+            raise
+        self._done = True
+        return meta
+
+    async def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._drop_buffer()
+        await shielded(self._cleanup(), self._background)
+
+    @abstractmethod
+    async def _commit(self, checksums: Checksums) -> ObjectMeta:
+        """Make the object visible (S3: PutObject or CompleteMultipartUpload)."""
+
+    @abstractmethod
+    async def _cleanup(self) -> None:
+        """Remove whatever the write left in the store (abort the upload)."""
+
+    @abstractmethod
+    def _drop_buffer(self) -> None:
+        """Free the bytes held for the next request."""

@@ -1,0 +1,417 @@
+"""Signed URLs for backends that cannot presign themselves (local, memory).
+
+A signed URL lets a plain HTTP client GET (or HEAD), PUT, or POST as an
+HTML form (multipart/form-data, the object in the field "file") one object
+until it expires. The gateway's own HTTP listener (gateway/http_server.py) serves
+it and checks it here. The URL is
+
+    {base_url}/v1/b/{bucket}/o/{key}?X-Sgw-Expires=..&X-Sgw-Method=..
+        [&X-Sgw-Download=1][&X-Sgw-Filename=..]
+        [&X-Sgw-Content-Type=..][&X-Sgw-Max-Size=..][&X-Sgw-Min-Size=..]
+        &X-Sgw-Signature=<hex>
+
+and the signature is the hex HMAC-SHA256, keyed with the gateway's URL
+secret, of the newline-separated canonical string
+
+    SGW1-HMAC-SHA256
+    <method>
+    <bucket, percent-encoded>
+    <key, percent-encoded>
+    <expiry, unix seconds>
+    <name=value for every X-Sgw-* query parameter but the signature,
+     sorted, both percent-encoded; one per line>
+
+Every query parameter whose name starts with "x-sgw-" (any case) is signed,
+so adding, removing or changing one breaks the signature; other parameters
+are ignored. The secret comes from STORAGE_URL_SECRET or from a file the
+gateway creates once in its data directory, so URLs survive restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import math
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlencode
+
+from gateway.domain.errors import GatewayError, Reason, invalid_argument
+from gateway.domain.fsutil import fsync_dir, make_private_dirs
+from gateway.domain.keys import validate_bucket, validate_key
+from gateway.domain.media_types import validate_content_type
+
+log = logging.getLogger(__name__)
+
+VERSION = "SGW1-HMAC-SHA256"
+SECRET_ENV = "STORAGE_URL_SECRET"  # noqa: S105 (a name, not a secret)
+SECRET_FILE = ".url-secret"  # noqa: S105
+MIN_SECRET_BYTES = 16
+
+P_EXPIRES = "X-Sgw-Expires"
+P_METHOD = "X-Sgw-Method"
+P_DOWNLOAD = "X-Sgw-Download"
+P_FILENAME = "X-Sgw-Filename"
+P_CONTENT_TYPE = "X-Sgw-Content-Type"
+P_MAX_SIZE = "X-Sgw-Max-Size"
+P_MIN_SIZE = "X-Sgw-Min-Size"
+P_SIGNATURE = "X-Sgw-Signature"
+PARAM_PREFIX = "x-sgw-"
+
+SignedMethod = Literal["GET", "PUT", "POST"]
+# Request methods each signed method allows.
+_ALLOWED: dict[str, tuple[str, ...]] = {"GET": ("GET", "HEAD"), "PUT": ("PUT",), "POST": ("POST",)}
+_METHODS: dict[str, SignedMethod] = {"GET": "GET", "PUT": "PUT", "POST": "POST"}
+# The form field a POST's Content-Type travels in (as in S3's and GCS's forms).
+CONTENT_TYPE_FIELD = "Content-Type"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_FILENAME_BYTES = 1024
+
+
+# --- the secret ------------------------------------------------------------
+
+
+def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
+    """The URL-signing key.
+
+    configured (STORAGE_URL_SECRET) wins when not None: its UTF-8 bytes, at
+    least 16 of them. Otherwise data_dir/.url-secret is read, or created once
+    (32 random bytes, hex, mode 0600) atomically: when several processes race,
+    all of them end up with the first one's secret.
+    """
+    if configured is not None:
+        secret = configured.encode("utf-8")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"{SECRET_ENV} must be at least {MIN_SECRET_BYTES} bytes long "
+                f"(got {len(secret)}); use e.g. 32 random bytes in hex"
+            )
+        return secret
+    path = data_dir / SECRET_FILE
+    try:
+        return _read_secret_file(path)
+    except FileNotFoundError:
+        pass
+    make_private_dirs(data_dir)
+    return _create_secret_file(path)
+
+
+def _read_secret_file(path: Path) -> bytes:
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"URL secret file {path} is not hex; fix or remove it") from None
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"URL secret file {path} holds fewer than {MIN_SECRET_BYTES} bytes; fix or remove it"
+        )
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("URL secret file %s is readable by others (mode %o); use 0600", path, mode)
+    return secret
+
+
+def _create_secret_file(path: Path) -> bytes:
+    text = secrets.token_hex(32)
+    tmp = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask
+            os.write(fd, (text + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            # link, unlike rename, never replaces a file another process made.
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_secret_file(path)
+        except OSError:
+            # No hard links on this filesystem: rename, unless someone won.
+            if path.exists():
+                return _read_secret_file(path)
+            os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # best effort: the file itself is fsynced
+            fsync_dir(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    log.info("created URL signing secret file %s", path)
+    return _read_secret_file(path)
+
+
+# --- signing and verifying -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUrl:
+    url: str
+    method: str
+    expire_time_unix: int
+    # Headers the caller must send, exactly as given.
+    headers: dict[str, str] = field(default_factory=dict)
+    # POST: form fields the caller must send before the file, exactly as given.
+    form_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRequest:
+    """A validated request for a signed URL (UrlSigner.check)."""
+
+    method: SignedMethod
+    expire_time_unix: int
+    # Seconds from now until expire_time_unix, for signers that take a lifetime.
+    expires_in_s: float
+    download: bool = False
+    filename: str = ""
+    content_type: str = ""
+    max_size: int | None = None
+    min_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRequest:
+    """What a valid signature allows."""
+
+    method: SignedMethod
+    bucket: str
+    key: str
+    expire_time_unix: int
+    download: bool = False
+    filename: str = ""
+    content_type: str = ""
+    max_size: int | None = None
+    min_size: int | None = None
+
+
+class SignatureError(GatewayError):
+    """A signed URL that does not allow the request; .message is short and
+    safe to send to the client (it never contains the signature)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Reason.PERMISSION_DENIED, message)
+
+
+def _canonical(method: str, bucket: str, key: str, expires: str, query: Mapping[str, str]) -> bytes:
+    params = sorted(
+        f"{_enc(name)}={_enc(value)}"
+        for name, value in query.items()
+        if name.lower().startswith(PARAM_PREFIX) and name != P_SIGNATURE
+    )
+    lines = [VERSION, _enc(method), _enc(bucket), _enc(key), _enc(expires), *params]
+    return "\n".join(lines).encode("ascii")
+
+
+def _enc(text: str) -> str:
+    # Percent-encoding makes every field one unambiguous ASCII line.
+    return quote(text, safe="", errors="surrogatepass")
+
+
+class UrlSigner:
+    """Signs and verifies URLs for the gateway's HTTP listener.
+
+    base_url (scheme, host, port, optional path prefix; no trailing slash
+    needed) may be reassigned once a listener started on port 0 knows its
+    port: verification does not depend on it.
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        base_url: str,
+        default_expiry_s: int = 3600,
+        max_expiry_s: int = 7 * 86400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"URL secret must be at least {MIN_SECRET_BYTES} bytes")
+        if not 1 <= default_expiry_s <= max_expiry_s:
+            raise ValueError("need 1 <= default_expiry_s <= max_expiry_s")
+        self._secret = secret
+        self.base_url = base_url
+        self.default_expiry_s = default_expiry_s
+        self.max_expiry_s = max_expiry_s
+        self._clock = clock
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"UrlSigner(base_url={self.base_url!r}, max_expiry_s={self.max_expiry_s})"
+
+    def _mac(self, message: bytes) -> str:
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def check(
+        self,
+        method: SignedMethod,
+        expires_in_s: float | None,
+        *,
+        download: bool = False,
+        filename: str = "",
+        content_type: str = "",
+        max_size: int | None = None,
+        min_size: int | None = None,
+    ) -> UrlRequest:
+        """Validate what a caller asks of a signed URL, whoever signs it (this
+        signer, or a backend that presigns natively).
+
+        Raises INVALID_EXPIRY (expires_in_s outside 1 s..max_expiry_s) and
+        INVALID_ARGUMENT (options that do not fit the method, bad values).
+        """
+        if method not in _ALLOWED:
+            raise invalid_argument(f"signed URL method must be GET, PUT or POST, not {method!r}")
+        expires_in = self.default_expiry_s if expires_in_s is None else expires_in_s
+        if not (math.isfinite(expires_in) and 1 <= expires_in <= self.max_expiry_s):
+            raise GatewayError(
+                Reason.INVALID_EXPIRY,
+                f"expires_in must be between 1 second and {self.max_expiry_s} seconds "
+                f"({self.max_expiry_s / 86400:g} days), got {expires_in:g} s",
+                min_seconds=1,
+                max_seconds=self.max_expiry_s,
+            )
+        if method == "GET":
+            if content_type or max_size is not None:
+                raise invalid_argument("content_type and max_size apply to PUT and POST URLs only")
+            if filename and not download:
+                raise invalid_argument("filename applies only with download")
+            if filename:
+                _check_text("filename", filename, MAX_FILENAME_BYTES)
+        else:
+            if download or filename:
+                raise invalid_argument("download and filename apply to GET URLs only")
+            validate_content_type(content_type)
+            if max_size is not None and max_size < 0:
+                raise invalid_argument(f"max_size must be >= 0, got {max_size}")
+        if min_size is not None:
+            if method != "POST":
+                raise invalid_argument("min_size applies to POST URLs only")
+            if min_size < 0:
+                raise invalid_argument(f"min_size must be >= 0, got {min_size}")
+            if max_size is not None and min_size > max_size:
+                raise invalid_argument(f"min_size {min_size} exceeds max_size {max_size}")
+        now = self._clock()
+        expires = math.ceil(now + expires_in)
+        return UrlRequest(
+            method, expires, expires - now, download, filename, content_type, max_size, min_size
+        )
+
+    def sign(
+        self,
+        bucket: str,
+        key: str,
+        method: SignedMethod,
+        expires_in_s: float | None,
+        *,
+        download: bool = False,
+        filename: str = "",
+        content_type: str = "",
+        max_size: int | None = None,
+        min_size: int | None = None,
+    ) -> SignedUrl:
+        """A URL allowing method on bucket/key (bucket: the resolved name).
+
+        Raises what check() raises, and INVALID_KEY, INVALID_BUCKET.
+        """
+        request = self.check(
+            method,
+            expires_in_s,
+            download=download,
+            filename=filename,
+            content_type=content_type,
+            max_size=max_size,
+            min_size=min_size,
+        )
+        return self.sign_checked(bucket, key, request)
+
+    def sign_checked(self, bucket: str, key: str, request: UrlRequest) -> SignedUrl:
+        """sign() for a request check() already validated."""
+        validate_bucket(bucket)
+        validate_key(key)
+        expires = request.expire_time_unix
+        params: dict[str, str] = {P_EXPIRES: str(expires), P_METHOD: request.method}
+        headers: dict[str, str] = {}
+        form_fields: dict[str, str] = {}
+        if request.download:
+            params[P_DOWNLOAD] = "1"
+        if request.filename:
+            params[P_FILENAME] = request.filename
+        if request.content_type:
+            params[P_CONTENT_TYPE] = request.content_type
+            if request.method == "POST":
+                form_fields[CONTENT_TYPE_FIELD] = request.content_type
+            else:
+                headers["Content-Type"] = request.content_type
+        if request.max_size is not None:
+            params[P_MAX_SIZE] = str(request.max_size)
+        if request.min_size is not None:
+            params[P_MIN_SIZE] = str(request.min_size)
+        method = request.method
+        params[P_SIGNATURE] = self._mac(_canonical(method, bucket, key, str(expires), params))
+        path = f"/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='/')}"
+        url = f"{self.base_url.rstrip('/')}{path}?{urlencode(params, quote_via=quote)}"
+        return SignedUrl(url, method, expires, headers, form_fields)
+
+    def verify(
+        self, method: str, bucket: str, key: str, query: Mapping[str, str]
+    ) -> VerifiedRequest:
+        """Check a request (method, bucket and key from its path, decoded
+        query) against its signature; SignatureError when it is not allowed."""
+        signature = query.get(P_SIGNATURE)
+        expires_text = query.get(P_EXPIRES)
+        signed_method = query.get(P_METHOD)
+        if not signature:
+            raise SignatureError("signed URL: missing signature")
+        if not expires_text or not signed_method:
+            raise SignatureError("signed URL: missing parameters")
+        expected = self._mac(_canonical(signed_method, bucket, key, expires_text, query))
+        given = signature.lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(given, expected.encode("ascii")):
+            raise SignatureError("signed URL: bad signature (tampered, or for another object)")
+        # Signed by us from here on, so the values are well formed.
+        try:
+            expires = int(expires_text)
+            max_size = _optional_int(query.get(P_MAX_SIZE))
+            min_size = _optional_int(query.get(P_MIN_SIZE))
+        except ValueError:
+            raise SignatureError("signed URL: malformed parameters") from None
+        verified_method = _METHODS.get(signed_method)
+        if verified_method is None:
+            raise SignatureError("signed URL: malformed parameters")
+        if self._clock() >= expires:
+            raise SignatureError("signed URL: expired")
+        if method.upper() not in _ALLOWED[signed_method]:
+            raise SignatureError(f"signed URL: method {method} not allowed, only {signed_method}")
+        return VerifiedRequest(
+            method=verified_method,
+            bucket=bucket,
+            key=key,
+            expire_time_unix=expires,
+            download=query.get(P_DOWNLOAD) == "1",
+            filename=query.get(P_FILENAME, ""),
+            content_type=query.get(P_CONTENT_TYPE, ""),
+            max_size=max_size,
+            min_size=min_size,
+        )
+
+
+def _optional_int(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
+def _check_text(name: str, value: str, max_bytes: int) -> None:
+    if _CONTROL.search(value):
+        raise invalid_argument(f"{name} must not contain control characters")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise invalid_argument(f"{name} is not valid UTF-8") from None
+    if size > max_bytes:
+        raise invalid_argument(f"{name} is longer than {max_bytes} bytes")

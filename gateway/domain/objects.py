@@ -1,0 +1,110 @@
+"""The values every layer speaks in: an object's metadata, a write's options
+and checksums, a listing page, preconditions, a resumable upload's status.
+
+Plain frozen dataclasses with no I/O: the core passes them to drivers, and the
+rpc and http fronts convert them to and from their wire forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """What a driver knows of a stored object."""
+
+    key: str
+    size: int
+    etag: str
+    generation: int
+    create_time_ns: int
+    update_time_ns: int
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    crc32c: int | None = None
+    sha256: bytes | None = None
+    storage_class: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """Preconditions on the current object; the defaults impose nothing."""
+
+    if_match: str = ""
+    if_none_match: str = ""
+    if_generation_match: int | None = None
+    if_generation_not_match: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.if_match
+            or self.if_none_match
+            or self.if_generation_match is not None
+            or self.if_generation_not_match is not None
+        )
+
+
+NO_CONDITIONS = Conditions()
+
+
+@dataclass(frozen=True, slots=True)
+class Checksums:
+    """Whole-object checksums computed by the gateway while streaming."""
+
+    crc32c: int
+    sha256: bytes
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """Everything about a new object except its bytes."""
+
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    conditions: Conditions = NO_CONDITIONS
+    # Declared size, when the client gave one: lets a driver choose single-shot
+    # vs multipart up front or refuse early against a quota.
+    size_hint: int | None = None
+    storage_class: str = ""
+    server_side_encryption: str = ""
+    kms_key_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing."""
+
+    objects: list[ObjectMeta]
+    common_prefixes: list[str]
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Presigned:
+    """A URL signed by the storage itself, and what its holder must send."""
+
+    url: str
+    # Headers to send with the request, exactly as given.
+    headers: dict[str, str] = field(default_factory=dict)
+    # POST: form fields to send before the "file" field, exactly as given.
+    form_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """A resumable upload as its backend holds it."""
+
+    # Bytes held durably: a continuation starts here (or below, where the
+    # gateway skips what it already has).
+    persisted_size: int
+    # The gateway's own record as of persisted_size (its running checksums and
+    # the upload's promises), stored verbatim by the driver and opaque to it.
+    state: bytes
+    # The committed object once the upload was finished.
+    complete: ObjectMeta | None = None

@@ -1,0 +1,338 @@
+"""The gateway's HTTP listener: serves signed URLs (see gateway/signing.py).
+
+One route, /v1/b/{bucket}/o/{key}:
+- GET/HEAD stream the object, honouring one "Range: bytes=..." (206, or 416
+  with "Content-Range: bytes */size"); a multi-range header gets the whole
+  object (200). download URLs add Content-Disposition: attachment.
+- PUT stores the body through gateway.core.ingest.store (checksummed, committed
+  only when whole), bounded by the URL's max size and the gateway's.
+- POST stores the "file" field of an HTML form the same way, also bounded
+  below by the URL's min size (gateway/http_form.py).
+
+Status codes: 400 invalid key; 403 when the signature does not allow the
+request (expired, tampered, other object or method, missing parameters) and
+for a PUT or POST whose Content-Type differs from the one the URL binds (it is part of
+what was signed); 404 missing object or bucket; 413 too large (checked against
+Content-Length before anything is read, then as bytes arrive); 408 when a body
+sends nothing for the idle timeout; other gateway errors map through _STATUS
+(OBJECT_TOO_SMALL: 400). Error bodies are short plain text with the reason in
+the X-Sgw-Reason header.
+
+An upload is checked (signature, key, bucket, content type, declared size)
+before its body is asked for: `Expect: 100-continue` gets its 100 only then,
+and a refused upload's connection is closed without reading its body. Reads
+and writes are bounded by the idle timeout (gateway/http_limits.py); the
+connections themselves by gateway/http_listener.py.
+
+Signed URLs carry their signature in the query string, so nothing here logs a
+query string: the access log writes method, path, status, size and time only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import ClientPayloadError, web
+from aiohttp.abc import AbstractAccessLogger
+
+from gateway.backends.base import Backend
+from gateway.core.buckets import Buckets
+from gateway.core.ingest import Expected, store
+from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
+from gateway.core.stream_limits import StreamLimits
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.keys import validate_key
+from gateway.domain.media_types import validate_content_type
+from gateway.domain.objects import DEFAULT_CONTENT_TYPE, WriteOptions
+from gateway.http.form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
+from gateway.http.limits import (
+    SizeLimit,
+    expect_nothing_yet,
+    idle_bounded,
+    send_continue,
+    size_limit,
+    write_within_idle,
+)
+from gateway.http.objects import object_headers, open_range, parse_range
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("gateway.http.access")
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+DEFAULT_IDLE_TIMEOUT = 60.0
+REASON_HEADER = "X-Sgw-Reason"
+# The most a form adds to the object's bytes: its fields and their boundaries.
+MAX_FORM_OVERHEAD = MAX_FIELDS * (MAX_FIELD_BYTES + 512) + 4096
+
+_BUCKETS = web.AppKey("buckets", Buckets)
+_SIGNER = web.AppKey("signer", UrlSigner)
+_CHUNK_SIZE = web.AppKey("chunk_size", int)
+_MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
+_STREAM_LIMITS = web.AppKey("stream_limits", StreamLimits)  # absent: none
+_IDLE = web.AppKey("idle_timeout", float)
+
+_STATUS: dict[Reason, int] = {
+    Reason.INVALID_ARGUMENT: 400,
+    Reason.INVALID_KEY: 400,
+    Reason.INVALID_BUCKET: 400,
+    Reason.INVALID_STREAM: 400,
+    Reason.CHECKSUM_MISMATCH: 400,
+    Reason.SIZE_MISMATCH: 400,
+    Reason.UNSUPPORTED_OPTION: 400,
+    Reason.OBJECT_TOO_SMALL: 400,
+    Reason.INVALID_CONTENT_TYPE: 400,
+    Reason.STREAM_IDLE_TIMEOUT: 408,
+    Reason.TOO_MANY_STREAMS: 429,
+    Reason.PERMISSION_DENIED: 403,
+    Reason.BUCKET_NOT_FOUND: 404,
+    Reason.OBJECT_NOT_FOUND: 404,
+    Reason.KEY_CONFLICT: 409,
+    Reason.PRECONDITION_FAILED: 412,
+    Reason.OBJECT_TOO_LARGE: 413,
+    Reason.INVALID_RANGE: 416,
+    Reason.NOT_IMPLEMENTED: 501,
+    Reason.BACKEND_UNAVAILABLE: 503,
+    Reason.QUOTA_EXCEEDED: 507,
+}
+
+_METHODS = ("GET", "HEAD", "PUT", "POST")
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings (they hold URL signatures)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %d %d %.3fs',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time,
+        )
+
+
+def make_app(
+    buckets: Buckets,
+    signer: UrlSigner,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_object_size: int | None = None,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    stream_limits: StreamLimits | None = None,
+) -> web.Application:
+    """The signed-URL application; serve it with gateway.http.listener.HttpListener.
+    idle_timeout bounds the wait for each read of a body and each write of an answer.
+    stream_limits (the gRPC server's) also admits each GET, PUT and POST, so that
+    one cap and one byte budget hold for both listeners."""
+    app = web.Application()
+    if stream_limits is not None:
+        app[_STREAM_LIMITS] = stream_limits
+    app[_BUCKETS] = buckets
+    app[_SIGNER] = signer
+    app[_CHUNK_SIZE] = chunk_size
+    app[_IDLE] = idle_timeout
+    if max_object_size is not None:
+        app[_MAX_SIZE] = max_object_size
+    app.router.add_route(
+        "*", "/v1/b/{bucket}/o/{key:.+}", _handle, expect_handler=expect_nothing_yet
+    )
+    return app
+
+
+def _error(status: int, reason: Reason | str, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n", headers={REASON_HEADER: str(reason)})
+
+
+def _gateway_error(exc: GatewayError) -> web.Response:
+    if exc.reason == Reason.INTERNAL:
+        # A driver's own INTERNAL may name server paths: logged, not sent.
+        log.error("signed URL request failed: %s", exc.message)
+        return _error(500, Reason.INTERNAL, "internal error; see the gateway's log")
+    response = _error(_STATUS.get(exc.reason, 500), exc.reason, exc.message)
+    if retry_after := exc.metadata.get("retry_after_s"):
+        response.headers["Retry-After"] = retry_after
+    return response
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    method = request.method
+    if method not in _METHODS:
+        raise web.HTTPMethodNotAllowed(method, list(_METHODS))
+    response = await _answer(request, method)
+    if response.status >= 400 and not request.content.is_eof():
+        # A refused upload: its body is not read (nor drained), the connection ends.
+        response.force_close()
+    return response
+
+
+async def _answer(request: web.Request, method: str) -> web.StreamResponse:
+    app = request.app
+    bucket = request.match_info["bucket"]
+    key = request.match_info["key"]
+    try:
+        validate_key(key)
+        for name in request.query:
+            if name.lower().startswith("x-sgw-") and len(request.query.getall(name)) > 1:
+                raise SignatureError(f"signed URL: repeated parameter {name}")
+        verified = app[_SIGNER].verify(method, bucket, key, request.query)
+        _, backend = app[_BUCKETS].resolve(bucket)
+        limits = app.get(_STREAM_LIMITS)
+        if limits is None or method == "HEAD":  # a HEAD holds no stream
+            return await _serve(request, method, backend, verified)
+        with limits.serving():
+            return await _serve(request, method, backend, verified)
+    except GatewayError as exc:
+        return _gateway_error(exc)
+    except Exception:
+        log.exception("signed URL %s %s failed", method, request.path)
+        return _error(500, Reason.INTERNAL, "internal error")
+
+
+async def _serve(
+    request: web.Request, method: str, backend: Backend, verified: VerifiedRequest
+) -> web.StreamResponse:
+    if method == "PUT":
+        return await _put(request, backend, verified)
+    if method == "POST":
+        return await _post(request, backend, verified)
+    return await _get(request, backend, verified)
+
+
+# --- GET / HEAD --------------------------------------------------------------
+
+
+async def _get(
+    request: web.Request, backend: Backend, verified: VerifiedRequest
+) -> web.StreamResponse:
+    wanted = parse_range(request.headers.get("Range"))
+    reader, size = await open_range(backend, verified.key, wanted)
+    if reader is None:
+        refusal = _error(
+            416, Reason.INVALID_RANGE, f"range not satisfiable: object is {size} bytes"
+        )
+        refusal.headers["Content-Range"] = f"bytes */{size}"
+        return refusal
+    try:
+        headers = object_headers(reader.meta, verified)
+        status = 200
+        if wanted is not None:
+            status = 206
+            headers["Content-Range"] = f"bytes {reader.start}-{reader.end - 1}/{size}"
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = reader.end - reader.start
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        idle = request.app[_IDLE]
+        try:
+            async for chunk in reader.chunks(request.app[_CHUNK_SIZE]):
+                if not await write_within_idle(request, response, chunk, idle):
+                    log.info("GET %s: the client took nothing for %g s; cut", request.path, idle)
+                    break
+        except ConnectionError:
+            log.debug("client went away during GET %s", request.path)
+        except Exception:
+            # Headers are out: all we can do is cut the response short.
+            log.exception("GET %s failed mid-stream", request.path)
+            if request.transport is not None:
+                request.transport.close()
+        return response
+    finally:
+        await reader.close()
+
+
+# --- PUT -------------------------------------------------------------------------
+
+
+async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
+    sent_type = request.headers.get("Content-Type")
+    if verified.content_type and sent_type != verified.content_type:
+        return _error(
+            403,
+            Reason.PERMISSION_DENIED,
+            "signed URL: Content-Type must be exactly the one the URL was signed with",
+        )
+    validate_content_type(sent_type or "")
+    limit = _limit(request, verified)
+    declared = request.content_length
+    if limit is not None and declared is not None and declared > limit.size:
+        raise limit.exceeded(f"object of {declared} bytes")
+    options = WriteOptions(
+        content_type=verified.content_type or sent_type or DEFAULT_CONTENT_TYPE,
+        size_hint=declared,
+    )
+    await send_continue(request)
+    chunks = idle_bounded(
+        request.content.iter_chunked(request.app[_CHUNK_SIZE]), request.app[_IDLE]
+    )
+    return await _store(request, backend, verified, options, chunks, Expected(size=declared))
+
+
+# --- POST (HTML form) ----------------------------------------------------------------
+
+
+async def _post(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
+    limit = _limit(request, verified)
+    declared = request.content_length
+    if limit is not None and declared is not None and declared > limit.size + MAX_FORM_OVERHEAD:
+        # The body holds the object plus form fields and boundaries, so all
+        # that is known of the file is that it is too large.
+        raise limit.exceeded(
+            f"the form's file (the form is {declared} bytes, its other fields "
+            f"at most {MAX_FORM_OVERHEAD})"
+        )
+    await send_continue(request)
+    form = await read_form(request, verified.content_type, request.app[_IDLE])
+    validate_content_type(form.content_type or "")
+    options = WriteOptions(content_type=form.content_type or DEFAULT_CONTENT_TYPE)
+    chunks = form.chunks(request.app[_CHUNK_SIZE])
+    if verified.min_size:
+        chunks = at_least(chunks, verified.min_size)
+    return await _store(request, backend, verified, options, chunks, Expected())
+
+
+# --- both uploads ----------------------------------------------------------------------
+
+
+def _limit(request: web.Request, verified: VerifiedRequest) -> SizeLimit | None:
+    return size_limit(verified.max_size, request.app.get(_MAX_SIZE))
+
+
+async def _store(
+    request: web.Request,
+    backend: Backend,
+    verified: VerifiedRequest,
+    options: WriteOptions,
+    chunks: AsyncIterator[bytes],
+    expected: Expected,
+) -> web.Response:
+    """Store the upload; answer with the object's JSON description."""
+    limit = _limit(request, verified)
+    try:
+        meta = await store(
+            backend, verified.key, options, chunks, expected, None if limit is None else limit.size
+        )
+    except GatewayError as exc:
+        if exc.reason == Reason.OBJECT_TOO_LARGE and limit is not None:
+            # store() knows only how far the body got, not its size, nor the limit's source.
+            raise limit.exceeded() from None
+        raise
+    except (ConnectionError, ClientPayloadError):
+        # Nothing was stored (store aborts); the client will not see this.
+        log.info("client went away during %s %s", request.method, request.path)
+        return _error(400, Reason.INVALID_STREAM, "request body incomplete")
+    body = {
+        "bucket": verified.bucket,
+        "key": meta.key,
+        "size": meta.size,
+        "etag": meta.etag,
+        "generation": meta.generation,
+        "content_type": meta.content_type,
+        "crc32c": meta.crc32c,
+        "sha256": meta.sha256.hex() if meta.sha256 is not None else "",
+    }
+    etag = meta.etag if meta.etag.startswith('"') else f'"{meta.etag}"'
+    return web.json_response(body, headers={"ETag": etag})

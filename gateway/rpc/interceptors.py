@@ -1,0 +1,164 @@
+"""The one server interceptor: maps errors to statuses and logs each RPC.
+
+Every handler is wrapped here instead of repeating try/except in each one:
+GatewayError becomes its gRPC status with ErrorInfo; anything unexpected is
+logged with its traceback and answered INTERNAL without internals; one log
+line per call records method, bucket, key, bytes, status and duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import grpc
+from grpc.aio import ServicerContext
+
+from gateway.core import calllog
+from gateway.core.stream_limits import StreamLimits
+from gateway.domain.errors import GatewayError, Reason
+from gateway.rpc import messages
+from gateway.rpc.status import status_code, to_status
+
+log = logging.getLogger("storagegw.access")
+_errors = logging.getLogger("storagegw")
+
+if TYPE_CHECKING:
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+
+_INTERNAL = GatewayError(Reason.INTERNAL, "internal error; see the gateway's log")
+
+
+class _Outcome:
+    __slots__ = ("code",)
+
+    def __init__(self) -> None:
+        self.code = grpc.StatusCode.OK
+
+
+async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _Outcome) -> None:
+    if context.cancelled():
+        # The client went away; the error is a consequence (a cut-short stream).
+        outcome.code = grpc.StatusCode.CANCELLED
+        return
+    if isinstance(error, GatewayError) and error.reason is not Reason.INTERNAL:
+        gateway_error = error
+    else:
+        # A driver's INTERNAL error too: its message may name server paths or
+        # storage internals, so it goes to the log and the client gets none.
+        _errors.exception("unexpected error in %s", calllog.current().method)
+        gateway_error = _INTERNAL
+    outcome.code = status_code(gateway_error.reason)
+    # grpc-stubs lacks the aio context's abort_with_status; it exists at run time.
+    await context.abort_with_status(to_status(gateway_error))  # type: ignore[attr-defined]
+
+
+def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float) -> None:
+    log.info(
+        "%s %s",
+        entry.method,
+        outcome.code.name,
+        extra={
+            "rpc_method": entry.method,
+            "bucket": entry.bucket,
+            "key": entry.key,
+            "bytes": entry.bytes,
+            "status": outcome.code.name,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    )
+
+
+def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    async def handler(request: Any, context: ServicerContext[Any, Any]) -> Any:
+        entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+        try:
+            return await behavior(request, context)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            outcome.code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as error:
+            await _fail(context, error, outcome)
+        finally:
+            _finish(entry, outcome, started)
+
+    return handler
+
+
+def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+    async def handler(request: Any, context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+        responses = behavior(request, context)
+        try:
+            async for response in responses:
+                yield response
+        except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
+            outcome.code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as error:
+            await _fail(context, error, outcome)
+        finally:
+            # Close the handler now, not whenever it is collected, so that its
+            # files are released before the call counts as finished.
+            await responses.aclose()  # type: ignore[attr-defined]
+            _finish(entry, outcome, started)
+
+    return handler
+
+
+class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Wraps the StorageService handlers (health and reflection pass through);
+    the streaming ones (Put, Get) also get the gateway's stream limits."""
+
+    def __init__(
+        self, service_prefix: str, limits: StreamLimits, max_message_size: int | None = None
+    ) -> None:
+        self._prefix = service_prefix
+        self._limits = limits
+        self._max_message_size = max_message_size
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        name: str = handler_call_details.method
+        if handler is None or not name.startswith(self._prefix):
+            return handler
+        method = name.rsplit("/", 1)[-1]
+        # Requests are parsed and responses serialised inside the wrapped
+        # handler (gateway/messages.py), so that their failures are statuses
+        # with reasons and show in the access log; gRPC passes bytes.
+        codec = (handler.request_deserializer, handler.response_serializer, self._max_message_size)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, messages.unary_request(handler.unary_unary, *codec))
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(
+                    method,
+                    self._limits.guard_put(
+                        messages.stream_request(handler.stream_unary, *codec)  # type: ignore[arg-type]
+                    ),
+                )
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                # The servicer's Get is an async generator (grpc-stubs types it as sync).
+                self._limits.send_responses(
+                    _wrap_stream(
+                        method,
+                        self._limits.guard_get(
+                            messages.stream_response(handler.unary_stream, *codec)  # type: ignore[arg-type]
+                        ),
+                    )
+                ),
+            )
+        return handler
