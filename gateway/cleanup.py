@@ -12,7 +12,6 @@ import sys
 
 from gateway import config as config_module
 from gateway.backends import factory
-from gateway.backends.base import StaleUploadCleaner
 from gateway.core.buckets import Buckets
 from gateway.core.upload_budget import Unfinished, describe, unfinished_by_bucket
 from gateway.domain.errors import GatewayError
@@ -24,8 +23,9 @@ async def abort_stale_uploads(buckets: Buckets, older_than_s: float) -> dict[str
     """{bucket: uploads aborted} for every bucket whose backend keeps any."""
     counts: dict[str, int] = {}
     for name, backend in buckets:
-        if isinstance(backend, StaleUploadCleaner):
-            counts[name] = await backend.abort_stale_uploads(older_than_s)
+        cleaner = backend.capabilities.cleaner
+        if cleaner is not None:
+            counts[name] = await cleaner.abort_stale_uploads(older_than_s)
     return counts
 
 

@@ -11,7 +11,8 @@ checksums that come with it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol, cast, runtime_checkable
+from dataclasses import dataclass
+from typing import Protocol, cast
 
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -83,13 +84,16 @@ class RangeReader:
         return self._end
 
 
-@runtime_checkable
 class Backend(Protocol):
     """A storage driver serving one gateway bucket."""
 
     @property
     def kind(self) -> str:
         """Driver name for logs and errors: "local", "memory", "s3"..."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the driver offers beyond storing objects."""
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         """The object's metadata, or OBJECT_NOT_FOUND."""
@@ -140,7 +144,6 @@ class Backend(Protocol):
         """Release connections and background tasks."""
 
 
-@runtime_checkable
 class PresigningBackend(Protocol):
     """A backend whose storage signs URLs itself (S3, GCS): holders of such a
     URL then talk to the storage directly, not to the gateway. Backends
@@ -162,7 +165,6 @@ class PresigningBackend(Protocol):
         min_size bound a POST's object; content_type binds PUT and POST."""
 
 
-@runtime_checkable
 class StaleUploadCleaner(Protocol):
     """A backend that can hold incomplete uploads (S3 multipart uploads a
     crashed writer left, resumable uploads never finished)."""
@@ -208,7 +210,6 @@ class UploadWriter(Protocol):
 Resumed = tuple[UploadStatus, UploadWriter | None]
 
 
-@runtime_checkable
 class ResumableBackend(Protocol):
     """A backend that keeps uploads resumable across streams and processes.
 
@@ -270,3 +271,27 @@ class DelegatedUploads:
         if count is None:
             return None
         return cast(tuple[int, int], await count())
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a driver offers beyond storing objects, held as values.
+
+    The gateway asks these fields, never the driver's type, so a wrapper
+    around a driver (tracing, authorization, read-only) passes on exactly the
+    capabilities it chooses to and cannot hide or fake one by accident.
+    """
+
+    # The storage signs URLs itself (S3, GCS); None: the gateway signs them.
+    presigner: PresigningBackend | None = None
+    # Uploads stay resumable across streams and processes.
+    uploads: ResumableBackend | None = None
+    # Counts what its unfinished uploads hold (memory, local); None: not counted.
+    upload_counter: UnfinishedCounter | None = None
+    # Keeps incomplete uploads that a sweep should abort.
+    cleaner: StaleUploadCleaner | None = None
+
+
+class UnfinishedCounter(Protocol):
+    async def unfinished_uploads(self) -> tuple[int, int] | None:
+        """(unfinished uploads, bytes they hold), or None if not counted."""

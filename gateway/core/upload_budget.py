@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.backends.base import DelegatedUploads
+from gateway.backends.base import Backend
 from gateway.core.buckets import Buckets
 from gateway.domain.errors import GatewayError, Reason
 
@@ -34,11 +34,12 @@ class Unfinished:
     bytes: int
 
 
-async def unfinished_of(backend: object) -> Unfinished | None:
+async def unfinished_of(backend: Backend) -> Unfinished | None:
     """What backend's unfinished uploads hold; None where it is not counted."""
-    if not isinstance(backend, DelegatedUploads):
+    counter = backend.capabilities.upload_counter
+    if counter is None:
         return None
-    counted = await backend.unfinished_uploads()
+    counted = await counter.unfinished_uploads()
     return None if counted is None else Unfinished(*counted)
 
 
@@ -79,13 +80,13 @@ class UnfinishedBudget:
         # Per bucket: bytes held as last counted plus what streams wrote since.
         self._held: dict[str, int] = {}
 
-    async def _refresh(self, bucket: str, backend: object) -> Unfinished | None:
+    async def _refresh(self, bucket: str, backend: Backend) -> Unfinished | None:
         counted = await unfinished_of(backend)
         if counted is not None:
             self._held[bucket] = counted.bytes
         return counted
 
-    async def check_start(self, bucket: str, backend: object, size_hint: int | None) -> None:
+    async def check_start(self, bucket: str, backend: Backend, size_hint: int | None) -> None:
         """QUOTA_EXCEEDED if the bucket's unfinished uploads are at the cap,
         or would pass it once a new one holds size_hint bytes."""
         cap = self._caps.get(bucket)
@@ -99,7 +100,7 @@ class UnfinishedBudget:
             log.warning("%s: StartUpload refused", describe(bucket, counted, cap))
             raise over_cap(bucket, cap, counted.bytes, needed)
 
-    async def stream_started(self, bucket: str, backend: object) -> bool:
+    async def stream_started(self, bucket: str, backend: Backend) -> bool:
         """Count the bucket afresh for a Put continuation; whether its
         chunks are to be charged."""
         return bucket in self._caps and await self._refresh(bucket, backend) is not None

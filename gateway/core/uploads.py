@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.backends.base import ResumableBackend, UploadWriter
+from gateway.backends.base import Backend, ResumableBackend, UploadWriter
 from gateway.core import calllog
 from gateway.core.buckets import Buckets
 from gateway.core.ingest import OFFLOAD_THRESHOLD, Expected, release_budget, verify
@@ -182,32 +182,34 @@ class Uploads:
         limit = self._limits.max_object_size
         if expected.size is not None and limit is not None and expected.size > limit:
             raise object_too_large(limit, expected.size)
-        if not isinstance(backend, ResumableBackend):
+        uploads = backend.capabilities.uploads
+        if uploads is None:
             raise unsupported("resumable uploads", backend.kind)
         await self._budget.check_start(bucket, backend, expected.size)
         state = UploadState(ResumableChecksums(), expected)
-        handle = await backend.start_upload(key, options, state.encode())
+        handle = await uploads.start_upload(key, options, state.encode())
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle)
         return Started(upload_id, ref)
 
-    def _open(self, upload_id: str) -> tuple[UploadRef, ResumableBackend]:
+    def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
         ref = self._ids.open(upload_id)
         calllog.note(ref.bucket, ref.key)
         _, backend = self._buckets.resolve(ref.bucket)
-        if backend.kind != ref.backend or not isinstance(backend, ResumableBackend):
+        uploads = backend.capabilities.uploads
+        if backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.
             raise upload_not_found(ref.key)
-        return ref, backend
+        return ref, backend, uploads
 
     async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
-        ref, backend = self._open(upload_id)
-        return ref, await backend.query_upload(ref.key, ref.handle)
+        ref, _, uploads = self._open(upload_id)
+        return ref, await uploads.query_upload(ref.key, ref.handle)
 
     async def abort(self, upload_id: str) -> bool:
-        ref, backend = self._open(upload_id)
+        ref, _, uploads = self._open(upload_id)
         lock = self._streams.get(ref.handle)
         if lock is None:
-            return await backend.abort_upload(ref.key, ref.handle)
+            return await uploads.abort_upload(ref.key, ref.handle)
         # A stream of this replica writes the upload: end it (unless it is
         # committing already), wait for it to wind down, then discard.
         lock.users += 1
@@ -220,7 +222,7 @@ class Uploads:
             self._done_with(ref.handle, lock, locked=False)
             raise
         try:
-            return await backend.abort_upload(ref.key, ref.handle)
+            return await uploads.abort_upload(ref.key, ref.handle)
         except BaseException:
             lock.aborted = False  # the upload is still there: streams may go on
             raise
@@ -229,7 +231,7 @@ class Uploads:
 
     async def put(self, first: pb.PutRequest, messages: AsyncIterator[pb.PutRequest]) -> Segment:
         """Continue the upload first.upload_id with the rest of the stream."""
-        ref, backend = self._open(first.upload_id)
+        ref, backend, uploads = self._open(first.upload_id)
         # A retry usually reaches this replica while the broken stream before
         # it is still being wound down (parts in flight, the last record being
         # written): it waits for that instead of racing it.
@@ -246,7 +248,7 @@ class Uploads:
         try:
             if lock.aborted:
                 raise upload_aborted(ref.key)
-            status, writer = await backend.resume_upload(ref.key, ref.handle)
+            status, writer = await uploads.resume_upload(ref.key, ref.handle)
             if writer is None:
                 # Finished already (a retry whose first attempt committed):
                 # the object, whatever this stream carries.
@@ -297,7 +299,7 @@ class Uploads:
                 raise
             if meta is None:
                 await writer.suspend()
-                return Segment(ref.bucket, await self._persisted(backend, ref), None)
+                return Segment(ref.bucket, await self._persisted(uploads, ref), None)
             return Segment(ref.bucket, meta.size, meta)
         finally:
             if release:

@@ -13,7 +13,6 @@ from typing import Any
 
 from grpc.aio import ServicerContext
 
-from gateway.backends.base import PresigningBackend
 from gateway.core import calllog, copying, uploads
 from gateway.core.buckets import Buckets
 from gateway.core.signing import SignedMethod, SignedUrl, UrlSigner
@@ -214,8 +213,9 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             max_size=max_size,
             min_size=request.min_size if request.HasField("min_size") else None,
         )
-        if isinstance(backend, PresigningBackend):
-            presigned = await backend.sign_url(
+        presigner = backend.capabilities.presigner
+        if presigner is not None:
+            presigned = await presigner.sign_url(
                 key,
                 wanted.method,
                 math.ceil(wanted.expires_in_s),

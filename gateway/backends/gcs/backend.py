@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
-from gateway.backends.base import DelegatedUploads, ObjectReader, ObjectWriter
+from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
 from gateway.backends.gcs.common import (
     GCS_ERRORS,
     KIND,
@@ -198,6 +198,7 @@ class GcsBackend(DelegatedUploads):
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
         self._uploads = GcsUploads(self, self._background)
+        self.capabilities = Capabilities(presigner=self, uploads=self, cleaner=self)
 
     @property
     def kind(self) -> str:

@@ -44,7 +44,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.backends.base import DelegatedUploads, ObjectReader, ObjectWriter
+from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
 from gateway.backends.local.format import (
     KIND,
     fsync_dir,
@@ -129,6 +129,7 @@ class LocalBackend(DelegatedUploads):
         self._uploads = LocalUploads(
             self._root, self._tmp, self._path, self._commit, _check_supported
         )
+        self.capabilities = Capabilities(uploads=self, upload_counter=self, cleaner=self)
         self.start()
 
     def start(self) -> None:

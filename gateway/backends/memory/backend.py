@@ -22,7 +22,13 @@ import hashlib
 import time
 from collections.abc import AsyncIterator
 
-from gateway.backends.base import DelegatedUploads, ObjectReader, ObjectWriter, RangeReader
+from gateway.backends.base import (
+    Capabilities,
+    DelegatedUploads,
+    ObjectReader,
+    ObjectWriter,
+    RangeReader,
+)
 from gateway.backends.memory.uploads import MemoryUploads
 from gateway.domain import listing, ranges
 from gateway.domain.conditions import check as check_conditions
@@ -152,6 +158,7 @@ class MemoryBackend(DelegatedUploads):
         self._credit = 0  # current size of every key in _writers, counted once
         self._last_generation = 0
         self._uploads = MemoryUploads(self)
+        self.capabilities = Capabilities(uploads=self, upload_counter=self, cleaner=self)
 
     @property
     def kind(self) -> str:

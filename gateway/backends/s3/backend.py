@@ -45,7 +45,7 @@ from urllib.parse import quote
 import aioboto3
 from botocore.config import Config
 
-from gateway.backends.base import DelegatedUploads, ObjectReader, ObjectWriter
+from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
 from gateway.backends.s3.common import (
     GIB,
     KIND,
@@ -142,6 +142,7 @@ class S3Backend(DelegatedUploads):
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
         self._uploads = S3Uploads(self._context, settings, self._storage_args, self._background)
+        self.capabilities = Capabilities(presigner=self, uploads=self, cleaner=self)
 
     @property
     def kind(self) -> str:
