@@ -62,7 +62,8 @@ class RunningGateway:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
     def backend(self, bucket: str = "") -> Any:
-        return self.gateway.buckets.resolve(bucket)[1]
+        buckets = self.gateway.buckets
+        return dict(buckets)[bucket or buckets.default]
 
 
 @contextmanager

@@ -1,25 +1,78 @@
-"""The gateway's buckets: name -> backend driver."""
+"""The gateway's buckets, and the one door through which a request reaches a
+driver: Buckets.open.
+
+Every operation, whatever front it came through (gRPC, a signed URL), names a
+bucket, an object key or prefix and what it wants to do. open() checks all
+three once: it records them for the call's log line, resolves the bucket
+("" means the default), validates the key, and asks each guard whether the
+access may go ahead. Authorization and telemetry hook in here, as guards, so
+no route can reach a backend past them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import enum
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.keys import validate_bucket
+from gateway.domain.keys import validate_bucket, validate_key, validate_prefix
+
+
+class Action(enum.StrEnum):
+    """What a request does to what it names."""
+
+    READ = "read"  # Head, Get, signed GET/HEAD, a Copy's source
+    WRITE = "write"  # Put, uploads, signed PUT/POST, a Copy's destination
+    DELETE = "delete"
+    LIST = "list"  # names a prefix, not a key
+    SIGN = "sign"  # SignUrl: hands the access on to a URL's holder
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A validated access: the bucket by name, its driver and the key (for
+    LIST, the prefix)."""
+
+    bucket: str
+    key: str
+    action: Action
+    backend: Backend
+
+
+class Guard(Protocol):
+    """Decides whether an access may go ahead; raises GatewayError if not."""
+
+    def check(self, target: Target) -> None: ...
 
 
 class Buckets:
     """Resolves request bucket names ("" means the default) to drivers."""
 
-    def __init__(self, backends: Mapping[str, Backend], default: str) -> None:
+    def __init__(
+        self, backends: Mapping[str, Backend], default: str, guards: Sequence[Guard] = ()
+    ) -> None:
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
+        self._guards = tuple(guards)
         self.default = default
 
-    def resolve(self, name: str) -> tuple[str, Backend]:
+    def open(self, bucket: str, key: str, action: Action) -> Target:
+        """The only way a request reaches a backend: note the call, resolve
+        the bucket, validate the key (a prefix for LIST), run the guards."""
+        calllog.note(bucket, key)
+        name, backend = self._resolve(bucket)
+        key = validate_prefix(key) if action is Action.LIST else validate_key(key)
+        target = Target(name, key, action, backend)
+        for guard in self._guards:
+            guard.check(target)
+        return target
+
+    def _resolve(self, name: str) -> tuple[str, Backend]:
         """(bucket name, driver); BUCKET_NOT_FOUND for unknown names."""
         if not name:
             name = self.default
@@ -33,6 +86,8 @@ class Buckets:
         return name, backend
 
     def __iter__(self) -> Iterator[tuple[str, Backend]]:
+        """Every bucket with its driver, for sweeps and health checks (not
+        for requests: those go through open)."""
         return iter(self._backends.items())
 
     async def close(self) -> None:

@@ -3,9 +3,8 @@ through the gateway and verified against the source's checksums)."""
 
 from __future__ import annotations
 
-from gateway.core.buckets import Buckets
+from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
-from gateway.domain.keys import validate_key
 from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.rpc import convert
@@ -19,10 +18,10 @@ async def copy(
     buckets: Buckets, request: pb.CopyRequest, *, max_size: int | None
 ) -> tuple[str, ObjectMeta]:
     """Copy the request's source to its destination; (destination bucket, new object)."""
-    _, source = buckets.resolve(request.source_bucket)
-    bucket, destination = buckets.resolve(request.destination_bucket)
-    source_key = validate_key(request.source_key)
-    key = validate_key(request.destination_key)
+    origin = buckets.open(request.source_bucket, request.source_key, Action.READ)
+    target = buckets.open(request.destination_bucket, request.destination_key, Action.WRITE)
+    source, source_key = origin.backend, origin.key
+    bucket, destination, key = target.bucket, target.backend, target.key
     source_conditions = convert.conditions(request.source_preconditions)
     # Checked even when replace_metadata is false, where they are ignored:
     # a request is refused for what it carries, whatever it asks for.

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.backends.base import Backend, ResumableBackend, UploadWriter
-from gateway.core import calllog
-from gateway.core.buckets import Buckets
+from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import OFFLOAD_THRESHOLD, Expected, release_budget, verify
 from gateway.core.resumable_hash import ResumableChecksums
 from gateway.core.stream_limits import current_budget
@@ -39,7 +38,6 @@ from gateway.domain.errors import (
     upload_busy,
     upload_not_found,
 )
-from gateway.domain.keys import validate_key
 from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus
 from gateway.rpc.put_stream import PutLimits, Stream, expected_of, options_of
 from storagegw.v1 import storage_pb2 as pb
@@ -173,9 +171,8 @@ class Uploads:
         self._streams: dict[str, _StreamLock] = {}
 
     async def start(self, spec: pb.PutSpec) -> Started:
-        calllog.note(spec.bucket, spec.key)
-        bucket, backend = self._buckets.resolve(spec.bucket)
-        key = validate_key(spec.key)
+        target = self._buckets.open(spec.bucket, spec.key, Action.WRITE)
+        bucket, backend, key = target.bucket, target.backend, target.key
         options = options_of(spec)
         expected = expected_of(spec.expected_checksums, "expected_checksums")
         expected.size = options.size_hint
@@ -193,8 +190,7 @@ class Uploads:
 
     def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
         ref = self._ids.open(upload_id)
-        calllog.note(ref.bucket, ref.key)
-        _, backend = self._buckets.resolve(ref.bucket)
+        backend = self._buckets.open(ref.bucket, ref.key, Action.WRITE).backend
         uploads = backend.capabilities.uploads
         if backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.

@@ -37,7 +37,7 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.backends.base import Backend
-from gateway.core.buckets import Buckets
+from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
@@ -178,7 +178,8 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
             if name.lower().startswith("x-sgw-") and len(request.query.getall(name)) > 1:
                 raise SignatureError(f"signed URL: repeated parameter {name}")
         verified = app[_SIGNER].verify(method, bucket, key, request.query)
-        _, backend = app[_BUCKETS].resolve(bucket)
+        action = Action.READ if method in ("GET", "HEAD") else Action.WRITE
+        backend = app[_BUCKETS].open(bucket, key, action).backend
         limits = app.get(_STREAM_LIMITS)
         if limits is None or method == "HEAD":  # a HEAD holds no stream
             return await _serve(request, method, backend, verified)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from gateway.core import calllog
-from gateway.core.buckets import Buckets
+from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import (
@@ -19,7 +19,6 @@ from gateway.domain.errors import (
     invalid_argument,
     invalid_stream,
 )
-from gateway.domain.keys import validate_key
 from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
 from gateway.rpc import convert
@@ -179,9 +178,8 @@ async def receive(
             "an object; it must be 0"
         )
     spec = first.spec
-    calllog.note(spec.bucket, spec.key)
-    bucket, backend = buckets.resolve(spec.bucket)
-    key = validate_key(spec.key)
+    target = buckets.open(spec.bucket, spec.key, Action.WRITE)
+    bucket, backend, key = target.bucket, target.backend, target.key
     options = options_of(spec)
     expected = expected_of(spec.expected_checksums, "expected_checksums")
     expected.size = options.size_hint

@@ -14,12 +14,11 @@ from typing import Any
 from grpc.aio import ServicerContext
 
 from gateway.core import calllog, copying, uploads
-from gateway.core.buckets import Buckets
+from gateway.core.buckets import Action, Buckets
 from gateway.core.signing import SignedMethod, SignedUrl, UrlSigner
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds
 from gateway.domain.errors import invalid_argument
-from gateway.domain.keys import validate_key, validate_prefix
 from gateway.rpc import convert, put_stream, wire
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
@@ -114,9 +113,8 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
     async def Get(  # type: ignore[override]
         self, request: pb.GetRequest, context: Context
     ) -> AsyncIterator[bytes]:
-        calllog.note(request.bucket, request.key)
-        bucket, backend = self._buckets.resolve(request.bucket)
-        key = validate_key(request.key)
+        target = self._buckets.open(request.bucket, request.key, Action.READ)
+        bucket, backend, key = target.bucket, target.backend, target.key
         limit = request.read_limit if request.HasField("read_limit") else None
         if limit is not None and limit < 0:
             raise invalid_argument(f"read_limit must not be negative, got {limit}")
@@ -139,25 +137,18 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             await reader.close()
 
     async def Head(self, request: pb.HeadRequest, context: Context) -> pb.HeadResponse:
-        calllog.note(request.bucket, request.key)
-        bucket, backend = self._buckets.resolve(request.bucket)
-        meta = await backend.head(
-            validate_key(request.key), convert.conditions(request.preconditions)
-        )
-        return pb.HeadResponse(object=convert.object_info(bucket, meta))
+        target = self._buckets.open(request.bucket, request.key, Action.READ)
+        meta = await target.backend.head(target.key, convert.conditions(request.preconditions))
+        return pb.HeadResponse(object=convert.object_info(target.bucket, meta))
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
-        calllog.note(request.bucket, request.key)
-        _, backend = self._buckets.resolve(request.bucket)
-        existed = await backend.delete(
-            validate_key(request.key), convert.conditions(request.preconditions)
-        )
+        target = self._buckets.open(request.bucket, request.key, Action.DELETE)
+        existed = await target.backend.delete(target.key, convert.conditions(request.preconditions))
         return pb.DeleteResponse(existed=existed)
 
     async def List(self, request: pb.ListRequest, context: Context) -> pb.ListResponse:
-        calllog.note(request.bucket, request.prefix)
-        bucket, backend = self._buckets.resolve(request.bucket)
-        prefix = validate_prefix(request.prefix)
+        target = self._buckets.open(request.bucket, request.prefix, Action.LIST)
+        bucket, backend, prefix = target.bucket, target.backend, target.key
         if request.page_size < 0:
             raise invalid_argument(f"page_size must not be negative, got {request.page_size}")
         if len(request.delimiter.encode()) > MAX_DELIMITER_BYTES:
@@ -178,9 +169,8 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         )
 
     async def SignUrl(self, request: pb.SignUrlRequest, context: Context) -> pb.SignUrlResponse:
-        calllog.note(request.bucket, request.key)
-        bucket, backend = self._buckets.resolve(request.bucket)
-        key = validate_key(request.key)
+        target = self._buckets.open(request.bucket, request.key, Action.SIGN)
+        bucket, backend, key = target.bucket, target.backend, target.key
         methods: dict[int, SignedMethod] = {
             pb.SIGNED_METHOD_GET: "GET",
             pb.SIGNED_METHOD_PUT: "PUT",
@@ -244,7 +234,6 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         return response
 
     async def Copy(self, request: pb.CopyRequest, context: Context) -> pb.CopyResponse:
-        calllog.note(request.destination_bucket, request.destination_key)
         bucket, meta = await copying.copy(
             self._buckets, request, max_size=self._settings.max_object_size
         )
