@@ -101,6 +101,43 @@ def test_the_table_has_no_other_rows() -> None:
     assert sorted(reason.value for reason in REASON_STATUS) == WIRE_REASONS
 
 
+def test_the_proto_documents_each_value_with_the_tables_statuses() -> None:
+    text = (REPO / "proto" / "storagegw" / "v1" / "error_reason.proto").read_text()
+    documented = re.findall(
+        r"// gRPC ([A-Z_]+); HTTP (\d{3})\.\n  ([A-Z_]+) = \d+;", text, re.MULTILINE
+    )
+    assert sorted(name for _, _, name in documented) == WIRE_REASONS
+    for code, http, name in documented:
+        answer = REASON_STATUS[Reason(name)]
+        assert (code, int(http)) == (answer.grpc_code, answer.http_status), name
+
+
+def _statuses_written_out(path: Path) -> Iterator[tuple[int, str, int]]:
+    """(status, reason, line) of each call given a literal status and a Reason.X."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and len(node.args) >= 2:
+            status, reason = node.args[0], node.args[1]
+            if (
+                isinstance(status, ast.Constant)
+                and isinstance(status.value, int)
+                and isinstance(reason, ast.Attribute)
+                and isinstance(reason.value, ast.Name)
+                and reason.value.id == "Reason"
+            ):
+                yield status.value, reason.attr, node.lineno
+
+
+def test_statuses_the_http_listener_writes_out_agree_with_the_table() -> None:
+    found = [
+        (f"{path.relative_to(REPO)}:{line}", reason, status)
+        for path in sorted((GATEWAY_SOURCE / "http").glob("*.py"))
+        for status, reason, line in _statuses_written_out(path)
+    ]
+    assert found  # the refusals answered before any GatewayError is raised
+    for where, reason, status in found:
+        assert status == REASON_STATUS[Reason(reason)].http_status, where
+
+
 def _readme_reason_rows() -> dict[str, tuple[str, int]]:
     text = (REPO / "README.md").read_text()
     section = text[text.index("\n## Errors\n") :]
@@ -165,16 +202,16 @@ def test_object_too_small_has_its_own_exception() -> None:
 
 
 @pytest.fixture
-def stub(memory_gateway: RunningGateway) -> Iterator[storage_pb2_grpc.StorageServiceStub]:
+def memory_stub(memory_gateway: RunningGateway) -> Iterator[storage_pb2_grpc.StorageServiceStub]:
     with grpc.insecure_channel(memory_gateway.target) as channel:
         yield storage_pb2_grpc.StorageServiceStub(channel)
 
 
 def test_grpc_round_trip_keeps_the_reason_string(
-    stub: storage_pb2_grpc.StorageServiceStub,
+    memory_stub: storage_pb2_grpc.StorageServiceStub,
 ) -> None:
     with pytest.raises(grpc.RpcError) as raised:
-        stub.Head(pb.HeadRequest(key="missing/object"))
+        memory_stub.Head(pb.HeadRequest(key="missing/object"))
     code, reason = error_reason(raised.value)
     assert reason == "OBJECT_NOT_FOUND" == ErrorReason.Name(ErrorReason.OBJECT_NOT_FOUND)
     assert code is grpc.StatusCode[REASON_STATUS[Reason.OBJECT_NOT_FOUND].grpc_code]
@@ -199,18 +236,18 @@ def _signed(
 
 
 def test_signed_url_round_trip_keeps_the_reason_string(
-    stub: storage_pb2_grpc.StorageServiceStub,
+    memory_stub: storage_pb2_grpc.StorageServiceStub,
 ) -> None:
-    signed = _signed(stub, "missing/object", pb.SIGNED_METHOD_GET)
+    signed = _signed(memory_stub, "missing/object", pb.SIGNED_METHOD_GET)
     response = httpx.get(signed.url, timeout=30)
     assert response.headers["X-Sgw-Reason"] == "OBJECT_NOT_FOUND"
     assert response.status_code == REASON_STATUS[Reason.OBJECT_NOT_FOUND].http_status == 404
 
 
 def test_signed_post_round_trip_of_the_reason_the_client_lacked(
-    stub: storage_pb2_grpc.StorageServiceStub,
+    memory_stub: storage_pb2_grpc.StorageServiceStub,
 ) -> None:
-    signed = _signed(stub, "forms/small.bin", pb.SIGNED_METHOD_POST, min_size=3, max_size=10)
+    signed = _signed(memory_stub, "forms/small.bin", pb.SIGNED_METHOD_POST, min_size=3, max_size=10)
     response = httpx.post(
         signed.url,
         data=dict(signed.form_fields),
