@@ -1,18 +1,23 @@
 """Errors the gateway raises, each with a stable machine-readable reason.
 
-Drivers and helpers raise these; they know nothing of gRPC. The servicer's
-error interceptor (gateway/status.py) maps each reason to a gRPC status code
-and sends it with a google.rpc.ErrorInfo, so the mapping lives in one place.
+Drivers and helpers raise these; they know nothing of gRPC or HTTP. The reasons
+are the contract's ErrorReason enum (proto/storagegw/v1/error_reason.proto), and
+REASON_STATUS below is the one table of how each is answered: the gRPC error
+interceptor (gateway/rpc/status.py) and the signed-URL listener (gateway/http/)
+both read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal, NamedTuple
 
 
 class Reason(StrEnum):
-    """ErrorInfo reasons; the README's error table lists them with codes."""
+    """ErrorInfo reasons: the names of the proto's ErrorReason values (less
+    ERROR_REASON_UNSPECIFIED), which are also the strings sent on the wire."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     INVALID_KEY = "INVALID_KEY"
@@ -44,6 +49,74 @@ class Reason(StrEnum):
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     INTERNAL = "INTERNAL"
+
+
+# The names of grpc.StatusCode and google.rpc.Code (this layer imports neither).
+GrpcCode = Literal[
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+]
+
+
+class ReasonStatus(NamedTuple):
+    """How an error with a reason is answered on each front."""
+
+    grpc_code: GrpcCode
+    http_status: int  # of the signed-URL listener
+
+
+# Every Reason has a row (tests/test_error_reasons.py checks it against the proto).
+# Some reasons cannot arise on a signed URL (uploads, listings, conditional reads);
+# their HTTP status is what the listener would answer if one ever did.
+REASON_STATUS: Mapping[Reason, ReasonStatus] = MappingProxyType(
+    {
+        Reason.INVALID_ARGUMENT: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.INVALID_KEY: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.INVALID_BUCKET: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.INVALID_STREAM: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.INVALID_PAGE_TOKEN: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.INVALID_EXPIRY: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.INVALID_UPLOAD_ID: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.UNSUPPORTED_OPTION: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.BUCKET_NOT_FOUND: ReasonStatus("NOT_FOUND", 404),
+        Reason.OBJECT_NOT_FOUND: ReasonStatus("NOT_FOUND", 404),
+        Reason.UPLOAD_EXPIRED: ReasonStatus("NOT_FOUND", 404),
+        Reason.UPLOAD_NOT_FOUND: ReasonStatus("NOT_FOUND", 404),
+        Reason.INVALID_WRITE_OFFSET: ReasonStatus("OUT_OF_RANGE", 400),
+        Reason.UPLOAD_BUSY: ReasonStatus("ABORTED", 409),
+        Reason.STREAM_IDLE_TIMEOUT: ReasonStatus("DEADLINE_EXCEEDED", 408),
+        Reason.TOO_MANY_STREAMS: ReasonStatus("RESOURCE_EXHAUSTED", 429),
+        Reason.INVALID_CONTENT_TYPE: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.PRECONDITION_FAILED: ReasonStatus("FAILED_PRECONDITION", 412),
+        Reason.NOT_MODIFIED: ReasonStatus("FAILED_PRECONDITION", 304),
+        Reason.KEY_CONFLICT: ReasonStatus("FAILED_PRECONDITION", 409),
+        # The signed-URL client sent the data: its fault, not the gateway's.
+        Reason.CHECKSUM_MISMATCH: ReasonStatus("DATA_LOSS", 400),
+        Reason.SIZE_MISMATCH: ReasonStatus("DATA_LOSS", 400),
+        Reason.OBJECT_TOO_LARGE: ReasonStatus("RESOURCE_EXHAUSTED", 413),
+        Reason.OBJECT_TOO_SMALL: ReasonStatus("OUT_OF_RANGE", 400),
+        Reason.QUOTA_EXCEEDED: ReasonStatus("RESOURCE_EXHAUSTED", 507),
+        Reason.INVALID_RANGE: ReasonStatus("OUT_OF_RANGE", 416),
+        Reason.NOT_IMPLEMENTED: ReasonStatus("UNIMPLEMENTED", 501),
+        Reason.BACKEND_UNAVAILABLE: ReasonStatus("UNAVAILABLE", 503),
+        Reason.PERMISSION_DENIED: ReasonStatus("PERMISSION_DENIED", 403),
+        Reason.INTERNAL: ReasonStatus("INTERNAL", 500),
+    }
+)
 
 
 class GatewayError(Exception):

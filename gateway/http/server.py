@@ -14,9 +14,9 @@ request (expired, tampered, other object or method, missing parameters) and
 for a PUT or POST whose Content-Type differs from the one the URL binds (it is part of
 what was signed); 404 missing object or bucket; 413 too large (checked against
 Content-Length before anything is read, then as bytes arrive); 408 when a body
-sends nothing for the idle timeout; other gateway errors map through _STATUS
-(OBJECT_TOO_SMALL: 400). Error bodies are short plain text with the reason in
-the X-Sgw-Reason header.
+sends nothing for the idle timeout; other gateway errors map through the one
+reason table, gateway.domain.errors.REASON_STATUS (OBJECT_TOO_SMALL: 400).
+Error bodies are short plain text with the reason in the X-Sgw-Reason header.
 
 An upload is checked (signature, key, bucket, content type, declared size)
 before its body is asked for: `Expect: 100-continue` gets its 100 only then,
@@ -41,7 +41,7 @@ from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.errors import REASON_STATUS, GatewayError, Reason
 from gateway.domain.keys import validate_key
 from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, WriteOptions
@@ -71,30 +71,6 @@ _CHUNK_SIZE = web.AppKey("chunk_size", int)
 _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
 _STREAM_LIMITS = web.AppKey("stream_limits", StreamLimits)  # absent: none
 _IDLE = web.AppKey("idle_timeout", float)
-
-_STATUS: dict[Reason, int] = {
-    Reason.INVALID_ARGUMENT: 400,
-    Reason.INVALID_KEY: 400,
-    Reason.INVALID_BUCKET: 400,
-    Reason.INVALID_STREAM: 400,
-    Reason.CHECKSUM_MISMATCH: 400,
-    Reason.SIZE_MISMATCH: 400,
-    Reason.UNSUPPORTED_OPTION: 400,
-    Reason.OBJECT_TOO_SMALL: 400,
-    Reason.INVALID_CONTENT_TYPE: 400,
-    Reason.STREAM_IDLE_TIMEOUT: 408,
-    Reason.TOO_MANY_STREAMS: 429,
-    Reason.PERMISSION_DENIED: 403,
-    Reason.BUCKET_NOT_FOUND: 404,
-    Reason.OBJECT_NOT_FOUND: 404,
-    Reason.KEY_CONFLICT: 409,
-    Reason.PRECONDITION_FAILED: 412,
-    Reason.OBJECT_TOO_LARGE: 413,
-    Reason.INVALID_RANGE: 416,
-    Reason.NOT_IMPLEMENTED: 501,
-    Reason.BACKEND_UNAVAILABLE: 503,
-    Reason.QUOTA_EXCEEDED: 507,
-}
 
 _METHODS = ("GET", "HEAD", "PUT", "POST")
 
@@ -151,7 +127,7 @@ def _gateway_error(exc: GatewayError) -> web.Response:
         # A driver's own INTERNAL may name server paths: logged, not sent.
         log.error("signed URL request failed: %s", exc.message)
         return _error(500, Reason.INTERNAL, "internal error; see the gateway's log")
-    response = _error(_STATUS.get(exc.reason, 500), exc.reason, exc.message)
+    response = _error(REASON_STATUS[exc.reason].http_status, exc.reason, exc.message)
     if retry_after := exc.metadata.get("retry_after_s"):
         response.headers["Retry-After"] = retry_after
     return response

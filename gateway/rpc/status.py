@@ -8,41 +8,13 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.errors import REASON_STATUS, GatewayError, Reason
 
 ERROR_DOMAIN = "storagegw"
 
+# From the one reason table; a code name that is not a grpc.StatusCode fails here, at import.
 _CODES: dict[Reason, grpc.StatusCode] = {
-    Reason.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.INVALID_KEY: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.INVALID_BUCKET: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.INVALID_STREAM: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.INVALID_PAGE_TOKEN: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.INVALID_EXPIRY: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.INVALID_UPLOAD_ID: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.UNSUPPORTED_OPTION: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.BUCKET_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Reason.OBJECT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Reason.UPLOAD_EXPIRED: grpc.StatusCode.NOT_FOUND,
-    Reason.UPLOAD_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Reason.INVALID_WRITE_OFFSET: grpc.StatusCode.OUT_OF_RANGE,
-    Reason.UPLOAD_BUSY: grpc.StatusCode.ABORTED,
-    Reason.STREAM_IDLE_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
-    Reason.TOO_MANY_STREAMS: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Reason.INVALID_CONTENT_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.PRECONDITION_FAILED: grpc.StatusCode.FAILED_PRECONDITION,
-    Reason.NOT_MODIFIED: grpc.StatusCode.FAILED_PRECONDITION,
-    Reason.KEY_CONFLICT: grpc.StatusCode.FAILED_PRECONDITION,
-    Reason.CHECKSUM_MISMATCH: grpc.StatusCode.DATA_LOSS,
-    Reason.SIZE_MISMATCH: grpc.StatusCode.DATA_LOSS,
-    Reason.OBJECT_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Reason.OBJECT_TOO_SMALL: grpc.StatusCode.OUT_OF_RANGE,
-    Reason.QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Reason.INVALID_RANGE: grpc.StatusCode.OUT_OF_RANGE,
-    Reason.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
-    Reason.BACKEND_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    Reason.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    Reason.INTERNAL: grpc.StatusCode.INTERNAL,
+    reason: grpc.StatusCode[status.grpc_code] for reason, status in REASON_STATUS.items()
 }
 
 

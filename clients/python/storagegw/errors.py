@@ -2,8 +2,9 @@
 
 The gateway sends every error with a google.rpc.ErrorInfo in the
 `grpc-status-details-bin` trailer. Its `reason` is stable and picks the most
-specific exception class; the gRPC status code is the fallback when a reason
-is missing or unknown (for example errors raised by gRPC itself, such as
+specific exception class (every value of the contract's ErrorReason enum,
+storagegw.v1.error_reason_pb2, has one); the gRPC status code is the fallback
+when a reason is missing or unknown (for example errors raised by gRPC itself, such as
 UNAVAILABLE when the gateway cannot be reached).
 
 The details are decoded with storagegw.v1.status_pb2, which has the wire form
@@ -18,6 +19,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from storagegw.v1 import status_pb2
+from storagegw.v1.error_reason_pb2 import ErrorReason
 
 __all__ = [
     "Aborted",
@@ -37,6 +39,7 @@ __all__ = [
     "NotModified",
     "ObjectNotFound",
     "ObjectTooLarge",
+    "ObjectTooSmall",
     "PermissionDenied",
     "PreconditionFailed",
     "QuotaExceeded",
@@ -156,6 +159,12 @@ class ObjectTooLarge(ResourceExhausted):
     pass
 
 
+class ObjectTooSmall(InvalidArgument):
+    """A signed POST's object is below the URL's min_size (OUT_OF_RANGE)."""
+
+    default_code = grpc.StatusCode.OUT_OF_RANGE
+
+
 class QuotaExceeded(ResourceExhausted):
     pass
 
@@ -237,36 +246,43 @@ class UploadBusy(Aborted):
     the gateway has not yet noticed); retry after a pause."""
 
 
+# One class for each ErrorReason value but ERROR_REASON_UNSPECIFIED
+# (tests/test_error_reasons.py checks that none is missing).
+_CLASS_OF_REASON: dict[ErrorReason.ValueType, type[StorageError]] = {
+    ErrorReason.INVALID_ARGUMENT: InvalidArgument,
+    ErrorReason.INVALID_KEY: InvalidKey,
+    ErrorReason.INVALID_BUCKET: InvalidArgument,
+    ErrorReason.INVALID_STREAM: InvalidArgument,
+    ErrorReason.INVALID_PAGE_TOKEN: InvalidArgument,
+    ErrorReason.INVALID_EXPIRY: InvalidArgument,
+    ErrorReason.INVALID_UPLOAD_ID: InvalidUploadId,
+    ErrorReason.UNSUPPORTED_OPTION: InvalidArgument,
+    ErrorReason.BUCKET_NOT_FOUND: BucketNotFound,
+    ErrorReason.OBJECT_NOT_FOUND: ObjectNotFound,
+    ErrorReason.UPLOAD_EXPIRED: UploadExpired,
+    ErrorReason.UPLOAD_NOT_FOUND: UploadNotFound,
+    ErrorReason.INVALID_WRITE_OFFSET: InvalidWriteOffset,
+    ErrorReason.UPLOAD_BUSY: UploadBusy,
+    ErrorReason.STREAM_IDLE_TIMEOUT: StreamIdleTimeout,
+    ErrorReason.TOO_MANY_STREAMS: TooManyStreams,
+    ErrorReason.INVALID_CONTENT_TYPE: InvalidArgument,
+    ErrorReason.PRECONDITION_FAILED: PreconditionFailed,
+    ErrorReason.NOT_MODIFIED: NotModified,
+    ErrorReason.KEY_CONFLICT: KeyConflict,
+    ErrorReason.CHECKSUM_MISMATCH: ChecksumMismatch,
+    ErrorReason.SIZE_MISMATCH: SizeMismatch,
+    ErrorReason.OBJECT_TOO_LARGE: ObjectTooLarge,
+    ErrorReason.OBJECT_TOO_SMALL: ObjectTooSmall,
+    ErrorReason.QUOTA_EXCEEDED: QuotaExceeded,
+    ErrorReason.INVALID_RANGE: InvalidRange,
+    ErrorReason.NOT_IMPLEMENTED: Unimplemented,
+    ErrorReason.BACKEND_UNAVAILABLE: Unavailable,
+    ErrorReason.PERMISSION_DENIED: PermissionDenied,
+    ErrorReason.INTERNAL: Internal,
+}
+# ErrorInfo.reason carries the value's name, not its number.
 _BY_REASON: dict[str, type[StorageError]] = {
-    "OBJECT_NOT_FOUND": ObjectNotFound,
-    "BUCKET_NOT_FOUND": BucketNotFound,
-    "INVALID_ARGUMENT": InvalidArgument,
-    "INVALID_BUCKET": InvalidArgument,
-    "INVALID_STREAM": InvalidArgument,
-    "INVALID_PAGE_TOKEN": InvalidArgument,
-    "INVALID_EXPIRY": InvalidArgument,
-    "UNSUPPORTED_OPTION": InvalidArgument,
-    "INVALID_KEY": InvalidKey,
-    "INVALID_RANGE": InvalidRange,
-    "PRECONDITION_FAILED": PreconditionFailed,
-    "NOT_MODIFIED": NotModified,
-    "KEY_CONFLICT": KeyConflict,
-    "CHECKSUM_MISMATCH": ChecksumMismatch,
-    "SIZE_MISMATCH": SizeMismatch,
-    "OBJECT_TOO_LARGE": ObjectTooLarge,
-    "QUOTA_EXCEEDED": QuotaExceeded,
-    "NOT_IMPLEMENTED": Unimplemented,
-    "BACKEND_UNAVAILABLE": Unavailable,
-    "PERMISSION_DENIED": PermissionDenied,
-    "INTERNAL": Internal,
-    "UPLOAD_NOT_FOUND": UploadNotFound,
-    "UPLOAD_EXPIRED": UploadExpired,
-    "INVALID_UPLOAD_ID": InvalidUploadId,
-    "INVALID_WRITE_OFFSET": InvalidWriteOffset,
-    "UPLOAD_BUSY": UploadBusy,
-    "STREAM_IDLE_TIMEOUT": StreamIdleTimeout,
-    "TOO_MANY_STREAMS": TooManyStreams,
-    "INVALID_CONTENT_TYPE": InvalidArgument,
+    ErrorReason.Name(reason): cls for reason, cls in _CLASS_OF_REASON.items()
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[StorageError]] = {

@@ -86,7 +86,9 @@ class RpcErrorInfo(_message.Message):
     DOMAIN_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
-    """The machine-readable reason, for example OBJECT_NOT_FOUND."""
+    """The machine-readable reason, for example OBJECT_NOT_FOUND: the name of
+    an ErrorReason value (error_reason.proto).
+    """
     domain: _builtins.str
     """Always "storagegw"."""
     @_builtins.property

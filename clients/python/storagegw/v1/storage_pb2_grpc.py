@@ -35,7 +35,8 @@ class StorageServiceStub:
 
     Errors carry a google.rpc.ErrorInfo in the status details; its `reason`
     (for example OBJECT_NOT_FOUND or CHECKSUM_MISMATCH) is stable and meant for
-    programs, the status message for people.
+    programs, the status message for people. ErrorReason (error_reason.proto)
+    lists every reason.
 
     Limits (the README's Limits section lists them all): keys 1 to 1024 bytes
     of UTF-8; user metadata at most 8 KiB (8,192 bytes of keys and values in
@@ -114,7 +115,8 @@ class StorageServiceServicer:
 
     Errors carry a google.rpc.ErrorInfo in the status details; its `reason`
     (for example OBJECT_NOT_FOUND or CHECKSUM_MISMATCH) is stable and meant for
-    programs, the status message for people.
+    programs, the status message for people. ErrorReason (error_reason.proto)
+    lists every reason.
 
     Limits (the README's Limits section lists them all): keys 1 to 1024 bytes
     of UTF-8; user metadata at most 8 KiB (8,192 bytes of keys and values in
@@ -299,7 +301,8 @@ class StorageService:
 
     Errors carry a google.rpc.ErrorInfo in the status details; its `reason`
     (for example OBJECT_NOT_FOUND or CHECKSUM_MISMATCH) is stable and meant for
-    programs, the status message for people.
+    programs, the status message for people. ErrorReason (error_reason.proto)
+    lists every reason.
 
     Limits (the README's Limits section lists them all): keys 1 to 1024 bytes
     of UTF-8; user metadata at most 8 KiB (8,192 bytes of keys and values in
