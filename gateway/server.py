@@ -17,9 +17,10 @@ from gateway.backends import factory
 from gateway.config import Config
 from gateway.core import upload_budget
 from gateway.core.buckets import Buckets, Guard
-from gateway.core.signing import UrlSigner, load_or_create_secret
+from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
+from gateway.core.url_secret import load_or_create_secret
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
 from gateway.http.listener import ConnectionLimits, HttpListener

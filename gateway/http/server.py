@@ -1,4 +1,4 @@
-"""The gateway's HTTP listener: serves signed URLs (see gateway/signing.py).
+"""The gateway's HTTP listener: serves signed URLs (see gateway/core/signing.py).
 
 One route, /v1/b/{bucket}/o/{key}:
 - GET/HEAD stream the object through the core's read (gateway.core.objects,
@@ -8,7 +8,7 @@ One route, /v1/b/{bucket}/o/{key}:
 - PUT stores the body through gateway.core.ingest.store (checksummed, committed
   only when whole), bounded by the URL's max size and the gateway's.
 - POST stores the "file" field of an HTML form the same way, also bounded
-  below by the URL's min size (gateway/http_form.py).
+  below by the URL's min size (gateway/http/form.py).
 
 Status codes: 400 invalid key; 403 when the signature does not allow the
 request (expired, tampered, other object or method, missing parameters) and
@@ -22,8 +22,8 @@ Error bodies are short plain text with the reason in the X-Sgw-Reason header.
 An upload is checked (signature, key, bucket, content type, declared size)
 before its body is asked for: `Expect: 100-continue` gets its 100 only then,
 and a refused upload's connection is closed without reading its body. Reads
-and writes are bounded by the idle timeout (gateway/http_limits.py); the
-connections themselves by gateway/http_listener.py.
+and writes are bounded by the idle timeout (gateway/http/limits.py); the
+connections themselves by gateway/http/listener.py.
 
 Signed URLs carry their signature in the query string, so nothing here logs a
 query string: the access log writes method, path, status, size and time only.
