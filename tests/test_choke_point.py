@@ -28,19 +28,10 @@ from tests.rpc import call_error, crc, put
 
 REFUSAL = "refused by the test guard"
 DATA = b"guarded bytes"
-# Every driver method that reads or changes what a bucket holds.
-DRIVER_METHODS = (
-    "head",
-    "open_read",
-    "open_write",
-    "delete",
-    "list",
-    "copy",
-    "start_upload",
-    "query_upload",
-    "resume_upload",
-    "abort_upload",
-)
+# Every driver method that reads or changes what a bucket holds: the
+# driver's own, and its resumable uploads' (a capability, maybe another object).
+OBJECT_METHODS = ("head", "open_read", "open_write", "delete", "list", "copy")
+UPLOAD_METHODS = ("start_upload", "query_upload", "resume_upload", "abort_upload")
 
 Access = tuple[str, str, Action]
 
@@ -100,14 +91,19 @@ class Door:
 
 def _spy_on_driver(backend: Any, bucket: str, calls: list[str]) -> None:
     """Wrap the driver's methods in place: they still do all the work."""
-    for name in DRIVER_METHODS:
-        original = getattr(backend, name)
+    _spy(backend, OBJECT_METHODS, bucket, calls)
+    _spy(backend.capabilities.uploads, UPLOAD_METHODS, bucket, calls)
+
+
+def _spy(holder: Any, names: tuple[str, ...], bucket: str, calls: list[str]) -> None:
+    for name in names:
+        original = getattr(holder, name)
 
         async def spy(*args: Any, _name: str = name, _original: Any = original) -> Any:
             calls.append(f"{bucket}.{_name}")
             return await _original(*args)
 
-        setattr(backend, name, spy)
+        setattr(holder, name, spy)
 
 
 @pytest.fixture
@@ -320,6 +316,7 @@ def test_refused_upload_calls_leave_the_upload_as_it_was(door: Door) -> None:
         pb.QueryUploadRequest(upload_id=upload_id)
     )
     assert (status.persisted_size, status.complete) == (0, False)
+    assert door.driver_calls == ["main.query_upload"]  # once allowed, the spy sees it
     assert not door.exists("main", "r")
 
 
