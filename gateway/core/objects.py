@@ -1,5 +1,6 @@
-"""The object operations: Head, read (a gRPC Get, a signed GET or HEAD),
-Delete and List, on domain values whatever front the request came through.
+"""The object operations: Head, read (a gRPC Get, a signed GET or HEAD, by
+offset or by an HTTP-style range), Delete and List, on domain values whatever
+front the request came through.
 
 Each operation opens its target through Buckets.open, the one door, before
 anything else touches the backend; the request's own rules (a negative read
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ObjectReader
-from gateway.core.buckets import Action, Buckets
+from gateway.core.buckets import Action, Buckets, Target
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.objects import NO_CONDITIONS, Conditions, ListPage, ObjectMeta
 
@@ -105,20 +106,14 @@ class Objects:
 
     async def read(self, spec: ReadSpec) -> ObjectRead:
         """Open spec's bytes (OUT_OF_RANGE past the end); close the reader."""
-        target = self._buckets.open(spec.bucket, spec.key, Action.READ)
+        readable = self.reading(spec.bucket, spec.key)
         if spec.limit is not None and spec.limit < 0:
             raise invalid_argument(f"read_limit must not be negative, got {spec.limit}")
-        reader = await target.backend.open_read(
-            target.key, spec.offset, spec.limit, spec.conditions
-        )
-        return ObjectRead(target.bucket, reader)
+        return await readable.read(spec.offset, spec.limit, spec.conditions)
 
-    async def read_range(self, bucket: str, key: str, wanted: ByteRange | None) -> RangeRead:
-        """Open an HTTP-style range (None: the whole object). A range that
-        starts at or past the end, or the empty suffix "-0", is unsatisfiable."""
-        target = self._buckets.open(bucket, key, Action.READ)
-        reader, size = await _open_range(target.backend, target.key, wanted)
-        return RangeRead(target.bucket, reader, size)
+    def reading(self, bucket: str, key: str) -> Readable:
+        """Pass the door for reading key, without touching the backend yet."""
+        return Readable(self._buckets.open(bucket, key, Action.READ))
 
     async def delete(self, bucket: str, key: str, conditions: Conditions) -> bool:
         """Whether there was an object (idempotent)."""
@@ -140,6 +135,29 @@ class Objects:
             self._page_max_bytes,
         )
         return BucketPage(target.bucket, page)
+
+
+class Readable:
+    """An object a request may read: its target passed the door (Objects.reading).
+    Opening its bytes is a step of its own, so that a front can admit the
+    transfer in between (a signed GET holds a stream slot; a refused or
+    unknown object is answered before that)."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+
+    async def read(self, offset: int, limit: int | None, conditions: Conditions) -> ObjectRead:
+        """offset < 0 reads the last -offset bytes; limit None to the end."""
+        target = self._target
+        reader = await target.backend.open_read(target.key, offset, limit, conditions)
+        return ObjectRead(target.bucket, reader)
+
+    async def read_range(self, wanted: ByteRange | None) -> RangeRead:
+        """Open an HTTP-style range (None: the whole object). A range that
+        starts at or past the end, or the empty suffix "-0", is unsatisfiable."""
+        target = self._target
+        reader, size = await _open_range(target.backend, target.key, wanted)
+        return RangeRead(target.bucket, reader, size)
 
 
 async def _open_range(

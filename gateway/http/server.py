@@ -41,7 +41,7 @@ from aiohttp.abc import AbstractAccessLogger
 from gateway.backends.base import Backend
 from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
-from gateway.core.objects import Objects
+from gateway.core.objects import Objects, Readable
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
 from gateway.domain.errors import REASON_STATUS, GatewayError, Reason
@@ -160,10 +160,11 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
                 raise SignatureError(f"signed URL: repeated parameter {name}")
         verified = app[_SIGNER].verify(method, bucket, key, request.query)
         serve: Callable[[], Awaitable[web.StreamResponse]]
+        # A request is refused (bucket, guards) before it is admitted.
         if method in ("GET", "HEAD"):
-            serve = functools.partial(_get, request, verified)
+            readable = app[_OBJECTS].reading(bucket, key)
+            serve = functools.partial(_get, request, readable, verified)
         else:
-            # An upload is refused (bucket, guards) before it is admitted.
             backend = app[_BUCKETS].open(bucket, key, Action.WRITE).backend
             upload = _put if method == "PUT" else _post
             serve = functools.partial(upload, request, backend, verified)
@@ -182,10 +183,12 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
 # --- GET / HEAD --------------------------------------------------------------
 
 
-async def _get(request: web.Request, verified: VerifiedRequest) -> web.StreamResponse:
-    """GET and HEAD: the same read as gRPC's Get, of the Range asked for."""
+async def _get(
+    request: web.Request, readable: Readable, verified: VerifiedRequest
+) -> web.StreamResponse:
+    """GET and HEAD: the core's read, as gRPC's Get, of the Range asked for."""
     wanted = parse_range(request.headers.get("Range"))
-    read = await request.app[_OBJECTS].read_range(verified.bucket, verified.key, wanted)
+    read = await readable.read_range(wanted)
     reader, size = read.reader, read.size
     if reader is None:
         refusal = _error(
