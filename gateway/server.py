@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -15,10 +16,11 @@ from gateway import cleanup
 from gateway.backends import factory
 from gateway.config import Config
 from gateway.core import upload_budget
-from gateway.core.buckets import Buckets
-from gateway.core.signing import UrlSigner, load_or_create_secret
+from gateway.core.buckets import Buckets, Guard
+from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
+from gateway.core.url_secret import load_or_create_secret
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
 from gateway.http.listener import ConnectionLimits, HttpListener
@@ -72,11 +74,13 @@ def bucket_service_name(bucket: str) -> str:
 class Gateway:
     """One gateway process's servers. start(), then stop() (or serve())."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, guards: Sequence[Guard] = ()) -> None:
+        """guards: checked on every access, whatever route it came by (Buckets.open)."""
         self.config = config
         self.buckets = Buckets(
             {name: factory.build(bucket) for name, bucket in config.buckets.items()},
             config.default_bucket,
+            guards,
         )
         secret = load_or_create_secret(config.url_secret, config.base_path)
         upload_ids = UploadIds(secret, config.upload_lifetime)

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ import grpc
 import pytest
 
 from gateway import config as config_module
+from gateway.core.buckets import Guard
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
 from tests.servers import (
@@ -67,7 +68,9 @@ class RunningGateway:
 
 
 @contextmanager
-def run_gateway(env: dict[str, str], data_dir: Path) -> Iterator[RunningGateway]:
+def run_gateway(
+    env: dict[str, str], data_dir: Path, guards: Sequence[Guard] = ()
+) -> Iterator[RunningGateway]:
     settings = {
         "GATEWAY_LISTEN": "127.0.0.1:0",
         "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
@@ -85,7 +88,7 @@ def run_gateway(env: dict[str, str], data_dir: Path) -> Iterator[RunningGateway]
         nonlocal stop
         stop = asyncio.Event()
         try:
-            gateway = Gateway(config)
+            gateway = Gateway(config, guards)
             await gateway.start()
             holder["gateway"] = gateway
         except BaseException as error:

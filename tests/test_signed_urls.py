@@ -27,7 +27,8 @@ from gateway.backends.local.backend import LocalBackend
 from gateway.backends.memory.backend import MemoryBackend
 from gateway.core.buckets import Buckets
 from gateway.core.ingest import Expected, store
-from gateway.core.signing import SignatureError, UrlSigner, load_or_create_secret
+from gateway.core.signing import SignatureError, UrlSigner
+from gateway.core.url_secret import load_or_create_secret
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
 from gateway.http.listener import ConnectionLimits, HttpListener

@@ -3,43 +3,60 @@ through the gateway and verified against the source's checksums)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
+from gateway.core.objects import StoredObject
+from gateway.core.user_metadata import checked_metadata
 from gateway.domain.media_types import validate_content_type
-from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
-from gateway.rpc import convert
-from gateway.rpc.put_stream import checked_metadata
-from storagegw.v1 import storage_pb2 as pb
+from gateway.domain.objects import DEFAULT_CONTENT_TYPE, NO_CONDITIONS, Conditions, WriteOptions
 
 COPY_CHUNK_SIZE = 1024 * 1024
 
 
-async def copy(
-    buckets: Buckets, request: pb.CopyRequest, *, max_size: int | None
-) -> tuple[str, ObjectMeta]:
-    """Copy the request's source to its destination; (destination bucket, new object)."""
-    origin = buckets.open(request.source_bucket, request.source_key, Action.READ)
-    target = buckets.open(request.destination_bucket, request.destination_key, Action.WRITE)
+@dataclass(frozen=True, slots=True)
+class CopySpec:
+    """What a Copy asks for. content_type and metadata replace the source's
+    only with replace_metadata (they are checked either way)."""
+
+    source_bucket: str
+    source_key: str
+    destination_bucket: str
+    destination_key: str
+    source_conditions: Conditions = NO_CONDITIONS
+    destination_conditions: Conditions = NO_CONDITIONS
+    replace_metadata: bool = False
+    content_type: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> StoredObject:
+    """Copy spec's source to its destination; the new object.
+
+    max_size bounds an object streamed across backends (OBJECT_TOO_LARGE)."""
+    origin = buckets.open(spec.source_bucket, spec.source_key, Action.READ)
+    target = buckets.open(spec.destination_bucket, spec.destination_key, Action.WRITE)
     source, source_key = origin.backend, origin.key
     bucket, destination, key = target.bucket, target.backend, target.key
-    source_conditions = convert.conditions(request.source_preconditions)
     # Checked even when replace_metadata is false, where they are ignored:
     # a request is refused for what it carries, whatever it asks for.
-    content_type = validate_content_type(request.content_type)
+    content_type = validate_content_type(spec.content_type)
     options = WriteOptions(
         content_type=content_type or DEFAULT_CONTENT_TYPE,
-        metadata=checked_metadata(request.metadata),
-        conditions=convert.conditions(request.destination_preconditions),
+        metadata=checked_metadata(spec.metadata),
+        conditions=spec.destination_conditions,
     )
     if source is destination:
         meta = await source.copy(
-            source_key, key, source_conditions, options, request.replace_metadata
+            source_key, key, spec.source_conditions, options, spec.replace_metadata
         )
-        return bucket, meta
-    reader = await source.open_read(source_key, 0, None, source_conditions)
+        return StoredObject(bucket, meta)
+    reader = await source.open_read(source_key, 0, None, spec.source_conditions)
     try:
         original = reader.meta
-        if not request.replace_metadata:
+        if not spec.replace_metadata:
             options = WriteOptions(
                 content_type=original.content_type,
                 metadata=dict(original.metadata),
@@ -51,4 +68,4 @@ async def copy(
         )
     finally:
         await reader.close()
-    return bucket, meta
+    return StoredObject(bucket, meta)

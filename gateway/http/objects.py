@@ -1,5 +1,6 @@
-"""What a signed GET or HEAD answers with: the byte range asked for, and the
-object's headers (each value made legal for HTTP, whatever a backend holds)."""
+"""What a signed GET or HEAD asks for and answers with: the byte range of its
+Range header, and the object's headers (each value made legal for HTTP,
+whatever a backend holds)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,18 @@ import re
 from email.utils import formatdate
 from urllib.parse import quote
 
-from gateway.backends.base import Backend, ObjectReader
+from gateway.core.objects import ByteRange
 from gateway.core.signing import VerifiedRequest
-from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import DEFAULT_CONTENT_TYPE, NO_CONDITIONS, ObjectMeta
+from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta
 from gateway.http.limits import header_value, range_number
 
 _RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)", re.IGNORECASE)
 
 
-def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
-    """One byte range as (first, last) with either possibly None ("a-": last
-    None; "-n": first None); None for no header, a malformed one or several
-    ranges, all of which mean "the whole object"."""
+def parse_range(header: str | None) -> ByteRange | None:
+    """One byte range, first or last possibly None ("a-": last None; "-n":
+    first None); None for no header, a malformed one or several ranges, all
+    of which mean "the whole object"."""
     if not header or "," in header:
         return None
     match = _RANGE.fullmatch(header.strip())
@@ -29,37 +29,7 @@ def parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     last = range_number(match[2]) if match[2] else None
     if first is not None and last is not None and last < first:
         return None
-    return first, last
-
-
-async def open_range(
-    backend: Backend, key: str, wanted: tuple[int | None, int | None] | None
-) -> tuple[ObjectReader | None, int]:
-    """(reader, object size); reader None when the range is unsatisfiable."""
-    if wanted is None:
-        reader = await backend.open_read(key, 0, None, NO_CONDITIONS)
-        return reader, reader.meta.size
-    first, last = wanted
-    if first is None:
-        assert last is not None
-        # "-0" is never satisfiable; open nothing just to learn the size.
-        reader = await backend.open_read(
-            key, -last if last else 0, None if last else 0, NO_CONDITIONS
-        )
-    else:
-        try:
-            limit = None if last is None else last - first + 1
-            reader = await backend.open_read(key, first, limit, NO_CONDITIONS)
-        except GatewayError as exc:
-            if exc.reason != Reason.INVALID_RANGE:
-                raise
-            known = exc.metadata.get("size")
-            return None, int(known) if known is not None else (await backend.head(key)).size
-    size = reader.meta.size
-    if reader.start >= size or (first is None and not last):
-        await reader.close()
-        return None, size
-    return reader, size
+    return ByteRange(first, last)
 
 
 def object_headers(meta: ObjectMeta, verified: VerifiedRequest) -> dict[str, str]:

@@ -1,13 +1,14 @@
-"""The gateway's HTTP listener: serves signed URLs (see gateway/signing.py).
+"""The gateway's HTTP listener: serves signed URLs (see gateway/core/signing.py).
 
 One route, /v1/b/{bucket}/o/{key}:
-- GET/HEAD stream the object, honouring one "Range: bytes=..." (206, or 416
-  with "Content-Range: bytes */size"); a multi-range header gets the whole
-  object (200). download URLs add Content-Disposition: attachment.
+- GET/HEAD stream the object through the core's read (gateway.core.objects,
+  as gRPC's Get), honouring one "Range: bytes=..." (206, or 416 with
+  "Content-Range: bytes */size"); a multi-range header gets the whole object
+  (200). download URLs add Content-Disposition: attachment.
 - PUT stores the body through gateway.core.ingest.store (checksummed, committed
   only when whole), bounded by the URL's max size and the gateway's.
 - POST stores the "file" field of an HTML form the same way, also bounded
-  below by the URL's min size (gateway/http_form.py).
+  below by the URL's min size (gateway/http/form.py).
 
 Status codes: 400 invalid key; 403 when the signature does not allow the
 request (expired, tampered, other object or method, missing parameters) and
@@ -21,8 +22,8 @@ Error bodies are short plain text with the reason in the X-Sgw-Reason header.
 An upload is checked (signature, key, bucket, content type, declared size)
 before its body is asked for: `Expect: 100-continue` gets its 100 only then,
 and a refused upload's connection is closed without reading its body. Reads
-and writes are bounded by the idle timeout (gateway/http_limits.py); the
-connections themselves by gateway/http_listener.py.
+and writes are bounded by the idle timeout (gateway/http/limits.py); the
+connections themselves by gateway/http/listener.py.
 
 Signed URLs carry their signature in the query string, so nothing here logs a
 query string: the access log writes method, path, status, size and time only.
@@ -30,8 +31,9 @@ query string: the access log writes method, path, status, size and time only.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
@@ -39,6 +41,7 @@ from aiohttp.abc import AbstractAccessLogger
 from gateway.backends.base import Backend
 from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
+from gateway.core.objects import Objects, Readable
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
 from gateway.domain.errors import REASON_STATUS, GatewayError, Reason
@@ -54,7 +57,7 @@ from gateway.http.limits import (
     size_limit,
     write_within_idle,
 )
-from gateway.http.objects import object_headers, open_range, parse_range
+from gateway.http.objects import object_headers, parse_range
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.http.access")
@@ -66,6 +69,7 @@ REASON_HEADER = "X-Sgw-Reason"
 MAX_FORM_OVERHEAD = MAX_FIELDS * (MAX_FIELD_BYTES + 512) + 4096
 
 _BUCKETS = web.AppKey("buckets", Buckets)
+_OBJECTS = web.AppKey("objects", Objects)
 _SIGNER = web.AppKey("signer", UrlSigner)
 _CHUNK_SIZE = web.AppKey("chunk_size", int)
 _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
@@ -107,6 +111,7 @@ def make_app(
     if stream_limits is not None:
         app[_STREAM_LIMITS] = stream_limits
     app[_BUCKETS] = buckets
+    app[_OBJECTS] = Objects(buckets)
     app[_SIGNER] = signer
     app[_CHUNK_SIZE] = chunk_size
     app[_IDLE] = idle_timeout
@@ -154,13 +159,20 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
             if name.lower().startswith("x-sgw-") and len(request.query.getall(name)) > 1:
                 raise SignatureError(f"signed URL: repeated parameter {name}")
         verified = app[_SIGNER].verify(method, bucket, key, request.query)
-        action = Action.READ if method in ("GET", "HEAD") else Action.WRITE
-        backend = app[_BUCKETS].open(bucket, key, action).backend
+        serve: Callable[[], Awaitable[web.StreamResponse]]
+        # A request is refused (bucket, guards) before it is admitted.
+        if method in ("GET", "HEAD"):
+            readable = app[_OBJECTS].reading(bucket, key)
+            serve = functools.partial(_get, request, readable, verified)
+        else:
+            backend = app[_BUCKETS].open(bucket, key, Action.WRITE).backend
+            upload = _put if method == "PUT" else _post
+            serve = functools.partial(upload, request, backend, verified)
         limits = app.get(_STREAM_LIMITS)
         if limits is None or method == "HEAD":  # a HEAD holds no stream
-            return await _serve(request, method, backend, verified)
+            return await serve()
         with limits.serving():
-            return await _serve(request, method, backend, verified)
+            return await serve()
     except GatewayError as exc:
         return _gateway_error(exc)
     except Exception:
@@ -168,24 +180,16 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
         return _error(500, Reason.INTERNAL, "internal error")
 
 
-async def _serve(
-    request: web.Request, method: str, backend: Backend, verified: VerifiedRequest
-) -> web.StreamResponse:
-    if method == "PUT":
-        return await _put(request, backend, verified)
-    if method == "POST":
-        return await _post(request, backend, verified)
-    return await _get(request, backend, verified)
-
-
 # --- GET / HEAD --------------------------------------------------------------
 
 
 async def _get(
-    request: web.Request, backend: Backend, verified: VerifiedRequest
+    request: web.Request, readable: Readable, verified: VerifiedRequest
 ) -> web.StreamResponse:
+    """GET and HEAD: the core's read, as gRPC's Get, of the Range asked for."""
     wanted = parse_range(request.headers.get("Range"))
-    reader, size = await open_range(backend, verified.key, wanted)
+    read = await readable.read_range(wanted)
+    reader, size = read.reader, read.size
     if reader is None:
         refusal = _error(
             416, Reason.INVALID_RANGE, f"range not satisfiable: object is {size} bytes"

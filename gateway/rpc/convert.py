@@ -1,9 +1,16 @@
-"""Conversions between protobuf messages and driver values."""
+"""Conversions between protobuf messages and domain values: requests into the
+core operations' specs, their results into responses. Done here, once, at the
+edge; nothing past it sees a protobuf message."""
 
 from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway.backends.base import ObjectReader
+from gateway.core.copying import CopySpec
+from gateway.core.objects import BucketPage, ListSpec, ReadSpec
+from gateway.core.signed_urls import SignSpec
+from gateway.core.signing import SignedMethod, SignedUrl
 from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 from storagegw.v1 import storage_pb2 as pb
@@ -55,3 +62,95 @@ def sha256_field(value: bytes, field: str) -> bytes | None:
     if len(value) != 32:
         raise invalid_argument(f"{field} must be 32 bytes (SHA-256), got {len(value)}")
     return value
+
+
+# --- requests in ---------------------------------------------------------------
+
+
+def read_spec(request: pb.GetRequest) -> ReadSpec:
+    return ReadSpec(
+        bucket=request.bucket,
+        key=request.key,
+        offset=request.read_offset,
+        limit=request.read_limit if request.HasField("read_limit") else None,
+        conditions=conditions(request.preconditions),
+    )
+
+
+def list_spec(request: pb.ListRequest) -> ListSpec:
+    return ListSpec(
+        bucket=request.bucket,
+        prefix=request.prefix,
+        delimiter=request.delimiter,
+        start_after=request.start_after,
+        page_size=request.page_size,
+        page_token=request.page_token,
+    )
+
+
+def copy_spec(request: pb.CopyRequest) -> CopySpec:
+    return CopySpec(
+        source_bucket=request.source_bucket,
+        source_key=request.source_key,
+        destination_bucket=request.destination_bucket,
+        destination_key=request.destination_key,
+        source_conditions=conditions(request.source_preconditions),
+        destination_conditions=conditions(request.destination_preconditions),
+        replace_metadata=request.replace_metadata,
+        content_type=request.content_type,
+        metadata=dict(request.metadata),
+    )
+
+
+_SIGNED_METHODS: dict[int, SignedMethod] = {
+    pb.SIGNED_METHOD_GET: "GET",
+    pb.SIGNED_METHOD_PUT: "PUT",
+    pb.SIGNED_METHOD_POST: "POST",
+}
+
+
+def sign_spec(request: pb.SignUrlRequest) -> SignSpec:
+    return SignSpec(
+        bucket=request.bucket,
+        key=request.key,
+        method=_SIGNED_METHODS.get(request.method),
+        # Not ToTimedelta(): a Duration of 2**63-1 seconds overflows it; the
+        # signer refuses any value out of range with INVALID_EXPIRY.
+        expires_in_s=(
+            request.expires_in.seconds + request.expires_in.nanos / 1e9
+            if request.HasField("expires_in")
+            else None
+        ),
+        download=request.download,
+        filename=request.filename,
+        content_type=request.content_type,
+        max_size=request.max_size if request.HasField("max_size") else None,
+        min_size=request.min_size if request.HasField("min_size") else None,
+    )
+
+
+# --- results out -----------------------------------------------------------------
+
+
+def content_range(reader: ObjectReader) -> pb.ContentRange:
+    return pb.ContentRange(start=reader.start, end=reader.end, complete_length=reader.meta.size)
+
+
+def list_response(listed: BucketPage) -> pb.ListResponse:
+    page = listed.page
+    return pb.ListResponse(
+        objects=[object_info(listed.bucket, meta) for meta in page.objects],
+        common_prefixes=page.common_prefixes,
+        next_page_token=page.next_page_token,
+    )
+
+
+def sign_url_response(signed: SignedUrl) -> pb.SignUrlResponse:
+    response = pb.SignUrlResponse(
+        url=signed.url,
+        method=signed.method,
+        headers=signed.headers,
+        form_fields=signed.form_fields,
+    )
+    response.expire_time.FromSeconds(signed.expire_time_unix)
+    return response

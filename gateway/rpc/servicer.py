@@ -1,4 +1,6 @@
-"""StorageService: messages in and out; the work happens in drivers and helpers.
+"""StorageService: each RPC converts its request into domain values
+(gateway.rpc.convert), calls a core operation (gateway.core) and converts the
+result back; the rules live in the operations, the bytes in the drivers.
 
 Errors are raised as GatewayError and mapped to statuses by the interceptor,
 so no handler catches them.
@@ -6,25 +8,22 @@ so no handler catches them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from grpc.aio import ServicerContext
 
-from gateway.core import calllog, copying, uploads
-from gateway.core.buckets import Action, Buckets
-from gateway.core.signing import SignedMethod, SignedUrl, UrlSigner
+from gateway.core import calllog, copying, signed_urls, uploads
+from gateway.core.buckets import Buckets
+from gateway.core.objects import Objects
+from gateway.core.signing import UrlSigner
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds
-from gateway.domain.errors import invalid_argument
 from gateway.rpc import convert, put_stream, wire
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
-MAX_PAGE_SIZE = 1000
-MAX_DELIMITER_BYTES = 64
 # The message limit (GATEWAY_MAX_MESSAGE_SIZE) is at least 64 KiB above the
 # chunk size, and one legal entry takes well under 64 KiB.
 PAGE_HEADROOM = 64 * 1024
@@ -59,6 +58,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         self._buckets = buckets
         self._signer = signer
         self._settings = settings
+        self._objects = Objects(buckets, settings.page_max_bytes)
         self._put_limits = put_stream.PutLimits(settings.max_object_size)
         self._uploads = uploads.Uploads(
             buckets,
@@ -113,21 +113,12 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
     async def Get(  # type: ignore[override]
         self, request: pb.GetRequest, context: Context
     ) -> AsyncIterator[bytes]:
-        target = self._buckets.open(request.bucket, request.key, Action.READ)
-        bucket, backend, key = target.bucket, target.backend, target.key
-        limit = request.read_limit if request.HasField("read_limit") else None
-        if limit is not None and limit < 0:
-            raise invalid_argument(f"read_limit must not be negative, got {limit}")
-        reader = await backend.open_read(
-            key, request.read_offset, limit, convert.conditions(request.preconditions)
-        )
+        read = await self._objects.read(convert.read_spec(request))
+        reader = read.reader
         entry = calllog.current()
         try:
             head = wire.encode_head(
-                convert.object_info(bucket, reader.meta),
-                pb.ContentRange(
-                    start=reader.start, end=reader.end, complete_length=reader.meta.size
-                ),
+                convert.object_info(read.bucket, reader.meta), convert.content_range(reader)
             )
             chunks = reader.chunks(self._settings.chunk_size)
             async for message, size in wire.encoded_chunks(chunks, head):
@@ -137,104 +128,31 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             await reader.close()
 
     async def Head(self, request: pb.HeadRequest, context: Context) -> pb.HeadResponse:
-        target = self._buckets.open(request.bucket, request.key, Action.READ)
-        meta = await target.backend.head(target.key, convert.conditions(request.preconditions))
-        return pb.HeadResponse(object=convert.object_info(target.bucket, meta))
+        found = await self._objects.head(
+            request.bucket, request.key, convert.conditions(request.preconditions)
+        )
+        return pb.HeadResponse(object=convert.object_info(found.bucket, found.meta))
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
-        target = self._buckets.open(request.bucket, request.key, Action.DELETE)
-        existed = await target.backend.delete(target.key, convert.conditions(request.preconditions))
+        existed = await self._objects.delete(
+            request.bucket, request.key, convert.conditions(request.preconditions)
+        )
         return pb.DeleteResponse(existed=existed)
 
     async def List(self, request: pb.ListRequest, context: Context) -> pb.ListResponse:
-        target = self._buckets.open(request.bucket, request.prefix, Action.LIST)
-        bucket, backend, prefix = target.bucket, target.backend, target.key
-        if request.page_size < 0:
-            raise invalid_argument(f"page_size must not be negative, got {request.page_size}")
-        if len(request.delimiter.encode()) > MAX_DELIMITER_BYTES:
-            raise invalid_argument(f"delimiter longer than {MAX_DELIMITER_BYTES} bytes")
-        page_size = min(request.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
-        page = await backend.list(
-            prefix,
-            request.delimiter,
-            request.start_after,
-            page_size,
-            request.page_token,
-            self._settings.page_max_bytes,
-        )
-        return pb.ListResponse(
-            objects=[convert.object_info(bucket, meta) for meta in page.objects],
-            common_prefixes=page.common_prefixes,
-            next_page_token=page.next_page_token,
-        )
+        return convert.list_response(await self._objects.list(convert.list_spec(request)))
 
     async def SignUrl(self, request: pb.SignUrlRequest, context: Context) -> pb.SignUrlResponse:
-        target = self._buckets.open(request.bucket, request.key, Action.SIGN)
-        bucket, backend, key = target.bucket, target.backend, target.key
-        methods: dict[int, SignedMethod] = {
-            pb.SIGNED_METHOD_GET: "GET",
-            pb.SIGNED_METHOD_PUT: "PUT",
-            pb.SIGNED_METHOD_POST: "POST",
-        }
-        method = methods.get(request.method)
-        if method is None:
-            raise invalid_argument(
-                "method must be SIGNED_METHOD_GET, SIGNED_METHOD_PUT or SIGNED_METHOD_POST"
-            )
-        # Not ToTimedelta(): a Duration of 2**63-1 seconds overflows it; the
-        # signer refuses any value out of range with INVALID_EXPIRY.
-        expires_in = (
-            request.expires_in.seconds + request.expires_in.nanos / 1e9
-            if request.HasField("expires_in")
-            else None
+        signed = await signed_urls.sign_url(
+            self._buckets,
+            self._signer,
+            convert.sign_spec(request),
+            max_object_size=self._settings.max_object_size,
         )
-        max_size = request.max_size if request.HasField("max_size") else None
-        if method == "POST" and self._settings.max_object_size is not None:
-            # A POST policy is checked by whoever serves the URL, which may be
-            # the storage itself: the gateway's own limit goes into it.
-            limit = self._settings.max_object_size
-            max_size = limit if max_size is None else min(max_size, limit)
-        wanted = self._signer.check(
-            method,
-            expires_in,
-            download=request.download,
-            filename=request.filename,
-            content_type=request.content_type,
-            max_size=max_size,
-            min_size=request.min_size if request.HasField("min_size") else None,
-        )
-        presigner = backend.capabilities.presigner
-        if presigner is not None:
-            presigned = await presigner.sign_url(
-                key,
-                wanted.method,
-                math.ceil(wanted.expires_in_s),
-                download=wanted.download,
-                filename=wanted.filename,
-                content_type=wanted.content_type,
-                max_size=wanted.max_size,
-                min_size=wanted.min_size,
-            )
-            signed = SignedUrl(
-                presigned.url,
-                wanted.method,
-                wanted.expire_time_unix,
-                presigned.headers,
-                presigned.form_fields,
-            )
-        else:
-            signed = self._signer.sign_checked(bucket, key, wanted)
-        response = pb.SignUrlResponse(
-            url=signed.url,
-            method=signed.method,
-            headers=signed.headers,
-            form_fields=signed.form_fields,
-        )
-        response.expire_time.FromSeconds(signed.expire_time_unix)
-        return response
+        return convert.sign_url_response(signed)
 
     async def Copy(self, request: pb.CopyRequest, context: Context) -> pb.CopyResponse:
-        bucket, meta = await copying.copy(
-            self._buckets, request, max_size=self._settings.max_object_size
+        copied = await copying.copy(
+            self._buckets, convert.copy_spec(request), max_size=self._settings.max_object_size
         )
-        return pb.CopyResponse(object=convert.object_info(bucket, meta))
+        return pb.CopyResponse(object=convert.object_info(copied.bucket, copied.meta))
