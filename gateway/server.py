@@ -12,7 +12,6 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import cleanup
-from gateway.backends import factory
 from gateway.config import Config
 from gateway.core import upload_budget
 from gateway.core.buckets import Buckets
@@ -75,7 +74,7 @@ class Gateway:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.buckets = Buckets(
-            {name: factory.build(bucket) for name, bucket in config.buckets.items()},
+            {name: bucket.build() for name, bucket in config.buckets.items()},
             config.default_bucket,
         )
         secret = load_or_create_secret(config.url_secret, config.base_path)
