@@ -62,7 +62,7 @@ class BucketConfig:
         backend), and their fields (bucket.path of a local bucket)."""
         if name.startswith("__") or name in ("backend", "settings"):
             raise AttributeError(name)
-        if name in registry.KINDS:
+        if name in registry.kinds():
             return self.settings if name == self.backend else None
         return getattr(self.settings, name)
 
@@ -219,7 +219,7 @@ def _buffered_bytes(env: Mapping[str, str], max_message: int) -> int:
 def _spec(setting: str, kind: str) -> DriverSpec[Any]:
     spec = registry.spec_of(kind)
     if spec is None:
-        raise ConfigError(setting, f"{kind!r} is not one of {', '.join(registry.KINDS)}")
+        raise ConfigError(setting, f"{kind!r} is not one of {', '.join(registry.kinds())}")
     return spec
 
 

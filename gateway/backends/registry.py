@@ -20,13 +20,14 @@ SPECS: tuple[DriverSpec[Any], ...] = (
     gcs.SPEC,
 )
 
-KINDS = tuple(spec.kind for spec in SPECS)
-_BY_KIND = {spec.kind: spec for spec in SPECS}
+
+def kinds() -> tuple[str, ...]:
+    return tuple(spec.kind for spec in SPECS)
 
 
 def spec_of(kind: str) -> DriverSpec[Any] | None:
     """The spec of that kind, or None when no driver has it."""
-    return _BY_KIND.get(kind)
+    return next((spec for spec in SPECS if spec.kind == kind), None)
 
 
 def detect(env: Mapping[str, str]) -> str | None:
@@ -37,4 +38,7 @@ def detect(env: Mapping[str, str]) -> str | None:
 
 def build(kind: str, settings: Any) -> Backend:
     """The driver of that kind serving settings (which its spec read)."""
-    return _BY_KIND[kind].build(settings)
+    spec = spec_of(kind)
+    if spec is None:
+        raise ValueError(f"unknown backend {kind!r}")
+    return spec.build(settings)
