@@ -114,3 +114,17 @@ def test_a_new_driver_serves_a_gateway(tmp_path: Path):
         assert backend.kind == "memory"  # what TAPE builds
         running.run(put(backend, "k", b"on tape"))
         assert running.run(get(backend, "k")) == b"on tape"
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"STORAGE_BACKEND": "memory", "STORAGE_MEMORY_QUOTA": "lots"}, "STORAGE_MEMORY_QUOTA"),
+        ({"STORAGE_S3_BUCKET": "b", "GATEWAY_DEFAULT_BUCKET": "Bad!"}, "GATEWAY_DEFAULT_BUCKET"),
+        ({"STORAGE_GCS_BUCKET": "b", "GATEWAY_DEFAULT_BUCKET": "Bad!"}, "GATEWAY_DEFAULT_BUCKET"),
+    ],
+)
+def test_the_single_bucket_errors_name_the_variable_to_fix(env, setting):
+    with pytest.raises(ConfigError) as error:
+        load(env)
+    assert error.value.setting == setting
