@@ -10,6 +10,7 @@ import sys
 
 from gateway import config as config_module
 from gateway import logs
+from gateway.backends import registry
 from gateway.core import tuning
 
 log = logging.getLogger("storagegw")
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--listen", help="gRPC host:port (GATEWAY_LISTEN)")
     parser.add_argument("--http-listen", help="signed-URL HTTP host:port (GATEWAY_HTTP_LISTEN)")
-    parser.add_argument("--backend", choices=config_module.BACKENDS, help="STORAGE_BACKEND")
+    parser.add_argument("--backend", choices=registry.kinds(), help="STORAGE_BACKEND")
     parser.add_argument("--data", help="data directory (STORAGE_BASE_PATH)")
     parser.add_argument("--config", help="TOML file with several buckets (GATEWAY_CONFIG)")
     args = parser.parse_args(argv)

@@ -11,7 +11,6 @@ import os
 import sys
 
 from gateway import config as config_module
-from gateway.backends import factory
 from gateway.core.buckets import Buckets
 from gateway.core.upload_budget import Unfinished, describe, unfinished_by_bucket
 from gateway.domain.errors import GatewayError
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> tuple[dict[str, int], dict[str, Unfinished]]:
         buckets = Buckets(
-            {name: factory.build(bucket) for name, bucket in config.buckets.items()},
+            {name: bucket.build() for name, bucket in config.buckets.items()},
             config.default_bucket,
         )
         try:

@@ -13,7 +13,6 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import cleanup
-from gateway.backends import factory
 from gateway.config import Config
 from gateway.core import upload_budget
 from gateway.core.buckets import Buckets, Guard
@@ -78,7 +77,7 @@ class Gateway:
         """guards: checked on every access, whatever route it came by (Buckets.open)."""
         self.config = config
         self.buckets = Buckets(
-            {name: factory.build(bucket) for name, bucket in config.buckets.items()},
+            {name: bucket.build() for name, bucket in config.buckets.items()},
             config.default_bucket,
             guards,
         )

@@ -24,21 +24,15 @@ from gateway import config as config_module
 from gateway.core.buckets import Guard
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
-from tests.servers import (
-    CephRgw,
-    FakeGcsServer,
-    MotoServer,
-    make_bucket,
-    throwaway_service_account,
-)
+from tests.drivers import NAMES, backend_env
+from tests.drivers import S3_TEST_BUCKET as S3_TEST_BUCKET  # for the modules that import it here
+from tests.drivers import gcs_env as gcs_env
+from tests.servers import CephRgw, FakeGcsServer, MotoServer, throwaway_service_account
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_PATH = str(Path(sys.executable).with_name("storagegw"))
-# Every backend the conformance tests run on: s3-moto is moto's standalone
-# server (fast, no signature checks), s3-ceph a real Ceph RADOS Gateway, gcs
-# fake-gcs-server.
-BACKENDS = ["memory", "local", "s3-moto", "s3-ceph", "gcs"]
-S3_TEST_BUCKET = "sgw-conformance"
+# Every driver the gRPC-level tests run on (tests/drivers.py: DRIVERS).
+BACKENDS = NAMES
 
 
 @dataclass
@@ -155,47 +149,6 @@ def fake_gcs() -> Iterator[FakeGcsServer]:
 def gcs_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway service-account key: the GCS backend signs URLs with it."""
     return throwaway_service_account(tmp_path_factory.mktemp("gcs-key"))
-
-
-def gcs_env(server: FakeGcsServer, bucket: str, key_file: Path) -> dict[str, str]:
-    """Settings of a gateway whose default bucket is GCS bucket `bucket` on server."""
-    return {
-        "STORAGE_BACKEND": "gcs",
-        "STORAGE_GCS_BUCKET": bucket,
-        "STORAGE_EMULATOR_HOST": server.endpoint,
-        "STORAGE_GCS_CREDENTIALS_PATH": str(key_file),
-        # Small chunks, so that resumable uploads take several at test sizes (not
-        # smaller: fake-gcs-server copies everything received on every chunk).
-        "STORAGE_GCS_CHUNK_SIZE": "4MiB",
-        "STORAGE_GCS_THREADS": "8",
-    }
-
-
-def backend_env(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
-    """Gateway settings whose default bucket is on backend, with a fresh, empty
-    S3 or GCS bucket for the S3 and GCS backends."""
-    if backend == "gcs":
-        gcs: FakeGcsServer = request.getfixturevalue("fake_gcs")
-        gcs.reset()
-        return gcs_env(gcs, gcs.new_bucket(), request.getfixturevalue("gcs_key_file"))
-    if not backend.startswith("s3-"):
-        return {"STORAGE_BACKEND": backend}
-    server: MotoServer | CephRgw = request.getfixturevalue(
-        "moto_server" if backend == "s3-moto" else "ceph_rgw"
-    )
-    server.reset()
-    make_bucket(server.endpoint, server.access_key, server.secret_key, S3_TEST_BUCKET)
-    return {
-        "STORAGE_BACKEND": "s3",
-        "STORAGE_S3_BUCKET": S3_TEST_BUCKET,
-        "STORAGE_S3_ENDPOINT": server.endpoint,
-        "STORAGE_S3_ACCESS_KEY": server.access_key,
-        "STORAGE_S3_SECRET_KEY": server.secret_key,
-        "STORAGE_S3_REGION": "us-east-1",
-        "STORAGE_S3_ADDRESSING_STYLE": "path",
-        # Small parts, so that multipart uploads happen at test sizes.
-        "STORAGE_S3_PART_SIZE": "5MiB",
-    }
 
 
 @contextmanager

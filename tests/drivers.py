@@ -1,17 +1,129 @@
-"""Helpers for the driver-level tests: write, read and list through the Protocol."""
+"""The drivers the tests run on, and helpers for the driver-level tests
+(write, read and list through the Protocol).
+
+DRIVERS is the one table of them: each entry's name (the test id), how its
+store is started and emptied, and the gateway settings that put a bucket on
+it. The gRPC-level fixtures (tests/conftest.py: `gateway`, backend_env) and
+the driver-level ones (open_backend) both read it, and both build the driver
+the same way: configuration (gateway.config.load), then the registry
+(BucketConfig.build).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway import config as config_module
 from gateway.backends.base import Backend, PresigningBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, Conditions, ObjectMeta, Presigned, WriteOptions
+from tests.servers import CephRgw, FakeGcsServer, MotoServer, make_bucket
+
+# The S3 bucket the S3 drivers use (emptied and made again for each test).
+S3_TEST_BUCKET = "sgw-conformance"
+# Where the driver-level tests put every key, on the stores that take a
+# prefix: each key maps below it, and nothing escapes it.
+KEY_PREFIX = "under/a/prefix/"
+
+
+@dataclass(frozen=True)
+class DriverUnderTest:
+    # The test id: memory, local, s3-moto, s3-ceph, gcs.
+    name: str
+    # Makes a fresh, empty store (its server started once per session, by
+    # the fixture it asks for) and returns the settings of a gateway whose
+    # default bucket is on it: STORAGE_* variables, which an in-process
+    # gateway and a `python -m gateway` process take alike. The local
+    # driver's store is a directory under the gateway's STORAGE_BASE_PATH
+    # (the test's tmp dir), the memory driver's the gateway's own memory.
+    start: Callable[[pytest.FixtureRequest], dict[str, str]]
+    # The variable that puts every key under a prefix, where the store has one.
+    prefix_setting: str = ""
+
+
+def _in_process(kind: str) -> Callable[[pytest.FixtureRequest], dict[str, str]]:
+    return lambda request: {"STORAGE_BACKEND": kind}
+
+
+def _s3(server_fixture: str) -> Callable[[pytest.FixtureRequest], dict[str, str]]:
+    def start(request: pytest.FixtureRequest) -> dict[str, str]:
+        server: MotoServer | CephRgw = request.getfixturevalue(server_fixture)
+        server.reset()
+        make_bucket(server.endpoint, server.access_key, server.secret_key, S3_TEST_BUCKET)
+        return {
+            "STORAGE_BACKEND": "s3",
+            "STORAGE_S3_BUCKET": S3_TEST_BUCKET,
+            "STORAGE_S3_ENDPOINT": server.endpoint,
+            "STORAGE_S3_ACCESS_KEY": server.access_key,
+            "STORAGE_S3_SECRET_KEY": server.secret_key,
+            "STORAGE_S3_REGION": "us-east-1",
+            "STORAGE_S3_ADDRESSING_STYLE": "path",
+            # Small parts, so that multipart uploads happen at test sizes.
+            "STORAGE_S3_PART_SIZE": "5MiB",
+        }
+
+    return start
+
+
+def gcs_env(server: FakeGcsServer, bucket: str, key_file: Path) -> dict[str, str]:
+    """Settings of a gateway whose default bucket is GCS bucket `bucket` on server."""
+    return {
+        "STORAGE_BACKEND": "gcs",
+        "STORAGE_GCS_BUCKET": bucket,
+        "STORAGE_EMULATOR_HOST": server.endpoint,
+        # Requests go to the emulator anonymously; the key only signs URLs.
+        "STORAGE_GCS_CREDENTIALS_PATH": str(key_file),
+        # Small chunks, so that resumable uploads take several at test sizes (not
+        # smaller: fake-gcs-server copies everything received on every chunk).
+        "STORAGE_GCS_CHUNK_SIZE": "4MiB",
+        "STORAGE_GCS_THREADS": "8",
+    }
+
+
+def _gcs(request: pytest.FixtureRequest) -> dict[str, str]:
+    server: FakeGcsServer = request.getfixturevalue("fake_gcs")
+    server.reset()
+    return gcs_env(server, server.new_bucket(), request.getfixturevalue("gcs_key_file"))
+
+
+# s3-moto is moto's standalone server (fast, no signature checks), s3-ceph a
+# real Ceph RADOS Gateway, gcs fake-gcs-server.
+DRIVERS = {
+    driver.name: driver
+    for driver in (
+        DriverUnderTest("memory", _in_process("memory")),
+        DriverUnderTest("local", _in_process("local")),
+        DriverUnderTest("s3-moto", _s3("moto_server"), "STORAGE_S3_PREFIX"),
+        DriverUnderTest("s3-ceph", _s3("ceph_rgw"), "STORAGE_S3_PREFIX"),
+        DriverUnderTest("gcs", _gcs, "STORAGE_GCS_PREFIX"),
+    )
+}
+NAMES = list(DRIVERS)
+
+
+def backend_env(request: pytest.FixtureRequest, name: str) -> dict[str, str]:
+    """Gateway settings whose default bucket is on driver `name`, in a fresh,
+    empty store."""
+    return DRIVERS[name].start(request)
+
+
+def open_backend(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> Backend:
+    """Driver `name` on a fresh, empty store, every key under KEY_PREFIX
+    where the store takes a prefix: built as a gateway builds its default
+    bucket's (not yet probed)."""
+    driver = DRIVERS[name]
+    env = {"STORAGE_BASE_PATH": str(tmp_path), **driver.start(request)}
+    if driver.prefix_setting:
+        env[driver.prefix_setting] = KEY_PREFIX
+    config = config_module.load(env)
+    return config.buckets[config.default_bucket].build()
 
 
 def sums(data: bytes) -> Checksums:

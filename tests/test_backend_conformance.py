@@ -19,25 +19,18 @@ from typing import Any
 import pytest
 
 from gateway.backends.base import Backend
-from gateway.backends.gcs.backend import GcsBackend
-from gateway.backends.gcs.settings import GcsSettings
-from gateway.backends.local.backend import LocalBackend
-from gateway.backends.memory.backend import MemoryBackend
-from gateway.backends.s3.backend import S3Backend
-from gateway.backends.s3.settings import S3Settings
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums, utf8
-from tests.servers import CephRgw, FakeGcsServer, MotoServer, make_bucket
 
 MIB = 1024 * 1024
-DRIVERS = ["memory", "local", "s3-moto", "s3-ceph", "gcs"]
-BUCKET = "sgw-driver-conformance"
+DRIVERS = drivers.NAMES
 # What the tests of test_gcs_emulator_gaps.py show the gateway asks for.
 IGNORES_RESUMABLE = "fake-gcs-server ignores preconditions on resumable uploads"
-# S3 parts of 5 MiB (S3's minimum), so that multipart uploads happen at test sizes.
+# S3 parts of 5 MiB (S3's minimum, tests/drivers.py), so that multipart uploads
+# happen at test sizes.
 PART = 5 * MIB
 
 
@@ -55,47 +48,9 @@ async def put(
 get = drivers.get
 
 
-def _s3_driver(request: pytest.FixtureRequest, server_fixture: str) -> S3Backend:
-    server: MotoServer | CephRgw = request.getfixturevalue(server_fixture)
-    server.reset()
-    make_bucket(server.endpoint, server.access_key, server.secret_key, BUCKET)
-    settings = S3Settings(
-        bucket=BUCKET,
-        prefix="under/a/prefix/",  # every key maps below it, and nothing escapes it
-        region="us-east-1",
-        endpoint_url=server.endpoint,
-        access_key=server.access_key,
-        secret_key=server.secret_key,
-        addressing_style="path",
-        part_size=PART,
-        concurrency=2,
-    )
-    return S3Backend(settings)
-
-
-def _gcs_driver(request: pytest.FixtureRequest) -> GcsBackend:
-    server: FakeGcsServer = request.getfixturevalue("fake_gcs")
-    settings = GcsSettings(
-        bucket=server.new_bucket(),
-        prefix="under/a/prefix/",
-        emulator_host=server.endpoint,
-        chunk_size=4 * MIB,  # a multiple of 256 KiB; larger objects are resumable uploads
-        threads=4,
-    )
-    return GcsBackend(settings)
-
-
 @pytest.fixture(params=DRIVERS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    driver: Backend
-    if request.param == "memory":
-        driver = MemoryBackend()
-    elif request.param == "local":
-        driver = LocalBackend(tmp_path / "objects")
-    elif request.param == "gcs":
-        driver = _gcs_driver(request)
-    else:
-        driver = _s3_driver(request, "moto_server" if request.param == "s3-moto" else "ceph_rgw")
+    driver = drivers.open_backend(request, request.param, tmp_path)
     try:
         await driver.probe()
         yield driver

@@ -1,9 +1,20 @@
-"""Settings of one Google Cloud Storage bucket; kept apart from the driver so
-that reading the configuration does not import google-cloud-storage."""
+"""Settings of one Google Cloud Storage bucket, and how they are read from a
+bucket table or the environment; kept apart from the driver so that reading
+the configuration does not import google-cloud-storage."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from gateway.domain.settings import (
+    BucketTable,
+    ConfigError,
+    parse_duration,
+    parse_positive,
+    parse_size,
+)
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -39,3 +50,81 @@ class GcsSettings:
     retry_deadline: float = DEFAULT_RETRY_DEADLINE
     storage_class: str = ""
     kms_key: str = ""
+
+
+# A bucket table's fields; STORAGE_GCS_ + the upper-cased name are the
+# variables, but for emulator_host (Google's own convention).
+FIELDS = (
+    "bucket",
+    "prefix",
+    "project",
+    "credentials_path",
+    "emulator_host",
+    "signing_account",
+    "chunk_size",
+    "threads",
+    "retry_deadline",
+    "storage_class",
+    "kms_key",
+)
+ENV_NAMES = {
+    name: "STORAGE_EMULATOR_HOST" if name == "emulator_host" else f"STORAGE_GCS_{name.upper()}"
+    for name in FIELDS
+}
+# Process-wide Google settings every GCS bucket defaults to, file buckets
+# too (as google-cloud-storage and google-auth themselves would).
+GOOGLE_DEFAULTS = {
+    "credentials_path": "GOOGLE_APPLICATION_CREDENTIALS",
+    "emulator_host": "STORAGE_EMULATOR_HOST",
+}
+
+
+def detect(env: Mapping[str, str]) -> bool:
+    """A GCS bucket or GCS credentials (GOOGLE_APPLICATION_CREDENTIALS too)
+    mean GCS; the emulator alone does not."""
+    names = (ENV_NAMES["bucket"], ENV_NAMES["credentials_path"])
+    return any(name in env for name in (*names, GOOGLE_DEFAULTS["credentials_path"]))
+
+
+def read(table: BucketTable) -> GcsSettings:
+    """GcsSettings from a bucket table, checked; GOOGLE_DEFAULTS' variables
+    fill the fields the table leaves empty."""
+    name_of = table.name_of
+
+    def text(name: str, default: str = "") -> str:
+        variable = GOOGLE_DEFAULTS.get(name)
+        google = table.env.get(variable) if variable else None
+        return str(table.values.get(name) or google or default)
+
+    if not text("bucket"):
+        raise ConfigError(name_of("bucket"), "the GCS bucket name is required")
+    chunk_size = DEFAULT_CHUNK_SIZE
+    if "chunk_size" in table:
+        chunk_size = parse_size(name_of("chunk_size"), text("chunk_size"))
+        if chunk_size % CHUNK_MULTIPLE or not CHUNK_MULTIPLE <= chunk_size <= MAX_CHUNK_SIZE:
+            raise ConfigError(
+                name_of("chunk_size"),
+                "must be a multiple of 256KiB (resumable uploads' unit), at most 256MiB",
+            )
+    threads = int(parse_positive(name_of("threads"), text("threads", "16")))
+    deadline = parse_duration(name_of("retry_deadline"), text("retry_deadline", "120"))
+    emulator = text("emulator_host")
+    if emulator and not re.fullmatch(r"(https?://)?[^/\s]+/?", emulator):
+        raise ConfigError(
+            name_of("emulator_host"), f"{emulator!r} is not host:port or an http(s) URL"
+        )
+    if text("prefix").startswith("/"):
+        raise ConfigError(name_of("prefix"), "must not start with '/'")
+    return GcsSettings(
+        bucket=text("bucket"),
+        prefix=text("prefix"),
+        project=text("project") or None,
+        credentials_path=text("credentials_path") or None,
+        emulator_host=emulator or None,
+        signing_account=text("signing_account") or None,
+        chunk_size=chunk_size,
+        threads=threads,
+        retry_deadline=deadline,
+        storage_class=text("storage_class"),
+        kms_key=text("kms_key"),
+    )

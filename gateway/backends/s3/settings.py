@@ -1,9 +1,14 @@
-"""Settings of one S3-compatible bucket; kept apart from the driver so that
-reading the configuration does not import aioboto3."""
+"""Settings of one S3-compatible bucket, and how they are read from a bucket
+table or the environment; kept apart from the driver so that reading the
+configuration does not import aioboto3."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from gateway.domain.settings import BucketTable, ConfigError, parse_positive, parse_size
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
@@ -26,3 +31,63 @@ class S3Settings:
     storage_class: str = ""
     server_side_encryption: str = ""
     kms_key_id: str = ""
+
+
+# A bucket table's fields; upper-cased after STORAGE_S3_, the variables.
+FIELDS = (
+    "bucket",
+    "prefix",
+    "region",
+    "endpoint",
+    "access_key",
+    "secret_key",
+    "addressing_style",
+    "part_size",
+    "concurrency",
+    "storage_class",
+    "sse",
+    "sse_kms_key_id",
+)
+ENV_NAMES = {name: f"STORAGE_S3_{name.upper()}" for name in FIELDS}
+
+
+def detect(env: Mapping[str, str]) -> bool:
+    """As svc-infra decides: an S3 bucket or S3 credentials mean S3."""
+    return any(ENV_NAMES[name] in env for name in ("bucket", "access_key"))
+
+
+def read(table: BucketTable) -> S3Settings:
+    """S3Settings from a bucket table, checked."""
+    text, name_of = table.text, table.name_of
+    if not text("bucket"):
+        raise ConfigError(name_of("bucket"), "the S3 bucket name is required")
+    part_size = 8 * 1024 * 1024
+    if "part_size" in table:
+        part_size = parse_size(name_of("part_size"), text("part_size"))
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ConfigError(name_of("part_size"), "must be between 5MiB and 5GiB (S3's limits)")
+    concurrency = int(parse_positive(name_of("concurrency"), text("concurrency", "4")))
+    style = text("addressing_style", "auto")
+    if style not in ADDRESSING_STYLES:
+        raise ConfigError(
+            name_of("addressing_style"), f"{style!r} is not one of {', '.join(ADDRESSING_STYLES)}"
+        )
+    endpoint = text("endpoint")
+    if endpoint and not re.match(r"https?://", endpoint):
+        raise ConfigError(name_of("endpoint"), f"{endpoint!r} must start with http:// or https://")
+    if text("prefix").startswith("/"):
+        raise ConfigError(name_of("prefix"), "must not start with '/'")
+    return S3Settings(
+        bucket=text("bucket"),
+        prefix=text("prefix"),
+        region=text("region") or None,
+        endpoint_url=endpoint or None,
+        access_key=text("access_key") or None,
+        secret_key=text("secret_key") or None,
+        addressing_style=style,
+        part_size=part_size,
+        concurrency=concurrency,
+        storage_class=text("storage_class"),
+        server_side_encryption=text("sse"),
+        kms_key_id=text("sse_kms_key_id"),
+    )
