@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.backends.base import Backend, ObjectWriter
@@ -95,8 +95,9 @@ def release_budget(budget: BufferBudget, size: int, _: object) -> None:
     budget.release(size)
 
 
+@dataclass(slots=True)
 class Pump(Generic[Hashed]):
-    """Moves a body's chunks into a writer, hashing them into sums.
+    """Moves a body's chunks into a writer (write), hashing them into sums.
 
     What differs between the writes plugs in: hash (sums.update, or a
     resumable upload's hashing that also snapshots its state at each of the
@@ -107,26 +108,18 @@ class Pump(Generic[Hashed]):
     CancelledError).
     """
 
-    def __init__(
-        self,
-        sums: StreamChecksums,
-        write: Callable[[bytes], Awaitable[None]],
-        hash: Callable[[bytes], Hashed],
-        bounds: Bounds,
-        *,
-        settle: Callable[[Hashed], Awaitable[None]] | None = None,
-        charge: Callable[[int], None] | None = None,
-        interrupted: Callable[[], bool] | None = None,
-    ) -> None:
-        self.sums = sums
-        self._write = write
-        self._hash = hash
-        self._bounds = bounds
-        self._settle = settle
-        self._charge = charge
-        self._interrupted = interrupted
-        # The chunk being hashed and written: (hash result, write result).
-        self._in_flight: asyncio.Future[tuple[Hashed, None]] | None = None
+    sums: StreamChecksums
+    write: Callable[[bytes], Awaitable[None]]
+    hash: Callable[[bytes], Hashed]
+    bounds: Bounds
+    _: KW_ONLY
+    settle: Callable[[Hashed], Awaitable[None]] | None = None
+    charge: Callable[[int], None] | None = None
+    interrupted: Callable[[], bool] | None = None
+    # The chunk being hashed and written: (hash result, write result).
+    _in_flight: asyncio.Future[tuple[Hashed, None]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     async def run(self, chunks: AsyncIterator[bytes], *, start: int = 0, skip_to: int = 0) -> None:
         """Write and hash every chunk. The first chunk begins at offset
@@ -135,7 +128,7 @@ class Pump(Generic[Hashed]):
         budget = current_budget()
         position = start
         async for data in chunks:
-            if self._interrupted is not None and self._interrupted():
+            if self.interrupted is not None and self.interrupted():
                 # The interrupter's cancel is the fast path; this check makes
                 # sure a cancel lost in a read that just completed cannot let
                 # the stream write on.
@@ -145,17 +138,18 @@ class Pump(Generic[Hashed]):
                 continue  # nothing, or persisted already
             if begin < skip_to:
                 data = data[skip_to - begin :]
-            self._bounds.check(position)
-            if self._charge is not None:
-                self._charge(len(data))
+            self.bounds.check(position)
+            if self.charge is not None:
+                self.charge(len(data))
             # Chunk N is hashed and written (in worker threads) while chunk
             # N+1 is being received, so at most two chunks are held at once.
             await self._settle_in_flight()
             # The gateway-wide budget of chunks in flight: over it, this stream
             # waits and reads nothing more meanwhile (backpressure).
             await budget.acquire(len(data))
-            self._in_flight = asyncio.gather(self._hashed(data), self._write(data))
-            self._in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
+            in_flight = asyncio.gather(self._hashed(data), self.write(data))
+            in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
+            self._in_flight = in_flight
             # The write holds the chunk until it is done: a stream whose client
             # goes quiet then holds none.
             del data
@@ -163,16 +157,16 @@ class Pump(Generic[Hashed]):
 
     async def _hashed(self, data: bytes) -> Hashed:
         if len(data) < OFFLOAD_THRESHOLD:
-            return self._hash(data)
-        return await asyncio.to_thread(self._hash, data)
+            return self.hash(data)
+        return await asyncio.to_thread(self.hash, data)
 
     async def _settle_in_flight(self) -> None:
         if self._in_flight is None:
             return
         hashed, _ = await self._in_flight
         self._in_flight = None
-        if self._settle is not None:
-            await self._settle(hashed)
+        if self.settle is not None:
+            await self.settle(hashed)
 
     async def drain(self) -> None:
         """After a failure: let a chunk still being hashed and written in a
