@@ -65,6 +65,13 @@ def verify(expected: Expected, sums: StreamChecksums) -> None:
         raise checksum_mismatch("object sha256", expected.sha256.hex(), sums.sha256.hex())
 
 
+def check_declared_size(size: int | None, max_size: int | None) -> None:
+    """OBJECT_TOO_LARGE when the size an object is promised to be is over the
+    gateway's limit: refused before any byte is read."""
+    if size is not None and max_size is not None and size > max_size:
+        raise object_too_large(max_size, size)
+
+
 @dataclass(frozen=True, slots=True)
 class Bounds:
     """How large an object may grow as its bytes arrive: the size promised,
@@ -77,8 +84,7 @@ class Bounds:
     def of(cls, size: int | None, max_size: int | None) -> Bounds:
         """The bounds of an object promised to be size bytes; OBJECT_TOO_LARGE
         at once when the promise is over the gateway's limit."""
-        if size is not None and max_size is not None and size > max_size:
-            raise object_too_large(max_size, size)
+        check_declared_size(size, max_size)
         return cls(size, max_size)
 
     def check(self, received: int) -> None:

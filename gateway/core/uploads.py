@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ResumableBackend, UploadWriter
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Body, Bounds, Pump
+from gateway.core.ingest import Body, Bounds, Pump, check_declared_size
 from gateway.core.resumable_hash import ResumableChecksums
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds, UploadRef
@@ -103,7 +103,7 @@ class Uploads:
         target = self._buckets.open(spec.bucket, spec.key, Action.WRITE)
         bucket, backend, key = target.bucket, target.backend, target.key
         options, expected = checked(spec)
-        Bounds.of(expected.size, self._limits.max_object_size)  # OBJECT_TOO_LARGE up front
+        check_declared_size(expected.size, self._limits.max_object_size)
         uploads = backend.capabilities.uploads
         if uploads is None:
             raise unsupported("resumable uploads", backend.kind)
