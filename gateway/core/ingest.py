@@ -1,9 +1,12 @@
-"""Storing a stream of bytes with end-to-end integrity, shared by gRPC Put,
-signed-URL PUT and cross-backend Copy.
+"""The one ingest pump: how every byte the gateway stores gets in, whether
+through a gRPC Put (plain, or continuing a resumable upload), a signed-URL
+PUT or POST, or a cross-backend Copy.
 
 Bytes are hashed (CRC32C and SHA-256 of the whole object) and written as they
-arrive; the object is committed only when the size and every expected
-checksum match, otherwise the write is aborted and nothing is visible. The
+arrive, and the object's size is checked against what was promised and the
+gateway's limit as they do; the object is committed only when the size and
+every expected checksum match, otherwise the write is aborted (a resumable
+upload: suspended, what was persisted stays) and nothing is visible. The
 driver's write and the hashing of a chunk run side by side in worker threads,
 and they overlap with the receipt of the next chunk. The chunks in flight
 draw on the gateway's byte budget (gateway.core.stream_limits).
@@ -14,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.backends.base import Backend, ObjectWriter
 from gateway.core.stream_limits import BufferBudget, current_budget
@@ -26,6 +29,8 @@ from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 # Chunks below this are hashed on the event loop: a thread hop costs more.
 OFFLOAD_THRESHOLD = 64 * 1024
+
+Hashed = TypeVar("Hashed")
 
 
 @dataclass(slots=True)
@@ -37,11 +42,153 @@ class Expected:
     sha256: bytes | None = None
 
 
-async def _hash(sums: StreamChecksums, data: bytes) -> None:
-    if len(data) < OFFLOAD_THRESHOLD:
-        sums.update(data)
-    else:
-        await asyncio.to_thread(sums.update, data)
+class Body(Protocol):
+    """An object's bytes as a front end receives them (a Put stream's
+    messages, say), already checked for the shape of its protocol."""
+
+    # Checksums of the whole object sent along with the bytes (a Put's last
+    # message may carry them): filled in as chunks() is read.
+    late: Expected
+    # Whether the sender marked the end explicitly: known once chunks() is
+    # exhausted. A body that merely stops may have been cut short.
+    finished: bool
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+def verify(expected: Expected, sums: StreamChecksums) -> None:
+    if expected.size is not None and expected.size != sums.size:
+        raise size_mismatch(expected.size, sums.size)
+    if expected.crc32c is not None and expected.crc32c != sums.crc32c:
+        raise checksum_mismatch("object crc32c", f"{expected.crc32c:08x}", f"{sums.crc32c:08x}")
+    if expected.sha256 is not None and expected.sha256 != sums.sha256:
+        raise checksum_mismatch("object sha256", expected.sha256.hex(), sums.sha256.hex())
+
+
+def check_declared_size(size: int | None, max_size: int | None) -> None:
+    """OBJECT_TOO_LARGE when the size an object is promised to be is over the
+    gateway's limit: refused before any byte is read."""
+    if size is not None and max_size is not None and size > max_size:
+        raise object_too_large(max_size, size)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How large an object may grow as its bytes arrive: the size promised,
+    else the gateway's limit (None: unbounded)."""
+
+    size: int | None = None
+    max_size: int | None = None
+
+    @classmethod
+    def of(cls, size: int | None, max_size: int | None) -> Bounds:
+        """The bounds of an object promised to be size bytes; OBJECT_TOO_LARGE
+        at once when the promise is over the gateway's limit."""
+        check_declared_size(size, max_size)
+        return cls(size, max_size)
+
+    def check(self, received: int) -> None:
+        """SIZE_MISMATCH or OBJECT_TOO_LARGE once received is past the bounds."""
+        if self.size is not None:
+            if received > self.size:
+                raise size_mismatch(self.size, received)
+        elif self.max_size is not None and received > self.max_size:
+            raise object_too_large(self.max_size, received)
+
+
+def release_budget(budget: BufferBudget, size: int, _: object) -> None:
+    """A done-callback giving a finished write's bytes back to the budget."""
+    budget.release(size)
+
+
+@dataclass(slots=True)
+class Pump(Generic[Hashed]):
+    """Moves a body's chunks into a writer (write), hashing them into sums.
+
+    What differs between the writes plugs in: hash (sums.update, or a
+    resumable upload's hashing that also snapshots its state at each of the
+    driver's checkpoints) runs beside the chunk's write and its result goes
+    to settle once both are done (the upload's checkpoints); charge is told
+    each chunk's size before it is written (a quota); interrupted is asked as
+    each chunk arrives (an upload being aborted ends the pump with
+    CancelledError).
+    """
+
+    sums: StreamChecksums
+    write: Callable[[bytes], Awaitable[None]]
+    hash: Callable[[bytes], Hashed]
+    bounds: Bounds
+    _: KW_ONLY
+    settle: Callable[[Hashed], Awaitable[None]] | None = None
+    charge: Callable[[int], None] | None = None
+    interrupted: Callable[[], bool] | None = None
+    # The chunk being hashed and written: (hash result, write result).
+    _in_flight: asyncio.Future[tuple[Hashed, None]] | None = field(
+        default=None, init=False, repr=False
+    )
+
+    async def run(self, chunks: AsyncIterator[bytes], *, start: int = 0, skip_to: int = 0) -> None:
+        """Write and hash every chunk. The first chunk begins at offset
+        start; bytes before skip_to (a resumable upload's persisted size)
+        are persisted already and skipped."""
+        budget = current_budget()
+        position = start
+        async for data in chunks:
+            if self.interrupted is not None and self.interrupted():
+                # The interrupter's cancel is the fast path; this check makes
+                # sure a cancel lost in a read that just completed cannot let
+                # the stream write on.
+                raise asyncio.CancelledError
+            begin, position = position, position + len(data)
+            if position <= skip_to or not data:
+                continue  # nothing, or persisted already
+            if begin < skip_to:
+                data = data[skip_to - begin :]
+            self.bounds.check(position)
+            if self.charge is not None:
+                self.charge(len(data))
+            # Chunk N is hashed and written (in worker threads) while chunk
+            # N+1 is being received, so at most two chunks are held at once.
+            await self._settle_in_flight()
+            # The gateway-wide budget of chunks in flight: over it, this stream
+            # waits and reads nothing more meanwhile (backpressure).
+            await budget.acquire(len(data))
+            in_flight = asyncio.gather(self._hashed(data), self.write(data))
+            in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
+            self._in_flight = in_flight
+            # The write holds the chunk until it is done: a stream whose client
+            # goes quiet then holds none.
+            del data
+        await self._settle_in_flight()
+
+    async def _hashed(self, data: bytes) -> Hashed:
+        if len(data) < OFFLOAD_THRESHOLD:
+            return self.hash(data)
+        return await asyncio.to_thread(self.hash, data)
+
+    async def _settle_in_flight(self) -> None:
+        if self._in_flight is None:
+            return
+        hashed, _ = await self._in_flight
+        self._in_flight = None
+        if self.settle is not None:
+            await self.settle(hashed)
+
+    async def drain(self) -> None:
+        """After a failure: let a chunk still being hashed and written in a
+        thread finish (whatever its outcome), so that the writer can be
+        wound down."""
+        if self._in_flight is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._in_flight)
+
+    def verified(self, *promises: Expected | None) -> Checksums:
+        """The object's checksums, once they match every promise
+        (SIZE_MISMATCH or CHECKSUM_MISMATCH if not)."""
+        for promise in promises:
+            if promise is not None:
+                verify(promise, self.sums)
+        return Checksums(self.sums.crc32c, self.sums.sha256, self.sums.size)
 
 
 async def store(
@@ -59,68 +206,20 @@ async def store(
     late_expected is filled by the caller while chunks are consumed (for
     checksums that arrive with the last message) and checked at the end too.
     """
-    limit = max_size
-    if expected.size is not None:
-        if max_size is not None and expected.size > max_size:
-            raise object_too_large(max_size, expected.size)
-        limit = expected.size
+    bounds = Bounds.of(expected.size, max_size)
     writer = await backend.open_write(key, options)
-    budget = current_budget()
     sums = StreamChecksums()
-    received = 0
-    # Chunk N is hashed and written (in worker threads) while chunk N+1 is
-    # being received, so at most two chunks are held at once.
-    in_flight: asyncio.Future[Any] | None = None
+    pump = Pump(sums, writer.write, sums.update, bounds)
     try:
-        async for data in chunks:
-            if not data:
-                continue
-            received += len(data)
-            if limit is not None and received > limit:
-                if expected.size is not None:
-                    raise size_mismatch(expected.size, received)
-                assert max_size is not None
-                raise object_too_large(max_size, received)
-            if in_flight is not None:
-                await in_flight
-            # The gateway-wide budget of chunks in flight: over it, this stream
-            # waits and reads nothing more meanwhile (backpressure).
-            await budget.acquire(len(data))
-            in_flight = asyncio.gather(_hash(sums, data), writer.write(data))
-            in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
-            # The write holds the chunk until it is done: a stream whose client
-            # goes quiet then holds none.
-            del data
-        if in_flight is not None:
-            await in_flight
-            in_flight = None
-        for promise in (expected, late_expected):
-            if promise is not None:
-                verify(promise, sums)
-        return await writer.commit(Checksums(sums.crc32c, sums.sha256, sums.size))
+        await pump.run(chunks)
+        return await writer.commit(pump.verified(expected, late_expected))
     except BaseException:
         # Cancellation included: a dropped stream must leave nothing behind.
-        await asyncio.shield(_discard(writer, in_flight))
+        await asyncio.shield(_discard(writer, pump))
         raise
 
 
-def release_budget(budget: BufferBudget, size: int, _: object) -> None:
-    """A done-callback giving a finished write's bytes back to the budget."""
-    budget.release(size)
-
-
-async def _discard(writer: ObjectWriter, in_flight: asyncio.Future[Any] | None) -> None:
+async def _discard(writer: ObjectWriter, pump: Pump[Any]) -> None:
     """Let a write still running in a thread finish, then abort the object."""
-    if in_flight is not None:
-        with contextlib.suppress(BaseException):
-            await in_flight
+    await pump.drain()
     await writer.abort()
-
-
-def verify(expected: Expected, sums: StreamChecksums) -> None:
-    if expected.size is not None and expected.size != sums.size:
-        raise size_mismatch(expected.size, sums.size)
-    if expected.crc32c is not None and expected.crc32c != sums.crc32c:
-        raise checksum_mismatch("object crc32c", f"{expected.crc32c:08x}", f"{sums.crc32c:08x}")
-    if expected.sha256 is not None and expected.sha256 != sums.sha256:
-        raise checksum_mismatch("object sha256", expected.sha256.hex(), sums.sha256.hex())

@@ -1,17 +1,19 @@
-"""Limits on the gRPC Put and Get streams, applied by the interceptor.
+"""Limits on the streams the gateway serves, whatever the front end (the gRPC
+Put and Get streams through gateway.rpc.stream_guards, the signed-URL GET,
+PUT and POST through gateway.http.server).
 
 What a client can make the gateway hold is bounded by settings, not by how
 the client behaves:
 
-- at most max_streams Put and Get streams are served at once; one more is
-  refused before any of its data is read (TOO_MANY_STREAMS, with a retry
-  hint), so an idle crowd cannot pile up temp files and buffers;
+- at most max_streams streams are served at once; one more is refused
+  before any of its data is read (TOO_MANY_STREAMS, with a retry hint), so an
+  idle crowd cannot pile up temp files and buffers;
 - a Put stream that sends no message for idle_timeout, or a Get stream whose
   client takes no message for that long, is ended (STREAM_IDLE_TIMEOUT): its
   temp file or reader and its buffers are released at once;
-- the chunks being hashed and written (gateway.core.ingest) draw on one byte
+- the chunks being hashed and written (gateway.core.pump) draw on one byte
   budget shared by all streams; a stream over it waits, and while it waits it
-  reads nothing more, so gRPC's flow control holds its client back;
+  reads nothing more, so the client is held back (gRPC's flow control, TCP's);
 - once no stream is left, freed memory is handed back to the OS (glibc keeps
   it in its arenas otherwise; see gateway.core.tuning).
 """
@@ -22,11 +24,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
-
-import grpc
-from grpc.aio import ServicerContext
+from collections.abc import Iterator
 
 from gateway.core import tuning
 from gateway.domain.errors import GatewayError, Reason
@@ -36,8 +34,6 @@ from gateway.domain.errors import GatewayError, Reason
 RETRY_AFTER_S = 1
 # How long the gateway must have stayed without streams before it trims.
 TRIM_DELAY_S = 1.0
-
-Context = ServicerContext[Any, Any]
 
 
 class BufferBudget:
@@ -130,36 +126,6 @@ def get_idle(timeout: float) -> GatewayError:
     )
 
 
-class _IdleTimeoutRequests:
-    """A Put stream's messages, ended with STREAM_IDLE_TIMEOUT when the client
-    sends none for timeout seconds. Only the wait for the client counts: time
-    the gateway itself spends (writing, waiting for budget) does not.
-
-    Read with context.read() rather than through gRPC's request iterator,
-    which keeps the last message (and its chunk) while it waits for the next.
-    """
-
-    def __init__(self, context: Context, timeout: float) -> None:
-        self._context = context
-        self._timeout = timeout
-
-    def __aiter__(self) -> _IdleTimeoutRequests:
-        return self
-
-    async def __anext__(self) -> Any:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-        # cancellation that lands as the read completes (an AbortUpload
-        # cancelling the reading of a busy stream would then be lost).
-        try:
-            async with asyncio.timeout(self._timeout):
-                message = await self._context.read()
-        except TimeoutError:
-            raise put_idle(self._timeout) from None
-        if message is grpc.aio.EOF:  # type: ignore[attr-defined]  # not in grpc-stubs
-            raise StopAsyncIteration
-        return message
-
-
 class StreamLimits:
     """One gateway's stream limits (see the module's docstring)."""
 
@@ -173,14 +139,17 @@ class StreamLimits:
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
-        """One stream served outside gRPC (a signed-URL GET, PUT or POST):
-        admitted against the same cap, drawing on the same byte budget."""
-        with self._admitted():
+        """One stream (a gRPC Put, a signed-URL GET, PUT or POST), admitted
+        against the cap and drawing on the gateway's byte budget."""
+        with self.admitted():
+            # Each stream runs in its own task, whose context ends with it.
             _budget.set(self.budget)
             yield
 
     @contextlib.contextmanager
-    def _admitted(self) -> Iterator[None]:
+    def admitted(self) -> Iterator[None]:
+        """One stream counted against max_streams while it is served
+        (TOO_MANY_STREAMS when the gateway serves its limit already)."""
         if self.active >= self.max_streams:
             raise too_many_streams(self.max_streams)
         loop = asyncio.get_running_loop()
@@ -200,72 +169,3 @@ class StreamLimits:
         if self.active == 0 and (self._trimming is None or self._trimming.done()):
             # malloc_trim walks the whole heap: off the event loop.
             self._trimming = asyncio.ensure_future(asyncio.to_thread(tuning.release_free_memory))
-
-    def guard_put(
-        self, behavior: Callable[..., Awaitable[Any]]
-    ) -> Callable[[AsyncIterator[Any], Context], Awaitable[Any]]:
-        """A client-streaming handler, admitted and with the idle timeout."""
-
-        async def guarded(grpc_iterator: AsyncIterator[Any], context: Context) -> Any:
-            # grpc_iterator is left unused: messages are read from context.
-            with self._admitted():
-                # Each call runs in its own task, whose context ends with it.
-                _budget.set(self.budget)
-                return await behavior(_IdleTimeoutRequests(context, self.idle_timeout), context)
-
-        return guarded
-
-    def guard_get(
-        self, behavior: Callable[..., AsyncIterator[Any]]
-    ) -> Callable[[Any, Context], AsyncIterator[Any]]:
-        """A server-streaming handler, admitted; ended at its pending yield
-        when send_responses finds its client idle."""
-
-        async def guarded(request: Any, context: Context) -> AsyncIterator[Any]:
-            stalled = _stalled.get()
-            with self._admitted():
-                responses = behavior(request, context)
-                try:
-                    async for response in responses:
-                        yield response
-                        if stalled is not None and stalled.is_set():
-                            break
-                finally:
-                    # Closes the reader before the status is sent: the status
-                    # waits behind the data the client is not taking.
-                    await responses.aclose()  # type: ignore[attr-defined]
-            if stalled is not None and stalled.is_set():
-                raise get_idle(self.idle_timeout)
-
-        return guarded
-
-    def send_responses(
-        self, handler: Callable[[Any, Context], AsyncIterator[Any]]
-    ) -> Callable[[Any, Context], Awaitable[None]]:
-        """Serve a server-streaming handler by writing its responses with
-        context.write, which waits while gRPC's flow control holds the data.
-        When the client takes nothing for idle_timeout, the handler is asked
-        for its next response with the stall flagged: guard_get (inside it)
-        then closes the stream's reader and raises STREAM_IDLE_TIMEOUT, which
-        the handler reports and logs like any other error."""
-
-        async def serve(request: Any, context: Context) -> None:
-            stalled = asyncio.Event()
-            _stalled.set(stalled)  # this call's task only
-            responses = handler(request, context)
-            try:
-                async for response in responses:
-                    try:
-                        async with asyncio.timeout(self.idle_timeout):
-                            await context.write(response)
-                    except TimeoutError:
-                        stalled.set()
-            finally:
-                await responses.aclose()  # type: ignore[attr-defined]
-
-        return serve
-
-
-_stalled: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
-    "get_stalled", default=None
-)

@@ -20,7 +20,7 @@ from grpc.aio import ServicerContext
 from gateway.core import calllog
 from gateway.core.stream_limits import StreamLimits
 from gateway.domain.errors import GatewayError, Reason
-from gateway.rpc import messages
+from gateway.rpc import messages, stream_guards
 from gateway.rpc.status import status_code, to_status
 
 log = logging.getLogger("storagegw.access")
@@ -144,21 +144,24 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return grpc.stream_unary_rpc_method_handler(
                 _wrap_unary(
                     method,
-                    self._limits.guard_put(
-                        messages.stream_request(handler.stream_unary, *codec)  # type: ignore[arg-type]
+                    stream_guards.guard_put(
+                        self._limits,
+                        messages.stream_request(handler.stream_unary, *codec),  # type: ignore[arg-type]
                     ),
                 )
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 # The servicer's Get is an async generator (grpc-stubs types it as sync).
-                self._limits.send_responses(
+                stream_guards.send_responses(
+                    self._limits,
                     _wrap_stream(
                         method,
-                        self._limits.guard_get(
-                            messages.stream_response(handler.unary_stream, *codec)  # type: ignore[arg-type]
+                        stream_guards.guard_get(
+                            self._limits,
+                            messages.stream_response(handler.unary_stream, *codec),  # type: ignore[arg-type]
                         ),
-                    )
+                    ),
                 ),
             )
         return handler

@@ -1,84 +1,63 @@
 """The Put stream protocol: first message carries the spec, later ones data.
 
 Checks the shape of the stream (spec first and only once, offsets that match
-the bytes received, nothing after finish_write) and each chunk's CRC32C, then
-hands the bytes to gateway.core.ingest, which checks the whole object and commits.
+the bytes received, nothing after finish_write, chunks within the message
+limit) and each chunk's CRC32C, and turns the messages into domain values:
+a WriteSpec and a Body for a plain Put (gateway.core.writes), a SegmentWrite
+for one continuing a resumable upload (gateway.core.uploads). The ingest
+pump (gateway.core.ingest) then checks the whole object and commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
-from gateway.core import calllog
-from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Expected, store
+from gateway.core import calllog, writes
+from gateway.core.buckets import Buckets
+from gateway.core.ingest import Expected
+from gateway.core.objects import StoredObject
+from gateway.core.uploads import SegmentWrite
+from gateway.core.writes import PutLimits, WriteSpec, checked_sha256
 from gateway.domain.checksums import crc32c
-from gateway.domain.errors import (
-    checksum_mismatch,
-    invalid_argument,
-    invalid_stream,
-)
-from gateway.domain.media_types import validate_content_type
-from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta, WriteOptions
+from gateway.domain.errors import checksum_mismatch, invalid_stream
+from gateway.domain.objects import WriteOptions
 from gateway.rpc import convert
 from storagegw.v1 import storage_pb2 as pb
 
-MAX_METADATA_BYTES = 8 * 1024
 # The most data one Put message may carry (the proto's ChecksummedData says so).
 MAX_CHUNK_BYTES = 2 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class PutLimits:
-    max_object_size: int | None = None
-
-
-@dataclass(slots=True)
-class PutResult:
-    bucket: str
-    meta: ObjectMeta
-
-
-def expected_of(checksums: pb.ObjectChecksums, field: str) -> Expected:
+def expected_of(checksums: pb.ObjectChecksums) -> Expected:
+    """The checksums as sent, not checked yet (an empty sha256: not sent)."""
     return Expected(
         crc32c=checksums.crc32c if checksums.HasField("crc32c") else None,
-        sha256=convert.sha256_field(checksums.sha256, f"{field}.sha256"),
+        sha256=checksums.sha256 or None,
     )
 
 
-def checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """A copy of user metadata, refused when its keys and values together
-    exceed MAX_METADATA_BYTES in UTF-8 (Put, StartUpload and Copy alike)."""
-    copied = dict(metadata)
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in copied.items())
-    if size > MAX_METADATA_BYTES:
-        raise invalid_argument(
-            f"user metadata is {size} bytes; at most {MAX_METADATA_BYTES} are allowed",
-            size=size,
-            limit=MAX_METADATA_BYTES,
-        )
-    return copied
-
-
-def options_of(spec: pb.PutSpec) -> WriteOptions:
-    metadata = checked_metadata(spec.metadata)
-    content_type = validate_content_type(spec.content_type)
-    if spec.HasField("size") and spec.size < 0:
-        raise invalid_argument(f"declared size must not be negative, got {spec.size}")
-    return WriteOptions(
-        content_type=content_type or DEFAULT_CONTENT_TYPE,
-        metadata=metadata,
-        conditions=convert.conditions(spec.preconditions),
-        size_hint=spec.size if spec.HasField("size") else None,
-        storage_class=spec.storage_class,
-        server_side_encryption=spec.server_side_encryption,
-        kms_key_id=spec.kms_key_id,
+def spec_of(spec: pb.PutSpec) -> WriteSpec:
+    """The new object as the spec describes it; gateway.core.writes checks it
+    once its bucket and key are."""
+    return WriteSpec(
+        bucket=spec.bucket,
+        key=spec.key,
+        options=WriteOptions(
+            content_type=spec.content_type,
+            metadata=dict(spec.metadata),
+            conditions=convert.conditions(spec.preconditions),
+            size_hint=spec.size if spec.HasField("size") else None,
+            storage_class=spec.storage_class,
+            server_side_encryption=spec.server_side_encryption,
+            kms_key_id=spec.kms_key_id,
+        ),
+        expected=expected_of(spec.expected_checksums),
     )
 
 
 class Stream:
-    """Iterates the data of a Put stream, checking its shape as it goes.
+    """Iterates the data of a Put stream, checking its shape as it goes: the
+    Body (gateway.core.ingest) of a Put.
 
     received counts from start (a resumable upload's write_offset). With
     require_finish False a stream may end without finish_write (a resumable
@@ -108,9 +87,10 @@ class Stream:
                 f"{self.received} bytes received so far"
             )
         if message.HasField("object_checksums"):
-            late = expected_of(message.object_checksums, "object_checksums")
+            late = expected_of(message.object_checksums)
+            sha256 = checked_sha256(late.sha256, "object_checksums.sha256")
             self.late.crc32c = late.crc32c if late.crc32c is not None else self.late.crc32c
-            self.late.sha256 = late.sha256 if late.sha256 is not None else self.late.sha256
+            self.late.sha256 = sha256 if sha256 is not None else self.late.sha256
         data = message.chunk.content
         if len(data) > MAX_CHUNK_BYTES:
             raise invalid_stream(
@@ -170,27 +150,17 @@ async def receive(
     messages: AsyncIterator[pb.PutRequest],
     buckets: Buckets,
     limits: PutLimits,
-) -> PutResult:
+) -> StoredObject:
     """Consume a plain Put stream (first carries a spec); the committed object."""
     if first.write_offset:
         raise invalid_stream(
             f"write_offset {first.write_offset} on the first message of a Put that starts "
             "an object; it must be 0"
         )
-    spec = first.spec
-    target = buckets.open(spec.bucket, spec.key, Action.WRITE)
-    bucket, backend, key = target.bucket, target.backend, target.key
-    options = options_of(spec)
-    expected = expected_of(spec.expected_checksums, "expected_checksums")
-    expected.size = options.size_hint
-    stream = Stream(first, messages)
-    meta = await store(
-        backend,
-        key,
-        options,
-        stream.chunks(),
-        expected,
-        max_size=limits.max_object_size,
-        late_expected=stream.late,
-    )
-    return PutResult(bucket, meta)
+    return await writes.write(buckets, spec_of(first.spec), Stream(first, messages), limits)
+
+
+def segment_of(first: pb.PutRequest, messages: AsyncIterator[pb.PutRequest]) -> SegmentWrite:
+    """A Put stream continuing the upload first.upload_id, as a segment of it."""
+    stream = Stream(first, messages, start=first.write_offset, require_finish=False)
+    return SegmentWrite(first.upload_id, first.write_offset, stream)

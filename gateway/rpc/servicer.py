@@ -14,7 +14,7 @@ from typing import Any
 
 from grpc.aio import ServicerContext
 
-from gateway.core import calllog, copying, signed_urls, uploads
+from gateway.core import calllog, copying, signed_urls, uploads, writes
 from gateway.core.buckets import Buckets
 from gateway.core.objects import Objects
 from gateway.core.signing import UrlSigner
@@ -59,7 +59,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         self._signer = signer
         self._settings = settings
         self._objects = Objects(buckets, settings.page_max_bytes)
-        self._put_limits = put_stream.PutLimits(settings.max_object_size)
+        self._put_limits = writes.PutLimits(settings.max_object_size)
         self._uploads = uploads.Uploads(
             buckets,
             upload_ids,
@@ -73,7 +73,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         # Only read a message's chunk once: each access to a bytes field copies it.
         first = await put_stream.first_message(request_iterator)
         if first.WhichOneof("first_message") == "upload_id":
-            segment = await self._uploads.put(first, request_iterator)
+            segment = await self._uploads.put(put_stream.segment_of(first, request_iterator))
             response = pb.PutResponse(persisted_size=segment.persisted_size)
             if segment.meta is not None:
                 response.object.CopyFrom(convert.object_info(segment.bucket, segment.meta))
@@ -85,7 +85,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
     async def StartUpload(
         self, request: pb.StartUploadRequest, context: Context
     ) -> pb.StartUploadResponse:
-        started = await self._uploads.start(request.spec)
+        started = await self._uploads.start(put_stream.spec_of(request.spec))
         response = pb.StartUploadResponse(upload_id=started.upload_id)
         response.expire_time.FromSeconds(started.ref.expire_time_unix)
         return response
