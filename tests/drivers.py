@@ -23,7 +23,15 @@ from gateway import config as config_module
 from gateway.backends.base import Backend, PresigningBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Checksums, Conditions, ObjectMeta, Presigned, WriteOptions
+from gateway.domain.objects import (
+    Checksums,
+    Conditions,
+    ListQuery,
+    ObjectMeta,
+    Presigned,
+    PresignRequest,
+    WriteOptions,
+)
 from tests.servers import CephRgw, FakeGcsServer, MotoServer, make_bucket
 
 # The S3 bucket the S3 drivers use (emptied and made again for each test).
@@ -164,7 +172,9 @@ async def list_all(
     prefixes: list[str] = []
     token = ""
     while True:
-        page = await backend.list(prefix, delimiter, "", page_size, token)
+        page = await backend.list(
+            ListQuery(page_size=page_size, prefix=prefix, delimiter=delimiter, page_token=token)
+        )
         assert len(page.objects) + len(page.common_prefixes) <= page_size
         keys += [meta.key for meta in page.objects]
         prefixes += page.common_prefixes
@@ -177,15 +187,7 @@ async def sign(
     backend: PresigningBackend, key: str, method: str, expires_in_s: int = 300, **options: Any
 ) -> Presigned:
     """backend.sign_url with every option at its default unless given."""
-    settings: dict[str, Any] = {
-        "download": False,
-        "filename": "",
-        "content_type": "",
-        "max_size": None,
-        "min_size": None,
-        **options,
-    }
-    return await backend.sign_url(key, method, expires_in_s, **settings)
+    return await backend.sign_url(PresignRequest(key, method, expires_in_s, **options))
 
 
 async def assert_bucket_missing(
@@ -197,7 +199,7 @@ async def assert_bucket_missing(
         backend.head("k"),
         backend.open_read("k", 0, None, Conditions()),
         *more_calls,
-        backend.list("", "", "", 10, ""),
+        backend.list(ListQuery(page_size=10)),
         backend.delete("k"),
     ]
     for call in calls:

@@ -21,7 +21,7 @@ import pytest
 from gateway.backends.base import Backend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
+from gateway.domain.objects import Conditions, ListQuery, ObjectMeta, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums, utf8
 
@@ -157,11 +157,11 @@ async def test_nothing_visible_before_commit_nor_after_abort(backend: Backend, s
     writer = await backend.open_write("k", WriteOptions())
     await writer.write(_data(size))
     assert await _missing(backend, "k")
-    assert (await backend.list("", "", "", 10, "")).objects == []
+    assert (await backend.list(ListQuery(page_size=10))).objects == []
     await writer.abort()
     await writer.abort()  # idempotent
     assert await _missing(backend, "k")
-    assert (await backend.list("", "", "", 10, "")).objects == []
+    assert (await backend.list(ListQuery(page_size=10))).objects == []
 
 
 async def test_replacing_keeps_the_old_object_until_commit(backend: Backend) -> None:
@@ -306,16 +306,18 @@ async def test_listing(backend: Backend) -> None:
     assert listed == [k for k in expected if k.startswith("日本/")]
     assert listed
 
-    page = await backend.list("", "", expected[50], 1000, "")
+    page = await backend.list(ListQuery(page_size=1000, start_after=expected[50]))
     assert [meta.key for meta in page.objects] == expected[51:]
     assert page.next_page_token == ""
 
-    assert await _reason(backend.list("", "", "", 10, "not-a-token")) is (Reason.INVALID_PAGE_TOKEN)
+    assert await _reason(backend.list(ListQuery(page_size=10, page_token="not-a-token"))) is (
+        Reason.INVALID_PAGE_TOKEN
+    )
 
 
 async def test_listing_entries_describe_the_objects(backend: Backend) -> None:
     meta = await put(backend, "d/one", b"12345")
-    [entry] = (await backend.list("d/", "", "", 10, "")).objects
+    [entry] = (await backend.list(ListQuery(page_size=10, prefix="d/"))).objects
     assert (entry.key, entry.size, entry.etag) == ("d/one", 5, meta.etag)
 
 

@@ -23,7 +23,7 @@ import pytest
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.backends.gcs.settings import GcsSettings
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, WriteOptions
+from gateway.domain.objects import Conditions, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import FakeGcsServer, emulator_client, free_port
@@ -287,16 +287,20 @@ async def test_list(backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str) -
         [],
         [f"b/{i}/" for i in range(5)],
     )
-    page = await backend.list("a/", "", "a/22", 10, "")
+    page = await backend.list(ListQuery(page_size=10, prefix="a/", start_after="a/22"))
     assert [m.key for m in page.objects] == ["a/23", "a/24"]
     assert page.next_page_token == ""
     # start_after inside a group: the group counts only if it holds a later key.
-    assert (await backend.list("", "/", "a/05", 10, "")).common_prefixes == ["a/", "b/", "z/"]
-    assert (await backend.list("", "/", "a/24", 10, "")).common_prefixes == ["b/", "z/"]
-    first = (await backend.list("", "", "", 1, "")).objects[0]
+    assert (
+        await backend.list(ListQuery(page_size=10, delimiter="/", start_after="a/05"))
+    ).common_prefixes == ["a/", "b/", "z/"]
+    assert (
+        await backend.list(ListQuery(page_size=10, delimiter="/", start_after="a/24"))
+    ).common_prefixes == ["b/", "z/"]
+    first = (await backend.list(ListQuery(page_size=1))).objects[0]
     assert first == await backend.head("a/00")  # listings carry everything HEAD does
     with pytest.raises(GatewayError) as caught:
-        await backend.list("", "", "", 10, "not-a-token")
+        await backend.list(ListQuery(page_size=10, page_token="not-a-token"))
     assert caught.value.reason is Reason.INVALID_PAGE_TOKEN
 
 

@@ -24,7 +24,7 @@ from gateway.backends.local.backend import LocalBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.keys import validate_key
-from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
+from gateway.domain.objects import Conditions, ListQuery, ObjectMeta, WriteOptions
 from tests.drivers import get, list_all, put, sums, utf8
 
 # More than a writer keeps in memory: its temp file exists before commit.
@@ -142,7 +142,7 @@ async def test_leftover_temp_files_removed_at_start(tmp_path: Path) -> None:
     (tmp_path / "tmp" / "junk" / "f").write_bytes(b"")
     backend = LocalBackend(tmp_path)
     assert tmp_files(tmp_path) == []
-    assert (await backend.list("", "", "", 10, "")).objects == []
+    assert (await backend.list(ListQuery(page_size=10))).objects == []
 
 
 async def test_start_spares_temp_files_of_live_writers(tmp_path: Path) -> None:
@@ -705,7 +705,7 @@ async def test_listing_order_is_bytewise(
     writer = await backend.open_write("in-flight", WriteOptions())
     await writer.write(os.urandom(BIG))
     assert tmp_files(tmp_path)
-    page = await backend.list("", "", "", 10_000, "")
+    page = await backend.list(ListQuery(page_size=10_000))
     assert [meta.key for meta in page.objects] == expected
     assert page.next_page_token == ""
     assert page.objects[0] == await backend.head(expected[0])
@@ -748,7 +748,7 @@ async def test_start_after(populated: tuple[LocalBackend, list[str]]) -> None:
     backend, keys = populated
     expected = sorted(keys, key=utf8)
     for start_after in (expected[0], "a", "a/", "a/é", expected[150], "日", expected[-1]):
-        page = await backend.list("", "", start_after, 10_000, "")
+        page = await backend.list(ListQuery(page_size=10_000, start_after=start_after))
         assert [m.key for m in page.objects] == [k for k in expected if utf8(k) > utf8(start_after)]
 
 
@@ -756,7 +756,7 @@ async def test_listing_skips_foreign_files(backend: LocalBackend, tmp_path: Path
     await put(backend, "real", b"")
     (tmp_path / "objects" / "stray").write_bytes(b"not an object file")
     os.symlink(tmp_path / "objects" / "real", tmp_path / "objects" / "link")
-    page = await backend.list("", "", "", 100, "")
+    page = await backend.list(ListQuery(page_size=100))
     assert [meta.key for meta in page.objects] == ["real"]
     await expect(Reason.OBJECT_NOT_FOUND, backend.head("link"))
 

@@ -14,7 +14,7 @@ import pytest
 from gateway.backends.memory.backend import MemoryBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, WriteOptions
+from gateway.domain.objects import Conditions, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import sums
 
@@ -211,10 +211,10 @@ async def test_listing_survives_changes_between_pages() -> None:
     backend = MemoryBackend()
     for key in ("a", "b", "c", "d"):
         await put(backend, key, b"")
-    page = await backend.list("", "", "", 2, "")
+    page = await backend.list(ListQuery(page_size=2))
     assert [meta.key for meta in page.objects] == ["a", "b"]
     await backend.delete("c")
     await put(backend, "bb", b"")
     await put(backend, "aa", b"")  # before the token: not listed again
-    rest = await backend.list("", "", "", 10, page.next_page_token)
+    rest = await backend.list(ListQuery(page_size=10, page_token=page.next_page_token))
     assert [meta.key for meta in rest.objects] == ["bb", "d"]

@@ -25,7 +25,7 @@ from botocore.config import Config
 from gateway.backends.s3 import backend as s3_module
 from gateway.backends.s3.backend import S3Backend, S3Settings
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, WriteOptions
+from gateway.domain.objects import Conditions, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import MotoServer
@@ -280,16 +280,16 @@ async def test_list(backend: S3Backend, s3: Any) -> None:
         [],
         [f"b/{i}/" for i in range(5)],
     )
-    page = await backend.list("a/", "", "a/37", 10, "")
+    page = await backend.list(ListQuery(page_size=10, prefix="a/", start_after="a/37"))
     assert [m.key for m in page.objects] == ["a/38", "a/39"]
     assert page.next_page_token == ""
-    first = (await backend.list("", "", "", 1, "")).objects[0]
+    first = (await backend.list(ListQuery(page_size=1))).objects[0]
     assert first.key == "a/00"
     assert first.size == 4
     assert first.etag == (await backend.head("a/00")).etag
     assert first.generation == 0  # listings carry no metadata: unknown there
     with pytest.raises(GatewayError) as caught:
-        await backend.list("", "", "", 10, "not-a-token")
+        await backend.list(ListQuery(page_size=10, page_token="not-a-token"))
     assert caught.value.reason is Reason.INVALID_PAGE_TOKEN
 
 

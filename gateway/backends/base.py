@@ -19,8 +19,10 @@ from gateway.domain.objects import (
     Checksums,
     Conditions,
     ListPage,
+    ListQuery,
     ObjectMeta,
     Presigned,
+    PresignRequest,
     UploadStatus,
     WriteOptions,
 )
@@ -111,19 +113,8 @@ class Backend(Protocol):
         """Remove the object; whether it existed. Missing with conditions set
         is PRECONDITION_FAILED."""
 
-    async def list(
-        self,
-        prefix: str,
-        delimiter: str,
-        start_after: str,
-        page_size: int,
-        page_token: str,
-        max_bytes: int | None = None,
-    ) -> ListPage:
-        """One page in lexicographic (UTF-8 byte) key order: at most page_size
-        entries and, when max_bytes is given, entries of at most max_bytes by
-        gateway.domain.listing.entry_bytes/prefix_bytes (at least one entry); a page
-        cut short has a next_page_token that resumes right after its last entry."""
+    async def list(self, query: ListQuery) -> ListPage:
+        """One page of the listing query asks for (see ListQuery)."""
 
     async def copy(
         self,
@@ -149,20 +140,10 @@ class PresigningBackend(Protocol):
     URL then talk to the storage directly, not to the gateway. Backends
     without this capability get URLs signed and served by the gateway."""
 
-    async def sign_url(
-        self,
-        key: str,
-        method: str,
-        expires_in_s: int,
-        *,
-        download: bool,
-        filename: str,
-        content_type: str,
-        max_size: int | None,
-        min_size: int | None,
-    ) -> Presigned:
-        """A URL allowing method (GET, PUT or POST) on key. max_size and
-        min_size bound a POST's object; content_type binds PUT and POST."""
+    async def sign_url(self, request: PresignRequest) -> Presigned:
+        """A URL allowing request.method (GET, PUT or POST) on request.key.
+        max_size and min_size bound a POST's object; content_type binds PUT
+        and POST."""
 
 
 class StaleUploadCleaner(Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from gateway.backends.base import Backend, ObjectReader
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
-from gateway.domain.objects import NO_CONDITIONS, Conditions, ListPage, ObjectMeta
+from gateway.domain.objects import NO_CONDITIONS, Conditions, ListPage, ListQuery, ObjectMeta
 
 MAX_PAGE_SIZE = 1000
 MAX_DELIMITER_BYTES = 64
@@ -127,12 +127,14 @@ class Objects:
         if len(spec.delimiter.encode()) > MAX_DELIMITER_BYTES:
             raise invalid_argument(f"delimiter longer than {MAX_DELIMITER_BYTES} bytes")
         page = await target.backend.list(
-            target.key,
-            spec.delimiter,
-            spec.start_after,
-            min(spec.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE),
-            spec.page_token,
-            self._page_max_bytes,
+            ListQuery(
+                page_size=min(spec.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE),
+                prefix=target.key,
+                delimiter=spec.delimiter,
+                start_after=spec.start_after,
+                page_token=spec.page_token,
+                max_bytes=self._page_max_bytes,
+            )
         )
         return BucketPage(target.bucket, page)
 

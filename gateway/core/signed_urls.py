@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from gateway.core.buckets import Action, Buckets
 from gateway.core.signing import SignedMethod, SignedUrl, UrlSigner
 from gateway.domain.errors import invalid_argument
+from gateway.domain.objects import PresignRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +60,16 @@ async def sign_url(
     if presigner is None:
         return signer.sign_checked(target.bucket, target.key, wanted)
     presigned = await presigner.sign_url(
-        target.key,
-        wanted.method,
-        math.ceil(wanted.expires_in_s),
-        download=wanted.download,
-        filename=wanted.filename,
-        content_type=wanted.content_type,
-        max_size=wanted.max_size,
-        min_size=wanted.min_size,
+        PresignRequest(
+            target.key,
+            wanted.method,
+            math.ceil(wanted.expires_in_s),
+            download=wanted.download,
+            filename=wanted.filename,
+            content_type=wanted.content_type,
+            max_size=wanted.max_size,
+            min_size=wanted.min_size,
+        )
     )
     return SignedUrl(
         presigned.url,

@@ -14,7 +14,7 @@ import binascii
 from collections.abc import AsyncIterator, Callable
 
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import ListPage, ObjectMeta
+from gateway.domain.objects import ListPage, ListQuery, ObjectMeta
 
 # Yields objects whose key starts with prefix and whose UTF-8 key is > after,
 # in bytewise key order.
@@ -73,37 +73,41 @@ def encode_token(after: bytes) -> str:
     return base64.urlsafe_b64encode(_TOKEN_VERSION + after).decode("ascii")
 
 
+def bad_page_token() -> GatewayError:
+    """The refusal of a page token no driver of this gateway issued."""
+    return GatewayError(
+        Reason.INVALID_PAGE_TOKEN,
+        "page_token is not one this gateway issued; pass next_page_token unchanged",
+    )
+
+
 def decode_token(token: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(token.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raw = b""
     if not raw.startswith(_TOKEN_VERSION):
-        raise GatewayError(
-            Reason.INVALID_PAGE_TOKEN,
-            "page_token is not one this gateway issued; pass next_page_token unchanged",
-        )
+        raise bad_page_token()
     return raw[len(_TOKEN_VERSION) :]
 
 
-async def build_page(
-    walk: Walk,
-    prefix: str,
-    delimiter: str,
-    start_after: str,
-    page_size: int,
-    page_token: str,
-    max_bytes: int | None = None,
-) -> ListPage:
-    """One page of at most page_size entries (objects plus common prefixes)
-    and, when max_bytes is given, at most max_bytes of entries (entry_bytes):
+def start_position(query: ListQuery) -> bytes:
+    """The position query's page starts after: start_after, or its page
+    token's position where that is further on."""
+    after = query.start_after.encode()
+    if query.page_token:
+        after = max(after, decode_token(query.page_token))
+    return after
+
+
+async def build_page(walk: Walk, query: ListQuery) -> ListPage:
+    """One page of what query asks for (see ListQuery), walking keys in order:
     a page cut short by bytes continues right after its last entry."""
-    after = start_after.encode()
-    if page_token:
-        after = max(after, decode_token(page_token))
+    prefix, delimiter, page_size = query.prefix, query.delimiter, query.page_size
+    after = start_position(query)
     objects: list[ObjectMeta] = []
     prefixes: list[str] = []
-    budget = PageBudget(max_bytes)
+    budget = PageBudget(query.max_bytes)
     more = False
     while True:
         restart_after: bytes | None = None

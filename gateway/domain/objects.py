@@ -1,5 +1,6 @@
 """The values every layer speaks in: an object's metadata, a write's options
-and checksums, a listing page, preconditions, a resumable upload's status.
+and checksums, a listing query and page, preconditions, what a storage is
+asked to presign and what it answers, a resumable upload's status.
 
 Plain frozen dataclasses with no I/O: the core passes them to drivers, and the
 rpc and http fronts convert them to and from their wire forms.
@@ -8,7 +9,7 @@ rpc and http fronts convert them to and from their wire forms.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -76,6 +77,28 @@ class WriteOptions:
     kms_key_id: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListQuery:
+    """What a List asks a driver for: one page in lexicographic (UTF-8 byte)
+    key order of the objects under prefix, after start_after and after the
+    position page_token resumes from.
+
+    A page holds at most page_size entries (objects plus common prefixes)
+    and, when max_bytes is given, entries of at most max_bytes by
+    gateway.domain.listing.entry_bytes/prefix_bytes (at least one entry); a
+    page cut short has a next_page_token that resumes right after its last
+    entry."""
+
+    page_size: int
+    prefix: str = ""
+    # Keys with it past the prefix roll up into one common prefix ("": none).
+    delimiter: str = ""
+    start_after: str = ""
+    # A previous page's next_page_token ("": the first page).
+    page_token: str = ""
+    max_bytes: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ListPage:
     """One page of a listing."""
@@ -83,6 +106,28 @@ class ListPage:
     objects: list[ObjectMeta]
     common_prefixes: list[str]
     next_page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PresignRequest:
+    """What a storage that signs URLs itself is asked to sign: a URL allowing
+    method (GET, PUT or POST) on key for expires_in_s seconds. The gateway
+    validated it against the method first (core/signing.UrlSigner.check)."""
+
+    key: str
+    method: str
+    expires_in_s: int
+    _: KW_ONLY
+    # GET: answer with Content-Disposition attachment, named filename (or
+    # the key's last segment).
+    download: bool = False
+    filename: str = ""
+    # PUT and POST: the content type the upload must declare.
+    content_type: str = ""
+    # POST: the bounds of the object's size, in the policy the storage checks
+    # (a signed PUT cannot bound its body).
+    max_size: int | None = None
+    min_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

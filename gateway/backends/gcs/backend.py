@@ -41,7 +41,6 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import quote
 
 from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
 from gateway.backends.gcs.common import (
@@ -60,12 +59,18 @@ from gateway.backends.gcs.io import GcsReader, GcsWriter
 from gateway.backends.gcs.listing import list_page
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
 from gateway.backends.gcs.uploads import GcsUploads
+from gateway.backends.shared.presign import (
+    check_expiry,
+    download_disposition,
+    post_policy,
+    put_headers,
+    signed_post,
+)
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
 from gateway.domain.errors import (
     GatewayError,
-    Reason,
     backend_unavailable,
     precondition_failed,
     unsupported,
@@ -74,21 +79,17 @@ from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
     ListPage,
+    ListQuery,
     ObjectMeta,
     Presigned,
+    PresignRequest,
     WriteOptions,
 )
 
 log = logging.getLogger(__name__)
 
-MAX_SIGNED_S = 7 * 24 * 3600  # V4 signing's limit
 MAX_POLICY_SIZE = 5 * 1024**4  # GCS's largest object: 5 TiB
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
-
-
-def _content_disposition(filename: str) -> str:
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def emulator_url(host: str) -> str:
@@ -302,19 +303,8 @@ class GcsBackend(DelegatedUploads):
 
     # Listing.
 
-    async def list(
-        self,
-        prefix: str,
-        delimiter: str,
-        start_after: str,
-        page_size: int,
-        page_token: str,
-        max_bytes: int | None = None,
-    ) -> ListPage:
-        ctx = await self._context()
-        return await list_page(
-            ctx, prefix, delimiter, start_after, page_size, page_token, max_bytes
-        )
+    async def list(self, query: ListQuery) -> ListPage:
+        return await list_page(await self._context(), query)
 
     # Copying.
 
@@ -377,62 +367,30 @@ class GcsBackend(DelegatedUploads):
 
     # Signed URLs.
 
-    async def sign_url(
-        self,
-        key: str,
-        method: str,
-        expires_in_s: int,
-        *,
-        download: bool,
-        filename: str,
-        content_type: str,
-        max_size: int | None,
-        min_size: int | None,
-    ) -> Presigned:
+    async def sign_url(self, request: PresignRequest) -> Presigned:
         """A V4 signed URL (GET, PUT) or POST policy, signed for GCS itself."""
-        if not 1 <= expires_in_s <= MAX_SIGNED_S:
-            raise GatewayError(
-                Reason.INVALID_EXPIRY,
-                f"GCS signed URLs last between 1 second and 7 days, not {expires_in_s} s",
-            )
+        check_expiry(request, "GCS")
         ctx = await self._context()
-        expiration = datetime.timedelta(seconds=expires_in_s)
+        key, method = request.key, request.method
+        expiration = datetime.timedelta(seconds=request.expires_in_s)
         blob = ctx.blob(key)
         if method == "POST":
-            # The policy GCS checks the form against: the exact object name
-            # (added by the library), the size range and the content type.
-            fields: dict[str, str] = {}
-            conditions: list[Any] = [
-                [
-                    "content-length-range",
-                    min_size or 0,
-                    MAX_POLICY_SIZE if max_size is None else max_size,
-                ]
-            ]
-            if content_type:
-                fields["Content-Type"] = content_type
-                conditions.append({"Content-Type": content_type})
+            # The library adds the exact object name to the policy.
+            fields, conditions = post_policy(request, MAX_POLICY_SIZE)
             with ctx.errors(key, op="sign"):
                 policy = await ctx.run(
                     self._sign_post, ctx.client, blob.name, expiration, conditions, fields
                 )
-            return Presigned(
-                str(policy["url"]), form_fields={k: str(v) for k, v in policy["fields"].items()}
-            )
+            return signed_post(policy)
         args: dict[str, Any] = {"version": "v4", "expiration": expiration, "method": method}
         headers: dict[str, str] = {}
         if method == "GET":
-            if download:
-                args["response_disposition"] = _content_disposition(
-                    filename or key.rsplit("/", 1)[-1]
-                )
+            if request.download:
+                args["response_disposition"] = download_disposition(request)
         elif method == "PUT":
-            if max_size is not None:
-                # A signed PUT cannot bound the body's size (a POST policy can).
-                raise unsupported("max_size on a signed PUT URL (use POST)", KIND)
-            if content_type:
-                args["content_type"] = content_type
-                headers["Content-Type"] = content_type
+            headers = put_headers(request, KIND)
+            if request.content_type:
+                args["content_type"] = request.content_type
         else:
             raise unsupported(f"signed {method} URLs", KIND)
         if self._settings.emulator_host:

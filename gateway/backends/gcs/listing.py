@@ -3,7 +3,7 @@ page tokens.
 
 The gateway's page token holds the last position returned (the UTF-8 bytes
 of the last key, or of the last common prefix followed by 0xFF, as in
-gateway/listing.py), and each call asks GCS for names from startOffset
+gateway/domain/listing.py), and each call asks GCS for names from startOffset
 there on. That gives exact page sizes (GCS may return fewer than asked, or
 more: fake-gcs-server ignores maxResults for prefixes) and drops what a
 server repeats: fake-gcs-server sends every common prefix on every page,
@@ -25,21 +25,20 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.backends.gcs.common import GcsContext, meta_from, resource_of
-from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.keys import RESERVED_SEGMENT
-from gateway.domain.listing import PageBudget, decode_token, encode_token, entry_bytes, prefix_bytes
-from gateway.domain.objects import ListPage, ObjectMeta
+from gateway.domain.listing import (
+    PageBudget,
+    bad_page_token,
+    encode_token,
+    entry_bytes,
+    prefix_bytes,
+    start_position,
+)
+from gateway.domain.objects import ListPage, ListQuery, ObjectMeta
 
 _HIDDEN = RESERVED_SEGMENT + "/"  # the gateway's upload records, never listed
 
 _PAST_PREFIX = b"\xff"  # no UTF-8 sequence contains it: sorts after a whole group
-
-
-def _bad_token() -> GatewayError:
-    return GatewayError(
-        Reason.INVALID_PAGE_TOKEN,
-        "page_token is not one this gateway issued; pass next_page_token unchanged",
-    )
 
 
 def _successor(prefix: str) -> str:
@@ -62,7 +61,7 @@ def _start_offset(after: bytes) -> str:
             return _successor(after[:-1].decode())
         return after.decode()  # the name itself comes back and is dropped
     except UnicodeDecodeError:
-        raise _bad_token() from None
+        raise bad_page_token() from None
 
 
 def _one_call(
@@ -88,26 +87,18 @@ def _one_call(
     return blobs, list(page.prefixes), iterator.next_page_token
 
 
-async def list_page(
-    ctx: GcsContext,
-    prefix: str,
-    delimiter: str,
-    start_after: str,
-    page_size: int,
-    page_token: str,
-    max_bytes: int | None = None,
-) -> ListPage:
-    """One page of at most page_size entries, fewer only on the last page or
-    when the next entry would take the page over max_bytes (see listing)."""
-    after = start_after.encode()
-    if page_token:
-        after = max(after, decode_token(page_token))
+async def list_page(ctx: GcsContext, query: ListQuery) -> ListPage:
+    """One page of at most query.page_size entries, fewer only on the last
+    page or when the next entry would take the page over query.max_bytes
+    (see gateway.domain.listing)."""
+    prefix, delimiter, page_size = query.prefix, query.delimiter, query.page_size
+    after = start_position(query)
     cut = len(ctx.prefix)
     objects: list[ObjectMeta] = []
     prefixes: list[str] = []
     server_token: str | None = None
     more = False
-    budget = PageBudget(max_bytes)
+    budget = PageBudget(query.max_bytes)
     group = _group_of(after, prefix, delimiter)
     if group is not None:
         # A caller's start_after inside a group (a/05 in a/): the group counts
@@ -178,7 +169,7 @@ def _group_of(after: bytes, prefix: str, delimiter: str) -> str | None:
     try:
         text = after.decode()
     except UnicodeDecodeError:
-        raise _bad_token() from None
+        raise bad_page_token() from None
     if not text.startswith(prefix):
         return None
     cut = text.find(delimiter, len(prefix))

@@ -74,7 +74,14 @@ from gateway.domain.errors import (
     unsupported,
 )
 from gateway.domain.fsutil import make_private_dirs
-from gateway.domain.objects import NO_CONDITIONS, Conditions, ListPage, ObjectMeta, WriteOptions
+from gateway.domain.objects import (
+    NO_CONDITIONS,
+    Conditions,
+    ListPage,
+    ListQuery,
+    ObjectMeta,
+    WriteOptions,
+)
 
 COPY_CHUNK = 1024 * 1024
 _INSTALL_ATTEMPTS = 10
@@ -371,18 +378,8 @@ class LocalBackend(DelegatedUploads):
 
     # Listing.
 
-    async def list(
-        self,
-        prefix: str,
-        delimiter: str,
-        start_after: str,
-        page_size: int,
-        page_token: str,
-        max_bytes: int | None = None,
-    ) -> ListPage:
-        return await listing.build_page(
-            self._walk, prefix, delimiter, start_after, page_size, page_token, max_bytes
-        )
+    async def list(self, query: ListQuery) -> ListPage:
+        return await listing.build_page(self._walk, query)
 
     def _walk(self, prefix: str, after: bytes) -> AsyncIterator[ObjectMeta]:
         return walk_objects(self._objects_b, prefix, after)

@@ -39,6 +39,7 @@ from gateway.domain.objects import (
     Checksums,
     Conditions,
     ListPage,
+    ListQuery,
     ObjectMeta,
     WriteOptions,
 )
@@ -325,18 +326,8 @@ class MemoryBackend(DelegatedUploads):
         self._set(key, None, b"")
         return True
 
-    async def list(
-        self,
-        prefix: str,
-        delimiter: str,
-        start_after: str,
-        page_size: int,
-        page_token: str,
-        max_bytes: int | None = None,
-    ) -> ListPage:
-        return await listing.build_page(
-            self._walk, prefix, delimiter, start_after, page_size, page_token, max_bytes
-        )
+    async def list(self, query: ListQuery) -> ListPage:
+        return await listing.build_page(self._walk, query)
 
     async def _walk(self, prefix: str, after: bytes) -> AsyncIterator[ObjectMeta]:
         encoded_prefix = prefix.encode()

@@ -40,7 +40,6 @@ import dataclasses
 import time
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import aioboto3
 from botocore.config import Config
@@ -66,12 +65,18 @@ from gateway.backends.s3.io import S3Reader, S3Writer, write_conditions
 from gateway.backends.s3.listing import list_page
 from gateway.backends.s3.settings import S3Settings
 from gateway.backends.s3.uploads import S3Uploads
+from gateway.backends.shared.presign import (
+    check_expiry,
+    download_disposition,
+    post_policy,
+    put_headers,
+    signed_post,
+)
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
 from gateway.domain.errors import (
     GatewayError,
-    Reason,
     backend_unavailable,
     precondition_failed,
     unsupported,
@@ -80,20 +85,16 @@ from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
     ListPage,
+    ListQuery,
     ObjectMeta,
     Presigned,
+    PresignRequest,
     WriteOptions,
 )
 
 # CopyObject copies up to 5 GiB; larger sources are copied with UploadPartCopy.
 COPY_OBJECT_MAX = 5 * GIB
-MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's limit
 MAX_OBJECT_SIZE = 5 * 1024**4  # S3's largest object: 5 TiB
-
-
-def _content_disposition(filename: str) -> str:
-    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def new_session(settings: S3Settings) -> aioboto3.Session:
@@ -281,19 +282,8 @@ class S3Backend(DelegatedUploads):
 
     # Listing.
 
-    async def list(
-        self,
-        prefix: str,
-        delimiter: str,
-        start_after: str,
-        page_size: int,
-        page_token: str,
-        max_bytes: int | None = None,
-    ) -> ListPage:
-        ctx = await self._context()
-        return await list_page(
-            ctx, prefix, delimiter, start_after, page_size, page_token, max_bytes
-        )
+    async def list(self, query: ListQuery) -> ListPage:
+        return await list_page(await self._context(), query)
 
     # Copying.
 
@@ -368,89 +358,47 @@ class S3Backend(DelegatedUploads):
 
     # Signed URLs.
 
-    async def sign_url(
-        self,
-        key: str,
-        method: str,
-        expires_in_s: int,
-        *,
-        download: bool,
-        filename: str,
-        content_type: str,
-        max_size: int | None,
-        min_size: int | None,
-    ) -> Presigned:
+    async def sign_url(self, request: PresignRequest) -> Presigned:
         """A URL signed by S3 itself (SigV4): GET, PUT, or a POST policy."""
-        if not 1 <= expires_in_s <= MAX_PRESIGN_S:
-            raise GatewayError(
-                Reason.INVALID_EXPIRY,
-                f"S3 signed URLs last between 1 second and 7 days, not {expires_in_s} s",
-            )
+        check_expiry(request, "S3")
         ctx = await self._context()
+        key, method = request.key, request.method
         if method == "POST":
-            return await self._presign_post(
-                ctx, key, expires_in_s, content_type, max_size, min_size
-            )
+            return await self._presign_post(ctx, request)
         params: dict[str, Any] = {"Bucket": ctx.bucket, "Key": ctx.s3_key(key)}
         headers: dict[str, str] = {}
         if method == "GET":
-            if download:
-                params["ResponseContentDisposition"] = _content_disposition(
-                    filename or key.rsplit("/", 1)[-1]
-                )
-            if content_type:
-                params["ResponseContentType"] = content_type
+            if request.download:
+                params["ResponseContentDisposition"] = download_disposition(request)
+            if request.content_type:
+                params["ResponseContentType"] = request.content_type
             operation = "get_object"
         elif method == "PUT":
-            if max_size is not None:
-                # A presigned PUT cannot bound the body's size (a POST policy can).
-                raise unsupported("max_size on a signed PUT URL (use POST)", KIND)
-            if content_type:
-                params["ContentType"] = content_type
-                headers["Content-Type"] = content_type
+            headers = put_headers(request, KIND)
+            if request.content_type:
+                params["ContentType"] = request.content_type
             operation = "put_object"
         else:
             raise unsupported(f"signed {method} URLs", KIND)
         with ctx.errors(key, op="presign"):
             url = await ctx.client.generate_presigned_url(
-                operation, Params=params, ExpiresIn=expires_in_s, HttpMethod=method
+                operation, Params=params, ExpiresIn=request.expires_in_s, HttpMethod=method
             )
         return Presigned(str(url), headers)
 
-    async def _presign_post(
-        self,
-        ctx: S3Context,
-        key: str,
-        expires_in_s: int,
-        content_type: str,
-        max_size: int | None,
-        min_size: int | None,
-    ) -> Presigned:
-        # The policy S3 checks the form against: the exact key (botocore adds
-        # it), the size range and the content type. Bytes above max_size are
-        # refused by S3 itself, before anything is stored.
-        fields: dict[str, str] = {}
-        conditions: list[Any] = [
-            [
-                "content-length-range",
-                min_size or 0,
-                MAX_OBJECT_SIZE if max_size is None else max_size,
-            ]
-        ]
-        if content_type:
-            fields["Content-Type"] = content_type
-            conditions.append({"Content-Type": content_type})
-        with ctx.errors(key, op="presign"):
+    async def _presign_post(self, ctx: S3Context, request: PresignRequest) -> Presigned:
+        # Bytes above max_size are refused by S3 itself, before anything is
+        # stored (botocore adds the exact key to the policy).
+        fields, conditions = post_policy(request, MAX_OBJECT_SIZE)
+        with ctx.errors(request.key, op="presign"):
             post = await ctx.client.generate_presigned_post(
                 ctx.bucket,
-                ctx.s3_key(key),
+                ctx.s3_key(request.key),
                 Fields=fields,
                 Conditions=conditions,
-                ExpiresIn=expires_in_s,
+                ExpiresIn=request.expires_in_s,
             )
-        return Presigned(
-            str(post["url"]), form_fields={k: str(v) for k, v in post["fields"].items()}
-        )
+        return signed_post(post)
 
     # Maintenance and health.
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from gateway.backends.s3.common import S3Context, unquote_etag
-from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.keys import RESERVED_SEGMENT
-from gateway.domain.listing import PageBudget, entry_bytes, prefix_bytes
-from gateway.domain.objects import ListPage, ObjectMeta
+from gateway.domain.listing import PageBudget, bad_page_token, entry_bytes, prefix_bytes
+from gateway.domain.objects import ListPage, ListQuery, ObjectMeta
 
 # Keys the gateway keeps its own records under (upload_records.RECORDS_PREFIX):
 # never listed.
@@ -56,38 +56,29 @@ def _decode_token(token: str) -> tuple[str, str]:
                 return "", str(value["a"])
     except (binascii.Error, UnicodeError, ValueError, AttributeError):
         pass
-    raise GatewayError(
-        Reason.INVALID_PAGE_TOKEN,
-        "page_token is not one this gateway issued; pass next_page_token unchanged",
-    )
+    raise bad_page_token()
 
 
-async def list_page(
-    ctx: S3Context,
-    prefix: str,
-    delimiter: str,
-    start_after: str,
-    page_size: int,
-    page_token: str,
-    max_bytes: int | None = None,
-) -> ListPage:
-    """One page of page_size entries, fewer only on the last page or when
-    the next entry would take the page over max_bytes (see gateway.domain.listing).
+async def list_page(ctx: S3Context, query: ListQuery) -> ListPage:
+    """One page of query.page_size entries, fewer only on the last page or
+    when the next entry would take the page over query.max_bytes (see
+    gateway.domain.listing).
 
     S3 may return fewer than MaxKeys with more to come (Ceph RGW stops at 848
     of 1,000 here), so short pages are topped up with further calls: callers
     get the same page sizes as from every other backend.
     """
-    page = await _one_call(ctx, prefix, delimiter, start_after, page_size, page_token)
+    page = await _one_call(ctx, query)
     objects, prefixes = list(page.objects), list(page.common_prefixes)
     token = page.next_page_token
-    while token and len(objects) + len(prefixes) < page_size:
-        missing = page_size - len(objects) - len(prefixes)
-        more = await _one_call(ctx, prefix, delimiter, "", missing, token)
+    while token and len(objects) + len(prefixes) < query.page_size:
+        missing = query.page_size - len(objects) - len(prefixes)
+        rest = replace(query, start_after="", page_size=missing, page_token=token)
+        more = await _one_call(ctx, rest)
         objects += more.objects
         prefixes += more.common_prefixes
         token = more.next_page_token
-    return _within(ListPage(objects, prefixes, token), max_bytes)
+    return _within(ListPage(objects, prefixes, token), query.max_bytes)
 
 
 def _within(page: ListPage, max_bytes: int | None) -> ListPage:
@@ -110,20 +101,20 @@ def _within(page: ListPage, max_bytes: int | None) -> ListPage:
     return page
 
 
-async def _one_call(
-    ctx: S3Context, prefix: str, delimiter: str, start_after: str, page_size: int, page_token: str
-) -> ListPage:
-    """One ListObjectsV2 call: at most page_size entries (objects plus common
-    prefixes: S3's MaxKeys counts both), keys and prefixes without ctx.prefix."""
+async def _one_call(ctx: S3Context, query: ListQuery) -> ListPage:
+    """One ListObjectsV2 call: at most query.page_size entries (objects plus
+    common prefixes: S3's MaxKeys counts both), keys and prefixes without
+    ctx.prefix. query.max_bytes is left to the caller."""
     args: dict[str, Any] = {
         "Bucket": ctx.bucket,
-        "Prefix": ctx.s3_key(prefix),
-        "MaxKeys": page_size,
+        "Prefix": ctx.s3_key(query.prefix),
+        "MaxKeys": query.page_size,
     }
-    if delimiter:
-        args["Delimiter"] = delimiter
-    if page_token:
-        continuation, resume_after = _decode_token(page_token)
+    if query.delimiter:
+        args["Delimiter"] = query.delimiter
+    start_after = query.start_after
+    if query.page_token:
+        continuation, resume_after = _decode_token(query.page_token)
         if continuation:
             args["ContinuationToken"] = continuation
         elif resume_after.encode() > start_after.encode():
