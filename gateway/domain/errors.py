@@ -230,6 +230,34 @@ def quota_exceeded(quota: int, needed: int) -> GatewayError:
     )
 
 
+def range_not_satisfiable(key: str) -> GatewayError:
+    """A storage refused a read's range (HTTP 416)."""
+    return GatewayError(
+        Reason.INVALID_RANGE, f"the requested range of {key!r} is not satisfiable", key=key
+    )
+
+
+def credentials_refused(
+    what: str, store: str, bucket: str, detail: str, **context: object
+) -> GatewayError:
+    """The storage refused the gateway's credentials; detail is the storage's
+    own word for it (an error code, an HTTP status), context its metadata."""
+    return GatewayError(
+        Reason.PERMISSION_DENIED,
+        f"{what} on bucket {bucket!r}: the {store} credentials were refused ({detail})",
+        **context,
+    )
+
+
+def no_credentials(what: str, store: str, bucket: str, **context: object) -> GatewayError:
+    """The storage's client library found no credentials to use."""
+    return GatewayError(
+        Reason.PERMISSION_DENIED,
+        f"{what}: no usable {store} credentials were found for bucket {bucket!r}",
+        **context,
+    )
+
+
 def invalid_range(offset: int, size: int) -> GatewayError:
     return GatewayError(
         Reason.INVALID_RANGE,

@@ -1,5 +1,8 @@
 """Paging and delimiter roll-up for drivers that can walk keys in order
-(local, memory). Drivers with native listing (S3, GCS) do not use this.
+(local, memory: build_page), and the parts every driver's listing shares:
+where a query's page starts, the page budget in bytes, the roll-up of a key
+into its common prefix, and the refusal of a foreign page token. Drivers with
+native listing (S3, GCS) page with these around their storage's calls.
 
 Positions are UTF-8 bytes, compared bytewise, which is the order List
 promises. To step past every key under a rolled-up prefix P, the walk resumes
@@ -21,7 +24,8 @@ from gateway.domain.objects import ListPage, ListQuery, ObjectMeta
 Walk = Callable[[str, bytes], AsyncIterator[ObjectMeta]]
 
 _TOKEN_VERSION = b"\x01"
-_PAST_PREFIX = b"\xff"
+# Appended to a common prefix: the position past every key under it.
+PAST_PREFIX = b"\xff"
 
 # What a listed entry adds to a ListResponse beyond the lengths of its strings
 # (field tags, length prefixes, size, generation, checksums, timestamps, the
@@ -117,7 +121,7 @@ async def build_page(walk: Walk, query: ListQuery) -> ListPage:
                 if len(objects) + len(prefixes) == page_size:
                     more = True
                     break
-                rolled = _roll_up(meta.key, prefix, delimiter)
+                rolled = roll_up(meta.key, prefix, delimiter)
                 if rolled is None:
                     if not budget.take(entry_bytes(meta)):
                         more = True
@@ -129,7 +133,7 @@ async def build_page(walk: Walk, query: ListQuery) -> ListPage:
                     more = True
                     break
                 prefixes.append(rolled)
-                after = rolled.encode() + _PAST_PREFIX
+                after = rolled.encode() + PAST_PREFIX
                 restart_after = after
                 break
         finally:
@@ -139,7 +143,9 @@ async def build_page(walk: Walk, query: ListQuery) -> ListPage:
     return ListPage(objects, prefixes, encode_token(after) if more else "")
 
 
-def _roll_up(key: str, prefix: str, delimiter: str) -> str | None:
+def roll_up(key: str, prefix: str, delimiter: str) -> str | None:
+    """The common prefix key (under prefix) rolls up into: up to and with the
+    first delimiter past prefix; None without one."""
     if not delimiter:
         return None
     cut = key.find(delimiter, len(prefix))

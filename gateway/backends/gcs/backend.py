@@ -59,13 +59,7 @@ from gateway.backends.gcs.io import GcsReader, GcsWriter
 from gateway.backends.gcs.listing import list_page
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
 from gateway.backends.gcs.uploads import GcsUploads
-from gateway.backends.shared.presign import (
-    check_expiry,
-    download_disposition,
-    post_policy,
-    put_headers,
-    signed_post,
-)
+from gateway.backends.shared import presign
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
@@ -369,26 +363,26 @@ class GcsBackend(DelegatedUploads):
 
     async def sign_url(self, request: PresignRequest) -> Presigned:
         """A V4 signed URL (GET, PUT) or POST policy, signed for GCS itself."""
-        check_expiry(request, "GCS")
+        presign.check_expiry(request, "GCS")
         ctx = await self._context()
         key, method = request.key, request.method
         expiration = datetime.timedelta(seconds=request.expires_in_s)
         blob = ctx.blob(key)
         if method == "POST":
             # The library adds the exact object name to the policy.
-            fields, conditions = post_policy(request, MAX_POLICY_SIZE)
+            fields, conditions = presign.post_policy(request, MAX_POLICY_SIZE)
             with ctx.errors(key, op="sign"):
                 policy = await ctx.run(
                     self._sign_post, ctx.client, blob.name, expiration, conditions, fields
                 )
-            return signed_post(policy)
+            return presign.signed_post(policy)
         args: dict[str, Any] = {"version": "v4", "expiration": expiration, "method": method}
         headers: dict[str, str] = {}
         if method == "GET":
             if request.download:
-                args["response_disposition"] = download_disposition(request)
+                args["response_disposition"] = presign.download_disposition(request)
         elif method == "PUT":
-            headers = put_headers(request, KIND)
+            headers = presign.put_headers(request, KIND)
             if request.content_type:
                 args["content_type"] = request.content_type
         else:

@@ -31,9 +31,12 @@ from gateway.domain.errors import (
     GatewayError,
     Reason,
     backend_unavailable,
+    credentials_refused,
+    no_credentials,
     not_modified,
     object_not_found,
     precondition_failed,
+    range_not_satisfiable,
 )
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 
@@ -113,19 +116,13 @@ def map_error(
     status = http_status(error)
     if status:
         if status in (401, 403):
-            return GatewayError(
-                Reason.PERMISSION_DENIED,
-                f"{what} on bucket {bucket!r}: the GCS credentials were refused (HTTP {status})",
-                gcs_bucket=bucket,
-            )
+            return credentials_refused(what, "GCS", bucket, f"HTTP {status}", gcs_bucket=bucket)
         if status == 412:
             return precondition_failed(key, condition or "if_generation_match")
         if status == 304:
             return not_modified(key)
         if status == 416:
-            return GatewayError(
-                Reason.INVALID_RANGE, f"the requested range of {key!r} is not satisfiable", key=key
-            )
+            return range_not_satisfiable(key)
         if status == 404:
             return object_not_found(key)
         if status == 429 or status >= 500:
@@ -139,11 +136,7 @@ def map_error(
             )
         return GatewayError(Reason.INTERNAL, f"{what} failed (HTTP {status})")
     if isinstance(error, auth_exceptions.DefaultCredentialsError):
-        return GatewayError(
-            Reason.PERMISSION_DENIED,
-            f"{what}: no usable GCS credentials were found for bucket {bucket!r}",
-            gcs_bucket=bucket,
-        )
+        return no_credentials(what, "GCS", bucket, gcs_bucket=bucket)
     if isinstance(error, auth_exceptions.RefreshError):
         return GatewayError(
             Reason.PERMISSION_DENIED,

@@ -27,18 +27,18 @@ from typing import Any
 from gateway.backends.gcs.common import GcsContext, meta_from, resource_of
 from gateway.domain.keys import RESERVED_SEGMENT
 from gateway.domain.listing import (
+    PAST_PREFIX,
     PageBudget,
     bad_page_token,
     encode_token,
     entry_bytes,
     prefix_bytes,
+    roll_up,
     start_position,
 )
 from gateway.domain.objects import ListPage, ListQuery, ObjectMeta
 
 _HIDDEN = RESERVED_SEGMENT + "/"  # the gateway's upload records, never listed
-
-_PAST_PREFIX = b"\xff"  # no UTF-8 sequence contains it: sorts after a whole group
 
 
 def _successor(prefix: str) -> str:
@@ -57,7 +57,7 @@ def _successor(prefix: str) -> str:
 def _start_offset(after: bytes) -> str:
     """startOffset (inclusive) for names above position after."""
     try:
-        if after.endswith(_PAST_PREFIX):
+        if after.endswith(PAST_PREFIX):
             return _successor(after[:-1].decode())
         return after.decode()  # the name itself comes back and is dropped
     except UnicodeDecodeError:
@@ -107,7 +107,7 @@ async def list_page(ctx: GcsContext, query: ListQuery) -> ListPage:
         if await _has_names_after(ctx, group, after):
             budget.take(prefix_bytes(group))  # the first entry always fits
             prefixes.append(group)
-        after = group.encode() + _PAST_PREFIX
+        after = group.encode() + PAST_PREFIX
         if len(prefixes) == page_size:
             return ListPage(objects, prefixes, encode_token(after))
     while True:
@@ -125,7 +125,7 @@ async def list_page(ctx: GcsContext, query: ListQuery) -> ListPage:
                 entries.append((key.encode(), meta_from(key, resource_of(blob))))
         for full in found:
             rolled = str(full)[cut:]
-            position = rolled.encode() + _PAST_PREFIX
+            position = rolled.encode() + PAST_PREFIX
             if position > after and not rolled.startswith(_HIDDEN):
                 entries.append((position, rolled))
         entries.sort(key=lambda entry: entry[0])
@@ -164,16 +164,13 @@ async def list_page(ctx: GcsContext, query: ListQuery) -> ListPage:
 
 def _group_of(after: bytes, prefix: str, delimiter: str) -> str | None:
     """The common prefix position after falls inside, if any."""
-    if not delimiter or after.endswith(_PAST_PREFIX):
+    if not delimiter or after.endswith(PAST_PREFIX):
         return None
     try:
         text = after.decode()
     except UnicodeDecodeError:
         raise bad_page_token() from None
-    if not text.startswith(prefix):
-        return None
-    cut = text.find(delimiter, len(prefix))
-    return None if cut < 0 else text[: cut + len(delimiter)]
+    return roll_up(text, prefix, delimiter) if text.startswith(prefix) else None
 
 
 async def _has_names_after(ctx: GcsContext, rolled: str, after: bytes) -> bool:

@@ -65,13 +65,7 @@ from gateway.backends.s3.io import S3Reader, S3Writer, write_conditions
 from gateway.backends.s3.listing import list_page
 from gateway.backends.s3.settings import S3Settings
 from gateway.backends.s3.uploads import S3Uploads
-from gateway.backends.shared.presign import (
-    check_expiry,
-    download_disposition,
-    post_policy,
-    put_headers,
-    signed_post,
-)
+from gateway.backends.shared import presign
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
@@ -360,7 +354,7 @@ class S3Backend(DelegatedUploads):
 
     async def sign_url(self, request: PresignRequest) -> Presigned:
         """A URL signed by S3 itself (SigV4): GET, PUT, or a POST policy."""
-        check_expiry(request, "S3")
+        presign.check_expiry(request, "S3")
         ctx = await self._context()
         key, method = request.key, request.method
         if method == "POST":
@@ -369,12 +363,12 @@ class S3Backend(DelegatedUploads):
         headers: dict[str, str] = {}
         if method == "GET":
             if request.download:
-                params["ResponseContentDisposition"] = download_disposition(request)
+                params["ResponseContentDisposition"] = presign.download_disposition(request)
             if request.content_type:
                 params["ResponseContentType"] = request.content_type
             operation = "get_object"
         elif method == "PUT":
-            headers = put_headers(request, KIND)
+            headers = presign.put_headers(request, KIND)
             if request.content_type:
                 params["ContentType"] = request.content_type
             operation = "put_object"
@@ -389,7 +383,7 @@ class S3Backend(DelegatedUploads):
     async def _presign_post(self, ctx: S3Context, request: PresignRequest) -> Presigned:
         # Bytes above max_size are refused by S3 itself, before anything is
         # stored (botocore adds the exact key to the policy).
-        fields, conditions = post_policy(request, MAX_OBJECT_SIZE)
+        fields, conditions = presign.post_policy(request, MAX_OBJECT_SIZE)
         with ctx.errors(request.key, op="presign"):
             post = await ctx.client.generate_presigned_post(
                 ctx.bucket,
@@ -398,7 +392,7 @@ class S3Backend(DelegatedUploads):
                 Conditions=conditions,
                 ExpiresIn=request.expires_in_s,
             )
-        return signed_post(post)
+        return presign.signed_post(post)
 
     # Maintenance and health.
 

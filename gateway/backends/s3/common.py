@@ -31,9 +31,12 @@ from gateway.domain.errors import (
     GatewayError,
     Reason,
     backend_unavailable,
+    credentials_refused,
+    no_credentials,
     not_modified,
     object_not_found,
     precondition_failed,
+    range_not_satisfiable,
 )
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta
 
@@ -145,20 +148,15 @@ def map_error(
         if code == "NoSuchBucket":
             return bucket_not_found(bucket)
         if code in _DENIED or status == 403:
-            return GatewayError(
-                Reason.PERMISSION_DENIED,
-                f"{what} on bucket {bucket!r}: the S3 credentials were refused ({code or status})",
-                s3_bucket=bucket,
-                s3_code=code,
+            return credentials_refused(
+                what, "S3", bucket, code or str(status), s3_bucket=bucket, s3_code=code
             )
         if code in _PRECONDITION or status == 412 or (status == 409 and "Condition" in code):
             return precondition_failed(key, condition or "if_match")
         if status == 304 or code == "304":
             return not_modified(key)
         if code == "InvalidRange" or status == 416:
-            return GatewayError(
-                Reason.INVALID_RANGE, f"the requested range of {key!r} is not satisfiable", key=key
-            )
+            return range_not_satisfiable(key)
         if code in _NOT_FOUND or status == 404:
             return object_not_found(key)
         if code == "NoSuchUpload":
@@ -178,11 +176,7 @@ def map_error(
             Reason.INTERNAL, f"{what} failed: {code or 'error'} (HTTP {status})", s3_code=code
         )
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-        return GatewayError(
-            Reason.PERMISSION_DENIED,
-            f"{what}: no usable S3 credentials were found for bucket {bucket!r}",
-            s3_bucket=bucket,
-        )
+        return no_credentials(what, "S3", bucket, s3_bucket=bucket)
     return backend_unavailable(KIND, f"{what} failed: {type(error).__name__}")
 
 
