@@ -63,13 +63,16 @@ from gateway.backends.shared import upload_records
 from gateway.backends.shared.checkpoints import Checkpoints
 from gateway.backends.shared.remote_writer import shielded
 from gateway.backends.shared.resumable import Listed
-from gateway.backends.shared.upload_records import RECORDS_PREFIX, UploadRecord
+from gateway.backends.shared.upload_records import (
+    RECORD_CONTENT_TYPE,
+    RECORDS_PREFIX,
+    UploadRecord,
+)
 from gateway.domain.errors import GatewayError, Reason, upload_not_found
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
 
-RECORD_CONTENT_TYPE = "application/json"
 SESSION = "session"  # the record's driver field holding the session URL
 # Set in the record of an upload that never sent a byte to its session: its
 # first resume needs no status query (fake-gcs-server, the most used
@@ -303,11 +306,7 @@ class GcsUploadWriter(GcsWriter):
         await self._records.write(self._handle, self._record)
 
     async def suspend(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._drop_buffer()
-        await shielded(self._release(), self._background)
+        await self._end(self._release)
 
     async def _release(self) -> None:
         """Wait for the chunk in flight, then write the last record."""

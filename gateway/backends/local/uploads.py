@@ -1,10 +1,11 @@
-"""Resumable uploads for the local backend (the files of one upload and the
-writer of one stream are in local_upload_files).
+"""Resumable uploads for the local backend: its UploadStore for the shared
+engine (shared/resumable). The files of one upload and the writer of one
+stream are in upload_files.
 
 Each upload is a directory root/uploads/<handle>/ holding:
 
     data         the future object file: the placeholder header any write
-                 streamed to disk starts with (local_format), then the bytes
+                 streamed to disk starts with (local/format.py), then the bytes
                  received; commit installs it as the key, like a normal Put
     record.json  the upload's record (upload_records), replaced atomically:
                  written beside, fsynced, renamed, the directory fsynced
@@ -16,8 +17,9 @@ for it. A resumed stream truncates the data file to the recorded size: bytes
 past the last checkpoint are not trusted.
 
 A stream holds an exclusive flock on the upload's directory until it ends;
-a second stream on the same upload gets UPLOAD_BUSY, and the kernel drops the
-lock when the process dies. Removing an upload (AbortUpload, cleanup) takes
+a second stream on the same upload gets UPLOAD_BUSY (from another process;
+in this one the engine's one-writer guard refuses it first), and the kernel
+drops the lock when the process dies. Removing an upload (AbortUpload, cleanup) takes
 that lock, renames the directory into root/tmp, then deletes it: a crash
 half-way leaves it in root/tmp, which the backend sweeps at start. An
 AbortUpload that finds the lock held by another process's stream leaves the

@@ -51,13 +51,15 @@ from gateway.backends.shared import upload_records
 from gateway.backends.shared.checkpoints import Checkpoints, RecordSaver
 from gateway.backends.shared.remote_writer import shielded
 from gateway.backends.shared.resumable import Listed, Swept
-from gateway.backends.shared.upload_records import RECORDS_PREFIX, UploadRecord
+from gateway.backends.shared.upload_records import (
+    RECORD_CONTENT_TYPE,
+    RECORDS_PREFIX,
+    UploadRecord,
+)
 from gateway.domain.errors import GatewayError, object_too_large, upload_not_found
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
-
-RECORD_CONTENT_TYPE = "application/json"
 
 
 def _is_no_such_upload(error: BaseException) -> bool:
@@ -183,11 +185,7 @@ class ResumableS3Writer(S3Writer):
             )
 
     async def suspend(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._drop_buffer()
-        await shielded(self._settle(), self._background)
+        await self._end(self._settle)
 
     async def _settle(self) -> None:
         while self._uploads:
@@ -238,13 +236,6 @@ class S3Uploads:
                 Body=upload_records.encode(record),
                 ContentType=RECORD_CONTENT_TYPE,
             )
-
-    async def _load(self, ctx: S3Context, key: str, handle: str) -> UploadRecord:
-        """The record, UPLOAD_NOT_FOUND when missing or of another key."""
-        record = await self._load_any(ctx, handle, key)
-        if record is None or record.key != key:
-            raise upload_not_found(key)
-        return record
 
     async def _load_any(self, ctx: S3Context, handle: str, key: str = "") -> UploadRecord | None:
         record_key = self._record_key(ctx, handle)
