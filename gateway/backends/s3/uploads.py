@@ -33,7 +33,6 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from gateway.backends.base import Resumed
 from gateway.backends.s3.common import (
@@ -46,14 +45,12 @@ from gateway.backends.s3.common import (
     new_generation,
 )
 from gateway.backends.s3.io import S3Writer, create_multipart_upload, part_size_for
+from gateway.backends.s3.records import Records
 from gateway.backends.s3.settings import S3Settings
-from gateway.backends.shared import upload_records
 from gateway.backends.shared.checkpoints import Checkpoints, RecordSaver
 from gateway.backends.shared.remote_writer import shielded
 from gateway.backends.shared.resumable import Listed, Swept
 from gateway.backends.shared.upload_records import (
-    RECORD_CONTENT_TYPE,
-    RECORDS_PREFIX,
     UploadRecord,
 )
 from gateway.domain.errors import GatewayError, object_too_large, upload_not_found
@@ -105,7 +102,8 @@ class ResumableS3Writer(S3Writer):
         self._contiguous = len(parts)  # parts 1..this have all completed
         self.size = record.persisted_size
         self._pending = Checkpoints()  # not yet durable
-        self._saver = RecordSaver(lambda r: uploads.save(ctx, handle, r), uploads.background, "S3")
+        self._records = Records(ctx)
+        self._saver = RecordSaver(lambda r: self._records.save(handle, r), uploads.background, "S3")
 
     @property
     def checkpoint_bytes(self) -> int:
@@ -176,7 +174,7 @@ class ResumableS3Writer(S3Writer):
             driver={**self._record.driver, "parts": []},
         )
         try:
-            await self._owner.save(self._ctx, self._handle, record)
+            await self._records.save(self._handle, record)
         except GatewayError as error:
             log.warning(
                 "S3 object %r was committed but its upload record could not say so: %s",
@@ -222,42 +220,6 @@ class S3Uploads:
         self._storage_args = storage_args
         self.background = background
 
-    # Records.
-
-    @staticmethod
-    def _record_key(ctx: S3Context, handle: str) -> str:
-        return ctx.s3_key(RECORDS_PREFIX + handle)
-
-    async def save(self, ctx: S3Context, handle: str, record: UploadRecord) -> None:
-        with ctx.errors(record.key, op="PutObject (upload record)"):
-            await ctx.client.put_object(
-                Bucket=ctx.bucket,
-                Key=self._record_key(ctx, handle),
-                Body=upload_records.encode(record),
-                ContentType=RECORD_CONTENT_TYPE,
-            )
-
-    async def _load_any(self, ctx: S3Context, handle: str, key: str = "") -> UploadRecord | None:
-        record_key = self._record_key(ctx, handle)
-        try:
-            response = await ctx.client.get_object(Bucket=ctx.bucket, Key=record_key)
-        except S3_ERRORS as error:
-            if is_not_found(error):
-                return None
-            with ctx.errors(key, op="GetObject (upload record)"):
-                raise
-        body = response["Body"]
-        try:
-            with ctx.errors(key, op="GetObject (upload record)"):
-                data = await body.read()
-        finally:
-            body.close()
-        return upload_records.decode(data, repr(record_key))
-
-    async def _delete_record(self, ctx: S3Context, handle: str) -> None:
-        with ctx.errors(op="DeleteObject (upload record)"):
-            await ctx.client.delete_object(Bucket=ctx.bucket, Key=self._record_key(ctx, handle))
-
     async def _abort_multipart(self, ctx: S3Context, key: str, upload_id: str) -> bool:
         """AbortMultipartUpload; False when S3 no longer has it."""
         try:
@@ -294,7 +256,7 @@ class S3Uploads:
         done = dataclasses.replace(
             record, persisted_size=current.size, complete=current, driver={**record.driver}
         )
-        await self.save(ctx, handle, done)
+        await Records(ctx).save(handle, done)
         return done
 
     # UploadStore.
@@ -304,6 +266,7 @@ class S3Uploads:
         # cleanup then never sees a multipart upload of ours without its
         # record (see S3Backend.abort_stale_uploads).
         ctx = await self._context()
+        records = Records(ctx)
         generation = new_generation()
         handle = secrets.token_urlsafe(18)
         record = UploadRecord(
@@ -317,14 +280,14 @@ class S3Uploads:
                 "parts": [],
             },
         )
-        await self.save(ctx, handle, record)
+        await records.save(handle, record)
         upload_id = ""
         try:
             upload_id = await create_multipart_upload(
                 ctx, key, options, self._storage_args(options), generation
             )
             record = dataclasses.replace(record, driver={**record.driver, "upload_id": upload_id})
-            await self.save(ctx, handle, record)
+            await records.save(handle, record)
         except BaseException:
             await shielded(self._undo_start(ctx, key, handle, upload_id), self.background)
             raise
@@ -334,12 +297,12 @@ class S3Uploads:
         try:
             if upload_id:
                 await self._abort_multipart(ctx, key, upload_id)
-            await self._delete_record(ctx, handle)
+            await Records(ctx).delete(handle)
         except GatewayError as error:
             log.warning("could not undo the start of an upload of %r: %s", key, error.message)
 
     async def load(self, key: str, handle: str) -> UploadRecord | None:
-        return await self._load_any(await self._context(), handle, key)
+        return await Records(await self._context()).read(handle, key)
 
     async def live(self, handle: str, record: UploadRecord) -> UploadRecord:
         return await self._check_live(await self._context(), handle, record)
@@ -362,31 +325,13 @@ class S3Uploads:
     async def discard(self, handle: str, record: UploadRecord) -> bool:
         ctx = await self._context()
         existed = await self._abort_multipart(ctx, record.key, str(record.driver["upload_id"]))
-        await self._delete_record(ctx, handle)
+        await Records(ctx).delete(handle)
         return existed
 
     # The stale sweep: uploads are judged by their record's created_unix.
 
     async def listing(self) -> Sequence[Listed]:
-        ctx = await self._context()
-        found: list[Listed] = []
-        start = len(self._record_key(ctx, ""))
-        args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": self._record_key(ctx, "")}
-        while True:
-            with ctx.errors(op="ListObjectsV2 (upload records)"):
-                response = await ctx.client.list_objects_v2(**args)
-            for item in response.get("Contents", []):
-                handle = str(item["Key"])[start:]
-                try:
-                    record = await self._load_any(ctx, handle)
-                except GatewayError as error:
-                    log.warning("skipping upload record %r: %s", handle, error.message)
-                    continue
-                if record is not None:
-                    found.append(Listed(handle, record, record.created_unix))
-            if not response.get("IsTruncated"):
-                return found
-            args["ContinuationToken"] = response["NextContinuationToken"]
+        return await Records(await self._context()).listing()
 
     async def remove(self, entry: Listed) -> bool:
         ctx = await self._context()
@@ -397,7 +342,7 @@ class S3Uploads:
         if record.complete is None and upload_id:
             await self._abort_multipart(ctx, record.key, upload_id)
             aborted = True
-        await self._delete_record(ctx, entry.handle)
+        await Records(ctx).delete(entry.handle)
         return aborted
 
 
