@@ -221,10 +221,6 @@ class GcsBackend:
                     raise map_error(error, bucket=self._settings.bucket, op="connect") from error
             return self._ctx
 
-    async def context(self) -> GcsContext:
-        """The client and location (connected on first use)."""
-        return await self._context()
-
     def _connect(self) -> GcsContext:
         """The client (in the pool: finding credentials may ask a metadata server)."""
         s = self._settings

@@ -1,8 +1,9 @@
-"""Resumable uploads for the GCS driver: a GCS resumable session per upload.
+"""Resumable uploads for the GCS driver: a GCS resumable session per upload,
+the driver's UploadStore for the shared engine (shared/resumable).
 
 start_upload opens the session exactly as GcsWriter does (content type,
 metadata, storage class, KMS key, preconditions as ifGenerationMatch) and
-stores the upload's record (upload_records) as the object
+stores the upload's record (gcs/records.py) as the object
 `<prefix>.storagegw/uploads/<handle>`, its session URL among the driver's
 fields. The URL is a bearer capability: it is never logged, and lives only
 in the bucket.

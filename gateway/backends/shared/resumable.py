@@ -79,8 +79,9 @@ class UploadStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Swept:
-    """What a sweep did: how many unfinished uploads it aborted, and the
-    uploads it removed and kept (young, or being written)."""
+    """What a sweep did: how many unfinished uploads it aborted, the uploads
+    it went for (a driver may still find one busy in another process) and
+    the ones it kept (young, or being written here)."""
 
     aborted: int
     removed: list[Listed]
