@@ -184,12 +184,13 @@ def test_cleanup_cancels_stale_sessions_and_removes_records(proxied: Proxied) ->
     finished = start(proxied.stub, "three.bin")
     proxied.stub.Put(segment(finished, b"done", 0, finish=True))
     assert len(proxied.records()) == 3
-    backend = proxied.running.backend()
+    cleaner = proxied.running.backend().capabilities.cleaner
+    assert cleaner is not None
 
-    assert proxied.running.run(backend.abort_stale_uploads(3600)) == 0  # all young
+    assert proxied.running.run(cleaner.abort_stale_uploads(3600)) == 0  # all young
     assert len(proxied.records()) == 3
     proxied.proxy.requests.clear()
-    assert proxied.running.run(backend.abort_stale_uploads(0)) == 2  # unfinished ones
+    assert proxied.running.run(cleaner.abort_stale_uploads(0)) == 2  # unfinished ones
     assert proxied.records() == []
     assert len(_session_deletes(proxied.proxy)) == 2
     assert proxied.server.object_names(proxied.bucket) == ["three.bin"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gateway.backends.base import ResumableBackend, StaleUploadCleaner
 from gateway.backends.local import upload_files as files
 from gateway.backends.local.backend import LocalBackend
 from gateway.backends.shared.upload_records import UploadRecord
@@ -187,9 +188,9 @@ def test_cleanup_removes_old_uploads_and_leaves_only_objects(
     start(stub, "never-written.bin")
     assert len(upload_dirs(root)) == 3
 
-    assert running.run(backend.abort_stale_uploads(3600)) == 0  # all young
+    assert running.run(cleaner(backend).abort_stale_uploads(3600)) == 0  # all young
     assert len(upload_dirs(root)) == 3
-    assert running.run(backend.abort_stale_uploads(0)) == 2  # the unfinished ones
+    assert running.run(cleaner(backend).abort_stale_uploads(0)) == 2  # the unfinished ones
     assert upload_dirs(root) == []
     assert files_outside_objects(root) == []
     assert get(stub, "finished.bin")[1] == data
@@ -226,10 +227,20 @@ def test_cleanup_command(tmp_path: Path) -> None:
 # Driver level.
 
 
+def uploads(backend: LocalBackend) -> ResumableBackend:
+    assert backend.capabilities.uploads is not None
+    return backend.capabilities.uploads
+
+
+def cleaner(backend: LocalBackend) -> StaleUploadCleaner:
+    assert backend.capabilities.cleaner is not None
+    return backend.capabilities.cleaner
+
+
 async def write_segment(backend: LocalBackend, key: str, handle: str, data: bytes) -> int:
     """Continue the upload with data past its persisted size, checkpointing
     as the gateway does; the persisted size after."""
-    status, writer = await backend.resume_upload(key, handle)
+    status, writer = await uploads(backend).resume_upload(key, handle)
     assert writer is not None
     size = status.persisted_size
     for position in range(size, len(data), MiB):
@@ -238,11 +249,11 @@ async def write_segment(backend: LocalBackend, key: str, handle: str, data: byte
         if size % writer.checkpoint_bytes == 0:
             await writer.checkpoint(size, b"state@%d" % size)
     await writer.suspend()
-    return (await backend.query_upload(key, handle)).persisted_size
+    return (await uploads(backend).query_upload(key, handle)).persisted_size
 
 
 async def commit(backend: LocalBackend, key: str, handle: str, data: bytes) -> object:
-    status, writer = await backend.resume_upload(key, handle)
+    status, writer = await uploads(backend).resume_upload(key, handle)
     assert writer is not None
     try:
         await writer.write(data[status.persisted_size :])
@@ -255,39 +266,39 @@ async def commit(backend: LocalBackend, key: str, handle: str, data: bytes) -> o
 
 async def test_one_writer_at_a_time(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path)
-    handle = await backend.start_upload("k", WriteOptions(), b"s0")
-    status, writer = await backend.resume_upload("k", handle)
+    handle = await uploads(backend).start_upload("k", WriteOptions(), b"s0")
+    status, writer = await uploads(backend).resume_upload("k", handle)
     assert writer is not None
     assert status.state == b"s0"
     with pytest.raises(GatewayError) as caught:
-        await LocalBackend(tmp_path).resume_upload("k", handle)  # as another process would
+        await uploads(LocalBackend(tmp_path)).resume_upload("k", handle)  # as another process would
     assert caught.value.reason is Reason.UPLOAD_BUSY
-    assert await backend.abort_stale_uploads(0) == 0  # skipped: a stream holds it
+    assert await cleaner(backend).abort_stale_uploads(0) == 0  # skipped: a stream holds it
     await writer.suspend()
-    _, again = await backend.resume_upload("k", handle)
+    _, again = await uploads(backend).resume_upload("k", handle)
     assert again is not None
     await again.suspend()
-    assert await backend.abort_stale_uploads(0) == 1
+    assert await cleaner(backend).abort_stale_uploads(0) == 1
 
 
 async def test_a_restart_keeps_uploads_in_flight(tmp_path: Path) -> None:
     data = os.urandom(UNIT + MiB)
     backend = LocalBackend(tmp_path)
-    handle = await backend.start_upload("kept", WriteOptions(), b"s0")
+    handle = await uploads(backend).start_upload("kept", WriteOptions(), b"s0")
     assert await write_segment(backend, "kept", handle, data) == UNIT
     restarted = LocalBackend(tmp_path)  # sweeps root/tmp at start
-    status = await restarted.query_upload("kept", handle)
+    status = await uploads(restarted).query_upload("kept", handle)
     assert (status.persisted_size, status.state) == (UNIT, b"state@%d" % UNIT)
     meta = await commit(restarted, "kept", handle, data)
     assert meta == await restarted.head("kept")
-    assert (await restarted.query_upload("kept", handle)).complete == meta
+    assert (await uploads(restarted).query_upload("kept", handle)).complete == meta
 
 
 async def test_a_failed_commit_stays_resumable(tmp_path: Path) -> None:
     data = os.urandom(UNIT + 5)
     backend = LocalBackend(tmp_path)
     options = WriteOptions(conditions=Conditions(if_none_match="*"))
-    handle = await backend.start_upload("once", options, b"s0")
+    handle = await uploads(backend).start_upload("once", options, b"s0")
     await write_segment(backend, "once", handle, data[:UNIT])
     other = await backend.open_write("once", WriteOptions())
     await other.write(b"x")
@@ -295,10 +306,10 @@ async def test_a_failed_commit_stays_resumable(tmp_path: Path) -> None:
     with pytest.raises(GatewayError) as caught:
         await commit(backend, "once", handle, data)
     assert caught.value.reason is Reason.PRECONDITION_FAILED
-    assert (await backend.query_upload("once", handle)).complete is None
+    assert (await uploads(backend).query_upload("once", handle)).complete is None
     assert await backend.delete("once")
     meta = await commit(backend, "once", handle, data)
-    assert (await backend.query_upload("once", handle)).complete == meta
+    assert (await uploads(backend).query_upload("once", handle)).complete == meta
 
 
 async def test_a_crash_after_install_finds_the_upload_complete(
@@ -306,7 +317,7 @@ async def test_a_crash_after_install_finds_the_upload_complete(
 ) -> None:
     data = os.urandom(MiB)
     backend = LocalBackend(tmp_path)
-    handle = await backend.start_upload("crash", WriteOptions(), b"s0")
+    handle = await uploads(backend).start_upload("crash", WriteOptions(), b"s0")
     real = files.write_record
 
     def dies_before_recording_completion(directory: str, record: UploadRecord) -> None:
@@ -320,11 +331,11 @@ async def test_a_crash_after_install_finds_the_upload_complete(
     monkeypatch.setattr(files, "write_record", real)
     installed = await backend.head("crash")
     restarted = LocalBackend(tmp_path)
-    assert (await restarted.query_upload("crash", handle)).complete == installed
-    status, writer = await restarted.resume_upload("crash", handle)
+    assert (await uploads(restarted).query_upload("crash", handle)).complete == installed
+    status, writer = await uploads(restarted).resume_upload("crash", handle)
     assert writer is None
     assert status.complete == installed
-    assert not await restarted.abort_upload("crash", handle)  # finished, so not unfinished
+    assert not await uploads(restarted).abort_upload("crash", handle)  # finished, so not unfinished
 
 
 async def test_handles_that_are_not_tokens(tmp_path: Path) -> None:
@@ -332,15 +343,15 @@ async def test_handles_that_are_not_tokens(tmp_path: Path) -> None:
     (tmp_path / "outside").mkdir()
     for handle in ("../outside", "..", "a/b", "", "../../tmp"):
         with pytest.raises(GatewayError) as caught:
-            await backend.query_upload("k", handle)
+            await uploads(backend).query_upload("k", handle)
         assert caught.value.reason is Reason.UPLOAD_NOT_FOUND
-        assert not await backend.abort_upload("k", handle)
+        assert not await uploads(backend).abort_upload("k", handle)
     assert (tmp_path / "outside").is_dir()
-    handle = await backend.start_upload("k", WriteOptions(), b"s0")
+    handle = await uploads(backend).start_upload("k", WriteOptions(), b"s0")
     with pytest.raises(GatewayError) as caught:
-        await backend.query_upload("another key", handle)
+        await uploads(backend).query_upload("another key", handle)
     assert caught.value.reason is Reason.UPLOAD_NOT_FOUND
-    assert not await backend.abort_upload("another key", handle)
-    assert await backend.abort_upload("k", handle)
-    assert not await backend.abort_upload("k", handle)
+    assert not await uploads(backend).abort_upload("another key", handle)
+    assert await uploads(backend).abort_upload("k", handle)
+    assert not await uploads(backend).abort_upload("k", handle)
     assert files_outside_objects(tmp_path) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -215,45 +215,6 @@ class ResumableBackend(Protocol):
         """Discard the upload; whether there was an unfinished one."""
 
 
-class UploadStore(Protocol):
-    """Where a driver keeps its resumable uploads (its *_uploads.py module)."""
-
-    async def start(self, key: str, options: WriteOptions, state: bytes) -> str: ...
-
-    async def query(self, key: str, handle: str) -> UploadStatus: ...
-
-    async def resume(self, key: str, handle: str) -> Resumed: ...
-
-    async def abort(self, key: str, handle: str) -> bool: ...
-
-
-class DelegatedUploads:
-    """ResumableBackend for a driver whose uploads live in an UploadStore,
-    self._uploads, set by the driver."""
-
-    _uploads: UploadStore
-
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start(key, options, state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query(key, handle)
-
-    async def resume_upload(self, key: str, handle: str) -> Resumed:
-        return await self._uploads.resume(key, handle)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort(key, handle)
-
-    async def unfinished_uploads(self) -> tuple[int, int] | None:
-        """(unfinished uploads, bytes they hold) where the driver counts them
-        cheaply (memory, local); None elsewhere."""
-        count = getattr(self._uploads, "unfinished", None)
-        if count is None:
-            return None
-        return cast(tuple[int, int], await count())
-
-
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a driver offers beyond storing objects, held as values.
@@ -265,7 +226,8 @@ class Capabilities:
 
     # The storage signs URLs itself (S3, GCS); None: the gateway signs them.
     presigner: PresigningBackend | None = None
-    # Uploads stay resumable across streams and processes.
+    # Uploads stay resumable across streams and processes (the shared
+    # engine, backends/shared/resumable.py, over the driver's own store).
     uploads: ResumableBackend | None = None
     # Counts what its unfinished uploads hold (memory, local); None: not counted.
     upload_counter: UnfinishedCounter | None = None

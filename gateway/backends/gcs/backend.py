@@ -29,7 +29,7 @@ rewrite token until done (large or cross-location copies), pinned to the
 source's generation, with the destination's conditions sent to GCS.
 
 Resumable uploads are GCS resumable sessions with a record object under
-`<prefix>.storagegw/uploads/` (gcs_uploads.py); listings hide that folder.
+`<prefix>.storagegw/uploads/` (gcs/uploads.py); listings hide that folder.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
+from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
 from gateway.backends.gcs.common import (
     GCS_ERRORS,
     KIND,
@@ -60,6 +60,7 @@ from gateway.backends.gcs.listing import list_page
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
 from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.shared import presign
+from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
@@ -170,10 +171,8 @@ def connect(s: GcsSettings) -> Connection:
     return Connection(client, session, signer, DEFAULT_RETRY.with_timeout(s.retry_deadline))
 
 
-class GcsBackend(DelegatedUploads):
+class GcsBackend:
     """One gateway bucket in a GCS bucket (under an optional key prefix)."""
-
-    _uploads: GcsUploads
 
     def __init__(self, settings: GcsSettings) -> None:
         # Checked here too: settings may be built in code, not only by config.
@@ -192,8 +191,8 @@ class GcsBackend(DelegatedUploads):
         self._session: Any = None  # the client's HTTP session (connection pool)
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
-        self._uploads = GcsUploads(self, self._background)
-        self.capabilities = Capabilities(presigner=self, uploads=self, cleaner=self)
+        uploads = ResumableUploads(GcsUploads(self._context, self.open_write, self._background))
+        self.capabilities = Capabilities(presigner=self, uploads=uploads, cleaner=uploads)
 
     @property
     def kind(self) -> str:
@@ -216,10 +215,6 @@ class GcsBackend(DelegatedUploads):
                 except GCS_ERRORS as error:
                     raise map_error(error, bucket=self._settings.bucket, op="connect") from error
             return self._ctx
-
-    async def context(self) -> GcsContext:
-        """The client and location (connected on first use)."""
-        return await self._context()
 
     def _connect(self) -> GcsContext:
         """The client (in the pool: finding credentials may ask a metadata server)."""
@@ -440,11 +435,6 @@ class GcsBackend(DelegatedUploads):
                 "signed URLs with these credentials (set STORAGE_GCS_SIGNING_ACCOUNT)", KIND
             )
         return {"service_account_email": account, "access_token": signer.token}
-
-    # StaleUploadCleaner (resumable uploads: gcs_uploads.py).
-
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
-        return await self._uploads.abort_stale(older_than_s)
 
     # Health.
 

@@ -1,8 +1,9 @@
-"""Resumable uploads for the GCS driver: a GCS resumable session per upload.
+"""Resumable uploads for the GCS driver: a GCS resumable session per upload,
+the driver's UploadStore for the shared engine (shared/resumable).
 
 start_upload opens the session exactly as GcsWriter does (content type,
 metadata, storage class, KMS key, preconditions as ifGenerationMatch) and
-stores the upload's record (upload_records) as the object
+stores the upload's record (gcs/records.py) as the object
 `<prefix>.storagegw/uploads/<handle>`, its session URL among the driver's
 fields. The URL is a bearer capability: it is never logged, and lives only
 in the bucket.
@@ -45,34 +46,31 @@ import dataclasses
 import importlib
 import logging
 import secrets
-import time
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from google.cloud.storage import exceptions as media_exceptions
 
-from gateway.backends.base import Resumed
+from gateway.backends.base import ObjectWriter, Resumed
 from gateway.backends.gcs.common import (
     GCS_ERRORS,
     GcsContext,
     http_status,
-    is_not_found,
     write_preconditions,
 )
 from gateway.backends.gcs.io import ChunkFeed, GcsWriter
-from gateway.backends.shared import upload_records
+from gateway.backends.gcs.records import SESSION, Records
+from gateway.backends.shared.checkpoints import Checkpoints
 from gateway.backends.shared.remote_writer import shielded
-from gateway.backends.shared.upload_records import RECORDS_PREFIX, UploadRecord
+from gateway.backends.shared.resumable import Listed
+from gateway.backends.shared.upload_records import (
+    UploadRecord,
+)
 from gateway.domain.errors import GatewayError, Reason, upload_not_found
-from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
-
-if TYPE_CHECKING:
-    from gateway.backends.gcs.backend import GcsBackend
+from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
 
-RECORD_CONTENT_TYPE = "application/json"
-SESSION = "session"  # the record's driver field holding the session URL
 # Set in the record of an upload that never sent a byte to its session: its
 # first resume needs no status query (fake-gcs-server, the most used
 # emulator, completes a session when asked for its status).
@@ -82,89 +80,6 @@ UNTOUCHED = "untouched"
 def _gone(error: BaseException) -> bool:
     """GCS no longer knows the session (cancelled, or expired after a week)."""
     return http_status(error) in (404, 410)
-
-
-class Records:
-    """The upload records in the bucket, under the backend's prefix."""
-
-    def __init__(self, ctx: GcsContext) -> None:
-        self._ctx = ctx
-
-    def _blob(self, handle: str) -> Any:
-        return self._ctx.blob(RECORDS_PREFIX + handle)
-
-    def _read_blocking(self, handle: str) -> bytes | None:
-        try:
-            data: bytes = self._blob(handle).download_as_bytes(retry=self._ctx.retry)
-        except GCS_ERRORS as error:
-            if is_not_found(error):
-                return None
-            raise
-        return data
-
-    async def read(self, key: str, handle: str) -> UploadRecord:
-        """The record of handle; UPLOAD_NOT_FOUND when there is none for key."""
-        with self._ctx.errors(key, op="upload record read"):
-            data = await self._ctx.run(self._read_blocking, handle)
-        if data is None:
-            raise upload_not_found(key)
-        record = upload_records.decode(data, f"{RECORDS_PREFIX}{handle}")
-        if record.key != key:
-            raise upload_not_found(key)
-        return record
-
-    def write_blocking(self, handle: str, record: UploadRecord) -> None:
-        """Store record (in the pool)."""
-        self._blob(handle).upload_from_string(
-            upload_records.encode(record),
-            content_type=RECORD_CONTENT_TYPE,
-            checksum=None,
-            retry=self._ctx.retry,
-        )
-
-    async def write(self, handle: str, record: UploadRecord) -> None:
-        with self._ctx.errors(record.key, op="upload record write"):
-            await self._ctx.run(self.write_blocking, handle, record)
-
-    async def delete(self, handle: str) -> None:
-        try:
-            await self._ctx.run(self._blob(handle).delete, retry=self._ctx.retry)
-        except GCS_ERRORS as error:
-            if not is_not_found(error):
-                with self._ctx.errors(op="upload record delete"):
-                    raise
-
-    def _all_blocking(self) -> list[tuple[str, bytes]]:
-        ctx = self._ctx
-        found: list[tuple[str, bytes]] = []
-        prefix = ctx.name(RECORDS_PREFIX)
-        for blob in ctx.client.list_blobs(ctx.bucket, prefix=prefix, retry=ctx.retry):
-            handle = str(blob.name)[len(prefix) :]
-            try:
-                found.append((handle, blob.download_as_bytes(retry=ctx.retry)))
-            except GCS_ERRORS as error:
-                if not is_not_found(error):  # removed meanwhile: skip it
-                    raise
-        return found
-
-    async def all(self) -> list[tuple[str, UploadRecord]]:
-        with self._ctx.errors(op="upload records list", missing="bucket"):
-            found = await self._ctx.run(self._all_blocking)
-        return [(h, upload_records.decode(d, f"{RECORDS_PREFIX}{h}")) for h, d in found]
-
-    async def cancel_session(self, record: UploadRecord) -> None:
-        """Cancel the record's session (GCS answers 499); failures are logged."""
-        url = record.driver.get(SESSION)
-        if not url:
-            return
-        try:
-            await self._ctx.run(self._ctx.client._http.delete, str(url))
-        except GCS_ERRORS as error:
-            log.warning(
-                "could not cancel the GCS upload session of %r: %s",
-                record.key,
-                type(error).__name__,
-            )
 
 
 class GcsUploadWriter(GcsWriter):
@@ -201,7 +116,7 @@ class GcsUploadWriter(GcsWriter):
         self._received = record.persisted_size  # object offset of the next byte written
         self._skip_to = session_offset  # GCS holds the bytes below
         self._acked = session_offset
-        self._pending: list[tuple[int, bytes]] = []  # checkpoints not yet acknowledged
+        self._pending = Checkpoints()  # not yet acknowledged
         self._record_write: asyncio.Future[None] | None = None
         self._final_crc: int | None = None
 
@@ -245,7 +160,7 @@ class GcsUploadWriter(GcsWriter):
         await self.suspend()
 
     async def checkpoint(self, size: int, state: bytes) -> None:
-        self._pending.append((size, state))
+        self._pending.add(size, state)
         await self._persist()
 
     async def _wait_in_flight(self) -> Any:
@@ -258,11 +173,10 @@ class GcsUploadWriter(GcsWriter):
     async def _persist(self) -> None:
         """Write the record for the last checkpoint GCS acknowledged, after the
         record write before it (one in flight)."""
-        ready = [entry for entry in self._pending if entry[0] <= self._acked]
-        if not ready:
+        reached = self._pending.reached(self._acked)
+        if reached is None:
             return
-        self._pending = [entry for entry in self._pending if entry[0] > self._acked]
-        size, state = ready[-1]
+        size, state = reached
         self._record = self._record.advanced(size, state)
         await self._record_written()
         loop = asyncio.get_running_loop()
@@ -309,11 +223,7 @@ class GcsUploadWriter(GcsWriter):
         await self._records.write(self._handle, self._record)
 
     async def suspend(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._drop_buffer()
-        await shielded(self._release(), self._background)
+        await self._end(self._release)
 
     async def _release(self) -> None:
         """Wait for the chunk in flight, then write the last record."""
@@ -336,18 +246,24 @@ class GcsUploadWriter(GcsWriter):
 
 
 class GcsUploads:
-    """The GCS backend's ResumableBackend and StaleUploadCleaner methods."""
+    """The GCS backend's UploadStore (shared/resumable)."""
 
-    def __init__(self, backend: GcsBackend, background: set[asyncio.Task[None]]) -> None:
-        self._backend = backend
+    def __init__(
+        self,
+        context: Callable[[], Awaitable[GcsContext]],
+        open_write: Callable[[str, WriteOptions], Awaitable[ObjectWriter]],
+        background: set[asyncio.Task[None]],
+    ) -> None:
+        self._context = context
+        self._open_write = open_write
         self._background = background
 
     async def _records(self) -> tuple[GcsContext, Records]:
-        ctx = await self._backend.context()
+        ctx = await self._context()
         return ctx, Records(ctx)
 
-    async def start(self, key: str, options: WriteOptions, state: bytes) -> str:
-        writer = await self._backend.open_write(key, options)
+    async def create(self, key: str, options: WriteOptions, state: bytes) -> str:
+        writer = await self._open_write(key, options)
         assert isinstance(writer, GcsWriter)
         # GcsWriter's own session start: metadata, content type, storage
         # class, KMS key and preconditions exactly as a plain Put's.
@@ -364,15 +280,16 @@ class GcsUploads:
             raise
         return handle
 
-    async def query(self, key: str, handle: str) -> UploadStatus:
+    async def load(self, key: str, handle: str) -> UploadRecord | None:
         _, records = await self._records()
-        return (await records.read(key, handle)).status()
+        return await records.read(key, handle)
 
-    async def resume(self, key: str, handle: str) -> Resumed:
+    async def live(self, handle: str, record: UploadRecord) -> UploadRecord:
+        return record
+
+    async def reopen(self, handle: str, record: UploadRecord) -> Resumed:
         ctx, records = await self._records()
-        record = await records.read(key, handle)
-        if record.complete is not None:
-            return record.status(), None
+        key = record.key
         upload = self._session(ctx, record)
         created: Mapping[str, Any] | None = None
         if record.driver.get(UNTOUCHED) and record.persisted_size == 0:
@@ -437,29 +354,21 @@ class GcsUploads:
         upload._content_type = content_type
         return upload
 
-    async def abort(self, key: str, handle: str) -> bool:
+    async def discard(self, handle: str, record: UploadRecord) -> bool:
         _, records = await self._records()
-        try:
-            record = await records.read(key, handle)
-        except GatewayError as error:
-            if error.reason is Reason.UPLOAD_NOT_FOUND:
-                return False
-            raise
-        if record.complete is not None:
-            return False  # a finished upload keeps answering with its object
         await records.cancel_session(record)
         await records.delete(handle)
         return True
 
-    async def abort_stale(self, older_than_s: float) -> int:
+    async def listing(self) -> Sequence[Listed]:
         _, records = await self._records()
-        cutoff = time.time() - older_than_s
-        aborted = 0
-        for handle, record in await records.all():
-            if record.created_unix > cutoff:
-                continue
-            if record.complete is None:
-                await records.cancel_session(record)
-                aborted += 1
-            await records.delete(handle)
-        return aborted
+        return [Listed(h, r, r.created_unix) for h, r in await records.all()]
+
+    async def remove(self, entry: Listed) -> bool:
+        _, records = await self._records()
+        record = entry.record
+        assert record is not None  # listing raises on unreadable records
+        if record.complete is None:
+            await records.cancel_session(record)
+        await records.delete(entry.handle)
+        return record.complete is None

@@ -5,7 +5,7 @@ Layout under root:
     root/objects/<key>   one file per object; the key's '/' segments are
                          directories ("a/b/c" is root/objects/a/b/c)
     root/tmp/            temp files of writes in flight
-    root/uploads/        resumable uploads, one directory each (local_uploads)
+    root/uploads/        resumable uploads, one directory each (local/uploads.py)
 
 The format of an object file (a header, then the data) and the low-level
 file helpers are in local_format, the readers and writers of those files in
@@ -44,7 +44,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
+from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
 from gateway.backends.local.format import (
     KIND,
     fsync_dir,
@@ -61,6 +61,7 @@ from gateway.backends.local.io import (
 )
 from gateway.backends.local.listing import walk_objects
 from gateway.backends.local.uploads import LocalUploads
+from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import listing, ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
@@ -119,10 +120,8 @@ class _KeyLock:
         self.users = 0
 
 
-class LocalBackend(DelegatedUploads):
+class LocalBackend:
     """Objects as files under root/objects; see the module docstring."""
-
-    _uploads: LocalUploads
 
     def __init__(self, root: Path | str) -> None:
         self._root = os.path.realpath(os.fspath(root))
@@ -133,10 +132,9 @@ class LocalBackend(DelegatedUploads):
         self._generation_lock = threading.Lock()
         self._last_generation = 0
         self._name_max = 255
-        self._uploads = LocalUploads(
-            self._root, self._tmp, self._path, self._commit, _check_supported
-        )
-        self.capabilities = Capabilities(uploads=self, upload_counter=self, cleaner=self)
+        store = LocalUploads(self._root, self._tmp, self._path, self._commit, _check_supported)
+        uploads = ResumableUploads(store)
+        self.capabilities = Capabilities(uploads=uploads, upload_counter=store, cleaner=uploads)
         self.start()
 
     def start(self) -> None:
@@ -437,11 +435,6 @@ class LocalBackend(DelegatedUploads):
 
     async def close(self) -> None:
         return None
-
-    # StaleUploadCleaner (resumable uploads: local_uploads.py).
-
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
-        return await self._uploads.abort_stale(older_than_s)
 
 
 def _name_too_long(key: str, name_max: int) -> GatewayError:

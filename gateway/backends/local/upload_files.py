@@ -1,6 +1,6 @@
 """The files of one local resumable upload, and the writer of one stream.
 
-See local_uploads for the layout. Everything but the writer's async methods
+See local/uploads.py for the layout. Everything but the writer's async methods
 is blocking; callers run it in worker threads.
 """
 
@@ -136,7 +136,7 @@ async def wait(task: asyncio.Future[T]) -> T:
 
 class UploadWriter:
     """One stream of a local upload; holds its lock until it ends. Also what
-    the backend's commit installs (local_io.Finishable)."""
+    the backend's commit installs (local/io.py's Finishable)."""
 
     checkpoint_bytes = CHECKPOINT_BYTES
 

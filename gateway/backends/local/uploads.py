@@ -1,10 +1,11 @@
-"""Resumable uploads for the local backend (the files of one upload and the
-writer of one stream are in local_upload_files).
+"""Resumable uploads for the local backend: its UploadStore for the shared
+engine (shared/resumable). The files of one upload and the writer of one
+stream are in upload_files.
 
 Each upload is a directory root/uploads/<handle>/ holding:
 
     data         the future object file: the placeholder header any write
-                 streamed to disk starts with (local_format), then the bytes
+                 streamed to disk starts with (local/format.py), then the bytes
                  received; commit installs it as the key, like a normal Put
     record.json  the upload's record (upload_records), replaced atomically:
                  written beside, fsynced, renamed, the directory fsynced
@@ -16,8 +17,9 @@ for it. A resumed stream truncates the data file to the recorded size: bytes
 past the last checkpoint are not trusted.
 
 A stream holds an exclusive flock on the upload's directory until it ends;
-a second stream on the same upload gets UPLOAD_BUSY, and the kernel drops the
-lock when the process dies. Removing an upload (AbortUpload, cleanup) takes
+a second stream on the same upload gets UPLOAD_BUSY (from another process;
+in this one the engine's one-writer guard refuses it first), and the kernel
+drops the lock when the process dies. Removing an upload (AbortUpload, cleanup) takes
 that lock, renames the directory into root/tmp, then deletes it: a crash
 half-way leaves it in root/tmp, which the backend sweeps at start. An
 AbortUpload that finds the lock held by another process's stream leaves the
@@ -35,12 +37,12 @@ resume finds the upload complete.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import secrets
 import shutil
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gateway.backends.base import Resumed
 from gateway.backends.local import upload_files as files
@@ -66,24 +68,18 @@ from gateway.backends.local.upload_files import (
     mark_aborted,
     read_record,
 )
+from gateway.backends.shared.resumable import Listed
 from gateway.backends.shared.upload_records import UploadRecord, meta_from
-from gateway.domain.errors import GatewayError, Reason, upload_not_found
-from gateway.domain.objects import UploadStatus, WriteOptions
+from gateway.domain.errors import GatewayError, Reason, upload_busy, upload_not_found
+from gateway.domain.objects import WriteOptions
 
 # What secrets.token_urlsafe makes: never "/", "." or "..".
 _HANDLE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def upload_busy(key: str) -> GatewayError:
-    return GatewayError(
-        Reason.UPLOAD_BUSY,
-        f"another stream is writing the upload of {key!r}; retry when it ends",
-        key=key,
-    )
-
-
 class LocalUploads:
-    """The local backend's ResumableBackend and StaleUploadCleaner methods."""
+    """The local backend's UploadStore (shared/resumable), and its
+    unfinished-upload counter."""
 
     def __init__(
         self,
@@ -99,11 +95,6 @@ class LocalUploads:
         self.commit = commit
         self._check_supported = check_supported
 
-    def _upload_dir(self, key: str, handle: str) -> str:
-        if not _HANDLE.fullmatch(handle):
-            raise upload_not_found(key)
-        return os.path.join(self._dir, handle)
-
     def _record_of(self, key: str, directory: str) -> UploadRecord:
         record = read_record(directory)
         if record is None or record.key != key:
@@ -112,7 +103,7 @@ class LocalUploads:
             raise upload_not_found(key)  # its writer removes it when it stops
         return record
 
-    def remove(self, directory: str) -> None:
+    def remove_dir(self, directory: str) -> None:
         """Remove an upload's directory, its lock held (blocking)."""
         trash = os.path.join(self._tmp, secrets.token_hex(16) + ".upload")
         os.rename(directory, trash)
@@ -121,7 +112,7 @@ class LocalUploads:
 
     # Starting.
 
-    async def start(self, key: str, options: WriteOptions, state: bytes) -> str:
+    async def create(self, key: str, options: WriteOptions, state: bytes) -> str:
         self._check_supported(options)
         self._path_of(key)  # reject keys this filesystem cannot store
         header_len = reserved_header_len(options.content_type, dict(options.metadata))
@@ -150,15 +141,26 @@ class LocalUploads:
         fsync_dir(self._dir)
         return handle
 
-    # Querying and resuming.
+    # Loading and resuming.
 
-    async def query(self, key: str, handle: str) -> UploadStatus:
-        directory = self._upload_dir(key, handle)
-        record = await asyncio.to_thread(self._record_of, key, directory)
-        return (await asyncio.to_thread(committed_view, record, directory)).status()
+    async def load(self, key: str, handle: str) -> UploadRecord | None:
+        if not _HANDLE.fullmatch(handle):
+            return None
+        with storage_errors(key):
+            return await asyncio.to_thread(read_record, os.path.join(self._dir, handle))
 
-    async def resume(self, key: str, handle: str) -> Resumed:
-        directory = self._upload_dir(key, handle)
+    async def live(self, handle: str, record: UploadRecord) -> UploadRecord:
+        directory = os.path.join(self._dir, handle)
+        with storage_errors(record.key):
+            return await asyncio.to_thread(self._live_sync, record, directory)
+
+    def _live_sync(self, record: UploadRecord, directory: str) -> UploadRecord:
+        if is_aborted(directory):
+            raise upload_not_found(record.key)  # its writer removes it when it stops
+        return committed_view(record, directory)
+
+    async def reopen(self, handle: str, record: UploadRecord) -> Resumed:
+        key, directory = record.key, os.path.join(self._dir, handle)
         task = asyncio.ensure_future(asyncio.to_thread(self._resume_sync, key, directory))
         try:
             with storage_errors(key):
@@ -202,7 +204,7 @@ class LocalUploads:
             os.close(lock)
             raise
         writer = UploadWriter(
-            directory, record, lock, data_fd, data_offset, self.commit, self.remove
+            directory, record, lock, data_fd, data_offset, self.commit, self.remove_dir
         )
         return record.status(), writer
 
@@ -226,16 +228,12 @@ class LocalUploads:
 
     # Removing.
 
-    async def abort(self, key: str, handle: str) -> bool:
-        if not _HANDLE.fullmatch(handle):
-            return False
-        with storage_errors(key):
-            return await asyncio.to_thread(self._abort_sync, key, os.path.join(self._dir, handle))
+    async def discard(self, handle: str, record: UploadRecord) -> bool:
+        directory = os.path.join(self._dir, handle)
+        with storage_errors(record.key):
+            return await asyncio.to_thread(self._discard_sync, record, directory)
 
-    def _abort_sync(self, key: str, directory: str) -> bool:
-        record = read_record(directory)
-        if record is None or record.key != key:
-            return False
+    def _discard_sync(self, record: UploadRecord, directory: str) -> bool:
         try:
             lock = lock_dir(directory)
         except FileNotFoundError:
@@ -248,20 +246,20 @@ class LocalUploads:
             mark_aborted(directory)
             return True
         try:
-            record = read_record(directory)
-            if record is None:
+            current = read_record(directory)
+            if current is None:
                 return False
             if is_aborted(directory):
-                self.remove(directory)  # its writer died before removing it
+                self.remove_dir(directory)  # its writer died before removing it
                 return False
-            if committed_view(record, directory).complete is not None:
+            if committed_view(current, directory).complete is not None:
                 return False  # a finished upload keeps answering with its object
-            self.remove(directory)
+            self.remove_dir(directory)
             return True
         finally:
             os.close(lock)
 
-    async def unfinished(self) -> tuple[int, int]:
+    async def unfinished_uploads(self) -> tuple[int, int]:
         """(unfinished uploads, the bytes their data files take on disk)."""
         return await asyncio.to_thread(self._unfinished_sync)
 
@@ -280,39 +278,57 @@ class LocalUploads:
             count += 1
         return count, held
 
-    async def abort_stale(self, older_than_s: float) -> int:
-        return await asyncio.to_thread(self._abort_stale_sync, time.time() - older_than_s)
+    # The stale sweep.
 
-    def _abort_stale_sync(self, cutoff: float) -> int:
+    async def listing(self) -> Sequence[Listed]:
+        return await asyncio.to_thread(self._listing_sync)
+
+    def _listing_sync(self) -> list[Listed]:
         try:
             names = os.listdir(self._dir)
         except FileNotFoundError:
-            return 0
-        aborted = 0
+            return []
+        found = []
         for name in names:
             directory = os.path.join(self._dir, name)
             if not _HANDLE.fullmatch(name):
                 continue
             try:
-                lock = lock_dir(directory)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            if lock is None:
-                continue  # a stream is writing it
-            try:
-                try:
-                    record = read_record(directory)
-                except GatewayError:
-                    record = None  # unreadable: judged by its directory's age
+                record = _readable_record(directory)
                 created = os.stat(directory).st_mtime if record is None else record.created_unix
-                if created > cutoff and not is_aborted(directory):
-                    continue
-                unfinished = record is None or committed_view(record, directory).complete is None
-                self.remove(directory)
-                aborted += unfinished
-            finally:
-                os.close(lock)
-        return aborted
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed meanwhile
+            if is_aborted(directory):
+                created = -math.inf  # its writer died before removing it: stale now
+            found.append(Listed(name, record, created))
+        return found
+
+    async def remove(self, entry: Listed) -> bool:
+        return await asyncio.to_thread(self._remove_sync, os.path.join(self._dir, entry.handle))
+
+    def _remove_sync(self, directory: str) -> bool:
+        try:
+            lock = lock_dir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if lock is None:
+            return False  # another process's stream is writing it
+        try:
+            record = _readable_record(directory)
+            unfinished = record is None or committed_view(record, directory).complete is None
+            self.remove_dir(directory)
+            return unfinished
+        finally:
+            os.close(lock)
+
+
+def _readable_record(directory: str) -> UploadRecord | None:
+    """directory's record; None when missing or unreadable (an unreadable
+    upload is judged by its directory's age)."""
+    try:
+        return read_record(directory)
+    except GatewayError:
+        return None
 
 
 def _close_unused(task: asyncio.Future[Resumed]) -> None:

@@ -24,12 +24,12 @@ from collections.abc import AsyncIterator
 
 from gateway.backends.base import (
     Capabilities,
-    DelegatedUploads,
     ObjectReader,
     ObjectWriter,
     RangeReader,
 )
 from gateway.backends.memory.uploads import MemoryUploads
+from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import listing, ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
@@ -118,7 +118,7 @@ class _MemoryWriter:
         self._chunks = []
         self._backend._release(self._key, self)
 
-    # For resumable uploads (memory_uploads.py), which keep a writer open
+    # For resumable uploads (memory/uploads.py), which keep a writer open
     # across streams.
 
     def truncate(self, size: int) -> None:
@@ -142,10 +142,8 @@ class _MemoryWriter:
         return meta
 
 
-class MemoryBackend(DelegatedUploads):
+class MemoryBackend:
     """Objects in a dict, listed through a sorted list of UTF-8 keys."""
-
-    _uploads: MemoryUploads
 
     def __init__(self, quota_bytes: int | None = None) -> None:
         if quota_bytes is not None and quota_bytes < 0:
@@ -158,8 +156,9 @@ class MemoryBackend(DelegatedUploads):
         self._writers: dict[str, int] = {}  # key -> number of in-flight writers
         self._credit = 0  # current size of every key in _writers, counted once
         self._last_generation = 0
-        self._uploads = MemoryUploads(self)
-        self.capabilities = Capabilities(uploads=self, upload_counter=self, cleaner=self)
+        store = MemoryUploads(self.new_writer)
+        uploads = ResumableUploads(store)
+        self.capabilities = Capabilities(uploads=uploads, upload_counter=store, cleaner=uploads)
 
     @property
     def kind(self) -> str:
@@ -374,8 +373,3 @@ class MemoryBackend(DelegatedUploads):
 
     async def close(self) -> None:
         return None
-
-    # StaleUploadCleaner (resumable uploads: memory_uploads.py).
-
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
-        return await self._uploads.abort_stale(older_than_s)

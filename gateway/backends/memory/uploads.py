@@ -1,41 +1,47 @@
-"""Resumable uploads for the memory backend.
+"""Resumable uploads for the memory backend: the memory buffer the shared
+engine (shared/resumable) keeps across streams.
 
-An upload is an open writer kept across streams plus the gateway's record,
-all in process memory: like the objects themselves, they do not survive a
-restart. Bytes held by unfinished uploads count against the quota.
+An upload is an open writer kept across streams plus its record, all in
+process memory: like the objects themselves, they do not survive a restart.
+Bytes held by unfinished uploads count against the quota.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from gateway.backends.base import Resumed
-from gateway.domain.errors import upload_busy, upload_not_found
-from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
-
-if TYPE_CHECKING:
-    from gateway.backends.memory.backend import MemoryBackend, _MemoryWriter
+from gateway.backends.shared.resumable import Listed
+from gateway.backends.shared.upload_records import UploadRecord
+from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 # In memory every byte is as durable as it gets at once; the unit only sets
 # how often the gateway's record is refreshed.
 CHECKPOINT_BYTES = 256 * 1024
 
 
+class Buffer(Protocol):
+    """The memory backend's writer, as an upload keeps it open."""
+
+    @property
+    def held(self) -> int: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    def truncate(self, size: int) -> None: ...
+
+    def commit_keeping_data(self, checksums: Checksums) -> ObjectMeta: ...
+
+    async def abort(self) -> None: ...
+
+
 @dataclass(slots=True)
 class _Upload:
-    key: str
-    writer: _MemoryWriter
-    state: bytes
-    persisted: int = 0
-    created: float = field(default_factory=time.monotonic)
-    complete: ObjectMeta | None = None
-    busy: bool = False
-
-    def status(self) -> UploadStatus:
-        return UploadStatus(self.persisted, self.state, self.complete)
+    record: UploadRecord
+    buffer: Buffer
 
 
 class _ResumedWriter:
@@ -47,82 +53,70 @@ class _ResumedWriter:
         self._upload = upload
 
     async def write(self, data: bytes) -> None:
-        await self._upload.writer.write(data)
+        await self._upload.buffer.write(data)
 
     async def checkpoint(self, size: int, state: bytes) -> None:
-        self._upload.persisted = size
-        self._upload.state = state
+        self._upload.record = self._upload.record.advanced(size, state)
 
     async def commit(self, checksums: Checksums) -> ObjectMeta:
         upload = self._upload
-        upload.writer.truncate(checksums.size)  # nothing past what was hashed
-        meta = upload.writer.commit_keeping_data(checksums)
-        upload.complete = meta
-        upload.busy = False
+        upload.buffer.truncate(checksums.size)  # nothing past what was hashed
+        meta = upload.buffer.commit_keeping_data(checksums)
+        upload.record = replace(upload.record, complete=meta)
         return meta
 
     async def suspend(self) -> None:
         upload = self._upload
-        if upload.complete is None:
-            upload.writer.truncate(upload.persisted)
-        upload.busy = False
+        if upload.record.complete is None:
+            upload.buffer.truncate(upload.record.persisted_size)
 
     async def abort(self) -> None:
-        await self._uploads.abort(self._upload.key, self._handle)
+        await self._uploads.discard(self._handle, self._upload.record)
 
 
 class MemoryUploads:
-    """The memory backend's ResumableBackend methods."""
+    """The memory backend's UploadStore, and its unfinished-upload counter."""
 
-    def __init__(self, backend: MemoryBackend) -> None:
-        self._backend = backend
+    def __init__(self, new_buffer: Callable[[str, WriteOptions], Buffer]) -> None:
+        self._new_buffer = new_buffer
         self._uploads: dict[str, _Upload] = {}
 
-    def _get(self, key: str, handle: str) -> _Upload:
-        upload = self._uploads.get(handle)
-        if upload is None or upload.key != key:
-            raise upload_not_found(key)
-        return upload
-
-    async def start(self, key: str, options: WriteOptions, state: bytes) -> str:
-        writer = self._backend.new_writer(key, options)
+    async def create(self, key: str, options: WriteOptions, state: bytes) -> str:
+        buffer = self._new_buffer(key, options)
         handle = secrets.token_urlsafe(16)
-        self._uploads[handle] = _Upload(key, writer, state)
+        self._uploads[handle] = _Upload(UploadRecord(key, options, state), buffer)
         return handle
 
-    async def query(self, key: str, handle: str) -> UploadStatus:
-        return self._get(key, handle).status()
-
-    async def resume(self, key: str, handle: str) -> Resumed:
-        upload = self._get(key, handle)
-        if upload.complete is not None:
-            return upload.status(), None
-        if upload.busy:
-            raise upload_busy(key)
-        upload.busy = True
-        return upload.status(), _ResumedWriter(self, handle, upload)
-
-    async def abort(self, key: str, handle: str) -> bool:
+    async def load(self, key: str, handle: str) -> UploadRecord | None:
         upload = self._uploads.get(handle)
-        if upload is None or upload.key != key:
-            return False  # gone already
-        if upload.complete is not None:
-            return False  # finished: it keeps answering with its object
+        return None if upload is None else upload.record
+
+    async def live(self, handle: str, record: UploadRecord) -> UploadRecord:
+        return record
+
+    async def reopen(self, handle: str, record: UploadRecord) -> Resumed:
+        upload = self._uploads[handle]
+        return upload.record.status(), _ResumedWriter(self, handle, upload)
+
+    async def discard(self, handle: str, record: UploadRecord) -> bool:
+        upload = self._uploads.get(handle)
+        if upload is None or upload.record.complete is not None:
+            return False
         del self._uploads[handle]
-        await upload.writer.abort()
+        await upload.buffer.abort()
         return True
 
-    async def unfinished(self) -> tuple[int, int]:
-        """(unfinished uploads, the bytes they hold)."""
-        held = [u.writer.held for u in self._uploads.values() if u.complete is None]
-        return len(held), sum(held)
+    async def listing(self) -> Sequence[Listed]:
+        return [Listed(h, u.record, u.record.created_unix) for h, u in self._uploads.items()]
 
-    async def abort_stale(self, older_than_s: float) -> int:
-        cutoff = time.monotonic() - older_than_s
-        stale = [h for h, u in self._uploads.items() if u.created <= cutoff and not u.busy]
-        aborted = 0
-        for handle in stale:
-            upload = self._uploads.pop(handle)
-            await upload.writer.abort()
-            aborted += upload.complete is None
-        return aborted
+    async def remove(self, entry: Listed) -> bool:
+        upload = self._uploads.pop(entry.handle, None)
+        if upload is None:
+            return False  # aborted meanwhile
+        await upload.buffer.abort()
+        return upload.record.complete is None
+
+    async def unfinished_uploads(self) -> tuple[int, int]:
+        """(unfinished uploads, the bytes they hold)."""
+        held = [u.buffer.held for u in self._uploads.values() if u.record.complete is None]
+        return len(held), sum(held)

@@ -44,7 +44,7 @@ from typing import Any
 import aioboto3
 from botocore.config import Config
 
-from gateway.backends.base import Capabilities, DelegatedUploads, ObjectReader, ObjectWriter
+from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
 from gateway.backends.s3.common import (
     GIB,
     KIND,
@@ -64,8 +64,9 @@ from gateway.backends.s3.copy import multipart_copy
 from gateway.backends.s3.io import S3Reader, S3Writer, write_conditions
 from gateway.backends.s3.listing import list_page
 from gateway.backends.s3.settings import S3Settings
-from gateway.backends.s3.uploads import S3Uploads
+from gateway.backends.s3.uploads import S3Uploads, owned_by
 from gateway.backends.shared import presign
+from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
@@ -117,10 +118,8 @@ def client_config(settings: S3Settings) -> Config:
     )
 
 
-class S3Backend(DelegatedUploads):
+class S3Backend:
     """One gateway bucket in an S3 bucket (under an optional key prefix)."""
-
-    _uploads: S3Uploads
 
     def __init__(self, settings: S3Settings) -> None:
         # Checked here too: settings may be built in code, not only by config.
@@ -136,8 +135,11 @@ class S3Backend(DelegatedUploads):
         self._ctx: S3Context | None = None
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
-        self._uploads = S3Uploads(self._context, settings, self._storage_args, self._background)
-        self.capabilities = Capabilities(presigner=self, uploads=self, cleaner=self)
+        self._uploads = ResumableUploads(
+            S3Uploads(self._context, settings, self._storage_args, self._background)
+        )
+        # The cleaner is the backend: its sweep covers other multipart uploads too.
+        self.capabilities = Capabilities(presigner=self, uploads=self._uploads, cleaner=self)
 
     @property
     def kind(self) -> str:
@@ -396,7 +398,7 @@ class S3Backend(DelegatedUploads):
 
     # Maintenance and health.
 
-    # StaleUploadCleaner (resumable uploads: s3_uploads.py).
+    # StaleUploadCleaner (resumable uploads: s3/uploads.py).
 
     async def abort_stale_uploads(self, older_than_s: float) -> int:
         """Abort resumable uploads created, and other multipart uploads under
@@ -423,7 +425,8 @@ class S3Backend(DelegatedUploads):
                 break
             args["KeyMarker"] = response.get("NextKeyMarker", "")
             args["UploadIdMarker"] = response.get("NextUploadIdMarker", "")
-        aborted, owned = await self._uploads.abort_stale(cutoff)
+        swept = await self._uploads.sweep(cutoff)
+        aborted, owned = swept.aborted, owned_by(swept, ctx.s3_key)
         for key, upload_id in candidates:
             if upload_id in owned.upload_ids or key in owned.keys:
                 continue  # a resumable upload's: judged by its record above

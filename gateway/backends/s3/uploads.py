@@ -32,8 +32,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from gateway.backends.base import Resumed
 from gateway.backends.s3.common import (
@@ -46,16 +45,18 @@ from gateway.backends.s3.common import (
     new_generation,
 )
 from gateway.backends.s3.io import S3Writer, create_multipart_upload, part_size_for
+from gateway.backends.s3.records import Records
 from gateway.backends.s3.settings import S3Settings
-from gateway.backends.shared import upload_records
+from gateway.backends.shared.checkpoints import Checkpoints, RecordSaver
 from gateway.backends.shared.remote_writer import shielded
-from gateway.backends.shared.upload_records import RECORDS_PREFIX, UploadRecord
-from gateway.domain.errors import GatewayError, Reason, object_too_large, upload_not_found
-from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
+from gateway.backends.shared.resumable import Listed, Swept
+from gateway.backends.shared.upload_records import (
+    UploadRecord,
+)
+from gateway.domain.errors import GatewayError, object_too_large, upload_not_found
+from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
-
-RECORD_CONTENT_TYPE = "application/json"
 
 
 def _is_no_such_upload(error: BaseException) -> bool:
@@ -69,51 +70,6 @@ class Owned:
 
     upload_ids: set[str] = dataclasses.field(default_factory=set)
     keys: set[str] = dataclasses.field(default_factory=set)
-
-
-class _RecordSaver:
-    """Record PUTs one at a time in the background, coalesced to the latest
-    (records only grow, so a skipped one is never needed)."""
-
-    def __init__(
-        self,
-        save: Callable[[UploadRecord], Awaitable[None]],
-        background: set[asyncio.Task[None]],
-    ) -> None:
-        self._save = save
-        self._background = background
-        self._latest: UploadRecord | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def submit(self, record: UploadRecord) -> None:
-        self._latest = record
-        if self._task is None:
-            task = asyncio.create_task(self._run())
-            self._task = task
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _run(self) -> None:
-        try:
-            while self._latest is not None:
-                record, self._latest = self._latest, None
-                try:
-                    await self._save(record)
-                except GatewayError as error:
-                    # The previous record stays: still consistent, only older.
-                    log.warning(
-                        "could not record the S3 upload of %r at %d bytes: %s",
-                        record.key,
-                        record.persisted_size,
-                        error.message,
-                    )
-        finally:
-            self._task = None
-
-    async def flush(self) -> None:
-        """Wait until the latest record submitted is written (or failed)."""
-        while self._task is not None:
-            await asyncio.shield(self._task)
 
 
 class ResumableS3Writer(S3Writer):
@@ -145,8 +101,9 @@ class ResumableS3Writer(S3Writer):
         self._next_part = len(parts) + 1
         self._contiguous = len(parts)  # parts 1..this have all completed
         self.size = record.persisted_size
-        self._pending: dict[int, bytes] = {}  # checkpoints not yet durable
-        self._saver = _RecordSaver(lambda r: uploads.save(ctx, handle, r), uploads.background)
+        self._pending = Checkpoints()  # not yet durable
+        self._records = Records(ctx)
+        self._saver = RecordSaver(lambda r: self._records.save(handle, r), uploads.background, "S3")
 
     @property
     def checkpoint_bytes(self) -> int:
@@ -176,21 +133,17 @@ class ResumableS3Writer(S3Writer):
         self._advance()
 
     async def checkpoint(self, size: int, state: bytes) -> None:
-        self._pending[size] = state
+        self._pending.add(size, state)
         self._advance()
 
     def _advance(self) -> None:
         """Record the latest checkpoint whose parts have all completed."""
         while self._contiguous + 1 in self._part_etags:
             self._contiguous += 1
-        durable = self._contiguous * self._fixed
-        ready = [size for size in self._pending if size <= durable]
-        if not ready:
+        reached = self._pending.reached(self._contiguous * self._fixed)
+        if reached is None:
             return
-        size = max(ready)
-        state = self._pending[size]
-        for done in ready:
-            del self._pending[done]
+        size, state = reached
         if size <= self._record.persisted_size:
             return
         parts = [self._part_etags[n] for n in range(1, size // self._fixed + 1)]
@@ -213,40 +166,30 @@ class ResumableS3Writer(S3Writer):
         return meta
 
     async def _finish(self, meta: ObjectMeta) -> None:
+        await self._saver.flush()  # no checkpoint may land after this
+        record = dataclasses.replace(
+            self._record,
+            persisted_size=meta.size,
+            complete=meta,
+            driver={**self._record.driver, "parts": []},
+        )
         try:
-            await self._saver.flush()  # no checkpoint may land after this
-            record = dataclasses.replace(
-                self._record,
-                persisted_size=meta.size,
-                complete=meta,
-                driver={**self._record.driver, "parts": []},
+            await self._records.save(self._handle, record)
+        except GatewayError as error:
+            log.warning(
+                "S3 object %r was committed but its upload record could not say so: %s",
+                self._key,
+                error.message,
             )
-            try:
-                await self._owner.save(self._ctx, self._handle, record)
-            except GatewayError as error:
-                log.warning(
-                    "S3 object %r was committed but its upload record could not say so: %s",
-                    self._key,
-                    error.message,
-                )
-        finally:
-            self._owner.release(self._handle)
 
     async def suspend(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._drop_buffer()
-        await shielded(self._settle(), self._background)
+        await self._end(self._settle)
 
     async def _settle(self) -> None:
-        try:
-            while self._uploads:
-                await asyncio.wait(set(self._uploads))
-            self._advance()
-            await self._saver.flush()
-        finally:
-            self._owner.release(self._handle)
+        while self._uploads:
+            await asyncio.wait(set(self._uploads))
+        self._advance()
+        await self._saver.flush()
 
     async def abort(self) -> None:
         self._done = True
@@ -259,12 +202,11 @@ class ResumableS3Writer(S3Writer):
         if self._uploads:
             await asyncio.wait(set(self._uploads))
         await self._saver.flush()
-        self._owner.release(self._handle)
-        await self._owner.abort(self._key, self._handle)
+        await self._owner.discard(self._handle, self._record)
 
 
 class S3Uploads:
-    """The S3 backend's ResumableBackend methods and resumable cleanup."""
+    """The S3 backend's UploadStore (shared/resumable)."""
 
     def __init__(
         self,
@@ -277,50 +219,6 @@ class S3Uploads:
         self._settings = settings
         self._storage_args = storage_args
         self.background = background
-        self._busy: set[str] = set()  # handles with a writer in this process
-
-    # Records.
-
-    @staticmethod
-    def _record_key(ctx: S3Context, handle: str) -> str:
-        return ctx.s3_key(RECORDS_PREFIX + handle)
-
-    async def save(self, ctx: S3Context, handle: str, record: UploadRecord) -> None:
-        with ctx.errors(record.key, op="PutObject (upload record)"):
-            await ctx.client.put_object(
-                Bucket=ctx.bucket,
-                Key=self._record_key(ctx, handle),
-                Body=upload_records.encode(record),
-                ContentType=RECORD_CONTENT_TYPE,
-            )
-
-    async def _load(self, ctx: S3Context, key: str, handle: str) -> UploadRecord:
-        """The record, UPLOAD_NOT_FOUND when missing or of another key."""
-        record = await self._load_any(ctx, handle, key)
-        if record is None or record.key != key:
-            raise upload_not_found(key)
-        return record
-
-    async def _load_any(self, ctx: S3Context, handle: str, key: str = "") -> UploadRecord | None:
-        record_key = self._record_key(ctx, handle)
-        try:
-            response = await ctx.client.get_object(Bucket=ctx.bucket, Key=record_key)
-        except S3_ERRORS as error:
-            if is_not_found(error):
-                return None
-            with ctx.errors(key, op="GetObject (upload record)"):
-                raise
-        body = response["Body"]
-        try:
-            with ctx.errors(key, op="GetObject (upload record)"):
-                data = await body.read()
-        finally:
-            body.close()
-        return upload_records.decode(data, repr(record_key))
-
-    async def _delete_record(self, ctx: S3Context, handle: str) -> None:
-        with ctx.errors(op="DeleteObject (upload record)"):
-            await ctx.client.delete_object(Bucket=ctx.bucket, Key=self._record_key(ctx, handle))
 
     async def _abort_multipart(self, ctx: S3Context, key: str, upload_id: str) -> bool:
         """AbortMultipartUpload; False when S3 no longer has it."""
@@ -358,19 +256,17 @@ class S3Uploads:
         done = dataclasses.replace(
             record, persisted_size=current.size, complete=current, driver={**record.driver}
         )
-        await self.save(ctx, handle, done)
+        await Records(ctx).save(handle, done)
         return done
 
-    def release(self, handle: str) -> None:
-        self._busy.discard(handle)
+    # UploadStore.
 
-    # ResumableBackend.
-
-    async def start(self, key: str, options: WriteOptions, state: bytes) -> str:
+    async def create(self, key: str, options: WriteOptions, state: bytes) -> str:
         # The record first, naming no multipart upload yet: the stale-upload
         # cleanup then never sees a multipart upload of ours without its
         # record (see S3Backend.abort_stale_uploads).
         ctx = await self._context()
+        records = Records(ctx)
         generation = new_generation()
         handle = secrets.token_urlsafe(18)
         record = UploadRecord(
@@ -384,14 +280,14 @@ class S3Uploads:
                 "parts": [],
             },
         )
-        await self.save(ctx, handle, record)
+        await records.save(handle, record)
         upload_id = ""
         try:
             upload_id = await create_multipart_upload(
                 ctx, key, options, self._storage_args(options), generation
             )
             record = dataclasses.replace(record, driver={**record.driver, "upload_id": upload_id})
-            await self.save(ctx, handle, record)
+            await records.save(handle, record)
         except BaseException:
             await shielded(self._undo_start(ctx, key, handle, upload_id), self.background)
             raise
@@ -401,36 +297,20 @@ class S3Uploads:
         try:
             if upload_id:
                 await self._abort_multipart(ctx, key, upload_id)
-            await self._delete_record(ctx, handle)
+            await Records(ctx).delete(handle)
         except GatewayError as error:
             log.warning("could not undo the start of an upload of %r: %s", key, error.message)
 
-    async def query(self, key: str, handle: str) -> UploadStatus:
-        ctx = await self._context()
-        record = await self._load(ctx, key, handle)
-        if record.complete is None:
-            record = await self._check_live(ctx, handle, record)
-        return record.status()
+    async def load(self, key: str, handle: str) -> UploadRecord | None:
+        return await Records(await self._context()).read(handle, key)
 
-    async def resume(self, key: str, handle: str) -> Resumed:
+    async def live(self, handle: str, record: UploadRecord) -> UploadRecord:
+        return await self._check_live(await self._context(), handle, record)
+
+    async def reopen(self, handle: str, record: UploadRecord) -> Resumed:
         ctx = await self._context()
-        record = await self._load(ctx, key, handle)
+        record = await self._check_live(ctx, handle, record)
         if record.complete is not None:
-            return record.status(), None
-        if handle in self._busy:
-            raise GatewayError(
-                Reason.UPLOAD_BUSY,
-                f"another stream is writing the upload of {key!r}; retry when it ends",
-                key=key,
-            )
-        self._busy.add(handle)
-        try:
-            record = await self._check_live(ctx, handle, record)
-        except BaseException:
-            self._busy.discard(handle)
-            raise
-        if record.complete is not None:
-            self._busy.discard(handle)
             return record.status(), None
         writer = ResumableS3Writer(
             self,
@@ -442,49 +322,41 @@ class S3Uploads:
         )
         return record.status(), writer
 
-    async def abort(self, key: str, handle: str) -> bool:
+    async def discard(self, handle: str, record: UploadRecord) -> bool:
         ctx = await self._context()
-        record = await self._load_any(ctx, handle, key)
-        if record is None or record.key != key or record.complete is not None:
-            return False  # a finished upload keeps answering with its object
-        existed = await self._abort_multipart(ctx, key, str(record.driver["upload_id"]))
-        await self._delete_record(ctx, handle)
+        existed = await self._abort_multipart(ctx, record.key, str(record.driver["upload_id"]))
+        await Records(ctx).delete(handle)
         return existed
 
-    # Cleanup.
+    # The stale sweep: uploads are judged by their record's created_unix.
 
-    async def abort_stale(self, cutoff: float) -> tuple[int, Owned]:
-        """Remove the records (and abort the multipart uploads) of uploads
-        created before cutoff (Unix time); (uploads aborted, the multipart
-        uploads every record names, which the stale-multipart pass leaves)."""
+    async def listing(self) -> Sequence[Listed]:
+        return await Records(await self._context()).listing()
+
+    async def remove(self, entry: Listed) -> bool:
         ctx = await self._context()
-        aborted = 0
-        owned = Owned()
-        start = len(self._record_key(ctx, ""))
-        args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": self._record_key(ctx, "")}
-        while True:
-            with ctx.errors(op="ListObjectsV2 (upload records)"):
-                response = await ctx.client.list_objects_v2(**args)
-            for item in response.get("Contents", []):
-                handle = str(item["Key"])[start:]
-                try:
-                    record = await self._load_any(ctx, handle)
-                except GatewayError as error:
-                    log.warning("skipping upload record %r: %s", handle, error.message)
-                    continue
-                if record is None:
-                    continue
-                upload_id = str(record.driver.get("upload_id", ""))
-                owned.upload_ids.add(upload_id)
-                if record.created_unix >= cutoff or handle in self._busy:
-                    if not upload_id and record.complete is None:
-                        # Starting: its multipart upload may exist already.
-                        owned.keys.add(ctx.s3_key(record.key))
-                    continue
-                if record.complete is None and upload_id:
-                    await self._abort_multipart(ctx, record.key, upload_id)
-                    aborted += 1
-                await self._delete_record(ctx, handle)
-            if not response.get("IsTruncated"):
-                return aborted, owned
-            args["ContinuationToken"] = response["NextContinuationToken"]
+        record = entry.record
+        assert record is not None  # listing skips unreadable records
+        upload_id = str(record.driver.get("upload_id", ""))
+        aborted = False
+        if record.complete is None and upload_id:
+            await self._abort_multipart(ctx, record.key, upload_id)
+            aborted = True
+        await Records(ctx).delete(entry.handle)
+        return aborted
+
+
+def owned_by(swept: Swept, s3_key: Callable[[str], str]) -> Owned:
+    """The multipart uploads that belong to resumable uploads, which the
+    stale-multipart pass leaves: every one a record names, and every upload
+    of the keys whose upload the sweep kept while it was starting (its
+    multipart upload may exist already)."""
+    owned = Owned()
+    for entry in [*swept.removed, *swept.kept]:
+        assert entry.record is not None
+        owned.upload_ids.add(str(entry.record.driver.get("upload_id", "")))
+    for entry in swept.kept:
+        assert entry.record is not None
+        if not entry.record.driver.get("upload_id") and entry.record.complete is None:
+            owned.keys.add(s3_key(entry.record.key))
+    return owned

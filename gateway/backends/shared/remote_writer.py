@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 
 from gateway.domain.errors import GatewayError, Reason, precondition_failed
@@ -62,11 +62,16 @@ class RemoteWriter(ABC):
         return meta
 
     async def abort(self) -> None:
+        await self._end(self._cleanup)
+
+    async def _end(self, finish: Callable[[], Awaitable[None]]) -> None:
+        """End the writer (once) and run finish to its end even if the caller
+        is cancelled: abort's clean-up, or a resumable upload's suspend."""
         if self._done:
             return
         self._done = True
         self._drop_buffer()
-        await shielded(self._cleanup(), self._background)
+        await shielded(finish(), self._background)
 
     @abstractmethod
     async def _commit(self, checksums: Checksums) -> ObjectMeta:

@@ -24,6 +24,7 @@ VERSION = 1
 # Where S3 and GCS keep upload records (inside the backend's own prefix):
 # keys.py refuses keys under RESERVED_SEGMENT, and listings hide it.
 RECORDS_PREFIX = f"{RESERVED_SEGMENT}/uploads/"
+RECORD_CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
