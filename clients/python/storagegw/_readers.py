@@ -35,7 +35,22 @@ async def checksumming(work: Callable[[], _Result]) -> _Result:
     return await asyncio.to_thread(work)
 
 
-class ObjectReader:
+class _Reader:
+    """What both readers hold: the verifying state, and what it has learnt."""
+
+    def __init__(self, key: str) -> None:
+        self._state = ReaderState(key)
+
+    @property
+    def info(self) -> ObjectInfo:
+        return self._state.info
+
+    @property
+    def content_range(self) -> ByteRange:
+        return self._state.content_range
+
+
+class ObjectReader(_Reader):
     """A download in progress: verified chunks, as an iterator or via read().
 
     Created by Client.open(), which has already received the first message:
@@ -46,9 +61,9 @@ class ObjectReader:
     """
 
     def __init__(self, call: grpc.CallIterator[storage_pb2.GetResponse], key: str) -> None:
+        super().__init__(key)
         self._call = call
         self._responses = iter(call)
-        self._state = ReaderState(key)
         try:
             first = self._receive()
         except BaseException:
@@ -57,19 +72,15 @@ class ObjectReader:
         if first:
             self._state.buffer += first
 
-    @property
-    def info(self) -> ObjectInfo:
-        return self._state.info
-
-    @property
-    def content_range(self) -> ByteRange:
-        return self._state.content_range
-
     def __iter__(self) -> Iterator[bytes]:
-        if self._state.buffer:
-            yield self._state.take_buffered()
-        while (chunk := self._next_chunk()) is not None:
+        while (chunk := self.read_chunk()) is not None:
             yield chunk
+
+    def read_chunk(self) -> bytes | None:
+        """The next verified chunk (what is buffered first); None at the end."""
+        if self._state.buffer:
+            return self._state.take_buffered()
+        return self._next_chunk()
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
@@ -112,7 +123,7 @@ class ObjectReader:
             raise
 
 
-class AsyncObjectReader:
+class AsyncObjectReader(_Reader):
     """A download in progress: `async with client.open(key) as reader`.
 
     Also `reader = await client.open(key)`. Iterate with `async for` or call
@@ -120,10 +131,10 @@ class AsyncObjectReader:
     """
 
     def __init__(self, start_call: Callable[[], GetCall], key: str) -> None:
+        super().__init__(key)
         self._start_call = start_call
         self._call: GetCall | None = None
         self._responses: AsyncIterator[storage_pb2.GetResponse] | None = None
-        self._state = ReaderState(key)
 
     async def start(self) -> Self:
         """Send the request and receive the object's metadata (idempotent)."""
@@ -149,20 +160,16 @@ class AsyncObjectReader:
     ) -> None:
         self.close()
 
-    @property
-    def info(self) -> ObjectInfo:
-        return self._state.info
-
-    @property
-    def content_range(self) -> ByteRange:
-        return self._state.content_range
-
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.read_chunk()) is not None:
+            yield chunk
+
+    async def read_chunk(self) -> bytes | None:
+        """The next verified chunk (what is buffered first); None at the end."""
         await self.start()
         if self._state.buffer:
-            yield self._state.take_buffered()
-        while (chunk := await self._next_chunk()) is not None:
-            yield chunk
+            return self._state.take_buffered()
+        return await self._next_chunk()
 
     async def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
