@@ -18,14 +18,7 @@ from storagegw._effects import Blocking, Flow, PutSource
 from storagegw._resumable import open_upload_source, wants_resumable
 from storagegw._retry import RetryPolicy
 from storagegw._streams import PutStream
-from storagegw._types import (
-    ListPage,
-    ObjectInfo,
-    Progress,
-    SignedUrl,
-    UploadSession,
-    UploadStatus,
-)
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 from storagegw.v1 import storage_pb2
 
 __all__ = ["ClientBase"]

@@ -13,7 +13,8 @@ import mimetypes
 import os
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -43,6 +44,24 @@ class BinaryReader(Protocol):
     """A binary file object, as far as uploads need one."""
 
     def read(self, size: int, /) -> bytes: ...
+
+
+class ClosedOnExit:
+    """`with thing:` calls thing.close() at the end (Client, ObjectReader)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @contextlib.contextmanager

@@ -32,14 +32,7 @@ from storagegw._resumable import (
     fresh_status,
 )
 from storagegw._retry import Retrier, RetryPolicy
-from storagegw._types import (
-    ListPage,
-    ObjectInfo,
-    Progress,
-    SignedUrl,
-    UploadSession,
-    UploadStatus,
-)
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 from storagegw.errors import BucketNotFound, NotFound, StorageError
 from storagegw.v1 import storage_pb2
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 import grpc
 import grpc.aio
 
-from storagegw._common import converted_rpc_errors
+from storagegw._common import ClosedOnExit, converted_rpc_errors
 from storagegw._crc32c import accelerated
 from storagegw._streams import ReaderState
 from storagegw._types import ByteRange, ObjectInfo
@@ -50,7 +50,7 @@ class _Reader:
         return self._state.content_range
 
 
-class ObjectReader(_Reader):
+class ObjectReader(_Reader, ClosedOnExit):
     """A download in progress: verified chunks, as an iterator or via read().
 
     Created by Client.open(), which has already received the first message:
@@ -93,17 +93,6 @@ class ObjectReader(_Reader):
     def close(self) -> None:
         if not self._state.ended:
             self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _next_chunk(self) -> bytes | None:
         while (data := self._receive()) is not None:

@@ -28,14 +28,7 @@ from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw._types import (
-    ListPage,
-    ObjectInfo,
-    Progress,
-    SignedUrl,
-    UploadSession,
-    UploadStatus,
-)
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 
 __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 

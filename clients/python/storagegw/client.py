@@ -14,33 +14,24 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
-from types import TracebackType
-from typing import Self
 
 import grpc
 
 from storagegw import _common
 from storagegw._base import ClientBase
-from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader
+from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader, ClosedOnExit
 from storagegw._readers import ObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._sync_transport import SyncTransport
-from storagegw._types import (
-    ListPage,
-    ObjectInfo,
-    Progress,
-    SignedUrl,
-    UploadSession,
-    UploadStatus,
-)
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 
 __all__ = ["Client", "ObjectReader", "PutSource"]
 
 PutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes]
 
 
-class Client(ClientBase):
+class Client(ClientBase, ClosedOnExit):
     """A connection to a storage gateway.
 
     Args:
@@ -72,17 +63,6 @@ class Client(ClientBase):
     ) -> None:
         super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
         self._transport = SyncTransport(target, channel, credentials, self.chunk_size)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._transport.close()
