@@ -18,21 +18,9 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 import grpc
 import grpc.aio
 
+from storagegw import _effects as effects
 from storagegw import _files
-from storagegw._common import BinaryReader, channel_options, converted_rpc_errors
-from storagegw._effects import (
-    BestEffort,
-    Blocking,
-    Call,
-    Effect,
-    Flow,
-    OpenRead,
-    PutSource,
-    ReadChunk,
-    SendPut,
-    Sleep,
-    UploadStream,
-)
+from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
 from storagegw._readers import AsyncObjectReader, checksumming
 from storagegw._types import ObjectInfo, Progress
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
@@ -58,14 +46,11 @@ class AsyncTransport:
         credentials: grpc.ChannelCredentials | None,
         chunk_size: int,
     ) -> None:
-        # A channel given by the caller stays theirs to close.
-        self._owns_channel = channel is None
+        self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
-            options = channel_options()
-            if credentials is None:
-                channel = grpc.aio.insecure_channel(target, options)
-            else:
-                channel = grpc.aio.secure_channel(target, credentials, options)
+            channel = open_channel(
+                target, credentials, grpc.aio.insecure_channel, grpc.aio.secure_channel
+            )
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
         self._chunk_size = chunk_size
@@ -74,7 +59,7 @@ class AsyncTransport:
         if self._owns_channel:
             await self._channel.close(None)
 
-    async def run(self, flow: Flow[_Result]) -> _Result:
+    async def run(self, flow: effects.Flow[_Result]) -> _Result:
         """Drive `flow` to its end: await each effect, send back its result or
         throw its error in (cancellation too: the flow may yield clean-up)."""
         try:
@@ -93,36 +78,36 @@ class AsyncTransport:
         """A reader that sends `request` when first awaited or entered."""
         return AsyncObjectReader(partial(self._stub.Get, request), key)
 
-    async def _perform(self, effect: Effect) -> object:
+    async def _perform(self, effect: effects.Effect) -> object:
         match effect:
-            case Call():
+            case effects.Call():
                 return await self._call(effect)
-            case BestEffort(call=call):
+            case effects.BestEffort(call=call):
                 # Shielded: a cancelled task still tells the gateway (best effort).
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.shield(self._call(call))
                 return None
-            case Sleep(seconds=seconds):
+            case effects.Sleep(seconds=seconds):
                 await asyncio.sleep(seconds)
                 return None
-            case Blocking(work=work):
+            case effects.Blocking(work=work):
                 return await asyncio.to_thread(work)
-            case SendPut(stream=stream, blocks=blocks, progress=progress):
+            case effects.SendPut(stream=stream, blocks=blocks, progress=progress):
                 return await self._put(stream, _thread_blocks(blocks), progress)
-            case PutSource():
+            case effects.PutSource():
                 return await self._put_source(effect)
-            case OpenRead(request=request, key=key):
+            case effects.OpenRead(request=request, key=key):
                 return await self.reader(request, key).start()
-            case ReadChunk(reader=reader):
+            case effects.ReadChunk(reader=reader):
                 assert isinstance(reader, AsyncObjectReader)
                 return await reader.read_chunk()
         raise TypeError(f"not an effect of the async client: {effect!r}")
 
-    async def _call(self, call: Call) -> object:
+    async def _call(self, call: effects.Call) -> object:
         with converted_rpc_errors():
             return await getattr(self._stub, call.method)(call.request, timeout=call.timeout)
 
-    async def _put_source(self, effect: PutSource) -> ObjectInfo:
+    async def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
         source, content_type, size = effect.source, effect.content_type, effect.size
         if isinstance(source, str | os.PathLike):
             file, content_type, size = await asyncio.to_thread(
@@ -139,7 +124,7 @@ class AsyncTransport:
         return await self._put(effect.stream(content_type, size), blocks, effect.progress)
 
     async def _put(
-        self, stream: UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None
+        self, stream: effects.UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None
     ) -> ObjectInfo:
         call: PutCall = self._stub.Put(None)
         try:
@@ -220,7 +205,7 @@ async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
 
 async def _send(
     call: PutCall,
-    stream: UploadStream,
+    stream: effects.UploadStream,
     blocks: AsyncIterable[bytes],
     progress: Progress | None,
 ) -> storage_pb2.PutResponse:

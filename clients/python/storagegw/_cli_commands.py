@@ -184,12 +184,16 @@ def _print_fields(fields: dict[str, object], prefix: str = "") -> None:
             print(f"{prefix}{name}: {value}")
 
 
+def _print_json(fields: dict[str, object]) -> int:
+    print(json.dumps(fields, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
 def run_upload_status(client: Client, args: argparse.Namespace) -> int:
     status = client.query_upload(args.upload_id)
     fields = status.to_dict()
     if args.json:
-        print(json.dumps(fields, indent=2, sort_keys=True))
-        return EXIT_OK
+        return _print_json(fields)
     print(f"persisted_size: {status.persisted_size}")
     print(f"complete: {'yes' if status.complete else 'no'}")
     if fields["expire_time"]:
@@ -286,11 +290,9 @@ def run_ls(client: Client, args: argparse.Namespace) -> int:
 
 def run_stat(client: Client, args: argparse.Namespace) -> int:
     info = client.head(args.key)
-    fields = info.to_dict()
     if args.json:
-        print(json.dumps(fields, indent=2, sort_keys=True))
-        return EXIT_OK
-    _print_fields(fields)
+        return _print_json(info.to_dict())
+    _print_fields(info.to_dict())
     for name, value in sorted(info.metadata.items()):
         print(f"metadata.{name}: {value}")
     return EXIT_OK

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -30,6 +30,8 @@ MAX_CHUNK_SIZE = 2 * 1024 * 1024
 # Headroom over the 4 MiB default in case a gateway is configured for larger chunks.
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
+
+_Channel = TypeVar("_Channel")
 
 _COMPRESSED_TYPES = {
     "gzip": "application/gzip",
@@ -64,6 +66,24 @@ class ClosedOnExit:
         self.close()
 
 
+class AsyncClosedOnExit:
+    """`async with thing:` closes it at the end (AsyncClient, AsyncObjectReader)."""
+
+    async def _close_on_exit(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close_on_exit()
+
+
 @contextlib.contextmanager
 def converted_rpc_errors() -> Iterator[None]:
     """Raise grpc.RpcError (sync or grpc.aio) as the matching StorageError."""
@@ -89,6 +109,19 @@ def channel_options() -> list[tuple[str, int | str]]:
         ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.lookahead_bytes", 4 * 1024 * 1024),
     ]
+
+
+def open_channel(
+    target: str,
+    credentials: grpc.ChannelCredentials | None,
+    insecure: Callable[[str, list[tuple[str, int | str]]], _Channel],
+    secure: Callable[[str, grpc.ChannelCredentials, list[tuple[str, int | str]]], _Channel],
+) -> _Channel:
+    """A channel (grpc or grpc.aio, by the functions given) with the client's
+    options; TLS when credentials are given."""
+    if credentials is None:
+        return insecure(target, channel_options())
+    return secure(target, credentials, channel_options())
 
 
 def check_chunk_size(chunk_size: int) -> int:

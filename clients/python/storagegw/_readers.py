@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
 
-from storagegw._common import ClosedOnExit, converted_rpc_errors
+from storagegw._common import AsyncClosedOnExit, ClosedOnExit, converted_rpc_errors
 from storagegw._crc32c import accelerated
 from storagegw._streams import ReaderState
 from storagegw._types import ByteRange, ObjectInfo
@@ -112,7 +111,7 @@ class ObjectReader(_Reader, ClosedOnExit):
             raise
 
 
-class AsyncObjectReader(_Reader):
+class AsyncObjectReader(_Reader, AsyncClosedOnExit):
     """A download in progress: `async with client.open(key) as reader`.
 
     Also `reader = await client.open(key)`. Iterate with `async for` or call
@@ -141,12 +140,7 @@ class AsyncObjectReader(_Reader):
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _close_on_exit(self) -> None:
         self.close()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

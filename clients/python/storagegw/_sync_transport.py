@@ -15,21 +15,9 @@ from typing import TypeVar, cast
 
 import grpc
 
+from storagegw import _effects as effects
 from storagegw import _files
-from storagegw._common import channel_options, converted_rpc_errors
-from storagegw._effects import (
-    BestEffort,
-    Blocking,
-    Call,
-    Effect,
-    Flow,
-    OpenRead,
-    PutSource,
-    ReadChunk,
-    SendPut,
-    Sleep,
-    UploadStream,
-)
+from storagegw._common import converted_rpc_errors, open_channel
 from storagegw._readers import ObjectReader
 from storagegw._types import ObjectInfo, Progress
 from storagegw.errors import Cancelled
@@ -50,14 +38,9 @@ class SyncTransport:
         credentials: grpc.ChannelCredentials | None,
         chunk_size: int,
     ) -> None:
-        # A channel given by the caller stays theirs to close.
-        self._owns_channel = channel is None
+        self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
-            options = channel_options()
-            if credentials is None:
-                channel = grpc.insecure_channel(target, options)
-            else:
-                channel = grpc.secure_channel(target, credentials, options)
+            channel = open_channel(target, credentials, grpc.insecure_channel, grpc.secure_channel)
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)
         self._chunk_size = chunk_size
@@ -66,7 +49,7 @@ class SyncTransport:
         if self._owns_channel:
             self._channel.close()
 
-    def run(self, flow: Flow[_Result]) -> _Result:
+    def run(self, flow: effects.Flow[_Result]) -> _Result:
         """Drive `flow` to its end: perform each effect, send back its result
         or throw its error in (the flow may handle it, and yield clean-up)."""
         try:
@@ -84,35 +67,35 @@ class SyncTransport:
     def open_reader(self, request: storage_pb2.GetRequest, key: str) -> ObjectReader:
         return ObjectReader(self._stub.Get(request), key)
 
-    def _perform(self, effect: Effect) -> object:
+    def _perform(self, effect: effects.Effect) -> object:
         match effect:
-            case Call():
+            case effects.Call():
                 return self._call(effect)
-            case BestEffort(call=call):
+            case effects.BestEffort(call=call):
                 with contextlib.suppress(Exception):
                     self._call(call)
                 return None
-            case Sleep(seconds=seconds):
+            case effects.Sleep(seconds=seconds):
                 time.sleep(seconds)
                 return None
-            case Blocking(work=work):
+            case effects.Blocking(work=work):
                 return work()
-            case SendPut(stream=stream, blocks=blocks, progress=progress):
+            case effects.SendPut(stream=stream, blocks=blocks, progress=progress):
                 return self._put(stream, blocks, progress)
-            case PutSource():
+            case effects.PutSource():
                 return self._put_source(effect)
-            case OpenRead(request=request, key=key):
+            case effects.OpenRead(request=request, key=key):
                 return self.open_reader(request, key)
-            case ReadChunk(reader=reader):
+            case effects.ReadChunk(reader=reader):
                 assert isinstance(reader, ObjectReader)
                 return reader.read_chunk()
         raise TypeError(f"not an effect of the sync client: {effect!r}")
 
-    def _call(self, call: Call) -> object:
+    def _call(self, call: effects.Call) -> object:
         with converted_rpc_errors():
             return getattr(self._stub, call.method)(call.request, timeout=call.timeout)
 
-    def _put_source(self, effect: PutSource) -> ObjectInfo:
+    def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
         with _files.open_source(
             effect.source, self._chunk_size, effect.content_type, effect.size
         ) as opened:
@@ -120,7 +103,7 @@ class SyncTransport:
             return self._put(stream, opened.blocks, effect.progress)
 
     def _put(
-        self, stream: UploadStream, blocks: Iterable[bytes], progress: Progress | None
+        self, stream: effects.UploadStream, blocks: Iterable[bytes], progress: Progress | None
     ) -> ObjectInfo:
         # gRPC reads the request iterator on its own thread and only logs an
         # exception raised there; the source's error is kept to re-raise here,

@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
-from types import TracebackType
-from typing import Self
 
 import grpc
 import grpc.aio
@@ -24,7 +22,12 @@ import grpc.aio
 from storagegw import _common
 from storagegw._aio_transport import AsyncTransport
 from storagegw._base import ClientBase
-from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader
+from storagegw._common import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_TARGET,
+    AsyncClosedOnExit,
+    BinaryReader,
+)
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
@@ -35,7 +38,7 @@ __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 AsyncPutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes] | AsyncIterable[bytes]
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(ClientBase, AsyncClosedOnExit):
     """A grpc.aio connection to a storage gateway; arguments as for Client."""
 
     def __init__(
@@ -53,19 +56,11 @@ class AsyncClient(ClientBase):
         super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
         self._transport = AsyncTransport(target, channel, credentials, self.chunk_size)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         await self._transport.close()
+
+    async def _close_on_exit(self) -> None:
+        await self.close()
 
     # ------------------------------------------------------------ uploads
 
