@@ -22,6 +22,7 @@ from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
 from storagegw._readers import AsyncObjectReader, checksumming
+from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -114,14 +115,14 @@ class AsyncTransport:
                 _files.open_path, os.fspath(source), content_type, size
             )
             try:
-                file_stream = effect.stream(content_type, size)
-                return await self._put(
-                    file_stream, file_blocks(file, self._chunk_size), effect.progress
-                )
+                stream = PutStream(effect.spec(content_type, size), self._chunk_size)
+                blocks = file_blocks(file, self._chunk_size)
+                return await self._put(stream, blocks, effect.progress)
             finally:
                 await asyncio.to_thread(file.close)
-        blocks, size = source_blocks(source, self._chunk_size, size)
-        return await self._put(effect.stream(content_type, size), blocks, effect.progress)
+        source_stream, size = source_blocks(source, self._chunk_size, size)
+        stream = PutStream(effect.spec(content_type, size), self._chunk_size)
+        return await self._put(stream, source_stream, effect.progress)
 
     async def _put(
         self, stream: effects.UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None

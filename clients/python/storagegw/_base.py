@@ -14,10 +14,9 @@ from datetime import timedelta
 from functools import partial
 
 from storagegw import _common, _flows
-from storagegw._effects import Blocking, Flow, PutSource
+from storagegw._effects import Blocking, Flow, PutSource, SpecFor
 from storagegw._resumable import open_upload_source, wants_resumable
 from storagegw._retry import RetryPolicy
-from storagegw._streams import PutStream
 from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 from storagegw.v1 import storage_pb2
 
@@ -64,9 +63,8 @@ class ClientBase:
         conditions = _conditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
         )
-        spec = self._spec(key, bucket, metadata, conditions)
-        stream = partial(self._put_stream, spec)
-        info: ObjectInfo = yield PutSource([bytes(data)], content_type, len(data), stream, None)
+        spec = self._spec_for(key, bucket, metadata, conditions)
+        info: ObjectInfo = yield PutSource([bytes(data)], content_type, len(data), spec, None)
         return info
 
     def _put_flow(
@@ -90,11 +88,10 @@ class ClientBase:
         conditions = _conditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
         )
-        spec = self._spec(key, bucket, metadata, conditions)
+        spec = self._spec_for(key, bucket, metadata, conditions)
         threshold = self.resumable_threshold
         if not (yield Blocking(partial(wants_resumable, resumable, source, size, threshold))):
-            stream = partial(self._put_stream, spec)
-            info: ObjectInfo = yield PutSource(source, content_type, size, stream, progress)
+            info: ObjectInfo = yield PutSource(source, content_type, size, spec, progress)
             return info
         opened = partial(open_upload_source, source, self.chunk_size, content_type, size)
         upload_source, file, content_type, size = yield Blocking(opened)
@@ -128,7 +125,7 @@ class ClientBase:
         conditions = _conditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
         )
-        spec = self._spec(key, bucket, metadata, conditions)(content_type, size)
+        spec = self._spec_for(key, bucket, metadata, conditions)(content_type, size)
         return _flows.start_upload(spec, self.timeout)
 
     def _query_upload_flow(self, upload_id: str) -> Flow[UploadStatus]:
@@ -153,13 +150,13 @@ class ClientBase:
             if file is not None:
                 file.close()
 
-    def _spec(
+    def _spec_for(
         self,
         key: str,
         bucket: str | None,
         metadata: Mapping[str, str] | None,
         conditions: storage_pb2.Preconditions | None,
-    ) -> Callable[[str | None, int | None], storage_pb2.PutSpec]:
+    ) -> SpecFor:
         """The PutSpec, once the source's content type and size are known."""
         bucket_name = self._bucket(bucket)
 
@@ -174,14 +171,6 @@ class ClientBase:
             )
 
         return spec
-
-    def _put_stream(
-        self,
-        spec: Callable[[str | None, int | None], storage_pb2.PutSpec],
-        content_type: str | None,
-        size: int | None,
-    ) -> PutStream:
-        return PutStream(spec(content_type, size), self.chunk_size)
 
     # ------------------------------------------------------------ downloads
 

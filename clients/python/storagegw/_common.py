@@ -1,9 +1,8 @@
-"""Logic shared by the sync and async clients; no network or file I/O here.
+"""Pieces shared by the sync and async clients; no network or file I/O here.
 
-Everything that decides *what* goes over the wire lives here (request
-messages, channel options, upload sources) or in _streams.py (upload
-chunking with checksums, download verification), so that client.py and
-aio.py differ only in how they wait for I/O.
+The request messages, channel options, error conversion and content-type
+guessing. What is sent when, and what is retried, is in _flows.py; upload
+chunking with checksums and download verification in _streams.py.
 """
 
 from __future__ import annotations

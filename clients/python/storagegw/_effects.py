@@ -32,6 +32,7 @@ __all__ = [
     "ReadChunk",
     "SendPut",
     "Sleep",
+    "SpecFor",
     "UploadStream",
 ]
 
@@ -39,6 +40,8 @@ _Result = TypeVar("_Result")
 
 UploadStream: TypeAlias = PutStream | SegmentStream
 Reader: TypeAlias = ObjectReader | AsyncObjectReader
+# A PutSpec from the content type and size the source turned out to have.
+SpecFor: TypeAlias = Callable[[str | None, int | None], storage_pb2.PutSpec]
 
 
 class Effect:
@@ -95,12 +98,12 @@ class SendPut(Effect):
 class PutSource(Effect):
     """A plain Put of the caller's source, opened the transport's way (the
     async client also takes async iterables and reads files in threads).
-    `stream` makes the Put stream once the source's type and size are known."""
+    `spec` gives the PutSpec once the source's type and size are known."""
 
     source: object
     content_type: str | None
     size: int | None
-    stream: Callable[[str | None, int | None], PutStream]
+    spec: SpecFor
     progress: Progress | None
 
 

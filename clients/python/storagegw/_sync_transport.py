@@ -19,6 +19,7 @@ from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import converted_rpc_errors, open_channel
 from storagegw._readers import ObjectReader
+from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
 from storagegw.errors import Cancelled
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
@@ -99,8 +100,8 @@ class SyncTransport:
         with _files.open_source(
             effect.source, self._chunk_size, effect.content_type, effect.size
         ) as opened:
-            stream = effect.stream(opened.content_type, opened.size)
-            return self._put(stream, opened.blocks, effect.progress)
+            spec = effect.spec(opened.content_type, opened.size)
+            return self._put(PutStream(spec, self._chunk_size), opened.blocks, effect.progress)
 
     def _put(
         self, stream: effects.UploadStream, blocks: Iterable[bytes], progress: Progress | None
