@@ -170,6 +170,8 @@ def put_resumable(
                 session.upload_id, source, retry, progress, timeout, fresh=True
             )
         )
+    except GeneratorExit:
+        raise  # abandoned by its transport: nothing more may be yielded
     except BaseException:
         if not keep_upload:
             request = storage_pb2.AbortUploadRequest(upload_id=session.upload_id)
