@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from storagegw._effects import (
     Call,
     Effect,
     Flow,
+    OpenedRead,
     OpenRead,
     ReadChunk,
     SendPut,
@@ -191,11 +191,10 @@ def test_list_pages_asks_for_the_next_page_only_while_there_is_one() -> None:
 
 
 class FakeReader:
-    """What the download flow uses of a reader: its info, chunks and close()."""
+    """What the download flow uses of a reader: its info and close()."""
 
-    def __init__(self, info: ObjectInfo, chunks: list[bytes]) -> None:
+    def __init__(self, info: ObjectInfo) -> None:
         self.info = info
-        self.chunks: Iterator[bytes] = iter(chunks)
         self.closed = False
 
     def close(self) -> None:
@@ -216,15 +215,16 @@ def test_a_broken_download_resumes_from_the_verified_offset_of_the_same_generati
     effect = flow.send(make_target.work())
 
     info = stored(DATA, generation=9)
-    readers = [FakeReader(info, [DATA[:4096]]), FakeReader(info, [DATA[4096:]])]
-    for attempt, reader in enumerate(readers):
+    streams = [[DATA[:4096]], [DATA[4096:]]]
+    for attempt, chunks in enumerate(streams):
         assert isinstance(effect, OpenRead)
         assert effect.request.read_offset == (0 if attempt == 0 else 4096)
         if attempt == 1:  # the object first seen, exactly
             assert effect.request.preconditions.if_generation_match == 9
-        effect = flow.send(reader)
+        reader = FakeReader(info)
+        effect = flow.send(OpenedRead(reader, iter(chunks)))
         while isinstance(effect, ReadChunk):
-            chunk = next(reader.chunks, None)
+            chunk = next(effect.chunks, None)
             if chunk is None:
                 # The first stream breaks after its chunk; the second ends.
                 effect = flow.throw(Unavailable("reset")) if attempt == 0 else flow.send(None)

@@ -98,10 +98,11 @@ class AsyncTransport:
             case effects.PutSource():
                 return await self._put_source(effect)
             case effects.OpenRead(request=request, key=key):
-                return await self.reader(request, key).start()
-            case effects.ReadChunk(reader=reader):
-                assert isinstance(reader, AsyncObjectReader)
-                return await reader.read_chunk()
+                reader = await self.reader(request, key).start()
+                return effects.OpenedRead(reader, aiter(reader))
+            case effects.ReadChunk(chunks=chunks):
+                assert isinstance(chunks, AsyncIterator)
+                return await anext(chunks, None)
         raise TypeError(f"not an effect of the async client: {effect!r}")
 
     async def _call(self, call: effects.Call) -> object:

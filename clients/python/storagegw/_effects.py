@@ -9,7 +9,7 @@ verification and clean-up, are the same code for both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
@@ -28,6 +28,7 @@ __all__ = [
     "Effect",
     "Flow",
     "OpenRead",
+    "OpenedRead",
     "PutSource",
     "ReadChunk",
     "SendPut",
@@ -109,17 +110,26 @@ class PutSource(Effect):
 
 @dataclass(frozen=True, slots=True)
 class OpenRead(Effect):
-    """Start a Get; the reader, its first message received, comes back."""
+    """Start a Get; an OpenedRead comes back, its first message received."""
 
     request: storage_pb2.GetRequest
     key: str
 
 
 @dataclass(frozen=True, slots=True)
-class ReadChunk(Effect):
-    """The reader's next verified chunk; None at the (verified) end."""
+class OpenedRead:
+    """A Get under way: its reader (info, close) and its verified chunks,
+    iterated by the transport that made them."""
 
     reader: Reader
+    chunks: Iterator[bytes] | AsyncIterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadChunk(Effect):
+    """The next verified chunk of an OpenedRead; None at the (verified) end."""
+
+    chunks: Iterator[bytes] | AsyncIterator[bytes]
 
 
 # The send type is Any: each effect has its own result type (said above).

@@ -18,6 +18,7 @@ from storagegw._effects import (
     Blocking,
     Call,
     Flow,
+    OpenedRead,
     OpenRead,
     ReadChunk,
     SendPut,
@@ -255,13 +256,13 @@ def _receive(
     progress: Progress | None,
 ) -> Flow[None]:
     """One Get stream into `target`, as far as it goes."""
-    reader = yield OpenRead(request, key)
+    opened: OpenedRead = yield OpenRead(request, key)
     try:
-        state.started(reader.info)
-        while (chunk := (yield ReadChunk(reader))) is not None:
+        state.started(opened.reader.info)
+        while (chunk := (yield ReadChunk(opened.chunks))) is not None:
             yield Blocking(partial(target.write, chunk))
             state.accept(chunk)
             if progress is not None:
                 progress(target.written)
     finally:
-        reader.close()
+        opened.reader.close()

@@ -72,14 +72,10 @@ class ObjectReader(_Reader, ClosedOnExit):
             self._state.buffer += first
 
     def __iter__(self) -> Iterator[bytes]:
-        while (chunk := self.read_chunk()) is not None:
-            yield chunk
-
-    def read_chunk(self) -> bytes | None:
-        """The next verified chunk (what is buffered first); None at the end."""
         if self._state.buffer:
-            return self._state.take_buffered()
-        return self._next_chunk()
+            yield self._state.take_buffered()
+        while (chunk := self._next_chunk()) is not None:
+            yield chunk
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
@@ -144,15 +140,11 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         self.close()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self.read_chunk()) is not None:
-            yield chunk
-
-    async def read_chunk(self) -> bytes | None:
-        """The next verified chunk (what is buffered first); None at the end."""
         await self.start()
         if self._state.buffer:
-            return self._state.take_buffered()
-        return await self._next_chunk()
+            yield self._state.take_buffered()
+        while (chunk := await self._next_chunk()) is not None:
+            yield chunk
 
     async def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""

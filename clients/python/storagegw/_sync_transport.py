@@ -86,10 +86,11 @@ class SyncTransport:
             case effects.PutSource():
                 return self._put_source(effect)
             case effects.OpenRead(request=request, key=key):
-                return self.open_reader(request, key)
-            case effects.ReadChunk(reader=reader):
-                assert isinstance(reader, ObjectReader)
-                return reader.read_chunk()
+                reader = self.open_reader(request, key)
+                return effects.OpenedRead(reader, iter(reader))
+            case effects.ReadChunk(chunks=chunks):
+                assert isinstance(chunks, Iterator)
+                return next(chunks, None)
         raise TypeError(f"not an effect of the sync client: {effect!r}")
 
     def _call(self, call: effects.Call) -> object:
