@@ -1,9 +1,8 @@
-"""Logic shared by the sync and async clients; no network or file I/O here.
+"""Pieces shared by the sync and async clients; no network or file I/O here.
 
-Everything that decides *what* goes over the wire lives here (request
-messages, channel options, upload sources) or in _streams.py (upload
-chunking with checksums, download verification), so that client.py and
-aio.py differ only in how they wait for I/O.
+The request messages, channel options, error conversion and content-type
+guessing. What is sent when, and what is retried, is in _flows.py; upload
+chunking with checksums and download verification in _streams.py.
 """
 
 from __future__ import annotations
@@ -11,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -30,6 +30,8 @@ MAX_CHUNK_SIZE = 2 * 1024 * 1024
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
 
+_Channel = TypeVar("_Channel")
+
 _COMPRESSED_TYPES = {
     "gzip": "application/gzip",
     "bzip2": "application/x-bzip2",
@@ -43,6 +45,42 @@ class BinaryReader(Protocol):
     """A binary file object, as far as uploads need one."""
 
     def read(self, size: int, /) -> bytes: ...
+
+
+class ClosedOnExit:
+    """`with thing:` calls thing.close() at the end (Client, ObjectReader)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClosedOnExit:
+    """`async with thing:` closes it at the end (AsyncClient, AsyncObjectReader)."""
+
+    async def _close_on_exit(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close_on_exit()
 
 
 @contextlib.contextmanager
@@ -70,6 +108,19 @@ def channel_options() -> list[tuple[str, int | str]]:
         ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.lookahead_bytes", 4 * 1024 * 1024),
     ]
+
+
+def open_channel(
+    target: str,
+    credentials: grpc.ChannelCredentials | None,
+    insecure: Callable[[str, list[tuple[str, int | str]]], _Channel],
+    secure: Callable[[str, grpc.ChannelCredentials, list[tuple[str, int | str]]], _Channel],
+) -> _Channel:
+    """A channel (grpc or grpc.aio, by the functions given) with the client's
+    options; TLS when credentials are given."""
+    if credentials is None:
+        return insecure(target, channel_options())
+    return secure(target, credentials, channel_options())
 
 
 def check_chunk_size(chunk_size: int) -> int:

@@ -1,7 +1,7 @@
 """Local file handling for uploads and downloads, as blocking calls.
 
-The sync client calls these directly; the async client runs them in a
-worker thread, so both treat files the same way.
+Flows yield them as Blocking effects: the sync client calls them directly,
+the async client in a worker thread, so both treat files the same way.
 """
 
 from __future__ import annotations

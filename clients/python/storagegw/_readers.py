@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
 
-from storagegw._common import converted_rpc_errors
+from storagegw._common import AsyncClosedOnExit, ClosedOnExit, converted_rpc_errors
 from storagegw._crc32c import accelerated
 from storagegw._streams import ReaderState
 from storagegw._types import ByteRange, ObjectInfo
@@ -35,7 +34,22 @@ async def checksumming(work: Callable[[], _Result]) -> _Result:
     return await asyncio.to_thread(work)
 
 
-class ObjectReader:
+class _Reader:
+    """What both readers hold: the verifying state, and what it has learnt."""
+
+    def __init__(self, key: str) -> None:
+        self._state = ReaderState(key)
+
+    @property
+    def info(self) -> ObjectInfo:
+        return self._state.info
+
+    @property
+    def content_range(self) -> ByteRange:
+        return self._state.content_range
+
+
+class ObjectReader(_Reader, ClosedOnExit):
     """A download in progress: verified chunks, as an iterator or via read().
 
     Created by Client.open(), which has already received the first message:
@@ -46,9 +60,9 @@ class ObjectReader:
     """
 
     def __init__(self, call: grpc.CallIterator[storage_pb2.GetResponse], key: str) -> None:
+        super().__init__(key)
         self._call = call
         self._responses = iter(call)
-        self._state = ReaderState(key)
         try:
             first = self._receive()
         except BaseException:
@@ -56,14 +70,6 @@ class ObjectReader:
             raise
         if first:
             self._state.buffer += first
-
-    @property
-    def info(self) -> ObjectInfo:
-        return self._state.info
-
-    @property
-    def content_range(self) -> ByteRange:
-        return self._state.content_range
 
     def __iter__(self) -> Iterator[bytes]:
         if self._state.buffer:
@@ -83,17 +89,6 @@ class ObjectReader:
         if not self._state.ended:
             self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _next_chunk(self) -> bytes | None:
         while (data := self._receive()) is not None:
             if data:
@@ -112,7 +107,7 @@ class ObjectReader:
             raise
 
 
-class AsyncObjectReader:
+class AsyncObjectReader(_Reader, AsyncClosedOnExit):
     """A download in progress: `async with client.open(key) as reader`.
 
     Also `reader = await client.open(key)`. Iterate with `async for` or call
@@ -120,10 +115,10 @@ class AsyncObjectReader:
     """
 
     def __init__(self, start_call: Callable[[], GetCall], key: str) -> None:
+        super().__init__(key)
         self._start_call = start_call
         self._call: GetCall | None = None
         self._responses: AsyncIterator[storage_pb2.GetResponse] | None = None
-        self._state = ReaderState(key)
 
     async def start(self) -> Self:
         """Send the request and receive the object's metadata (idempotent)."""
@@ -141,21 +136,8 @@ class AsyncObjectReader:
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _close_on_exit(self) -> None:
         self.close()
-
-    @property
-    def info(self) -> ObjectInfo:
-        return self._state.info
-
-    @property
-    def content_range(self) -> ByteRange:
-        return self._state.content_range
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         await self.start()

@@ -1,5 +1,5 @@
-"""Resumable transfers: the state the sync and async clients share (no I/O
-to the gateway here; the loops are in _resumable_sync.py and _aio_resumable.py).
+"""Resumable transfers: the state their flows keep (no I/O to the gateway
+here; the retry-and-resume loops are in _flows.py).
 
 Uploads: a resumable upload is a StartUpload, then Put streams that each
 continue it from the gateway's persisted size (QueryUpload). SegmentStream

@@ -1,7 +1,8 @@
 """Retry policy for resumable transfers: which errors, how long to wait, when to stop.
 
-Pure logic (no sleeping here): the sync and async clients ask a Retrier
-whether to try again and for how long to pause, then wait their own way.
+Pure logic (no sleeping here): the flows (_flows.py) ask a Retrier whether
+to try again and for how long to pause, then yield the pause to their
+transport, which waits its own way.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -10,7 +11,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from storagegw.v1 import storage_pb2
 
-__all__ = ["ByteRange", "ListPage", "ObjectInfo", "SignedUrl", "UploadSession", "UploadStatus"]
+__all__ = [
+    "ByteRange",
+    "ListPage",
+    "ObjectInfo",
+    "Progress",
+    "SignedUrl",
+    "UploadSession",
+    "UploadStatus",
+]
+
+# A transfer's progress callback: called with the bytes sent (or written) so far.
+Progress = Callable[[int], None]
 
 
 def _datetime_or_none(has_value: bool, timestamp: Timestamp) -> datetime | None:

@@ -12,40 +12,33 @@ when the native google_crc32c accelerator is absent, so the loop stays free.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
 
 import grpc
 import grpc.aio
 
-from storagegw import _aio_resumable, _aio_upload, _common, _files, _resumable
+from storagegw import _common
+from storagegw._aio_transport import AsyncTransport
+from storagegw._base import ClientBase
 from storagegw._common import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_TARGET,
+    AsyncClosedOnExit,
     BinaryReader,
-    converted_rpc_errors,
 )
 from storagegw._readers import AsyncObjectReader
+from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw._streams import PutStream
-from storagegw._types import ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
-from storagegw.errors import BucketNotFound, NotFound
-from storagegw.v1 import storage_pb2, storage_pb2_grpc
-
-if TYPE_CHECKING:
-    from storagegw.v1.storage_pb2_grpc import StorageServiceAsyncStub
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 
 __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 
 AsyncPutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes] | AsyncIterable[bytes]
-Progress = Callable[[int], None]
 
 
-class AsyncClient:
+class AsyncClient(ClientBase, AsyncClosedOnExit):
     """A grpc.aio connection to a storage gateway; arguments as for Client."""
 
     def __init__(
@@ -58,41 +51,16 @@ class AsyncClient:
         channel: grpc.aio.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         retry: RetryPolicy | None = None,
-        resumable_threshold: int = _resumable.DEFAULT_RESUMABLE_THRESHOLD,
+        resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
     ) -> None:
-        self.target = target
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.resumable_threshold = resumable_threshold
-        self.bucket = bucket
-        self.timeout = _common.seconds(timeout)
-        self.chunk_size = _common.check_chunk_size(chunk_size)
-        self._owns_channel = channel is None
-        if channel is None:
-            options = _common.channel_options()
-            if credentials is None:
-                channel = grpc.aio.insecure_channel(target, options)
-            else:
-                channel = grpc.aio.secure_channel(target, credentials, options)
-        self._channel = channel
-        self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
+        self._transport = AsyncTransport(target, channel, credentials, self.chunk_size)
 
     async def close(self) -> None:
-        if self._owns_channel:
-            await self._channel.close(None)
+        await self._transport.close()
 
-    def _bucket(self, bucket: str | None) -> str:
-        return self.bucket if bucket is None else bucket
+    async def _close_on_exit(self) -> None:
+        await self.close()
 
     # ------------------------------------------------------------ uploads
 
@@ -109,16 +77,17 @@ class AsyncClient:
         if_generation_match: int | None = None,
     ) -> ObjectInfo:
         """Store `data` under `key`. if_none_match="*" only creates."""
-        return await self.put_file(
-            key,
-            [bytes(data)],
-            bucket=bucket,
-            content_type=content_type,
-            metadata=metadata,
-            size=len(data),
-            if_none_match=if_none_match,
-            if_match=if_match,
-            if_generation_match=if_generation_match,
+        return await self._transport.run(
+            self._put_bytes_flow(
+                key,
+                data,
+                bucket,
+                content_type,
+                metadata,
+                if_none_match,
+                if_match,
+                if_generation_match,
+            )
         )
 
     async def put_file(
@@ -147,58 +116,24 @@ class AsyncClient:
         cancelled task aborts the upload (shielded, best effort) unless
         keep_upload=True.
         """
-        conditions = _common.preconditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-        )
-        if await asyncio.to_thread(
-            _resumable.wants_resumable, resumable, source, size, self.resumable_threshold
-        ):
-            upload_source, opened_file, content_type, size = await asyncio.to_thread(
-                _resumable.open_upload_source, source, self.chunk_size, content_type, size
-            )
-            try:
-                put_spec = _common.put_spec(
-                    self._bucket(bucket),
-                    key,
-                    content_type=content_type,
-                    metadata=metadata,
-                    size=size,
-                    conditions=conditions,
-                )
-                return await _aio_resumable.put_resumable(
-                    self,
-                    put_spec,
-                    upload_source,
-                    retry=retry or self.retry,
-                    progress=progress,
-                    keep_upload=keep_upload,
-                    on_start=on_upload_start,
-                )
-            finally:
-                if opened_file is not None:
-                    opened_file.close()
-
-        def spec(content_type: str | None, size: int | None) -> storage_pb2.PutSpec:
-            return _common.put_spec(
-                self._bucket(bucket),
+        return await self._transport.run(
+            self._put_flow(
                 key,
-                content_type=content_type,
-                metadata=metadata,
-                size=size,
-                conditions=conditions,
+                source,
+                bucket,
+                content_type,
+                metadata,
+                size,
+                progress,
+                if_none_match,
+                if_match,
+                if_generation_match,
+                resumable,
+                retry,
+                keep_upload,
+                on_upload_start,
             )
-
-        if isinstance(source, str | os.PathLike):
-            file, content_type, size = await asyncio.to_thread(
-                _files.open_path, os.fspath(source), content_type, size
-            )
-            try:
-                file_blocks = _aio_upload.file_blocks(file, self.chunk_size)
-                return await self._put(spec(content_type, size), file_blocks, progress)
-            finally:
-                await asyncio.to_thread(file.close)
-        blocks, size = _aio_upload.source_blocks(source, self.chunk_size, size)
-        return await self._put(spec(content_type, size), blocks, progress)
+        )
 
     async def start_upload(
         self,
@@ -213,24 +148,24 @@ class AsyncClient:
         if_generation_match: int | None = None,
     ) -> UploadSession:
         """Start a resumable upload, as Client.start_upload does."""
-        conditions = _common.preconditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        return await self._transport.run(
+            self._start_upload_flow(
+                key,
+                bucket,
+                content_type,
+                metadata,
+                size,
+                if_none_match,
+                if_match,
+                if_generation_match,
+            )
         )
-        spec = _common.put_spec(
-            self._bucket(bucket),
-            key,
-            content_type=content_type,
-            metadata=metadata,
-            size=size,
-            conditions=conditions,
-        )
-        return await _aio_resumable.start_upload(self, spec)
 
     async def query_upload(self, upload_id: str) -> UploadStatus:
-        return await _aio_resumable.upload_status(self, upload_id)
+        return await self._transport.run(self._query_upload_flow(upload_id))
 
     async def abort_upload(self, upload_id: str) -> bool:
-        return await _aio_resumable.abort_upload(self, upload_id)
+        return await self._transport.run(self._abort_upload_flow(upload_id))
 
     async def resume_upload(
         self,
@@ -241,37 +176,9 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
     ) -> ObjectInfo:
         """Continue an upload from its persisted size, as Client.resume_upload does."""
-        upload_source, file, _, _ = await asyncio.to_thread(
-            _resumable.open_upload_source, source, self.chunk_size, None, None
+        return await self._transport.run(
+            self._resume_upload_flow(upload_id, source, progress, retry)
         )
-        try:
-            return await _aio_resumable.resume_upload(
-                self, upload_id, upload_source, retry or self.retry, progress
-            )
-        finally:
-            if file is not None:
-                file.close()
-
-    async def _put(
-        self, put_spec: storage_pb2.PutSpec, blocks: AsyncIterable[bytes], progress: Progress | None
-    ) -> ObjectInfo:
-        return await self._put_stream(PutStream(put_spec, self.chunk_size), blocks, progress)
-
-    async def _put_stream(
-        self,
-        stream: PutStream | _resumable.SegmentStream,
-        blocks: AsyncIterable[bytes],
-        progress: Progress | None,
-    ) -> ObjectInfo:
-        call = self._stub.Put(None)
-        try:
-            with converted_rpc_errors():
-                response = await _aio_upload.send(call, stream, blocks, progress)
-        except BaseException:
-            # The gateway discards a cancelled upload; finish_write was never sent.
-            call.cancel()
-            raise
-        return stream.object_info(response)
 
     # ------------------------------------------------------------ downloads
 
@@ -287,18 +194,10 @@ class AsyncClient:
         if_generation_match: int | None = None,
     ) -> AsyncObjectReader:
         """A reader for an object or range; use `async with` or `await`."""
-        request = _common.get_request(
-            self._bucket(bucket),
-            key,
-            offset=offset,
-            length=length,
-            conditions=_common.preconditions(
-                if_match=if_match,
-                if_none_match=if_none_match,
-                if_generation_match=if_generation_match,
-            ),
+        request = self._get_request(
+            key, bucket, offset, length, if_match, if_none_match, if_generation_match
         )
-        return AsyncObjectReader(lambda: self._stub.Get(request), key)
+        return self._transport.reader(request, key)
 
     async def get_bytes(
         self,
@@ -311,14 +210,10 @@ class AsyncClient:
         if_generation_match: int | None = None,
     ) -> bytes:
         """The object's bytes, or a range of them, verified."""
-        async with self.open(
-            key,
-            bucket=bucket,
-            offset=offset,
-            length=length,
-            if_match=if_match,
-            if_generation_match=if_generation_match,
-        ) as reader:
+        request = self._get_request(
+            key, bucket, offset, length, if_match, None, if_generation_match
+        )
+        async with self._transport.reader(request, key) as reader:
             return await reader.read()
 
     async def download_file(
@@ -334,16 +229,10 @@ class AsyncClient:
     ) -> ObjectInfo:
         """Download to `dest_path` atomically, resuming a broken Get, as
         Client.download_file does."""
-        return await _aio_resumable.download_file(
-            self,
-            key,
-            dest_path,
-            bucket=bucket,
-            first_conditions=_common.preconditions(
-                if_match=if_match, if_generation_match=if_generation_match
-            ),
-            retry=retry or self.retry,
-            progress=progress,
+        return await self._transport.run(
+            self._download_flow(
+                key, dest_path, bucket, progress, if_match, if_generation_match, retry
+            )
         )
 
     # ------------------------------------------------------------ metadata
@@ -357,23 +246,13 @@ class AsyncClient:
         if_none_match: str | None = None,
         if_generation_match: int | None = None,
     ) -> ObjectInfo:
-        conditions = _common.preconditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        return await self._transport.run(
+            self._head_flow(key, bucket, if_match, if_none_match, if_generation_match)
         )
-        request = _common.head_request(self._bucket(bucket), key, conditions)
-        with converted_rpc_errors():
-            response = await self._stub.Head(request, timeout=self.timeout)
-        return ObjectInfo.from_proto(response.object)
 
     async def exists(self, key: str, *, bucket: str | None = None) -> bool:
         """Whether the object exists (a missing bucket still raises BucketNotFound)."""
-        try:
-            await self.head(key, bucket=bucket)
-        except BucketNotFound:
-            raise
-        except NotFound:
-            return False
-        return True
+        return await self._transport.run(self._exists_flow(key, bucket))
 
     async def delete(
         self,
@@ -384,13 +263,9 @@ class AsyncClient:
         if_generation_match: int | None = None,
     ) -> bool:
         """Delete the object; returns whether it existed."""
-        conditions = _common.preconditions(
-            if_match=if_match, if_generation_match=if_generation_match
+        return await self._transport.run(
+            self._delete_flow(key, bucket, if_match, if_generation_match)
         )
-        request = _common.delete_request(self._bucket(bucket), key, conditions)
-        with converted_rpc_errors():
-            response = await self._stub.Delete(request, timeout=self.timeout)
-        return response.existed
 
     async def list_pages(
         self,
@@ -402,21 +277,8 @@ class AsyncClient:
         page_size: int = _common.MAX_PAGE_SIZE,
     ) -> AsyncIterator[ListPage]:
         """Pages of the listing, each with objects and rolled-up prefixes."""
-        request = _common.list_request(
-            self._bucket(bucket),
-            prefix=prefix,
-            delimiter=delimiter,
-            start_after=start_after,
-            page_size=page_size,
-        )
-        while True:
-            with converted_rpc_errors():
-                response = await self._stub.List(request, timeout=self.timeout)
-            page = ListPage.from_proto(response)
-            yield page
-            if not page.next_page_token:
-                return
-            request.page_token = page.next_page_token
+        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
+            yield await self._transport.run(page_flow)
 
     async def list(
         self,
@@ -428,14 +290,8 @@ class AsyncClient:
         page_size: int = _common.MAX_PAGE_SIZE,
     ) -> AsyncIterator[ObjectInfo]:
         """Objects in key order, following pages (prefixes: use list_pages)."""
-        async for page in self.list_pages(
-            prefix,
-            bucket=bucket,
-            delimiter=delimiter,
-            start_after=start_after,
-            page_size=page_size,
-        ):
-            for info in page.objects:
+        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
+            for info in (await self._transport.run(page_flow)).objects:
                 yield info
 
     async def sign_url(
@@ -454,20 +310,19 @@ class AsyncClient:
         """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
         upload: send `form_fields`, then the bytes as the field "file") of one
         object. max_size bounds PUT and POST, min_size POST."""
-        request = _common.sign_url_request(
-            self._bucket(bucket),
-            key,
-            method=method,
-            expires_in=expires_in,
-            download=download,
-            filename=filename,
-            content_type=content_type,
-            max_size=max_size,
-            min_size=min_size,
+        return await self._transport.run(
+            self._sign_url_flow(
+                key,
+                bucket,
+                method,
+                expires_in,
+                download,
+                filename,
+                content_type,
+                max_size,
+                min_size,
+            )
         )
-        with converted_rpc_errors():
-            response = await self._stub.SignUrl(request, timeout=self.timeout)
-        return SignedUrl.from_proto(response)
 
     async def copy(
         self,
@@ -485,22 +340,18 @@ class AsyncClient:
         if_generation_match: int | None = None,
     ) -> ObjectInfo:
         """Copy an object, as Client.copy does (metadata or content_type replaces both)."""
-        request = _common.copy_request(
-            self._bucket(src_bucket),
-            src_key,
-            self._bucket(dst_bucket),
-            dst_key,
-            metadata=metadata,
-            content_type=content_type,
-            source_conditions=_common.preconditions(
-                if_match=if_source_match, if_generation_match=if_source_generation_match
-            ),
-            destination_conditions=_common.preconditions(
-                if_match=if_match,
-                if_none_match=if_none_match,
-                if_generation_match=if_generation_match,
-            ),
+        return await self._transport.run(
+            self._copy_flow(
+                src_key,
+                dst_key,
+                src_bucket,
+                dst_bucket,
+                metadata,
+                content_type,
+                if_source_match,
+                if_source_generation_match,
+                if_none_match,
+                if_match,
+                if_generation_match,
+            )
         )
-        with converted_rpc_errors():
-            response = await self._stub.Copy(request, timeout=self.timeout)
-        return ObjectInfo.from_proto(response.object)

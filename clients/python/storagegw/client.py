@@ -11,37 +11,27 @@ Errors are raised as storagegw.errors.StorageError subclasses.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
-from types import TracebackType
-from typing import Self
 
 import grpc
 
-from storagegw import _common, _files, _resumable, _resumable_sync
-from storagegw._common import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_TARGET,
-    BinaryReader,
-    converted_rpc_errors,
-)
+from storagegw import _common
+from storagegw._base import ClientBase
+from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader, ClosedOnExit
 from storagegw._readers import ObjectReader
+from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw._streams import PutStream
-from storagegw._types import ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
-from storagegw.errors import BucketNotFound, Cancelled, NotFound
-from storagegw.v1 import storage_pb2, storage_pb2_grpc
+from storagegw._sync_transport import SyncTransport
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 
 __all__ = ["Client", "ObjectReader", "PutSource"]
 
 PutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes]
-Progress = Callable[[int], None]
 
 
-class Client:
+class Client(ClientBase, ClosedOnExit):
     """A connection to a storage gateway.
 
     Args:
@@ -69,41 +59,13 @@ class Client:
         channel: grpc.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         retry: RetryPolicy | None = None,
-        resumable_threshold: int = _resumable.DEFAULT_RESUMABLE_THRESHOLD,
+        resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
     ) -> None:
-        self.target = target
-        self.retry = retry if retry is not None else RetryPolicy()
-        self.resumable_threshold = resumable_threshold
-        self.bucket = bucket
-        self.timeout = _common.seconds(timeout)
-        self.chunk_size = _common.check_chunk_size(chunk_size)
-        self._owns_channel = channel is None
-        if channel is None:
-            options = _common.channel_options()
-            if credentials is None:
-                channel = grpc.insecure_channel(target, options)
-            else:
-                channel = grpc.secure_channel(target, credentials, options)
-        self._channel = channel
-        self._stub = storage_pb2_grpc.StorageServiceStub(channel)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
+        self._transport = SyncTransport(target, channel, credentials, self.chunk_size)
 
     def close(self) -> None:
-        if self._owns_channel:
-            self._channel.close()
-
-    def _bucket(self, bucket: str | None) -> str:
-        return self.bucket if bucket is None else bucket
+        self._transport.close()
 
     # ------------------------------------------------------------ uploads
 
@@ -120,16 +82,17 @@ class Client:
         if_generation_match: int | None = None,
     ) -> ObjectInfo:
         """Store `data` under `key`. if_none_match="*" only creates."""
-        return self.put_file(
-            key,
-            [bytes(data)],
-            bucket=bucket,
-            content_type=content_type,
-            metadata=metadata,
-            size=len(data),
-            if_none_match=if_none_match,
-            if_match=if_match,
-            if_generation_match=if_generation_match,
+        return self._transport.run(
+            self._put_bytes_flow(
+                key,
+                data,
+                bucket,
+                content_type,
+                metadata,
+                if_none_match,
+                if_match,
+                if_generation_match,
+            )
         )
 
     def put_file(
@@ -174,41 +137,24 @@ class Client:
         sent) and call resume_upload(). resumable=False sends one plain Put,
         never retried; a non-seekable source cannot be resumable.
         """
-        conditions = _common.preconditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-        )
-        if _resumable.wants_resumable(resumable, source, size, self.resumable_threshold):
-            upload_source, file, content_type, size = _resumable.open_upload_source(
-                source, self.chunk_size, content_type, size
-            )
-            with file or contextlib.nullcontext():
-                spec = _common.put_spec(
-                    self._bucket(bucket),
-                    key,
-                    content_type=content_type,
-                    metadata=metadata,
-                    size=size,
-                    conditions=conditions,
-                )
-                return _resumable_sync.put_resumable(
-                    self,
-                    spec,
-                    upload_source,
-                    retry=retry or self.retry,
-                    progress=progress,
-                    keep_upload=keep_upload,
-                    on_start=on_upload_start,
-                )
-        with _files.open_source(source, self.chunk_size, content_type, size) as opened:
-            spec = _common.put_spec(
-                self._bucket(bucket),
+        return self._transport.run(
+            self._put_flow(
                 key,
-                content_type=opened.content_type,
-                metadata=metadata,
-                size=opened.size,
-                conditions=conditions,
+                source,
+                bucket,
+                content_type,
+                metadata,
+                size,
+                progress,
+                if_none_match,
+                if_match,
+                if_generation_match,
+                resumable,
+                retry,
+                keep_upload,
+                on_upload_start,
             )
-            return self._put(PutStream(spec, self.chunk_size), opened.blocks, progress)
+        )
 
     def start_upload(
         self,
@@ -226,26 +172,26 @@ class Client:
 
         The conditions are checked now and again when the upload commits.
         """
-        conditions = _common.preconditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        return self._transport.run(
+            self._start_upload_flow(
+                key,
+                bucket,
+                content_type,
+                metadata,
+                size,
+                if_none_match,
+                if_match,
+                if_generation_match,
+            )
         )
-        spec = _common.put_spec(
-            self._bucket(bucket),
-            key,
-            content_type=content_type,
-            metadata=metadata,
-            size=size,
-            conditions=conditions,
-        )
-        return _resumable_sync.start_upload(self, spec)
 
     def query_upload(self, upload_id: str) -> UploadStatus:
         """The upload's persisted size, and its object once complete."""
-        return _resumable_sync.upload_status(self, upload_id)
+        return self._transport.run(self._query_upload_flow(upload_id))
 
     def abort_upload(self, upload_id: str) -> bool:
         """Discard an unfinished upload; returns whether it existed."""
-        return _resumable_sync.abort_upload(self, upload_id)
+        return self._transport.run(self._abort_upload_flow(upload_id))
 
     def resume_upload(
         self,
@@ -260,56 +206,7 @@ class Client:
         does, and return the verified object. The bytes the gateway already
         holds are read (not sent) for the whole-object checksums. The upload
         is the caller's: it is not aborted on failure (see abort_upload)."""
-        opened, file, _, _ = _resumable.open_upload_source(source, self.chunk_size, None, None)
-        with file or contextlib.nullcontext():
-            return _resumable_sync.resume_upload(
-                self, upload_id, opened, retry or self.retry, progress
-            )
-
-    def _put(
-        self,
-        stream: PutStream | _resumable.SegmentStream,
-        blocks: Iterable[bytes],
-        progress: Progress | None,
-    ) -> ObjectInfo:
-        # gRPC reads the request iterator on its own thread and only logs an
-        # exception raised there; the source's error is kept to re-raise here,
-        # and the call is cancelled: the gateway then discards what it has
-        # received at once (finish_write, which commits, is never sent).
-        source_errors: list[Exception] = []
-        call_started = threading.Event()
-
-        def requests() -> Iterator[storage_pb2.PutRequest]:
-            yield stream.start()
-            try:
-                for block in blocks:
-                    for request in stream.feed(block):
-                        yield request
-                        if progress is not None:
-                            progress(stream.size)
-                final = stream.finish()
-            except Exception as exc:
-                source_errors.append(exc)
-                call_started.wait()  # `call` is assigned once this is set
-                call.cancel()
-                return
-            yield final
-            if progress is not None:
-                progress(stream.size)
-
-        call: grpc.Future[storage_pb2.PutResponse] = self._stub.Put.future(requests())
-        call_started.set()
-        try:
-            with converted_rpc_errors():
-                response = call.result()
-        except BaseException as err:
-            call.cancel()
-            if source_errors:
-                raise source_errors[0] from None
-            if isinstance(err, grpc.FutureCancelledError):
-                raise Cancelled("the upload was cancelled") from err
-            raise
-        return stream.object_info(response)
+        return self._transport.run(self._resume_upload_flow(upload_id, source, progress, retry))
 
     # ------------------------------------------------------------ downloads
 
@@ -325,18 +222,10 @@ class Client:
         if_generation_match: int | None = None,
     ) -> ObjectReader:
         """Start reading an object (offset < 0 reads the last -offset bytes)."""
-        request = _common.get_request(
-            self._bucket(bucket),
-            key,
-            offset=offset,
-            length=length,
-            conditions=_common.preconditions(
-                if_match=if_match,
-                if_none_match=if_none_match,
-                if_generation_match=if_generation_match,
-            ),
+        request = self._get_request(
+            key, bucket, offset, length, if_match, if_none_match, if_generation_match
         )
-        return ObjectReader(self._stub.Get(request), key)
+        return self._transport.open_reader(request, key)
 
     def get_bytes(
         self,
@@ -349,14 +238,10 @@ class Client:
         if_generation_match: int | None = None,
     ) -> bytes:
         """The object's bytes, or a range of them, verified."""
-        with self.open(
-            key,
-            bucket=bucket,
-            offset=offset,
-            length=length,
-            if_match=if_match,
-            if_generation_match=if_generation_match,
-        ) as reader:
+        request = self._get_request(
+            key, bucket, offset, length, if_match, None, if_generation_match
+        )
+        with self._transport.open_reader(request, key) as reader:
             return reader.read()
 
     def download_file(
@@ -380,17 +265,10 @@ class Client:
         object is still the generation first seen (PreconditionFailed if it
         was replaced meanwhile); `retry` (or the client's policy) says how.
         """
-        conditions = _common.preconditions(
-            if_match=if_match, if_generation_match=if_generation_match
-        )
-        return _resumable_sync.download_file(
-            self,
-            key,
-            dest_path,
-            bucket=bucket,
-            first_conditions=conditions,
-            retry=retry or self.retry,
-            progress=progress,
+        return self._transport.run(
+            self._download_flow(
+                key, dest_path, bucket, progress, if_match, if_generation_match, retry
+            )
         )
 
     # ------------------------------------------------------------ metadata
@@ -404,23 +282,13 @@ class Client:
         if_none_match: str | None = None,
         if_generation_match: int | None = None,
     ) -> ObjectInfo:
-        conditions = _common.preconditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        return self._transport.run(
+            self._head_flow(key, bucket, if_match, if_none_match, if_generation_match)
         )
-        request = _common.head_request(self._bucket(bucket), key, conditions)
-        with converted_rpc_errors():
-            response = self._stub.Head(request, timeout=self.timeout)
-        return ObjectInfo.from_proto(response.object)
 
     def exists(self, key: str, *, bucket: str | None = None) -> bool:
         """Whether the object exists (a missing bucket still raises BucketNotFound)."""
-        try:
-            self.head(key, bucket=bucket)
-        except BucketNotFound:
-            raise
-        except NotFound:
-            return False
-        return True
+        return self._transport.run(self._exists_flow(key, bucket))
 
     def delete(
         self,
@@ -431,13 +299,7 @@ class Client:
         if_generation_match: int | None = None,
     ) -> bool:
         """Delete the object; returns whether it existed."""
-        conditions = _common.preconditions(
-            if_match=if_match, if_generation_match=if_generation_match
-        )
-        request = _common.delete_request(self._bucket(bucket), key, conditions)
-        with converted_rpc_errors():
-            response = self._stub.Delete(request, timeout=self.timeout)
-        return response.existed
+        return self._transport.run(self._delete_flow(key, bucket, if_match, if_generation_match))
 
     def list_pages(
         self,
@@ -449,21 +311,8 @@ class Client:
         page_size: int = _common.MAX_PAGE_SIZE,
     ) -> Iterator[ListPage]:
         """Pages of the listing, each with objects and rolled-up prefixes."""
-        request = _common.list_request(
-            self._bucket(bucket),
-            prefix=prefix,
-            delimiter=delimiter,
-            start_after=start_after,
-            page_size=page_size,
-        )
-        while True:
-            with converted_rpc_errors():
-                response = self._stub.List(request, timeout=self.timeout)
-            page = ListPage.from_proto(response)
-            yield page
-            if not page.next_page_token:
-                return
-            request.page_token = page.next_page_token
+        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
+            yield self._transport.run(page_flow)
 
     def list(
         self,
@@ -475,14 +324,8 @@ class Client:
         page_size: int = _common.MAX_PAGE_SIZE,
     ) -> Iterator[ObjectInfo]:
         """Objects in key order, following pages (prefixes: use list_pages)."""
-        for page in self.list_pages(
-            prefix,
-            bucket=bucket,
-            delimiter=delimiter,
-            start_after=start_after,
-            page_size=page_size,
-        ):
-            yield from page.objects
+        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
+            yield from self._transport.run(page_flow).objects
 
     def sign_url(
         self,
@@ -500,20 +343,19 @@ class Client:
         """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
         upload: send `form_fields`, then the bytes as the field "file") of one
         object. max_size bounds PUT and POST, min_size POST."""
-        request = _common.sign_url_request(
-            self._bucket(bucket),
-            key,
-            method=method,
-            expires_in=expires_in,
-            download=download,
-            filename=filename,
-            content_type=content_type,
-            max_size=max_size,
-            min_size=min_size,
+        return self._transport.run(
+            self._sign_url_flow(
+                key,
+                bucket,
+                method,
+                expires_in,
+                download,
+                filename,
+                content_type,
+                max_size,
+                min_size,
+            )
         )
-        with converted_rpc_errors():
-            response = self._stub.SignUrl(request, timeout=self.timeout)
-        return SignedUrl.from_proto(response)
 
     def copy(
         self,
@@ -537,22 +379,18 @@ class Client:
         The if_source_* conditions apply to the source, the others to the
         object replaced at the destination.
         """
-        request = _common.copy_request(
-            self._bucket(src_bucket),
-            src_key,
-            self._bucket(dst_bucket),
-            dst_key,
-            metadata=metadata,
-            content_type=content_type,
-            source_conditions=_common.preconditions(
-                if_match=if_source_match, if_generation_match=if_source_generation_match
-            ),
-            destination_conditions=_common.preconditions(
-                if_match=if_match,
-                if_none_match=if_none_match,
-                if_generation_match=if_generation_match,
-            ),
+        return self._transport.run(
+            self._copy_flow(
+                src_key,
+                dst_key,
+                src_bucket,
+                dst_bucket,
+                metadata,
+                content_type,
+                if_source_match,
+                if_source_generation_match,
+                if_none_match,
+                if_match,
+                if_generation_match,
+            )
         )
-        with converted_rpc_errors():
-            response = self._stub.Copy(request, timeout=self.timeout)
-        return ObjectInfo.from_proto(response.object)

@@ -1,0 +1,225 @@
+"""AsyncClient's I/O: it performs a flow's effects by awaiting.
+
+All that decides what to send, verify or retry is in the flows (_flows.py),
+shared with the sync client; here are only the grpc.aio calls, the Put
+stream written message by message, file work in worker threads (so the loop
+stays free) and asyncio.sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
+
+import grpc
+import grpc.aio
+
+from storagegw import _effects as effects
+from storagegw import _files
+from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
+from storagegw._readers import AsyncObjectReader, checksumming
+from storagegw._streams import PutStream
+from storagegw._types import ObjectInfo, Progress
+from storagegw.v1 import storage_pb2, storage_pb2_grpc
+
+if TYPE_CHECKING:
+    # grpc.aio's call classes are not subscriptable at run time.
+    PutCall: TypeAlias = grpc.aio.StreamUnaryCall[storage_pb2.PutRequest, storage_pb2.PutResponse]
+    from storagegw.v1.storage_pb2_grpc import StorageServiceAsyncStub
+
+__all__ = ["AsyncTransport", "source_blocks"]
+
+_Result = TypeVar("_Result")
+_STATUS_WAIT_SECONDS = 5.0
+
+
+class AsyncTransport:
+    """Runs flows over a grpc.aio.Channel, awaiting each effect."""
+
+    def __init__(
+        self,
+        target: str,
+        channel: grpc.aio.Channel | None,
+        credentials: grpc.ChannelCredentials | None,
+        chunk_size: int,
+    ) -> None:
+        self._owns_channel = channel is None  # a caller's channel is theirs to close
+        if channel is None:
+            channel = open_channel(
+                target, credentials, grpc.aio.insecure_channel, grpc.aio.secure_channel
+            )
+        self._channel = channel
+        self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
+        self._chunk_size = chunk_size
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self._channel.close(None)
+
+    async def run(self, flow: effects.Flow[_Result]) -> _Result:
+        """Drive `flow` to its end: await each effect, send back its result or
+        throw its error in (cancellation too: the flow may yield clean-up)."""
+        try:
+            effect = next(flow)
+            while True:
+                try:
+                    result = await self._perform(effect)
+                except BaseException as error:
+                    effect = flow.throw(error)
+                else:
+                    effect = flow.send(result)
+        except StopIteration as end:
+            return cast(_Result, end.value)
+
+    def reader(self, request: storage_pb2.GetRequest, key: str) -> AsyncObjectReader:
+        """A reader that sends `request` when first awaited or entered."""
+        return AsyncObjectReader(partial(self._stub.Get, request), key)
+
+    async def _perform(self, effect: effects.Effect) -> object:
+        match effect:
+            case effects.Call():
+                return await self._call(effect)
+            case effects.BestEffort(call=call):
+                # Shielded: a cancelled task still tells the gateway (best effort).
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(self._call(call))
+                return None
+            case effects.Sleep(seconds=seconds):
+                await asyncio.sleep(seconds)
+                return None
+            case effects.Blocking(work=work):
+                return await asyncio.to_thread(work)
+            case effects.SendPut(stream=stream, blocks=blocks, progress=progress):
+                return await self._put(stream, _thread_blocks(blocks), progress)
+            case effects.PutSource():
+                return await self._put_source(effect)
+            case effects.OpenRead(request=request, key=key):
+                reader = await self.reader(request, key).start()
+                return effects.OpenedRead(reader, aiter(reader))
+            case effects.ReadChunk(chunks=chunks):
+                assert isinstance(chunks, AsyncIterator)
+                return await anext(chunks, None)
+        raise TypeError(f"not an effect of the async client: {effect!r}")
+
+    async def _call(self, call: effects.Call) -> object:
+        with converted_rpc_errors():
+            return await getattr(self._stub, call.method)(call.request, timeout=call.timeout)
+
+    async def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
+        source, content_type, size = effect.source, effect.content_type, effect.size
+        if isinstance(source, str | os.PathLike):
+            file, content_type, size = await asyncio.to_thread(
+                _files.open_path, os.fspath(source), content_type, size
+            )
+            try:
+                stream = PutStream(effect.spec(content_type, size), self._chunk_size)
+                blocks = file_blocks(file, self._chunk_size)
+                return await self._put(stream, blocks, effect.progress)
+            finally:
+                await asyncio.to_thread(file.close)
+        source_stream, size = source_blocks(source, self._chunk_size, size)
+        stream = PutStream(effect.spec(content_type, size), self._chunk_size)
+        return await self._put(stream, source_stream, effect.progress)
+
+    async def _put(
+        self, stream: effects.UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None
+    ) -> ObjectInfo:
+        call: PutCall = self._stub.Put(None)
+        try:
+            with converted_rpc_errors():
+                response = await _send(call, stream, blocks, progress)
+        except BaseException:
+            # The gateway discards a cancelled upload; finish_write was never sent.
+            call.cancel()
+            raise
+        return stream.object_info(response)
+
+
+# ---------------------------------------------------------------- byte sources
+
+
+async def file_blocks(file: BinaryReader, block_size: int) -> AsyncIterator[bytes]:
+    """Read a blocking file in a worker thread, one block at a time."""
+    while block := await asyncio.to_thread(_files.read_block, file, block_size):
+        yield block
+
+
+async def _thread_blocks(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Blocks from an iterator whose next() reads a file, in a worker thread."""
+    while (block := await asyncio.to_thread(next, blocks, None)) is not None:
+        yield block
+
+
+async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for block in blocks:
+        yield block
+
+
+def source_blocks(
+    source: object, block_size: int, size: int | None
+) -> tuple[AsyncIterable[bytes], int | None]:
+    """Blocks from anything but a path, and the size when that implies one.
+
+    A sync iterable is iterated on the event loop: fine for data in memory;
+    a source that blocks should come as an async iterable or a file.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _as_async([bytes(source)]), len(source) if size is None else size
+    if isinstance(source, AsyncIterable):
+        return source, size
+    if hasattr(source, "read"):
+        return file_blocks(cast(BinaryReader, source), block_size), size
+    if isinstance(source, Iterable):
+        return _as_async(source), size
+    raise TypeError(f"cannot upload from {type(source).__name__}")
+
+
+# ---------------------------------------------------------------- the Put stream
+
+
+async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
+    """call.write(), raising the gateway's status when it has ended the call.
+
+    grpc.aio reports a write to a call the server has already finished (say,
+    a failed precondition rejected at the first message) as INTERNAL
+    "Internal error from Core"; the call's result carries the real status
+    once it arrives, so wait briefly for that and raise it instead.
+    """
+    try:
+        await call.write(request)
+    except asyncio.InvalidStateError:
+        # The call already ended (say, its connection broke): its status says why.
+        await call
+        raise
+    except grpc.aio.AioRpcError as write_error:
+        try:
+            await asyncio.wait_for(call, _STATUS_WAIT_SECONDS)
+        except grpc.aio.AioRpcError as status_error:
+            raise status_error from write_error
+        except TimeoutError:
+            pass
+        raise
+
+
+async def _send(
+    call: PutCall,
+    stream: effects.UploadStream,
+    blocks: AsyncIterable[bytes],
+    progress: Progress | None,
+) -> storage_pb2.PutResponse:
+    """Write the whole Put stream and return the gateway's response."""
+    await _write(call, stream.start())
+    async for block in blocks:
+        for request in await checksumming(partial(stream.feed, block)):
+            await _write(call, request)
+            if progress is not None:
+                progress(stream.size)
+    await _write(call, await checksumming(stream.finish))
+    if progress is not None:
+        progress(stream.size)
+    await call.done_writing()
+    return await call

@@ -1,0 +1,129 @@
+"""The `storagegw` command line's argument parser."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+
+from storagegw import _cli_commands as handlers
+
+__all__ = ["build_parser"]
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    # Given on the main parser (with defaults) and again on each command
+    # (without, so they only override): both `-q ls` and `ls -q` work.
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--target",
+        default=default(handlers.default_target()),
+        help="gateway host:port (env STORAGEGW_TARGET; default 127.0.0.1:50051)",
+    )
+    parser.add_argument(
+        "--bucket",
+        default=default(os.environ.get("STORAGEGW_BUCKET", "")),
+        help="bucket (env STORAGEGW_BUCKET; default: the gateway's default bucket)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=default(None), help="deadline for each call, in seconds"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress output"
+    )
+
+
+def build_parser(epilog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storagegw",
+        description="Store and fetch objects through a storagegw gateway.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_global_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, defaults=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, handler: Callable[..., int]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    commands.add_parser(
+        "cleanup",
+        help="abort stale incomplete uploads in every configured bucket (see --help)",
+    )
+    serve = commands.add_parser("serve", help="run the gateway (options: storagegw serve --help)")
+    serve.add_argument("gateway_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    put = command("put", "upload FILE (- for stdin) as KEY", handlers.run_put)
+    put.add_argument("file", metavar="FILE")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("--content-type", help="media type (default: guessed from FILE)")
+    put.add_argument("-m", "--metadata", action="append", metavar="NAME=VALUE")
+    put.add_argument("-n", "--no-clobber", action="store_true", help="fail if KEY exists")
+    put.add_argument("--if-none-match", metavar="ETAG", help='"*": fail if KEY exists')
+    put.add_argument("--if-match", metavar="ETAG", help="replace only this version")
+    put.add_argument("--if-generation-match", type=int, metavar="GEN", help="0: only create")
+    put.add_argument(
+        "--resume",
+        action="store_true",
+        help="resumable upload: retried after network failures; prints the upload id",
+    )
+    put.add_argument(
+        "--upload-id", metavar="ID", help="continue this upload from its persisted size"
+    )
+
+    status = command(
+        "upload-status", "show a resumable upload's progress", handlers.run_upload_status
+    )
+    status.add_argument("upload_id", metavar="UPLOAD_ID")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    abort = command(
+        "upload-abort", "discard an unfinished resumable upload", handlers.run_upload_abort
+    )
+    abort.add_argument("upload_id", metavar="UPLOAD_ID")
+
+    get = command(
+        "get", "download KEY to FILE (- for stdout), checked end to end", handlers.run_get
+    )
+    get.add_argument("key", metavar="KEY")
+    get.add_argument("file", metavar="FILE")
+
+    ls = command("ls", "list objects whose keys start with PREFIX", handlers.run_ls)
+    ls.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+    ls.add_argument("-d", "--delimiter", default="", help='roll keys up at DELIMITER (e.g. "/")')
+    ls.add_argument("-l", "--long", action="store_true", help="show size, time, etag, type")
+
+    stat_ = command("stat", "show an object's metadata", handlers.run_stat)
+    stat_.add_argument("key", metavar="KEY")
+    stat_.add_argument("--json", action="store_true", help="print JSON")
+
+    rm = command("rm", "delete an object", handlers.run_rm)
+    rm.add_argument("key", metavar="KEY")
+    rm.add_argument("-f", "--force", action="store_true", help="succeed if KEY does not exist")
+    rm.add_argument("--if-match", metavar="ETAG", help="delete only this version")
+
+    sign = command("sign", "print a signed HTTP URL for KEY", handlers.run_sign)
+    sign.add_argument("key", metavar="KEY")
+    sign.add_argument("--method", type=str.upper, choices=["GET", "PUT", "POST"], default="GET")
+    sign.add_argument("--expires", type=float, default=3600, metavar="SECONDS")
+    sign.add_argument("--download", action="store_true", help="GET: as an attachment")
+    sign.add_argument("--filename", help="GET with --download: the offered file name")
+    sign.add_argument("--content-type", help="PUT/POST: the Content-Type the upload must send")
+    sign.add_argument("--max-size", type=int, metavar="BYTES", help="PUT/POST: largest object")
+    sign.add_argument("--min-size", type=int, metavar="BYTES", help="POST: smallest object")
+
+    cp = command(
+        "cp", "copy SRC to DST, each [BUCKET:]KEY (:KEY for a key with a colon)", handlers.run_cp
+    )
+    cp.add_argument("src", metavar="SRC")
+    cp.add_argument("dst", metavar="DST")
+    cp.add_argument("--content-type", help="replace the type (and metadata) of the copy")
+    cp.add_argument("-m", "--metadata", action="append", metavar="NAME=VALUE")
+    cp.add_argument("-n", "--no-clobber", action="store_true", help="fail if DST exists")
+    return parser
