@@ -52,16 +52,21 @@ check-generated: $(STAMP)
 	  diff -r -x __pycache__ -x __init__.py $(GENERATED) "$$tmp/storagegw/v1" && \
 	  echo "generated code is fresh"
 
-# The contract only grows: compare with main once main holds a proto.
+# The contract only grows. Uncommitted proto edits are held against HEAD;
+# otherwise the last commit that changed proto/ is held against its parent, so
+# every change to the contract is checked as it lands.
 buf-breaking: $(BUF)
-	@if git cat-file -e main:proto/storagegw/v1/storage.proto 2>/dev/null; then \
-	  $(BUF) breaking --against '.git#branch=main' && echo "buf breaking: no breaking change against main"; \
-	else echo "buf breaking: main holds no proto yet, skipped"; fi
+	@if ! git diff --quiet HEAD -- proto; then against=HEAD; \
+	else last=$$(git log -n1 --format=%H -- proto) && against=$$(git rev-parse -q --verify "$$last^" || true); fi; \
+	if [ -z "$$against" ] || ! git cat-file -e "$$against:proto/storagegw/v1/storage.proto" 2>/dev/null; then \
+	  echo "buf breaking: no earlier proto in this clone's history, skipped"; \
+	else $(BUF) breaking --against ".git#ref=$$against" && echo "buf breaking: no breaking change against $$against"; fi
 
 lint: $(STAMP) $(BUF)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
