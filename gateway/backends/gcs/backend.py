@@ -79,6 +79,7 @@ from gateway.domain.errors import (
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
+    CopyRequest,
     ListPage,
     ListQuery,
     ObjectMeta,
@@ -216,27 +217,18 @@ class GcsBackend:
 
     # Copying.
 
-    async def copy(
-        self,
-        source_key: str,
-        destination_key: str,
-        source_conditions: Conditions,
-        options: WriteOptions,
-        replace_metadata: bool,
-    ) -> ObjectMeta:
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
         """objects.rewrite, pinned to the source's generation as read, carrying
         the source's checksums into the destination's metadata."""
         ctx = await self._context()
-        source = await self.head(source_key, source_conditions)
+        source = await self.head(request.source_key, request.source_conditions)
+        destination_key, options = request.destination_key, request.options
         preconditions = write_preconditions(destination_key, options.conditions)
         if preconditions.extra_not_match is not None:
             current = await ctx.head_or_none(destination_key)
             if current is not None and current.generation == preconditions.extra_not_match:
                 raise precondition_failed(destination_key, "if_generation_not_match")
-        if replace_metadata:
-            content_type, metadata = options.content_type, dict(options.metadata)
-        else:
-            content_type, metadata = source.content_type, dict(source.metadata)
+        content_type, metadata = request.content_of(source)
         metadata.update(checksum_entries(source.crc32c, source.sha256))
         destination = ctx.blob(destination_key)
         destination.content_type = content_type
@@ -245,7 +237,7 @@ class GcsBackend:
             destination.storage_class = storage_class
         if kms_key := options.kms_key_id or self._settings.kms_key:
             destination.kms_key_name = kms_key
-        source_blob = ctx.blob(source_key)
+        source_blob = ctx.blob(request.source_key)
         token: str | None = None
         condition = preconditions.condition or "source unchanged"
         while True:
