@@ -26,7 +26,7 @@ from typing import Any
 from google.api_core import exceptions as api_exceptions
 
 from bench.data import BigData
-from gateway.backends.gcs.backend import connect
+from gateway.backends.gcs.connection import connect
 from gateway.backends.gcs.settings import GcsSettings
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE
 

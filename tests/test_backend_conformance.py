@@ -21,7 +21,7 @@ import pytest
 from gateway.backends.base import Backend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, ListQuery, ObjectMeta, WriteOptions
+from gateway.domain.objects import Conditions, CopyRequest, ListQuery, ObjectMeta, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums, utf8
 
@@ -330,13 +330,18 @@ async def test_copy_keeps_or_replaces_metadata(backend: Backend, size: int) -> N
     options = WriteOptions(content_type="text/x", metadata={"m": "1"})
     source = await put(backend, "src", data, options)
     kept = await backend.copy(
-        "src", "dir/kept", Conditions(), WriteOptions(content_type="ignored/x"), False
+        CopyRequest("src", "dir/kept", options=WriteOptions(content_type="ignored/x"))
     )
     assert (kept.content_type, dict(kept.metadata)) == ("text/x", {"m": "1"})
     assert (kept.size, kept.crc32c, kept.sha256) == (size, source.crc32c, source.sha256)
     assert await get(backend, "dir/kept") == data
     replaced = await backend.copy(
-        "src", "replaced", Conditions(), WriteOptions(content_type="a/b", metadata={}), True
+        CopyRequest(
+            "src",
+            "replaced",
+            options=WriteOptions(content_type="a/b", metadata={}),
+            replace_metadata=True,
+        )
     )
     assert (replaced.content_type, dict(replaced.metadata)) == ("a/b", {})
     head = await backend.head("replaced")
@@ -349,7 +354,7 @@ async def test_copy_destination_create_only(backend: Backend) -> None:
     await put(backend, "src", b"payload")
     await put(backend, "dst", b"existing")
     create_only = WriteOptions(conditions=Conditions(if_none_match="*"))
-    assert await _reason(backend.copy("src", "dst", Conditions(), create_only, False)) is (
+    assert await _reason(backend.copy(CopyRequest("src", "dst", options=create_only))) is (
         Reason.PRECONDITION_FAILED
     )
     assert await get(backend, "dst") == b"existing"
@@ -358,10 +363,8 @@ async def test_copy_destination_create_only(backend: Backend) -> None:
 async def test_copy_source_conditions_and_missing_source(backend: Backend) -> None:
     await put(backend, "src", b"payload")
     wrong_source = Conditions(if_match="nope")
-    assert await _reason(backend.copy("src", "x", wrong_source, WriteOptions(), False)) is (
+    assert await _reason(backend.copy(CopyRequest("src", "x", source_conditions=wrong_source))) is (
         Reason.PRECONDITION_FAILED
     )
-    assert await _reason(backend.copy("missing", "x", Conditions(), WriteOptions(), False)) is (
-        Reason.OBJECT_NOT_FOUND
-    )
+    assert await _reason(backend.copy(CopyRequest("missing", "x"))) is Reason.OBJECT_NOT_FOUND
     assert await _missing(backend, "x")

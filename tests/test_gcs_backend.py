@@ -23,7 +23,7 @@ import pytest
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.backends.gcs.settings import GcsSettings
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, ListQuery, WriteOptions
+from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import FakeGcsServer, emulator_client, free_port
@@ -311,7 +311,7 @@ async def test_copy(backend: GcsBackend, replace: bool) -> None:
         backend, "src", data, WriteOptions(content_type="text/plain", metadata={"a": "1"})
     )
     options = WriteOptions(content_type="image/png", metadata={"b": "2"})
-    meta = await backend.copy("src", "dst", Conditions(), options, replace)
+    meta = await backend.copy(CopyRequest("src", "dst", options=options, replace_metadata=replace))
     assert await get(backend, "dst") == data
     head = await backend.head("dst")
     assert meta == head
@@ -321,10 +321,10 @@ async def test_copy(backend: GcsBackend, replace: bool) -> None:
     else:
         assert (head.content_type, dict(head.metadata)) == ("text/plain", {"a": "1"})
     with pytest.raises(GatewayError) as caught:
-        await backend.copy("src", "x", Conditions(if_match="nope"), WriteOptions(), False)
+        await backend.copy(CopyRequest("src", "x", source_conditions=Conditions(if_match="nope")))
     assert caught.value.reason is Reason.PRECONDITION_FAILED
     with pytest.raises(GatewayError) as caught:
-        await backend.copy("missing", "x", Conditions(), WriteOptions(), False)
+        await backend.copy(CopyRequest("missing", "x"))
     assert caught.value.reason is Reason.OBJECT_NOT_FOUND
 
 

@@ -24,7 +24,7 @@ from gateway.backends.local.backend import LocalBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.keys import validate_key
-from gateway.domain.objects import Conditions, ListQuery, ObjectMeta, WriteOptions
+from gateway.domain.objects import Conditions, CopyRequest, ListQuery, ObjectMeta, WriteOptions
 from tests.drivers import get, list_all, put, sums, utf8
 
 # More than a writer keeps in memory: its temp file exists before commit.
@@ -252,9 +252,7 @@ async def test_key_conflict_prefix_then_object(backend: LocalBackend, tmp_path: 
 
 async def test_copy_key_conflict(backend: LocalBackend) -> None:
     await put(backend, "a", b"a")
-    await expect(
-        Reason.KEY_CONFLICT, backend.copy("a", "a/copy", Conditions(), WriteOptions(), False)
-    )
+    await expect(Reason.KEY_CONFLICT, backend.copy(CopyRequest("a", "a/copy")))
 
 
 async def test_empty_parent_directories_removed_after_delete(
@@ -406,7 +404,7 @@ async def test_copy(backend: LocalBackend, tmp_path: Path) -> None:
         backend, "src", data, WriteOptions(content_type="text/x", metadata={"m": "1"})
     )
     kept = await backend.copy(
-        "src", "dir/kept", Conditions(), WriteOptions(content_type="ignored/x"), False
+        CopyRequest("src", "dir/kept", options=WriteOptions(content_type="ignored/x"))
     )
     assert (kept.content_type, dict(kept.metadata)) == ("text/x", {"m": "1"})
     assert (kept.size, kept.etag, kept.crc32c, kept.sha256) == (
@@ -417,24 +415,27 @@ async def test_copy(backend: LocalBackend, tmp_path: Path) -> None:
     )
     assert await get(backend, "dir/kept") == data
     replaced = await backend.copy(
-        "src", "replaced", Conditions(), WriteOptions(content_type="a/b", metadata={}), True
+        CopyRequest(
+            "src",
+            "replaced",
+            options=WriteOptions(content_type="a/b", metadata={}),
+            replace_metadata=True,
+        )
     )
     assert (replaced.content_type, dict(replaced.metadata)) == ("a/b", {})
     assert await backend.head("replaced") == replaced
     create_only = WriteOptions(conditions=Conditions(if_none_match="*"))
     await expect(
         Reason.PRECONDITION_FAILED,
-        backend.copy("src", "replaced", Conditions(), create_only, True),
+        backend.copy(CopyRequest("src", "replaced", options=create_only, replace_metadata=True)),
     )
     await expect(
         Reason.PRECONDITION_FAILED,
-        backend.copy("src", "x", Conditions(if_match="nope"), WriteOptions(), False),
+        backend.copy(CopyRequest("src", "x", source_conditions=Conditions(if_match="nope"))),
     )
-    await expect(
-        Reason.OBJECT_NOT_FOUND, backend.copy("missing", "x", Conditions(), WriteOptions(), False)
-    )
+    await expect(Reason.OBJECT_NOT_FOUND, backend.copy(CopyRequest("missing", "x")))
     # Over itself.
-    again = await backend.copy("src", "src", Conditions(), WriteOptions(), False)
+    again = await backend.copy(CopyRequest("src", "src"))
     assert again.generation > source.generation
     assert await get(backend, "src") == data
     assert tmp_files(tmp_path) == []

@@ -14,7 +14,7 @@ import pytest
 from gateway.backends.memory.backend import MemoryBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, ListQuery, WriteOptions
+from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import sums
 
@@ -200,10 +200,10 @@ async def test_copy_counts_against_quota() -> None:
     backend = MemoryBackend(quota_bytes=100)
     await put(backend, "src", b"x" * 60)
     with pytest.raises(GatewayError) as caught:
-        await backend.copy("src", "dst", Conditions(), WriteOptions(), False)
+        await backend.copy(CopyRequest("src", "dst"))
     assert caught.value.reason is Reason.QUOTA_EXCEEDED
     # Copying over itself replaces 60 bytes with 60 bytes.
-    await backend.copy("src", "src", Conditions(), WriteOptions(), False)
+    await backend.copy(CopyRequest("src", "src"))
     assert backend.used_bytes == 60
 
 

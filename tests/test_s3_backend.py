@@ -25,7 +25,7 @@ from botocore.config import Config
 from gateway.backends.s3 import backend as s3_module
 from gateway.backends.s3.backend import S3Backend, S3Settings
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, ListQuery, WriteOptions
+from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import MotoServer
@@ -302,7 +302,7 @@ async def test_copy_of_a_multipart_object_in_parts(
     assert source.etag.endswith("-3")
     head = await backend.head("src")
     assert (head.crc32c, head.sha256) == (source.crc32c, source.sha256)  # from tags
-    meta = await backend.copy("src", "dst", Conditions(), WriteOptions(), False)
+    meta = await backend.copy(CopyRequest("src", "dst"))
     assert "-" in meta.etag
     assert await get(backend, "dst", chunk_size=MIB) == data
     head = await backend.head("dst")

@@ -18,6 +18,7 @@ from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
     Conditions,
+    CopyRequest,
     ListPage,
     ListQuery,
     ObjectMeta,
@@ -116,17 +117,8 @@ class Backend(Protocol):
     async def list(self, query: ListQuery) -> ListPage:
         """One page of the listing query asks for (see ListQuery)."""
 
-    async def copy(
-        self,
-        source_key: str,
-        destination_key: str,
-        source_conditions: Conditions,
-        options: WriteOptions,
-        replace_metadata: bool,
-    ) -> ObjectMeta:
-        """Copy within this backend. options.conditions apply to the
-        destination; without replace_metadata the source's content type and
-        metadata are kept and options' are ignored."""
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
+        """Copy within this backend, as request says (CopyRequest)."""
 
     async def probe(self) -> None:
         """Raise BACKEND_UNAVAILABLE when the storage cannot be reached."""

@@ -11,7 +11,13 @@ from gateway.core.ingest import Expected, store
 from gateway.core.objects import StoredObject
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.media_types import validate_content_type
-from gateway.domain.objects import DEFAULT_CONTENT_TYPE, NO_CONDITIONS, Conditions, WriteOptions
+from gateway.domain.objects import (
+    DEFAULT_CONTENT_TYPE,
+    NO_CONDITIONS,
+    Conditions,
+    CopyRequest,
+    WriteOptions,
+)
 
 COPY_CHUNK_SIZE = 1024 * 1024
 
@@ -49,9 +55,14 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         conditions=spec.destination_conditions,
     )
     if source is destination:
-        meta = await source.copy(
-            source_key, key, spec.source_conditions, options, spec.replace_metadata
+        request = CopyRequest(
+            source_key,
+            key,
+            source_conditions=spec.source_conditions,
+            options=options,
+            replace_metadata=spec.replace_metadata,
         )
+        meta = await source.copy(request)
         return StoredObject(bucket, meta)
     reader = await source.open_read(source_key, 0, None, spec.source_conditions)
     try:

@@ -1,6 +1,7 @@
 """The values every layer speaks in: an object's metadata, a write's options
-and checksums, a listing query and page, preconditions, what a storage is
-asked to presign and what it answers, a resumable upload's status.
+and checksums, a copy within one backend, a listing query and page,
+preconditions, what a storage is asked to presign and what it answers, a
+resumable upload's status.
 
 Plain frozen dataclasses with no I/O: the core passes them to drivers, and the
 rpc and http fronts convert them to and from their wire forms.
@@ -75,6 +76,30 @@ class WriteOptions:
     storage_class: str = ""
     server_side_encryption: str = ""
     kms_key_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRequest:
+    """What a copy within one backend asks a driver for: the object at
+    source_key, when source_conditions hold, stored again at destination_key.
+
+    options describe the new object; options.conditions apply to the
+    destination. Without replace_metadata the source's content type and
+    metadata are kept and options' are ignored."""
+
+    source_key: str
+    destination_key: str
+    _: KW_ONLY
+    source_conditions: Conditions = NO_CONDITIONS
+    options: WriteOptions = field(default_factory=WriteOptions)
+    replace_metadata: bool = False
+
+    def content_of(self, source: ObjectMeta) -> tuple[str, dict[str, str]]:
+        """The new object's content type and metadata (a copy the driver may
+        add to): options' with replace_metadata, else the source's."""
+        if self.replace_metadata:
+            return self.options.content_type, dict(self.options.metadata)
+        return source.content_type, dict(source.metadata)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

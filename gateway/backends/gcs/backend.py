@@ -18,7 +18,7 @@ from what callers get back; ObjectMeta.crc32c is GCS's own CRC32C (the same
 function), so objects written by other tools have one too.
 
 Generation and ETag. ObjectMeta.generation is GCS's generation, and the ETag
-is that generation in decimal (gcs_common.etag_of), so every precondition is
+is that generation in decimal (gcs/common.py, etag_of), so every precondition is
 a generation precondition that GCS evaluates atomically.
 
 Reads check their conditions against the object's metadata and then read
@@ -30,15 +30,18 @@ source's generation, with the destination's conditions sent to GCS.
 
 Resumable uploads are GCS resumable sessions with a record object under
 `<prefix>.storagegw/uploads/` (gcs/uploads.py); listings hide that folder.
+
+This module holds the operations; the client and credentials are built by
+gcs/connection.py, bytes are written by gcs/writer.py and read by
+gcs/reader.py, listings paged by gcs/listing.py and URLs signed by
+gcs/signing.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import logging
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,10 +58,13 @@ from gateway.backends.gcs.common import (
     resource_of,
     write_preconditions,
 )
-from gateway.backends.gcs.io import GcsReader, GcsWriter
+from gateway.backends.gcs.connection import connect
 from gateway.backends.gcs.listing import list_page
+from gateway.backends.gcs.reader import GcsReader
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
+from gateway.backends.gcs.signing import sign_url
 from gateway.backends.gcs.uploads import GcsUploads
+from gateway.backends.gcs.writer import GcsWriter
 from gateway.backends.shared import presign
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
@@ -73,6 +79,7 @@ from gateway.domain.errors import (
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
+    CopyRequest,
     ListPage,
     ListQuery,
     ObjectMeta,
@@ -82,93 +89,6 @@ from gateway.domain.objects import (
 )
 
 log = logging.getLogger(__name__)
-
-MAX_POLICY_SIZE = 5 * 1024**4  # GCS's largest object: 5 TiB
-SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
-
-
-def emulator_url(host: str) -> str:
-    """STORAGE_EMULATOR_HOST with a scheme (the variable often has none)."""
-    return host.rstrip("/") if "://" in host else f"http://{host.rstrip('/')}"
-
-
-def _load_credentials(path: str) -> tuple[Any, str | None]:
-    """Credentials from the operator's file: a service-account key (the usual
-    case, and the one that signs URLs locally), or another type google-auth
-    knows (authorized_user, impersonated_service_account, external_account)."""
-    import json
-    import warnings
-
-    import google.auth
-    from google.oauth2 import service_account
-
-    with open(path, encoding="utf-8") as file:
-        info = json.load(file)
-    if info.get("type") == "service_account":
-        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            info, scopes=SCOPES
-        )
-        return credentials, info.get("project_id")
-    with warnings.catch_warnings():
-        # It warns about files from untrusted sources; this one is the
-        # operator's own configuration.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        loaded: tuple[Any, str | None] = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-            path, scopes=SCOPES
-        )
-    return loaded
-
-
-@dataclasses.dataclass(frozen=True)
-class Connection:
-    """What connect() builds for one set of GcsSettings."""
-
-    client: Any  # google.cloud.storage.Client
-    session: Any  # its HTTP session (connection pool): close it when done
-    signer: Any  # credentials that sign URLs; None when there are none
-    retry: Any  # google.api_core.retry.Retry for every call
-
-
-def connect(s: GcsSettings) -> Connection:
-    """Credentials, an HTTP session and the client, as the driver uses them
-    (blocks: finding credentials may ask a metadata server). The benchmark's
-    direct client is built by this too."""
-    import google.auth
-    import requests.adapters
-    from google.auth.credentials import AnonymousCredentials
-    from google.auth.transport.requests import AuthorizedSession
-    from google.cloud import storage
-    from google.cloud.storage.retry import DEFAULT_RETRY
-
-    project = s.project
-    credentials: Any = None
-    if s.credentials_path:
-        credentials, file_project = _load_credentials(s.credentials_path)
-        project = project or file_project
-    options: dict[str, Any] = {}
-    if s.emulator_host:
-        signer = credentials
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-        options["api_endpoint"] = emulator_url(s.emulator_host)
-    else:
-        if credentials is None:
-            credentials, default_project = google.auth.default(scopes=SCOPES)
-            project = project or default_project
-        signer = credentials
-    session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-    # One pooled connection per thread: requests keeps only 10 by default.
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=1, pool_maxsize=s.threads, max_retries=0
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    client = storage.Client(
-        project=project,
-        credentials=credentials,
-        client_options=options or None,
-        _http=session,
-    )
-    return Connection(client, session, signer, DEFAULT_RETRY.with_timeout(s.retry_deadline))
 
 
 class GcsBackend:
@@ -297,27 +217,18 @@ class GcsBackend:
 
     # Copying.
 
-    async def copy(
-        self,
-        source_key: str,
-        destination_key: str,
-        source_conditions: Conditions,
-        options: WriteOptions,
-        replace_metadata: bool,
-    ) -> ObjectMeta:
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
         """objects.rewrite, pinned to the source's generation as read, carrying
         the source's checksums into the destination's metadata."""
         ctx = await self._context()
-        source = await self.head(source_key, source_conditions)
+        source = await self.head(request.source_key, request.source_conditions)
+        destination_key, options = request.destination_key, request.options
         preconditions = write_preconditions(destination_key, options.conditions)
         if preconditions.extra_not_match is not None:
             current = await ctx.head_or_none(destination_key)
             if current is not None and current.generation == preconditions.extra_not_match:
                 raise precondition_failed(destination_key, "if_generation_not_match")
-        if replace_metadata:
-            content_type, metadata = options.content_type, dict(options.metadata)
-        else:
-            content_type, metadata = source.content_type, dict(source.metadata)
+        content_type, metadata = request.content_of(source)
         metadata.update(checksum_entries(source.crc32c, source.sha256))
         destination = ctx.blob(destination_key)
         destination.content_type = content_type
@@ -326,7 +237,7 @@ class GcsBackend:
             destination.storage_class = storage_class
         if kms_key := options.kms_key_id or self._settings.kms_key:
             destination.kms_key_name = kms_key
-        source_blob = ctx.blob(source_key)
+        source_blob = ctx.blob(request.source_key)
         token: str | None = None
         condition = preconditions.condition or "source unchanged"
         while True:
@@ -360,81 +271,8 @@ class GcsBackend:
         """A V4 signed URL (GET, PUT) or POST policy, signed for GCS itself."""
         presign.check_expiry(request, "GCS")
         ctx = await self._context()
-        key, method = request.key, request.method
-        expiration = datetime.timedelta(seconds=request.expires_in_s)
-        blob = ctx.blob(key)
-        if method == "POST":
-            # The library adds the exact object name to the policy.
-            fields, conditions = presign.post_policy(request, MAX_POLICY_SIZE)
-            with ctx.errors(key, op="sign"):
-                policy = await ctx.run(
-                    self._sign_post, ctx.client, blob.name, expiration, conditions, fields
-                )
-            return presign.signed_post(policy)
-        args: dict[str, Any] = {"version": "v4", "expiration": expiration, "method": method}
-        headers: dict[str, str] = {}
-        if method == "GET":
-            if request.download:
-                args["response_disposition"] = presign.download_disposition(request)
-        elif method == "PUT":
-            headers = presign.put_headers(request, KIND)
-            if request.content_type:
-                args["content_type"] = request.content_type
-        else:
-            raise unsupported(f"signed {method} URLs", KIND)
-        if self._settings.emulator_host:
-            args["api_access_endpoint"] = emulator_url(self._settings.emulator_host)
-        with ctx.errors(key, op="sign"):
-            url = await ctx.run(self._sign, blob, args)
-        return Presigned(str(url), headers)
-
-    def _sign(self, blob: Any, args: dict[str, Any]) -> str:
-        """Sign a URL (in the pool: IAM signBlob is an HTTP call)."""
-        return str(blob.generate_signed_url(**self._signing_identity(), **args))
-
-    def _sign_post(
-        self,
-        client: Any,
-        name: str,
-        expiration: datetime.timedelta,
-        conditions: Sequence[Any],
-        fields: dict[str, str],
-    ) -> dict[str, Any]:
-        """Sign a POST policy (in the pool, as _sign)."""
-        policy: dict[str, Any] = client.generate_signed_post_policy_v4(
-            self._settings.bucket,
-            name,
-            expiration,
-            conditions=conditions,
-            fields=fields,
-            **self._signing_identity(),
-        )
-        return policy
-
-    def _signing_identity(self) -> dict[str, Any]:
-        """How the library signs: with a local key, or through IAM signBlob."""
-        from google.auth import credentials as auth_credentials
-        from google.auth.transport.requests import Request
-
-        signer = self._signer
-        account = self._settings.signing_account
-        if signer is None or isinstance(signer, auth_credentials.AnonymousCredentials):
-            raise unsupported(
-                "signed URLs without a credentials file (STORAGE_GCS_CREDENTIALS_PATH)", KIND
-            )
-        if isinstance(signer, auth_credentials.Signing) and not account:
-            return {"credentials": signer}
-        # Credentials that hold no private key (user, GCE, Workload Identity):
-        # the IAM Credentials API signs as a service account (signBlob), which
-        # needs roles/iam.serviceAccountTokenCreator on it.
-        if not signer.valid:
-            signer.refresh(Request())  # also tells GCE credentials their account
-        account = account or getattr(signer, "service_account_email", None)
-        if not account or account == "default":
-            raise unsupported(
-                "signed URLs with these credentials (set STORAGE_GCS_SIGNING_ACCOUNT)", KIND
-            )
-        return {"service_account_email": account, "access_token": signer.token}
+        # Read after _context(): connecting is what finds the signer.
+        return await sign_url(ctx, self._settings, self._signer, request)
 
     # Health.
 

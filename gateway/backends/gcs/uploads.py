@@ -58,8 +58,9 @@ from gateway.backends.gcs.common import (
     http_status,
     write_preconditions,
 )
-from gateway.backends.gcs.io import ChunkFeed, GcsWriter
+from gateway.backends.gcs.feed import ChunkFeed
 from gateway.backends.gcs.records import SESSION, Records
+from gateway.backends.gcs.writer import GcsWriter
 from gateway.backends.shared.checkpoints import Checkpoints
 from gateway.backends.shared.remote_writer import shielded
 from gateway.backends.shared.resumable import Listed

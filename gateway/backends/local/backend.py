@@ -78,6 +78,7 @@ from gateway.domain.fsutil import make_private_dirs
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
+    CopyRequest,
     ListPage,
     ListQuery,
     ObjectMeta,
@@ -384,29 +385,23 @@ class LocalBackend:
 
     # Copying.
 
-    async def copy(
-        self,
-        source_key: str,
-        destination_key: str,
-        source_conditions: Conditions,
-        options: WriteOptions,
-        replace_metadata: bool,
-    ) -> ObjectMeta:
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
+        options = request.options
         _check_supported(options)
-        reader = await self._open_reader(source_key, 0, None, source_conditions)
+        reader = await self._open_reader(request.source_key, 0, None, request.source_conditions)
         try:
             source = reader.meta
             sha256 = source.sha256
             if sha256 is None:  # read_header refuses such headers
-                raise RuntimeError(f"local backend: {source_key!r} has no sha256")
-            if not replace_metadata:
+                raise RuntimeError(f"local backend: {request.source_key!r} has no sha256")
+            if not request.replace_metadata:
                 options = WriteOptions(
                     content_type=source.content_type,
                     metadata=dict(source.metadata),
                     conditions=options.conditions,
                     size_hint=source.size,
                 )
-            writer = self._open_writer(destination_key, options)
+            writer = self._open_writer(request.destination_key, options)
             try:
                 # A small source arrives prefetched and is buffered by the
                 # writer: opening, then committing, are the only thread hops.

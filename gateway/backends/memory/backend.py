@@ -38,6 +38,7 @@ from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
     Conditions,
+    CopyRequest,
     ListPage,
     ListQuery,
     ObjectMeta,
@@ -345,28 +346,17 @@ class MemoryBackend:
                 yield entry[0]
             index = bisect.bisect_right(self._sorted, encoded)
 
-    async def copy(
-        self,
-        source_key: str,
-        destination_key: str,
-        source_conditions: Conditions,
-        options: WriteOptions,
-        replace_metadata: bool,
-    ) -> ObjectMeta:
-        _check_supported(options)
-        source, data = self._current(source_key, source_conditions)
-        entry = self._objects.get(destination_key)
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
+        _check_supported(request.options)
+        source, data = self._current(request.source_key, request.source_conditions)
+        key = request.destination_key
+        entry = self._objects.get(key)
         current = None if entry is None else entry[0]
-        check_conditions(destination_key, options.conditions, current, read=False)
-        self._check_fits(destination_key, len(data), None)
-        if replace_metadata:
-            content_type, metadata = options.content_type, dict(options.metadata)
-        else:
-            content_type, metadata = source.content_type, dict(source.metadata)
+        check_conditions(key, request.options.conditions, current, read=False)
+        self._check_fits(key, len(data), None)
+        content_type, metadata = request.content_of(source)
         sha256 = source.sha256 if source.sha256 is not None else hashlib.sha256(data).digest()
-        return self._store(
-            destination_key, content_type, metadata, data, source.crc32c, sha256, current
-        )
+        return self._store(key, content_type, metadata, data, source.crc32c, sha256, current)
 
     async def probe(self) -> None:
         return None

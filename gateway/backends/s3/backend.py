@@ -79,6 +79,7 @@ from gateway.domain.errors import (
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
+    CopyRequest,
     ListPage,
     ListQuery,
     ObjectMeta,
@@ -283,28 +284,19 @@ class S3Backend:
 
     # Copying.
 
-    async def copy(
-        self,
-        source_key: str,
-        destination_key: str,
-        source_conditions: Conditions,
-        options: WriteOptions,
-        replace_metadata: bool,
-    ) -> ObjectMeta:
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
         """CopyObject (up to 5 GiB) or UploadPartCopy, pinned to the source's
         ETag as HEADed, always with MetadataDirective REPLACE so the source's
         checksums land in the destination's metadata (from tags or metadata)."""
         ctx = await self._context()
-        source = await self.head(source_key, source_conditions)
+        source = await self.head(request.source_key, request.source_conditions)
+        destination_key, options = request.destination_key, request.options
         conditions = options.conditions
         native, condition = write_conditions(conditions)
         if conditions.any:
             current = await ctx.head_or_none(destination_key, tags=False)
             check_conditions(destination_key, conditions, current, read=False)
-        if replace_metadata:
-            content_type, metadata = options.content_type, dict(options.metadata)
-        else:
-            content_type, metadata = source.content_type, dict(source.metadata)
+        content_type, metadata = request.content_of(source)
         metadata.update(checksum_entries(source.crc32c, source.sha256))
         metadata.update(new_generation())
         common: dict[str, Any] = {
@@ -314,7 +306,7 @@ class S3Backend:
             "Metadata": metadata,
             **self._storage_args(options),
         }
-        copy_source = {"Bucket": ctx.bucket, "Key": ctx.s3_key(source_key)}
+        copy_source = {"Bucket": ctx.bucket, "Key": ctx.s3_key(request.source_key)}
         source_etag = quote_etag(source.etag)
         if source.size <= COPY_OBJECT_MAX:
             try:

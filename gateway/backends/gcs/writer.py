@@ -1,6 +1,6 @@
-"""The GCS driver's writer and reader.
+"""The GCS driver's object writer.
 
-Writer. Bytes are buffered up to the chunk size. A write whose total is at
+Bytes are buffered up to the chunk size. A write whose total is at
 most one chunk is stored at commit by ONE upload request (multipart upload)
 carrying content type, metadata and the gateway's checksums. Past one chunk,
 a resumable upload session starts and chunks are sent while the stream keeps
@@ -18,18 +18,12 @@ Integrity. GCS computes the CRC32C of what it stored; commit compares it
 with the gateway's and, on a mismatch, deletes that generation and fails.
 
 Conditions go to GCS as ifGenerationMatch / ifGenerationNotMatch (see
-gcs_common.write_preconditions), which GCS evaluates atomically when the
+gcs/common.py, write_preconditions), which GCS evaluates atomically when the
 object is created, so a 412 comes from the final request.
 
 Abort (failure, cancellation, abort()) waits for the chunk in flight, then
 cancels the session (DELETE on its URL), shielded from cancellation; if the
 last chunk had already created the object, that generation is deleted.
-
-Reader. The range is fetched in windows of the chunk size, each one ranged
-GET pinned to the generation the reader opened, so the bytes all come from
-one object version; the next window is fetched while the current one is
-being sent. If that generation is replaced or deleted mid-read, the read
-fails with OBJECT_NOT_FOUND rather than mixing versions.
 """
 
 from __future__ import annotations
@@ -37,16 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from google.cloud.storage import exceptions as media_exceptions
 from google.cloud.storage.exceptions import DataCorruption
 
-from gateway.backends.base import RangeReader
 from gateway.backends.gcs.common import (
     GCS_ERRORS,
-    KIND,
     GcsContext,
     WritePreconditions,
     checksum_entries,
@@ -55,52 +47,16 @@ from gateway.backends.gcs.common import (
     meta_from,
     resource_of,
 )
+from gateway.backends.gcs.feed import ChunkFeed
 from gateway.backends.shared.remote_writer import RemoteWriter, missing_fails_condition
 from gateway.domain.errors import (
     GatewayError,
     Reason,
-    backend_unavailable,
     checksum_mismatch,
 )
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
-
-
-class ChunkFeed:
-    """The file-like object a ResumableUpload reads: it holds only the chunk
-    being sent. tell() counts from the start of the object, and seek() may go
-    back within the chunk (the library does so to resend after a failure)."""
-
-    def __init__(self) -> None:
-        self._start = 0  # object offset of self._data[0]
-        self._position = 0
-        self._data = b""
-
-    def feed(self, data: bytes) -> None:
-        self._start = self._position
-        self._data = data
-
-    def tell(self) -> int:
-        return self._position
-
-    def read(self, size: int = -1) -> bytes:
-        offset = self._position - self._start
-        end = len(self._data) if size < 0 else offset + size
-        piece = self._data[offset:end]
-        self._position += len(piece)
-        return piece
-
-    def seek(self, position: int, whence: int = 0) -> int:
-        if whence == 0 and not self._data:
-            # Nothing held yet: a session resumed elsewhere continues at the
-            # offset GCS reports (ResumableUpload.recover seeks there).
-            self._start = self._position = position
-            return position
-        if whence != 0 or not self._start <= position <= self._start + len(self._data):
-            raise ValueError("ChunkFeed can only seek within the current chunk")
-        self._position = position
-        return position
 
 
 class GcsWriter(RemoteWriter):
@@ -349,91 +305,8 @@ class GcsWriter(RemoteWriter):
             )
 
 
-class GcsReader(RangeReader):
-    """A range of one generation of an object, fetched window by window."""
-
-    def __init__(self, ctx: GcsContext, meta: ObjectMeta, start: int, end: int) -> None:
-        super().__init__(meta, start, end)
-        self._ctx = ctx
-        self._blob = ctx.blob(meta.key, generation=meta.generation)
-        self._pending: asyncio.Future[bytes] | None = None
-        self._closed = False
-
-    def _fetch(self, first: int, end: int) -> asyncio.Future[bytes]:
-        ctx = self._ctx
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(ctx.pool, self._download, first, end)
-
-    def _download(self, first: int, end: int) -> bytes:
-        data: bytes = self._blob.download_as_bytes(
-            start=first,
-            end=end - 1,  # inclusive
-            raw_download=True,  # the stored bytes, even if gzip-encoded
-            checksum=None,  # a range has no checksum to check
-            retry=self._ctx.retry,
-        )
-        return data
-
-    async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        window = max(self._ctx.chunk_size, chunk_size)
-        position = self._start
-        if position >= self._end:
-            return
-        self._pending = self._fetch(position, min(self._end, position + window))
-        while self._pending is not None:
-            pending, self._pending = self._pending, None
-            data = await self._window(pending)
-            expected = min(self._end, position + window) - position
-            if len(data) != expected:
-                raise backend_unavailable(
-                    KIND,
-                    f"GCS download of {self._meta.key!r} returned {len(data)} bytes "
-                    f"instead of {expected}",
-                )
-            position += len(data)
-            if position < self._end and not self._closed:
-                # Fetch the next window while this one is being sent.
-                self._pending = self._fetch(position, min(self._end, position + window))
-            view = memoryview(data)
-            for offset in range(0, len(view), chunk_size):
-                if self._closed:
-                    return
-                yield bytes(view[offset : offset + chunk_size])
-        await self.close()
-
-    async def _window(self, pending: asyncio.Future[bytes]) -> bytes:
-        key = self._meta.key
-        try:
-            return await pending
-        except GCS_ERRORS as error:
-            if is_not_found(error):
-                raise GatewayError(
-                    Reason.OBJECT_NOT_FOUND,
-                    f"object {key!r} was replaced or deleted while being read",
-                    key=key,
-                ) from error
-            with self._ctx.errors(key, op="objects.get (media)"):
-                raise
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            # The thread finishes its window regardless; only its result is dropped.
-            pending.add_done_callback(_ignore_result)
-
-
 def _text(response: Any) -> str:
     try:
         return str(response.text)
     except Exception:  # a response without a readable body
         return ""
-
-
-def _ignore_result(future: asyncio.Future[bytes]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved, so asyncio does not warn about it
