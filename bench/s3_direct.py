@@ -1,7 +1,7 @@
 """The S3 section's baseline: aioboto3 called directly from the bench process.
 
 One long-lived client on one event loop (like the gateway's), built with the
-S3 driver's own session and botocore Config (gateway.backends.s3.backend), from the
+S3 driver's own session and botocore Config (gateway.backends.s3.session), from the
 same S3Settings the gateway process reads from its environment.
 
 Put does what the driver's writer does, without the gateway around it: one
@@ -22,7 +22,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from bench.data import BigData
-from gateway.backends.s3.backend import client_config, new_session
+from gateway.backends.s3.session import client_config, new_session
 from gateway.backends.s3.settings import S3Settings
 
 T = TypeVar("T")

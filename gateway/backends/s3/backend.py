@@ -10,13 +10,13 @@ Metadata. User metadata is stored as S3 user metadata (x-amz-meta-*). S3
 lower-cases metadata keys, so keys come back lower-cased. The gateway's
 checksums are reserved entries sgw-crc32c (8 hex) and sgw-sha256 (64 hex),
 stripped from the metadata returned; multipart objects carry them as tags
-instead (see s3_io). ObjectMeta.etag is S3's ETag without quotes.
+instead (see s3/writer.py). ObjectMeta.etag is S3's ETag without quotes.
 
 Generation. S3 has no portable generation, so every write (put, multipart,
 copy) stores its own in the metadata entry sgw-generation: microseconds since
 the epoch when the write began, so it changes on every write, even of the
 same bytes. Listings carry no metadata, so their entries say 0 (unknown);
-for objects written by other tools, s3_common.generation_of derives one from
+for objects written by other tools, s3/common.generation_of derives one from
 LastModified (1 s) and the ETag. ETag conditions map to S3's If-Match/If-None-Match and
 are atomic; generation conditions are evaluated by the driver against a HEAD,
 which is NOT atomic.
@@ -38,13 +38,10 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from datetime import datetime
 from typing import Any
 
-import aioboto3
-from botocore.config import Config
-
 from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
+from gateway.backends.s3 import reader, signing, sweep
 from gateway.backends.s3.common import (
     GIB,
     KIND,
@@ -54,28 +51,22 @@ from gateway.backends.s3.common import (
     S3Context,
     checksum_entries,
     error_code_of,
-    is_invalid_range,
     is_not_found,
     new_generation,
     quote_etag,
     unquote_etag,
 )
+from gateway.backends.s3.conditions import write_conditions
 from gateway.backends.s3.copy import multipart_copy
-from gateway.backends.s3.io import S3Reader, S3Writer, write_conditions
 from gateway.backends.s3.listing import list_page
+from gateway.backends.s3.session import open_context
 from gateway.backends.s3.settings import S3Settings
-from gateway.backends.s3.uploads import S3Uploads, owned_by
+from gateway.backends.s3.uploads import S3Uploads
+from gateway.backends.s3.writer import S3Writer
 from gateway.backends.shared import presign
 from gateway.backends.shared.resumable import ResumableUploads
-from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
-from gateway.domain.conditions import check_existing
-from gateway.domain.errors import (
-    GatewayError,
-    backend_unavailable,
-    precondition_failed,
-    unsupported,
-)
+from gateway.domain.errors import GatewayError, backend_unavailable, precondition_failed
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
@@ -90,33 +81,6 @@ from gateway.domain.objects import (
 
 # CopyObject copies up to 5 GiB; larger sources are copied with UploadPartCopy.
 COPY_OBJECT_MAX = 5 * GIB
-MAX_OBJECT_SIZE = 5 * 1024**4  # S3's largest object: 5 TiB
-
-
-def new_session(settings: S3Settings) -> aioboto3.Session:
-    """The aioboto3 session of the driver's client: the settings' keys and region,
-    else botocore's default chain."""
-    return aioboto3.Session(
-        aws_access_key_id=settings.access_key or None,
-        aws_secret_access_key=settings.secret_key or None,
-        region_name=settings.region or None,
-    )
-
-
-def client_config(settings: S3Settings) -> Config:
-    """botocore settings of the driver's client (the benchmark's direct client uses
-    them too, so both talk to S3 alike)."""
-    return Config(
-        max_pool_connections=64,
-        retries={"mode": "standard", "max_attempts": 5},
-        s3={"addressing_style": settings.addressing_style},
-        signature_version="s3v4",
-        # Checksums only where S3 requires them: the gateway checks integrity
-        # itself, and many S3-compatible stores reject aws-chunked trailing
-        # checksums.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
 
 
 class S3Backend:
@@ -157,13 +121,7 @@ class S3Backend:
             if self._closed:
                 raise backend_unavailable(KIND, "the backend is closed")
             if self._ctx is None:
-                s = self._settings
-                client = await self._stack.enter_async_context(
-                    new_session(s).client(
-                        "s3", endpoint_url=s.endpoint_url or None, config=client_config(s)
-                    )
-                )
-                self._ctx = S3Context(client, s.bucket, s.prefix)
+                self._ctx = await open_context(self._stack, self._settings)
             return self._ctx
 
     def _storage_args(self, options: WriteOptions) -> dict[str, str]:
@@ -180,62 +138,12 @@ class S3Backend:
     # Reading.
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
-        ctx = await self._context()
-        meta = await ctx.head_or_none(key)
-        return check_existing(key, conditions, meta)
+        return await reader.head(await self._context(), key, conditions)
 
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
-        ctx = await self._context()
-        if limit == 0:
-            meta = await self.head(key, conditions)
-            start, end = ranges.resolve(meta.size, offset, limit)
-            return S3Reader(ctx, meta, None, start, end)
-        args: dict[str, Any] = {"Bucket": ctx.bucket, "Key": ctx.s3_key(key)}
-        if conditions.if_match:
-            args["IfMatch"] = quote_etag(conditions.if_match)
-        if conditions.if_none_match and conditions.if_none_match != "*":
-            args["IfNoneMatch"] = quote_etag(conditions.if_none_match)
-        if offset < 0:
-            args["Range"] = f"bytes={offset}"  # the last -offset bytes
-        elif offset > 0 or limit is not None:
-            last = "" if limit is None else str(offset + limit - 1)
-            args["Range"] = f"bytes={offset}-{last}"
-        try:
-            response = await ctx.client.get_object(**args)
-        except S3_ERRORS as error:
-            if is_invalid_range(error):
-                # Past the end, an empty object, or offset == size: S3 says 416
-                # to all of these; the contract only refuses offset > size.
-                meta = await self.head(key, conditions)
-                start, end = ranges.resolve(meta.size, offset, limit)
-                return S3Reader(ctx, meta, None, start, end)
-            if is_not_found(error):
-                check_conditions(key, conditions, None, read=True)
-            with ctx.errors(key, "if_match", "GetObject"):
-                raise
-        ctx.bucket_seen = True
-        body = response["Body"]
-        try:
-            content_range = str(response.get("ContentRange") or "")
-            length = int(response["ContentLength"])
-            if content_range.startswith("bytes ") and "/" in content_range:
-                span, _, total = content_range[6:].partition("/")
-                first, _, last_byte = span.partition("-")
-                size, start, end, skip = int(total), int(first), int(last_byte) + 1, 0
-                if limit is not None:
-                    end = min(end, start + limit)
-            else:  # the whole object (no Range sent, or the server ignored it)
-                size = length
-                start, end = ranges.resolve(size, offset, limit)
-                skip = start
-            meta = await ctx.meta_from(key, response, size=size)
-            check_conditions(key, conditions, meta, read=True)
-        except BaseException:
-            body.close()
-            raise
-        return S3Reader(ctx, meta, body, start, end, skip)
+        return await reader.open_reader(await self._context(), key, offset, limit, conditions)
 
     # Writing.
 
@@ -349,44 +257,7 @@ class S3Backend:
     async def sign_url(self, request: PresignRequest) -> Presigned:
         """A URL signed by S3 itself (SigV4): GET, PUT, or a POST policy."""
         presign.check_expiry(request, "S3")
-        ctx = await self._context()
-        key, method = request.key, request.method
-        if method == "POST":
-            return await self._presign_post(ctx, request)
-        params: dict[str, Any] = {"Bucket": ctx.bucket, "Key": ctx.s3_key(key)}
-        headers: dict[str, str] = {}
-        if method == "GET":
-            if request.download:
-                params["ResponseContentDisposition"] = presign.download_disposition(request)
-            if request.content_type:
-                params["ResponseContentType"] = request.content_type
-            operation = "get_object"
-        elif method == "PUT":
-            headers = presign.put_headers(request, KIND)
-            if request.content_type:
-                params["ContentType"] = request.content_type
-            operation = "put_object"
-        else:
-            raise unsupported(f"signed {method} URLs", KIND)
-        with ctx.errors(key, op="presign"):
-            url = await ctx.client.generate_presigned_url(
-                operation, Params=params, ExpiresIn=request.expires_in_s, HttpMethod=method
-            )
-        return Presigned(str(url), headers)
-
-    async def _presign_post(self, ctx: S3Context, request: PresignRequest) -> Presigned:
-        # Bytes above max_size are refused by S3 itself, before anything is
-        # stored (botocore adds the exact key to the policy).
-        fields, conditions = presign.post_policy(request, MAX_OBJECT_SIZE)
-        with ctx.errors(request.key, op="presign"):
-            post = await ctx.client.generate_presigned_post(
-                ctx.bucket,
-                ctx.s3_key(request.key),
-                Fields=fields,
-                Conditions=conditions,
-                ExpiresIn=request.expires_in_s,
-            )
-        return presign.signed_post(post)
+        return await signing.sign_url(await self._context(), request)
 
     # Maintenance and health.
 
@@ -395,43 +266,9 @@ class S3Backend:
     async def abort_stale_uploads(self, older_than_s: float) -> int:
         """Abort resumable uploads created, and other multipart uploads under
         the prefix started, more than older_than_s seconds ago; how many were
-        aborted. A resumable upload is judged by its record, never by its
-        multipart upload's date.
-
-        Multipart uploads are listed before the records: a resumable upload's
-        record is written before its multipart upload is created, so every
-        multipart upload listed has its record in the listing that follows
-        (or none: not a resumable one)."""
+        aborted (see s3/sweep.py)."""
         ctx = await self._context()
-        cutoff = _now() - older_than_s
-        candidates: list[tuple[str, str]] = []
-        args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": ctx.prefix}
-        while True:
-            with ctx.errors(op="ListMultipartUploads"):
-                response = await ctx.client.list_multipart_uploads(**args)
-            for upload in response.get("Uploads", []):
-                initiated: datetime = upload["Initiated"]
-                if initiated.timestamp() < cutoff:
-                    candidates.append((str(upload["Key"]), str(upload["UploadId"])))
-            if not response.get("IsTruncated"):
-                break
-            args["KeyMarker"] = response.get("NextKeyMarker", "")
-            args["UploadIdMarker"] = response.get("NextUploadIdMarker", "")
-        swept = await self._uploads.sweep(cutoff)
-        aborted, owned = swept.aborted, owned_by(swept, ctx.s3_key)
-        for key, upload_id in candidates:
-            if upload_id in owned.upload_ids or key in owned.keys:
-                continue  # a resumable upload's: judged by its record above
-            try:
-                await ctx.client.abort_multipart_upload(
-                    Bucket=ctx.bucket, Key=key, UploadId=upload_id
-                )
-                aborted += 1
-            except S3_ERRORS as error:
-                if error_code_of(error) != "NoSuchUpload":
-                    with ctx.errors(op="AbortMultipartUpload"):
-                        raise
-        return aborted
+        return await sweep.abort_stale_uploads(ctx, self._uploads, _now() - older_than_s)
 
     async def probe(self) -> None:
         try:

@@ -57,7 +57,7 @@ META_SHA256 = "sgw-sha256"
 # began): unlike Last-Modified (1 s), it changes on every write.
 META_GENERATION = "sgw-generation"
 # Object tag naming the ETag the checksum tags were written for (multipart
-# objects only: see s3_io).
+# objects only: see s3/writer.py).
 TAG_ETAG = "sgw-etag"
 RESERVED_PREFIX = "sgw-"
 

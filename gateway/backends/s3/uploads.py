@@ -44,9 +44,9 @@ from gateway.backends.s3.common import (
     is_not_found,
     new_generation,
 )
-from gateway.backends.s3.io import S3Writer, create_multipart_upload, part_size_for
 from gateway.backends.s3.records import Records
 from gateway.backends.s3.settings import S3Settings
+from gateway.backends.s3.writer import S3Writer, create_multipart_upload, part_size_for
 from gateway.backends.shared.checkpoints import Checkpoints, RecordSaver
 from gateway.backends.shared.remote_writer import shielded
 from gateway.backends.shared.resumable import Listed, Swept

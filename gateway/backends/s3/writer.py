@@ -1,15 +1,16 @@
-"""The S3 driver's reader and writer.
+"""The S3 driver's writer: one PutObject, or a multipart upload whose parts
+are sent while the stream keeps arriving.
 
-Writer. Bytes are buffered up to the part size. A write whose total is at
-most one part is stored at commit with ONE PutObject, the gateway's checksums
-in its metadata (sgw-crc32c, sgw-sha256). Past one part, a multipart upload
-starts and parts are uploaded concurrently while the stream keeps arriving:
-at most `concurrency` part uploads are in flight, each holding its part, plus
-the part being filled, so write() waits while the window is full. Commit
-uploads the tail and completes the upload. Any failure, abort() or
-cancellation aborts the multipart upload (shielded from cancellation), so no
-upload is left behind; what cannot be aborted (the process dies) is removed
-later by S3Backend.abort_stale_uploads or a bucket lifecycle rule.
+Bytes are buffered up to the part size. A write whose total is at most one
+part is stored at commit with ONE PutObject, the gateway's checksums in its
+metadata (sgw-crc32c, sgw-sha256). Past one part, a multipart upload starts
+and parts are uploaded concurrently while the stream keeps arriving: at most
+`concurrency` part uploads are in flight, each holding its part, plus the
+part being filled, so write() waits while the window is full. Commit uploads
+the tail and completes the upload. Any failure, abort() or cancellation
+aborts the multipart upload (shielded from cancellation), so no upload is
+left behind; what cannot be aborted (the process dies) is removed later by
+S3Backend.abort_stale_uploads or a bucket lifecycle rule.
 
 A multipart upload's metadata is fixed when it starts, before the checksums
 are known, so a multipart object gets them as object tags right after
@@ -18,19 +19,8 @@ belong to; readers ignore tags naming another ETag). That needs
 s3:PutObjectTagging/GetObjectTagging; if tagging fails the object stays, just
 without stored checksums.
 
-Conditions. Create-only (if_none_match "*" or if_generation_match 0) and
-if_match are sent to S3 as If-None-Match/If-Match on PutObject and
-CompleteMultipartUpload, which S3 evaluates atomically. Generation conditions
-and if_none_match with an ETag cannot be expressed to S3: they are checked
-against a HEAD just before the write, which is NOT atomic (another writer can
-slip in between). Every condition on a multipart upload is checked by that
-HEAD too (and still sent to S3), because S3-compatible stores that predate
-conditional writes (Ceph RGW 16, for one) ignore If-None-Match and If-Match on
-CompleteMultipartUpload: there, create-only of a multipart object is not
-atomic.
-
-Reader. One ranged GetObject; the body is streamed with iter_chunks and
-re-cut into chunks of exactly chunk_size bytes (the last one shorter).
+Conditions go to S3 where S3 can evaluate them, else are checked against a
+HEAD just before the write: see s3/conditions.py.
 """
 
 from __future__ import annotations
@@ -39,13 +29,9 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.backends.base import RangeReader
 from gateway.backends.s3.common import (
-    KIND,
     MAX_PART_SIZE,
     META_CRC32C,
     META_GENERATION,
@@ -58,38 +44,13 @@ from gateway.backends.s3.common import (
     new_generation,
     unquote_etag,
 )
+from gateway.backends.s3.conditions import needs_head_check, write_conditions
+from gateway.backends.s3.pieces import Pieces
 from gateway.backends.shared.remote_writer import RemoteWriter, missing_fails_condition
 from gateway.domain.conditions import check as check_conditions
-from gateway.domain.errors import backend_unavailable
-from gateway.domain.objects import Checksums, Conditions, ObjectMeta, WriteOptions
+from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
-
-
-def write_conditions(conditions: Conditions) -> tuple[dict[str, str], str]:
-    """(If-Match/If-None-Match arguments S3 evaluates itself, the name of the
-    condition a 412 means)."""
-    if conditions.if_none_match == "*":
-        return {"IfNoneMatch": "*"}, "if_none_match"
-    if conditions.if_generation_match == 0:
-        return {"IfNoneMatch": "*"}, "if_generation_match"
-    if conditions.if_match:
-        # Unquoted: Ceph RGW (16) compares the header with its ETag verbatim
-        # and refuses the quoted form; moto and MinIO accept both.
-        return {"IfMatch": unquote_etag(conditions.if_match)}, "if_match"
-    return {}, ""
-
-
-def needs_head_check(conditions: Conditions, multipart: bool) -> bool:
-    """Whether conditions need a HEAD before writing (see the module doc)."""
-    return (
-        conditions.if_generation_match not in (None, 0)
-        or conditions.if_generation_not_match is not None
-        or conditions.if_none_match not in ("", "*")
-        or (multipart and conditions.any)
-        # Both kinds at once: S3 gets only the create-only one.
-        or (bool(conditions.if_match) and "IfNoneMatch" in write_conditions(conditions)[0])
-    )
 
 
 def part_size_for(base: int, size_hint: int | None, part_number: int) -> int:
@@ -118,41 +79,6 @@ async def create_multipart_upload(
             **extra,
         )
     return str(response["UploadId"])
-
-
-class Pieces:
-    """Bytes kept as the pieces they arrived in, cut out with a single copy
-    (the join; none for a piece taken whole)."""
-
-    def __init__(self) -> None:
-        self._pieces: deque[bytes | memoryview] = deque()
-        self.size = 0
-
-    def append(self, data: bytes) -> None:
-        if data:
-            self._pieces.append(data)
-            self.size += len(data)
-
-    def take(self, size: int) -> bytes:
-        """The first size bytes (at most self.size)."""
-        taken: list[bytes | memoryview] = []
-        need = min(size, self.size)
-        self.size -= need
-        while need:
-            piece = self._pieces[0]
-            if len(piece) <= need:
-                taken.append(self._pieces.popleft())
-                need -= len(piece)
-            else:
-                view = memoryview(piece)
-                taken.append(view[:need])
-                self._pieces[0] = view[need:]
-                need = 0
-        return b"".join(taken)
-
-    def clear(self) -> None:
-        self._pieces.clear()
-        self.size = 0
 
 
 class S3Writer(RemoteWriter):
@@ -366,55 +292,3 @@ class S3Writer(RemoteWriter):
             )
         except S3_ERRORS as error:
             log.warning("could not abort S3 multipart upload of %r: %r", self._key, error)
-
-
-class S3Reader(RangeReader):
-    """A range of an object, streamed from one GetObject response."""
-
-    def __init__(
-        self, ctx: S3Context, meta: ObjectMeta, body: Any, start: int, end: int, skip: int = 0
-    ) -> None:
-        super().__init__(meta, start, end)
-        self._ctx = ctx
-        self._body = body
-        self._skip = skip  # leading body bytes before start (a server ignoring Range)
-        self._closed = False
-
-    async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        remaining = self._end - self._start
-        if remaining <= 0 or self._body is None:
-            return
-        skip = self._skip
-        buffer = Pieces()
-        with self._ctx.errors(self._meta.key, op="GetObject"):
-            async for piece in self._body.iter_chunks(chunk_size):
-                if self._closed:
-                    return
-                if skip:
-                    dropped = min(skip, len(piece))
-                    piece, skip = piece[dropped:], skip - dropped
-                truncated = len(piece) > remaining
-                piece = piece[:remaining]
-                remaining -= len(piece)
-                buffer.append(piece)
-                while buffer.size >= chunk_size:
-                    yield buffer.take(chunk_size)
-                if truncated:
-                    break  # the rest of the body is not ours (a suffix with a limit)
-        if buffer.size:
-            yield buffer.take(buffer.size)
-        if remaining:
-            raise backend_unavailable(
-                KIND, f"S3 GetObject: the body of {self._meta.key!r} ended {remaining} bytes early"
-            )
-        await self.close()
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._body is not None:
-            self._body.close()
-            self._body = None

@@ -1,0 +1,136 @@
+"""The S3 driver's read path: one ranged GetObject, its conditions sent to S3
+where S3 can evaluate them, and a reader streaming the body re-cut into
+chunks of exactly chunk_size bytes (the last one shorter)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gateway.backends.base import RangeReader
+from gateway.backends.s3.common import (
+    KIND,
+    S3_ERRORS,
+    S3Context,
+    is_invalid_range,
+    is_not_found,
+    quote_etag,
+)
+from gateway.backends.s3.pieces import Pieces
+from gateway.domain import ranges
+from gateway.domain.conditions import check as check_conditions
+from gateway.domain.conditions import check_existing
+from gateway.domain.errors import backend_unavailable
+from gateway.domain.objects import Conditions, ObjectMeta
+
+
+async def head(ctx: S3Context, key: str, conditions: Conditions) -> ObjectMeta:
+    """The object's metadata, if it exists and meets conditions."""
+    meta = await ctx.head_or_none(key)
+    return check_existing(key, conditions, meta)
+
+
+async def open_reader(
+    ctx: S3Context, key: str, offset: int, limit: int | None, conditions: Conditions
+) -> S3Reader:
+    """A reader of the range offset/limit of key (see ranges.resolve)."""
+    if limit == 0:
+        meta = await head(ctx, key, conditions)
+        start, end = ranges.resolve(meta.size, offset, limit)
+        return S3Reader(ctx, meta, None, start, end)
+    args: dict[str, Any] = {"Bucket": ctx.bucket, "Key": ctx.s3_key(key)}
+    if conditions.if_match:
+        args["IfMatch"] = quote_etag(conditions.if_match)
+    if conditions.if_none_match and conditions.if_none_match != "*":
+        args["IfNoneMatch"] = quote_etag(conditions.if_none_match)
+    if offset < 0:
+        args["Range"] = f"bytes={offset}"  # the last -offset bytes
+    elif offset > 0 or limit is not None:
+        last = "" if limit is None else str(offset + limit - 1)
+        args["Range"] = f"bytes={offset}-{last}"
+    try:
+        response = await ctx.client.get_object(**args)
+    except S3_ERRORS as error:
+        if is_invalid_range(error):
+            # Past the end, an empty object, or offset == size: S3 says 416
+            # to all of these; the contract only refuses offset > size.
+            meta = await head(ctx, key, conditions)
+            start, end = ranges.resolve(meta.size, offset, limit)
+            return S3Reader(ctx, meta, None, start, end)
+        if is_not_found(error):
+            check_conditions(key, conditions, None, read=True)
+        with ctx.errors(key, "if_match", "GetObject"):
+            raise
+    ctx.bucket_seen = True
+    body = response["Body"]
+    try:
+        content_range = str(response.get("ContentRange") or "")
+        length = int(response["ContentLength"])
+        if content_range.startswith("bytes ") and "/" in content_range:
+            span, _, total = content_range[6:].partition("/")
+            first, _, last_byte = span.partition("-")
+            size, start, end, skip = int(total), int(first), int(last_byte) + 1, 0
+            if limit is not None:
+                end = min(end, start + limit)
+        else:  # the whole object (no Range sent, or the server ignored it)
+            size = length
+            start, end = ranges.resolve(size, offset, limit)
+            skip = start
+        meta = await ctx.meta_from(key, response, size=size)
+        check_conditions(key, conditions, meta, read=True)
+    except BaseException:
+        body.close()
+        raise
+    return S3Reader(ctx, meta, body, start, end, skip)
+
+
+class S3Reader(RangeReader):
+    """A range of an object, streamed from one GetObject response."""
+
+    def __init__(
+        self, ctx: S3Context, meta: ObjectMeta, body: Any, start: int, end: int, skip: int = 0
+    ) -> None:
+        super().__init__(meta, start, end)
+        self._ctx = ctx
+        self._body = body
+        self._skip = skip  # leading body bytes before start (a server ignoring Range)
+        self._closed = False
+
+    async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        remaining = self._end - self._start
+        if remaining <= 0 or self._body is None:
+            return
+        skip = self._skip
+        buffer = Pieces()
+        with self._ctx.errors(self._meta.key, op="GetObject"):
+            async for piece in self._body.iter_chunks(chunk_size):
+                if self._closed:
+                    return
+                if skip:
+                    dropped = min(skip, len(piece))
+                    piece, skip = piece[dropped:], skip - dropped
+                truncated = len(piece) > remaining
+                piece = piece[:remaining]
+                remaining -= len(piece)
+                buffer.append(piece)
+                while buffer.size >= chunk_size:
+                    yield buffer.take(chunk_size)
+                if truncated:
+                    break  # the rest of the body is not ours (a suffix with a limit)
+        if buffer.size:
+            yield buffer.take(buffer.size)
+        if remaining:
+            raise backend_unavailable(
+                KIND, f"S3 GetObject: the body of {self._meta.key!r} ended {remaining} bytes early"
+            )
+        await self.close()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._body is not None:
+            self._body.close()
+            self._body = None
