@@ -127,16 +127,14 @@ class Config:
 
 
 T = TypeVar("T")
+# The settings' defaults, declared once (Config's), for the variables left unset.
+_DEFAULT = Config(buckets={}, default_bucket="")
 
 
-def _read(env: Mapping[str, str], name: str, default: str, parse: Callable[[str, str], T]) -> T:
+def _read(env: Mapping[str, str], name: str, default: T, parse: Callable[[str, str], T]) -> T:
     """Setting `name` parsed (a problem names it), `default` when unset."""
-    return parse(name, env.get(name, default))
-
-
-def _optional(env: Mapping[str, str], name: str, parse: Callable[[str, str], T]) -> T | None:
     text = env.get(name)
-    return None if text is None else parse(name, text)
+    return default if text is None else parse(name, text)
 
 
 def _listen(setting: str, text: str) -> str:
@@ -178,12 +176,12 @@ def _base_url(setting: str, text: str) -> str:
 
 def _message_sizes(env: Mapping[str, str]) -> tuple[int, int]:
     """GATEWAY_CHUNK_SIZE and GATEWAY_MAX_MESSAGE_SIZE, which must hold a chunk."""
-    chunk_size = DEFAULT_CHUNK_SIZE
+    chunk_size = _DEFAULT.chunk_size
     if text := env.get("GATEWAY_CHUNK_SIZE"):
         chunk_size = parse_size("GATEWAY_CHUNK_SIZE", text)
         if not 4 * KIB <= chunk_size <= MAX_CHUNK_SIZE:
             raise ConfigError("GATEWAY_CHUNK_SIZE", f"must be between 4KiB and 2MiB, got {text}")
-    max_message = DEFAULT_MAX_MESSAGE_SIZE
+    max_message = _DEFAULT.max_message_size
     if text := env.get("GATEWAY_MAX_MESSAGE_SIZE"):
         max_message = parse_size("GATEWAY_MAX_MESSAGE_SIZE", text)
         if max_message < chunk_size + 64 * KIB:
@@ -195,8 +193,8 @@ def _message_sizes(env: Mapping[str, str]) -> tuple[int, int]:
 
 def _url_expirations(env: Mapping[str, str]) -> tuple[int, int]:
     """STORAGE_URL_EXPIRATION and STORAGE_URL_MAX_EXPIRATION, the first within the second."""
-    expiration = _read(env, "STORAGE_URL_EXPIRATION", "3600", _count)
-    max_expiration = _read(env, "STORAGE_URL_MAX_EXPIRATION", "604800", _count)
+    expiration = _read(env, "STORAGE_URL_EXPIRATION", _DEFAULT.url_expiration, _count)
+    max_expiration = _read(env, "STORAGE_URL_MAX_EXPIRATION", _DEFAULT.url_max_expiration, _count)
     if expiration > max_expiration:
         raise ConfigError("STORAGE_URL_EXPIRATION", "exceeds STORAGE_URL_MAX_EXPIRATION")
     return expiration, max_expiration
@@ -205,7 +203,7 @@ def _url_expirations(env: Mapping[str, str]) -> tuple[int, int]:
 def _buffered_bytes(env: Mapping[str, str], max_message: int) -> int:
     text = env.get("GATEWAY_MAX_BUFFERED_BYTES")
     if text is None:
-        return 64 * MIB
+        return _DEFAULT.max_buffered_bytes
     size = parse_size("GATEWAY_MAX_BUFFERED_BYTES", text)
     if size < max_message:
         # Else one full-size chunk could never be admitted.
@@ -288,8 +286,8 @@ def _file_buckets(
 def load(env: Mapping[str, str]) -> Config:
     """Build the configuration from env (os.environ in production)."""
     env = {name: value for name, value in env.items() if value}  # empty means unset
-    base_path = Path(env.get("STORAGE_BASE_PATH", "data"))
-    config_file = _optional(env, "GATEWAY_CONFIG", lambda _, text: Path(text))
+    base_path = _read(env, "STORAGE_BASE_PATH", _DEFAULT.base_path, lambda _, text: Path(text))
+    config_file = _read(env, "GATEWAY_CONFIG", _DEFAULT.config_file, lambda _, text: Path(text))
     if config_file is None:
         default = env.get("GATEWAY_DEFAULT_BUCKET", "default")
         buckets = {default: _env_bucket(default, env, base_path)}
@@ -298,19 +296,23 @@ def load(env: Mapping[str, str]) -> Config:
     if default not in buckets:
         raise ConfigError("GATEWAY_DEFAULT_BUCKET", f"{default!r} is not a configured bucket")
     chunk_size, max_message = _message_sizes(env)
-    max_object = _optional(env, "GATEWAY_MAX_OBJECT_SIZE", parse_size)
+    max_object = _read(env, "GATEWAY_MAX_OBJECT_SIZE", _DEFAULT.max_object_size, parse_size)
     expiration, max_expiration = _url_expirations(env)
-    secret = _optional(env, "STORAGE_URL_SECRET", _secret)
-    log_format = _read(env, "GATEWAY_LOG_FORMAT", "auto", _log_format)
-    base_url = _read(env, "STORAGE_BASE_URL", "", _base_url)
+    secret = _read(env, "STORAGE_URL_SECRET", _DEFAULT.url_secret, _secret)
+    log_format = _read(env, "GATEWAY_LOG_FORMAT", _DEFAULT.log_format, _log_format)
+    base_url = _read(env, "STORAGE_BASE_URL", _DEFAULT.base_url, _base_url)
     return Config(
         buckets=buckets,
         default_bucket=default,
         base_path=base_path,
-        listen=_read(env, "GATEWAY_LISTEN", "127.0.0.1:50051", _listen),
-        http_listen=_read(env, "GATEWAY_HTTP_LISTEN", "127.0.0.1:8080", _listen),
-        http_keepalive_timeout=_read(env, "GATEWAY_HTTP_KEEPALIVE_TIMEOUT", "15", parse_duration),
-        http_max_connections=_read(env, "GATEWAY_HTTP_MAX_CONNECTIONS", "512", _count),
+        listen=_read(env, "GATEWAY_LISTEN", _DEFAULT.listen, _listen),
+        http_listen=_read(env, "GATEWAY_HTTP_LISTEN", _DEFAULT.http_listen, _listen),
+        http_keepalive_timeout=_read(
+            env, "GATEWAY_HTTP_KEEPALIVE_TIMEOUT", _DEFAULT.http_keepalive_timeout, parse_duration
+        ),
+        http_max_connections=_read(
+            env, "GATEWAY_HTTP_MAX_CONNECTIONS", _DEFAULT.http_max_connections, _count
+        ),
         base_url=base_url,
         url_secret=secret,
         url_expiration=expiration,
@@ -318,19 +320,33 @@ def load(env: Mapping[str, str]) -> Config:
         chunk_size=chunk_size,
         max_message_size=max_message,
         max_object_size=max_object,
-        shutdown_grace=_read(env, "GATEWAY_SHUTDOWN_GRACE", "30", _seconds),
-        stream_idle_timeout=_read(env, "GATEWAY_STREAM_IDLE_TIMEOUT", "60", parse_duration),
-        max_streams=_read(env, "GATEWAY_MAX_STREAMS", "256", _count),
-        max_streams_per_connection=_read(env, "GATEWAY_MAX_STREAMS_PER_CONNECTION", "100", _count),
+        shutdown_grace=_read(env, "GATEWAY_SHUTDOWN_GRACE", _DEFAULT.shutdown_grace, _seconds),
+        stream_idle_timeout=_read(
+            env, "GATEWAY_STREAM_IDLE_TIMEOUT", _DEFAULT.stream_idle_timeout, parse_duration
+        ),
+        max_streams=_read(env, "GATEWAY_MAX_STREAMS", _DEFAULT.max_streams, _count),
+        max_streams_per_connection=_read(
+            env,
+            "GATEWAY_MAX_STREAMS_PER_CONNECTION",
+            _DEFAULT.max_streams_per_connection,
+            _count,
+        ),
         max_buffered_bytes=_buffered_bytes(env, max_message),
-        health_interval=_read(env, "GATEWAY_HEALTH_INTERVAL", "5", _seconds),
+        health_interval=_read(env, "GATEWAY_HEALTH_INTERVAL", _DEFAULT.health_interval, _seconds),
         log_format=log_format,
-        stale_upload_age=_optional(env, "GATEWAY_STALE_UPLOAD_AGE", parse_duration),
-        upload_lifetime=_read(env, "GATEWAY_UPLOAD_LIFETIME", "7d", _lifetime),
-        cleanup_interval=_read(env, "GATEWAY_CLEANUP_INTERVAL", "1h", parse_duration),
-        log_level=env.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
-        max_unfinished_upload_bytes=_optional(
-            env, "GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES", parse_size
+        stale_upload_age=_read(
+            env, "GATEWAY_STALE_UPLOAD_AGE", _DEFAULT.stale_upload_age, parse_duration
+        ),
+        upload_lifetime=_read(env, "GATEWAY_UPLOAD_LIFETIME", _DEFAULT.upload_lifetime, _lifetime),
+        cleanup_interval=_read(
+            env, "GATEWAY_CLEANUP_INTERVAL", _DEFAULT.cleanup_interval, parse_duration
+        ),
+        log_level=env.get("GATEWAY_LOG_LEVEL", _DEFAULT.log_level).upper(),
+        max_unfinished_upload_bytes=_read(
+            env,
+            "GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES",
+            _DEFAULT.max_unfinished_upload_bytes,
+            parse_size,
         ),
         config_file=config_file,
     )

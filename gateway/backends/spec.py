@@ -1,21 +1,24 @@
 """What a driver tells the gateway about itself: DriverSpec.
 
-Each driver package exports one (its SPEC) and gateway.backends.registry
-lists them. The configuration reads a bucket's driver settings through the
-spec of its kind, and the gateway builds the driver from them, so that
-neither knows any driver's fields.
+Each driver package exports one (its SPEC, made by driver_spec from its
+settings module) and gateway.backends.registry lists them. The configuration
+reads a bucket's driver settings through the spec of its kind, and the
+gateway builds the driver from them, so that neither knows any driver's
+fields.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from gateway.backends.base import Backend
 from gateway.domain.settings import BucketTable
 
 Settings = TypeVar("Settings")
+Settings_co = TypeVar("Settings_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +39,60 @@ class DriverSpec(Generic[Settings]):
     # Whether the environment (its non-empty variables) asks for this driver
     # when STORAGE_BACKEND does not name one.
     detect: Callable[[Mapping[str, str]], bool] | None = None
+
+
+class SettingsModule(Protocol[Settings_co]):
+    """A driver's settings module (gateway/backends/<driver>/settings.py):
+    what DriverSpec's fields, env_names and read are."""
+
+    @property
+    def FIELDS(self) -> tuple[str, ...]: ...
+
+    @property
+    def ENV_NAMES(self) -> Mapping[str, str]: ...
+
+    def read(self, table: BucketTable, /) -> Settings_co: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LazyBackend(Generic[Settings]):
+    """A DriverSpec.build that imports the driver's module only when it is
+    called: a driver's client library is heavy (aioboto3,
+    google-cloud-storage), and a gateway pays only for the drivers it uses."""
+
+    # "package.module:Class"; the class is called with the settings, or with
+    # the keyword arguments `arguments` makes of them.
+    target: str
+    arguments: Callable[[Settings], Mapping[str, object]] | None = None
+
+    def driver_class(self) -> Callable[..., Backend]:
+        module, _, name = self.target.partition(":")
+        driver: Callable[..., Backend] = getattr(importlib.import_module(module), name)
+        return driver
+
+    def __call__(self, settings: Settings) -> Backend:
+        driver = self.driver_class()
+        if self.arguments is None:
+            return driver(settings)
+        return driver(**self.arguments(settings))
+
+
+def driver_spec(
+    kind: str,
+    settings: SettingsModule[Settings],
+    backend: str,
+    *,
+    arguments: Callable[[Settings], Mapping[str, object]] | None = None,
+    detect: Callable[[Mapping[str, str]], bool] | None = None,
+) -> DriverSpec[Settings]:
+    """The spec of a driver package: its settings module's fields, variables
+    and reader, and its driver class `backend` ("package.module:Class",
+    see LazyBackend)."""
+    return DriverSpec(
+        kind=kind,
+        fields=settings.FIELDS,
+        env_names=settings.ENV_NAMES,
+        read=settings.read,
+        build=LazyBackend(backend, arguments),
+        detect=detect,
+    )

@@ -5,29 +5,25 @@ presigner) or the gateway's own listener (UrlSigner)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.core.buckets import Action, Buckets
 from gateway.core.signing import SignedMethod, SignedUrl, UrlSigner
 from gateway.domain.errors import invalid_argument
-from gateway.domain.objects import PresignRequest
+from gateway.domain.objects import PresignRequest, UrlOptions
 
 
 @dataclass(frozen=True, slots=True)
-class SignSpec:
-    """What a caller asks a signed URL to allow. method None: the request
-    named no method the gateway signs."""
+class SignSpec(UrlOptions):
+    """What a caller asks a signed URL to allow, with its options
+    (keyword-only). method None: the request named no method the gateway
+    signs."""
 
     bucket: str
     key: str
     method: SignedMethod | None
     # None: the signer's default lifetime.
     expires_in_s: float | None = None
-    download: bool = False
-    filename: str = ""
-    content_type: str = ""
-    max_size: int | None = None
-    min_size: int | None = None
 
 
 async def sign_url(
@@ -42,33 +38,21 @@ async def sign_url(
         raise invalid_argument(
             "method must be SIGNED_METHOD_GET, SIGNED_METHOD_PUT or SIGNED_METHOD_POST"
         )
-    max_size = spec.max_size
+    options: UrlOptions = spec
     if spec.method == "POST" and max_object_size is not None:
         # A POST policy is checked by whoever serves the URL, which may be
         # the storage itself: the gateway's own limit goes into it.
-        max_size = max_object_size if max_size is None else min(max_size, max_object_size)
-    wanted = signer.check(
-        spec.method,
-        spec.expires_in_s,
-        download=spec.download,
-        filename=spec.filename,
-        content_type=spec.content_type,
-        max_size=max_size,
-        min_size=spec.min_size,
-    )
+        asked = spec.max_size
+        options = replace(
+            spec, max_size=max_object_size if asked is None else min(asked, max_object_size)
+        )
+    wanted = signer.check(spec.method, spec.expires_in_s, options)
     presigner = target.backend.capabilities.presigner
     if presigner is None:
         return signer.sign_checked(target.bucket, target.key, wanted)
     presigned = await presigner.sign_url(
         PresignRequest(
-            target.key,
-            wanted.method,
-            math.ceil(wanted.expires_in_s),
-            download=wanted.download,
-            filename=wanted.filename,
-            content_type=wanted.content_type,
-            max_size=wanted.max_size,
-            min_size=wanted.min_size,
+            target.key, wanted.method, math.ceil(wanted.expires_in_s), **wanted.option_values()
         )
     )
     return SignedUrl(

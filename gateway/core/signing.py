@@ -44,6 +44,7 @@ from gateway.core.url_secret import MIN_SECRET_BYTES
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.keys import validate_bucket, validate_key
 from gateway.domain.media_types import validate_content_type
+from gateway.domain.objects import UrlOptions
 
 VERSION = "SGW1-HMAC-SHA256"
 
@@ -82,33 +83,25 @@ class SignedUrl:
 
 
 @dataclass(frozen=True, slots=True)
-class UrlRequest:
-    """A validated request for a signed URL (UrlSigner.check)."""
+class UrlRequest(UrlOptions):
+    """A validated request for a signed URL (UrlSigner.check), with its
+    options (keyword-only)."""
 
     method: SignedMethod
     expire_time_unix: int
     # Seconds from now until expire_time_unix, for signers that take a lifetime.
     expires_in_s: float
-    download: bool = False
-    filename: str = ""
-    content_type: str = ""
-    max_size: int | None = None
-    min_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class VerifiedRequest:
-    """What a valid signature allows."""
+class VerifiedRequest(UrlOptions):
+    """What a valid signature allows: method on bucket/key until
+    expire_time_unix, with the options (keyword-only) it was signed with."""
 
     method: SignedMethod
     bucket: str
     key: str
     expire_time_unix: int
-    download: bool = False
-    filename: str = ""
-    content_type: str = ""
-    max_size: int | None = None
-    min_size: int | None = None
 
 
 class SignatureError(GatewayError):
@@ -167,15 +160,7 @@ class UrlSigner:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def check(
-        self,
-        method: SignedMethod,
-        expires_in_s: float | None,
-        *,
-        download: bool = False,
-        filename: str = "",
-        content_type: str = "",
-        max_size: int | None = None,
-        min_size: int | None = None,
+        self, method: SignedMethod, expires_in_s: float | None, options: UrlOptions
     ) -> UrlRequest:
         """Validate what a caller asks of a signed URL, whoever signs it (this
         signer, or a backend that presigns natively).
@@ -194,6 +179,8 @@ class UrlSigner:
                 min_seconds=1,
                 max_seconds=self.max_expiry_s,
             )
+        download, filename, content_type = options.download, options.filename, options.content_type
+        max_size, min_size = options.max_size, options.min_size
         if method == "GET":
             if content_type or max_size is not None:
                 raise invalid_argument("content_type and max_size apply to PUT and POST URLs only")
@@ -216,9 +203,7 @@ class UrlSigner:
                 raise invalid_argument(f"min_size {min_size} exceeds max_size {max_size}")
         now = self._clock()
         expires = math.ceil(now + expires_in)
-        return UrlRequest(
-            method, expires, expires - now, download, filename, content_type, max_size, min_size
-        )
+        return UrlRequest(method, expires, expires - now, **options.option_values())
 
     def sign(
         self,
@@ -237,16 +222,14 @@ class UrlSigner:
 
         Raises what check() raises, and INVALID_KEY, INVALID_BUCKET.
         """
-        request = self.check(
-            method,
-            expires_in_s,
+        options = UrlOptions(
             download=download,
             filename=filename,
             content_type=content_type,
             max_size=max_size,
             min_size=min_size,
         )
-        return self.sign_checked(bucket, key, request)
+        return self.sign_checked(bucket, key, self.check(method, expires_in_s, options))
 
     def sign_checked(self, bucket: str, key: str, request: UrlRequest) -> SignedUrl:
         """sign() for a request check() already validated."""

@@ -10,7 +10,8 @@ rpc and http fronts convert them to and from their wire forms.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -134,28 +135,6 @@ class ListPage:
 
 
 @dataclass(frozen=True, slots=True)
-class PresignRequest:
-    """What a storage that signs URLs itself is asked to sign: a URL allowing
-    method (GET, PUT or POST) on key for expires_in_s seconds. The gateway
-    validated it against the method first (core/signing.UrlSigner.check)."""
-
-    key: str
-    method: str
-    expires_in_s: int
-    _: KW_ONLY
-    # GET: answer with Content-Disposition attachment, named filename (or
-    # the key's last segment).
-    download: bool = False
-    filename: str = ""
-    # PUT and POST: the content type the upload must declare.
-    content_type: str = ""
-    # POST: the bounds of the object's size, in the policy the storage checks
-    # (a signed PUT cannot bound its body).
-    max_size: int | None = None
-    min_size: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Presigned:
     """A URL signed by the storage itself, and what its holder must send."""
 
@@ -178,3 +157,38 @@ class UploadStatus:
     state: bytes
     # The committed object once the upload was finished.
     complete: ObjectMeta | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UrlOptions:
+    """What a signed URL allows besides its method and lifetime; the same
+    options whoever asks (SignUrl), signs (a presigning storage, or the
+    gateway's UrlSigner) or serves the URL (the gateway's HTTP listener)."""
+
+    # GET: answer with Content-Disposition attachment, named filename (or
+    # the key's last segment).
+    download: bool = False
+    filename: str = ""
+    # PUT and POST: the content type the upload must declare.
+    content_type: str = ""
+    # POST: the bounds of the object's size, in the policy the storage checks
+    # (a signed PUT cannot bound its body).
+    max_size: int | None = None
+    min_size: int | None = None
+
+    def option_values(self) -> dict[str, Any]:
+        """These options by name, to make another value holding them of (a
+        request that subclasses UrlOptions holds them as keyword arguments)."""
+        return {option.name: getattr(self, option.name) for option in fields(UrlOptions)}
+
+
+@dataclass(frozen=True, slots=True)
+class PresignRequest(UrlOptions):
+    """What a storage that signs URLs itself is asked to sign: a URL allowing
+    method (GET, PUT or POST) on key for expires_in_s seconds, with the options
+    (keyword-only). The gateway validated it against the method first
+    (core/signing.UrlSigner.check)."""
+
+    key: str
+    method: str
+    expires_in_s: int

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from gateway.backends.base import Backend
 from gateway.backends.local import settings
-from gateway.backends.local.settings import LocalSettings
-from gateway.backends.spec import DriverSpec
+from gateway.backends.spec import driver_spec
 
-
-def _build(config: LocalSettings) -> Backend:
-    from gateway.backends.local.backend import LocalBackend
-
-    return LocalBackend(config.path)
-
-
-SPEC = DriverSpec(
-    kind="local",
-    fields=settings.FIELDS,
-    env_names=settings.ENV_NAMES,
-    read=settings.read,
-    build=_build,
+SPEC = driver_spec(
+    "local",
+    settings,
+    "gateway.backends.local.backend:LocalBackend",
+    arguments=lambda config: {"root": config.path},
 )

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from gateway.backends.base import Backend
 from gateway.backends.memory import settings
-from gateway.backends.memory.settings import MemorySettings
-from gateway.backends.spec import DriverSpec
+from gateway.backends.spec import driver_spec
 
-
-def _build(config: MemorySettings) -> Backend:
-    from gateway.backends.memory.backend import MemoryBackend
-
-    return MemoryBackend(quota_bytes=config.quota)
-
-
-SPEC = DriverSpec(
-    kind="memory",
-    fields=settings.FIELDS,
-    env_names=settings.ENV_NAMES,
-    read=settings.read,
-    build=_build,
+SPEC = driver_spec(
+    "memory",
+    settings,
+    "gateway.backends.memory.backend:MemoryBackend",
+    arguments=lambda config: {"quota_bytes": config.quota},
 )
