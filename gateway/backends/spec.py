@@ -9,7 +9,6 @@ fields.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -54,45 +53,22 @@ class SettingsModule(Protocol[Settings_co]):
     def read(self, table: BucketTable, /) -> Settings_co: ...
 
 
-@dataclass(frozen=True, slots=True)
-class LazyBackend(Generic[Settings]):
-    """A DriverSpec.build that imports the driver's module only when it is
-    called: a driver's client library is heavy (aioboto3,
-    google-cloud-storage), and a gateway pays only for the drivers it uses."""
-
-    # "package.module:Class"; the class is called with the settings, or with
-    # the keyword arguments `arguments` makes of them.
-    target: str
-    arguments: Callable[[Settings], Mapping[str, object]] | None = None
-
-    def driver_class(self) -> Callable[..., Backend]:
-        module, _, name = self.target.partition(":")
-        driver: Callable[..., Backend] = getattr(importlib.import_module(module), name)
-        return driver
-
-    def __call__(self, settings: Settings) -> Backend:
-        driver = self.driver_class()
-        if self.arguments is None:
-            return driver(settings)
-        return driver(**self.arguments(settings))
-
-
 def driver_spec(
     kind: str,
     settings: SettingsModule[Settings],
-    backend: str,
+    build: Callable[[Settings], Backend],
     *,
-    arguments: Callable[[Settings], Mapping[str, object]] | None = None,
     detect: Callable[[Mapping[str, str]], bool] | None = None,
 ) -> DriverSpec[Settings]:
     """The spec of a driver package: its settings module's fields, variables
-    and reader, and its driver class `backend` ("package.module:Class",
-    see LazyBackend)."""
+    and reader, and build, which imports the driver's module when it is
+    called (a driver's client library is heavy: aioboto3,
+    google-cloud-storage; a gateway pays only for the drivers it uses)."""
     return DriverSpec(
         kind=kind,
         fields=settings.FIELDS,
         env_names=settings.ENV_NAMES,
         read=settings.read,
-        build=LazyBackend(backend, arguments),
+        build=build,
         detect=detect,
     )

@@ -10,7 +10,7 @@ rpc and http fronts convert them to and from their wire forms.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from gateway.backends.base import Backend
 from gateway.backends.gcs import settings
 from gateway.backends.spec import driver_spec
 
-SPEC = driver_spec(
-    "gcs", settings, "gateway.backends.gcs.backend:GcsBackend", detect=settings.detect
-)
+
+def _build(config: settings.GcsSettings) -> Backend:
+    from gateway.backends.gcs.backend import GcsBackend
+
+    return GcsBackend(config)
+
+
+SPEC = driver_spec("gcs", settings, _build, detect=settings.detect)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from gateway.backends.base import Backend
 from gateway.backends.local import settings
 from gateway.backends.spec import driver_spec
 
-SPEC = driver_spec(
-    "local",
-    settings,
-    "gateway.backends.local.backend:LocalBackend",
-    arguments=lambda config: {"root": config.path},
-)
+
+def _build(config: settings.LocalSettings) -> Backend:
+    from gateway.backends.local.backend import LocalBackend
+
+    return LocalBackend(config.path)
+
+
+SPEC = driver_spec("local", settings, _build)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from gateway.backends.base import Backend
 from gateway.backends.memory import settings
 from gateway.backends.spec import driver_spec
 
-SPEC = driver_spec(
-    "memory",
-    settings,
-    "gateway.backends.memory.backend:MemoryBackend",
-    arguments=lambda config: {"quota_bytes": config.quota},
-)
+
+def _build(config: settings.MemorySettings) -> Backend:
+    from gateway.backends.memory.backend import MemoryBackend
+
+    return MemoryBackend(quota_bytes=config.quota)
+
+
+SPEC = driver_spec("memory", settings, _build)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from gateway.backends.base import Backend
 from gateway.backends.s3 import settings
 from gateway.backends.spec import driver_spec
 
-SPEC = driver_spec("s3", settings, "gateway.backends.s3.backend:S3Backend", detect=settings.detect)
+
+def _build(config: settings.S3Settings) -> Backend:
+    from gateway.backends.s3.backend import S3Backend
+
+    return S3Backend(config)
+
+
+SPEC = driver_spec("s3", settings, _build, detect=settings.detect)
