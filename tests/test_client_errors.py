@@ -245,7 +245,7 @@ class FakeStorage(storage_pb2_grpc.StorageServiceServicer):
             piece = data[offset : offset + 1000]
             checksum = crc(piece)
             if self.corrupt_downloads and offset >= 2000:
-                piece = b"X" + piece[1:]
+                piece = bytes([piece[0] ^ 0xFF]) + piece[1:]  # never equal to what was sent
             yield pb.GetResponse(chunk=pb.ChecksummedData(content=piece, crc32c=checksum))
 
     def Head(self, request: pb.HeadRequest, context: grpc.ServicerContext) -> pb.HeadResponse:

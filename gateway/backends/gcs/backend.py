@@ -66,6 +66,7 @@ from gateway.backends.gcs.signing import sign_url
 from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.gcs.writer import GcsWriter
 from gateway.backends.shared import presign
+from gateway.backends.shared.lazy_context import LazyContext
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
@@ -104,13 +105,12 @@ class GcsBackend:
         if settings.threads < 1:
             raise ValueError("GCS threads must be >= 1")
         self._settings = settings
-        self._lock = asyncio.Lock()
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="gcs")
-        self._ctx: GcsContext | None = None
         self._signer: Any = None  # credentials that sign URLs, when there are any
         self._session: Any = None  # the client's HTTP session (connection pool)
-        self._closed = False
         self._background: set[asyncio.Task[None]] = set()
+        self._contexts = LazyContext(KIND, self._open_context, self._background)
+        self._context = self._contexts.get
         uploads = ResumableUploads(GcsUploads(self._context, self.open_write, self._background))
         self.capabilities = Capabilities(presigner=self, uploads=uploads, cleaner=uploads)
 
@@ -122,19 +122,11 @@ class GcsBackend:
     def settings(self) -> GcsSettings:
         return self._settings
 
-    async def _context(self) -> GcsContext:
-        if self._ctx is not None:
-            return self._ctx
-        async with self._lock:
-            if self._closed:
-                raise backend_unavailable(KIND, "the backend is closed")
-            if self._ctx is None:
-                loop = asyncio.get_running_loop()
-                try:
-                    self._ctx = await loop.run_in_executor(self._pool, self._connect)
-                except GCS_ERRORS as error:
-                    raise map_error(error, bucket=self._settings.bucket, op="connect") from error
-            return self._ctx
+    async def _open_context(self) -> GcsContext:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._connect)
+        except GCS_ERRORS as error:
+            raise map_error(error, bucket=self._settings.bucket, op="connect") from error
 
     def _connect(self) -> GcsContext:
         """The client (in the pool: finding credentials may ask a metadata server)."""
@@ -284,11 +276,7 @@ class GcsBackend:
             raise backend_unavailable(KIND, error.message) from error
 
     async def close(self) -> None:
-        async with self._lock:
-            self._closed = True
-            if self._background:
-                await asyncio.wait(set(self._background))
-            ctx, self._ctx = self._ctx, None
+        ctx = await self._contexts.close()
         session, self._session = self._session, None
         if ctx is not None and session is not None:
             await asyncio.get_running_loop().run_in_executor(self._pool, session.close)

@@ -64,6 +64,7 @@ from gateway.backends.s3.settings import S3Settings
 from gateway.backends.s3.uploads import S3Uploads
 from gateway.backends.s3.writer import S3Writer
 from gateway.backends.shared import presign
+from gateway.backends.shared.lazy_context import LazyContext
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, backend_unavailable, precondition_failed
@@ -95,11 +96,10 @@ class S3Backend:
         if settings.concurrency < 1:
             raise ValueError("S3 concurrency must be >= 1")
         self._settings = settings
-        self._lock = asyncio.Lock()
         self._stack = contextlib.AsyncExitStack()
-        self._ctx: S3Context | None = None
-        self._closed = False
         self._background: set[asyncio.Task[None]] = set()
+        self._contexts = LazyContext(KIND, self._open_context, self._background)
+        self._context = self._contexts.get
         self._uploads = ResumableUploads(
             S3Uploads(self._context, settings, self._storage_args, self._background)
         )
@@ -114,15 +114,8 @@ class S3Backend:
     def settings(self) -> S3Settings:
         return self._settings
 
-    async def _context(self) -> S3Context:
-        if self._ctx is not None:
-            return self._ctx
-        async with self._lock:
-            if self._closed:
-                raise backend_unavailable(KIND, "the backend is closed")
-            if self._ctx is None:
-                self._ctx = await open_context(self._stack, self._settings)
-            return self._ctx
+    async def _open_context(self) -> S3Context:
+        return await open_context(self._stack, self._settings)
 
     def _storage_args(self, options: WriteOptions) -> dict[str, str]:
         s = self._settings
@@ -280,12 +273,8 @@ class S3Backend:
             raise backend_unavailable(KIND, type(error).__name__) from error
 
     async def close(self) -> None:
-        async with self._lock:
-            self._closed = True
-            if self._background:
-                await asyncio.wait(set(self._background))
-            self._ctx = None
-            await self._stack.aclose()
+        await self._contexts.close()
+        await self._stack.aclose()
 
 
 def _now() -> float:
