@@ -159,7 +159,7 @@ def resumable_gateway(
     On gcs it reaches fake-gcs-server through a proxy that answers session
     status queries and cancellations as GCS does and checks x-goog-hash on
     the last chunk (the emulator finalizes a session on a status query and
-    ignores cancellation; tests/test_gcs_uploads.py shows the gaps)."""
+    ignores cancellation; tests/backends/test_gcs_uploads.py shows the gaps)."""
     from tests.gcs_proxy import RecordingProxy
 
     env = {**backend_env(request, backend), "STORAGE_URL_SECRET": secret}

