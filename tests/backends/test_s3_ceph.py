@@ -17,7 +17,7 @@ import pytest
 from storagegw import Client, PermissionDenied
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests import rpc
+from tests import rpc_calls as rpc
 from tests.conftest import S3_TEST_BUCKET, backend_env, run_gateway
 
 
