@@ -21,21 +21,35 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from enum import Enum
 from types import MethodType
-from typing import Any, Concatenate, Final, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import (
+    Any,
+    Concatenate,
+    Final,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    overload,
+)
 
 from storagegw._base import ClientBase
 from storagegw._effects import Flow
 
-__all__ = ["AsyncRunner", "Op", "SyncRunner", "operation"]
+__all__ = ["AsyncRunner", "Batches", "Listing", "Op", "SyncRunner", "listing", "operation"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _T = TypeVar("_T")
 
+T = TypeVar("T")
 Builder = Callable[Concatenate[ClientBase, P], Flow[R]]
+# A listing's flows, one per page, each giving that page's items in order.
+Batches: TypeAlias = Iterator[Flow[Iterable[T]]]
+BatchesBuilder = Callable[Concatenate[ClientBase, P], Batches[T]]
 
 
 class SyncRunner(Protocol):
@@ -57,11 +71,11 @@ class _Same(Enum):
 SAME_DOC: Final = _Same.DOC
 
 
-class Op(Generic[P, R]):
-    """A descriptor: the operation `build` as the method of each client class
-    that names it (sync or async after the class's `_run`)."""
+class _Operation:
+    """What Op and Listing share: the builder, and one function per client
+    class that names it, made by `_method` (sync or async)."""
 
-    def __init__(self, build: Builder[P, R], async_doc: str | _Same | None) -> None:
+    def __init__(self, build: Callable[..., Any], async_doc: str | _Same | None) -> None:
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
         self.__wrapped__ = build
@@ -75,15 +89,15 @@ class Op(Generic[P, R]):
                 f"{owner.__qualname__}.{name} names the operation {self._build.__name__}"
             )
         is_async = inspect.iscoroutinefunction(owner._run)  # type: ignore[attr-defined]
-        method = _async_method(self._build) if is_async else _sync_method(self._build)
+        method = self._method(is_async)
         functools.update_wrapper(method, self._build)
         method.__module__ = owner.__module__
         method.__qualname__ = f"{owner.__qualname__}.{name}"
         method.__doc__ = _in_class_body(self._async_doc if is_async else self._build.__doc__)
-        # The method returns what the flow does (`-> Flow[X]` reads `-> X`),
+        # The method returns what the flows do (`-> Flow[X]` reads `-> X`),
         # and its `self` is the client's, unannotated as a method's is.
         signature = inspect.signature(self._build)
-        result = _flow_result(signature.return_annotation)
+        result = self._returns(signature.return_annotation, is_async)
         me, *parameters = signature.parameters.values()
         annotations = {k: v for k, v in self._build.__annotations__.items() if k != me.name}
         method.__annotations__ = {**annotations, "return": result}
@@ -92,6 +106,28 @@ class Op(Generic[P, R]):
         )
         setattr(method, "__signature__", signature)  # noqa: B010
         self._methods[owner] = method
+
+    def _method(self, is_async: bool) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def _returns(self, annotation: object, is_async: bool) -> str:
+        raise NotImplementedError
+
+    def _bound(self, obj: object, owner: type | None) -> Callable[..., Any]:
+        cls = type(obj) if owner is None else owner
+        for home in cls.__mro__:
+            method = self._methods.get(home)
+            if method is not None:
+                return method if obj is None else MethodType(method, obj)
+        raise AttributeError(f"{cls.__qualname__} does not name {self._build.__name__}")
+
+
+class Op(_Operation, Generic[P, R]):
+    """A descriptor: the operation `build` as the method of each client class
+    that names it, blocking or a coroutine after the class's `_run`."""
+
+    def __init__(self, build: Builder[P, R], async_doc: str | _Same | None) -> None:
+        super().__init__(build, async_doc)
 
     @overload
     def __get__(
@@ -108,12 +144,76 @@ class Op(Generic[P, R]):
         self, obj: AsyncRunner, owner: type | None = None
     ) -> Callable[P, Coroutine[Any, Any, R]]: ...
     def __get__(self, obj: object, owner: type | None = None) -> Callable[..., Any]:
-        cls = type(obj) if owner is None else owner
-        for home in cls.__mro__:
-            method = self._methods.get(home)
-            if method is not None:
-                return method if obj is None else MethodType(method, obj)
-        raise AttributeError(f"{cls.__qualname__} does not name {self._build.__name__}")
+        return self._bound(obj, owner)
+
+    def _method(self, is_async: bool) -> Callable[..., Any]:
+        build = self._build
+        if is_async:
+
+            async def perform(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return await client._run(build(client, *args, **kwargs))
+
+            return perform
+
+        def run(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+            return client._run(build(client, *args, **kwargs))
+
+        return run
+
+    def _returns(self, annotation: object, is_async: bool) -> str:
+        return _inside("Flow", annotation)
+
+
+class Listing(_Operation, Generic[P, T]):
+    """A descriptor like Op for a listing: its builder makes one flow per
+    page, each giving a batch of items; Client's method is a generator of
+    the items, AsyncClient's an async generator."""
+
+    def __init__(self, build: BatchesBuilder[P, T]) -> None:
+        super().__init__(build, SAME_DOC)
+
+    @overload
+    def __get__(
+        self, obj: None, owner: type[SyncRunner]
+    ) -> Callable[Concatenate[SyncRunner, P], Iterator[T]]: ...
+    @overload
+    def __get__(
+        self, obj: None, owner: type[AsyncRunner]
+    ) -> Callable[Concatenate[AsyncRunner, P], AsyncIterator[T]]: ...
+    @overload
+    def __get__(self, obj: SyncRunner, owner: type | None = None) -> Callable[P, Iterator[T]]: ...
+    @overload
+    def __get__(
+        self, obj: AsyncRunner, owner: type | None = None
+    ) -> Callable[P, AsyncIterator[T]]: ...
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[..., Any]:
+        return self._bound(obj, owner)
+
+    def _method(self, is_async: bool) -> Callable[..., Any]:
+        build = self._build
+        if is_async:
+
+            async def items(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+                for batch in build(client, *args, **kwargs):
+                    for item in await client._run(batch):
+                        yield item
+
+            return items
+
+        def iterate(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+            for batch in build(client, *args, **kwargs):
+                yield from client._run(batch)
+
+        return iterate
+
+    def _returns(self, annotation: object, is_async: bool) -> str:
+        item = _inside("Batches", annotation)
+        return f"AsyncIterator[{item}]" if is_async else f"Iterator[{item}]"
+
+
+def listing(build: BatchesBuilder[P, T]) -> Listing[P, T]:
+    """Make a builder of page flows a listing of both clients."""
+    return Listing(build)
 
 
 def operation(*, async_doc: str | _Same | None = SAME_DOC) -> Callable[[Builder[P, R]], Op[P, R]]:
@@ -149,9 +249,9 @@ def _in_class_body(doc: str | None) -> str | None:
     return "\n".join([first, *("    " + line if line else line for line in rest)])
 
 
-def _flow_result(annotation: object) -> object:
-    """`X` from a builder's return annotation `Flow[X]` (a string, as
+def _inside(alias: str, annotation: object) -> str:
+    """`X` from a builder's return annotation `Alias[X]` (a string, as
     `from __future__ import annotations` leaves it)."""
-    if isinstance(annotation, str) and annotation.startswith("Flow[") and annotation[-1] == "]":
-        return annotation[len("Flow[") : -1]
-    raise TypeError(f"an operation returns Flow[...], not {annotation!r}")
+    if isinstance(annotation, str) and annotation.startswith(f"{alias}[") and annotation[-1] == "]":
+        return annotation[len(alias) + 1 : -1]
+    raise TypeError(f"an operation returns {alias}[...], not {annotation!r}")

@@ -2,8 +2,8 @@
 signature and doc, and the flow it runs (see _op.py for how each client
 performs it). Where the two clients' docs differ, `async_doc` is
 AsyncClient's. Operations whose signatures differ (put_file and
-resume_upload take different sources, open returns different readers, the
-listings are iterators) are written in client.py and aio.py.
+resume_upload take different sources, open returns different readers) are
+written in client.py and aio.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import timedelta
 from storagegw import _common, _flows
 from storagegw._base import ClientBase
 from storagegw._effects import Flow, PutSource
-from storagegw._op import operation
+from storagegw._op import Batches, listing, operation
 from storagegw._retry import RetryPolicy
-from storagegw._types import ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
+from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 from storagegw.v1 import storage_pb2
 
 __all__ = [
@@ -26,7 +26,10 @@ __all__ = [
     "delete",
     "download_file",
     "exists",
+    "get_bytes",
     "head",
+    "list",
+    "list_pages",
     "put_bytes",
     "query_upload",
     "sign_url",
@@ -97,6 +100,22 @@ def abort_upload(self: ClientBase, upload_id: str) -> Flow[bool]:
 
 
 # ------------------------------------------------------------ downloads
+
+
+@operation()
+def get_bytes(
+    self: ClientBase,
+    key: str,
+    *,
+    bucket: str | None = None,
+    offset: int = 0,
+    length: int | None = None,
+    if_match: str | None = None,
+    if_generation_match: int | None = None,
+) -> Flow[bytes]:
+    """The object's bytes, or a range of them, verified."""
+    request = self._get_request(key, bucket, offset, length, if_match, None, if_generation_match)
+    return _flows.read_all(request, key)
 
 
 @operation(
@@ -249,3 +268,37 @@ def copy(
         ),
     )
     return _flows.copy(request, self.timeout)
+
+
+# ------------------------------------------------------------ listings
+# Last in the module: from here on `list` is the operation, not the builtin.
+
+
+@listing
+def list_pages(
+    self: ClientBase,
+    prefix: str = "",
+    *,
+    bucket: str | None = None,
+    delimiter: str = "",
+    start_after: str = "",
+    page_size: int = _common.MAX_PAGE_SIZE,
+) -> Batches[ListPage]:
+    """Pages of the listing, each with objects and rolled-up prefixes."""
+    pages = self._list_flows(prefix, bucket, delimiter, start_after, page_size)
+    return (_flows.alone(page) for page in pages)
+
+
+@listing
+def list(  # the method's public name, shadowing the builtin only here
+    self: ClientBase,
+    prefix: str = "",
+    *,
+    bucket: str | None = None,
+    delimiter: str = "",
+    start_after: str = "",
+    page_size: int = _common.MAX_PAGE_SIZE,
+) -> Batches[ObjectInfo]:
+    """Objects in key order, following pages (prefixes: use list_pages)."""
+    pages = self._list_flows(prefix, bucket, delimiter, start_after, page_size)
+    return (_flows.objects(page) for page in pages)

@@ -13,14 +13,13 @@ when the native google_crc32c accelerator is absent, so the loop stays free.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TypeVar
 
 import grpc
 import grpc.aio
 
-from storagegw import _common
 from storagegw import _operations as operations
 from storagegw._aio_transport import AsyncTransport
 from storagegw._base import ClientBase
@@ -34,7 +33,7 @@ from storagegw._effects import Flow
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw._types import ListPage, ObjectInfo, Progress, UploadSession
+from storagegw._types import ObjectInfo, Progress, UploadSession
 
 __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 
@@ -156,23 +155,7 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
         )
         return self._transport.reader(request, key)
 
-    async def get_bytes(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> bytes:
-        """The object's bytes, or a range of them, verified."""
-        request = self._get_request(
-            key, bucket, offset, length, if_match, None, if_generation_match
-        )
-        async with self._transport.reader(request, key) as reader:
-            return await reader.read()
-
+    get_bytes = operations.get_bytes
     download_file = operations.download_file
 
     # ------------------------------------------------------------ metadata
@@ -181,32 +164,7 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
     exists = operations.exists
     delete = operations.delete
 
-    async def list_pages(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> AsyncIterator[ListPage]:
-        """Pages of the listing, each with objects and rolled-up prefixes."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            yield await self._run(page_flow)
-
-    async def list(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> AsyncIterator[ObjectInfo]:
-        """Objects in key order, following pages (prefixes: use list_pages)."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            for info in (await self._run(page_flow)).objects:
-                yield info
-
+    list_pages = operations.list_pages
+    list = operations.list
     sign_url = operations.sign_url
     copy = operations.copy

@@ -12,13 +12,12 @@ Errors are raised as storagegw.errors.StorageError subclasses.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TypeVar
 
 import grpc
 
-from storagegw import _common
 from storagegw import _operations as operations
 from storagegw._base import ClientBase
 from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader, ClosedOnExit
@@ -27,7 +26,7 @@ from storagegw._readers import ObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._sync_transport import SyncTransport
-from storagegw._types import ListPage, ObjectInfo, Progress, UploadSession
+from storagegw._types import ObjectInfo, Progress, UploadSession
 
 __all__ = ["Client", "ObjectReader", "PutSource"]
 
@@ -180,23 +179,7 @@ class Client(ClientBase, ClosedOnExit):
         )
         return self._transport.open_reader(request, key)
 
-    def get_bytes(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> bytes:
-        """The object's bytes, or a range of them, verified."""
-        request = self._get_request(
-            key, bucket, offset, length, if_match, None, if_generation_match
-        )
-        with self._transport.open_reader(request, key) as reader:
-            return reader.read()
-
+    get_bytes = operations.get_bytes
     download_file = operations.download_file
 
     # ------------------------------------------------------------ metadata
@@ -205,31 +188,7 @@ class Client(ClientBase, ClosedOnExit):
     exists = operations.exists
     delete = operations.delete
 
-    def list_pages(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> Iterator[ListPage]:
-        """Pages of the listing, each with objects and rolled-up prefixes."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            yield self._run(page_flow)
-
-    def list(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> Iterator[ObjectInfo]:
-        """Objects in key order, following pages (prefixes: use list_pages)."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            yield from self._run(page_flow).objects
-
+    list_pages = operations.list_pages
+    list = operations.list
     sign_url = operations.sign_url
     copy = operations.copy
