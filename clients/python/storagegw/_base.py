@@ -1,9 +1,9 @@
 """What Client and AsyncClient share: their options, the default bucket, and
-each public method's flow, built from that method's arguments.
+the helpers the operations build their flows with (_operations.py), with the
+flows of put_file and resume_upload, which each client names explicitly.
 
-A public method of either client is one line: build the flow here, run it
-with the client's transport. The parameters below are in the order of the
-public methods' own, which document them.
+The parameters of those two are in the order of the public methods' own,
+which document them.
 """
 
 from __future__ import annotations
