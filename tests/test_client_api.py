@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 import pydoc
+import typing
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -154,3 +156,13 @@ def test_help_lists_the_operations_as_the_class_s_own(cls: type) -> None:
         if name not in LISTINGS:
             assert f"{prefix}{name}(self, " in own, name
     assert "Store `data` under `key`." in own
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_operations_type_hints_resolve_and_agree(name: str) -> None:
+    sync = typing.get_type_hints(getattr(Client, name))
+    aio = typing.get_type_hints(getattr(AsyncClient, name))
+    if name in LISTINGS:
+        assert typing.get_origin(sync.pop("return")) is Iterator
+        assert typing.get_origin(aio.pop("return")) is AsyncIterator
+    assert sync == aio

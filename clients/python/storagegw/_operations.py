@@ -9,7 +9,10 @@ written in client.py and aio.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+
+# Iterator and AsyncIterator are the listings' return types in Client and
+# AsyncClient (see _op.Listing): typing.get_type_hints looks them up here.
+from collections.abc import AsyncIterator, Iterator, Mapping  # noqa: F401
 from datetime import timedelta
 
 from storagegw import _common, _flows
