@@ -346,9 +346,10 @@ def _hold_upload_writes(running: RunningGateway) -> tuple[threading.Event, threa
     """Make the default bucket's resumable uploads wait at their first write until
     released (the driver still does all the work), so that a transfer stays in
     flight for as long as the test needs, without sleeps."""
-    backend = running.backend()
+    uploads = running.backend().capabilities.uploads
+    assert uploads is not None
     writing, release = threading.Event(), threading.Event()
-    resume_upload = backend.resume_upload
+    resume_upload = uploads.resume_upload
 
     class HeldWriter:
         def __init__(self, writer: Any) -> None:
@@ -366,7 +367,7 @@ def _hold_upload_writes(running: RunningGateway) -> tuple[threading.Event, threa
         status, writer = await resume_upload(key, handle)
         return status, None if writer is None else HeldWriter(writer)
 
-    backend.resume_upload = held
+    uploads.resume_upload = held  # type: ignore[method-assign]
     return writing, release
 
 

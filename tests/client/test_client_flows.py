@@ -241,3 +241,55 @@ def test_a_broken_download_resumes_from_the_verified_offset_of_the_same_generati
     assert not dest.exists()
     assert finish(flow, effect.work()) == info
     assert dest.read_bytes() == DATA
+
+
+def _read_all(chunks: list[bytes], broken: bool = False) -> tuple[object, FakeReader]:
+    """Play the transport for read_all: open, then each chunk, then the end
+    (or an error where the stream breaks)."""
+    request = pb.GetRequest(bucket="b", key="k")
+    flow = _flows.read_all(request, "k")
+    opening = start(flow)
+    assert opening == OpenRead(request, "k")
+    reader = FakeReader(stored(b"".join(chunks)))
+    effect = flow.send(OpenedRead(reader, iter(chunks)))
+    for chunk in chunks:
+        assert isinstance(effect, ReadChunk)
+        assert next(effect.chunks) == chunk
+        effect = flow.send(chunk)
+    assert isinstance(effect, ReadChunk)
+    if broken:
+        with pytest.raises(Unavailable):
+            flow.throw(Unavailable("reset"))
+        return None, reader
+    return finish(flow, None), reader
+
+
+def test_get_bytes_joins_the_verified_chunks_and_closes_the_reader() -> None:
+    data, reader = _read_all([DATA[:4096], DATA[4096:]])
+    assert data == DATA
+    assert reader.closed
+
+
+def test_get_bytes_closes_the_reader_when_the_stream_breaks() -> None:
+    _, reader = _read_all([DATA[:4096]], broken=True)
+    assert reader.closed
+
+
+def test_listings_give_each_page_whole_or_its_objects() -> None:
+    response = pb.ListResponse(
+        objects=[pb.ObjectInfo(bucket="b", key="a"), pb.ObjectInfo(bucket="b", key="b")],
+        common_prefixes=["p/"],
+    )
+
+    def first_page() -> Flow[object]:
+        return next(_flows.list_pages(pb.ListRequest(bucket="b"), None))
+
+    pages = _flows.alone(first_page())
+    assert isinstance(start(pages), Call)
+    (page,) = finish(pages, response)
+    assert page.prefixes == ("p/",)
+    assert [info.key for info in page.objects] == ["a", "b"]
+
+    objects = _flows.objects(first_page())
+    assert isinstance(start(objects), Call)
+    assert [info.key for info in finish(objects, response)] == ["a", "b"]

@@ -1,14 +1,13 @@
 """What Client and AsyncClient share: their options, the default bucket, and
-each public method's flow, built from that method's arguments.
+the helpers the operations build their flows with (_operations.py), with the
+flows of put_file and resume_upload, which each client names explicitly.
 
-A public method of either client is one line: build the flow here, run it
-with the client's transport. The parameters below are in the order of the
-public methods' own, which document them.
+The parameters of those two are in the order of the public methods' own,
+which document them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from functools import partial
@@ -17,7 +16,7 @@ from storagegw import _common, _flows
 from storagegw._effects import Blocking, Flow, PutSource, SpecFor
 from storagegw._resumable import open_upload_source, wants_resumable
 from storagegw._retry import RetryPolicy
-from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
+from storagegw._types import ListPage, ObjectInfo, Progress, UploadSession
 from storagegw.v1 import storage_pb2
 
 __all__ = ["ClientBase"]
@@ -48,24 +47,6 @@ class ClientBase:
         return self.bucket if bucket is None else bucket
 
     # ------------------------------------------------------------ uploads
-
-    def _put_bytes_flow(
-        self,
-        key: str,
-        data: bytes | bytearray | memoryview,
-        bucket: str | None,
-        content_type: str | None,
-        metadata: Mapping[str, str] | None,
-        if_none_match: str | None,
-        if_match: str | None,
-        if_generation_match: int | None,
-    ) -> Flow[ObjectInfo]:
-        conditions = _conditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-        )
-        spec = self._spec_for(key, bucket, metadata, conditions)
-        info: ObjectInfo = yield PutSource([bytes(data)], content_type, len(data), spec, None)
-        return info
 
     def _put_flow(
         self,
@@ -110,29 +91,6 @@ class ClientBase:
         finally:
             if file is not None:
                 file.close()
-
-    def _start_upload_flow(
-        self,
-        key: str,
-        bucket: str | None,
-        content_type: str | None,
-        metadata: Mapping[str, str] | None,
-        size: int | None,
-        if_none_match: str | None,
-        if_match: str | None,
-        if_generation_match: int | None,
-    ) -> Flow[UploadSession]:
-        conditions = _conditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-        )
-        spec = self._spec_for(key, bucket, metadata, conditions)(content_type, size)
-        return _flows.start_upload(spec, self.timeout)
-
-    def _query_upload_flow(self, upload_id: str) -> Flow[UploadStatus]:
-        return _flows.query_upload(upload_id, self.timeout)
-
-    def _abort_upload_flow(self, upload_id: str) -> Flow[bool]:
-        return _flows.abort_upload(upload_id, self.timeout)
 
     def _resume_upload_flow(
         self, upload_id: str, source: object, progress: Progress | None, retry: RetryPolicy | None
@@ -191,51 +149,7 @@ class ClientBase:
             self._bucket(bucket), key, offset=offset, length=length, conditions=conditions
         )
 
-    def _download_flow(
-        self,
-        key: str,
-        dest_path: str | os.PathLike[str],
-        bucket: str | None,
-        progress: Progress | None,
-        if_match: str | None,
-        if_generation_match: int | None,
-        retry: RetryPolicy | None,
-    ) -> Flow[ObjectInfo]:
-        bucket_name = self._bucket(bucket)
-
-        def request(
-            offset: int, conditions: storage_pb2.Preconditions | None
-        ) -> storage_pb2.GetRequest:
-            return _common.get_request(bucket_name, key, offset=offset, conditions=conditions)
-
-        first = _conditions(if_match=if_match, if_generation_match=if_generation_match)
-        return _flows.download(request, key, dest_path, first, retry or self.retry, progress)
-
     # ------------------------------------------------------------ metadata
-
-    def _head_flow(
-        self,
-        key: str,
-        bucket: str | None,
-        if_match: str | None,
-        if_none_match: str | None,
-        if_generation_match: int | None,
-    ) -> Flow[ObjectInfo]:
-        conditions = _conditions(
-            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-        )
-        request = _common.head_request(self._bucket(bucket), key, conditions)
-        return _flows.head(request, self.timeout)
-
-    def _exists_flow(self, key: str, bucket: str | None) -> Flow[bool]:
-        return _flows.exists(_common.head_request(self._bucket(bucket), key), self.timeout)
-
-    def _delete_flow(
-        self, key: str, bucket: str | None, if_match: str | None, if_generation_match: int | None
-    ) -> Flow[bool]:
-        conditions = _conditions(if_match=if_match, if_generation_match=if_generation_match)
-        request = _common.delete_request(self._bucket(bucket), key, conditions)
-        return _flows.delete(request, self.timeout)
 
     def _list_flows(
         self, prefix: str, bucket: str | None, delimiter: str, start_after: str, page_size: int
@@ -248,60 +162,3 @@ class ClientBase:
             page_size=page_size,
         )
         return _flows.list_pages(request, self.timeout)
-
-    def _sign_url_flow(
-        self,
-        key: str,
-        bucket: str | None,
-        method: str,
-        expires_in: float | timedelta | None,
-        download: bool,
-        filename: str | None,
-        content_type: str | None,
-        max_size: int | None,
-        min_size: int | None,
-    ) -> Flow[SignedUrl]:
-        request = _common.sign_url_request(
-            self._bucket(bucket),
-            key,
-            method=method,
-            expires_in=expires_in,
-            download=download,
-            filename=filename,
-            content_type=content_type,
-            max_size=max_size,
-            min_size=min_size,
-        )
-        return _flows.sign_url(request, self.timeout)
-
-    def _copy_flow(
-        self,
-        src_key: str,
-        dst_key: str,
-        src_bucket: str | None,
-        dst_bucket: str | None,
-        metadata: Mapping[str, str] | None,
-        content_type: str | None,
-        if_source_match: str | None,
-        if_source_generation_match: int | None,
-        if_none_match: str | None,
-        if_match: str | None,
-        if_generation_match: int | None,
-    ) -> Flow[ObjectInfo]:
-        request = _common.copy_request(
-            self._bucket(src_bucket),
-            src_key,
-            self._bucket(dst_bucket),
-            dst_key,
-            metadata=metadata,
-            content_type=content_type,
-            source_conditions=_conditions(
-                if_match=if_source_match, if_generation_match=if_source_generation_match
-            ),
-            destination_conditions=_conditions(
-                if_match=if_match,
-                if_none_match=if_none_match,
-                if_generation_match=if_generation_match,
-            ),
-        )
-        return _flows.copy(request, self.timeout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import TypeVar
 
 from storagegw._effects import (
     BestEffort,
@@ -59,6 +60,9 @@ GetRequestFor = Callable[[int, storage_pb2.Preconditions | None], storage_pb2.Ge
 # ---------------------------------------------------------------- unary calls
 
 
+_T = TypeVar("_T")
+
+
 def head(request: storage_pb2.HeadRequest, timeout: float | None) -> Flow[ObjectInfo]:
     response: storage_pb2.HeadResponse = yield Call("Head", request, timeout)
     return ObjectInfo.from_proto(response.object)
@@ -87,6 +91,16 @@ def list_pages(request: storage_pb2.ListRequest, timeout: float | None) -> Itera
         yield _list_page(request, timeout)
         if not request.page_token:
             return
+
+
+def alone(flow: Flow[_T]) -> Flow[tuple[_T]]:
+    """`flow`'s result as a batch of one (a listing of pages)."""
+    return ((yield from flow),)
+
+
+def objects(flow: Flow[ListPage]) -> Flow[tuple[ObjectInfo, ...]]:
+    """A page's objects (a listing of objects)."""
+    return (yield from flow).objects
 
 
 def _list_page(request: storage_pb2.ListRequest, timeout: float | None) -> Flow[ListPage]:
@@ -246,6 +260,18 @@ def download(
         target.discard()
         raise
     return info
+
+
+def read_all(request: storage_pb2.GetRequest, key: str) -> Flow[bytes]:
+    """One Get's verified bytes, joined (get_bytes)."""
+    opened: OpenedRead = yield OpenRead(request, key)
+    try:
+        chunks: list[bytes] = []
+        while (chunk := (yield ReadChunk(opened.chunks))) is not None:
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        opened.reader.close()
 
 
 def _receive(

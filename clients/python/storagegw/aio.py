@@ -13,13 +13,14 @@ when the native google_crc32c accelerator is absent, so the loop stays free.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from datetime import timedelta
+from typing import TypeVar
 
 import grpc
 import grpc.aio
 
-from storagegw import _common
+from storagegw import _operations as operations
 from storagegw._aio_transport import AsyncTransport
 from storagegw._base import ClientBase
 from storagegw._common import (
@@ -28,14 +29,17 @@ from storagegw._common import (
     AsyncClosedOnExit,
     BinaryReader,
 )
+from storagegw._effects import Flow
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
+from storagegw._types import ObjectInfo, Progress, UploadSession
 
 __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 
 AsyncPutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes] | AsyncIterable[bytes]
+
+_Result = TypeVar("_Result")
 
 
 class AsyncClient(ClientBase, AsyncClosedOnExit):
@@ -62,33 +66,15 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
     async def _close_on_exit(self) -> None:
         await self.close()
 
+    async def _run(self, flow: Flow[_Result]) -> _Result:
+        """Run an operation's flow: the operations written once in
+        _operations.py (put_bytes, head, ...) are this client's, as
+        coroutines, by it."""
+        return await self._transport.run(flow)
+
     # ------------------------------------------------------------ uploads
 
-    async def put_bytes(
-        self,
-        key: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        bucket: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> ObjectInfo:
-        """Store `data` under `key`. if_none_match="*" only creates."""
-        return await self._transport.run(
-            self._put_bytes_flow(
-                key,
-                data,
-                bucket,
-                content_type,
-                metadata,
-                if_none_match,
-                if_match,
-                if_generation_match,
-            )
-        )
+    put_bytes = operations.put_bytes
 
     async def put_file(
         self,
@@ -116,7 +102,7 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
         cancelled task aborts the upload (shielded, best effort) unless
         keep_upload=True.
         """
-        return await self._transport.run(
+        return await self._run(
             self._put_flow(
                 key,
                 source,
@@ -135,37 +121,9 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
             )
         )
 
-    async def start_upload(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        size: int | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> UploadSession:
-        """Start a resumable upload, as Client.start_upload does."""
-        return await self._transport.run(
-            self._start_upload_flow(
-                key,
-                bucket,
-                content_type,
-                metadata,
-                size,
-                if_none_match,
-                if_match,
-                if_generation_match,
-            )
-        )
-
-    async def query_upload(self, upload_id: str) -> UploadStatus:
-        return await self._transport.run(self._query_upload_flow(upload_id))
-
-    async def abort_upload(self, upload_id: str) -> bool:
-        return await self._transport.run(self._abort_upload_flow(upload_id))
+    start_upload = operations.start_upload
+    query_upload = operations.query_upload
+    abort_upload = operations.abort_upload
 
     async def resume_upload(
         self,
@@ -176,9 +134,7 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
         retry: RetryPolicy | None = None,
     ) -> ObjectInfo:
         """Continue an upload from its persisted size, as Client.resume_upload does."""
-        return await self._transport.run(
-            self._resume_upload_flow(upload_id, source, progress, retry)
-        )
+        return await self._run(self._resume_upload_flow(upload_id, source, progress, retry))
 
     # ------------------------------------------------------------ downloads
 
@@ -199,159 +155,16 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
         )
         return self._transport.reader(request, key)
 
-    async def get_bytes(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> bytes:
-        """The object's bytes, or a range of them, verified."""
-        request = self._get_request(
-            key, bucket, offset, length, if_match, None, if_generation_match
-        )
-        async with self._transport.reader(request, key) as reader:
-            return await reader.read()
-
-    async def download_file(
-        self,
-        key: str,
-        dest_path: str | os.PathLike[str],
-        *,
-        bucket: str | None = None,
-        progress: Progress | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ObjectInfo:
-        """Download to `dest_path` atomically, resuming a broken Get, as
-        Client.download_file does."""
-        return await self._transport.run(
-            self._download_flow(
-                key, dest_path, bucket, progress, if_match, if_generation_match, retry
-            )
-        )
+    get_bytes = operations.get_bytes
+    download_file = operations.download_file
 
     # ------------------------------------------------------------ metadata
 
-    async def head(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        if_match: str | None = None,
-        if_none_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> ObjectInfo:
-        return await self._transport.run(
-            self._head_flow(key, bucket, if_match, if_none_match, if_generation_match)
-        )
+    head = operations.head
+    exists = operations.exists
+    delete = operations.delete
 
-    async def exists(self, key: str, *, bucket: str | None = None) -> bool:
-        """Whether the object exists (a missing bucket still raises BucketNotFound)."""
-        return await self._transport.run(self._exists_flow(key, bucket))
-
-    async def delete(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> bool:
-        """Delete the object; returns whether it existed."""
-        return await self._transport.run(
-            self._delete_flow(key, bucket, if_match, if_generation_match)
-        )
-
-    async def list_pages(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> AsyncIterator[ListPage]:
-        """Pages of the listing, each with objects and rolled-up prefixes."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            yield await self._transport.run(page_flow)
-
-    async def list(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> AsyncIterator[ObjectInfo]:
-        """Objects in key order, following pages (prefixes: use list_pages)."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            for info in (await self._transport.run(page_flow)).objects:
-                yield info
-
-    async def sign_url(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        method: str = "GET",
-        expires_in: float | timedelta | None = 3600,
-        download: bool = False,
-        filename: str | None = None,
-        content_type: str | None = None,
-        max_size: int | None = None,
-        min_size: int | None = None,
-    ) -> SignedUrl:
-        """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
-        upload: send `form_fields`, then the bytes as the field "file") of one
-        object. max_size bounds PUT and POST, min_size POST."""
-        return await self._transport.run(
-            self._sign_url_flow(
-                key,
-                bucket,
-                method,
-                expires_in,
-                download,
-                filename,
-                content_type,
-                max_size,
-                min_size,
-            )
-        )
-
-    async def copy(
-        self,
-        src_key: str,
-        dst_key: str,
-        *,
-        src_bucket: str | None = None,
-        dst_bucket: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-        if_source_match: str | None = None,
-        if_source_generation_match: int | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> ObjectInfo:
-        """Copy an object, as Client.copy does (metadata or content_type replaces both)."""
-        return await self._transport.run(
-            self._copy_flow(
-                src_key,
-                dst_key,
-                src_bucket,
-                dst_bucket,
-                metadata,
-                content_type,
-                if_source_match,
-                if_source_generation_match,
-                if_none_match,
-                if_match,
-                if_generation_match,
-            )
-        )
+    list_pages = operations.list_pages
+    list = operations.list
+    sign_url = operations.sign_url
+    copy = operations.copy

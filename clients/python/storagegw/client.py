@@ -12,23 +12,27 @@ Errors are raised as storagegw.errors.StorageError subclasses.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
+from typing import TypeVar
 
 import grpc
 
-from storagegw import _common
+from storagegw import _operations as operations
 from storagegw._base import ClientBase
 from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, BinaryReader, ClosedOnExit
+from storagegw._effects import Flow
 from storagegw._readers import ObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._sync_transport import SyncTransport
-from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
+from storagegw._types import ObjectInfo, Progress, UploadSession
 
 __all__ = ["Client", "ObjectReader", "PutSource"]
 
 PutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes]
+
+_Result = TypeVar("_Result")
 
 
 class Client(ClientBase, ClosedOnExit):
@@ -67,33 +71,14 @@ class Client(ClientBase, ClosedOnExit):
     def close(self) -> None:
         self._transport.close()
 
+    def _run(self, flow: Flow[_Result]) -> _Result:
+        """Run an operation's flow: the operations written once in
+        _operations.py (put_bytes, head, ...) are this client's by it."""
+        return self._transport.run(flow)
+
     # ------------------------------------------------------------ uploads
 
-    def put_bytes(
-        self,
-        key: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        bucket: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> ObjectInfo:
-        """Store `data` under `key`. if_none_match="*" only creates."""
-        return self._transport.run(
-            self._put_bytes_flow(
-                key,
-                data,
-                bucket,
-                content_type,
-                metadata,
-                if_none_match,
-                if_match,
-                if_generation_match,
-            )
-        )
+    put_bytes = operations.put_bytes
 
     def put_file(
         self,
@@ -137,7 +122,7 @@ class Client(ClientBase, ClosedOnExit):
         sent) and call resume_upload(). resumable=False sends one plain Put,
         never retried; a non-seekable source cannot be resumable.
         """
-        return self._transport.run(
+        return self._run(
             self._put_flow(
                 key,
                 source,
@@ -156,42 +141,9 @@ class Client(ClientBase, ClosedOnExit):
             )
         )
 
-    def start_upload(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        size: int | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> UploadSession:
-        """Start a resumable upload; send its data with resume_upload().
-
-        The conditions are checked now and again when the upload commits.
-        """
-        return self._transport.run(
-            self._start_upload_flow(
-                key,
-                bucket,
-                content_type,
-                metadata,
-                size,
-                if_none_match,
-                if_match,
-                if_generation_match,
-            )
-        )
-
-    def query_upload(self, upload_id: str) -> UploadStatus:
-        """The upload's persisted size, and its object once complete."""
-        return self._transport.run(self._query_upload_flow(upload_id))
-
-    def abort_upload(self, upload_id: str) -> bool:
-        """Discard an unfinished upload; returns whether it existed."""
-        return self._transport.run(self._abort_upload_flow(upload_id))
+    start_upload = operations.start_upload
+    query_upload = operations.query_upload
+    abort_upload = operations.abort_upload
 
     def resume_upload(
         self,
@@ -206,7 +158,7 @@ class Client(ClientBase, ClosedOnExit):
         does, and return the verified object. The bytes the gateway already
         holds are read (not sent) for the whole-object checksums. The upload
         is the caller's: it is not aborted on failure (see abort_upload)."""
-        return self._transport.run(self._resume_upload_flow(upload_id, source, progress, retry))
+        return self._run(self._resume_upload_flow(upload_id, source, progress, retry))
 
     # ------------------------------------------------------------ downloads
 
@@ -227,170 +179,16 @@ class Client(ClientBase, ClosedOnExit):
         )
         return self._transport.open_reader(request, key)
 
-    def get_bytes(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> bytes:
-        """The object's bytes, or a range of them, verified."""
-        request = self._get_request(
-            key, bucket, offset, length, if_match, None, if_generation_match
-        )
-        with self._transport.open_reader(request, key) as reader:
-            return reader.read()
-
-    def download_file(
-        self,
-        key: str,
-        dest_path: str | os.PathLike[str],
-        *,
-        bucket: str | None = None,
-        progress: Progress | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ObjectInfo:
-        """Download to `dest_path` atomically: it appears only once verified.
-
-        The data goes to a temporary file beside the destination, is checked
-        (every chunk and the whole object), flushed to disk and then renamed
-        over `dest_path`; on any error the temporary file is removed. A Get
-        broken by UNAVAILABLE, DEADLINE_EXCEEDED or a lost connection is
-        re-issued from the bytes verified so far, on condition that the
-        object is still the generation first seen (PreconditionFailed if it
-        was replaced meanwhile); `retry` (or the client's policy) says how.
-        """
-        return self._transport.run(
-            self._download_flow(
-                key, dest_path, bucket, progress, if_match, if_generation_match, retry
-            )
-        )
+    get_bytes = operations.get_bytes
+    download_file = operations.download_file
 
     # ------------------------------------------------------------ metadata
 
-    def head(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        if_match: str | None = None,
-        if_none_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> ObjectInfo:
-        return self._transport.run(
-            self._head_flow(key, bucket, if_match, if_none_match, if_generation_match)
-        )
+    head = operations.head
+    exists = operations.exists
+    delete = operations.delete
 
-    def exists(self, key: str, *, bucket: str | None = None) -> bool:
-        """Whether the object exists (a missing bucket still raises BucketNotFound)."""
-        return self._transport.run(self._exists_flow(key, bucket))
-
-    def delete(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> bool:
-        """Delete the object; returns whether it existed."""
-        return self._transport.run(self._delete_flow(key, bucket, if_match, if_generation_match))
-
-    def list_pages(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> Iterator[ListPage]:
-        """Pages of the listing, each with objects and rolled-up prefixes."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            yield self._transport.run(page_flow)
-
-    def list(
-        self,
-        prefix: str = "",
-        *,
-        bucket: str | None = None,
-        delimiter: str = "",
-        start_after: str = "",
-        page_size: int = _common.MAX_PAGE_SIZE,
-    ) -> Iterator[ObjectInfo]:
-        """Objects in key order, following pages (prefixes: use list_pages)."""
-        for page_flow in self._list_flows(prefix, bucket, delimiter, start_after, page_size):
-            yield from self._transport.run(page_flow).objects
-
-    def sign_url(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        method: str = "GET",
-        expires_in: float | timedelta | None = 3600,
-        download: bool = False,
-        filename: str | None = None,
-        content_type: str | None = None,
-        max_size: int | None = None,
-        min_size: int | None = None,
-    ) -> SignedUrl:
-        """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
-        upload: send `form_fields`, then the bytes as the field "file") of one
-        object. max_size bounds PUT and POST, min_size POST."""
-        return self._transport.run(
-            self._sign_url_flow(
-                key,
-                bucket,
-                method,
-                expires_in,
-                download,
-                filename,
-                content_type,
-                max_size,
-                min_size,
-            )
-        )
-
-    def copy(
-        self,
-        src_key: str,
-        dst_key: str,
-        *,
-        src_bucket: str | None = None,
-        dst_bucket: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-        if_source_match: str | None = None,
-        if_source_generation_match: int | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> ObjectInfo:
-        """Copy an object. Giving metadata or content_type replaces both.
-
-        With either given, the copy gets exactly `metadata` (or none) and
-        `content_type` (or the default); with neither, the source's are kept.
-        The if_source_* conditions apply to the source, the others to the
-        object replaced at the destination.
-        """
-        return self._transport.run(
-            self._copy_flow(
-                src_key,
-                dst_key,
-                src_bucket,
-                dst_bucket,
-                metadata,
-                content_type,
-                if_source_match,
-                if_source_generation_match,
-                if_none_match,
-                if_match,
-                if_generation_match,
-            )
-        )
+    list_pages = operations.list_pages
+    list = operations.list
+    sign_url = operations.sign_url
+    copy = operations.copy
