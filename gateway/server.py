@@ -27,11 +27,8 @@ from gateway.rpc import wire
 from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
-from storagegw.v1 import storage_pb2
 
 log = logging.getLogger("storagegw")
-
-SERVICE_NAME: str = storage_pb2.DESCRIPTOR.services_by_name["StorageService"].full_name
 
 
 # What gRPC may receive ahead for a stream the gateway is not reading (its
@@ -67,7 +64,7 @@ def channel_options(config: Config) -> list[tuple[str, int]]:
 
 def bucket_service_name(bucket: str) -> str:
     """Health service name of one bucket's backend."""
-    return f"{SERVICE_NAME}/{bucket}"
+    return f"{wire.SERVICE_NAME}/{bucket}"
 
 
 class Gateway:
@@ -93,7 +90,9 @@ class Gateway:
         )
         self.server = grpc.aio.server(
             interceptors=[
-                GatewayInterceptor(f"/{SERVICE_NAME}/", self.stream_limits, config.max_message_size)
+                GatewayInterceptor(
+                    f"/{wire.SERVICE_NAME}/", self.stream_limits, config.max_message_size
+                )
             ],
             options=channel_options(config),
         )
@@ -113,7 +112,7 @@ class Gateway:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            (wire.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
         try:
             self.grpc_port = self.server.add_insecure_port(config.listen)
@@ -180,7 +179,7 @@ class Gateway:
             await self.health.set(bucket_service_name(name), status)
         overall = SERVING if healthy and not self._stopping else NOT_SERVING
         await self.health.set("", overall)
-        await self.health.set(SERVICE_NAME, overall)
+        await self.health.set(wire.SERVICE_NAME, overall)
         return healthy
 
     async def _probe_loop(self) -> None:

@@ -12,10 +12,6 @@ def crc32c(data: bytes | memoryview) -> int:
     return int(google_crc32c.value(bytes(data) if isinstance(data, memoryview) else data))
 
 
-def format_crc32c(value: int | None) -> str:
-    return "none" if value is None else f"crc32c={value:08x}"
-
-
 class Sha256(Protocol):
     """hashlib's SHA-256, or gateway.core.resumable_hash's that can be saved."""
 

@@ -11,7 +11,6 @@ from gateway.core.copying import CopySpec
 from gateway.core.objects import BucketPage, ListSpec, ReadSpec
 from gateway.core.signed_urls import SignSpec
 from gateway.core.signing import SignedMethod, SignedUrl
-from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 from storagegw.v1 import storage_pb2 as pb
 
@@ -53,15 +52,6 @@ def conditions(message: pb.Preconditions) -> Conditions:
             message.if_generation_not_match if message.HasField("if_generation_not_match") else None
         ),
     )
-
-
-def sha256_field(value: bytes, field: str) -> bytes | None:
-    """An optional SHA-256 field: empty means not given, else exactly 32 bytes."""
-    if not value:
-        return None
-    if len(value) != 32:
-        raise invalid_argument(f"{field} must be 32 bytes (SHA-256), got {len(value)}")
-    return value
 
 
 # --- requests in ---------------------------------------------------------------

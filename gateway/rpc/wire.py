@@ -19,6 +19,8 @@ import grpc
 from gateway.domain.checksums import crc32c
 from storagegw.v1 import storage_pb2 as pb
 
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StorageService"].full_name
+
 SERVICE = pb.DESCRIPTOR.services_by_name["StorageService"]
 
 # Below this, encoding on the event loop is cheaper than a thread hop.
