@@ -54,25 +54,23 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         metadata=checked_metadata(spec.metadata),
         conditions=spec.destination_conditions,
     )
+    request = CopyRequest(
+        source_key,
+        key,
+        source_conditions=spec.source_conditions,
+        options=options,
+        replace_metadata=spec.replace_metadata,
+    )
     if source is destination:
-        request = CopyRequest(
-            source_key,
-            key,
-            source_conditions=spec.source_conditions,
-            options=options,
-            replace_metadata=spec.replace_metadata,
-        )
-        meta = await source.copy(request)
-        return StoredObject(bucket, meta)
+        return StoredObject(bucket, await source.copy(request))
     reader = await source.open_read(source_key, 0, None, spec.source_conditions)
     try:
         original = reader.meta
-        if not spec.replace_metadata:
-            options = WriteOptions(
-                content_type=original.content_type,
-                metadata=dict(original.metadata),
-                conditions=options.conditions,
-            )
+        # What the drivers' own copies keep of the source (CopyRequest.content_of).
+        content_type, metadata = request.content_of(original)
+        options = WriteOptions(
+            content_type=content_type, metadata=metadata, conditions=options.conditions
+        )
         expected = Expected(size=original.size, crc32c=original.crc32c, sha256=original.sha256)
         meta = await store(
             destination, key, options, reader.chunks(COPY_CHUNK_SIZE), expected, max_size

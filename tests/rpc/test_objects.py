@@ -183,6 +183,25 @@ def test_copy_between_backends_streams_and_verifies(two_backends):
     assert stub.Copy(back).object.bucket == "disk"
 
 
+def test_copy_between_backends_replaces_metadata_when_asked(two_backends):
+    stub = two_backends
+    spec = pb.PutSpec(bucket="disk", key="src", content_type="x/y", metadata={"k": "v"})
+    put(stub, "src", b"payload", spec=spec)
+    request = pb.CopyRequest(
+        source_bucket="disk",
+        source_key="src",
+        destination_bucket="ram",
+        destination_key="dst",
+        replace_metadata=True,
+        content_type="text/plain",
+        metadata={"new": "1"},
+    )
+    copied = stub.Copy(request).object
+    assert (copied.content_type, dict(copied.metadata)) == ("text/plain", {"new": "1"})
+    head = stub.Head(pb.HeadRequest(bucket="ram", key="dst")).object
+    assert (head.content_type, dict(head.metadata)) == ("text/plain", {"new": "1"})
+
+
 def test_buckets_are_isolated(two_backends):
     stub = two_backends
     put(stub, "only-on-disk", b"x", bucket="disk")
