@@ -19,6 +19,7 @@ from typing import Protocol
 from gateway.backends.base import Backend
 from gateway.core import calllog
 from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.identity import Principal
 from gateway.domain.keys import validate_bucket, validate_key, validate_prefix
 
 
@@ -34,13 +35,14 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A validated access: the bucket by name, its driver and the key (for
-    LIST, the prefix)."""
+    """A validated access: the bucket by name, its driver, the key (for
+    LIST, the prefix) and who asks."""
 
     bucket: str
     key: str
     action: Action
     backend: Backend
+    principal: Principal
 
 
 class Guard(Protocol):
@@ -67,7 +69,7 @@ class Buckets:
         calllog.note(bucket, key)
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
-        target = Target(name, key, action, backend)
+        target = Target(name, key, action, backend, calllog.current().principal)
         for guard in self._guards:
             guard.check(target)
         return target

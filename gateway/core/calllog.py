@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
+from gateway.domain.identity import ANONYMOUS, Principal
+
 
 @dataclass(slots=True)
 class CallLog:
@@ -12,6 +14,8 @@ class CallLog:
     bucket: str = ""
     key: str = ""
     bytes: int = 0
+    # Set by the front once it has authenticated the call.
+    principal: Principal = ANONYMOUS
 
 
 _current: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(

@@ -49,6 +49,11 @@ class Reason(StrEnum):
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     INTERNAL = "INTERNAL"
+    CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
+    CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 - a reason, not a secret
+    TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - a reason, not a secret
+    ACCESS_DENIED = "ACCESS_DENIED"
 
 
 # The names of grpc.StatusCode and google.rpc.Code (this layer imports neither).
@@ -115,6 +120,11 @@ REASON_STATUS: Mapping[Reason, ReasonStatus] = MappingProxyType(
         Reason.BACKEND_UNAVAILABLE: ReasonStatus("UNAVAILABLE", 503),
         Reason.PERMISSION_DENIED: ReasonStatus("PERMISSION_DENIED", 403),
         Reason.INTERNAL: ReasonStatus("INTERNAL", 500),
+        Reason.CREDENTIALS_MISSING: ReasonStatus("UNAUTHENTICATED", 401),
+        Reason.CREDENTIALS_INVALID: ReasonStatus("UNAUTHENTICATED", 401),
+        Reason.TOKEN_EXPIRED: ReasonStatus("UNAUTHENTICATED", 401),
+        Reason.TOKEN_INVALID: ReasonStatus("UNAUTHENTICATED", 401),
+        Reason.ACCESS_DENIED: ReasonStatus("PERMISSION_DENIED", 403),
     }
 )
 

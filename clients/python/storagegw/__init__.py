@@ -11,9 +11,12 @@ from storagegw.aio import AsyncClient, AsyncObjectReader
 from storagegw.client import Client, ObjectReader
 from storagegw.errors import (
     Aborted,
+    AccessDenied,
     BucketNotFound,
     Cancelled,
     ChecksumMismatch,
+    CredentialsInvalid,
+    CredentialsMissing,
     DataLoss,
     DeadlineExceeded,
     Internal,
@@ -35,6 +38,8 @@ from storagegw.errors import (
     SizeMismatch,
     StorageError,
     StreamIdleTimeout,
+    TokenExpired,
+    TokenInvalid,
     TooManyStreams,
     Unauthenticated,
     Unavailable,
@@ -47,6 +52,7 @@ from storagegw.errors import (
 
 __all__ = [
     "Aborted",
+    "AccessDenied",
     "AsyncClient",
     "AsyncObjectReader",
     "BucketNotFound",
@@ -54,6 +60,8 @@ __all__ = [
     "Cancelled",
     "ChecksumMismatch",
     "Client",
+    "CredentialsInvalid",
+    "CredentialsMissing",
     "DataLoss",
     "DeadlineExceeded",
     "Internal",
@@ -80,6 +88,8 @@ __all__ = [
     "SizeMismatch",
     "StorageError",
     "StreamIdleTimeout",
+    "TokenExpired",
+    "TokenInvalid",
     "TooManyStreams",
     "Unauthenticated",
     "Unavailable",

@@ -7,25 +7,27 @@ storagegw.v1.error_reason_pb2, has one); the gRPC status code is the fallback
 when a reason is missing or unknown (for example errors raised by gRPC itself, such as
 UNAVAILABLE when the gateway cannot be reached).
 
-The details are decoded with storagegw.v1.status_pb2, which has the wire form
-of google.rpc.Status, so no googleapis package is needed.
+The details are decoded by storagegw._status_details.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from storagegw.v1 import status_pb2
+from storagegw._status_details import decode_status_details, status_details
 from storagegw.v1.error_reason_pb2 import ErrorReason
 
 __all__ = [
     "Aborted",
+    "AccessDenied",
     "BucketNotFound",
     "Cancelled",
     "ChecksumMismatch",
+    "CredentialsInvalid",
+    "CredentialsMissing",
     "DataLoss",
     "DeadlineExceeded",
     "Internal",
@@ -47,6 +49,8 @@ __all__ = [
     "SizeMismatch",
     "StorageError",
     "StreamIdleTimeout",
+    "TokenExpired",
+    "TokenInvalid",
     "TooManyStreams",
     "Unauthenticated",
     "Unavailable",
@@ -56,9 +60,6 @@ __all__ = [
     "UploadNotFound",
     "from_rpc_error",
 ]
-
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
-_ERROR_INFO_TYPE = "google.rpc.ErrorInfo"
 
 
 class StorageError(Exception):
@@ -186,6 +187,27 @@ class Unauthenticated(StorageError):
     default_code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class CredentialsMissing(Unauthenticated):
+    """The gateway wants credentials (a token, an API key or a client
+    certificate) and the call brought none."""
+
+
+class CredentialsInvalid(Unauthenticated):
+    """The API key or token is not one the gateway knows."""
+
+
+class TokenExpired(Unauthenticated):
+    """The bearer token is past its expiry; fetch a fresh one and retry."""
+
+
+class TokenInvalid(Unauthenticated):
+    """The bearer token failed verification (metadata "detail" says which check)."""
+
+
+class AccessDenied(PermissionDenied):
+    """The gateway's policy does not let this caller do this here."""
+
+
 class DeadlineExceeded(StorageError):
     default_code = grpc.StatusCode.DEADLINE_EXCEEDED
 
@@ -279,6 +301,11 @@ _CLASS_OF_REASON: dict[ErrorReason.ValueType, type[StorageError]] = {
     ErrorReason.BACKEND_UNAVAILABLE: Unavailable,
     ErrorReason.PERMISSION_DENIED: PermissionDenied,
     ErrorReason.INTERNAL: Internal,
+    ErrorReason.CREDENTIALS_MISSING: CredentialsMissing,
+    ErrorReason.CREDENTIALS_INVALID: CredentialsInvalid,
+    ErrorReason.TOKEN_EXPIRED: TokenExpired,
+    ErrorReason.TOKEN_INVALID: TokenInvalid,
+    ErrorReason.ACCESS_DENIED: AccessDenied,
 }
 # ErrorInfo.reason carries the value's name, not its number.
 _BY_REASON: dict[str, type[StorageError]] = {
@@ -311,33 +338,6 @@ def error_class(reason: str | None, code: grpc.StatusCode) -> type[StorageError]
     return _BY_CODE.get(code, StorageError)
 
 
-def _status_details(trailing_metadata: object) -> bytes | None:
-    # Sync calls give a tuple of (key, value) namedtuples, grpc.aio a Metadata
-    # of plain tuples; the grpc stubs describe neither exactly.
-    if not isinstance(trailing_metadata, Iterable):
-        return None
-    for item in trailing_metadata:
-        if isinstance(item, tuple) and len(item) == 2:
-            key, value = item
-            if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-                return value
-    return None
-
-
-def decode_status_details(
-    blob: bytes,
-) -> tuple[str, status_pb2.RpcErrorInfo | None]:
-    """Decode a serialized google.rpc.Status: (message, its ErrorInfo if any)."""
-    status = status_pb2.RpcStatus()
-    status.ParseFromString(blob)
-    for detail in status.details:
-        if detail.type_url.endswith(_ERROR_INFO_TYPE):
-            info = status_pb2.RpcErrorInfo()
-            info.ParseFromString(detail.value)
-            return status.message, info
-    return status.message, None
-
-
 def from_rpc_error(err: grpc.RpcError) -> StorageError:
     """Convert a grpc.RpcError (sync or grpc.aio) into the matching StorageError."""
     # A bare grpc.RpcError (not a Call) has none of these methods.
@@ -354,7 +354,7 @@ def from_rpc_error(err: grpc.RpcError) -> StorageError:
     reason: str | None = None
     domain: str | None = None
     metadata: dict[str, str] = {}
-    blob = _status_details(trailers)
+    blob = status_details(trailers)
     if blob is not None:
         try:
             status_message, info = decode_status_details(blob)

@@ -208,6 +208,37 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
 
     gRPC INTERNAL; HTTP 500.
     """
+    CREDENTIALS_MISSING: _ErrorReason.ValueType  # 31
+    """No credentials came with a call the gateway authenticates: no client
+    certificate it trusts, no "authorization: Bearer" metadata or header.
+
+    gRPC UNAUTHENTICATED; HTTP 401.
+    """
+    CREDENTIALS_INVALID: _ErrorReason.ValueType  # 32
+    """Credentials came but prove nothing: an API key the gateway does not
+    know, a bearer token of an unknown kind.
+
+    gRPC UNAUTHENTICATED; HTTP 401.
+    """
+    TOKEN_EXPIRED: _ErrorReason.ValueType  # 33
+    """A bearer token past its expiry ("exp"); get a fresh one.
+
+    gRPC UNAUTHENTICATED; HTTP 401.
+    """
+    TOKEN_INVALID: _ErrorReason.ValueType  # 34
+    """A bearer token that fails verification: a bad signature, an unknown
+    key id, a refused algorithm, another issuer or audience, not yet valid.
+    Metadata: "detail" says which check failed.
+
+    gRPC UNAUTHENTICATED; HTTP 401.
+    """
+    ACCESS_DENIED: _ErrorReason.ValueType  # 35
+    """The caller is known but the gateway's policy grants it no such access
+    (action, bucket, key or prefix, upload). Said whether or not the object
+    exists. Metadata: "action", "bucket".
+
+    gRPC PERMISSION_DENIED; HTTP 403.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists the values of `google.rpc.ErrorInfo.reason` in the
@@ -418,5 +449,36 @@ INTERNAL: ErrorReason.ValueType  # 30
 caller gets none (no driver message, no server path).
 
 gRPC INTERNAL; HTTP 500.
+"""
+CREDENTIALS_MISSING: ErrorReason.ValueType  # 31
+"""No credentials came with a call the gateway authenticates: no client
+certificate it trusts, no "authorization: Bearer" metadata or header.
+
+gRPC UNAUTHENTICATED; HTTP 401.
+"""
+CREDENTIALS_INVALID: ErrorReason.ValueType  # 32
+"""Credentials came but prove nothing: an API key the gateway does not
+know, a bearer token of an unknown kind.
+
+gRPC UNAUTHENTICATED; HTTP 401.
+"""
+TOKEN_EXPIRED: ErrorReason.ValueType  # 33
+"""A bearer token past its expiry ("exp"); get a fresh one.
+
+gRPC UNAUTHENTICATED; HTTP 401.
+"""
+TOKEN_INVALID: ErrorReason.ValueType  # 34
+"""A bearer token that fails verification: a bad signature, an unknown
+key id, a refused algorithm, another issuer or audience, not yet valid.
+Metadata: "detail" says which check failed.
+
+gRPC UNAUTHENTICATED; HTTP 401.
+"""
+ACCESS_DENIED: ErrorReason.ValueType  # 35
+"""The caller is known but the gateway's policy grants it no such access
+(action, bucket, key or prefix, upload). Said whether or not the object
+exists. Metadata: "action", "bucket".
+
+gRPC PERMISSION_DENIED; HTTP 403.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
