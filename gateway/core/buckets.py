@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     LIST = "list"  # names a prefix, not a key
     SIGN = "sign"  # SignUrl: hands the access on to a URL's holder
+    ADMIN = "admin"  # cleanup; another principal's resumable upload
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class Target:
     action: Action
     backend: Backend
     principal: Principal
+    # For SIGN, the HTTP method the URL will allow ("GET", "PUT", ...); "" otherwise.
+    scope: str = ""
 
 
 class Guard(Protocol):
@@ -63,13 +66,13 @@ class Buckets:
         self._guards = tuple(guards)
         self.default = default
 
-    def open(self, bucket: str, key: str, action: Action) -> Target:
+    def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
         """The only way a request reaches a backend: note the call, resolve
         the bucket, validate the key (a prefix for LIST), run the guards."""
         calllog.note(bucket, key)
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
-        target = Target(name, key, action, backend, calllog.current().principal)
+        target = Target(name, key, action, backend, calllog.current().principal, scope)
         for guard in self._guards:
             guard.check(target)
         return target
