@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
@@ -45,6 +45,13 @@ class BinaryReader(Protocol):
     """A binary file object, as far as uploads need one."""
 
     def read(self, size: int, /) -> bytes: ...
+
+
+# What put_file and resume_upload read from: Client's, and AsyncClient's,
+# which also takes an async iterable (exported as storagegw.client.PutSource
+# and storagegw.aio.AsyncPutSource).
+PutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes]
+AsyncPutSource = PutSource | AsyncIterable[bytes]
 
 
 class ClosedOnExit:

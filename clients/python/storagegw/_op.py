@@ -37,9 +37,24 @@ from typing import (
 )
 
 from storagegw._base import ClientBase
+from storagegw._common import AsyncPutSource, PutSource
 from storagegw._effects import Flow
+from storagegw.v1 import storage_pb2
 
-__all__ = ["AsyncRunner", "Batches", "Listing", "Op", "SyncRunner", "listing", "operation"]
+__all__ = [
+    "AsyncRunner",
+    "Batches",
+    "Listing",
+    "Op",
+    "Opener",
+    "Opens",
+    "SourceOp",
+    "SyncRunner",
+    "listing",
+    "opener",
+    "operation",
+    "source_operation",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,6 +65,16 @@ Builder = Callable[Concatenate[ClientBase, P], Flow[R]]
 # A listing's flows, one per page, each giving that page's items in order.
 Batches: TypeAlias = Iterator[Flow[Iterable[T]]]
 BatchesBuilder = Callable[Concatenate[ClientBase, P], Batches[T]]
+SourceBuilder = Callable[Concatenate[ClientBase, str, AsyncPutSource, P], Flow[R]]
+RequestBuilder = Callable[Concatenate[ClientBase, P], storage_pb2.GetRequest]
+_Reader = TypeVar("_Reader")
+_Reader_co = TypeVar("_Reader_co", covariant=True)
+
+
+class Opens(Protocol[_Reader_co]):
+    """A client that makes its reader for a GetRequest."""
+
+    def _open(self, request: storage_pb2.GetRequest, /) -> _Reader_co: ...
 
 
 class SyncRunner(Protocol):
@@ -97,10 +122,12 @@ class _Operation:
         # The method returns what the flows do (`-> Flow[X]` reads `-> X`),
         # and its `self` is the client's, unannotated as a method's is.
         signature = inspect.signature(self._build)
-        result = self._returns(signature.return_annotation, is_async)
+        result = self._returns(signature.return_annotation, owner, is_async)
+        own = self._own_annotations(is_async)
         me, *parameters = signature.parameters.values()
+        parameters = [p.replace(annotation=own.get(p.name, p.annotation)) for p in parameters]
         annotations = {k: v for k, v in self._build.__annotations__.items() if k != me.name}
-        method.__annotations__ = {**annotations, "return": result}
+        method.__annotations__ = {**annotations, **own, "return": result}
         signature = signature.replace(
             parameters=[me.replace(annotation=me.empty), *parameters], return_annotation=result
         )
@@ -110,8 +137,13 @@ class _Operation:
     def _method(self, is_async: bool) -> Callable[..., Any]:
         raise NotImplementedError
 
-    def _returns(self, annotation: object, is_async: bool) -> str:
+    def _returns(self, annotation: object, owner: type, is_async: bool) -> str:
         raise NotImplementedError
+
+    def _own_annotations(self, is_async: bool) -> dict[str, str]:
+        """The parameters annotated otherwise in this client's method than in
+        the builder (SourceOp's `source`)."""
+        return {}
 
     def _bound(self, obj: object, owner: type | None) -> Callable[..., Any]:
         cls = type(obj) if owner is None else owner
@@ -122,7 +154,29 @@ class _Operation:
         raise AttributeError(f"{cls.__qualname__} does not name {self._build.__name__}")
 
 
-class Op(_Operation, Generic[P, R]):
+class _Performed(_Operation):
+    """What Op and SourceOp share: the client's method runs the builder's
+    flow by the class's `_run`, blocking or awaited."""
+
+    def _method(self, is_async: bool) -> Callable[..., Any]:
+        build = self._build
+        if is_async:
+
+            async def perform(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return await client._run(build(client, *args, **kwargs))
+
+            return perform
+
+        def run(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+            return client._run(build(client, *args, **kwargs))
+
+        return run
+
+    def _returns(self, annotation: object, owner: type, is_async: bool) -> str:
+        return _inside("Flow", annotation)
+
+
+class Op(_Performed, Generic[P, R]):
     """A descriptor: the operation `build` as the method of each client class
     that names it, blocking or a coroutine after the class's `_run`."""
 
@@ -146,22 +200,73 @@ class Op(_Operation, Generic[P, R]):
     def __get__(self, obj: object, owner: type | None = None) -> Callable[..., Any]:
         return self._bound(obj, owner)
 
+
+class SourceOp(_Performed, Generic[P, R]):
+    """An Op whose second parameter, `source`, is what the client reads from:
+    AsyncPutSource (the builder's annotation) for AsyncClient, PutSource,
+    without async iterables, for Client. The other parameters are P.
+
+    To type checkers the first two parameters are positional-only (a
+    ParamSpec cannot change one parameter's type); at run time, and for
+    help(), they are ordinary parameters, as in the builder."""
+
+    def __init__(self, build: SourceBuilder[P, R], async_doc: str | _Same | None) -> None:
+        super().__init__(build, async_doc)
+        source = inspect.signature(build).parameters.get("source")
+        if source is None or source.annotation != "AsyncPutSource":
+            raise TypeError(f"{build.__name__} takes no `source: AsyncPutSource`")
+
+    @overload
+    def __get__(
+        self, obj: None, owner: type[SyncRunner]
+    ) -> Callable[Concatenate[SyncRunner, str, PutSource, P], R]: ...
+    @overload
+    def __get__(
+        self, obj: None, owner: type[AsyncRunner]
+    ) -> Callable[Concatenate[AsyncRunner, str, AsyncPutSource, P], Coroutine[Any, Any, R]]: ...
+    @overload
+    def __get__(
+        self, obj: SyncRunner, owner: type | None = None
+    ) -> Callable[Concatenate[str, PutSource, P], R]: ...
+    @overload
+    def __get__(
+        self, obj: AsyncRunner, owner: type | None = None
+    ) -> Callable[Concatenate[str, AsyncPutSource, P], Coroutine[Any, Any, R]]: ...
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[..., Any]:
+        return self._bound(obj, owner)
+
+    def _own_annotations(self, is_async: bool) -> dict[str, str]:
+        return {} if is_async else {"source": "PutSource"}
+
+
+class Opener(_Operation, Generic[P]):
+    """A descriptor for `open`: its builder makes the GetRequest, and each
+    client's method returns that client's reader for it, from `_open` (not
+    awaited: AsyncClient's reader sends the request when awaited or entered)."""
+
+    def __init__(self, build: RequestBuilder[P], async_doc: str | _Same | None) -> None:
+        super().__init__(build, async_doc)
+
+    @overload
+    def __get__(
+        self, obj: None, owner: type[Opens[_Reader]]
+    ) -> Callable[Concatenate[Opens[_Reader], P], _Reader]: ...
+    @overload
+    def __get__(self, obj: Opens[_Reader], owner: type | None = None) -> Callable[P, _Reader]: ...
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[..., Any]:
+        return self._bound(obj, owner)
+
     def _method(self, is_async: bool) -> Callable[..., Any]:
         build = self._build
-        if is_async:
 
-            async def perform(client: Any, /, *args: Any, **kwargs: Any) -> Any:
-                return await client._run(build(client, *args, **kwargs))
+        def open_reader(client: Any, /, *args: Any, **kwargs: Any) -> Any:
+            return client._open(build(client, *args, **kwargs))
 
-            return perform
+        return open_reader
 
-        def run(client: Any, /, *args: Any, **kwargs: Any) -> Any:
-            return client._run(build(client, *args, **kwargs))
-
-        return run
-
-    def _returns(self, annotation: object, is_async: bool) -> str:
-        return _inside("Flow", annotation)
+    def _returns(self, annotation: object, owner: type, is_async: bool) -> str:
+        reader: str = owner._open.__annotations__["return"]  # type: ignore[attr-defined]
+        return reader
 
 
 class Listing(_Operation, Generic[P, T]):
@@ -206,7 +311,7 @@ class Listing(_Operation, Generic[P, T]):
 
         return iterate
 
-    def _returns(self, annotation: object, is_async: bool) -> str:
+    def _returns(self, annotation: object, owner: type, is_async: bool) -> str:
         item = _inside("Batches", annotation)
         return f"AsyncIterator[{item}]" if is_async else f"Iterator[{item}]"
 
@@ -214,6 +319,26 @@ class Listing(_Operation, Generic[P, T]):
 def listing(build: BatchesBuilder[P, T]) -> Listing[P, T]:
     """Make a builder of page flows a listing of both clients."""
     return Listing(build)
+
+
+def source_operation(
+    *, async_doc: str | _Same | None = SAME_DOC
+) -> Callable[[SourceBuilder[P, R]], SourceOp[P, R]]:
+    """Make a flow builder that reads a `source` an operation of both clients."""
+
+    def make(build: SourceBuilder[P, R]) -> SourceOp[P, R]:
+        return SourceOp(build, async_doc)
+
+    return make
+
+
+def opener(*, async_doc: str | _Same | None = SAME_DOC) -> Callable[[RequestBuilder[P]], Opener[P]]:
+    """Make a GetRequest builder the `open` of both clients."""
+
+    def make(build: RequestBuilder[P]) -> Opener[P]:
+        return Opener(build, async_doc)
+
+    return make
 
 
 def operation(*, async_doc: str | _Same | None = SAME_DOC) -> Callable[[Builder[P, R]], Op[P, R]]:
@@ -224,20 +349,6 @@ def operation(*, async_doc: str | _Same | None = SAME_DOC) -> Callable[[Builder[
         return Op(build, async_doc)
 
     return make
-
-
-def _sync_method(build: Callable[..., Flow[Any]]) -> Callable[..., Any]:
-    def method(client: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return client._run(build(client, *args, **kwargs))
-
-    return method
-
-
-def _async_method(build: Callable[..., Flow[Any]]) -> Callable[..., Any]:
-    async def method(client: Any, /, *args: Any, **kwargs: Any) -> Any:
-        return await client._run(build(client, *args, **kwargs))
-
-    return method
 
 
 def _in_class_body(doc: str | None) -> str | None:

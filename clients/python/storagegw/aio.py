@@ -12,8 +12,6 @@ when the native google_crc32c accelerator is absent, so the loop stays free.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TypeVar
 
@@ -21,23 +19,22 @@ import grpc
 import grpc.aio
 
 from storagegw import _operations as operations
+from storagegw import _transfers as transfers
 from storagegw._aio_transport import AsyncTransport
 from storagegw._base import ClientBase
 from storagegw._common import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_TARGET,
     AsyncClosedOnExit,
-    BinaryReader,
+    AsyncPutSource,
 )
 from storagegw._effects import Flow
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw._types import ObjectInfo, Progress, UploadSession
+from storagegw.v1 import storage_pb2
 
 __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
-
-AsyncPutSource = str | os.PathLike[str] | BinaryReader | Iterable[bytes] | AsyncIterable[bytes]
 
 _Result = TypeVar("_Result")
 
@@ -72,89 +69,23 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
         coroutines, by it."""
         return await self._transport.run(flow)
 
+    def _open(self, request: storage_pb2.GetRequest) -> AsyncObjectReader:
+        """The reader `open` returns (see _transfers.py), not yet started."""
+        return self._transport.reader(request, request.key)
+
     # ------------------------------------------------------------ uploads
 
     put_bytes = operations.put_bytes
-
-    async def put_file(
-        self,
-        key: str,
-        source: AsyncPutSource,
-        *,
-        bucket: str | None = None,
-        content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        size: int | None = None,
-        progress: Progress | None = None,
-        if_none_match: str | None = None,
-        if_match: str | None = None,
-        if_generation_match: int | None = None,
-        resumable: bool | None = None,
-        retry: RetryPolicy | None = None,
-        keep_upload: bool = False,
-        on_upload_start: Callable[[UploadSession], None] | None = None,
-    ) -> ObjectInfo:
-        """Store an object from a path, a binary file, or a (async) iterable of bytes.
-
-        Files are read in a worker thread; a sync iterable is iterated on the
-        event loop, so pass an async iterable for a source that blocks.
-        Resumable uploads, retries and keep_upload as for Client.put_file; a
-        cancelled task aborts the upload (shielded, best effort) unless
-        keep_upload=True.
-        """
-        return await self._run(
-            self._put_flow(
-                key,
-                source,
-                bucket,
-                content_type,
-                metadata,
-                size,
-                progress,
-                if_none_match,
-                if_match,
-                if_generation_match,
-                resumable,
-                retry,
-                keep_upload,
-                on_upload_start,
-            )
-        )
+    put_file = transfers.put_file
 
     start_upload = operations.start_upload
     query_upload = operations.query_upload
     abort_upload = operations.abort_upload
-
-    async def resume_upload(
-        self,
-        upload_id: str,
-        source: AsyncPutSource,
-        *,
-        progress: Progress | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ObjectInfo:
-        """Continue an upload from its persisted size, as Client.resume_upload does."""
-        return await self._run(self._resume_upload_flow(upload_id, source, progress, retry))
+    resume_upload = transfers.resume_upload
 
     # ------------------------------------------------------------ downloads
 
-    def open(
-        self,
-        key: str,
-        *,
-        bucket: str | None = None,
-        offset: int = 0,
-        length: int | None = None,
-        if_match: str | None = None,
-        if_none_match: str | None = None,
-        if_generation_match: int | None = None,
-    ) -> AsyncObjectReader:
-        """A reader for an object or range; use `async with` or `await`."""
-        request = self._get_request(
-            key, bucket, offset, length, if_match, if_none_match, if_generation_match
-        )
-        return self._transport.reader(request, key)
-
+    open = transfers.open
     get_bytes = operations.get_bytes
     download_file = operations.download_file
 
