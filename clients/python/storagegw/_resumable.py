@@ -27,8 +27,9 @@ from typing import BinaryIO, cast
 from storagegw import _common, _files
 from storagegw._common import BinaryReader
 from storagegw._crc32c import Crc32cAccumulator, crc32c
+from storagegw._streams import check_stored
 from storagegw._types import ObjectInfo, UploadStatus
-from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
+from storagegw.errors import Internal
 from storagegw.v1 import storage_pb2
 
 __all__ = [
@@ -89,28 +90,7 @@ class ObjectDigest:
 
     def check(self, info: ObjectInfo, what: str) -> ObjectInfo:
         """`info` if the stored object has exactly these bytes, else raise."""
-        context = {"key": info.key, "side": "client"}
-        if info.size != self.size:
-            raise SizeMismatch(
-                f"{what}: the object {info.key!r} has {info.size} bytes, the data {self.size}",
-                reason="SIZE_MISMATCH",
-                metadata=context,
-            )
-        if info.crc32c is not None and info.crc32c != self.crc32c:
-            raise ChecksumMismatch(
-                f"{what}: the object {info.key!r} has crc32c {info.crc32c:08x}, "
-                f"the data {self.crc32c:08x}",
-                reason="CHECKSUM_MISMATCH",
-                metadata=context,
-            )
-        if info.sha256 is not None and info.sha256 != self.sha256:
-            raise ChecksumMismatch(
-                f"{what}: the object {info.key!r} has sha256 {info.sha256.hex()}, "
-                f"the data {self.sha256.hex()}",
-                reason="CHECKSUM_MISMATCH",
-                metadata=context,
-            )
-        return info
+        return check_stored(info, self.size, self.crc32c, self.sha256, what)
 
 
 def fresh_status(upload_id: str) -> UploadStatus:

@@ -14,7 +14,7 @@ from storagegw._types import ByteRange, ObjectInfo
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2
 
-__all__ = ["GetStreamVerifier", "PutStream", "ReaderState"]
+__all__ = ["GetStreamVerifier", "PutStream", "ReaderState", "check_stored"]
 
 
 class PutStream:
@@ -89,21 +89,40 @@ class PutStream:
     def object_info(self, response: storage_pb2.PutResponse) -> ObjectInfo:
         """The stored object, after checking it is what this stream sent."""
         info = ObjectInfo.from_proto(response.object)
-        sent = {"key": info.key, "side": "client"}
-        if self._finished and info.size != self.size:
-            raise SizeMismatch(
-                f"the gateway stored {info.size} bytes for {info.key!r} but {self.size} were sent",
-                reason="SIZE_MISMATCH",
-                metadata=sent,
-            )
-        if self._finished and info.crc32c is not None and info.crc32c != self._crc.value:
+        if not self._finished:
+            return info
+        sha256 = self._sha256.digest()
+        return check_stored(info, self.size, self._crc.value, sha256, "upload verification failed")
+
+
+def check_stored(info: ObjectInfo, size: int, crc: int, sha256: bytes, what: str) -> ObjectInfo:
+    """`info` if the stored object has the data's size and the data's
+    checksums (those the gateway reports), else raise SizeMismatch or
+    ChecksumMismatch, with `what` failed."""
+    context = {"key": info.key, "side": "client"}
+    if info.size != size:
+        raise SizeMismatch(
+            f"{what}: the gateway stored {info.size} bytes for {info.key!r}, the data has {size}",
+            reason="SIZE_MISMATCH",
+            metadata=context,
+        )
+    digests: list[tuple[str, int | bytes | None, int | bytes]] = [
+        ("crc32c", info.crc32c, crc),
+        ("sha256", info.sha256, sha256),
+    ]
+    for name, stored, computed in digests:
+        if stored is not None and stored != computed:
             raise ChecksumMismatch(
-                f"the gateway stored {info.key!r} with crc32c {info.crc32c:08x} "
-                f"but the client sent {self._crc.value:08x}",
+                f"{what}: the gateway stored {info.key!r} with {name} {_hex(stored)}, "
+                f"the data has {_hex(computed)}",
                 reason="CHECKSUM_MISMATCH",
-                metadata=sent,
+                metadata=context,
             )
-        return info
+    return info
+
+
+def _hex(digest: int | bytes) -> str:
+    return f"{digest:08x}" if isinstance(digest, int) else digest.hex()
 
 
 # ---------------------------------------------------------------- downloads
