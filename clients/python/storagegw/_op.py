@@ -1,7 +1,8 @@
 """One public operation, written once, for both clients.
 
 An operation is a flow builder with the public method's exact signature and
-docstring (see _operations.py). Named in a client's class body,
+docstring (see _operations.py and _transfers.py). Named in a client's class
+body (or, once for both clients, in _methods.Methods'),
 
     class Client(ClientBase):
         head = operations.head
@@ -10,6 +11,9 @@ it becomes that client's method: Client.head blocks on the flow and returns
 its result, AsyncClient.head is an `async def` that awaits it. Each client
 says how it runs a flow with its `_run` method; everything else (the
 parameters, their defaults, the doc, the requests built) is the builder's.
+Op is the common kind; Listing yields items page by page, SourceOp takes a
+source whose type differs between the clients, and Opener returns the
+client's reader.
 
 Each client gets a real function, made once when its class is created, so
 inspect.signature, help(), __doc__, __name__, __qualname__ and __wrapped__
@@ -48,6 +52,7 @@ __all__ = [
     "Op",
     "Opener",
     "Opens",
+    "Operation",
     "SourceOp",
     "SyncRunner",
     "listing",
@@ -96,7 +101,7 @@ class _Same(Enum):
 SAME_DOC: Final = _Same.DOC
 
 
-class _Operation:
+class Operation:
     """What Op and Listing share: the builder, and one function per client
     class that names it, made by `_method` (sync or async)."""
 
@@ -113,7 +118,10 @@ class _Operation:
             raise TypeError(
                 f"{owner.__qualname__}.{name} names the operation {self._build.__name__}"
             )
-        is_async = inspect.iscoroutinefunction(owner._run)  # type: ignore[attr-defined]
+        run = getattr(owner, "_run", None)
+        if run is None:
+            return  # a class that names operations for its clients (_methods.Methods)
+        is_async = inspect.iscoroutinefunction(run)
         method = self._method(is_async)
         functools.update_wrapper(method, self._build)
         method.__module__ = owner.__module__
@@ -154,7 +162,7 @@ class _Operation:
         raise AttributeError(f"{cls.__qualname__} does not name {self._build.__name__}")
 
 
-class _Performed(_Operation):
+class _Performed(Operation):
     """What Op and SourceOp share: the client's method runs the builder's
     flow by the class's `_run`, blocking or awaited."""
 
@@ -239,7 +247,7 @@ class SourceOp(_Performed, Generic[P, R]):
         return {} if is_async else {"source": "PutSource"}
 
 
-class Opener(_Operation, Generic[P]):
+class Opener(Operation, Generic[P]):
     """A descriptor for `open`: its builder makes the GetRequest, and each
     client's method returns that client's reader for it, from `_open` (not
     awaited: AsyncClient's reader sends the request when awaited or entered)."""
@@ -269,7 +277,7 @@ class Opener(_Operation, Generic[P]):
         return reader
 
 
-class Listing(_Operation, Generic[P, T]):
+class Listing(Operation, Generic[P, T]):
     """A descriptor like Op for a listing: its builder makes one flow per
     page, each giving a batch of items; Client's method is a generator of
     the items, AsyncClient's an async generator."""

@@ -18,10 +18,7 @@ from typing import TypeVar
 import grpc
 import grpc.aio
 
-from storagegw import _operations as operations
-from storagegw import _transfers as transfers
 from storagegw._aio_transport import AsyncTransport
-from storagegw._base import ClientBase
 from storagegw._common import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_TARGET,
@@ -29,6 +26,7 @@ from storagegw._common import (
     AsyncPutSource,
 )
 from storagegw._effects import Flow
+from storagegw._methods import Methods
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
@@ -39,7 +37,7 @@ __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 _Result = TypeVar("_Result")
 
 
-class AsyncClient(ClientBase, AsyncClosedOnExit):
+class AsyncClient(Methods, AsyncClosedOnExit):
     """A grpc.aio connection to a storage gateway; arguments as for Client."""
 
     def __init__(
@@ -65,37 +63,10 @@ class AsyncClient(ClientBase, AsyncClosedOnExit):
 
     async def _run(self, flow: Flow[_Result]) -> _Result:
         """Run an operation's flow: the operations written once in
-        _operations.py (put_bytes, head, ...) are this client's, as
-        coroutines, by it."""
+        _operations.py and _transfers.py (put_bytes, head, ...), named in
+        _methods.Methods, are this client's, as coroutines, by it."""
         return await self._transport.run(flow)
 
     def _open(self, request: storage_pb2.GetRequest) -> AsyncObjectReader:
         """The reader `open` returns (see _transfers.py), not yet started."""
         return self._transport.reader(request, request.key)
-
-    # ------------------------------------------------------------ uploads
-
-    put_bytes = operations.put_bytes
-    put_file = transfers.put_file
-
-    start_upload = operations.start_upload
-    query_upload = operations.query_upload
-    abort_upload = operations.abort_upload
-    resume_upload = transfers.resume_upload
-
-    # ------------------------------------------------------------ downloads
-
-    open = transfers.open
-    get_bytes = operations.get_bytes
-    download_file = operations.download_file
-
-    # ------------------------------------------------------------ metadata
-
-    head = operations.head
-    exists = operations.exists
-    delete = operations.delete
-
-    list_pages = operations.list_pages
-    list = operations.list
-    sign_url = operations.sign_url
-    copy = operations.copy

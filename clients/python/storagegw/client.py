@@ -16,11 +16,9 @@ from typing import TypeVar
 
 import grpc
 
-from storagegw import _operations as operations
-from storagegw import _transfers as transfers
-from storagegw._base import ClientBase
 from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, ClosedOnExit, PutSource
 from storagegw._effects import Flow
+from storagegw._methods import Methods
 from storagegw._readers import ObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
@@ -32,7 +30,7 @@ __all__ = ["Client", "ObjectReader", "PutSource"]
 _Result = TypeVar("_Result")
 
 
-class Client(ClientBase, ClosedOnExit):
+class Client(Methods, ClosedOnExit):
     """A connection to a storage gateway.
 
     Args:
@@ -70,36 +68,10 @@ class Client(ClientBase, ClosedOnExit):
 
     def _run(self, flow: Flow[_Result]) -> _Result:
         """Run an operation's flow: the operations written once in
-        _operations.py (put_bytes, head, ...) are this client's by it."""
+        _operations.py and _transfers.py (put_bytes, head, ...), named in
+        _methods.Methods, are this client's by it."""
         return self._transport.run(flow)
 
     def _open(self, request: storage_pb2.GetRequest) -> ObjectReader:
         """The reader `open` returns (see _transfers.py)."""
         return self._transport.open_reader(request, request.key)
-
-    # ------------------------------------------------------------ uploads
-
-    put_bytes = operations.put_bytes
-    put_file = transfers.put_file
-
-    start_upload = operations.start_upload
-    query_upload = operations.query_upload
-    abort_upload = operations.abort_upload
-    resume_upload = transfers.resume_upload
-
-    # ------------------------------------------------------------ downloads
-
-    open = transfers.open
-    get_bytes = operations.get_bytes
-    download_file = operations.download_file
-
-    # ------------------------------------------------------------ metadata
-
-    head = operations.head
-    exists = operations.exists
-    delete = operations.delete
-
-    list_pages = operations.list_pages
-    list = operations.list
-    sign_url = operations.sign_url
-    copy = operations.copy
