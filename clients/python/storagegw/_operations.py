@@ -1,9 +1,9 @@
 """The operations Client and AsyncClient share, each written once: its public
 signature and doc, and the flow it runs (see _op.py for how each client
 performs it). Where the two clients' docs differ, `async_doc` is
-AsyncClient's. Operations whose signatures differ (put_file and
+AsyncClient's. Operations whose signatures differ by a type (put_file and
 resume_upload take different sources, open returns different readers) are
-written in client.py and aio.py.
+in _transfers.py; _methods.Methods names them all for both clients.
 """
 
 from __future__ import annotations
