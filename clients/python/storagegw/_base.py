@@ -48,10 +48,15 @@ class ClientBase:
         key: str,
         bucket: str | None,
         metadata: Mapping[str, str] | None,
-        conditions: storage_pb2.Preconditions | None,
+        if_match: str | None,
+        if_none_match: str | None,
+        if_generation_match: int | None,
     ) -> SpecFor:
         """The PutSpec, once the source's content type and size are known."""
         bucket_name = self._bucket(bucket)
+        conditions = _conditions(
+            if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
+        )
 
         def spec(content_type: str | None, size: int | None) -> storage_pb2.PutSpec:
             return _common.put_spec(

@@ -58,10 +58,7 @@ def put_bytes(
     if_generation_match: int | None = None,
 ) -> Flow[ObjectInfo]:
     """Store `data` under `key`. if_none_match="*" only creates."""
-    conditions = _conditions(
-        if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-    )
-    spec = self._spec_for(key, bucket, metadata, conditions)
+    spec = self._spec_for(key, bucket, metadata, if_match, if_none_match, if_generation_match)
     info: ObjectInfo = yield PutSource([bytes(data)], content_type, len(data), spec, None)
     return info
 
@@ -83,11 +80,8 @@ def start_upload(
 
     The conditions are checked now and again when the upload commits.
     """
-    conditions = _conditions(
-        if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-    )
-    spec = self._spec_for(key, bucket, metadata, conditions)(content_type, size)
-    return _flows.start_upload(spec, self.timeout)
+    spec = self._spec_for(key, bucket, metadata, if_match, if_none_match, if_generation_match)
+    return _flows.start_upload(spec(content_type, size), self.timeout)
 
 
 @operation(async_doc=None)

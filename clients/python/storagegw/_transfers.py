@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 
-from storagegw import _common, _effects, _flows
-
-# PutSource, AsyncPutSource and the readers are the methods' annotations in
-# Client and AsyncClient: typing.get_type_hints looks them up here.
+from storagegw import _effects, _flows
 from storagegw._base import ClientBase
+
+# PutSource and the readers are the methods' annotations in Client and
+# AsyncClient but not the builders': typing.get_type_hints looks them up here.
 from storagegw._common import AsyncPutSource, PutSource  # noqa: F401
 from storagegw._effects import Blocking, Flow
 from storagegw._op import opener, source_operation
@@ -80,10 +80,7 @@ def put_file(
     sent) and call resume_upload(). resumable=False sends one plain Put,
     never retried; a non-seekable source cannot be resumable.
     """
-    conditions = _common.preconditions(
-        if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
-    )
-    spec = self._spec_for(key, bucket, metadata, conditions)
+    spec = self._spec_for(key, bucket, metadata, if_match, if_none_match, if_generation_match)
     threshold = self.resumable_threshold
     if not (yield Blocking(partial(wants_resumable, resumable, source, size, threshold))):
         info: ObjectInfo = yield _effects.PutSource(source, content_type, size, spec, progress)
