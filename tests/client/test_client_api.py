@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from storagegw import AsyncClient, Client, _operations
+from storagegw import AsyncClient, AsyncObjectReader, Client, ObjectReader, _operations
+from storagegw.aio import AsyncPutSource
+from storagegw.client import PutSource
 
 SHARED = sorted(_operations.__all__)
 # Where the two clients' signatures differ, and how.
@@ -166,3 +168,33 @@ def test_shared_operations_type_hints_resolve_and_agree(name: str) -> None:
         assert typing.get_origin(sync.pop("return")) is Iterator
         assert typing.get_origin(aio.pop("return")) is AsyncIterator
     assert sync == aio
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+@pytest.mark.parametrize("name", ["open", *SOURCE_TAKERS])
+def test_explicit_methods_read_as_the_class_s_methods(cls: type, name: str) -> None:
+    function = getattr(cls, name)
+    assert (function.__name__, function.__qualname__) == (name, f"{cls.__name__}.{name}")
+    assert function.__module__ == cls.__module__
+    assert getattr(cls, name) is function
+    own = pydoc.render_doc(cls, renderer=pydoc.plaintext).split("inherited from")[0]
+    assert f"{name}(self, " in own
+    assert function.__doc__.splitlines()[0] in own
+    if cls is AsyncClient and name != "open":
+        assert f"Client.{name}" in function.__doc__
+
+
+def test_explicit_methods_type_hints_name_each_client_s_types() -> None:
+    assert typing.get_type_hints(Client.put_file)["source"] == PutSource
+    assert typing.get_type_hints(AsyncClient.put_file)["source"] == AsyncPutSource
+    assert typing.get_type_hints(Client.resume_upload)["source"] == PutSource
+    assert typing.get_type_hints(AsyncClient.resume_upload)["source"] == AsyncPutSource
+    assert typing.get_type_hints(Client.open)["return"] is ObjectReader
+    assert typing.get_type_hints(AsyncClient.open)["return"] is AsyncObjectReader
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_a_subclass_of_a_client_has_the_client_s_methods(cls: type) -> None:
+    subclass = type("Mine", (cls,), {})
+    for name in [*SHARED, "open", *SOURCE_TAKERS]:
+        assert getattr(subclass, name) is getattr(cls, name), name
