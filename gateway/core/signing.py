@@ -285,8 +285,8 @@ class UrlSigner:
             named = self._secrets.find(key_id)
             if named is None:
                 raise SignatureError(
-                    "signed URL: signed with a secret this gateway no longer accepts "
-                    "(retired), or not by this gateway"
+                    "signed URL: signature made with a secret this gateway no longer "
+                    "accepts (retired), or not by this gateway"
                 )
             candidates = [named]
         canonical = _canonical(signed_method, bucket, key, expires_text, query)

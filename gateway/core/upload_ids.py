@@ -109,14 +109,15 @@ class UploadIds:
         if len(upload_id) > MAX_TOKEN_CHARS or not upload_id.isascii():
             raise invalid_upload_id("not a token this gateway issued")
         key_id, separator, token = upload_id.rpartition(_KEY_ID_END)
-        fernet: Fernet | MultiFernet | None = self._any_fernet
+        fernet: Fernet | MultiFernet = self._any_fernet
         if separator:
-            fernet = self._fernets.get(key_id)
-            if fernet is None:
+            named = self._fernets.get(key_id)
+            if named is None:
                 raise invalid_upload_id(
                     "made with a secret this gateway no longer accepts (retired), "
                     "or not by this gateway"
                 )
+            fernet = named
         try:
             plain = fernet.decrypt(token.encode("ascii"))
         except InvalidToken:

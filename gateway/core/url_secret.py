@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 SECRET_ENV = "STORAGE_URL_SECRET"  # noqa: S105 (a name, not a secret)
 SECRET_FILE = ".url-secret"  # noqa: S105
 MIN_SECRET_BYTES = 16
-SECRET_SEPARATOR = ","
+SECRET_SEPARATOR = ","  # noqa: S105 (a comma, not a secret)
 # Hex digits of a key id: 32 bits tell a handful of secrets apart, and a clash
 # (two secrets with one id) is refused at load rather than resolved by trying.
 KEY_ID_CHARS = 8
