@@ -19,7 +19,7 @@ from gateway.core.buckets import Buckets, Guard
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
-from gateway.core.url_secret import load_or_create_secret
+from gateway.core.url_secret import load_or_create_secrets
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
 from gateway.http.listener import ConnectionLimits, HttpListener
@@ -78,11 +78,11 @@ class Gateway:
             config.default_bucket,
             guards,
         )
-        secret = load_or_create_secret(config.url_secret, config.base_path)
-        upload_ids = UploadIds(secret, config.upload_lifetime)
+        url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
+        upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url
         self.signer = UrlSigner(
-            secret, public_url, config.url_expiration, config.url_max_expiration
+            url_secrets, public_url, config.url_expiration, config.url_max_expiration
         )
         self.health = HealthServicer()
         self.stream_limits = StreamLimits(

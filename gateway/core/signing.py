@@ -8,9 +8,9 @@ it and checks it here. The URL is
     {base_url}/v1/b/{bucket}/o/{key}?X-Sgw-Expires=..&X-Sgw-Method=..
         [&X-Sgw-Download=1][&X-Sgw-Filename=..]
         [&X-Sgw-Content-Type=..][&X-Sgw-Max-Size=..][&X-Sgw-Min-Size=..]
-        &X-Sgw-Signature=<hex>
+        &X-Sgw-Key-Id=<key id>&X-Sgw-Signature=<hex>
 
-and the signature is the hex HMAC-SHA256, keyed with the gateway's URL
+and the signature is the hex HMAC-SHA256, keyed with the gateway's current URL
 secret, of the newline-separated canonical string
 
     SGW1-HMAC-SHA256
@@ -23,9 +23,12 @@ secret, of the newline-separated canonical string
 
 Every query parameter whose name starts with "x-sgw-" (any case) is signed,
 so adding, removing or changing one breaks the signature; other parameters
-are ignored. The secret comes from STORAGE_URL_SECRET or from a file the
+are ignored. The secrets come from STORAGE_URL_SECRET or from a file the
 gateway creates once in its data directory, so URLs survive restarts
-(gateway/core/url_secret.py).
+(gateway/core/url_secret.py). They rotate: X-Sgw-Key-Id (signed like the
+rest) names the secret a URL was signed with, and a URL verifies as long as
+that secret is still listed. URLs made before key ids existed have none; they
+are checked against every listed secret, as any of them may have signed them.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-from gateway.core.url_secret import MIN_SECRET_BYTES
+from gateway.core.url_secret import SecretRing, SigningKey
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.keys import validate_bucket, validate_key
 from gateway.domain.media_types import validate_content_type
@@ -55,6 +58,7 @@ P_FILENAME = "X-Sgw-Filename"
 P_CONTENT_TYPE = "X-Sgw-Content-Type"
 P_MAX_SIZE = "X-Sgw-Max-Size"
 P_MIN_SIZE = "X-Sgw-Min-Size"
+P_KEY_ID = "X-Sgw-Key-Id"
 P_SIGNATURE = "X-Sgw-Signature"
 PARAM_PREFIX = "x-sgw-"
 
@@ -137,17 +141,16 @@ class UrlSigner:
 
     def __init__(
         self,
-        secret: bytes,
+        secret: bytes | SecretRing,
         base_url: str,
         default_expiry_s: int = 3600,
         max_expiry_s: int = 7 * 86400,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if len(secret) < MIN_SECRET_BYTES:
-            raise ValueError(f"URL secret must be at least {MIN_SECRET_BYTES} bytes")
+        # One secret, or a ring (current first); too short: ConfigError (a ValueError).
+        self._secrets = SecretRing.of(secret)
         if not 1 <= default_expiry_s <= max_expiry_s:
             raise ValueError("need 1 <= default_expiry_s <= max_expiry_s")
-        self._secret = secret
         self.base_url = base_url
         self.default_expiry_s = default_expiry_s
         self.max_expiry_s = max_expiry_s
@@ -156,8 +159,9 @@ class UrlSigner:
     def __repr__(self) -> str:  # never show the secret
         return f"UrlSigner(base_url={self.base_url!r}, max_expiry_s={self.max_expiry_s})"
 
-    def _mac(self, message: bytes) -> str:
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+    @staticmethod
+    def _mac(key: SigningKey, message: bytes) -> bytes:
+        return hmac.new(key.secret, message, hashlib.sha256).hexdigest().encode("ascii")
 
     def check(
         self, method: SignedMethod, expires_in_s: float | None, options: UrlOptions
@@ -254,7 +258,10 @@ class UrlSigner:
         if request.min_size is not None:
             params[P_MIN_SIZE] = str(request.min_size)
         method = request.method
-        params[P_SIGNATURE] = self._mac(_canonical(method, bucket, key, str(expires), params))
+        signing_key = self._secrets.current
+        params[P_KEY_ID] = signing_key.key_id
+        canonical = _canonical(method, bucket, key, str(expires), params)
+        params[P_SIGNATURE] = self._mac(signing_key, canonical).decode("ascii")
         path = f"/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='/')}"
         url = f"{self.base_url.rstrip('/')}{path}?{urlencode(params, quote_via=quote)}"
         return SignedUrl(url, method, expires, headers, form_fields)
@@ -271,9 +278,20 @@ class UrlSigner:
             raise SignatureError("signed URL: missing signature")
         if not expires_text or not signed_method:
             raise SignatureError("signed URL: missing parameters")
-        expected = self._mac(_canonical(signed_method, bucket, key, expires_text, query))
+        key_id = query.get(P_KEY_ID)
+        if key_id is None:
+            candidates = list(self._secrets)  # signed before key ids existed
+        else:
+            named = self._secrets.find(key_id)
+            if named is None:
+                raise SignatureError(
+                    "signed URL: signature made with a secret this gateway no longer "
+                    "accepts (retired), or not by this gateway"
+                )
+            candidates = [named]
+        canonical = _canonical(signed_method, bucket, key, expires_text, query)
         given = signature.lower().encode("utf-8", "replace")
-        if not hmac.compare_digest(given, expected.encode("ascii")):
+        if not any(hmac.compare_digest(given, self._mac(k, canonical)) for k in candidates):
             raise SignatureError("signed URL: bad signature (tampered, or for another object)")
         # Signed by us from here on, so the values are well formed.
         try:

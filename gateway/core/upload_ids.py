@@ -13,6 +13,12 @@ altered, truncated or made with another secret is refused as a whole, so nobody
 can redirect an upload to another key or bucket. The encryption keeps the
 handle from the client: a GCS session URL is a bearer capability for the
 upload, which must only be used through the gateway and its checks.
+
+An upload id is "<key id>.<Fernet token>": the key id names the secret it was
+made with (gateway/core/url_secret.py), so ids made with a previous secret
+still open while that secret is listed, and are refused once it is removed.
+Ids made before key ids existed are a bare token; any listed secret may have
+made them, so each is tried.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.core.url_secret import SecretRing
 from gateway.domain.errors import GatewayError, Reason
 
 VERSION = 1
@@ -35,6 +42,8 @@ DEFAULT_LIFETIME_S = 7 * 24 * 3600
 # Longer than any upload_id the gateway issues: a bound on what is parsed.
 MAX_TOKEN_CHARS = 8192
 _KEY_INFO = b"storagegw upload-id v1"
+# Between the key id and the token: never in a Fernet token (URL-safe base64).
+_KEY_ID_END = "."
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +68,22 @@ def invalid_upload_id(why: str) -> GatewayError:
 
 
 class UploadIds:
-    """Issues and opens upload ids with one gateway secret."""
+    """Issues upload ids with the gateway's current secret, and opens those
+    made with any secret still listed."""
 
     def __init__(
         self,
-        secret: bytes,
+        secret: bytes | SecretRing,
         lifetime_s: int = DEFAULT_LIFETIME_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if lifetime_s < 1:
             raise ValueError("upload lifetime must be at least 1 second")
-        # A key of its own (HKDF), so that an upload id and a signed URL never
-        # share a MAC key even though both come from the one secret.
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(
-            secret
-        )
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        ring = SecretRing.of(secret)
+        self._fernets = {key.key_id: _fernet(key.secret) for key in ring}
+        self._current_key_id = ring.current.key_id
+        # Ids from before key ids: current secret first, as most were made with it.
+        self._any_fernet = MultiFernet(list(self._fernets.values()))
         self.lifetime_s = lifetime_s
         self._clock = clock
 
@@ -86,11 +95,11 @@ class UploadIds:
         expires = math.ceil(self._clock() + self.lifetime_s)
         ref = UploadRef(backend, bucket, key, handle, expires)
         payload = {"v": VERSION, "b": backend, "k": bucket, "o": key, "h": handle, "e": expires}
-        token = self._fernet.encrypt_at_time(
+        token = self._fernets[self._current_key_id].encrypt_at_time(
             json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
             int(self._clock()),
         )
-        return token.decode("ascii"), ref
+        return f"{self._current_key_id}{_KEY_ID_END}{token.decode('ascii')}", ref
 
     def open(self, upload_id: str) -> UploadRef:
         """What upload_id names. INVALID_UPLOAD_ID when it was not issued with
@@ -99,8 +108,18 @@ class UploadIds:
             raise invalid_upload_id("empty")
         if len(upload_id) > MAX_TOKEN_CHARS or not upload_id.isascii():
             raise invalid_upload_id("not a token this gateway issued")
+        key_id, separator, token = upload_id.rpartition(_KEY_ID_END)
+        fernet: Fernet | MultiFernet = self._any_fernet
+        if separator:
+            named = self._fernets.get(key_id)
+            if named is None:
+                raise invalid_upload_id(
+                    "made with a secret this gateway no longer accepts (retired), "
+                    "or not by this gateway"
+                )
+            fernet = named
         try:
-            plain = self._fernet.decrypt(upload_id.encode("ascii"))
+            plain = fernet.decrypt(token.encode("ascii"))
         except InvalidToken:
             raise invalid_upload_id(
                 "not a token this gateway issued (altered, or another secret)"
@@ -127,3 +146,10 @@ class UploadIds:
                 bucket=ref.bucket,
             )
         return ref
+
+
+def _fernet(secret: bytes) -> Fernet:
+    # A key of its own (HKDF), so that an upload id and a signed URL never
+    # share a MAC key even though both come from the one secret.
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(secret)
+    return Fernet(base64.urlsafe_b64encode(derived))

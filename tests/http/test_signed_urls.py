@@ -28,7 +28,7 @@ from gateway.backends.memory.backend import MemoryBackend
 from gateway.core.buckets import Buckets
 from gateway.core.ingest import Expected, store
 from gateway.core.signing import SignatureError, UrlSigner
-from gateway.core.url_secret import load_or_create_secret
+from gateway.core.url_secret import load_or_create_secrets
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
 from gateway.http.listener import ConnectionLimits, HttpListener
@@ -564,16 +564,17 @@ def test_verify_allows_head_on_get_urls_and_reports_bound_options() -> None:
 
 
 def test_secret_file_created_once_with_mode_0600(tmp_path: Path) -> None:
-    first = load_or_create_secret(None, tmp_path)
+    first = load_or_create_secrets(None, tmp_path)
     path = tmp_path / ".url-secret"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(first) == 32
+    assert len(first) == 1
+    assert len(first.current.secret) == 32
     assert sorted(p.name for p in tmp_path.iterdir()) == [".url-secret"]  # no temp left
     # A "restart": the same secret, so URLs signed before still verify.
     clock = Clock(5000)
     url = UrlSigner(first, "http://gw", clock=clock).sign("alpha", "k", "PUT", 60).url
-    second = load_or_create_secret(None, tmp_path)
-    assert second == first
+    second = load_or_create_secrets(None, tmp_path)
+    assert second.current == first.current
     query = dict(parse_qsl(urlsplit(url).query))
     assert UrlSigner(second, "http://gw", clock=clock).verify("PUT", "alpha", "k", query)
 
@@ -589,13 +590,13 @@ def test_secret_file_race_keeps_the_first_writer(
         real_link(src, dst)
 
     monkeypatch.setattr(os, "link", link_after_another_process)
-    assert load_or_create_secret(None, tmp_path) == bytes.fromhex(theirs)
+    assert load_or_create_secrets(None, tmp_path).current.secret == bytes.fromhex(theirs)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".url-secret"]
 
 
 def test_configured_secret(tmp_path: Path) -> None:
-    assert load_or_create_secret("s" * 16, tmp_path) == b"s" * 16
+    assert load_or_create_secrets("s" * 16, tmp_path).current.secret == b"s" * 16
     assert not (tmp_path / ".url-secret").exists()
     with pytest.raises(ValueError, match="STORAGE_URL_SECRET") as caught:
-        load_or_create_secret("too-short-secret"[:15], tmp_path)
+        load_or_create_secrets("too-short-secret"[:15], tmp_path)
     assert "too-short" not in str(caught.value)  # the secret is never echoed
