@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.access.settings import AccessSettings, load_access_settings
 from gateway.backends import registry
 from gateway.backends.base import Backend
 from gateway.backends.spec import DriverSpec
@@ -108,6 +109,10 @@ class Config:
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
+    # Authentication, policy (gateway/access/settings.py); None: all off.
+    access: AccessSettings | None = None
+    # GATEWAY_REFLECTION: serve gRPC reflection (grpcurl, buf curl without a schema).
+    reflection: bool = True
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -166,6 +171,12 @@ def _log_format(setting: str, text: str) -> str:
     if text not in ("auto", "json", "text"):
         raise ConfigError(setting, "must be auto, json or text")
     return text
+
+
+def _on_off(setting: str, text: str) -> bool:
+    if text not in ("on", "off"):
+        raise ConfigError(setting, f"{text!r} must be on or off")
+    return text == "on"
 
 
 def _base_url(setting: str, text: str) -> str:
@@ -349,4 +360,6 @@ def load(env: Mapping[str, str]) -> Config:
             parse_size,
         ),
         config_file=config_file,
+        access=load_access_settings(env, config_file),
+        reflection=_read(env, "GATEWAY_REFLECTION", _DEFAULT.reflection, _on_off),
     )

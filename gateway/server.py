@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import cleanup
+from gateway.access.setup import Access, build_access
 from gateway.config import Config
 from gateway.core import upload_budget
 from gateway.core.buckets import Buckets, Guard
@@ -71,8 +72,14 @@ class Gateway:
     """One gateway process's servers. start(), then stop() (or serve())."""
 
     def __init__(self, config: Config, guards: Sequence[Guard] = ()) -> None:
-        """guards: checked on every access, whatever route it came by (Buckets.open)."""
+        """guards: checked on every access, whatever route it came by
+        (Buckets.open), after those of the access policy (config.access)."""
         self.config = config
+        # Authentication and the policy: their guards go first at the door.
+        self.access: Access | None = None
+        if config.access is not None:
+            self.access = build_access(config.access)
+            guards = (*self.access.guards, *guards)
         self.buckets = Buckets(
             {name: bucket.build() for name, bucket in config.buckets.items()},
             config.default_bucket,
@@ -91,7 +98,10 @@ class Gateway:
         self.server = grpc.aio.server(
             interceptors=[
                 GatewayInterceptor(
-                    f"/{wire.SERVICE_NAME}/", self.stream_limits, config.max_message_size
+                    f"/{wire.SERVICE_NAME}/",
+                    self.stream_limits,
+                    config.max_message_size,
+                    None if self.access is None else self.access.authenticator,
                 )
             ],
             options=channel_options(config),
@@ -111,9 +121,10 @@ class Gateway:
             self.server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (wire.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        if config.reflection:
+            reflection.enable_server_reflection(
+                (wire.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            )
         try:
             self.grpc_port = self.server.add_insecure_port(config.listen)
         except RuntimeError:  # grpcio raises where older versions returned 0
@@ -233,6 +244,8 @@ class Gateway:
         if http_stopped is not None:
             await http_stopped
         await self.buckets.close()
+        if self.access is not None:
+            await self.access.close()
         log.info("stopped")
 
     async def serve(self) -> None:

@@ -13,6 +13,10 @@ from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import PresignRequest, UrlOptions
 
 
+# The access a URL of each method hands on (GET also allows HEAD).
+GRANTS: dict[SignedMethod, Action] = {"GET": Action.READ, "PUT": Action.WRITE, "POST": Action.WRITE}
+
+
 @dataclass(frozen=True, slots=True)
 class SignSpec(UrlOptions):
     """What a caller asks a signed URL to allow, with its options
@@ -33,7 +37,10 @@ async def sign_url(
 
     max_object_size is the gateway's own limit: it goes into a POST policy,
     which whoever serves the URL checks."""
-    target = buckets.open(spec.bucket, spec.key, Action.SIGN)
+    if spec.method is not None:
+        # Signing hands an access on: the signer must have that access itself.
+        buckets.open(spec.bucket, spec.key, GRANTS[spec.method])
+    target = buckets.open(spec.bucket, spec.key, Action.SIGN, scope=spec.method or "")
     if spec.method is None:
         raise invalid_argument(
             "method must be SIGNED_METHOD_GET, SIGNED_METHOD_PUT or SIGNED_METHOD_POST"
@@ -49,7 +56,7 @@ async def sign_url(
     wanted = signer.check(spec.method, spec.expires_in_s, options)
     presigner = target.backend.capabilities.presigner
     if presigner is None:
-        return signer.sign_checked(target.bucket, target.key, wanted)
+        return signer.sign_checked(target.bucket, target.key, wanted, target.principal)
     presigned = await presigner.sign_url(
         PresignRequest(
             target.key, wanted.method, math.ceil(wanted.expires_in_s), **wanted.option_values()

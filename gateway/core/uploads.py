@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ResumableBackend, UploadWriter
-from gateway.core.buckets import Action, Buckets
+from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.ingest import Body, Bounds, Pump, check_declared_size
 from gateway.core.resumable_hash import ResumableChecksums
 from gateway.core.upload_budget import UnfinishedBudget
@@ -77,6 +77,12 @@ def invalid_write_offset(offset: int, persisted: int) -> GatewayError:
     )
 
 
+def _owner(target: Target) -> str:
+    """Whose upload a call starts, as its id records it ("" when
+    authentication is off, as in ids issued before uploads had owners)."""
+    return target.principal.id if target.principal.authenticated else ""
+
+
 async def _checkpoint(writer: UploadWriter, snapshots: list[Snapshot]) -> None:
     for size, snapshot in snapshots:
         await writer.checkpoint(size, snapshot)
@@ -110,12 +116,16 @@ class Uploads:
         await self._budget.check_start(bucket, backend, expected.size)
         state = UploadState(ResumableChecksums(), expected)
         handle = await uploads.start_upload(key, options, state.encode())
-        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle)
+        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, _owner(target))
         return Started(upload_id, ref)
 
     def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
         ref = self._ids.open(upload_id)
-        backend = self._buckets.open(ref.bucket, ref.key, Action.WRITE).backend
+        target = self._buckets.open(ref.bucket, ref.key, Action.WRITE)
+        if ref.owner != _owner(target):
+            # Someone else's upload: only with ADMIN on its object.
+            self._buckets.open(ref.bucket, ref.key, Action.ADMIN)
+        backend = target.backend
         uploads = backend.capabilities.uploads
         if backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.
