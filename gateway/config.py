@@ -109,10 +109,8 @@ class Config:
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
-    # Authentication, policy (gateway/access/settings.py); None: all off.
-    access: AccessSettings | None = None
-    # GATEWAY_REFLECTION: serve gRPC reflection (grpcurl, buf curl without a schema).
-    reflection: bool = True
+    # Authentication, the policy, reflection (gateway/access/settings.py).
+    access: AccessSettings = field(default_factory=AccessSettings)
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -171,12 +169,6 @@ def _log_format(setting: str, text: str) -> str:
     if text not in ("auto", "json", "text"):
         raise ConfigError(setting, "must be auto, json or text")
     return text
-
-
-def _on_off(setting: str, text: str) -> bool:
-    if text not in ("on", "off"):
-        raise ConfigError(setting, f"{text!r} must be on or off")
-    return text == "on"
 
 
 def _base_url(setting: str, text: str) -> str:
@@ -361,5 +353,4 @@ def load(env: Mapping[str, str]) -> Config:
         ),
         config_file=config_file,
         access=load_access_settings(env, config_file),
-        reflection=_read(env, "GATEWAY_REFLECTION", _DEFAULT.reflection, _on_off),
     )

@@ -13,10 +13,6 @@ from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import PresignRequest, UrlOptions
 
 
-# The access a URL of each method hands on (GET also allows HEAD).
-GRANTS: dict[SignedMethod, Action] = {"GET": Action.READ, "PUT": Action.WRITE, "POST": Action.WRITE}
-
-
 @dataclass(frozen=True, slots=True)
 class SignSpec(UrlOptions):
     """What a caller asks a signed URL to allow, with its options
@@ -37,9 +33,8 @@ async def sign_url(
 
     max_object_size is the gateway's own limit: it goes into a POST policy,
     which whoever serves the URL checks."""
-    if spec.method is not None:
-        # Signing hands an access on: the signer must have that access itself.
-        buckets.open(spec.bucket, spec.key, GRANTS[spec.method])
+    # The scope names the access the URL hands on (GET: read, PUT and POST:
+    # write), which the guards require of the signer besides sign itself.
     target = buckets.open(spec.bucket, spec.key, Action.SIGN, scope=spec.method or "")
     if spec.method is None:
         raise invalid_argument(
