@@ -61,6 +61,8 @@ class RedactingFilter(logging.Filter):
 
 # Fields the access interceptor attaches to each record.
 _FIELDS = ("rpc_method", "bucket", "key", "bytes", "status", "duration_ms")
+# Fields of an audit line (gateway/access/audit.py), besides bucket and key.
+_AUDIT_FIELDS = ("principal", "proof", "method", "action", "outcome", "reason", "peer", "trace_id")
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,7 +73,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in _FIELDS:
+        for name in _FIELDS + _AUDIT_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info:
