@@ -32,8 +32,9 @@ def credentials_of(context: ServicerContext[Any, Any]) -> Credentials:
         bearer = value[len(_SCHEME) :].strip()
         if not bearer or " " in bearer:
             raise _malformed('authorization must be "Bearer <token>"')
-    certificates = context.auth_context().get("x509_pem_cert") or []
-    return Credentials(bearer=bearer, peer_certificate=certificates[0] if certificates else None)
+    # With mutual TLS, the certificate gRPC verified against the client CA.
+    certificate = next(iter(context.auth_context().get("x509_pem_cert") or ()), None)
+    return Credentials(bearer=bearer, peer_certificate=certificate)
 
 
 def _malformed(why: str) -> GatewayError:

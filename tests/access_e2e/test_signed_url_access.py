@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from storagegw.v1 import storage_pb2 as pb
-from tests.access_e2e.tenants import A, B, LAX_GRANTS, Caller, Session, policy_gateway
+from tests.access_e2e.tenants import LAX_GRANTS, A, B, Caller, Session, policy_gateway
 from tests.conftest import RunningGateway, run_gateway
 
 SECRET = "a-url-secret-both-gateways-share"
@@ -77,9 +77,9 @@ def test_a_url_is_checked_against_its_signers_grant_when_used(
         Session(channel).put(B, B_OBJECT, b"salaries")
     urls = {m: _served_by(_sign(lax, A, B_OBJECT, m), strict) for m in METHODS}
     answers = _routes(urls)
-    assert {route: (r.status_code, r.headers.get("X-Sgw-Reason")) for route, r in answers.items()} == (
-        dict.fromkeys(answers, (403, "ACCESS_DENIED"))
-    )
+    assert {
+        route: (r.status_code, r.headers.get("X-Sgw-Reason")) for route, r in answers.items()
+    } == (dict.fromkeys(answers, (403, "ACCESS_DENIED")))
     # The same URLs work where the signer's grant allows them (lax itself).
     with httpx.Client(timeout=30) as http:
         assert http.get(_sign(lax, A, B_OBJECT, pb.SIGNED_METHOD_GET)).content == b"salaries"

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from storagegw.v1 import storage_pb2 as pb
-from tests.access_e2e.tenants import A, B, OPS, Session, policy_gateway, refusal, segment
+from tests.access_e2e.tenants import OPS, A, B, Session, policy_gateway, refusal, segment
 from tests.conftest import RunningGateway
 from tests.drivers import backend_env
 
@@ -50,7 +50,9 @@ def _copy(source: str, destination: str) -> Attempt:
 
 
 def _sign(key: str, method: int) -> Attempt:
-    return lambda s, _: refusal(s.stub.SignUrl, pb.SignUrlRequest(key=key, method=method), A.metadata)
+    return lambda s, _: refusal(
+        s.stub.SignUrl, pb.SignUrlRequest(key=key, method=method), A.metadata
+    )
 
 
 # What tenant A tries on tenant B's things; uploads: B's upload ids by name
@@ -77,9 +79,7 @@ ATTEMPTS: dict[str, Attempt] = {
     "SignUrl GET": _sign(B_OBJECT, pb.SIGNED_METHOD_GET),
     "SignUrl PUT": _sign(B_OBJECT, pb.SIGNED_METHOD_PUT),
     "SignUrl POST": _sign(B_OBJECT, pb.SIGNED_METHOD_POST),
-    "Put": lambda s, _: refusal(
-        lambda request, metadata: s.put(A, B.home + "planted.txt"), None
-    ),
+    "Put": lambda s, _: refusal(lambda request, metadata: s.put(A, B.home + "planted.txt"), None),
     "StartUpload": lambda s, _: refusal(
         s.stub.StartUpload,
         pb.StartUploadRequest(spec=pb.PutSpec(key=B.home + "planted.txt")),
@@ -145,11 +145,13 @@ def test_an_upload_belongs_to_whoever_started_it(session: Session) -> None:
     """In shared/ both tenants may write, yet only B continues B's upload;
     the operator (admin) may query and abort it."""
     upload_id = session.start(B, "shared/report.bin")
-    assert refusal(
-        session.stub.Put, segment(upload_id, b"from A", finish=True), A.metadata
-    ) == DENIED
+    assert (
+        refusal(session.stub.Put, segment(upload_id, b"from A", finish=True), A.metadata) == DENIED
+    )
     session.stub.Put(segment(upload_id, b"from B", finish=False), metadata=B.metadata)
-    assert session.query(OPS, upload_id).persisted_size == session.query(B, upload_id).persisted_size
+    assert (
+        session.query(OPS, upload_id).persisted_size == session.query(B, upload_id).persisted_size
+    )
     assert session.stub.AbortUpload(
         pb.AbortUploadRequest(upload_id=upload_id), metadata=OPS.metadata
     ).existed
