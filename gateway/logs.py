@@ -89,8 +89,8 @@ class TextFormatter(logging.Formatter):
             bucket, key = fields["bucket"] or "-", fields["key"]
             where = f"{bucket}/{key}" if key else bucket
             text = (
-                f"{fields['rpc_method']} {where} {fields['bytes']}B {fields['status']} "
-                f"{fields['duration_ms']}ms"
+                f"{fields['rpc_method']} {fields.get('principal', '-')} {where} "
+                f"{fields['bytes']}B {fields['status']} {fields['duration_ms']}ms"
             )
         else:
             text = record.getMessage()

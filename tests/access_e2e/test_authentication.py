@@ -4,7 +4,9 @@ audit and access log lines (with no key material)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -14,9 +16,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.access.api_keys import hash_key
 from storagegw.v1 import storage_pb2 as pb
-from tests.access_e2e.tenants import A, B, Session, policy_gateway, refusal
-from tests.conftest import AccessLog, RunningGateway
+from tests.access_e2e.tenants import A, B, Session, policy_gateway, refusal, write_policy
+from tests.conftest import AccessLog, RunningGateway, gateway_process
 from tests.service.test_tooling import GRPCURL
 
 SERVICE = "storagegw.v1.StorageService"
@@ -199,3 +202,41 @@ def test_audit_lines_for_a_mutating_call_and_for_refusals(
         text = f"{record.getMessage()} {record.__dict__}"
         assert A.key not in text
         assert B.key not in text
+
+
+def test_a_gateway_process_writes_json_audit_lines_without_key_material(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path)
+    with gateway_process(tmp_path, STORAGE_BACKEND="memory", GATEWAY_POLICY=str(policy)) as process:
+        with grpc.insecure_channel(process.target) as channel:
+            session = Session(channel)
+            session.put(A, A.home + "logged.txt")
+            refusal(session.stub.Get, pb.GetRequest(key=B.home + "x"), A.metadata)
+        process.process.send_signal(signal.SIGTERM)
+        process.process.wait(30)
+    lines = [json.loads(line) for line in process.log_lines if line.startswith("{")]
+    audit = [
+        {name: line[name] for name in ("principal", "method", "action", "outcome", "reason")}
+        for line in lines
+        if line["logger"] == "storagegw.audit"
+    ]
+    assert audit == [
+        {
+            "principal": "tenant-a",
+            "method": "Put",
+            "action": "write",
+            "outcome": "OK",
+            "reason": "",
+        },
+        {
+            "principal": "tenant-a",
+            "method": "Get",
+            "action": "read",
+            "outcome": "PERMISSION_DENIED",
+            "reason": "ACCESS_DENIED",
+        },
+    ]
+    calls = [(line["rpc_method"], line["principal"]) for line in lines if "rpc_method" in line]
+    assert calls == [("Put", "tenant-a"), ("Get", "tenant-a")]
+    output = "".join(process.log_lines)
+    assert A.key not in output
+    assert hash_key(A.key) not in output
