@@ -8,8 +8,7 @@ import json
 import logging
 import signal
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -18,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.access.api_keys import hash_key
 from storagegw.v1 import storage_pb2 as pb
+from tests.access_e2e.conftest import Records
 from tests.access_e2e.tenants import A, B, Session, policy_gateway, refusal, write_policy
 from tests.conftest import AccessLog, RunningGateway, gateway_process
 from tests.service.test_tooling import GRPCURL
@@ -111,44 +111,6 @@ def test_reflection_can_be_turned_off(tmp_path: Path) -> None:
         listed = _grpcurl(running.target, "list")
     assert listed.returncode != 0
     assert "reflection" in listed.stderr.lower()
-
-
-class Records(logging.Handler):
-    """Records of one logger; wait() blocks until one satisfies a test."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self._arrived = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._arrived:
-            self.records.append(record)
-            self._arrived.notify_all()
-
-    def wait(self, test: Callable[[logging.LogRecord], bool]) -> logging.LogRecord:
-        def found() -> logging.LogRecord | None:
-            return next((r for r in self.records if test(r)), None)
-
-        with self._arrived:
-            self._arrived.wait_for(lambda: found() is not None, 30)
-            record = found()
-        assert record is not None, [r.__dict__ for r in self.records]
-        return record
-
-
-@pytest.fixture
-def audit_log() -> Iterator[Records]:
-    handler = Records()
-    logger = logging.getLogger("storagegw.audit")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 FIELDS = ("principal", "method", "action", "bucket", "key", "outcome", "reason", "peer")

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from storagegw.v1 import storage_pb2 as pb
+from tests.access_e2e.conftest import Records
 from tests.access_e2e.tenants import LAX_GRANTS, A, B, Caller, Session, policy_gateway
 from tests.conftest import RunningGateway, run_gateway
 
@@ -110,3 +111,23 @@ def test_a_tenants_urls_for_its_own_space_work(strict: RunningGateway) -> None:
     # The URL names its signer (signed, so it cannot be changed) and no key material.
     assert "X-Sgw-Principal=tenant-a" in url
     assert A.key not in url
+
+
+def test_signed_uploads_and_refused_urls_are_audited(
+    strict: RunningGateway, lax: RunningGateway, audit_log: Records
+) -> None:
+    key = A.home + "audited.txt"
+    with httpx.Client(timeout=30) as http:
+        assert http.put(_sign(strict, A, key, pb.SIGNED_METHOD_PUT), content=b"x").is_success
+        refused = _served_by(_sign(lax, A, B_OBJECT, pb.SIGNED_METHOD_GET), strict)
+        assert http.get(refused).status_code == 403
+    put = audit_log.wait(lambda r: getattr(r, "method", "") == "HTTP PUT")
+    get = audit_log.wait(lambda r: getattr(r, "method", "") == "HTTP GET")
+    assert [
+        (r.principal, r.proof, r.action, r.key, r.outcome, r.reason)  # type: ignore[attr-defined]
+        for r in (put, get)
+    ] == [
+        ("tenant-a", "signed_url", "write", key, "OK", ""),
+        ("tenant-a", "signed_url", "read", B_OBJECT, "PERMISSION_DENIED", "ACCESS_DENIED"),
+    ]
+    assert get.peer == "127.0.0.1"  # type: ignore[attr-defined]
