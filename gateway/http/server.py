@@ -145,13 +145,13 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     if method not in _METHODS:
         raise web.HTTPMethodNotAllowed(method, list(_METHODS))
     entry = calllog.start(f"HTTP {method}")
-    outcome = "CANCELLED"
+    outcome, reason = "CANCELLED", ""
     try:
         response = await _answer(request, method)
-        outcome = _outcome(response)
+        outcome, reason = _outcome(response)
     finally:
         if method in ("PUT", "POST") or outcome in _DENIALS:
-            _audit(request, entry, outcome)
+            _audit(request, entry, outcome, reason)
     if response.status >= 400 and not request.content.is_eof():
         # A refused upload: its body is not read (nor drained), the connection ends.
         response.force_close()
@@ -161,17 +161,19 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 _DENIALS = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
-def _outcome(response: web.StreamResponse) -> str:
-    """The answer as a gRPC status name, the audit's vocabulary on both fronts."""
+def _outcome(response: web.StreamResponse) -> tuple[str, str]:
+    """(the answer as a gRPC status name, the audit's vocabulary on both
+    fronts; its reason)."""
     if response.status < 400:
-        return "OK"
+        return "OK", ""
+    reason = response.headers.get(REASON_HEADER, "")
     try:
-        return REASON_STATUS[Reason(response.headers.get(REASON_HEADER, ""))].grpc_code
+        return REASON_STATUS[Reason(reason)].grpc_code, reason
     except ValueError:  # an answer of aiohttp's own
-        return str(response.status)
+        return str(response.status), reason
 
 
-def _audit(request: web.Request, entry: calllog.CallLog, outcome: str) -> None:
+def _audit(request: web.Request, entry: calllog.CallLog, outcome: str, reason: str) -> None:
     audit.record(
         principal=entry.principal,
         method=entry.method,
@@ -179,7 +181,7 @@ def _audit(request: web.Request, entry: calllog.CallLog, outcome: str) -> None:
         bucket=entry.bucket,
         key=entry.key,
         outcome=outcome,
-        reason=entry.reason,
+        reason=reason,
         peer=request.remote or "",
     )
 
@@ -212,7 +214,6 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
         with limits.serving():
             return await serve()
     except GatewayError as exc:
-        calllog.current().reason = str(exc.reason)
         return _gateway_error(exc)
     except Exception:
         log.exception("signed URL %s %s failed", method, request.path)
