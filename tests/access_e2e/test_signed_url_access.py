@@ -131,3 +131,13 @@ def test_signed_uploads_and_refused_urls_are_audited(
         ("tenant-a", "signed_url", "read", B_OBJECT, "PERMISSION_DENIED", "ACCESS_DENIED"),
     ]
     assert get.peer == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+def test_the_signer_named_in_a_url_cannot_be_changed(strict: RunningGateway) -> None:
+    url = _sign(strict, A, A.home + "x.txt", pb.SIGNED_METHOD_PUT)
+    forged = url.replace("X-Sgw-Principal=tenant-a", "X-Sgw-Principal=tenant-b")
+    assert forged != url
+    with httpx.Client(timeout=30) as http:
+        answer = http.put(forged, content=b"x")
+    assert (answer.status_code, answer.headers["X-Sgw-Reason"]) == (403, "PERMISSION_DENIED")
+    assert "bad signature" in answer.text
