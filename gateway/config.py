@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.access.settings import AccessSettings, load_access_settings
 from gateway.backends import registry
 from gateway.backends.base import Backend
 from gateway.backends.spec import DriverSpec
@@ -109,6 +110,8 @@ class Config:
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
+    # Authentication, the policy, reflection (gateway/access/settings.py).
+    access: AccessSettings = field(default_factory=AccessSettings)
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -349,4 +352,5 @@ def load(env: Mapping[str, str]) -> Config:
             parse_size,
         ),
         config_file=config_file,
+        access=load_access_settings(env, config_file),
     )

@@ -61,6 +61,8 @@ class RedactingFilter(logging.Filter):
 
 # Fields the access interceptor attaches to each record.
 _FIELDS = ("rpc_method", "bucket", "key", "bytes", "status", "duration_ms")
+# Fields of an audit line (gateway/access/audit.py), besides bucket and key.
+_AUDIT_FIELDS = ("principal", "proof", "method", "action", "outcome", "reason", "peer", "trace_id")
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,7 +73,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in _FIELDS:
+        for name in _FIELDS + _AUDIT_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info:
@@ -87,8 +89,8 @@ class TextFormatter(logging.Formatter):
             bucket, key = fields["bucket"] or "-", fields["key"]
             where = f"{bucket}/{key}" if key else bucket
             text = (
-                f"{fields['rpc_method']} {where} {fields['bytes']}B {fields['status']} "
-                f"{fields['duration_ms']}ms"
+                f"{fields['rpc_method']} {fields.get('principal', '-')} {where} "
+                f"{fields['bytes']}B {fields['status']} {fields['duration_ms']}ms"
             )
         else:
             text = record.getMessage()

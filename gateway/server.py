@@ -13,6 +13,8 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway import cleanup
+from gateway.access.policy import Policy
+from gateway.access.setup import Access, build_access
 from gateway.config import Config
 from gateway.core import upload_budget
 from gateway.core.buckets import Buckets, Guard
@@ -62,6 +64,20 @@ def channel_options(config: Config) -> list[tuple[str, int]]:
     ]
 
 
+def policy_claims(policy: Policy | None) -> frozenset[str]:
+    """The claims the policy's prefixes name ({claims.team}): a signed URL
+    carries these of its signer's, and no others (gateway/core/url_principal.py)."""
+    if policy is None:
+        return frozenset()
+    return frozenset(
+        name.removeprefix("claims.")
+        for grant in policy.grants
+        for prefix in grant.prefixes
+        for name in prefix.parts[1::2]  # literal, placeholder, literal, ...
+        if name.startswith("claims.")
+    )
+
+
 def bucket_service_name(bucket: str) -> str:
     """Health service name of one bucket's backend."""
     return f"{wire.SERVICE_NAME}/{bucket}"
@@ -71,8 +87,12 @@ class Gateway:
     """One gateway process's servers. start(), then stop() (or serve())."""
 
     def __init__(self, config: Config, guards: Sequence[Guard] = ()) -> None:
-        """guards: checked on every access, whatever route it came by (Buckets.open)."""
+        """guards: checked on every access, whatever route it came by
+        (Buckets.open), after those of the access policy (config.access)."""
         self.config = config
+        # Authentication and the policy: their guards go first at the door.
+        self.access: Access = build_access(config.access)
+        guards = (*self.access.guards, *guards)
         self.buckets = Buckets(
             {name: bucket.build() for name, bucket in config.buckets.items()},
             config.default_bucket,
@@ -84,6 +104,7 @@ class Gateway:
         self.signer = UrlSigner(
             url_secrets, public_url, config.url_expiration, config.url_max_expiration
         )
+        self.signer.carried_claims = policy_claims(self.access.policy)
         self.health = HealthServicer()
         self.stream_limits = StreamLimits(
             config.max_streams, config.stream_idle_timeout, config.max_buffered_bytes
@@ -91,7 +112,10 @@ class Gateway:
         self.server = grpc.aio.server(
             interceptors=[
                 GatewayInterceptor(
-                    f"/{wire.SERVICE_NAME}/", self.stream_limits, config.max_message_size
+                    f"/{wire.SERVICE_NAME}/",
+                    self.stream_limits,
+                    config.max_message_size,
+                    self.access.authenticator,
                 )
             ],
             options=channel_options(config),
@@ -111,9 +135,10 @@ class Gateway:
             self.server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (wire.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        if config.access.reflection:
+            reflection.enable_server_reflection(
+                (wire.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+            )
         try:
             self.grpc_port = self.server.add_insecure_port(config.listen)
         except RuntimeError:  # grpcio raises where older versions returned 0
@@ -233,6 +258,7 @@ class Gateway:
         if http_stopped is not None:
             await http_stopped
         await self.buckets.close()
+        await self.access.close()
         log.info("stopped")
 
     async def serve(self) -> None:

@@ -69,7 +69,7 @@ class Buckets:
     def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
         """The only way a request reaches a backend: note the call, resolve
         the bucket, validate the key (a prefix for LIST), run the guards."""
-        calllog.note(bucket, key)
+        calllog.note(bucket, key, action.value)
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
         target = Target(name, key, action, backend, calllog.current().principal, scope)

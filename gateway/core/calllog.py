@@ -14,6 +14,11 @@ class CallLog:
     bucket: str = ""
     key: str = ""
     bytes: int = 0
+    # What the request does ("read", "write"...): the last access it asked
+    # for at the core's door, the denied one if it was refused.
+    action: str = ""
+    # The reason of the error the call ended with ("" when it succeeded).
+    reason: str = ""
     # Set by the front once it has authenticated the call.
     principal: Principal = ANONYMOUS
 
@@ -35,10 +40,13 @@ def current() -> CallLog:
     return log if log is not None else CallLog("")
 
 
-def note(bucket: str, key: str) -> None:
-    """What the request names (the bucket as given, until it is resolved)."""
+def note(bucket: str, key: str, action: str = "") -> None:
+    """What the request names (the bucket as given, until it is resolved)
+    and what it does to it."""
     log = current()
     log.bucket, log.key = bucket, key
+    if action:
+        log.action = action
 
 
 def resolved(bucket: str) -> None:

@@ -33,7 +33,9 @@ async def sign_url(
 
     max_object_size is the gateway's own limit: it goes into a POST policy,
     which whoever serves the URL checks."""
-    target = buckets.open(spec.bucket, spec.key, Action.SIGN)
+    # The scope names the access the URL hands on (GET: read, PUT and POST:
+    # write), which the guards require of the signer besides sign itself.
+    target = buckets.open(spec.bucket, spec.key, Action.SIGN, scope=spec.method or "")
     if spec.method is None:
         raise invalid_argument(
             "method must be SIGNED_METHOD_GET, SIGNED_METHOD_PUT or SIGNED_METHOD_POST"
@@ -49,7 +51,7 @@ async def sign_url(
     wanted = signer.check(spec.method, spec.expires_in_s, options)
     presigner = target.backend.capabilities.presigner
     if presigner is None:
-        return signer.sign_checked(target.bucket, target.key, wanted)
+        return signer.sign_checked(target.bucket, target.key, wanted, target.principal)
     presigned = await presigner.sign_url(
         PresignRequest(
             target.key, wanted.method, math.ceil(wanted.expires_in_s), **wanted.option_values()

@@ -43,8 +43,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote, urlencode
 
+from gateway.core import url_principal
 from gateway.core.url_secret import SecretRing, SigningKey
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
+from gateway.domain.identity import ANONYMOUS, Principal
 from gateway.domain.keys import validate_bucket, validate_key
 from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import UrlOptions
@@ -106,6 +108,9 @@ class VerifiedRequest(UrlOptions):
     bucket: str
     key: str
     expire_time_unix: int
+    # Who signed the URL (gateway/core/url_principal.py): the guards check
+    # this principal's grant when the URL is used.
+    signer: Principal = ANONYMOUS
 
 
 class SignatureError(GatewayError):
@@ -155,6 +160,8 @@ class UrlSigner:
         self.default_expiry_s = default_expiry_s
         self.max_expiry_s = max_expiry_s
         self._clock = clock
+        # The claims a signed URL carries for the policy (url_principal).
+        self.carried_claims: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:  # never show the secret
         return f"UrlSigner(base_url={self.base_url!r}, max_expiry_s={self.max_expiry_s})"
@@ -235,8 +242,10 @@ class UrlSigner:
         )
         return self.sign_checked(bucket, key, self.check(method, expires_in_s, options))
 
-    def sign_checked(self, bucket: str, key: str, request: UrlRequest) -> SignedUrl:
-        """sign() for a request check() already validated."""
+    def sign_checked(
+        self, bucket: str, key: str, request: UrlRequest, signer: Principal = ANONYMOUS
+    ) -> SignedUrl:
+        """sign() for a request check() already validated, naming signer in the URL."""
         validate_bucket(bucket)
         validate_key(key)
         expires = request.expire_time_unix
@@ -257,6 +266,7 @@ class UrlSigner:
             params[P_MAX_SIZE] = str(request.max_size)
         if request.min_size is not None:
             params[P_MIN_SIZE] = str(request.min_size)
+        params.update(url_principal.signer_params(signer, self.carried_claims))
         method = request.method
         signing_key = self._secrets.current
         params[P_KEY_ID] = signing_key.key_id
@@ -298,6 +308,7 @@ class UrlSigner:
             expires = int(expires_text)
             max_size = _optional_int(query.get(P_MAX_SIZE))
             min_size = _optional_int(query.get(P_MIN_SIZE))
+            signer = url_principal.signer_of(query)
         except ValueError:
             raise SignatureError("signed URL: malformed parameters") from None
         verified_method = _METHODS.get(signed_method)
@@ -317,6 +328,7 @@ class UrlSigner:
             content_type=query.get(P_CONTENT_TYPE, ""),
             max_size=max_size,
             min_size=min_size,
+            signer=signer,
         )
 
 

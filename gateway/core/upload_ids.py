@@ -55,11 +55,14 @@ class UploadRef:
     key: str
     handle: str  # the backend's own name for the upload; never logged
     expire_time_unix: int
+    # The id of the authenticated principal that started the upload; "" when
+    # authentication was off (and in ids issued before uploads had owners).
+    owner: str = ""
 
     def __repr__(self) -> str:  # the handle may be a capability (GCS session URL)
         return (
             f"UploadRef(backend={self.backend!r}, bucket={self.bucket!r}, key={self.key!r}, "
-            f"expire_time_unix={self.expire_time_unix})"
+            f"expire_time_unix={self.expire_time_unix}, owner={self.owner!r})"
         )
 
 
@@ -90,11 +93,15 @@ class UploadIds:
     def __repr__(self) -> str:  # never show key material
         return f"UploadIds(lifetime_s={self.lifetime_s})"
 
-    def issue(self, backend: str, bucket: str, key: str, handle: str) -> tuple[str, UploadRef]:
+    def issue(
+        self, backend: str, bucket: str, key: str, handle: str, owner: str = ""
+    ) -> tuple[str, UploadRef]:
         """A new upload id for the upload handle names, and what it names."""
         expires = math.ceil(self._clock() + self.lifetime_s)
-        ref = UploadRef(backend, bucket, key, handle, expires)
+        ref = UploadRef(backend, bucket, key, handle, expires, owner)
         payload = {"v": VERSION, "b": backend, "k": bucket, "o": key, "h": handle, "e": expires}
+        if owner:
+            payload["p"] = owner
         token = self._fernets[self._current_key_id].encrypt_at_time(
             json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
             int(self._clock()),
@@ -134,6 +141,7 @@ class UploadIds:
                 key=str(payload["o"]),
                 handle=str(payload["h"]),
                 expire_time_unix=int(payload["e"]),
+                owner=str(payload.get("p", "")),
             )
         except (ValueError, KeyError, TypeError):
             # Authentic but unreadable: only a gateway bug could make one.

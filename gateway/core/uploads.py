@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ResumableBackend, UploadWriter
+from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Body, Bounds, Pump, check_declared_size
 from gateway.core.resumable_hash import ResumableChecksums
@@ -39,6 +40,7 @@ from gateway.domain.errors import (
     upload_aborted,
     upload_not_found,
 )
+from gateway.domain.identity import Principal
 from gateway.domain.objects import ObjectMeta, UploadStatus
 
 
@@ -77,6 +79,12 @@ def invalid_write_offset(offset: int, persisted: int) -> GatewayError:
     )
 
 
+def _owner(principal: Principal) -> str:
+    """Whose upload a call starts, as its id records it ("" when
+    authentication is off, as in ids issued before uploads had owners)."""
+    return principal.id if principal.authenticated else ""
+
+
 async def _checkpoint(writer: UploadWriter, snapshots: list[Snapshot]) -> None:
     for size, snapshot in snapshots:
         await writer.checkpoint(size, snapshot)
@@ -110,12 +118,16 @@ class Uploads:
         await self._budget.check_start(bucket, backend, expected.size)
         state = UploadState(ResumableChecksums(), expected)
         handle = await uploads.start_upload(key, options, state.encode())
-        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle)
+        owner = _owner(target.principal)
+        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)
         return Started(upload_id, ref)
 
     def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
         ref = self._ids.open(upload_id)
-        backend = self._buckets.open(ref.bucket, ref.key, Action.WRITE).backend
+        # Someone else's upload: only with ADMIN on its object.
+        mine = ref.owner == _owner(calllog.current().principal)
+        action = Action.WRITE if mine else Action.ADMIN
+        backend = self._buckets.open(ref.bucket, ref.key, action).backend
         uploads = backend.capabilities.uploads
         if backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.

@@ -38,7 +38,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 
+from gateway.access import audit
 from gateway.backends.base import Backend
+from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Expected, store
 from gateway.core.objects import Objects, Readable
@@ -142,23 +144,61 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     method = request.method
     if method not in _METHODS:
         raise web.HTTPMethodNotAllowed(method, list(_METHODS))
-    response = await _answer(request, method)
+    entry = calllog.start(f"HTTP {method}")
+    outcome, reason = "CANCELLED", ""
+    try:
+        response = await _answer(request, method)
+        outcome, reason = _outcome(response)
+    finally:
+        if method in ("PUT", "POST") or outcome in _DENIALS:
+            _audit(request, entry, outcome, reason)
     if response.status >= 400 and not request.content.is_eof():
         # A refused upload: its body is not read (nor drained), the connection ends.
         response.force_close()
     return response
 
 
+_DENIALS = ("UNAUTHENTICATED", "PERMISSION_DENIED")
+
+
+def _outcome(response: web.StreamResponse) -> tuple[str, str]:
+    """(the answer as a gRPC status name, the audit's vocabulary on both
+    fronts; its reason)."""
+    if response.status < 400:
+        return "OK", ""
+    reason = response.headers.get(REASON_HEADER, "")
+    try:
+        return REASON_STATUS[Reason(reason)].grpc_code, reason
+    except ValueError:  # an answer of aiohttp's own
+        return str(response.status), reason
+
+
+def _audit(request: web.Request, entry: calllog.CallLog, outcome: str, reason: str) -> None:
+    audit.record(
+        principal=entry.principal,
+        method=entry.method,
+        action=entry.action,
+        bucket=entry.bucket,
+        key=entry.key,
+        outcome=outcome,
+        reason=reason,
+        peer=request.remote or "",
+    )
+
+
 async def _answer(request: web.Request, method: str) -> web.StreamResponse:
     app = request.app
     bucket = request.match_info["bucket"]
     key = request.match_info["key"]
+    calllog.note(bucket, key, (Action.READ if method in ("GET", "HEAD") else Action.WRITE).value)
     try:
         validate_key(key)
         for name in request.query:
             if name.lower().startswith("x-sgw-") and len(request.query.getall(name)) > 1:
                 raise SignatureError(f"signed URL: repeated parameter {name}")
         verified = app[_SIGNER].verify(method, bucket, key, request.query)
+        # The guards check the signer's grant as it is now.
+        calllog.current().principal = verified.signer
         serve: Callable[[], Awaitable[web.StreamResponse]]
         # A request is refused (bucket, guards) before it is admitted.
         if method in ("GET", "HEAD"):

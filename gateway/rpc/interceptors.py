@@ -1,9 +1,14 @@
-"""The one server interceptor: maps errors to statuses and logs each RPC.
+"""The one server interceptor: authenticates each StorageService call, maps
+errors to statuses and logs each RPC.
 
 Every handler is wrapped here instead of repeating try/except in each one:
-GatewayError becomes its gRPC status with ErrorInfo; anything unexpected is
-logged with its traceback and answered INTERNAL without internals; one log
-line per call records method, bucket, key, bytes, status and duration.
+the call's credentials go to the Authenticator (gateway.access) before the
+handler runs, and its principal into the call's record, where the guards at
+the core's door find it; GatewayError becomes its gRPC status with
+ErrorInfo; anything unexpected is logged with its traceback and answered
+INTERNAL without internals; one log line per call records method, principal,
+bucket, key, bytes, status and duration, and mutating calls and refusals
+also get an audit line (gateway.access.audit).
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import grpc
 from grpc.aio import ServicerContext
 
+from gateway.access import audit
+from gateway.access.authn import Authenticator, Unauthenticated
 from gateway.core import calllog
 from gateway.core.stream_limits import StreamLimits
 from gateway.domain.errors import GatewayError, Reason
 from gateway.rpc import messages, stream_guards
+from gateway.rpc.credentials import credentials_of
 from gateway.rpc.status import status_code, to_status
 
 log = logging.getLogger("storagegw.access")
@@ -32,6 +40,11 @@ else:
     Handler = grpc.RpcMethodHandler
 
 _INTERNAL = GatewayError(Reason.INTERNAL, "internal error; see the gateway's log")
+# Calls that change what is stored (or hand on an access): audited however they end.
+MUTATING = frozenset({"Put", "StartUpload", "AbortUpload", "Delete", "Copy", "SignUrl"})
+_DENIALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+Context = ServicerContext[Any, Any]
 
 
 class _Outcome:
@@ -39,6 +52,10 @@ class _Outcome:
 
     def __init__(self) -> None:
         self.code = grpc.StatusCode.OK
+
+
+async def _authenticate(authenticator: Authenticator, context: Context) -> None:
+    calllog.current().principal = await authenticator.authenticate(credentials_of(context))
 
 
 async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _Outcome) -> None:
@@ -54,17 +71,31 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
         _errors.exception("unexpected error in %s", calllog.current().method)
         gateway_error = _INTERNAL
     outcome.code = status_code(gateway_error.reason)
+    calllog.current().reason = str(gateway_error.reason)
     # grpc-stubs lacks the aio context's abort_with_status; it exists at run time.
     await context.abort_with_status(to_status(gateway_error))  # type: ignore[attr-defined]
 
 
-def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float) -> None:
+def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float, context: Context) -> None:
+    # The audit line first: once the access line is out, both are.
+    if entry.method in MUTATING or outcome.code in _DENIALS:
+        audit.record(
+            principal=entry.principal,
+            method=entry.method,
+            action=entry.action,
+            bucket=entry.bucket,
+            key=entry.key,
+            outcome=outcome.code.name,
+            reason=entry.reason,
+            peer=context.peer() or "",
+        )
     log.info(
         "%s %s",
         entry.method,
         outcome.code.name,
         extra={
             "rpc_method": entry.method,
+            "principal": entry.principal.id,
             "bucket": entry.bucket,
             "key": entry.key,
             "bytes": entry.bytes,
@@ -74,10 +105,13 @@ def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float) -> None:
     )
 
 
-def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    async def handler(request: Any, context: ServicerContext[Any, Any]) -> Any:
+def _wrap_unary(
+    method: str, behavior: Callable[..., Awaitable[Any]], authenticator: Authenticator
+) -> Callable[..., Any]:
+    async def handler(request: Any, context: Context) -> Any:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
         try:
+            await _authenticate(authenticator, context)
             return await behavior(request, context)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             outcome.code = grpc.StatusCode.CANCELLED
@@ -85,16 +119,19 @@ def _wrap_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callabl
         except Exception as error:
             await _fail(context, error, outcome)
         finally:
-            _finish(entry, outcome, started)
+            _finish(entry, outcome, started, context)
 
     return handler
 
 
-def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
-    async def handler(request: Any, context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+def _wrap_stream(
+    method: str, behavior: Callable[..., AsyncIterator[Any]], authenticator: Authenticator
+) -> Callable[..., Any]:
+    async def handler(request: Any, context: Context) -> AsyncIterator[Any]:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
         responses = behavior(request, context)
         try:
+            await _authenticate(authenticator, context)
             async for response in responses:
                 yield response
         except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
@@ -106,18 +143,24 @@ def _wrap_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Ca
             # Close the handler now, not whenever it is collected, so that its
             # files are released before the call counts as finished.
             await responses.aclose()  # type: ignore[attr-defined]
-            _finish(entry, outcome, started)
+            _finish(entry, outcome, started, context)
 
     return handler
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Wraps the StorageService handlers (health and reflection pass through);
-    the streaming ones (Put, Get) also get the gateway's stream limits."""
+    """Wraps the StorageService handlers (health and reflection pass through,
+    unauthenticated); the streaming ones (Put, Get) also get the gateway's
+    stream limits."""
 
     def __init__(
-        self, service_prefix: str, limits: StreamLimits, max_message_size: int | None = None
+        self,
+        service_prefix: str,
+        limits: StreamLimits,
+        max_message_size: int | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
+        self._authenticator: Authenticator = authenticator or Unauthenticated()
         self._prefix = service_prefix
         self._limits = limits
         self._max_message_size = max_message_size
@@ -138,7 +181,11 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         codec = (handler.request_deserializer, handler.response_serializer, self._max_message_size)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, messages.unary_request(handler.unary_unary, *codec))
+                _wrap_unary(
+                    method,
+                    messages.unary_request(handler.unary_unary, *codec),
+                    self._authenticator,
+                )
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
@@ -148,6 +195,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                         self._limits,
                         messages.stream_request(handler.stream_unary, *codec),  # type: ignore[arg-type]
                     ),
+                    self._authenticator,
                 )
             )
         if handler.unary_stream:
@@ -161,6 +209,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                             self._limits,
                             messages.stream_response(handler.unary_stream, *codec),  # type: ignore[arg-type]
                         ),
+                        self._authenticator,
                     ),
                 ),
             )

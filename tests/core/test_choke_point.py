@@ -42,12 +42,16 @@ class RecordingGuard:
 
     refuse: set[Access] = field(default_factory=set)
     seen: list[Access] = field(default_factory=list)
+    # The scope of every SIGN access (the method its URL allows).
+    sign_scopes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, target: Target) -> None:
         access = (target.bucket, target.key, target.action)
         with self._lock:
             self.seen.append(access)
+            if target.action is Action.SIGN:
+                self.sign_scopes.append(target.scope)
         if access in self.refuse:
             raise GatewayError(Reason.PERMISSION_DENIED, REFUSAL, key=target.key)
 
@@ -349,3 +353,11 @@ def test_a_refused_signed_post_stores_nothing(door: Door) -> None:
     response = door.http.post(signed.url, data=signed.form_fields, files={"file": ("f", DATA)})
     _http_refused(door, response)
     assert not door.exists("main", "w")
+
+
+def test_a_sign_access_names_the_method_its_url_allows(door: Door) -> None:
+    """The guard learns what access the URL hands on (GET: read, PUT and POST:
+    write), which a policy requires of the signer besides sign."""
+    for method in (pb.SIGNED_METHOD_GET, pb.SIGNED_METHOD_PUT, pb.SIGNED_METHOD_POST):
+        door.stub.SignUrl(pb.SignUrlRequest(key="k", method=method))
+    assert door.guard.sign_scopes == ["GET", "PUT", "POST"]

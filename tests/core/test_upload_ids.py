@@ -3,8 +3,14 @@ same to every replica that shares the secret."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import grpc
 import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.core.upload_ids import MAX_TOKEN_CHARS, UploadIds
 from gateway.domain.errors import GatewayError, Reason
@@ -99,3 +105,26 @@ def test_reasons_map_to_the_documented_status_codes() -> None:
 def test_lifetime_must_be_positive() -> None:
     with pytest.raises(ValueError, match="lifetime"):
         UploadIds(SECRET, lifetime_s=0)
+
+
+def test_the_owner_travels_inside_the_id() -> None:
+    ids = UploadIds(SECRET)
+    token, ref = ids.issue("s3", "b", "tenants/tenant-a/k", "upload-1", owner="tenant-a")
+    assert ref.owner == "tenant-a"
+    assert ids.open(token).owner == "tenant-a"
+    assert "tenant-a" not in token
+    # Started while authentication is off: no owner.
+    anonymous, _ = ids.issue("s3", "b", "k", "upload-2")
+    assert ids.open(anonymous).owner == ""
+
+
+def test_an_id_issued_before_uploads_had_owners_still_opens() -> None:
+    """The payload as gateways wrote it before owners were recorded, sealed
+    the way they sealed it (HKDF of the secret, Fernet)."""
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"storagegw upload-id v1"
+    ).derive(SECRET)
+    payload = {"v": 1, "b": "local", "k": "media", "o": "a.bin", "h": "rec-1", "e": 2**40}
+    token = Fernet(base64.urlsafe_b64encode(key)).encrypt(json.dumps(payload).encode())
+    ref = UploadIds(SECRET).open(token.decode())
+    assert (ref.bucket, ref.key, ref.handle, ref.owner) == ("media", "a.bin", "rec-1", "")

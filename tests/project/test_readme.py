@@ -5,7 +5,8 @@
   after a command are that command's output (stdout and stderr), where `...` stands
   for anything and runs of whitespace for any whitespace.
 - `python` blocks run in a fresh interpreter of the virtualenv.
-- `toml` blocks are bucket configurations: they are loaded with `GATEWAY_CONFIG`.
+- `toml` blocks are bucket configurations: they are loaded with `GATEWAY_CONFIG`;
+  those with `[[grants]]` are policy files, loaded as `GATEWAY_POLICY` is.
 - `json` and `proto` blocks are parsed.
 
 Each block gets a fresh gateway (local default bucket, plus a memory bucket `archive`
@@ -32,6 +33,7 @@ import pytest
 from grpc_tools import protoc
 
 from gateway import config as config_module
+from gateway.access.policy import Policy
 from storagegw import Client
 from tests.conftest import REPO, RunningGateway, run_gateway
 
@@ -269,6 +271,11 @@ def load_toml(block: Block, tmp_path: Path) -> None:
     document = tomllib.loads(block.text)
     path = tmp_path / "readme.toml"
     path.write_text(block.text)
+    if "grants" in document:  # a policy file (GATEWAY_POLICY)
+        policy = Policy.load(path)
+        assert len(policy.grants) == len(document["grants"])
+        assert len(policy.api_keys) == len(document.get("api_keys", []))
+        return
     loaded = config_module.load({"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": "data"})
     for name, table in document["buckets"].items():
         assert loaded.buckets[name].backend == table["backend"]
