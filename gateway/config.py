@@ -24,6 +24,7 @@ from gateway.backends.base import Backend
 from gateway.backends.spec import DriverSpec
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
+from gateway.transport.settings import TransportSettings, load_transport_settings
 from gateway.domain.settings import (
     KIB,
     MIB,
@@ -108,6 +109,8 @@ class Config:
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
+    # TLS on both listeners, and the listeners served in the clear on purpose.
+    transport: TransportSettings = TransportSettings()
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -123,7 +126,7 @@ class Config:
 
     @property
     def public_base_url(self) -> str:
-        return (self.base_url or f"http://{self.http_listen}").rstrip("/")
+        return (self.base_url or f"{self.transport.scheme}://{self.http_listen}").rstrip("/")
 
 
 T = TypeVar("T")
@@ -349,4 +352,5 @@ def load(env: Mapping[str, str]) -> Config:
             parse_size,
         ),
         config_file=config_file,
+        transport=load_transport_settings(env),
     )
