@@ -24,7 +24,6 @@ from gateway.backends.base import Backend
 from gateway.backends.spec import DriverSpec
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
-from gateway.transport.settings import TransportSettings, load_transport_settings
 from gateway.domain.settings import (
     KIB,
     MIB,
@@ -34,6 +33,7 @@ from gateway.domain.settings import (
     parse_positive,
     parse_size,
 )
+from gateway.transport.settings import TransportSettings, load_transport_settings
 
 __all__ = ["BucketConfig", "Config", "ConfigError", "load", "parse_duration", "parse_size"]
 
@@ -110,7 +110,7 @@ class Config:
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
     # TLS on both listeners, and the listeners served in the clear on purpose.
-    transport: TransportSettings = TransportSettings()
+    transport: TransportSettings = field(default_factory=TransportSettings)
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the

@@ -103,7 +103,9 @@ def server_context(tls: TlsSettings, client_ca: bytes | None) -> ssl.SSLContext:
     try:
         context.load_cert_chain(tls.cert, tls.key)
     except (OSError, ssl.SSLError) as error:
-        raise ConfigError("GATEWAY_TLS_KEY", f"cannot be used with GATEWAY_TLS_CERT: {error}") from None
+        raise ConfigError(
+            "GATEWAY_TLS_KEY", f"cannot be used with GATEWAY_TLS_CERT: {error}"
+        ) from None
     if client_ca is not None:
         context.load_verify_locations(cadata=client_ca.decode("ascii", errors="replace"))
         required = tls.client_auth is ClientAuth.REQUIRE
@@ -135,7 +137,9 @@ class CertificateFiles:
             except ConfigError as error:
                 # Once per state of the files, not once per connection.
                 self._refused = now
-                log.warning("TLS files changed but cannot be used, keeping the previous ones: %s", error)
+                log.warning(
+                    "TLS files changed but cannot be used, keeping the previous ones: %s", error
+                )
                 return self.current
             log.info("TLS certificate reloaded from %s", self.tls.cert)
             return self.current

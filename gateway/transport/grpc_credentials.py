@@ -15,6 +15,9 @@ gRPC port requests none (the signed-URL listener does verify one when offered).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import grpc
 
 from gateway.transport.certificates import CertificateFiles, Certificates
@@ -34,7 +37,8 @@ def server_credentials(files: CertificateFiles) -> grpc.ServerCredentials:
 
     return grpc.dynamic_ssl_server_credentials(
         _configuration(served, files.tls.requires_client_cert),
-        fetch,
+        # grpcio takes None for "unchanged"; its type stubs leave that out.
+        cast("Callable[[], grpc.ServerCertificateConfiguration]", fetch),
         require_client_authentication=files.tls.requires_client_cert,
     )
 

@@ -34,7 +34,10 @@ class ReloadingContext:
         self._checking = threading.Lock()
 
     def _on_client_hello(
-        self, connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, base: ssl.SSLContext
+        self,
+        connection: ssl.SSLObject | ssl.SSLSocket,
+        server_name: str | None,
+        base: ssl.SSLContext,
     ) -> None:
         now = time.monotonic()
         if now - self._checked_at >= CHECK_INTERVAL and self._checking.acquire(blocking=False):

@@ -113,9 +113,9 @@ def served_certificate(port: int, pki: Pki) -> bytes:
     context.verify_mode = ssl.CERT_NONE  # the test compares what it is shown
     context.set_alpn_protocols(["h2", "http/1.1"])
     context.load_cert_chain(pki.client_cert_file, pki.client_key_file)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with context.wrap_socket(raw) as tls:
-            certificate = tls.getpeercert(binary_form=True)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with raw, context.wrap_socket(raw) as tls:
+        certificate = tls.getpeercert(binary_form=True)
     assert certificate is not None
     return certificate
 

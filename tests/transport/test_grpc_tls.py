@@ -3,8 +3,6 @@ the auth context, and a certificate rotated without a restart."""
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,9 +73,7 @@ def test_mutual_tls_required(pki: Pki, tmp_path: Path) -> None:
             health(running.target, foreign)
 
 
-def test_mutual_tls_optional_serves_clients_without_a_certificate(
-    pki: Pki, tmp_path: Path
-) -> None:
+def test_mutual_tls_optional_serves_clients_without_a_certificate(pki: Pki, tmp_path: Path) -> None:
     env = {"STORAGE_BACKEND": "memory", **pki.mtls_env("optional")}
     with run_gateway(env, tmp_path) as running:
         assert health(running.target, pki.channel_credentials()) == 1

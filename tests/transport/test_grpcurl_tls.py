@@ -14,9 +14,7 @@ HEALTH = "grpc.health.v1.Health/Check"
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [GRPCURL, *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run([GRPCURL, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_grpcurl_with_ca_and_client_certificate(pki: Pki, tmp_path: Path) -> None:
