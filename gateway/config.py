@@ -33,7 +33,11 @@ from gateway.domain.settings import (
     parse_positive,
     parse_size,
 )
-from gateway.transport.settings import TransportSettings, load_transport_settings
+from gateway.transport.settings import (
+    TransportSettings,
+    authentication_configured,
+    load_transport_settings,
+)
 
 __all__ = ["BucketConfig", "Config", "ConfigError", "load", "parse_duration", "parse_size"]
 
@@ -352,5 +356,5 @@ def load(env: Mapping[str, str]) -> Config:
             parse_size,
         ),
         config_file=config_file,
-        transport=load_transport_settings(env),
+        transport=load_transport_settings(env, authentication_configured(env)),
     )

@@ -35,17 +35,18 @@ class TransportSettings:
         return "https" if self.tls is not None else "http"
 
 
-def load_transport_settings(env: Mapping[str, str]) -> TransportSettings:
-    """The transport settings of env (empty values already dropped); ConfigError
-    names the setting at fault, a listener exposed in the clear included."""
+def load_transport_settings(env: Mapping[str, str], authenticates: bool) -> TransportSettings:
+    """The transport settings of env (empty values already dropped), given
+    whether authentication is on; ConfigError names the setting at fault, a
+    listener exposed in the clear included."""
     tls = _tls(env)
-    listens = {name: env.get(name, default) for name, default in LISTEN_SETTINGS.items()}
-    exposed = tuple((name, text) for name, text in listens.items() if not is_loopback(text))
-    if tls is not None or authentication_configured(env) or not exposed:
-        return TransportSettings(tls)
     allow = env.get("GATEWAY_ALLOW_INSECURE", "0")
     if allow not in ("0", "1"):
         raise ConfigError("GATEWAY_ALLOW_INSECURE", f"must be 0 or 1, got {allow!r}")
+    listens = {name: env.get(name, default) for name, default in LISTEN_SETTINGS.items()}
+    exposed = tuple((name, text) for name, text in listens.items() if not is_loopback(text))
+    if tls is not None or authenticates or not exposed:
+        return TransportSettings(tls)
     if allow != "1":
         raise ConfigError(
             " and ".join(name for name, _ in exposed),
@@ -78,7 +79,9 @@ def describe(tls: TlsSettings | None) -> str:
         return "no TLS"
     if tls.client_ca is None:
         return "TLS"
-    return f"TLS with client certificates ({tls.client_auth.value})"
+    if tls.requires_client_cert:
+        return "TLS with client certificates required"
+    return "TLS with optional client certificates (signed URLs only: gRPC asks for none)"
 
 
 def is_loopback(listen: str) -> bool:

@@ -3,6 +3,7 @@ the auth context, and a certificate rotated without a restart."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,21 +98,30 @@ async def _peer_certificate_server(files: CertificateFiles) -> tuple[grpc.aio.Se
     return server, port
 
 
-async def test_the_auth_context_holds_the_client_certificate(pki: Pki) -> None:
-    settings = load_transport_settings(pki.mtls_env())
+async def whoami(pki: Pki, client_auth: str) -> bytes:
+    """The auth context's x509_pem_cert of a call made with the client certificate."""
+    settings = load_transport_settings(pki.mtls_env(client_auth), authenticates=True)
     assert settings.tls is not None
     server, port = await _peer_certificate_server(CertificateFiles(settings.tls))
     try:
         credentials = pki.channel_credentials(client=True)
         async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
-            whoami = channel.unary_unary("/test.Peer/Whoami")
-            pem = await whoami(b"", timeout=10)
+            return bytes(await channel.unary_unary("/test.Peer/Whoami")(b"", timeout=10))
     finally:
         await server.stop(None)
+
+
+async def test_the_auth_context_holds_the_client_certificate(pki: Pki) -> None:
+    pem = await whoami(pki, "require")
     certificate = x509.load_pem_x509_certificate(pem)
     common_name = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     assert common_name[0].value == "svc-billing"
     assert pem == pki.client_cert_file.read_bytes()
+
+
+async def test_optional_client_auth_asks_grpc_clients_for_no_certificate(pki: Pki) -> None:
+    # As the README says: grpcio can require a client certificate or ask for none.
+    assert await whoami(pki, "optional") == b""
 
 
 def test_rotated_certificate_is_served_without_a_restart(
@@ -130,12 +140,16 @@ def test_rotated_certificate_is_served_without_a_restart(
 
 
 def test_a_half_done_rotation_keeps_the_previous_certificate(
-    tls_gateway: RunningGateway, pki: Pki
+    tls_gateway: RunningGateway, pki: Pki, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = tls_gateway.gateway.grpc_port
     before = served_certificate(port, pki)
     # A new certificate beside the old key: unusable, so the old pair stays.
     pki.server_ca.issue_cert("127.0.0.1").cert_chain_pems[0].write_to_path(str(pki.cert_file))
-    for _ in range(3):
-        assert served_certificate(port, pki) == before
+    with caplog.at_level(logging.WARNING, logger="storagegw"):
+        for _ in range(3):
+            assert served_certificate(port, pki) == before
+    refusals = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert len(refusals) == 1, refusals  # once for this state of the files, not per connection
+    assert "GATEWAY_TLS_KEY" in refusals[0]
     assert health(tls_gateway.target, pki.channel_credentials()) == 1
