@@ -11,8 +11,9 @@
 Each block gets a fresh gateway (local default bucket, plus a memory bucket `archive`
 for the CLI's `bucket:key` example) and a scratch directory holding the files the
 examples treat as the reader's own, certificates included (`ca.pem`, `server.pem`,
-`client.pem`...: tests/transport/pki.py). A block that passes `-cacert` gets a gateway
-serving TLS with them, client certificates required, as the README's TLS section says. The gateway listens on free ports rather than on
+`client.pem`...: tests/transport/pki.py). A block that passes `-cacert` gets a
+gateway serving TLS with them, client certificates required, as the README's TLS
+section says. The gateway listens on free ports rather than on
 the README's 127.0.0.1:50051 and :8080 (other gateways may hold those), so blocks run
 with those addresses replaced, and the CLI gets its target from `STORAGEGW_TARGET`.
 PATH is the one the README's `export PATH=...` line gives, from the repository root.
