@@ -105,6 +105,8 @@ def _tls(env: Mapping[str, str]) -> TlsSettings | None:
         raise ConfigError(
             "GATEWAY_TLS_CLIENT_AUTH", f"must be require or optional, got {auth_text!r}"
         ) from None
+    if client_ca is None and "GATEWAY_TLS_CLIENT_AUTH" in env:
+        raise ConfigError("GATEWAY_TLS_CLIENT_AUTH", "needs GATEWAY_TLS_CLIENT_CA (mutual TLS)")
     if cert is None and key is None:
         if client_ca is not None:
             raise ConfigError(

@@ -81,6 +81,10 @@ def test_client_auth_is_require_or_optional(pki: Pki) -> None:
         load(**pki.mtls_env("sometimes"))
     assert error.value.setting == "GATEWAY_TLS_CLIENT_AUTH"
     assert "require or optional" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load(**pki.env(GATEWAY_TLS_CLIENT_AUTH="require"))
+    assert error.value.setting == "GATEWAY_TLS_CLIENT_AUTH"
+    assert "needs GATEWAY_TLS_CLIENT_CA" in str(error.value)
 
 
 @pytest.mark.parametrize(
