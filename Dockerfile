@@ -1,5 +1,11 @@
 # storagegw gateway image. Build: docker build -t storagegw .
-# Run:   docker run -p 50051:50051 -p 8080:8080 -v storagegw-data:/data storagegw
+# Run:   docker run -p 50051:50051 -p 8080:8080 -v storagegw-data:/data \
+#          -v "$PWD/tls:/tls:ro" -e GATEWAY_TLS_CERT=/tls/tls.crt -e GATEWAY_TLS_KEY=/tls/tls.key \
+#          storagegw
+# It listens on 0.0.0.0, so it starts only with TLS (as above) or authentication
+# (GATEWAY_JWKS, GATEWAY_TLS_CLIENT_CA, API keys in the policy); on a network that is
+# itself protected, -e GATEWAY_ALLOW_INSECURE=1 instead serves in the clear, with a
+# warning at every start. README: TLS.
 # (Hardening — pinned digests, read-only root, distroless — comes in a later issue.)
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -23,6 +29,8 @@ ENV STORAGE_BASE_PATH=/data \
 VOLUME ["/data"]
 EXPOSE 50051 8080
 # Signed URLs must name an address clients can reach: set STORAGE_BASE_URL.
+# The health check speaks plaintext gRPC: with TLS, give docker run a --health-cmd
+# that trusts your CA, or use your orchestrator's probes.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
   CMD ["python", "-c", "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:50051'); sys.exit(0 if g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=2).status == h.HealthCheckResponse.SERVING else 1)"]
 STOPSIGNAL SIGTERM

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asyncio.run(run())
+    except config_module.ConfigError as error:  # a TLS file that changed since it was checked
+        log.error("cannot start: %s", error)
+        return 2
     except OSError as error:
         log.error("cannot start: %s", error)
         return 1

@@ -35,6 +35,10 @@ from gateway.domain.settings import (
     parse_positive,
     parse_size,
 )
+from gateway.transport.settings import (
+    TransportSettings,
+    load_transport_settings,
+)
 
 __all__ = ["BucketConfig", "Config", "ConfigError", "load", "parse_duration", "parse_size"]
 
@@ -112,6 +116,8 @@ class Config:
     config_file: Path | None = None
     # Authentication, the policy, reflection (gateway/access/settings.py).
     access: AccessSettings = field(default_factory=AccessSettings)
+    # TLS on both listeners, and the listeners served in the clear on purpose.
+    transport: TransportSettings = field(default_factory=TransportSettings)
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -127,7 +133,7 @@ class Config:
 
     @property
     def public_base_url(self) -> str:
-        return (self.base_url or f"http://{self.http_listen}").rstrip("/")
+        return (self.base_url or f"{self.transport.scheme}://{self.http_listen}").rstrip("/")
 
 
 T = TypeVar("T")
@@ -304,6 +310,7 @@ def load(env: Mapping[str, str]) -> Config:
     secret = _read(env, "STORAGE_URL_SECRET", _DEFAULT.url_secret, _secret)
     log_format = _read(env, "GATEWAY_LOG_FORMAT", _DEFAULT.log_format, _log_format)
     base_url = _read(env, "STORAGE_BASE_URL", _DEFAULT.base_url, _base_url)
+    access = load_access_settings(env, config_file)
     return Config(
         buckets=buckets,
         default_bucket=default,
@@ -352,5 +359,6 @@ def load(env: Mapping[str, str]) -> Config:
             parse_size,
         ),
         config_file=config_file,
-        access=load_access_settings(env, config_file),
+        access=access,
+        transport=load_transport_settings(env, access.authenticates),
     )

@@ -29,6 +29,10 @@ from gateway.rpc import wire
 from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
+from gateway.transport.certificates import CertificateFiles
+from gateway.transport.grpc_credentials import server_credentials
+from gateway.transport.http_context import ReloadingContext
+from gateway.transport.settings import describe
 
 log = logging.getLogger("storagegw")
 
@@ -139,8 +143,15 @@ class Gateway:
             reflection.enable_server_reflection(
                 (wire.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
             )
+        tls = config.transport.tls
+        # Re-read when they change: both listeners serve the latest certificate.
+        self.tls_files = None if tls is None else CertificateFiles(tls)
         try:
-            self.grpc_port = self.server.add_insecure_port(config.listen)
+            if self.tls_files is None:
+                self.grpc_port = self.server.add_insecure_port(config.listen)
+            else:
+                credentials = server_credentials(self.tls_files)
+                self.grpc_port = self.server.add_secure_port(config.listen, credentials)
         except RuntimeError:  # grpcio raises where older versions returned 0
             self.grpc_port = 0
         if self.grpc_port == 0:
@@ -152,6 +163,13 @@ class Gateway:
         self._stopping = False
 
     async def start(self) -> None:
+        for setting, address in self.config.transport.insecure_listens:
+            log.warning(
+                "%s=%s: serving in the clear with no authentication (GATEWAY_ALLOW_INSECURE=1): "
+                "anyone who reaches it can read, write and delete every bucket",
+                setting,
+                address,
+            )
         await self._probe_all()
         await self.server.start()
         host, _, port = self.config.http_listen.rpartition(":")
@@ -166,8 +184,9 @@ class Gateway:
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections
         )
+        tls = None if self.tls_files is None else ReloadingContext(self.tls_files).context
         try:
-            self._http = await HttpListener.start(app, host, int(port), limits)
+            self._http = await HttpListener.start(app, host, int(port), limits, tls)
             self.http_port = self._http.port
         except OSError as error:
             await self.server.stop(None)
@@ -177,18 +196,20 @@ class Gateway:
             ) from None
         if not self.config.base_url:
             # Listening on port 0 binds a real port only now; URLs must name it.
-            self.signer.base_url = f"http://{host}:{self.http_port}"
+            scheme = self.config.transport.scheme
+            self.signer.base_url = f"{scheme}://{host}:{self.http_port}"
         self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
         self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         log.info(
-            "serving gRPC on %s:%d and signed URLs on %s:%d; buckets: %s; default bucket %s",
+            "serving gRPC on %s:%d and signed URLs on %s:%d; buckets: %s; default bucket %s; %s",
             self.config.listen.rpartition(":")[0],
             self.grpc_port,
             host,
             self.http_port,
             names,
             self.buckets.default,
+            describe(self.config.transport.tls),
         )
 
     async def _probe_all(self) -> bool:

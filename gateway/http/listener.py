@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -46,9 +47,15 @@ class HttpListener:
 
     @classmethod
     async def start(
-        cls, app: web.Application, host: str, port: int, limits: ConnectionLimits
+        cls,
+        app: web.Application,
+        host: str,
+        port: int,
+        limits: ConnectionLimits,
+        tls: ssl.SSLContext | None = None,
     ) -> HttpListener:
-        """Serve app on host:port (0: any free port); OSError when it cannot listen."""
+        """Serve app on host:port (0: any free port), over TLS with tls; OSError
+        when it cannot listen."""
         runner = web.AppRunner(
             app,
             access_log=access_log,
@@ -66,7 +73,7 @@ class HttpListener:
         assert http is not None
         _cap_connections(http, limits.max_connections)
         try:
-            server = await asyncio.get_running_loop().create_server(http, host, port)
+            server = await asyncio.get_running_loop().create_server(http, host, port, ssl=tls)
         except BaseException:
             await runner.cleanup()
             raise

@@ -11,7 +11,10 @@
 
 Each block gets a fresh gateway (local default bucket, plus a memory bucket `archive`
 for the CLI's `bucket:key` example) and a scratch directory holding the files the
-examples treat as the reader's own. The gateway listens on free ports rather than on
+examples treat as the reader's own, certificates included (`ca.pem`, `server.pem`,
+`client.pem`...: tests/transport/pki.py). A block that passes `-cacert` gets a
+gateway serving TLS with them, client certificates required, as the README's TLS
+section says. The gateway listens on free ports rather than on
 the README's 127.0.0.1:50051 and :8080 (other gateways may hold those), so blocks run
 with those addresses replaced, and the CLI gets its target from `STORAGEGW_TARGET`.
 PATH is the one the README's `export PATH=...` line gives, from the repository root.
@@ -36,6 +39,7 @@ from gateway import config as config_module
 from gateway.access.policy import Policy
 from storagegw import Client
 from tests.conftest import REPO, RunningGateway, run_gateway
+from tests.transport.pki import Pki
 
 README = REPO / "README.md"
 README_TARGET = "127.0.0.1:50051"
@@ -129,10 +133,13 @@ def _write_inputs(directory: Path) -> None:
 
 
 @pytest.fixture
-def reader(tmp_path: Path) -> Iterator[Reader]:
+def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
     home = tmp_path / "reader"
     home.mkdir()
     _write_inputs(home)
+    pki = Pki(home)
+    block = getattr(request.node, "callspec", None) and request.node.callspec.params.get("block")
+    tls = isinstance(block, Block) and "-cacert" in block.text
     buckets = tmp_path / "buckets.toml"
     buckets.write_text(
         f'default_bucket = "default"\n'
@@ -140,10 +147,13 @@ def reader(tmp_path: Path) -> Iterator[Reader]:
         f'[buckets.archive]\nbackend = "memory"\n'
     )
     settings = {"GATEWAY_CONFIG": str(buckets), "STORAGE_URL_SECRET": "readme-test-secret-0123"}
-    with run_gateway(settings, tmp_path / "data") as running:
-        with Client(running.target) as client:
-            # What `put --resume` printed before the reader pressed Ctrl-C.
-            interrupted = client.start_upload("media/dvd.iso")
+    served = {**settings, **(pki.mtls_env() if tls else {})}
+    with run_gateway(served, tmp_path / "data") as running:
+        upload_id = ""
+        if not tls:
+            with Client(running.target) as client:
+                # What `put --resume` printed before the reader pressed Ctrl-C.
+                upload_id = client.start_upload("media/dvd.iso").upload_id
         env = {
             **os.environ,
             **settings,
@@ -152,7 +162,7 @@ def reader(tmp_path: Path) -> Iterator[Reader]:
             "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
             "PATH": readme_path(),
             "STORAGEGW_TARGET": running.target,
-            "ID": interrupted.upload_id,
+            "ID": upload_id,
         }
         yield Reader(running, home, env)
 
