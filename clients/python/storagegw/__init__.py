@@ -5,6 +5,7 @@ large transfers at native speed; without it a pure-Python CRC32C is used.
 """
 
 from storagegw._common import VERSION as __version__
+from storagegw._credentials import TlsConfig
 from storagegw._retry import RetryPolicy
 from storagegw._types import ByteRange, ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
 from storagegw.aio import AsyncClient, AsyncObjectReader
@@ -88,6 +89,7 @@ __all__ = [
     "SizeMismatch",
     "StorageError",
     "StreamIdleTimeout",
+    "TlsConfig",
     "TokenExpired",
     "TokenInvalid",
     "TooManyStreams",
