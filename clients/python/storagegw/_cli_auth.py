@@ -35,12 +35,14 @@ def add_options(parser: argparse.ArgumentParser, default: Callable[[object], obj
     )
     parser.add_argument(
         "--cert",
+        dest="tls_cert",
         metavar="PEM",
         default=default(env.get("STORAGEGW_CERT")),
         help="client certificate for mutual TLS (env STORAGEGW_CERT)",
     )
     parser.add_argument(
         "--key",
+        dest="tls_key",  # `key` is the commands' object key
         metavar="PEM",
         default=default(env.get("STORAGEGW_KEY")),
         help="private key of --cert (env STORAGEGW_KEY)",
@@ -60,9 +62,9 @@ def add_options(parser: argparse.ArgumentParser, default: Callable[[object], obj
 
 def tls_config(args: argparse.Namespace) -> TlsConfig | None:
     """TLS when any TLS option is given; plaintext otherwise."""
-    if not (args.tls or args.tls_ca or args.cert or args.key):
+    if not (args.tls or args.tls_ca or args.tls_cert or args.tls_key):
         return None
-    return TlsConfig(ca=args.tls_ca, cert=args.cert, key=args.key)
+    return TlsConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
 
 
 def token(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> str | None:
