@@ -39,7 +39,7 @@ from storagegw import (
 from storagegw._credentials import is_loopback
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import REPO
+from tests.conftest import REPO, RunningGateway
 
 CLI = str(REPO / ".venv" / "bin" / "storagegw")
 if not Path(CLI).exists():  # installed elsewhere (e.g. a system-wide pip install)
@@ -421,3 +421,26 @@ def test_cli_refuses_a_token_in_clear_to_another_host() -> None:
     assert result.returncode == 6
     assert "in clear" in result.stderr
     assert "env-secret" not in result.stderr
+
+
+# ---------------------------------------------------------------- a real gateway
+
+
+def test_a_gateway_without_authentication_takes_calls_with_a_token(
+    memory_gateway: RunningGateway,
+) -> None:
+    # Until a gateway authenticates, a token is harmless: every call still works.
+    data = os.urandom(3 * 1024 * 1024)
+    with Client(memory_gateway.target, token_provider=lambda: "tok") as client:
+        client.put_bytes("t/obj", data)
+        assert client.get_bytes("t/obj") == data
+        assert client.head("t/obj").size == len(data)
+    result = subprocess.run(
+        [CLI, "--target", memory_gateway.target, "ls", "t/"],
+        env={**os.environ, "STORAGEGW_TOKEN": "tok"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.split()) == (0, ["t/obj"]), result.stderr
