@@ -6,6 +6,7 @@ large transfers at native speed; without it a pure-Python CRC32C is used.
 
 from storagegw import errors
 from storagegw._common import VERSION as __version__
+from storagegw._credentials import TlsConfig
 from storagegw._retry import RetryPolicy
 from storagegw._types import ByteRange, ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
 from storagegw.aio import AsyncClient, AsyncObjectReader
@@ -24,6 +25,7 @@ __all__ = [
     "ObjectReader",
     "RetryPolicy",
     "SignedUrl",
+    "TlsConfig",
     "UploadSession",
     "UploadStatus",
     "__version__",

@@ -21,6 +21,7 @@ import grpc.aio
 from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
+from storagegw._credentials import AsyncCallAuth, Metadata
 from storagegw._readers import AsyncObjectReader, checksumming
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
@@ -29,6 +30,7 @@ from storagegw.v1 import storage_pb2, storage_pb2_grpc
 if TYPE_CHECKING:
     # grpc.aio's call classes are not subscriptable at run time.
     PutCall: TypeAlias = grpc.aio.StreamUnaryCall[storage_pb2.PutRequest, storage_pb2.PutResponse]
+    from storagegw._readers import GetCall
     from storagegw.v1.storage_pb2_grpc import StorageServiceAsyncStub
 
 __all__ = ["AsyncTransport", "source_blocks"]
@@ -46,6 +48,7 @@ class AsyncTransport:
         channel: grpc.aio.Channel | None,
         credentials: grpc.ChannelCredentials | None,
         chunk_size: int,
+        auth: AsyncCallAuth | None = None,
     ) -> None:
         self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
@@ -55,6 +58,7 @@ class AsyncTransport:
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
         self._chunk_size = chunk_size
+        self._auth = auth if auth is not None else AsyncCallAuth(None, None)
 
     async def close(self) -> None:
         if self._owns_channel:
@@ -77,7 +81,11 @@ class AsyncTransport:
 
     def reader(self, request: storage_pb2.GetRequest, key: str) -> AsyncObjectReader:
         """A reader that sends `request` when first awaited or entered."""
-        return AsyncObjectReader(partial(self._stub.Get, request), key)
+
+        async def start() -> GetCall:
+            return self._stub.Get(request, metadata=await self._auth.metadata())
+
+        return AsyncObjectReader(start, key)
 
     async def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -106,8 +114,12 @@ class AsyncTransport:
         raise TypeError(f"not an effect of the async client: {effect!r}")
 
     async def _call(self, call: effects.Call) -> object:
-        with converted_rpc_errors():
-            return await getattr(self._stub, call.method)(call.request, timeout=call.timeout)
+        async def send(metadata: Metadata | None) -> object:
+            with converted_rpc_errors():
+                method = getattr(self._stub, call.method)
+                return await method(call.request, timeout=call.timeout, metadata=metadata)
+
+        return await self._auth.call(send)
 
     async def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
         source, content_type, size = effect.source, effect.content_type, effect.size
@@ -128,7 +140,7 @@ class AsyncTransport:
     async def _put(
         self, stream: effects.UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None
     ) -> ObjectInfo:
-        call: PutCall = self._stub.Put(None)
+        call: PutCall = self._stub.Put(None, metadata=await self._auth.metadata())
         try:
             with converted_rpc_errors():
                 response = await _send(call, stream, blocks, progress)

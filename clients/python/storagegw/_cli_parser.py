@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Callable
 
+from storagegw import _cli_auth
 from storagegw import _cli_commands as handlers
 
 __all__ = ["build_parser"]
@@ -33,6 +34,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
     parser.add_argument(
         "-q", "--quiet", action="store_true", default=default(False), help="no progress output"
     )
+    _cli_auth.add_options(parser, default)
 
 
 def build_parser(epilog: str) -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ and, at the end, the whole range; they differ only in how they wait.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
@@ -114,7 +114,7 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
     read(); the whole object is verified when the end is reached.
     """
 
-    def __init__(self, start_call: Callable[[], GetCall], key: str) -> None:
+    def __init__(self, start_call: Callable[[], Awaitable[GetCall]], key: str) -> None:
         super().__init__(key)
         self._start_call = start_call
         self._call: GetCall | None = None
@@ -123,7 +123,7 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
     async def start(self) -> Self:
         """Send the request and receive the object's metadata (idempotent)."""
         if self._call is None:
-            self._call = self._start_call()
+            self._call = await self._start_call()
             self._responses = aiter(self._call)
             first = await self._receive()
             if first:

@@ -18,6 +18,7 @@ import grpc
 from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import converted_rpc_errors, open_channel
+from storagegw._credentials import CallAuth, Metadata
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
@@ -38,6 +39,7 @@ class SyncTransport:
         channel: grpc.Channel | None,
         credentials: grpc.ChannelCredentials | None,
         chunk_size: int,
+        auth: CallAuth | None = None,
     ) -> None:
         self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
@@ -45,6 +47,7 @@ class SyncTransport:
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)
         self._chunk_size = chunk_size
+        self._auth = auth if auth is not None else CallAuth(None, None)
 
     def close(self) -> None:
         if self._owns_channel:
@@ -66,7 +69,7 @@ class SyncTransport:
             return cast(_Result, end.value)
 
     def open_reader(self, request: storage_pb2.GetRequest, key: str) -> ObjectReader:
-        return ObjectReader(self._stub.Get(request), key)
+        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key)
 
     def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -94,8 +97,12 @@ class SyncTransport:
         raise TypeError(f"not an effect of the sync client: {effect!r}")
 
     def _call(self, call: effects.Call) -> object:
-        with converted_rpc_errors():
-            return getattr(self._stub, call.method)(call.request, timeout=call.timeout)
+        def send(metadata: Metadata | None) -> object:
+            with converted_rpc_errors():
+                method = getattr(self._stub, call.method)
+                return method(call.request, timeout=call.timeout, metadata=metadata)
+
+        return self._auth.call(send)
 
     def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
         with _files.open_source(
@@ -132,7 +139,9 @@ class SyncTransport:
             if progress is not None:
                 progress(stream.size)
 
-        call: grpc.Future[storage_pb2.PutResponse] = self._stub.Put.future(requests())
+        call: grpc.Future[storage_pb2.PutResponse] = self._stub.Put.future(
+            requests(), metadata=self._auth.metadata()
+        )
         call_started.set()
         try:
             with converted_rpc_errors():

@@ -25,6 +25,12 @@ from storagegw._common import (
     AsyncClosedOnExit,
     AsyncPutSource,
 )
+from storagegw._credentials import (
+    AsyncCallAuth,
+    AsyncTokenProvider,
+    TlsConfig,
+    channel_credentials,
+)
 from storagegw._effects import Flow
 from storagegw._methods import Methods
 from storagegw._readers import AsyncObjectReader
@@ -38,7 +44,9 @@ _Result = TypeVar("_Result")
 
 
 class AsyncClient(Methods, AsyncClosedOnExit):
-    """A grpc.aio connection to a storage gateway; arguments as for Client."""
+    """A grpc.aio connection to a storage gateway; arguments as for Client,
+    but token_provider may also be an async function (a sync one runs on the
+    event loop, so it should return a cached token at once)."""
 
     def __init__(
         self,
@@ -51,9 +59,14 @@ class AsyncClient(Methods, AsyncClosedOnExit):
         credentials: grpc.ChannelCredentials | None = None,
         retry: RetryPolicy | None = None,
         resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
+        token_provider: AsyncTokenProvider | None = None,
     ) -> None:
         super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
-        self._transport = AsyncTransport(target, channel, credentials, self.chunk_size)
+        auth = AsyncCallAuth(token, token_provider)
+        credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
+        self._transport = AsyncTransport(target, channel, credentials, self.chunk_size, auth)
 
     async def close(self) -> None:
         await self._transport.close()

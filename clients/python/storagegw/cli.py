@@ -39,7 +39,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from storagegw import _cli_parser
+from storagegw import _cli_auth, _cli_parser
 from storagegw._cli_commands import (
     EXIT_DATA_INTEGRITY,
     EXIT_ERROR,
@@ -118,11 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        with Client(args.target, bucket=args.bucket, timeout=args.timeout) as client:
+        with Client(
+            args.target,
+            bucket=args.bucket,
+            timeout=args.timeout,
+            tls=_cli_auth.tls_config(args),
+            token=_cli_auth.token(args),
+        ) as client:
             result: int = args.handler(client, args)
             return result
     except StorageError as err:
-        error(f"{err.message} ({err.reason or err.code.name})")
+        error(f"{err.message} ({err.reason or err.code.name}){_cli_auth.refusal_hint(err)}")
         return exit_code_for(err)
     except ValueError as err:
         error(str(err))

@@ -17,6 +17,7 @@ from typing import TypeVar
 import grpc
 
 from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, ClosedOnExit, PutSource
+from storagegw._credentials import CallAuth, TlsConfig, TokenProvider, channel_credentials
 from storagegw._effects import Flow
 from storagegw._methods import Methods
 from storagegw._readers import ObjectReader
@@ -41,7 +42,18 @@ class Client(Methods, ClosedOnExit):
         chunk_size: upload chunk size in bytes (at most 2 MiB).
         channel: an existing grpc.Channel to use instead of opening one;
             it is not closed by close().
-        credentials: grpc.ChannelCredentials for TLS; plaintext when None.
+        tls: TlsConfig for TLS (and mutual TLS with a client certificate);
+            plaintext when None (and no `credentials`).
+        token: a bearer token sent with every call (`authorization` metadata).
+        token_provider: instead of `token`, a function returning the current
+            token, called before every call so that a refreshed token is
+            used: it should cache its token and renew it shortly before it
+            expires. When the gateway answers a unary call with TOKEN_EXPIRED,
+            the provider is asked once more and, if its token changed, the
+            call is sent again (refused at authentication, it was not done).
+            A token is refused with a plaintext channel to a non-loopback
+            target (it would travel in clear).
+        credentials: grpc.ChannelCredentials, for TLS set up another way.
         retry: the RetryPolicy of resumable transfers (put_file's resumable
             uploads, download_file); each call may give its own.
         resumable_threshold: put_file(resumable=None) uploads a path or a
@@ -59,9 +71,14 @@ class Client(Methods, ClosedOnExit):
         credentials: grpc.ChannelCredentials | None = None,
         retry: RetryPolicy | None = None,
         resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
         super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
-        self._transport = SyncTransport(target, channel, credentials, self.chunk_size)
+        auth = CallAuth(token, token_provider)
+        credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
+        self._transport = SyncTransport(target, channel, credentials, self.chunk_size, auth)
 
     def close(self) -> None:
         self._transport.close()
