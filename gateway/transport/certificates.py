@@ -15,7 +15,6 @@ import os
 import ssl
 import threading
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from cryptography import x509
@@ -30,22 +29,19 @@ log = logging.getLogger("storagegw")
 Signature = tuple[tuple[int, int, int, int], ...]
 
 
-class ClientAuth(StrEnum):
-    REQUIRE = "require"
-    OPTIONAL = "optional"
-
-
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
     cert: Path
     key: Path
-    # With a bundle: mutual TLS, client certificates verified against it.
+    # With a bundle: mutual TLS, every connection needs a client certificate
+    # it verifies. Not optional: grpcio's Python API can require a client
+    # certificate or ask for none, and a certificate asked for on one port
+    # only would make the identity depend on the port.
     client_ca: Path | None = None
-    client_auth: ClientAuth = ClientAuth.REQUIRE
 
     @property
     def requires_client_cert(self) -> bool:
-        return self.client_ca is not None and self.client_auth is ClientAuth.REQUIRE
+        return self.client_ca is not None
 
     def files(self) -> dict[str, Path]:
         """{setting: path} of the files in use."""
@@ -85,7 +81,7 @@ def read_certificates(tls: TlsSettings) -> Certificates:
     _check_pair(cert_chain, key)
     if client_ca is not None:
         _check_bundle(client_ca)
-    context = server_context(tls, client_ca)
+    context = server_context(tls)
     try:
         after = signature(tls)
     except OSError:
@@ -95,9 +91,11 @@ def read_certificates(tls: TlsSettings) -> Certificates:
     return Certificates(cert_chain, key, client_ca, context, after)
 
 
-def server_context(tls: TlsSettings, client_ca: bytes | None) -> ssl.SSLContext:
-    """A TLS server context with the certificate and key of tls and, for
-    mutual TLS, client certificates verified against client_ca."""
+def server_context(tls: TlsSettings) -> ssl.SSLContext:
+    """The signed-URL listener's TLS server context: the certificate and key
+    of tls. It asks for no client certificate, with or without mutual TLS on
+    the gRPC port: a signed URL is its holder's credential, and its holders
+    (browsers, other parties) have no certificate of the gateway's CA."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -106,10 +104,6 @@ def server_context(tls: TlsSettings, client_ca: bytes | None) -> ssl.SSLContext:
         raise ConfigError(
             "GATEWAY_TLS_KEY", f"cannot be used with GATEWAY_TLS_CERT: {error}"
         ) from None
-    if client_ca is not None:
-        context.load_verify_locations(cadata=client_ca.decode("ascii", errors="replace"))
-        required = tls.client_auth is ClientAuth.REQUIRE
-        context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
     return context
 
 

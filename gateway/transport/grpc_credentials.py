@@ -8,9 +8,7 @@ without a restart. Connections already open keep the certificate they began
 with.
 
 With mutual TLS the verified client certificate is in the call's auth context
-(`context.auth_context()["x509_pem_cert"]`). grpcio's Python API can require a
-client certificate or request none: with GATEWAY_TLS_CLIENT_AUTH=optional the
-gRPC port requests none (the signed-URL listener does verify one when offered).
+(`context.auth_context()["x509_pem_cert"]`).
 """
 
 from __future__ import annotations

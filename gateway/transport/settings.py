@@ -2,8 +2,8 @@
 
 - GATEWAY_TLS_CERT and GATEWAY_TLS_KEY (PEM, both or neither): TLS on the gRPC
   port and on the signed-URL listener.
-- GATEWAY_TLS_CLIENT_CA (PEM bundle): mutual TLS, client certificates verified
-  against it; GATEWAY_TLS_CLIENT_AUTH = require (default) | optional.
+- GATEWAY_TLS_CLIENT_CA (PEM bundle): mutual TLS on the gRPC port, every
+  connection's client certificate verified against it.
 - GATEWAY_ALLOW_INSECURE=1: serve a non-loopback address with neither TLS nor
   authentication (the gateway warns at every start); without it that is refused.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.domain.settings import ConfigError
-from gateway.transport.certificates import ClientAuth, TlsSettings, read_certificates
+from gateway.transport.certificates import TlsSettings, read_certificates
 
 LISTEN_SETTINGS = {"GATEWAY_LISTEN": "127.0.0.1:50051", "GATEWAY_HTTP_LISTEN": "127.0.0.1:8080"}
 
@@ -65,9 +65,7 @@ def describe(tls: TlsSettings | None) -> str:
         return "no TLS"
     if tls.client_ca is None:
         return "TLS"
-    if tls.requires_client_cert:
-        return "TLS with client certificates required"
-    return "TLS with optional client certificates (signed URLs only: gRPC asks for none)"
+    return "TLS with client certificates required"
 
 
 def is_loopback(listen: str) -> bool:
@@ -84,15 +82,6 @@ def is_loopback(listen: str) -> bool:
 def _tls(env: Mapping[str, str]) -> TlsSettings | None:
     cert, key = env.get("GATEWAY_TLS_CERT"), env.get("GATEWAY_TLS_KEY")
     client_ca = env.get("GATEWAY_TLS_CLIENT_CA")
-    auth_text = env.get("GATEWAY_TLS_CLIENT_AUTH", ClientAuth.REQUIRE.value)
-    try:
-        client_auth = ClientAuth(auth_text)
-    except ValueError:
-        raise ConfigError(
-            "GATEWAY_TLS_CLIENT_AUTH", f"must be require or optional, got {auth_text!r}"
-        ) from None
-    if client_ca is None and "GATEWAY_TLS_CLIENT_AUTH" in env:
-        raise ConfigError("GATEWAY_TLS_CLIENT_AUTH", "needs GATEWAY_TLS_CLIENT_CA (mutual TLS)")
     if cert is None and key is None:
         if client_ca is not None:
             raise ConfigError(
@@ -106,7 +95,6 @@ def _tls(env: Mapping[str, str]) -> TlsSettings | None:
         Path(os.path.expanduser(cert)),
         Path(os.path.expanduser(key)),
         None if client_ca is None else Path(os.path.expanduser(client_ca)),
-        client_auth,
     )
     read_certificates(settings)  # a problem stops the start, naming the file's setting
     return settings

@@ -65,10 +65,8 @@ class Pki:
             **extra,
         }
 
-    def mtls_env(self, client_auth: str = "require") -> dict[str, str]:
-        return self.env(
-            GATEWAY_TLS_CLIENT_CA=str(self.client_ca_file), GATEWAY_TLS_CLIENT_AUTH=client_auth
-        )
+    def mtls_env(self) -> dict[str, str]:
+        return self.env(GATEWAY_TLS_CLIENT_CA=str(self.client_ca_file))
 
     def install_server_cert(self, ca: trustme.CA) -> bytes:
         """A new leaf of ca over the server's files, each replaced at once (as

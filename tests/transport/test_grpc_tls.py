@@ -74,13 +74,6 @@ def test_mutual_tls_required(pki: Pki, tmp_path: Path) -> None:
             health(running.target, foreign)
 
 
-def test_mutual_tls_optional_serves_clients_without_a_certificate(pki: Pki, tmp_path: Path) -> None:
-    env = {"STORAGE_BACKEND": "memory", **pki.mtls_env("optional")}
-    with run_gateway(env, tmp_path) as running:
-        assert health(running.target, pki.channel_credentials()) == 1
-        assert health(running.target, pki.channel_credentials(client=True)) == 1
-
-
 async def _peer_certificate_server(files: CertificateFiles) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with the gateway's credentials whose one method
     answers with the auth context's x509_pem_cert (what a front reads)."""
@@ -98,9 +91,9 @@ async def _peer_certificate_server(files: CertificateFiles) -> tuple[grpc.aio.Se
     return server, port
 
 
-async def whoami(pki: Pki, client_auth: str) -> bytes:
+async def whoami(pki: Pki) -> bytes:
     """The auth context's x509_pem_cert of a call made with the client certificate."""
-    settings = load_transport_settings(pki.mtls_env(client_auth), authenticates=True)
+    settings = load_transport_settings(pki.mtls_env(), authenticates=True)
     assert settings.tls is not None
     server, port = await _peer_certificate_server(CertificateFiles(settings.tls))
     try:
@@ -112,16 +105,11 @@ async def whoami(pki: Pki, client_auth: str) -> bytes:
 
 
 async def test_the_auth_context_holds_the_client_certificate(pki: Pki) -> None:
-    pem = await whoami(pki, "require")
+    pem = await whoami(pki)
     certificate = x509.load_pem_x509_certificate(pem)
     common_name = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     assert common_name[0].value == "svc-billing"
     assert pem == pki.client_cert_file.read_bytes()
-
-
-async def test_optional_client_auth_asks_grpc_clients_for_no_certificate(pki: Pki) -> None:
-    # As the README says: grpcio can require a client certificate or ask for none.
-    assert await whoami(pki, "optional") == b""
 
 
 def test_rotated_certificate_is_served_without_a_restart(

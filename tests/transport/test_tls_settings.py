@@ -25,10 +25,11 @@ def load(**env: str) -> config_module.Config:
 
 
 def test_tls_files_are_read(pki: Pki) -> None:
-    config = load(**pki.mtls_env("optional"))
+    config = load(**pki.mtls_env())
     assert config.transport.tls is not None
     assert config.transport.tls.cert == pki.cert_file
-    assert config.transport.tls.client_auth == "optional"
+    assert config.transport.tls.requires_client_cert
+    assert not load(**pki.env()).transport.tls.requires_client_cert  # type: ignore[union-attr]
     assert config.public_base_url == "https://127.0.0.1:8080"
     assert load().public_base_url == "http://127.0.0.1:8080"
 
@@ -73,18 +74,6 @@ def test_files_that_are_not_what_they_should_be(pki: Pki, tmp_path: Path) -> Non
         load(**{**pki.env(), "GATEWAY_TLS_KEY": str(pki.client_key_file)})
     assert error.value.setting == "GATEWAY_TLS_KEY"
     assert "not the key of" in str(error.value)
-
-
-def test_client_auth_is_require_or_optional(pki: Pki) -> None:
-    assert load(**pki.mtls_env()).transport.tls.requires_client_cert  # type: ignore[union-attr]
-    with pytest.raises(ConfigError) as error:
-        load(**pki.mtls_env("sometimes"))
-    assert error.value.setting == "GATEWAY_TLS_CLIENT_AUTH"
-    assert "require or optional" in str(error.value)
-    with pytest.raises(ConfigError) as error:
-        load(**pki.env(GATEWAY_TLS_CLIENT_AUTH="require"))
-    assert error.value.setting == "GATEWAY_TLS_CLIENT_AUTH"
-    assert "needs GATEWAY_TLS_CLIENT_CA" in str(error.value)
 
 
 @pytest.mark.parametrize(
