@@ -35,8 +35,10 @@ def record(
     trace_id: str = "",
 ) -> None:
     """One audit line. method is the RPC or HTTP route ("Put", "GET"),
-    action the policy's ("write"), outcome "ok", "denied" or "error", reason
-    the error's Reason name ("" when it went through)."""
+    action the policy's ("write"), outcome the answer as a gRPC status name
+    on both fronts ("OK", "PERMISSION_DENIED"; the HTTP front maps its answer
+    through the reason table), reason the error's Reason name ("" when it
+    went through)."""
     if not log.isEnabledFor(logging.INFO):
         return
     where = f"{bucket}/{key}" if key else bucket
