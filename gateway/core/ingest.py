@@ -58,18 +58,22 @@ class Body(Protocol):
 
 def verify(expected: Expected, sums: StreamChecksums) -> None:
     if expected.size is not None and expected.size != sums.size:
-        raise size_mismatch(expected.size, sums.size)
+        raise size_mismatch(expected=expected.size, actual=sums.size)
     if expected.crc32c is not None and expected.crc32c != sums.crc32c:
-        raise checksum_mismatch("object crc32c", f"{expected.crc32c:08x}", f"{sums.crc32c:08x}")
+        raise checksum_mismatch(
+            checksum="object crc32c", expected=f"{expected.crc32c:08x}", actual=f"{sums.crc32c:08x}"
+        )
     if expected.sha256 is not None and expected.sha256 != sums.sha256:
-        raise checksum_mismatch("object sha256", expected.sha256.hex(), sums.sha256.hex())
+        raise checksum_mismatch(
+            checksum="object sha256", expected=expected.sha256.hex(), actual=sums.sha256.hex()
+        )
 
 
 def check_declared_size(size: int | None, max_size: int | None) -> None:
     """OBJECT_TOO_LARGE when the size an object is promised to be is over the
     gateway's limit: refused before any byte is read."""
     if size is not None and max_size is not None and size > max_size:
-        raise object_too_large(max_size, size)
+        raise object_too_large(limit=max_size, size=size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +95,9 @@ class Bounds:
         """SIZE_MISMATCH or OBJECT_TOO_LARGE once received is past the bounds."""
         if self.size is not None:
             if received > self.size:
-                raise size_mismatch(self.size, received)
+                raise size_mismatch(expected=self.size, actual=received)
         elif self.max_size is not None and received > self.max_size:
-            raise object_too_large(self.max_size, received)
+            raise object_too_large(limit=self.max_size, size=received)
 
 
 def release_budget(budget: BufferBudget, size: int, _: object) -> None:

@@ -27,7 +27,7 @@ import contextvars
 from collections.abc import Iterator
 
 from gateway.core import tuning
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.errors import ErrorTemplate, Reason
 
 # Seconds a refused client should wait before trying again: streams of
 # well-behaved clients end within seconds, idle ones within idle_timeout.
@@ -97,33 +97,23 @@ def current_budget() -> BufferBudget:
     return _budget.get()
 
 
-def too_many_streams(limit: int) -> GatewayError:
-    return GatewayError(
-        Reason.TOO_MANY_STREAMS,
-        f"the gateway is serving its limit of {limit} Put and Get streams "
-        f"(GATEWAY_MAX_STREAMS); retry in {RETRY_AFTER_S} s",
-        limit=limit,
-        retry_after_s=RETRY_AFTER_S,
-    )
-
-
-def put_idle(timeout: float) -> GatewayError:
-    return GatewayError(
-        Reason.STREAM_IDLE_TIMEOUT,
-        f"no message from the client for {timeout:g} s (GATEWAY_STREAM_IDLE_TIMEOUT): "
-        "the stream was ended and this stream's data discarded (a resumable upload keeps "
-        "what was persisted)",
-        idle_timeout_s=f"{timeout:g}",
-    )
-
-
-def get_idle(timeout: float) -> GatewayError:
-    return GatewayError(
-        Reason.STREAM_IDLE_TIMEOUT,
-        f"the client took no message for {timeout:g} s (GATEWAY_STREAM_IDLE_TIMEOUT): "
-        "the download was ended",
-        idle_timeout_s=f"{timeout:g}",
-    )
+too_many_streams = ErrorTemplate(
+    Reason.TOO_MANY_STREAMS,
+    "the gateway is serving its limit of {limit} Put and Get streams "
+    "(GATEWAY_MAX_STREAMS); retry in {retry_after_s} s",
+    fixed={"retry_after_s": RETRY_AFTER_S},
+)
+put_idle = ErrorTemplate(
+    Reason.STREAM_IDLE_TIMEOUT,
+    "no message from the client for {idle_timeout_s:g} s (GATEWAY_STREAM_IDLE_TIMEOUT): "
+    "the stream was ended and this stream's data discarded (a resumable upload keeps "
+    "what was persisted)",
+)
+get_idle = ErrorTemplate(
+    Reason.STREAM_IDLE_TIMEOUT,
+    "the client took no message for {idle_timeout_s:g} s (GATEWAY_STREAM_IDLE_TIMEOUT): "
+    "the download was ended",
+)
 
 
 class StreamLimits:
@@ -151,7 +141,7 @@ class StreamLimits:
         """One stream counted against max_streams while it is served
         (TOO_MANY_STREAMS when the gateway serves its limit already)."""
         if self.active >= self.max_streams:
-            raise too_many_streams(self.max_streams)
+            raise too_many_streams(limit=self.max_streams)
         loop = asyncio.get_running_loop()
         self.active += 1
         if self._trim is not None:

@@ -44,7 +44,7 @@ class StreamLocks:
         another stream holds it other than to wind down)."""
         lock = self._locks.setdefault(handle, StreamLock())
         if lock.locked() and not lock.winding_down:
-            raise upload_busy(key)
+            raise upload_busy(key=key)
         await self._acquire(handle, lock)
         return lock
 

@@ -114,7 +114,7 @@ class Uploads:
         check_declared_size(expected.size, self._limits.max_object_size)
         uploads = backend.capabilities.uploads
         if uploads is None:
-            raise unsupported("resumable uploads", backend.kind)
+            raise unsupported(option="resumable uploads", backend=backend.kind)
         await self._budget.check_start(bucket, backend, expected.size)
         state = UploadState(ResumableChecksums(), expected)
         handle = await uploads.start_upload(key, options, state.encode())
@@ -131,7 +131,7 @@ class Uploads:
         uploads = backend.capabilities.uploads
         if backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.
-            raise upload_not_found(ref.key)
+            raise upload_not_found(key=ref.key)
         return ref, backend, uploads
 
     async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
@@ -160,7 +160,7 @@ class Uploads:
         release = True
         try:
             if lock.aborted:
-                raise upload_aborted(ref.key)
+                raise upload_aborted(key=ref.key)
             status, writer = await uploads.resume_upload(ref.key, ref.handle)
             if writer is None:
                 # Finished already (a retry whose first attempt committed):
@@ -214,7 +214,7 @@ class Uploads:
         # No await from this check until `receiving` is set: an abort
         # either is seen here or finds the task to cancel.
         if lock.aborted:
-            raise upload_aborted(ref.key)
+            raise upload_aborted(key=ref.key)
         pump = Pump(
             state.sums,
             writer.write,
@@ -234,7 +234,7 @@ class Uploads:
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if lock.aborted and task is not None and not task.cancelling():
-                raise upload_aborted(ref.key) from None
+                raise upload_aborted(key=ref.key) from None
             raise
         finally:
             lock.receiving = None

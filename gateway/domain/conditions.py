@@ -13,22 +13,26 @@ def check(key: str, conditions: Conditions, current: ObjectMeta | None, *, read:
     if not conditions.any:
         return
     if conditions.if_match and (current is None or current.etag != conditions.if_match):
-        raise precondition_failed(key, "if_match")
+        raise precondition_failed(key=key, condition="if_match")
     if conditions.if_none_match:
         if conditions.if_none_match == "*":
             if current is not None:
-                raise precondition_failed(key, "if_none_match")
+                raise precondition_failed(key=key, condition="if_none_match")
         elif current is not None and current.etag == conditions.if_none_match:
-            raise not_modified(key) if read else precondition_failed(key, "if_none_match")
+            raise (
+                not_modified(key=key)
+                if read
+                else precondition_failed(key=key, condition="if_none_match")
+            )
     match = conditions.if_generation_match
     if match is not None:
         ok = current is None if match == 0 else current is not None and current.generation == match
         if not ok:
-            raise precondition_failed(key, "if_generation_match")
+            raise precondition_failed(key=key, condition="if_generation_match")
     not_match = conditions.if_generation_not_match
     # As with HTTP's If-None-Match, a missing object differs from any generation.
     if not_match is not None and current is not None and current.generation == not_match:
-        raise precondition_failed(key, "if_generation_not_match")
+        raise precondition_failed(key=key, condition="if_generation_not_match")
 
 
 def check_existing(key: str, conditions: Conditions, current: ObjectMeta | None) -> ObjectMeta:
@@ -36,5 +40,5 @@ def check_existing(key: str, conditions: Conditions, current: ObjectMeta | None)
     (a failed condition is reported first, as for a missing object with if_match)."""
     check(key, conditions, current, read=True)
     if current is None:
-        raise object_not_found(key)
+        raise object_not_found(key=key)
     return current

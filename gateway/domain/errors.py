@@ -9,7 +9,9 @@ both read it.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, NamedTuple
@@ -142,6 +144,75 @@ class GatewayError(Exception):
         return f"{type(self).__name__}({self.reason.value}: {self.message})"
 
 
+@dataclass(frozen=True, eq=False)
+class ErrorTemplate:
+    """One kind of GatewayError, declared once: its reason, its message with a
+    slot for each fact ("{key!r}", "{size}") and which facts go into ErrorInfo.
+
+    Calling it with exactly its fields builds the error; the message and the
+    metadata are filled from the same values, so they cannot drift apart.
+    ErrorInfo carries each value as the message writes it (with its format
+    spec, without a !r conversion's quotes). mypy cannot check the field names,
+    so a call with other fields is a TypeError, and
+    tests/core/test_error_templates.py checks every call in gateway/.
+    """
+
+    reason: Reason
+    message: str
+    # The fields ErrorInfo carries, by default those of the message; a name the
+    # message does not use is a field of ErrorInfo only.
+    metadata: tuple[str, ...] | None = field(default=None, kw_only=True)
+    # Values of fields the template supplies itself.
+    fixed: Mapping[str, object] = field(default_factory=dict, kw_only=True)
+    # What a call must pass: every field less the fixed ones.
+    fields: frozenset[str] = field(init=False)
+    _specs: Mapping[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        specs = _format_specs(self.message)
+        named = set(specs) | set(self.metadata or ())
+        if not set(self.fixed) <= named:
+            raise ValueError(f"fixed fields {sorted(set(self.fixed) - named)} are not used")
+        # Frozen: the derived values are set once, here.
+        object.__setattr__(self, "fixed", MappingProxyType(dict(self.fixed)))
+        object.__setattr__(self, "_specs", specs)
+        object.__setattr__(self, "fields", frozenset(named - set(self.fixed)))
+
+    def __call__(self, **fields: object) -> GatewayError:
+        if fields.keys() != self.fields:
+            missing = sorted(self.fields - fields.keys())
+            unexpected = sorted(fields.keys() - self.fields)
+            raise TypeError(
+                f"the {self.reason.value} error {self.message!r} takes the fields "
+                f"{sorted(self.fields)}: missing {missing}, unexpected {unexpected}"
+            )
+        values = {**fields, **self.fixed}
+        carried = self._specs.keys() if self.metadata is None else self.metadata
+        return GatewayError(
+            self.reason,
+            self.message.format(**values),
+            **{name: _as_written(values[name], self._specs.get(name)) for name in carried},
+        )
+
+
+def _format_specs(message: str) -> dict[str, str]:
+    """The format spec of each field of a message template, in order."""
+    specs: dict[str, str] = {}
+    for _, name, spec, _ in string.Formatter().parse(message):
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise ValueError(f"{message!r}: {{{name}}} is not a field name")
+        if specs.setdefault(name, spec or "") != (spec or ""):
+            raise ValueError(f"{message!r}: {{{name}}} is written with two format specs")
+    return specs
+
+
+def _as_written(value: object, spec: str | None) -> object:
+    # No spec: GatewayError's str(), which also drops None.
+    return format(value, spec) if spec else value
+
+
 def invalid_argument(message: str, **metadata: object) -> GatewayError:
     return GatewayError(Reason.INVALID_ARGUMENT, message, **metadata)
 
@@ -150,101 +221,69 @@ def invalid_stream(message: str) -> GatewayError:
     return GatewayError(Reason.INVALID_STREAM, message)
 
 
-def upload_not_found(key: str) -> GatewayError:
-    return GatewayError(
-        Reason.UPLOAD_NOT_FOUND,
-        f"no resumable upload of {key!r} with this id: it was aborted, cleaned up or "
-        "never started; start a new one",
-        key=key,
-    )
+# The errors raised in more than one layer or driver; call each with keywords,
+# e.g. raise object_not_found(key=key).
+
+upload_not_found = ErrorTemplate(
+    Reason.UPLOAD_NOT_FOUND,
+    "no resumable upload of {key!r} with this id: it was aborted, cleaned up or "
+    "never started; start a new one",
+)
+# For a stream whose upload an AbortUpload discarded while it was writing.
+upload_aborted = ErrorTemplate(
+    Reason.UPLOAD_NOT_FOUND,
+    "the upload of {key!r} was aborted (AbortUpload) while this stream was writing "
+    "it; nothing was stored; start a new upload",
+)
+upload_busy = ErrorTemplate(
+    Reason.UPLOAD_BUSY, "another stream is writing the upload of {key!r}; retry when it ends"
+)
+object_not_found = ErrorTemplate(Reason.OBJECT_NOT_FOUND, "object {key!r} not found")
+precondition_failed = ErrorTemplate(
+    Reason.PRECONDITION_FAILED, "precondition {condition} failed for object {key!r}"
+)
+not_modified = ErrorTemplate(
+    Reason.NOT_MODIFIED,
+    "object {key!r} matches {condition}: not modified",
+    fixed={"condition": "if_none_match"},
+)
+key_conflict = ErrorTemplate(
+    Reason.KEY_CONFLICT, "key {key!r} conflicts: {detail}", metadata=("key",)
+)
+checksum_mismatch = ErrorTemplate(
+    Reason.CHECKSUM_MISMATCH,
+    "{checksum} mismatch: expected {expected}, computed {actual}; nothing was stored",
+)
+size_mismatch = ErrorTemplate(
+    Reason.SIZE_MISMATCH,
+    "declared size {expected} bytes but received {actual}; nothing was stored",
+)
+object_too_large = ErrorTemplate(
+    Reason.OBJECT_TOO_LARGE,
+    "object of {size} bytes exceeds the gateway's limit of {limit} bytes",
+)
+quota_exceeded = ErrorTemplate(
+    Reason.QUOTA_EXCEEDED,
+    "storing this object would use {needed} bytes, over the quota of {quota} bytes",
+)
+# A storage refused a read's range (HTTP 416).
+range_not_satisfiable = ErrorTemplate(
+    Reason.INVALID_RANGE, "the requested range of {key!r} is not satisfiable"
+)
+invalid_range = ErrorTemplate(
+    Reason.INVALID_RANGE, "read offset {offset} is past the end of the object ({size} bytes)"
+)
+unsupported = ErrorTemplate(
+    Reason.UNSUPPORTED_OPTION, "{option} is not supported by the {backend} backend"
+)
+backend_unavailable = ErrorTemplate(
+    Reason.BACKEND_UNAVAILABLE, "{backend} backend unavailable: {detail}", metadata=("backend",)
+)
 
 
-def upload_aborted(key: str) -> GatewayError:
-    """For a stream whose upload an AbortUpload discarded while it was writing."""
-    return GatewayError(
-        Reason.UPLOAD_NOT_FOUND,
-        f"the upload of {key!r} was aborted (AbortUpload) while this stream was writing "
-        "it; nothing was stored; start a new upload",
-        key=key,
-    )
-
-
-def upload_busy(key: str) -> GatewayError:
-    return GatewayError(
-        Reason.UPLOAD_BUSY,
-        f"another stream is writing the upload of {key!r}; retry when it ends",
-        key=key,
-    )
-
-
-def object_not_found(key: str) -> GatewayError:
-    return GatewayError(Reason.OBJECT_NOT_FOUND, f"object {key!r} not found", key=key)
-
-
-def precondition_failed(key: str, condition: str) -> GatewayError:
-    return GatewayError(
-        Reason.PRECONDITION_FAILED,
-        f"precondition {condition} failed for object {key!r}",
-        key=key,
-        condition=condition,
-    )
-
-
-def not_modified(key: str) -> GatewayError:
-    return GatewayError(
-        Reason.NOT_MODIFIED,
-        f"object {key!r} matches if_none_match: not modified",
-        key=key,
-        condition="if_none_match",
-    )
-
-
-def key_conflict(key: str, detail: str) -> GatewayError:
-    return GatewayError(Reason.KEY_CONFLICT, f"key {key!r} conflicts: {detail}", key=key)
-
-
-def checksum_mismatch(what: str, expected: str, actual: str) -> GatewayError:
-    return GatewayError(
-        Reason.CHECKSUM_MISMATCH,
-        f"{what} mismatch: expected {expected}, computed {actual}; nothing was stored",
-        checksum=what,
-        expected=expected,
-        actual=actual,
-    )
-
-
-def size_mismatch(expected: int, actual: int) -> GatewayError:
-    return GatewayError(
-        Reason.SIZE_MISMATCH,
-        f"declared size {expected} bytes but received {actual}; nothing was stored",
-        expected=expected,
-        actual=actual,
-    )
-
-
-def object_too_large(limit: int, size: int) -> GatewayError:
-    return GatewayError(
-        Reason.OBJECT_TOO_LARGE,
-        f"object of {size} bytes exceeds the gateway's limit of {limit} bytes",
-        limit=limit,
-        size=size,
-    )
-
-
-def quota_exceeded(quota: int, needed: int) -> GatewayError:
-    return GatewayError(
-        Reason.QUOTA_EXCEEDED,
-        f"storing this object would use {needed} bytes, over the quota of {quota} bytes",
-        quota=quota,
-        needed=needed,
-    )
-
-
-def range_not_satisfiable(key: str) -> GatewayError:
-    """A storage refused a read's range (HTTP 416)."""
-    return GatewayError(
-        Reason.INVALID_RANGE, f"the requested range of {key!r} is not satisfiable", key=key
-    )
+# The storage's refusals of credentials: one message for every driver, whose
+# ErrorInfo carries the driver's own context (its bucket and error code) rather
+# than the message's fields, so these are not templates.
 
 
 def credentials_refused(
@@ -265,28 +304,4 @@ def no_credentials(what: str, store: str, bucket: str, **context: object) -> Gat
         Reason.PERMISSION_DENIED,
         f"{what}: no usable {store} credentials were found for bucket {bucket!r}",
         **context,
-    )
-
-
-def invalid_range(offset: int, size: int) -> GatewayError:
-    return GatewayError(
-        Reason.INVALID_RANGE,
-        f"read offset {offset} is past the end of the object ({size} bytes)",
-        offset=offset,
-        size=size,
-    )
-
-
-def unsupported(option: str, backend: str) -> GatewayError:
-    return GatewayError(
-        Reason.UNSUPPORTED_OPTION,
-        f"{option} is not supported by the {backend} backend",
-        option=option,
-        backend=backend,
-    )
-
-
-def backend_unavailable(backend: str, detail: str) -> GatewayError:
-    return GatewayError(
-        Reason.BACKEND_UNAVAILABLE, f"{backend} backend unavailable: {detail}", backend=backend
     )

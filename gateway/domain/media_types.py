@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.errors import ErrorTemplate, GatewayError, Reason
 
 MAX_CONTENT_TYPE_BYTES = 256
 
@@ -31,14 +31,17 @@ _MEDIA_TYPE = re.compile(
 _FORBIDDEN = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\x00": "a NUL"}
 
 
+_invalid_content_type = ErrorTemplate(
+    Reason.INVALID_CONTENT_TYPE,
+    "invalid content_type {content_type!r}: {why}",
+    metadata=("content_type", "max_bytes"),
+    fixed={"max_bytes": MAX_CONTENT_TYPE_BYTES},
+)
+
+
 def _invalid(value: str, why: str) -> GatewayError:
     shown = value if len(value) <= 80 else value[:77] + "..."
-    return GatewayError(
-        Reason.INVALID_CONTENT_TYPE,
-        f"invalid content_type {shown!r}: {why}",
-        content_type=shown,
-        max_bytes=MAX_CONTENT_TYPE_BYTES,
-    )
+    return _invalid_content_type(content_type=shown, why=why)
 
 
 def validate_content_type(value: str) -> str:

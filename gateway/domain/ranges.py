@@ -16,7 +16,7 @@ def resolve(size: int, offset: int, limit: int | None) -> tuple[int, int]:
     if offset < 0:
         start = max(0, size + offset)
     elif offset > size:
-        raise invalid_range(offset, size)
+        raise invalid_range(offset=offset, size=size)
     else:
         start = offset
     end = size if limit is None else min(size, start + limit)

@@ -22,7 +22,7 @@ from typing import TypeVar
 from aiohttp import BodyPartReader, web
 
 from gateway.core.signing import CONTENT_TYPE_FIELD, SignatureError
-from gateway.domain.errors import GatewayError, Reason, invalid_argument
+from gateway.domain.errors import ErrorTemplate, Reason, invalid_argument
 from gateway.http.limits import within_idle
 
 T = TypeVar("T")
@@ -125,13 +125,9 @@ def _check_fields(upload: FormUpload, bound_content_type: str) -> None:
         )
 
 
-def object_too_small(min_size: int, size: int) -> GatewayError:
-    return GatewayError(
-        Reason.OBJECT_TOO_SMALL,
-        f"object is {size} bytes, below the signed URL's minimum of {min_size}",
-        min_size=min_size,
-        size=size,
-    )
+object_too_small = ErrorTemplate(
+    Reason.OBJECT_TOO_SMALL, "object is {size} bytes, below the signed URL's minimum of {min_size}"
+)
 
 
 async def at_least(chunks: AsyncIterator[bytes], min_size: int) -> AsyncIterator[bytes]:
@@ -142,4 +138,4 @@ async def at_least(chunks: AsyncIterator[bytes], min_size: int) -> AsyncIterator
         received += len(data)
         yield data
     if received < min_size:
-        raise object_too_small(min_size, received)
+        raise object_too_small(min_size=min_size, size=received)

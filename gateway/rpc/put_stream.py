@@ -101,9 +101,9 @@ class Stream:
             actual = crc32c(data)
             if actual != message.chunk.crc32c:
                 raise checksum_mismatch(
-                    f"chunk crc32c at offset {self.received}",
-                    f"{message.chunk.crc32c:08x}",
-                    f"{actual:08x}",
+                    checksum=f"chunk crc32c at offset {self.received}",
+                    expected=f"{message.chunk.crc32c:08x}",
+                    actual=f"{actual:08x}",
                 )
         self.received += len(data)
         calllog.current().bytes = self.received

@@ -54,7 +54,7 @@ class _IdleTimeoutRequests:
             async with asyncio.timeout(self._timeout):
                 message = await self._context.read()
         except TimeoutError:
-            raise put_idle(self._timeout) from None
+            raise put_idle(idle_timeout_s=self._timeout) from None
         if message is grpc.aio.EOF:  # type: ignore[attr-defined]  # not in grpc-stubs
             raise StopAsyncIteration
         return message
@@ -93,7 +93,7 @@ def guard_get(
                 # waits behind the data the client is not taking.
                 await responses.aclose()  # type: ignore[attr-defined]
         if stalled is not None and stalled.is_set():
-            raise get_idle(limits.idle_timeout)
+            raise get_idle(idle_timeout_s=limits.idle_timeout)
 
     return guarded
 

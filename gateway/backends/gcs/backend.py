@@ -161,13 +161,13 @@ class GcsBackend:
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
         if options.server_side_encryption:
             # GCS always encrypts; a customer-managed key is kms_key_id.
-            raise unsupported("server_side_encryption", KIND)
+            raise unsupported(option="server_side_encryption", backend=KIND)
         ctx = await self._context()
         preconditions = write_preconditions(key, options.conditions)
         if preconditions.extra_not_match is not None:
             current = await ctx.head_or_none(key)
             if current is not None and current.generation == preconditions.extra_not_match:
-                raise precondition_failed(key, "if_generation_not_match")
+                raise precondition_failed(key=key, condition="if_generation_not_match")
         return GcsWriter(
             ctx,
             key,
@@ -197,7 +197,7 @@ class GcsBackend:
             if is_not_found(error) and not conditions.any:
                 return False  # deleted by someone else meanwhile
             if is_not_found(error) or http_status(error) == 412:
-                raise precondition_failed(key, condition) from error
+                raise precondition_failed(key=key, condition=condition) from error
             with ctx.errors(key, condition, "objects.delete"):
                 raise
         return True
@@ -219,7 +219,7 @@ class GcsBackend:
         if preconditions.extra_not_match is not None:
             current = await ctx.head_or_none(destination_key)
             if current is not None and current.generation == preconditions.extra_not_match:
-                raise precondition_failed(destination_key, "if_generation_not_match")
+                raise precondition_failed(key=destination_key, condition="if_generation_not_match")
         content_type, metadata = request.content_of(source)
         metadata.update(checksum_entries(source.crc32c, source.sha256))
         destination = ctx.blob(destination_key)
@@ -244,11 +244,11 @@ class GcsBackend:
                 )
             except GCS_ERRORS as error:
                 if is_not_found(error) and preconditions.condition:
-                    raise precondition_failed(destination_key, condition) from error
+                    raise precondition_failed(key=destination_key, condition=condition) from error
                 if is_not_found(error) or http_status(error) == 412:
                     # The source changed since it was read, or the destination
                     # does not meet its conditions.
-                    raise precondition_failed(destination_key, condition) from error
+                    raise precondition_failed(key=destination_key, condition=condition) from error
                 with ctx.errors(destination_key, condition, "objects.rewrite"):
                     raise
             if token is None:
@@ -273,7 +273,7 @@ class GcsBackend:
             ctx = await self._context()
             await ctx.check_bucket()
         except GatewayError as error:
-            raise backend_unavailable(KIND, error.message) from error
+            raise backend_unavailable(backend=KIND, detail=error.message) from error
 
     async def close(self) -> None:
         ctx = await self._contexts.close()

@@ -112,21 +112,21 @@ def map_error(
         status = http_status(cause) if cause is not None else 0
         if status and not (status == 429 or status >= 500):
             return map_error(cause, bucket=bucket, key=key, condition=condition, op=op)
-        return backend_unavailable(KIND, f"{what} failed after retries: {detail}")
+        return backend_unavailable(backend=KIND, detail=f"{what} failed after retries: {detail}")
     status = http_status(error)
     if status:
         if status in (401, 403):
             return credentials_refused(what, "GCS", bucket, f"HTTP {status}", gcs_bucket=bucket)
         if status == 412:
-            return precondition_failed(key, condition or "if_generation_match")
+            return precondition_failed(key=key, condition=condition or "if_generation_match")
         if status == 304:
-            return not_modified(key)
+            return not_modified(key=key)
         if status == 416:
-            return range_not_satisfiable(key)
+            return range_not_satisfiable(key=key)
         if status == 404:
-            return object_not_found(key)
+            return object_not_found(key=key)
         if status == 429 or status >= 500:
-            return backend_unavailable(KIND, f"{what} failed (HTTP {status})")
+            return backend_unavailable(backend=KIND, detail=f"{what} failed (HTTP {status})")
         if status == 400:
             reason = _gcs_reason(error)
             return GatewayError(
@@ -143,7 +143,7 @@ def map_error(
             f"{what}: the GCS credentials could not be refreshed",
             gcs_bucket=bucket,
         )
-    return backend_unavailable(KIND, f"{what} failed: {type(error).__name__}")
+    return backend_unavailable(backend=KIND, detail=f"{what} failed: {type(error).__name__}")
 
 
 # --- object resources -----------------------------------------------------
@@ -271,7 +271,7 @@ def write_preconditions(key: str, conditions: Conditions) -> WritePreconditions:
     if conditions.if_match:
         generation = generation_of_etag(conditions.if_match)
         if generation is None:  # names no object: fails whatever is stored
-            raise precondition_failed(key, "if_match")
+            raise precondition_failed(key=key, condition="if_match")
         matches.append((generation, "if_match"))
     if conditions.if_none_match == "*":
         matches.append((0, "if_none_match"))
@@ -285,12 +285,12 @@ def write_preconditions(key: str, conditions: Conditions) -> WritePreconditions:
         not_matches.append((conditions.if_generation_not_match, "if_generation_not_match"))
     if len({value for value, _ in matches}) > 1:
         # Two different generations at once: nothing satisfies both.
-        raise precondition_failed(key, matches[1][1])
+        raise precondition_failed(key=key, condition=matches[1][1])
     if matches:
         match, condition = matches[0]
         for value, name in not_matches:
             if value == match:
-                raise precondition_failed(key, name)
+                raise precondition_failed(key=key, condition=name)
         # A generation match implies every other not-match.
         return WritePreconditions(if_generation_match=match, condition=condition)
     if not not_matches:

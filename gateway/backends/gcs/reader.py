@@ -66,8 +66,8 @@ class GcsReader(RangeReader):
             expected = min(self._end, position + window) - position
             if len(data) != expected:
                 raise backend_unavailable(
-                    KIND,
-                    f"GCS download of {self._meta.key!r} returned {len(data)} bytes "
+                    backend=KIND,
+                    detail=f"GCS download of {self._meta.key!r} returned {len(data)} bytes "
                     f"instead of {expected}",
                 )
             position += len(data)

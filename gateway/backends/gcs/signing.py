@@ -46,7 +46,7 @@ async def sign_url(
         if request.content_type:
             args["content_type"] = request.content_type
     else:
-        raise unsupported(f"signed {method} URLs", KIND)
+        raise unsupported(option=f"signed {method} URLs", backend=KIND)
     if settings.emulator_host:
         args["api_access_endpoint"] = emulator_url(settings.emulator_host)
     with ctx.errors(key, op="sign"):
@@ -88,7 +88,8 @@ def _signing_identity(settings: GcsSettings, signer: Any) -> dict[str, Any]:
     account = settings.signing_account
     if signer is None or isinstance(signer, auth_credentials.AnonymousCredentials):
         raise unsupported(
-            "signed URLs without a credentials file (STORAGE_GCS_CREDENTIALS_PATH)", KIND
+            option="signed URLs without a credentials file (STORAGE_GCS_CREDENTIALS_PATH)",
+            backend=KIND,
         )
     if isinstance(signer, auth_credentials.Signing) and not account:
         return {"credentials": signer}
@@ -100,6 +101,7 @@ def _signing_identity(settings: GcsSettings, signer: Any) -> dict[str, Any]:
     account = account or getattr(signer, "service_account_email", None)
     if not account or account == "default":
         raise unsupported(
-            "signed URLs with these credentials (set STORAGE_GCS_SIGNING_ACCOUNT)", KIND
+            option="signed URLs with these credentials (set STORAGE_GCS_SIGNING_ACCOUNT)",
+            backend=KIND,
         )
     return {"service_account_email": account, "access_token": signer.token}

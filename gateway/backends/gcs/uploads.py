@@ -134,7 +134,7 @@ class GcsUploadWriter(GcsWriter):
                 yield
             except GCS_ERRORS as error:
                 if _gone(error):
-                    raise upload_not_found(self._key) from error
+                    raise upload_not_found(key=self._key) from error
                 raise
 
     async def write(self, data: bytes) -> None:
@@ -308,7 +308,7 @@ class GcsUploads:
         except media_exceptions.InvalidResponse as error:
             status = http_status(error)
             if _gone(error):
-                raise upload_not_found(key) from error
+                raise upload_not_found(key=key) from error
             if status not in (200, 201):
                 with ctx.errors(key, op="resumable upload status"):
                     raise
@@ -317,7 +317,7 @@ class GcsUploads:
             offset = int(created.get("size") or 0)
         except GCS_ERRORS as error:
             if _gone(error):
-                raise upload_not_found(key) from error
+                raise upload_not_found(key=key) from error
             with ctx.errors(key, op="resumable upload status"):
                 raise
         if offset < record.persisted_size:

@@ -227,7 +227,9 @@ class GcsWriter(RemoteWriter):
         if stored.crc32c != checksums.crc32c or stored.size != checksums.size:
             actual = "none" if stored.crc32c is None else f"{stored.crc32c:08x}"
             raise checksum_mismatch(
-                "crc32c of the object GCS stored", f"{checksums.crc32c:08x}", actual
+                checksum="crc32c of the object GCS stored",
+                expected=f"{checksums.crc32c:08x}",
+                actual=actual,
             )
         return resource
 

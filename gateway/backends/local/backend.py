@@ -76,7 +76,7 @@ COPY_CHUNK = 1024 * 1024
 def _check_supported(options: WriteOptions) -> None:
     for name in ("storage_class", "server_side_encryption", "kms_key_id"):
         if getattr(options, name):
-            raise unsupported(name, KIND)
+            raise unsupported(option=name, backend=KIND)
 
 
 class LocalBackend:
@@ -156,7 +156,7 @@ class LocalBackend:
         opened = open_with_header(path, key)
         if opened is None:
             check_conditions(key, conditions, None, read=True)
-            raise object_not_found(key)
+            raise object_not_found(key=key)
         fd, header = opened
         try:
             check_conditions(key, conditions, header.meta, read=True)
@@ -285,7 +285,7 @@ class LocalBackend:
     async def probe(self) -> None:
         problem = await asyncio.to_thread(self._probe_sync)
         if problem:
-            raise backend_unavailable(KIND, problem)
+            raise backend_unavailable(backend=KIND, detail=problem)
 
     async def close(self) -> None:
         return None

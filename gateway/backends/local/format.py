@@ -107,7 +107,9 @@ def storage_errors(key: str) -> Iterator[None]:
                 key=key,
             ) from error
         if error.errno in (errno.EROFS, errno.EIO):
-            raise backend_unavailable(KIND, f"{error.strerror} while storing {key!r}") from error
+            raise backend_unavailable(
+                backend=KIND, detail=f"{error.strerror} while storing {key!r}"
+            ) from error
         raise
 
 

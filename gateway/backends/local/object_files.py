@@ -13,7 +13,13 @@ import errno
 import os
 
 from gateway.backends.local.format import fsync_dir, make_dirs
-from gateway.domain.errors import GatewayError, Reason, key_conflict, precondition_failed
+from gateway.domain.errors import (
+    ErrorTemplate,
+    GatewayError,
+    Reason,
+    key_conflict,
+    precondition_failed,
+)
 
 _INSTALL_ATTEMPTS = 10
 
@@ -37,7 +43,7 @@ class ObjectFiles:
         segments = key.split("/")
         for segment in segments:
             if len(segment.encode()) > self.name_max:
-                raise _name_too_long(key, self.name_max)
+                raise _name_too_long(key=key, name_max=self.name_max)
         path = os.sep.join([self.objects, *segments])
         # Keys arrive validated; this is defence in depth. A path normpath
         # would change ("..", ".", "//") could alias another key or escape.
@@ -72,7 +78,7 @@ class ObjectFiles:
                 continue
             except OSError as error:
                 if error.errno == errno.ENAMETOOLONG:
-                    raise _name_too_long(key, self.name_max) from None
+                    raise _name_too_long(key=key, name_max=self.name_max) from None
                 raise
             try:
                 if create_only:
@@ -90,14 +96,16 @@ class ObjectFiles:
                     if _remove_empty_dir(path):
                         continue  # an empty leftover directory: not a conflict
                     raise key_conflict(
-                        key,
-                        f"{key!r} is a prefix of existing objects ({key + '/'!r}...), "
+                        key=key,
+                        detail=f"{key!r} is a prefix of existing objects ({key + '/'!r}...), "
                         "so it cannot also be an object",
                     ) from None
-                raise precondition_failed(key, create_only or "if_none_match") from None
+                raise precondition_failed(
+                    key=key, condition=create_only or "if_none_match"
+                ) from None
             except OSError as error:
                 if error.errno == errno.ENAMETOOLONG:
-                    raise _name_too_long(key, self.name_max) from None
+                    raise _name_too_long(key=key, name_max=self.name_max) from None
                 raise
             fsync_dir(parent)
             return
@@ -123,18 +131,18 @@ class ObjectFiles:
             candidate = os.path.join(self.objects, *segments[:depth])
             if os.path.lexists(candidate) and not os.path.isdir(candidate):
                 return key_conflict(
-                    key, f"{prefix!r} is an object, so {key!r} cannot be created under it"
+                    key=key,
+                    detail=f"{prefix!r} is an object, so {key!r} cannot be created under it",
                 )
-        return key_conflict(key, "a parent path is an object")
+        return key_conflict(key=key, detail="a parent path is an object")
 
 
-def _name_too_long(key: str, name_max: int) -> GatewayError:
-    return GatewayError(
-        Reason.INVALID_KEY,
-        f"key {key!r} has a path segment longer than {name_max} bytes, "
-        "which the local backend's filesystem cannot store",
-        key=key,
-    )
+_name_too_long = ErrorTemplate(
+    Reason.INVALID_KEY,
+    "key {key!r} has a path segment longer than {name_max} bytes, "
+    "which the local backend's filesystem cannot store",
+    metadata=("key",),
+)
 
 
 def _remove_empty_dir(path: str) -> bool:

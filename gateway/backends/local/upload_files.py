@@ -193,7 +193,7 @@ class UploadWriter:
 
     def _checkpoint_sync(self, record: UploadRecord) -> UploadRecord:
         if is_aborted(self._dir):
-            raise upload_aborted(self.key)
+            raise upload_aborted(key=self.key)
         os.fsync(self._fd())  # the bytes first, then the record claiming them
         write_record(self._dir, record)
         return record
@@ -215,7 +215,7 @@ class UploadWriter:
         the record; its path (blocking, under the backend's key lock)."""
         header_len = self._data_offset - PREFIX_LEN
         if is_aborted(self._dir):
-            raise upload_aborted(self.key)
+            raise upload_aborted(key=self.key)
         with self._io:
             fd = self._fd()
             end = self._data_offset + meta.size

@@ -98,9 +98,9 @@ class LocalUploads:
     def _record_of(self, key: str, directory: str) -> UploadRecord:
         record = read_record(directory)
         if record is None or record.key != key:
-            raise upload_not_found(key)
+            raise upload_not_found(key=key)
         if record.complete is None and is_aborted(directory):
-            raise upload_not_found(key)  # its writer removes it when it stops
+            raise upload_not_found(key=key)  # its writer removes it when it stops
         return record
 
     def remove_dir(self, directory: str) -> None:
@@ -156,7 +156,7 @@ class LocalUploads:
 
     def _live_sync(self, record: UploadRecord, directory: str) -> UploadRecord:
         if is_aborted(directory):
-            raise upload_not_found(record.key)  # its writer removes it when it stops
+            raise upload_not_found(key=record.key)  # its writer removes it when it stops
         return committed_view(record, directory)
 
     async def reopen(self, handle: str, record: UploadRecord) -> Resumed:
@@ -176,9 +176,9 @@ class LocalUploads:
         try:
             lock = lock_dir(directory)
         except FileNotFoundError:
-            raise upload_not_found(key) from None
+            raise upload_not_found(key=key) from None
         if lock is None:
-            raise upload_busy(key)
+            raise upload_busy(key=key)
         data_fd = None
         try:
             record = self._recover(self._record_of(key, directory), directory)

@@ -51,7 +51,7 @@ KIND = "memory"
 def _check_supported(options: WriteOptions) -> None:
     for name in ("storage_class", "server_side_encryption", "kms_key_id"):
         if getattr(options, name):
-            raise unsupported(name, KIND)
+            raise unsupported(option=name, backend=KIND)
 
 
 def _etag(sha256: bytes) -> str:
@@ -186,7 +186,7 @@ class MemoryBackend:
     def _reserve(self, key: str, nbytes: int) -> None:
         needed = self.used_bytes + nbytes
         if self._quota is not None and needed > self._quota:
-            raise quota_exceeded(self._quota, needed)
+            raise quota_exceeded(quota=self._quota, needed=needed)
         self._reserved += nbytes
 
     def _release(self, key: str, writer: _MemoryWriter) -> None:
@@ -232,7 +232,7 @@ class MemoryBackend:
             credit += (new_size - old) if remaining > 0 else -old
         needed = committed + reserved - credit
         if needed > self._quota:
-            raise quota_exceeded(self._quota, needed)
+            raise quota_exceeded(quota=self._quota, needed=needed)
 
     def _next_generation(self, previous: ObjectMeta | None) -> int:
         generation = max(time.time_ns(), self._last_generation + 1)
@@ -311,7 +311,7 @@ class MemoryBackend:
         _check_supported(options)
         hint = options.size_hint
         if self._quota is not None and hint is not None and hint > self._quota:
-            raise quota_exceeded(self._quota, hint)
+            raise quota_exceeded(quota=self._quota, needed=hint)
         self._open_writer(key)
         return _MemoryWriter(self, key, options)
 

@@ -173,7 +173,7 @@ class S3Backend:
                     await ctx.client.delete_object(**args)
                 return True
             if is_not_found(error) and conditions.any:
-                raise precondition_failed(key, condition) from error
+                raise precondition_failed(key=key, condition=condition) from error
             with ctx.errors(key, condition, "DeleteObject"):
                 raise
         return True
@@ -220,7 +220,7 @@ class S3Backend:
                 )
             except S3_ERRORS as error:
                 if is_not_found(error) and condition == "if_match":
-                    raise precondition_failed(destination_key, condition) from error
+                    raise precondition_failed(key=destination_key, condition=condition) from error
                 with ctx.errors(destination_key, condition or "source unchanged", "CopyObject"):
                     raise
             etag = unquote_etag(str(response["CopyObjectResult"]["ETag"]))
@@ -241,7 +241,8 @@ class S3Backend:
         meta = await ctx.head_or_none(destination_key, tags=False)
         if meta is None or meta.etag != etag:
             raise backend_unavailable(
-                KIND, f"S3 copy to {destination_key!r} was replaced before it could be read back"
+                backend=KIND,
+                detail=f"S3 copy to {destination_key!r} was replaced before it could be read back",
             )
         return dataclasses.replace(meta, crc32c=source.crc32c, sha256=source.sha256)
 
@@ -268,9 +269,9 @@ class S3Backend:
             ctx = await self._context()
             await ctx.check_bucket()
         except GatewayError as error:
-            raise backend_unavailable(KIND, error.message) from error
+            raise backend_unavailable(backend=KIND, detail=error.message) from error
         except S3_ERRORS as error:  # client creation (bad endpoint...)
-            raise backend_unavailable(KIND, type(error).__name__) from error
+            raise backend_unavailable(backend=KIND, detail=type(error).__name__) from error
 
     async def close(self) -> None:
         await self._contexts.close()

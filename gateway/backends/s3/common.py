@@ -152,15 +152,17 @@ def map_error(
                 what, "S3", bucket, code or str(status), s3_bucket=bucket, s3_code=code
             )
         if code in _PRECONDITION or status == 412 or (status == 409 and "Condition" in code):
-            return precondition_failed(key, condition or "if_match")
+            return precondition_failed(key=key, condition=condition or "if_match")
         if status == 304 or code == "304":
-            return not_modified(key)
+            return not_modified(key=key)
         if code == "InvalidRange" or status == 416:
-            return range_not_satisfiable(key)
+            return range_not_satisfiable(key=key)
         if code in _NOT_FOUND or status == 404:
-            return object_not_found(key)
+            return object_not_found(key=key)
         if code == "NoSuchUpload":
-            return backend_unavailable(KIND, f"{what}: the multipart upload no longer exists")
+            return backend_unavailable(
+                backend=KIND, detail=f"{what}: the multipart upload no longer exists"
+            )
         if code in _INVALID_REQUEST:
             # What the request asked of S3 (a storage class, an encryption
             # setting) is not valid there: the caller's to fix, not a fault.
@@ -171,13 +173,15 @@ def map_error(
                 s3_code=code,
             )
         if code in _UNAVAILABLE or status >= 500 or status == 429:
-            return backend_unavailable(KIND, f"{what} failed: {code or 'error'} (HTTP {status})")
+            return backend_unavailable(
+                backend=KIND, detail=f"{what} failed: {code or 'error'} (HTTP {status})"
+            )
         return GatewayError(
             Reason.INTERNAL, f"{what} failed: {code or 'error'} (HTTP {status})", s3_code=code
         )
     if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
         return no_credentials(what, "S3", bucket, s3_bucket=bucket)
-    return backend_unavailable(KIND, f"{what} failed: {type(error).__name__}")
+    return backend_unavailable(backend=KIND, detail=f"{what} failed: {type(error).__name__}")
 
 
 def quote_etag(etag: str) -> str:

@@ -123,7 +123,9 @@ class S3Reader(RangeReader):
             yield buffer.take(buffer.size)
         if remaining:
             raise backend_unavailable(
-                KIND, f"S3 GetObject: the body of {self._meta.key!r} ended {remaining} bytes early"
+                backend=KIND,
+                detail=f"S3 GetObject: the body of {self._meta.key!r} ended "
+                f"{remaining} bytes early",
             )
         await self.close()
 

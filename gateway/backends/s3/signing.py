@@ -32,7 +32,7 @@ async def sign_url(ctx: S3Context, request: PresignRequest) -> Presigned:
             params["ContentType"] = request.content_type
         operation = "put_object"
     else:
-        raise unsupported(f"signed {method} URLs", KIND)
+        raise unsupported(option=f"signed {method} URLs", backend=KIND)
     with ctx.errors(key, op="presign"):
         url = await ctx.client.generate_presigned_url(
             operation, Params=params, ExpiresIn=request.expires_in_s, HttpMethod=method

@@ -122,7 +122,7 @@ class ResumableS3Writer(S3Writer):
         if not isinstance(data, bytes):
             data = bytes(data)
         if self.size + len(data) > MAX_PARTS * self._fixed:
-            raise object_too_large(MAX_PARTS * self._fixed, self.size + len(data))
+            raise object_too_large(limit=MAX_PARTS * self._fixed, size=self.size + len(data))
         self._buffer.append(data)
         self.size += len(data)
         while self._buffer.size >= self._fixed:
@@ -238,7 +238,7 @@ class S3Uploads:
         record completed, when a commit's last step was lost)."""
         upload_id = str(record.driver["upload_id"])
         if not upload_id:
-            raise upload_not_found(record.key)  # its start failed
+            raise upload_not_found(key=record.key)  # its start failed
         try:
             await ctx.client.list_parts(
                 Bucket=ctx.bucket, Key=ctx.s3_key(record.key), UploadId=upload_id, MaxParts=1
@@ -252,7 +252,7 @@ class S3Uploads:
         # Gone: committed by a stream that could not record it, or aborted.
         current = await ctx.head_or_none(record.key)
         if current is None or current.generation != int(record.driver["generation"]):
-            raise upload_not_found(record.key)
+            raise upload_not_found(key=record.key)
         done = dataclasses.replace(
             record, persisted_size=current.size, complete=current, driver={**record.driver}
         )

@@ -38,7 +38,7 @@ class LazyContext(Generic[Context]):
             return self._context
         async with self._lock:
             if self._closed:
-                raise backend_unavailable(self._kind, "the backend is closed")
+                raise backend_unavailable(backend=self._kind, detail="the backend is closed")
             if self._context is None:
                 self._context = await self._open()
             return self._context

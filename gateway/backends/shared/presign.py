@@ -38,7 +38,7 @@ def put_headers(request: PresignRequest, kind: str) -> dict[str, str]:
     the signature binds. max_size is refused: a signed PUT cannot bound the
     body's size (a POST policy can)."""
     if request.max_size is not None:
-        raise unsupported("max_size on a signed PUT URL (use POST)", kind)
+        raise unsupported(option="max_size on a signed PUT URL (use POST)", backend=kind)
     return {"Content-Type": request.content_type} if request.content_type else {}
 
 

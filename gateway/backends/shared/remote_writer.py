@@ -35,7 +35,7 @@ def missing_fails_condition(
             yield
     except GatewayError as error:
         if condition and error.reason is Reason.OBJECT_NOT_FOUND:
-            raise precondition_failed(key, condition) from error
+            raise precondition_failed(key=key, condition=condition) from error
         raise
 
 

@@ -107,7 +107,7 @@ class ResumableUploads:
     async def query_upload(self, key: str, handle: str) -> UploadStatus:
         record = await self._load(key, handle)
         if record is None:
-            raise upload_not_found(key)
+            raise upload_not_found(key=key)
         if record.complete is None:
             record = await self._store.live(handle, record)
         return record.status()
@@ -115,11 +115,11 @@ class ResumableUploads:
     async def resume_upload(self, key: str, handle: str) -> Resumed:
         record = await self._load(key, handle)
         if record is None:
-            raise upload_not_found(key)
+            raise upload_not_found(key=key)
         if record.complete is not None:
             return record.status(), None
         if handle in self._writing:
-            raise upload_busy(key)
+            raise upload_busy(key=key)
         self._writing.add(handle)
         try:
             status, writer = await self._store.reopen(handle, record)
