@@ -304,8 +304,9 @@ def gateway_process(
         stderr.close()
 
 
-class AccessLog(logging.Handler):
-    """Collects the gateway's per-RPC log records; wait() blocks until one arrives."""
+class LogRecords(logging.Handler):
+    """Collects one logger's records; wait() blocks until one arrives that
+    satisfies a test (for the access log: an RPC method's name)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -317,21 +318,34 @@ class AccessLog(logging.Handler):
             self.records.append(record)
             self._arrived.notify_all()
 
-    def wait(self, method: str, timeout: float = 30) -> logging.LogRecord:
+    def wait(
+        self, test: str | Callable[[logging.LogRecord], bool], timeout: float = 30
+    ) -> logging.LogRecord:
+        if isinstance(test, str):
+            method = test
+
+            def test(record: logging.LogRecord) -> bool:
+                return bool(getattr(record, "rpc_method", None) == method)
+
         def found() -> logging.LogRecord | None:
-            return next((r for r in self.records if r.rpc_method == method), None)  # type: ignore[attr-defined]
+            return next((r for r in self.records if test(r)), None)
 
         with self._arrived:
             self._arrived.wait_for(lambda: found() is not None, timeout)
             record = found()
-        assert record is not None, f"no {method} call was logged"
+        assert record is not None, [r.__dict__ for r in self.records]
         return record
 
 
-@pytest.fixture
-def access_log() -> Iterator[AccessLog]:
-    handler = AccessLog()
-    logger = logging.getLogger("storagegw.access")
+# The per-RPC access log's records.
+AccessLog = LogRecords
+
+
+@contextmanager
+def captured(logger_name: str) -> Iterator[LogRecords]:
+    """The records of one of the gateway's loggers, at INFO, while inside."""
+    handler = LogRecords()
+    logger = logging.getLogger(logger_name)
     logger.addHandler(handler)
     old_level = logger.level
     logger.setLevel(logging.INFO)
@@ -340,6 +354,12 @@ def access_log() -> Iterator[AccessLog]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+@pytest.fixture
+def access_log() -> Iterator[LogRecords]:
+    with captured("storagegw.access") as records:
+        yield records
 
 
 def signal_first_write(running: RunningGateway, bucket: str = "") -> threading.Event:

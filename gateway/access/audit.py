@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway.core.calllog import CallLog
 from gateway.domain.identity import Principal
 
 LOGGER_NAME = "storagegw.audit"
@@ -61,4 +62,19 @@ def record(
             "peer": peer,
             "trace_id": trace_id,
         },
+    )
+
+
+def record_call(entry: CallLog, *, outcome: str, reason: str, peer: str) -> None:
+    """The audit line of a finished call, from what its record holds (both
+    fronts call this at a call's end)."""
+    record(
+        principal=entry.principal,
+        method=entry.method,
+        action=entry.action,
+        bucket=entry.bucket,
+        key=entry.key,
+        outcome=outcome,
+        reason=reason,
+        peer=peer,
     )

@@ -151,7 +151,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         outcome, reason = _outcome(response)
     finally:
         if method in ("PUT", "POST") or outcome in _DENIALS:
-            _audit(request, entry, outcome, reason)
+            audit.record_call(entry, outcome=outcome, reason=reason, peer=request.remote or "")
     if response.status >= 400 and not request.content.is_eof():
         # A refused upload: its body is not read (nor drained), the connection ends.
         response.force_close()
@@ -171,19 +171,6 @@ def _outcome(response: web.StreamResponse) -> tuple[str, str]:
         return REASON_STATUS[Reason(reason)].grpc_code, reason
     except ValueError:  # an answer of aiohttp's own
         return str(response.status), reason
-
-
-def _audit(request: web.Request, entry: calllog.CallLog, outcome: str, reason: str) -> None:
-    audit.record(
-        principal=entry.principal,
-        method=entry.method,
-        action=entry.action,
-        bucket=entry.bucket,
-        key=entry.key,
-        outcome=outcome,
-        reason=reason,
-        peer=request.remote or "",
-    )
 
 
 async def _answer(request: web.Request, method: str) -> web.StreamResponse:

@@ -79,15 +79,8 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
 def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float, context: Context) -> None:
     # The audit line first: once the access line is out, both are.
     if entry.method in MUTATING or outcome.code in _DENIALS:
-        audit.record(
-            principal=entry.principal,
-            method=entry.method,
-            action=entry.action,
-            bucket=entry.bucket,
-            key=entry.key,
-            outcome=outcome.code.name,
-            reason=entry.reason,
-            peer=context.peer() or "",
+        audit.record_call(
+            entry, outcome=outcome.code.name, reason=entry.reason, peer=context.peer() or ""
         )
     log.info(
         "%s %s",

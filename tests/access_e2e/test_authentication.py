@@ -17,9 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.access.api_keys import hash_key
 from storagegw.v1 import storage_pb2 as pb
-from tests.access_e2e.conftest import Records
 from tests.access_e2e.tenants import A, B, Session, policy_gateway, refusal, write_policy
-from tests.conftest import AccessLog, RunningGateway, gateway_process
+from tests.conftest import AccessLog, LogRecords, RunningGateway, gateway_process
 from tests.service.test_tooling import GRPCURL
 
 SERVICE = "storagegw.v1.StorageService"
@@ -121,7 +120,7 @@ def _fields(record: logging.LogRecord) -> dict[str, object]:
 
 
 def test_audit_lines_for_a_mutating_call_and_for_refusals(
-    session: Session, audit_log: Records, access_log: AccessLog
+    session: Session, audit_log: LogRecords, access_log: AccessLog
 ) -> None:
     session.put(A, A.home + "audited.txt")
     put = _fields(audit_log.wait(lambda r: getattr(r, "method", "") == "Put"))

@@ -23,9 +23,8 @@ import httpx
 import pytest
 
 from storagegw.v1 import storage_pb2 as pb
-from tests.access_e2e.conftest import Records
 from tests.access_e2e.tenants import LAX_GRANTS, A, B, Caller, Session, policy_gateway
-from tests.conftest import RunningGateway, run_gateway
+from tests.conftest import LogRecords, RunningGateway, run_gateway
 
 SECRET = "a-url-secret-both-gateways-share"
 B_OBJECT = B.home + "payroll.csv"
@@ -114,7 +113,7 @@ def test_a_tenants_urls_for_its_own_space_work(strict: RunningGateway) -> None:
 
 
 def test_signed_uploads_and_refused_urls_are_audited(
-    strict: RunningGateway, lax: RunningGateway, audit_log: Records
+    strict: RunningGateway, lax: RunningGateway, audit_log: LogRecords
 ) -> None:
     key = A.home + "audited.txt"
     with httpx.Client(timeout=30) as http:
