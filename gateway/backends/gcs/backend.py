@@ -50,7 +50,6 @@ from gateway.backends.gcs.common import (
     GCS_ERRORS,
     KIND,
     GcsContext,
-    checksum_entries,
     http_status,
     is_not_found,
     map_error,
@@ -66,14 +65,13 @@ from gateway.backends.gcs.signing import sign_url
 from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.gcs.writer import GcsWriter
 from gateway.backends.shared import presign
-from gateway.backends.shared.lazy_context import LazyContext
+from gateway.backends.shared.remote_backend import RemoteBackend
+from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
 from gateway.domain.errors import (
-    GatewayError,
-    backend_unavailable,
     precondition_failed,
     unsupported,
 )
@@ -81,8 +79,6 @@ from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
     CopyRequest,
-    ListPage,
-    ListQuery,
     ObjectMeta,
     Presigned,
     PresignRequest,
@@ -92,7 +88,7 @@ from gateway.domain.objects import (
 log = logging.getLogger(__name__)
 
 
-class GcsBackend:
+class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
     """One gateway bucket in a GCS bucket (under an optional key prefix)."""
 
     def __init__(self, settings: GcsSettings) -> None:
@@ -104,23 +100,12 @@ class GcsBackend:
             raise ValueError("GCS chunk_size must be a multiple of 256 KiB, at most 256 MiB")
         if settings.threads < 1:
             raise ValueError("GCS threads must be >= 1")
-        self._settings = settings
+        super().__init__(KIND, settings, list_page)
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="gcs")
         self._signer: Any = None  # credentials that sign URLs, when there are any
         self._session: Any = None  # the client's HTTP session (connection pool)
-        self._background: set[asyncio.Task[None]] = set()
-        self._contexts = LazyContext(KIND, self._open_context, self._background)
-        self._context = self._contexts.get
         uploads = ResumableUploads(GcsUploads(self._context, self.open_write, self._background))
         self.capabilities = Capabilities(presigner=self, uploads=uploads, cleaner=uploads)
-
-    @property
-    def kind(self) -> str:
-        return KIND
-
-    @property
-    def settings(self) -> GcsSettings:
-        return self._settings
 
     async def _open_context(self) -> GcsContext:
         try:
@@ -202,11 +187,6 @@ class GcsBackend:
                 raise
         return True
 
-    # Listing.
-
-    async def list(self, query: ListQuery) -> ListPage:
-        return await list_page(await self._context(), query)
-
     # Copying.
 
     async def copy(self, request: CopyRequest) -> ObjectMeta:
@@ -266,14 +246,7 @@ class GcsBackend:
         # Read after _context(): connecting is what finds the signer.
         return await sign_url(ctx, self._settings, self._signer, request)
 
-    # Health.
-
-    async def probe(self) -> None:
-        try:
-            ctx = await self._context()
-            await ctx.check_bucket()
-        except GatewayError as error:
-            raise backend_unavailable(backend=KIND, detail=error.message) from error
+    # Closing (listing and the probe are RemoteBackend's).
 
     async def close(self) -> None:
         ctx = await self._contexts.close()

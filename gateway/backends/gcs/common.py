@@ -27,6 +27,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud.storage import exceptions as media_exceptions
 
+from gateway.backends.shared.reserved_metadata import META_SHA256, user_metadata
 from gateway.domain.errors import (
     GatewayError,
     Reason,
@@ -43,12 +44,6 @@ from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 log = logging.getLogger(__name__)
 
 KIND = "gcs"
-
-# Reserved user-metadata entries holding the gateway's checksums; stripped
-# from the metadata handed back to callers (as in the S3 driver).
-META_CRC32C = "sgw-crc32c"
-META_SHA256 = "sgw-sha256"
-RESERVED_PREFIX = "sgw-"
 
 NETWORK_ERRORS = (
     requests.RequestException,
@@ -186,20 +181,6 @@ def _time_ns(value: object) -> int:
     # Microseconds are all RFC 3339 gives here; integer maths avoids float rounding.
     seconds = int(moment.replace(microsecond=0).timestamp())
     return seconds * 1_000_000_000 + moment.microsecond * 1000
-
-
-def checksum_entries(crc32c: int | None, sha256: bytes | None) -> dict[str, str]:
-    entries: dict[str, str] = {}
-    if crc32c is not None:
-        entries[META_CRC32C] = f"{crc32c:08x}"
-    if sha256 is not None:
-        entries[META_SHA256] = sha256.hex()
-    return entries
-
-
-def user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """The caller's metadata, without the reserved sgw-* entries."""
-    return {k: v for k, v in metadata.items() if not k.lower().startswith(RESERVED_PREFIX)}
 
 
 def meta_from(key: str, resource: Mapping[str, Any]) -> ObjectMeta:

@@ -41,7 +41,6 @@ from gateway.backends.gcs.common import (
     GCS_ERRORS,
     GcsContext,
     WritePreconditions,
-    checksum_entries,
     http_status,
     is_not_found,
     meta_from,
@@ -49,6 +48,7 @@ from gateway.backends.gcs.common import (
 )
 from gateway.backends.gcs.feed import ChunkFeed
 from gateway.backends.shared.remote_writer import RemoteWriter, missing_fails_condition
+from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.domain.errors import (
     GatewayError,
     Reason,

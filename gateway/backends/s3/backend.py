@@ -34,7 +34,6 @@ the default content type, no metadata and no checksums (HEAD has them).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import time
@@ -49,7 +48,6 @@ from gateway.backends.s3.common import (
     MIN_PART_SIZE,
     S3_ERRORS,
     S3Context,
-    checksum_entries,
     error_code_of,
     is_not_found,
     new_generation,
@@ -64,16 +62,15 @@ from gateway.backends.s3.settings import S3Settings
 from gateway.backends.s3.uploads import S3Uploads
 from gateway.backends.s3.writer import S3Writer
 from gateway.backends.shared import presign
-from gateway.backends.shared.lazy_context import LazyContext
+from gateway.backends.shared.remote_backend import RemoteBackend
+from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain.conditions import check as check_conditions
-from gateway.domain.errors import GatewayError, backend_unavailable, precondition_failed
+from gateway.domain.errors import backend_unavailable, precondition_failed
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Conditions,
     CopyRequest,
-    ListPage,
-    ListQuery,
     ObjectMeta,
     Presigned,
     PresignRequest,
@@ -84,7 +81,7 @@ from gateway.domain.objects import (
 COPY_OBJECT_MAX = 5 * GIB
 
 
-class S3Backend:
+class S3Backend(RemoteBackend[S3Context, S3Settings]):
     """One gateway bucket in an S3 bucket (under an optional key prefix)."""
 
     def __init__(self, settings: S3Settings) -> None:
@@ -95,24 +92,13 @@ class S3Backend:
             raise ValueError("S3 part_size must be between 5 MiB and 5 GiB")
         if settings.concurrency < 1:
             raise ValueError("S3 concurrency must be >= 1")
-        self._settings = settings
+        super().__init__(KIND, settings, list_page)
         self._stack = contextlib.AsyncExitStack()
-        self._background: set[asyncio.Task[None]] = set()
-        self._contexts = LazyContext(KIND, self._open_context, self._background)
-        self._context = self._contexts.get
         self._uploads = ResumableUploads(
             S3Uploads(self._context, settings, self._storage_args, self._background)
         )
         # The cleaner is the backend: its sweep covers other multipart uploads too.
         self.capabilities = Capabilities(presigner=self, uploads=self._uploads, cleaner=self)
-
-    @property
-    def kind(self) -> str:
-        return KIND
-
-    @property
-    def settings(self) -> S3Settings:
-        return self._settings
 
     async def _open_context(self) -> S3Context:
         return await open_context(self._stack, self._settings)
@@ -177,11 +163,6 @@ class S3Backend:
             with ctx.errors(key, condition, "DeleteObject"):
                 raise
         return True
-
-    # Listing.
-
-    async def list(self, query: ListQuery) -> ListPage:
-        return await list_page(await self._context(), query)
 
     # Copying.
 
@@ -253,7 +234,7 @@ class S3Backend:
         presign.check_expiry(request, "S3")
         return await signing.sign_url(await self._context(), request)
 
-    # Maintenance and health.
+    # Maintenance and health (listing is RemoteBackend's).
 
     # StaleUploadCleaner (resumable uploads: s3/uploads.py).
 
@@ -265,11 +246,9 @@ class S3Backend:
         return await sweep.abort_stale_uploads(ctx, self._uploads, _now() - older_than_s)
 
     async def probe(self) -> None:
+        """RemoteBackend's probe; failing to create the client is BACKEND_UNAVAILABLE too."""
         try:
-            ctx = await self._context()
-            await ctx.check_bucket()
-        except GatewayError as error:
-            raise backend_unavailable(backend=KIND, detail=error.message) from error
+            await super().probe()
         except S3_ERRORS as error:  # client creation (bad endpoint...)
             raise backend_unavailable(backend=KIND, detail=type(error).__name__) from error
 

@@ -27,6 +27,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from gateway.backends.shared.reserved_metadata import META_CRC32C, META_SHA256, user_metadata
 from gateway.domain.errors import (
     GatewayError,
     Reason,
@@ -49,17 +50,12 @@ MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * GIB
 MAX_PARTS = 10_000
 
-# Reserved user-metadata (x-amz-meta-*) entries holding the gateway's
-# checksums; stripped from the metadata handed back to callers.
-META_CRC32C = "sgw-crc32c"
-META_SHA256 = "sgw-sha256"
 # The write's own generation (microseconds since the epoch when the write
 # began): unlike Last-Modified (1 s), it changes on every write.
 META_GENERATION = "sgw-generation"
 # Object tag naming the ETag the checksum tags were written for (multipart
 # objects only: see s3/writer.py).
 TAG_ETAG = "sgw-etag"
-RESERVED_PREFIX = "sgw-"
 
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -219,20 +215,6 @@ def checksums_from(values: Mapping[str, str]) -> tuple[int | None, bytes | None]
 def new_generation() -> dict[str, str]:
     """The metadata entry giving a new write its generation."""
     return {META_GENERATION: str(time.time_ns() // 1000)}
-
-
-def checksum_entries(crc32c: int | None, sha256: bytes | None) -> dict[str, str]:
-    entries: dict[str, str] = {}
-    if crc32c is not None:
-        entries[META_CRC32C] = f"{crc32c:08x}"
-    if sha256 is not None:
-        entries[META_SHA256] = sha256.hex()
-    return entries
-
-
-def user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """The caller's metadata from S3's, without the reserved sgw-* entries."""
-    return {k: v for k, v in metadata.items() if not k.lower().startswith(RESERVED_PREFIX)}
 
 
 def is_multipart_etag(etag: str) -> bool:

@@ -33,20 +33,18 @@ from typing import Any
 
 from gateway.backends.s3.common import (
     MAX_PART_SIZE,
-    META_CRC32C,
     META_GENERATION,
-    META_SHA256,
     MIB,
     S3_ERRORS,
     TAG_ETAG,
     S3Context,
-    checksum_entries,
     new_generation,
     unquote_etag,
 )
 from gateway.backends.s3.conditions import needs_head_check, write_conditions
 from gateway.backends.s3.pieces import Pieces
 from gateway.backends.shared.remote_writer import RemoteWriter, missing_fails_condition
+from gateway.backends.shared.reserved_metadata import META_CRC32C, META_SHA256, checksum_entries
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
