@@ -6,8 +6,8 @@ certificate) cannot reach the health service there. This second server
 answers the same HealthServicer (the same statuses, the same shutdown) on its
 own address, with no TLS and no credentials: it carries no data, so it needs
 no protection beyond what its address gives. Any other method there is
-UNIMPLEMENTED; reflection, when on (GATEWAY_REFLECTION), describes health only,
-so that grpcurl can call it without a .proto.
+UNIMPLEMENTED; reflection, when on (GATEWAY_REFLECTION), lists health only and
+lets grpcurl call it without a .proto.
 """
 
 from __future__ import annotations

@@ -106,12 +106,13 @@ def test_the_spiffe_id_is_the_caller(
             client.delete("tenants/billing/invoice.csv")  # no delete in the grant
 
 
-def test_another_certificate_of_the_ca_is_someone_else(mtls_gateway: RunningGateway, pki: Pki) -> None:
+def test_another_certificate_of_the_ca_is_someone_else(
+    mtls_gateway: RunningGateway, pki: Pki
+) -> None:
     # The CA's other client (CN svc-billing, no URI SAN) holds no grant at all.
     tls = TlsConfig(ca=pki.ca_file, cert=pki.client_cert_file, key=pki.client_key_file)
-    with Client(mtls_gateway.target, tls=tls, timeout=30) as client:
-        with pytest.raises(AccessDenied):
-            client.put_bytes("tenants/billing/forged.csv", b"no")
+    with Client(mtls_gateway.target, tls=tls, timeout=30) as client, pytest.raises(AccessDenied):
+        client.put_bytes("tenants/billing/forged.csv", b"no")
 
 
 async def test_async_client_over_mutual_tls(
@@ -134,9 +135,9 @@ def test_tls_and_an_api_key(tls_gateway: RunningGateway, pki: Pki) -> None:
         assert client.get_bytes("ci/build.log") == b"ok"
         with pytest.raises(AccessDenied):
             client.put_bytes("tenants/billing/invoice.csv", b"no")
-    with Client(tls_gateway.target, tls=tls, timeout=30) as anonymous:
-        with pytest.raises(CredentialsMissing):
-            anonymous.get_bytes("ci/build.log")
+    anonymous = Client(tls_gateway.target, tls=tls, timeout=30)
+    with anonymous, pytest.raises(CredentialsMissing):
+        anonymous.get_bytes("ci/build.log")
 
 
 async def test_async_client_with_a_token_provider(tls_gateway: RunningGateway, pki: Pki) -> None:
@@ -181,7 +182,9 @@ def test_cli_with_the_spiffe_certificate(
     assert denied.returncode != 0
     assert "ACCESS_DENIED" in denied.stderr or "denied" in denied.stderr.lower(), denied.stderr
     # Without the client certificate the gateway is not reached at all.
-    bare = cli(mtls_gateway, "--tls-ca", str(pki.ca_file), "get", "tenants/billing/invoice.csv", "-")
+    bare = cli(
+        mtls_gateway, "--tls-ca", str(pki.ca_file), "get", "tenants/billing/invoice.csv", "-"
+    )
     assert bare.returncode != 0
     assert bare.stdout == ""
 
