@@ -24,14 +24,16 @@ WORKDIR /data
 ENV STORAGE_BASE_PATH=/data \
     GATEWAY_LISTEN=0.0.0.0:50051 \
     GATEWAY_HTTP_LISTEN=0.0.0.0:8080 \
+    GATEWAY_HEALTH_LISTEN=0.0.0.0:8081 \
     GATEWAY_LOG_FORMAT=json \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
-EXPOSE 50051 8080
+EXPOSE 50051 8080 8081
 # Signed URLs must name an address clients can reach: set STORAGE_BASE_URL.
-# The health check speaks plaintext gRPC: with TLS, give docker run a --health-cmd
-# that trusts your CA, or use your orchestrator's probes.
+# The health check asks the health-only listener (GATEWAY_HEALTH_LISTEN, plaintext,
+# grpc.health.v1 and nothing else), which answers whatever TLS or mutual TLS the
+# gRPC port requires; point Kubernetes gRPC probes at port 8081 too.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
-  CMD ["python", "-c", "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:50051'); sys.exit(0 if g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=2).status == h.HealthCheckResponse.SERVING else 1)"]
+  CMD ["python", "-c", "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; c=grpc.insecure_channel('127.0.0.1:8081'); sys.exit(0 if g.HealthStub(c).Check(h.HealthCheckRequest(), timeout=2).status == h.HealthCheckResponse.SERVING else 1)"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["storagegw", "serve"]

@@ -80,6 +80,9 @@ class Config:
     base_path: Path = Path("data")
     listen: str = "127.0.0.1:50051"
     http_listen: str = "127.0.0.1:8080"
+    # A plaintext listener serving grpc.health.v1 only ("": none), for probes
+    # that cannot pass the gRPC port's mutual TLS (gateway/rpc/health_listener.py).
+    health_listen: str = ""
     # An HTTP connection with no request in progress is closed after this long.
     http_keepalive_timeout: float = 15.0
     # Open HTTP connections past this many are closed at once, unanswered.
@@ -317,6 +320,7 @@ def load(env: Mapping[str, str]) -> Config:
         base_path=base_path,
         listen=_read(env, "GATEWAY_LISTEN", _DEFAULT.listen, _listen),
         http_listen=_read(env, "GATEWAY_HTTP_LISTEN", _DEFAULT.http_listen, _listen),
+        health_listen=_read(env, "GATEWAY_HEALTH_LISTEN", _DEFAULT.health_listen, _listen),
         http_keepalive_timeout=_read(
             env, "GATEWAY_HTTP_KEEPALIVE_TIMEOUT", _DEFAULT.http_keepalive_timeout, parse_duration
         ),

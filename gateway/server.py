@@ -27,6 +27,7 @@ from gateway.http import server as http_server
 from gateway.http.listener import ConnectionLimits, HttpListener
 from gateway.rpc import wire
 from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
+from gateway.rpc.health_listener import HealthListener
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
 from gateway.transport.certificates import CertificateFiles
@@ -156,6 +157,12 @@ class Gateway:
             self.grpc_port = 0
         if self.grpc_port == 0:
             raise OSError(f"GATEWAY_LISTEN: cannot listen on {config.listen}")
+        # Health alone, in the clear, for probes the gRPC port's mTLS would refuse.
+        self.health_listener = None
+        if config.health_listen:
+            self.health_listener = HealthListener(
+                config.health_listen, self.health, reflect=config.access.reflection
+            )
         self.http_port = 0
         self._http: HttpListener | None = None
         self._probe_task: asyncio.Task[None] | None = None
@@ -172,6 +179,8 @@ class Gateway:
             )
         await self._probe_all()
         await self.server.start()
+        if self.health_listener is not None:
+            await self.health_listener.start()
         host, _, port = self.config.http_listen.rpartition(":")
         app = http_server.make_app(
             self.buckets,
@@ -190,6 +199,8 @@ class Gateway:
             self.http_port = self._http.port
         except OSError as error:
             await self.server.stop(None)
+            if self.health_listener is not None:
+                await self.health_listener.stop(None)
             raise OSError(
                 f"GATEWAY_HTTP_LISTEN: cannot listen on {self.config.http_listen}: "
                 f"{error.strerror or error}"
@@ -201,6 +212,12 @@ class Gateway:
         self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
         self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
+        if self.health_listener is not None:
+            log.info(
+                "serving gRPC health only, in the clear, on %s:%d",
+                self.config.health_listen.rpartition(":")[0],
+                self.health_listener.port,
+            )
         log.info(
             "serving gRPC on %s:%d and signed URLs on %s:%d; buckets: %s; default bucket %s; %s",
             self.config.listen.rpartition(":")[0],
@@ -276,6 +293,9 @@ class Gateway:
         # client that saw NOT_SERVING cannot slip a new call in (it would be
         # cancelled, not refused).
         await self.server.stop(grace)
+        if self.health_listener is not None:
+            # After the main port: probes see NOT_SERVING until the gateway is gone.
+            await self.health_listener.stop(grace)
         if http_stopped is not None:
             await http_stopped
         await self.buckets.close()

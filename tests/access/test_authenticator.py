@@ -16,8 +16,8 @@ from gateway.access.settings import AccessSettings, load_access_settings
 from gateway.access.setup import build_access
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import ANONYMOUS, Proof
-from tests.access.certs import cn_certificate, spiffe_certificate
 from tests.access.idp import AUDIENCE, ISSUER, JwksServer, SigningKey, claims, jwks_server
+from tests.certs import cn_certificate, spiffe_certificate
 
 KEY = new_key()
 RSA = SigningKey.rsa("rsa-1")

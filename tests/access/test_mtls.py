@@ -8,7 +8,7 @@ import trustme
 from gateway.access.mtls import certificate_principal
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Proof
-from tests.access.certs import cn_certificate, spiffe_certificate
+from tests.certs import cn_certificate, spiffe_certificate
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,12 @@ for the CLI's `bucket:key` example) and a scratch directory holding the files th
 examples treat as the reader's own, certificates included (`ca.pem`, `server.pem`,
 `client.pem`...: tests/transport/pki.py). A block that passes `-cacert` gets a
 gateway serving TLS with them, client certificates required, as the README's TLS
-section says. The gateway listens on free ports rather than on
-the README's 127.0.0.1:50051 and :8080 (other gateways may hold those), so blocks run
-with those addresses replaced, and the CLI gets its target from `STORAGEGW_TARGET`.
+section says; one that sends `authorization: Bearer` gets TLS without client
+certificates and a policy confining tenant-a, whose API key is in `STORAGEGW_TOKEN`, to
+`tenants/tenant-a/`. The gateway listens on free ports rather than on the README's
+127.0.0.1:50051, :8080 and :8081 (its health-only listener; other gateways may hold
+those), so blocks run with those addresses replaced, and the CLI gets its target from
+`STORAGEGW_TARGET`.
 PATH is the one the README's `export PATH=...` line gives, from the repository root.
 """
 
@@ -36,6 +39,7 @@ import pytest
 from grpc_tools import protoc
 
 from gateway import config as config_module
+from gateway.access.api_keys import hash_key
 from gateway.access.policy import Policy
 from storagegw import Client
 from tests.conftest import REPO, RunningGateway, run_gateway
@@ -44,6 +48,21 @@ from tests.transport.pki import Pki
 README = REPO / "README.md"
 README_TARGET = "127.0.0.1:50051"
 README_HTTP = "127.0.0.1:8080"
+README_HEALTH = "127.0.0.1:8081"
+README_API_KEY = "sgw_readme-key-of-tenant-a-0123456789"
+# The policy of the blocks that send a bearer token: the README's own example
+# grant (tenants/{principal}/), on every bucket, and tenant-a's API key.
+README_POLICY = f"""
+[[api_keys]]
+principal = "tenant-a"
+sha256 = "{hash_key(README_API_KEY)}"
+
+[[grants]]
+principals = ["*"]
+actions = ["read", "write", "delete", "list", "sign"]
+buckets = ["*"]
+prefixes = ["tenants/{{principal}}/"]
+"""
 BLOCK_TIMEOUT = 120  # seconds; every block takes a few here
 RUNNABLE = ("console", "python", "toml", "json", "proto")
 _FENCE = re.compile(r"^```(\S*)\s*$")
@@ -117,7 +136,13 @@ class Reader:
 
     def localize(self, text: str) -> str:
         http = self.gateway.http_url.removeprefix("http://")
-        return text.replace(README_TARGET, self.gateway.target).replace(README_HTTP, http)
+        listener = self.gateway.gateway.health_listener
+        health = f"127.0.0.1:{listener.port}" if listener is not None else README_HEALTH
+        return (
+            text.replace(README_TARGET, self.gateway.target)
+            .replace(README_HTTP, http)
+            .replace(README_HEALTH, health)
+        )
 
 
 def _write_inputs(directory: Path) -> None:
@@ -139,7 +164,9 @@ def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
     _write_inputs(home)
     pki = Pki(home)
     block = getattr(request.node, "callspec", None) and request.node.callspec.params.get("block")
-    tls = isinstance(block, Block) and "-cacert" in block.text
+    text = block.text if isinstance(block, Block) else ""
+    bearer = "authorization: Bearer" in text
+    tls = bearer or "-cacert" in text
     buckets = tmp_path / "buckets.toml"
     buckets.write_text(
         f'default_bucket = "default"\n'
@@ -147,7 +174,13 @@ def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
         f'[buckets.archive]\nbackend = "memory"\n'
     )
     settings = {"GATEWAY_CONFIG": str(buckets), "STORAGE_URL_SECRET": "readme-test-secret-0123"}
-    served = {**settings, **(pki.mtls_env() if tls else {})}
+    served = {**settings, "GATEWAY_HEALTH_LISTEN": "127.0.0.1:0"}
+    if bearer:  # TLS, and tenant-a's API key in $STORAGEGW_TOKEN
+        policy = tmp_path / "policy.toml"
+        policy.write_text(README_POLICY)
+        served |= {**pki.env(), "GATEWAY_POLICY": str(policy)}
+    elif tls:
+        served |= pki.mtls_env()
     with run_gateway(served, tmp_path / "data") as running:
         upload_id = ""
         if not tls:
@@ -163,6 +196,7 @@ def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
             "PATH": readme_path(),
             "STORAGEGW_TARGET": running.target,
             "ID": upload_id,
+            **({"STORAGEGW_TOKEN": README_API_KEY} if bearer else {}),
         }
         yield Reader(running, home, env)
 

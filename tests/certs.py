@@ -15,6 +15,12 @@ from cryptography.x509.oid import NameOID
 
 def spiffe_certificate(ca: trustme.CA, uri: str, common_name: str = "") -> bytes:
     """A PEM leaf certificate with `uri` as its URI SAN, signed by the CA."""
+    return spiffe_leaf(ca, uri, common_name)[0]
+
+
+def spiffe_leaf(ca: trustme.CA, uri: str, common_name: str = "") -> tuple[bytes, bytes]:
+    """(certificate, private key), PEM: a leaf with `uri` as its URI SAN,
+    signed by the CA, that a client can present in a TLS handshake."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
     ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -35,7 +41,12 @@ def spiffe_certificate(ca: trustme.CA, uri: str, common_name: str = "") -> bytes
         )
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    return certificate.public_bytes(serialization.Encoding.PEM)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), private
 
 
 def cn_certificate(ca: trustme.CA, common_name: str | None) -> bytes:
