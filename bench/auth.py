@@ -205,7 +205,13 @@ class AuthSection:
         results: list[small.CellResult] = []
 
         def once() -> float:
-            results.append(small.run(self.mechanism, cell, payload))
+            try:
+                results.append(small.run(self.mechanism, cell, payload))
+            except grpc.RpcError as error:
+                log = self._gateways[name].log_tail()
+                raise RuntimeError(
+                    f"{op} c={concurrency} on {variant.label}: {error}\n{log}"
+                ) from None
             return results[0].ops_per_s
 
         rate, gateway_cpu, client_cpu = self._measure(name, once)
@@ -219,11 +225,18 @@ class AuthSection:
         for op in ("put", "get"):
             for concurrency in self.args.concurrency:
                 runs: dict[str, list[_Run]] = {name: [] for name in self._variants}
-                for _ in range(self.args.repeat):
-                    for name in self._variants:
-                        runs[name].append(self._cell(name, op, concurrency))
+                what = f"{op} {size} c={concurrency}"
+                try:
+                    for _ in range(self.args.repeat):
+                        for name in self._variants:
+                            runs[name].append(self._cell(name, op, concurrency))
+                except RuntimeError as error:  # one cell lost, not the whole section
+                    self.failed.append(what)
+                    self.notes.append(f"auth: {what} FAILED: {error}")
+                    print(f"  {what}: FAILED: {error}", flush=True)
+                    continue
                 best = {name: self._best(each) for name, each in runs.items()}
-                self._add(f"{op} {size} c={concurrency}", "ops/s", best, TARGETED)
+                self._add(what, "ops/s", best, TARGETED)
 
     # A big object over TLS against plaintext.
 
