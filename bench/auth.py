@@ -184,6 +184,8 @@ class AuthSection:
                 return f"{prefix}/warm-{n:06d}"
 
         else:
+            if not keys:
+                raise RuntimeError(f"no objects stored on {variant.label} to get")
 
             def key(n: int) -> str:
                 return keys[n % len(keys)]
