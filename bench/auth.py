@@ -31,6 +31,8 @@ BIG_MIN_RATIO = 0.8  # TLS against plaintext
 TARGETED = {"jwt", "mtls"}
 BIG_VARIANTS = ("none", "tls")
 WARM_UP_BYTES = 32 * MIB
+# A small cell's ops and seconds are split into this many rounds (times --repeat).
+SMALL_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,32 @@ class AuthRow:
 
 @dataclass(frozen=True)
 class _Run:
-    rate: float
+    rate: float  # ops/s or MiB/s
     gateway_cpu_s: float
     client_cpu_s: float
-    amount: float
+    amount: float  # ops or MiB the CPU went to
+
+
+@dataclass(frozen=True)
+class _Round:
+    """One round of a small cell on one variant."""
+
+    ops: int  # timed
+    seconds: float
+    gateway_cpu_s: float
+    client_cpu_s: float
+    all_ops: int  # with the untimed warm-up, which the CPU figures include
+
+
+def _total(rounds: list[_Round]) -> _Run:
+    """The rounds of one small cell on one variant as one run."""
+    seconds = sum(each.seconds for each in rounds)
+    return _Run(
+        sum(each.ops for each in rounds) / seconds if seconds else 0.0,
+        sum(each.gateway_cpu_s for each in rounds),
+        sum(each.client_cpu_s for each in rounds),
+        sum(each.all_ops for each in rounds),
+    )
 
 
 class AuthSection:
@@ -110,7 +134,9 @@ class AuthSection:
             "token verified against a JWKS file, JWT + policy: plus a policy granting every "
             f"authenticated caller everything; small cells: {self.mechanism} client, the "
             "small-object concurrencies; CPU per op or MiB: the gateway's and this driver's "
-            f"user+sys time, warm-up included; best of {self.args.repeat}"
+            f"user+sys time, warm-up included; small cells: --small-ops and --small-seconds split "
+            f"into {SMALL_ROUNDS * self.args.repeat} rounds, the variants in turn (rotating); "
+            f"big: best of {self.args.repeat}, alternating"
         )
 
     def _start(self, variant: Variant) -> procs.Server:
@@ -170,7 +196,7 @@ class AuthSection:
 
     # 4 KiB Put and Get.
 
-    def _cell(self, name: str, op: str, concurrency: int) -> _Run:
+    def _cell(self, name: str, op: str, concurrency: int, max_ops: int, seconds: float) -> _Round:
         variant = self._variants[name]
         payload = small.Payload(*data.small_payload(self.args.small_size))
         keys = self._small_keys.setdefault(name, [])
@@ -197,8 +223,8 @@ class AuthSection:
             self.options,
             op,
             concurrency,
-            self.args.small_ops,
-            self.args.small_seconds,
+            max_ops,
+            seconds,
             key,
             warm_key,
             variant.credentials,
@@ -214,31 +240,38 @@ class AuthSection:
                 raise RuntimeError(
                     f"{op} c={concurrency} on {variant.label}: {error}\n{log}"
                 ) from None
-            return results[0].ops_per_s
+            return results[0].seconds
 
-        rate, gateway_cpu, client_cpu = self._measure(name, once)
+        timed, gateway_cpu, client_cpu = self._measure(name, once)
+        ops = results[0].ops
         if op == "put":
-            keys += [key(n) for n in range(results[0].ops)]
+            keys += [key(n) for n in range(ops)]
         warm_ops = max(16, concurrency)  # the cell's untimed warm-up, in the CPU figures
-        return _Run(rate, gateway_cpu, client_cpu, results[0].ops + warm_ops)
+        return _Round(ops, timed, gateway_cpu, client_cpu, ops + warm_ops)
 
     def _small(self) -> None:
+        """Each cell in rounds: every variant in turn, the order rotating, so
+        that the machine's other work falls on all of them alike."""
         size = human_size(self.args.small_size)
+        names = list(self._variants)
+        rounds = SMALL_ROUNDS * self.args.repeat
+        max_ops = max(1, self.args.small_ops // rounds)
+        seconds = self.args.small_seconds / rounds
         for op in ("put", "get"):
             for concurrency in self.args.concurrency:
-                runs: dict[str, list[_Run]] = {name: [] for name in self._variants}
+                runs: dict[str, list[_Round]] = {name: [] for name in names}
                 what = f"{op} {size} c={concurrency}"
                 try:
-                    for _ in range(self.args.repeat):
-                        for name in self._variants:
-                            runs[name].append(self._cell(name, op, concurrency))
+                    for round_ in range(rounds):
+                        shift = round_ % len(names)
+                        for name in names[shift:] + names[:shift]:
+                            runs[name].append(self._cell(name, op, concurrency, max_ops, seconds))
                 except RuntimeError as error:  # one cell lost, not the whole section
                     self.failed.append(what)
                     self.notes.append(f"auth: {what} FAILED: {error}")
                     print(f"  {what}: FAILED: {error}", flush=True)
                     continue
-                best = {name: self._best(each) for name, each in runs.items()}
-                self._add(what, "ops/s", best, TARGETED)
+                self._add(what, "ops/s", {name: _total(runs[name]) for name in names}, TARGETED)
 
     # A big object over TLS against plaintext.
 
