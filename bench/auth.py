@@ -246,7 +246,7 @@ class AuthSection:
         ops = results[0].ops
         if op == "put":
             keys += [key(n) for n in range(ops)]
-        warm_ops = max(16, concurrency)  # the cell's untimed warm-up, in the CPU figures
+        warm_ops = 1 + max(16, concurrency)  # the cell's untimed warm-up, in the CPU figures
         return _Round(ops, timed, gateway_cpu, client_cpu, ops + warm_ops)
 
     def _small(self) -> None:

@@ -1,6 +1,7 @@
 """Small objects at a given concurrency: threads with sync stubs, or grpc.aio tasks.
 
-Each cell opens one channel, warms it up (untimed), then runs ops until
+Each cell opens one channel, warms it up (untimed: one call, then one pass at
+the cell's concurrency), then runs ops until
 max_ops are done or max_seconds have passed, whichever comes first.
 """
 
@@ -190,6 +191,7 @@ def _thread_pass(
 def run_threads(cell: Cell, payload: Payload) -> CellResult:
     with sync_channel(cell) as channel:
         fn = sync_ops(cell.target, channel, payload, cell.metadata)[cell.op]
+        fn(cell.warm_key(0))  # one call first: the connection and its HTTP/2 settings are up
         _thread_pass(fn, cell.warm_key, cell, max(16, cell.concurrency), 5.0)
         return _thread_pass(fn, cell.key, cell, cell.max_ops, cell.max_seconds)
 
@@ -221,6 +223,9 @@ async def _aio_pass(
 async def _run_aio(cell: Cell, payload: Payload) -> CellResult:
     async with aio_channel(cell) as channel:
         fn = aio_ops(cell.target, channel, payload, cell.metadata)[cell.op]
+        # One call first: a burst of streams on a connection whose HTTP/2 settings
+        # are not yet exchanged may be refused (RST_STREAM REFUSED_STREAM).
+        await fn(cell.warm_key(0))
         await _aio_pass(fn, cell.warm_key, cell.concurrency, max(16, cell.concurrency), 5.0)
         return await _aio_pass(fn, cell.key, cell.concurrency, cell.max_ops, cell.max_seconds)
 
