@@ -191,7 +191,7 @@ def _thread_pass(
 def run_threads(cell: Cell, payload: Payload) -> CellResult:
     with sync_channel(cell) as channel:
         fn = sync_ops(cell.target, channel, payload, cell.metadata)[cell.op]
-        fn(cell.warm_key(0))  # one call first: the connection and its HTTP/2 settings are up
+        fn(cell.warm_key(0))  # one call first: the connection is up before the burst
         _thread_pass(fn, cell.warm_key, cell, max(16, cell.concurrency), 5.0)
         return _thread_pass(fn, cell.key, cell, cell.max_ops, cell.max_seconds)
 
@@ -223,8 +223,7 @@ async def _aio_pass(
 async def _run_aio(cell: Cell, payload: Payload) -> CellResult:
     async with aio_channel(cell) as channel:
         fn = aio_ops(cell.target, channel, payload, cell.metadata)[cell.op]
-        # One call first: a burst of streams on a connection whose HTTP/2 settings
-        # are not yet exchanged may be refused (RST_STREAM REFUSED_STREAM).
+        # One call first: the connection (and any TLS handshake) is up before the burst.
         await fn(cell.warm_key(0))
         await _aio_pass(fn, cell.warm_key, cell.concurrency, max(16, cell.concurrency), 5.0)
         return await _aio_pass(fn, cell.key, cell.concurrency, cell.max_ops, cell.max_seconds)
