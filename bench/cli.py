@@ -18,6 +18,7 @@ import grpc
 import psutil
 
 from bench import procs
+from bench.auth import AuthSection
 from bench.gcs import DEFAULT_CHUNK_SIZE as GCS_CHUNK_SIZE
 from bench.gcs import GcsSection
 from bench.limits import LimitsSection
@@ -48,7 +49,7 @@ LOCAL_WORKLOADS = ("put", "get", "small")
 _S3_DEFAULTS = S3Settings(bucket="-")
 # The sections comparing the gateway with a storage server's own client.
 REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
-WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits")
+WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits", "auth")
 
 
 def _size(text: str) -> int:
@@ -132,7 +133,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=list(WORKLOADS),
         help="subset of put,get,small (local backend vs raw), s3, gcs, resumable (resumable "
         "upload vs plain Put on local and S3, and time to resume) and limits (gateway RSS "
-        "with 2,000 idle Put streams and 64 concurrent 64 MiB Puts; default all)",
+        "with 2,000 idle Put streams and 64 concurrent 64 MiB Puts) and auth (4 KiB ops/s with "
+        "TLS, mTLS, a JWT, a JWT + policy against none; a SIZE Put and Get over TLS against "
+        "plaintext; default all)",
     )
     parser.add_argument(
         "--s3-servers",
@@ -253,9 +256,9 @@ def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
         "gateway data": f"{data_dir} on {_filesystem(data_dir)}",
         "load average": _load(),
     }
-    if "small" not in args.only:
+    if not set(args.only) & {"small", "auth"}:
         del found["small"]
-    if not set(args.only) & set(LOCAL_WORKLOADS):
+    if not set(args.only) & {*LOCAL_WORKLOADS, "auth"}:
         del found["gateway data"]  # the S3 and GCS sections' gateways keep nothing on disk
     return found
 
@@ -333,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
             limits.run()
             notes += limits.notes
             failed += limits.failed
+        auth: AuthSection | None = None
+        if "auth" in args.only:
+            auth = AuthSection(args, processes, Path(data_dir), options)
+            auth.run()
+            notes += auth.notes
+            failed += auth.failed
         header["load average at end"] = _load()
         checks = rss_checks({row.workload: row for row in rows}, args.size)
         for results in remote:
@@ -352,12 +361,18 @@ def main(argv: list[str] | None = None) -> int:
             print(limits.render())
             limits_json = args.output.with_name(args.output.stem + "-limits.json")
             limits_json.write_text(json.dumps(limits.as_json(), indent=2) + "\n")
+        if auth is not None:
+            print()
+            print(auth.render())
+            auth_json = args.output.with_name(args.output.stem + "-auth.json")
+            auth_json.write_text(json.dumps(auth.as_json(), indent=2) + "\n")
         write_json(args.output, header, rows, checks, notes, summaries, remote)
         print(f"\nresults written to {args.output}")
         met = (
             all_met(rows, checks, remote)
             and (resumable is None or resumable.all_met())
             and (limits is None or limits.all_met())
+            and (auth is None or auth.all_met())
         )
         return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:

@@ -111,10 +111,21 @@ class Processes:
         self.started.clear()
 
 
-def wait_ready(server: Server, options: list[tuple[str, object]], timeout: float = 30.0) -> None:
-    """Wait until the server accepts a gRPC connection; fail if it exits first."""
+def wait_ready(
+    server: Server,
+    options: list[tuple[str, object]],
+    timeout: float = 30.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
+    """Wait until the server accepts a gRPC connection (over TLS with
+    credentials); fail if it exits first."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(server.address, options=options) as channel:
+    channel = (
+        grpc.insecure_channel(server.address, options=options)
+        if credentials is None
+        else grpc.secure_channel(server.address, credentials, options=options)
+    )
+    with channel:
         ready = grpc.channel_ready_future(channel)
         while True:
             try:

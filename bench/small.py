@@ -1,6 +1,7 @@
 """Small objects at a given concurrency: threads with sync stubs, or grpc.aio tasks.
 
-Each cell opens one channel, warms it up (untimed), then runs ops until
+Each cell opens one channel, warms it up (untimed: one call, then one pass at
+the cell's concurrency), then runs ops until
 max_ops are done or max_seconds have passed, whichever comes first.
 """
 
@@ -52,7 +53,10 @@ def _gateway_put_messages(key: str, payload: Payload) -> list[pb.PutRequest]:
 
 
 def sync_ops(
-    target: str, channel: grpc.Channel, payload: Payload
+    target: str,
+    channel: grpc.Channel,
+    payload: Payload,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Callable[[str], Any]]:
     if target == "raw":
         put_small = channel.unary_unary("/raw.Raw/PutSmall")
@@ -69,10 +73,13 @@ def sync_ops(
     stub = storage_pb2_grpc.StorageServiceStub(channel)
 
     def gateway_put(key: str) -> None:
-        stub.Put(iter(_gateway_put_messages(key, payload)), timeout=TIMEOUT)
+        stub.Put(iter(_gateway_put_messages(key, payload)), timeout=TIMEOUT, metadata=metadata)
 
     def gateway_get(key: str) -> None:
-        got = sum(len(r.chunk.content) for r in stub.Get(pb.GetRequest(key=key), timeout=TIMEOUT))
+        got = sum(
+            len(r.chunk.content)
+            for r in stub.Get(pb.GetRequest(key=key), timeout=TIMEOUT, metadata=metadata)
+        )
         if got != len(payload.data):
             raise RuntimeError(f"gateway Get {key}: wrong size")
 
@@ -80,7 +87,10 @@ def sync_ops(
 
 
 def aio_ops(
-    target: str, channel: grpc.aio.Channel, payload: Payload
+    target: str,
+    channel: grpc.aio.Channel,
+    payload: Payload,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Callable[[str], Awaitable[None]]]:
     if target == "raw":
         put_small = channel.unary_unary("/raw.Raw/PutSmall")
@@ -100,11 +110,13 @@ def aio_ops(
     stub = storage_pb2_grpc.StorageServiceStub(channel)
 
     async def gateway_put(key: str) -> None:
-        await stub.Put(iter(_gateway_put_messages(key, payload)), timeout=TIMEOUT)
+        await stub.Put(
+            iter(_gateway_put_messages(key, payload)), timeout=TIMEOUT, metadata=metadata
+        )
 
     async def gateway_get(key: str) -> None:
         got = 0
-        async for response in stub.Get(pb.GetRequest(key=key), timeout=TIMEOUT):
+        async for response in stub.Get(pb.GetRequest(key=key), timeout=TIMEOUT, metadata=metadata):
             got += len(response.chunk.content)
         if got != len(payload.data):
             raise RuntimeError(f"gateway Get {key}: wrong size")
@@ -123,6 +135,20 @@ class Cell:
     max_seconds: float
     key: Callable[[int], str]  # op number -> key
     warm_key: Callable[[int], str]
+    credentials: grpc.ChannelCredentials | None = None  # TLS; None: plaintext
+    metadata: tuple[tuple[str, str], ...] = ()  # sent with every gateway call
+
+
+def sync_channel(cell: Cell) -> grpc.Channel:
+    if cell.credentials is None:
+        return grpc.insecure_channel(cell.address, options=cell.options)
+    return grpc.secure_channel(cell.address, cell.credentials, options=cell.options)
+
+
+def aio_channel(cell: Cell) -> grpc.aio.Channel:
+    if cell.credentials is None:
+        return grpc.aio.insecure_channel(cell.address, options=cell.options)
+    return grpc.aio.secure_channel(cell.address, cell.credentials, options=cell.options)
 
 
 def _thread_pass(
@@ -163,8 +189,9 @@ def _thread_pass(
 
 
 def run_threads(cell: Cell, payload: Payload) -> CellResult:
-    with grpc.insecure_channel(cell.address, options=cell.options) as channel:
-        fn = sync_ops(cell.target, channel, payload)[cell.op]
+    with sync_channel(cell) as channel:
+        fn = sync_ops(cell.target, channel, payload, cell.metadata)[cell.op]
+        fn(cell.warm_key(0))  # one call first: the connection is up before the burst
         _thread_pass(fn, cell.warm_key, cell, max(16, cell.concurrency), 5.0)
         return _thread_pass(fn, cell.key, cell, cell.max_ops, cell.max_seconds)
 
@@ -194,8 +221,10 @@ async def _aio_pass(
 
 
 async def _run_aio(cell: Cell, payload: Payload) -> CellResult:
-    async with grpc.aio.insecure_channel(cell.address, options=cell.options) as channel:
-        fn = aio_ops(cell.target, channel, payload)[cell.op]
+    async with aio_channel(cell) as channel:
+        fn = aio_ops(cell.target, channel, payload, cell.metadata)[cell.op]
+        # One call first: the connection (and any TLS handshake) is up before the burst.
+        await fn(cell.warm_key(0))
         await _aio_pass(fn, cell.warm_key, cell.concurrency, max(16, cell.concurrency), 5.0)
         return await _aio_pass(fn, cell.key, cell.concurrency, cell.max_ops, cell.max_seconds)
 

@@ -7,7 +7,9 @@ public key material as an HMAC secret finds no key). The key set is cached;
 a token naming an unknown key id refetches it, at most once per
 refetch_interval, so key rotation is picked up without letting a flood of
 made-up key ids hammer the provider. Fetching is blocking I/O and runs in a
-worker thread.
+worker thread. A token that verified is remembered (gateway.access.token_cache)
+until it expires or the key set changes, so a client repeating its token pays
+the signature check once.
 
 Errors never quote the token or its contents.
 """
@@ -27,6 +29,7 @@ from typing import Any
 import jwt
 
 from gateway.access.settings import JwtSettings
+from gateway.access.token_cache import VerifiedTokens
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal, Proof
 
@@ -51,6 +54,13 @@ class KeySet:
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0  # how many times the key set was read (for the log and tests)
+
+    def generation(self) -> int | None:
+        """Which fetch of the key set is current (it changes with every
+        refetch); None when the set is due to be fetched again."""
+        if self._fetched_at is None or self._clock() - self._fetched_at >= self._settings.max_age:
+            return None
+        return self.fetches
 
     async def find(self, kid: str | None) -> dict[str, Any] | None:
         """The JWK with this key id (or the only key, for a token without
@@ -119,11 +129,20 @@ class TokenVerifier:
     """Turns a bearer JWT into its principal, or raises TOKEN_EXPIRED /
     TOKEN_INVALID (with a detail saying which check failed)."""
 
-    def __init__(self, settings: JwtSettings, keys: KeySet | None = None) -> None:
+    def __init__(
+        self,
+        settings: JwtSettings,
+        keys: KeySet | None = None,
+        verified: VerifiedTokens | None = None,
+    ) -> None:
         self.settings = settings
         self.keys = keys or KeySet(settings)
+        self.verified = verified if verified is not None else VerifiedTokens()
 
     async def verify(self, token: str) -> Principal:
+        principal = self.verified.get(token, self.keys.generation())
+        if principal is not None:
+            return principal
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -155,8 +174,11 @@ class TokenVerifier:
             raise token_invalid(
                 "unknown_key", "the signing key the bearer token names cannot be used"
             ) from None
+        key_set = self.keys.fetches  # the generation that holds this key
         claims = self._decode(token, key, algorithm)
-        return self._principal(claims)
+        principal = self._principal(claims)
+        self.verified.put(token, principal, float(claims["exp"]), key_set)
+        return principal
 
     def _decode(self, token: str, key: jwt.PyJWK, algorithm: str) -> dict[str, Any]:
         try:

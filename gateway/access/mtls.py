@@ -3,10 +3,14 @@ its first URI SAN (a SPIFFE id such as spiffe://corp/ns/billing/sa/api) or,
 failing that, its subject's common name.
 
 The TLS handshake has already verified the certificate against the client CA
-bundle; this only reads the name out of it.
+bundle; this only reads the name out of it. The name is remembered per
+certificate (a bounded cache: the same bytes always name the same principal),
+since parsing it on every call of a connection costs ~50 us per call.
 """
 
 from __future__ import annotations
+
+import functools
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -15,6 +19,7 @@ from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal, Proof
 
 
+@functools.lru_cache(maxsize=1024)  # a refusal raises, and is not remembered
 def certificate_principal(pem: bytes) -> Principal:
     """The principal a client certificate (PEM) names; CREDENTIALS_INVALID
     if it names none."""

@@ -46,3 +46,20 @@ def test_garbage_is_refused() -> None:
         certificate_principal(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
 
     assert caught.value.reason is Reason.CREDENTIALS_INVALID
+
+
+def test_a_certificate_is_read_once_and_its_principal_remembered(ca: trustme.CA) -> None:
+    pem = cn_certificate(ca, "cached-api")
+
+    first = certificate_principal(pem)
+
+    assert certificate_principal(pem) is first
+    assert certificate_principal(cn_certificate(ca, "other-api")).id == "other-api"
+
+
+def test_a_refused_certificate_is_refused_every_time(ca: trustme.CA) -> None:
+    pem = cn_certificate(ca, None)
+
+    for _ in range(2):
+        with pytest.raises(GatewayError):
+            certificate_principal(pem)
