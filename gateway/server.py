@@ -88,7 +88,7 @@ def unreachable_url_base(config: Config) -> str | None:
     if config.base_url:
         return None
     host = config.http_listen.rpartition(":")[0].strip("[]")
-    return config.public_base_url if host in ("", "0.0.0.0", "::") else None
+    return config.public_base_url if host in ("0.0.0.0", "::") else None
 
 
 def bucket_service_name(bucket: str) -> str:
