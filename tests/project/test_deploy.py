@@ -388,6 +388,11 @@ def test_the_egress_alert_fires_over_its_daily_threshold(tmp_path: Path) -> None
                 {"eval_time": "12h", "alertname": "StorageEgressPerDayHigh", "exp_alerts": []},
                 {"eval_time": "25h", "alertname": "StorageEgressPerDayHigh", "exp_alerts": [{
                     "exp_labels": {"severity": "warning", "backend": "s3"},
+                    "exp_annotations": {
+                        "summary": "Egress from backend s3 over 500 GiB in a day",
+                        "description": "s3 served 600GiB over the last 24 hours through "
+                        "the gateway's replicas (storage_egress_bytes_total).",
+                    },
                 }]},
             ],
         }],
