@@ -123,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"healthcheck: {error}", file=sys.stderr)
         return 1
     except grpc.RpcError as error:
-        reason = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.Call) else error
-        print(f"healthcheck: {reason}", file=sys.stderr)
+        if isinstance(error, grpc.Call):
+            print(f"healthcheck: {error.code().name}: {error.details()}", file=sys.stderr)
+        else:
+            print(f"healthcheck: {error}", file=sys.stderr)
         return 1
     if status != "SERVING":
         print(f"healthcheck: {status}", file=sys.stderr)

@@ -47,7 +47,8 @@ def test_a_wildcard_http_listen_without_a_base_url_warns(
 def test_no_warning_when_urls_name_a_reachable_address(
     env: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="storagegw"), run_gateway({**BASE, **env}, tmp_path):
+    at_warning = caplog.at_level(logging.WARNING, logger="storagegw")
+    with at_warning, run_gateway({**BASE, **env}, tmp_path):
         pass
     assert url_warnings(caplog) == []
 
