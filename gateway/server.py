@@ -179,12 +179,15 @@ class Gateway:
                 setting,
                 address,
             )
-        if unreachable := unreachable_url_base(self.config):
+        # Stores that presign (S3, GCS) hand out URLs of their own.
+        signed_here = [n for n, b in self.buckets if b.capabilities.presigner is None]
+        if signed_here and (unreachable := unreachable_url_base(self.config)):
             log.warning(
                 "STORAGE_BASE_URL is unset and GATEWAY_HTTP_LISTEN=%s listens on every "
-                "address: signed URLs would begin with %s, which clients cannot reach; "
-                "set STORAGE_BASE_URL to the address they use",
+                "address: signed URLs of bucket(s) %s would begin with %s, which clients "
+                "cannot reach; set STORAGE_BASE_URL to the address they use",
                 self.config.http_listen,
+                ", ".join(signed_here),
                 unreachable,
             )
         await self._probe_all()
