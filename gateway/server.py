@@ -83,6 +83,15 @@ def policy_claims(policy: Policy | None) -> frozenset[str]:
     )
 
 
+def unreachable_url_base(config: Config) -> str | None:
+    """The signed-URL base when it would name a wildcard address (0.0.0.0, ::),
+    which no client can reach: STORAGE_BASE_URL unset on such a listener."""
+    if config.base_url:
+        return None
+    host = config.http_listen.rpartition(":")[0].strip("[]")
+    return config.public_base_url if host in ("0.0.0.0", "::") else None
+
+
 def bucket_service_name(bucket: str) -> str:
     """Health service name of one bucket's backend."""
     return f"{wire.SERVICE_NAME}/{bucket}"
@@ -176,6 +185,17 @@ class Gateway:
                 "anyone who reaches it can read, write and delete every bucket",
                 setting,
                 address,
+            )
+        # Stores that presign (S3, GCS) hand out URLs of their own.
+        signed_here = [n for n, b in self.buckets if b.capabilities.presigner is None]
+        if signed_here and (unreachable := unreachable_url_base(self.config)):
+            log.warning(
+                "STORAGE_BASE_URL is unset and GATEWAY_HTTP_LISTEN=%s listens on every "
+                "address: signed URLs of bucket(s) %s would begin with %s, which clients "
+                "cannot reach; set STORAGE_BASE_URL to the address they use",
+                self.config.http_listen,
+                ", ".join(signed_here),
+                unreachable,
             )
         await self._probe_all()
         await self.server.start()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real servers the integration tests run against (Debian packages):
 #   Ceph RADOS Gateway (S3 with real SigV4 verification): ceph-mon, ceph-osd, radosgw, ceph-common.
+#   Prometheus: its promtool checks the sample alert rules in deploy/prometheus/.
 #
 # ceph-mgr is deliberately NOT installed: radosgw only needs a mon and an OSD, and the mgr
 # costs ~20 s of install time, ~150 MB RSS and seconds of CPU at start-up.
@@ -9,8 +10,8 @@
 # Needs root (or sudo) and access to the Debian mirror.
 set -euo pipefail
 
-PACKAGES=(ceph-mon ceph-osd radosgw ceph-common)
-REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin)
+PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus)
+REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin promtool)
 LOCK_WAIT_SECONDS=${LOCK_WAIT_SECONDS:-300}   # how long to wait for another apt/dpkg to finish
 ATTEMPTS=${ATTEMPTS:-5}                       # retries of each apt-get step
 
@@ -22,7 +23,7 @@ for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  log "Ceph binaries already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
+  log "Ceph and promtool already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
   exit 0
 fi
 log "missing: ${missing[*]}"
