@@ -29,6 +29,9 @@ from gateway.rpc import wire
 from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
+from gateway.telemetry import export as telemetry_export
+from gateway.telemetry.authn import InstrumentedAuthenticator
+from gateway.telemetry.backend import InstrumentedBackend
 from gateway.transport.certificates import CertificateFiles
 from gateway.transport.grpc_credentials import server_credentials
 from gateway.transport.http_context import ReloadingContext
@@ -94,14 +97,19 @@ class Gateway:
         """guards: checked on every access, whatever route it came by
         (Buckets.open), after those of the access policy (config.access)."""
         self.config = config
+        # None when no metrics are exported: then nothing is wrapped or recorded.
+        self.telemetry = telemetry_export.build(config.telemetry)
+        metrics = None if self.telemetry is None else self.telemetry.metrics
         # Authentication and the policy: their guards go first at the door.
         self.access: Access = build_access(config.access)
+        authenticator = self.access.authenticator
         guards = (*self.access.guards, *guards)
-        self.buckets = Buckets(
-            {name: bucket.build() for name, bucket in config.buckets.items()},
-            config.default_bucket,
-            guards,
-        )
+        backends = {name: bucket.build() for name, bucket in config.buckets.items()}
+        if metrics is not None:
+            # Every backend call and authentication is recorded by these wrappers.
+            backends = {n: InstrumentedBackend(b, n, metrics) for n, b in backends.items()}
+            authenticator = InstrumentedAuthenticator(authenticator, metrics)
+        self.buckets = Buckets(backends, config.default_bucket, guards)
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url
@@ -113,13 +121,16 @@ class Gateway:
         self.stream_limits = StreamLimits(
             config.max_streams, config.stream_idle_timeout, config.max_buffered_bytes
         )
+        if self.telemetry is not None:
+            self.telemetry.observe_stream_limits(self.stream_limits)
         self.server = grpc.aio.server(
             interceptors=[
                 GatewayInterceptor(
                     f"/{wire.SERVICE_NAME}/",
                     self.stream_limits,
                     config.max_message_size,
-                    self.access.authenticator,
+                    authenticator,
+                    metrics,
                 )
             ],
             options=channel_options(config),
@@ -171,6 +182,8 @@ class Gateway:
                 address,
             )
         await self._probe_all()
+        if self.telemetry is not None:
+            self.telemetry.serve()
         await self.server.start()
         host, _, port = self.config.http_listen.rpartition(":")
         app = http_server.make_app(
@@ -180,6 +193,7 @@ class Gateway:
             max_object_size=self.config.max_object_size,
             idle_timeout=self.config.stream_idle_timeout,
             stream_limits=self.stream_limits,
+            metrics=None if self.telemetry is None else self.telemetry.metrics,
         )
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections
@@ -190,6 +204,8 @@ class Gateway:
             self.http_port = self._http.port
         except OSError as error:
             await self.server.stop(None)
+            if self.telemetry is not None:
+                await self.telemetry.shutdown()
             raise OSError(
                 f"GATEWAY_HTTP_LISTEN: cannot listen on {self.config.http_listen}: "
                 f"{error.strerror or error}"
@@ -280,6 +296,8 @@ class Gateway:
             await http_stopped
         await self.buckets.close()
         await self.access.close()
+        if self.telemetry is not None:
+            await self.telemetry.shutdown()
         log.info("stopped")
 
     async def serve(self) -> None:
