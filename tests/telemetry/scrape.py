@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,9 +34,7 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
 
 
-def scrape_until(
-    port: int, ready: Callable[[Samples], bool], timeout: float = 30
-) -> Samples:
+def scrape_until(port: int, ready: Callable[[Samples], bool], timeout: float = 30) -> Samples:
     """Scrape until ready(samples): a call's metrics are recorded as it ends,
     which may be just after its client has the answer (bounded polling)."""
     deadline = time.monotonic() + timeout
@@ -45,7 +43,3 @@ def scrape_until(
         if ready(samples) or time.monotonic() > deadline:
             return samples
         time.sleep(0.02)
-
-
-def labels_of(samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float], name: str) -> list[dict[str, str]]:
-    return [dict(ls) for (n, ls) in samples if n == name]

@@ -37,8 +37,10 @@ def test_transfers_show_in_the_metrics_with_their_exact_bytes(metered):
 
     samples = scrape_until(
         port,
-        lambda s: total(s, "storagegw_signed_url_requests_total", method="GET") == 2
-        and value(s, "storagegw_rpc_duration_seconds_count", method="SignUrl", status="OK") == 1,
+        lambda s: (
+            total(s, "storagegw_signed_url_requests_total", method="GET") == 2
+            and value(s, "storagegw_rpc_duration_seconds_count", method="SignUrl", status="OK") == 1
+        ),
     )
     transfer = "storagegw_transfer_bytes_total"
     # Received: the Put, the refused Put's bytes (it failed at commit), the upload.
@@ -61,12 +63,20 @@ def test_transfers_show_in_the_metrics_with_their_exact_bytes(metered):
     assert value(samples, duration, method="Get", status="OK") == 1
     assert value(samples, duration, method="Put", status="FAILED_PRECONDITION") == 1
     reason = {"reason": "PRECONDITION_FAILED"}
-    assert value(
-        samples, "storagegw_rpc_errors_total", method="Put", status="FAILED_PRECONDITION", **reason
-    ) == 1
-    assert value(
-        samples, "storagegw_backend_errors_total", **BUCKET, operation="commit", **reason
-    ) == 1
+    assert (
+        value(
+            samples,
+            "storagegw_rpc_errors_total",
+            method="Put",
+            status="FAILED_PRECONDITION",
+            **reason,
+        )
+        == 1
+    )
+    assert (
+        value(samples, "storagegw_backend_errors_total", **BUCKET, operation="commit", **reason)
+        == 1
+    )
     backend = "storagegw_backend_duration_seconds_count"
     assert value(samples, backend, **BUCKET, operation="commit", outcome="ok") == 1
     assert value(samples, backend, **BUCKET, operation="commit", outcome="PRECONDITION_FAILED") == 1
