@@ -35,7 +35,7 @@ from gateway.telemetry.backend import InstrumentedBackend
 from gateway.transport.certificates import CertificateFiles
 from gateway.transport.grpc_credentials import server_credentials
 from gateway.transport.http_context import ReloadingContext
-from gateway.transport.settings import describe
+from gateway.transport.settings import describe, is_loopback
 
 log = logging.getLogger("storagegw")
 
@@ -180,6 +180,13 @@ class Gateway:
                 "anyone who reaches it can read, write and delete every bucket",
                 setting,
                 address,
+            )
+        metrics_listen = self.config.telemetry.metrics_listen
+        if metrics_listen is not None and not is_loopback(metrics_listen):
+            log.warning(
+                "GATEWAY_METRICS_LISTEN=%s: the metrics listener is plain HTTP with no "
+                "authentication, and its metrics name buckets and principals",
+                metrics_listen,
             )
         await self._probe_all()
         if self.telemetry is not None:

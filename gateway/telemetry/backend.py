@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 
 from gateway.backends.base import Backend, Capabilities, ObjectReader, ObjectWriter
-from gateway.domain.errors import GatewayError
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -140,7 +139,7 @@ class MeteredWriter:
         started = time.perf_counter()
         try:
             await self._writer.write(data)
-        except GatewayError as error:
+        except Exception as error:
             self._meter.finished("write", outcome_of(error), time.perf_counter() - started)
             raise
         self._meter.wrote_chunk(len(data), time.perf_counter() - started)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 from gateway.backends.base import ResumableBackend, Resumed, StaleUploadCleaner, UploadWriter
-from gateway.domain.errors import GatewayError
 from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
 from gateway.telemetry.instruments import OK, CostClass
 from gateway.telemetry.meter import BucketMeter, outcome_of
@@ -65,7 +64,7 @@ class MeteredUploadWriter:
         started = time.perf_counter()
         try:
             await self._writer.write(data)
-        except GatewayError as error:
+        except Exception as error:
             self._meter.finished("write", outcome_of(error), time.perf_counter() - started)
             raise
         self._meter.wrote_chunk(len(data), time.perf_counter() - started)
