@@ -3,6 +3,7 @@ over its HTTP API returns the bytes of the transfers this test made."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from storagegw import Client
 from tests.telemetry.prometheus import PrometheusServer
 
 REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
 ALERTS = REPO / "deploy" / "prometheus" / "storage-alerts.yml"
 SENT = bytes(range(256)) * 4096  # 1 MiB
 SMALL = b"s" * 12345
@@ -38,6 +40,16 @@ def prometheus_for(tmp_path: Path) -> Iterator[object]:
     yield start
     for server in servers:
         server.stop()
+
+
+def readme_queries() -> list[str]:
+    """The queries of the README's PromQL table (in its Metrics section)."""
+    text = README.read_text()
+    table = text[text.index("Some PromQL:") :]
+    table = table[: table.index("\n\n", table.index("|"))]
+    queries = re.findall(r"^\|[^|]+\| `(.+)` \|$", table, re.MULTILINE)
+    assert len(queries) >= 5, table
+    return queries
 
 
 def _poll(prometheus: PrometheusServer, promql: str, expected: float, timeout: float = 60) -> float:
@@ -73,6 +85,9 @@ def test_prometheus_scrapes_the_bytes_the_gateway_moved(gateway_factory, prometh
     assert _poll(prometheus, "storage_egress_bytes_total", len(SENT)) == len(SENT)
     # The target is up, and the sample alert rule is loaded and evaluates.
     assert prometheus.query('up{job="storagegw"}')[0]["value"][1] == "1"
+    # The README's PromQL examples are valid queries over these metrics.
+    for promql in readme_queries():
+        prometheus.query(promql)
     groups = prometheus.get("/api/v1/rules")["groups"]
     rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
     assert rules["StorageEgressHigh"]["health"] in ("ok", "unknown")
