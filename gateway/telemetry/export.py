@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     """The telemetry settings ask for, not yet serving; None when they ask for none."""
     if not settings.metrics_on:
         return None
-    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
@@ -121,5 +122,8 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         # Neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names it.
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
-    provider = MeterProvider(metric_readers=readers, resource=resource)
+    # Exemplars link a measurement to the trace it was made in; with no traces
+    # (yet) they only cost time on every measurement (about a third of it).
+    exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else AlwaysOffExemplarFilter()
+    provider = MeterProvider(metric_readers=readers, resource=resource, exemplar_filter=exemplars)
     return Telemetry(settings, provider, GatewayMetrics(provider), registry)
