@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,23 +44,7 @@ class Telemetry:
 
     def observe_stream_limits(self, limits: StreamLimits) -> None:
         """In-flight streams and the bytes they buffer, as gauges."""
-        gauges: list[tuple[str, str, str, Callable[[], int]]] = [
-            (
-                "storagegw.streams.active",
-                "{stream}",
-                "Put, Get and signed-URL transfer "
-                "streams being served (GATEWAY_MAX_STREAMS bounds them)",
-                lambda: limits.active,
-            ),
-            (
-                "storagegw.streams.buffered",
-                "By",
-                "Chunk bytes being hashed and written (GATEWAY_MAX_BUFFERED_BYTES bounds them)",
-                lambda: limits.budget.used,
-            ),
-        ]
-        for name, unit, description, read in gauges:
-            self.metrics.observe_gauge(name, unit, description, read)
+        self.metrics.observe_streams(lambda: limits.active, lambda: limits.budget.used)
 
     def serve(self) -> None:
         """Start the metrics listener, if one is configured (OSError naming

@@ -154,17 +154,27 @@ class GatewayMetrics:
         )
         self._meter = meter
 
-    def observe_gauge(
-        self, name: str, unit: str, description: str, read: Callable[[], int]
-    ) -> None:
-        """A gauge read when the metrics are collected (a scrape, an export)."""
-
-        def observe(_: CallbackOptions) -> Iterable[Observation]:
-            return (Observation(read()),)
-
-        self._meter.create_observable_gauge(
-            name, callbacks=[observe], unit=unit, description=description
+    def observe_streams(self, active: Callable[[], int], buffered: Callable[[], int]) -> None:
+        """The stream limits' state, read when the metrics are collected (a
+        scrape, an export): streams served, and chunk bytes in flight."""
+        gauges = (
+            (
+                "storagegw.streams.active",
+                "{stream}",
+                "Put, Get and signed-URL transfer streams being served (GATEWAY_MAX_STREAMS)",
+                active,
+            ),
+            (
+                "storagegw.streams.buffered",
+                "By",
+                "Chunk bytes being hashed and written (GATEWAY_MAX_BUFFERED_BYTES)",
+                buffered,
+            ),
         )
+        for name, unit, description, read in gauges:
+            self._meter.create_observable_gauge(
+                name, callbacks=[_observer(read)], unit=unit, description=description
+            )
 
     # --- the fronts -------------------------------------------------------------
 
@@ -185,3 +195,10 @@ class GatewayMetrics:
 
     def authenticated(self, outcome: str, proof: str) -> None:
         self.authentications.add(1, {"outcome": outcome, "proof": proof})
+
+
+def _observer(read: Callable[[], int]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        return (Observation(read()),)
+
+    return observe

@@ -4,11 +4,19 @@ exact byte counts they moved."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
 import httpx
 import pytest
 
 from gateway import cleanup
 from storagegw import Client, PreconditionFailed
+from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc
+from tests.rpc_calls import put_messages
 from tests.telemetry.scrape import scrape, scrape_until, total, value
 
 OBJECT = b"x" * 1000
@@ -137,3 +145,28 @@ def test_without_the_setting_nothing_is_wrapped_or_served(memory_gateway):
     gateway = memory_gateway.gateway
     assert gateway.telemetry is None
     assert type(memory_gateway.backend()).__module__.startswith("gateway.backends.memory")
+
+
+def test_a_stream_in_flight_shows_in_the_streams_gauge(metered):
+    port = metered.gateway.telemetry.metrics_port
+    data = b"g" * 5000
+    release = threading.Event()
+
+    def messages() -> Iterator[pb.PutRequest]:
+        *first, last = put_messages("held.bin", data)
+        yield from first
+        release.wait(30)  # the stream stays open, its bytes received, until released
+        yield last
+
+    with grpc.insecure_channel(metered.target) as channel, ThreadPoolExecutor(1) as pool:
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        put = pool.submit(stub.Put, messages(), timeout=60)
+        try:
+            held = scrape_until(port, lambda s: value(s, "storagegw_streams_active") == 1)
+            assert value(held, "storagegw_streams_active") == 1
+        finally:
+            release.set()
+        assert put.result().object.size == len(data)
+    done = scrape_until(port, lambda s: value(s, "storagegw_streams_active") == 0)
+    assert value(done, "storagegw_streams_active") == 0
+    assert value(done, "storage_bytes_total", backend="memory", tenant="default") == len(data)
