@@ -41,6 +41,7 @@ class Telemetry:
     metrics_port: int = 0
     _server: WSGIServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     def observe_stream_limits(self, limits: StreamLimits) -> None:
         """In-flight streams and the bytes they buffer, as gauges."""
@@ -71,6 +72,9 @@ class Telemetry:
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
+        if self._stopped:  # a start that failed, then the gateway's stop
+            return
+        self._stopped = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
