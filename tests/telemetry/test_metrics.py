@@ -170,3 +170,20 @@ def test_a_stream_in_flight_shows_in_the_streams_gauge(metered):
     done = scrape_until(port, lambda s: value(s, "storagegw_streams_active") == 0)
     assert value(done, "storagegw_streams_active") == 0
     assert value(done, "storage_bytes_total", backend="memory", tenant="default") == len(data)
+
+
+def test_a_signed_put_is_received_and_stored(metered):
+    port = metered.gateway.telemetry.metrics_port
+    body = b"p" * 777
+    with Client(metered.target) as client:
+        url = client.sign_url("put.bin", method="PUT").url
+    assert httpx.put(url, content=body).status_code == 200
+    samples = scrape_until(
+        port, lambda s: value(s, "storagegw_signed_url_requests_total", method="PUT", outcome="ok")
+    )
+    assert value(samples, "storagegw_signed_url_requests_total", method="PUT", outcome="ok") == 1
+    transfer = "storagegw_transfer_bytes_total"
+    assert value(samples, transfer, **BUCKET, direction="received") == len(body)
+    assert value(samples, "storage_bytes_total", backend="memory", tenant="default") == len(body)
+    route = {"method": "PUT", "route": "/v1/b/{bucket}/o/{key}", "status": "200"}
+    assert value(samples, "storagegw_http_duration_seconds_count", **route) == 1
