@@ -4,6 +4,8 @@ receiver on loopback when the OTEL_* variables ask for it."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -133,3 +135,18 @@ def test_metrics_go_over_otlp_when_an_endpoint_is_set(receiver, tmp_path: Path):
                             labels = {a.key: a.value.string_value for a in point.attributes}
                             points[labels["tenant"]] = point.as_int
     assert points == {"default": 4321}
+
+
+def test_with_metrics_off_the_sdk_is_not_even_loaded():
+    script = (
+        "import sys\n"
+        "from gateway import config, server\n"
+        "from gateway.telemetry import export\n"
+        "assert export.build(config.load({}).telemetry) is None\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', "
+        "'prometheus_client'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
