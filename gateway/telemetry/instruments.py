@@ -9,6 +9,12 @@ storage_egress_bytes_total. README.md's Metrics section lists them all.
 
 Attributes are the few values an operator groups by (method, status, bucket,
 backend, reason...): never a key, which is unbounded and may be personal data.
+
+Counters are Tallies: plain integers per attribute set, added to on the event
+loop and read by an observable instrument when the metrics are collected (a
+scrape, an export). The SDK's synchronous counters cost microseconds per add
+(its locks, attribute sets and exemplars), several times per small call; a
+Tally costs a dict update. Histograms stay the SDK's.
 """
 
 from __future__ import annotations
@@ -16,7 +22,32 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+
+# An attribute set, hashable: (name, value) pairs in name order.
+Key = tuple[tuple[str, str], ...]
+
+
+def key(**attributes: str) -> Key:
+    return tuple(sorted(attributes.items()))
+
+
+class Tally:
+    """A sum per attribute set, read by an observable counter. Only the event
+    loop's thread adds; a collection in another thread reads a snapshot
+    (copying a dict's items holds the GIL throughout)."""
+
+    __slots__ = ("_sums",)
+
+    def __init__(self) -> None:
+        self._sums: dict[Key, int] = {}
+
+    def add(self, amount: int, attributes: Key) -> None:
+        self._sums[attributes] = self._sums.get(attributes, 0) + amount
+
+    def observe(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(total, dict(attrs)) for attrs, total in list(self._sums.items())]
+
 
 # Seconds, from a small object's Head on local disk to a large transfer.
 DURATION_BUCKETS = (
@@ -70,7 +101,8 @@ class GatewayMetrics:
             "last byte of the answer",
             explicit_bucket_boundaries_advisory=seconds,
         )
-        self.rpc_errors = meter.create_counter(
+        self.rpc_errors = self._tally(
+            meter,
             "storagegw.rpc.errors",
             unit="{call}",
             description="gRPC calls that ended with an error, by method, status and reason",
@@ -81,17 +113,20 @@ class GatewayMetrics:
             description="Signed-URL requests, by method, route and HTTP status",
             explicit_bucket_boundaries_advisory=seconds,
         )
-        self.signed_url_requests = meter.create_counter(
+        self.signed_url_requests = self._tally(
+            meter,
             "storagegw.signed_url.requests",
             unit="{request}",
             description="Signed-URL requests served, by method and outcome (ok or the reason)",
         )
-        self.authentications = meter.create_counter(
+        self.authentications = self._tally(
+            meter,
             "storagegw.authentications",
             unit="{call}",
             description="gRPC calls authenticated, by outcome (ok or the reason) and proof",
         )
-        self.transfer = meter.create_counter(
+        self.transfer = self._tally(
+            meter,
             "storagegw.transfer",
             unit="By",
             description="Object bytes moved into (received) or out of (sent) a bucket",
@@ -103,56 +138,79 @@ class GatewayMetrics:
             "reason); read and write are each chunk's",
             explicit_bucket_boundaries_advisory=seconds,
         )
-        self.backend_errors = meter.create_counter(
+        self.backend_errors = self._tally(
+            meter,
             "storagegw.backend.errors",
             unit="{call}",
             description="Backend calls that failed, by operation and reason",
         )
-        self.operations = meter.create_counter(
+        self.operations = self._tally(
+            meter,
             "storagegw.storage.operations",
             unit="{operation}",
             description="Object operations asked of a backend, by cost class (A: writes "
             "and lists, B: reads)",
         )
-        self.storage_bytes = meter.create_counter(
+        self.storage_bytes = self._tally(
+            meter,
             "storage_bytes",
             unit="By",
             description="Bytes of the objects stored, by backend and tenant (the principal, "
             "or the bucket for anonymous calls)",
         )
-        self.egress_bytes = meter.create_counter(
+        self.egress_bytes = self._tally(
+            meter,
             "storage_egress_bytes",
             unit="By",
             description="Bytes read out of the storage, by backend",
         )
-        self.uploads_open = meter.create_up_down_counter(
+        self.uploads_open = self._tally(
+            meter,
             "storagegw.resumable_uploads.open",
             unit="{upload}",
             description="Resumable uploads started and not yet completed or aborted "
             "(through this process)",
+            monotonic=False,
         )
-        self.uploads_finished = meter.create_counter(
+        self.uploads_finished = self._tally(
+            meter,
             "storagegw.resumable_uploads.finished",
             unit="{upload}",
             description="Resumable uploads completed or aborted, by outcome",
         )
-        self.upload_persisted = meter.create_counter(
+        self.upload_persisted = self._tally(
+            meter,
             "storagegw.resumable_uploads.persisted",
             unit="By",
             description="Bytes of resumable uploads the backend holds durably (at checkpoints "
             "and commits)",
         )
-        self.cleanup_sweeps = meter.create_counter(
+        self.cleanup_sweeps = self._tally(
+            meter,
             "storagegw.cleanup.sweeps",
             unit="{sweep}",
             description="Sweeps for stale incomplete uploads, by bucket and outcome",
         )
-        self.cleanup_aborted = meter.create_counter(
+        self.cleanup_aborted = self._tally(
+            meter,
             "storagegw.cleanup.aborted_uploads",
             unit="{upload}",
             description="Stale incomplete uploads the sweeps aborted",
         )
         self._meter = meter
+
+    @staticmethod
+    def _tally(
+        meter: Meter, name: str, *, unit: str, description: str, monotonic: bool = True
+    ) -> Tally:
+        tally = Tally()
+        make = (
+            meter.create_observable_counter
+            if monotonic
+            else (meter.create_observable_up_down_counter)
+        )
+        make(name, callbacks=[tally.observe], unit=unit, description=description)
+        return tally
 
     def observe_streams(self, active: Callable[[], int], buffered: Callable[[], int]) -> None:
         """The stream limits' state, read when the metrics are collected (a
@@ -183,7 +241,7 @@ class GatewayMetrics:
         ErrorInfo reason ("" when none)."""
         self.rpc_duration.record(seconds, {"method": method, "status": status})
         if reason:
-            self.rpc_errors.add(1, {"method": method, "status": status, "reason": reason})
+            self.rpc_errors.add(1, key(method=method, status=status, reason=reason))
 
     def http_finished(self, method: str, status: int, reason: str, seconds: float) -> None:
         """A signed-URL request's end: reason is the X-Sgw-Reason of a refusal."""
@@ -191,10 +249,10 @@ class GatewayMetrics:
             seconds, {"method": method, "route": HTTP_ROUTE, "status": str(status)}
         )
         outcome = OK if status < 400 else reason or str(status)
-        self.signed_url_requests.add(1, {"method": method, "outcome": outcome})
+        self.signed_url_requests.add(1, key(method=method, outcome=outcome))
 
     def authenticated(self, outcome: str, proof: str) -> None:
-        self.authentications.add(1, {"outcome": outcome, "proof": proof})
+        self.authentications.add(1, key(outcome=outcome, proof=proof))
 
 
 def _observer(read: Callable[[], int]) -> Callable[[CallbackOptions], Iterable[Observation]]:

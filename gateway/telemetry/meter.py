@@ -10,7 +10,7 @@ from types import TracebackType
 
 from gateway.core import calllog
 from gateway.domain.errors import GatewayError, Reason
-from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics
+from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics, key
 
 CANCELLED = "cancelled"
 
@@ -24,10 +24,11 @@ class BucketMeter:
         self.backend = backend
         where = {"bucket": bucket, "backend": backend}
         self._where = where
-        self._received = {**where, "direction": Direction.RECEIVED.value}
-        self._sent = {**where, "direction": Direction.SENT.value}
-        self._classes = {c: {**where, "class": c.value} for c in CostClass}
-        self._backend_only = {"backend": backend}
+        self._here = key(**where)
+        self._received = key(**where, direction=Direction.RECEIVED.value)
+        self._sent = key(**where, direction=Direction.SENT.value)
+        self._classes = {c: key(**where, **{"class": c.value}) for c in CostClass}
+        self._backend_only = key(backend=backend)
         self._read_ok = {**where, "operation": "read", "outcome": OK}
         self._write_ok = {**where, "operation": "write", "outcome": OK}
 
@@ -41,7 +42,7 @@ class BucketMeter:
         attributes = {**self._where, "operation": operation, "outcome": outcome}
         self.metrics.backend_duration.record(seconds, attributes)
         if outcome not in (OK, CANCELLED):
-            errors = {**self._where, "operation": operation, "reason": outcome}
+            errors = key(**self._where, operation=operation, reason=outcome)
             self.metrics.backend_errors.add(1, errors)
 
     def read_chunk(self, size: int, seconds: float) -> None:
@@ -59,23 +60,23 @@ class BucketMeter:
         """An object of size bytes committed, for the call's tenant."""
         principal = calllog.current().principal
         tenant = principal.id if principal.authenticated else self.bucket
-        self.metrics.storage_bytes.add(size, {"backend": self.backend, "tenant": tenant})
+        self.metrics.storage_bytes.add(size, key(backend=self.backend, tenant=tenant))
 
     def upload_started(self) -> None:
-        self.metrics.uploads_open.add(1, self._where)
+        self.metrics.uploads_open.add(1, self._here)
 
     def upload_finished(self, outcome: str) -> None:
-        self.metrics.uploads_open.add(-1, self._where)
-        self.metrics.uploads_finished.add(1, {**self._where, "outcome": outcome})
+        self.metrics.uploads_open.add(-1, self._here)
+        self.metrics.uploads_finished.add(1, key(**self._where, outcome=outcome))
 
     def persisted(self, size: int) -> None:
         if size > 0:
-            self.metrics.upload_persisted.add(size, self._where)
+            self.metrics.upload_persisted.add(size, self._here)
 
     def swept(self, outcome: str, aborted: int) -> None:
-        self.metrics.cleanup_sweeps.add(1, {**self._where, "outcome": outcome})
+        self.metrics.cleanup_sweeps.add(1, key(**self._where, outcome=outcome))
         if aborted:
-            self.metrics.cleanup_aborted.add(aborted, self._where)
+            self.metrics.cleanup_aborted.add(aborted, self._here)
 
 
 def outcome_of(error: BaseException | None) -> str:
