@@ -31,7 +31,7 @@ $(BUF): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Real storage servers the tests start and stop themselves: Ceph RGW from
+# Real servers the tests start and stop themselves: Ceph RGW and Prometheus from
 # Debian's packages (apt; a no-op once installed). moto comes with the venv.
 test-servers:
 	scripts/install-test-servers.sh

@@ -35,6 +35,7 @@ from gateway.domain.settings import (
     parse_positive,
     parse_size,
 )
+from gateway.telemetry.settings import TelemetrySettings, load_telemetry_settings
 from gateway.transport.settings import (
     TransportSettings,
     load_transport_settings,
@@ -121,6 +122,8 @@ class Config:
     access: AccessSettings = field(default_factory=AccessSettings)
     # TLS on both listeners, and the listeners served in the clear on purpose.
     transport: TransportSettings = field(default_factory=TransportSettings)
+    # Metrics: the Prometheus listener, OTLP (gateway/telemetry/settings.py).
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -365,4 +368,5 @@ def load(env: Mapping[str, str]) -> Config:
         config_file=config_file,
         access=access,
         transport=load_transport_settings(env, access.authenticates),
+        telemetry=load_telemetry_settings(env),
     )

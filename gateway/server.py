@@ -30,10 +30,13 @@ from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.health_listener import HealthListener
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
+from gateway.telemetry import export as telemetry_export
+from gateway.telemetry.authn import InstrumentedAuthenticator
+from gateway.telemetry.backend import InstrumentedBackend
 from gateway.transport.certificates import CertificateFiles
 from gateway.transport.grpc_credentials import server_credentials
 from gateway.transport.http_context import ReloadingContext
-from gateway.transport.settings import describe
+from gateway.transport.settings import describe, is_loopback
 
 log = logging.getLogger("storagegw")
 
@@ -104,14 +107,19 @@ class Gateway:
         """guards: checked on every access, whatever route it came by
         (Buckets.open), after those of the access policy (config.access)."""
         self.config = config
+        # None when no metrics are exported: then nothing is wrapped or recorded.
+        self.telemetry = telemetry_export.build(config.telemetry)
+        metrics = None if self.telemetry is None else self.telemetry.metrics
         # Authentication and the policy: their guards go first at the door.
         self.access: Access = build_access(config.access)
+        authenticator = self.access.authenticator
         guards = (*self.access.guards, *guards)
-        self.buckets = Buckets(
-            {name: bucket.build() for name, bucket in config.buckets.items()},
-            config.default_bucket,
-            guards,
-        )
+        backends = {name: bucket.build() for name, bucket in config.buckets.items()}
+        if metrics is not None:
+            # Every backend call and authentication is recorded by these wrappers.
+            backends = {n: InstrumentedBackend(b, n, metrics) for n, b in backends.items()}
+            authenticator = InstrumentedAuthenticator(authenticator, metrics)
+        self.buckets = Buckets(backends, config.default_bucket, guards)
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url
@@ -123,13 +131,16 @@ class Gateway:
         self.stream_limits = StreamLimits(
             config.max_streams, config.stream_idle_timeout, config.max_buffered_bytes
         )
+        if self.telemetry is not None:
+            self.telemetry.observe_stream_limits(self.stream_limits)
         self.server = grpc.aio.server(
             interceptors=[
                 GatewayInterceptor(
                     f"/{wire.SERVICE_NAME}/",
                     self.stream_limits,
                     config.max_message_size,
-                    self.access.authenticator,
+                    authenticator,
+                    metrics,
                 )
             ],
             options=channel_options(config),
@@ -197,7 +208,16 @@ class Gateway:
                 ", ".join(signed_here),
                 unreachable,
             )
+        metrics_listen = self.config.telemetry.metrics_listen
+        if metrics_listen is not None and not is_loopback(metrics_listen):
+            log.warning(
+                "GATEWAY_METRICS_LISTEN=%s: the metrics listener is plain HTTP with no "
+                "authentication, and its metrics name buckets and principals",
+                metrics_listen,
+            )
         await self._probe_all()
+        if self.telemetry is not None:
+            self.telemetry.serve()
         await self.server.start()
         if self.health_listener is not None:
             await self.health_listener.start()
@@ -209,6 +229,7 @@ class Gateway:
             max_object_size=self.config.max_object_size,
             idle_timeout=self.config.stream_idle_timeout,
             stream_limits=self.stream_limits,
+            metrics=None if self.telemetry is None else self.telemetry.metrics,
         )
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections
@@ -221,6 +242,8 @@ class Gateway:
             await self.server.stop(None)
             if self.health_listener is not None:
                 await self.health_listener.stop(None)
+            if self.telemetry is not None:
+                await self.telemetry.shutdown()
             raise OSError(
                 f"GATEWAY_HTTP_LISTEN: cannot listen on {self.config.http_listen}: "
                 f"{error.strerror or error}"
@@ -320,6 +343,8 @@ class Gateway:
             await http_stopped
         await self.buckets.close()
         await self.access.close()
+        if self.telemetry is not None:
+            await self.telemetry.shutdown()
         log.info("stopped")
 
     async def serve(self) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real servers the integration tests run against (Debian packages):
 #   Ceph RADOS Gateway (S3 with real SigV4 verification): ceph-mon, ceph-osd, radosgw, ceph-common.
-#   Prometheus: its promtool checks the sample alert rules in deploy/prometheus/.
+#   Prometheus (scrapes the gateway's metrics listener in tests/telemetry): prometheus, with
+#   promtool, which checks the sample alert rules in deploy/prometheus/.
 #
 # ceph-mgr is deliberately NOT installed: radosgw only needs a mon and an OSD, and the mgr
 # costs ~20 s of install time, ~150 MB RSS and seconds of CPU at start-up.
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus)
-REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin promtool)
+REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool)
 LOCK_WAIT_SECONDS=${LOCK_WAIT_SECONDS:-300}   # how long to wait for another apt/dpkg to finish
 ATTEMPTS=${ATTEMPTS:-5}                       # retries of each apt-get step
 
@@ -23,7 +24,7 @@ for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  log "Ceph and promtool already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
+  log "Ceph and Prometheus already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
   exit 0
 fi
 log "missing: ${missing[*]}"
@@ -85,4 +86,4 @@ apt_retry install -y -q --no-install-recommends "${PACKAGES[@]}"
 for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after installing ${PACKAGES[*]}"
 done
-log "installed $(ceph --version | head -n1) in $((SECONDS - T0)) s"
+log "installed $(ceph --version | head -n1) and $(prometheus --version 2>&1 | head -n1) in $((SECONDS - T0)) s"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import ClientPayloadError, web
@@ -60,6 +61,7 @@ from gateway.http.limits import (
     write_within_idle,
 )
 from gateway.http.objects import object_headers, parse_range
+from gateway.telemetry.instruments import GatewayMetrics
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.http.access")
@@ -77,6 +79,7 @@ _CHUNK_SIZE = web.AppKey("chunk_size", int)
 _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
 _STREAM_LIMITS = web.AppKey("stream_limits", StreamLimits)  # absent: none
 _IDLE = web.AppKey("idle_timeout", float)
+_METRICS = web.AppKey("metrics", GatewayMetrics)  # absent: metrics off
 
 _METHODS = ("GET", "HEAD", "PUT", "POST")
 
@@ -104,12 +107,16 @@ def make_app(
     max_object_size: int | None = None,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     stream_limits: StreamLimits | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> web.Application:
     """The signed-URL application; serve it with gateway.http.listener.HttpListener.
     idle_timeout bounds the wait for each read of a body and each write of an answer.
     stream_limits (the gRPC server's) also admits each GET, PUT and POST, so that
-    one cap and one byte budget hold for both listeners."""
+    one cap and one byte budget hold for both listeners. metrics records each
+    request's duration and outcome."""
     app = web.Application()
+    if metrics is not None:
+        app[_METRICS] = metrics
     if stream_limits is not None:
         app[_STREAM_LIMITS] = stream_limits
     app[_BUCKETS] = buckets
@@ -145,13 +152,17 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     if method not in _METHODS:
         raise web.HTTPMethodNotAllowed(method, list(_METHODS))
     entry = calllog.start(f"HTTP {method}")
-    outcome, reason = "CANCELLED", ""
+    outcome, reason, started = "CANCELLED", "", time.perf_counter()
     try:
         response = await _answer(request, method)
         outcome, reason = _outcome(response)
     finally:
         if method in ("PUT", "POST") or outcome in _DENIALS:
             audit.record_call(entry, outcome=outcome, reason=reason, peer=request.remote or "")
+        if (metrics := request.app.get(_METRICS)) is not None:
+            # A request cut short by its client (no answer) counts as 499, as nginx has it.
+            status = 499 if outcome == "CANCELLED" else response.status
+            metrics.http_finished(method, status, reason, time.perf_counter() - started)
     if response.status >= 400 and not request.content.is_eof():
         # A refused upload: its body is not read (nor drained), the connection ends.
         response.force_close()

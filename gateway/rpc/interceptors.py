@@ -31,6 +31,9 @@ from gateway.rpc import messages, stream_guards
 from gateway.rpc.credentials import credentials_of
 from gateway.rpc.status import status_code, to_status
 
+if TYPE_CHECKING:
+    from gateway.telemetry.instruments import GatewayMetrics
+
 log = logging.getLogger("storagegw.access")
 _errors = logging.getLogger("storagegw")
 
@@ -76,7 +79,16 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
     await context.abort_with_status(to_status(gateway_error))  # type: ignore[attr-defined]
 
 
-def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float, context: Context) -> None:
+def _finish(
+    entry: calllog.CallLog,
+    outcome: _Outcome,
+    started: float,
+    context: Context,
+    metrics: GatewayMetrics | None,
+) -> None:
+    seconds = time.perf_counter() - started
+    if metrics is not None:
+        metrics.rpc_finished(entry.method, outcome.code.name, entry.reason, seconds)
     # The audit line first: once the access line is out, both are.
     if entry.method in MUTATING or outcome.code in _DENIALS:
         audit.record_call(
@@ -93,13 +105,16 @@ def _finish(entry: calllog.CallLog, outcome: _Outcome, started: float, context: 
             "key": entry.key,
             "bytes": entry.bytes,
             "status": outcome.code.name,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": round(seconds * 1000, 3),
         },
     )
 
 
 def _wrap_unary(
-    method: str, behavior: Callable[..., Awaitable[Any]], authenticator: Authenticator
+    method: str,
+    behavior: Callable[..., Awaitable[Any]],
+    authenticator: Authenticator,
+    metrics: GatewayMetrics | None,
 ) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> Any:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
@@ -112,13 +127,16 @@ def _wrap_unary(
         except Exception as error:
             await _fail(context, error, outcome)
         finally:
-            _finish(entry, outcome, started, context)
+            _finish(entry, outcome, started, context, metrics)
 
     return handler
 
 
 def _wrap_stream(
-    method: str, behavior: Callable[..., AsyncIterator[Any]], authenticator: Authenticator
+    method: str,
+    behavior: Callable[..., AsyncIterator[Any]],
+    authenticator: Authenticator,
+    metrics: GatewayMetrics | None,
 ) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> AsyncIterator[Any]:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
@@ -136,7 +154,7 @@ def _wrap_stream(
             # Close the handler now, not whenever it is collected, so that its
             # files are released before the call counts as finished.
             await responses.aclose()  # type: ignore[attr-defined]
-            _finish(entry, outcome, started, context)
+            _finish(entry, outcome, started, context, metrics)
 
     return handler
 
@@ -152,8 +170,11 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         limits: StreamLimits,
         max_message_size: int | None = None,
         authenticator: Authenticator | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._authenticator: Authenticator = authenticator or Unauthenticated()
+        # Duration and errors of each call, when metrics are on.
+        self._metrics = metrics
         self._prefix = service_prefix
         self._limits = limits
         self._max_message_size = max_message_size
@@ -178,6 +199,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     method,
                     messages.unary_request(handler.unary_unary, *codec),
                     self._authenticator,
+                    self._metrics,
                 )
             )
         if handler.stream_unary:
@@ -189,6 +211,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                         messages.stream_request(handler.stream_unary, *codec),  # type: ignore[arg-type]
                     ),
                     self._authenticator,
+                    self._metrics,
                 )
             )
         if handler.unary_stream:
@@ -203,6 +226,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                             messages.stream_response(handler.unary_stream, *codec),  # type: ignore[arg-type]
                         ),
                         self._authenticator,
+                        self._metrics,
                     ),
                 ),
             )

@@ -1,0 +1,154 @@
+"""A bucket's driver, instrumented: every call the gateway makes to it is
+timed and counted here, whichever route it came by, so no driver and no
+operation records anything itself.
+
+The wrapper passes on exactly the driver's capabilities, those that reach
+the storage (resumable uploads, the stale-upload cleaner) instrumented too
+(gateway/telemetry/uploads.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+
+from gateway.backends.base import Backend, Capabilities, ObjectReader, ObjectWriter
+from gateway.domain.objects import (
+    NO_CONDITIONS,
+    Checksums,
+    Conditions,
+    CopyRequest,
+    ListPage,
+    ListQuery,
+    ObjectMeta,
+    WriteOptions,
+)
+from gateway.telemetry.instruments import CostClass, GatewayMetrics
+from gateway.telemetry.meter import BucketMeter, outcome_of
+from gateway.telemetry.uploads import InstrumentedCleaner, InstrumentedUploads
+
+
+class InstrumentedBackend:
+    """Implements Backend over another, recording into metrics as bucket."""
+
+    def __init__(self, backend: Backend, bucket: str, metrics: GatewayMetrics) -> None:
+        self._backend = backend
+        self._meter = meter = BucketMeter(metrics, bucket, backend.kind)
+        capabilities = backend.capabilities
+        uploads, cleaner = capabilities.uploads, capabilities.cleaner
+        self._capabilities = dataclasses.replace(
+            capabilities,
+            uploads=None if uploads is None else InstrumentedUploads(uploads, meter),
+            cleaner=None if cleaner is None else InstrumentedCleaner(cleaner, meter),
+        )
+
+    @property
+    def kind(self) -> str:
+        return self._backend.kind
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
+        with self._meter.call("head", CostClass.B):
+            return await self._backend.head(key, conditions)
+
+    async def open_read(
+        self, key: str, offset: int, limit: int | None, conditions: Conditions
+    ) -> ObjectReader:
+        with self._meter.call("open_read", CostClass.B):
+            reader = await self._backend.open_read(key, offset, limit, conditions)
+        return MeteredReader(reader, self._meter)
+
+    async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
+        with self._meter.call("open_write", CostClass.A):
+            writer = await self._backend.open_write(key, options)
+        return MeteredWriter(writer, self._meter)
+
+    async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
+        # Deletes cost nothing with S3 and GCS: timed, not counted by class.
+        with self._meter.call("delete"):
+            return await self._backend.delete(key, conditions)
+
+    async def list(self, query: ListQuery) -> ListPage:
+        with self._meter.call("list", CostClass.A):
+            return await self._backend.list(query)
+
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
+        with self._meter.call("copy", CostClass.A):
+            meta = await self._backend.copy(request)
+        self._meter.stored(meta.size)
+        return meta
+
+    async def probe(self) -> None:
+        with self._meter.call("probe"):
+            await self._backend.probe()
+
+    async def close(self) -> None:
+        await self._backend.close()
+
+
+class MeteredReader:
+    """An ObjectReader whose chunks count as sent and as storage egress, each
+    chunk's wait on the backend timed (not the client's on the gateway)."""
+
+    def __init__(self, reader: ObjectReader, meter: BucketMeter) -> None:
+        self._reader = reader
+        self._meter = meter
+
+    @property
+    def meta(self) -> ObjectMeta:
+        return self._reader.meta
+
+    @property
+    def start(self) -> int:
+        return self._reader.start
+
+    @property
+    def end(self) -> int:
+        return self._reader.end
+
+    async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        meter = self._meter
+        asked = time.perf_counter()
+        try:
+            async for data in self._reader.chunks(chunk_size):
+                meter.read_chunk(len(data), time.perf_counter() - asked)
+                yield data
+                asked = time.perf_counter()
+        except (Exception, GeneratorExit) as error:
+            if not isinstance(error, GeneratorExit):  # the consumer stopped early
+                meter.finished("read", outcome_of(error), time.perf_counter() - asked)
+            raise
+
+    async def close(self) -> None:
+        await self._reader.close()
+
+
+class MeteredWriter:
+    """An ObjectWriter whose chunks count as received, and whose commit
+    counts the object's bytes as stored."""
+
+    def __init__(self, writer: ObjectWriter, meter: BucketMeter) -> None:
+        self._writer = writer
+        self._meter = meter
+
+    async def write(self, data: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            await self._writer.write(data)
+        except Exception as error:
+            self._meter.finished("write", outcome_of(error), time.perf_counter() - started)
+            raise
+        self._meter.wrote_chunk(len(data), time.perf_counter() - started)
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        with self._meter.call("commit"):
+            meta = await self._writer.commit(checksums)
+        self._meter.stored(meta.size)
+        return meta
+
+    async def abort(self) -> None:
+        await self._writer.abort()

@@ -1,0 +1,262 @@
+"""Every instrument of the gateway, made once from a MeterProvider, and the
+calls that record them.
+
+Names are OpenTelemetry's (dotted, with a unit); the Prometheus exporter turns
+storagegw.rpc.duration (s) into storagegw_rpc_duration_seconds, a counter in
+bytes into ..._bytes_total. storage_bytes and storage_egress_bytes keep the
+names svc-infra documents for its storage cost view: storage_bytes_total and
+storage_egress_bytes_total. README.md's Metrics section lists them all.
+
+Attributes are the few values an operator groups by (method, status, bucket,
+backend, reason...): never a key, which is unbounded and may be personal data.
+
+Counters are Tallies: plain integers per attribute set, added to on the event
+loop and read by an observable instrument when the metrics are collected (a
+scrape, an export). The SDK's synchronous counters cost microseconds per add
+(its locks, attribute sets and exemplars), several times per small call; a
+Tally costs a dict update. Histograms stay the SDK's.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+
+# An attribute set, hashable: (name, value) pairs in name order.
+Key = tuple[tuple[str, str], ...]
+
+
+def key(**attributes: str) -> Key:
+    return tuple(sorted(attributes.items()))
+
+
+class Tally:
+    """A sum per attribute set, read by an observable counter. Only the event
+    loop's thread adds; a collection in another thread reads a snapshot
+    (copying a dict's items holds the GIL throughout)."""
+
+    __slots__ = ("_sums",)
+
+    def __init__(self) -> None:
+        self._sums: dict[Key, int] = {}
+
+    def add(self, amount: int, attributes: Key) -> None:
+        self._sums[attributes] = self._sums.get(attributes, 0) + amount
+
+    def observe(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(total, dict(attrs)) for attrs, total in list(self._sums.items())]
+
+
+# Seconds, from a small object's Head on local disk to a large transfer.
+DURATION_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+HTTP_ROUTE = "/v1/b/{bucket}/o/{key}"
+OK = "ok"
+
+
+class Direction(enum.StrEnum):
+    """Of object bytes, as seen from the gateway's clients."""
+
+    RECEIVED = "received"  # written into a bucket (Put, uploads, signed PUT/POST, Copy)
+    SENT = "sent"  # read out of a bucket (Get, signed GET, a Copy's source)
+
+
+class CostClass(enum.StrEnum):
+    """The storage providers' price classes of an operation."""
+
+    A = "A"  # writes and lists
+    B = "B"  # reads
+
+
+class GatewayMetrics:
+    """The instruments. Each front and wrapper records through these methods,
+    with the attributes precomputed where they are fixed (a bucket's)."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        meter = provider.get_meter("storagegw")
+        seconds = DURATION_BUCKETS
+        self.rpc_duration = meter.create_histogram(
+            "storagegw.rpc.duration",
+            unit="s",
+            description="gRPC calls to StorageService, by method and status, until the "
+            "last byte of the answer",
+            explicit_bucket_boundaries_advisory=seconds,
+        )
+        self.rpc_errors = self._tally(
+            meter,
+            "storagegw.rpc.errors",
+            unit="{call}",
+            description="gRPC calls that ended with an error, by method, status and reason",
+        )
+        self.http_duration = meter.create_histogram(
+            "storagegw.http.duration",
+            unit="s",
+            description="Signed-URL requests, by method, route and HTTP status",
+            explicit_bucket_boundaries_advisory=seconds,
+        )
+        self.signed_url_requests = self._tally(
+            meter,
+            "storagegw.signed_url.requests",
+            unit="{request}",
+            description="Signed-URL requests served, by method and outcome (ok or the reason)",
+        )
+        self.authentications = self._tally(
+            meter,
+            "storagegw.authentications",
+            unit="{call}",
+            description="gRPC calls authenticated, by outcome (ok or the reason) and proof",
+        )
+        self.transfer = self._tally(
+            meter,
+            "storagegw.transfer",
+            unit="By",
+            description="Object bytes moved into (received) or out of (sent) a bucket",
+        )
+        self.backend_duration = meter.create_histogram(
+            "storagegw.backend.duration",
+            unit="s",
+            description="Calls to a bucket's backend, by operation and outcome (ok or the "
+            "reason); read and write are each chunk's",
+            explicit_bucket_boundaries_advisory=seconds,
+        )
+        self.backend_errors = self._tally(
+            meter,
+            "storagegw.backend.errors",
+            unit="{call}",
+            description="Backend calls that failed, by operation and reason",
+        )
+        self.operations = self._tally(
+            meter,
+            "storagegw.storage.operations",
+            unit="{operation}",
+            description="Object operations asked of a backend, by cost class (A: writes "
+            "and lists, B: reads)",
+        )
+        self.storage_bytes = self._tally(
+            meter,
+            "storage_bytes",
+            unit="By",
+            description="Bytes of the objects stored, by backend and tenant (the principal, "
+            "or the bucket for anonymous calls)",
+        )
+        self.egress_bytes = self._tally(
+            meter,
+            "storage_egress_bytes",
+            unit="By",
+            description="Bytes read out of the storage, by backend",
+        )
+        self.uploads_open = self._tally(
+            meter,
+            "storagegw.resumable_uploads.open",
+            unit="{upload}",
+            description="Resumable uploads started and not yet completed or aborted "
+            "(through this process)",
+            monotonic=False,
+        )
+        self.uploads_finished = self._tally(
+            meter,
+            "storagegw.resumable_uploads.finished",
+            unit="{upload}",
+            description="Resumable uploads completed or aborted, by outcome",
+        )
+        self.upload_persisted = self._tally(
+            meter,
+            "storagegw.resumable_uploads.persisted",
+            unit="By",
+            description="Bytes of resumable uploads the backend holds durably (at checkpoints "
+            "and commits)",
+        )
+        self.cleanup_sweeps = self._tally(
+            meter,
+            "storagegw.cleanup.sweeps",
+            unit="{sweep}",
+            description="Sweeps for stale incomplete uploads, by bucket and outcome",
+        )
+        self.cleanup_aborted = self._tally(
+            meter,
+            "storagegw.cleanup.aborted_uploads",
+            unit="{upload}",
+            description="Stale incomplete uploads the sweeps aborted",
+        )
+        self._meter = meter
+
+    @staticmethod
+    def _tally(
+        meter: Meter, name: str, *, unit: str, description: str, monotonic: bool = True
+    ) -> Tally:
+        tally = Tally()
+        make = (
+            meter.create_observable_counter
+            if monotonic
+            else (meter.create_observable_up_down_counter)
+        )
+        make(name, callbacks=[tally.observe], unit=unit, description=description)
+        return tally
+
+    def observe_streams(self, active: Callable[[], int], buffered: Callable[[], int]) -> None:
+        """The stream limits' state, read when the metrics are collected (a
+        scrape, an export): streams served, and chunk bytes in flight."""
+        gauges = (
+            (
+                "storagegw.streams.active",
+                "{stream}",
+                "Put, Get and signed-URL transfer streams being served (GATEWAY_MAX_STREAMS)",
+                active,
+            ),
+            (
+                "storagegw.streams.buffered",
+                "By",
+                "Chunk bytes being hashed and written (GATEWAY_MAX_BUFFERED_BYTES)",
+                buffered,
+            ),
+        )
+        for name, unit, description, read in gauges:
+            self._meter.create_observable_gauge(
+                name, callbacks=[_observer(read)], unit=unit, description=description
+            )
+
+    # --- the fronts -------------------------------------------------------------
+
+    def rpc_finished(self, method: str, status: str, reason: str, seconds: float) -> None:
+        """A gRPC call's end: status is the gRPC code's name, reason the
+        ErrorInfo reason ("" when none)."""
+        self.rpc_duration.record(seconds, {"method": method, "status": status})
+        if reason:
+            self.rpc_errors.add(1, key(method=method, status=status, reason=reason))
+
+    def http_finished(self, method: str, status: int, reason: str, seconds: float) -> None:
+        """A signed-URL request's end: reason is the X-Sgw-Reason of a refusal."""
+        self.http_duration.record(
+            seconds, {"method": method, "route": HTTP_ROUTE, "status": str(status)}
+        )
+        outcome = OK if status < 400 else reason or str(status)
+        self.signed_url_requests.add(1, key(method=method, outcome=outcome))
+
+    def authenticated(self, outcome: str, proof: str) -> None:
+        self.authentications.add(1, key(outcome=outcome, proof=proof))
+
+
+def _observer(read: Callable[[], int]) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        return (Observation(read()),)
+
+    return observe

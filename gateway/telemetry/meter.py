@@ -1,0 +1,114 @@
+"""One bucket's view of the instruments: its fixed attributes computed once,
+and the timing of each call to its backend (the one place a later span per
+backend call would go too)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
+
+from gateway.core import calllog
+from gateway.domain.errors import GatewayError, Reason
+from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics, key
+
+CANCELLED = "cancelled"
+
+
+class BucketMeter:
+    """Records what happens to one bucket's backend."""
+
+    def __init__(self, metrics: GatewayMetrics, bucket: str, backend: str) -> None:
+        self.metrics = metrics
+        self.bucket = bucket
+        self.backend = backend
+        where = {"bucket": bucket, "backend": backend}
+        self._where = where
+        self._here = key(**where)
+        self._received = key(**where, direction=Direction.RECEIVED.value)
+        self._sent = key(**where, direction=Direction.SENT.value)
+        self._classes = {c: key(**where, **{"class": c.value}) for c in CostClass}
+        self._backend_only = key(backend=backend)
+        self._read_ok = {**where, "operation": "read", "outcome": OK}
+        self._write_ok = {**where, "operation": "write", "outcome": OK}
+
+    def call(self, operation: str, cost: CostClass | None = None) -> TimedCall:
+        """Time one backend call (`with meter.call("head", CostClass.B): ...`)."""
+        if cost is not None:
+            self.metrics.operations.add(1, self._classes[cost])
+        return TimedCall(self, operation)
+
+    def finished(self, operation: str, outcome: str, seconds: float) -> None:
+        attributes = {**self._where, "operation": operation, "outcome": outcome}
+        self.metrics.backend_duration.record(seconds, attributes)
+        if outcome not in (OK, CANCELLED):
+            errors = key(**self._where, operation=operation, reason=outcome)
+            self.metrics.backend_errors.add(1, errors)
+
+    def read_chunk(self, size: int, seconds: float) -> None:
+        """A chunk the backend served: sent to a client, and storage egress."""
+        self.metrics.backend_duration.record(seconds, self._read_ok)
+        self.metrics.transfer.add(size, self._sent)
+        self.metrics.egress_bytes.add(size, self._backend_only)
+
+    def wrote_chunk(self, size: int, seconds: float) -> None:
+        """A chunk the backend took, received from a client."""
+        self.metrics.backend_duration.record(seconds, self._write_ok)
+        self.metrics.transfer.add(size, self._received)
+
+    def stored(self, size: int) -> None:
+        """An object of size bytes committed, for the call's tenant."""
+        principal = calllog.current().principal
+        tenant = principal.id if principal.authenticated else self.bucket
+        self.metrics.storage_bytes.add(size, key(backend=self.backend, tenant=tenant))
+
+    def upload_started(self) -> None:
+        self.metrics.uploads_open.add(1, self._here)
+
+    def upload_finished(self, outcome: str) -> None:
+        self.metrics.uploads_open.add(-1, self._here)
+        self.metrics.uploads_finished.add(1, key(**self._where, outcome=outcome))
+
+    def persisted(self, size: int) -> None:
+        if size > 0:
+            self.metrics.upload_persisted.add(size, self._here)
+
+    def swept(self, outcome: str, aborted: int) -> None:
+        self.metrics.cleanup_sweeps.add(1, key(**self._where, outcome=outcome))
+        if aborted:
+            self.metrics.cleanup_aborted.add(aborted, self._here)
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """ok, cancelled, or the reason of the error a backend call raised
+    (INTERNAL for anything but a GatewayError)."""
+    if error is None:
+        return OK
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return CANCELLED
+    if isinstance(error, GatewayError):
+        return str(error.reason)
+    return str(Reason.INTERNAL)
+
+
+class TimedCall:
+    """A backend call being timed; records its duration and outcome on exit."""
+
+    __slots__ = ("_meter", "_operation", "_started")
+
+    def __init__(self, meter: BucketMeter, operation: str) -> None:
+        self._meter = meter
+        self._operation = operation
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        seconds = time.perf_counter() - self._started
+        self._meter.finished(self._operation, outcome_of(error), seconds)
