@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 # Libraries that log requests with their credentials at DEBUG.
@@ -65,6 +66,11 @@ _FIELDS = ("rpc_method", "bucket", "key", "bytes", "status", "duration_ms")
 _AUDIT_FIELDS = ("principal", "proof", "method", "action", "outcome", "reason", "peer", "trace_id")
 
 
+# (trace id, span id) of the current span, or ("", ""): set by the gateway
+# when it traces (gateway/telemetry/tracing.py), so that JSON lines carry them.
+trace_ids: Callable[[], tuple[str, str]] | None = None
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -76,6 +82,10 @@ class JsonFormatter(logging.Formatter):
         for name in _FIELDS + _AUDIT_FIELDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
+        if trace_ids is not None:
+            trace_id, span_id = trace_ids()
+            if trace_id:
+                entry["trace_id"], entry["span_id"] = trace_id, span_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup
+from gateway import cleanup, logs
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.config import Config
@@ -33,6 +33,7 @@ from gateway.rpc.servicer import ServiceSettings, StorageServicer
 from gateway.telemetry import export as telemetry_export
 from gateway.telemetry.authn import InstrumentedAuthenticator
 from gateway.telemetry.backend import InstrumentedBackend
+from gateway.telemetry.tracing import current_ids as current_trace_ids
 from gateway.transport.certificates import CertificateFiles
 from gateway.transport.grpc_credentials import server_credentials
 from gateway.transport.http_context import ReloadingContext
@@ -110,6 +111,10 @@ class Gateway:
         # None when no metrics are exported: then nothing is wrapped or recorded.
         self.telemetry = telemetry_export.build(config.telemetry)
         metrics = None if self.telemetry is None else self.telemetry.metrics
+        # None when traces are off: no spans, and no trace ids in the logs.
+        tracing = None if self.telemetry is None else self.telemetry.tracing
+        if tracing is not None:
+            logs.trace_ids = current_trace_ids
         # Authentication and the policy: their guards go first at the door.
         self.access: Access = build_access(config.access)
         authenticator = self.access.authenticator
@@ -117,7 +122,7 @@ class Gateway:
         backends = {name: bucket.build() for name, bucket in config.buckets.items()}
         if metrics is not None:
             # Every backend call and authentication is recorded by these wrappers.
-            backends = {n: InstrumentedBackend(b, n, metrics) for n, b in backends.items()}
+            backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
         self.buckets = Buckets(backends, config.default_bucket, guards)
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
@@ -141,6 +146,7 @@ class Gateway:
                     config.max_message_size,
                     authenticator,
                     metrics,
+                    tracing,
                 )
             ],
             options=channel_options(config),
@@ -230,6 +236,7 @@ class Gateway:
             idle_timeout=self.config.stream_idle_timeout,
             stream_limits=self.stream_limits,
             metrics=None if self.telemetry is None else self.telemetry.metrics,
+            tracing=None if self.telemetry is None else self.telemetry.tracing,
         )
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections

@@ -65,9 +65,11 @@ def record(
     )
 
 
-def record_call(entry: CallLog, *, outcome: str, reason: str, peer: str) -> None:
+def record_call(
+    entry: CallLog, *, outcome: str, reason: str, peer: str, trace_id: str = ""
+) -> None:
     """The audit line of a finished call, from what its record holds (both
-    fronts call this at a call's end)."""
+    fronts call this at a call's end); trace_id that of its span, if traced."""
     record(
         principal=entry.principal,
         method=entry.method,
@@ -77,4 +79,5 @@ def record_call(entry: CallLog, *, outcome: str, reason: str, peer: str) -> None
         outcome=outcome,
         reason=reason,
         peer=peer,
+        trace_id=trace_id,
     )

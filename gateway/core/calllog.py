@@ -21,6 +21,11 @@ class CallLog:
     reason: str = ""
     # Set by the front once it has authenticated the call.
     principal: Principal = ANONYMOUS
+    # For traces: the object's size once known (-1: not known), the chunks
+    # the backend took or served, the resumable upload the call works on.
+    object_size: int = -1
+    chunks: int = 0
+    upload_id: str = ""
 
 
 _current: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(

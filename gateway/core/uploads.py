@@ -120,9 +120,11 @@ class Uploads:
         handle = await uploads.start_upload(key, options, state.encode())
         owner = _owner(target.principal)
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)
+        calllog.current().upload_id = upload_id
         return Started(upload_id, ref)
 
     def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
+        calllog.current().upload_id = upload_id
         ref = self._ids.open(upload_id)
         # Someone else's upload: only with ADMIN on its object.
         mine = ref.owner == _owner(calllog.current().principal)

@@ -62,6 +62,7 @@ from gateway.http.limits import (
 )
 from gateway.http.objects import object_headers, parse_range
 from gateway.telemetry.instruments import GatewayMetrics
+from gateway.telemetry.tracing import GatewayTracing
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.http.access")
@@ -80,6 +81,7 @@ _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
 _STREAM_LIMITS = web.AppKey("stream_limits", StreamLimits)  # absent: none
 _IDLE = web.AppKey("idle_timeout", float)
 _METRICS = web.AppKey("metrics", GatewayMetrics)  # absent: metrics off
+_TRACING = web.AppKey("tracing", GatewayTracing)  # absent: traces off
 
 _METHODS = ("GET", "HEAD", "PUT", "POST")
 
@@ -108,15 +110,18 @@ def make_app(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     stream_limits: StreamLimits | None = None,
     metrics: GatewayMetrics | None = None,
+    tracing: GatewayTracing | None = None,
 ) -> web.Application:
     """The signed-URL application; serve it with gateway.http.listener.HttpListener.
     idle_timeout bounds the wait for each read of a body and each write of an answer.
     stream_limits (the gRPC server's) also admits each GET, PUT and POST, so that
     one cap and one byte budget hold for both listeners. metrics records each
-    request's duration and outcome."""
+    request's duration and outcome, tracing a span of each."""
     app = web.Application()
     if metrics is not None:
         app[_METRICS] = metrics
+    if tracing is not None:
+        app[_TRACING] = tracing
     if stream_limits is not None:
         app[_STREAM_LIMITS] = stream_limits
     app[_BUCKETS] = buckets
@@ -153,16 +158,23 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         raise web.HTTPMethodNotAllowed(method, list(_METHODS))
     entry = calllog.start(f"HTTP {method}")
     outcome, reason, started = "CANCELLED", "", time.perf_counter()
+    tracing = request.app.get(_TRACING)
+    span = None if tracing is None else tracing.start_http(method, request.headers)
     try:
         response = await _answer(request, method)
         outcome, reason = _outcome(response)
     finally:
+        # A request cut short by its client (no answer) counts as 499, as nginx has it.
+        status = 499 if outcome == "CANCELLED" else response.status
         if method in ("PUT", "POST") or outcome in _DENIALS:
-            audit.record_call(entry, outcome=outcome, reason=reason, peer=request.remote or "")
+            trace_id = "" if span is None else span.trace_id
+            audit.record_call(
+                entry, outcome=outcome, reason=reason, peer=request.remote or "", trace_id=trace_id
+            )
         if (metrics := request.app.get(_METRICS)) is not None:
-            # A request cut short by its client (no answer) counts as 499, as nginx has it.
-            status = 499 if outcome == "CANCELLED" else response.status
             metrics.http_finished(method, status, reason, time.perf_counter() - started)
+        if span is not None:
+            span.end(entry, outcome, reason, http_status=status)
     if response.status >= 400 and not request.content.is_eof():
         # A refused upload: its body is not read (nor drained), the connection ends.
         response.force_close()

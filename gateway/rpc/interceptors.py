@@ -33,6 +33,7 @@ from gateway.rpc.status import status_code, to_status
 
 if TYPE_CHECKING:
     from gateway.telemetry.instruments import GatewayMetrics
+    from gateway.telemetry.tracing import CallSpan, GatewayTracing
 
 log = logging.getLogger("storagegw.access")
 _errors = logging.getLogger("storagegw")
@@ -85,6 +86,7 @@ def _finish(
     started: float,
     context: Context,
     metrics: GatewayMetrics | None,
+    span: CallSpan | None,
 ) -> None:
     seconds = time.perf_counter() - started
     if metrics is not None:
@@ -92,7 +94,11 @@ def _finish(
     # The audit line first: once the access line is out, both are.
     if entry.method in MUTATING or outcome.code in _DENIALS:
         audit.record_call(
-            entry, outcome=outcome.code.name, reason=entry.reason, peer=context.peer() or ""
+            entry,
+            outcome=outcome.code.name,
+            reason=entry.reason,
+            peer=context.peer() or "",
+            trace_id="" if span is None else span.trace_id,
         )
     log.info(
         "%s %s",
@@ -108,6 +114,17 @@ def _finish(
             "duration_ms": round(seconds * 1000, 3),
         },
     )
+    # Last: the lines above were written inside the span, and carry its ids.
+    if span is not None:
+        span.end(entry, outcome.code.name, entry.reason, grpc_code=outcome.code.value[0])
+
+
+def _start_span(
+    tracing: GatewayTracing | None, service: str, method: str, context: Context
+) -> CallSpan | None:
+    if tracing is None:
+        return None
+    return tracing.start_rpc(service, method, context.invocation_metadata() or ())
 
 
 def _wrap_unary(
@@ -115,9 +132,12 @@ def _wrap_unary(
     behavior: Callable[..., Awaitable[Any]],
     authenticator: Authenticator,
     metrics: GatewayMetrics | None,
+    tracing: GatewayTracing | None = None,
+    service: str = "",
 ) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> Any:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+        span = _start_span(tracing, service, method, context)
         try:
             await _authenticate(authenticator, context)
             return await behavior(request, context)
@@ -127,7 +147,7 @@ def _wrap_unary(
         except Exception as error:
             await _fail(context, error, outcome)
         finally:
-            _finish(entry, outcome, started, context, metrics)
+            _finish(entry, outcome, started, context, metrics, span)
 
     return handler
 
@@ -137,9 +157,12 @@ def _wrap_stream(
     behavior: Callable[..., AsyncIterator[Any]],
     authenticator: Authenticator,
     metrics: GatewayMetrics | None,
+    tracing: GatewayTracing | None = None,
+    service: str = "",
 ) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> AsyncIterator[Any]:
         entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+        span = _start_span(tracing, service, method, context)
         responses = behavior(request, context)
         try:
             await _authenticate(authenticator, context)
@@ -154,7 +177,7 @@ def _wrap_stream(
             # Close the handler now, not whenever it is collected, so that its
             # files are released before the call counts as finished.
             await responses.aclose()  # type: ignore[attr-defined]
-            _finish(entry, outcome, started, context, metrics)
+            _finish(entry, outcome, started, context, metrics, span)
 
     return handler
 
@@ -171,10 +194,13 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         max_message_size: int | None = None,
         authenticator: Authenticator | None = None,
         metrics: GatewayMetrics | None = None,
+        tracing: GatewayTracing | None = None,
     ) -> None:
         self._authenticator: Authenticator = authenticator or Unauthenticated()
         # Duration and errors of each call, when metrics are on.
         self._metrics = metrics
+        # A server span per call, when traces are on.
+        self._tracing = tracing
         self._prefix = service_prefix
         self._limits = limits
         self._max_message_size = max_message_size
@@ -200,6 +226,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     messages.unary_request(handler.unary_unary, *codec),
                     self._authenticator,
                     self._metrics,
+                    self._tracing,
+                    self._prefix.strip("/"),
                 )
             )
         if handler.stream_unary:
@@ -212,6 +240,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     ),
                     self._authenticator,
                     self._metrics,
+                    self._tracing,
+                    self._prefix.strip("/"),
                 )
             )
         if handler.unary_stream:
@@ -227,6 +257,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                         ),
                         self._authenticator,
                         self._metrics,
+                        self._tracing,
+                        self._prefix.strip("/"),
                     ),
                 ),
             )

@@ -26,15 +26,23 @@ from gateway.domain.objects import (
 )
 from gateway.telemetry.instruments import CostClass, GatewayMetrics
 from gateway.telemetry.meter import BucketMeter, outcome_of
+from gateway.telemetry.tracing import GatewayTracing
 from gateway.telemetry.uploads import InstrumentedCleaner, InstrumentedUploads
 
 
 class InstrumentedBackend:
-    """Implements Backend over another, recording into metrics as bucket."""
+    """Implements Backend over another, recording into metrics as bucket,
+    and a span per call when tracing."""
 
-    def __init__(self, backend: Backend, bucket: str, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        bucket: str,
+        metrics: GatewayMetrics,
+        tracing: GatewayTracing | None = None,
+    ) -> None:
         self._backend = backend
-        self._meter = meter = BucketMeter(metrics, bucket, backend.kind)
+        self._meter = meter = BucketMeter(metrics, bucket, backend.kind, tracing)
         capabilities = backend.capabilities
         uploads, cleaner = capabilities.uploads, capabilities.cleaner
         self._capabilities = dataclasses.replace(
@@ -53,13 +61,16 @@ class InstrumentedBackend:
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         with self._meter.call("head", CostClass.B):
-            return await self._backend.head(key, conditions)
+            meta = await self._backend.head(key, conditions)
+        self._meter.sized(meta.size)
+        return meta
 
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
         with self._meter.call("open_read", CostClass.B):
             reader = await self._backend.open_read(key, offset, limit, conditions)
+        self._meter.sized(reader.meta.size)
         return MeteredReader(reader, self._meter)
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:

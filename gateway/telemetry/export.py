@@ -1,9 +1,11 @@
-"""The gateway's telemetry as it runs: a MeterProvider of its own (no global
-state, so that several gateways can share a process), read by Prometheus on
-the metrics listener and by an OTLP exporter when one is configured.
+"""The gateway's telemetry as it runs: a MeterProvider and a TracerProvider
+of its own (no global state, so that several gateways can share a process),
+the metrics read by Prometheus on the metrics listener and by an OTLP
+exporter when one is configured, the spans exported over OTLP or to stdout.
 
 With no exporter configured, build() returns None: nothing is wrapped or
-recorded, and the SDK is not even imported.
+recorded, and the SDK is not even imported. With traces on and metrics off,
+the metrics are recorded (the same wrappers time the spans) but read by none.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from typing import TYPE_CHECKING
 
 from gateway.core.stream_limits import StreamLimits
 from gateway.telemetry.instruments import GatewayMetrics
-from gateway.telemetry.settings import METRICS_LISTEN, TelemetrySettings
+from gateway.telemetry.settings import METRICS_LISTEN, TelemetrySettings, TraceSettings
+from gateway.telemetry.tracing import GatewayTracing
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
     from prometheus_client import CollectorRegistry
 
 log = logging.getLogger("storagegw")
@@ -37,6 +43,9 @@ class Telemetry:
     provider: MeterProvider
     metrics: GatewayMetrics
     registry: CollectorRegistry | None
+    # None when traces are off.
+    tracer_provider: TracerProvider | None = None
+    tracing: GatewayTracing | None = None
     # The metrics listener's port once it listens (0 before, or without one).
     metrics_port: int = 0
     _server: WSGIServer | None = field(default=None, repr=False)
@@ -81,15 +90,16 @@ class Telemetry:
         if self._thread is not None:
             self._thread.join(5)
         self.provider.shutdown()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()  # exports the spans not yet sent
 
 
 def build(settings: TelemetrySettings) -> Telemetry | None:
     """The telemetry settings ask for, not yet serving; None when they ask for none."""
-    if not settings.metrics_on:
+    if not settings.on:
         return None
     from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-    from opentelemetry.sdk.resources import Resource
 
     readers: list[MetricReader] = []
     registry = None
@@ -105,12 +115,59 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
 
         exporter = OTLPMetricExporter(endpoint=settings.otlp_metrics_endpoint)
         readers.append(PeriodicExportingMetricReader(exporter))
+    resource = _resource()
+    # Exemplars link a measurement to the trace it was made in; they cost time
+    # on every measurement (about a third of it), and the spans say as much.
+    exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else AlwaysOffExemplarFilter()
+    provider = MeterProvider(metric_readers=readers, resource=resource, exemplar_filter=exemplars)
+    telemetry = Telemetry(settings, provider, GatewayMetrics(provider), registry)
+    if settings.traces.on:
+        telemetry.tracer_provider = _tracer_provider(settings.traces, resource)
+        tracer = telemetry.tracer_provider.get_tracer("storagegw")
+        telemetry.tracing = GatewayTracing(tracer, settings.traces.record_keys)
+    return telemetry
+
+
+def _resource() -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         # Neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names it.
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
-    # Exemplars link a measurement to the trace it was made in; with no traces
-    # (yet) they only cost time on every measurement (about a third of it).
-    exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else AlwaysOffExemplarFilter()
-    provider = MeterProvider(metric_readers=readers, resource=resource, exemplar_filter=exemplars)
-    return Telemetry(settings, provider, GatewayMetrics(provider), registry)
+    return resource
+
+
+def _tracer_provider(settings: TraceSettings, resource: Resource) -> TracerProvider:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
+    provider = TracerProvider(sampler=_sampler(settings), resource=resource)
+    if settings.otlp_endpoint is not None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
+        )
+    if settings.console:
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    return provider
+
+
+def _sampler(settings: TraceSettings) -> Sampler:
+    from opentelemetry.sdk.trace import sampling
+
+    ratio = settings.ratio
+    samplers: dict[str, Sampler] = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "traceidratio": sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": sampling.ParentBased(sampling.ALWAYS_ON),
+        "parentbased_always_off": sampling.ParentBased(sampling.ALWAYS_OFF),
+        "parentbased_traceidratio": sampling.ParentBasedTraceIdRatio(ratio),
+    }
+    return samplers[settings.sampler]

@@ -1,16 +1,21 @@
 """One bucket's view of the instruments: its fixed attributes computed once,
-and the timing of each call to its backend (the one place a later span per
-backend call would go too)."""
+and the timing of each call to its backend, with a child span of the call's
+when traces are on."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from gateway.core import calllog
 from gateway.domain.errors import GatewayError, Reason
 from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics, key
+from gateway.telemetry.tracing import GatewayTracing, end_backend_span
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 CANCELLED = "cancelled"
 
@@ -18,8 +23,15 @@ CANCELLED = "cancelled"
 class BucketMeter:
     """Records what happens to one bucket's backend."""
 
-    def __init__(self, metrics: GatewayMetrics, bucket: str, backend: str) -> None:
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        bucket: str,
+        backend: str,
+        tracing: GatewayTracing | None = None,
+    ) -> None:
         self.metrics = metrics
+        self.tracing = tracing
         self.bucket = bucket
         self.backend = backend
         where = {"bucket": bucket, "backend": backend}
@@ -50,14 +62,24 @@ class BucketMeter:
         self.metrics.backend_duration.record(seconds, self._read_ok)
         self.metrics.transfer.add(size, self._sent)
         self.metrics.egress_bytes.add(size, self._backend_only)
+        if self.tracing is not None:
+            calllog.current().chunks += 1
 
     def wrote_chunk(self, size: int, seconds: float) -> None:
         """A chunk the backend took, received from a client."""
         self.metrics.backend_duration.record(seconds, self._write_ok)
         self.metrics.transfer.add(size, self._received)
+        if self.tracing is not None:
+            calllog.current().chunks += 1
+
+    def sized(self, size: int) -> None:
+        """The size of the object the call reads or wrote, for its span."""
+        if self.tracing is not None:
+            calllog.current().object_size = size
 
     def stored(self, size: int) -> None:
         """An object of size bytes committed, for the call's tenant."""
+        self.sized(size)
         principal = calllog.current().principal
         tenant = principal.id if principal.authenticated else self.bucket
         self.metrics.storage_bytes.add(size, key(backend=self.backend, tenant=tenant))
@@ -92,16 +114,21 @@ def outcome_of(error: BaseException | None) -> str:
 
 
 class TimedCall:
-    """A backend call being timed; records its duration and outcome on exit."""
+    """A backend call being timed; records its duration and outcome on exit,
+    and ends its span."""
 
-    __slots__ = ("_meter", "_operation", "_started")
+    __slots__ = ("_meter", "_operation", "_span", "_started")
 
     def __init__(self, meter: BucketMeter, operation: str) -> None:
         self._meter = meter
         self._operation = operation
         self._started = 0.0
+        self._span: Span | None = None
 
     def __enter__(self) -> None:
+        meter = self._meter
+        if meter.tracing is not None:
+            self._span = meter.tracing.backend_span(self._operation, meter.bucket, meter.backend)
         self._started = time.perf_counter()
 
     def __exit__(
@@ -111,4 +138,7 @@ class TimedCall:
         trace: TracebackType | None,
     ) -> None:
         seconds = time.perf_counter() - self._started
-        self._meter.finished(self._operation, outcome_of(error), seconds)
+        outcome = outcome_of(error)
+        self._meter.finished(self._operation, outcome, seconds)
+        if self._span is not None:
+            end_backend_span(self._span, outcome)

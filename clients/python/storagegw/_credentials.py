@@ -4,6 +4,9 @@ TLS (TlsConfig) makes the channel a secure one: the gateway's certificate is
 checked against the given roots (or the system's), and with a client
 certificate and key the gateway can identify the caller (mutual TLS).
 
+Each call also carries the caller's trace context, when there is one
+(storagegw/_tracing.py).
+
 A token goes with every call as `authorization: Bearer <token>` metadata,
 added by the transport to each call rather than by gRPC call credentials:
 call credentials are refused over plaintext channels, which tests and local
@@ -26,6 +29,7 @@ from typing import TypeAlias, TypeVar
 
 import grpc
 
+from storagegw._tracing import trace_metadata
 from storagegw.errors import TokenExpired
 
 __all__ = [
@@ -154,7 +158,11 @@ def _checked(token: object) -> str:
 
 
 def _metadata(token: str | None) -> Metadata | None:
-    return None if token is None else (("authorization", f"Bearer {_checked(token)}"),)
+    """A call's metadata: the token, and the caller's trace context if any."""
+    traced = trace_metadata()
+    if token is None:
+        return traced or None
+    return (("authorization", f"Bearer {_checked(token)}"), *traced)
 
 
 class _Auth:

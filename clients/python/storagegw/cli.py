@@ -52,6 +52,7 @@ from storagegw._cli_commands import (
     EXIT_USAGE,  # noqa: F401
     error,
 )
+from storagegw._tracing import continued
 from storagegw.client import Client
 from storagegw.errors import (
     DataLoss,
@@ -118,13 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        with Client(
-            args.target,
-            bucket=args.bucket,
-            timeout=args.timeout,
-            tls=_cli_auth.tls_config(args),
-            token=_cli_auth.token(args),
-        ) as client:
+        # TRACEPARENT (as otel-cli and CI systems set it): the calls join that trace.
+        with (
+            continued(os.environ.get("TRACEPARENT")),
+            Client(
+                args.target,
+                bucket=args.bucket,
+                timeout=args.timeout,
+                tls=_cli_auth.tls_config(args),
+                token=_cli_auth.token(args),
+            ) as client,
+        ):
             result: int = args.handler(client, args)
             return result
     except StorageError as err:
