@@ -258,11 +258,13 @@ async def _get(
         if request.method == "HEAD":
             return response
         idle = request.app[_IDLE]
+        entry = calllog.current()
         try:
             async for chunk in reader.chunks(request.app[_CHUNK_SIZE]):
                 if not await write_within_idle(request, response, chunk, idle):
                     log.info("GET %s: the client took nothing for %g s; cut", request.path, idle)
                     break
+                entry.bytes += len(chunk)
         except ConnectionError:
             log.debug("client went away during GET %s", request.path)
         except Exception:
@@ -355,6 +357,7 @@ async def _store(
         # Nothing was stored (store aborts); the client will not see this.
         log.info("client went away during %s %s", request.method, request.path)
         return _error(400, Reason.INVALID_STREAM, "request body incomplete")
+    calllog.current().bytes = meta.size
     body = {
         "bucket": verified.bucket,
         "key": meta.key,

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -82,48 +79,25 @@ def test_a_metrics_address_in_use_stops_the_start(gateway_factory, tmp_path: Pat
         asyncio.run(start())
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    """An OTLP/HTTP metrics endpoint: keeps each export it is sent."""
-
-    exports: list[tuple[str, ExportMetricsServiceRequest]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.exports.append((self.path, ExportMetricsServiceRequest.FromString(body)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[tuple[str, ExportMetricsServiceRequest]]]]:
-    exports: list[tuple[str, ExportMetricsServiceRequest]] = []
-    handler = type("Receiver", (_Receiver,), {"exports": exports})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", exports
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
 def test_metrics_go_over_otlp_when_an_endpoint_is_set(receiver, tmp_path: Path):
     url, exports = receiver
-    env = {"STORAGE_BACKEND": "memory", "OTEL_EXPORTER_OTLP_ENDPOINT": url}
+    # The endpoint would take traces too: none asked for, metrics alone go.
+    env = {
+        "STORAGE_BACKEND": "memory",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+        "OTEL_TRACES_EXPORTER": "none",
+    }
     with run_gateway(env, tmp_path) as running:
+        assert running.gateway.telemetry.tracing is None
         assert running.gateway.telemetry.metrics_port == 0  # no Prometheus listener asked for
         with Client(running.target) as client:
             client.put_bytes("otlp.bin", b"o" * 4321)
     # Stopping the gateway exports what the last period had not.
     assert exports, "nothing was exported"
     points = {}
-    for path, request in exports:
+    for path, body in exports:
         assert path == "/v1/metrics"
+        request = ExportMetricsServiceRequest.FromString(body)
         for resource in request.resource_metrics:
             service = {a.key: a.value.string_value for a in resource.resource.attributes}
             assert service["service.name"] == "storagegw"
