@@ -115,7 +115,7 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
 
         exporter = OTLPMetricExporter(endpoint=settings.otlp_metrics_endpoint)
         readers.append(PeriodicExportingMetricReader(exporter))
-    resource = _resource()
+    resource = _resource(settings.service_name)
     # Exemplars link a measurement to the trace it was made in; they cost time
     # on every measurement (about a third of it), and the spans say as much.
     exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else AlwaysOffExemplarFilter()
@@ -128,11 +128,13 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     return telemetry
 
 
-def _resource() -> Resource:
+def _resource(service_name: str | None) -> Resource:
     from opentelemetry.sdk.resources import Resource
 
     resource = Resource.create()
-    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+    if service_name is not None:
+        resource = resource.merge(Resource({"service.name": service_name}))
+    elif str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         # Neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names it.
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
     return resource

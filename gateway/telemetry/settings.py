@@ -62,6 +62,8 @@ class TelemetrySettings:
     # The OTLP/HTTP metrics endpoint; None: no OTLP export.
     otlp_metrics_endpoint: str | None = None
     traces: TraceSettings = TraceSettings()
+    # OTEL_SERVICE_NAME (None: OTEL_RESOURCE_ATTRIBUTES's, else storagegw).
+    service_name: str | None = None
 
     @property
     def metrics_on(self) -> bool:
@@ -85,7 +87,10 @@ def load_telemetry_settings(env: Mapping[str, str]) -> TelemetrySettings:
                 METRICS_LISTEN, f"{listen!r} is not host:port (example: 127.0.0.1:9464)"
             )
     return TelemetrySettings(
-        listen, _otlp_endpoint(env, "METRICS", "/v1/metrics"), _trace_settings(env)
+        listen,
+        _otlp_endpoint(env, "METRICS", "/v1/metrics"),
+        _trace_settings(env),
+        env.get("OTEL_SERVICE_NAME"),
     )
 
 

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import textwrap
 
-BLOCKED = ("google_crc32c", "gateway", "grpc_status", "google.rpc", "aiohttp")
+# OpenTelemetry is optional: an application that traces has it (storagegw/_tracing.py).
+BLOCKED = ("google_crc32c", "gateway", "grpc_status", "google.rpc", "aiohttp", "opentelemetry")
 CLIENT_MODULES = (
     "storagegw",
     "storagegw.client",
@@ -153,3 +154,18 @@ def test_round_trip_with_only_grpcio_and_protobuf_installed(memory_gateway, tmp_
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ok", "3000000"]
+
+
+def test_the_cli_without_opentelemetry_ignores_traceparent(memory_gateway) -> None:
+    """TRACEPARENT asks the CLI to join a trace; without OpenTelemetry it still works."""
+    result = run_isolated(
+        f"""
+        import os
+        from storagegw import cli
+        os.environ["TRACEPARENT"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        assert cli.main(["--target", {memory_gateway.target!r}, "stat", "missing"]) == 3
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

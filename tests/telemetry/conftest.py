@@ -1,5 +1,5 @@
 """An OTLP/HTTP receiver on loopback, for the metrics and the traces the
-gateway exports over OTLP."""
+gateway exports over OTLP; gateways that trace, with their spans in memory."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from tests.telemetry.spans import SpanRecorder
 
 # (the path posted to, the body: an Export*ServiceRequest in protobuf)
 Exports = list[tuple[str, bytes]]
@@ -42,3 +44,24 @@ def receiver() -> Iterator[tuple[str, Exports]]:
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def traced(receiver, gateway_factory):
+    """A gateway exporting its spans over OTLP (to the loopback receiver),
+    and an in-memory exporter beside that one. The receiver is asked for
+    first so that it outlives the gateway, which exports as it stops."""
+
+    def start(**env: str):
+        url, _ = receiver
+        running = gateway_factory(
+            STORAGE_BACKEND="memory",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{url}/v1/traces",
+            **env,
+        )
+        recorder = SpanRecorder()
+        running.gateway.telemetry.tracer_provider.add_span_processor(recorder.processor)
+        return running, recorder
+
+    return start

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from storagegw import Client, PreconditionFailed
-from tests.telemetry.spans import SpanRecorder, children, count, server_spans
+from tests.telemetry.spans import children, count, server_spans
 
 SERVICE = "storagegw.v1.StorageService"
 PUT, GET = f"{SERVICE}/Put", f"{SERVICE}/Get"
@@ -22,26 +22,6 @@ UPLOADED = bytes(range(256)) * 12  # 3072 bytes
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@pytest.fixture
-def traced(gateway_factory, receiver):
-    """A gateway exporting its spans over OTLP (to the loopback receiver),
-    and an in-memory exporter beside that one."""
-
-    def start(**env: str):
-        url, _ = receiver
-        running = gateway_factory(
-            STORAGE_BACKEND="memory",
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{url}/v1/traces",
-            **env,
-        )
-        recorder = SpanRecorder()
-        running.gateway.telemetry.tracer_provider.add_span_processor(recorder.processor)
-        return running, recorder
-
-    return start
 
 
 def test_a_put_a_get_and_a_failed_put_each_have_a_span_with_backend_children(traced):
@@ -131,7 +111,8 @@ def test_a_signed_url_get_has_a_span_and_continues_the_callers_trace(traced):
     assert served.attributes["storagegw.bytes.sent"] == len(OBJECT)
     assert served.attributes["storagegw.object.size"] == len(OBJECT)
     assert served.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
-    assert served.parent is not None and served.parent.span_id == 0xB7AD6B7169203331
+    assert served.parent is not None
+    assert served.parent.span_id == 0xB7AD6B7169203331
     assert [s.name for s in children(spans, served)] == ["backend open_read"]
     assert refused.attributes["http.response.status_code"] == 403
     assert refused.attributes["storagegw.reason"] == "PERMISSION_DENIED"

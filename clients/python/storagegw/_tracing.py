@@ -1,43 +1,58 @@
-"""The caller's trace, carried to the gateway: when OpenTelemetry is
-installed and a span is current, each call sends its W3C `traceparent` (and
-`tracestate`) as metadata, and the gateway's span of the call joins the
-caller's trace. Without OpenTelemetry, or outside a span, nothing is sent:
-the client does not need OpenTelemetry."""
+"""The caller's trace, carried to the gateway: when the application uses
+OpenTelemetry and a span is current, each call sends its W3C `traceparent`
+(and `tracestate`) as metadata, and the gateway's span of the call joins the
+caller's trace. The client does not need OpenTelemetry, nor import it: an
+application that traces has imported it already, and without it no span can
+be current, so nothing is sent."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-try:
-    from opentelemetry import context as _context
+if TYPE_CHECKING:
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-except ImportError:  # pragma: no cover - OpenTelemetry is optional
-    _propagator = None
-else:
-    _propagator = TraceContextTextMapPropagator()
 
 __all__ = ["continued", "trace_metadata"]
+
+_propagator: TraceContextTextMapPropagator | None = None
+
+
+def _loaded() -> TraceContextTextMapPropagator:
+    global _propagator
+    if _propagator is None:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        _propagator = TraceContextTextMapPropagator()
+    return _propagator
 
 
 def trace_metadata() -> tuple[tuple[str, str], ...]:
     """traceparent (and tracestate) of the current span; () when none."""
-    if _propagator is None:
+    if "opentelemetry.context" not in sys.modules:  # not in use: no span is current
         return ()
     carrier: dict[str, str] = {}
-    _propagator.inject(carrier)
+    _loaded().inject(carrier)
     return tuple(carrier.items())
 
 
 @contextmanager
 def continued(traceparent: str | None) -> Iterator[None]:
     """Within it, the trace traceparent names is the current one (the CLI's
-    TRACEPARENT), so the calls made inside join it; as is without one."""
-    if _propagator is None or not traceparent:
+    TRACEPARENT), so the calls made inside join it; as is without one, or
+    without OpenTelemetry installed."""
+    if not traceparent:
         yield
         return
-    token = _context.attach(_propagator.extract({"traceparent": traceparent}))
+    try:
+        from opentelemetry import context
+    except ImportError:
+        yield
+        return
+    token = context.attach(_loaded().extract({"traceparent": traceparent}))
     try:
         yield
     finally:
-        _context.detach(token)
+        context.detach(token)
