@@ -44,11 +44,14 @@ class BucketMeter:
         self._read_ok = {**where, "operation": "read", "outcome": OK}
         self._write_ok = {**where, "operation": "write", "outcome": OK}
 
-    def call(self, operation: str, cost: CostClass | None = None) -> TimedCall:
-        """Time one backend call (`with meter.call("head", CostClass.B): ...`)."""
+    def call(
+        self, operation: str, cost: CostClass | None = None, *, slow_only: bool = False
+    ) -> TimedCall:
+        """Time one backend call (`with meter.call("head", CostClass.B): ...`);
+        slow_only: a span only when it is slow (GatewayTracing.slow_checkpoint_s)."""
         if cost is not None:
             self.metrics.operations.add(1, self._classes[cost])
-        return TimedCall(self, operation)
+        return TimedCall(self, operation, slow_only)
 
     def finished(self, operation: str, outcome: str, seconds: float) -> None:
         attributes = {**self._where, "operation": operation, "outcome": outcome}
@@ -117,18 +120,25 @@ class TimedCall:
     """A backend call being timed; records its duration and outcome on exit,
     and ends its span."""
 
-    __slots__ = ("_meter", "_operation", "_span", "_started")
+    __slots__ = ("_meter", "_operation", "_slow_only", "_span", "_started", "_started_ns")
 
-    def __init__(self, meter: BucketMeter, operation: str) -> None:
+    def __init__(self, meter: BucketMeter, operation: str, slow_only: bool = False) -> None:
         self._meter = meter
         self._operation = operation
+        self._slow_only = slow_only
         self._started = 0.0
+        self._started_ns = 0
         self._span: Span | None = None
 
     def __enter__(self) -> None:
         meter = self._meter
         if meter.tracing is not None:
-            self._span = meter.tracing.backend_span(self._operation, meter.bucket, meter.backend)
+            if self._slow_only:
+                self._started_ns = time.time_ns()
+            else:
+                self._span = meter.tracing.backend_span(
+                    self._operation, meter.bucket, meter.backend
+                )
         self._started = time.perf_counter()
 
     def __exit__(
@@ -140,5 +150,10 @@ class TimedCall:
         seconds = time.perf_counter() - self._started
         outcome = outcome_of(error)
         self._meter.finished(self._operation, outcome, seconds)
+        meter, tracing = self._meter, self._meter.tracing
         if self._span is not None:
             end_backend_span(self._span, outcome)
+        elif tracing is not None and self._slow_only and seconds >= tracing.slow_checkpoint_s:
+            tracing.slow_backend_call(
+                self._operation, meter.bucket, meter.backend, self._started_ns, outcome
+            )

@@ -116,6 +116,10 @@ class CallSpan:
 class GatewayTracing:
     """The gateway's tracer, and the spans the fronts and the backend wrapper make."""
 
+    # A checkpoint (the local driver's fsyncs, an S3 part, a GCS chunk) is a
+    # span only when it took this long: a large upload makes many.
+    slow_checkpoint_s = 0.01
+
     def __init__(self, tracer: trace.Tracer, record_keys: bool) -> None:
         self._tracer = tracer
         self._record_keys = record_keys
@@ -156,6 +160,25 @@ class GatewayTracing:
                 "storagegw.operation": operation,
             },
         )
+
+    def slow_backend_call(
+        self, operation: str, bucket: str, backend: str, started_ns: int, outcome: str
+    ) -> None:
+        """A backend call that took long, as a span made after the fact,
+        from started_ns (time.time_ns()) to now."""
+        if not trace.get_current_span().is_recording():
+            return
+        span = self._tracer.start_span(
+            f"backend {operation}",
+            kind=SpanKind.CLIENT,
+            start_time=started_ns,
+            attributes={
+                "storagegw.bucket": bucket,
+                "storagegw.backend": backend,
+                "storagegw.operation": operation,
+            },
+        )
+        end_backend_span(span, outcome)
 
 
 def end_backend_span(span: Span, outcome: str) -> None:

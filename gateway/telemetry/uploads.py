@@ -70,7 +70,8 @@ class MeteredUploadWriter:
         self._meter.wrote_chunk(len(data), time.perf_counter() - started)
 
     async def checkpoint(self, size: int, state: bytes) -> None:
-        await self._writer.checkpoint(size, state)
+        with self._meter.call("checkpoint", slow_only=True):
+            await self._writer.checkpoint(size, state)
         self._durable(size)
 
     async def commit(self, checksums: Checksums) -> ObjectMeta:

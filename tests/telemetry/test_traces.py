@@ -135,3 +135,20 @@ def test_a_sampler_that_samples_nothing_records_nothing(traced):
         assert client.get_bytes("unsampled.bin") == OBJECT
     # A gRPC call's span ends before its answer is sent.
     assert recorder.get_finished_spans() == ()
+
+
+def test_slow_checkpoints_are_spans_of_their_upload_call(traced):
+    running, recorder = traced()
+    # Every checkpoint counts as slow here (by default: those over 10 ms).
+    running.gateway.telemetry.tracing.slow_checkpoint_s = 0
+    data = b"c" * (600 * 1024)  # the memory driver checkpoints every 256 KiB
+    with Client(running.target) as client:
+        session = client.start_upload("slow.bin")
+        client.resume_upload(session.upload_id, data)
+    spans = recorder.wait_for(count(PUT, 1))
+    (segment,) = server_spans(spans, PUT)
+    checkpoints = [s for s in children(spans, segment) if s.name == "backend checkpoint"]
+    assert len(checkpoints) >= 2
+    for checkpoint in checkpoints:
+        assert checkpoint.attributes["storagegw.outcome"] == "ok"
+        assert checkpoint.start_time <= checkpoint.end_time
