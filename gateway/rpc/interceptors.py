@@ -88,6 +88,22 @@ def _finish(
     metrics: GatewayMetrics | None,
     span: CallSpan | None,
 ) -> None:
+    try:
+        _record(entry, outcome, started, context, metrics, "" if span is None else span.trace_id)
+    finally:
+        # Last: the lines were written inside the span, and carry its ids.
+        if span is not None:
+            span.end(entry, outcome.code.name, entry.reason, grpc_code=outcome.code.value[0])
+
+
+def _record(
+    entry: calllog.CallLog,
+    outcome: _Outcome,
+    started: float,
+    context: Context,
+    metrics: GatewayMetrics | None,
+    trace_id: str,
+) -> None:
     seconds = time.perf_counter() - started
     if metrics is not None:
         metrics.rpc_finished(entry.method, outcome.code.name, entry.reason, seconds)
@@ -98,7 +114,7 @@ def _finish(
             outcome=outcome.code.name,
             reason=entry.reason,
             peer=context.peer() or "",
-            trace_id="" if span is None else span.trace_id,
+            trace_id=trace_id,
         )
     log.info(
         "%s %s",
@@ -114,9 +130,6 @@ def _finish(
             "duration_ms": round(seconds * 1000, 3),
         },
     )
-    # Last: the lines above were written inside the span, and carry its ids.
-    if span is not None:
-        span.end(entry, outcome.code.name, entry.reason, grpc_code=outcome.code.value[0])
 
 
 def _start_span(
