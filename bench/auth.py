@@ -94,6 +94,17 @@ def _total(rounds: list[_Round]) -> _Run:
 
 
 class AuthSection:
+    """Variants side by side (bench.telemetry's section is one of these too)."""
+
+    name = "auth"  # of the section: its messages, files and keys
+    baseline = "none"  # the variant the others are measured against
+    small_min_ratio = SMALL_MIN_RATIO
+    big_min_ratio = BIG_MIN_RATIO
+    small_targets: frozenset[str] = frozenset(TARGETED)
+    big_variants: tuple[str, ...] = BIG_VARIANTS
+    big_targets: frozenset[str] = frozenset({"tls"})
+    title = "Authentication: each variant against none (4 KiB) or plaintext (big object)"
+
     def __init__(
         self,
         args: argparse.Namespace,
@@ -111,10 +122,12 @@ class AuthSection:
         self._small_keys: dict[str, list[str]] = {}
         self._driver = psutil.Process()
 
+    def make_variants(self) -> list[Variant]:
+        return variants(make_material(self.data_dir / "auth-pki"))
+
     def run(self) -> None:
-        material = make_material(self.data_dir / "auth-pki")
-        self._variants = {variant.name: variant for variant in variants(material)}
-        print("auth: starting one gateway per variant...", flush=True)
+        self._variants = {variant.name: variant for variant in self.make_variants()}
+        print(f"{self.name}: starting one gateway per variant...", flush=True)
         try:
             for variant in self._variants.values():
                 self._gateways[variant.name] = self._start(variant)
@@ -127,13 +140,24 @@ class AuthSection:
         finally:
             for gateway in self._gateways.values():
                 self.processes.stop(gateway.process)
-        self.notes.append(
+        self.notes.append(self.describe())
+
+    def setup_note(self) -> str:
+        """How the variants differ, for the section's note."""
+        return (
             "auth: one gateway per variant (local backend), all up at once, each cell run on "
             "every variant in turn; none and JWT over plaintext gRPC, TLS and mTLS with trustme "
             "certificates (mTLS: client certificate, its CN the principal), JWT: RS256 bearer "
             "token verified against a JWKS file, JWT + policy: plus a policy granting every "
-            f"authenticated caller everything; small cells: {self.mechanism} client, the "
-            "small-object concurrencies; CPU per op or MiB: the gateway's and this driver's "
+            "authenticated caller everything"
+        )
+
+    def describe(self) -> str:
+        """The section's note: how it was run."""
+        return (
+            self.setup_note()
+            + f"; small cells: {self.mechanism} client, the small-object concurrencies; "
+            "CPU per op or MiB: the gateway's and this driver's "
             f"user+sys time, warm-up included; small cells: --small-ops and --small-seconds split "
             f"into {SMALL_ROUNDS * self.args.repeat} rounds, the variants in turn (rotating); "
             f"big: best of {self.args.repeat}, alternating"
@@ -143,11 +167,11 @@ class AuthSection:
         label = variant.name.replace("+", "-")
         return servers.start_gateway(
             self.processes,
-            self.data_dir / f"gateway-auth-{label}.log",
+            self.data_dir / f"gateway-{self.name}-{label}.log",
             {
                 **variant.env,
                 "STORAGE_BACKEND": "local",
-                "STORAGE_BASE_PATH": str(self.data_dir / f"auth-{label}"),
+                "STORAGE_BASE_PATH": str(self.data_dir / f"{self.name}-{label}"),
             },
             self.args.chunk_size,
             self.args.server_env,
@@ -169,9 +193,11 @@ class AuthSection:
     def _best(self, runs: list[_Run]) -> _Run:
         return max(runs, key=lambda run: run.rate)
 
-    def _add(self, workload: str, unit: str, best: dict[str, _Run], targets: set[str]) -> None:
-        baseline = best["none"].rate
-        min_ratio = SMALL_MIN_RATIO if unit == "ops/s" else BIG_MIN_RATIO
+    def _add(
+        self, workload: str, unit: str, best: dict[str, _Run], targets: frozenset[str]
+    ) -> None:
+        baseline = best[self.baseline].rate
+        min_ratio = self.small_min_ratio if unit == "ops/s" else self.big_min_ratio
         for name, run in best.items():
             self.rows.append(
                 AuthRow(
@@ -200,7 +226,7 @@ class AuthSection:
         variant = self._variants[name]
         payload = small.Payload(*data.small_payload(self.args.small_size))
         keys = self._small_keys.setdefault(name, [])
-        prefix = f"bench/auth/{name}-c{concurrency}-{op}-{len(keys)}"
+        prefix = f"bench/{self.name}/{name}-c{concurrency}-{op}-{len(keys)}"
         if op == "put":
 
             def key(n: int) -> str:
@@ -268,10 +294,11 @@ class AuthSection:
                             runs[name].append(self._cell(name, op, concurrency, max_ops, seconds))
                 except RuntimeError as error:  # one cell lost, not the whole section
                     self.failed.append(what)
-                    self.notes.append(f"auth: {what} FAILED: {error}")
+                    self.notes.append(f"{self.name}: {what} FAILED: {error}")
                     print(f"  {what}: FAILED: {error}", flush=True)
                     continue
-                self._add(what, "ops/s", {name: _total(runs[name]) for name in names}, TARGETED)
+                totals = {name: _total(runs[name]) for name in names}
+                self._add(what, "ops/s", totals, self.small_targets)
 
     # A big object over TLS against plaintext.
 
@@ -284,27 +311,28 @@ class AuthSection:
     def _big(self) -> None:
         size = self.args.size
         bigdata = data.BigData(self.args.chunk_size)
-        print(f"auth: computing checksums of {human_size(size)} (untimed)...", flush=True)
+        print(f"{self.name}: computing checksums of {human_size(size)} (untimed)...", flush=True)
         obj = bigdata.prepare(size)
         warm = bigdata.prepare(min(size, WARM_UP_BYTES))
-        channels = {name: self._channel(name) for name in BIG_VARIANTS}
+        big_variants = self.big_variants
+        channels = {name: self._channel(name) for name in big_variants}
         try:
             for channel in channels.values():  # untimed: connection, windows, TLS session
-                big.gateway_put(channel, bigdata, warm, "bench/auth/warm")
-                big.gateway_get(channel, "bench/auth/warm", warm.size)
-            key = "bench/auth/big"
+                big.gateway_put(channel, bigdata, warm, f"bench/{self.name}/warm")
+                big.gateway_get(channel, f"bench/{self.name}/warm", warm.size)
+            key = f"bench/{self.name}/big"
             transfers: dict[str, Callable[[grpc.Channel], object]] = {
                 "put": lambda channel: big.gateway_put(channel, bigdata, obj, key),
                 "get": lambda channel: big.gateway_get(channel, key, size),
             }
             for op, transfer in transfers.items():
-                runs: dict[str, list[_Run]] = {name: [] for name in BIG_VARIANTS}
+                runs: dict[str, list[_Run]] = {name: [] for name in big_variants}
                 for repeat in range(self.args.repeat):
-                    order = BIG_VARIANTS if repeat % 2 == 0 else BIG_VARIANTS[::-1]
+                    order = big_variants if repeat % 2 == 0 else big_variants[::-1]
                     for name in order:
                         runs[name].append(self._transfer(name, channels[name], transfer, size))
-                best = {name: self._best(runs[name]) for name in BIG_VARIANTS}
-                self._add(f"{op} {human_size(size)}", "MiB/s", best, {"tls"})
+                best = {name: self._best(runs[name]) for name in big_variants}
+                self._add(f"{op} {human_size(size)}", "MiB/s", best, self.big_targets)
         finally:
             for channel in channels.values():
                 channel.close()
@@ -342,10 +370,7 @@ class AuthSection:
                 f"| {row.workload} | {row.variant} | {rate} | {row.ratio:.2f}x | {target} | "
                 f"{row.per_unit(row.gateway_cpu_s)} | {row.per_unit(row.client_cpu_s)} |"
             )
-        return (
-            "Authentication: each variant against none (4 KiB) or plaintext (big object)\n\n"
-            + "\n".join(lines)
-        )
+        return self.title + "\n\n" + "\n".join(lines)
 
     def all_met(self) -> bool:
         return not self.failed and all(row.met for row in self.rows)

@@ -38,6 +38,7 @@ from bench.resumable import ResumableSection
 from bench.runner import Runner
 from bench.s3 import S3Section
 from bench.s3_servers import SERVERS as S3_SERVERS
+from bench.telemetry import TelemetrySection
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE
 from gateway.backends.s3.settings import MAX_PART_SIZE, MIN_PART_SIZE, S3Settings
 from gateway.config import ConfigError, load, parse_size
@@ -49,7 +50,9 @@ LOCAL_WORKLOADS = ("put", "get", "small")
 _S3_DEFAULTS = S3Settings(bucket="-")
 # The sections comparing the gateway with a storage server's own client.
 REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
-WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits", "auth")
+# The sections of variants side by side, each against its baseline.
+SIDE_BY_SIDE: dict[str, type[AuthSection]] = {"auth": AuthSection, "telemetry": TelemetrySection}
+WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits", *SIDE_BY_SIDE)
 
 
 def _size(text: str) -> int:
@@ -135,7 +138,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "upload vs plain Put on local and S3, and time to resume) and limits (gateway RSS "
         "with 2,000 idle Put streams and 64 concurrent 64 MiB Puts) and auth (4 KiB ops/s with "
         "TLS, mTLS, a JWT, a JWT + policy against none; a SIZE Put and Get over TLS against "
-        "plaintext; default all)",
+        "plaintext) and telemetry (the same cells with traces and metrics fully on against off; "
+        "default all)",
     )
     parser.add_argument(
         "--s3-servers",
@@ -256,9 +260,9 @@ def facts(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
         "gateway data": f"{data_dir} on {_filesystem(data_dir)}",
         "load average": _load(),
     }
-    if not set(args.only) & {"small", "auth"}:
+    if not set(args.only) & {"small", *SIDE_BY_SIDE}:
         del found["small"]
-    if not set(args.only) & {*LOCAL_WORKLOADS, "auth"}:
+    if not set(args.only) & {*LOCAL_WORKLOADS, *SIDE_BY_SIDE}:
         del found["gateway data"]  # the S3 and GCS sections' gateways keep nothing on disk
     return found
 
@@ -336,12 +340,13 @@ def main(argv: list[str] | None = None) -> int:
             limits.run()
             notes += limits.notes
             failed += limits.failed
-        auth: AuthSection | None = None
-        if "auth" in args.only:
-            auth = AuthSection(args, processes, Path(data_dir), options)
-            auth.run()
-            notes += auth.notes
-            failed += auth.failed
+        sided: list[AuthSection] = []
+        for name, section_class in SIDE_BY_SIDE.items():
+            if name in args.only:
+                sided.append(section_class(args, processes, Path(data_dir), options))
+                sided[-1].run()
+                notes += sided[-1].notes
+                failed += sided[-1].failed
         header["load average at end"] = _load()
         checks = rss_checks({row.workload: row for row in rows}, args.size)
         for results in remote:
@@ -361,18 +366,18 @@ def main(argv: list[str] | None = None) -> int:
             print(limits.render())
             limits_json = args.output.with_name(args.output.stem + "-limits.json")
             limits_json.write_text(json.dumps(limits.as_json(), indent=2) + "\n")
-        if auth is not None:
+        for section in sided:
             print()
-            print(auth.render())
-            auth_json = args.output.with_name(args.output.stem + "-auth.json")
-            auth_json.write_text(json.dumps(auth.as_json(), indent=2) + "\n")
+            print(section.render())
+            sided_json = args.output.with_name(f"{args.output.stem}-{section.name}.json")
+            sided_json.write_text(json.dumps(section.as_json(), indent=2) + "\n")
         write_json(args.output, header, rows, checks, notes, summaries, remote)
         print(f"\nresults written to {args.output}")
         met = (
             all_met(rows, checks, remote)
             and (resumable is None or resumable.all_met())
             and (limits is None or limits.all_met())
-            and (auth is None or auth.all_met())
+            and all(section.all_met() for section in sided)
         )
         return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from bench import procs
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
+def child_env(extra: dict[str, str]) -> dict[str, str]:
     # Only the settings the bench chooses: no STORAGE_* or GATEWAY_* from the caller.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_", "GATEWAY_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -42,7 +42,7 @@ def start(
     argv += ["--chunk-size", str(chunk_size), "--options", json.dumps(options)]
     raw_log = data_dir / "raw-server.log"
     raw = procs.Server(
-        "raw server", processes.spawn(argv, _env(extra_env), raw_log), raw_address, raw_log
+        "raw server", processes.spawn(argv, child_env(extra_env), raw_log), raw_address, raw_log
     )
     gateway = start_gateway(
         processes,
@@ -87,7 +87,7 @@ def start_gateway(
             http_port = procs.free_port()
     else:
         grpc_port, http_port = ports
-    env = _env(extra_env)
+    env = child_env(extra_env)
     env.update(gateway_env(backend_env, chunk_size))
     env.update(
         GATEWAY_LISTEN=f"127.0.0.1:{grpc_port}", GATEWAY_HTTP_LISTEN=f"127.0.0.1:{http_port}"

@@ -25,6 +25,7 @@ from gateway.core.url_secret import load_or_create_secrets
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
 from gateway.http.listener import ConnectionLimits, HttpListener
+from gateway.http.probes import Readiness
 from gateway.rpc import wire
 from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.health_listener import HealthListener
@@ -237,6 +238,7 @@ class Gateway:
             stream_limits=self.stream_limits,
             metrics=None if self.telemetry is None else self.telemetry.metrics,
             tracing=None if self.telemetry is None else self.telemetry.tracing,
+            readiness=self.readiness,
         )
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections
@@ -277,6 +279,18 @@ class Gateway:
             names,
             self.buckets.default,
             describe(self.config.transport.tls),
+        )
+
+    def readiness(self) -> Readiness:
+        """/readyz's answer, read from the gRPC health service's state (which
+        _probe_all and stop() keep): both fronts report the same thing."""
+        failing = tuple(
+            name
+            for name, _ in self.buckets
+            if self.health.status(bucket_service_name(name)) != SERVING
+        )
+        return Readiness(
+            draining=self._stopping or self.health.shutting_down, failing_buckets=failing
         )
 
     async def _probe_all(self) -> bool:

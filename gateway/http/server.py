@@ -1,6 +1,7 @@
 """The gateway's HTTP listener: serves signed URLs (see gateway/core/signing.py).
 
-One route, /v1/b/{bucket}/o/{key}:
+One route, /v1/b/{bucket}/o/{key}, beside the probes /healthz and /readyz
+(gateway/http/probes.py, unsigned):
 - GET/HEAD stream the object through the core's read (gateway.core.objects,
   as gRPC's Get), honouring one "Range: bytes=..." (206, or 416 with
   "Content-Range: bytes */size"); a multi-range header gets the whole object
@@ -61,6 +62,7 @@ from gateway.http.limits import (
     write_within_idle,
 )
 from gateway.http.objects import object_headers, parse_range
+from gateway.http.probes import HEALTHZ, READYZ, ReadinessSource, add_routes
 from gateway.telemetry.instruments import GatewayMetrics
 from gateway.telemetry.tracing import GatewayTracing
 
@@ -90,6 +92,8 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
     """Access log without query strings (they hold URL signatures)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path in (HEALTHZ, READYZ) and response.status == 200:
+            return  # a probe every few seconds would bury the requests that matter
         self.logger.info(
             '%s "%s %s" %d %d %.3fs',
             request.remote,
@@ -111,12 +115,14 @@ def make_app(
     stream_limits: StreamLimits | None = None,
     metrics: GatewayMetrics | None = None,
     tracing: GatewayTracing | None = None,
+    readiness: ReadinessSource | None = None,
 ) -> web.Application:
     """The signed-URL application; serve it with gateway.http.listener.HttpListener.
     idle_timeout bounds the wait for each read of a body and each write of an answer.
     stream_limits (the gRPC server's) also admits each GET, PUT and POST, so that
     one cap and one byte budget hold for both listeners. metrics records each
-    request's duration and outcome, tracing a span of each."""
+    request's duration and outcome, tracing a span of each. readiness, when
+    given, serves /healthz and /readyz."""
     app = web.Application()
     if metrics is not None:
         app[_METRICS] = metrics
@@ -134,6 +140,8 @@ def make_app(
     app.router.add_route(
         "*", "/v1/b/{bucket}/o/{key:.+}", _handle, expect_handler=expect_nothing_yet
     )
+    if readiness is not None:
+        add_routes(app, readiness)
     return app
 
 

@@ -25,6 +25,14 @@ class HealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         self._changed = asyncio.Condition()
         self._shutting_down = False
 
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def status(self, service: str) -> int | None:
+        """A service's current status; None for one never set."""
+        return self._status.get(service)
+
     async def set(self, service: str, status: int) -> None:
         """Set a service's status; ignored once shutdown has been announced."""
         if self._shutting_down:

@@ -73,3 +73,12 @@ def test_rotated_certificate_is_served_without_a_restart(pki: Pki, tmp_path: Pat
         assert fetch(url, pki.ssl_context(new_ca)).content == b"still here"
         with pytest.raises(httpx.ConnectError):
             fetch(url, pki.ssl_context())
+
+
+def test_probes_over_tls(pki: Pki, tmp_path: Path) -> None:
+    with run_gateway({"STORAGE_BACKEND": "memory", **pki.mtls_env()}, tmp_path) as running:
+        base = f"https://127.0.0.1:{running.gateway.http_port}"
+        # Under mutual TLS too, a probe needs no client certificate.
+        with httpx.Client(base_url=base, verify=pki.ssl_context(), timeout=10) as client:
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/readyz").json() == {"status": "ready"}
