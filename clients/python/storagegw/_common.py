@@ -105,7 +105,8 @@ def channel_options(load_balancing: str | None = None) -> list[tuple[str, int | 
         # gRPC's own client-side policy ("round_robin" spreads calls over every
         # address the target resolves to, and skips one that stops answering).
         balancing = [("grpc.lb_policy_name", load_balancing)]
-    return balancing + [
+    return [
+        *balancing,
         ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
         ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
         # Detect a dead connection during a long transfer within ~80 s. Pings
