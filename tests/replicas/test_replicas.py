@@ -32,11 +32,12 @@ from tests.servers import CephRgw, free_port
 MiB = 1024 * 1024
 SECRET = "replicas-test-url-secret"
 UPLOADS = 32
-# The issue asks for 64 MiB uploads (2 GiB in all). Everything here shares two
-# cores: client, two replicas, HAProxy and Ceph. SIZE keeps each upload many
-# S3 parts long (5 MiB parts) so that the kill lands mid-way through most of
-# them, at a total the CI run can afford for both routes.
-SIZE = 8 * MiB
+# The issue asks for 64 MiB uploads (2 GiB per route). Everything here shares
+# two cores: client, two replicas, HAProxy and Ceph; at 64 MiB the two routes
+# took about 4 minutes of CI. 16 MiB keeps each upload four 5 MiB S3 parts
+# long, so the kill still lands mid-way through uploads on both replicas
+# (which the test waits for), at 512 MiB and about 25 s per route.
+SIZE = 16 * MiB
 BLOCK = MiB  # how the test writes and reads files, a block at a time
 
 
