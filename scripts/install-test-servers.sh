@@ -3,6 +3,7 @@
 #   Ceph RADOS Gateway (S3 with real SigV4 verification): ceph-mon, ceph-osd, radosgw, ceph-common.
 #   Prometheus (scrapes the gateway's metrics listener in tests/telemetry): prometheus, with
 #   promtool, which checks the sample alert rules in deploy/prometheus/.
+#   HAProxy (load-balances gRPC over HTTP/2 to two gateway replicas in tests/replicas): haproxy.
 #
 # ceph-mgr is deliberately NOT installed: radosgw only needs a mon and an OSD, and the mgr
 # costs ~20 s of install time, ~150 MB RSS and seconds of CPU at start-up.
@@ -11,8 +12,8 @@
 # Needs root (or sudo) and access to the Debian mirror.
 set -euo pipefail
 
-PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus)
-REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool)
+PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus haproxy)
+REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool haproxy)
 LOCK_WAIT_SECONDS=${LOCK_WAIT_SECONDS:-300}   # how long to wait for another apt/dpkg to finish
 ATTEMPTS=${ATTEMPTS:-5}                       # retries of each apt-get step
 
@@ -24,7 +25,7 @@ for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  log "Ceph and Prometheus already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
+  log "Ceph, Prometheus and HAProxy already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
   exit 0
 fi
 log "missing: ${missing[*]}"
@@ -86,4 +87,4 @@ apt_retry install -y -q --no-install-recommends "${PACKAGES[@]}"
 for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after installing ${PACKAGES[*]}"
 done
-log "installed $(ceph --version | head -n1) and $(prometheus --version 2>&1 | head -n1) in $((SECONDS - T0)) s"
+log "installed $(ceph --version | head -n1), $(prometheus --version 2>&1 | head -n1) and $(haproxy -v | head -n1) in $((SECONDS - T0)) s"

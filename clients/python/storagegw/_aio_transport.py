@@ -49,11 +49,16 @@ class AsyncTransport:
         credentials: grpc.ChannelCredentials | None,
         chunk_size: int,
         auth: AsyncCallAuth | None = None,
+        load_balancing: str | None = None,
     ) -> None:
         self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
             channel = open_channel(
-                target, credentials, grpc.aio.insecure_channel, grpc.aio.secure_channel
+                target,
+                credentials,
+                grpc.aio.insecure_channel,
+                grpc.aio.secure_channel,
+                load_balancing,
             )
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)

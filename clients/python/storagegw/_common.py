@@ -99,8 +99,14 @@ def converted_rpc_errors() -> Iterator[None]:
         raise from_rpc_error(err) from err
 
 
-def channel_options() -> list[tuple[str, int | str]]:
+def channel_options(load_balancing: str | None = None) -> list[tuple[str, int | str]]:
+    balancing: list[tuple[str, int | str]] = []
+    if load_balancing is not None:
+        # gRPC's own client-side policy ("round_robin" spreads calls over every
+        # address the target resolves to, and skips one that stops answering).
+        balancing = [("grpc.lb_policy_name", load_balancing)]
     return [
+        *balancing,
         ("grpc.max_send_message_length", MAX_MESSAGE_SIZE),
         ("grpc.max_receive_message_length", MAX_MESSAGE_SIZE),
         # Detect a dead connection during a long transfer within ~80 s. Pings
@@ -122,12 +128,14 @@ def open_channel(
     credentials: grpc.ChannelCredentials | None,
     insecure: Callable[[str, list[tuple[str, int | str]]], _Channel],
     secure: Callable[[str, grpc.ChannelCredentials, list[tuple[str, int | str]]], _Channel],
+    load_balancing: str | None = None,
 ) -> _Channel:
     """A channel (grpc or grpc.aio, by the functions given) with the client's
     options; TLS when credentials are given."""
+    options = channel_options(load_balancing)
     if credentials is None:
-        return insecure(target, channel_options())
-    return secure(target, credentials, channel_options())
+        return insecure(target, options)
+    return secure(target, credentials, options)
 
 
 def check_chunk_size(chunk_size: int) -> int:

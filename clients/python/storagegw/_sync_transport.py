@@ -40,10 +40,13 @@ class SyncTransport:
         credentials: grpc.ChannelCredentials | None,
         chunk_size: int,
         auth: CallAuth | None = None,
+        load_balancing: str | None = None,
     ) -> None:
         self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
-            channel = open_channel(target, credentials, grpc.insecure_channel, grpc.secure_channel)
+            channel = open_channel(
+                target, credentials, grpc.insecure_channel, grpc.secure_channel, load_balancing
+            )
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)
         self._chunk_size = chunk_size

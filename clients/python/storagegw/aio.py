@@ -62,11 +62,14 @@ class AsyncClient(Methods, AsyncClosedOnExit):
         tls: TlsConfig | None = None,
         token: str | None = None,
         token_provider: AsyncTokenProvider | None = None,
+        load_balancing: str | None = None,
     ) -> None:
         super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
         auth = AsyncCallAuth(token, token_provider)
         credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
-        self._transport = AsyncTransport(target, channel, credentials, self.chunk_size, auth)
+        self._transport = AsyncTransport(
+            target, channel, credentials, self.chunk_size, auth, load_balancing
+        )
 
     async def close(self) -> None:
         await self._transport.close()

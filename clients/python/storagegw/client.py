@@ -58,6 +58,12 @@ class Client(Methods, ClosedOnExit):
             uploads, download_file); each call may give its own.
         resumable_threshold: put_file(resumable=None) uploads a path or a
             seekable file of at least this many bytes resumably.
+        load_balancing: gRPC's load-balancing policy for the channel the client
+            opens, e.g. "round_robin" with a target naming several replicas
+            ("ipv4:127.0.0.1:50051,127.0.0.1:50052", or a DNS name with several
+            addresses such as a Kubernetes headless Service): calls are spread
+            over them, and a replica that stops answering is left out. None
+            keeps gRPC's default (pick_first: one address at a time).
     """
 
     def __init__(
@@ -74,11 +80,14 @@ class Client(Methods, ClosedOnExit):
         tls: TlsConfig | None = None,
         token: str | None = None,
         token_provider: TokenProvider | None = None,
+        load_balancing: str | None = None,
     ) -> None:
         super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
         auth = CallAuth(token, token_provider)
         credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
-        self._transport = SyncTransport(target, channel, credentials, self.chunk_size, auth)
+        self._transport = SyncTransport(
+            target, channel, credentials, self.chunk_size, auth, load_balancing
+        )
 
     def close(self) -> None:
         self._transport.close()
