@@ -227,22 +227,9 @@ class AuthSection:
         payload = small.Payload(*data.small_payload(self.args.small_size))
         keys = self._small_keys.setdefault(name, [])
         prefix = f"bench/{self.name}/{name}-c{concurrency}-{op}-{len(keys)}"
-        if op == "put":
-
-            def key(n: int) -> str:
-                return f"{prefix}/{n:06d}"
-
-            def warm_key(n: int) -> str:
-                return f"{prefix}/warm-{n:06d}"
-
-        else:
-            if not keys:
-                raise RuntimeError(f"no objects stored on {variant.label} to get")
-
-            def key(n: int) -> str:
-                return keys[n % len(keys)]
-
-            warm_key = key
+        if op != "put" and not keys:
+            raise RuntimeError(f"no objects stored on {variant.label} to get")
+        key, warm_key = small.cell_keys(op, prefix, keys)
         cell = small.Cell(
             "gateway",
             self._gateways[name].address,

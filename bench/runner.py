@@ -211,21 +211,7 @@ class Runner:
         """(ops/s, measure) of one small-object cell."""
         payload = small.Payload(*data.small_payload(self.args.small_size))
         prefix = f"bench/small/{mechanism}-c{concurrency}-{op}"
-        if op == "put":
-
-            def key(n: int) -> str:
-                return f"{prefix}/{n:06d}"
-
-            def warm_key(n: int) -> str:
-                return f"{prefix}/warm-{n:06d}"
-
-        else:
-            keys = self._small_keys[target]
-
-            def key(n: int) -> str:
-                return keys[n % len(keys)]
-
-            warm_key = key
+        key, warm_key = small.cell_keys(op, prefix, self._small_keys[target] if op != "put" else ())
         cell = small.Cell(
             target,
             self.servers[target].address,

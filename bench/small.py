@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,20 @@ class Payload:
     data: bytes
     crc32c: int
     sha256: bytes
+
+
+def cell_keys(
+    op: str, prefix: str, stored: Sequence[str]
+) -> tuple[Callable[[int], str], Callable[[int], str]]:
+    """(key, warm-up key) of a cell's n-th operation: a Put writes fresh keys
+    under prefix, a Get cycles through the keys stored before."""
+    if op == "put":
+        return (lambda n: f"{prefix}/{n:06d}"), (lambda n: f"{prefix}/warm-{n:06d}")
+
+    def stored_key(n: int) -> str:
+        return stored[n % len(stored)]
+
+    return stored_key, stored_key
 
 
 @dataclass(frozen=True)
