@@ -88,6 +88,10 @@ class Config:
     http_keepalive_timeout: float = 15.0
     # Open HTTP connections past this many are closed at once, unanswered.
     http_max_connections: int = 512
+    # A refused upload's body still on its way is read and dropped up to this
+    # much, for up to this long, so that its client can read the answer.
+    http_linger_bytes: int = 4 * 1024 * 1024
+    http_linger_time: float = 2.0
     base_url: str = ""
     url_secret: str | None = field(default=None, repr=False)
     url_expiration: int = 3600
@@ -329,6 +333,12 @@ def load(env: Mapping[str, str]) -> Config:
         ),
         http_max_connections=_read(
             env, "GATEWAY_HTTP_MAX_CONNECTIONS", _DEFAULT.http_max_connections, _count
+        ),
+        http_linger_bytes=_read(
+            env, "GATEWAY_HTTP_LINGER_BYTES", _DEFAULT.http_linger_bytes, parse_size
+        ),
+        http_linger_time=_read(
+            env, "GATEWAY_HTTP_LINGER_TIME", _DEFAULT.http_linger_time, parse_duration
         ),
         base_url=base_url,
         url_secret=secret,

@@ -24,6 +24,7 @@ from gateway.core.upload_ids import UploadIds
 from gateway.core.url_secret import load_or_create_secrets
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
+from gateway.http.limits import Linger
 from gateway.http.listener import ConnectionLimits, HttpListener
 from gateway.http.probes import Readiness
 from gateway.rpc import wire
@@ -239,6 +240,7 @@ class Gateway:
             metrics=None if self.telemetry is None else self.telemetry.metrics,
             tracing=None if self.telemetry is None else self.telemetry.tracing,
             readiness=self.readiness,
+            linger=Linger(self.config.http_linger_bytes, self.config.http_linger_time),
         )
         limits = ConnectionLimits(
             self.config.http_keepalive_timeout, self.config.http_max_connections

@@ -101,3 +101,14 @@ class Reader:
         except TimeoutError:
             return False
         return True
+
+    def ended_cleanly(self) -> bool:
+        """True when the server closed with an orderly end (EOF) after any
+        bytes still in flight; False on a reset, which may have destroyed
+        what the server sent before it."""
+        try:
+            while self._fill():
+                pass
+        except ConnectionResetError:
+            return False
+        return True

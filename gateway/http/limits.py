@@ -1,7 +1,8 @@
 """Bounds on what one signed-URL request may hold: an idle bound on every body
 read and every response write, `Expect: 100-continue` answered only once a
 request is accepted, the size limit an upload is held to (and where it comes
-from), and header values that are always legal.
+from), a bounded drain of a refused upload's body, and header values that are
+always legal.
 
 Why: a client that stops sending (or breaks a chunked body's framing, which
 aiohttp reports as a new message while the current body waits for more) or
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from aiohttp.http import HttpVersion11
 
 from gateway.domain.errors import GatewayError, Reason
@@ -25,6 +26,7 @@ from gateway.domain.errors import GatewayError, Reason
 T = TypeVar("T")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_ASKED_FOR_BODY = web.RequestKey("asked_for_body", bool)
 # Visible ASCII, space and tab: what every HTTP stack accepts in a field value.
 _LEGAL_VALUE = re.compile(r"[\x20-\x7e\t]*")
 
@@ -89,6 +91,52 @@ async def send_continue(request: web.Request) -> None:
         await request.writer.write(_CONTINUE)
         # As aiohttp's own handler does: the 100 is not part of the response's size.
         request.writer.output_size = 0
+        request[_ASKED_FOR_BODY] = True
+
+
+def body_is_coming(request: web.Request) -> bool:
+    """Whether the client sends its body without waiting: it did not ask
+    `Expect: 100-continue`, or it did and got its 100."""
+    expect = request.headers.get("Expect", "")
+    return expect.lower() != "100-continue" or bool(request.get(_ASKED_FOR_BODY))
+
+
+@dataclass(frozen=True, slots=True)
+class Linger:
+    """How much of a refused upload's unread body is read and dropped after
+    its answer is sent (GATEWAY_HTTP_LINGER_BYTES, GATEWAY_HTTP_LINGER_TIME).
+
+    Why: closing a socket with unread bytes makes the kernel send a reset,
+    and a reset can destroy the answer before the client reads it: a client
+    still sending its body (most send it whole before they read) would see a
+    broken connection instead of the 413 that says why. Apache and nginx
+    linger the same way. The bound keeps a fast sender from pushing a large
+    body through the gateway for nothing: past it the connection is cut."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_time: float = 2.0
+
+
+async def answer_then_drain(
+    request: web.Request, response: web.StreamResponse, linger: Linger
+) -> None:
+    """Send response (the connection then closes), then read and drop what is
+    left of the request's body, up to linger's bounds."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    left = linger.max_bytes
+    try:
+        async with asyncio.timeout(linger.max_time):
+            while left > 0 and not request.content.is_eof():
+                data = await request.content.readany()
+                if not data:
+                    return
+                left -= len(data)
+    except (TimeoutError, OSError, ClientPayloadError):
+        # Out of time, or the client went away or broke its framing: the
+        # connection closes either way.
+        return
 
 
 def header_value(value: str, fallback: str) -> str:

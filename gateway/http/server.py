@@ -22,7 +22,8 @@ Error bodies are short plain text with the reason in the X-Sgw-Reason header.
 
 An upload is checked (signature, key, bucket, content type, declared size)
 before its body is asked for: `Expect: 100-continue` gets its 100 only then,
-and a refused upload's connection is closed without reading its body. Reads
+and a refused upload's connection is closed without asking for its body (one
+sent regardless is drained within GATEWAY_HTTP_LINGER_BYTES/_TIME). Reads
 and writes are bounded by the idle timeout (gateway/http/limits.py); the
 connections themselves by gateway/http/listener.py.
 
@@ -54,7 +55,10 @@ from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, WriteOptions
 from gateway.http.form import MAX_FIELD_BYTES, MAX_FIELDS, at_least, read_form
 from gateway.http.limits import (
+    Linger,
     SizeLimit,
+    answer_then_drain,
+    body_is_coming,
     expect_nothing_yet,
     idle_bounded,
     send_continue,
@@ -71,6 +75,7 @@ access_log = logging.getLogger("gateway.http.access")
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_LINGER = Linger()
 REASON_HEADER = "X-Sgw-Reason"
 # The most a form adds to the object's bytes: its fields and their boundaries.
 MAX_FORM_OVERHEAD = MAX_FIELDS * (MAX_FIELD_BYTES + 512) + 4096
@@ -82,6 +87,7 @@ _CHUNK_SIZE = web.AppKey("chunk_size", int)
 _MAX_SIZE = web.AppKey("max_object_size", int)  # absent: no gateway limit
 _STREAM_LIMITS = web.AppKey("stream_limits", StreamLimits)  # absent: none
 _IDLE = web.AppKey("idle_timeout", float)
+_LINGER = web.AppKey("linger", Linger)
 _METRICS = web.AppKey("metrics", GatewayMetrics)  # absent: metrics off
 _TRACING = web.AppKey("tracing", GatewayTracing)  # absent: traces off
 
@@ -116,13 +122,15 @@ def make_app(
     metrics: GatewayMetrics | None = None,
     tracing: GatewayTracing | None = None,
     readiness: ReadinessSource | None = None,
+    linger: Linger = DEFAULT_LINGER,
 ) -> web.Application:
     """The signed-URL application; serve it with gateway.http.listener.HttpListener.
     idle_timeout bounds the wait for each read of a body and each write of an answer.
     stream_limits (the gRPC server's) also admits each GET, PUT and POST, so that
     one cap and one byte budget hold for both listeners. metrics records each
     request's duration and outcome, tracing a span of each. readiness, when
-    given, serves /healthz and /readyz."""
+    given, serves /healthz and /readyz. linger bounds the drain of a refused
+    upload's body."""
     app = web.Application()
     if metrics is not None:
         app[_METRICS] = metrics
@@ -135,6 +143,7 @@ def make_app(
     app[_SIGNER] = signer
     app[_CHUNK_SIZE] = chunk_size
     app[_IDLE] = idle_timeout
+    app[_LINGER] = linger
     if max_object_size is not None:
         app[_MAX_SIZE] = max_object_size
     app.router.add_route(
@@ -184,8 +193,13 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         if span is not None:
             span.end(entry, outcome, reason, http_status=status)
     if response.status >= 400 and not request.content.is_eof():
-        # A refused upload: its body is not read (nor drained), the connection ends.
-        response.force_close()
+        # A refused upload: the connection ends. A body on its way is drained
+        # (within bounds) so that the client reads the answer; one the client
+        # waits to be asked for is never asked for.
+        if body_is_coming(request):
+            await answer_then_drain(request, response, request.app[_LINGER])
+        else:
+            response.force_close()
     return response
 
 

@@ -214,6 +214,45 @@ def test_refused_upload_sent_without_waiting_is_not_drained(gw: RunningGateway, 
     sock.close()
 
 
+@pytest.mark.parametrize("case", ["bad-signature", "over-max-size"])
+def test_refused_body_sent_whole_is_drained_so_its_answer_arrives(
+    gw: RunningGateway, case: str
+) -> None:
+    """Most clients send their whole body before they read: what is left of it
+    is read and dropped (within GATEWAY_HTTP_LINGER_BYTES) and the connection
+    ends in order, so the refusal is read, not lost to a reset."""
+    url, headers, status, reason = refusals(gw)[case]
+    size = 2 * 1024 * 1024
+    sock = connect(gw.gateway.http_port)
+    sock.sendall(head("PUT", url, {**headers, "Content-Length": str(size)}) + bytes(size))
+    reader = Reader(sock)
+    response = reader.response()
+    assert (response.status, response.reason) == (status, reason)
+    assert response.headers["connection"].lower() == "close"
+    assert reader.ended_cleanly()
+    assert not stored(gw, "k")
+    sock.close()
+
+
+def test_the_drain_of_a_refused_body_is_bounded(
+    gateway_factory: Callable[..., RunningGateway],
+) -> None:
+    gw = gateway_factory(STORAGE_BACKEND="memory", GATEWAY_HTTP_LINGER_BYTES="64KiB")
+    url, headers, _, _ = refusals(gw)["over-max-size"]
+    size = 2 * 1024 * 1024
+    sock = connect(gw.gateway.http_port)
+    # Past 64 KiB the gateway reads no more: the connection is cut, not ended in order.
+    try:
+        sock.sendall(head("PUT", url, {**headers, "Content-Length": str(size)}) + bytes(size))
+        reader = Reader(sock)
+        reader.response()
+        cut = not reader.ended_cleanly()
+    except (ConnectionResetError, BrokenPipeError):
+        cut = True
+    assert cut
+    sock.close()
+
+
 def test_accepted_upload_gets_100_continue_then_is_stored(gw: RunningGateway) -> None:
     sock = connect(gw.gateway.http_port)
     url = sign(gw, "k", "PUT", max_size=1000, content_type="image/png")

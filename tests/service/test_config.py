@@ -311,6 +311,16 @@ def test_http_connection_bounds():
     assert (config.http_keepalive_timeout, config.http_max_connections) == (0.5, 3)
 
 
+def test_http_linger_bounds():
+    config = load({})
+    assert (config.http_linger_bytes, config.http_linger_time) == (4 << 20, 2.0)
+    config = load({"GATEWAY_HTTP_LINGER_BYTES": "64KiB", "GATEWAY_HTTP_LINGER_TIME": "5s"})
+    assert (config.http_linger_bytes, config.http_linger_time) == (64 << 10, 5.0)
+    with pytest.raises(ConfigError) as error:
+        load({"GATEWAY_HTTP_LINGER_TIME": "soon"})
+    assert error.value.setting == "GATEWAY_HTTP_LINGER_TIME"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
