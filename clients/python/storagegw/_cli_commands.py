@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
+from storagegw._cli_stdin import stdin_source
+from storagegw._common import BinaryReader
 from storagegw._progress import ProgressBar
 from storagegw._retry import is_transient
 from storagegw._types import ObjectInfo, UploadSession
@@ -139,7 +141,7 @@ def _put_resumable(client: Client, args: argparse.Namespace) -> int:
 def _put_file(
     client: Client,
     args: argparse.Namespace,
-    source: str | BinaryIO,
+    source: str | BinaryReader,
     bar: ProgressBar | None,
     announce: Callable[[UploadSession], None] | None = None,
 ) -> ObjectInfo:
@@ -213,13 +215,17 @@ def run_upload_abort(client: Client, args: argparse.Namespace) -> int:
 def run_put(client: Client, args: argparse.Namespace) -> int:
     if args.resume or args.upload_id:
         return _put_resumable(client, args)
-    source: str | BinaryIO
-    if args.file == "-":
-        source = sys.stdin.buffer
-        total = _stdin_size(source)
-    else:
-        source = args.file
-        total = os.stat(args.file).st_size
+    if args.file != "-":
+        return _put_plain(client, args, args.file, os.stat(args.file).st_size)
+    # Once the upload is over, however it ended, no thread may still be
+    # reading stdin (see _cli_stdin): the source is closed before returning.
+    with stdin_source(sys.stdin.buffer) as source:
+        return _put_plain(client, args, source, _stdin_size(sys.stdin.buffer))
+
+
+def _put_plain(
+    client: Client, args: argparse.Namespace, source: str | BinaryReader, total: int | None
+) -> int:
     bar = _progress_bar(args, args.key, total)
     try:
         info = _put_file(client, args, source, bar)
