@@ -16,15 +16,27 @@ from storagegw._cli_stdin import StdinReader, stdin_source
 from tests.client.test_cli import CLI
 
 
-@pytest.fixture
-def pipe() -> Iterator[tuple[int, int]]:
-    read_end, write_end = os.pipe()
-    yield read_end, write_end
-    for fd in (read_end, write_end):
-        try:
+class Pipe:
+    """os.pipe() whose write end a test may close early (end_input)."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        self._open = [self.read_end, self.write_end]
+
+    def end_input(self) -> None:
+        os.close(self.write_end)
+        self._open.remove(self.write_end)
+
+    def close(self) -> None:
+        for fd in self._open:
             os.close(fd)
-        except OSError:
-            pass  # the test closed it
+
+
+@pytest.fixture
+def pipe() -> Iterator[Pipe]:
+    opened = Pipe()
+    yield opened
+    opened.close()
 
 
 @pytest.mark.parametrize(
@@ -39,10 +51,9 @@ def test_put_refused_while_stdin_stays_open(memory_gateway, pipe, args, code, me
     a pipe that stays open with nothing in it: gRPC's thread waits in a read
     of stdin. The command still ends, with the refusal's exit code and
     message alone, not killed by SIGABRT when the interpreter exits."""
-    read_end, _write_end = pipe  # the write end stays open until the command is over
-    result = subprocess.run(
+    result = subprocess.run(  # the write end stays open until the command is over
         [CLI, "--target", memory_gateway.target, *args],
-        stdin=read_end,
+        stdin=pipe.read_end,
         capture_output=True,
         timeout=60,
         check=False,
@@ -54,31 +65,28 @@ def test_put_refused_while_stdin_stays_open(memory_gateway, pipe, args, code, me
 
 
 def test_reader_reads_what_is_written_until_the_end(pipe):
-    read_end, write_end = pipe
-    reader = StdinReader(read_end)
-    os.write(write_end, b"abc")
-    os.write(write_end, b"def")
+    reader = StdinReader(pipe.read_end)
+    os.write(pipe.write_end, b"abc")
+    os.write(pipe.write_end, b"def")
     assert reader.read(4) == b"abcd"
-    os.write(write_end, b"ghi")
-    os.close(write_end)
+    os.write(pipe.write_end, b"ghi")
+    pipe.end_input()
     assert reader.read(10) == b"efghi"  # fewer only at the end of input
     assert reader.read(10) == b""
     reader.close()
 
 
 def test_reader_reads_all_without_a_size(pipe):
-    read_end, write_end = pipe
-    reader = StdinReader(read_end)
-    os.write(write_end, b"all of it")
-    os.close(write_end)
+    reader = StdinReader(pipe.read_end)
+    os.write(pipe.write_end, b"all of it")
+    pipe.end_input()
     assert reader.read() == b"all of it"
     reader.close()
 
 
 def test_close_ends_a_read_waiting_on_another_thread(pipe):
     """Nothing is ever written: the read can only end through close()."""
-    read_end, _write_end = pipe
-    reader = StdinReader(read_end)
+    reader = StdinReader(pipe.read_end)
     outcome: list[BaseException | bytes] = []
 
     def read() -> None:
@@ -96,13 +104,12 @@ def test_close_ends_a_read_waiting_on_another_thread(pipe):
     assert isinstance(outcome[0], ValueError)
     with pytest.raises(ValueError, match="closed"):
         reader.read(1)
-    os.write(_write_end, b"late")  # the descriptor is not the reader's to close
-    assert os.read(read_end, 4) == b"late"
+    os.write(pipe.write_end, b"late")  # the descriptor is not the reader's to close
+    assert os.read(pipe.read_end, 4) == b"late"
 
 
 def test_stdin_source_reads_a_pipe_through_a_reader_it_closes(pipe):
-    read_end, _write_end = pipe
-    with open(read_end, "rb", closefd=False) as stdin, stdin_source(stdin) as source:
+    with open(pipe.read_end, "rb", closefd=False) as stdin, stdin_source(stdin) as source:
         assert isinstance(source, StdinReader)
     with pytest.raises(ValueError, match="closed"):
         source.read(1)
