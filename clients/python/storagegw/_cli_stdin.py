@@ -3,13 +3,16 @@ command can stop the reading when the upload ends early.
 
 gRPC reads a Put's request iterator, and so the upload source, on a daemon
 thread of its own. Read through sys.stdin.buffer, that thread holds the
-BufferedReader's lock while it waits in read(2) for a pipe or terminal that
-has nothing to give yet. When the gateway refuses the upload before stdin
-ends (a bad key, a failed precondition, Ctrl-C), the main thread returns
-and the interpreter, finalizing, closes sys.stdin: it cannot take that lock
-and aborts the process ("Fatal Python error: _enter_buffered_busy: could
-not acquire lock for <_io.BufferedReader name='<stdin>'> at interpreter
-shutdown"), killing the command with SIGABRT instead of its exit code.
+BufferedReader's lock for the whole of each read(), the GIL released while
+it waits in read(2). When the gateway refuses the upload from its first
+message (a bad key, an unknown bucket) or Ctrl-C stops it, the main thread
+returns and the interpreter finalizes while that read may be under way:
+the thread, still in read(2) or unable to take the GIL back once
+finalization has begun, never releases the lock, and closing sys.stdin
+then gives up after a second and aborts the process ("Fatal Python error: _enter_buffered_busy: could not
+acquire lock for <_io.BufferedReader name='<stdin>'> at interpreter
+shutdown") with SIGABRT instead of the command's exit code. A pipe that
+stays open and empty makes this certain; a short stdin only now and then.
 
 StdinReader reads the descriptor itself, never through the buffered
 object, and waits in poll() on both it and a wake-up pipe: close(), called
