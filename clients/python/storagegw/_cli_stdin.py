@@ -9,10 +9,11 @@ message (a bad key, an unknown bucket) or Ctrl-C stops it, the main thread
 returns and the interpreter finalizes while that read may be under way:
 the thread, still in read(2) or unable to take the GIL back once
 finalization has begun, never releases the lock, and closing sys.stdin
-then gives up after a second and aborts the process ("Fatal Python error: _enter_buffered_busy: could not
-acquire lock for <_io.BufferedReader name='<stdin>'> at interpreter
-shutdown") with SIGABRT instead of the command's exit code. A pipe that
-stays open and empty makes this certain; a short stdin only now and then.
+then gives up after a second and aborts the process ("Fatal Python
+error: _enter_buffered_busy: could not acquire lock for
+<_io.BufferedReader name='<stdin>'> at interpreter shutdown") with SIGABRT
+instead of the command's exit code. A pipe that stays open and empty
+makes this certain; a short stdin only now and then.
 
 StdinReader reads the descriptor itself, never through the buffered
 object, and waits in poll() on both it and a wake-up pipe: close(), called
