@@ -323,7 +323,7 @@ class PeersSection:
 
     def describe(self) -> str:
         a = self.args
-        labels = "; ".join(f"{name}: {peer.label}" for name, peer in self._peers.items())
+        labels = "; ".join(f"{name}: {peer.version}" for name, peer in self._peers.items())
         return (
             f"peers: one gateway (local backend) and the peers up at once ({labels}); "
             f"medians of {a.peer_runs} runs, the paths in turn with the order rotating; small "
@@ -332,11 +332,14 @@ class PeersSection:
             "timed transfer or pass; storagegw: its Python client with its defaults (put_file "
             "resumable, download_file to a temporary file, fsynced, renamed; CRC32C per chunk "
             "and CRC32C + SHA-256 per object on both ends), the gateway fsyncs each object and "
-            "its directory; fastapi: PUT streams the body to a temporary file, fsync, rename, GET "
-            "a FileResponse; rclone: `rclone serve http|webdav DIR` with its defaults (no VFS "
-            "cache); the HTTP peers' big downloads are streamed by httpx to a temporary file, "
-            "fsynced, renamed, and only their sizes checked (the warm-up checks SHA-256 on every "
-            "path); rclone-http serves the source file itself; boto3 direct on Ceph RGW: see the "
+            "its directory; fastapi: PUT streams the body to a temporary file, fsync, rename (no "
+            "directory fsync), GET a FileResponse; rclone: `rclone serve http|webdav DIR` with "
+            "its defaults (no VFS cache): a webdav PUT writes into the object's file in place, "
+            "with no fsync and no rename, so it is not durable when answered and a broken PUT "
+            "leaves a partial object; the HTTP peers' big downloads are streamed by httpx to a "
+            "temporary file, fsynced, renamed, and only their sizes checked (the warm-up checks "
+            "SHA-256 on every path); rclone-http serves the source file itself; CPU figures are "
+            "whole clock ticks (10 ms), coarse at small sizes; boto3 direct on Ceph RGW: see the "
             "S3 section"
         )
 
