@@ -31,8 +31,8 @@ $(BUF): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Real servers the tests start and stop themselves: Ceph RGW and Prometheus from
-# Debian's packages (apt; a no-op once installed). moto comes with the venv.
+# Real servers the tests start and stop themselves: Ceph RGW, Prometheus, HAProxy and rclone
+# from Debian's packages (apt; a no-op once installed). moto comes with the venv.
 test-servers:
 	scripts/install-test-servers.sh
 
