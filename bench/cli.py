@@ -22,6 +22,9 @@ from bench.auth import AuthSection
 from bench.gcs import DEFAULT_CHUNK_SIZE as GCS_CHUNK_SIZE
 from bench.gcs import GcsSection
 from bench.limits import LimitsSection
+from bench.peers import PeersSection
+from bench.peers import add_arguments as add_peer_arguments
+from bench.peers import check_arguments as check_peer_arguments
 from bench.remote import RemoteSection
 from bench.report import (
     RemoteResults,
@@ -50,8 +53,12 @@ LOCAL_WORKLOADS = ("put", "get", "small")
 _S3_DEFAULTS = S3Settings(bucket="-")
 # The sections comparing the gateway with a storage server's own client.
 REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
-# The sections of variants side by side, each against its baseline.
-SIDE_BY_SIDE: dict[str, type[AuthSection]] = {"auth": AuthSection, "telemetry": TelemetrySection}
+# The sections side by side: variants against a baseline, storagegw against its peers.
+SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection]] = {
+    "auth": AuthSection,
+    "telemetry": TelemetrySection,
+    "peers": PeersSection,
+}
 WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits", *SIDE_BY_SIDE)
 
 
@@ -138,8 +145,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "upload vs plain Put on local and S3, and time to resume) and limits (gateway RSS "
         "with 2,000 idle Put streams and 64 concurrent 64 MiB Puts) and auth (4 KiB ops/s with "
         "TLS, mTLS, a JWT, a JWT + policy against none; a SIZE Put and Get over TLS against "
-        "plaintext) and telemetry (the same cells with traces and metrics fully on against off; "
-        "default all)",
+        "plaintext) and telemetry (the same cells with traces and metrics fully on against off) "
+        "and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a SIZE "
+        "Put and Get, small-object Put and Get; default all)",
     )
     parser.add_argument(
         "--s3-servers",
@@ -201,6 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra environment for both servers (repeatable), e.g. "
         "MALLOC_MMAP_THRESHOLD_=16777216",
     )
+    add_peer_arguments(parser)
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 when a target is missed"
@@ -214,6 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(error))
     if args.size < 4 or args.small_ops < 1 or args.repeat < 1:
         parser.error("--size, --small-ops and --repeat must be positive")
+    check_peer_arguments(parser, args)
     if not MIN_PART_SIZE <= args.s3_part_size <= MAX_PART_SIZE:
         parser.error("--s3-part-size must be between 5MiB and 5GiB (S3's limits)")
     if args.s3_concurrency < 1:
@@ -340,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             limits.run()
             notes += limits.notes
             failed += limits.failed
-        sided: list[AuthSection] = []
+        sided: list[AuthSection | PeersSection] = []
         for name, section_class in SIDE_BY_SIDE.items():
             if name in args.only:
                 sided.append(section_class(args, processes, Path(data_dir), options))

@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import grpc
@@ -194,6 +195,19 @@ def test_make_run_installs_only_what_serving_needs():
     assert any("-e '.[grpcurl]'" in line for line in installs), installs
     # The development tools come with `make setup` (and so `make test`).
     assert any("-e '.[dev]'" in line for line in _dry_run("setup") if "pip install" in line)
+
+
+def test_make_bench_sets_itself_up_and_keeps_its_peers_out_of_the_runtime():
+    commands = _dry_run("bench")
+    assert any("-e '.[dev]'" in line for line in commands if "pip install" in line), commands
+    assert any("scripts/install-test-servers.sh" in line for line in commands), commands
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    bench = project["optional-dependencies"]["bench"]
+    assert {"fastapi", "uvicorn[standard]", "httpx"} <= {spec.split("=")[0] for spec in bench}
+    assert "storagegw[bench]" in project["optional-dependencies"]["dev"]
+    runtime = " ".join(project["dependencies"] + project["optional-dependencies"]["grpcurl"])
+    assert "fastapi" not in runtime
+    assert "uvicorn" not in runtime
 
 
 def test_installing_buf_leaves_the_committed_lock_alone(tmp_path):
