@@ -5,7 +5,10 @@ whose calls stay on the machine makes no span of a fast call at all."""
 
 from __future__ import annotations
 
+import http.client
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from storagegw import Client, NotFound
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import backend_env
+from tests.servers import MotoServer
 from tests.telemetry.spans import SpanRecorder, Spans, children, count, server_spans
 from tests.telemetry.test_traces import GET, PUT, SERVICE
 
@@ -183,3 +187,115 @@ def test_an_s3_request_span_names_its_operation(traced_on: Start, driver: str):
     (head,) = server_spans(spans, HEAD)
     head_object = only(spans, only(spans, head, "backend head"), "S3 HeadObject")
     assert head_object.attributes["http.response.status_code"] == 404
+
+
+@pytest.mark.parametrize("driver", list(SERVICES))
+def test_a_request_path_is_recorded_without_its_query_when_keys_may_be(
+    traced_on: Start, driver: str
+):
+    running, recorder = traced_on(driver, GATEWAY_TRACE_KEYS="1")
+    with Client(running.target) as client:
+        client.put_bytes(KEY, DATA)
+        # A listing's request carries its prefix and page in the query string.
+        assert [o.key for o in client.list("who/")] == [KEY]
+    spans = recorder.wait_for(count(f"{SERVICE}/List", 1))
+    (listed,) = server_spans(spans, f"{SERVICE}/List")
+    listings = children(spans, only(spans, listed, "backend list"))
+    assert listings
+    for request in listings:
+        assert request.attributes["http.request.method"] == "GET"
+        assert request.attributes["http.response.status_code"] == 200
+    requests = [s for s in spans if s.name.startswith(f"{SERVICES[driver]} ")]
+    paths = [str(s.attributes["url.path"]) for s in requests]
+    assert len(paths) == len(requests)
+    assert all(path.startswith("/") for path in paths)
+    assert not any("?" in path or "prefix" in path or "uploadType" in path for path in paths)
+    assert not any("?" in text for text in attribute_texts(spans))
+
+
+class _FlakyFront(BaseHTTPRequestHandler):
+    """Forwards to an S3 server, but first answers the next `refuse` PUTs
+    itself with S3's 503 SlowDown, which botocore retries."""
+
+    protocol_version = "HTTP/1.1"
+    upstream: str
+    refuse: list[int]  # [how many PUTs still to refuse]
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.command == "PUT" and self.refuse[0] > 0:
+            self.refuse[0] -= 1
+            self._answer(503, [("Content-Type", "application/xml")], SLOW_DOWN)
+            return
+        upstream = http.client.HTTPConnection(self.upstream, timeout=30)
+        try:
+            upstream.request(self.command, self.path, body, dict(self.headers))
+            response = upstream.getresponse()
+            data = response.read()
+        finally:
+            upstream.close()
+        skip = {"content-length", "transfer-encoding", "connection"}
+        headers = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
+        self._answer(response.status, headers, data, length=response.getheader("Content-Length"))
+
+    def _answer(
+        self, status: int, headers: list[tuple[str, str]], data: bytes, length: str | None = None
+    ) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", length or str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+@pytest.fixture
+def flaky_s3(moto_server: MotoServer) -> Iterator[tuple[str, list[int]]]:
+    """(the endpoint of _FlakyFront before moto, its refusal count)."""
+    refuse = [0]
+    upstream = moto_server.endpoint.removeprefix("http://")
+    handler = type("Front", (_FlakyFront,), {"upstream": upstream, "refuse": refuse})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", refuse
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_each_attempt_of_a_retried_s3_request_is_its_own_span(
+    traced_on: Start, flaky_s3: tuple[str, list[int]]
+):
+    front, refuse = flaky_s3
+    running, recorder = traced_on("s3-moto", STORAGE_S3_ENDPOINT=front)
+    refuse[0] = 1  # the Put's PutObject
+    with Client(running.target) as client:
+        client.put_bytes(KEY, DATA)
+        assert client.get_bytes(KEY) == DATA
+    assert refuse == [0]
+    spans = recorder.wait_for(count(GET, 1))
+    (put,) = server_spans(spans, PUT)
+    refused, stored = [
+        s for s in children(spans, only(spans, put, "backend commit")) if s.name == "S3 PutObject"
+    ]
+    assert refused.attributes["http.response.status_code"] == 503
+    assert refused.attributes["error.type"] == "503"
+    assert refused.status.status_code is StatusCode.ERROR
+    assert "http.request.resend_count" not in refused.attributes
+    assert stored.attributes["http.response.status_code"] == 200
+    assert stored.attributes["http.request.resend_count"] == 1
+    assert stored.status.status_code is StatusCode.UNSET
+    assert refused.end_time <= stored.start_time
