@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from gateway.access.settings import AccessSettings, load_access_settings
 from gateway.backends import registry
 from gateway.backends.base import Backend
+from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import DriverSpec
 from gateway.core.url_secret import parse_secrets
 from gateway.domain.errors import GatewayError
@@ -60,9 +61,10 @@ class BucketConfig:
     # gateway-wide GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES).
     max_unfinished_upload_bytes: int | None = None
 
-    def build(self) -> Backend:
-        """The driver serving this bucket (not yet probed)."""
-        return registry.build(self.backend, self.settings)
+    def build(self, observer: StoreObserver | None = None) -> Backend:
+        """The driver serving this bucket (not yet probed), reporting its
+        store requests and fsyncs to observer."""
+        return registry.build(self.backend, self.settings, observer)
 
     def __getattr__(self, name: str) -> Any:
         """The driver's settings by its kind (bucket.s3: None on another

@@ -35,6 +35,7 @@ from gateway.rpc.servicer import ServiceSettings, StorageServicer
 from gateway.telemetry import export as telemetry_export
 from gateway.telemetry.authn import InstrumentedAuthenticator
 from gateway.telemetry.backend import InstrumentedBackend
+from gateway.telemetry.store_spans import StoreSpans
 from gateway.telemetry.tracing import current_ids as current_trace_ids
 from gateway.transport.certificates import CertificateFiles
 from gateway.transport.grpc_credentials import server_credentials
@@ -121,7 +122,13 @@ class Gateway:
         self.access: Access = build_access(config.access)
         authenticator = self.access.authenticator
         guards = (*self.access.guards, *guards)
-        backends = {name: bucket.build() for name, bucket in config.buckets.items()}
+        # With traces on, each driver reports its store requests and fsyncs as spans.
+        backends = {
+            name: bucket.build(
+                None if tracing is None else StoreSpans(tracing, name, bucket.backend)
+            )
+            for name, bucket in config.buckets.items()
+        }
         if metrics is not None:
             # Every backend call and authentication is recorded by these wrappers.
             backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}

@@ -225,6 +225,11 @@ class Capabilities:
     upload_counter: UnfinishedCounter | None = None
     # Keeps incomplete uploads that a sweep should abort.
     cleaner: StaleUploadCleaner | None = None
+    # Its calls do their work on this machine (memory, a local disk), where
+    # a span of each would cost more than it tells: the gateway traces only
+    # the slow ones. A remote driver's calls each make a span, with the
+    # requests it sends to its store beneath (backends/observer.py).
+    calls_stay_local: bool = False
 
 
 class UnfinishedCounter(Protocol):

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.backends import gcs, local, memory, s3
 from gateway.backends.base import Backend
+from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import DriverSpec
 
 # In the order STORAGE_BACKEND's choices are listed and the environment is
@@ -36,9 +37,10 @@ def detect(env: Mapping[str, str]) -> str | None:
     return next((s.kind for s in SPECS if s.detect is not None and s.detect(env)), None)
 
 
-def build(kind: str, settings: Any) -> Backend:
-    """The driver of that kind serving settings (which its spec read)."""
+def build(kind: str, settings: Any, observer: StoreObserver | None = None) -> Backend:
+    """The driver of that kind serving settings (which its spec read),
+    reporting to observer."""
     spec = spec_of(kind)
     if spec is None:
         raise ValueError(f"unknown backend {kind!r}")
-    return spec.build(settings)
+    return spec.build(settings, observer)

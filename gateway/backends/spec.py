@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from gateway.backends.base import Backend
+from gateway.backends.observer import StoreObserver
 from gateway.domain.settings import BucketTable
 
 Settings = TypeVar("Settings")
@@ -32,9 +33,10 @@ class DriverSpec(Generic[Settings]):
     # Settings from a bucket's table, checked; a problem raises ConfigError
     # naming the field (table.name_of). Imports nothing heavy.
     read: Callable[[BucketTable], Settings]
-    # The driver serving those settings (its module is imported only here,
-    # so that a gateway loads only the drivers it uses).
-    build: Callable[[Settings], Backend]
+    # The driver serving those settings, reporting its store requests and
+    # fsyncs to the observer if there is one (its module is imported only
+    # here, so that a gateway loads only the drivers it uses).
+    build: Callable[[Settings, StoreObserver | None], Backend]
     # Whether the environment (its non-empty variables) asks for this driver
     # when STORAGE_BACKEND does not name one.
     detect: Callable[[Mapping[str, str]], bool] | None = None
@@ -56,7 +58,7 @@ class SettingsModule(Protocol[Settings_co]):
 def driver_spec(
     kind: str,
     settings: SettingsModule[Settings],
-    build: Callable[[Settings], Backend],
+    build: Callable[[Settings, StoreObserver | None], Backend],
     *,
     detect: Callable[[Mapping[str, str]], bool] | None = None,
 ) -> DriverSpec[Settings]:

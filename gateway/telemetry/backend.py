@@ -32,7 +32,8 @@ from gateway.telemetry.uploads import InstrumentedCleaner, InstrumentedUploads
 
 class InstrumentedBackend:
     """Implements Backend over another, recording into metrics as bucket,
-    and a span per call when tracing."""
+    and a span per call when tracing (per slow call, when the driver's calls
+    stay on the machine)."""
 
     def __init__(
         self,
@@ -42,8 +43,10 @@ class InstrumentedBackend:
         tracing: GatewayTracing | None = None,
     ) -> None:
         self._backend = backend
-        self._meter = meter = BucketMeter(metrics, bucket, backend.kind, tracing)
         capabilities = backend.capabilities
+        self._meter = meter = BucketMeter(
+            metrics, bucket, backend.kind, tracing, slow_only=capabilities.calls_stay_local
+        )
         uploads, cleaner = capabilities.uploads, capabilities.cleaner
         self._capabilities = dataclasses.replace(
             capabilities,

@@ -124,7 +124,9 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     if settings.traces.on:
         telemetry.tracer_provider = _tracer_provider(settings.traces, resource)
         tracer = telemetry.tracer_provider.get_tracer("storagegw")
-        telemetry.tracing = GatewayTracing(tracer, settings.traces.record_keys)
+        telemetry.tracing = GatewayTracing(
+            tracer, settings.traces.record_keys, settings.traces.slow_call_s
+        )
     return telemetry
 
 

@@ -1,21 +1,18 @@
 """One bucket's view of the instruments: its fixed attributes computed once,
 and the timing of each call to its backend, with a child span of the call's
-when traces are on."""
+when traces are on (for a driver whose calls stay on the machine, only when
+the call was slow)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from gateway.core import calllog
 from gateway.domain.errors import GatewayError, Reason
 from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics, key
-from gateway.telemetry.tracing import GatewayTracing, end_backend_span
-
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
+from gateway.telemetry.tracing import BackendSpan, GatewayTracing
 
 CANCELLED = "cancelled"
 
@@ -29,9 +26,14 @@ class BucketMeter:
         bucket: str,
         backend: str,
         tracing: GatewayTracing | None = None,
+        *,
+        slow_only: bool = False,
     ) -> None:
+        """slow_only: a span of a call only when it was slow (a driver whose
+        calls stay on the machine: Capabilities.calls_stay_local)."""
         self.metrics = metrics
         self.tracing = tracing
+        self.slow_only = slow_only
         self.bucket = bucket
         self.backend = backend
         where = {"bucket": bucket, "backend": backend}
@@ -48,10 +50,11 @@ class BucketMeter:
         self, operation: str, cost: CostClass | None = None, *, slow_only: bool = False
     ) -> TimedCall:
         """Time one backend call (`with meter.call("head", CostClass.B): ...`);
-        slow_only: a span only when it is slow (GatewayTracing.slow_checkpoint_s)."""
+        slow_only: a span only when it is slow (GatewayTracing.slow_call_s),
+        as every call is when the meter's driver's calls stay local."""
         if cost is not None:
             self.metrics.operations.add(1, self._classes[cost])
-        return TimedCall(self, operation, slow_only)
+        return TimedCall(self, operation, slow_only or self.slow_only)
 
     def finished(self, operation: str, outcome: str, seconds: float) -> None:
         attributes = {**self._where, "operation": operation, "outcome": outcome}
@@ -128,7 +131,7 @@ class TimedCall:
         self._slow_only = slow_only
         self._started = 0.0
         self._started_ns = 0
-        self._span: Span | None = None
+        self._span: BackendSpan | None = None
 
     def __enter__(self) -> None:
         meter = self._meter
@@ -152,8 +155,8 @@ class TimedCall:
         self._meter.finished(self._operation, outcome, seconds)
         meter, tracing = self._meter, self._meter.tracing
         if self._span is not None:
-            end_backend_span(self._span, outcome)
-        elif tracing is not None and self._slow_only and seconds >= tracing.slow_checkpoint_s:
+            self._span.end(outcome)
+        elif tracing is not None and self._slow_only and seconds >= tracing.slow_call_s:
             tracing.slow_backend_call(
                 self._operation, meter.bucket, meter.backend, self._started_ns, outcome
             )

@@ -14,7 +14,9 @@
   OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces), sampled as OTEL_TRACES_SAMPLER
   and OTEL_TRACES_SAMPLER_ARG say (parentbased_always_on by default).
   GATEWAY_TRACE_KEYS=1 records object keys on spans; otherwise a hash of
-  each (keys can be personal data).
+  each (keys can be personal data). GATEWAY_TRACE_SLOW_CALL_MS (10): what
+  is traced only when slow (checkpoints, the calls of a driver whose calls
+  stay on the machine, the local driver's fsyncs) is a span from this long.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gateway.domain.settings import ConfigError
 
 METRICS_LISTEN = "GATEWAY_METRICS_LISTEN"
 TRACE_KEYS = "GATEWAY_TRACE_KEYS"
+TRACE_SLOW_CALL_MS = "GATEWAY_TRACE_SLOW_CALL_MS"
 OTLP_DEFAULT = "http://localhost:4318"
 SAMPLERS = (
     "always_on",
@@ -49,6 +52,8 @@ class TraceSettings:
     ratio: float = 1.0
     # Object keys on spans as they are (GATEWAY_TRACE_KEYS=1), or hashed.
     record_keys: bool = False
+    # What is traced only when slow is a span from this many seconds on.
+    slow_call_s: float = 0.01
 
     @property
     def on(self) -> bool:
@@ -136,10 +141,20 @@ def _trace_settings(env: Mapping[str, str]) -> TraceSettings:
     keys = env.get(TRACE_KEYS, "0")
     if keys not in ("0", "1"):
         raise ConfigError(TRACE_KEYS, f"{keys!r} is not 0 or 1")
+    slow_ms = env.get(TRACE_SLOW_CALL_MS, "10")
+    try:
+        slow_call_s = float(slow_ms) / 1000
+    except ValueError:
+        slow_call_s = -1.0
+    if not 0.0 <= slow_call_s < float("inf"):
+        raise ConfigError(
+            TRACE_SLOW_CALL_MS, f"{slow_ms!r} is not a number of milliseconds (0 or more)"
+        )
     return TraceSettings(
         otlp_endpoint=_otlp_endpoint(env, "TRACES", "/v1/traces"),
         console="console" in _names(exporters or ""),
         sampler=sampler,
         ratio=ratio,
         record_keys=keys == "1",
+        slow_call_s=slow_call_s,
     )

@@ -1,6 +1,8 @@
 """Traces: a server span per gRPC call and per signed-URL request, a child
-span per backend call, and the W3C trace context (traceparent) of the caller
-continued.
+span per backend call (only the slow ones of a driver whose calls stay on
+the machine), and the W3C trace context (traceparent) of the caller
+continued. The spans of the requests a driver sends to its store and of the
+local driver's slow fsyncs are store_spans.py's.
 
 The fronts start a call's span where they start its record (the interceptor,
 the signed-URL _handle) and end it where they write its log line, with the
@@ -116,13 +118,13 @@ class CallSpan:
 class GatewayTracing:
     """The gateway's tracer, and the spans the fronts and the backend wrapper make."""
 
-    # A checkpoint (the local driver's fsyncs, an S3 part, a GCS chunk) is a
-    # span only when it took this long: a large upload makes many.
-    slow_checkpoint_s = 0.01
-
-    def __init__(self, tracer: trace.Tracer, record_keys: bool) -> None:
-        self._tracer = tracer
-        self._record_keys = record_keys
+    def __init__(self, tracer: trace.Tracer, record_keys: bool, slow_call_s: float = 0.01) -> None:
+        self.tracer = tracer
+        self.record_keys = record_keys
+        # What is traced only when slow (a checkpoint: a large upload makes
+        # many; every call of a driver whose calls stay local; an fsync) is
+        # a span only when it took this long (GATEWAY_TRACE_SLOW_CALL_MS).
+        self.slow_call_s = slow_call_s
 
     def start_rpc(
         self, service: str, method: str, metadata: Iterable[tuple[str, str | bytes]]
@@ -140,18 +142,20 @@ class GatewayTracing:
 
     def _start(self, name: str, carrier: dict[str, str], attributes: dict[str, str]) -> CallSpan:
         parent = _PROPAGATOR.extract(carrier) if carrier else otel_context.Context()
-        span = self._tracer.start_span(
+        span = self.tracer.start_span(
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
-        return CallSpan(span, token, self._record_keys)
+        return CallSpan(span, token, self.record_keys)
 
-    def backend_span(self, operation: str, bucket: str, backend: str) -> Span | None:
-        """A child span of the current call's for one backend call; None
-        outside a recorded call (health probes, cleanup sweeps: no trace)."""
+    def backend_span(self, operation: str, bucket: str, backend: str) -> BackendSpan | None:
+        """A child span of the current call's for one backend call, current
+        until it ends (the requests the driver sends for it become its
+        children); None outside a recorded call (health probes, cleanup
+        sweeps: no trace)."""
         if not trace.get_current_span().is_recording():
             return None
-        return self._tracer.start_span(
+        span = self.tracer.start_span(
             f"backend {operation}",
             kind=SpanKind.CLIENT,
             attributes={
@@ -160,6 +164,7 @@ class GatewayTracing:
                 "storagegw.operation": operation,
             },
         )
+        return BackendSpan(span, otel_context.attach(trace.set_span_in_context(span)))
 
     def slow_backend_call(
         self, operation: str, bucket: str, backend: str, started_ns: int, outcome: str
@@ -168,7 +173,7 @@ class GatewayTracing:
         from started_ns (time.time_ns()) to now."""
         if not trace.get_current_span().is_recording():
             return
-        span = self._tracer.start_span(
+        span = self.tracer.start_span(
             f"backend {operation}",
             kind=SpanKind.CLIENT,
             start_time=started_ns,
@@ -179,6 +184,22 @@ class GatewayTracing:
             },
         )
         end_backend_span(span, outcome)
+
+
+class BackendSpan:
+    """A backend call's span, current until end()."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span, token: object) -> None:
+        self._span = span
+        self._token = token
+
+    def end(self, outcome: str) -> None:
+        try:
+            end_backend_span(self._span, outcome)
+        finally:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
 
 
 def end_backend_span(span: Span, outcome: str) -> None:

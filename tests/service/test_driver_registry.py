@@ -66,7 +66,7 @@ TAPE = DriverSpec(
     env_names={"drive": "STORAGE_TAPE_DRIVE"},
     read=_read_tape,
     # Stands in for a real driver: objects kept in memory.
-    build=lambda settings: MemoryBackend(),
+    build=lambda settings, observer: MemoryBackend(),
     detect=lambda env: "STORAGE_TAPE_DRIVE" in env,
 )
 

@@ -48,18 +48,23 @@ def receiver() -> Iterator[tuple[str, Exports]]:
 
 @pytest.fixture
 def traced(receiver, gateway_factory):
-    """A gateway exporting its spans over OTLP (to the loopback receiver),
-    and an in-memory exporter beside that one. The receiver is asked for
-    first so that it outlives the gateway, which exports as it stops."""
+    """A gateway on the memory driver exporting its spans over OTLP (to the
+    loopback receiver), and an in-memory exporter beside that one. The
+    receiver is asked for first so that it outlives the gateway, which
+    exports as it stops. The memory driver's calls stay on the machine, so
+    they are spans only when slow: here every call is (unless env sets
+    GATEWAY_TRACE_SLOW_CALL_MS)."""
 
     def start(**env: str):
         url, _ = receiver
-        running = gateway_factory(
-            STORAGE_BACKEND="memory",
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{url}/v1/traces",
+        settings = {
+            "STORAGE_BACKEND": "memory",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{url}/v1/traces",
+            "GATEWAY_TRACE_SLOW_CALL_MS": "0",
             **env,
-        )
+        }
+        running = gateway_factory(**settings)
         recorder = SpanRecorder()
         running.gateway.telemetry.tracer_provider.add_span_processor(recorder.processor)
         return running, recorder

@@ -143,6 +143,8 @@ def test_spans_go_over_otlp_to_the_endpoint(receiver, tmp_path: Path):
         "OTEL_EXPORTER_OTLP_ENDPOINT": url,
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_SERVICE_NAME": "storagegw-test",
+        # Every call of the memory driver a span, slow or not.
+        "GATEWAY_TRACE_SLOW_CALL_MS": "0",
     }
     with run_gateway(env, tmp_path) as running, Client(running.target) as client:
         client.put_bytes("otlp.bin", b"o" * 10)

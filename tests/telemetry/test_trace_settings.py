@@ -66,11 +66,21 @@ def test_the_sampler_and_its_ratio():
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         ),
         ({"GATEWAY_TRACE_KEYS": "yes"}, "GATEWAY_TRACE_KEYS"),
+        ({"GATEWAY_TRACE_SLOW_CALL_MS": "fast"}, "GATEWAY_TRACE_SLOW_CALL_MS"),
+        ({"GATEWAY_TRACE_SLOW_CALL_MS": "-1"}, "GATEWAY_TRACE_SLOW_CALL_MS"),
+        ({"GATEWAY_TRACE_SLOW_CALL_MS": "inf"}, "GATEWAY_TRACE_SLOW_CALL_MS"),
+        ({"GATEWAY_TRACE_SLOW_CALL_MS": "nan"}, "GATEWAY_TRACE_SLOW_CALL_MS"),
     ],
 )
 def test_a_bad_trace_setting_is_named(env, setting):
     with pytest.raises(ConfigError, match=setting):
         config_module.load(env)
+
+
+def test_what_counts_as_a_slow_call_is_a_setting_in_milliseconds():
+    assert traces({}).slow_call_s == 0.01
+    assert traces({"GATEWAY_TRACE_SLOW_CALL_MS": "250"}).slow_call_s == 0.25
+    assert traces({"GATEWAY_TRACE_SLOW_CALL_MS": "0"}).slow_call_s == 0.0
 
 
 def test_keys_are_hashed_unless_the_setting_allows():

@@ -138,9 +138,8 @@ def test_a_sampler_that_samples_nothing_records_nothing(traced):
 
 
 def test_slow_checkpoints_are_spans_of_their_upload_call(traced):
-    running, recorder = traced()
     # Every checkpoint counts as slow here (by default: those over 10 ms).
-    running.gateway.telemetry.tracing.slow_checkpoint_s = 0
+    running, recorder = traced(GATEWAY_TRACE_SLOW_CALL_MS="0")
     data = b"c" * (600 * 1024)  # the memory driver checkpoints every 256 KiB
     with Client(running.target) as client:
         session = client.start_upload("slow.bin")

@@ -64,6 +64,7 @@ from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSet
 from gateway.backends.gcs.signing import sign_url
 from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.gcs.writer import GcsWriter
+from gateway.backends.observer import StoreObserver
 from gateway.backends.shared import presign
 from gateway.backends.shared.remote_backend import RemoteBackend
 from gateway.backends.shared.reserved_metadata import checksum_entries
@@ -91,7 +92,8 @@ log = logging.getLogger(__name__)
 class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
     """One gateway bucket in a GCS bucket (under an optional key prefix)."""
 
-    def __init__(self, settings: GcsSettings) -> None:
+    def __init__(self, settings: GcsSettings, observer: StoreObserver | None = None) -> None:
+        """observer: told of every request the driver sends to GCS."""
         # Checked here too: settings may be built in code, not only by config.
         if not settings.bucket:
             raise ValueError("GCS bucket name is required")
@@ -101,6 +103,7 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
         if settings.threads < 1:
             raise ValueError("GCS threads must be >= 1")
         super().__init__(KIND, settings, list_page)
+        self._observer = observer
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="gcs")
         self._signer: Any = None  # credentials that sign URLs, when there are any
         self._session: Any = None  # the client's HTTP session (connection pool)
@@ -116,7 +119,7 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
     def _connect(self) -> GcsContext:
         """The client (in the pool: finding credentials may ask a metadata server)."""
         s = self._settings
-        connection = connect(s)
+        connection = connect(s, self._observer)
         self._signer, self._session = connection.signer, connection.session
         return GcsContext(
             client=connection.client,

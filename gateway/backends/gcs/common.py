@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import contextvars
 import functools
 import http.client
 import logging
@@ -311,8 +312,14 @@ class GcsContext:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """fn(*args, **kwargs) in the pool: the library blocks, the loop must not."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+        return await self.submit(functools.partial(fn, *args, **kwargs))
+
+    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """fn() in the pool, in a copy of the caller's context (as
+        asyncio.to_thread does), so that what it reports of its requests
+        (gateway/backends/observer.py) belongs to the call that made them."""
+        context = contextvars.copy_context()
+        return asyncio.get_running_loop().run_in_executor(self.pool, context.run, fn)
 
     @contextlib.contextmanager
     def errors(

@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from gateway.backends.gcs.settings import GcsSettings
+from gateway.backends.observer import StoreObserver
 
 SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 
@@ -59,16 +60,19 @@ class Connection:
     retry: Any  # google.api_core.retry.Retry for every call
 
 
-def connect(s: GcsSettings) -> Connection:
+def connect(s: GcsSettings, observer: StoreObserver | None = None) -> Connection:
     """Credentials, an HTTP session and the client, as the driver uses them
-    (blocks: finding credentials may ask a metadata server). The benchmark's
-    direct client is built by this too."""
+    (blocks: finding credentials may ask a metadata server); each request the
+    session sends is reported to observer. The benchmark's direct client is
+    built by this too."""
     import google.auth
     import requests.adapters
     from google.auth.credentials import AnonymousCredentials
     from google.auth.transport.requests import AuthorizedSession
     from google.cloud import storage
     from google.cloud.storage.retry import DEFAULT_RETRY
+
+    from gateway.backends.gcs.observed import ObservedAdapter
 
     project = s.project
     credentials: Any = None
@@ -87,8 +91,10 @@ def connect(s: GcsSettings) -> Connection:
         signer = credentials
     session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
     # One pooled connection per thread: requests keeps only 10 by default.
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=1, pool_maxsize=s.threads, max_retries=0
+    adapter = (
+        requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=s.threads, max_retries=0)
+        if observer is None
+        else ObservedAdapter(observer, s.bucket, s.threads)
     )
     session.mount("http://", adapter)
     session.mount("https://", adapter)

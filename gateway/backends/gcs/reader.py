@@ -10,6 +10,7 @@ fails with OBJECT_NOT_FOUND rather than mixing versions.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from gateway.backends.base import RangeReader
@@ -38,9 +39,7 @@ class GcsReader(RangeReader):
         self._closed = False
 
     def _fetch(self, first: int, end: int) -> asyncio.Future[bytes]:
-        ctx = self._ctx
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(ctx.pool, self._download, first, end)
+        return self._ctx.submit(functools.partial(self._download, first, end))
 
     def _download(self, first: int, end: int) -> bytes:
         data: bytes = self._blob.download_as_bytes(

@@ -43,6 +43,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import functools
 import importlib
 import logging
 import secrets
@@ -180,9 +181,8 @@ class GcsUploadWriter(GcsWriter):
         size, state = reached
         self._record = self._record.advanced(size, state)
         await self._record_written()
-        loop = asyncio.get_running_loop()
-        self._record_write = loop.run_in_executor(
-            self._ctx.pool, self._records.write_blocking, self._handle, self._record
+        self._record_write = self._ctx.submit(
+            functools.partial(self._records.write_blocking, self._handle, self._record)
         )
 
     async def _record_written(self) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -134,8 +135,7 @@ class GcsWriter(RemoteWriter):
         await self._wait_in_flight()
         if self._upload is None:
             await self._initiate()
-        loop = asyncio.get_running_loop()
-        self._in_flight = loop.run_in_executor(self._ctx.pool, self._transmit, chunk)
+        self._in_flight = self._ctx.submit(functools.partial(self._transmit, chunk))
 
     async def _initiate(self) -> None:
         ctx = self._ctx
@@ -210,9 +210,7 @@ class GcsWriter(RemoteWriter):
         # A last chunk of exactly chunk_size bytes is sent as an ordinary one;
         # an empty one then completes the upload.
         while self._created is None:
-            self._in_flight = asyncio.get_running_loop().run_in_executor(
-                ctx.pool, self._transmit, last
-            )
+            self._in_flight = ctx.submit(functools.partial(self._transmit, last))
             await self._wait_in_flight()
             last = b""
         resource = await self._verify(checksums)

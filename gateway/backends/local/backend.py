@@ -54,6 +54,7 @@ from gateway.backends.local.key_locks import KeyLocks, run_to_completion
 from gateway.backends.local.listing import walk_objects
 from gateway.backends.local.object_files import ObjectFiles
 from gateway.backends.local.uploads import LocalUploads
+from gateway.backends.observer import StoreObserver
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import listing, ranges
 from gateway.domain.conditions import check as check_conditions
@@ -82,18 +83,22 @@ def _check_supported(options: WriteOptions) -> None:
 class LocalBackend:
     """Objects as files under root/objects; see the module docstring."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, observer: StoreObserver | None = None) -> None:
+        """observer: told of each fsync of a write's file and directory."""
+        self._observer = observer
         self._root = os.path.realpath(os.fspath(root))
         self._objects = os.path.join(self._root, "objects")
         self._objects_b = os.fsencode(self._objects)
         self._tmp = os.path.join(self._root, "tmp")
-        self._files = ObjectFiles(self._objects)
+        self._files = ObjectFiles(self._objects, observer)
         self._key_locks = KeyLocks()
         self._generation_lock = threading.Lock()
         self._last_generation = 0
         store = LocalUploads(self._root, self._tmp, self._path, self._commit, _check_supported)
         uploads = ResumableUploads(store)
-        self.capabilities = Capabilities(uploads=uploads, upload_counter=store, cleaner=uploads)
+        self.capabilities = Capabilities(
+            uploads=uploads, upload_counter=store, cleaner=uploads, calls_stay_local=True
+        )
         self.start()
 
     def start(self) -> None:
@@ -174,7 +179,7 @@ class LocalBackend:
     def _open_writer(self, key: str, options: WriteOptions) -> LocalWriter:
         _check_supported(options)
         self._path(key)  # reject keys this filesystem cannot store before any byte
-        return LocalWriter(self._commit, key, options, self._tmp)
+        return LocalWriter(self._commit, key, options, self._tmp, self._observer)
 
     async def _commit(self, writer: Finishable, crc32c: int | None, sha256: bytes) -> ObjectMeta:
         key = writer.key

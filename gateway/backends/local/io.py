@@ -43,6 +43,7 @@ from gateway.backends.local.format import (
     storage_errors,
     write_all,
 )
+from gateway.backends.observer import StoreObserver, timed_fsync
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
@@ -181,8 +182,16 @@ class LocalWriter:
     """An object being written: in memory while small, then in a temp file in
     root/tmp, which the backend's commit installs as the key."""
 
-    def __init__(self, commit: Committer, key: str, options: WriteOptions, tmp_dir: str) -> None:
+    def __init__(
+        self,
+        commit: Committer,
+        key: str,
+        options: WriteOptions,
+        tmp_dir: str,
+        observer: StoreObserver | None = None,
+    ) -> None:
         self._commit = commit
+        self._observer = observer  # told of the file's fsync
         self._key = key
         self._options = options
         self._tmp_dir = tmp_dir
@@ -267,7 +276,7 @@ class LocalWriter:
                 fd = self._create_file(header_block(doc, len(doc)))
             else:
                 pwrite_all(fd, header_block(doc, self._header_len), 0)
-            os.fsync(fd)
+            timed_fsync(self._observer, fd, self._tmp_path)
             return self._tmp_path
 
     def release(self) -> None:

@@ -13,6 +13,7 @@ import errno
 import os
 
 from gateway.backends.local.format import fsync_dir, make_dirs
+from gateway.backends.observer import StoreObserver, timed_fsync
 from gateway.domain.errors import (
     ErrorTemplate,
     GatewayError,
@@ -27,8 +28,9 @@ _INSTALL_ATTEMPTS = 10
 class ObjectFiles:
     """The files of objects under one objects directory."""
 
-    def __init__(self, objects: str) -> None:
+    def __init__(self, objects: str, observer: StoreObserver | None = None) -> None:
         self.objects = objects
+        self._observer = observer  # told of each directory fsync
         self.name_max = 255
 
     def read_name_max(self) -> None:
@@ -107,10 +109,20 @@ class ObjectFiles:
                 if error.errno == errno.ENAMETOOLONG:
                     raise _name_too_long(key=key, name_max=self.name_max) from None
                 raise
-            fsync_dir(parent)
+            self._fsync_dir(parent)
             return
         # Not the client's fault: the interceptor logs it and answers INTERNAL.
         raise RuntimeError(f"local backend: could not create {key!r}: its directory kept vanishing")
+
+    def _fsync_dir(self, directory: str) -> None:
+        if self._observer is None:
+            fsync_dir(directory)
+            return
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            timed_fsync(self._observer, fd, directory)
+        finally:
+            os.close(fd)
 
     def remove(self, path: str) -> bool:
         """Unlink the object file at path, then the directories that leaves

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from gateway.backends.base import Backend
 from gateway.backends.memory import settings
+from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import driver_spec
 
 
-def _build(config: settings.MemorySettings) -> Backend:
+def _build(config: settings.MemorySettings, observer: StoreObserver | None) -> Backend:
     from gateway.backends.memory.backend import MemoryBackend
 
     return MemoryBackend(quota_bytes=config.quota)

@@ -159,7 +159,9 @@ class MemoryBackend:
         self._last_generation = 0
         store = MemoryUploads(self.new_writer)
         uploads = ResumableUploads(store)
-        self.capabilities = Capabilities(uploads=uploads, upload_counter=store, cleaner=uploads)
+        self.capabilities = Capabilities(
+            uploads=uploads, upload_counter=store, cleaner=uploads, calls_stay_local=True
+        )
 
     @property
     def kind(self) -> str:

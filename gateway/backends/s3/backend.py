@@ -40,6 +40,7 @@ import time
 from typing import Any
 
 from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
+from gateway.backends.observer import StoreObserver
 from gateway.backends.s3 import reader, signing, sweep
 from gateway.backends.s3.common import (
     GIB,
@@ -84,7 +85,8 @@ COPY_OBJECT_MAX = 5 * GIB
 class S3Backend(RemoteBackend[S3Context, S3Settings]):
     """One gateway bucket in an S3 bucket (under an optional key prefix)."""
 
-    def __init__(self, settings: S3Settings) -> None:
+    def __init__(self, settings: S3Settings, observer: StoreObserver | None = None) -> None:
+        """observer: told of every request the driver sends to S3."""
         # Checked here too: settings may be built in code, not only by config.
         if not settings.bucket:
             raise ValueError("S3 bucket name is required")
@@ -93,6 +95,7 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
         if settings.concurrency < 1:
             raise ValueError("S3 concurrency must be >= 1")
         super().__init__(KIND, settings, list_page)
+        self._observer = observer
         self._stack = contextlib.AsyncExitStack()
         self._uploads = ResumableUploads(
             S3Uploads(self._context, settings, self._storage_args, self._background)
@@ -101,7 +104,7 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
         self.capabilities = Capabilities(presigner=self, uploads=self._uploads, cleaner=self)
 
     async def _open_context(self) -> S3Context:
-        return await open_context(self._stack, self._settings)
+        return await open_context(self._stack, self._settings, self._observer)
 
     def _storage_args(self, options: WriteOptions) -> dict[str, str]:
         s = self._settings

@@ -8,7 +8,9 @@ import contextlib
 import aioboto3
 from botocore.config import Config
 
+from gateway.backends.observer import StoreObserver
 from gateway.backends.s3.common import S3Context
+from gateway.backends.s3.observed import RequestReporter
 from gateway.backends.s3.settings import S3Settings
 
 
@@ -38,11 +40,16 @@ def client_config(settings: S3Settings) -> Config:
     )
 
 
-async def open_context(stack: contextlib.AsyncExitStack, settings: S3Settings) -> S3Context:
-    """A new client for settings, closed with stack, and its S3Context."""
+async def open_context(
+    stack: contextlib.AsyncExitStack, settings: S3Settings, observer: StoreObserver | None = None
+) -> S3Context:
+    """A new client for settings, closed with stack, and its S3Context; each
+    request it sends is reported to observer."""
     client = await stack.enter_async_context(
         new_session(settings).client(
             "s3", endpoint_url=settings.endpoint_url or None, config=client_config(settings)
         )
     )
+    if observer is not None:
+        RequestReporter(observer, settings.bucket).register(client.meta.events)
     return S3Context(client, settings.bucket, settings.prefix)
