@@ -1,10 +1,10 @@
 """Two gateway processes as replicas of one service, on real parts.
 
 Over Ceph RGW, reached through HAProxy (HTTP/2 to both replicas) or through
-the client's own gRPC round_robin over both addresses: concurrent resumable
-uploads while one replica is killed with SIGKILL mid-way all complete
-through the other, byte-exact, and leave no multipart upload or upload
-record behind. And a signed URL made by one replica is served by the other.
+the client's own gRPC round_robin over both addresses: 32 concurrent
+resumable uploads of 64 MiB while one replica is killed with SIGKILL mid-way
+all complete through the other, byte-exact, and leave no multipart upload or
+upload record behind. And a signed URL made by one replica is served by the other.
 """
 
 from __future__ import annotations
