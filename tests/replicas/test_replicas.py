@@ -1,10 +1,10 @@
 """Two gateway processes as replicas of one service, on real parts.
 
 Over Ceph RGW, reached through HAProxy (HTTP/2 to both replicas) or through
-the client's own gRPC round_robin over both addresses: concurrent resumable
-uploads while one replica is killed with SIGKILL mid-way all complete
-through the other, byte-exact, and leave no multipart upload or upload
-record behind. And a signed URL made by one replica is served by the other.
+the client's own gRPC round_robin over both addresses: 32 concurrent
+resumable uploads of 64 MiB while one replica is killed with SIGKILL mid-way
+all complete through the other, byte-exact, and leave no multipart upload or
+upload record behind. And a signed URL made by one replica is served by the other.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -32,13 +33,11 @@ from tests.servers import CephRgw, free_port
 MiB = 1024 * 1024
 SECRET = "replicas-test-url-secret"
 UPLOADS = 32
-# The issue asks for 64 MiB uploads: 2 GiB per route, about 55 s each here.
-# But the test Ceph keeps everything in a memstore OSD of 4 GiB, and after one
-# route at that size the next one stalls (its cleanup waited over 120 s on
-# Ceph). 16 MiB keeps each upload four 5 MiB S3 parts long, so the kill still
-# lands mid-way through uploads on both replicas (which the test waits for),
-# at 512 MiB and about 25 s per route.
-SIZE = 16 * MiB
+# 64 MiB each, 2 GiB per route: 13 S3 parts (5 MiB) per upload, so the kill
+# lands mid-way through uploads on both replicas (which the test waits for).
+# The test Ceph keeps objects in a memstore OSD of 4 GiB (RAM): one route's
+# 2 GiB fits, not two, so each route frees it afterwards (ceph_env).
+SIZE = 64 * MiB
 BLOCK = MiB  # how the test writes and reads files, a block at a time
 
 
@@ -113,6 +112,41 @@ def read_back(storage: Client, key: str) -> str:
     return digest.hexdigest()
 
 
+@pytest.fixture
+def ceph_env(request: pytest.FixtureRequest, ceph_rgw: CephRgw) -> Iterator[dict[str, str]]:
+    """Settings of replicas over an empty bucket on the test Ceph, with the
+    memstore OSD's space freed before the test and again after it.
+
+    Deleting an object frees only its first 4 MiB in RGW at once; the rest
+    waits for the garbage collector (hours by default) and holds memstore space
+    meanwhile. Collecting before gives this test what earlier tests deleted;
+    emptying and collecting after, even when the test fails, gives later tests
+    back the 2 GiB this one stored.
+    """
+    env = {**backend_env(request, "s3-ceph"), "STORAGE_URL_SECRET": SECRET}
+    ceph_rgw.collect_garbage()
+    try:
+        yield env
+    finally:
+        ceph_rgw.reset()
+        ceph_rgw.collect_garbage()
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The files to upload, under tmp_path/sources: {key: SHA-256 (hex)}.
+    Deleted afterwards (2 GiB that pytest would otherwise keep for three runs)."""
+    directory = tmp_path / "sources"
+    directory.mkdir()
+    try:
+        yield {
+            f"replicated/{n:02}.bin": write_random_file(directory / f"{n:02}.bin", SIZE)
+            for n in range(UPLOADS)
+        }
+    finally:
+        shutil.rmtree(directory)
+
+
 def s3_leftovers(ceph: CephRgw) -> tuple[list[str], list[str]]:
     """The bucket's object keys and its unfinished multipart uploads' keys."""
     client = ceph.client()
@@ -123,20 +157,23 @@ def s3_leftovers(ceph: CephRgw) -> tuple[list[str], list[str]]:
     return sorted(keys), sorted(upload["Key"] for upload in uploads)
 
 
-@pytest.mark.parametrize("route", ["haproxy", "round_robin"])
+# A mark, not a skip in the test: the fixtures' 2 GiB are not made for nothing.
+needs_haproxy = pytest.mark.skipif(
+    not HaProxy.available(),
+    reason="haproxy not installed; run scripts/install-test-servers.sh (make test does)",
+)
+
+
+@pytest.mark.parametrize("route", [pytest.param("haproxy", marks=needs_haproxy), "round_robin"])
 def test_uploads_survive_a_replica_killed_mid_way(
-    request: pytest.FixtureRequest, tmp_path: Path, route: str
+    ceph_rgw: CephRgw,
+    ceph_env: dict[str, str],
+    sources: dict[str, str],
+    tmp_path: Path,
+    route: str,
 ) -> None:
-    if route == "haproxy" and not HaProxy.available():
-        pytest.skip("haproxy not installed; run scripts/install-test-servers.sh (make test does)")
-    env = {**backend_env(request, "s3-ceph"), "STORAGE_URL_SECRET": SECRET}
-    ceph: CephRgw = request.getfixturevalue("ceph_rgw")
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    expected = {
-        f"replicated/{n:02}.bin": write_random_file(sources / f"{n:02}.bin", SIZE)
-        for n in range(UPLOADS)
-    }
+    env, expected, ceph = ceph_env, sources, ceph_rgw
+    directory = tmp_path / "sources"
     # Retries come quickly and often enough to outlast the seconds a dead
     # replica takes to leave the rotation (HAProxy's check, gRPC's reconnect).
     retry = RetryPolicy(max_attempts=20, initial_backoff=0.2, max_backoff=2)
@@ -151,7 +188,7 @@ def test_uploads_survive_a_replica_killed_mid_way(
         stack.enter_context(storage)
 
         def upload(key: str) -> str:
-            info = storage.put_file(key, str(sources / key.split("/")[1]), resumable=True)
+            info = storage.put_file(key, str(directory / key.split("/")[1]), resumable=True)
             assert info.sha256 is not None
             return info.sha256.hex()
 
@@ -199,9 +236,6 @@ def test_uploads_survive_a_replica_killed_mid_way(
     )
     assert cleanup.returncode == 0, cleanup.stderr
     assert s3_leftovers(ceph) == (sorted(expected), [])  # the objects, and nothing else
-    # Free the memstore OSD for the tests after this one.
-    ceph.reset()
-    ceph.collect_garbage()
 
 
 def test_a_url_signed_by_one_replica_is_served_by_the_other(tmp_path: Path) -> None:
