@@ -13,6 +13,7 @@ JWKS the gateway reads from a file.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -46,10 +47,24 @@ class AuthRow:
     client_cpu_s: float
     amount: float  # ops or MiB the CPU figures were spent on
     min_ratio: float | None  # None: shown, no target
+    baseline_cpu: float  # the baseline's gateway + client CPU seconds per op or MiB
+    load: float  # 1-minute load average as the run began (a small cell: over its rounds)
 
     @property
     def ratio(self) -> float:
         return self.rate / self.baseline if self.baseline else 0.0
+
+    @property
+    def cpu(self) -> float:
+        """Gateway + client CPU seconds per op or MiB."""
+        return (self.gateway_cpu_s + self.client_cpu_s) / self.amount if self.amount else 0.0
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The ratio the two ends' CPU alone gives (the baseline's per op or MiB over
+        this variant's): what the throughput ratio comes to where client and gateway
+        share the same busy cores, and less moved than throughput by other work."""
+        return self.baseline_cpu / self.cpu if self.cpu else 0.0
 
     @property
     def met(self) -> bool:
@@ -69,6 +84,11 @@ class _Run:
     gateway_cpu_s: float
     client_cpu_s: float
     amount: float  # ops or MiB the CPU went to
+    load: float  # 1-minute load average as it began
+
+    @property
+    def cpu(self) -> float:
+        return (self.gateway_cpu_s + self.client_cpu_s) / self.amount if self.amount else 0.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,7 @@ class _Round:
     gateway_cpu_s: float
     client_cpu_s: float
     all_ops: int  # with the untimed warm-up, which the CPU figures include
+    load: float  # 1-minute load average as it began
 
 
 def _total(rounds: list[_Round]) -> _Run:
@@ -90,6 +111,7 @@ def _total(rounds: list[_Round]) -> _Run:
         sum(each.gateway_cpu_s for each in rounds),
         sum(each.client_cpu_s for each in rounds),
         sum(each.all_ops for each in rounds),
+        sum(each.load for each in rounds) / len(rounds),
     )
 
 
@@ -160,7 +182,10 @@ class AuthSection:
             "CPU per op or MiB: the gateway's and this driver's "
             f"user+sys time, warm-up included; small cells: --small-ops and --small-seconds split "
             f"into {SMALL_ROUNDS * self.args.repeat} rounds, the variants in turn (rotating); "
-            f"big: best of {self.args.repeat}, alternating"
+            f"big: best of {self.args.repeat}, alternating; CPU ratio: the baseline's gateway + "
+            "client CPU per op or MiB over the variant's (the throughput ratio where both ends "
+            "share the same busy cores; other work moves it less than throughput); load: the "
+            "1-minute load average as the run began (a small cell: mean over its rounds)"
         )
 
     def _start(self, variant: Variant) -> procs.Server:
@@ -178,17 +203,19 @@ class AuthSection:
             name=f"gateway ({variant.label})",
         )
 
-    def _measure(self, name: str, fn: Callable[[], float]) -> tuple[float, float, float]:
-        """(what fn returned, gateway CPU s, driver CPU s) over one call of fn."""
+    def _measure(self, name: str, fn: Callable[[], float]) -> tuple[float, float, float, float]:
+        """(what fn returned, gateway CPU s, driver CPU s, the 1-minute load average
+        as it began) over one call of fn."""
         gateway = self._gateways[name]
         if gateway.process.poll() is not None:
             raise RuntimeError(f"{gateway.name} exited:\n{gateway.log_tail()}")
         process = psutil.Process(gateway.pid)
+        load = os.getloadavg()[0]
         cpu, own = sum(process.cpu_times()[:2]), sum(self._driver.cpu_times()[:2])
         value = fn()
         cpu = sum(process.cpu_times()[:2]) - cpu
         own = sum(self._driver.cpu_times()[:2]) - own
-        return value, cpu, own
+        return value, cpu, own, load
 
     def _best(self, runs: list[_Run]) -> _Run:
         return max(runs, key=lambda run: run.rate)
@@ -196,7 +223,7 @@ class AuthSection:
     def _add(
         self, workload: str, unit: str, best: dict[str, _Run], targets: frozenset[str]
     ) -> None:
-        baseline = best[self.baseline].rate
+        baseline, baseline_cpu = best[self.baseline].rate, best[self.baseline].cpu
         min_ratio = self.small_min_ratio if unit == "ops/s" else self.big_min_ratio
         for name, run in best.items():
             self.rows.append(
@@ -210,13 +237,17 @@ class AuthSection:
                     run.client_cpu_s,
                     run.amount,
                     min_ratio if name in targets else None,
+                    baseline_cpu,
+                    run.load,
                 )
             )
+            row = self.rows[-1]
             print(
                 f"  {workload:<20} {self._variants[name].label:<13} "
-                f"{run.rate:>10,.1f} {unit}   {run.rate / baseline:5.2f}x   gateway "
-                f"{self.rows[-1].per_unit(run.gateway_cpu_s)}   client "
-                f"{self.rows[-1].per_unit(run.client_cpu_s)}",
+                f"{run.rate:>10,.1f} {unit}   {row.ratio:5.2f}x   gateway "
+                f"{row.per_unit(run.gateway_cpu_s)}   client "
+                f"{row.per_unit(run.client_cpu_s)}   CPU ratio {row.cpu_ratio:.2f}x   "
+                f"load {run.load:.1f}",
                 flush=True,
             )
 
@@ -255,12 +286,12 @@ class AuthSection:
                 ) from None
             return results[0].seconds
 
-        timed, gateway_cpu, client_cpu = self._measure(name, once)
+        timed, gateway_cpu, client_cpu, load = self._measure(name, once)
         ops = results[0].ops
         if op == "put":
             keys += [key(n) for n in range(ops)]
         warm_ops = 1 + max(16, concurrency)  # the cell's untimed warm-up, in the CPU figures
-        return _Round(ops, timed, gateway_cpu, client_cpu, ops + warm_ops)
+        return _Round(ops, timed, gateway_cpu, client_cpu, ops + warm_ops, load)
 
     def _small(self) -> None:
         """Each cell in rounds: every variant in turn, the order rotating, so
@@ -336,15 +367,16 @@ class AuthSection:
             transfer(channel)
             return size / MIB / (time.perf_counter() - started)
 
-        rate, gateway_cpu, client_cpu = self._measure(name, once)
-        return _Run(rate, gateway_cpu, client_cpu, size / MIB)
+        rate, gateway_cpu, client_cpu, load = self._measure(name, once)
+        return _Run(rate, gateway_cpu, client_cpu, size / MIB, load)
 
     # Results.
 
     def render(self) -> str:
         lines = [
-            "| workload | variant | throughput | ratio | target | gateway CPU | client CPU |",
-            "|---|---|---|---|---|---|---|",
+            "| workload | variant | throughput | ratio | target | gateway CPU | client CPU "
+            "| CPU ratio | load |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in self.rows:
             rate = f"{row.rate:,.0f} ops/s" if row.unit == "ops/s" else f"{row.rate:,.1f} MiB/s"
@@ -355,7 +387,8 @@ class AuthSection:
             )
             lines.append(
                 f"| {row.workload} | {row.variant} | {rate} | {row.ratio:.2f}x | {target} | "
-                f"{row.per_unit(row.gateway_cpu_s)} | {row.per_unit(row.client_cpu_s)} |"
+                f"{row.per_unit(row.gateway_cpu_s)} | {row.per_unit(row.client_cpu_s)} | "
+                f"{row.cpu_ratio:.2f}x | {row.load:.1f} |"
             )
         return self.title + "\n\n" + "\n".join(lines)
 
@@ -363,4 +396,7 @@ class AuthSection:
         return not self.failed and all(row.met for row in self.rows)
 
     def as_json(self) -> list[dict[str, Any]]:
-        return [{**asdict(row), "ratio": row.ratio, "met": row.met} for row in self.rows]
+        return [
+            {**asdict(row), "ratio": row.ratio, "met": row.met, "cpu_ratio": row.cpu_ratio}
+            for row in self.rows
+        ]
