@@ -150,10 +150,10 @@ def _tracer_provider(settings: TraceSettings, resource: Resource) -> TracerProvi
 
     provider = TracerProvider(sampler=_sampler(settings), resource=resource)
     if settings.otlp_endpoint is not None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from gateway.telemetry.otlp_spans import GatewaySpanExporter
 
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
+            BatchSpanProcessor(GatewaySpanExporter(endpoint=settings.otlp_endpoint))
         )
     if settings.console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
