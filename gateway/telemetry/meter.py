@@ -41,8 +41,8 @@ class BucketMeter:
         self._sent = key(**where, direction=Direction.SENT.value)
         self._classes = {c: key(**where, **{"class": c.value}) for c in CostClass}
         self._backend_only = key(backend=backend)
-        self._read_ok = {**where, "operation": "read", "outcome": OK}
-        self._write_ok = {**where, "operation": "write", "outcome": OK}
+        self._read_ok = key(**where, operation="read", outcome=OK)
+        self._write_ok = key(**where, operation="write", outcome=OK)
 
     def call(
         self, operation: str, cost: CostClass | None = None, *, slow_only: bool = False
@@ -54,7 +54,7 @@ class BucketMeter:
         return TimedCall(self, operation, slow_only)
 
     def finished(self, operation: str, outcome: str, seconds: float) -> None:
-        attributes = {**self._where, "operation": operation, "outcome": outcome}
+        attributes = key(**self._where, operation=operation, outcome=outcome)
         self.metrics.backend_duration.record(seconds, attributes)
         if outcome not in (OK, CANCELLED):
             errors = key(**self._where, operation=operation, reason=outcome)
