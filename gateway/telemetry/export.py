@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.core.stream_limits import StreamLimits
-from gateway.telemetry.instruments import GatewayMetrics
+from gateway.telemetry.instruments import GatewayMetrics, HistogramTally
 from gateway.telemetry.settings import METRICS_LISTEN, TelemetrySettings, TraceSettings
 from gateway.telemetry.tracing import GatewayTracing
 
@@ -99,28 +99,34 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     if not settings.on:
         return None
     from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader
 
+    from gateway.telemetry.readers import HistogramPoints, OtlpReader, PrometheusReader
+
+    resource = _resource(settings.service_name)
+    # The gateway's histograms, which the readers add: filled in below, once
+    # the instruments are made (from the provider the readers are given to).
+    histograms: list[HistogramTally] = []
     readers: list[MetricReader] = []
     registry = None
     if settings.metrics_listen is not None:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import CollectorRegistry
 
         registry = CollectorRegistry()
+        points = HistogramPoints(histograms, resource, AggregationTemporality.CUMULATIVE)
         # No otel_scope_* labels: every series comes from the one scope.
-        readers.append(PrometheusMetricReader(registry=registry, scope_info_enabled=False))
+        readers.append(PrometheusReader(points, registry=registry, scope_info_enabled=False))
     if settings.otlp_metrics_endpoint is not None:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         exporter = OTLPMetricExporter(endpoint=settings.otlp_metrics_endpoint)
-        readers.append(PeriodicExportingMetricReader(exporter))
-    resource = _resource(settings.service_name)
+        readers.append(OtlpReader(exporter, histograms, resource))
     # Exemplars link a measurement to the trace it was made in; they cost time
     # on every measurement (about a third of it), and the spans say as much.
     exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else AlwaysOffExemplarFilter()
     provider = MeterProvider(metric_readers=readers, resource=resource, exemplar_filter=exemplars)
     telemetry = Telemetry(settings, provider, GatewayMetrics(provider), registry)
+    histograms.extend(telemetry.metrics.histograms)
     if settings.traces.on:
         telemetry.tracer_provider = _tracer_provider(settings.traces, resource)
         tracer = telemetry.tracer_provider.get_tracer("storagegw")
@@ -152,10 +158,10 @@ def _tracer_provider(settings: TraceSettings, resource: Resource) -> TracerProvi
 
     provider = TracerProvider(sampler=_sampler(settings), resource=resource)
     if settings.otlp_endpoint is not None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from gateway.telemetry.otlp_spans import GatewaySpanExporter
 
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
+            BatchSpanProcessor(GatewaySpanExporter(endpoint=settings.otlp_endpoint))
         )
     if settings.console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from gateway.core import calllog
 from gateway.domain.errors import GatewayError, Reason
-from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics, key
+from gateway.telemetry.instruments import OK, CostClass, Direction, GatewayMetrics, Key, key
 from gateway.telemetry.tracing import BackendSpan, GatewayTracing
 
 CANCELLED = "cancelled"
@@ -43,8 +43,10 @@ class BucketMeter:
         self._sent = key(**where, direction=Direction.SENT.value)
         self._classes = {c: key(**where, **{"class": c.value}) for c in CostClass}
         self._backend_only = key(backend=backend)
-        self._read_ok = {**where, "operation": "read", "outcome": OK}
-        self._write_ok = {**where, "operation": "write", "outcome": OK}
+        self._read_ok = key(**where, operation="read", outcome=OK)
+        self._write_ok = key(**where, operation="write", outcome=OK)
+        # (operation, outcome): the attributes of its duration.
+        self._outcomes: dict[tuple[str, str], Key] = {}
 
     def call(
         self, operation: str, cost: CostClass | None = None, *, slow_only: bool = False
@@ -57,7 +59,10 @@ class BucketMeter:
         return TimedCall(self, operation, slow_only or self.slow_only)
 
     def finished(self, operation: str, outcome: str, seconds: float) -> None:
-        attributes = {**self._where, "operation": operation, "outcome": outcome}
+        attributes = self._outcomes.get((operation, outcome))
+        if attributes is None:  # a few operations, outcomes and reasons: kept
+            attributes = key(**self._where, operation=operation, outcome=outcome)
+            self._outcomes[operation, outcome] = attributes
         self.metrics.backend_duration.record(seconds, attributes)
         if outcome not in (OK, CANCELLED):
             errors = key(**self._where, operation=operation, reason=outcome)
