@@ -22,6 +22,7 @@ from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
 from storagegw._credentials import AsyncCallAuth, Metadata
+from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader, checksumming
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
@@ -84,13 +85,15 @@ class AsyncTransport:
         except StopIteration as end:
             return cast(_Result, end.value)
 
-    def reader(self, request: storage_pb2.GetRequest, key: str) -> AsyncObjectReader:
+    def reader(
+        self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
+    ) -> AsyncObjectReader:
         """A reader that sends `request` when first awaited or entered."""
 
         async def start() -> GetCall:
             return self._stub.Get(request, metadata=await self._auth.metadata())
 
-        return AsyncObjectReader(start, key)
+        return AsyncObjectReader(start, key, digest)
 
     async def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -107,11 +110,11 @@ class AsyncTransport:
             case effects.Blocking(work=work):
                 return await asyncio.to_thread(work)
             case effects.SendPut(stream=stream, blocks=blocks, progress=progress):
-                return await self._put(stream, _thread_blocks(blocks), progress)
+                return await self._put(stream, _thread_requests(stream, blocks), progress)
             case effects.PutSource():
                 return await self._put_source(effect)
-            case effects.OpenRead(request=request, key=key):
-                reader = await self.reader(request, key).start()
+            case effects.OpenRead(request=request, key=key, digest=digest):
+                reader = await self.reader(request, key, digest).start()
                 return effects.OpenedRead(reader, aiter(reader))
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, AsyncIterator)
@@ -134,21 +137,28 @@ class AsyncTransport:
             )
             try:
                 stream = PutStream(effect.spec(content_type, size), self._chunk_size)
-                blocks = file_blocks(file, self._chunk_size)
-                return await self._put(stream, blocks, effect.progress)
+                blocks = _files.iter_blocks(file, self._chunk_size)
+                return await self._put(stream, _thread_requests(stream, blocks), effect.progress)
             finally:
                 await asyncio.to_thread(file.close)
         source_stream, size = source_blocks(source, self._chunk_size, size)
         stream = PutStream(effect.spec(content_type, size), self._chunk_size)
-        return await self._put(stream, source_stream, effect.progress)
+        if isinstance(source_stream, Iterator):
+            requests = _thread_requests(stream, source_stream)
+        else:
+            requests = _checksummed_requests(stream, source_stream)
+        return await self._put(stream, requests, effect.progress)
 
     async def _put(
-        self, stream: effects.UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None
+        self,
+        stream: effects.UploadStream,
+        requests: AsyncIterator[list[storage_pb2.PutRequest]],
+        progress: Progress | None,
     ) -> ObjectInfo:
         call: PutCall = self._stub.Put(None, metadata=await self._auth.metadata())
         try:
             with converted_rpc_errors():
-                response = await _send(call, stream, blocks, progress)
+                response = await _send(call, stream, requests, progress)
         except BaseException:
             # The gateway discards a cancelled upload; finish_write was never sent.
             call.cancel()
@@ -159,16 +169,25 @@ class AsyncTransport:
 # ---------------------------------------------------------------- byte sources
 
 
-async def file_blocks(file: BinaryReader, block_size: int) -> AsyncIterator[bytes]:
-    """Read a blocking file in a worker thread, one block at a time."""
-    while block := await asyncio.to_thread(_files.read_block, file, block_size):
-        yield block
+def source_blocks(
+    source: object, block_size: int, size: int | None
+) -> tuple[Iterator[bytes] | AsyncIterable[bytes], int | None]:
+    """Blocks from anything but a path, and the size when that implies one.
 
-
-async def _thread_blocks(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Blocks from an iterator whose next() reads a file, in a worker thread."""
-    while (block := await asyncio.to_thread(next, blocks, None)) is not None:
-        yield block
+    An iterator (bytes in memory, a binary file) is read in worker threads
+    (see _thread_requests). A sync iterable is iterated on the event loop:
+    fine for data in memory; a source that blocks should come as an async
+    iterable or a file.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        return iter([bytes(source)]), len(source) if size is None else size
+    if isinstance(source, AsyncIterable):
+        return source, size
+    if hasattr(source, "read"):
+        return _files.iter_blocks(cast(BinaryReader, source), block_size), size
+    if isinstance(source, Iterable):
+        return _as_async(source), size
+    raise TypeError(f"cannot upload from {type(source).__name__}")
 
 
 async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -176,23 +195,26 @@ async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
         yield block
 
 
-def source_blocks(
-    source: object, block_size: int, size: int | None
-) -> tuple[AsyncIterable[bytes], int | None]:
-    """Blocks from anything but a path, and the size when that implies one.
+async def _thread_requests(
+    stream: effects.UploadStream, blocks: Iterator[bytes]
+) -> AsyncIterator[list[storage_pb2.PutRequest]]:
+    """The requests for `blocks`, whose next() may block (file reads): each
+    block is read and checksummed in one worker-thread hop, off the loop."""
 
-    A sync iterable is iterated on the event loop: fine for data in memory;
-    a source that blocks should come as an async iterable or a file.
-    """
-    if isinstance(source, bytes | bytearray | memoryview):
-        return _as_async([bytes(source)]), len(source) if size is None else size
-    if isinstance(source, AsyncIterable):
-        return source, size
-    if hasattr(source, "read"):
-        return file_blocks(cast(BinaryReader, source), block_size), size
-    if isinstance(source, Iterable):
-        return _as_async(source), size
-    raise TypeError(f"cannot upload from {type(source).__name__}")
+    def next_requests() -> list[storage_pb2.PutRequest] | None:
+        block = next(blocks, None)
+        return None if block is None else stream.feed(block)
+
+    while (requests := await asyncio.to_thread(next_requests)) is not None:
+        yield requests
+
+
+async def _checksummed_requests(
+    stream: effects.UploadStream, blocks: AsyncIterable[bytes]
+) -> AsyncIterator[list[storage_pb2.PutRequest]]:
+    """The requests for the caller's blocks, checksummed off the loop."""
+    async for block in blocks:
+        yield await checksumming(partial(stream.feed, block), len(block))
 
 
 # ---------------------------------------------------------------- the Put stream
@@ -225,17 +247,17 @@ async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
 async def _send(
     call: PutCall,
     stream: effects.UploadStream,
-    blocks: AsyncIterable[bytes],
+    requests: AsyncIterator[list[storage_pb2.PutRequest]],
     progress: Progress | None,
 ) -> storage_pb2.PutResponse:
     """Write the whole Put stream and return the gateway's response."""
     await _write(call, stream.start())
-    async for block in blocks:
-        for request in await checksumming(partial(stream.feed, block)):
+    async for batch in requests:
+        for request in batch:
             await _write(call, request)
             if progress is not None:
                 progress(stream.size)
-    await _write(call, await checksumming(stream.finish))
+    await _write(call, await checksumming(stream.finish, stream.pending_size))
     if progress is not None:
         progress(stream.size)
     await call.done_writing()

@@ -19,6 +19,7 @@ from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import converted_rpc_errors, open_channel
 from storagegw._credentials import CallAuth, Metadata
+from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
@@ -71,8 +72,10 @@ class SyncTransport:
         except StopIteration as end:
             return cast(_Result, end.value)
 
-    def open_reader(self, request: storage_pb2.GetRequest, key: str) -> ObjectReader:
-        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key)
+    def open_reader(
+        self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
+    ) -> ObjectReader:
+        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key, digest)
 
     def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -91,8 +94,8 @@ class SyncTransport:
                 return self._put(stream, blocks, progress)
             case effects.PutSource():
                 return self._put_source(effect)
-            case effects.OpenRead(request=request, key=key):
-                reader = self.open_reader(request, key)
+            case effects.OpenRead(request=request, key=key, digest=digest):
+                reader = self.open_reader(request, key, digest)
                 return effects.OpenedRead(reader, iter(reader))
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)
