@@ -103,6 +103,18 @@ def test_accumulator_without_accelerator_combines_chunk_crcs() -> None:
     assert accumulator.size == sum(map(len, chunks))
 
 
+def test_accumulator_combines_large_chunks_of_any_length() -> None:
+    # Large chunks are not re-read for the running CRC: it is combined from
+    # theirs, whatever their length (odd tails included).
+    rng = random.Random(5)
+    sizes = [1 << 20, 64 * 1024, 64 * 1024 + 1, 300_007, 1 << 20, 12, 2**21 - 1]
+    chunks = [rng.randbytes(size) for size in sizes]
+    accumulator = _crc32c.Crc32cAccumulator()
+    for chunk in chunks:
+        assert accumulator.add(chunk) == native(chunk)
+    assert accumulator.value == native(b"".join(chunks))
+
+
 # ---------------------------------------------------------------- uploads
 
 
