@@ -11,6 +11,7 @@ import pytest
 
 from storagegw import _common, _crc32c
 from storagegw._streams import GetStreamVerifier, PutStream, ReaderState
+from storagegw._wire import PutMessage, encode_put_chunk, serialize_put
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2 as pb
 
@@ -118,13 +119,18 @@ def test_accumulator_combines_large_chunks_of_any_length() -> None:
 # ---------------------------------------------------------------- uploads
 
 
+def as_sent(message: PutMessage) -> pb.PutRequest:
+    """The message as the gateway parses it (data messages come serialized)."""
+    return pb.PutRequest.FromString(serialize_put(message))
+
+
 def put_stream_messages(data: bytes, block_size: int, chunk_size: int) -> list[pb.PutRequest]:
     stream = PutStream(pb.PutSpec(key="k"), chunk_size)
     messages = [stream.start()]
     for offset in range(0, len(data), block_size):
         messages += stream.feed(data[offset : offset + block_size])
     messages.append(stream.finish())
-    return messages
+    return [as_sent(message) for message in messages]
 
 
 @pytest.mark.parametrize("accelerated", [True, False])
@@ -165,7 +171,20 @@ def test_put_stream_sends_a_block_of_exactly_chunk_size_as_one_chunk() -> None:
     stream = PutStream(pb.PutSpec(key="k"), 4)
     block = b"abcd"
     (message,) = stream.feed(block)
-    assert message.chunk.content == block
+    assert as_sent(message).chunk.content == block
+
+
+@pytest.mark.parametrize("write_offset", [0, 1, 127, 128, 300, 2**40])
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 70_000])
+@pytest.mark.parametrize("crc", [0, 1, 0xFFFFFFFF])
+def test_put_data_messages_are_what_protobuf_serializes(
+    write_offset: int, size: int, crc: int
+) -> None:
+    content = random.Random(size).randbytes(size)
+    expected = pb.PutRequest(
+        write_offset=write_offset, chunk=pb.ChecksummedData(content=content, crc32c=crc)
+    )
+    assert encode_put_chunk(write_offset, content, crc) == expected.SerializeToString()
 
 
 def test_put_stream_rejects_use_after_finish() -> None:

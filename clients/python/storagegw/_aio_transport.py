@@ -26,11 +26,12 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader, checksumming
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
+from storagegw._wire import PutMessage, put_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
 if TYPE_CHECKING:
     # grpc.aio's call classes are not subscriptable at run time.
-    PutCall: TypeAlias = grpc.aio.StreamUnaryCall[storage_pb2.PutRequest, storage_pb2.PutResponse]
+    PutCall: TypeAlias = grpc.aio.StreamUnaryCall[PutMessage, storage_pb2.PutResponse]
     from storagegw._readers import GetCall
     from storagegw.v1.storage_pb2_grpc import StorageServiceAsyncStub
 
@@ -63,6 +64,9 @@ class AsyncTransport:
             )
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
+        self._put_method: grpc.aio.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
+            put_method(channel)
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else AsyncCallAuth(None, None)
 
@@ -152,10 +156,10 @@ class AsyncTransport:
     async def _put(
         self,
         stream: effects.UploadStream,
-        requests: AsyncIterator[list[storage_pb2.PutRequest]],
+        requests: AsyncIterator[list[PutMessage]],
         progress: Progress | None,
     ) -> ObjectInfo:
-        call: PutCall = self._stub.Put(None, metadata=await self._auth.metadata())
+        call: PutCall = self._put_method(None, metadata=await self._auth.metadata())
         try:
             with converted_rpc_errors():
                 response = await _send(call, stream, requests, progress)
@@ -197,11 +201,11 @@ async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
 
 async def _thread_requests(
     stream: effects.UploadStream, blocks: Iterator[bytes]
-) -> AsyncIterator[list[storage_pb2.PutRequest]]:
+) -> AsyncIterator[list[PutMessage]]:
     """The requests for `blocks`, whose next() may block (file reads): each
     block is read and checksummed in one worker-thread hop, off the loop."""
 
-    def next_requests() -> list[storage_pb2.PutRequest] | None:
+    def next_requests() -> list[PutMessage] | None:
         block = next(blocks, None)
         return None if block is None else stream.feed(block)
 
@@ -211,7 +215,7 @@ async def _thread_requests(
 
 async def _checksummed_requests(
     stream: effects.UploadStream, blocks: AsyncIterable[bytes]
-) -> AsyncIterator[list[storage_pb2.PutRequest]]:
+) -> AsyncIterator[list[PutMessage]]:
     """The requests for the caller's blocks, checksummed off the loop."""
     async for block in blocks:
         yield await checksumming(partial(stream.feed, block), len(block))
@@ -220,7 +224,7 @@ async def _checksummed_requests(
 # ---------------------------------------------------------------- the Put stream
 
 
-async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
+async def _write(call: PutCall, request: PutMessage) -> None:
     """call.write(), raising the gateway's status when it has ended the call.
 
     grpc.aio reports a write to a call the server has already finished (say,
@@ -247,7 +251,7 @@ async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
 async def _send(
     call: PutCall,
     stream: effects.UploadStream,
-    requests: AsyncIterator[list[storage_pb2.PutRequest]],
+    requests: AsyncIterator[list[PutMessage]],
     progress: Progress | None,
 ) -> storage_pb2.PutResponse:
     """Write the whole Put stream and return the gateway's response."""

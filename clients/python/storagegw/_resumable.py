@@ -29,6 +29,7 @@ from storagegw._common import BinaryReader
 from storagegw._crc32c import crc32c
 from storagegw._digests import ObjectDigest
 from storagegw._types import ByteRange, ObjectInfo, UploadStatus
+from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import Internal
 from storagegw.v1 import storage_pb2
 
@@ -133,18 +134,13 @@ class SegmentStream:
     def start(self) -> storage_pb2.PutRequest:
         return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
 
-    def feed(self, block: bytes) -> list[storage_pb2.PutRequest]:
-        requests = []
+    def feed(self, block: bytes) -> list[PutMessage]:
+        requests: list[PutMessage] = []
         for start in range(0, len(block), self.source.chunk_size):
             piece = block[start : start + self.source.chunk_size]
             piece_crc = crc32c(piece)
             self.source.digest.update(self.position, piece, piece_crc)
-            requests.append(
-                storage_pb2.PutRequest(
-                    write_offset=self.position,
-                    chunk=storage_pb2.ChecksummedData(content=piece, crc32c=piece_crc),
-                )
-            )
+            requests.append(encode_put_chunk(self.position, piece, piece_crc))
             self.position += len(piece)
         return requests
 

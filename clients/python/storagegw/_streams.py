@@ -10,6 +10,7 @@ from storagegw._common import DEFAULT_CHUNK_SIZE, check_chunk_size
 from storagegw._crc32c import Buffer, crc32c
 from storagegw._digests import ObjectDigest
 from storagegw._types import ByteRange, ObjectInfo
+from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2
 
@@ -21,7 +22,8 @@ class PutStream:
 
     start() gives the first message (the spec alone, so the gateway can
     reject a bad key or failed precondition before any data flows); feed()
-    re-cuts the blocks into chunk_size chunks, each with its CRC32C; finish()
+    re-cuts the blocks into chunk_size chunks, each with its CRC32C, as
+    serialized messages (see _wire); finish()
     gives the last message with the rest of the data, the whole-object CRC32C
     and SHA-256, and finish_write.
     """
@@ -46,12 +48,12 @@ class PutStream:
     def start(self) -> storage_pb2.PutRequest:
         return storage_pb2.PutRequest(spec=self.spec)
 
-    def feed(self, block: Buffer) -> list[storage_pb2.PutRequest]:
+    def feed(self, block: Buffer) -> list[PutMessage]:
         if self._finished:
             raise RuntimeError("PutStream.feed() after finish()")
         if not self._pending and isinstance(block, bytes) and len(block) == self.chunk_size:
             return [self._data_message(block)]  # the common case needs no copy
-        requests = []
+        requests: list[PutMessage] = []
         view = memoryview(block).cast("B")
         if self._pending:
             taken = self.chunk_size - len(self._pending)
@@ -70,23 +72,26 @@ class PutStream:
     def finish(self) -> storage_pb2.PutRequest:
         if self._finished:
             raise RuntimeError("PutStream.finish() called twice")
-        request = self._data_message(bytes(self._pending)) if self._pending else None
+        request = storage_pb2.PutRequest(write_offset=self.size)
+        if self._pending:
+            content = bytes(self._pending)
+            request.chunk.content = content
+            request.chunk.crc32c = self._count(content)
         self._pending.clear()
         self._finished = True
-        if request is None:
-            request = storage_pb2.PutRequest(write_offset=self.size)
         request.object_checksums.CopyFrom(self._digest.checksums())
         request.finish_write = True
         return request
 
-    def _data_message(self, content: bytes) -> storage_pb2.PutRequest:
-        offset = self.size
+    def _count(self, content: bytes) -> int:
+        """Count `content` in the object's digest; its CRC32C."""
         chunk_crc = crc32c(content)
-        self._digest.update(offset, content, chunk_crc)
-        return storage_pb2.PutRequest(
-            write_offset=offset,
-            chunk=storage_pb2.ChecksummedData(content=content, crc32c=chunk_crc),
-        )
+        self._digest.update(self.size, content, chunk_crc)
+        return chunk_crc
+
+    def _data_message(self, content: bytes) -> bytes:
+        offset = self.size
+        return encode_put_chunk(offset, content, self._count(content))
 
     def object_info(self, response: storage_pb2.PutResponse) -> ObjectInfo:
         """The stored object, after checking it is what this stream sent."""

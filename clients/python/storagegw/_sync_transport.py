@@ -23,6 +23,7 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
+from storagegw._wire import PutMessage, put_method
 from storagegw.errors import Cancelled
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -50,6 +51,9 @@ class SyncTransport:
             )
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)
+        self._put_method: grpc.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
+            put_method(channel)
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else CallAuth(None, None)
 
@@ -127,7 +131,7 @@ class SyncTransport:
         source_errors: list[Exception] = []
         call_started = threading.Event()
 
-        def requests() -> Iterator[storage_pb2.PutRequest]:
+        def requests() -> Iterator[PutMessage]:
             yield stream.start()
             try:
                 for block in blocks:
@@ -145,7 +149,7 @@ class SyncTransport:
             if progress is not None:
                 progress(stream.size)
 
-        call: grpc.Future[storage_pb2.PutResponse] = self._stub.Put.future(
+        call: grpc.Future[storage_pb2.PutResponse] = self._put_method.future(
             requests(), metadata=self._auth.metadata()
         )
         call_started.set()
