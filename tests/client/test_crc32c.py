@@ -10,7 +10,9 @@ import google_crc32c
 import pytest
 
 from storagegw import _common, _crc32c
+from storagegw._digests import ObjectDigest
 from storagegw._streams import GetStreamVerifier, PutStream, ReaderState
+from storagegw._types import ObjectInfo
 from storagegw._wire import PutMessage, encode_put_chunk, serialize_put
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2 as pb
@@ -301,6 +303,41 @@ def test_verifier_skips_whole_object_checks_for_a_range() -> None:
     responses = get_responses(b"hello world", start=1, end=5)
     responses[0].object.crc32c ^= 1
     assert verify(responses) == b"ello"
+
+
+def test_verifier_counts_chunks_in_a_shared_digest_once() -> None:
+    # A download resumed at 4 after receiving 6 bytes: the overlap is not
+    # counted twice, and the digest is the whole object's.
+    data = b"hello world"
+    digest = ObjectDigest()
+    first = GetStreamVerifier("k", digest)
+    for response in get_responses(data, chunk=3)[:2]:  # the object with 0..3, then 3..6
+        first.accept(response)
+    assert digest.size == 6
+    second = GetStreamVerifier("k", digest)
+    assert b"".join(second.accept(r) for r in get_responses(data, start=4, end=11)) == b"o world"
+    second.finish()  # the range is complete; the whole object is the digest's owner's
+    assert digest.size == len(data)
+    assert digest.sha256 == hashlib.sha256(data).digest()
+    assert digest.crc32c == native(data)
+
+
+def test_verifier_with_a_shared_digest_leaves_the_object_check_to_its_owner() -> None:
+    responses = get_responses(b"hello world")
+    responses[0].object.sha256 = hashlib.sha256(b"other").digest()
+    digest = ObjectDigest()
+    verifier = GetStreamVerifier("k", digest)
+    for response in responses:
+        verifier.accept(response)
+    verifier.finish()
+    assert digest.size == 11
+    with pytest.raises(ChecksumMismatch, match="sha256"):
+        digest.check(ObjectInfo.from_proto(responses[0].object), "download corrupted")
+
+
+def test_verifier_refuses_a_stream_that_skips_bytes_of_a_shared_digest() -> None:
+    with pytest.raises(Internal, match="starts at 4"):
+        GetStreamVerifier("k", ObjectDigest()).accept(get_responses(b"hello", start=4, end=5)[0])
 
 
 def test_verifier_needs_the_object_first() -> None:
