@@ -6,8 +6,8 @@
             print(info.key)
 
 Create it inside the event loop that uses it (grpc.aio channels belong to
-one loop). File reads and writes run in worker threads, as does checksumming
-when the native google_crc32c accelerator is absent, so the loop stays free.
+one loop). File reads and writes run in worker threads, as does the
+checksumming of every chunk but the smallest, so the loop stays free.
 """
 
 from __future__ import annotations
