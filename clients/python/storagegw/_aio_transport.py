@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
@@ -21,9 +21,10 @@ import grpc.aio
 from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
+from storagegw._crc32c import accelerated
 from storagegw._credentials import AsyncCallAuth, Metadata
 from storagegw._digests import ObjectDigest
-from storagegw._readers import AsyncObjectReader, checksumming
+from storagegw._readers import AsyncObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
 from storagegw._wire import PutMessage, put_method
@@ -178,13 +179,13 @@ def source_blocks(
 ) -> tuple[Iterator[bytes] | AsyncIterable[bytes], int | None]:
     """Blocks from anything but a path, and the size when that implies one.
 
-    An iterator (bytes in memory, a binary file) is read in worker threads
-    (see _thread_requests). A sync iterable is iterated on the event loop:
-    fine for data in memory; a source that blocks should come as an async
-    iterable or a file.
+    An iterator (bytes, a binary file) is read in worker threads (see
+    _thread_requests). Any other sync iterable is iterated on the event
+    loop: fine for data in memory; a source that blocks should come as an
+    async iterable or a file.
     """
     if isinstance(source, bytes | bytearray | memoryview):
-        return iter([bytes(source)]), len(source) if size is None else size
+        return _as_async([bytes(source)]), len(source) if size is None else size
     if isinstance(source, AsyncIterable):
         return source, size
     if hasattr(source, "read"):
@@ -202,23 +203,45 @@ async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
 async def _thread_requests(
     stream: effects.UploadStream, blocks: Iterator[bytes]
 ) -> AsyncIterator[list[PutMessage]]:
-    """The requests for `blocks`, whose next() may block (file reads): each
-    block is read and checksummed in one worker-thread hop, off the loop."""
+    """All the requests after the first for `blocks`, whose next() may block
+    (file reads): each block is read and checksummed in one worker-thread
+    hop, off the loop, with the next block read ahead so that the last
+    message is made in the last block's hop."""
 
-    def next_requests() -> list[PutMessage] | None:
-        block = next(blocks, None)
-        return None if block is None else stream.feed(block)
+    def requests_for(block: bytes) -> tuple[list[PutMessage], bytes | None]:
+        requests = stream.feed(block)
+        following = next(blocks, None)
+        if following is None:
+            requests.append(stream.finish())
+        return requests, following
 
-    while (requests := await asyncio.to_thread(next_requests)) is not None:
+    block = await asyncio.to_thread(next, blocks, None)
+    if block is None:
+        yield [stream.finish()]  # no data: nothing to checksum
+    while block is not None:
+        requests, block = await asyncio.to_thread(requests_for, block)
         yield requests
 
 
 async def _checksummed_requests(
     stream: effects.UploadStream, blocks: AsyncIterable[bytes]
 ) -> AsyncIterator[list[PutMessage]]:
-    """The requests for the caller's blocks, checksummed off the loop."""
+    """All the requests after the first for the caller's blocks (not read
+    ahead: they may come as they are made).
+
+    Checksummed on the loop when native, as data in memory: a worker-thread
+    hop here lets the loop take a refusal of the first message while the
+    next write is under way, and grpc.aio then reports "Internal error from
+    Core" in place of the refusal (see _write). Paths and files, the big
+    transfers, are checksummed in worker threads (_thread_requests).
+    """
     async for block in blocks:
-        yield await checksumming(partial(stream.feed, block), len(block))
+        yield await _native_or_thread(partial(stream.feed, block))
+    yield [await _native_or_thread(stream.finish)]
+
+
+async def _native_or_thread(work: Callable[[], _Result]) -> _Result:
+    return work() if accelerated() else await asyncio.to_thread(work)
 
 
 # ---------------------------------------------------------------- the Put stream
@@ -254,15 +277,18 @@ async def _send(
     requests: AsyncIterator[list[PutMessage]],
     progress: Progress | None,
 ) -> storage_pb2.PutResponse:
-    """Write the whole Put stream and return the gateway's response."""
+    """Write the whole Put stream and return the gateway's response.
+
+    `requests` are the messages after the first, the last one included.
+    The first message goes out before any data is read: a gateway that
+    refuses it (a failed precondition) ends the call, and a write that
+    comes after the refusal has arrived raises it (see _write).
+    """
     await _write(call, stream.start())
     async for batch in requests:
         for request in batch:
             await _write(call, request)
             if progress is not None:
                 progress(stream.size)
-    await _write(call, await checksumming(stream.finish, stream.pending_size))
-    if progress is not None:
-        progress(stream.size)
     await call.done_writing()
     return await call

@@ -128,9 +128,6 @@ class SegmentStream:
     def size(self) -> int:
         return self.position
 
-    # Every block fed is sent at once: finish() has no data to checksum.
-    pending_size = 0
-
     def start(self) -> storage_pb2.PutRequest:
         return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
 

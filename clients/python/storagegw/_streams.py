@@ -40,11 +40,6 @@ class PutStream:
         """Bytes put into messages so far."""
         return self._digest.size
 
-    @property
-    def pending_size(self) -> int:
-        """Bytes fed but not yet in a message: finish() checksums them."""
-        return len(self._pending)
-
     def start(self) -> storage_pb2.PutRequest:
         return storage_pb2.PutRequest(spec=self.spec)
 
