@@ -7,6 +7,7 @@ fake servicer that fails, or corrupts data, on purpose.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -208,6 +209,9 @@ class FakeStorage(storage_pb2_grpc.StorageServiceServicer):
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.corrupt_downloads = False
+        # Report a SHA-256 the data does not have: every chunk is intact,
+        # only the whole-object check can tell.
+        self.misreport_sha256 = False
         self.put_ended = threading.Event()
 
     def Put(
@@ -261,7 +265,10 @@ class FakeStorage(storage_pb2_grpc.StorageServiceServicer):
 
     def _info(self, key: str) -> pb.ObjectInfo:
         data = self.objects[key]
-        return pb.ObjectInfo(bucket="default", key=key, size=len(data), crc32c=crc(data))
+        sha256 = hashlib.sha256(data + b"!" if self.misreport_sha256 else data).digest()
+        return pb.ObjectInfo(
+            bucket="default", key=key, size=len(data), crc32c=crc(data), sha256=sha256
+        )
 
 
 @pytest.fixture
@@ -329,6 +336,36 @@ def test_sync_corrupted_download(fake: tuple[FakeStorage, str], tmp_path: Path) 
             with pytest.raises(errors.ChecksumMismatch):
                 reader.read()
     assert dest.read_bytes() == b"previous"
+    assert no_partial_files(tmp_path)
+
+
+def test_sync_download_with_a_wrong_object_sha256(
+    fake: tuple[FakeStorage, str], tmp_path: Path
+) -> None:
+    fake[0].objects["k"] = os.urandom(3 * 1024 * 1024 + 5)
+    fake[0].misreport_sha256 = True
+    dest = tmp_path / "out.bin"
+    with Client(fake[1]) as client:
+        with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+            client.download_file("k", dest)
+        with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+            client.get_bytes("k")
+    assert not dest.exists()
+    assert no_partial_files(tmp_path)
+
+
+async def test_async_download_with_a_wrong_object_sha256(
+    fake: tuple[FakeStorage, str], tmp_path: Path
+) -> None:
+    fake[0].objects["k"] = os.urandom(3 * 1024 * 1024 + 5)
+    fake[0].misreport_sha256 = True
+    dest = tmp_path / "out.bin"
+    async with AsyncClient(fake[1]) as client:
+        with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+            await client.download_file("k", dest)
+        with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+            await client.get_bytes("k")
+    assert not dest.exists()
     assert no_partial_files(tmp_path)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from storagegw import _flows
 from storagegw._crc32c import crc32c
+from storagegw._digests import ObjectDigest
 from storagegw._effects import (
     BestEffort,
     Blocking,
@@ -29,7 +31,7 @@ from storagegw._effects import (
 )
 from storagegw._resumable import ABORT_TIMEOUT, SegmentStream, UploadSource
 from storagegw._retry import RetryPolicy
-from storagegw._types import ObjectInfo
+from storagegw._types import ByteRange, ObjectInfo
 from storagegw.errors import (
     BucketNotFound,
     ObjectNotFound,
@@ -191,11 +193,25 @@ def test_list_pages_asks_for_the_next_page_only_while_there_is_one() -> None:
 
 
 class FakeReader:
-    """What the download flow uses of a reader: its info and close()."""
+    """What the download flow uses of a reader: its info, the range it
+    serves, close(), and (as the real reader's verifier does) counting each
+    chunk in the download's digest as it hands it over."""
 
-    def __init__(self, info: ObjectInfo) -> None:
+    def __init__(
+        self, info: ObjectInfo, start: int = 0, digest: ObjectDigest | None = None
+    ) -> None:
         self.info = info
+        self.content_range = ByteRange(start, info.size, info.size)
+        self.digest = digest
         self.closed = False
+
+    def chunks(self, chunks: list[bytes]) -> Iterator[bytes]:
+        offset = self.content_range.start
+        for chunk in chunks:
+            if self.digest is not None:
+                self.digest.update(offset, chunk)
+            offset += len(chunk)
+            yield chunk
 
     def close(self) -> None:
         self.closed = True
@@ -221,8 +237,8 @@ def test_a_broken_download_resumes_from_the_verified_offset_of_the_same_generati
         assert effect.request.read_offset == (0 if attempt == 0 else 4096)
         if attempt == 1:  # the object first seen, exactly
             assert effect.request.preconditions.if_generation_match == 9
-        reader = FakeReader(info)
-        effect = flow.send(OpenedRead(reader, iter(chunks)))
+        reader = FakeReader(info, effect.request.read_offset, effect.digest)
+        effect = flow.send(OpenedRead(reader, reader.chunks(chunks)))
         while isinstance(effect, ReadChunk):
             chunk = next(effect.chunks, None)
             if chunk is None:

@@ -10,7 +10,10 @@ import google_crc32c
 import pytest
 
 from storagegw import _common, _crc32c
+from storagegw._digests import ObjectDigest
 from storagegw._streams import GetStreamVerifier, PutStream, ReaderState
+from storagegw._types import ObjectInfo
+from storagegw._wire import PutMessage, encode_put_chunk, serialize_put
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2 as pb
 
@@ -103,7 +106,24 @@ def test_accumulator_without_accelerator_combines_chunk_crcs() -> None:
     assert accumulator.size == sum(map(len, chunks))
 
 
+def test_accumulator_combines_large_chunks_of_any_length() -> None:
+    # Large chunks are not re-read for the running CRC: it is combined from
+    # theirs, whatever their length (odd tails included).
+    rng = random.Random(5)
+    sizes = [1 << 20, 64 * 1024, 64 * 1024 + 1, 300_007, 1 << 20, 12, 2**21 - 1]
+    chunks = [rng.randbytes(size) for size in sizes]
+    accumulator = _crc32c.Crc32cAccumulator()
+    for chunk in chunks:
+        assert accumulator.add(chunk) == native(chunk)
+    assert accumulator.value == native(b"".join(chunks))
+
+
 # ---------------------------------------------------------------- uploads
+
+
+def as_sent(message: PutMessage) -> pb.PutRequest:
+    """The message as the gateway parses it (data messages come serialized)."""
+    return pb.PutRequest.FromString(serialize_put(message))
 
 
 def put_stream_messages(data: bytes, block_size: int, chunk_size: int) -> list[pb.PutRequest]:
@@ -112,7 +132,7 @@ def put_stream_messages(data: bytes, block_size: int, chunk_size: int) -> list[p
     for offset in range(0, len(data), block_size):
         messages += stream.feed(data[offset : offset + block_size])
     messages.append(stream.finish())
-    return messages
+    return [as_sent(message) for message in messages]
 
 
 @pytest.mark.parametrize("accelerated", [True, False])
@@ -153,7 +173,20 @@ def test_put_stream_sends_a_block_of_exactly_chunk_size_as_one_chunk() -> None:
     stream = PutStream(pb.PutSpec(key="k"), 4)
     block = b"abcd"
     (message,) = stream.feed(block)
-    assert message.chunk.content == block
+    assert as_sent(message).chunk.content == block
+
+
+@pytest.mark.parametrize("write_offset", [0, 1, 127, 128, 300, 2**40])
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 70_000])
+@pytest.mark.parametrize("crc", [0, 1, 0xFFFFFFFF])
+def test_put_data_messages_are_what_protobuf_serializes(
+    write_offset: int, size: int, crc: int
+) -> None:
+    content = random.Random(size).randbytes(size)
+    expected = pb.PutRequest(
+        write_offset=write_offset, chunk=pb.ChecksummedData(content=content, crc32c=crc)
+    )
+    assert encode_put_chunk(write_offset, content, crc) == expected.SerializeToString()
 
 
 def test_put_stream_rejects_use_after_finish() -> None:
@@ -270,6 +303,41 @@ def test_verifier_skips_whole_object_checks_for_a_range() -> None:
     responses = get_responses(b"hello world", start=1, end=5)
     responses[0].object.crc32c ^= 1
     assert verify(responses) == b"ello"
+
+
+def test_verifier_counts_chunks_in_a_shared_digest_once() -> None:
+    # A download resumed at 4 after receiving 6 bytes: the overlap is not
+    # counted twice, and the digest is the whole object's.
+    data = b"hello world"
+    digest = ObjectDigest()
+    first = GetStreamVerifier("k", digest)
+    for response in get_responses(data, chunk=3)[:2]:  # the object with 0..3, then 3..6
+        first.accept(response)
+    assert digest.size == 6
+    second = GetStreamVerifier("k", digest)
+    assert b"".join(second.accept(r) for r in get_responses(data, start=4, end=11)) == b"o world"
+    second.finish()  # the range is complete; the whole object is the digest's owner's
+    assert digest.size == len(data)
+    assert digest.sha256 == hashlib.sha256(data).digest()
+    assert digest.crc32c == native(data)
+
+
+def test_verifier_with_a_shared_digest_leaves_the_object_check_to_its_owner() -> None:
+    responses = get_responses(b"hello world")
+    responses[0].object.sha256 = hashlib.sha256(b"other").digest()
+    digest = ObjectDigest()
+    verifier = GetStreamVerifier("k", digest)
+    for response in responses:
+        verifier.accept(response)
+    verifier.finish()
+    assert digest.size == 11
+    with pytest.raises(ChecksumMismatch, match="sha256"):
+        digest.check(ObjectInfo.from_proto(responses[0].object), "download corrupted")
+
+
+def test_verifier_refuses_a_stream_that_skips_bytes_of_a_shared_digest() -> None:
+    with pytest.raises(Internal, match="starts at 4"):
+        GetStreamVerifier("k", ObjectDigest()).accept(get_responses(b"hello", start=4, end=5)[0])
 
 
 def test_verifier_needs_the_object_first() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
@@ -21,15 +21,18 @@ import grpc.aio
 from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
+from storagegw._crc32c import accelerated
 from storagegw._credentials import AsyncCallAuth, Metadata
-from storagegw._readers import AsyncObjectReader, checksumming
+from storagegw._digests import ObjectDigest
+from storagegw._readers import AsyncObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
+from storagegw._wire import PutMessage, put_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
 if TYPE_CHECKING:
     # grpc.aio's call classes are not subscriptable at run time.
-    PutCall: TypeAlias = grpc.aio.StreamUnaryCall[storage_pb2.PutRequest, storage_pb2.PutResponse]
+    PutCall: TypeAlias = grpc.aio.StreamUnaryCall[PutMessage, storage_pb2.PutResponse]
     from storagegw._readers import GetCall
     from storagegw.v1.storage_pb2_grpc import StorageServiceAsyncStub
 
@@ -62,6 +65,9 @@ class AsyncTransport:
             )
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
+        self._put_method: grpc.aio.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
+            put_method(channel)
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else AsyncCallAuth(None, None)
 
@@ -84,13 +90,15 @@ class AsyncTransport:
         except StopIteration as end:
             return cast(_Result, end.value)
 
-    def reader(self, request: storage_pb2.GetRequest, key: str) -> AsyncObjectReader:
+    def reader(
+        self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
+    ) -> AsyncObjectReader:
         """A reader that sends `request` when first awaited or entered."""
 
         async def start() -> GetCall:
             return self._stub.Get(request, metadata=await self._auth.metadata())
 
-        return AsyncObjectReader(start, key)
+        return AsyncObjectReader(start, key, digest)
 
     async def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -107,11 +115,11 @@ class AsyncTransport:
             case effects.Blocking(work=work):
                 return await asyncio.to_thread(work)
             case effects.SendPut(stream=stream, blocks=blocks, progress=progress):
-                return await self._put(stream, _thread_blocks(blocks), progress)
+                return await self._put(stream, _thread_requests(stream, blocks), progress)
             case effects.PutSource():
                 return await self._put_source(effect)
-            case effects.OpenRead(request=request, key=key):
-                reader = await self.reader(request, key).start()
+            case effects.OpenRead(request=request, key=key, digest=digest):
+                reader = await self.reader(request, key, digest).start()
                 return effects.OpenedRead(reader, aiter(reader))
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, AsyncIterator)
@@ -134,21 +142,28 @@ class AsyncTransport:
             )
             try:
                 stream = PutStream(effect.spec(content_type, size), self._chunk_size)
-                blocks = file_blocks(file, self._chunk_size)
-                return await self._put(stream, blocks, effect.progress)
+                blocks = _files.iter_blocks(file, self._chunk_size)
+                return await self._put(stream, _thread_requests(stream, blocks), effect.progress)
             finally:
                 await asyncio.to_thread(file.close)
         source_stream, size = source_blocks(source, self._chunk_size, size)
         stream = PutStream(effect.spec(content_type, size), self._chunk_size)
-        return await self._put(stream, source_stream, effect.progress)
+        if isinstance(source_stream, Iterator):
+            requests = _thread_requests(stream, source_stream)
+        else:
+            requests = _checksummed_requests(stream, source_stream)
+        return await self._put(stream, requests, effect.progress)
 
     async def _put(
-        self, stream: effects.UploadStream, blocks: AsyncIterable[bytes], progress: Progress | None
+        self,
+        stream: effects.UploadStream,
+        requests: AsyncIterator[list[PutMessage]],
+        progress: Progress | None,
     ) -> ObjectInfo:
-        call: PutCall = self._stub.Put(None, metadata=await self._auth.metadata())
+        call: PutCall = self._put_method(None, metadata=await self._auth.metadata())
         try:
             with converted_rpc_errors():
-                response = await _send(call, stream, blocks, progress)
+                response = await _send(call, stream, requests, progress)
         except BaseException:
             # The gateway discards a cancelled upload; finish_write was never sent.
             call.cancel()
@@ -159,16 +174,25 @@ class AsyncTransport:
 # ---------------------------------------------------------------- byte sources
 
 
-async def file_blocks(file: BinaryReader, block_size: int) -> AsyncIterator[bytes]:
-    """Read a blocking file in a worker thread, one block at a time."""
-    while block := await asyncio.to_thread(_files.read_block, file, block_size):
-        yield block
+def source_blocks(
+    source: object, block_size: int, size: int | None
+) -> tuple[Iterator[bytes] | AsyncIterable[bytes], int | None]:
+    """Blocks from anything but a path, and the size when that implies one.
 
-
-async def _thread_blocks(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Blocks from an iterator whose next() reads a file, in a worker thread."""
-    while (block := await asyncio.to_thread(next, blocks, None)) is not None:
-        yield block
+    An iterator (bytes, a binary file) is read in worker threads (see
+    _thread_requests). Any other sync iterable is iterated on the event
+    loop: fine for data in memory; a source that blocks should come as an
+    async iterable or a file.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _as_async([bytes(source)]), len(source) if size is None else size
+    if isinstance(source, AsyncIterable):
+        return source, size
+    if hasattr(source, "read"):
+        return _files.iter_blocks(cast(BinaryReader, source), block_size), size
+    if isinstance(source, Iterable):
+        return _as_async(source), size
+    raise TypeError(f"cannot upload from {type(source).__name__}")
 
 
 async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -176,29 +200,54 @@ async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
         yield block
 
 
-def source_blocks(
-    source: object, block_size: int, size: int | None
-) -> tuple[AsyncIterable[bytes], int | None]:
-    """Blocks from anything but a path, and the size when that implies one.
+async def _thread_requests(
+    stream: effects.UploadStream, blocks: Iterator[bytes]
+) -> AsyncIterator[list[PutMessage]]:
+    """All the requests after the first for `blocks`, whose next() may block
+    (file reads): each block is read and checksummed in one worker-thread
+    hop, off the loop, with the next block read ahead so that the last
+    message is made in the last block's hop."""
 
-    A sync iterable is iterated on the event loop: fine for data in memory;
-    a source that blocks should come as an async iterable or a file.
+    def requests_for(block: bytes) -> tuple[list[PutMessage], bytes | None]:
+        requests = stream.feed(block)
+        following = next(blocks, None)
+        if following is None:
+            requests.append(stream.finish())
+        return requests, following
+
+    block = await asyncio.to_thread(next, blocks, None)
+    if block is None:
+        yield [stream.finish()]  # no data: nothing to checksum
+    while block is not None:
+        requests, block = await asyncio.to_thread(requests_for, block)
+        yield requests
+
+
+async def _checksummed_requests(
+    stream: effects.UploadStream, blocks: AsyncIterable[bytes]
+) -> AsyncIterator[list[PutMessage]]:
+    """All the requests after the first for the caller's blocks (not read
+    ahead: they may come as they are made).
+
+    Checksummed on the loop when native, as data in memory: a worker-thread
+    hop here lets the loop take a refusal of the first message while the
+    next write is under way, and grpc.aio then reports "Internal error from
+    Core" in place of the refusal (see _write). Paths and files, the big
+    transfers, are checksummed in worker threads (_thread_requests).
     """
-    if isinstance(source, bytes | bytearray | memoryview):
-        return _as_async([bytes(source)]), len(source) if size is None else size
-    if isinstance(source, AsyncIterable):
-        return source, size
-    if hasattr(source, "read"):
-        return file_blocks(cast(BinaryReader, source), block_size), size
-    if isinstance(source, Iterable):
-        return _as_async(source), size
-    raise TypeError(f"cannot upload from {type(source).__name__}")
+    async for block in blocks:
+        yield await _native_or_thread(partial(stream.feed, block))
+    yield [await _native_or_thread(stream.finish)]
+
+
+async def _native_or_thread(work: Callable[[], _Result]) -> _Result:
+    return work() if accelerated() else await asyncio.to_thread(work)
 
 
 # ---------------------------------------------------------------- the Put stream
 
 
-async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
+async def _write(call: PutCall, request: PutMessage) -> None:
     """call.write(), raising the gateway's status when it has ended the call.
 
     grpc.aio reports a write to a call the server has already finished (say,
@@ -225,18 +274,21 @@ async def _write(call: PutCall, request: storage_pb2.PutRequest) -> None:
 async def _send(
     call: PutCall,
     stream: effects.UploadStream,
-    blocks: AsyncIterable[bytes],
+    requests: AsyncIterator[list[PutMessage]],
     progress: Progress | None,
 ) -> storage_pb2.PutResponse:
-    """Write the whole Put stream and return the gateway's response."""
+    """Write the whole Put stream and return the gateway's response.
+
+    `requests` are the messages after the first, the last one included.
+    The first message goes out before any data is read: a gateway that
+    refuses it (a failed precondition) ends the call, and a write that
+    comes after the refusal has arrived raises it (see _write).
+    """
     await _write(call, stream.start())
-    async for block in blocks:
-        for request in await checksumming(partial(stream.feed, block)):
+    async for batch in requests:
+        for request in batch:
             await _write(call, request)
             if progress is not None:
                 progress(stream.size)
-    await _write(call, await checksumming(stream.finish))
-    if progress is not None:
-        progress(stream.size)
     await call.done_writing()
     return await call

@@ -8,8 +8,8 @@ hundred times faster, which matters for multi-gigabyte transfers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from functools import lru_cache
 
 __all__ = [
     "Crc32cAccumulator",
@@ -78,8 +78,8 @@ def crc32c(data: Buffer, crc: int = 0) -> int:
 
 # Combining CRCs (after zlib's crc32_combine): appending n zero bytes to a
 # message is a linear map on its CRC register, a 32x32 matrix over GF(2)
-# stored as 32 column bit-vectors. It lets the pure-Python path checksum each
-# chunk once and derive the whole-object CRC instead of hashing twice.
+# stored as 32 column bit-vectors. It lets a stream checksum each chunk once
+# and derive the whole-object CRC instead of hashing every byte twice.
 
 
 def _matrix_times(matrix: tuple[int, ...] | list[int], vector: int) -> int:
@@ -97,30 +97,76 @@ def _matrix_square(matrix: tuple[int, ...] | list[int]) -> list[int]:
     return [_matrix_times(matrix, column) for column in matrix]
 
 
-@lru_cache(maxsize=64)
-def _zero_bytes_operator(length: int) -> tuple[int, ...]:
-    """The matrix that advances a CRC register over `length` zero bytes."""
+# An operator as four byte tables: table[i][b] is the operator times byte b
+# placed at bits 8i..8i+7, so a product is four lookups (not 32 steps).
+_ByteTables = tuple[tuple[int, ...], ...]
+
+
+def _byte_tables(matrix: list[int]) -> _ByteTables:
+    tables = []
+    for shift in range(0, 32, 8):
+        table = [0] * 256
+        for byte in range(1, 256):
+            low = byte & -byte  # the lowest set bit: the rest is already known
+            table[byte] = table[byte ^ low] ^ matrix[shift + low.bit_length() - 1]
+        tables.append(tuple(table))
+    return tuple(tables)
+
+
+def _apply(tables: _ByteTables, vector: int) -> int:
+    return (
+        tables[0][vector & 0xFF]
+        ^ tables[1][(vector >> 8) & 0xFF]
+        ^ tables[2][(vector >> 16) & 0xFF]
+        ^ tables[3][vector >> 24]
+    )
+
+
+# Entry k advances a CRC register over 2**k zero bytes (as a matrix, to square
+# for the next entry, and as byte tables, to apply). Grown on demand under a
+# lock, as threads may combine at once, and kept: combining over any length
+# then costs four lookups per set bit of the length.
+_powers: list[tuple[list[int], _ByteTables]] = []
+_powers_lock = threading.Lock()
+
+
+def _power(bit: int) -> _ByteTables:
+    if bit >= len(_powers):
+        with _powers_lock:
+            if not _powers:
+                matrix = _one_zero_byte()
+                _powers.append((matrix, _byte_tables(matrix)))
+            while len(_powers) <= bit:
+                # Squared through its own byte tables: 32 lookups, not 32 x 32 steps.
+                matrix, tables = _powers[-1]
+                squared = [_apply(tables, column) for column in matrix]
+                _powers.append((squared, _byte_tables(squared)))
+    return _powers[bit][1]
+
+
+def _one_zero_byte() -> list[int]:
     # One zero bit: shift right, folding in the polynomial when bit 0 was set.
     operator = [_POLY] + [1 << n for n in range(31)]
     for _ in range(3):  # 1 -> 2 -> 4 -> 8 bits: one zero byte
         operator = _matrix_square(operator)
-    result: list[int] | None = None
-    while length:
-        if length & 1:
-            # Powers of one operator commute, so the order does not matter.
-            result = operator if result is None else [_matrix_times(operator, c) for c in result]
-        length >>= 1
-        if length:
-            operator = _matrix_square(operator)
-    assert result is not None
-    return tuple(result)
+    return operator
 
 
 def crc32c_combine(crc1: int, crc2: int, length2: int) -> int:
     """CRC32C of A+B from crc1 = CRC(A), crc2 = CRC(B) and len(B)."""
-    if length2 <= 0:
-        return crc1
-    return _matrix_times(_zero_bytes_operator(length2), crc1) ^ crc2
+    bit = 0
+    while length2 > 0:
+        if length2 & 1:
+            # Powers of one operator commute, so the order does not matter.
+            crc1 = _apply(_power(bit), crc1)
+        length2 >>= 1
+        bit += 1
+    return crc1 ^ crc2 if bit else crc1
+
+
+# Below this size the native CRC over the chunk again costs less than
+# combining; above it, combining saves a second pass over every byte.
+_COMBINE_FROM = 64 * 1024
 
 
 class Crc32cAccumulator:
@@ -140,8 +186,8 @@ class Crc32cAccumulator:
 
     def add_checked(self, chunk: Buffer, chunk_crc: int) -> None:
         """Account for `chunk` whose CRC32C is already known to be `chunk_crc`."""
-        if _ACCELERATOR is not None:
-            self.value = crc32c(chunk, self.value)  # cheaper than combining
+        if _ACCELERATOR is not None and len(chunk) < _COMBINE_FROM:
+            self.value = crc32c(chunk, self.value)
         else:
             self.value = crc32c_combine(self.value, chunk_crc, len(chunk))
         self.size += len(chunk)

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from google.protobuf.message import Message
 
+from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader, ObjectReader
 from storagegw._resumable import SegmentStream
 from storagegw._streams import PutStream
@@ -110,10 +111,14 @@ class PutSource(Effect):
 
 @dataclass(frozen=True, slots=True)
 class OpenRead(Effect):
-    """Start a Get; an OpenedRead comes back, its first message received."""
+    """Start a Get; an OpenedRead comes back, its first message received.
+
+    With a `digest`, the reader counts each verified chunk in it and leaves
+    the whole-object check to the flow (a download across Get streams)."""
 
     request: storage_pb2.GetRequest
     key: str
+    digest: ObjectDigest | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -281,13 +281,15 @@ def _receive(
     target: DownloadTarget,
     progress: Progress | None,
 ) -> Flow[None]:
-    """One Get stream into `target`, as far as it goes."""
-    opened: OpenedRead = yield OpenRead(request, key)
+    """One Get stream into `target`, as far as it goes. The reader checks
+    each chunk and counts it in the download's digest, so here the chunks
+    are only written."""
+    opened: OpenedRead = yield OpenRead(request, key, state.digest)
     try:
-        state.started(opened.reader.info)
+        state.started(opened.reader.info, opened.reader.content_range)
         while (chunk := (yield ReadChunk(opened.chunks))) is not None:
             yield Blocking(partial(target.write, chunk))
-            state.accept(chunk)
+            state.accept(len(chunk))
             if progress is not None:
                 progress(target.written)
     finally:

@@ -3,21 +3,21 @@ here; the retry-and-resume loops are in _flows.py).
 
 Uploads: a resumable upload is a StartUpload, then Put streams that each
 continue it from the gateway's persisted size (QueryUpload). SegmentStream
-builds one such stream from a seekable source; ObjectDigest computes the
+builds one such stream from a seekable source; an ObjectDigest computes the
 whole object's CRC32C and SHA-256 while the file is read, exactly once per
 byte however often a part is re-sent, so the last message can carry them
 (the gateway refuses to commit other bytes) and the stored object is checked
 against them at the end.
 
 Downloads: DownloadResume tracks the verified offset and the whole-object
-checksums across Get streams; a resumed Get starts at that offset with
+checksums across Get streams (each stream's verifier counts the chunks it
+checks in them, so every byte is hashed once); a resumed Get starts at that offset with
 if_generation_match set to the generation first seen, so a replaced object
 fails with PreconditionFailed instead of being spliced.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -26,9 +26,10 @@ from typing import BinaryIO, cast
 
 from storagegw import _common, _files
 from storagegw._common import BinaryReader
-from storagegw._crc32c import Crc32cAccumulator, crc32c
-from storagegw._streams import check_stored
-from storagegw._types import ObjectInfo, UploadStatus
+from storagegw._crc32c import crc32c
+from storagegw._digests import ObjectDigest
+from storagegw._types import ByteRange, ObjectInfo, UploadStatus
+from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import Internal
 from storagegw.v1 import storage_pb2
 
@@ -36,7 +37,6 @@ __all__ = [
     "ABORT_TIMEOUT",
     "DEFAULT_RESUMABLE_THRESHOLD",
     "DownloadResume",
-    "ObjectDigest",
     "SegmentStream",
     "UploadSource",
     "fresh_status",
@@ -52,45 +52,6 @@ Progress = Callable[[int], None]
 # AbortUpload after a failure waits at most this long (it is only a courtesy:
 # an upload left behind expires and is cleaned up).
 ABORT_TIMEOUT = 10.0
-
-
-class ObjectDigest:
-    """The whole object's CRC32C and SHA-256, fed bytes at their offsets.
-
-    Bytes at or below `size` were already counted and are skipped, so a
-    re-sent range is hashed once; a gap would be a bug, and raises.
-    """
-
-    def __init__(self) -> None:
-        self._crc = Crc32cAccumulator()
-        self._sha256 = hashlib.sha256()
-
-    @property
-    def size(self) -> int:
-        return self._crc.size
-
-    @property
-    def crc32c(self) -> int:
-        return self._crc.value
-
-    @property
-    def sha256(self) -> bytes:
-        return self._sha256.digest()
-
-    def update(self, offset: int, data: bytes, data_crc: int | None = None) -> None:
-        end = offset + len(data)
-        if end <= self.size:
-            return
-        if offset > self.size:
-            raise RuntimeError(f"checksum gap: bytes {self.size}..{offset} were never read")
-        if offset < self.size:
-            data, data_crc = data[self.size - offset :], None
-        self._crc.add_checked(data, crc32c(data) if data_crc is None else data_crc)
-        self._sha256.update(data)
-
-    def check(self, info: ObjectInfo, what: str) -> ObjectInfo:
-        """`info` if the stored object has exactly these bytes, else raise."""
-        return check_stored(info, self.size, self.crc32c, self.sha256, what)
 
 
 def fresh_status(upload_id: str) -> UploadStatus:
@@ -170,28 +131,20 @@ class SegmentStream:
     def start(self) -> storage_pb2.PutRequest:
         return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
 
-    def feed(self, block: bytes) -> list[storage_pb2.PutRequest]:
-        requests = []
+    def feed(self, block: bytes) -> list[PutMessage]:
+        requests: list[PutMessage] = []
         for start in range(0, len(block), self.source.chunk_size):
             piece = block[start : start + self.source.chunk_size]
             piece_crc = crc32c(piece)
             self.source.digest.update(self.position, piece, piece_crc)
-            requests.append(
-                storage_pb2.PutRequest(
-                    write_offset=self.position,
-                    chunk=storage_pb2.ChecksummedData(content=piece, crc32c=piece_crc),
-                )
-            )
+            requests.append(encode_put_chunk(self.position, piece, piece_crc))
             self.position += len(piece)
         return requests
 
     def finish(self) -> storage_pb2.PutRequest:
-        digest = self.source.digest
         return storage_pb2.PutRequest(
             write_offset=self.position,
-            object_checksums=storage_pb2.ObjectChecksums(
-                crc32c=digest.crc32c, sha256=digest.sha256
-            ),
+            object_checksums=self.source.digest.checksums(),
             finish_write=True,
         )
 
@@ -233,13 +186,20 @@ class DownloadResume:
     def complete(self) -> bool:
         return self.info is not None and self.verified >= self.info.size
 
-    def started(self, info: ObjectInfo) -> None:
+    def started(self, info: ObjectInfo, content_range: ByteRange) -> None:
+        """A Get stream began, serving `content_range` of `info`."""
         if self.info is None:
             self.info = info
+        if content_range.start != self.verified:
+            raise Internal(
+                f"the gateway answered the Get of {self.key!r} from offset "
+                f"{self.verified} with bytes from {content_range.start}"
+            )
 
-    def accept(self, data: bytes) -> None:
-        self.digest.update(self.verified, data)
-        self.verified += len(data)
+    def accept(self, size: int) -> None:
+        """`size` more bytes are written; the Get streams' verifiers have
+        already counted them in `digest` (see OpenRead)."""
+        self.verified += size
 
     def finish(self) -> ObjectInfo:
         assert self.info is not None

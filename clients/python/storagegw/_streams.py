@@ -6,15 +6,15 @@ responses; ReaderState is the buffering shared by the sync and async readers.
 
 from __future__ import annotations
 
-import hashlib
-
 from storagegw._common import DEFAULT_CHUNK_SIZE, check_chunk_size
-from storagegw._crc32c import Buffer, Crc32cAccumulator, crc32c
+from storagegw._crc32c import Buffer, crc32c
+from storagegw._digests import ObjectDigest
 from storagegw._types import ByteRange, ObjectInfo
+from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2
 
-__all__ = ["GetStreamVerifier", "PutStream", "ReaderState", "check_stored"]
+__all__ = ["GetStreamVerifier", "PutStream", "ReaderState"]
 
 
 class PutStream:
@@ -22,7 +22,8 @@ class PutStream:
 
     start() gives the first message (the spec alone, so the gateway can
     reject a bad key or failed precondition before any data flows); feed()
-    re-cuts the blocks into chunk_size chunks, each with its CRC32C; finish()
+    re-cuts the blocks into chunk_size chunks, each with its CRC32C, as
+    serialized messages (see _wire); finish()
     gives the last message with the rest of the data, the whole-object CRC32C
     and SHA-256, and finish_write.
     """
@@ -31,24 +32,23 @@ class PutStream:
         self.spec = spec
         self.chunk_size = check_chunk_size(chunk_size)
         self._pending = bytearray()
-        self._crc = Crc32cAccumulator()
-        self._sha256 = hashlib.sha256()
+        self._digest = ObjectDigest()
         self._finished = False
 
     @property
     def size(self) -> int:
         """Bytes put into messages so far."""
-        return self._crc.size
+        return self._digest.size
 
     def start(self) -> storage_pb2.PutRequest:
         return storage_pb2.PutRequest(spec=self.spec)
 
-    def feed(self, block: Buffer) -> list[storage_pb2.PutRequest]:
+    def feed(self, block: Buffer) -> list[PutMessage]:
         if self._finished:
             raise RuntimeError("PutStream.feed() after finish()")
         if not self._pending and isinstance(block, bytes) and len(block) == self.chunk_size:
             return [self._data_message(block)]  # the common case needs no copy
-        requests = []
+        requests: list[PutMessage] = []
         view = memoryview(block).cast("B")
         if self._pending:
             taken = self.chunk_size - len(self._pending)
@@ -67,62 +67,33 @@ class PutStream:
     def finish(self) -> storage_pb2.PutRequest:
         if self._finished:
             raise RuntimeError("PutStream.finish() called twice")
-        request = self._data_message(bytes(self._pending)) if self._pending else None
+        request = storage_pb2.PutRequest(write_offset=self.size)
+        if self._pending:
+            content = bytes(self._pending)
+            request.chunk.content = content
+            request.chunk.crc32c = self._count(content)
         self._pending.clear()
         self._finished = True
-        if request is None:
-            request = storage_pb2.PutRequest(write_offset=self.size)
-        request.object_checksums.crc32c = self._crc.value
-        request.object_checksums.sha256 = self._sha256.digest()
+        request.object_checksums.CopyFrom(self._digest.checksums())
         request.finish_write = True
         return request
 
-    def _data_message(self, content: bytes) -> storage_pb2.PutRequest:
+    def _count(self, content: bytes) -> int:
+        """Count `content` in the object's digest; its CRC32C."""
+        chunk_crc = crc32c(content)
+        self._digest.update(self.size, content, chunk_crc)
+        return chunk_crc
+
+    def _data_message(self, content: bytes) -> bytes:
         offset = self.size
-        chunk_crc = self._crc.add(content)
-        self._sha256.update(content)
-        return storage_pb2.PutRequest(
-            write_offset=offset,
-            chunk=storage_pb2.ChecksummedData(content=content, crc32c=chunk_crc),
-        )
+        return encode_put_chunk(offset, content, self._count(content))
 
     def object_info(self, response: storage_pb2.PutResponse) -> ObjectInfo:
         """The stored object, after checking it is what this stream sent."""
         info = ObjectInfo.from_proto(response.object)
         if not self._finished:
             return info
-        sha256 = self._sha256.digest()
-        return check_stored(info, self.size, self._crc.value, sha256, "upload verification failed")
-
-
-def check_stored(info: ObjectInfo, size: int, crc: int, sha256: bytes, what: str) -> ObjectInfo:
-    """`info` if the stored object has the data's size and the data's
-    checksums (those the gateway reports), else raise SizeMismatch or
-    ChecksumMismatch, with `what` failed."""
-    context = {"key": info.key, "side": "client"}
-    if info.size != size:
-        raise SizeMismatch(
-            f"{what}: the gateway stored {info.size} bytes for {info.key!r}, the data has {size}",
-            reason="SIZE_MISMATCH",
-            metadata=context,
-        )
-    digests: list[tuple[str, int | bytes | None, int | bytes]] = [
-        ("crc32c", info.crc32c, crc),
-        ("sha256", info.sha256, sha256),
-    ]
-    for name, stored, computed in digests:
-        if stored is not None and stored != computed:
-            raise ChecksumMismatch(
-                f"{what}: the gateway stored {info.key!r} with {name} {_hex(stored)}, "
-                f"the data has {_hex(computed)}",
-                reason="CHECKSUM_MISMATCH",
-                metadata=context,
-            )
-    return info
-
-
-def _hex(digest: int | bytes) -> str:
-    return f"{digest:08x}" if isinstance(digest, int) else digest.hex()
+        return self._digest.check(info, "upload verification failed")
 
 
 # ---------------------------------------------------------------- downloads
@@ -135,18 +106,20 @@ class GetStreamVerifier:
     checks that the full range arrived and, when the whole object was read,
     that its CRC32C and SHA-256 equal the ones in ObjectInfo. Any mismatch is
     raised as ChecksumMismatch or SizeMismatch.
+
+    With a `digest`, each verified chunk is counted in it at its offset in
+    the object instead, and the whole-object check is its owner's: a
+    download resumed across Get streams reads every byte once (see
+    _resumable.DownloadResume).
     """
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, digest: ObjectDigest | None = None) -> None:
         self.key = key
         self.info: ObjectInfo | None = None
         self.content_range: ByteRange | None = None
-        self._crc = Crc32cAccumulator()
-        self._sha256: hashlib._Hash | None = None
-
-    @property
-    def received(self) -> int:
-        return self._crc.size
+        self.received = 0
+        self._shared_digest = digest is not None
+        self._digest = digest
 
     def accept(self, response: storage_pb2.GetResponse) -> bytes:
         if self.info is None:
@@ -164,11 +137,11 @@ class GetStreamVerifier:
                 f"crc32c mismatch in the chunk at offset {offset}: "
                 f"sent {response.chunk.crc32c:08x}, computed {actual:08x}"
             )
-        self._crc.add_checked(content, actual)
-        if self._sha256 is not None:
-            self._sha256.update(content)
+        self.received += len(content)
         if self.received > self.content_range.length:
             raise self._size_error()
+        if self._digest is not None:
+            self._digest.update(offset, content, actual)
         return content
 
     def finish(self) -> ObjectInfo:
@@ -176,13 +149,14 @@ class GetStreamVerifier:
             raise Internal(f"the Get stream for {self.key!r} ended before any message")
         if self.received != self.content_range.length:
             raise self._size_error()
-        if self.content_range.is_whole_object:
-            if self.info.crc32c is not None and self._crc.value != self.info.crc32c:
+        if self._digest is not None and not self._shared_digest:
+            digest = self._digest
+            if self.info.crc32c is not None and digest.crc32c != self.info.crc32c:
                 raise self._checksum_error(
                     f"crc32c mismatch: object has {self.info.crc32c:08x}, "
-                    f"received data has {self._crc.value:08x}"
+                    f"received data has {digest.crc32c:08x}"
                 )
-            if self._sha256 is not None and self._sha256.digest() != self.info.sha256:
+            if self.info.sha256 is not None and digest.sha256 != self.info.sha256:
                 raise self._checksum_error("sha256 mismatch between object and received data")
         return self.info
 
@@ -194,8 +168,15 @@ class GetStreamVerifier:
             self.content_range = ByteRange.from_proto(response.content_range)
         else:
             self.content_range = ByteRange(0, self.info.size, self.info.size)
-        if self.content_range.is_whole_object and self.info.sha256 is not None:
-            self._sha256 = hashlib.sha256()
+        if self._digest is None:
+            if self.content_range.is_whole_object:
+                self._digest = ObjectDigest(sha256=self.info.sha256 is not None)
+        elif self.content_range.start > self._digest.size:
+            # A shared digest counts bytes in order: this stream skips some.
+            raise Internal(
+                f"the Get stream for {self.key!r} starts at {self.content_range.start}, "
+                f"after the {self._digest.size} bytes received so far"
+            )
 
     def _checksum_error(self, detail: str) -> ChecksumMismatch:
         return ChecksumMismatch(
@@ -223,8 +204,8 @@ class ReaderState:
     stream has ended (and so has been verified as a whole).
     """
 
-    def __init__(self, key: str) -> None:
-        self.verifier = GetStreamVerifier(key)
+    def __init__(self, key: str, digest: ObjectDigest | None = None) -> None:
+        self.verifier = GetStreamVerifier(key, digest)
         self.buffer = bytearray()
         self.ended = False
 
@@ -251,6 +232,17 @@ class ReaderState:
                 self.ended = True
             return None
         return self.verifier.accept(response)
+
+    def chunk_bound(self, response: storage_pb2.GetResponse | None) -> int:
+        """At most how many bytes accept(response) checksums: the range's
+        length (reading the chunk itself would copy it)."""
+        if response is None or not response.HasField("chunk"):
+            return 0
+        if self.verifier.content_range is not None:
+            return self.verifier.content_range.length
+        if response.HasField("content_range"):
+            return ByteRange.from_proto(response.content_range).length
+        return response.object.size
 
     def take_buffered(self, size: int = -1) -> bytes:
         """Up to `size` buffered bytes (all of them when size < 0)."""

@@ -19,9 +19,11 @@ from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import converted_rpc_errors, open_channel
 from storagegw._credentials import CallAuth, Metadata
+from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
+from storagegw._wire import PutMessage, put_method
 from storagegw.errors import Cancelled
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -49,6 +51,9 @@ class SyncTransport:
             )
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)
+        self._put_method: grpc.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
+            put_method(channel)
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else CallAuth(None, None)
 
@@ -71,8 +76,10 @@ class SyncTransport:
         except StopIteration as end:
             return cast(_Result, end.value)
 
-    def open_reader(self, request: storage_pb2.GetRequest, key: str) -> ObjectReader:
-        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key)
+    def open_reader(
+        self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
+    ) -> ObjectReader:
+        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key, digest)
 
     def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -91,8 +98,8 @@ class SyncTransport:
                 return self._put(stream, blocks, progress)
             case effects.PutSource():
                 return self._put_source(effect)
-            case effects.OpenRead(request=request, key=key):
-                reader = self.open_reader(request, key)
+            case effects.OpenRead(request=request, key=key, digest=digest):
+                reader = self.open_reader(request, key, digest)
                 return effects.OpenedRead(reader, iter(reader))
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)
@@ -124,7 +131,7 @@ class SyncTransport:
         source_errors: list[Exception] = []
         call_started = threading.Event()
 
-        def requests() -> Iterator[storage_pb2.PutRequest]:
+        def requests() -> Iterator[PutMessage]:
             yield stream.start()
             try:
                 for block in blocks:
@@ -142,7 +149,7 @@ class SyncTransport:
             if progress is not None:
                 progress(stream.size)
 
-        call: grpc.Future[storage_pb2.PutResponse] = self._stub.Put.future(
+        call: grpc.Future[storage_pb2.PutResponse] = self._put_method.future(
             requests(), metadata=self._auth.metadata()
         )
         call_started.set()

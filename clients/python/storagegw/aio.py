@@ -6,8 +6,10 @@
             print(info.key)
 
 Create it inside the event loop that uses it (grpc.aio channels belong to
-one loop). File reads and writes run in worker threads, as does checksumming
-when the native google_crc32c accelerator is absent, so the loop stays free.
+one loop). File reads and writes run in worker threads, as does the
+checksumming of uploaded files and of downloaded chunks (all but the
+smallest), so the loop stays free; data already in memory is checksummed on
+the loop when the native google_crc32c is there (about 1 ms per MiB).
 """
 
 from __future__ import annotations
