@@ -3,8 +3,10 @@ are sent while the stream keeps arriving.
 
 Bytes are buffered up to the part size. A write whose total is at most one
 part is stored at commit with ONE PutObject, the gateway's checksums in its
-metadata (sgw-crc32c, sgw-sha256). Past one part, a multipart upload starts
-and parts are uploaded concurrently while the stream keeps arriving: at most
+metadata (sgw-crc32c, sgw-sha256), and described from PutObject's answer
+with no read-back where S3 stores the write as sent (s3/written.py). Past
+one part, a multipart upload starts and parts are uploaded concurrently
+while the stream keeps arriving: at most
 `concurrency` part uploads are in flight, each holding its part, plus the
 part being filled, so write() waits while the window is full. Commit uploads
 the tail and completes the upload. Any failure, abort() or cancellation
@@ -43,10 +45,11 @@ from gateway.backends.s3.common import (
 )
 from gateway.backends.s3.conditions import needs_head_check, write_conditions
 from gateway.backends.s3.pieces import Pieces
+from gateway.backends.s3.written import response_time_ns, stored_as_sent
 from gateway.backends.shared.remote_writer import RemoteWriter, missing_fails_condition
 from gateway.backends.shared.reserved_metadata import META_CRC32C, META_SHA256, checksum_entries
 from gateway.domain.conditions import check as check_conditions
-from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
+from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Checksums, ObjectMeta, WriteOptions
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +200,10 @@ class S3Writer(RemoteWriter):
                     **self._extra,
                     **native,
                 )
-            etag = unquote_etag(str(response["ETag"]))
+            etag = unquote_etag(str(response.get("ETag") or ""))
+            if etag and stored_as_sent(options):
+                # Everything a HEAD would say is known: no read-back.
+                return self._described(etag, response_time_ns(response), checksums)
         else:
             if self._buffer.size:
                 await self._send(self._buffer.take(self._buffer.size))
@@ -226,22 +232,28 @@ class S3Writer(RemoteWriter):
                 await self._tag(etag, sums)
         if current is None:
             current = await ctx.head_or_none(key, tags=False)
-        meta = current
-        if meta is None or not self._is_ours(meta):
+        if current is None or not self._is_ours(current):
             # Replaced or deleted since: describe what this write stored.
-            now = time.time_ns()
-            meta = ObjectMeta(
-                key=key,
-                size=self.size,
-                etag=etag,
-                generation=int(self._generation[META_GENERATION]),
-                create_time_ns=now,
-                update_time_ns=now,
-                content_type=options.content_type,
-                metadata=dict(options.metadata),
-                storage_class=str(self._extra.get("StorageClass") or "STANDARD"),
-            )
-        return dataclasses.replace(meta, crc32c=checksums.crc32c, sha256=checksums.sha256)
+            return self._described(etag, time.time_ns(), checksums)
+        return dataclasses.replace(current, crc32c=checksums.crc32c, sha256=checksums.sha256)
+
+    def _described(self, etag: str, time_ns: int, checksums: Checksums) -> ObjectMeta:
+        """What this write stored, as a HEAD of it would describe it."""
+        options = self._options
+        return ObjectMeta(
+            key=self._key,
+            size=self.size,
+            etag=etag,
+            generation=int(self._generation[META_GENERATION]),
+            create_time_ns=time_ns,
+            update_time_ns=time_ns,
+            content_type=options.content_type or DEFAULT_CONTENT_TYPE,
+            # S3 lower-cases metadata keys.
+            metadata={k.lower(): v for k, v in options.metadata.items()},
+            crc32c=checksums.crc32c,
+            sha256=checksums.sha256,
+            storage_class=str(self._extra.get("StorageClass") or "STANDARD"),
+        )
 
     def _is_ours(self, meta: ObjectMeta) -> bool:
         """Whether meta describes this write (each write stamps its own
