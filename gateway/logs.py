@@ -64,6 +64,7 @@ class RedactingFilter(logging.Filter):
 _FIELDS = ("rpc_method", "bucket", "key", "bytes", "status", "duration_ms")
 # Fields of an audit line (gateway/access/audit.py), besides bucket and key.
 _AUDIT_FIELDS = ("principal", "proof", "method", "action", "outcome", "reason", "peer", "trace_id")
+_EXTRA_FIELDS = _FIELDS + _AUDIT_FIELDS
 
 
 # (trace id, span id) of the current span, or ("", ""): set by the gateway
@@ -79,9 +80,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in _FIELDS + _AUDIT_FIELDS:
-            if hasattr(record, name):
-                entry[name] = getattr(record, name)
+        extras = record.__dict__  # where logging puts a call's extra fields
+        for name in _EXTRA_FIELDS:
+            if name in extras:
+                entry[name] = extras[name]
         if trace_ids is not None:
             trace_id, span_id = trace_ids()
             if trace_id:
