@@ -10,9 +10,10 @@ checksums that come with it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -27,6 +28,18 @@ from gateway.domain.objects import (
     UploadStatus,
     WriteOptions,
 )
+
+Encoded = TypeVar("Encoded")
+
+# Chunks below this are encoded on the event loop: a thread hop costs more.
+ENCODE_OFFLOAD_THRESHOLD = 64 * 1024
+
+
+async def encode_off_loop(encode: Callable[[bytes], Encoded], data: bytes) -> Encoded:
+    """encode(data), in a worker thread unless data is small."""
+    if len(data) < ENCODE_OFFLOAD_THRESHOLD:
+        return encode(data)
+    return await asyncio.to_thread(encode, data)
 
 
 class ObjectWriter(Protocol):
@@ -60,13 +73,20 @@ class ObjectReader(Protocol):
     def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         """The range's bytes in chunks of at most chunk_size."""
 
+    def encoded(
+        self, chunk_size: int, encode: Callable[[bytes], Encoded]
+    ) -> AsyncIterator[tuple[Encoded, int]]:
+        """The chunks of chunks(chunk_size) passed through encode (CPU-bound:
+        off the event loop for large chunks), each with its size. A driver
+        reading in worker threads encodes in the same hop as it reads."""
+
     async def close(self) -> None:
         """Release the object (file handles...); idempotent."""
 
 
 class RangeReader:
     """What every driver's reader shares: the object and the range it serves.
-    Subclasses add chunks() and close()."""
+    Subclasses add chunks() and close(), and may override encoded()."""
 
     def __init__(self, meta: ObjectMeta, start: int, end: int) -> None:
         self._meta = meta
@@ -85,6 +105,15 @@ class RangeReader:
     def end(self) -> int:
         """One past the last byte this reader serves."""
         return self._end
+
+    def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def encoded(
+        self, chunk_size: int, encode: Callable[[bytes], Encoded]
+    ) -> AsyncIterator[tuple[Encoded, int]]:
+        async for data in self.chunks(chunk_size):
+            yield await encode_off_loop(encode, data), len(data)
 
 
 class Backend(Protocol):

@@ -52,6 +52,10 @@ class Body(Protocol):
     # Whether the sender marked the end explicitly: known once chunks() is
     # exhausted. A body that merely stops may have been cut short.
     finished: bool
+    # The CRC32C of the chunk chunks() yielded last, when the body checked it
+    # against one sent with it (None: not known). The whole object's CRC32C
+    # is then combined from it rather than computed over the bytes again.
+    chunk_crc32c: int | None
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -120,7 +124,8 @@ class Pump(Generic[Hashed]):
 
     sums: StreamChecksums
     write: Callable[[bytes], Awaitable[None]]
-    hash: Callable[[bytes], Hashed]
+    # Called with the chunk and its CRC32C when known already (see Body).
+    hash: Callable[[bytes, int | None], Hashed]
     bounds: Bounds
     _: KW_ONLY
     settle: Callable[[Hashed], Awaitable[None]] | None = None
@@ -131,10 +136,18 @@ class Pump(Generic[Hashed]):
         default=None, init=False, repr=False
     )
 
-    async def run(self, chunks: AsyncIterator[bytes], *, start: int = 0, skip_to: int = 0) -> None:
+    async def run(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        start: int = 0,
+        skip_to: int = 0,
+        known_crc32c: Callable[[], int | None] | None = None,
+    ) -> None:
         """Write and hash every chunk. The first chunk begins at offset
         start; bytes before skip_to (a resumable upload's persisted size)
-        are persisted already and skipped."""
+        are persisted already and skipped. known_crc32c, asked as each chunk
+        arrives, tells its CRC32C when the body checked it (Body.chunk_crc32c)."""
         budget = current_budget()
         position = start
         async for data in chunks:
@@ -143,11 +156,13 @@ class Pump(Generic[Hashed]):
                 # sure a cancel lost in a read that just completed cannot let
                 # the stream write on.
                 raise asyncio.CancelledError
+            crc = None if known_crc32c is None else known_crc32c()
             begin, position = position, position + len(data)
             if position <= skip_to or not data:
                 continue  # nothing, or persisted already
             if begin < skip_to:
                 data = data[skip_to - begin :]
+                crc = None  # the chunk's, not its tail's
             self.bounds.check(position)
             if self.charge is not None:
                 self.charge(len(data))
@@ -157,7 +172,7 @@ class Pump(Generic[Hashed]):
             # The gateway-wide budget of chunks in flight: over it, this stream
             # waits and reads nothing more meanwhile (backpressure).
             await budget.acquire(len(data))
-            in_flight = asyncio.gather(self._hashed(data), self.write(data))
+            in_flight = asyncio.gather(self._hashed(data, crc), self.write(data))
             in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
             self._in_flight = in_flight
             # The write holds the chunk until it is done: a stream whose client
@@ -165,10 +180,10 @@ class Pump(Generic[Hashed]):
             del data
         await self._settle_in_flight()
 
-    async def _hashed(self, data: bytes) -> Hashed:
+    async def _hashed(self, data: bytes, crc: int | None) -> Hashed:
         if len(data) < OFFLOAD_THRESHOLD:
-            return self.hash(data)
-        return await asyncio.to_thread(self.hash, data)
+            return self.hash(data, crc)
+        return await asyncio.to_thread(self.hash, data, crc)
 
     async def _settle_in_flight(self) -> None:
         if self._in_flight is None:
@@ -203,19 +218,21 @@ async def store(
     expected: Expected,
     max_size: int | None = None,
     late_expected: Expected | None = None,
+    known_crc32c: Callable[[], int | None] | None = None,
 ) -> ObjectMeta:
     """Write chunks to key and commit when they check out.
 
     max_size bounds the object (OBJECT_TOO_LARGE, checked as bytes arrive).
     late_expected is filled by the caller while chunks are consumed (for
     checksums that arrive with the last message) and checked at the end too.
+    known_crc32c: see Pump.run.
     """
     bounds = Bounds.of(expected.size, max_size)
     writer = await backend.open_write(key, options)
     sums = StreamChecksums()
     pump = Pump(sums, writer.write, sums.update, bounds)
     try:
-        await pump.run(chunks)
+        await pump.run(chunks, known_crc32c=known_crc32c)
         return await writer.commit(pump.verified(expected, late_expected))
     except BaseException:
         # Cancellation included: a dropped stream must leave nothing behind.

@@ -61,15 +61,19 @@ class UploadState:
                 Reason.INTERNAL, f"the upload's gateway state is not readable: {error}"
             ) from None
 
-    def hash(self, unit: int, data: bytes) -> list[Snapshot]:
-        """Hash data, splitting it at multiples of unit (the driver's
-        checkpoint size); the encoded state at each."""
+    def hash(self, unit: int, data: bytes, crc: int | None = None) -> list[Snapshot]:
+        """Hash data (whose CRC32C is crc, when known), splitting it at
+        multiples of unit (the driver's checkpoint size); the encoded state
+        at each."""
         sums = self.sums
         snapshots: list[Snapshot] = []
         position = 0
         while position < len(data):
             take = min(unit - sums.size % unit, len(data) - position)
-            sums.update(data if take == len(data) else data[position : position + take])
+            if take == len(data):
+                sums.update(data, crc)
+            else:
+                sums.update(data[position : position + take])
             position += take
             if sums.size % unit == 0:
                 snapshots.append((sums.size, self.encode()))

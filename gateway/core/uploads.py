@@ -249,7 +249,12 @@ class Uploads:
         """Run the pump over the body from start, skipping what is
         persisted; a chunk in flight is let finish before this returns."""
         try:
-            await pump.run(body.chunks(), start=start, skip_to=persisted)
+            await pump.run(
+                body.chunks(),
+                start=start,
+                skip_to=persisted,
+                known_crc32c=lambda: body.chunk_crc32c,
+            )
         finally:
             await pump.drain()
 

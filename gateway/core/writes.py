@@ -78,5 +78,6 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
         expected,
         max_size=limits.max_object_size,
         late_expected=body.late,
+        known_crc32c=lambda: body.chunk_crc32c,
     )
     return StoredObject(target.bucket, meta)

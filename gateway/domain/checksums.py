@@ -7,6 +7,13 @@ from typing import Protocol
 
 import google_crc32c
 
+from gateway.domain.crc32c_combine import crc32c_combine
+
+# From this size on, combining a chunk's CRC32C (already checked against the
+# one sent with it) into the whole object's costs less than a second pass
+# over its bytes; below it, extending over the bytes again is cheaper.
+COMBINE_FROM = 64 * 1024
+
 
 def crc32c(data: bytes | memoryview) -> int:
     return int(google_crc32c.value(bytes(data) if isinstance(data, memoryview) else data))
@@ -34,8 +41,13 @@ class StreamChecksums:
         self._sha: Sha256 = sha or hashlib.sha256()
         self.size = size
 
-    def update(self, data: bytes) -> None:
-        self._crc = google_crc32c.extend(self._crc, data)
+    def update(self, data: bytes, crc32c: int | None = None) -> None:
+        """Account for data; crc32c, when given, is its own CRC32C, known
+        already (the chunk was checked against it)."""
+        if crc32c is not None and len(data) >= COMBINE_FROM:
+            self._crc = crc32c_combine(self._crc, crc32c, len(data))
+        else:
+            self._crc = google_crc32c.extend(self._crc, data)
         self._sha.update(data)
         self.size += len(data)
 

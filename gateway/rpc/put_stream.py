@@ -76,6 +76,7 @@ class Stream:
         self.received = start
         self.late = Expected()
         self.finished = False
+        self.chunk_crc32c: int | None = None
         self._require_finish = require_finish
 
     def _take(self, message: pb.PutRequest, is_first: bool) -> bytes:
@@ -97,6 +98,7 @@ class Stream:
                 f"chunk of {len(data)} bytes at offset {self.received}: a Put message carries "
                 f"at most {MAX_CHUNK_BYTES} bytes (2 MiB); split the data into smaller chunks"
             )
+        self.chunk_crc32c = None
         if message.chunk.HasField("crc32c"):
             actual = crc32c(data)
             if actual != message.chunk.crc32c:
@@ -105,6 +107,7 @@ class Stream:
                     expected=f"{message.chunk.crc32c:08x}",
                     actual=f"{actual:08x}",
                 )
+            self.chunk_crc32c = actual
         self.received += len(data)
         calllog.current().bytes = self.received
         return data

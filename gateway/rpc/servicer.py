@@ -120,8 +120,8 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             head = wire.encode_head(
                 convert.object_info(read.bucket, reader.meta), convert.content_range(reader)
             )
-            chunks = reader.chunks(self._settings.chunk_size)
-            async for message, size in wire.encoded_chunks(chunks, head):
+            messages = wire.reader_messages(reader, self._settings.chunk_size, head)
+            async for message, size in messages:
                 entry.bytes += size
                 yield message
         finally:

@@ -2,9 +2,10 @@
 
 Get is the hot path: each chunk would otherwise be copied into a protobuf
 message and copied again when serialized. Encoding the few fields by hand
-copies the data once, in a worker thread, while the previous chunk is being
-sent. The encoding is the standard protobuf wire format of GetResponse (the
-tests parse it with the generated class), so clients see no difference.
+copies the data once, in a worker thread (the one that read it, when the
+driver reads in worker threads), while the previous chunk is being sent.
+The encoding is the standard protobuf wire format of GetResponse (the tests
+parse it with the generated class), so clients see no difference.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from typing import Any
 
 import grpc
 
+from gateway.backends.base import ObjectReader, encode_off_loop
 from gateway.domain.checksums import crc32c
 from storagegw.v1 import storage_pb2 as pb
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StorageService"].full_name
 
 SERVICE = pb.DESCRIPTOR.services_by_name["StorageService"]
-
-# Below this, encoding on the event loop is cheaper than a thread hop.
-OFFLOAD_THRESHOLD = 64 * 1024
 
 # Tags: (field number << 3) | wire type (2: length-delimited, 5: 32-bit).
 _GET_CHUNK = b"\x0a"  # GetResponse.chunk = 1
@@ -59,31 +58,51 @@ def encode_chunk(data: bytes, head: bytes = b"") -> bytes:
     return b"".join(parts)
 
 
-async def _encode(data: bytes, head: bytes) -> bytes:
-    if len(data) < OFFLOAD_THRESHOLD:
-        return encode_chunk(data, head)
-    return await asyncio.to_thread(encode_chunk, data, head)
+def chunk_encoder(head: bytes) -> Callable[[bytes], bytes]:
+    """encode_chunk, with head on the first chunk it is given only (it is
+    called for one chunk at a time, in order)."""
+    pending = [head]
+
+    def encode(data: bytes) -> bytes:
+        return encode_chunk(data, pending.pop() if pending else b"")
+
+    return encode
 
 
-async def encoded_chunks(
-    chunks: AsyncIterator[bytes], head: bytes
+def reader_messages(
+    reader: ObjectReader, chunk_size: int, head: bytes
 ) -> AsyncIterator[tuple[bytes, int]]:
+    """encoded_chunks of the reader's range, each chunk read and encoded by
+    the driver in one go (ObjectReader.encoded)."""
+    return _ahead(reader.encoded(chunk_size, chunk_encoder(head)), head)
+
+
+def encoded_chunks(chunks: AsyncIterator[bytes], head: bytes) -> AsyncIterator[tuple[bytes, int]]:
     """(GetResponse message, data bytes in it) for chunks; the next is read and
     encoded while the current one is sent, so two chunks at most are held. An
     empty range still yields one message (the head with an empty chunk)."""
+    return _ahead(_encoded(chunks, chunk_encoder(head)), head)
 
-    async def prepare(first: bytes) -> tuple[bytes, int] | None:
-        data = await anext(chunks, None)
-        return None if data is None else (await _encode(data, first), len(data))
 
-    upcoming = asyncio.ensure_future(prepare(head))
+async def _encoded(
+    chunks: AsyncIterator[bytes], encode: Callable[[bytes], bytes]
+) -> AsyncIterator[tuple[bytes, int]]:
+    async for data in chunks:
+        yield await encode_off_loop(encode, data), len(data)
+
+
+async def _ahead(
+    messages: AsyncIterator[tuple[bytes, int]], head: bytes
+) -> AsyncIterator[tuple[bytes, int]]:
+    """messages, the next one prepared while the current one is sent."""
+    upcoming = asyncio.ensure_future(anext(messages, None))
     try:
         prepared = await upcoming
         if prepared is None:
             yield encode_chunk(b"", head), 0
             return
         while prepared is not None:
-            upcoming = asyncio.ensure_future(prepare(b""))
+            upcoming = asyncio.ensure_future(anext(messages, None))
             yield prepared
             prepared = await upcoming
     finally:

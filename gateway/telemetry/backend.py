@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from gateway.backends.base import Backend, Capabilities, ObjectReader, ObjectWriter
+from gateway.backends.base import Backend, Capabilities, Encoded, ObjectReader, ObjectWriter
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -125,12 +125,28 @@ class MeteredReader:
         return self._reader.end
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        async for data, _ in self._metered(self._reader.chunks(chunk_size), len):
+            yield data
+
+    async def encoded(
+        self, chunk_size: int, encode: Callable[[bytes], Encoded]
+    ) -> AsyncIterator[tuple[Encoded, int]]:
+        # The wait timed includes the encoding when the driver does both in one hop.
+        async for item, _ in self._metered(
+            self._reader.encoded(chunk_size, encode), lambda item: item[1]
+        ):
+            yield item
+
+    async def _metered(
+        self, items: AsyncIterator[Encoded], size_of: Callable[[Encoded], int]
+    ) -> AsyncIterator[tuple[Encoded, int]]:
         meter = self._meter
         asked = time.perf_counter()
         try:
-            async for data in self._reader.chunks(chunk_size):
-                meter.read_chunk(len(data), time.perf_counter() - asked)
-                yield data
+            async for item in items:
+                size = size_of(item)
+                meter.read_chunk(size, time.perf_counter() - asked)
+                yield item, size
                 asked = time.perf_counter()
         except (Exception, GeneratorExit) as error:
             if not isinstance(error, GeneratorExit):  # the consumer stopped early

@@ -79,8 +79,8 @@ async def test_settle_gets_each_chunks_hash_once_both_are_done() -> None:
 
     sums = StreamChecksums()
 
-    def hash_chunk(data: bytes) -> int:
-        sums.update(data)
+    def hash_chunk(data: bytes, crc: int | None) -> int:
+        sums.update(data, crc)
         return sums.size
 
     pump = Pump(sums, sink.write, hash_chunk, Bounds(), settle=settle, charge=charged.append)
@@ -176,6 +176,7 @@ class Whole:
         self.data = data
         self.late = Expected()
         self.finished = True
+        self.chunk_crc32c: int | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield self.data

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from typing import Protocol
 
-from gateway.backends.base import RangeReader
+from gateway.backends.base import Encoded, RangeReader, encode_off_loop
 from gateway.backends.local.format import (
     Header,
     encode_header,
@@ -124,6 +124,38 @@ class LocalReader(RangeReader):
                     raise _truncated(self._meta.key)
             position += len(data)
             yield data
+
+    async def encoded(
+        self, chunk_size: int, encode: Callable[[bytes], Encoded]
+    ) -> AsyncIterator[tuple[Encoded, int]]:
+        # chunks() with each chunk read and encoded in one thread hop, not two.
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        position = self._start
+        while position < self._end:
+            size = min(chunk_size, self._end - position)
+            skip = position - self._start
+            if skip < len(self._prefetched):
+                data = self._prefetched[skip : skip + size]
+                done: tuple[Encoded, int] | None = (
+                    await encode_off_loop(encode, data),
+                    len(data),
+                )
+            else:
+                done = await asyncio.to_thread(self._read_encoded, size, position, encode)
+            if done is None:
+                if self._fd is None:
+                    return  # closed meanwhile
+                raise _truncated(self._meta.key)
+            position += done[1]
+            yield done
+
+    def _read_encoded(
+        self, size: int, position: int, encode: Callable[[bytes], Encoded]
+    ) -> tuple[Encoded, int] | None:
+        """read_at's bytes encoded, with their size; None if there were none."""
+        data = self.read_at(size, position)
+        return (encode(data), len(data)) if data else None
 
     def _close(self) -> None:
         with self._lock:
