@@ -14,7 +14,7 @@
   OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces), sampled as OTEL_TRACES_SAMPLER
   and OTEL_TRACES_SAMPLER_ARG say (parentbased_always_on by default).
   GATEWAY_TRACE_KEYS=1 records object keys on spans; otherwise a hash of
-  each (keys can be personal data). GATEWAY_TRACE_SLOW_CALL_MS (10): what
+  each (keys can be personal data). GATEWAY_TRACE_SLOW_CALL_MS (100): what
   is traced only when slow (checkpoints, the calls of a driver whose calls
   stay on the machine, the local driver's fsyncs) is a span from this long.
 """
@@ -53,7 +53,7 @@ class TraceSettings:
     # Object keys on spans as they are (GATEWAY_TRACE_KEYS=1), or hashed.
     record_keys: bool = False
     # What is traced only when slow is a span from this many seconds on.
-    slow_call_s: float = 0.01
+    slow_call_s: float = 0.1
 
     @property
     def on(self) -> bool:
@@ -141,7 +141,7 @@ def _trace_settings(env: Mapping[str, str]) -> TraceSettings:
     keys = env.get(TRACE_KEYS, "0")
     if keys not in ("0", "1"):
         raise ConfigError(TRACE_KEYS, f"{keys!r} is not 0 or 1")
-    slow_ms = env.get(TRACE_SLOW_CALL_MS, "10")
+    slow_ms = env.get(TRACE_SLOW_CALL_MS, "100")
     try:
         slow_call_s = float(slow_ms) / 1000
     except ValueError:

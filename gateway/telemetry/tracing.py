@@ -118,7 +118,7 @@ class CallSpan:
 class GatewayTracing:
     """The gateway's tracer, and the spans the fronts and the backend wrapper make."""
 
-    def __init__(self, tracer: trace.Tracer, record_keys: bool, slow_call_s: float = 0.01) -> None:
+    def __init__(self, tracer: trace.Tracer, record_keys: bool, slow_call_s: float = 0.1) -> None:
         self.tracer = tracer
         self.record_keys = record_keys
         # What is traced only when slow (a checkpoint: a large upload makes

@@ -78,7 +78,7 @@ def test_a_bad_trace_setting_is_named(env, setting):
 
 
 def test_what_counts_as_a_slow_call_is_a_setting_in_milliseconds():
-    assert traces({}).slow_call_s == 0.01
+    assert traces({}).slow_call_s == 0.1
     assert traces({"GATEWAY_TRACE_SLOW_CALL_MS": "250"}).slow_call_s == 0.25
     assert traces({"GATEWAY_TRACE_SLOW_CALL_MS": "0"}).slow_call_s == 0.0
 
