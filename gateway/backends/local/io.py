@@ -30,7 +30,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.backends.base import Encoded, RangeReader, encode_off_loop
 from gateway.backends.local.format import (
@@ -56,6 +56,13 @@ WRITE_BUFFER_LIMIT = 256 * 1024
 # open_read reads this much of the range in the hop that opens the file, so
 # a small Get is a single hop; same size and memory reasoning as above.
 READ_PREFETCH = 256 * 1024
+
+Piece = TypeVar("Piece")
+
+
+async def _as_read(data: bytes) -> tuple[bytes, int]:
+    return data, len(data)
+
 
 _FILE_MODE = 0o600
 
@@ -108,27 +115,32 @@ class LocalReader(RangeReader):
             return pread_exact(self._fd, size, self._data_offset + position)
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
-        position = self._start
-        while position < self._end:
-            size = min(chunk_size, self._end - position)
-            skip = position - self._start
-            if skip < len(self._prefetched):
-                data = self._prefetched[skip : skip + size]
-            else:
-                data = await asyncio.to_thread(self.read_at, size, position)
-                if not data:
-                    if self._fd is None:
-                        return  # closed meanwhile
-                    raise _truncated(self._meta.key)
-            position += len(data)
+        async for data, _ in self._pieces(chunk_size, _as_read, self._read_sized):
             yield data
 
     async def encoded(
         self, chunk_size: int, encode: Callable[[bytes], Encoded]
     ) -> AsyncIterator[tuple[Encoded, int]]:
         # chunks() with each chunk read and encoded in one thread hop, not two.
+        async def from_memory(data: bytes) -> tuple[Encoded, int]:
+            return await encode_off_loop(encode, data), len(data)
+
+        def from_file(size: int, position: int) -> tuple[Encoded, int] | None:
+            data = self.read_at(size, position)
+            return (encode(data), len(data)) if data else None
+
+        async for piece in self._pieces(chunk_size, from_memory, from_file):
+            yield piece
+
+    async def _pieces(
+        self,
+        chunk_size: int,
+        from_memory: Callable[[bytes], Awaitable[tuple[Piece, int]]],
+        from_file: Callable[[int, int], tuple[Piece, int] | None],
+    ) -> AsyncIterator[tuple[Piece, int]]:
+        """The range in chunk_size steps, each made (with the number of the
+        object's bytes it holds) from the prefetched bytes on the loop, or
+        by from_file(size, position) in a worker thread (None: no bytes)."""
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         position = self._start
@@ -136,26 +148,22 @@ class LocalReader(RangeReader):
             size = min(chunk_size, self._end - position)
             skip = position - self._start
             if skip < len(self._prefetched):
-                data = self._prefetched[skip : skip + size]
-                done: tuple[Encoded, int] | None = (
-                    await encode_off_loop(encode, data),
-                    len(data),
+                piece: tuple[Piece, int] | None = await from_memory(
+                    self._prefetched[skip : skip + size]
                 )
             else:
-                done = await asyncio.to_thread(self._read_encoded, size, position, encode)
-            if done is None:
+                piece = await asyncio.to_thread(from_file, size, position)
+            if piece is None:
                 if self._fd is None:
                     return  # closed meanwhile
                 raise _truncated(self._meta.key)
-            position += done[1]
-            yield done
+            position += piece[1]
+            yield piece
 
-    def _read_encoded(
-        self, size: int, position: int, encode: Callable[[bytes], Encoded]
-    ) -> tuple[Encoded, int] | None:
-        """read_at's bytes encoded, with their size; None if there were none."""
+    def _read_sized(self, size: int, position: int) -> tuple[bytes, int] | None:
+        """read_at's bytes with their size; None if there were none."""
         data = self.read_at(size, position)
-        return (encode(data), len(data)) if data else None
+        return (data, len(data)) if data else None
 
     def _close(self) -> None:
         with self._lock:
