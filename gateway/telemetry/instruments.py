@@ -23,10 +23,14 @@ from __future__ import annotations
 import enum
 import threading
 import time
+import tomllib
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
 
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
 # An attribute set, hashable: (name, value) pairs in name order.
 Key = tuple[tuple[str, str], ...]
@@ -117,6 +121,24 @@ HTTP_ROUTE = "/v1/b/{bucket}/o/{key}"
 OK = "ok"
 
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """One entry of metrics.toml."""
+
+    name: str
+    unit: str
+    kind: Literal["counter", "updown", "histogram", "gauge"]
+    description: str
+
+
+def _load_catalog() -> dict[str, MetricSpec]:
+    text = resources.files(__package__).joinpath("metrics.toml").read_text(encoding="utf-8")
+    return {attribute: MetricSpec(**spec) for attribute, spec in tomllib.loads(text).items()}
+
+
+CATALOG = _load_catalog()
+
+
 class Direction(enum.StrEnum):
     """Of object bytes, as seen from the gateway's clients."""
 
@@ -132,151 +154,59 @@ class CostClass(enum.StrEnum):
 
 
 class GatewayMetrics:
-    """The instruments. Each front and wrapper records through these methods,
-    with the attributes precomputed where they are fixed (a bucket's)."""
+    """The instruments, one per entry of metrics.toml. Each front and wrapper
+    records through these methods, with the attributes precomputed where they
+    are fixed (a bucket's)."""
+
+    rpc_duration: HistogramTally
+    http_duration: HistogramTally
+    backend_duration: HistogramTally
+    rpc_errors: Tally
+    signed_url_requests: Tally
+    authentications: Tally
+    transfer: Tally
+    backend_errors: Tally
+    operations: Tally
+    storage_bytes: Tally
+    egress_bytes: Tally
+    uploads_open: Tally
+    uploads_finished: Tally
+    upload_persisted: Tally
+    cleanup_sweeps: Tally
+    cleanup_aborted: Tally
 
     def __init__(self, provider: MeterProvider) -> None:
-        meter = provider.get_meter("storagegw")
-        seconds = DURATION_BUCKETS
-        self.rpc_duration = HistogramTally(
-            "storagegw.rpc.duration",
-            "s",
-            "gRPC calls to StorageService, by method and status, until the last byte of the answer",
-            seconds,
-        )
-        self.rpc_errors = self._tally(
-            meter,
-            "storagegw.rpc.errors",
-            unit="{call}",
-            description="gRPC calls that ended with an error, by method, status and reason",
-        )
-        self.http_duration = HistogramTally(
-            "storagegw.http.duration",
-            "s",
-            "Signed-URL requests, by method, route and HTTP status",
-            seconds,
-        )
-        self.signed_url_requests = self._tally(
-            meter,
-            "storagegw.signed_url.requests",
-            unit="{request}",
-            description="Signed-URL requests served, by method and outcome (ok or the reason)",
-        )
-        self.authentications = self._tally(
-            meter,
-            "storagegw.authentications",
-            unit="{call}",
-            description="gRPC calls authenticated, by outcome (ok or the reason) and proof",
-        )
-        self.transfer = self._tally(
-            meter,
-            "storagegw.transfer",
-            unit="By",
-            description="Object bytes moved into (received) or out of (sent) a bucket",
-        )
-        self.backend_duration = HistogramTally(
-            "storagegw.backend.duration",
-            "s",
-            "Calls to a bucket's backend, by operation and outcome (ok or the reason); read "
-            "and write are each chunk's",
-            seconds,
-        )
-        self.backend_errors = self._tally(
-            meter,
-            "storagegw.backend.errors",
-            unit="{call}",
-            description="Backend calls that failed, by operation and reason",
-        )
-        self.operations = self._tally(
-            meter,
-            "storagegw.storage.operations",
-            unit="{operation}",
-            description="Object operations asked of a backend, by cost class (A: writes "
-            "and lists, B: reads)",
-        )
-        self.storage_bytes = self._tally(
-            meter,
-            "storage_bytes",
-            unit="By",
-            description="Bytes of the objects stored, by backend and tenant (the principal, "
-            "or the bucket for anonymous calls)",
-        )
-        self.egress_bytes = self._tally(
-            meter,
-            "storage_egress_bytes",
-            unit="By",
-            description="Bytes read out of the storage, by backend",
-        )
-        self.uploads_open = self._tally(
-            meter,
-            "storagegw.resumable_uploads.open",
-            unit="{upload}",
-            description="Resumable uploads started and not yet completed or aborted "
-            "(through this process)",
-            monotonic=False,
-        )
-        self.uploads_finished = self._tally(
-            meter,
-            "storagegw.resumable_uploads.finished",
-            unit="{upload}",
-            description="Resumable uploads completed or aborted, by outcome",
-        )
-        self.upload_persisted = self._tally(
-            meter,
-            "storagegw.resumable_uploads.persisted",
-            unit="By",
-            description="Bytes of resumable uploads the backend holds durably (at checkpoints "
-            "and commits)",
-        )
-        self.cleanup_sweeps = self._tally(
-            meter,
-            "storagegw.cleanup.sweeps",
-            unit="{sweep}",
-            description="Sweeps for stale incomplete uploads, by bucket and outcome",
-        )
-        self.cleanup_aborted = self._tally(
-            meter,
-            "storagegw.cleanup.aborted_uploads",
-            unit="{upload}",
-            description="Stale incomplete uploads the sweeps aborted",
-        )
-        self._meter = meter
+        self._meter = provider.get_meter("storagegw")
+        histograms: list[HistogramTally] = []
+        for attribute, spec in CATALOG.items():
+            if spec.kind == "histogram":
+                histogram = HistogramTally(spec.name, spec.unit, spec.description, DURATION_BUCKETS)
+                histograms.append(histogram)
+                setattr(self, attribute, histogram)
+            elif spec.kind in ("counter", "updown"):
+                setattr(self, attribute, self._tally(spec))
         # What the metric readers add to each collection.
-        self.histograms = (self.rpc_duration, self.http_duration, self.backend_duration)
+        self.histograms = tuple(histograms)
 
-    @staticmethod
-    def _tally(
-        meter: Meter, name: str, *, unit: str, description: str, monotonic: bool = True
-    ) -> Tally:
+    def _tally(self, spec: MetricSpec) -> Tally:
         tally = Tally()
         make = (
-            meter.create_observable_counter
-            if monotonic
-            else (meter.create_observable_up_down_counter)
+            self._meter.create_observable_counter
+            if spec.kind == "counter"
+            else self._meter.create_observable_up_down_counter
         )
-        make(name, callbacks=[tally.observe], unit=unit, description=description)
+        make(spec.name, callbacks=[tally.observe], unit=spec.unit, description=spec.description)
         return tally
 
     def observe_streams(self, active: Callable[[], int], buffered: Callable[[], int]) -> None:
         """The stream limits' state, read when the metrics are collected (a
         scrape, an export): streams served, and chunk bytes in flight."""
-        gauges = (
-            (
-                "storagegw.streams.active",
-                "{stream}",
-                "Put, Get and signed-URL transfer streams being served (GATEWAY_MAX_STREAMS)",
-                active,
-            ),
-            (
-                "storagegw.streams.buffered",
-                "By",
-                "Chunk bytes being hashed and written (GATEWAY_MAX_BUFFERED_BYTES)",
-                buffered,
-            ),
-        )
-        for name, unit, description, read in gauges:
+        for spec, read in (
+            (CATALOG["streams_active"], active),
+            (CATALOG["streams_buffered"], buffered),
+        ):
             self._meter.create_observable_gauge(
-                name, callbacks=[_observer(read)], unit=unit, description=description
+                spec.name, callbacks=[_observer(read)], unit=spec.unit, description=spec.description
             )
 
     # --- the fronts -------------------------------------------------------------
