@@ -19,6 +19,7 @@ import grpc
 
 from gateway.backends.base import ObjectReader, encode_off_loop
 from gateway.domain.checksums import crc32c
+from gateway.domain.varint import varint
 from storagegw.v1 import storage_pb2 as pb
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["StorageService"].full_name
@@ -33,28 +34,19 @@ _DATA_CONTENT = b"\x0a"  # ChecksummedData.content = 1
 _DATA_CRC32C = b"\x15"  # ChecksummedData.crc32c = 2 (fixed32)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def encode_head(info: pb.ObjectInfo, content_range: pb.ContentRange) -> bytes:
     """The fields only the first GetResponse carries."""
     obj = info.SerializeToString()
     rng = content_range.SerializeToString()
-    return _GET_OBJECT + _varint(len(obj)) + obj + _GET_RANGE + _varint(len(rng)) + rng
+    return _GET_OBJECT + varint(len(obj)) + obj + _GET_RANGE + varint(len(rng)) + rng
 
 
 def encode_chunk(data: bytes, head: bytes = b"") -> bytes:
     """A serialized GetResponse carrying data with its CRC32C (and head, if any)."""
-    size = _varint(len(data))
+    size = varint(len(data))
     inner = 1 + len(size) + len(data) + 5
     crc = crc32c(data).to_bytes(4, "little")
-    parts = (head, _GET_CHUNK, _varint(inner), _DATA_CONTENT, size, data, _DATA_CRC32C, crc)
+    parts = (head, _GET_CHUNK, varint(inner), _DATA_CONTENT, size, data, _DATA_CRC32C, crc)
     return b"".join(parts)
 
 

@@ -166,13 +166,7 @@ class MeteredWriter:
         self._meter = meter
 
     async def write(self, data: bytes) -> None:
-        started = time.perf_counter()
-        try:
-            await self._writer.write(data)
-        except Exception as error:
-            self._meter.finished("write", outcome_of(error), time.perf_counter() - started)
-            raise
-        self._meter.wrote_chunk(len(data), time.perf_counter() - started)
+        await self._meter.write_chunk(self._writer.write, data)
 
     async def commit(self, checksums: Checksums) -> ObjectMeta:
         with self._meter.call("commit"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from gateway.core import calllog
@@ -76,10 +77,17 @@ class BucketMeter:
         if self.tracing is not None:
             calllog.current().chunks += 1
 
-    def wrote_chunk(self, size: int, seconds: float) -> None:
-        """A chunk the backend took, received from a client."""
-        self.metrics.backend_duration.record(seconds, self._write_ok)
-        self.metrics.transfer.add(size, self._received)
+    async def write_chunk(self, write: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
+        """A chunk for the backend to take, received from a client: timed, and
+        counted as received once taken."""
+        started = time.perf_counter()
+        try:
+            await write(data)
+        except Exception as error:
+            self.finished("write", outcome_of(error), time.perf_counter() - started)
+            raise
+        self.metrics.backend_duration.record(time.perf_counter() - started, self._write_ok)
+        self.metrics.transfer.add(len(data), self._received)
         if self.tracing is not None:
             calllog.current().chunks += 1
 

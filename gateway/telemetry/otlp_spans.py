@@ -25,6 +25,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
+from gateway.domain.varint import varint
+
 # OTLP's SpanKind numbers the API's kinds from 1 (0 is "unspecified").
 _KINDS = {kind: kind.value + 1 for kind in SpanKind}
 # Span.flags: whether the parent is remote is known (and, with 0x200, it is).
@@ -38,20 +40,9 @@ _CACHE_LIMIT = 4096
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def _varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # int64: two's complement, ten bytes
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _field(tag: int, payload: bytes) -> bytes:
     """A length-delimited field (tag: field number << 3 | 2)."""
-    return _varint(tag) + _varint(len(payload)) + payload
+    return varint(tag) + varint(len(payload)) + payload
 
 
 def _any_value(value: object) -> bytes | None:
@@ -61,7 +52,7 @@ def _any_value(value: object) -> bytes | None:
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, int):
-        return b"\x18" + _varint(value) if _INT64_MIN <= value <= _INT64_MAX else None
+        return b"\x18" + varint(value) if _INT64_MIN <= value <= _INT64_MAX else None
     if isinstance(value, float):
         return b"\x21" + _DOUBLE.pack(value)
     return None
@@ -150,7 +141,7 @@ class SpanEncoder:
         parts.append(name)
         kind = _KINDS[span.kind]
         if kind:
-            parts.append(b"\x30" + _varint(kind))
+            parts.append(b"\x30" + varint(kind))
         if span.start_time:
             parts.append(b"\x39" + _FIXED64.pack(span.start_time))
         if span.end_time:
@@ -170,13 +161,13 @@ class SpanEncoder:
                     attributes[cache_key] = encoded
                 parts.append(encoded)
         if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
+            parts.append(b"\x50" + varint(span.dropped_attributes))
         status = span.status
         status_fields = b""
         if status.description:
             status_fields += _field(0x12, status.description.encode())
         if status.status_code is not StatusCode.UNSET:
-            status_fields += b"\x18" + _varint(status.status_code.value)
+            status_fields += b"\x18" + varint(status.status_code.value)
         parts.append(_field(0x7A, status_fields))
         parts.append(b"\x85\x01" + (_FLAGS_REMOTE if parent and parent.is_remote else _FLAGS_KNOWN))
         return b"".join(parts)

@@ -4,8 +4,6 @@ each checkpoint and commit makes durable, the sweeps and what they abort."""
 
 from __future__ import annotations
 
-import time
-
 from gateway.backends.base import ResumableBackend, Resumed, StaleUploadCleaner, UploadWriter
 from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
 from gateway.telemetry.instruments import OK, CostClass
@@ -61,13 +59,7 @@ class MeteredUploadWriter:
         return self._writer.checkpoint_bytes
 
     async def write(self, data: bytes) -> None:
-        started = time.perf_counter()
-        try:
-            await self._writer.write(data)
-        except Exception as error:
-            self._meter.finished("write", outcome_of(error), time.perf_counter() - started)
-            raise
-        self._meter.wrote_chunk(len(data), time.perf_counter() - started)
+        await self._meter.write_chunk(self._writer.write, data)
 
     async def checkpoint(self, size: int, state: bytes) -> None:
         with self._meter.call("checkpoint", slow_only=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from gateway.domain.settings import (
     BucketTable,
@@ -54,19 +54,7 @@ class GcsSettings:
 
 # A bucket table's fields; STORAGE_GCS_ + the upper-cased name are the
 # variables, but for emulator_host (Google's own convention).
-FIELDS = (
-    "bucket",
-    "prefix",
-    "project",
-    "credentials_path",
-    "emulator_host",
-    "signing_account",
-    "chunk_size",
-    "threads",
-    "retry_deadline",
-    "storage_class",
-    "kms_key",
-)
+FIELDS = tuple(field.name for field in fields(GcsSettings))
 ENV_NAMES = {
     name: "STORAGE_EMULATOR_HOST" if name == "emulator_host" else f"STORAGE_GCS_{name.upper()}"
     for name in FIELDS
