@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -300,3 +301,51 @@ def test_memory_buckets_cannot_be_shared_by_workers(tmp_path: Path) -> None:
     assert "GATEWAY_WORKERS" in result.stderr
     assert "memory backend" in result.stderr
     assert "use 1 worker" in result.stderr
+
+
+def _run_to_exit(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    settings = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_", "GATEWAY_"))},
+        "GATEWAY_WORKERS": "2",
+        "GATEWAY_LISTEN": "127.0.0.1:0",
+        "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
+        "STORAGE_BASE_PATH": str(tmp_path),
+        "GATEWAY_LOG_FORMAT": "text",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "gateway"],
+        env=settings,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_port_in_use_stops_the_start_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = _run_to_exit(tmp_path, GATEWAY_HTTP_LISTEN=address)
+    assert result.returncode == 1
+    assert f"GATEWAY_HTTP_LISTEN: cannot listen on {address}" in result.stderr
+
+
+def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
+    # Worker I serves metrics on the port plus I: worker 1's is taken.
+    with socket.socket() as first, socket.socket() as taken:
+        first.bind(("127.0.0.1", 0))
+        port = first.getsockname()[1]
+        first.close()  # free for worker 0
+        try:
+            taken.bind(("127.0.0.1", port + 1))
+        except OSError:
+            pytest.skip("the port after a free one is in use")
+        taken.listen()
+        result = _run_to_exit(tmp_path, GATEWAY_METRICS_LISTEN=f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert f"GATEWAY_METRICS_LISTEN: cannot listen on 127.0.0.1:{port + 1}" in result.stderr
+    assert "worker 1 stopped before serving" in result.stderr
+    assert "workers serving" not in result.stderr
