@@ -349,3 +349,14 @@ def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
     assert f"GATEWAY_METRICS_LISTEN: cannot listen on 127.0.0.1:{port + 1}" in result.stderr
     assert "worker 1 stopped before serving" in result.stderr
     assert "workers serving" not in result.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(running: Workers) -> None:
+    running.process.kill()
+    running.process.wait(60)
+    stopped: set[int] = set()
+    while stopped != running.pids:  # the workers still write to the same stderr
+        line = running.next_line(lambda e: e.get("message") == "stopped" and "pid" in e)
+        stopped.add(int(line["pid"]))
+    gone = [e["pid"] for e in running.seen if "supervisor is gone" in e.get("message", "")]
+    assert sorted(gone) == sorted(running.pids)
