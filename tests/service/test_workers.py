@@ -229,8 +229,9 @@ def test_a_second_writer_of_an_upload_on_another_worker_is_busy(running: Workers
             assert (code, reason) == (grpc.StatusCode.ABORTED, "UPLOAD_BUSY")
         finally:
             release.set()
-            writing.cancel()
-        # Once the first stream is gone, the other worker continues the upload.
+        # The first stream ends without finishing (its segment suspended, its
+        # lock released); then the other worker continues the upload.
+        assert not writing.result(timeout=120).HasField("object")
         persisted = query(second, upload_id).persisted_size
         response = second.Put(segment(upload_id, data, persisted, finish=True))
         assert response.object.size == len(data)
