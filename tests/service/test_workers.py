@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
+from tests.conftest import gateway_process
 from tests.rpc.test_resumable_uploads import query, segment, start
 from tests.rpc_calls import call_error, error_reason, get, put
 
@@ -361,3 +363,12 @@ def test_workers_stop_when_the_supervisor_is_killed(running: Workers) -> None:
         stopped.add(int(line["pid"]))
     gone = [e["pid"] for e in running.seen if "supervisor is gone" in e.get("message", "")]
     assert sorted(gone) == sorted(running.pids)
+
+
+def test_one_worker_is_the_plain_gateway(tmp_path: Path) -> None:
+    with gateway_process(tmp_path, GATEWAY_WORKERS="1") as process:
+        assert psutil.Process(process.process.pid).children() == []
+        served = [json.loads(line) for line in process.log_lines if "serving gRPC" in line]
+        assert served
+        assert "pid" not in served[0]
+        assert "worker" not in served[0]
