@@ -42,6 +42,9 @@ from bench.runner import Runner
 from bench.s3 import S3Section
 from bench.s3_servers import SERVERS as S3_SERVERS
 from bench.telemetry import TelemetrySection
+from bench.workers import WorkersSection
+from bench.workers import add_arguments as add_workers_arguments
+from bench.workers import wanted as workers_wanted
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE
 from gateway.backends.s3.settings import MAX_PART_SIZE, MIN_PART_SIZE, S3Settings
 from gateway.config import ConfigError, load, parse_size
@@ -54,12 +57,14 @@ _S3_DEFAULTS = S3Settings(bucket="-")
 # The sections comparing the gateway with a storage server's own client.
 REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSection}
 # The sections side by side: variants against a baseline, storagegw against its peers.
-SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection]] = {
+SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection | WorkersSection]] = {
     "auth": AuthSection,
     "telemetry": TelemetrySection,
     "peers": PeersSection,
+    "workers": WorkersSection,  # run by --workers (with small), not named in --only
 }
 WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits", *SIDE_BY_SIDE)
+WORKLOADS = tuple(name for name in WORKLOADS if name != "workers")
 
 
 def _size(text: str) -> int:
@@ -210,6 +215,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "MALLOC_MMAP_THRESHOLD_=16777216",
     )
     add_peer_arguments(parser)
+    add_workers_arguments(parser, _int_list)
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     parser.add_argument(
         "--check", action="store_true", help="exit with status 1 when a target is missed"
@@ -350,9 +356,9 @@ def main(argv: list[str] | None = None) -> int:
             limits.run()
             notes += limits.notes
             failed += limits.failed
-        sided: list[AuthSection | PeersSection] = []
+        sided: list[AuthSection | PeersSection | WorkersSection] = []
         for name, section_class in SIDE_BY_SIDE.items():
-            if name in args.only:
+            if name in args.only or (name == "workers" and workers_wanted(args)):
                 sided.append(section_class(args, processes, Path(data_dir), options))
                 sided[-1].run()
                 notes += sided[-1].notes

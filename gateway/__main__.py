@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
 
 from gateway import config as config_module
-from gateway import logs
+from gateway import logs, workers
 from gateway.backends import registry
 from gateway.core import tuning
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=registry.kinds(), help="STORAGE_BACKEND")
     parser.add_argument("--data", help="data directory (STORAGE_BASE_PATH)")
     parser.add_argument("--config", help="TOML file with several buckets (GATEWAY_CONFIG)")
+    # Set by the supervisor of GATEWAY_WORKERS (gateway/workers.py) only.
+    parser.add_argument(workers.WORKER_FLAG, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     env = dict(os.environ)
     for flag, name in (
@@ -45,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as error:
         print(f"storagegw: configuration error: {error}", file=sys.stderr)
         return 2
+    ready_fd = None
+    if args.worker is not None:
+        index, ready_fd = workers.parse_worker_flag(args.worker)
+        config = dataclasses.replace(config, worker=index)
+        logs.process_fields = {"worker": index, "pid": os.getpid()}
     logs.setup(config.log_format, config.log_level)
     # Before any thread starts: allocator settings are process-wide.
     tuned = tuning.tune_malloc(env)
@@ -54,11 +62,21 @@ def main(argv: list[str] | None = None) -> int:
             "no storage configured: using the local backend under %s",
             config.base_path.resolve(),
         )
+    if config.workers > 1 and ready_fd is None:
+        listens = {
+            "GATEWAY_LISTEN": config.listen,
+            "GATEWAY_HTTP_LISTEN": config.http_listen,
+            "GATEWAY_HEALTH_LISTEN": config.health_listen,
+        }
+        return workers.supervise(env, config.workers, listens)
     from gateway.server import Gateway
 
     async def run() -> None:
         gateway = Gateway(config)
-        await gateway.serve()
+        if ready_fd is None:
+            await gateway.serve()
+        else:
+            await workers.serve_as_worker(gateway, ready_fd)
 
     try:
         asyncio.run(run())

@@ -35,6 +35,7 @@ from gateway.domain.settings import (
     parse_duration,
     parse_positive,
     parse_size,
+    parse_workers,
 )
 from gateway.telemetry.settings import TelemetrySettings, load_telemetry_settings
 from gateway.transport.settings import (
@@ -124,6 +125,10 @@ class Config:
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
     config_file: Path | None = None
+    # Processes serving the same ports (gateway/workers.py), and which of
+    # them this one is (None: the only one; set by the supervisor, not a setting).
+    workers: int = 1
+    worker: int | None = None
     # Authentication, the policy, reflection (gateway/access/settings.py).
     access: AccessSettings = field(default_factory=AccessSettings)
     # TLS on both listeners, and the listeners served in the clear on purpose.
@@ -282,8 +287,9 @@ def _file_bucket(
 
 def _file_buckets(
     path: Path, env: Mapping[str, str], base_path: Path
-) -> tuple[dict[str, BucketConfig], str]:
-    """The buckets of GATEWAY_CONFIG's file, and the default one's name."""
+) -> tuple[dict[str, BucketConfig], str, str | None]:
+    """The buckets of GATEWAY_CONFIG's file, the default one's name, and the
+    file's `workers` (None: not set)."""
     try:
         document = tomllib.loads(path.read_text())
     except OSError as error:
@@ -301,7 +307,8 @@ def _file_buckets(
     file_default = document.get("default_bucket")
     file_default = None if file_default is None else str(file_default)
     default = env.get("GATEWAY_DEFAULT_BUCKET") or file_default or next(iter(buckets))
-    return buckets, default
+    workers = document.get("workers")
+    return buckets, default, None if workers is None else str(workers)
 
 
 def load(env: Mapping[str, str]) -> Config:
@@ -311,9 +318,9 @@ def load(env: Mapping[str, str]) -> Config:
     config_file = _read(env, "GATEWAY_CONFIG", _DEFAULT.config_file, lambda _, text: Path(text))
     if config_file is None:
         default = env.get("GATEWAY_DEFAULT_BUCKET", "default")
-        buckets = {default: _env_bucket(default, env, base_path)}
+        buckets, workers_in_file = {default: _env_bucket(default, env, base_path)}, None
     else:
-        buckets, default = _file_buckets(config_file, env, base_path)
+        buckets, default, workers_in_file = _file_buckets(config_file, env, base_path)
     if default not in buckets:
         raise ConfigError("GATEWAY_DEFAULT_BUCKET", f"{default!r} is not a configured bucket")
     chunk_size, max_message = _message_sizes(env)
@@ -378,6 +385,11 @@ def load(env: Mapping[str, str]) -> Config:
             parse_size,
         ),
         config_file=config_file,
+        workers=parse_workers(
+            "GATEWAY_WORKERS",
+            env.get("GATEWAY_WORKERS", workers_in_file),
+            [name for name, bucket in buckets.items() if bucket.backend == "memory"],
+        ),
         access=access,
         transport=load_transport_settings(env, access.authenticates),
         telemetry=load_telemetry_settings(env),

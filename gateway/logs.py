@@ -71,6 +71,11 @@ _EXTRA_FIELDS = _FIELDS + _AUDIT_FIELDS
 # when it traces (gateway/telemetry/tracing.py), so that JSON lines carry them.
 trace_ids: Callable[[], tuple[str, str]] | None = None
 
+# In one of several worker processes (GATEWAY_WORKERS): {"worker": index,
+# "pid": its process id}, on every line, so that a line says which process
+# served the call. Empty otherwise: a single process's lines are unchanged.
+process_fields: dict[str, int] = {}
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -79,6 +84,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **process_fields,
         }
         extras = record.__dict__  # where logging puts a call's extra fields
         for name in _EXTRA_FIELDS:
@@ -106,6 +112,8 @@ class TextFormatter(logging.Formatter):
             )
         else:
             text = record.getMessage()
+        if process_fields:
+            text = f"[worker {process_fields['worker']} pid {process_fields['pid']}] {text}"
         line = f"{stamp} {record.levelname[0]} {text}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

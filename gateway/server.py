@@ -60,7 +60,9 @@ def channel_options(config: Config) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", config.max_message_size),
         ("grpc.max_send_message_length", config.max_message_size),
-        ("grpc.so_reuseport", 0),
+        # Only workers share the port (gateway/workers.py); else a second
+        # gateway on the same address must fail to start.
+        ("grpc.so_reuseport", 0 if config.worker is None else 1),
         ("grpc.keepalive_time_ms", 60_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
@@ -254,7 +256,9 @@ class Gateway:
         )
         tls = None if self.tls_files is None else ReloadingContext(self.tls_files).context
         try:
-            self._http = await HttpListener.start(app, host, int(port), limits, tls)
+            self._http = await HttpListener.start(
+                app, host, int(port), limits, tls, reuse_port=self.config.worker is not None
+            )
             self.http_port = self._http.port
         except OSError as error:
             await self.server.stop(None)
@@ -271,7 +275,8 @@ class Gateway:
             scheme = self.config.transport.scheme
             self.signer.base_url = f"{scheme}://{host}:{self.http_port}"
         self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
-        self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
+        if not self.config.worker:  # of several workers, the first one sweeps
+            self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
             log.info(

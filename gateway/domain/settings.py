@@ -64,6 +64,20 @@ def parse_positive(setting: str, text: str, *, integer: bool = True) -> float:
     return value
 
 
+def parse_workers(setting: str, text: str | None, in_process_buckets: list[str]) -> int:
+    """How many processes serve the gateway's ports (None: 1). Buckets whose
+    backend keeps objects inside one process (memory) cannot be shared by two."""
+    count = 1 if text is None else int(parse_positive(setting, text))
+    if count > 1 and in_process_buckets:
+        raise ConfigError(
+            setting,
+            f"{count} worker processes cannot share the memory backend, which keeps "
+            f"objects inside one process (bucket(s) {', '.join(sorted(in_process_buckets))}): "
+            "use 1 worker, or a local, S3 or GCS bucket",
+        )
+    return count
+
+
 @dataclass(frozen=True, slots=True)
 class BucketTable:
     """One bucket's driver settings as read: from its [buckets.NAME] table in

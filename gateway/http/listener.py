@@ -53,9 +53,12 @@ class HttpListener:
         port: int,
         limits: ConnectionLimits,
         tls: ssl.SSLContext | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> HttpListener:
         """Serve app on host:port (0: any free port), over TLS with tls; OSError
-        when it cannot listen."""
+        when it cannot listen. reuse_port: share the port with the other
+        worker processes (SO_REUSEPORT: the kernel spreads connections)."""
         runner = web.AppRunner(
             app,
             access_log=access_log,
@@ -73,7 +76,9 @@ class HttpListener:
         assert http is not None
         _cap_connections(http, limits.max_connections)
         try:
-            server = await asyncio.get_running_loop().create_server(http, host, port, ssl=tls)
+            server = await asyncio.get_running_loop().create_server(
+                http, host, port, ssl=tls, reuse_port=reuse_port or None
+            )
         except BaseException:
             await runner.cleanup()
             raise

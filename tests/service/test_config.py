@@ -357,3 +357,31 @@ def test_per_bucket_unfinished_upload_caps(tmp_path):
     with pytest.raises(ConfigError) as error:
         load({"GATEWAY_CONFIG": str(path)})
     assert error.value.setting == "buckets.media.max_unfinished_upload_bytes"
+
+
+def test_workers_from_environment_or_file(tmp_path):
+    assert load({}).workers == 1
+    assert load({"GATEWAY_WORKERS": "4"}).workers == 4
+    path = tmp_path / "buckets.toml"
+    path.write_text('workers = 3\n[buckets.files]\nbackend = "local"\n')
+    assert load({"GATEWAY_CONFIG": str(path)}).workers == 3
+    assert load({"GATEWAY_CONFIG": str(path), "GATEWAY_WORKERS": "2"}).workers == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_bad_worker_counts_are_named(value):
+    with pytest.raises(ConfigError) as error:
+        load({"GATEWAY_WORKERS": value})
+    assert error.value.setting == "GATEWAY_WORKERS"
+
+
+def test_workers_refuse_a_memory_bucket(tmp_path):
+    assert load({"STORAGE_BACKEND": "memory", "GATEWAY_WORKERS": "1"}).workers == 1
+    path = tmp_path / "buckets.toml"
+    path.write_text('[buckets.files]\nbackend = "local"\n[buckets.scratch]\nbackend = "memory"\n')
+    with pytest.raises(ConfigError) as error:
+        load({"GATEWAY_CONFIG": str(path), "GATEWAY_WORKERS": "2"})
+    assert error.value.setting == "GATEWAY_WORKERS"
+    assert "memory backend" in str(error.value)
+    assert "scratch" in str(error.value)
+    assert "files" not in str(error.value)

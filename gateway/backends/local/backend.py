@@ -6,6 +6,8 @@ Layout under root:
                          directories ("a/b/c" is root/objects/a/b/c)
     root/tmp/            temp files of writes in flight
     root/uploads/        resumable uploads, one directory each (local/uploads.py)
+    root/locks/          the per-key lock files of commits and deletes
+                         (key_file_locks.py)
 
 The format of an object file (a header, then the data) and the low-level
 file helpers are in format.py, the readers and writers of those files in
@@ -15,15 +17,16 @@ root/objects that listing pages are cut from in listing.py.
 
 A write becomes a temp file in root/tmp (made at commit if the write was
 small enough to keep in memory, see io.py). Commit, in one thread hop
-under the key's asyncio lock, checks the write's conditions against the
+under the key's asyncio lock and then its file lock (which other processes
+serving the root take too), checks the write's conditions against the
 current object, gives the temp file its final header and fsyncs it, once,
 renames it over the key, then fsyncs the directory (and the parent of every
 directory it had to create for the key). Check-and-rename is thus atomic
-within the process; a create-only write (if_none_match "*" or
-if_generation_match 0) links the temp file to the key instead, which fails
-if the key exists, so two processes sharing a directory cannot both create
-it. The fsync comes after the header, whose generation is only known under
-the lock: writers of one key wait for each other's fsync, not other keys'.
+between the processes sharing the root; a create-only write (if_none_match
+"*" or if_generation_match 0) also links the temp file to the key instead,
+which fails if the key exists. The fsync comes after the header, whose
+generation is only known under the locks: writers of one key wait for each
+other's fsync, not other keys' (but for the rare key sharing its lock file).
 
 Temp files left behind by a crash are removed when the backend starts. A
 writer holds an flock on its temp file, so a second gateway process starting
@@ -50,6 +53,7 @@ from gateway.backends.local.io import (
     LocalWriter,
     remove_temp_unless_locked,
 )
+from gateway.backends.local.key_file_locks import KeyFileLocks
 from gateway.backends.local.key_locks import KeyLocks, run_to_completion
 from gateway.backends.local.listing import walk_objects
 from gateway.backends.local.object_files import ObjectFiles
@@ -92,6 +96,7 @@ class LocalBackend:
         self._tmp = os.path.join(self._root, "tmp")
         self._files = ObjectFiles(self._objects, observer)
         self._key_locks = KeyLocks()
+        self._key_file_locks = KeyFileLocks(os.path.join(self._root, "locks"))
         self._generation_lock = threading.Lock()
         self._last_generation = 0
         store = LocalUploads(self._root, self._tmp, self._path, self._commit, _check_supported)
@@ -191,6 +196,12 @@ class LocalBackend:
     def _commit_sync(
         self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes
     ) -> ObjectMeta:
+        with self._key_file_locks.hold(writer.key):
+            return self._commit_locked(writer, path, crc32c, sha256)
+
+    def _commit_locked(
+        self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes
+    ) -> ObjectMeta:
         key, options = writer.key, writer.options
         current = read_current(path, key)
         check_conditions(key, options.conditions, current, read=False)
@@ -230,6 +241,10 @@ class LocalBackend:
             return await run_to_completion(self._delete_sync, key, path, conditions)
 
     def _delete_sync(self, key: str, path: str, conditions: Conditions) -> bool:
+        with self._key_file_locks.hold(key):
+            return self._delete_locked(key, path, conditions)
+
+    def _delete_locked(self, key: str, path: str, conditions: Conditions) -> bool:
         current = read_current(path, key)
         if conditions.any:
             check_conditions(key, conditions, current, read=False)

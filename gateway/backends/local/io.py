@@ -208,14 +208,17 @@ def _create_temp(tmp_dir: str) -> tuple[int, str]:
         path = os.path.join(tmp_dir, secrets.token_hex(16) + ".tmp")
         try:
             fd = os.open(path, flags, _FILE_MODE)
-            break
         except FileExistsError:
             continue
-    # Best effort: a filesystem without flock only loses the guard against
-    # another process's start() removing this file.
-    with suppress(OSError):
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return fd, path
+        # Best effort: a filesystem without flock only loses the guard against
+        # another process's start() removing this file.
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_nlink:
+            return fd, path
+        # Another process's start() removed it before the flock (it unlinks
+        # under the lock, so not after): a new one.
+        os.close(fd)
 
 
 class LocalWriter:
@@ -383,9 +386,11 @@ def remove_temp_unless_locked(path: str) -> None:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Under the lock: a writer that creates the file and locks it right
+        # after finds it unlinked, and makes another (_create_temp).
+        with suppress(FileNotFoundError):
+            os.unlink(path)
     except OSError:
         return  # a writer in another process is using it
     finally:
         os.close(fd)
-    with suppress(FileNotFoundError):
-        os.unlink(path)
