@@ -28,6 +28,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud.storage import exceptions as media_exceptions
 
+from gateway.backends.shared.object_status import object_status_error
 from gateway.backends.shared.reserved_metadata import META_SHA256, user_metadata
 from gateway.domain.errors import (
     GatewayError,
@@ -35,10 +36,7 @@ from gateway.domain.errors import (
     backend_unavailable,
     credentials_refused,
     no_credentials,
-    not_modified,
-    object_not_found,
     precondition_failed,
-    range_not_satisfiable,
 )
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 
@@ -113,14 +111,9 @@ def map_error(
     if status:
         if status in (401, 403):
             return credentials_refused(what, "GCS", bucket, f"HTTP {status}", gcs_bucket=bucket)
-        if status == 412:
-            return precondition_failed(key=key, condition=condition or "if_generation_match")
-        if status == 304:
-            return not_modified(key=key)
-        if status == 416:
-            return range_not_satisfiable(key=key)
-        if status == 404:
-            return object_not_found(key=key)
+        meant = object_status_error(status, key=key, condition=condition or "if_generation_match")
+        if meant is not None:
+            return meant
         if status == 429 or status >= 500:
             return backend_unavailable(backend=KIND, detail=f"{what} failed (HTTP {status})")
         if status == 400:

@@ -27,6 +27,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from gateway.backends.shared.object_status import object_status_error
 from gateway.backends.shared.reserved_metadata import META_CRC32C, META_SHA256, user_metadata
 from gateway.domain.errors import (
     GatewayError,
@@ -34,10 +35,6 @@ from gateway.domain.errors import (
     backend_unavailable,
     credentials_refused,
     no_credentials,
-    not_modified,
-    object_not_found,
-    precondition_failed,
-    range_not_satisfiable,
 )
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta
 
@@ -128,6 +125,21 @@ def bucket_not_found(bucket: str) -> GatewayError:
     )
 
 
+def _status_meant(code: str, status: int) -> int:
+    """The HTTP status an S3 error code stands for: the code decides, since
+    S3-compatible stores differ in the status they send with it (a conditional
+    conflict comes as 409 or 412)."""
+    if code in _PRECONDITION or (status == 409 and "Condition" in code):
+        return 412
+    if code == "304":
+        return 304
+    if code == "InvalidRange":
+        return 416
+    if code in _NOT_FOUND:
+        return 404
+    return status
+
+
 def map_error(
     error: BaseException, *, bucket: str, key: str = "", condition: str = "", op: str = ""
 ) -> GatewayError:
@@ -147,14 +159,11 @@ def map_error(
             return credentials_refused(
                 what, "S3", bucket, code or str(status), s3_bucket=bucket, s3_code=code
             )
-        if code in _PRECONDITION or status == 412 or (status == 409 and "Condition" in code):
-            return precondition_failed(key=key, condition=condition or "if_match")
-        if status == 304 or code == "304":
-            return not_modified(key=key)
-        if code == "InvalidRange" or status == 416:
-            return range_not_satisfiable(key=key)
-        if code in _NOT_FOUND or status == 404:
-            return object_not_found(key=key)
+        meant = object_status_error(
+            _status_meant(code, status), key=key, condition=condition or "if_match"
+        )
+        if meant is not None:
+            return meant
         if code == "NoSuchUpload":
             return backend_unavailable(
                 backend=KIND, detail=f"{what}: the multipart upload no longer exists"
