@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from gateway.domain.settings import BucketTable, ConfigError, parse_positive, parse_size
 
@@ -33,21 +33,14 @@ class S3Settings:
     kms_key_id: str = ""
 
 
-# A bucket table's fields; upper-cased after STORAGE_S3_, the variables.
-FIELDS = (
-    "bucket",
-    "prefix",
-    "region",
-    "endpoint",
-    "access_key",
-    "secret_key",
-    "addressing_style",
-    "part_size",
-    "concurrency",
-    "storage_class",
-    "sse",
-    "sse_kms_key_id",
-)
+# A bucket table's fields, S3Settings' own but for three shorter names; upper-cased
+# after STORAGE_S3_, the variables.
+_TABLE_NAMES = {
+    "endpoint_url": "endpoint",
+    "server_side_encryption": "sse",
+    "kms_key_id": "sse_kms_key_id",
+}
+FIELDS = tuple(_TABLE_NAMES.get(each.name, each.name) for each in fields(S3Settings))
 ENV_NAMES = {name: f"STORAGE_S3_{name.upper()}" for name in FIELDS}
 
 
