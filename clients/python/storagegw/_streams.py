@@ -171,11 +171,11 @@ class GetStreamVerifier:
         if self._digest is None:
             if self.content_range.is_whole_object:
                 self._digest = ObjectDigest(sha256=self.info.sha256 is not None)
-        elif self.content_range.start > self._digest.size:
+        elif self.content_range.start > self._digest.end:
             # A shared digest counts bytes in order: this stream skips some.
             raise Internal(
                 f"the Get stream for {self.key!r} starts at {self.content_range.start}, "
-                f"after the {self._digest.size} bytes received so far"
+                f"after the {self._digest.end} bytes received so far"
             )
 
     def _checksum_error(self, detail: str) -> ChecksumMismatch:

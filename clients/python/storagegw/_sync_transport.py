@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar, cast
 
 import grpc
@@ -104,7 +105,28 @@ class SyncTransport:
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)
                 return next(chunks, None)
+            case effects.Concurrently(flows=flows, stop=stop):
+                return self._concurrently(flows, stop)
         raise TypeError(f"not an effect of the sync client: {effect!r}")
+
+    def _concurrently(
+        self, flows: tuple[effects.Flow[object], ...], stop: Callable[[], None]
+    ) -> list[object]:
+        """Each flow in a thread of its own (the Gets of a parallel download:
+        gRPC and the file writes release the GIL)."""
+        with ThreadPoolExecutor(len(flows), thread_name_prefix="storagegw-range") as pool:
+            futures = [pool.submit(self.run, flow) for flow in flows]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:
+                stop()  # interrupted: the pool's exit waits for the flows to end
+                raise
+            failed = [future for future in futures if future in done and future.exception()]
+            if failed:
+                stop()
+                wait(futures)
+                raise cast(BaseException, failed[0].exception())
+            return [future.result() for future in futures]
 
     def _call(self, call: effects.Call) -> object:
         def send(metadata: Metadata | None) -> object:
