@@ -10,6 +10,7 @@ apart. Nothing here touches a socket, a file or a clock by itself.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TypeVar
@@ -297,6 +298,7 @@ class _RangeFetch:
         self._retry = retry
         self._progress = progress
         self._reported = 0
+        self._report_lock = threading.Lock()
         self._stopped = False
         self._readers: set[Reader] = set()
         self.target: DownloadTarget | None = None
@@ -370,10 +372,13 @@ class _RangeFetch:
             opened.reader.close()
 
     def _report(self, written: int) -> None:
-        # Ranges finish their writes in any order: report only progress.
-        if self._progress is not None and written > self._reported:
-            self._reported = written
-            self._progress(written)
+        # Ranges finish their writes in any order, in threads of the sync
+        # client: report only progress, one call at a time.
+        if self._progress is not None:
+            with self._report_lock:
+                if written > self._reported:
+                    self._reported = written
+                    self._progress(written)
 
 
 def read_all(request: storage_pb2.GetRequest, key: str) -> Flow[bytes]:

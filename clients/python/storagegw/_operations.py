@@ -152,8 +152,9 @@ def download_file(
     connection is re-issued for what its range still misses, on
     condition that the object is still the generation first seen
     (PreconditionFailed if it was replaced meanwhile); `retry` (or the
-    client's policy) says how. `progress` gets the bytes written so far
-    (from the gRPC threads in the sync client's parallel downloads).
+    client's policy) says how. `progress` gets the bytes written so far,
+    one call at a time (from the ranges' threads, in Client's parallel
+    downloads).
     """
     bucket_name = self._bucket(bucket)
 
