@@ -18,9 +18,14 @@ import grpc
 import grpc.aio
 import pytest
 
-from storagegw import AsyncClient, ChecksumMismatch, Client, ObjectInfo, PreconditionFailed
-from storagegw import RetryPolicy
-from storagegw.v1 import storage_pb2 as pb
+from storagegw import (
+    AsyncClient,
+    ChecksumMismatch,
+    Client,
+    ObjectInfo,
+    PreconditionFailed,
+    RetryPolicy,
+)
 from tests.client.test_cli import CLI
 from tests.conftest import AccessLog, RunningGateway
 from tests.tcp_proxy import TcpProxy
@@ -74,9 +79,9 @@ def download(
 
     async def main() -> ObjectInfo:
         interceptors = [AsyncGetRecorder(recorder)] if recorder is not None else None
-        async with grpc.aio.insecure_channel(target, interceptors=interceptors) as channel:
-            async with AsyncClient(target, channel=channel, retry=FAST) as client:
-                return await client.download_file(key, dest, **options)
+        channel = grpc.aio.insecure_channel(target, interceptors=interceptors)
+        async with channel, AsyncClient(target, channel=channel, retry=FAST) as client:
+            return await client.download_file(key, dest, **options)
 
     return asyncio.run(main())
 
@@ -240,7 +245,8 @@ def test_an_interrupted_parallel_download_fetches_only_what_was_missing(
     ends = {end for _, end in planned}
     starts = {start for start, _ in planned}
     for offset, limit in resumed:
-        assert limit is not None and offset + limit in ends  # the rest of one range
+        assert limit is not None
+        assert offset + limit in ends  # the rest of one range
     # Each resumed from what it had verified, not from its start: the bytes
     # asked again are what the cut left missing, not the 16 MiB already sent.
     assert any(offset not in starts for offset, _ in resumed)
@@ -259,6 +265,7 @@ def test_cli_get_reads_in_parallel(
     result = subprocess.run(argv, capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr.decode()
     assert out.read_bytes() == data
+
     def gets() -> list[logging.LogRecord]:
         return [r for r in access_log.records if getattr(r, "rpc_method", "") == "Get"]
 
@@ -266,7 +273,6 @@ def test_cli_get_reads_in_parallel(
     assert sorted(record.bytes for record in gets()) == sorted(
         end - start for start, end in ranges(len(data), MIB, 3)
     )
-    bad = subprocess.run(argv[:-4] + ["--parallel", "0"], capture_output=True, check=False)
+    bad = subprocess.run([*argv[:-4], "--parallel", "0"], capture_output=True, check=False)
     assert bad.returncode != 0
     assert b"must be at least 1" in bad.stderr
-

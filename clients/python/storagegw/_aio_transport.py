@@ -27,7 +27,7 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
-from storagegw._wire import PutMessage, put_method
+from storagegw._wire import PutMessage, get_method, put_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class AsyncTransport:
         self._put_method: grpc.aio.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
             put_method(channel)
         )
+        self._get_method: grpc.aio.UnaryStreamMultiCallable[storage_pb2.GetRequest, bytes] = (
+            get_method(channel)
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else AsyncCallAuth(None, None)
 
@@ -96,7 +99,8 @@ class AsyncTransport:
         """A reader that sends `request` when first awaited or entered."""
 
         async def start() -> GetCall:
-            return self._stub.Get(request, metadata=await self._auth.metadata())
+            call: GetCall = self._get_method(request, metadata=await self._auth.metadata())
+            return call
 
         return AsyncObjectReader(start, key, digest)
 

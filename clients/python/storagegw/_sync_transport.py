@@ -24,7 +24,7 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
-from storagegw._wire import PutMessage, put_method
+from storagegw._wire import PutMessage, get_method, put_method
 from storagegw.errors import Cancelled
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -55,6 +55,9 @@ class SyncTransport:
         self._put_method: grpc.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
             put_method(channel)
         )
+        self._get_method: grpc.UnaryStreamMultiCallable[storage_pb2.GetRequest, bytes] = get_method(
+            channel
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else CallAuth(None, None)
 
@@ -80,7 +83,8 @@ class SyncTransport:
     def open_reader(
         self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
     ) -> ObjectReader:
-        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key, digest)
+        call = self._get_method(request, metadata=self._auth.metadata())
+        return ObjectReader(call, key, digest)
 
     def _perform(self, effect: effects.Effect) -> object:
         match effect:
