@@ -219,10 +219,11 @@ class DownloadResume:
         """A Get stream began, serving `content_range` of `info`."""
         if self.info is None:
             self.info = info
-        if content_range.start != self.verified:
+        stop = self.stop
+        if content_range.start != self.verified or (stop is not None and content_range.end > stop):
             raise Internal(
-                f"the gateway answered the Get of {self.key!r} from offset "
-                f"{self.verified} with bytes from {content_range.start}"
+                f"the gateway answered the Get of {self.key!r} for bytes {self.verified} "
+                f"to {stop} with bytes {content_range.start} to {content_range.end}"
             )
 
     def accept(self, size: int) -> None:
