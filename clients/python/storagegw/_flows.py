@@ -347,9 +347,11 @@ class _RangeFetch:
         if part.limit is not None:
             request.read_limit = part.limit
         opened: OpenedRead = yield OpenRead(request, part.key, part.digest)
+        self._readers.add(opened.reader)  # stop() closes it from now on
         try:
             part.started(opened.reader.info, opened.reader.content_range)
         except BaseException:
+            self._readers.discard(opened.reader)
             opened.reader.close()
             raise
         return opened
@@ -359,7 +361,6 @@ class _RangeFetch:
         checks each chunk and counts it in the range's digest, so here the
         chunks are only written, in place."""
         assert self.target is not None
-        self._readers.add(opened.reader)
         try:
             while (chunk := (yield ReadChunk(opened.chunks))) is not None:
                 written = yield Blocking(partial(self.target.write_at, part.verified, chunk))
