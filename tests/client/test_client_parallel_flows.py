@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -100,7 +101,8 @@ def test_stop_closes_the_gets_of_every_range(tmp_path: Path) -> None:
     info = stored(DATA, generation=9)
     flow = _flows.download(get_request, "k", tmp_path / "out.bin", None, NO_JITTER, None, PLAN)
     make_target = start(flow)
-    first = flow.send(make_target.work())  # type: ignore[union-attr]
+    assert isinstance(make_target, Blocking)
+    first = flow.send(make_target.work())
     assert isinstance(first, OpenRead)
     opened_first = serve(first, info, DATA)
     allocate = flow.send(opened_first)
@@ -112,8 +114,8 @@ def test_stop_closes_the_gets_of_every_range(tmp_path: Path) -> None:
     opened_second = serve(second, info, DATA)
     assert isinstance(together.flows[1].send(opened_second), ReadChunk)
     together.stop()  # as the transport does when a range fails
-    assert opened_first.reader.closed  # type: ignore[union-attr]
-    assert opened_second.reader.closed  # type: ignore[union-attr]
+    assert cast(FakeReader, opened_first.reader).closed
+    assert cast(FakeReader, opened_second.reader).closed
     with pytest.raises(ChecksumMismatch):
         flow.throw(ChecksumMismatch("a range failed"))
     assert list(tmp_path.iterdir()) == []
