@@ -3,7 +3,8 @@
 - storagegw: its own Python client, as an application calls it: Client.put_file
   and Client.download_file for a big object (every chunk and the whole object
   checked end to end; the download goes to a temporary file that is fsynced and
-  renamed), AsyncClient.put_bytes and get_bytes for small objects.
+  renamed, in parallel ranges above 64 MiB), AsyncClient.put_bytes and get_bytes
+  for small objects.
 - the HTTP peers: httpx for a big object (the upload streamed from the file, the
   download streamed to a temporary file, fsynced and renamed), aiohttp for small
   objects at concurrency.

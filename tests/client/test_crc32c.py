@@ -13,7 +13,7 @@ from storagegw import _common, _crc32c
 from storagegw._digests import ObjectDigest
 from storagegw._streams import GetStreamVerifier, PutStream, ReaderState
 from storagegw._types import ObjectInfo
-from storagegw._wire import PutMessage, encode_put_chunk, serialize_put
+from storagegw._wire import PutMessage, decode_get_chunk, encode_put_chunk, serialize_put
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2 as pb
 
@@ -187,6 +187,56 @@ def test_put_data_messages_are_what_protobuf_serializes(
         write_offset=write_offset, chunk=pb.ChecksummedData(content=content, crc32c=crc)
     )
     assert encode_put_chunk(write_offset, content, crc) == expected.SerializeToString()
+
+
+@pytest.mark.parametrize("content", [b"", b"x", bytes(range(256)) * 700])
+@pytest.mark.parametrize("crc", [0, 1, 0xFFFFFFFF, 0x8A9136AA])
+def test_get_data_messages_are_read_as_protobuf_writes_them(content: bytes, crc: int) -> None:
+    message = pb.GetResponse(chunk=pb.ChecksummedData(content=content, crc32c=crc))
+    assert decode_get_chunk(message.SerializeToString()) == (content, crc)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pb.GetResponse(
+            object=pb.ObjectInfo(key="k", size=3),
+            chunk=pb.ChecksummedData(content=b"abc", crc32c=5),
+        ),
+        pb.GetResponse(content_range=pb.ContentRange(start=1, end=2, complete_length=3)),
+        pb.GetResponse(chunk=pb.ChecksummedData(content=b"no crc")),
+        pb.GetResponse(),
+    ],
+)
+def test_other_get_messages_are_left_to_protobuf(message: pb.GetResponse) -> None:
+    serialized = message.SerializeToString()
+    assert decode_get_chunk(serialized) is None
+    for cut in range(1, len(serialized)):
+        # A truncated message is taken only where it is a whole data message.
+        taken = decode_get_chunk(serialized[:cut])
+        if taken is not None:
+            prefix = pb.GetResponse.FromString(serialized[:cut])
+            assert [name.name for name, _ in prefix.ListFields()] == ["chunk"]
+            assert prefix.chunk.HasField("crc32c")
+            assert taken == (prefix.chunk.content, prefix.chunk.crc32c)
+
+
+def test_reader_state_takes_serialized_messages() -> None:
+    data = b"hello world"
+    state = ReaderState("k")
+    first = pb.GetResponse(
+        object=pb.ObjectInfo(key="k", size=len(data), crc32c=native(data)),
+        chunk=pb.ChecksummedData(content=data[:5], crc32c=native(data[:5])),
+    )
+    assert state.accept(first.SerializeToString()) == data[:5]
+    rest = pb.GetResponse(chunk=pb.ChecksummedData(content=data[5:], crc32c=native(data[5:])))
+    assert state.accept(rest.SerializeToString()) == data[5:]
+    assert state.accept(None) is None
+    bad = ReaderState("k")
+    bad.accept(first.SerializeToString())
+    wrong = pb.GetResponse(chunk=pb.ChecksummedData(content=data[5:], crc32c=1))
+    with pytest.raises(ChecksumMismatch, match="offset 5"):
+        bad.accept(wrong.SerializeToString())
 
 
 def test_put_stream_rejects_use_after_finish() -> None:

@@ -27,7 +27,7 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
-from storagegw._wire import PutMessage, put_method
+from storagegw._wire import PutMessage, get_method, put_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class AsyncTransport:
         self._put_method: grpc.aio.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
             put_method(channel)
         )
+        self._get_method: grpc.aio.UnaryStreamMultiCallable[storage_pb2.GetRequest, bytes] = (
+            get_method(channel)
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else AsyncCallAuth(None, None)
 
@@ -96,7 +99,8 @@ class AsyncTransport:
         """A reader that sends `request` when first awaited or entered."""
 
         async def start() -> GetCall:
-            return self._stub.Get(request, metadata=await self._auth.metadata())
+            call: GetCall = self._get_method(request, metadata=await self._auth.metadata())
+            return call
 
         return AsyncObjectReader(start, key, digest)
 
@@ -124,7 +128,25 @@ class AsyncTransport:
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, AsyncIterator)
                 return await anext(chunks, None)
+            case effects.Concurrently(flows=flows, stop=stop):
+                return await self._concurrently(flows, stop)
         raise TypeError(f"not an effect of the async client: {effect!r}")
+
+    async def _concurrently(
+        self, flows: tuple[effects.Flow[object], ...], stop: Callable[[], None]
+    ) -> list[object]:
+        """Each flow in a task of its own; the first failure cancels the rest."""
+        tasks = [asyncio.ensure_future(self.run(flow)) for flow in flows]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        except BaseException:
+            await _cancel_all(tasks, stop)  # this task was cancelled
+            raise
+        failed = [t for t in tasks if t in done and not t.cancelled() and t.exception()]
+        if failed:
+            await _cancel_all(tasks, stop)
+            raise cast(BaseException, failed[0].exception())
+        return [task.result() for task in tasks]
 
     async def _call(self, call: effects.Call) -> object:
         async def send(metadata: Metadata | None) -> object:
@@ -193,6 +215,15 @@ def source_blocks(
     if isinstance(source, Iterable):
         return _as_async(source), size
     raise TypeError(f"cannot upload from {type(source).__name__}")
+
+
+async def _cancel_all(tasks: list[asyncio.Task[object]], stop: Callable[[], None]) -> None:
+    """Cancel `tasks` and wait until each has ended (their flows close their
+    Gets on the way out)."""
+    stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _as_async(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -261,7 +261,13 @@ def run_get(client: Client, args: argparse.Namespace) -> int:
         args, args.key, client.head(args.key).size if _show_progress(args) else None
     )
     try:
-        client.download_file(args.key, dest, progress=bar.update if bar else None)
+        client.download_file(
+            args.key,
+            dest,
+            progress=bar.update if bar else None,
+            parallel=args.parallel,
+            parallel_threshold=args.parallel_threshold,
+        )
     finally:
         if bar:
             bar.finish()

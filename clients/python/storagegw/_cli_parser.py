@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from storagegw import _cli_auth
 from storagegw import _cli_commands as handlers
+from storagegw._resumable import DEFAULT_PARALLEL_STREAMS, DEFAULT_PARALLEL_THRESHOLD
 
 __all__ = ["build_parser"]
 
@@ -95,6 +96,21 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     )
     get.add_argument("key", metavar="KEY")
     get.add_argument("file", metavar="FILE")
+    get.add_argument(
+        "--parallel",
+        type=_positive,
+        default=DEFAULT_PARALLEL_STREAMS,
+        metavar="N",
+        help=f"ranges read at once for a large object (default {DEFAULT_PARALLEL_STREAMS}; "
+        "1: one stream, SHA-256 checked too)",
+    )
+    get.add_argument(
+        "--parallel-threshold",
+        type=_positive,
+        default=DEFAULT_PARALLEL_THRESHOLD,
+        metavar="BYTES",
+        help=f"read in parallel above this size (default {DEFAULT_PARALLEL_THRESHOLD})",
+    )
 
     ls = command("ls", "list objects whose keys start with PREFIX", handlers.run_ls)
     ls.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
@@ -129,3 +145,14 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     cp.add_argument("-m", "--metadata", action="append", metavar="NAME=VALUE")
     cp.add_argument("-n", "--no-clobber", action="store_true", help="fail if DST exists")
     return parser
+
+
+def _positive(text: str) -> int:
+    """An integer of 1 or more (argparse reports anything else as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value

@@ -25,16 +25,31 @@ class ObjectDigest:
     Bytes below `size` were already counted and are skipped, so a re-sent
     or re-received range is hashed once; a gap would be a bug, and raises.
     With sha256=False only the CRC32C is kept (an object the gateway reports
-    no SHA-256 for: there is nothing to compare it with).
+    no SHA-256 for: there is nothing to compare it with). `origin` is where
+    the digested bytes start in the object: one range of a parallel download
+    (see _resumable.ParallelDownload) keeps its own CRC32C, and the ranges'
+    are combined.
     """
 
-    def __init__(self, *, sha256: bool = True) -> None:
+    def __init__(self, *, sha256: bool = True, origin: int = 0) -> None:
         self._crc = Crc32cAccumulator()
         self._sha256 = hashlib.sha256() if sha256 else None
+        self.origin = origin
 
     @property
     def size(self) -> int:
+        """Bytes counted so far."""
         return self._crc.size
+
+    @property
+    def end(self) -> int:
+        """The object offset the next byte counted must have."""
+        return self.origin + self._crc.size
+
+    def drop_sha256(self) -> None:
+        """Keep only the CRC32C from now on (the bytes go to parallel ranges,
+        whose SHA-256 cannot be combined)."""
+        self._sha256 = None
 
     @property
     def crc32c(self) -> int:
@@ -54,12 +69,12 @@ class ObjectDigest:
     def update(self, offset: int, data: Buffer, data_crc: int | None = None) -> None:
         """Count `data`, found at `offset`; `data_crc` is its CRC32C if known."""
         end = offset + len(data)
-        if end <= self.size:
+        if end <= self.end:
             return
-        if offset > self.size:
-            raise RuntimeError(f"checksum gap: bytes {self.size}..{offset} were never read")
-        if offset < self.size:
-            data, data_crc = memoryview(data)[self.size - offset :], None
+        if offset > self.end:
+            raise RuntimeError(f"checksum gap: bytes {self.end}..{offset} were never read")
+        if offset < self.end:
+            data, data_crc = memoryview(data)[self.end - offset :], None
         self._crc.add_checked(data, crc32c(data) if data_crc is None else data_crc)
         if self._sha256 is not None:
             self._sha256.update(data)
@@ -70,12 +85,20 @@ class ObjectDigest:
 
 
 def check_stored(
-    info: ObjectInfo, size: int, crc: int, sha256: bytes | None, what: str
+    info: ObjectInfo,
+    size: int,
+    crc: int,
+    sha256: bytes | None,
+    what: str,
+    *,
+    sha256_checked: bool = True,
 ) -> ObjectInfo:
     """`info` if the stored object has the data's size and the data's
     checksums (those the gateway reports), else raise SizeMismatch or
     ChecksumMismatch, with `what` failed. A SHA-256 the gateway reports is
-    compared even when the data's was not computed (None), and then fails."""
+    compared even when the data's was not computed (None), and then fails,
+    unless sha256_checked=False (a parallel download: by choice, see
+    _resumable.ParallelDownload)."""
     context = {"key": info.key, "side": "client"}
     if info.size != size:
         raise SizeMismatch(
@@ -85,8 +108,9 @@ def check_stored(
         )
     digests: list[tuple[str, int | bytes | None, int | bytes | None]] = [
         ("crc32c", info.crc32c, crc),
-        ("sha256", info.sha256, sha256),
     ]
+    if sha256_checked:
+        digests.append(("sha256", info.sha256, sha256))
     for name, stored, computed in digests:
         if stored is not None and stored != computed:
             raise ChecksumMismatch(

@@ -26,6 +26,7 @@ __all__ = [
     "BestEffort",
     "Blocking",
     "Call",
+    "Concurrently",
     "Effect",
     "Flow",
     "OpenRead",
@@ -50,6 +51,10 @@ class Effect:
     """One piece of I/O a flow needs done."""
 
     __slots__ = ()
+
+
+# The send type is Any: each effect has its own result type (said below).
+Flow: TypeAlias = Generator[Effect, Any, _Result]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,5 +142,13 @@ class ReadChunk(Effect):
     chunks: Iterator[bytes] | AsyncIterator[bytes]
 
 
-# The send type is Any: each effect has its own result type (said above).
-Flow: TypeAlias = Generator[Effect, Any, _Result]
+@dataclass(frozen=True, slots=True)
+class Concurrently(Effect):
+    """Run `flows` at the same time (threads, or tasks); their results come
+    back as a list, in order. When one fails, `stop` is called (the others
+    then end soon: it cancels their Gets) and, once all have ended, the
+    first failure is raised; `stop` is called too when the caller is
+    interrupted (KeyboardInterrupt, cancellation) while they run."""
+
+    flows: tuple[Flow[Any], ...]
+    stop: Callable[[], None]

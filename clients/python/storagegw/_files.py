@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
@@ -83,7 +84,11 @@ class DownloadTarget:
     """A temporary file beside the destination, renamed over it when complete.
 
     Created with the usual permissions (0666 less the umask), unlike
-    tempfile's private 0600, since it becomes the user's file.
+    tempfile's private 0600, since it becomes the user's file. Written in
+    place at each chunk's offset (a parallel download writes its ranges from
+    several threads at once); commit() and discard() wait for writes under
+    way, so that no late write of an abandoned range can reach a closed (and
+    perhaps reused) file descriptor.
     """
 
     def __init__(self, dest_path: str | os.PathLike[str]) -> None:
@@ -101,18 +106,54 @@ class DownloadTarget:
         else:
             raise FileExistsError(f"could not create a temporary file in {directory}")
         self.temp_path = temp_path
-        self._file = os.fdopen(fd, "wb")
+        self._fd = fd
+        self._closed = False
+        self._writing = 0
+        self._idle = threading.Condition()
         self.written = 0
 
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-        self.written += len(data)
+    def allocate(self, size: int) -> None:
+        """Reserve `size` bytes on disk, so that writes in place at any
+        offset do not fragment the file (or fail half-way for want of space)."""
+        if size <= 0:
+            return
+        try:
+            os.posix_fallocate(self._fd, 0, size)
+        except (AttributeError, OSError):
+            os.ftruncate(self._fd, size)  # a file system without fallocate
+
+    def write_at(self, offset: int, data: bytes) -> int:
+        """Write `data` at `offset`; the bytes written so far, in all."""
+        with self._idle:
+            if self._closed:
+                raise ValueError("write to a download target already closed")
+            self._writing += 1
+        try:
+            view = memoryview(data)
+            while view:
+                done = os.pwrite(self._fd, view, offset)
+                view, offset = view[done:], offset + done
+        finally:
+            with self._idle:
+                self._writing -= 1
+                self.written += len(data)
+                written = self.written
+                self._idle.notify_all()
+        return written
+
+    def _close(self) -> None:
+        """Close the file once no write is under way (none starts after)."""
+        with self._idle:
+            if self._closed:
+                return
+            self._closed = True
+            self._idle.wait_for(lambda: self._writing == 0)
+        os.close(self._fd)
 
     def commit(self) -> None:
         """Flush the data to disk and move it into place."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        os.fsync(self._fd)
+        self._close()
         os.replace(self.temp_path, self.path)
         # Make the rename itself durable; not every platform can open a directory.
         with contextlib.suppress(OSError):
@@ -124,6 +165,6 @@ class DownloadTarget:
 
     def discard(self) -> None:
         with contextlib.suppress(OSError):
-            self._file.close()
+            self._close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)

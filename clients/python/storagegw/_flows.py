@@ -10,6 +10,7 @@ apart. Nothing here touches a socket, a file or a clock by itself.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TypeVar
@@ -18,10 +19,12 @@ from storagegw._effects import (
     BestEffort,
     Blocking,
     Call,
+    Concurrently,
     Flow,
     OpenedRead,
     OpenRead,
     ReadChunk,
+    Reader,
     SendPut,
     Sleep,
 )
@@ -29,8 +32,10 @@ from storagegw._files import DownloadTarget
 from storagegw._resumable import (
     ABORT_TIMEOUT,
     DownloadResume,
+    ParallelDownload,
     SegmentStream,
     UploadSource,
+    check_ranges,
     fresh_status,
 )
 from storagegw._retry import Retrier, RetryPolicy
@@ -53,8 +58,11 @@ __all__ = [
     "start_upload",
 ]
 
-# A resumed Get's request: (offset, preconditions) -> GetRequest.
+# A Get's request from an offset: (offset, preconditions) -> GetRequest
+# (the flow sets its read_limit when it reads a range).
 GetRequestFor = Callable[[int, storage_pb2.Preconditions | None], storage_pb2.GetRequest]
+# download_file with parallel ranges turned off.
+SINGLE_STREAM = ParallelDownload(threshold=None, streams=1)
 
 
 # ---------------------------------------------------------------- unary calls
@@ -237,29 +245,141 @@ def download(
     first_conditions: storage_pb2.Preconditions | None,
     retry: RetryPolicy,
     progress: Progress | None,
+    parallel: ParallelDownload = SINGLE_STREAM,
 ) -> Flow[ObjectInfo]:
     """Download to a temporary file beside `dest_path`, renamed over it once
-    verified; a broken Get is re-issued from the bytes verified so far, on
-    condition that the object is the generation first seen."""
-    state = DownloadResume(key)
-    retrier = Retrier(retry)
-    target: DownloadTarget = yield Blocking(partial(DownloadTarget, dest_path))
+    verified. A large object is read as ranges at once (see
+    ParallelDownload), each written in place; a broken Get is re-issued from
+    the bytes its range verified so far, on condition that the object is the
+    generation first seen."""
+    first = parallel.first_range(key)
+    fetch = _RangeFetch(get_request, first_conditions, retry, progress)
+    fetch.target = yield Blocking(partial(DownloadTarget, dest_path))
     try:
-        while True:
-            request = get_request(state.verified, state.conditions(first_conditions))
-            try:
-                yield from _receive(request, key, state, target, progress)
-                break
-            except StorageError as error:
-                if state.complete:
-                    break  # every byte is here: the whole-object check decides
-                yield from _wait_to_retry(retrier, error, state.verified)
-        info = state.finish()
-        yield Blocking(target.commit)
+        opened = yield from fetch.open(first)
+        assert first.info is not None
+        ranges = parallel.rest(first)
+        if not ranges:
+            yield from fetch.receive(first, opened)
+            info = first.finish()
+        else:
+            first.digest.drop_sha256()
+            yield Blocking(partial(fetch.target.allocate, first.info.size))
+            flows = (fetch.receive(first, opened), *(fetch.receive(part) for part in ranges))
+            yield Concurrently(flows, fetch.stop)
+            info = check_ranges(first.info, [first, *ranges], f"download of {key!r} corrupted")
+        yield Blocking(fetch.target.commit)
     except BaseException:
-        target.discard()
+        fetch.stop()
+        if fetch.target is not None:
+            fetch.target.discard()
         raise
     return info
+
+
+class _Stopped(Exception):
+    """A range gave up because another failed (never raised to the caller:
+    the transport raises the first failure)."""
+
+
+class _RangeFetch:
+    """What the ranges of one download share: how to ask for a range, the
+    temporary file, the progress report, and the means to stop them all."""
+
+    def __init__(
+        self,
+        get_request: GetRequestFor,
+        first_conditions: storage_pb2.Preconditions | None,
+        retry: RetryPolicy,
+        progress: Progress | None,
+    ) -> None:
+        self._get_request = get_request
+        self._first_conditions = first_conditions
+        self._retry = retry
+        self._progress = progress
+        self._reported = 0
+        self._report_lock = threading.Lock()
+        self._stopped = False
+        self._readers: set[Reader] = set()
+        self.target: DownloadTarget | None = None
+
+    def stop(self) -> None:
+        """Make every range end: a Get under way is cancelled (the reader's
+        close() may be called from any thread), the others see the flag."""
+        self._stopped = True
+        for reader in list(self._readers):
+            reader.close()
+
+    def open(self, part: DownloadResume) -> Flow[OpenedRead]:
+        """Start a Get of what `part` still misses, retrying as its policy says."""
+        retrier = Retrier(self._retry)
+        while True:
+            try:
+                return (yield from self._open_once(part))
+            except StorageError as error:
+                yield from self._pause(retrier, error, part)
+
+    def receive(self, part: DownloadResume, opened: OpenedRead | None = None) -> Flow[None]:
+        """Read `part` to its end into the target: the Get `opened`, then
+        (after a break) Gets of what it still misses."""
+        retrier = Retrier(self._retry)
+        while True:
+            try:
+                if opened is None:
+                    opened = yield from self._open_once(part)
+                yield from self._read(part, opened)
+                return
+            except StorageError as error:
+                if part.complete:
+                    return  # every byte is here: the whole-object check decides
+                opened = None
+                yield from self._pause(retrier, error, part)
+
+    def _pause(self, retrier: Retrier, error: StorageError, part: DownloadResume) -> Flow[None]:
+        if self._stopped:
+            raise _Stopped from error
+        yield from _wait_to_retry(retrier, error, part.verified)
+
+    def _open_once(self, part: DownloadResume) -> Flow[OpenedRead]:
+        if self._stopped:
+            raise _Stopped
+        request = self._get_request(part.verified, part.conditions(self._first_conditions))
+        if part.limit is not None:
+            request.read_limit = part.limit
+        opened: OpenedRead = yield OpenRead(request, part.key, part.digest)
+        self._readers.add(opened.reader)  # stop() closes it from now on
+        try:
+            part.started(opened.reader.info, opened.reader.content_range)
+        except BaseException:
+            self._readers.discard(opened.reader)
+            opened.reader.close()
+            raise
+        return opened
+
+    def _read(self, part: DownloadResume, opened: OpenedRead) -> Flow[None]:
+        """One Get stream into the target, as far as it goes. The reader
+        checks each chunk and counts it in the range's digest, so here the
+        chunks are only written, in place."""
+        assert self.target is not None
+        try:
+            while (chunk := (yield ReadChunk(opened.chunks))) is not None:
+                written = yield Blocking(partial(self.target.write_at, part.verified, chunk))
+                part.accept(len(chunk))
+                self._report(written)
+                if self._stopped:
+                    raise _Stopped
+        finally:
+            self._readers.discard(opened.reader)
+            opened.reader.close()
+
+    def _report(self, written: int) -> None:
+        # Ranges finish their writes in any order, in threads of the sync
+        # client: report only progress, one call at a time.
+        if self._progress is not None:
+            with self._report_lock:
+                if written > self._reported:
+                    self._reported = written
+                    self._progress(written)
 
 
 def read_all(request: storage_pb2.GetRequest, key: str) -> Flow[bytes]:
@@ -270,27 +390,5 @@ def read_all(request: storage_pb2.GetRequest, key: str) -> Flow[bytes]:
         while (chunk := (yield ReadChunk(opened.chunks))) is not None:
             chunks.append(chunk)
         return b"".join(chunks)
-    finally:
-        opened.reader.close()
-
-
-def _receive(
-    request: storage_pb2.GetRequest,
-    key: str,
-    state: DownloadResume,
-    target: DownloadTarget,
-    progress: Progress | None,
-) -> Flow[None]:
-    """One Get stream into `target`, as far as it goes. The reader checks
-    each chunk and counts it in the download's digest, so here the chunks
-    are only written."""
-    opened: OpenedRead = yield OpenRead(request, key, state.digest)
-    try:
-        state.started(opened.reader.info, opened.reader.content_range)
-        while (chunk := (yield ReadChunk(opened.chunks))) is not None:
-            yield Blocking(partial(target.write, chunk))
-            state.accept(len(chunk))
-            if progress is not None:
-                progress(target.written)
     finally:
         opened.reader.close()

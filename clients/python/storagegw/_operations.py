@@ -19,6 +19,11 @@ from storagegw import _common, _flows
 from storagegw._base import ClientBase
 from storagegw._effects import Flow, PutSource
 from storagegw._op import Batches, listing, operation
+from storagegw._resumable import (
+    DEFAULT_PARALLEL_STREAMS,
+    DEFAULT_PARALLEL_THRESHOLD,
+    ParallelDownload,
+)
 from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
 from storagegw.v1 import storage_pb2
@@ -116,8 +121,8 @@ def get_bytes(
 
 
 @operation(
-    async_doc="""Download to `dest_path` atomically, resuming a broken Get, as
-    Client.download_file does."""
+    async_doc="""Download to `dest_path` atomically, in parallel ranges when large,
+    resuming a broken Get, as Client.download_file does."""
 )
 def download_file(
     self: ClientBase,
@@ -129,16 +134,27 @@ def download_file(
     if_match: str | None = None,
     if_generation_match: int | None = None,
     retry: RetryPolicy | None = None,
+    parallel: int = DEFAULT_PARALLEL_STREAMS,
+    parallel_threshold: int | None = DEFAULT_PARALLEL_THRESHOLD,
 ) -> Flow[ObjectInfo]:
     """Download to `dest_path` atomically: it appears only once verified.
 
     The data goes to a temporary file beside the destination, is checked
     (every chunk and the whole object), flushed to disk and then renamed
-    over `dest_path`; on any error the temporary file is removed. A Get
-    broken by UNAVAILABLE, DEADLINE_EXCEEDED or a lost connection is
-    re-issued from the bytes verified so far, on condition that the
-    object is still the generation first seen (PreconditionFailed if it
-    was replaced meanwhile); `retry` (or the client's policy) says how.
+    over `dest_path`; on any error the temporary file is removed. An
+    object larger than `parallel_threshold` bytes (64 MiB by default) is
+    read as `parallel` ranges at once (4 by default), after a first
+    range of `parallel_threshold` bytes, each a Get of the generation the
+    first saw, written in place; the whole object's CRC32C is then
+    combined from the ranges' and checked, but not its SHA-256 (checked
+    on a download in one stream; parallel=1 or parallel_threshold=None
+    for that). A Get broken by UNAVAILABLE, DEADLINE_EXCEEDED or a lost
+    connection is re-issued for what its range still misses, on
+    condition that the object is still the generation first seen
+    (PreconditionFailed if it was replaced meanwhile); `retry` (or the
+    client's policy) says how. `progress` gets the bytes written so far,
+    one call at a time (from the ranges' threads, in Client's parallel
+    downloads).
     """
     bucket_name = self._bucket(bucket)
 
@@ -148,7 +164,8 @@ def download_file(
         return _common.get_request(bucket_name, key, offset=offset, conditions=conditions)
 
     first = _conditions(if_match=if_match, if_generation_match=if_generation_match)
-    return _flows.download(request, key, dest_path, first, retry or self.retry, progress)
+    plan = ParallelDownload(parallel_threshold, parallel)
+    return _flows.download(request, key, dest_path, first, retry or self.retry, progress, plan)
 
 
 # ------------------------------------------------------------ metadata

@@ -25,7 +25,7 @@ __all__ = ["AsyncObjectReader", "ObjectReader", "checksumming"]
 
 _Result = TypeVar("_Result")
 if TYPE_CHECKING:  # grpc.aio's call classes are not subscriptable at run time
-    GetCall: TypeAlias = grpc.aio.UnaryStreamCall[storage_pb2.GetRequest, storage_pb2.GetResponse]
+    GetCall: TypeAlias = grpc.aio.UnaryStreamCall[storage_pb2.GetRequest, bytes]
 
 
 # Checksumming fewer bytes than this runs on the event loop: a worker thread
@@ -69,7 +69,7 @@ class ObjectReader(_Reader, ClosedOnExit):
 
     def __init__(
         self,
-        call: grpc.CallIterator[storage_pb2.GetResponse],
+        call: grpc.CallIterator[bytes],
         key: str,
         digest: ObjectDigest | None = None,
     ) -> None:
@@ -136,7 +136,7 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         super().__init__(key, digest)
         self._start_call = start_call
         self._call: GetCall | None = None
-        self._responses: AsyncIterator[storage_pb2.GetResponse] | None = None
+        self._responses: AsyncIterator[bytes] | None = None
 
     async def start(self) -> Self:
         """Send the request and receive the object's metadata (idempotent)."""

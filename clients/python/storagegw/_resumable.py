@@ -26,8 +26,8 @@ from typing import BinaryIO, cast
 
 from storagegw import _common, _files
 from storagegw._common import BinaryReader
-from storagegw._crc32c import crc32c
-from storagegw._digests import ObjectDigest
+from storagegw._crc32c import crc32c, crc32c_combine
+from storagegw._digests import ObjectDigest, check_stored
 from storagegw._types import ByteRange, ObjectInfo, UploadStatus
 from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import Internal
@@ -35,10 +35,14 @@ from storagegw.v1 import storage_pb2
 
 __all__ = [
     "ABORT_TIMEOUT",
+    "DEFAULT_PARALLEL_STREAMS",
+    "DEFAULT_PARALLEL_THRESHOLD",
     "DEFAULT_RESUMABLE_THRESHOLD",
     "DownloadResume",
+    "ParallelDownload",
     "SegmentStream",
     "UploadSource",
+    "check_ranges",
     "fresh_status",
     "open_upload_source",
     "wants_resumable",
@@ -163,14 +167,25 @@ class SegmentStream:
 
 @dataclass
 class DownloadResume:
-    """A download's position and whole-object checksums across Get streams."""
+    """One Get range's position and checksums across the Get streams that
+    read it: the whole object (a plain download), or bytes [start, end) of
+    one (a range of a parallel download, see ParallelDownload).
+
+    `info` is the object first seen; every Get after the first is pinned to
+    its generation (see conditions), so that bytes of a replaced object are
+    never spliced in. Each stream's verifier counts the chunks it checks in
+    `digest`, so every byte is checksummed once however often it resumes.
+    """
 
     key: str
+    start: int = 0
+    end: int | None = None  # None: to the object's end
     info: ObjectInfo | None = None
-    verified: int = 0
+    sha256: bool = True
 
     def __post_init__(self) -> None:
-        self.digest = ObjectDigest()
+        self.verified = self.start
+        self.digest = ObjectDigest(sha256=self.sha256, origin=self.start)
 
     def conditions(
         self, first: storage_pb2.Preconditions | None
@@ -183,17 +198,32 @@ class DownloadResume:
         return _common.preconditions(if_match=self.info.etag)
 
     @property
+    def stop(self) -> int | None:
+        """Where the range ends, once known (None: the object's end, unknown yet)."""
+        if self.info is None:
+            return self.end
+        return self.info.size if self.end is None else min(self.end, self.info.size)
+
+    @property
+    def limit(self) -> int | None:
+        """The read_limit of the next Get: the bytes still missing (None: all)."""
+        stop = self.stop
+        return None if stop is None else stop - self.verified
+
+    @property
     def complete(self) -> bool:
-        return self.info is not None and self.verified >= self.info.size
+        stop = self.stop
+        return self.info is not None and stop is not None and self.verified >= stop
 
     def started(self, info: ObjectInfo, content_range: ByteRange) -> None:
         """A Get stream began, serving `content_range` of `info`."""
         if self.info is None:
             self.info = info
-        if content_range.start != self.verified:
+        stop = self.stop
+        if content_range.start != self.verified or (stop is not None and content_range.end > stop):
             raise Internal(
-                f"the gateway answered the Get of {self.key!r} from offset "
-                f"{self.verified} with bytes from {content_range.start}"
+                f"the gateway answered the Get of {self.key!r} for bytes {self.verified} "
+                f"to {stop} with bytes {content_range.start} to {content_range.end}"
             )
 
     def accept(self, size: int) -> None:
@@ -204,6 +234,71 @@ class DownloadResume:
     def finish(self) -> ObjectInfo:
         assert self.info is not None
         return self.digest.check(self.info, f"download of {self.key!r} corrupted")
+
+
+# download_file reads an object larger than this in parallel ranges.
+DEFAULT_PARALLEL_THRESHOLD = 64 * 1024 * 1024
+# ... this many at once.
+DEFAULT_PARALLEL_STREAMS = 4
+
+
+@dataclass(frozen=True)
+class ParallelDownload:
+    """How download_file splits a large object into ranges read at once.
+
+    The first Get asks for the first `threshold` bytes: an object no larger
+    comes whole in that one stream (and is checked as a plain download is,
+    CRC32C and SHA-256); a larger one is read as that first range plus
+    `streams` equal ranges of the rest, each its own Get pinned to the
+    generation the first saw, each resumed on its own from its verified
+    offset. The whole object's CRC32C is combined from the ranges'; its
+    SHA-256 is not checked, since hashes of ranges cannot be combined (see
+    the README). streams <= 1 or threshold None: one stream, as before.
+    """
+
+    threshold: int | None = DEFAULT_PARALLEL_THRESHOLD
+    streams: int = DEFAULT_PARALLEL_STREAMS
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and self.threshold < 1:
+            raise ValueError("parallel_threshold must be at least 1 byte (None: never)")
+        if self.streams < 1:
+            raise ValueError("parallel must be at least 1")
+
+    @property
+    def enabled(self) -> bool:
+        return self.threshold is not None and self.streams > 1
+
+    def first_range(self, key: str) -> DownloadResume:
+        """The range the first Get reads."""
+        return DownloadResume(key, end=self.threshold if self.enabled else None)
+
+    def rest(self, first: DownloadResume) -> list[DownloadResume]:
+        """The ranges after `first` (none when `first` holds the whole object)."""
+        assert first.info is not None
+        start, size = first.stop, first.info.size
+        assert start is not None
+        if start >= size:
+            return []
+        count = min(self.streams, size - start)
+        step, extra = divmod(size - start, count)
+        ranges = []
+        for index in range(count):
+            end = start + step + (1 if index < extra else 0)
+            ranges.append(DownloadResume(first.key, start, end, first.info, sha256=False))
+            start = end
+        return ranges
+
+
+def check_ranges(info: ObjectInfo, ranges: list[DownloadResume], what: str) -> ObjectInfo:
+    """`info` if the ranges, in order, are the whole object with its CRC32C."""
+    crc, size = 0, 0
+    for part in ranges:
+        if part.digest.origin != size:
+            raise Internal(f"{what}: range at {part.digest.origin} follows {size} bytes")
+        crc = crc32c_combine(crc, part.digest.crc32c, part.digest.size)
+        size += part.digest.size
+    return check_stored(info, size, crc, None, what, sha256_checked=False)
 
 
 # ---------------------------------------------------------------- put_file

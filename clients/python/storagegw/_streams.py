@@ -10,11 +10,14 @@ from storagegw._common import DEFAULT_CHUNK_SIZE, check_chunk_size
 from storagegw._crc32c import Buffer, crc32c
 from storagegw._digests import ObjectDigest
 from storagegw._types import ByteRange, ObjectInfo
-from storagegw._wire import PutMessage, encode_put_chunk
+from storagegw._wire import PutMessage, decode_get_chunk, encode_put_chunk
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2
 
-__all__ = ["GetStreamVerifier", "PutStream", "ReaderState"]
+__all__ = ["GetMessage", "GetStreamVerifier", "PutStream", "ReaderState"]
+
+# A Get response as received (serialized: see _wire.get_method) or parsed.
+GetMessage = storage_pb2.GetResponse | bytes
 
 
 class PutStream:
@@ -124,18 +127,23 @@ class GetStreamVerifier:
     def accept(self, response: storage_pb2.GetResponse) -> bytes:
         if self.info is None:
             self._start(response)
-        assert self.content_range is not None
         if not response.HasField("chunk"):
             return b""
-        content = response.chunk.content
+        sent = response.chunk.crc32c if response.chunk.HasField("crc32c") else None
+        return self.accept_chunk(response.chunk.content, sent)
+
+    def accept_chunk(self, content: bytes, sent_crc: int | None) -> bytes:
+        """A data message's content and the CRC32C sent with it (None: none)."""
+        if self.info is None or self.content_range is None:
+            raise Internal(f"the Get stream for {self.key!r} did not start with the object")
         offset = self.content_range.start + self.received
-        if not response.chunk.HasField("crc32c"):
+        if sent_crc is None:
             raise self._checksum_error(f"the chunk at offset {offset} has no crc32c")
         actual = crc32c(content)
-        if actual != response.chunk.crc32c:
+        if actual != sent_crc:
             raise self._checksum_error(
                 f"crc32c mismatch in the chunk at offset {offset}: "
-                f"sent {response.chunk.crc32c:08x}, computed {actual:08x}"
+                f"sent {sent_crc:08x}, computed {actual:08x}"
             )
         self.received += len(content)
         if self.received > self.content_range.length:
@@ -171,11 +179,11 @@ class GetStreamVerifier:
         if self._digest is None:
             if self.content_range.is_whole_object:
                 self._digest = ObjectDigest(sha256=self.info.sha256 is not None)
-        elif self.content_range.start > self._digest.size:
+        elif self.content_range.start > self._digest.end:
             # A shared digest counts bytes in order: this stream skips some.
             raise Internal(
                 f"the Get stream for {self.key!r} starts at {self.content_range.start}, "
-                f"after the {self._digest.size} bytes received so far"
+                f"after the {self._digest.end} bytes received so far"
             )
 
     def _checksum_error(self, detail: str) -> ChecksumMismatch:
@@ -221,21 +229,29 @@ class ReaderState:
             raise RuntimeError("the reader has not received the object yet")
         return self.verifier.content_range
 
-    def accept(self, response: storage_pb2.GetResponse | None) -> bytes | None:
+    def accept(self, response: GetMessage | None) -> bytes | None:
         """Verified data from one response, or None once the stream has ended.
 
-        Pass None when the stream ends: the whole range is then verified.
+        A response comes serialized (see _wire.get_method) or parsed. Pass
+        None when the stream ends: the whole range is then verified.
         """
         if response is None:
             if not self.ended:
                 self.verifier.finish()
                 self.ended = True
             return None
+        if isinstance(response, bytes):
+            chunk = decode_get_chunk(response)
+            if chunk is not None:
+                return self.verifier.accept_chunk(*chunk)
+            response = storage_pb2.GetResponse.FromString(response)
         return self.verifier.accept(response)
 
-    def chunk_bound(self, response: storage_pb2.GetResponse | None) -> int:
-        """At most how many bytes accept(response) checksums: the range's
-        length (reading the chunk itself would copy it)."""
+    def chunk_bound(self, response: GetMessage | None) -> int:
+        """At most how many bytes accept(response) checksums: the message's
+        size, or the range's length (reading the chunk itself would copy it)."""
+        if isinstance(response, bytes):
+            return len(response)
         if response is None or not response.HasField("chunk"):
             return 0
         if self.verifier.content_range is not None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar, cast
 
 import grpc
@@ -23,7 +24,7 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress
-from storagegw._wire import PutMessage, put_method
+from storagegw._wire import PutMessage, get_method, put_method
 from storagegw.errors import Cancelled
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -54,6 +55,9 @@ class SyncTransport:
         self._put_method: grpc.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
             put_method(channel)
         )
+        self._get_method: grpc.UnaryStreamMultiCallable[storage_pb2.GetRequest, bytes] = get_method(
+            channel
+        )
         self._chunk_size = chunk_size
         self._auth = auth if auth is not None else CallAuth(None, None)
 
@@ -79,7 +83,8 @@ class SyncTransport:
     def open_reader(
         self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
     ) -> ObjectReader:
-        return ObjectReader(self._stub.Get(request, metadata=self._auth.metadata()), key, digest)
+        call = self._get_method(request, metadata=self._auth.metadata())
+        return ObjectReader(call, key, digest)
 
     def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -104,7 +109,28 @@ class SyncTransport:
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)
                 return next(chunks, None)
+            case effects.Concurrently(flows=flows, stop=stop):
+                return self._concurrently(flows, stop)
         raise TypeError(f"not an effect of the sync client: {effect!r}")
+
+    def _concurrently(
+        self, flows: tuple[effects.Flow[object], ...], stop: Callable[[], None]
+    ) -> list[object]:
+        """Each flow in a thread of its own (the Gets of a parallel download:
+        gRPC and the file writes release the GIL)."""
+        with ThreadPoolExecutor(len(flows), thread_name_prefix="storagegw-range") as pool:
+            futures = [pool.submit(self.run, flow) for flow in flows]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:
+                stop()  # interrupted: the pool's exit waits for the flows to end
+                raise
+            failed = [future for future in futures if future in done and future.exception()]
+            if failed:
+                stop()
+                wait(futures)
+                raise cast(BaseException, failed[0].exception())
+            return [future.result() for future in futures]
 
     def _call(self, call: effects.Call) -> object:
         def send(metadata: Metadata | None) -> object:
