@@ -128,7 +128,7 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     telemetry = Telemetry(settings, provider, GatewayMetrics(provider), registry)
     histograms.extend(telemetry.metrics.histograms)
     if settings.traces.on:
-        from opentelemetry.sdk.trace import SpanLimits
+        from opentelemetry.sdk.trace import SpanLimits, Tracer
 
         from gateway.telemetry.lean_spans import LeanTracer
 
@@ -139,7 +139,8 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
             tracer,
             settings.traces.record_keys,
             settings.traces.slow_call_s,
-            server_spans=LeanTracer(tracer, limits),
+            # The SDK's tracer, unless OTEL_SDK_DISABLED made it a no-op one.
+            server_spans=LeanTracer(tracer, limits) if isinstance(tracer, Tracer) else None,
         )
     return telemetry
 

@@ -32,6 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
@@ -79,7 +80,7 @@ class LeanTracer:
             random_trace_id = ids.is_trace_id_random()
             parent_or_none = None
         result = self._sampler.should_sample(parent, trace_id, name, kind, attributes, ())
-        if result.decision.is_sampled():
+        if result.decision is Decision.RECORD_AND_SAMPLE:
             flags = _SAMPLED_RANDOM if random_trace_id else _SAMPLED
         else:
             flags = _NOT_SAMPLED_RANDOM if random_trace_id else _NOT_SAMPLED
@@ -90,7 +91,7 @@ class LeanTracer:
             trace_flags=flags,
             trace_state=result.trace_state,
         )
-        if not result.decision.is_recording():
+        if result.decision is Decision.DROP:
             return NonRecordingSpan(context)
         return LeanSpan(self, name, context, parent_or_none, kind, dict(result.attributes or {}))
 
