@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
     from opentelemetry.sdk.trace.sampling import Sampler
     from prometheus_client import CollectorRegistry
 
@@ -128,10 +128,19 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
     telemetry = Telemetry(settings, provider, GatewayMetrics(provider), registry)
     histograms.extend(telemetry.metrics.histograms)
     if settings.traces.on:
-        telemetry.tracer_provider = _tracer_provider(settings.traces, resource)
+        from opentelemetry.sdk.trace import SpanLimits, Tracer
+
+        from gateway.telemetry.lean_spans import LeanTracer
+
+        limits = SpanLimits()  # from OTEL_SPAN_* and OTEL_ATTRIBUTE_*, as the provider's
+        telemetry.tracer_provider = _tracer_provider(settings.traces, resource, limits)
         tracer = telemetry.tracer_provider.get_tracer("storagegw")
         telemetry.tracing = GatewayTracing(
-            tracer, settings.traces.record_keys, settings.traces.slow_call_s
+            tracer,
+            settings.traces.record_keys,
+            settings.traces.slow_call_s,
+            # The SDK's tracer, unless OTEL_SDK_DISABLED made it a no-op one.
+            server_spans=LeanTracer(tracer, limits) if isinstance(tracer, Tracer) else None,
         )
     return telemetry
 
@@ -148,7 +157,9 @@ def _resource(service_name: str | None) -> Resource:
     return resource
 
 
-def _tracer_provider(settings: TraceSettings, resource: Resource) -> TracerProvider:
+def _tracer_provider(
+    settings: TraceSettings, resource: Resource, limits: SpanLimits
+) -> TracerProvider:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
@@ -156,7 +167,7 @@ def _tracer_provider(settings: TraceSettings, resource: Resource) -> TracerProvi
         SimpleSpanProcessor,
     )
 
-    provider = TracerProvider(sampler=_sampler(settings), resource=resource)
+    provider = TracerProvider(sampler=_sampler(settings), resource=resource, span_limits=limits)
     if settings.otlp_endpoint is not None:
         from gateway.telemetry.otlp_spans import GatewaySpanExporter
 

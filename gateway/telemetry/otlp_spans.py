@@ -65,24 +65,29 @@ class SpanEncoder:
     def __init__(self) -> None:
         self._attributes: dict[tuple[str, type, object], bytes] = {}
         self._names: dict[str, bytes] = {}
-        # By identity, holding the object (so that its id is not reused).
+        # By identity, holding the object (so that its id is not reused): a
+        # resource's hash is costly, and the gateway's spans share one.
         self._resources: dict[int, tuple[Resource, bytes]] = {}
-        self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
+        # By value, as the SDK's encoder groups them: the server spans' scope
+        # (lean_spans.py) is another object than the SDK tracer's, and equal.
+        self._scopes: dict[InstrumentationScope | None, bytes] = {}
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         # Resource, then scope, then spans, as the SDK's encoder groups them.
-        groups: dict[int, dict[int, list[bytes]]] = {}
+        groups: dict[int, dict[InstrumentationScope | None, list[bytes]]] = {}
         for span in spans:
             resource_id = self._resource(span)
-            scope_id = self._scope(span)
-            groups.setdefault(resource_id, {}).setdefault(scope_id, []).append(self._span(span))
+            scope = span.instrumentation_scope
+            if scope not in self._scopes:
+                message = encode_spans([span]).resource_spans[0].scope_spans[0].scope
+                self._scopes[scope] = _field(0x0A, message.SerializeToString())
+            groups.setdefault(resource_id, {}).setdefault(scope, []).append(self._span(span))
         out = []
         for resource_id, scopes in groups.items():
             resource, resource_bytes = self._resources[resource_id]
             body = [resource_bytes]
-            for scope_id, encoded in scopes.items():
-                scope, scope_bytes = self._scopes[scope_id]
-                parts = [scope_bytes, *encoded]
+            for scope, encoded in scopes.items():
+                parts = [self._scopes[scope], *encoded]
                 if scope is not None and scope.schema_url:
                     parts.append(_field(0x1A, scope.schema_url.encode()))
                 body.append(_field(0x12, b"".join(parts)))
@@ -97,14 +102,6 @@ class SpanEncoder:
         if key not in self._resources:
             message = encode_spans([span]).resource_spans[0].resource
             self._resources[key] = (resource, _field(0x0A, message.SerializeToString()))
-        return key
-
-    def _scope(self, span: ReadableSpan) -> int:
-        scope = span.instrumentation_scope
-        key = id(scope)
-        if key not in self._scopes:
-            message = encode_spans([span]).resource_spans[0].scope_spans[0].scope
-            self._scopes[key] = (scope, _field(0x0A, message.SerializeToString()))
         return key
 
     def _span(self, span: ReadableSpan) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -24,6 +25,9 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.core.calllog import CallLog
+
+if TYPE_CHECKING:
+    from gateway.telemetry.lean_spans import LeanTracer
 
 # W3C trace context only: baggage is the caller's business, not the gateway's.
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -118,8 +122,17 @@ class CallSpan:
 class GatewayTracing:
     """The gateway's tracer, and the spans the fronts and the backend wrapper make."""
 
-    def __init__(self, tracer: trace.Tracer, record_keys: bool, slow_call_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        record_keys: bool,
+        slow_call_s: float = 0.1,
+        server_spans: LeanTracer | None = None,
+    ) -> None:
         self.tracer = tracer
+        # What starts the calls' server spans: the lean spans of
+        # lean_spans.py, made from the tracer's parts (None: the tracer's own).
+        self._server_spans = server_spans
         self.record_keys = record_keys
         # What is traced only when slow (a checkpoint: a large upload makes
         # many; every call of a driver whose calls stay local; an fsync) is
@@ -142,9 +155,12 @@ class GatewayTracing:
 
     def _start(self, name: str, carrier: dict[str, str], attributes: dict[str, str]) -> CallSpan:
         parent = _PROPAGATOR.extract(carrier) if carrier else otel_context.Context()
-        span = self.tracer.start_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
+        if self._server_spans is not None:
+            span = self._server_spans.start_span(name, parent, SpanKind.SERVER, attributes)
+        else:
+            span = self.tracer.start_span(
+                name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+            )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         return CallSpan(span, token, self.record_keys)
 

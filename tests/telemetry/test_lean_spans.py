@@ -1,0 +1,269 @@
+"""The calls' server spans are lean spans (gateway/telemetry/lean_spans.py),
+made without the SDK's Span object: the same span as the SDK's Tracer would
+make, field by field and in OTLP bytes, sampled as its sampler says, the
+caller's trace continued, and children parented on it. These tests fail
+when an SDK release changes what the parts a lean span is made of do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider, sampling
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gateway.core.calllog import CallLog
+from gateway.domain.identity import Principal, Proof
+from gateway.telemetry.lean_spans import LeanSpan, LeanTracer
+from gateway.telemetry.otlp_spans import SpanEncoder
+from gateway.telemetry.tracing import GatewayTracing, fingerprint
+from storagegw import Client, PreconditionFailed
+from tests.conftest import run_gateway
+from tests.telemetry.spans import SpanRecorder, children, count, server_spans
+from tests.telemetry.test_traces import PUT, SERVICE
+
+CALLER_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
+CALLER_SPAN = 0xB7AD6B7169203331
+SAMPLED = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
+NOT_SAMPLED = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-00"
+
+
+class CountingIds(IdGenerator):
+    """Ids in sequence, so that two tracers made alike give the same ones."""
+
+    def __init__(self) -> None:
+        self._next = 0x1000
+
+    def _take(self) -> int:
+        self._next += 1
+        return self._next
+
+    def generate_span_id(self) -> int:
+        return self._take()
+
+    def generate_trace_id(self) -> int:
+        return self._take() << 64 | 0xABC
+
+
+def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> list[ReadableSpan]:
+    """A Put's server span with a backend call's span beneath it, as the
+    gateway makes them, with lean spans or with the SDK's Tracer."""
+    recorder = SpanRecorder()
+    provider = TracerProvider(
+        sampler=sampling.ParentBased(sampling.ALWAYS_ON),
+        resource=Resource({"service.name": "storagegw-test"}),
+        id_generator=CountingIds(),
+        span_limits=limits,
+    )
+    provider.add_span_processor(recorder.processor)
+    tracer = provider.get_tracer("storagegw")
+    lean_tracer = LeanTracer(tracer, limits) if lean else None  # type: ignore[arg-type]
+    tracing = GatewayTracing(tracer, record_keys=False, slow_call_s=0, server_spans=lean_tracer)
+    entry = CallLog(
+        "Put",
+        bucket="default",
+        key="a/b.bin",
+        bytes=4096,
+        action="write",
+        reason="PRECONDITION_FAILED",
+        principal=Principal("alice", Proof.API_KEY),
+    )
+    entry.object_size, entry.chunks, entry.upload_id = 4096, 1, "upload-1"
+    call = tracing.start_rpc(SERVICE, "Put", metadata)
+    backend = tracing.backend_span("commit", "default", "memory")
+    assert backend is not None
+    backend.end("PRECONDITION_FAILED")
+    call.end(entry, "FAILED_PRECONDITION", entry.reason, grpc_code=9)
+    provider.shutdown()
+    return list(recorder.get_finished_spans())
+
+
+def _timeless(span: ReadableSpan) -> ReadableSpan:
+    """The span with fixed start and end times (all else as it is)."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=1_000,
+        end_time=2_000,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [SpanLimits(), SpanLimits(max_span_attributes=5, max_span_attribute_length=4)],
+    ids=["default limits", "limits that cut"],
+)
+@pytest.mark.parametrize("metadata", [[], [("traceparent", SAMPLED)]], ids=["root", "continued"])
+def test_a_lean_span_is_the_span_the_sdks_tracer_makes(limits, metadata):
+    lean, sdk = _spans(True, limits, metadata), _spans(False, limits, metadata)
+    assert [s.name for s in lean] == ["backend commit", f"{SERVICE}/Put"]
+    server, expected = lean[1], sdk[1]
+    assert server.kind is SpanKind.SERVER
+    assert server.context == expected.context
+    assert server.parent == expected.parent
+    assert list(server.attributes.items()) == list(expected.attributes.items())
+    assert server.dropped_attributes == expected.dropped_attributes
+    assert server.status.status_code is StatusCode.ERROR
+    assert server.status.description == expected.status.description == "PRECONDITION_FAILED"
+    assert server.resource == expected.resource
+    assert server.instrumentation_scope == expected.instrumentation_scope
+    assert (server.events, server.links) == (tuple(expected.events), tuple(expected.links))
+    assert server.start_time is not None
+    assert server.end_time is not None
+    assert server.start_time <= lean[0].start_time <= lean[0].end_time <= server.end_time
+    # The backend call's span is the lean span's child, in its trace.
+    assert children(lean, server) == [lean[0]]
+    encoder = SpanEncoder()
+    assert encoder.encode([_timeless(s) for s in lean]) == encoder.encode(
+        [_timeless(s) for s in sdk]
+    )
+    if metadata:
+        assert server.context.trace_id == CALLER_TRACE
+        assert server.parent is not None
+        assert server.parent.span_id == CALLER_SPAN
+        assert server.parent.is_remote
+
+
+def test_a_lean_span_records_events_and_exceptions_and_nothing_once_ended():
+    recorder = SpanRecorder()
+    provider = TracerProvider()
+    provider.add_span_processor(recorder.processor)
+    tracer = provider.get_tracer("storagegw")
+    span = LeanTracer(tracer, SpanLimits()).start_span(  # type: ignore[arg-type]
+        "call", otel_context.Context(), SpanKind.SERVER, {"rpc.method": "Put"}
+    )
+    assert isinstance(span, LeanSpan)
+    assert span.is_recording()
+    span.add_event("retried", {"attempt": 2})
+    span.record_exception(ValueError("bad input"))
+    span.set_status(StatusCode.OK)
+    span.set_status(StatusCode.ERROR, "ignored: OK is final")
+    span.end()
+    assert not span.is_recording()
+    span.set_attribute("late", 1)
+    span.end()
+    (ended,) = recorder.get_finished_spans()
+    assert [e.name for e in ended.events] == ["retried", "exception"]
+    assert ended.events[1].attributes["exception.type"] == "ValueError"
+    assert ended.events[1].attributes["exception.message"] == "bad input"
+    assert ended.status.status_code is StatusCode.OK
+    assert "late" not in ended.attributes
+    provider.shutdown()
+
+
+@contextmanager
+def _in_trace(traceparent: str) -> Iterator[None]:
+    """The caller's trace current, as an application that traces has it."""
+    caller = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+    token = otel_context.attach(caller)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def _exported(exports: list[tuple[str, bytes]]) -> list[OtlpSpan]:
+    return [
+        span
+        for path, body in exports
+        if path == "/v1/traces"
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+
+
+def _value(any_value) -> object:
+    return getattr(any_value, any_value.WhichOneof("value"))
+
+
+def test_the_otlp_receiver_gets_the_calls_span_in_the_callers_trace(receiver, tmp_path: Path):
+    url, exports = receiver
+    env = {
+        "STORAGE_BACKEND": "memory",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+        "OTEL_METRICS_EXPORTER": "none",
+        "GATEWAY_TRACE_SLOW_CALL_MS": "0",
+    }
+    recorder = SpanRecorder()
+    with run_gateway(env, tmp_path) as running:
+        running.gateway.telemetry.tracer_provider.add_span_processor(recorder.processor)
+        with _in_trace(SAMPLED), Client(running.target) as client:
+            client.put_bytes("lean.bin", b"l" * 1000)
+            with pytest.raises(PreconditionFailed):
+                client.put_bytes("lean.bin", b"m" * 10, if_none_match="*")
+        put, refused = server_spans(recorder.wait_for(count(PUT, 2)), PUT)
+    # Stopping the gateway exported what it had not sent.
+    by_id = {span.span_id: span for span in _exported(exports)}
+    sent = by_id[put.context.span_id.to_bytes(8, "big")]
+    assert sent.name == PUT
+    assert sent.kind == OtlpSpan.SPAN_KIND_SERVER
+    assert sent.trace_id == CALLER_TRACE.to_bytes(16, "big")
+    assert sent.parent_span_id == CALLER_SPAN.to_bytes(8, "big")
+    assert {a.key: _value(a.value) for a in sent.attributes} == {
+        "rpc.system": "grpc",
+        "rpc.service": SERVICE,
+        "rpc.method": "Put",
+        "storagegw.status": "OK",
+        "storagegw.bucket": "default",
+        "storagegw.key.sha256": fingerprint("lean.bin"),
+        "storagegw.action": "write",
+        "storagegw.bytes.received": 1000,
+        "storagegw.object.size": 1000,
+        "storagegw.chunks": 1,
+        "rpc.grpc.status_code": 0,
+    }
+    assert sent.status.code == 0  # unset
+    assert sent.start_time_unix_nano < sent.end_time_unix_nano
+    failed = by_id[refused.context.span_id.to_bytes(8, "big")]
+    assert failed.trace_id == sent.trace_id
+    assert {a.key: _value(a.value) for a in failed.attributes}["storagegw.reason"] == (
+        "PRECONDITION_FAILED"
+    )
+    assert failed.status.code == 2  # error
+    assert failed.status.message == "PRECONDITION_FAILED"
+    # The backend calls' spans are the server span's children.
+    beneath = {s.name for s in by_id.values() if s.parent_span_id == sent.span_id}
+    assert beneath == {"backend open_write", "backend commit"}
+
+
+def test_a_call_its_caller_did_not_sample_makes_no_span_and_no_child(receiver, tmp_path: Path):
+    url, exports = receiver
+    env = {
+        "STORAGE_BACKEND": "memory",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+        "OTEL_METRICS_EXPORTER": "none",
+        # parentbased_always_on (the default) follows the caller's decision.
+        "GATEWAY_TRACE_SLOW_CALL_MS": "0",
+    }
+    recorder = SpanRecorder()
+    with run_gateway(env, tmp_path) as running:
+        running.gateway.telemetry.tracer_provider.add_span_processor(recorder.processor)
+        with Client(running.target) as client:
+            with _in_trace(NOT_SAMPLED):
+                client.put_bytes("unsampled.bin", b"u" * 100)
+                assert client.get_bytes("unsampled.bin") == b"u" * 100
+            # Then a call the gateway samples, so that the spans above had their chance.
+            client.put_bytes("sampled.bin", b"s" * 100)
+        (sampled,) = server_spans(recorder.wait_for(count(PUT, 1)), PUT)
+    spans = recorder.get_finished_spans()
+    assert {s.context.trace_id for s in spans} == {sampled.context.trace_id}
+    assert sampled.context.trace_id != CALLER_TRACE
+    exported = {s.trace_id for s in _exported(exports)}
+    assert exported == {sampled.context.trace_id.to_bytes(16, "big")}
