@@ -25,6 +25,7 @@ from gateway.domain.objects import Checksums, Conditions, WriteOptions
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, RunningGateway, run_gateway
+from tests.local_root import files_outside_objects
 from tests.rpc.test_resumable_uploads import SECRET, Stub, put, query, segment, start
 from tests.rpc_calls import call_error, get
 
@@ -53,21 +54,6 @@ def root_of(running: RunningGateway) -> Path:
 def upload_dirs(root: Path) -> list[Path]:
     uploads = root / "uploads"
     return sorted(uploads.iterdir()) if uploads.exists() else []
-
-
-def files_outside_objects(root: Path) -> list[str]:
-    """Every file but the objects' and the empty per-key lock files (a fixed
-    set under locks/, kept for the next commit: key_file_locks.py)."""
-    found = []
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(directory, name)
-            relative = os.path.relpath(path, root)
-            if relative.startswith("locks" + os.sep) and os.path.getsize(path) == 0:
-                continue
-            if not relative.startswith("objects" + os.sep):
-                found.append(relative)
-    return sorted(found)
 
 
 def record_of(directory: Path) -> dict[str, object]:

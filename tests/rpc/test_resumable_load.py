@@ -30,6 +30,7 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, backend_env, gateway_process
+from tests.local_root import files_outside_objects
 from tests.rpc_calls import crc
 
 UPLOADS = 64
@@ -208,9 +209,7 @@ def _peak_rss(pid: int) -> int:
 
 def _leftovers(backend: str, env: dict[str, str], data_dir: Path) -> list[str]:
     if backend == "local":
-        root = data_dir / "default"
-        found = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
-        return [p for p in found if not p.startswith("objects/")]
+        return files_outside_objects(data_dir / "default")
     s3 = boto3.client(
         "s3",
         endpoint_url=env["STORAGE_S3_ENDPOINT"],
