@@ -269,7 +269,8 @@ def read_header(fd: int, key: str, path: str) -> Header:
 
 def _check_meta(meta: ObjectMeta) -> None:
     """Raise ValueError for a header no commit writes (see encode_header)."""
-    if meta.size < 0 or meta.sha256 is None or len(meta.sha256) != 32:
+    # No sha256: written where the bucket computes it only on request.
+    if meta.size < 0 or (meta.sha256 is not None and len(meta.sha256) != 32):
         raise ValueError("size or sha256 out of range")
     # Lone surrogates (from JSON escapes) cannot be sent: encode raises ValueError.
     meta.content_type.encode()
