@@ -25,6 +25,7 @@ from gateway.backends.base import Backend
 from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import DriverSpec
 from gateway.core.url_secret import parse_secrets
+from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import (
@@ -37,7 +38,6 @@ from gateway.domain.settings import (
     parse_sha256_choice,
     parse_size,
 )
-from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.telemetry.settings import TelemetrySettings, load_telemetry_settings
 from gateway.transport.settings import (
     TransportSettings,

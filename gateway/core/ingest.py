@@ -3,7 +3,8 @@ through a gRPC Put (plain, or continuing a resumable upload), a signed-URL
 PUT or POST, or a cross-backend Copy.
 
 Bytes are hashed (CRC32C of the whole object, and its SHA-256 when the
-bucket or the write asks for it: wants_sha256) and written as they arrive, and the object's size is checked against what was promised and the
+bucket or the write asks for it: wants_sha256) and written as they arrive,
+and the object's size is checked against what was promised and the
 gateway's limit as they do; the object is committed only when the size and
 every expected checksum match, otherwise the write is aborted (a resumable
 upload: suspended, what was persisted stays) and nothing is visible. The
