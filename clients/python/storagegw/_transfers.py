@@ -71,14 +71,7 @@ def put_file(
     jitter, per `retry` or the client's policy), asks the gateway how much
     it holds (QueryUpload) and continues from there. The whole object's
     CRC32C, computed while reading the source, goes with the last message
-    and is compared with the stored object's.
-
-    verify_sha256 (None: the client's setting, False unless set): the
-    client also computes the object's SHA-256 and sends it, and the gateway
-    stores the object only if its own matches, whatever the bucket's choice
-    of SHA-256. Without it the client computes none: the object's SHA-256
-    is the gateway's (ObjectInfo.sha256, empty in a bucket that computes it
-    only on request), over bytes the CRC32C checks end to end. Retrying is
+    and is compared with the stored object's. Retrying is
     safe whatever the if_* conditions: the upload id makes every
     continuation idempotent. An error that retrying cannot fix (a failed
     precondition, say) is raised at once. On any failure, including
@@ -87,6 +80,13 @@ def put_file(
     on_upload_start (called with the UploadSession before any data is
     sent) and call resume_upload(). resumable=False sends one plain Put,
     never retried; a non-seekable source cannot be resumable.
+
+    verify_sha256 (None: the client's setting, False unless set): the
+    client also computes the object's SHA-256 and sends it, and the gateway
+    stores the object only if its own matches, whatever the bucket's choice
+    of SHA-256. Without it the client computes none: the object's SHA-256
+    is the gateway's (ObjectInfo.sha256, None in a bucket that computes it
+    only on request), over bytes the CRC32C checks end to end.
     """
     conditions = (if_match, if_none_match, if_generation_match)
     sha256 = self._verifies_sha256(verify_sha256)
