@@ -71,10 +71,10 @@ def put_file(
     jitter, per `retry` or the client's policy), asks the gateway how much
     it holds (QueryUpload) and continues from there. The whole object's
     CRC32C, computed while reading the source, goes with the last message
-    and is compared with the stored object's. Retrying is
-    safe whatever the if_* conditions: the upload id makes every
-    continuation idempotent. An error that retrying cannot fix (a failed
-    precondition, say) is raised at once. On any failure, including
+    and is compared with the stored object's. Retrying is safe whatever the
+    if_* conditions: the upload id makes every continuation idempotent. An
+    error that retrying cannot fix (a failed precondition, say) is raised
+    at once. On any failure, including
     KeyboardInterrupt or cancellation, the upload is aborted (best effort)
     unless keep_upload=True; to resume it later, get its id from
     on_upload_start (called with the UploadSession before any data is
