@@ -25,6 +25,7 @@ from gateway.backends.base import Backend
 from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import DriverSpec
 from gateway.core.url_secret import parse_secrets
+from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import (
@@ -34,6 +35,7 @@ from gateway.domain.settings import (
     ConfigError,
     parse_duration,
     parse_positive,
+    parse_sha256_choice,
     parse_size,
     parse_workers,
 )
@@ -49,7 +51,7 @@ DEFAULT_CHUNK_SIZE = 1 * MIB
 MAX_CHUNK_SIZE = 2 * MIB
 DEFAULT_MAX_MESSAGE_SIZE = 4 * MIB
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes",)
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class BucketConfig:
     # What this bucket's unfinished resumable uploads may hold (None: the
     # gateway-wide GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES).
     max_unfinished_upload_bytes: int | None = None
+    # When its writes compute the object's SHA-256 (None: GATEWAY_SHA256's choice).
+    sha256: Sha256Choice | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -124,6 +128,8 @@ class Config:
     cleanup_interval: float = 3600.0
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
+    # When a bucket computes its objects' SHA-256, unless its table says.
+    sha256: Sha256Choice = DEFAULT_SHA256_CHOICE
     config_file: Path | None = None
     # Processes serving the same ports (gateway/workers.py), and which of
     # them this one is (None: the only one; set by the supervisor, not a setting).
@@ -147,6 +153,10 @@ class Config:
             if cap is not None:
                 caps[name] = cap
         return caps
+
+    def sha256_choices(self) -> dict[str, Sha256Choice]:
+        """{bucket: when its writes compute the object's SHA-256}."""
+        return {name: b.sha256 or self.sha256 for name, b in self.buckets.items()}
 
     @property
     def public_base_url(self) -> str:
@@ -282,7 +292,10 @@ def _file_bucket(
     cap = table.get("max_unfinished_upload_bytes")
     if cap is not None:
         cap = parse_size(f"{setting}.max_unfinished_upload_bytes", str(cap))
-    return BucketConfig(name, spec.kind, settings, cap)
+    sha256 = table.get("sha256")
+    if sha256 is not None:
+        sha256 = parse_sha256_choice(f"{setting}.sha256", str(sha256))
+    return BucketConfig(name, spec.kind, settings, cap, sha256)
 
 
 def _file_buckets(
@@ -384,6 +397,7 @@ def load(env: Mapping[str, str]) -> Config:
             _DEFAULT.max_unfinished_upload_bytes,
             parse_size,
         ),
+        sha256=_read(env, "GATEWAY_SHA256", _DEFAULT.sha256, parse_sha256_choice),
         config_file=config_file,
         workers=parse_workers(
             "GATEWAY_WORKERS",

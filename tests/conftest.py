@@ -153,16 +153,21 @@ def gcs_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def resumable_gateway(
-    request: pytest.FixtureRequest, backend: str, tmp_path: Path, secret: str
+    request: pytest.FixtureRequest,
+    backend: str,
+    tmp_path: Path,
+    secret: str,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[RunningGateway]:
     """A gateway whose default bucket is on backend, for resumable uploads.
     On gcs it reaches fake-gcs-server through a proxy that answers session
     status queries and cancellations as GCS does and checks x-goog-hash on
     the last chunk (the emulator finalizes a session on a status query and
-    ignores cancellation; tests/backends/test_gcs_uploads.py shows the gaps)."""
+    ignores cancellation; tests/backends/test_gcs_uploads.py shows the gaps).
+    settings: more of the gateway's settings."""
     from tests.gcs_proxy import RecordingProxy
 
-    env = {**backend_env(request, backend), "STORAGE_URL_SECRET": secret}
+    env = {**backend_env(request, backend), "STORAGE_URL_SECRET": secret, **(settings or {})}
     with contextlib.ExitStack() as stack:
         if backend == "gcs":
             proxy = stack.enter_context(RecordingProxy(env["STORAGE_EMULATOR_HOST"]))

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
+from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
 from gateway.domain.keys import validate_bucket, validate_key, validate_prefix
@@ -46,6 +47,8 @@ class Target:
     principal: Principal
     # For SIGN, the HTTP method the URL will allow ("GET", "PUT", ...); "" otherwise.
     scope: str = ""
+    # When a write to the bucket computes its object's SHA-256.
+    sha256: Sha256Choice = DEFAULT_SHA256_CHOICE
 
 
 class Guard(Protocol):
@@ -58,12 +61,18 @@ class Buckets:
     """Resolves request bucket names ("" means the default) to drivers."""
 
     def __init__(
-        self, backends: Mapping[str, Backend], default: str, guards: Sequence[Guard] = ()
+        self,
+        backends: Mapping[str, Backend],
+        default: str,
+        guards: Sequence[Guard] = (),
+        sha256: Mapping[str, Sha256Choice] | None = None,
     ) -> None:
+        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not given)."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
         self._guards = tuple(guards)
+        self._sha256 = dict(sha256 or {})
         self.default = default
 
     def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
@@ -72,7 +81,8 @@ class Buckets:
         calllog.note(bucket, key, action.value)
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
-        target = Target(name, key, action, backend, calllog.current().principal, scope)
+        sha256 = self._sha256.get(name, DEFAULT_SHA256_CHOICE)
+        target = Target(name, key, action, backend, calllog.current().principal, scope, sha256)
         for guard in self._guards:
             guard.check(target)
         return target

@@ -1,5 +1,9 @@
 """Copy within one backend (the driver's own copy) or across backends (streamed
-through the gateway and verified against the source's checksums)."""
+through the gateway and verified against the source's checksums).
+
+A copy keeps the source's SHA-256 when it has one, whatever the destination
+bucket's choice; a source without one gets one in a bucket whose choice is
+"always" only when streamed (a driver's own copy reads no byte)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Expected, store
+from gateway.core.ingest import Expected, store, wants_sha256
 from gateway.core.objects import StoredObject
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.media_types import validate_content_type
@@ -72,8 +76,16 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
             content_type=content_type, metadata=metadata, conditions=options.conditions
         )
         expected = Expected(size=original.size, crc32c=original.crc32c, sha256=original.sha256)
+        # A source's SHA-256 is checked and kept, as the drivers' own copies keep it.
+        sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
         meta = await store(
-            destination, key, options, reader.chunks(COPY_CHUNK_SIZE), expected, max_size
+            destination,
+            key,
+            options,
+            reader.chunks(COPY_CHUNK_SIZE),
+            expected,
+            max_size,
+            with_sha256=sha256,
         )
     finally:
         await reader.close()

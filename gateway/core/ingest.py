@@ -2,8 +2,9 @@
 through a gRPC Put (plain, or continuing a resumable upload), a signed-URL
 PUT or POST, or a cross-backend Copy.
 
-Bytes are hashed (CRC32C and SHA-256 of the whole object) and written as they
-arrive, and the object's size is checked against what was promised and the
+Bytes are hashed (CRC32C of the whole object, and its SHA-256 when the
+bucket or the write asks for it: wants_sha256) and written as they arrive,
+and the object's size is checked against what was promised and the
 gateway's limit as they do; the object is committed only when the size and
 every expected checksum match, otherwise the write is aborted (a resumable
 upload: suspended, what was persisted stays) and nothing is visible. The
@@ -23,8 +24,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.backends.base import Backend, ObjectWriter
 from gateway.core.stream_limits import BufferBudget, current_budget
-from gateway.domain.checksums import StreamChecksums
-from gateway.domain.errors import checksum_mismatch, object_too_large, size_mismatch
+from gateway.domain.checksums import Sha256Choice, StreamChecksums
+from gateway.domain.errors import (
+    checksum_mismatch,
+    invalid_argument,
+    object_too_large,
+    size_mismatch,
+)
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 
 # Chunks below this are hashed on the event loop: a thread hop costs more.
@@ -60,6 +66,13 @@ class Body(Protocol):
     def chunks(self) -> AsyncIterator[bytes]: ...
 
 
+def wants_sha256(choice: Sha256Choice, *, requested: bool, expected: Expected) -> bool:
+    """Whether a write computes its object's SHA-256: always on a bucket
+    whose choice it is, else when the write asks for it or promises one
+    (there is no checking a promise without computing it)."""
+    return choice is Sha256Choice.ALWAYS or requested or expected.sha256 is not None
+
+
 def verify(expected: Expected, sums: StreamChecksums) -> None:
     if expected.size is not None and expected.size != sums.size:
         raise size_mismatch(expected=expected.size, actual=sums.size)
@@ -67,9 +80,19 @@ def verify(expected: Expected, sums: StreamChecksums) -> None:
         raise checksum_mismatch(
             checksum="object crc32c", expected=f"{expected.crc32c:08x}", actual=f"{sums.crc32c:08x}"
         )
-    if expected.sha256 is not None and expected.sha256 != sums.sha256:
+    if expected.sha256 is None:
+        return
+    actual = sums.sha256
+    if actual is None:
+        # Promised only with the last message, after the bytes went by unhashed.
+        raise invalid_argument(
+            "object_checksums.sha256 was sent, but this write did not compute the "
+            "object's SHA-256 (its bucket computes it only on request): set "
+            "PutSpec.compute_sha256 to have it checked; nothing was stored"
+        )
+    if expected.sha256 != actual:
         raise checksum_mismatch(
-            checksum="object sha256", expected=expected.sha256.hex(), actual=sums.sha256.hex()
+            checksum="object sha256", expected=expected.sha256.hex(), actual=actual.hex()
         )
 
 
@@ -219,9 +242,12 @@ async def store(
     max_size: int | None = None,
     late_expected: Expected | None = None,
     known_crc32c: Callable[[], int | None] | None = None,
+    *,
+    with_sha256: bool = True,
 ) -> ObjectMeta:
     """Write chunks to key and commit when they check out.
 
+    with_sha256: whether the object's SHA-256 is computed (wants_sha256).
     max_size bounds the object (OBJECT_TOO_LARGE, checked as bytes arrive).
     late_expected is filled by the caller while chunks are consumed (for
     checksums that arrive with the last message) and checked at the end too.
@@ -229,7 +255,7 @@ async def store(
     """
     bounds = Bounds.of(expected.size, max_size)
     writer = await backend.open_write(key, options)
-    sums = StreamChecksums()
+    sums = StreamChecksums(with_sha256=with_sha256)
     pump = Pump(sums, writer.write, sums.update, bounds)
     try:
         await pump.run(chunks, known_crc32c=known_crc32c)

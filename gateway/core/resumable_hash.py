@@ -93,24 +93,40 @@ class ResumableSha256:
 
 class ResumableChecksums(StreamChecksums):
     """StreamChecksums whose SHA-256 can be saved into a small JSON document
-    (save()) and continued from one (load())."""
+    (save()) and continued from one (load()). Without a SHA-256 (the
+    bucket's choice, made when the upload starts) the document says so and
+    the upload goes on without one, whoever continues it."""
 
     __slots__ = ("_saveable",)
 
-    def __init__(self, size: int = 0, crc: int = 0, sha: ResumableSha256 | None = None) -> None:
-        self._saveable = sha or ResumableSha256()
-        super().__init__(size, crc, self._saveable)
+    def __init__(
+        self,
+        size: int = 0,
+        crc: int = 0,
+        sha: ResumableSha256 | None = None,
+        *,
+        with_sha256: bool = True,
+    ) -> None:
+        self._saveable = sha or (ResumableSha256() if with_sha256 else None)
+        super().__init__(size, crc, self._saveable, with_sha256=self._saveable is not None)
 
     def save(self) -> dict[str, object]:
+        saveable = self._saveable
         return {
             "size": self.size,
             "crc32c": self.crc32c,
-            "sha256_state": base64.b64encode(self._saveable.save()).decode("ascii"),
+            "sha256_state": None
+            if saveable is None
+            else base64.b64encode(saveable.save()).decode("ascii"),
         }
 
     @classmethod
     def load(cls, doc: dict[str, object]) -> ResumableChecksums:
         size, crc, state = doc["size"], doc["crc32c"], doc["sha256_state"]
-        if not isinstance(size, int) or not isinstance(crc, int) or not isinstance(state, str):
+        if not isinstance(size, int) or not isinstance(crc, int):
+            raise ValueError("malformed checksum state")
+        if state is None:
+            return cls(size, crc, with_sha256=False)
+        if not isinstance(state, str):
             raise ValueError("malformed checksum state")
         return cls(size, crc, ResumableSha256(base64.b64decode(state)))

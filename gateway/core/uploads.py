@@ -4,7 +4,8 @@ streams that continue one.
 The state lives with the backend, never only here: the driver keeps the
 bytes (S3 parts, a GCS session, a local temp file) and, at each of its
 persistence units, a record from the gateway (gateway.core.upload_state:
-the running whole-object CRC32C and SHA-256 as of that size, and what the
+the running whole-object CRC32C and SHA-256 (when the upload computes one,
+as chosen at StartUpload) as of that size, and what the
 client promised about the whole object). Any process holding the upload_id,
 and the gateway's secret, can therefore continue where the last stream
 stopped and still check the whole object before committing it.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from gateway.backends.base import Backend, ResumableBackend, UploadWriter
 from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Body, Bounds, Pump, check_declared_size
+from gateway.core.ingest import Body, Bounds, Pump, check_declared_size, wants_sha256
 from gateway.core.resumable_hash import ResumableChecksums
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds, UploadRef
@@ -116,7 +117,9 @@ class Uploads:
         if uploads is None:
             raise unsupported(option="resumable uploads", backend=backend.kind)
         await self._budget.check_start(bucket, backend, expected.size)
-        state = UploadState(ResumableChecksums(), expected)
+        # Chosen once for the upload: its record says so to every continuation.
+        sha256 = wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected)
+        state = UploadState(ResumableChecksums(with_sha256=sha256), expected)
         handle = await uploads.start_upload(key, options, state.encode())
         owner = _owner(target.principal)
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)

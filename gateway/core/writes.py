@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Body, Expected, store
+from gateway.core.ingest import Body, Expected, store, wants_sha256
 from gateway.core.objects import StoredObject
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.errors import invalid_argument
@@ -34,12 +34,15 @@ class PutLimits:
 class WriteSpec:
     """A new object as the request describes it, not checked yet: options as
     given (an empty content type means the default) and the checksums the
-    client promised (the promised size is options.size_hint)."""
+    client promised (the promised size is options.size_hint);
+    compute_sha256: the write asks for its object's SHA-256 whatever the
+    bucket's choice."""
 
     bucket: str
     key: str
     options: WriteOptions
     expected: Expected
+    compute_sha256: bool = False
 
 
 def checked_sha256(value: bytes | None, field: str) -> bytes | None:
@@ -79,5 +82,6 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
         max_size=limits.max_object_size,
         late_expected=body.late,
         known_crc32c=lambda: body.chunk_crc32c,
+        with_sha256=wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected),
     )
     return StoredObject(target.bucket, meta)

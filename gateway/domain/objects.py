@@ -57,10 +57,11 @@ NO_CONDITIONS = Conditions()
 
 @dataclass(frozen=True, slots=True)
 class Checksums:
-    """Whole-object checksums computed by the gateway while streaming."""
+    """Whole-object checksums computed by the gateway while streaming
+    (sha256 None: not computed, the bucket's choice)."""
 
     crc32c: int
-    sha256: bytes
+    sha256: bytes | None
     size: int
 
 

@@ -1,5 +1,6 @@
 """What reading settings takes, for the gateway's own and each driver's:
-ConfigError, the size and duration parsers, and a bucket's settings table.
+ConfigError, the size, duration and SHA-256 choice parsers, and a bucket's
+settings table.
 
 Kept below the drivers and the configuration so that a driver reads its own
 settings without importing gateway.config.
@@ -12,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gateway.domain.checksums import Sha256Choice
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -76,6 +79,15 @@ def parse_workers(setting: str, text: str | None, in_process_buckets: list[str])
             "use 1 worker, or a local, S3 or GCS bucket",
         )
     return count
+
+
+def parse_sha256_choice(setting: str, text: str) -> Sha256Choice:
+    """When a bucket computes its objects' SHA-256: always or on_request."""
+    try:
+        return Sha256Choice(text.strip().lower())
+    except ValueError:
+        choices = " or ".join(choice.value for choice in Sha256Choice)
+        raise ConfigError(setting, f"{text!r} is not {choices}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,10 +42,9 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.access import audit
-from gateway.backends.base import Backend
 from gateway.core import calllog
-from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Expected, store
+from gateway.core.buckets import Action, Buckets, Target
+from gateway.core.ingest import Expected, store, wants_sha256
 from gateway.core.objects import Objects, Readable
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
@@ -237,9 +236,9 @@ async def _answer(request: web.Request, method: str) -> web.StreamResponse:
             readable = app[_OBJECTS].reading(bucket, key)
             serve = functools.partial(_get, request, readable, verified)
         else:
-            backend = app[_BUCKETS].open(bucket, key, Action.WRITE).backend
+            target = app[_BUCKETS].open(bucket, key, Action.WRITE)
             upload = _put if method == "PUT" else _post
-            serve = functools.partial(upload, request, backend, verified)
+            serve = functools.partial(upload, request, target, verified)
         limits = app.get(_STREAM_LIMITS)
         if limits is None or method == "HEAD":  # a HEAD holds no stream
             return await serve()
@@ -302,7 +301,7 @@ async def _get(
 # --- PUT -------------------------------------------------------------------------
 
 
-async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
+async def _put(request: web.Request, target: Target, verified: VerifiedRequest) -> web.Response:
     sent_type = request.headers.get("Content-Type")
     if verified.content_type and sent_type != verified.content_type:
         return _error(
@@ -323,13 +322,13 @@ async def _put(request: web.Request, backend: Backend, verified: VerifiedRequest
     chunks = idle_bounded(
         request.content.iter_chunked(request.app[_CHUNK_SIZE]), request.app[_IDLE]
     )
-    return await _store(request, backend, verified, options, chunks, Expected(size=declared))
+    return await _store(request, target, verified, options, chunks, Expected(size=declared))
 
 
 # --- POST (HTML form) ----------------------------------------------------------------
 
 
-async def _post(request: web.Request, backend: Backend, verified: VerifiedRequest) -> web.Response:
+async def _post(request: web.Request, target: Target, verified: VerifiedRequest) -> web.Response:
     limit = _limit(request, verified)
     declared = request.content_length
     if limit is not None and declared is not None and declared > limit.size + MAX_FORM_OVERHEAD:
@@ -346,7 +345,7 @@ async def _post(request: web.Request, backend: Backend, verified: VerifiedReques
     chunks = form.chunks(request.app[_CHUNK_SIZE])
     if verified.min_size:
         chunks = at_least(chunks, verified.min_size)
-    return await _store(request, backend, verified, options, chunks, Expected())
+    return await _store(request, target, verified, options, chunks, Expected())
 
 
 # --- both uploads ----------------------------------------------------------------------
@@ -358,17 +357,20 @@ def _limit(request: web.Request, verified: VerifiedRequest) -> SizeLimit | None:
 
 async def _store(
     request: web.Request,
-    backend: Backend,
+    target: Target,
     verified: VerifiedRequest,
     options: WriteOptions,
     chunks: AsyncIterator[bytes],
     expected: Expected,
 ) -> web.Response:
-    """Store the upload; answer with the object's JSON description."""
+    """Store the upload (with a SHA-256 if its bucket's choice is "always":
+    a URL cannot ask for one); answer with the object's JSON description."""
     limit = _limit(request, verified)
+    max_size = None if limit is None else limit.size
+    sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
     try:
         meta = await store(
-            backend, verified.key, options, chunks, expected, None if limit is None else limit.size
+            target.backend, verified.key, options, chunks, expected, max_size, with_sha256=sha256
         )
     except GatewayError as exc:
         if exc.reason == Reason.OBJECT_TOO_LARGE and limit is not None:

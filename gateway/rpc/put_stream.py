@@ -52,6 +52,7 @@ def spec_of(spec: pb.PutSpec) -> WriteSpec:
             kms_key_id=spec.kms_key_id,
         ),
         expected=expected_of(spec.expected_checksums),
+        compute_sha256=spec.compute_sha256,
     )
 
 

@@ -126,8 +126,12 @@ def as_sent(message: PutMessage) -> pb.PutRequest:
     return pb.PutRequest.FromString(serialize_put(message))
 
 
-def put_stream_messages(data: bytes, block_size: int, chunk_size: int) -> list[pb.PutRequest]:
-    stream = PutStream(pb.PutSpec(key="k"), chunk_size)
+def put_stream_messages(
+    data: bytes, block_size: int, chunk_size: int, *, sha256: bool = True
+) -> list[pb.PutRequest]:
+    """The messages of a Put of data; sha256: the spec asks for the object's
+    SHA-256 (compute_sha256), as the clients' verify_sha256 does."""
+    stream = PutStream(pb.PutSpec(key="k", compute_sha256=sha256), chunk_size)
     messages = [stream.start()]
     for offset in range(0, len(data), block_size):
         messages += stream.feed(data[offset : offset + block_size])
@@ -167,6 +171,12 @@ def test_put_stream_follows_the_contract(
     assert last.object_checksums.crc32c == native(data)
     assert last.object_checksums.sha256 == hashlib.sha256(data).digest()
     assert last.write_offset == len(data) - len(last.chunk.content)
+    # Not asked for, no SHA-256 is computed or sent; the rest is the same.
+    unasked = put_stream_messages(data, block_size, chunk_size, sha256=False)
+    assert not unasked[0].spec.compute_sha256
+    assert not unasked[-1].object_checksums.sha256
+    assert unasked[-1].object_checksums.crc32c == native(data)
+    assert [m.chunk for m in unasked[1:]] == [m.chunk for m in rest]
 
 
 def test_put_stream_sends_a_block_of_exactly_chunk_size_as_one_chunk() -> None:

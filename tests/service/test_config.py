@@ -385,3 +385,44 @@ def test_workers_refuse_a_memory_bucket(tmp_path):
     assert "memory backend" in str(error.value)
     assert "scratch" in str(error.value)
     assert "files" not in str(error.value)
+
+
+def test_sha256_choice_per_bucket_and_gateway_wide(tmp_path):
+    path = tmp_path / "buckets.toml"
+    path.write_text(
+        "[buckets.media]\nbackend = 'local'\nsha256 = 'on_request'\n"
+        "[buckets.ledger]\nbackend = 'memory'\nsha256 = 'always'\n"
+        "[buckets.scratch]\nbackend = 'memory'\n"
+    )
+    config = load({"GATEWAY_CONFIG": str(path)})
+    # The default, for a bucket that does not say: always (today's behaviour).
+    assert config.sha256_choices() == {
+        "media": "on_request",
+        "ledger": "always",
+        "scratch": "always",
+    }
+    # The gateway-wide setting decides for every bucket without its own.
+    config = load({"GATEWAY_CONFIG": str(path), "GATEWAY_SHA256": "on_request"})
+    assert config.sha256_choices() == {
+        "media": "on_request",
+        "ledger": "always",
+        "scratch": "on_request",
+    }
+    # The single-bucket setup, from the environment alone.
+    single = load({"STORAGE_BACKEND": "memory", "GATEWAY_SHA256": "On_Request"})
+    assert single.sha256_choices() == {"default": "on_request"}
+
+
+@pytest.mark.parametrize("value", ["sometimes", "", "true"])
+def test_bad_sha256_choice_in_a_bucket_table_is_named(tmp_path, value):
+    path = tmp_path / "buckets.toml"
+    path.write_text(f"[buckets.media]\nbackend = 'local'\nsha256 = '{value}'\n")
+    with pytest.raises(ConfigError, match="always or on_request") as error:
+        load({"GATEWAY_CONFIG": str(path)})
+    assert error.value.setting == "buckets.media.sha256"
+
+
+def test_bad_gateway_wide_sha256_choice_is_named():
+    with pytest.raises(ConfigError, match="always or on_request") as error:
+        load({"GATEWAY_SHA256": "never"})
+    assert error.value.setting == "GATEWAY_SHA256"

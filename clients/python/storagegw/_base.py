@@ -30,8 +30,10 @@ class ClientBase:
         chunk_size: int,
         retry: RetryPolicy | None,
         resumable_threshold: int,
+        verify_sha256: bool = False,
     ) -> None:
         self.target = target
+        self.verify_sha256 = verify_sha256
         self.retry = retry if retry is not None else RetryPolicy()
         self.resumable_threshold = resumable_threshold
         self.bucket = bucket
@@ -40,6 +42,10 @@ class ClientBase:
 
     def _bucket(self, bucket: str | None) -> str:
         return self.bucket if bucket is None else bucket
+
+    def _verifies_sha256(self, verify_sha256: bool | None) -> bool:
+        """A call's verify_sha256: its own, else the client's."""
+        return self.verify_sha256 if verify_sha256 is None else verify_sha256
 
     # ------------------------------------------------------------ uploads
 
@@ -51,8 +57,11 @@ class ClientBase:
         if_match: str | None,
         if_none_match: str | None,
         if_generation_match: int | None,
+        verify_sha256: bool = False,
     ) -> SpecFor:
-        """The PutSpec, once the source's content type and size are known."""
+        """The PutSpec, once the source's content type and size are known.
+        verify_sha256: the client sends the object's SHA-256 to be checked,
+        so it asks the gateway to compute one whatever the bucket's choice."""
         bucket_name = self._bucket(bucket)
         conditions = _conditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
@@ -66,6 +75,7 @@ class ClientBase:
                 metadata=metadata,
                 size=size,
                 conditions=conditions,
+                compute_sha256=verify_sha256,
             )
 
         return spec

@@ -113,7 +113,10 @@ def _put_resumable(client: Client, args: argparse.Namespace) -> int:
     try:
         if args.upload_id:
             info = client.resume_upload(
-                args.upload_id, args.file, progress=bar.update if bar else None
+                args.upload_id,
+                args.file,
+                progress=bar.update if bar else None,
+                verify_sha256=args.verify_sha256 or None,
             )
         else:
             info = _put_file(client, args, args.file, bar, announce)
@@ -159,6 +162,7 @@ def _put_file(
         resumable=True if announce is not None else None,
         keep_upload=announce is not None,
         on_upload_start=announce,
+        verify_sha256=args.verify_sha256 or None,
     )
 
 

@@ -79,6 +79,11 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     put.add_argument(
         "--upload-id", metavar="ID", help="continue this upload from its persisted size"
     )
+    put.add_argument(
+        "--verify-sha256",
+        action="store_true",
+        help="also compute the SHA-256 and have the gateway check and store it",
+    )
 
     status = command(
         "upload-status", "show a resumable upload's progress", handlers.run_upload_status

@@ -193,6 +193,7 @@ def put_spec(
     metadata: Mapping[str, str] | None = None,
     size: int | None = None,
     conditions: storage_pb2.Preconditions | None = None,
+    compute_sha256: bool = False,
 ) -> storage_pb2.PutSpec:
     if size is not None and size < 0:
         raise ValueError("size must not be negative")
@@ -203,6 +204,7 @@ def put_spec(
         metadata=dict(metadata or {}),
         size=size,
         preconditions=conditions,
+        compute_sha256=compute_sha256,
     )
 
 

@@ -3,8 +3,10 @@ against what the gateway reports (no I/O here).
 
 ObjectDigest is fed each chunk with the CRC32C already computed for it (to
 send it, or to check it on arrival), so the whole-object CRC32C is combined
-from the chunks' and no byte is read twice for it; SHA-256 reads each byte
-once. Uploads and downloads, plain and resumable, all keep one.
+from the chunks' and no byte is read twice for it; SHA-256, when kept, reads
+each byte once. Uploads and downloads, plain and resumable, all keep one; an
+upload keeps the SHA-256 only when asked to verify it (verify_sha256), since
+the gateway computes the one it stores from bytes the CRC32C vouches for.
 """
 
 from __future__ import annotations
@@ -80,8 +82,11 @@ class ObjectDigest:
             self._sha256.update(data)
 
     def check(self, info: ObjectInfo, what: str) -> ObjectInfo:
-        """`info` if the stored object has exactly these bytes, else raise."""
-        return check_stored(info, self.size, self.crc32c, self.sha256, what)
+        """`info` if the stored object has exactly these bytes, else raise.
+        Without a SHA-256 of its own, the gateway's is taken as it is: the
+        whole object's CRC32C, checked here, vouches for the bytes it hashed."""
+        sha256 = self.sha256 if self._sha256 is not None else info.sha256
+        return check_stored(info, self.size, self.crc32c, sha256, what)
 
 
 def check_stored(

@@ -61,9 +61,14 @@ def put_bytes(
     if_none_match: str | None = None,
     if_match: str | None = None,
     if_generation_match: int | None = None,
+    verify_sha256: bool | None = None,
 ) -> Flow[ObjectInfo]:
-    """Store `data` under `key`. if_none_match="*" only creates."""
-    spec = self._spec_for(key, bucket, metadata, if_match, if_none_match, if_generation_match)
+    """Store `data` under `key`. if_none_match="*" only creates.
+
+    verify_sha256 (None: the client's setting) as for put_file."""
+    conditions = (if_match, if_none_match, if_generation_match)
+    sha256 = self._verifies_sha256(verify_sha256)
+    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256=sha256)
     info: ObjectInfo = yield PutSource([bytes(data)], content_type, len(data), spec, None)
     return info
 
@@ -80,12 +85,18 @@ def start_upload(
     if_none_match: str | None = None,
     if_match: str | None = None,
     if_generation_match: int | None = None,
+    verify_sha256: bool | None = None,
 ) -> Flow[UploadSession]:
     """Start a resumable upload; send its data with resume_upload().
 
     The conditions are checked now and again when the upload commits.
+    verify_sha256 (None: the client's setting): the upload computes the
+    object's SHA-256 whatever the bucket's choice, so that resume_upload
+    with verify_sha256=True can have its own checked.
     """
-    spec = self._spec_for(key, bucket, metadata, if_match, if_none_match, if_generation_match)
+    conditions = (if_match, if_none_match, if_generation_match)
+    sha256 = self._verifies_sha256(verify_sha256)
+    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256=sha256)
     return _flows.start_upload(spec(content_type, size), self.timeout)
 
 

@@ -4,7 +4,7 @@ here; the retry-and-resume loops are in _flows.py).
 Uploads: a resumable upload is a StartUpload, then Put streams that each
 continue it from the gateway's persisted size (QueryUpload). SegmentStream
 builds one such stream from a seekable source; an ObjectDigest computes the
-whole object's CRC32C and SHA-256 while the file is read, exactly once per
+whole object's CRC32C (and SHA-256, with verify_sha256) while the file is read, exactly once per
 byte however often a part is re-sent, so the last message can carry them
 (the gateway refuses to commit other bytes) and the stored object is checked
 against them at the end.
@@ -67,12 +67,15 @@ def fresh_status(upload_id: str) -> UploadStatus:
 
 
 class UploadSource:
-    """A seekable upload source, read from any offset, digested as read."""
+    """A seekable upload source, read from any offset, digested as read
+    (its SHA-256 too with sha256=True, to have the gateway check it)."""
 
-    def __init__(self, file: BinaryIO | BinaryReader, chunk_size: int) -> None:
+    def __init__(
+        self, file: BinaryIO | BinaryReader, chunk_size: int, *, sha256: bool = False
+    ) -> None:
         self.file = file
         self.chunk_size = chunk_size
-        self.digest = ObjectDigest()
+        self.digest = ObjectDigest(sha256=sha256)
         self._base = cast(BinaryIO, file).tell()
 
     @staticmethod
@@ -305,18 +308,24 @@ def check_ranges(info: ObjectInfo, ranges: list[DownloadResume], what: str) -> O
 
 
 def open_upload_source(
-    source: object, chunk_size: int, content_type: str | None, size: int | None
+    source: object,
+    chunk_size: int,
+    content_type: str | None,
+    size: int | None,
+    sha256: bool = False,
 ) -> tuple[UploadSource, BinaryIO | None, str | None, int | None]:
-    """(source, the file to close if opened here, content type, size)."""
+    """(source, the file to close if opened here, content type, size);
+    sha256: the source's SHA-256 is computed too (see UploadSource)."""
     path = _common.source_path(source)
     if path is not None:
         file, content_type, size = _files.open_path(path, content_type, size)
-        return UploadSource(file, chunk_size), file, content_type, size
+        return UploadSource(file, chunk_size, sha256=sha256), file, content_type, size
     if not UploadSource.resumable(source):
         raise ValueError("a resumable upload needs a path, bytes or a seekable binary file")
     if size is None and isinstance(source, bytes | bytearray | memoryview):
         size = len(source)
-    return UploadSource(UploadSource.wrap(source), chunk_size), None, content_type, size
+    upload = UploadSource(UploadSource.wrap(source), chunk_size, sha256=sha256)
+    return upload, None, content_type, size
 
 
 def wants_resumable(

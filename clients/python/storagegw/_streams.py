@@ -28,14 +28,16 @@ class PutStream:
     re-cuts the blocks into chunk_size chunks, each with its CRC32C, as
     serialized messages (see _wire); finish()
     gives the last message with the rest of the data, the whole-object CRC32C
-    and SHA-256, and finish_write.
+    (and SHA-256, computed only when the spec asks the gateway for one,
+    compute_sha256: the client asks only to have its own checked), and
+    finish_write.
     """
 
     def __init__(self, spec: storage_pb2.PutSpec, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.spec = spec
         self.chunk_size = check_chunk_size(chunk_size)
         self._pending = bytearray()
-        self._digest = ObjectDigest()
+        self._digest = ObjectDigest(sha256=spec.compute_sha256)
         self._finished = False
 
     @property

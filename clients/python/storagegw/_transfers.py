@@ -55,6 +55,7 @@ def put_file(
     retry: RetryPolicy | None = None,
     keep_upload: bool = False,
     on_upload_start: Callable[[UploadSession], None] | None = None,
+    verify_sha256: bool | None = None,
 ) -> Flow[ObjectInfo]:
     """Store an object from a path, a binary file object or an iterable of bytes.
 
@@ -69,23 +70,32 @@ def put_file(
     a broken connection the client waits (exponential backoff with
     jitter, per `retry` or the client's policy), asks the gateway how much
     it holds (QueryUpload) and continues from there. The whole object's
-    CRC32C and SHA-256, computed while reading the source, go with the
-    last message and are compared with the stored object's. Retrying is
-    safe whatever the if_* conditions: the upload id makes every
-    continuation idempotent. An error that retrying cannot fix (a failed
-    precondition, say) is raised at once. On any failure, including
+    CRC32C, computed while reading the source, goes with the last message
+    and is compared with the stored object's. Retrying is safe whatever the
+    if_* conditions: the upload id makes every continuation idempotent. An
+    error that retrying cannot fix (a failed precondition, say) is raised
+    at once. On any failure, including
     KeyboardInterrupt or cancellation, the upload is aborted (best effort)
     unless keep_upload=True; to resume it later, get its id from
     on_upload_start (called with the UploadSession before any data is
     sent) and call resume_upload(). resumable=False sends one plain Put,
     never retried; a non-seekable source cannot be resumable.
+
+    verify_sha256 (None: the client's setting, False unless set): the
+    client also computes the object's SHA-256 and sends it, and the gateway
+    stores the object only if its own matches, whatever the bucket's choice
+    of SHA-256. Without it the client computes none: the object's SHA-256
+    is the gateway's (ObjectInfo.sha256, None in a bucket that computes it
+    only on request), over bytes the CRC32C checks end to end.
     """
-    spec = self._spec_for(key, bucket, metadata, if_match, if_none_match, if_generation_match)
+    conditions = (if_match, if_none_match, if_generation_match)
+    sha256 = self._verifies_sha256(verify_sha256)
+    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256=sha256)
     threshold = self.resumable_threshold
     if not (yield Blocking(partial(wants_resumable, resumable, source, size, threshold))):
         info: ObjectInfo = yield _effects.PutSource(source, content_type, size, spec, progress)
         return info
-    opened = partial(open_upload_source, source, self.chunk_size, content_type, size)
+    opened = partial(open_upload_source, source, self.chunk_size, content_type, size, sha256)
     upload_source, file, content_type, size = yield Blocking(opened)
     try:
         return (
@@ -114,13 +124,17 @@ def resume_upload(
     *,
     progress: Progress | None = None,
     retry: RetryPolicy | None = None,
+    verify_sha256: bool | None = None,
 ) -> Flow[ObjectInfo]:
     """Send `source` (a path, bytes or seekable file with the whole
     object) to an upload from its persisted size, retrying as put_file
     does, and return the verified object. The bytes the gateway already
     holds are read (not sent) for the whole-object checksums. The upload
-    is the caller's: it is not aborted on failure (see abort_upload)."""
-    opened = partial(open_upload_source, source, self.chunk_size, None, None)
+    is the caller's: it is not aborted on failure (see abort_upload).
+    verify_sha256 as for put_file; in a bucket that computes SHA-256 only
+    on request, the upload must have been started with it too."""
+    sha256 = self._verifies_sha256(verify_sha256)
+    opened = partial(open_upload_source, source, self.chunk_size, None, None, sha256)
     upload_source, file, _, _ = yield Blocking(opened)
     try:
         policy = retry or self.retry

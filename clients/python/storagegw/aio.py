@@ -65,8 +65,11 @@ class AsyncClient(Methods, AsyncClosedOnExit):
         token: str | None = None,
         token_provider: AsyncTokenProvider | None = None,
         load_balancing: str | None = None,
+        verify_sha256: bool = False,
     ) -> None:
-        super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
+        super().__init__(
+            target, bucket, timeout, chunk_size, retry, resumable_threshold, verify_sha256
+        )
         auth = AsyncCallAuth(token, token_provider)
         credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
         self._transport = AsyncTransport(

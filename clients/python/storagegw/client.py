@@ -5,7 +5,8 @@
         client.download_file("2024/cat.jpg", "copy.jpg")
 
 Every transfer is checked end to end: each chunk carries its CRC32C, and the
-whole object's CRC32C and SHA-256 are compared after upload and download.
+whole object's CRC32C is compared after upload and download, and its SHA-256
+after a download (and after an upload with verify_sha256).
 Errors are raised as storagegw.errors.StorageError subclasses.
 """
 
@@ -64,6 +65,11 @@ class Client(Methods, ClosedOnExit):
             addresses such as a Kubernetes headless Service): calls are spread
             over them, and a replica that stops answering is left out. None
             keeps gRPC's default (pick_first: one address at a time).
+        verify_sha256: uploads compute the object's SHA-256 and have the
+            gateway check it (and store it, whatever the bucket's choice);
+            each upload call may say otherwise. False by default: the
+            client computes only the CRC32C, and the object's SHA-256 is
+            the one the gateway computes, if its bucket does.
     """
 
     def __init__(
@@ -81,8 +87,11 @@ class Client(Methods, ClosedOnExit):
         token: str | None = None,
         token_provider: TokenProvider | None = None,
         load_balancing: str | None = None,
+        verify_sha256: bool = False,
     ) -> None:
-        super().__init__(target, bucket, timeout, chunk_size, retry, resumable_threshold)
+        super().__init__(
+            target, bucket, timeout, chunk_size, retry, resumable_threshold, verify_sha256
+        )
         auth = CallAuth(token, token_provider)
         credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
         self._transport = SyncTransport(

@@ -61,6 +61,7 @@ from gateway.backends.local.uploads import LocalUploads
 from gateway.backends.observer import StoreObserver
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import listing, ranges
+from gateway.domain.checksums import etag_of
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
 from gateway.domain.errors import backend_unavailable, object_not_found, unsupported
@@ -186,7 +187,9 @@ class LocalBackend:
         self._path(key)  # reject keys this filesystem cannot store before any byte
         return LocalWriter(self._commit, key, options, self._tmp, self._observer)
 
-    async def _commit(self, writer: Finishable, crc32c: int | None, sha256: bytes) -> ObjectMeta:
+    async def _commit(
+        self, writer: Finishable, crc32c: int | None, sha256: bytes | None
+    ) -> ObjectMeta:
         key = writer.key
         path = self._path(key)
         with storage_errors(key):
@@ -194,13 +197,13 @@ class LocalBackend:
                 return await run_to_completion(self._commit_sync, writer, path, crc32c, sha256)
 
     def _commit_sync(
-        self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes
+        self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes | None
     ) -> ObjectMeta:
         with self._key_file_locks.hold(writer.key):
             return self._commit_locked(writer, path, crc32c, sha256)
 
     def _commit_locked(
-        self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes
+        self, writer: Finishable, path: str, crc32c: int | None, sha256: bytes | None
     ) -> ObjectMeta:
         key, options = writer.key, writer.options
         current = read_current(path, key)
@@ -209,7 +212,7 @@ class LocalBackend:
         meta = ObjectMeta(
             key=key,
             size=writer.size,
-            etag=sha256.hex()[:32],
+            etag=etag_of(sha256),
             generation=self._next_generation(current),
             create_time_ns=now,
             update_time_ns=now,
@@ -270,9 +273,7 @@ class LocalBackend:
         reader = await self._open_reader(request.source_key, 0, None, request.source_conditions)
         try:
             source = reader.meta
-            sha256 = source.sha256
-            if sha256 is None:  # read_header refuses such headers
-                raise RuntimeError(f"local backend: {request.source_key!r} has no sha256")
+            sha256 = source.sha256  # None: stored without one (its bucket's choice)
             if not request.replace_metadata:
                 options = WriteOptions(
                     content_type=source.content_type,

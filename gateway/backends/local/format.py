@@ -5,7 +5,7 @@ Each object file is a header followed by the object's raw bytes:
     b"SGW1"              magic
     N                    4-byte big-endian length of the JSON that follows
     N bytes of JSON      size, content_type, metadata, etag, generation,
-                         crc32c, sha256 (hex), create_time_ns, update_time_ns,
+                         crc32c, sha256 (hex; "": not computed), create_time_ns, update_time_ns,
                          padded with trailing spaces
     data                 size bytes
 
@@ -205,7 +205,8 @@ def encode_header(meta: ObjectMeta) -> bytes:
         "etag": meta.etag,
         "generation": meta.generation,
         "crc32c": meta.crc32c,
-        "sha256": None if meta.sha256 is None else meta.sha256.hex(),
+        # "": not computed (the bucket's choice); a header without one is damaged.
+        "sha256": "" if meta.sha256 is None else meta.sha256.hex(),
         "create_time_ns": meta.create_time_ns,
         "update_time_ns": meta.update_time_ns,
     }
@@ -245,6 +246,8 @@ def read_header(fd: int, key: str, path: str) -> Header:
     try:
         doc = json.loads(raw)
         sha256 = doc.get("sha256")
+        if not isinstance(sha256, str):
+            raise ValueError("no sha256")
         metadata = doc.get("metadata") or {}
         meta = ObjectMeta(
             key=key,
@@ -256,7 +259,7 @@ def read_header(fd: int, key: str, path: str) -> Header:
             content_type=str(doc.get("content_type") or DEFAULT_CONTENT_TYPE),
             metadata={str(k): str(v) for k, v in metadata.items()},
             crc32c=None if doc.get("crc32c") is None else int(doc["crc32c"]),
-            sha256=None if sha256 is None else bytes.fromhex(sha256),
+            sha256=bytes.fromhex(sha256) if sha256 else None,
         )
         _check_meta(meta)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -269,7 +272,8 @@ def read_header(fd: int, key: str, path: str) -> Header:
 
 def _check_meta(meta: ObjectMeta) -> None:
     """Raise ValueError for a header no commit writes (see encode_header)."""
-    if meta.size < 0 or meta.sha256 is None or len(meta.sha256) != 32:
+    # No sha256 (written as ""): the bucket computes it only on request.
+    if meta.size < 0 or (meta.sha256 is not None and len(meta.sha256) != 32):
         raise ValueError("size or sha256 out of range")
     # Lone surrogates (from JSON escapes) cannot be sent: encode raises ValueError.
     meta.content_type.encode()

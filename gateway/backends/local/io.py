@@ -198,7 +198,7 @@ class Finishable(Protocol):
 
 
 # The backend's commit: (writer, crc32c, sha256) -> metadata of the new object.
-Committer = Callable[[Finishable, int | None, bytes], Awaitable[ObjectMeta]]
+Committer = Callable[[Finishable, int | None, bytes | None], Awaitable[ObjectMeta]]
 
 
 def _create_temp(tmp_dir: str) -> tuple[int, str]:

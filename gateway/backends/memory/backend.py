@@ -18,7 +18,6 @@ objects being replaced.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import time
 from collections.abc import AsyncIterator
 
@@ -31,6 +30,7 @@ from gateway.backends.base import (
 from gateway.backends.memory.uploads import MemoryUploads
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import listing, ranges
+from gateway.domain.checksums import etag_of
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
 from gateway.domain.errors import GatewayError, Reason, quota_exceeded, unsupported
@@ -52,10 +52,6 @@ def _check_supported(options: WriteOptions) -> None:
     for name in ("storage_class", "server_side_encryption", "kms_key_id"):
         if getattr(options, name):
             raise unsupported(option=name, backend=KIND)
-
-
-def _etag(sha256: bytes) -> str:
-    return sha256.hex()[:32]
 
 
 class _MemoryReader(RangeReader):
@@ -250,14 +246,14 @@ class MemoryBackend:
         metadata: dict[str, str],
         data: bytes,
         crc32c: int | None,
-        sha256: bytes,
+        sha256: bytes | None,
         previous: ObjectMeta | None,
     ) -> ObjectMeta:
         now = time.time_ns()
         meta = ObjectMeta(
             key=key,
             size=len(data),
-            etag=_etag(sha256),
+            etag=etag_of(sha256),
             generation=self._next_generation(previous),
             create_time_ns=now,
             update_time_ns=now,
@@ -357,7 +353,8 @@ class MemoryBackend:
         check_conditions(key, request.options.conditions, current, read=False)
         self._check_fits(key, len(data), None)
         content_type, metadata = request.content_of(source)
-        sha256 = source.sha256 if source.sha256 is not None else hashlib.sha256(data).digest()
+        # The source's SHA-256 if it has one (its bucket's choice), as other drivers' copies.
+        sha256 = source.sha256
         return self._store(key, content_type, metadata, data, source.crc32c, sha256, current)
 
     async def probe(self) -> None:

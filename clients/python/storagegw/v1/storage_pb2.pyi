@@ -110,7 +110,12 @@ class ObjectInfo(_message.Message):
     crc32c: _builtins.int
     """CRC32C (Castagnoli) of the whole object, when known."""
     sha256: _builtins.bytes
-    """SHA-256 of the whole object (32 bytes), when known; empty otherwise."""
+    """SHA-256 of the whole object (32 bytes), when known; empty otherwise:
+    the gateway computes it for every object only in a bucket whose setting
+    `sha256` is "always" (the default), else only for a write that asks for
+    it (PutSpec.compute_sha256) or promises one (expected_checksums.sha256).
+    The CRC32C is always known for an object the gateway wrote.
+    """
     storage_class: _builtins.str
     """Backend storage class, where the backend has one (for example STANDARD)."""
     @_builtins.property
@@ -296,6 +301,7 @@ class PutSpec(_message.Message):
     STORAGE_CLASS_FIELD_NUMBER: _builtins.int
     SERVER_SIDE_ENCRYPTION_FIELD_NUMBER: _builtins.int
     KMS_KEY_ID_FIELD_NUMBER: _builtins.int
+    COMPUTE_SHA256_FIELD_NUMBER: _builtins.int
     bucket: _builtins.str
     """Bucket; empty means the default bucket."""
     key: _builtins.str
@@ -319,6 +325,16 @@ class PutSpec(_message.Message):
     """
     kms_key_id: _builtins.str
     """KMS key id when server_side_encryption is "aws:kms"."""
+    compute_sha256: _builtins.bool
+    """Compute and store the object's SHA-256 (ObjectInfo.sha256) even when the
+    bucket computes it only on request (its setting `sha256` is
+    "on_request"); a bucket whose setting is "always" computes it anyway.
+    A SHA-256 in expected_checksums asks for it too. One sent only in the
+    last message's object_checksums is checked only when the gateway
+    computes it: in an "on_request" bucket set this field as well, or the
+    Put fails with INVALID_ARGUMENT and nothing is stored. For a resumable
+    upload the choice is made once, by StartUpload's spec.
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """User metadata: at most 8 KiB (8,192 bytes) of keys and values together,
@@ -346,10 +362,11 @@ class PutSpec(_message.Message):
         storage_class: _builtins.str = ...,
         server_side_encryption: _builtins.str = ...,
         kms_key_id: _builtins.str = ...,
+        compute_sha256: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_size", b"_size", "expected_checksums", b"expected_checksums", "preconditions", b"preconditions", "size", b"size"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_size", b"_size", "bucket", b"bucket", "content_type", b"content_type", "expected_checksums", b"expected_checksums", "key", b"key", "kms_key_id", b"kms_key_id", "metadata", b"metadata", "preconditions", b"preconditions", "server_side_encryption", b"server_side_encryption", "size", b"size", "storage_class", b"storage_class"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_size", b"_size", "bucket", b"bucket", "compute_sha256", b"compute_sha256", "content_type", b"content_type", "expected_checksums", b"expected_checksums", "key", b"key", "kms_key_id", b"kms_key_id", "metadata", b"metadata", "preconditions", b"preconditions", "server_side_encryption", b"server_side_encryption", "size", b"size", "storage_class", b"storage_class"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__size: _TypeAlias = _typing.Literal["size"]  # noqa: Y015
     _WhichOneofArgType__size: _TypeAlias = _typing.Literal["_size", b"_size"]  # noqa: Y015
@@ -397,7 +414,8 @@ class PutRequest(_message.Message):
     @_builtins.property
     def object_checksums(self) -> Global___ObjectChecksums:
         """Whole-object checksums, usually on the last message (they may also be
-        given in PutSpec.expected_checksums; both must then agree).
+        given in PutSpec.expected_checksums; both must then agree). A sha256
+        here needs the gateway to compute one (see PutSpec.compute_sha256).
         """
 
     def __init__(
