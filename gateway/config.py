@@ -4,8 +4,9 @@ Names follow svc-infra where it has one (STORAGE_*); the gateway's own
 settings are GATEWAY_*. Every problem raises ConfigError naming the setting,
 so a bad start says exactly what to fix.
 
-This module knows the gateway-wide settings and the buckets table; a
-bucket's driver settings are read by the driver's own spec (found in
+This module knows the gateway-wide settings; gateway/bucket_config.py reads
+the buckets (from the environment or the file's [buckets.NAME] tables), and
+a bucket's driver settings are read by the driver's own spec (found in
 gateway.backends.registry by the bucket's kind).
 """
 
@@ -13,25 +14,18 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from gateway.access.settings import AccessSettings, load_access_settings
-from gateway.backends import registry
-from gateway.backends.base import Backend
-from gateway.backends.observer import StoreObserver
-from gateway.backends.spec import DriverSpec
+from gateway.bucket_config import BucketConfig, env_bucket, file_buckets
 from gateway.core.url_secret import parse_secrets
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
-from gateway.domain.errors import GatewayError
-from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import (
     KIB,
     MIB,
-    BucketTable,
     ConfigError,
     parse_duration,
     parse_positive,
@@ -50,35 +44,6 @@ __all__ = ["BucketConfig", "Config", "ConfigError", "load", "parse_duration", "p
 DEFAULT_CHUNK_SIZE = 1 * MIB
 MAX_CHUNK_SIZE = 2 * MIB
 DEFAULT_MAX_MESSAGE_SIZE = 4 * MIB
-# Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256")
-
-
-@dataclass(frozen=True, slots=True)
-class BucketConfig:
-    name: str
-    backend: str
-    # The driver's settings, as its spec read them (S3Settings, LocalSettings...).
-    settings: Any
-    # What this bucket's unfinished resumable uploads may hold (None: the
-    # gateway-wide GATEWAY_MAX_UNFINISHED_UPLOAD_BYTES).
-    max_unfinished_upload_bytes: int | None = None
-    # When its writes compute the object's SHA-256 (None: GATEWAY_SHA256's choice).
-    sha256: Sha256Choice | None = None
-
-    def build(self, observer: StoreObserver | None = None) -> Backend:
-        """The driver serving this bucket (not yet probed), reporting its
-        store requests and fsyncs to observer."""
-        return registry.build(self.backend, self.settings, observer)
-
-    def __getattr__(self, name: str) -> Any:
-        """The driver's settings by its kind (bucket.s3: None on another
-        backend), and their fields (bucket.path of a local bucket)."""
-        if name.startswith("__") or name in ("backend", "settings"):
-            raise AttributeError(name)
-        if name in registry.kinds():
-            return self.settings if name == self.backend else None
-        return getattr(self.settings, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,80 +215,6 @@ def _buffered_bytes(env: Mapping[str, str], max_message: int) -> int:
     return size
 
 
-def _spec(setting: str, kind: str) -> DriverSpec[Any]:
-    spec = registry.spec_of(kind)
-    if spec is None:
-        raise ConfigError(setting, f"{kind!r} is not one of {', '.join(registry.kinds())}")
-    return spec
-
-
-def _check_name(setting: str, name: str) -> None:
-    try:
-        validate_bucket(name)
-    except GatewayError as error:
-        raise ConfigError(setting, error.message) from None
-
-
-def _env_bucket(name: str, env: Mapping[str, str], base_path: Path) -> BucketConfig:
-    """Without GATEWAY_CONFIG, the one bucket: on STORAGE_BACKEND, or else on
-    the driver whose settings the environment holds (as svc-infra decides),
-    or else local; its settings from the driver's variables."""
-    spec = _spec("STORAGE_BACKEND", env.get("STORAGE_BACKEND") or registry.detect(env) or "local")
-    _check_name("GATEWAY_DEFAULT_BUCKET", name)
-    values = {field: env[var] for field, var in spec.env_names.items() if var in env}
-    names = spec.env_names
-    table = BucketTable(name, values, lambda field: names.get(field, field), env, base_path)
-    return BucketConfig(name, spec.kind, spec.read(table))
-
-
-def _file_bucket(
-    name: str, table: Mapping[str, Any], env: Mapping[str, str], base_path: Path
-) -> BucketConfig:
-    """Bucket `name` from its [buckets.NAME] table; its driver's spec reads
-    all but `backend` and the settings every bucket may have."""
-    setting = f"buckets.{name}"
-    _check_name(setting, name)
-    spec = _spec(f"{setting}.backend", str(table.get("backend", "local")))
-    own = {k: v for k, v in table.items() if k not in ("backend", *COMMON_FIELDS)}
-    unknown = set(own) - set(spec.fields)
-    if unknown:
-        raise ConfigError(setting, f"unknown setting(s) {', '.join(sorted(unknown))}")
-    settings = spec.read(BucketTable(name, own, lambda field: f"{setting}.{field}", env, base_path))
-    cap = table.get("max_unfinished_upload_bytes")
-    if cap is not None:
-        cap = parse_size(f"{setting}.max_unfinished_upload_bytes", str(cap))
-    sha256 = table.get("sha256")
-    if sha256 is not None:
-        sha256 = parse_sha256_choice(f"{setting}.sha256", str(sha256))
-    return BucketConfig(name, spec.kind, settings, cap, sha256)
-
-
-def _file_buckets(
-    path: Path, env: Mapping[str, str], base_path: Path
-) -> tuple[dict[str, BucketConfig], str, str | None]:
-    """The buckets of GATEWAY_CONFIG's file, the default one's name, and the
-    file's `workers` (None: not set)."""
-    try:
-        document = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ConfigError("GATEWAY_CONFIG", f"cannot read {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError("GATEWAY_CONFIG", f"{path} is not valid TOML: {error}") from None
-    tables = document.get("buckets", {})
-    if not isinstance(tables, dict) or not tables:
-        raise ConfigError("GATEWAY_CONFIG", f"{path} defines no [buckets.NAME] table")
-    buckets = {}
-    for name, table in tables.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"buckets.{name}", "must be a table")
-        buckets[name] = _file_bucket(name, table, env, base_path)
-    file_default = document.get("default_bucket")
-    file_default = None if file_default is None else str(file_default)
-    default = env.get("GATEWAY_DEFAULT_BUCKET") or file_default or next(iter(buckets))
-    workers = document.get("workers")
-    return buckets, default, None if workers is None else str(workers)
-
-
 def load(env: Mapping[str, str]) -> Config:
     """Build the configuration from env (os.environ in production)."""
     env = {name: value for name, value in env.items() if value}  # empty means unset
@@ -331,9 +222,9 @@ def load(env: Mapping[str, str]) -> Config:
     config_file = _read(env, "GATEWAY_CONFIG", _DEFAULT.config_file, lambda _, text: Path(text))
     if config_file is None:
         default = env.get("GATEWAY_DEFAULT_BUCKET", "default")
-        buckets, workers_in_file = {default: _env_bucket(default, env, base_path)}, None
+        buckets, workers_in_file = {default: env_bucket(default, env, base_path)}, None
     else:
-        buckets, default, workers_in_file = _file_buckets(config_file, env, base_path)
+        buckets, default, workers_in_file = file_buckets(config_file, env, base_path)
     if default not in buckets:
         raise ConfigError("GATEWAY_DEFAULT_BUCKET", f"{default!r} is not a configured bucket")
     chunk_size, max_message = _message_sizes(env)
