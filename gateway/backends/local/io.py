@@ -335,7 +335,10 @@ class LocalWriter:
         try:
             return await self._commit(self, checksums.crc32c, checksums.sha256)
         finally:
-            await asyncio.shield(self.abort())
+            # Committed, the writer has no file left to remove: closed here,
+            # without the task a shielded abort() costs.
+            if not self._abort_on_loop():
+                await asyncio.shield(self.abort())
 
     def _discard(self) -> None:
         with self._lock:
@@ -364,6 +367,12 @@ class LocalWriter:
             return True
         finally:
             self._lock.release()
+
+    def _abort_on_loop(self) -> bool:
+        """abort(), if it needs no thread; whether the writer is done now."""
+        if not self._done and self._close_without_file():
+            self._done = True
+        return self._done
 
     async def abort(self) -> None:
         if self._done:
