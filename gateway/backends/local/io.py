@@ -340,10 +340,10 @@ class LocalWriter:
         try:
             return await self._commit(self, checksums.crc32c, checksums.sha256)
         finally:
-            # Committed, the writer has no file left to remove: closed here,
-            # without the task a shielded abort() costs.
-            if not self._abort_on_loop():
+            # Committed, it has no file left: closed here, without abort()'s task.
+            if not self._done and not self._close_without_file():
                 await asyncio.shield(self.abort())
+            self._done = True
 
     def _discard(self) -> None:
         with self._lock:
@@ -372,12 +372,6 @@ class LocalWriter:
             return True
         finally:
             self._lock.release()
-
-    def _abort_on_loop(self) -> bool:
-        """abort(), if it needs no thread; whether the writer is done now."""
-        if not self._done and self._close_without_file():
-            self._done = True
-        return self._done
 
     async def abort(self) -> None:
         if self._done:
