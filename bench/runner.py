@@ -75,7 +75,8 @@ class Runner:
             "gateway Put: spec message, chunk-size data messages each with its CRC32C, last "
             "message with the whole-object CRC32C + SHA-256 and finish_write; data messages are "
             "pre-encoded wire bytes (checked equal to protobuf's), checksums computed before "
-            "timing, so the driver costs one memcpy per chunk for both servers",
+            "timing, so the driver costs one memcpy per chunk for both servers; a small "
+            "object (under 64 KiB) is one message, spec included, as the client sends it",
             "gateway Get: the driver parses GetResponse but does NOT verify CRC32C (measuring "
             "the server)",
             "raw server: identity serializers, no protobuf/checksums/disk; Download cuts every "

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from bench.raw_server import encode_small_put
+from storagegw._streams import SMALL_PUT
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 
@@ -57,13 +58,18 @@ class CellResult:
 
 
 def _gateway_put_messages(key: str, payload: Payload) -> list[pb.PutRequest]:
-    # As the bundled client sends it: the spec alone, then the data with finish_write.
+    # As the bundled client sends it: the spec alone, then the data with
+    # finish_write; an object under SMALL_PUT in one message with its spec.
+    spec = pb.PutSpec(key=key, size=len(payload.data))
     last = pb.PutRequest(
         chunk=pb.ChecksummedData(content=payload.data, crc32c=payload.crc32c),
         object_checksums=pb.ObjectChecksums(crc32c=payload.crc32c, sha256=payload.sha256),
         finish_write=True,
     )
-    return [pb.PutRequest(spec=pb.PutSpec(key=key, size=len(payload.data))), last]
+    if len(payload.data) < SMALL_PUT:
+        last.spec.CopyFrom(spec)
+        return [last]
+    return [pb.PutRequest(spec=spec), last]
 
 
 def sync_ops(

@@ -23,6 +23,12 @@ FIELDS = (
 )  # fmt: skip
 
 
+def enabled() -> bool:
+    """Whether audit lines are written: a caller may skip gathering their
+    fields when not."""
+    return log.isEnabledFor(logging.INFO)
+
+
 def record(
     *,
     principal: Principal,

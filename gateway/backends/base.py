@@ -80,6 +80,11 @@ class ObjectReader(Protocol):
         off the event loop for large chunks), each with its size. A driver
         reading in worker threads encodes in the same hop as it reads."""
 
+    def held(self) -> bytes | None:
+        """The whole range's bytes when the reader holds them already, with
+        no I/O left to do (a small local object, read when opened); None
+        otherwise. A front may then answer without streaming the chunks."""
+
     async def close(self) -> None:
         """Release the object (file handles...); idempotent."""
 
@@ -108,6 +113,9 @@ class RangeReader:
 
     def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         raise NotImplementedError
+
+    def held(self) -> bytes | None:
+        return None
 
     async def encoded(
         self, chunk_size: int, encode: Callable[[bytes], Encoded]

@@ -195,6 +195,13 @@ class Pump(Generic[Hashed]):
             # The gateway-wide budget of chunks in flight: over it, this stream
             # waits and reads nothing more meanwhile (backpressure).
             await budget.acquire(len(data))
+            if len(data) < OFFLOAD_THRESHOLD:
+                # Hashed on the loop, and written before the next chunk is
+                # read: two tasks and a gathering future cost more than a
+                # small chunk's whole write, which a driver mostly buffers.
+                await self._small(budget, data, crc)
+                del data
+                continue
             in_flight = asyncio.gather(self._hashed(data, crc), self.write(data))
             in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
             self._in_flight = in_flight
@@ -202,6 +209,16 @@ class Pump(Generic[Hashed]):
             # goes quiet then holds none.
             del data
         await self._settle_in_flight()
+
+    async def _small(self, budget: BufferBudget, data: bytes, crc: int | None) -> None:
+        """Hash and write a chunk under OFFLOAD_THRESHOLD here and now."""
+        try:
+            hashed = self.hash(data, crc)
+            await self.write(data)
+        finally:
+            budget.release(len(data))
+        if self.settle is not None:
+            await self.settle(hashed)
 
     async def _hashed(self, data: bytes, crc: int | None) -> Hashed:
         if len(data) < OFFLOAD_THRESHOLD:

@@ -16,9 +16,9 @@ from storagegw.v1 import storage_pb2 as pb
 
 
 def _timestamp(ns: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(ns)
-    return stamp
+    # As Timestamp.FromNanoseconds, without its Python-level checks and calls.
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return Timestamp(seconds=seconds, nanos=nanos)
 
 
 def object_info(bucket: str, meta: ObjectMeta, *, with_metadata: bool = True) -> pb.ObjectInfo:

@@ -14,6 +14,7 @@ from typing import Any
 
 from grpc.aio import ServicerContext
 
+from gateway.backends.base import ENCODE_OFFLOAD_THRESHOLD
 from gateway.core import calllog, copying, signed_urls, uploads, writes
 from gateway.core.buckets import Buckets
 from gateway.core.objects import Objects
@@ -59,6 +60,8 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
         self._signer = signer
         self._settings = settings
         self._objects = Objects(buckets, settings.page_max_bytes)
+        # The most a Get sends in one message encoded on the event loop.
+        self._small_read = min(settings.chunk_size, ENCODE_OFFLOAD_THRESHOLD - 1)
         self._put_limits = writes.PutLimits(settings.max_object_size)
         self._uploads = uploads.Uploads(
             buckets,
@@ -120,6 +123,13 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             head = wire.encode_head(
                 convert.object_info(read.bucket, reader.meta), convert.content_range(reader)
             )
+            held = reader.held()
+            if held is not None and len(held) <= self._small_read:
+                # A small range read when it was opened: one message, encoded
+                # here, without the read-ahead machinery of a stream.
+                entry.bytes += len(held)
+                yield wire.encode_chunk(held, head)
+                return
             messages = wire.reader_messages(reader, self._settings.chunk_size, head)
             async for message, size in messages:
                 entry.bytes += size

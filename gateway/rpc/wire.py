@@ -66,7 +66,9 @@ def reader_messages(
 ) -> AsyncIterator[tuple[bytes, int]]:
     """encoded_chunks of the reader's range, each chunk read and encoded by
     the driver in one go (ObjectReader.encoded)."""
-    return _ahead(reader.encoded(chunk_size, chunk_encoder(head)), head)
+    return _ahead(
+        reader.encoded(chunk_size, chunk_encoder(head)), head, total=reader.end - reader.start
+    )
 
 
 def encoded_chunks(chunks: AsyncIterator[bytes], head: bytes) -> AsyncIterator[tuple[bytes, int]]:
@@ -84,23 +86,34 @@ async def _encoded(
 
 
 async def _ahead(
-    messages: AsyncIterator[tuple[bytes, int]], head: bytes
+    messages: AsyncIterator[tuple[bytes, int]], head: bytes, total: int | None = None
 ) -> AsyncIterator[tuple[bytes, int]]:
-    """messages, the next one prepared while the current one is sent."""
-    upcoming = asyncio.ensure_future(anext(messages, None))
+    """messages, the next one prepared while the current one is sent. With
+    total (the data bytes messages hold, when known), nothing is read ahead
+    once they are all prepared: a small Get's one message costs no task."""
+    upcoming: asyncio.Future[tuple[bytes, int] | None] | None = None
     try:
-        prepared = await upcoming
+        # The first message has nothing to overlap with.
+        prepared = await anext(messages, None)
         if prepared is None:
             yield encode_chunk(b"", head), 0
             return
+        prepared_bytes = 0
         while prepared is not None:
+            prepared_bytes += prepared[1]
+            if total is not None and prepared_bytes >= total:
+                yield prepared
+                prepared = await anext(messages, None)  # the end, as a rule
+                continue
             upcoming = asyncio.ensure_future(anext(messages, None))
             yield prepared
             prepared = await upcoming
+            upcoming = None
     finally:
-        upcoming.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await upcoming
+        if upcoming is not None:
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upcoming
 
 
 def _serialize_get_response(response: bytes | pb.GetResponse) -> bytes:

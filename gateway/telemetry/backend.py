@@ -124,6 +124,10 @@ class MeteredReader:
     def end(self) -> int:
         return self._reader.end
 
+    def held(self) -> bytes | None:
+        # None: every byte served goes through chunks() or encoded(), metered.
+        return None
+
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         async for data, _ in self._metered(self._reader.chunks(chunk_size), len):
             yield data

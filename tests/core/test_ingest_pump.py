@@ -169,6 +169,26 @@ async def test_chunks_in_flight_draw_on_the_budget_and_give_it_back() -> None:
     assert limits.budget.peak <= 3000
 
 
+async def test_a_small_chunk_whose_write_fails_gives_its_budget_back() -> None:
+    # Chunks under OFFLOAD_THRESHOLD are hashed and written in place, not in a gather.
+    limits = StreamLimits(max_streams=1, idle_timeout=60, max_buffered_bytes=1 << 20)
+    written: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        if written:
+            raise GatewayError(Reason.QUOTA_EXCEEDED, "no space left")
+        written.append(data)
+
+    with limits.serving():
+        sums = StreamChecksums()
+        pump = Pump(sums, write, sums.update, Bounds())
+        with pytest.raises(GatewayError) as caught:
+            await pump.run(body(b"a" * 1000, b"b" * 2000, b"c" * 3000))
+    assert caught.value.reason is Reason.QUOTA_EXCEEDED
+    assert written == [b"a" * 1000]
+    assert limits.budget.used == 0
+
+
 class Whole:
     """A body sent whole, with its end marked."""
 

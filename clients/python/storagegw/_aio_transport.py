@@ -315,7 +315,9 @@ async def _send(
     refuses it (a failed precondition) ends the call, and a write that
     comes after the refusal has arrived raises it (see _write).
     """
-    await _write(call, stream.start())
+    first = stream.start()
+    if first is not None:  # None: the spec goes with the data
+        await _write(call, first)
     async for batch in requests:
         for request in batch:
             await _write(call, request)

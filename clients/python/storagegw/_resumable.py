@@ -135,7 +135,7 @@ class SegmentStream:
     def size(self) -> int:
         return self.position
 
-    def start(self) -> storage_pb2.PutRequest:
+    def start(self) -> storage_pb2.PutRequest | None:
         return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
 
     def feed(self, block: bytes) -> list[PutMessage]:

@@ -14,10 +14,12 @@ from storagegw._wire import PutMessage, decode_get_chunk, encode_put_chunk
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2
 
-__all__ = ["GetMessage", "GetStreamVerifier", "PutStream", "ReaderState"]
+__all__ = ["SMALL_PUT", "GetMessage", "GetStreamVerifier", "PutStream", "ReaderState"]
 
 # A Get response as received (serialized: see _wire.get_method) or parsed.
 GetMessage = storage_pb2.GetResponse | bytes
+# Objects declared smaller than this go in a single Put message (PutStream).
+SMALL_PUT = 64 * 1024
 
 
 class PutStream:
@@ -31,6 +33,11 @@ class PutStream:
     (and SHA-256, computed only when the spec asks the gateway for one,
     compute_sha256: the client asks only to have its own checked), and
     finish_write.
+
+    An object declared smaller than SMALL_PUT goes as that one last message,
+    spec included, and start() gives None: a message less costs both ends
+    more than sending its few bytes before a refusal could arrive. Should
+    its source turn out larger, the spec goes first after all.
     """
 
     def __init__(self, spec: storage_pb2.PutSpec, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
@@ -39,16 +46,30 @@ class PutStream:
         self._pending = bytearray()
         self._digest = ObjectDigest(sha256=spec.compute_sha256)
         self._finished = False
+        # The spec is still to be sent, with the first data message or the last.
+        self._spec_deferred = False
 
     @property
     def size(self) -> int:
         """Bytes put into messages so far."""
         return self._digest.size
 
-    def start(self) -> storage_pb2.PutRequest:
+    def start(self) -> storage_pb2.PutRequest | None:
+        """The spec's message; None when it goes with the data (SMALL_PUT)."""
+        if self.spec.HasField("size") and self.spec.size < SMALL_PUT:
+            self._spec_deferred = True
+            return None
         return storage_pb2.PutRequest(spec=self.spec)
 
     def feed(self, block: Buffer) -> list[PutMessage]:
+        requests = self._feed(block)
+        if requests and self._spec_deferred:
+            # More data than the spec declared: the spec goes first after all.
+            self._spec_deferred = False
+            requests.insert(0, storage_pb2.PutRequest(spec=self.spec))
+        return requests
+
+    def _feed(self, block: Buffer) -> list[PutMessage]:
         if self._finished:
             raise RuntimeError("PutStream.feed() after finish()")
         if not self._pending and isinstance(block, bytes) and len(block) == self.chunk_size:
@@ -72,7 +93,12 @@ class PutStream:
     def finish(self) -> storage_pb2.PutRequest:
         if self._finished:
             raise RuntimeError("PutStream.finish() called twice")
-        request = storage_pb2.PutRequest(write_offset=self.size)
+        if self._spec_deferred:
+            # The whole object in one message: the first, so at offset 0.
+            self._spec_deferred = False
+            request = storage_pb2.PutRequest(spec=self.spec)
+        else:
+            request = storage_pb2.PutRequest(write_offset=self.size)
         if self._pending:
             content = bytes(self._pending)
             request.chunk.content = content

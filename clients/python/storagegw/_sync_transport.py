@@ -158,7 +158,9 @@ class SyncTransport:
         call_started = threading.Event()
 
         def requests() -> Iterator[PutMessage]:
-            yield stream.start()
+            first = stream.start()
+            if first is not None:  # None: the spec goes with the data
+                yield first
             try:
                 for block in blocks:
                     for request in stream.feed(block):

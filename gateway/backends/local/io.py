@@ -106,6 +106,11 @@ class LocalReader(RangeReader):
             return cls(None, header, start, end, prefetched)
         return cls(fd, header, start, end, prefetched)
 
+    def held(self) -> bytes | None:
+        if self._fd is None and len(self._prefetched) == self._end - self._start:
+            return self._prefetched  # the whole range, read when opened
+        return None
+
     def read_at(self, size: int, position: int) -> bytes:
         """Up to size bytes of the object's data from position (blocking);
         b"" once closed."""
@@ -338,7 +343,10 @@ class LocalWriter:
         try:
             return await self._commit(self, checksums.crc32c, checksums.sha256)
         finally:
-            await asyncio.shield(self.abort())
+            # Committed, it has no file left: closed here, without abort()'s task.
+            if not self._done and not self._close_without_file():
+                await asyncio.shield(self.abort())
+            self._done = True
 
     def _discard(self) -> None:
         with self._lock:
