@@ -8,6 +8,7 @@ fake servicer that fails, or corrupts data, on purpose.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -217,12 +218,14 @@ class FakeStorage(storage_pb2_grpc.StorageServiceServicer):
     def Put(
         self, request_iterator: Iterator[pb.PutRequest], context: grpc.ServicerContext
     ) -> pb.PutResponse:
-        spec = next(request_iterator).spec
+        first = next(request_iterator)
+        spec = first.spec
         if spec.preconditions.if_none_match == "*" and spec.key in self.objects:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, "PRECONDITION_FAILED", "exists")
         data, finished = bytearray(), False
         try:
-            for message in request_iterator:
+            # The first message may carry data too (a small object goes in one).
+            for message in itertools.chain([first], request_iterator):
                 if crc(message.chunk.content) != message.chunk.crc32c:
                     abort(context, grpc.StatusCode.DATA_LOSS, "CHECKSUM_MISMATCH", "bad chunk")
                 data += message.chunk.content

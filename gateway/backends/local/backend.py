@@ -51,12 +51,12 @@ from gateway.backends.local.io import (
     Finishable,
     LocalReader,
     LocalWriter,
-    remove_temp_unless_locked,
 )
 from gateway.backends.local.key_file_locks import KeyFileLocks
 from gateway.backends.local.key_locks import KeyLocks, run_to_completion
 from gateway.backends.local.listing import walk_objects
 from gateway.backends.local.object_files import ObjectFiles
+from gateway.backends.local.temp_files import remove_temp_unless_locked
 from gateway.backends.local.uploads import LocalUploads
 from gateway.backends.observer import StoreObserver
 from gateway.backends.shared.resumable import ResumableUploads

@@ -16,17 +16,14 @@ hops as possible:
   the fd pins the generation opened, whatever happens to the key afterwards,
   and the rest is read with pread in worker threads.
 
-A writer's temp file holds an flock for as long as the writer has it, so that
-remove_temp_unless_locked, which a starting backend runs on the temp files
-left behind by a crash, spares those of writes in flight in another process.
+A writer's temp file is made by temp_files.create_temp, flocked for as long
+as the writer has it (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
@@ -43,6 +40,7 @@ from gateway.backends.local.format import (
     storage_errors,
     write_all,
 )
+from gateway.backends.local.temp_files import create_temp
 from gateway.backends.observer import StoreObserver, timed_fsync
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
@@ -62,9 +60,6 @@ Piece = TypeVar("Piece")
 
 async def _as_read(data: bytes) -> tuple[bytes, int]:
     return data, len(data)
-
-
-_FILE_MODE = 0o600
 
 
 def _truncated(key: str) -> GatewayError:
@@ -206,26 +201,6 @@ class Finishable(Protocol):
 Committer = Callable[[Finishable, int | None, bytes | None], Awaitable[ObjectMeta]]
 
 
-def _create_temp(tmp_dir: str) -> tuple[int, str]:
-    """A new, flocked, empty temp file in tmp_dir: (fd, path) (blocking)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    while True:
-        path = os.path.join(tmp_dir, secrets.token_hex(16) + ".tmp")
-        try:
-            fd = os.open(path, flags, _FILE_MODE)
-        except FileExistsError:
-            continue
-        # Best effort: a filesystem without flock only loses the guard against
-        # another process's start() removing this file.
-        with suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.fstat(fd).st_nlink:
-            return fd, path
-        # Another process's start() removed it before the flock (it unlinks
-        # under the lock, so not after): a new one.
-        os.close(fd)
-
-
 class LocalWriter:
     """An object being written: in memory while small, then in a temp file in
     root/tmp, which the backend's commit installs as the key."""
@@ -273,7 +248,7 @@ class LocalWriter:
     def _create_file(self, header: bytes) -> int:
         """Create the temp file holding header then the buffered data; its fd
         (blocking, _lock held)."""
-        fd, path = _create_temp(self._tmp_dir)
+        fd, path = create_temp(self._tmp_dir)
         try:
             write_all(fd, header)
             write_all(fd, self._buffer)
@@ -382,23 +357,3 @@ class LocalWriter:
         self._done = True
         if not self._close_without_file():
             await asyncio.to_thread(self._discard)
-
-
-def remove_temp_unless_locked(path: str) -> None:
-    """Remove a leftover temp file unless a live writer holds its flock."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        with suppress(OSError):
-            os.unlink(path)
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # Under the lock: a writer that creates the file and locks it right
-        # after finds it unlinked, and makes another (_create_temp).
-        with suppress(FileNotFoundError):
-            os.unlink(path)
-    except OSError:
-        return  # a writer in another process is using it
-    finally:
-        os.close(fd)
