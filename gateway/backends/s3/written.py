@@ -7,9 +7,10 @@ gateway computed. S3 keeps metadata as sent except that it lower-cases keys;
 anything S3 might rewrite (a value with non-ASCII characters, surrounding or
 repeated spaces, an empty value, a key that is not a plain HTTP token) makes
 the writer read the object back instead. Times: S3's Last-Modified has whole
-seconds; the answer's Last-Modified header (moto and Ceph RGW send one) or
-else its Date header (the store's clock when it answered, normally the same
-second as Last-Modified for a small object), floored to the second.
+seconds; the answer's Last-Modified header (moto sends one) or else its Date
+header (the store's clock when it answered, normally the same second as
+Last-Modified for a small object, sometimes the next: seen on Ceph RGW),
+floored to the second.
 """
 
 from __future__ import annotations
