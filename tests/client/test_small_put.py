@@ -13,9 +13,12 @@ from storagegw._streams import SMALL_PUT, PutStream
 from storagegw.v1 import storage_pb2 as pb
 
 
-def test_a_small_object_is_one_message_holding_spec_data_and_checksums() -> None:
+@pytest.mark.parametrize("compute_sha256", [False, True])
+def test_a_small_object_is_one_message_holding_spec_data_and_checksums(
+    compute_sha256: bool,
+) -> None:
     data = os.urandom(4096)
-    stream = PutStream(pb.PutSpec(key="k", size=len(data)))
+    stream = PutStream(pb.PutSpec(key="k", size=len(data), compute_sha256=compute_sha256))
     assert stream.start() is None
     assert stream.feed(data) == []
     (only,) = [stream.finish()]
@@ -23,7 +26,11 @@ def test_a_small_object_is_one_message_holding_spec_data_and_checksums() -> None
     assert message.spec.key == "k"
     assert message.write_offset == 0
     assert message.chunk.content == data
-    assert message.object_checksums.sha256 == hashlib.sha256(data).digest()
+    assert message.object_checksums.HasField("crc32c")
+    assert message.chunk.crc32c == message.object_checksums.crc32c
+    # The SHA-256 only when the spec asks the gateway to check one (verify_sha256).
+    expected = hashlib.sha256(data).digest() if compute_sha256 else b""
+    assert message.object_checksums.sha256 == expected
     assert message.finish_write
 
 
