@@ -303,7 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     processes = procs.Processes()
     runner: Runner | None = None
     try:
-        options: list[tuple[str, Any]] = list(channel_options(load({})))
+        # The gateway's server options, which the bench's clients use too, plus
+        # the bundled client's retry of refused streams (storagegw._common) for
+        # every method of every server: near the per-connection stream limit a
+        # gRPC server refuses some new streams under load, and a refused call
+        # would end a cell.
+        options: list[tuple[str, Any]] = [
+            *channel_options(load({})),
+            ("grpc.service_config", procs.retry_everywhere()),
+        ]
         header = facts(args, data_dir)
         notes: list[str] = []
         rows: list[Row] = []

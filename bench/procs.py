@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import grpc
 import psutil
+
+from storagegw._common import RETRY_SERVICE_CONFIG
 
 _PR_SET_PDEATHSIG = 1
 _M_TRIM_THRESHOLD = -1
@@ -280,3 +283,12 @@ def summarize_profile(path: Path, top: int = 12) -> dict[str, list[tuple[str, fl
         "inclusive": [(name, 100 * n / total) for name, n in inclusive.most_common(top)],
         "samples": [("total", float(total))],
     }
+
+
+def retry_everywhere() -> str:
+    """The bundled client's gRPC retry policy, for every method of any service
+    (an empty name in a service config's method list means all methods)."""
+    config = json.loads(RETRY_SERVICE_CONFIG)
+    for method in config["methodConfig"]:
+        method["name"] = [{}]
+    return json.dumps(config)

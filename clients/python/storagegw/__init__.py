@@ -5,6 +5,7 @@ large transfers at native speed; without it a pure-Python CRC32C is used.
 """
 
 from storagegw import errors
+from storagegw._common import RETRY_SERVICE_CONFIG
 from storagegw._common import VERSION as __version__
 from storagegw._credentials import TlsConfig
 from storagegw._retry import RetryPolicy
@@ -16,6 +17,7 @@ from storagegw.client import Client, ObjectReader
 from storagegw.errors import *  # noqa: F403
 
 __all__ = [
+    "RETRY_SERVICE_CONFIG",
     "AsyncClient",
     "AsyncObjectReader",
     "ByteRange",

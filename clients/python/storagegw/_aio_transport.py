@@ -53,6 +53,7 @@ class AsyncTransport:
         chunk_size: int,
         auth: AsyncCallAuth | None = None,
         load_balancing: str | None = None,
+        retry_refused: bool = True,
     ) -> None:
         self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
@@ -62,6 +63,7 @@ class AsyncTransport:
                 grpc.aio.insecure_channel,
                 grpc.aio.secure_channel,
                 load_balancing,
+                retry_refused,
             )
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)

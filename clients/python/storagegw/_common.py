@@ -8,6 +8,7 @@ chunking with checksums and download verification in _streams.py.
 from __future__ import annotations
 
 import contextlib
+import json
 import mimetypes
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
@@ -31,6 +32,34 @@ MAX_MESSAGE_SIZE = 8 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
 
 _Channel = TypeVar("_Channel")
+
+# gRPC's own retries, for a call the gateway never saw: a server refuses a new
+# stream (HTTP/2 REFUSED_STREAM, reported as UNAVAILABLE) once a connection
+# holds its max_concurrent_streams, and it counts streams it has answered but
+# not yet freed, so a client even a little under that limit can be refused
+# under load. gRPC retries only a call no answer has begun for, and only while
+# the request fits its retry buffer (256 KiB by default): never a large upload
+# half sent. The throttle stops retrying when more than about one call in ten
+# fails, so a gateway that is down is not hammered.
+RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": storage_pb2.DESCRIPTOR.services_by_name["StorageService"].full_name}
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+        "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
+    }
+)
 
 _COMPRESSED_TYPES = {
     "gzip": "application/gzip",
@@ -99,8 +128,17 @@ def converted_rpc_errors() -> Iterator[None]:
         raise from_rpc_error(err) from err
 
 
-def channel_options(load_balancing: str | None = None) -> list[tuple[str, int | str]]:
+def channel_options(
+    load_balancing: str | None = None, retry_refused: bool = True
+) -> list[tuple[str, int | str]]:
+    """retry_refused: gRPC retries a call refused before any answer
+    (RETRY_SERVICE_CONFIG); off for a client made with RetryPolicy.no_retry()."""
     balancing: list[tuple[str, int | str]] = []
+    retries: list[tuple[str, int | str]] = (
+        [("grpc.service_config", RETRY_SERVICE_CONFIG)]
+        if retry_refused
+        else [("grpc.enable_retries", 0)]
+    )
     if load_balancing is not None:
         # gRPC's own client-side policy ("round_robin" spreads calls over every
         # address the target resolves to, and skips one that stops answering).
@@ -120,6 +158,7 @@ def channel_options(load_balancing: str | None = None) -> list[tuple[str, int | 
         # stream keeps what a download may buffer here bounded too.
         ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.lookahead_bytes", 4 * 1024 * 1024),
+        *retries,
     ]
 
 
@@ -129,10 +168,11 @@ def open_channel(
     insecure: Callable[[str, list[tuple[str, int | str]]], _Channel],
     secure: Callable[[str, grpc.ChannelCredentials, list[tuple[str, int | str]]], _Channel],
     load_balancing: str | None = None,
+    retry_refused: bool = True,
 ) -> _Channel:
     """A channel (grpc or grpc.aio, by the functions given) with the client's
     options; TLS when credentials are given."""
-    options = channel_options(load_balancing)
+    options = channel_options(load_balancing, retry_refused)
     if credentials is None:
         return insecure(target, options)
     return secure(target, credentials, options)

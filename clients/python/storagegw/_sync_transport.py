@@ -44,11 +44,17 @@ class SyncTransport:
         chunk_size: int,
         auth: CallAuth | None = None,
         load_balancing: str | None = None,
+        retry_refused: bool = True,
     ) -> None:
         self._owns_channel = channel is None  # a caller's channel is theirs to close
         if channel is None:
             channel = open_channel(
-                target, credentials, grpc.insecure_channel, grpc.secure_channel, load_balancing
+                target,
+                credentials,
+                grpc.insecure_channel,
+                grpc.secure_channel,
+                load_balancing,
+                retry_refused,
             )
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)

@@ -73,7 +73,13 @@ class AsyncClient(Methods, AsyncClosedOnExit):
         auth = AsyncCallAuth(token, token_provider)
         credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
         self._transport = AsyncTransport(
-            target, channel, credentials, self.chunk_size, auth, load_balancing
+            target,
+            channel,
+            credentials,
+            self.chunk_size,
+            auth,
+            load_balancing,
+            retry_refused=self.retry.max_attempts > 1,
         )
 
     async def close(self) -> None:

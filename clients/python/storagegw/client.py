@@ -95,7 +95,13 @@ class Client(Methods, ClosedOnExit):
         auth = CallAuth(token, token_provider)
         credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
         self._transport = SyncTransport(
-            target, channel, credentials, self.chunk_size, auth, load_balancing
+            target,
+            channel,
+            credentials,
+            self.chunk_size,
+            auth,
+            load_balancing,
+            retry_refused=self.retry.max_attempts > 1,
         )
 
     def close(self) -> None:
