@@ -83,7 +83,10 @@ class ObjectReader(Protocol):
     def held(self) -> bytes | None:
         """The whole range's bytes when the reader holds them already, with
         no I/O left to do (a small local object, read when opened); None
-        otherwise. A front may then answer without streaming the chunks."""
+        otherwise. A front may then answer without streaming the chunks; it
+        asks only when it will serve what it is given, as a wrapper may count
+        the bytes as served when it hands them over (telemetry's
+        MeteredReader)."""
 
     async def close(self) -> None:
         """Release the object (file handles...); idempotent."""

@@ -221,8 +221,8 @@ class Pump(Generic[Hashed]):
             await self.settle(hashed)
 
     async def _hashed(self, data: bytes, crc: int | None) -> Hashed:
-        if len(data) < OFFLOAD_THRESHOLD:
-            return self.hash(data, crc)
+        """Hash a chunk of OFFLOAD_THRESHOLD or more in a worker thread
+        (a smaller one never comes here: run() hands it to _small)."""
         return await asyncio.to_thread(self.hash, data, crc)
 
     async def _settle_in_flight(self) -> None:

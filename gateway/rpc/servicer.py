@@ -123,8 +123,10 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             head = wire.encode_head(
                 convert.object_info(read.bucket, reader.meta), convert.content_range(reader)
             )
-            held = reader.held()
-            if held is not None and len(held) <= self._small_read:
+            # held() only for a range small enough to be served so: what it
+            # returns counts as served (ObjectReader.held).
+            held = reader.held() if reader.end - reader.start <= self._small_read else None
+            if held is not None:
                 # A small range read when it was opened: one message, encoded
                 # here, without the read-ahead machinery of a stream.
                 entry.bytes += len(held)

@@ -106,7 +106,8 @@ class InstrumentedBackend:
 
 class MeteredReader:
     """An ObjectReader whose chunks count as sent and as storage egress, each
-    chunk's wait on the backend timed (not the client's on the gateway)."""
+    chunk's wait on the backend timed (not the client's on the gateway); a
+    range held whole when opened counts as one chunk, with no wait."""
 
     def __init__(self, reader: ObjectReader, meter: BucketMeter) -> None:
         self._reader = reader
@@ -125,8 +126,16 @@ class MeteredReader:
         return self._reader.end
 
     def held(self) -> bytes | None:
-        # None: every byte served goes through chunks() or encoded(), metered.
-        return None
+        held = self._reader.held()
+        # A front serves what held() returns (ObjectReader.held): its bytes
+        # count here as one chunk, sent and egress, as chunks() would count
+        # them. No read duration is recorded: nothing was waited for, the
+        # driver read them inside open_read, which is timed; a duration of
+        # about zero would be a read that never happened, pulling the read
+        # latency down. An empty range counts nothing, as when streamed.
+        if held:
+            self._meter.served(len(held))
+        return held
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         async for data, _ in self._metered(self._reader.chunks(chunk_size), len):

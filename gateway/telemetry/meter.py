@@ -70,8 +70,15 @@ class BucketMeter:
             self.metrics.backend_errors.add(1, errors)
 
     def read_chunk(self, size: int, seconds: float) -> None:
-        """A chunk the backend served: sent to a client, and storage egress."""
+        """A chunk the backend served after a wait of seconds on it: sent to a
+        client, and storage egress."""
         self.metrics.backend_duration.record(seconds, self._read_ok)
+        self.served(size)
+
+    def served(self, size: int) -> None:
+        """A chunk of size bytes the backend served, counted as sent to a
+        client and as storage egress, and as one of the call's chunks (its
+        span's); read_chunk adds the wait on the backend."""
         self.metrics.transfer.add(size, self._sent)
         self.metrics.egress_bytes.add(size, self._backend_only)
         if self.tracing is not None:
