@@ -36,9 +36,9 @@ const DEADLINE_MS = 120_000;
 //   rather than Long objects, and lose no precision past 2^53 as Numbers would.
 // - enums: String: enum fields arrive as their names (SIGNED_METHOD_GET), not numbers.
 // - defaults: true: fields left at their default (0, "", false) are still present on
-//   responses, so `object.generation` is "0" rather than undefined.
-// - oneofs: true: a set oneof also names its member (first_message: 'spec'), and a proto3
-//   `optional` field (crc32c, size, read_limit) is present only when it was sent.
+//   responses, so `object.generation` is "0" rather than undefined; a proto3 `optional`
+//   field (crc32c, size, read_limit) is present only when it was sent.
+// - oneofs: true: a set oneof also names its member (first_message: 'spec').
 // - includeDirs: where the imports are found. The contract imports only the protobuf
 //   well-known types (google/protobuf/*.proto), which the loader ships; proto/ holds the
 //   rest, google.rpc.Status's and ErrorInfo's wire form included (status.proto).
