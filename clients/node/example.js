@@ -168,11 +168,13 @@ async function get(client, request) {
     const { content, crc32c: expected } = message.chunk;
     const actual = crc32c(content);
     if (actual !== expected) {
-      throw new Error(`chunk ${pieces.length}: crc32c ${hex32(actual)}, sent ${expected}`);
+      const sent = expected === undefined ? 'none' : hex32(expected);
+      throw new Error(`chunk ${pieces.length}: crc32c ${hex32(actual)}, the gateway sent ${sent}`);
     }
     crc = crc32c(content, crc);
     pieces.push(content);
   }
+  if (!range) throw new Error('the Get stream ended before its first message');
   const data = Buffer.concat(pieces);
   const whole = Number(range.start) === 0 && Number(range.end) === Number(range.complete_length);
   if (whole && object.crc32c !== undefined && object.crc32c !== crc) {

@@ -58,13 +58,17 @@ class Run:
         return found[0]
 
 
+# The environment less any STORAGEGW_* (target, token, CA...): each test sets what it means.
+ENVIRONMENT = {name: value for name, value in os.environ.items() if "STORAGEGW_" not in name}
+
+
 def run_example(*args: str, env: dict[str, str] | None = None) -> Run:
     assert NODE is not None
     assert NODE_MODULES.is_dir(), "clients/node/node_modules is missing: run `make setup`"
     result = subprocess.run(
         [NODE, str(EXAMPLE), *args],
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        env={**ENVIRONMENT, **(env or {})},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -197,3 +201,15 @@ def test_with_tls_and_an_api_key(gateway_factory: Callable[..., RunningGateway],
     refused = run_example(running.target, str(source), key, env=tls)
     assert refused.returncode == 1
     assert "(CREDENTIALS_MISSING " in refused.stderr, refused.stderr
+
+
+def test_with_no_arguments_it_stores_random_bytes_at_the_target_from_the_environment(
+    node_gateway: RunningGateway,
+):
+    run = run_example(env={"STORAGEGW_TARGET": node_gateway.target})
+    assert run.returncode == 0, run.stderr
+    with Client(node_gateway.target, timeout=30) as client:
+        data = client.get_bytes("examples/node/random.bin")
+    assert len(data) == 3 * MIB
+    put = run.line(r"put examples/node/random\.bin: (\d+) bytes, crc32c (\w+), sha256 (\w+), ")
+    assert put.groups() == (str(3 * MIB), crc32c_hex(data), hashlib.sha256(data).hexdigest())
