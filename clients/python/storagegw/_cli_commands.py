@@ -344,7 +344,7 @@ def _remove_tree(client: Client, args: argparse.Namespace) -> int:
         first = failed[0].error
         assert first is not None
         raise type(first)(
-            f"{len(failed)} of {len(results)} objects not deleted",
+            f"{len(failed)} of {len(results)} keys not deleted",
             code=first.code,
             reason=first.reason,
             metadata=first.metadata,
