@@ -183,11 +183,7 @@ ROUTES: dict[str, tuple[Callable[[Door], object], list[Access]]] = {
         [("main", "k", Action.DELETE), ("main", "x", Action.DELETE)],
     ),
     "Head reporting a prefix": (
-        lambda d: (
-            d.stub.Head(pb.HeadRequest(key="p", report_prefix=True), wait_for_ready=False)
-            if _put_under(d, "p/x")
-            else None
-        ),
+        _head_of_a_prefix,
         # The object is missing: its prefix is listed, through the door.
         [("main", "p", Action.READ), ("main", "p/", Action.LIST)],
     ),
