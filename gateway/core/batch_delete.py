@@ -21,8 +21,13 @@ from dataclasses import dataclass
 from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.domain.errors import ErrorTemplate, GatewayError, Reason, invalid_argument
+from gateway.domain.keys import MAX_KEY_BYTES
 
 MAX_BATCH_KEYS = 1000
+# What the keys may add up to: as many keys of the longest valid length. The
+# results repeat each key, so this keeps the response within the message
+# limit even when some keys are too long to be valid (answered INVALID_KEY).
+MAX_BATCH_KEY_BYTES = MAX_BATCH_KEYS * MAX_KEY_BYTES
 # Deletes in flight at once for one call (S3 and GCS answer each in a round trip).
 DELETE_CONCURRENCY = 16
 # Errors about the bucket: the same for every key, so the call's own.
@@ -63,6 +68,13 @@ async def delete_objects(buckets: Buckets, bucket: str, keys: Sequence[str]) -> 
         raise invalid_argument("DeleteObjects needs at least one key", field="keys")
     if len(keys) > MAX_BATCH_KEYS:
         raise too_many_keys(limit=MAX_BATCH_KEYS, count=len(keys))
+    total = sum(len(key.encode("utf-8", "surrogatepass")) for key in keys)
+    if total > MAX_BATCH_KEY_BYTES:
+        raise invalid_argument(
+            f"the keys add up to {total} bytes, over the {MAX_BATCH_KEY_BYTES} of "
+            f"{MAX_BATCH_KEYS} keys of the longest length; nothing was deleted",
+            field="keys",
+        )
     outcomes: dict[str, KeyDeletion] = {}
     targets: list[Target] = []
     for key in dict.fromkeys(keys):

@@ -127,6 +127,23 @@ def test_more_than_a_thousand_keys_delete_nothing(
     assert _exists(stub, "many/0000")
 
 
+def test_keys_too_long_to_answer_delete_nothing(
+    stub: storage_pb2_grpc.StorageServiceStub,
+) -> None:
+    """A key over 1,024 bytes is only INVALID_KEY; keys that add up to more
+    than 1,000 keys of that length fail the call (the results repeat them)."""
+    put(stub, "kept", b"x")
+    long_key = "k" * 2000
+    response = stub.DeleteObjects(pb.DeleteObjectsRequest(keys=[long_key, "kept"]))
+    assert _outcomes(response) == [(long_key, False, "INVALID_KEY"), ("kept", True, "")]
+    put(stub, "kept", b"x")
+    request = pb.DeleteObjectsRequest(keys=["kept", "k" * (MAX_KEYS * 1024 - 3)])
+    code, reason, message = call_error(stub.DeleteObjects, request)
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert "add up to 1024001 bytes" in message
+    assert _exists(stub, "kept")
+
+
 def test_no_keys_is_an_invalid_argument(stub: storage_pb2_grpc.StorageServiceStub) -> None:
     code, reason, message = call_error(stub.DeleteObjects, pb.DeleteObjectsRequest())
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")

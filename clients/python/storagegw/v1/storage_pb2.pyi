@@ -717,8 +717,9 @@ class DeleteObjectsRequest(_message.Message):
     @_builtins.property
     def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The keys: 1 to 1,000 (more is INVALID_ARGUMENT with reason
-        TOO_MANY_KEYS, and nothing is deleted). A key given twice is deleted
-        once; each of its results says the same.
+        TOO_MANY_KEYS, and nothing is deleted), adding up to at most 1,024,000
+        bytes (as many keys of the longest length; more is INVALID_ARGUMENT).
+        A key given twice is deleted once; each of its results says the same.
         """
 
     def __init__(
