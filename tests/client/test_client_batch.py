@@ -8,17 +8,23 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from storagegw import (
+    AccessDenied,
     AsyncClient,
     BucketNotFound,
     Client,
     DeleteResult,
     InvalidKey,
     KeyKind,
+    _batch,
 )
 from storagegw._batch import MAX_DELETE_KEYS
+from storagegw._effects import Call
+from storagegw.v1 import status_pb2 as wire_status
+from storagegw.v1 import storage_pb2 as pb
 from tests.access_e2e.tenants import A, policy_gateway
 from tests.client.test_cli import CLI, run
 from tests.conftest import RunningGateway
@@ -181,3 +187,47 @@ def test_rm_r_refuses_an_empty_prefix(memory_gateway: RunningGateway) -> None:
     assert result.returncode != 0
     assert b"non-empty PREFIX" in result.stderr
     assert _keys(memory_gateway.target) == ["kept"]
+
+
+# ---------------------------------------------------------------- the flows, by hand
+
+
+def test_the_delete_many_flow_sends_a_call_per_thousand_keys_and_maps_statuses() -> None:
+    """No gateway: the test plays the transport, so each call's keys and the
+    mapping of a key's status to its exception are seen exactly."""
+    keys = [f"k{n}" for n in range(2 * MAX_DELETE_KEYS + 1)]
+    flow = _batch.delete_many("b", iter(keys), 5.0)
+    sent: list[list[str]] = []
+    effect = next(flow)
+    while True:
+        assert isinstance(effect, Call)
+        assert (effect.method, effect.timeout) == ("DeleteObjects", 5.0)
+        request = effect.request
+        assert isinstance(request, pb.DeleteObjectsRequest)
+        assert request.bucket == "b"
+        sent.append(list(request.keys))
+        response = pb.DeleteObjectsResponse()
+        for key in request.keys:
+            result = response.results.add(key=key, existed=key == "k1")
+            if key == "k2":
+                result.status.code = grpc.StatusCode.PERMISSION_DENIED.value[0]
+                result.status.message = "no grant"
+                detail = result.status.details.add()
+                detail.type_url = "type.googleapis.com/google.rpc.ErrorInfo"
+                info = wire_status.RpcErrorInfo(reason="ACCESS_DENIED", domain="storagegw")
+                info.metadata["action"] = "delete"
+                detail.value = info.SerializeToString()
+        try:
+            effect = flow.send(response)
+        except StopIteration as end:
+            results = end.value
+            break
+    assert [len(batch) for batch in sent] == [MAX_DELETE_KEYS, MAX_DELETE_KEYS, 1]
+    assert [key for batch in sent for key in batch] == keys
+    assert [r.key for r in results] == keys
+    assert [r.key for r in results if r.existed] == ["k1"]
+    (refused,) = [r for r in results if not r.ok]
+    assert refused.key == "k2"
+    assert isinstance(refused.error, AccessDenied)
+    assert (refused.error.message, refused.error.metadata) == ("no grant", {"action": "delete"})
+    assert refused.error.code is grpc.StatusCode.PERMISSION_DENIED
