@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from gateway.core.calllog import CallLog
+from gateway.domain.errors import REASON_STATUS, Reason
 from gateway.domain.identity import Principal
 
 LOGGER_NAME = "storagegw.audit"
@@ -75,7 +76,23 @@ def record_call(
     entry: CallLog, *, outcome: str, reason: str, peer: str, trace_id: str = ""
 ) -> None:
     """The audit line of a finished call, from what its record holds (both
-    fronts call this at a call's end); trace_id that of its span, if traced."""
+    fronts call this at a call's end); trace_id that of its span, if traced.
+    A call on many keys (DeleteObjects) gets one line per key instead, each
+    with that key's own outcome."""
+    for key, key_reason in entry.batch:
+        record(
+            principal=entry.principal,
+            method=entry.method,
+            action=entry.action,
+            bucket=entry.bucket,
+            key=key,
+            outcome=REASON_STATUS[Reason(key_reason)].grpc_code if key_reason else outcome,
+            reason=key_reason,
+            peer=peer,
+            trace_id=trace_id,
+        )
+    if entry.batch:
+        return
     record(
         principal=entry.principal,
         method=entry.method,

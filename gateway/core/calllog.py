@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.domain.identity import ANONYMOUS, Principal
 
@@ -26,6 +26,9 @@ class CallLog:
     object_size: int = -1
     chunks: int = 0
     upload_id: str = ""
+    # A call on many keys (DeleteObjects): each key with the reason it failed
+    # for ("" when it went through); the audit writes a line for each.
+    batch: list[tuple[str, str]] = field(default_factory=list)
 
 
 _current: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar(

@@ -1,6 +1,6 @@
-"""The object operations: Head, read (a gRPC Get, a signed GET or HEAD, by
-offset or by an HTTP-style range), Delete and List, on domain values whatever
-front the request came through.
+"""The object operations: Head (and the lookup of an object or a prefix),
+read (a gRPC Get, a signed GET or HEAD, by offset or by an HTTP-style range),
+Delete and List, on domain values whatever front the request came through.
 
 Each operation opens its target through Buckets.open, the one door, before
 anything else touches the backend; the request's own rules (a negative read
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from gateway.backends.base import Backend, ObjectReader
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
+from gateway.domain.keys import MAX_KEY_BYTES
 from gateway.domain.objects import NO_CONDITIONS, Conditions, ListPage, ListQuery, ObjectMeta
 
 MAX_PAGE_SIZE = 1000
@@ -28,6 +29,15 @@ class StoredObject:
 
     bucket: str
     meta: ObjectMeta
+
+
+@dataclass(frozen=True, slots=True)
+class FoundPrefix:
+    """A key that is no object but has objects under key + "/" (a
+    directory, to a filesystem's eyes), in the bucket by its resolved name."""
+
+    bucket: str
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +113,30 @@ class Objects:
         target = self._buckets.open(bucket, key, Action.READ)
         meta = await target.backend.head(target.key, conditions)
         return StoredObject(target.bucket, meta)
+
+    async def lookup(
+        self, bucket: str, key: str, conditions: Conditions
+    ) -> StoredObject | FoundPrefix:
+        """The object at key, else the prefix key + "/" when some object lies
+        under it (one List entry asked); else the Head's OBJECT_NOT_FOUND.
+        The listing passes the door as a LIST of that prefix."""
+        target = self._buckets.open(bucket, key, Action.READ)
+        try:
+            meta = await target.backend.head(target.key, conditions)
+        except GatewayError as error:
+            if error.reason is not Reason.OBJECT_NOT_FOUND:
+                raise
+            if not await self._has_objects_under(target.bucket, target.key + "/"):
+                raise
+            return FoundPrefix(target.bucket, target.key)
+        return StoredObject(target.bucket, meta)
+
+    async def _has_objects_under(self, bucket: str, prefix: str) -> bool:
+        if len(prefix.encode()) > MAX_KEY_BYTES:
+            return False  # a key under it would be longer than any key may be
+        target = self._buckets.open(bucket, prefix, Action.LIST)
+        query = ListQuery(page_size=1, prefix=target.key, max_bytes=self._page_max_bytes)
+        return bool((await target.backend.list(query)).objects)
 
     async def read(self, spec: ReadSpec) -> ObjectRead:
         """Open spec's bytes (OUT_OF_RANGE past the end); close the reader."""

@@ -56,6 +56,7 @@ class Reason(StrEnum):
     TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 - a reason, not a secret
     TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - a reason, not a secret
     ACCESS_DENIED = "ACCESS_DENIED"
+    TOO_MANY_KEYS = "TOO_MANY_KEYS"
 
 
 # The names of grpc.StatusCode and google.rpc.Code (this layer imports neither).
@@ -127,6 +128,7 @@ REASON_STATUS: Mapping[Reason, ReasonStatus] = MappingProxyType(
         Reason.TOKEN_EXPIRED: ReasonStatus("UNAUTHENTICATED", 401),
         Reason.TOKEN_INVALID: ReasonStatus("UNAUTHENTICATED", 401),
         Reason.ACCESS_DENIED: ReasonStatus("PERMISSION_DENIED", 403),
+        Reason.TOO_MANY_KEYS: ReasonStatus("INVALID_ARGUMENT", 400),
     }
 )
 

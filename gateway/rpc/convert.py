@@ -7,11 +7,13 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.backends.base import ObjectReader
+from gateway.core.batch_delete import BatchDeletion
 from gateway.core.copying import CopySpec
 from gateway.core.objects import BucketPage, ListSpec, ReadSpec
 from gateway.core.signed_urls import SignSpec
 from gateway.core.signing import SignedMethod, SignedUrl
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
+from gateway.rpc.status import key_status
 from storagegw.v1 import storage_pb2 as pb
 
 
@@ -132,6 +134,19 @@ def list_response(listed: BucketPage) -> pb.ListResponse:
         objects=[object_info(listed.bucket, meta) for meta in page.objects],
         common_prefixes=page.common_prefixes,
         next_page_token=page.next_page_token,
+    )
+
+
+def delete_objects_response(deleted: BatchDeletion) -> pb.DeleteObjectsResponse:
+    return pb.DeleteObjectsResponse(
+        results=[
+            pb.DeleteObjectResult(
+                key=result.key,
+                existed=result.existed,
+                status=None if result.error is None else key_status(result.error),
+            )
+            for result in deleted.results
+        ]
     )
 
 

@@ -45,7 +45,9 @@ else:
 
 _INTERNAL = GatewayError(Reason.INTERNAL, "internal error; see the gateway's log")
 # Calls that change what is stored (or hand on an access): audited however they end.
-MUTATING = frozenset({"Put", "StartUpload", "AbortUpload", "Delete", "Copy", "SignUrl"})
+MUTATING = frozenset(
+    {"Put", "StartUpload", "AbortUpload", "Delete", "DeleteObjects", "Copy", "SignUrl"}
+)
 _DENIALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 Context = ServicerContext[Any, Any]

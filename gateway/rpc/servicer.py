@@ -15,9 +15,9 @@ from typing import Any
 from grpc.aio import ServicerContext
 
 from gateway.backends.base import ENCODE_OFFLOAD_THRESHOLD
-from gateway.core import calllog, copying, signed_urls, uploads, writes
+from gateway.core import batch_delete, calllog, copying, signed_urls, uploads, writes
 from gateway.core.buckets import Buckets
-from gateway.core.objects import Objects
+from gateway.core.objects import FoundPrefix, Objects
 from gateway.core.signing import UrlSigner
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds
@@ -140,9 +140,14 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             await reader.close()
 
     async def Head(self, request: pb.HeadRequest, context: Context) -> pb.HeadResponse:
-        found = await self._objects.head(
-            request.bucket, request.key, convert.conditions(request.preconditions)
-        )
+        conditions = convert.conditions(request.preconditions)
+        if request.report_prefix:
+            looked_up = await self._objects.lookup(request.bucket, request.key, conditions)
+            if isinstance(looked_up, FoundPrefix):
+                return pb.HeadResponse(is_prefix=True)
+            found = looked_up
+        else:
+            found = await self._objects.head(request.bucket, request.key, conditions)
         return pb.HeadResponse(object=convert.object_info(found.bucket, found.meta))
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
@@ -150,6 +155,12 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             request.bucket, request.key, convert.conditions(request.preconditions)
         )
         return pb.DeleteResponse(existed=existed)
+
+    async def DeleteObjects(
+        self, request: pb.DeleteObjectsRequest, context: Context
+    ) -> pb.DeleteObjectsResponse:
+        deleted = await batch_delete.delete_objects(self._buckets, request.bucket, request.keys)
+        return convert.delete_objects_response(deleted)
 
     async def List(self, request: pb.ListRequest, context: Context) -> pb.ListResponse:
         return convert.list_response(await self._objects.list(convert.list_spec(request)))

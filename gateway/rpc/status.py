@@ -1,5 +1,6 @@
 """GatewayError -> gRPC status with a google.rpc.ErrorInfo (rich error model),
-and a google.rpc.RetryInfo when the error says when to retry (retry_after_s)."""
+and a google.rpc.RetryInfo when the error says when to retry (retry_after_s);
+or -> the same google.rpc.Status as a message field (a DeleteObjects key's)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from gateway.domain.errors import REASON_STATUS, GatewayError, Reason
+from storagegw.v1 import status_pb2 as wire_status
 
 ERROR_DOMAIN = "storagegw"
 
@@ -23,6 +25,18 @@ def status_code(reason: Reason) -> grpc.StatusCode:
 
 
 def to_status(error: GatewayError) -> grpc.Status:
+    status: grpc.Status = rpc_status.to_status(_rpc_status(error))
+    return status
+
+
+def key_status(error: GatewayError) -> wire_status.RpcStatus:
+    """The status of one key of a batch: the google.rpc.Status a call that
+    failed so would carry, in the contract's wire form of it."""
+    google = _rpc_status(error)
+    return wire_status.RpcStatus(code=google.code, message=google.message, details=google.details)
+
+
+def _rpc_status(error: GatewayError) -> status_pb2.Status:
     code = _CODES[error.reason]
     info = error_details_pb2.ErrorInfo(
         reason=error.reason.value, domain=ERROR_DOMAIN, metadata=dict(error.metadata)
@@ -38,8 +52,6 @@ def to_status(error: GatewayError) -> grpc.Status:
             error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after)))
         )
         details.append(retry)
-    message = status_pb2.Status(
+    return status_pb2.Status(
         code=getattr(code_pb2, code.name), message=error.message, details=details
     )
-    status: grpc.Status = rpc_status.to_status(message)
-    return status

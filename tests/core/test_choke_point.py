@@ -132,6 +132,15 @@ def door(tmp_path: Path) -> Iterator[Door]:
         yield door
 
 
+def _head_of_a_prefix(door: Door) -> pb.HeadResponse:
+    """Head with report_prefix of p, a prefix of bucket main (its WRITE forgotten)."""
+    put(door.stub, "p/x", DATA)
+    door.reset()
+    response: pb.HeadResponse = door.stub.Head(pb.HeadRequest(key="p", report_prefix=True))
+    assert response.is_prefix
+    return response
+
+
 def _start(door: Door) -> str:
     """A resumable upload of bucket main's key r, its WRITE access forgotten."""
     response: pb.StartUploadResponse = door.stub.StartUpload(
@@ -165,6 +174,18 @@ ROUTES: dict[str, tuple[Callable[[Door], object], list[Access]]] = {
     "Delete": (
         lambda d: d.stub.Delete(pb.DeleteRequest(bucket="main", key="k")),
         [("main", "k", Action.DELETE)],
+    ),
+    "DeleteObjects": (
+        lambda d: d.stub.DeleteObjects(
+            pb.DeleteObjectsRequest(bucket="main", keys=["k", "x", "k"])
+        ),
+        # Each key once, in request order, as a Delete of it.
+        [("main", "k", Action.DELETE), ("main", "x", Action.DELETE)],
+    ),
+    "Head reporting a prefix": (
+        _head_of_a_prefix,
+        # The object is missing: its prefix is listed, through the door.
+        [("main", "p", Action.READ), ("main", "p/", Action.LIST)],
     ),
     "List": (
         lambda d: d.stub.List(pb.ListRequest(bucket="side", prefix="p/")),
@@ -271,10 +292,32 @@ def test_a_refused_delete_leaves_the_object(door: Door) -> None:
     assert door.driver_calls == ["main.delete"]
 
 
+def test_a_refused_key_of_a_batch_is_left_and_the_others_deleted(door: Door) -> None:
+    put(door.stub, "other", DATA)
+    door.reset()
+    door.guard.refuse.add(("main", "k", Action.DELETE))
+    response = door.stub.DeleteObjects(pb.DeleteObjectsRequest(keys=["k", "other"]))
+    refused, deleted = response.results
+    assert (refused.key, refused.existed, refused.status.message) == ("k", False, REFUSAL)
+    assert refused.status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+    assert (deleted.key, deleted.existed, deleted.HasField("status")) == ("other", True, False)
+    assert door.driver_calls == ["main.delete"]  # the refused key reached no driver
+    assert door.exists("main", "k")
+    assert not door.exists("main", "other")
+
+
+def test_a_refused_prefix_lookup_lists_nothing(door: Door) -> None:
+    door.guard.refuse.add(("main", "missing/", Action.LIST))
+    refusal = call_error(door.stub.Head, pb.HeadRequest(key="missing", report_prefix=True))
+    assert refusal == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED", REFUSAL)
+    assert door.driver_calls == ["main.head"]  # the Head, and no List
+
+
 @pytest.mark.parametrize(
     ("rpc", "request_", "access"),
     [
         ("Head", pb.HeadRequest(key="k"), ("main", "k", Action.READ)),
+        ("Head", pb.HeadRequest(key="k", report_prefix=True), ("main", "k", Action.READ)),
         ("Get", pb.GetRequest(key="k"), ("main", "k", Action.READ)),
         ("List", pb.ListRequest(prefix="k"), ("main", "k", Action.LIST)),
         (

@@ -9,7 +9,16 @@ from storagegw._common import RETRY_SERVICE_CONFIG
 from storagegw._common import VERSION as __version__
 from storagegw._credentials import TlsConfig
 from storagegw._retry import RetryPolicy
-from storagegw._types import ByteRange, ListPage, ObjectInfo, SignedUrl, UploadSession, UploadStatus
+from storagegw._types import (
+    ByteRange,
+    DeleteResult,
+    KeyKind,
+    ListPage,
+    ObjectInfo,
+    SignedUrl,
+    UploadSession,
+    UploadStatus,
+)
 from storagegw.aio import AsyncClient, AsyncObjectReader
 from storagegw.client import Client, ObjectReader
 
@@ -22,6 +31,8 @@ __all__ = [
     "AsyncObjectReader",
     "ByteRange",
     "Client",
+    "DeleteResult",
+    "KeyKind",
     "ListPage",
     "ObjectInfo",
     "ObjectReader",

@@ -315,9 +315,42 @@ def run_stat(client: Client, args: argparse.Namespace) -> int:
 
 
 def run_rm(client: Client, args: argparse.Namespace) -> int:
+    if args.recursive:
+        return _remove_tree(client, args)
     existed = client.delete(args.key, if_match=args.if_match)
     if not existed and not args.force:
         error(f"object {args.key!r} not found (OBJECT_NOT_FOUND)")
+        return EXIT_NOT_FOUND
+    return EXIT_OK
+
+
+def _remove_tree(client: Client, args: argparse.Namespace) -> int:
+    """rm -r: the object KEY and every object under KEY/ (never "KEYx"), each
+    listed page deleted by one delete_many; a key that could not be deleted
+    is named, and the command then fails as its error says."""
+    if args.if_match is not None:
+        raise ValueError("rm -r deletes many objects: --if-match names one version of one")
+    top = args.key.rstrip("/")
+    if not top:
+        raise ValueError("rm -r needs a non-empty PREFIX (it would delete the whole bucket)")
+    results = client.delete_many([top]) if top == args.key else []
+    for page in client.list_pages(top + "/"):
+        results += client.delete_many([info.key for info in page.objects])
+    failed = [result for result in results if result.error is not None]
+    for result in failed:
+        assert result.error is not None
+        error(f"{result.key!r} not deleted: {result.error} ({result.error.reason})")
+    if failed:
+        first = failed[0].error
+        assert first is not None
+        raise type(first)(
+            f"{len(failed)} of {len(results)} keys not deleted",
+            code=first.code,
+            reason=first.reason,
+            metadata=first.metadata,
+        )
+    if not any(result.existed for result in results) and not args.force:
+        error(f"no object {top!r} and none under {top + '/'!r} (OBJECT_NOT_FOUND)")
         return EXIT_NOT_FOUND
     return EXIT_OK
 

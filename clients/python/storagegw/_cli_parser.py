@@ -126,10 +126,16 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     stat_.add_argument("key", metavar="KEY")
     stat_.add_argument("--json", action="store_true", help="print JSON")
 
-    rm = command("rm", "delete an object", handlers.run_rm)
+    rm = command("rm", "delete an object (-r: and every object under KEY/)", handlers.run_rm)
     rm.add_argument("key", metavar="KEY")
     rm.add_argument("-f", "--force", action="store_true", help="succeed if KEY does not exist")
     rm.add_argument("--if-match", metavar="ETAG", help="delete only this version")
+    rm.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="delete KEY and every object under KEY/ (not KEYx), 1,000 keys a call",
+    )
 
     sign = command("sign", "print a signed HTTP URL for KEY", handlers.run_sign)
     sign.add_argument("key", metavar="KEY")

@@ -41,7 +41,9 @@ class Methods(ClientBase):
 
     head = operations.head
     exists = operations.exists
+    kind = operations.kind
     delete = operations.delete
+    delete_many = operations.delete_many
 
     list_pages = operations.list_pages
     list = operations.list

@@ -8,14 +8,15 @@ in _transfers.py; _methods.Methods names them all for both clients.
 
 from __future__ import annotations
 
+import builtins
 import os
 
 # Iterator and AsyncIterator are the listings' return types in Client and
 # AsyncClient (see _op.Listing): typing.get_type_hints looks them up here.
-from collections.abc import AsyncIterator, Iterator, Mapping  # noqa: F401
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping  # noqa: F401
 from datetime import timedelta
 
-from storagegw import _common, _flows
+from storagegw import _batch, _common, _flows
 from storagegw._base import ClientBase
 from storagegw._effects import Flow, PutSource
 from storagegw._op import Batches, listing, operation
@@ -25,17 +26,28 @@ from storagegw._resumable import (
     ParallelDownload,
 )
 from storagegw._retry import RetryPolicy
-from storagegw._types import ListPage, ObjectInfo, Progress, SignedUrl, UploadSession, UploadStatus
+from storagegw._types import (
+    DeleteResult,
+    KeyKind,
+    ListPage,
+    ObjectInfo,
+    Progress,
+    SignedUrl,
+    UploadSession,
+    UploadStatus,
+)
 from storagegw.v1 import storage_pb2
 
 __all__ = [
     "abort_upload",
     "copy",
     "delete",
+    "delete_many",
     "download_file",
     "exists",
     "get_bytes",
     "head",
+    "kind",
     "list",
     "list_pages",
     "put_bytes",
@@ -218,6 +230,30 @@ def delete(
     conditions = _conditions(if_match=if_match, if_generation_match=if_generation_match)
     request = _common.delete_request(self._bucket(bucket), key, conditions)
     return _flows.delete(request, self.timeout)
+
+
+@operation()
+def delete_many(
+    self: ClientBase, keys: Iterable[str], *, bucket: str | None = None
+) -> Flow[builtins.list[DeleteResult]]:
+    """Delete many objects of one bucket: a DeleteObjects call per 1,000 keys.
+
+    Returns one DeleteResult per key, in order: whether it existed, or the
+    error that kept it from being deleted (an invalid key, AccessDenied...),
+    which does not stop the other keys. A call that fails as a whole
+    (BucketNotFound, Unavailable...) raises; the batches sent before it
+    stay deleted.
+    """
+    return _batch.delete_many(self._bucket(bucket), keys, self.timeout)
+
+
+@operation()
+def kind(self: ClientBase, key: str, *, bucket: str | None = None) -> Flow[KeyKind | None]:
+    """What `key` names, in one call: an object (KeyKind "object", with its
+    ObjectInfo), a prefix (KeyKind "prefix": no object, but objects under
+    key + "/", a directory to a filesystem), or nothing (None). An object
+    wins over a prefix. A missing bucket still raises BucketNotFound."""
+    return _batch.kind(_common.head_request(self._bucket(bucket), key), self.timeout)
 
 
 @operation()

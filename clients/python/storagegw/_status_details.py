@@ -30,9 +30,14 @@ def decode_status_details(
     """Decode a serialized google.rpc.Status: (message, its ErrorInfo if any)."""
     status = status_pb2.RpcStatus()
     status.ParseFromString(blob)
+    return status.message, error_info(status)
+
+
+def error_info(status: status_pb2.RpcStatus) -> status_pb2.RpcErrorInfo | None:
+    """The status's ErrorInfo, if it carries one."""
     for detail in status.details:
         if detail.type_url.endswith(_ERROR_INFO_TYPE):
             info = status_pb2.RpcErrorInfo()
             info.ParseFromString(detail.value)
-            return status.message, info
-    return status.message, None
+            return info
+    return None

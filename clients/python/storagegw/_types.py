@@ -6,13 +6,17 @@ import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from storagegw.errors import StorageError
 from storagegw.v1 import storage_pb2
 
 __all__ = [
     "ByteRange",
+    "DeleteResult",
+    "KeyKind",
     "ListPage",
     "ObjectInfo",
     "Progress",
@@ -118,6 +122,32 @@ class ListPage:
             prefixes=tuple(message.common_prefixes),
             next_page_token=message.next_page_token,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """One key's outcome in delete_many: `existed` says whether there was an
+    object, now deleted; `error`, when set, why this key was not deleted (an
+    invalid key, AccessDenied...; `existed` is then False, telling nothing)."""
+
+    key: str
+    existed: bool
+    error: StorageError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the key is gone (deleted now, or there was nothing)."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyKind:
+    """What a key names (kind()): "object", with its `object`, or "prefix":
+    no object, but objects under key + "/" (a directory, to a filesystem)."""
+
+    key: str
+    kind: Literal["object", "prefix"]
+    object: ObjectInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

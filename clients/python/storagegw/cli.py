@@ -12,6 +12,7 @@
     storagegw ls [PREFIX] [-d /] [-l]
     storagegw stat KEY [--json]
     storagegw rm KEY
+    storagegw rm -r PREFIX            (PREFIX and everything under PREFIX/)
     storagegw sign KEY [--method PUT|POST] [--expires SECONDS]
     storagegw cp SRC DST              ([BUCKET:]KEY each)
 

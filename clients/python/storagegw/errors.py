@@ -51,6 +51,7 @@ __all__ = [
     "StreamIdleTimeout",
     "TokenExpired",
     "TokenInvalid",
+    "TooManyKeys",
     "TooManyStreams",
     "Unauthenticated",
     "Unavailable",
@@ -120,6 +121,11 @@ class InvalidArgument(StorageError):
 
 class InvalidKey(InvalidArgument):
     pass
+
+
+class TooManyKeys(InvalidArgument):
+    """A call named more keys than it takes (DeleteObjects: 1,000); nothing
+    was done (delete_many splits its keys into calls that fit)."""
 
 
 class InvalidRange(InvalidArgument):
@@ -306,6 +312,7 @@ _CLASS_OF_REASON: dict[ErrorReason.ValueType, type[StorageError]] = {
     ErrorReason.TOKEN_EXPIRED: TokenExpired,
     ErrorReason.TOKEN_INVALID: TokenInvalid,
     ErrorReason.ACCESS_DENIED: AccessDenied,
+    ErrorReason.TOO_MANY_KEYS: TooManyKeys,
 }
 # ErrorInfo.reason carries the value's name, not its number.
 _BY_REASON: dict[str, type[StorageError]] = {

@@ -239,6 +239,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
 
     gRPC PERMISSION_DENIED; HTTP 403.
     """
+    TOO_MANY_KEYS: _ErrorReason.ValueType  # 36
+    """A call that names more keys than it takes (DeleteObjects: 1,000);
+    nothing was done. Split the keys into several calls.
+    Metadata: "limit", "count".
+
+    gRPC INVALID_ARGUMENT; HTTP 400.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists the values of `google.rpc.ErrorInfo.reason` in the
@@ -480,5 +487,12 @@ ACCESS_DENIED: ErrorReason.ValueType  # 35
 exists. Metadata: "action", "bucket".
 
 gRPC PERMISSION_DENIED; HTTP 403.
+"""
+TOO_MANY_KEYS: ErrorReason.ValueType  # 36
+"""A call that names more keys than it takes (DeleteObjects: 1,000);
+nothing was done. Split the keys into several calls.
+Metadata: "limit", "count".
+
+gRPC INVALID_ARGUMENT; HTTP 400.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

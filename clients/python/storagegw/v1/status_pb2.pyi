@@ -24,6 +24,7 @@ class RpcStatus(_message.Message):
     """RpcStatus has the wire form of google.rpc.Status. The gateway sends
     google.rpc.Status in the grpc-status-details-bin trailer; this message
     lets a client decode it with protobuf alone, without googleapis protos.
+    A DeleteObjects result carries one for each key that failed.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from storagegw.v1 import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -585,10 +586,20 @@ class HeadRequest(_message.Message):
     BUCKET_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     PRECONDITIONS_FIELD_NUMBER: _builtins.int
+    REPORT_PREFIX_FIELD_NUMBER: _builtins.int
     bucket: _builtins.str
     """Bucket; empty means the default bucket."""
     key: _builtins.str
     """Object key."""
+    report_prefix: _builtins.bool
+    """Also report a prefix: when the Head would answer OBJECT_NOT_FOUND, the
+    gateway lists key + "/" (one entry; the caller needs the list action on
+    that prefix) and, if some object lies under it, answers OK with
+    HeadResponse.is_prefix set and no object; NOT_FOUND otherwise. An object
+    under the key itself wins over a prefix. One call tells a file from a
+    directory exactly, which List(prefix=key, page_size=1) cannot ("a/b!x"
+    sorts before "a/b/x").
+    """
     @_builtins.property
     def preconditions(self) -> Global___Preconditions:
         """Conditions on the object."""
@@ -599,10 +610,11 @@ class HeadRequest(_message.Message):
         bucket: _builtins.str = ...,
         key: _builtins.str = ...,
         preconditions: Global___Preconditions | None = ...,
+        report_prefix: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["preconditions", b"preconditions"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "key", b"key", "preconditions", b"preconditions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "key", b"key", "preconditions", b"preconditions", "report_prefix", b"report_prefix"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,18 +627,24 @@ class HeadResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OBJECT_FIELD_NUMBER: _builtins.int
+    IS_PREFIX_FIELD_NUMBER: _builtins.int
+    is_prefix: _builtins.bool
+    """With HeadRequest.report_prefix: the key is no object, but objects exist
+    under key + "/".
+    """
     @_builtins.property
     def object(self) -> Global___ObjectInfo:
-        """The object."""
+        """The object; unset when is_prefix is set."""
 
     def __init__(
         self,
         *,
         object: Global___ObjectInfo | None = ...,
+        is_prefix: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["object", b"object"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["object", b"object"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_prefix", b"is_prefix", "object", b"object"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -685,6 +703,100 @@ class DeleteResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteResponse: _TypeAlias = DeleteResponse  # noqa: Y015
+
+@_typing.final
+class DeleteObjectsRequest(_message.Message):
+    """DeleteObjectsRequest removes several objects of one bucket."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket; empty means the default bucket."""
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The keys: 1 to 1,000 (more is INVALID_ARGUMENT with reason
+        TOO_MANY_KEYS, and nothing is deleted), adding up to at most 1,024,000
+        bytes (as many keys of the longest length; more is INVALID_ARGUMENT).
+        A key given twice is deleted once; each of its results says the same.
+        """
+
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        keys: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteObjectsRequest: _TypeAlias = DeleteObjectsRequest  # noqa: Y015
+
+@_typing.final
+class DeleteObjectsResponse(_message.Message):
+    """DeleteObjectsResponse says what DeleteObjects did with each key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeleteObjectResult]:
+        """One result per key of the request, in the request's order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___DeleteObjectResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteObjectsResponse: _TypeAlias = DeleteObjectsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteObjectResult(_message.Message):
+    """DeleteObjectResult is one key's outcome in a DeleteObjects call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    EXISTED_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The key, as the request gave it."""
+    existed: _builtins.bool
+    """Whether the object existed and was deleted by this call. Always false
+    for a key that failed: a refused key does not tell whether it exists.
+    """
+    @_builtins.property
+    def status(self) -> _status_pb2.RpcStatus:
+        """Unset when the key was deleted or missing. Otherwise why this key
+        failed, as a Delete of it alone would have failed: the wire form of a
+        google.rpc.Status, with its code, message and one ErrorInfo (for
+        example INVALID_KEY, or PERMISSION_DENIED with reason ACCESS_DENIED).
+        """
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        existed: _builtins.bool = ...,
+        status: _status_pb2.RpcStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["existed", b"existed", "key", b"key", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteObjectResult: _TypeAlias = DeleteObjectResult  # noqa: Y015
 
 @_typing.final
 class ListRequest(_message.Message):

@@ -73,6 +73,11 @@ class StorageServiceStub:
                 request_serializer=storagegw_dot_v1_dot_storage__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=storagegw_dot_v1_dot_storage__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.DeleteObjects = channel.unary_unary(
+                '/storagegw.v1.StorageService/DeleteObjects',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.DeleteObjectsRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.DeleteObjectsResponse.FromString,
+                _registered_method=True)
         self.List = channel.unary_unary(
                 '/storagegw.v1.StorageService/List',
                 request_serializer=storagegw_dot_v1_dot_storage__pb2.ListRequest.SerializeToString,
@@ -155,7 +160,9 @@ class StorageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Head(self, request, context):
-        """Head returns an object's metadata.
+        """Head returns an object's metadata. With report_prefix it also answers
+        for a "directory": a key that is no object but has objects under
+        key + "/" (object, prefix or NOT_FOUND, exactly, in one call).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -163,6 +170,20 @@ class StorageServiceServicer:
 
     def Delete(self, request, context):
         """Delete removes an object. Deleting a missing object succeeds and says so.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteObjects(self, request, context):
+        """DeleteObjects removes up to 1,000 objects of one bucket in one call (as
+        S3's DeleteObjects). Each key is validated, authorized (the delete
+        action) and deleted as a Delete of it alone would be, and answered in
+        results, in request order: a key that fails (an invalid key, one the
+        policy refuses, a storage error) gets its own status there while the
+        others go ahead. The call itself fails only for what concerns all its
+        keys: an unknown bucket, no keys, or more than 1,000 (INVALID_ARGUMENT,
+        reason TOO_MANY_KEYS); then nothing is deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,6 +273,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=storagegw_dot_v1_dot_storage__pb2.DeleteRequest.FromString,
                     response_serializer=storagegw_dot_v1_dot_storage__pb2.DeleteResponse.SerializeToString,
+            ),
+            'DeleteObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteObjects,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.DeleteObjectsRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.DeleteObjectsResponse.SerializeToString,
             ),
             'List': grpc.unary_unary_rpc_method_handler(
                     servicer.List,
@@ -411,6 +437,33 @@ class StorageService:
             '/storagegw.v1.StorageService/Delete',
             storagegw_dot_v1_dot_storage__pb2.DeleteRequest.SerializeToString,
             storagegw_dot_v1_dot_storage__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/DeleteObjects',
+            storagegw_dot_v1_dot_storage__pb2.DeleteObjectsRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.DeleteObjectsResponse.FromString,
             options,
             channel_credentials,
             insecure,

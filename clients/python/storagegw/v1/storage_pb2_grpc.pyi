@@ -72,9 +72,22 @@ class StorageServiceStub:
     object's metadata and the content range served.
     """
     Head: _grpc.UnaryUnaryMultiCallable[_storage_pb2.HeadRequest, _storage_pb2.HeadResponse]
-    """Head returns an object's metadata."""
+    """Head returns an object's metadata. With report_prefix it also answers
+    for a "directory": a key that is no object but has objects under
+    key + "/" (object, prefix or NOT_FOUND, exactly, in one call).
+    """
     Delete: _grpc.UnaryUnaryMultiCallable[_storage_pb2.DeleteRequest, _storage_pb2.DeleteResponse]
     """Delete removes an object. Deleting a missing object succeeds and says so."""
+    DeleteObjects: _grpc.UnaryUnaryMultiCallable[_storage_pb2.DeleteObjectsRequest, _storage_pb2.DeleteObjectsResponse]
+    """DeleteObjects removes up to 1,000 objects of one bucket in one call (as
+    S3's DeleteObjects). Each key is validated, authorized (the delete
+    action) and deleted as a Delete of it alone would be, and answered in
+    results, in request order: a key that fails (an invalid key, one the
+    policy refuses, a storage error) gets its own status there while the
+    others go ahead. The call itself fails only for what concerns all its
+    keys: an unknown bucket, no keys, or more than 1,000 (INVALID_ARGUMENT,
+    reason TOO_MANY_KEYS); then nothing is deleted.
+    """
     List: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ListRequest, _storage_pb2.ListResponse]
     """List returns objects in lexicographic key order, one page at a time."""
     SignUrl: _grpc.UnaryUnaryMultiCallable[_storage_pb2.SignUrlRequest, _storage_pb2.SignUrlResponse]
@@ -157,9 +170,22 @@ class StorageServiceAsyncStub(StorageServiceStub):
     object's metadata and the content range served.
     """
     Head: _aio.UnaryUnaryMultiCallable[_storage_pb2.HeadRequest, _storage_pb2.HeadResponse]  # type: ignore[assignment]
-    """Head returns an object's metadata."""
+    """Head returns an object's metadata. With report_prefix it also answers
+    for a "directory": a key that is no object but has objects under
+    key + "/" (object, prefix or NOT_FOUND, exactly, in one call).
+    """
     Delete: _aio.UnaryUnaryMultiCallable[_storage_pb2.DeleteRequest, _storage_pb2.DeleteResponse]  # type: ignore[assignment]
     """Delete removes an object. Deleting a missing object succeeds and says so."""
+    DeleteObjects: _aio.UnaryUnaryMultiCallable[_storage_pb2.DeleteObjectsRequest, _storage_pb2.DeleteObjectsResponse]  # type: ignore[assignment]
+    """DeleteObjects removes up to 1,000 objects of one bucket in one call (as
+    S3's DeleteObjects). Each key is validated, authorized (the delete
+    action) and deleted as a Delete of it alone would be, and answered in
+    results, in request order: a key that fails (an invalid key, one the
+    policy refuses, a storage error) gets its own status there while the
+    others go ahead. The call itself fails only for what concerns all its
+    keys: an unknown bucket, no keys, or more than 1,000 (INVALID_ARGUMENT,
+    reason TOO_MANY_KEYS); then nothing is deleted.
+    """
     List: _aio.UnaryUnaryMultiCallable[_storage_pb2.ListRequest, _storage_pb2.ListResponse]  # type: ignore[assignment]
     """List returns objects in lexicographic key order, one page at a time."""
     SignUrl: _aio.UnaryUnaryMultiCallable[_storage_pb2.SignUrlRequest, _storage_pb2.SignUrlResponse]  # type: ignore[assignment]
@@ -257,7 +283,10 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _storage_pb2.HeadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.HeadResponse, _abc.Awaitable[_storage_pb2.HeadResponse]]:
-        """Head returns an object's metadata."""
+        """Head returns an object's metadata. With report_prefix it also answers
+        for a "directory": a key that is no object but has objects under
+        key + "/" (object, prefix or NOT_FOUND, exactly, in one call).
+        """
 
     @_abc_1.abstractmethod
     def Delete(
@@ -266,6 +295,22 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_storage_pb2.DeleteResponse, _abc.Awaitable[_storage_pb2.DeleteResponse]]:
         """Delete removes an object. Deleting a missing object succeeds and says so."""
+
+    @_abc_1.abstractmethod
+    def DeleteObjects(
+        self,
+        request: _storage_pb2.DeleteObjectsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.DeleteObjectsResponse, _abc.Awaitable[_storage_pb2.DeleteObjectsResponse]]:
+        """DeleteObjects removes up to 1,000 objects of one bucket in one call (as
+        S3's DeleteObjects). Each key is validated, authorized (the delete
+        action) and deleted as a Delete of it alone would be, and answered in
+        results, in request order: a key that fails (an invalid key, one the
+        policy refuses, a storage error) gets its own status there while the
+        others go ahead. The call itself fails only for what concerns all its
+        keys: an unknown bucket, no keys, or more than 1,000 (INVALID_ARGUMENT,
+        reason TOO_MANY_KEYS); then nothing is deleted.
+        """
 
     @_abc_1.abstractmethod
     def List(
