@@ -24,7 +24,7 @@ from fsspec.tests.abstract import (
 from storagegw.fsspec import GatewayFileSystem
 
 
-class GatewayFixtures(AbstractFixtures):  # type: ignore[misc]
+class GatewayFixtures(AbstractFixtures):
     @pytest.fixture
     def fs(self, gateway_fs: GatewayFileSystem) -> GatewayFileSystem:
         return gateway_fs
@@ -42,21 +42,21 @@ class GatewayFixtures(AbstractFixtures):  # type: ignore[misc]
         return False
 
 
-class TestGatewayCopy(AbstractCopyTests, GatewayFixtures):  # type: ignore[misc]
+class TestGatewayCopy(AbstractCopyTests, GatewayFixtures):
     pass
 
 
-class TestGatewayGet(AbstractGetTests, GatewayFixtures):  # type: ignore[misc]
+class TestGatewayGet(AbstractGetTests, GatewayFixtures):
     pass
 
 
-class TestGatewayPut(AbstractPutTests, GatewayFixtures):  # type: ignore[misc]
+class TestGatewayPut(AbstractPutTests, GatewayFixtures):
     pass
 
 
-class TestGatewayOpen(AbstractOpenTests, GatewayFixtures):  # type: ignore[misc]
+class TestGatewayOpen(AbstractOpenTests, GatewayFixtures):
     pass
 
 
-class TestGatewayPipe(AbstractPipeTests, GatewayFixtures):  # type: ignore[misc]
+class TestGatewayPipe(AbstractPipeTests, GatewayFixtures):
     pass

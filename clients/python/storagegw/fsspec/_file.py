@@ -71,13 +71,22 @@ class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         if details is not None:
             self.details = details
 
+    @classmethod
+    def written(
+        cls, fs: GatewayFileSystem, path: str, data: bytes, mode: str = "overwrite"
+    ) -> GatewayFile:
+        """A closed file holding `data`, not yet committed (pipe_file in a
+        transaction); mode "create" stores it only where nothing is."""
+        file = cls(fs, path, "xb" if mode == "create" else "wb", autocommit=False)
+        file.write(data)
+        file.close()
+        return file
+
     # ------------------------------------------------------------ reading
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         generation = self.details.get("generation") or None
-        data: bytes = sync(
-            self.fs.loop, self.fs._read_range, self.path, start, end, generation
-        )
+        data: bytes = sync(self.fs.loop, self.fs._read_range, self.path, start, end, generation)
         return data
 
     # ------------------------------------------------------------ writing

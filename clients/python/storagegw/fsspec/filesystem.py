@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import errno
 import os
-from collections.abc import Callable
-from typing import IO, Any
+import stat
+from collections.abc import AsyncGenerator, Callable
+from typing import IO, Any, cast
 
 from fsspec.asyn import AsyncFileSystem, sync
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
@@ -24,7 +25,7 @@ from storagegw import errors
 from storagegw._common import DEFAULT_TARGET, guess_content_type
 from storagegw._credentials import TlsConfig
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
-from storagegw._types import UploadSession
+from storagegw._types import ListPage, UploadSession
 from storagegw.aio import AsyncClient
 from storagegw.fsspec._entries import (
     PROTOCOL,
@@ -137,12 +138,15 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         client = await self._gateway()
         with contextlib.suppress(errors.ObjectNotFound):
             return file_entry(await client.head(key))
-        pages = client.list_pages(f"{key}/", delimiter="/", page_size=1)
+        # The listing is an async generator: closed here, not left to the collector.
+        pages = cast(
+            AsyncGenerator[ListPage, None],
+            client.list_pages(f"{key}/", delimiter="/", page_size=1),
+        )
         async with contextlib.aclosing(pages):
-            async for page in pages:
-                if page.objects or page.prefixes:
-                    return directory_entry(key)
-                break
+            page = await anext(pages, None)
+        if page is not None and (page.objects or page.prefixes):
+            return directory_entry(key)
         return None
 
     async def _info(self, path: str, **kwargs: Any) -> Entry:
@@ -169,7 +173,8 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
                 try:
                     entries = [file_entry(await client.head(key))]
                 except errors.ObjectNotFound:
-                    raise FileNotFoundError(errno.ENOENT, f"no such directory {key}", path) from None
+                    missing = f"no such directory {key}"
+                    raise FileNotFoundError(errno.ENOENT, missing, path) from None
         entries.sort(key=lambda entry: str(entry["name"]))
         return entries if detail else [entry["name"] for entry in entries]
 
@@ -318,13 +323,8 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
-        if self._intrans:
-            # Deferred with the transaction's other files (see _file.py).
-            file = GatewayFile(self, strip_url(path), "xb" if mode == "create" else "wb")
-            file.autocommit = False
-            file.write(value)
-            file.close()
-            self.transaction.files.append(file)
+        if self._intrans:  # committed or discarded with the transaction's files
+            self.transaction.files.append(GatewayFile.written(self, strip_url(path), value, mode))
             return
         await self._put_whole(path, value, creating=mode == "create")
 
@@ -336,9 +336,10 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> None:
-        if os.path.isdir(lpath):
+        local = await asyncio.to_thread(os.stat, lpath)
+        if stat.S_ISDIR(local.st_mode):
             return  # directories are implied by the keys put under them
-        callback.set_size(os.path.getsize(lpath))
+        callback.set_size(local.st_size)
         client = await self._gateway()
         creating = mode == "create"
         with os_errors(rpath, creating=creating):
