@@ -10,7 +10,7 @@ import os
 import fsspec
 import pytest
 
-from storagegw import Client
+from storagegw import Client, PreconditionFailed
 from storagegw.fsspec import GatewayFileSystem
 from tests.conftest import RunningGateway
 
@@ -89,6 +89,19 @@ def test_open_reads_ranges_ahead_of_the_reader(gateway_fs: GatewayFileSystem, fs
         assert file.read(10) == b""
         file.seek(17)
         assert file.readline() == data[17:].split(b"\n", 1)[0] + b"\n"[: data[17:].count(b"\n")]
+
+
+def test_an_object_replaced_while_open_is_an_error_not_a_mix(
+    gateway_fs: GatewayFileSystem, fs_root: str
+):
+    path = f"{fs_root}/replaced"
+    gateway_fs.pipe_file(path, b"a" * 100_000)
+    with gateway_fs.open(path, "rb", block_size=1000, cache_type="none") as file:
+        assert file.read(10) == b"a" * 10
+        gateway_fs.pipe_file(path, b"b" * 100_000)
+        with pytest.raises(OSError, match="if_generation_match") as caught:
+            file.read(10)
+    assert isinstance(caught.value.__cause__, PreconditionFailed)
 
 
 @pytest.mark.parametrize(

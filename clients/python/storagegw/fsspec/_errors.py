@@ -26,7 +26,7 @@ _ERRNOS: tuple[tuple[type[errors.StorageError], type[OSError], int], ...] = (
     (errors.QuotaExceeded, OSError, errno.EDQUOT),
     (errors.DeadlineExceeded, TimeoutError, errno.ETIMEDOUT),
     (errors.Unavailable, ConnectionError, errno.ECONNREFUSED),
-    (errors.ResourceExhausted, OSError, errno.EAGAIN),
+    (errors.ResourceExhausted, OSError, errno.EBUSY),
 )
 
 
