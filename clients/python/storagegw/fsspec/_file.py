@@ -15,30 +15,51 @@ leaves nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tempfile
+from collections.abc import Callable
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from fsspec.asyn import sync
 from fsspec.spec import AbstractBufferedFile
 
 from storagegw._types import UploadSession
 
-if TYPE_CHECKING:
-    from storagegw.fsspec.filesystem import GatewayFileSystem
+__all__ = ["FileStore", "GatewayFile"]
 
-__all__ = ["GatewayFile"]
+
+class FileStore(Protocol):
+    """What a GatewayFile asks of its file system (GatewayFileSystem, by its coroutines)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    async def _read_range(
+        self, path: str, start: int, end: int, generation: int | None
+    ) -> bytes: ...
+
+    async def _put_whole(self, path: str, data: bytes, creating: bool = False) -> None: ...
+
+    async def _put_spooled(
+        self,
+        path: str,
+        file: IO[bytes],
+        size: int,
+        creating: bool,
+        on_upload_start: Callable[[UploadSession], None],
+    ) -> None: ...
 
 
 class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """A file of a GatewayFileSystem, in mode "rb", "wb" or "xb" (create only)."""
 
-    fs: GatewayFileSystem
+    fs: FileStore
 
     def __init__(
         self,
-        fs: GatewayFileSystem,
+        fs: FileStore,
         path: str,
         mode: str = "rb",
         block_size: int | str | None = "default",
@@ -72,9 +93,7 @@ class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
             self.details = details
 
     @classmethod
-    def written(
-        cls, fs: GatewayFileSystem, path: str, data: bytes, mode: str = "overwrite"
-    ) -> GatewayFile:
+    def written(cls, fs: FileStore, path: str, data: bytes, mode: str = "overwrite") -> GatewayFile:
         """A closed file holding `data`, not yet committed (pipe_file in a
         transaction); mode "create" stores it only where nothing is."""
         file = cls(fs, path, "xb" if mode == "create" else "wb", autocommit=False)
