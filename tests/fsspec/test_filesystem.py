@@ -34,6 +34,10 @@ def test_directories_are_the_prefixes_of_keys(gateway_fs: GatewayFileSystem, fs_
     assert fs.info(f"{fs_root}/a.txt")["type"] == "file"
     assert fs.isdir(fs_root)
     assert not fs.isfile(fs_root)
+    assert fs.isfile(f"{fs_root}/a.txt")
+    assert not fs.isdir(f"{fs_root}/a.txt")
+    assert not fs.isdir(f"{fs_root}/missing")
+    assert fs.isdir("")  # the bucket's root
     assert not fs.exists(f"{fs_root}/empty")
     assert not fs.exists(f"{fs_root}/su")  # a prefix of a name is not a directory
     assert fs.find(fs_root) == [f"{fs_root}/a.txt", f"{fs_root}/sub/b.txt", f"{fs_root}/sub/deep/c"]

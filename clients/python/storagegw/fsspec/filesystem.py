@@ -78,10 +78,12 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         super().__init__(**fsspec_options)
         self.target = target or os.environ.get(TARGET_VARIABLE) or DEFAULT_TARGET
         self.bucket = bucket
-        self._token = token
-        self._tls = tls
-        self._timeout = timeout
-        self._resumable_threshold = resumable_threshold
+        self._client_options: dict[str, Any] = {
+            "token": token,
+            "tls": tls,
+            "timeout": timeout,
+            "resumable_threshold": resumable_threshold,
+        }
         # grpc.aio channels belong to the loop that made them: the client is
         # made on first use, on the loop that uses it (fsspec's own, unless
         # asynchronous=True).
@@ -109,14 +111,7 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
     async def _gateway(self) -> AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            self._client = AsyncClient(
-                self.target,
-                bucket=self.bucket,
-                token=self._token,
-                tls=self._tls,
-                timeout=self._timeout,
-                resumable_threshold=self._resumable_threshold,
-            )
+            self._client = AsyncClient(self.target, bucket=self.bucket, **self._client_options)
             self._client_loop = loop
         return self._client
 
@@ -125,19 +120,22 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         if client is not None:
             await client.close()
 
-    def close(self) -> None:
-        """Close the connection (a later call opens another)."""
+    def close(self) -> None:  # a later call opens another connection
         if self._client is not None and self._client_loop is self.loop:
             sync(self.loop, self._close)
 
     # ------------------------------------------------------------ metadata
 
     async def _lookup(self, key: str) -> Entry | None:
-        """The object `key`, or the directory it is a prefix of, or None.
-        A Head, and when it finds nothing a one-entry listing under key/."""
+        """The object `key`, or the directory it is a prefix of, or None."""
         client = await self._gateway()
         with contextlib.suppress(errors.ObjectNotFound):
             return file_entry(await client.head(key))
+        return directory_entry(key) if await self._has_entries(key) else None
+
+    async def _has_entries(self, key: str) -> bool:
+        """Whether a key continues `key` with "/": a listing of one entry."""
+        client = await self._gateway()
         # The listing is an async generator: closed here, not left to the collector.
         pages = cast(
             AsyncGenerator[ListPage, None],
@@ -145,9 +143,14 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         )
         async with contextlib.aclosing(pages):
             page = await anext(pages, None)
-        if page is not None and (page.objects or page.prefixes):
-            return directory_entry(key)
-        return None
+        return page is not None and bool(page.objects or page.prefixes)
+
+    async def _isdir(self, path: str) -> bool:
+        """One listing (a Head would not tell a directory, as s3fs's)."""
+        key = strip_url(path)
+        with contextlib.suppress(OSError), os_errors(path):
+            return not key or await self._has_entries(key)
+        return False
 
     async def _info(self, path: str, **kwargs: Any) -> Entry:
         key = strip_url(path)
