@@ -69,7 +69,7 @@ class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         details: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        size = None if details is None else details["size"]
+        size = kwargs.pop("size", None) if details is None else details["size"]
         # Written bytes past the first block wait here (see the module's doc).
         self._spool: IO[bytes] | None = None
         # ... or, for a file of one block, here.
