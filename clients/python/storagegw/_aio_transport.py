@@ -26,7 +26,7 @@ from storagegw._credentials import AsyncCallAuth, Metadata
 from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader
 from storagegw._streams import PutStream
-from storagegw._types import ObjectInfo, Progress
+from storagegw._types import ObjectInfo, Progress, UploadStatus
 from storagegw._wire import PutMessage, get_method, put_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
@@ -158,7 +158,7 @@ class AsyncTransport:
 
         return await self._auth.call(send)
 
-    async def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
+    async def _put_source(self, effect: effects.PutSource) -> ObjectInfo | UploadStatus:
         source, content_type, size = effect.source, effect.content_type, effect.size
         if isinstance(source, str | os.PathLike):
             file, content_type, size = await asyncio.to_thread(
@@ -183,7 +183,7 @@ class AsyncTransport:
         stream: effects.UploadStream,
         requests: AsyncIterator[list[PutMessage]],
         progress: Progress | None,
-    ) -> ObjectInfo:
+    ) -> ObjectInfo | UploadStatus:
         call: PutCall = self._put_method(None, metadata=await self._auth.metadata())
         try:
             with converted_rpc_errors():

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias, TypeVar
 from google.protobuf.message import Message
 
 from storagegw._digests import ObjectDigest
+from storagegw._parts import PartStream
 from storagegw._readers import AsyncObjectReader, ObjectReader
 from storagegw._resumable import SegmentStream
 from storagegw._streams import PutStream
@@ -41,7 +42,7 @@ __all__ = [
 
 _Result = TypeVar("_Result")
 
-UploadStream: TypeAlias = PutStream | SegmentStream
+UploadStream: TypeAlias = PutStream | SegmentStream | PartStream
 Reader: TypeAlias = ObjectReader | AsyncObjectReader
 # A PutSpec from the content type and size the source turned out to have.
 SpecFor: TypeAlias = Callable[[str | None, int | None], storage_pb2.PutSpec]
@@ -94,7 +95,8 @@ class Blocking(Effect):
 @dataclass(frozen=True, slots=True)
 class SendPut(Effect):
     """One Put stream: `stream`'s messages for `blocks`, whose next() blocks
-    (file reads). The gateway's response, verified, comes back as ObjectInfo."""
+    (file reads). The gateway's response, verified, comes back as ObjectInfo
+    (a PartStream's as the upload's UploadStatus)."""
 
     stream: UploadStream
     blocks: Iterator[bytes]

@@ -56,6 +56,7 @@ __all__ = [
     "resume_upload",
     "sign_url",
     "start_upload",
+    "wait_to_retry",
 ]
 
 # A Get's request from an offset: (offset, preconditions) -> GetRequest
@@ -149,7 +150,7 @@ def abort_upload(upload_id: str, timeout: float | None) -> Flow[bool]:
 # ---------------------------------------------------------------- retrying
 
 
-def _wait_to_retry(retrier: Retrier, error: StorageError, position: int) -> Flow[None]:
+def wait_to_retry(retrier: Retrier, error: StorageError, position: int) -> Flow[None]:
     """Pause before the next attempt, or re-raise `error` when retrying
     cannot help or is used up (see Retrier.next_pause)."""
     pause = retrier.next_pause(error, position)
@@ -166,7 +167,7 @@ def _start_with_retry(
         try:
             return (yield from start_upload(spec, timeout))
         except StorageError as error:
-            yield from _wait_to_retry(retrier, error, 0)
+            yield from wait_to_retry(retrier, error, 0)
 
 
 # ---------------------------------------------------------------- resumable uploads
@@ -232,7 +233,7 @@ def resume_upload(
             )
             return info
         except StorageError as error:
-            yield from _wait_to_retry(retrier, error, source.digest.size)
+            yield from wait_to_retry(retrier, error, source.digest.size)
 
 
 # ---------------------------------------------------------------- downloads
@@ -338,7 +339,7 @@ class _RangeFetch:
     def _pause(self, retrier: Retrier, error: StorageError, part: DownloadResume) -> Flow[None]:
         if self._stopped:
             raise _Stopped from error
-        yield from _wait_to_retry(retrier, error, part.verified)
+        yield from wait_to_retry(retrier, error, part.verified)
 
     def _open_once(self, part: DownloadResume) -> Flow[OpenedRead]:
         if self._stopped:

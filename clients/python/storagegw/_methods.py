@@ -29,6 +29,7 @@ class Methods(ClientBase):
     start_upload = operations.start_upload
     query_upload = operations.query_upload
     abort_upload = operations.abort_upload
+    write_upload = operations.write_upload
     resume_upload = transfers.resume_upload
 
     # ------------------------------------------------------------ downloads

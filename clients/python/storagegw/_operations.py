@@ -16,7 +16,7 @@ import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping  # noqa: F401
 from datetime import timedelta
 
-from storagegw import _batch, _common, _flows
+from storagegw import _batch, _common, _flows, _part_writes
 from storagegw._base import ClientBase
 from storagegw._effects import Flow, PutSource
 from storagegw._op import Batches, listing, operation
@@ -54,6 +54,7 @@ __all__ = [
     "query_upload",
     "sign_url",
     "start_upload",
+    "write_upload",
 ]
 
 _conditions = _common.preconditions
@@ -122,6 +123,30 @@ def query_upload(self: ClientBase, upload_id: str) -> Flow[UploadStatus]:
 def abort_upload(self: ClientBase, upload_id: str) -> Flow[bool]:
     """Discard an unfinished upload; returns whether it existed."""
     return _flows.abort_upload(upload_id, self.timeout)
+
+
+@operation(async_doc="""Send part of an upload, as Client.write_upload does.""")
+def write_upload(
+    self: ClientBase,
+    upload_id: str,
+    data: bytes | bytearray | memoryview,
+    *,
+    offset: int,
+    finish: bool = False,
+    retry: RetryPolicy | None = None,
+) -> Flow[UploadStatus]:
+    """Send `data` as the upload's bytes from `offset` (at most its persisted
+    size: InvalidWriteOffset, with .persisted_size, otherwise), and finish
+    the upload (commit the object) if `finish`. Returns the upload's status:
+    the persisted size, which may stop short of the end of `data` (a backend
+    persists whole units: an S3 part...; send the rest again with the next
+    part), or the object once finished. A broken stream is resumed from the
+    persisted size, as put_file's are. The upload is the caller's: it is not
+    aborted on failure."""
+    policy = retry or self.retry
+    return _part_writes.write_upload(
+        upload_id, data, offset, finish, self.chunk_size, policy, self.timeout
+    )
 
 
 # ------------------------------------------------------------ downloads

@@ -23,7 +23,7 @@ from storagegw._credentials import CallAuth, Metadata
 from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
-from storagegw._types import ObjectInfo, Progress
+from storagegw._types import ObjectInfo, Progress, UploadStatus
 from storagegw._wire import PutMessage, get_method, put_method
 from storagegw.errors import Cancelled
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
@@ -146,7 +146,7 @@ class SyncTransport:
 
         return self._auth.call(send)
 
-    def _put_source(self, effect: effects.PutSource) -> ObjectInfo:
+    def _put_source(self, effect: effects.PutSource) -> ObjectInfo | UploadStatus:
         with _files.open_source(
             effect.source, self._chunk_size, effect.content_type, effect.size
         ) as opened:
@@ -155,7 +155,7 @@ class SyncTransport:
 
     def _put(
         self, stream: effects.UploadStream, blocks: Iterable[bytes], progress: Progress | None
-    ) -> ObjectInfo:
+    ) -> ObjectInfo | UploadStatus:
         # gRPC reads the request iterator on its own thread and only logs an
         # exception raised there; the source's error is kept to re-raise here,
         # and the call is cancelled: the gateway then discards what it has

@@ -1,0 +1,68 @@
+"""PartStream: one part of a resumable upload from the caller's bytes, the
+upload left open for the next part (or finished by the last); its flow,
+write_upload, is in _part_writes.py.
+
+put_file and resume_upload send a whole seekable source; a writer that makes
+an object a piece at a time (the fsspec file: a block each time one fills)
+has only the piece. It sends each as a Put continuation that ends without
+finish_write, so the gateway persists it (as far as its backend's unit) and
+answers with the persisted size, and the last one with finish_write.
+"""
+
+from __future__ import annotations
+
+from storagegw._crc32c import crc32c
+from storagegw._types import ObjectInfo, UploadStatus
+from storagegw._wire import PutMessage, encode_put_chunk
+from storagegw.errors import Internal
+from storagegw.v1 import storage_pb2
+
+__all__ = ["PartStream"]
+
+
+class PartStream:
+    """One Put stream sending bytes to an upload from `offset`, finishing it
+    or not. Has PutStream's interface (start, feed, finish, size,
+    object_info), so the clients' Put plumbing sends it unchanged; its
+    answer is the upload's UploadStatus."""
+
+    def __init__(self, upload_id: str, offset: int, finishing: bool) -> None:
+        self.upload_id = upload_id
+        self.offset = offset
+        self.position = offset
+        self.finishing = finishing
+
+    @property
+    def size(self) -> int:
+        return self.position
+
+    def start(self) -> storage_pb2.PutRequest | None:
+        return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
+
+    def feed(self, block: bytes) -> list[PutMessage]:
+        """One message for a block of at most the chunk size (write_upload's)."""
+        message = encode_put_chunk(self.position, block, crc32c(block))
+        self.position += len(block)
+        return [message]
+
+    def finish(self) -> storage_pb2.PutRequest:
+        # Without finish_write the stream ends with the upload persisted, not committed.
+        return storage_pb2.PutRequest(write_offset=self.position, finish_write=self.finishing)
+
+    def object_info(self, response: storage_pb2.PutResponse) -> UploadStatus:
+        """The upload's status after this stream: persisted, or committed."""
+        if not self.finishing:
+            return UploadStatus(self.upload_id, response.persisted_size, complete=False)
+        return _committed(self.upload_id, response, self.position)
+
+
+def _committed(upload_id: str, response: storage_pb2.PutResponse, size: int) -> UploadStatus:
+    if not response.HasField("object"):
+        raise Internal(
+            f"the gateway did not commit upload {upload_id} "
+            f"({response.persisted_size} bytes persisted)"
+        )
+    info = ObjectInfo.from_proto(response.object)
+    if info.size != size:
+        raise Internal(f"upload {upload_id} committed {info.size} bytes, not the {size} sent")
+    return UploadStatus(upload_id, info.size, complete=True, object=info)
