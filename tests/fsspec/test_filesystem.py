@@ -138,7 +138,7 @@ def test_cat_of_many_files_returns_each(gateway_fs: GatewayFileSystem, fs_root: 
 def test_a_large_write_goes_through_a_resumable_upload_stored_at_close(
     gateway_fs: GatewayFileSystem, fs_gateway: RunningGateway, fs_root: str
 ):
-    # The fixture's file system has a resumable threshold of 1 MiB.
+    # Blocks of 256 KiB: the upload starts as the first fills (see test_streaming.py).
     data = os.urandom(3 * MiB + 5)
     path = f"{fs_root}/large.bin"
     with Client(fs_gateway.target) as client:
@@ -147,7 +147,8 @@ def test_a_large_write_goes_through_a_resumable_upload_stored_at_close(
                 file.write(data[start : start + 100_000])
             assert not gateway_fs.exists(path)
             assert not client.exists(path)
-            assert file.upload is None  # nothing sent yet
+            assert file.upload is not None  # blocks sent, the upload not finished
+            assert not client.query_upload(file.upload.upload_id).complete
         assert file.upload is not None
         status = client.query_upload(file.upload.upload_id)
         assert status.complete

@@ -15,17 +15,17 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import AsyncGenerator, Callable
-from typing import IO, Any, cast
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 from fsspec.asyn import AsyncFileSystem, sync
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from storagegw import errors
-from storagegw._common import DEFAULT_TARGET, guess_content_type
+from storagegw._common import DEFAULT_TARGET
 from storagegw._credentials import TlsConfig
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
-from storagegw._types import ListPage, UploadSession
+from storagegw._types import ListPage
 from storagegw.aio import AsyncClient
 from storagegw.fsspec._entries import (
     PROTOCOL,
@@ -38,26 +38,26 @@ from storagegw.fsspec._entries import (
     read_window,
     strip_url,
 )
-from storagegw.fsspec._errors import os_errors
+from storagegw.fsspec._errors import as_os_error, os_errors
 from storagegw.fsspec._file import GatewayFile
+from storagegw.fsspec._writes import FileWrites
 
 __all__ = ["GatewayFileSystem"]
 
-# Deletes in flight at once in _delete_many (one RPC per key, for now).
-DELETE_CONCURRENCY = 32
 # Where the gateway is when no target is given: the CLI's variable, then its default.
 TARGET_VARIABLE = "STORAGEGW_TARGET"
 
 
-class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is untyped
+class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """A bucket of a storagegw gateway: fsspec.filesystem("storagegw", target=..., bucket=...).
 
     target: the gateway's address ($STORAGEGW_TARGET, else 127.0.0.1:50051);
     bucket: the bucket ("" for the gateway's default). A URL names the bucket
     as its host: fsspec.open("storagegw://photos/2024/a.jpg", target=...).
-    token, tls, timeout and resumable_threshold are AsyncClient's options (a
-    written file of resumable_threshold bytes or more is stored through a
-    resumable upload). Other keyword arguments are fsspec's (asynchronous,
+    token, tls, timeout and resumable_threshold are AsyncClient's options (`put`
+    sends a local file of resumable_threshold bytes or more through a
+    resumable upload; a file opened for writing streams its blocks to one
+    once its first block fills). Other keyword arguments are fsspec's (asynchronous,
     loop, batch_size, skip_instance_cache...).
     """
 
@@ -127,11 +127,15 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
     # ------------------------------------------------------------ metadata
 
     async def _lookup(self, key: str) -> Entry | None:
-        """The object `key`, or the directory it is a prefix of, or None."""
+        """The object `key`, or the directory it is a prefix of, or None: one
+        Head that also reports a prefix (the client's kind)."""
         client = await self._gateway()
-        with contextlib.suppress(errors.ObjectNotFound):
-            return file_entry(await client.head(key))
-        return directory_entry(key) if await self._has_entries(key) else None
+        found = await client.kind(key)
+        if found is None:
+            return None
+        if found.object is not None:
+            return file_entry(found.object)
+        return directory_entry(key)
 
     async def _has_entries(self, key: str) -> bool:
         """Whether a key continues `key` with "/": a listing of one entry."""
@@ -146,10 +150,16 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         return page is not None and bool(page.objects or page.prefixes)
 
     async def _isdir(self, path: str) -> bool:
-        """One listing (a Head would not tell a directory, as s3fs's)."""
+        """One lookup; a listing too only where an object is named `key` (it
+        wins over the prefix in the lookup's answer, and may also be one)."""
         key = strip_url(path)
+        if not key:
+            return True
         with contextlib.suppress(OSError), os_errors(path):
-            return not key or await self._has_entries(key)
+            found = await (await self._gateway()).kind(key)
+            if found is None or found.kind == "prefix":
+                return found is not None
+            return await self._has_entries(key)
         return False
 
     async def _info(self, path: str, **kwargs: Any) -> Entry:
@@ -290,39 +300,6 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
 
     # ------------------------------------------------------------ writing
 
-    async def _put_whole(self, path: str, data: bytes, creating: bool = False) -> None:
-        """Store `data` in one Put; creating: only if nothing is there yet."""
-        key = strip_url(path)
-        client = await self._gateway()
-        with os_errors(path, creating=creating):
-            await client.put_bytes(
-                key,
-                data,
-                content_type=guess_content_type(key) or None,
-                if_none_match="*" if creating else None,
-            )
-
-    async def _put_spooled(
-        self,
-        path: str,
-        file: IO[bytes],
-        size: int,
-        creating: bool,
-        on_upload_start: Callable[[UploadSession], None],
-    ) -> None:
-        """Store a written file from its spool: a resumable upload when large."""
-        key = strip_url(path)
-        client = await self._gateway()
-        with os_errors(path, creating=creating):
-            await client.put_file(
-                key,
-                file,
-                size=size,
-                content_type=guess_content_type(key) or None,
-                if_none_match="*" if creating else None,
-                on_upload_start=on_upload_start,
-            )
-
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
@@ -383,17 +360,14 @@ class GatewayFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec is unt
         await self._delete_many(sorted(keys - directories))
 
     async def _delete_many(self, keys: list[str]) -> None:
-        """Delete every key (those missing already too), at most
-        DELETE_CONCURRENCY at once; the first error is raised once all are done."""
+        """Delete every key (those missing already too): one DeleteObjects per
+        1,000 keys. A key the gateway refused raises its OSError, naming the
+        key, once every key was tried (the first such, in the keys' order)."""
+        if not keys:
+            return
         client = await self._gateway()
-        bound = asyncio.Semaphore(DELETE_CONCURRENCY)
-
-        async def delete(key: str) -> None:
-            async with bound:
-                with os_errors(key):
-                    await client.delete(key)
-
-        results = await asyncio.gather(*(delete(key) for key in keys), return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            raise failures[0]
+        with os_errors(keys[0]):  # the call failed as a whole (BucketNotFound...)
+            results = await client.delete_many(keys)
+        for result in results:
+            if result.error is not None:
+                raise as_os_error(result.error, result.key) from result.error
