@@ -54,9 +54,7 @@ def test_a_part_persists_whole_units_only(client: Client) -> None:
     status = client.write_upload(session.upload_id, data, offset=0)
     # The memory backend persists 256 KiB units: the rest is the caller's to send again.
     assert status.persisted_size == 256 * KIB
-    done = client.write_upload(
-        session.upload_id, data[256 * KIB :], offset=256 * KIB, finish=True
-    )
+    done = client.write_upload(session.upload_id, data[256 * KIB :], offset=256 * KIB, finish=True)
     assert done.persisted_size == len(data)
     assert client.get_bytes("units.bin") == data
 
@@ -100,10 +98,9 @@ def test_async_client_writes_parts(memory_gateway: RunningGateway) -> None:
             with pytest.raises(InvalidWriteOffset) as refused:
                 await client.write_upload(session.upload_id, b"x", offset=MIB + 1)
             assert refused.value.persisted_size == MIB
-            done = await client.write_upload(
-                session.upload_id, data[MIB:], offset=MIB, finish=True
-            )
-            assert done.object is not None and done.object.size == len(data)
+            done = await client.write_upload(session.upload_id, data[MIB:], offset=MIB, finish=True)
+            assert done.object is not None
+            assert done.object.size == len(data)
             assert await client.get_bytes("async-parts.bin") == data
 
     asyncio.run(main())

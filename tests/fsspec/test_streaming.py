@@ -67,7 +67,8 @@ def test_a_large_write_streams_its_blocks_before_close(
         assert not client.exists("stream/large.bin")
     status = client.query_upload(file.upload.upload_id)
     assert status.complete
-    assert status.object is not None and status.object.size == len(data)
+    assert status.object is not None
+    assert status.object.size == len(data)
     assert client.get_bytes("stream/large.bin") == data
     assert fs.cat_file("stream/large.bin") == data
     assert fs.info("stream/large.bin")["content_type"] == "application/octet-stream"
@@ -95,13 +96,21 @@ def test_a_small_file_is_one_put_at_close(fs: GatewayFileSystem, client: Client)
 
 
 def test_an_exception_aborts_the_streamed_upload(fs: GatewayFileSystem, client: Client) -> None:
-    with pytest.raises(RuntimeError), fs.open("stream/broken.bin", "wb", block_size=BLOCK) as file:
-        file.write(os.urandom(3 * BLOCK))
-        assert file.upload is not None
-        raise RuntimeError("the writer failed")
-    assert file.upload is not None
+    files: list[GatewayFile] = []
+
+    def write_and_fail() -> None:
+        with fs.open("stream/broken.bin", "wb", block_size=BLOCK) as file:
+            files.append(file)
+            file.write(os.urandom(3 * BLOCK))
+            assert client.query_upload(file.upload.upload_id).persisted_size >= 2 * BLOCK
+            raise RuntimeError("the writer failed")
+
+    with pytest.raises(RuntimeError):
+        write_and_fail()
+    upload = files[0].upload
+    assert upload is not None
     with pytest.raises(UploadNotFound):
-        client.query_upload(file.upload.upload_id)
+        client.query_upload(upload.upload_id)
     assert not client.exists("stream/broken.bin")
     assert fs.find("stream") == []
 
@@ -116,7 +125,8 @@ def test_a_transaction_finishes_streamed_files_at_its_end(
         # Closed, its blocks sent, and still not committed.
         assert file.upload is not None
         status = client.query_upload(file.upload.upload_id)
-        assert status.persisted_size >= 2 * BLOCK and not status.complete
+        assert status.persisted_size >= 2 * BLOCK
+        assert not status.complete
         assert not client.exists("stream/t/big.bin")
     assert client.query_upload(file.upload.upload_id).complete
     assert client.get_bytes("stream/t/big.bin") == data
@@ -126,11 +136,16 @@ def test_a_discarded_transaction_aborts_streamed_files(
     fs: GatewayFileSystem, client: Client
 ) -> None:
     files: list[GatewayFile] = []
-    with pytest.raises(RuntimeError), fs.transaction:
-        with fs.open("stream/t/big.bin", "wb", block_size=BLOCK) as file:
-            file.write(os.urandom(3 * BLOCK))
-        files.append(file)
-        raise RuntimeError("roll back")
+
+    def write_and_fail() -> None:
+        with fs.transaction:
+            with fs.open("stream/t/big.bin", "wb", block_size=BLOCK) as file:
+                file.write(os.urandom(3 * BLOCK))
+            files.append(file)
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        write_and_fail()
     upload = files[0].upload
     assert upload is not None
     with pytest.raises(UploadNotFound):
