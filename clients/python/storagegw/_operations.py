@@ -125,7 +125,7 @@ def abort_upload(self: ClientBase, upload_id: str) -> Flow[bool]:
     return _flows.abort_upload(upload_id, self.timeout)
 
 
-@operation(async_doc="""Send part of an upload, as Client.write_upload does.""")
+@operation()
 def write_upload(
     self: ClientBase,
     upload_id: str,
