@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
-from storagegw import Client, UploadNotFound
+from storagegw import Client, RetryPolicy, UploadNotFound
 from storagegw.fsspec import GatewayFileSystem
 from storagegw.fsspec._file import GatewayFile
 from tests.conftest import RunningGateway
+from tests.tcp_proxy import TcpProxy
 
 BLOCK = 1024 * 1024
+# Tiny pauses: the tests never wait on the clock.
+FAST = RetryPolicy(max_attempts=10, initial_backoff=0.01, max_backoff=0.05)
 
 
 @pytest.fixture
@@ -166,3 +169,26 @@ def test_an_exclusive_streamed_file_refuses_an_existing_object(
     assert file.upload is not None
     with pytest.raises(UploadNotFound):
         client.query_upload(file.upload.upload_id)
+
+
+def test_a_broken_block_is_resent_from_the_persisted_size(
+    memory_gateway: RunningGateway, client: Client
+) -> None:
+    data = os.urandom(8 * BLOCK + 9)
+    cut = 6 * BLOCK
+    with TcpProxy(memory_gateway.target) as proxy:
+        fs = GatewayFileSystem(target=proxy.target, retry=FAST, skip_instance_cache=True)
+        try:
+            with fs.open("stream/cut.bin", "wb", block_size=2 * BLOCK) as file:
+                file.write(data[:BLOCK])  # less than a block: nothing sent yet
+                proxy.cut_after(upstream=cut)  # within the part of 8 MiB
+                file.write(data[BLOCK:])
+                assert proxy.cuts == 1
+                assert file.upload is not None
+                assert not client.query_upload(file.upload.upload_id).complete
+        finally:
+            fs.close()
+        # Resumed from what the gateway held, not from the part's start (the
+        # gateway persists as it receives, some way behind the proxy).
+        assert proxy.upstream_bytes < cut + len(data) - BLOCK
+    assert client.get_bytes("stream/cut.bin") == data

@@ -25,6 +25,7 @@ from storagegw import errors
 from storagegw._common import DEFAULT_TARGET
 from storagegw._credentials import TlsConfig
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
+from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage
 from storagegw.aio import AsyncClient
 from storagegw.fsspec._entries import (
@@ -54,11 +55,12 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
     target: the gateway's address ($STORAGEGW_TARGET, else 127.0.0.1:50051);
     bucket: the bucket ("" for the gateway's default). A URL names the bucket
     as its host: fsspec.open("storagegw://photos/2024/a.jpg", target=...).
-    token, tls, timeout and resumable_threshold are AsyncClient's options (`put`
-    sends a local file of resumable_threshold bytes or more through a
-    resumable upload; a file opened for writing streams its blocks to one
-    once its first block fills). Other keyword arguments are fsspec's (asynchronous,
-    loop, batch_size, skip_instance_cache...).
+    token, tls, timeout, retry and resumable_threshold are AsyncClient's
+    options (`put` sends a local file of resumable_threshold bytes or more
+    through a resumable upload; a file opened for writing streams its blocks
+    to one once its first block fills, retried as `retry` says). Other
+    keyword arguments are fsspec's (asynchronous, loop, batch_size,
+    skip_instance_cache...).
     """
 
     protocol = PROTOCOL
@@ -72,6 +74,7 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
         token: str | None = None,
         tls: TlsConfig | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
         resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
         **fsspec_options: Any,
     ) -> None:
@@ -82,6 +85,7 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
             "token": token,
             "tls": tls,
             "timeout": timeout,
+            "retry": retry,
             "resumable_threshold": resumable_threshold,
         }
         # grpc.aio channels belong to the loop that made them: the client is
