@@ -192,3 +192,23 @@ def test_a_broken_block_is_resent_from_the_persisted_size(
         # gateway persists as it receives, some way behind the proxy).
         assert proxy.upstream_bytes < cut + len(data) - BLOCK
     assert client.get_bytes("stream/cut.bin") == data
+
+
+def test_blocks_the_backend_persists_in_part_keep_their_tails(
+    fs: GatewayFileSystem, client: Client
+) -> None:
+    """Blocks of 300 KiB on a backend persisting 256 KiB units: each part's
+    tail past the last unit is kept and goes again with the next part."""
+    block = 300 * 1024
+    data = os.urandom(10 * block + 11)
+    with fs.open("stream/tails.bin", "wb", block_size=block) as file:
+        for start in range(0, len(data), block):
+            file.write(data[start : start + block])
+            if file.upload is not None:
+                status = client.query_upload(file.upload.upload_id)
+                assert status.persisted_size == file.persisted
+                assert file.persisted % (256 * 1024) == 0
+                written = min(start + block, len(data))
+                assert file.persisted + file.unpersisted + file.buffer.tell() == written
+                assert file.unpersisted < 256 * 1024
+    assert client.get_bytes("stream/tails.bin") == data

@@ -172,10 +172,8 @@ class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
         if kept == 0:
             self._part_size *= 2  # the backend's unit is larger: wait for more
         self.persisted = status.persisted_size
-        if part is block:
-            self._unpersisted = bytearray(block[kept:])
-        else:
-            del self._unpersisted[:kept]
+        # A new bytearray: the one sent may still be exported to the sending flow.
+        self._unpersisted = bytearray(memoryview(part)[kept:])
 
     def _write_part(self, data: bytes | bytearray | memoryview, finish: bool) -> UploadStatus:
         assert self.upload is not None
