@@ -27,7 +27,7 @@ from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress, UploadStatus
-from storagegw._wire import PutMessage, get_method, put_method
+from storagegw._wire import PutMessage, get_method, put_method, put_one_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ class AsyncTransport:
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
         self._put_method: grpc.aio.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
             put_method(channel)
+        )
+        self._put_one: grpc.aio.UnaryUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (
+            put_one_method(channel)
         )
         self._get_method: grpc.aio.UnaryStreamMultiCallable[storage_pb2.GetRequest, bytes] = (
             get_method(channel)
@@ -184,10 +187,25 @@ class AsyncTransport:
         requests: AsyncIterator[list[PutMessage]],
         progress: Progress | None,
     ) -> ObjectInfo | UploadStatus:
-        call: PutCall = self._put_method(None, metadata=await self._auth.metadata())
+        metadata = await self._auth.metadata()
+        first = stream.start()
+        if first is None:  # the spec goes with the data: a small object
+            batches = [batch async for batch in _take(requests, 2)]
+            if len(batches) == 1 and len(batches[0]) == 1:
+                # One message in all: a unary call. grpc.aio reports a write
+                # that meets the end of its call (a stream the gateway's
+                # connection refused, say) as INTERNAL, losing the real
+                # status, and gRPC's retry of a refused call cannot help it.
+                with converted_rpc_errors():
+                    response = await self._put_one(batches[0][0], metadata=metadata)
+                if progress is not None:
+                    progress(stream.size)
+                return stream.object_info(response)
+            requests = _chain(batches, requests)
+        call: PutCall = self._put_method(None, metadata=metadata)
         try:
             with converted_rpc_errors():
-                response = await _send(call, stream, requests, progress)
+                response = await _send(call, stream, first, requests, progress)
         except BaseException:
             # The gateway discards a cancelled upload; finish_write was never sent.
             call.cancel()
@@ -304,21 +322,42 @@ async def _write(call: PutCall, request: PutMessage) -> None:
         raise
 
 
+async def _take(
+    requests: AsyncIterator[list[PutMessage]], count: int
+) -> AsyncIterator[list[PutMessage]]:
+    """Up to `count` batches of requests, the rest left in it."""
+    for _ in range(count):
+        batch = await anext(requests, None)
+        if batch is None:
+            return
+        yield batch
+
+
+async def _chain(
+    batches: list[list[PutMessage]], requests: AsyncIterator[list[PutMessage]]
+) -> AsyncIterator[list[PutMessage]]:
+    for batch in batches:
+        yield batch
+    async for batch in requests:
+        yield batch
+
+
 async def _send(
     call: PutCall,
     stream: effects.UploadStream,
+    first: PutMessage | None,
     requests: AsyncIterator[list[PutMessage]],
     progress: Progress | None,
 ) -> storage_pb2.PutResponse:
     """Write the whole Put stream and return the gateway's response.
 
-    `requests` are the messages after the first, the last one included.
-    The first message goes out before any data is read: a gateway that
-    refuses it (a failed precondition) ends the call, and a write that
-    comes after the refusal has arrived raises it (see _write).
+    `first` is the spec message (None: the spec goes with the data);
+    `requests` the messages after it, the last one included. The spec goes
+    out before any data is read: a gateway that refuses it (a failed
+    precondition) ends the call, and a write that comes after the refusal
+    has arrived raises it (see _write).
     """
-    first = stream.start()
-    if first is not None:  # None: the spec goes with the data
+    if first is not None:
         await _write(call, first)
     async for batch in requests:
         for request in batch:

@@ -39,8 +39,10 @@ _Channel = TypeVar("_Channel")
 # not yet freed, so a client even a little under that limit can be refused
 # under load. gRPC retries only a call no answer has begun for, and only while
 # the request fits its retry buffer (256 KiB by default): never a large upload
-# half sent. The throttle stops retrying when more than about one call in ten
-# fails, so a gateway that is down is not hammered.
+# half sent. Five attempts at most (gRPC's own cap), 50 ms to 1 s apart, random
+# within each pause, bound what a retried call costs a gateway. No retry
+# throttle: refusals come in bursts (a lag in the gateway refuses every new
+# stream for a moment), and a throttle would give up on exactly those.
 RETRY_SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
@@ -49,7 +51,7 @@ RETRY_SERVICE_CONFIG = json.dumps(
                     {"service": storage_pb2.DESCRIPTOR.services_by_name["StorageService"].full_name}
                 ],
                 "retryPolicy": {
-                    "maxAttempts": 4,
+                    "maxAttempts": 5,
                     "initialBackoff": "0.05s",
                     "maxBackoff": "1s",
                     "backoffMultiplier": 2,
@@ -57,7 +59,6 @@ RETRY_SERVICE_CONFIG = json.dumps(
                 },
             }
         ],
-        "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
     }
 )
 

@@ -82,6 +82,17 @@ def put_method(channel: grpc.Channel | grpc.aio.Channel) -> Any:
     )
 
 
+def put_one_method(channel: grpc.Channel | grpc.aio.Channel) -> Any:
+    """Put as a unary call, for a stream of one message (a small object, its
+    spec and data together): on the wire the same as the stream, and sent in
+    one batch (no separate write that can race the end of the call)."""
+    return channel.unary_unary(
+        PUT_METHOD,
+        request_serializer=serialize_put,
+        response_deserializer=storage_pb2.PutResponse.FromString,
+    )
+
+
 def get_method(channel: grpc.Channel | grpc.aio.Channel) -> Any:
     """The Get multicallable of `channel` (sync or asyncio), giving each
     response message as its serialized bytes (see decode_get_chunk)."""
