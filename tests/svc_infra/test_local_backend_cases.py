@@ -119,9 +119,7 @@ async def test_get_url_with_download(backend: GatewayStorageBackend) -> None:
     assert "X-Sgw-Download=1" in url
     response = await fetch(url)
     assert response.status_code == 200
-    assert response.headers["content-disposition"].startswith(
-        'attachment; filename="document.pdf"'
-    )
+    assert response.headers["content-disposition"].startswith('attachment; filename="document.pdf"')
 
 
 async def test_get_url_nonexistent(backend: GatewayStorageBackend) -> None:
