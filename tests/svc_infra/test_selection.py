@@ -5,8 +5,9 @@ choosing and wiring a backend), and reached with the credentials configured."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import pytest
@@ -48,13 +49,12 @@ SELECTION_VARIABLES = (
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No selection variable but those a test sets, and no `.env` file (the
     settings read one from the working directory)."""
     for name in SELECTION_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    yield
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ async def test_add_storage_serves_an_app_from_the_gateway(
 
     @app.post("/upload/{name}")
     async def upload(
-        name: str, request: Request, store: StorageBackend = Depends(get_storage)
+        name: str, request: Request, store: Annotated[StorageBackend, Depends(get_storage)]
     ) -> dict[str, str]:
         url = await store.put(f"uploads/{name}", await request.body(), "text/plain")
         return {"url": url}
