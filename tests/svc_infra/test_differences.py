@@ -212,3 +212,16 @@ async def test_a_served_download_is_whole(backend: GatewayStorageBackend) -> Non
     response = await fetch(await backend.get_url("big.bin", download=True))
     assert response.status_code == 200
     assert response.content == data
+
+
+async def test_a_content_type_the_gateway_cannot_serve_is_refused(
+    backend: GatewayStorageBackend,
+) -> None:
+    """Not matched: svc-infra's backends store any string as the content
+    type; the gateway sends it back as an HTTP header, so it takes header-safe
+    media types only, and the put fails before anything is stored."""
+    with pytest.raises(SvcStorageError, match="INVALID_CONTENT_TYPE"):
+        await backend.put("a.txt", b"x", "not a media type")
+    assert not await backend.exists("a.txt")
+    await backend.put("b.txt", b"x", "")  # none given: the gateway's default
+    assert (await backend.get_metadata("b.txt"))["content_type"] == "application/octet-stream"
