@@ -43,16 +43,21 @@ class BigClient(Protocol):
 
 
 class GatewayBig:
-    """storagegw's sync Client, with its defaults (put_file resumable from 8 MiB)."""
+    """storagegw's sync Client, with its defaults (put_file resumable from 8 MiB;
+    download_file in parallel ranges above 64 MiB, unless parallel says otherwise)."""
 
-    def __init__(self, target: str, chunk_size: int) -> None:
+    def __init__(self, target: str, chunk_size: int, parallel: int | None = None) -> None:
         self._client = Client(target, chunk_size=chunk_size)
+        self._parallel = parallel
 
     def put(self, key: str, source: Path) -> None:
         self._client.put_file(key, source)
 
     def download(self, key: str, dest: Path) -> None:
-        self._client.download_file(key, dest)
+        if self._parallel is None:
+            self._client.download_file(key, dest)
+        else:
+            self._client.download_file(key, dest, parallel=self._parallel)
 
     def close(self) -> None:
         self._client.close()
@@ -85,9 +90,12 @@ class HttpBig:
         self._client.close()
 
 
-def big_client(peer: Peer | None, target: str, chunk_size: int) -> BigClient:
-    """The client of peer, or storagegw's (peer None) at target."""
-    return GatewayBig(target, chunk_size) if peer is None else HttpBig(peer)
+def big_client(
+    peer: Peer | None, target: str, chunk_size: int, parallel: int | None = None
+) -> BigClient:
+    """The client of peer, or storagegw's (peer None) at target, with parallel
+    download ranges (None: download_file's default)."""
+    return GatewayBig(target, chunk_size, parallel) if peer is None else HttpBig(peer)
 
 
 # Small objects.

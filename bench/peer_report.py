@@ -7,16 +7,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 STORAGEGW = "storagegw"
+# storagegw again, its big download in one stream (download_file(parallel=1)):
+# what its parallel ranges gain, in the same run.
+STORAGEGW_ONE_STREAM = "storagegw-1"
+GATEWAY_PATHS = (STORAGEGW, STORAGEGW_ONE_STREAM)
 # Issue 14's targets: storagegw's rate over the peer's, in the same run.
 TARGETS = {
     ("put", "big", "fastapi"): 1.0,
     ("get", "big", "rclone-http"): 1.0,
+    # Issue 15's: download_file's parallel ranges over one stream.
+    ("get", "big", STORAGEGW_ONE_STREAM): 1.5,
     ("put", "small", "fastapi"): 1.0,
 }
 # The client each path is driven with, by (storagegw or an HTTP peer, op, kind).
 CLIENTS = {
     (STORAGEGW, "put", "big"): "Client.put_file",
     (STORAGEGW, "get", "big"): "Client.download_file",
+    (STORAGEGW_ONE_STREAM, "get", "big"): "Client.download_file, parallel=1",
     (STORAGEGW, "put", "small"): "AsyncClient.put_bytes",
     (STORAGEGW, "get", "small"): "AsyncClient.get_bytes",
     ("http", "put", "big"): "httpx",
@@ -95,7 +102,7 @@ def rows_of(
     op, kind = cell
     rows = []
     for path, figures in medians.items():
-        client = CLIENTS[(STORAGEGW if path == STORAGEGW else "http", op, kind)]
+        client = CLIENTS[(path if path in GATEWAY_PATHS else "http", op, kind)]
         rows.append(
             PeerRow(
                 workload,

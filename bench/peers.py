@@ -7,8 +7,9 @@ all up at once, each driven by the client its users would take
 (bench.peer_clients):
 
 - put SIZE: a file uploaded in one stream (storagegw, fastapi, rclone-webdav);
-- get SIZE: the object downloaded in one stream to a file, fsynced (those, and
-  rclone-http serving the source file);
+- get SIZE: the object downloaded to a file, fsynced (those, and rclone-http
+  serving the source file; storagegw in its parallel ranges, and again in one
+  stream, storagegw-1, which its parallel ranges are measured against);
 - put and get of --small-size objects at --peer-concurrency for --peer-seconds
   (storagegw, fastapi, rclone-webdav).
 
@@ -32,7 +33,7 @@ import psutil
 
 from bench import data, peer_clients, peer_report, peer_servers, procs, servers
 from bench.peer_clients import BigClient, SmallCell
-from bench.peer_report import STORAGEGW, PeerRow, Sample
+from bench.peer_report import GATEWAY_PATHS, STORAGEGW, STORAGEGW_ONE_STREAM, PeerRow, Sample
 from bench.peer_servers import PEERS, UPLOADS, Peer
 from bench.report import MIB, human_size
 
@@ -156,14 +157,14 @@ class PeersSection:
     # Measuring.
 
     def _server_pid(self, path: str) -> int:
-        if path == STORAGEGW:
+        if path in GATEWAY_PATHS:
             if self._gateway is None:
                 raise RuntimeError("the gateway is not running")
             return self._gateway.pid
         return self._peers[path].pid
 
     def _check_alive(self, path: str) -> None:
-        server = self._gateway if path == STORAGEGW else self._peers[path].server
+        server = self._gateway if path in GATEWAY_PATHS else self._peers[path].server
         if server is not None and server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited:\n{server.log_tail()}")
 
@@ -185,7 +186,8 @@ class PeersSection:
         self, workload: str, unit: str, cell: tuple[str, str], runs: dict[str, list[Sample]]
     ) -> None:
         labels = {name: peer.label for name, peer in self._peers.items()}
-        rows = peer_report.rows_of(workload, unit, cell, runs, {STORAGEGW: "storagegw", **labels})
+        labels |= {STORAGEGW: "storagegw", STORAGEGW_ONE_STREAM: "storagegw, one stream"}
+        rows = peer_report.rows_of(workload, unit, cell, runs, labels)
         self.rows += rows
         for row in rows:
             figures = Sample(row.rate, row.server_cpu, row.client_cpu)
@@ -196,18 +198,21 @@ class PeersSection:
     # A big object, one stream.
 
     def _big_key(self, path: str, sources: dict[str, Path], name: str) -> str:
-        """The key of source name ("warm", "big") on path: rclone-http serves the source."""
+        """The key of source name ("warm", "big") on path: rclone-http serves the
+        source; storagegw-1 reads what storagegw stored."""
         return sources[name].name if path == "rclone-http" else f"peers-{name}"
 
     def _big_paths(self, op: str) -> list[str]:
-        peers = [name for name in self._peers if op == "get" or name in UPLOADS]
-        return [STORAGEGW, *peers]
+        if op == "put":
+            return [STORAGEGW, *(name for name in self._peers if name in UPLOADS)]
+        return [STORAGEGW, STORAGEGW_ONE_STREAM, *self._peers]
 
     def _client(self, path: str) -> BigClient:
         if self._gateway is None:
             raise RuntimeError("the gateway is not running")
-        peer = None if path == STORAGEGW else self._peers[path]
-        return peer_clients.big_client(peer, self._gateway.address, self.args.chunk_size)
+        peer = None if path in GATEWAY_PATHS else self._peers[path]
+        parallel = 1 if path == STORAGEGW_ONE_STREAM else None
+        return peer_clients.big_client(peer, self._gateway.address, self.args.chunk_size, parallel)
 
     def _warm_up(self, clients: dict[str, BigClient], sources: dict[str, Path]) -> None:
         """Untimed: connections up; each path moves the warm-up file both ways intact."""
@@ -292,7 +297,7 @@ class PeersSection:
         cell = SmallCell(op, a.peer_concurrency, a.peer_seconds / a.peer_runs, key, warm_key)
         if self._gateway is None:
             raise RuntimeError("the gateway is not running")
-        peer = None if path == STORAGEGW else self._peers[path]
+        peer = None if path in GATEWAY_PATHS else self._peers[path]
         result = peer_clients.small_round(
             peer, self._gateway.address, payload, cell, self._cpu(path)
         )
@@ -331,17 +336,17 @@ class PeersSection:
             "CPU: the server process's and this driver's (the client's) user+sys time over the "
             "timed transfer or pass; storagegw: its Python client with its defaults (put_file "
             "resumable, download_file to a temporary file, fsynced, renamed, above 64 MiB in 4 "
-            "parallel ranges; CRC32C per chunk and per object on both ends, SHA-256 per object "
-            "on Put and on a Get in one stream), the gateway fsyncs each object and "
-            "its directory; fastapi: PUT streams the body to a temporary file, fsync, rename (no "
-            "directory fsync), GET a FileResponse; rclone: `rclone serve http|webdav DIR` with "
-            "its defaults (no VFS cache): a webdav PUT writes into the object's file in place, "
-            "with no fsync and no rename, so it is not durable when answered and a broken PUT "
-            "leaves a partial object; the HTTP peers' big downloads are streamed by httpx to a "
-            "temporary file, fsynced, renamed, and only their sizes checked (the warm-up checks "
-            "SHA-256 on every path); rclone-http serves the source file itself; CPU figures are "
-            "whole clock ticks (10 ms), coarse at small sizes; boto3 direct on Ceph RGW: see the "
-            "S3 section"
+            "parallel ranges; CRC32C per chunk and per object on both ends, SHA-256 per object on "
+            "Put and on a Get in one stream), the gateway fsyncs each object and its directory; "
+            "storagegw-1: the same download_file with parallel=1 (one stream, SHA-256 checked "
+            "too); fastapi: PUT streams the body to a temporary file, fsync, rename (no directory "
+            "fsync), GET a FileResponse; rclone: `rclone serve http|webdav DIR` with its defaults "
+            "(no VFS cache): a webdav PUT writes into the object's file in place, with no fsync "
+            "and no rename, so it is not durable when answered and a broken PUT leaves a partial "
+            "object; the HTTP peers' big downloads are streamed by httpx to a temporary file, "
+            "fsynced, renamed, and only their sizes checked (the warm-up checks SHA-256 on every "
+            "path); rclone-http serves the source file itself; CPU figures are whole clock ticks "
+            "(10 ms), coarse at small sizes; boto3 direct on Ceph RGW: see the S3 section"
         )
 
     def render(self) -> str:

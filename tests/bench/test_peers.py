@@ -15,7 +15,7 @@ import pytest
 
 from bench import peer_clients, peer_servers, procs
 from bench.cli import parse_args
-from bench.peer_report import STORAGEGW
+from bench.peer_report import STORAGEGW, STORAGEGW_ONE_STREAM
 from bench.peer_servers import Peer
 from bench.peers import PeersSection
 
@@ -125,7 +125,7 @@ def test_peers_section_measures_every_path(processes: procs.Processes, tmp_path:
     uploads = {STORAGEGW, "fastapi", "rclone-webdav"}
     assert cells == {
         *(("put 256 KiB", path) for path in uploads),
-        *(("get 256 KiB", path) for path in {*uploads, "rclone-http"}),
+        *(("get 256 KiB", path) for path in {*uploads, "rclone-http", STORAGEGW_ONE_STREAM}),
         *(("put 4 KiB c=16", path) for path in uploads),
         *(("get 4 KiB c=16", path) for path in uploads),
     }
