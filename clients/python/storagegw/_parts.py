@@ -17,20 +17,19 @@ from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import Internal
 from storagegw.v1 import storage_pb2
 
-__all__ = ["PartStream"]
+__all__ = ["Continuation", "PartStream"]
 
 
-class PartStream:
-    """One Put stream sending bytes to an upload from `offset`, finishing it
-    or not. Has PutStream's interface (start, feed, finish, size,
-    object_info), so the clients' Put plumbing sends it unchanged; its
-    answer is the upload's UploadStatus."""
+class Continuation:
+    """A Put stream that continues upload `upload_id` from byte `offset`: the
+    part streams of write_upload (PartStream) and of put_file and
+    resume_upload (_resumable.SegmentStream). Its first message names the
+    upload and the offset; `position` is where the next byte goes."""
 
-    def __init__(self, upload_id: str, offset: int, finishing: bool) -> None:
+    def __init__(self, upload_id: str, offset: int) -> None:
         self.upload_id = upload_id
         self.offset = offset
         self.position = offset
-        self.finishing = finishing
 
     @property
     def size(self) -> int:
@@ -38,6 +37,17 @@ class PartStream:
 
     def start(self) -> storage_pb2.PutRequest | None:
         return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
+
+
+class PartStream(Continuation):
+    """One Put stream sending bytes to an upload from `offset`, finishing it
+    or not. Has PutStream's interface (start, feed, finish, size,
+    object_info), so the clients' Put plumbing sends it unchanged; its
+    answer is the upload's UploadStatus."""
+
+    def __init__(self, upload_id: str, offset: int, finishing: bool) -> None:
+        super().__init__(upload_id, offset)
+        self.finishing = finishing
 
     def feed(self, block: bytes) -> list[PutMessage]:
         """One message for a block of at most the chunk size (write_upload's)."""

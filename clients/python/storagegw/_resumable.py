@@ -28,6 +28,7 @@ from storagegw import _common, _files
 from storagegw._common import BinaryReader
 from storagegw._crc32c import crc32c, crc32c_combine
 from storagegw._digests import ObjectDigest, check_stored
+from storagegw._parts import Continuation
 from storagegw._types import ByteRange, ObjectInfo, UploadStatus
 from storagegw._wire import PutMessage, encode_put_chunk
 from storagegw.errors import Internal
@@ -118,7 +119,7 @@ class UploadSource:
             offset += len(block)
 
 
-class SegmentStream:
+class SegmentStream(Continuation):
     """One Put stream continuing an upload from `offset` to the end.
 
     Has PutStream's interface (start, feed, finish, size, object_info), so
@@ -126,17 +127,8 @@ class SegmentStream:
     """
 
     def __init__(self, upload_id: str, offset: int, source: UploadSource) -> None:
-        self.upload_id = upload_id
-        self.offset = offset
-        self.position = offset
+        super().__init__(upload_id, offset)
         self.source = source
-
-    @property
-    def size(self) -> int:
-        return self.position
-
-    def start(self) -> storage_pb2.PutRequest | None:
-        return storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=self.offset)
 
     def feed(self, block: bytes) -> list[PutMessage]:
         requests: list[PutMessage] = []
