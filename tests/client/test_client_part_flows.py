@@ -17,16 +17,19 @@ NO_JITTER = RetryPolicy(initial_backoff=0.5, multiplier=2.0, jitter=0.0)
 DATA = bytes(range(256)) * 40  # 10 KiB
 
 
-def sent(effect: SendPut) -> tuple[pb.PutRequest | None, bytes, pb.PutRequest]:
-    """The stream's first message, the bytes of its blocks, and its last message."""
-    first = effect.stream.start()
+def sent(effect: SendPut) -> tuple[pb.PutRequest, bytes, pb.PutRequest]:
+    """The stream's first message, the bytes its messages carry, and its last
+    message."""
     blocks = list(effect.blocks)
     assert all(len(block) <= 1024 for block in blocks)  # the chunk size: a message each
+    head = effect.stream.start()
+    messages = [] if head is None else [head]
     for block in blocks:
-        effect.stream.feed(block)
-    last = effect.stream.finish()
-    assert isinstance(last, pb.PutRequest)
-    return first, b"".join(blocks), last
+        messages += effect.stream.feed(block)
+    messages.append(effect.stream.finish())
+    parsed = [m if isinstance(m, pb.PutRequest) else pb.PutRequest.FromString(m) for m in messages]
+    assert all(not m.upload_id for m in parsed[1:])  # the upload is named once, first
+    return parsed[0], b"".join(m.chunk.content for m in parsed), parsed[-1]
 
 
 def after_a_break(flow: Flow[UploadStatus], persisted: int) -> Effect:
@@ -44,9 +47,11 @@ def test_a_part_is_one_stream_without_finish_write() -> None:
     effect = next(flow)
     assert isinstance(effect, SendPut)
     first, data, last = sent(effect)
-    assert first == pb.PutRequest(upload_id="u1", write_offset=4096)
+    assert (first.upload_id, first.write_offset) == ("u1", 4096)
     assert data == DATA
-    assert (last.write_offset, last.finish_write) == (4096 + len(DATA), False)
+    # The last message carries the last block: it ends where the part ends.
+    end = last.write_offset + len(last.chunk.content)
+    assert (end, last.finish_write) == (4096 + len(DATA), False)
     with pytest.raises(StopIteration) as end:
         flow.send(effect.stream.object_info(pb.PutResponse(persisted_size=12288)))
     assert end.value.value == UploadStatus("u1", 12288, complete=False)
@@ -58,7 +63,7 @@ def test_a_broken_part_is_resent_from_the_persisted_size() -> None:
     again = after_a_break(flow, 4096 + 3000)
     assert isinstance(again, SendPut)
     first, data, last = sent(again)
-    assert first == pb.PutRequest(upload_id="u1", write_offset=7096)
+    assert (first.upload_id, first.write_offset) == ("u1", 7096)
     assert data == DATA[3000:]
     assert last.finish_write
 

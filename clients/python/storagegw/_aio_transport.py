@@ -190,14 +190,15 @@ class AsyncTransport:
         metadata = await self._auth.metadata()
         first = stream.start()
         if first is None:  # the spec goes with the data: a small object
-            batches = [batch async for batch in _take(requests, 2)]
-            if len(batches) == 1 and len(batches[0]) == 1:
+            batches, ended = await _peek(requests)
+            messages = [message for batch in batches for message in batch]
+            if ended and len(messages) == 1:
                 # One message in all: a unary call. grpc.aio reports a write
                 # that meets the end of its call (a stream the gateway's
                 # connection refused, say) as INTERNAL, losing the real
                 # status, and gRPC's retry of a refused call cannot help it.
                 with converted_rpc_errors():
-                    response = await self._put_one(batches[0][0], metadata=metadata)
+                    response = await self._put_one(messages[0], metadata=metadata)
                 if progress is not None:
                     progress(stream.size)
                 return stream.object_info(response)
@@ -304,7 +305,11 @@ async def _write(call: PutCall, request: PutMessage) -> None:
     grpc.aio reports a write to a call the server has already finished (say,
     a failed precondition rejected at the first message) as INTERNAL
     "Internal error from Core"; the call's result carries the real status
-    once it arrives, so wait briefly for that and raise it instead.
+    once it arrives, so wait briefly for that and raise it instead. When the
+    failed write is handled after the status arrived, grpc.aio overwrites the
+    status with that INTERNAL (grpc/grpc#36066), so a stream of one message
+    goes as a unary call instead (AsyncTransport._put): a small Put, a part
+    of one block.
     """
     try:
         await call.write(request)
@@ -322,15 +327,18 @@ async def _write(call: PutCall, request: PutMessage) -> None:
         raise
 
 
-async def _take(
-    requests: AsyncIterator[list[PutMessage]], count: int
-) -> AsyncIterator[list[PutMessage]]:
-    """Up to `count` batches of requests, the rest left in it."""
-    for _ in range(count):
+async def _peek(
+    requests: AsyncIterator[list[PutMessage]],
+) -> tuple[list[list[PutMessage]], bool]:
+    """The batches of requests up to the second message, and whether that
+    was all of them (the rest is left in requests)."""
+    batches: list[list[PutMessage]] = []
+    while sum(len(batch) for batch in batches) < 2:
         batch = await anext(requests, None)
         if batch is None:
-            return
-        yield batch
+            return batches, True
+        batches.append(batch)
+    return batches, False
 
 
 async def _chain(

@@ -48,16 +48,40 @@ class PartStream(Continuation):
     def __init__(self, upload_id: str, offset: int, finishing: bool) -> None:
         super().__init__(upload_id, offset)
         self.finishing = finishing
+        # Each block is held until the next one or the end, so that the
+        # upload's name goes with the first block and a part of one block is
+        # one message (sent as a unary call: see _aio_transport._put).
+        self._held: tuple[int, bytes] | None = None
+        self._named = False
+
+    def start(self) -> storage_pb2.PutRequest | None:
+        return None  # the upload is named on the first message with data
 
     def feed(self, block: bytes) -> list[PutMessage]:
-        """One message for a block of at most the chunk size (write_upload's)."""
-        message = encode_put_chunk(self.position, block, crc32c(block))
+        """At most one message per block of at most the chunk size (write_upload's)."""
+        held, self._held = self._held, (self.position, block)
         self.position += len(block)
-        return [message]
+        return [] if held is None else [self._message(*held)]
 
     def finish(self) -> storage_pb2.PutRequest:
         # Without finish_write the stream ends with the upload persisted, not committed.
-        return storage_pb2.PutRequest(write_offset=self.position, finish_write=self.finishing)
+        offset, block = self._held if self._held is not None else (self.position, b"")
+        self._held = None
+        last = self._message(offset, block)
+        if not isinstance(last, storage_pb2.PutRequest):
+            last = storage_pb2.PutRequest.FromString(last)
+        last.finish_write = self.finishing
+        return last
+
+    def _message(self, offset: int, block: bytes) -> PutMessage:
+        if self._named:
+            return encode_put_chunk(offset, block, crc32c(block))
+        self._named = True
+        message = storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=offset)
+        if block:
+            message.chunk.content = block
+            message.chunk.crc32c = crc32c(block)
+        return message
 
     def object_info(self, response: storage_pb2.PutResponse) -> UploadStatus:
         """The upload's status after this stream: persisted, or committed."""
