@@ -79,28 +79,19 @@ def record_call(
     fronts call this at a call's end); trace_id that of its span, if traced.
     A call on many keys (DeleteObjects) gets one line per key instead, each
     with that key's own outcome."""
-    for key, key_reason in entry.batch:
+    lines = [
+        (key, REASON_STATUS[Reason(key_reason)].grpc_code if key_reason else outcome, key_reason)
+        for key, key_reason in entry.batch
+    ] or [(entry.key, outcome, reason)]
+    for key, line_outcome, line_reason in lines:
         record(
             principal=entry.principal,
             method=entry.method,
             action=entry.action,
             bucket=entry.bucket,
             key=key,
-            outcome=REASON_STATUS[Reason(key_reason)].grpc_code if key_reason else outcome,
-            reason=key_reason,
+            outcome=line_outcome,
+            reason=line_reason,
             peer=peer,
             trace_id=trace_id,
         )
-    if entry.batch:
-        return
-    record(
-        principal=entry.principal,
-        method=entry.method,
-        action=entry.action,
-        bucket=entry.bucket,
-        key=entry.key,
-        outcome=outcome,
-        reason=reason,
-        peer=peer,
-        trace_id=trace_id,
-    )
