@@ -138,69 +138,6 @@ def _record(
     )
 
 
-def _start_span(
-    tracing: GatewayTracing | None, service: str, method: str, context: Context
-) -> CallSpan | None:
-    if tracing is None:
-        return None
-    return tracing.start_rpc(service, method, context.invocation_metadata() or ())
-
-
-def _wrap_unary(
-    method: str,
-    behavior: Callable[..., Awaitable[Any]],
-    authenticator: Authenticator,
-    metrics: GatewayMetrics | None,
-    tracing: GatewayTracing | None = None,
-    service: str = "",
-) -> Callable[..., Any]:
-    async def handler(request: Any, context: Context) -> Any:
-        entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
-        span = _start_span(tracing, service, method, context)
-        try:
-            await _authenticate(authenticator, context)
-            return await behavior(request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            outcome.code = grpc.StatusCode.CANCELLED
-            raise
-        except Exception as error:
-            await _fail(context, error, outcome)
-        finally:
-            _finish(entry, outcome, started, context, metrics, span)
-
-    return handler
-
-
-def _wrap_stream(
-    method: str,
-    behavior: Callable[..., AsyncIterator[Any]],
-    authenticator: Authenticator,
-    metrics: GatewayMetrics | None,
-    tracing: GatewayTracing | None = None,
-    service: str = "",
-) -> Callable[..., Any]:
-    async def handler(request: Any, context: Context) -> AsyncIterator[Any]:
-        entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
-        span = _start_span(tracing, service, method, context)
-        responses = behavior(request, context)
-        try:
-            await _authenticate(authenticator, context)
-            async for response in responses:
-                yield response
-        except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
-            outcome.code = grpc.StatusCode.CANCELLED
-            raise
-        except Exception as error:
-            await _fail(context, error, outcome)
-        finally:
-            # Close the handler now, not whenever it is collected, so that its
-            # files are released before the call counts as finished.
-            await responses.aclose()  # type: ignore[attr-defined]
-            _finish(entry, outcome, started, context, metrics, span)
-
-    return handler
-
-
 class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Wraps the StorageService handlers (health and reflection pass through,
     unauthenticated); the streaming ones (Put, Get) also get the gateway's
@@ -221,6 +158,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # A server span per call, when traces are on.
         self._tracing = tracing
         self._prefix = service_prefix
+        # The service's name as spans carry it.
+        self._service = service_prefix.strip("/")
         self._limits = limits
         self._max_message_size = max_message_size
         # The wrapped handler of each method, made on its first call: the
@@ -248,30 +187,21 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # Requests are parsed and responses serialised inside the wrapped
         # handler (gateway/messages.py), so that their failures are statuses
         # with reasons and show in the access log; gRPC passes bytes.
-        codec = (handler.request_deserializer, handler.response_serializer, self._max_message_size)
+        codec = messages.Codec(
+            handler.request_deserializer, handler.response_serializer, self._max_message_size
+        )
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(
-                    method,
-                    messages.unary_request(handler.unary_unary, *codec),
-                    self._authenticator,
-                    self._metrics,
-                    self._tracing,
-                    self._prefix.strip("/"),
-                )
+                self._wrap_unary(method, messages.unary_request(handler.unary_unary, codec))
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(
+                self._wrap_unary(
                     method,
                     stream_guards.guard_put(
                         self._limits,
-                        messages.stream_request(handler.stream_unary, *codec),  # type: ignore[arg-type]
+                        messages.stream_request(handler.stream_unary, codec),  # type: ignore[arg-type]
                     ),
-                    self._authenticator,
-                    self._metrics,
-                    self._tracing,
-                    self._prefix.strip("/"),
                 )
             )
         if handler.unary_stream:
@@ -279,17 +209,61 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 # The servicer's Get is an async generator (grpc-stubs types it as sync).
                 stream_guards.send_responses(
                     self._limits,
-                    _wrap_stream(
+                    self._wrap_stream(
                         method,
                         stream_guards.guard_get(
                             self._limits,
-                            messages.stream_response(handler.unary_stream, *codec),  # type: ignore[arg-type]
+                            messages.stream_response(handler.unary_stream, codec),  # type: ignore[arg-type]
                         ),
-                        self._authenticator,
-                        self._metrics,
-                        self._tracing,
-                        self._prefix.strip("/"),
                     ),
                 ),
             )
+        return handler
+
+    def _start_span(self, method: str, context: Context) -> CallSpan | None:
+        if self._tracing is None:
+            return None
+        return self._tracing.start_rpc(self._service, method, context.invocation_metadata() or ())
+
+    def _wrap_unary(
+        self, method: str, behavior: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Any]:
+        async def handler(request: Any, context: Context) -> Any:
+            entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+            span = self._start_span(method, context)
+            try:
+                await _authenticate(self._authenticator, context)
+                return await behavior(request, context)
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                outcome.code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                await _fail(context, error, outcome)
+            finally:
+                _finish(entry, outcome, started, context, self._metrics, span)
+
+        return handler
+
+    def _wrap_stream(
+        self, method: str, behavior: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., Any]:
+        async def handler(request: Any, context: Context) -> AsyncIterator[Any]:
+            entry, outcome, started = calllog.start(method), _Outcome(), time.perf_counter()
+            span = self._start_span(method, context)
+            responses = behavior(request, context)
+            try:
+                await _authenticate(self._authenticator, context)
+                async for response in responses:
+                    yield response
+            except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
+                outcome.code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                await _fail(context, error, outcome)
+            finally:
+                # Close the handler now, not whenever it is collected, so that its
+                # files are released before the call counts as finished.
+                await responses.aclose()  # type: ignore[attr-defined]
+                _finish(entry, outcome, started, context, self._metrics, span)
+
         return handler
