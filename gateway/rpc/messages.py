@@ -32,95 +32,91 @@ class ResponseTooLarge(Exception):
     every response is bounded (pages in bytes, metadata, content types)."""
 
 
-def parse_request(parse: Parse | None, raw: bytes, message_type: Descriptor | None) -> Any:
-    """raw parsed with parse; INVALID_ARGUMENT when it is not a valid message."""
-    if parse is None:
-        return raw
-    try:
-        return parse(raw)
-    except Exception as error:  # whatever the parser raises, the bytes are at fault
-        failure = error
-    name = message_type.name if message_type is not None else "request"
-    field = _non_utf8_field(message_type, raw, "", 0) if message_type is not None else None
-    if field is not None:
+class Codec:
+    """A method's request parser and response serialiser (either None: the
+    bytes pass as they are) and the size limit on its responses."""
+
+    __slots__ = ("_max_bytes", "_message_type", "_parse", "_serialize")
+
+    def __init__(
+        self, parse: Parse | None, serialize: Serialize | None, max_bytes: int | None
+    ) -> None:
+        self._parse = parse
+        self._serialize = serialize
+        self._max_bytes = max_bytes
+        owner = getattr(parse, "__self__", None)
+        descriptor = getattr(owner, "DESCRIPTOR", None)
+        self._message_type = descriptor if isinstance(descriptor, Descriptor) else None
+
+    def parse(self, raw: bytes) -> Any:
+        """raw parsed; INVALID_ARGUMENT when it is not a valid message."""
+        if self._parse is None:
+            return raw
+        try:
+            return self._parse(raw)
+        except Exception as error:  # whatever the parser raises, the bytes are at fault
+            failure = error
+        message_type = self._message_type
+        name = message_type.name if message_type is not None else "request"
+        field = _non_utf8_field(message_type, raw, "", 0) if message_type is not None else None
+        if field is not None:
+            raise GatewayError(
+                Reason.INVALID_ARGUMENT,
+                f"{name}.{field} is not valid UTF-8; string fields must be UTF-8 text",
+                field=field,
+            )
         raise GatewayError(
             Reason.INVALID_ARGUMENT,
-            f"{name}.{field} is not valid UTF-8; string fields must be UTF-8 text",
-            field=field,
+            f"the request is not a valid {name} message (malformed protobuf: {failure})",
         )
-    raise GatewayError(
-        Reason.INVALID_ARGUMENT,
-        f"the request is not a valid {name} message (malformed protobuf: {failure})",
-    )
 
-
-def serialize_response(serialize: Serialize | None, response: Any, max_bytes: int | None) -> bytes:
-    encoded: bytes = response if serialize is None else serialize(response)
-    if max_bytes is not None and len(encoded) > max_bytes:
-        raise ResponseTooLarge(
-            f"response of {len(encoded)} bytes exceeds the message size limit of {max_bytes}"
-        )
-    return encoded
-
-
-def _message_type(parse: Parse | None) -> Descriptor | None:
-    owner = getattr(parse, "__self__", None)
-    descriptor = getattr(owner, "DESCRIPTOR", None)
-    return descriptor if isinstance(descriptor, Descriptor) else None
+    def serialize(self, response: Any) -> bytes:
+        encoded: bytes = response if self._serialize is None else self._serialize(response)
+        max_bytes = self._max_bytes
+        if max_bytes is not None and len(encoded) > max_bytes:
+            raise ResponseTooLarge(
+                f"response of {len(encoded)} bytes exceeds the message size limit of {max_bytes}"
+            )
+        return encoded
 
 
 def unary_request(
-    behavior: Callable[[Any, Any], Awaitable[Any]],
-    parse: Parse | None,
-    serialize: Serialize | None,
-    max_bytes: int | None,
+    behavior: Callable[[Any, Any], Awaitable[Any]], codec: Codec
 ) -> Callable[[bytes, Any], Awaitable[bytes]]:
-    message_type = _message_type(parse)
-
     async def handler(raw: bytes, context: Any) -> bytes:
-        response = await behavior(parse_request(parse, raw, message_type), context)
-        return serialize_response(serialize, response, max_bytes)
+        response = await behavior(codec.parse(raw), context)
+        return codec.serialize(response)
 
     return handler
 
 
 def stream_request(
-    behavior: Callable[[AsyncIterator[Any], Any], Awaitable[Any]],
-    parse: Parse | None,
-    serialize: Serialize | None,
-    max_bytes: int | None,
+    behavior: Callable[[AsyncIterator[Any], Any], Awaitable[Any]], codec: Codec
 ) -> Callable[[AsyncIterator[bytes], Any], Awaitable[bytes]]:
-    message_type = _message_type(parse)
-
     async def parsed(raws: AsyncIterator[bytes]) -> AsyncIterator[Any]:
         async for raw in raws:
             # Neither the bytes nor the message may stay referenced from this
             # frame while it waits for the client's next message: an idle
             # stream would hold its last chunk (twice) for as long.
-            message = [parse_request(parse, raw, message_type)]
+            message = [codec.parse(raw)]
             del raw
             yield message.pop()
 
     async def handler(raws: AsyncIterator[bytes], context: Any) -> bytes:
         response = await behavior(parsed(raws), context)
-        return serialize_response(serialize, response, max_bytes)
+        return codec.serialize(response)
 
     return handler
 
 
 def stream_response(
-    behavior: Callable[[Any, Any], AsyncIterator[Any]],
-    parse: Parse | None,
-    serialize: Serialize | None,
-    max_bytes: int | None,
+    behavior: Callable[[Any, Any], AsyncIterator[Any]], codec: Codec
 ) -> Callable[[bytes, Any], AsyncIterator[bytes]]:
-    message_type = _message_type(parse)
-
     async def handler(raw: bytes, context: Any) -> AsyncIterator[bytes]:
-        responses = behavior(parse_request(parse, raw, message_type), context)
+        responses = behavior(codec.parse(raw), context)
         try:
             async for response in responses:
-                yield serialize_response(serialize, response, max_bytes)
+                yield codec.serialize(response)
         finally:
             await responses.aclose()  # type: ignore[attr-defined]
 
