@@ -67,6 +67,13 @@ def parse_positive(setting: str, text: str, *, integer: bool = True) -> float:
     return value
 
 
+def parse_prefix(setting: str, text: str) -> str:
+    """A key prefix inside a remote bucket: relative to the bucket's root."""
+    if text.startswith("/"):
+        raise ConfigError(setting, "must not start with '/'")
+    return text
+
+
 def parse_workers(setting: str, text: str | None, in_process_buckets: list[str]) -> int:
     """How many processes serve the gateway's ports (None: 1). Buckets whose
     backend keeps objects inside one process (memory) cannot be shared by two."""

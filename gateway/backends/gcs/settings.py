@@ -13,6 +13,7 @@ from gateway.domain.settings import (
     ConfigError,
     parse_duration,
     parse_positive,
+    parse_prefix,
     parse_size,
 )
 
@@ -101,11 +102,9 @@ def read(table: BucketTable) -> GcsSettings:
         raise ConfigError(
             name_of("emulator_host"), f"{emulator!r} is not host:port or an http(s) URL"
         )
-    if text("prefix").startswith("/"):
-        raise ConfigError(name_of("prefix"), "must not start with '/'")
     return GcsSettings(
         bucket=text("bucket"),
-        prefix=text("prefix"),
+        prefix=parse_prefix(name_of("prefix"), text("prefix")),
         project=text("project") or None,
         credentials_path=text("credentials_path") or None,
         emulator_host=emulator or None,

@@ -8,7 +8,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-from gateway.domain.settings import BucketTable, ConfigError, parse_positive, parse_size
+from gateway.domain.settings import (
+    BucketTable,
+    ConfigError,
+    parse_positive,
+    parse_prefix,
+    parse_size,
+)
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
@@ -68,11 +74,9 @@ def read(table: BucketTable) -> S3Settings:
     endpoint = text("endpoint")
     if endpoint and not re.match(r"https?://", endpoint):
         raise ConfigError(name_of("endpoint"), f"{endpoint!r} must start with http:// or https://")
-    if text("prefix").startswith("/"):
-        raise ConfigError(name_of("prefix"), "must not start with '/'")
     return S3Settings(
         bucket=text("bucket"),
-        prefix=text("prefix"),
+        prefix=parse_prefix(name_of("prefix"), text("prefix")),
         region=text("region") or None,
         endpoint_url=endpoint or None,
         access_key=text("access_key") or None,
