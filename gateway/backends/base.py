@@ -219,6 +219,33 @@ class UploadWriter(Protocol):
         """Discard the whole upload (AbortUpload); idempotent."""
 
 
+class ForwardingUploadWriter:
+    """An UploadWriter that passes every call on to another: the base of the
+    wrappers that add to some calls (metering, releasing the upload)."""
+
+    def __init__(self, writer: UploadWriter) -> None:
+        self._writer = writer
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        return self._writer.checkpoint_bytes
+
+    async def write(self, data: bytes) -> None:
+        await self._writer.write(data)
+
+    async def checkpoint(self, size: int, state: bytes) -> None:
+        await self._writer.checkpoint(size, state)
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        return await self._writer.commit(checksums)
+
+    async def suspend(self) -> None:
+        await self._writer.suspend()
+
+    async def abort(self) -> None:
+        await self._writer.abort()
+
+
 # A resumed upload: its status, and a writer unless it is complete.
 Resumed = tuple[UploadStatus, UploadWriter | None]
 

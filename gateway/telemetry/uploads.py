@@ -4,7 +4,13 @@ each checkpoint and commit makes durable, the sweeps and what they abort."""
 
 from __future__ import annotations
 
-from gateway.backends.base import ResumableBackend, Resumed, StaleUploadCleaner, UploadWriter
+from gateway.backends.base import (
+    ForwardingUploadWriter,
+    ResumableBackend,
+    Resumed,
+    StaleUploadCleaner,
+    UploadWriter,
+)
 from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
 from gateway.telemetry.instruments import OK, CostClass
 from gateway.telemetry.meter import BucketMeter, outcome_of
@@ -45,18 +51,14 @@ class InstrumentedUploads:
         return existed
 
 
-class MeteredUploadWriter:
+class MeteredUploadWriter(ForwardingUploadWriter):
     """An UploadWriter whose chunks count as received, whose checkpoints and
     commit count what became durable, and whose commit completes the upload."""
 
     def __init__(self, writer: UploadWriter, meter: BucketMeter, persisted: int) -> None:
-        self._writer = writer
+        super().__init__(writer)
         self._meter = meter
         self._persisted = persisted
-
-    @property
-    def checkpoint_bytes(self) -> int:
-        return self._writer.checkpoint_bytes
 
     async def write(self, data: bytes) -> None:
         await self._meter.write_chunk(self._writer.write, data)
@@ -77,12 +79,6 @@ class MeteredUploadWriter:
     def _durable(self, size: int) -> None:
         self._meter.persisted(size - self._persisted)
         self._persisted = max(self._persisted, size)
-
-    async def suspend(self) -> None:
-        await self._writer.suspend()
-
-    async def abort(self) -> None:
-        await self._writer.abort()
 
 
 class InstrumentedCleaner:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.backends.base import Resumed, UploadWriter
+from gateway.backends.base import ForwardingUploadWriter, Resumed, UploadWriter
 from gateway.backends.shared.upload_records import UploadRecord
 from gateway.domain.errors import upload_busy, upload_not_found
 from gateway.domain.objects import Checksums, ObjectMeta, UploadStatus, WriteOptions
@@ -155,22 +155,12 @@ class ResumableUploads:
         return (await self.sweep(time.time() - older_than_s)).aborted
 
 
-class _OneWriter:
+class _OneWriter(ForwardingUploadWriter):
     """The driver's writer; the upload is free for another once it ends."""
 
     def __init__(self, writer: UploadWriter, release: Callable[[], None]) -> None:
-        self._writer = writer
+        super().__init__(writer)
         self._release = release
-
-    @property
-    def checkpoint_bytes(self) -> int:
-        return self._writer.checkpoint_bytes
-
-    async def write(self, data: bytes) -> None:
-        await self._writer.write(data)
-
-    async def checkpoint(self, size: int, state: bytes) -> None:
-        await self._writer.checkpoint(size, state)
 
     async def commit(self, checksums: Checksums) -> ObjectMeta:
         try:
