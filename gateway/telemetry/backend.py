@@ -13,7 +13,14 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 
-from gateway.backends.base import Backend, Capabilities, Encoded, ObjectReader, ObjectWriter
+from gateway.backends.base import (
+    Backend,
+    Capabilities,
+    Encoded,
+    ObjectReader,
+    ObjectWriter,
+    RangeReader,
+)
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -104,26 +111,16 @@ class InstrumentedBackend:
         await self._backend.close()
 
 
-class MeteredReader:
+class MeteredReader(RangeReader):
     """An ObjectReader whose chunks count as sent and as storage egress, each
     chunk's wait on the backend timed (not the client's on the gateway); a
-    range held whole when opened counts as one chunk, with no wait."""
+    range held whole when opened counts as one chunk, with no wait. Its
+    object and range are the driver's reader's, fixed when that was opened."""
 
     def __init__(self, reader: ObjectReader, meter: BucketMeter) -> None:
+        super().__init__(reader.meta, reader.start, reader.end)
         self._reader = reader
         self._meter = meter
-
-    @property
-    def meta(self) -> ObjectMeta:
-        return self._reader.meta
-
-    @property
-    def start(self) -> int:
-        return self._reader.start
-
-    @property
-    def end(self) -> int:
-        return self._reader.end
 
     def held(self) -> bytes | None:
         held = self._reader.held()
