@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from svc_infra.storage.base import FileNotFoundError as SvcFileNotFoundError
 
 from storagegw import errors
-from storagegw._common import DEFAULT_TARGET, MAX_PAGE_SIZE
+from storagegw._common import DEFAULT_TARGET, MAX_PAGE_SIZE, AsyncClosedOnExit
 from storagegw._types import ObjectInfo
 from storagegw.aio import AsyncClient
 from storagegw.svc_infra._rules import (
@@ -44,7 +43,7 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-class GatewayStorageBackend:
+class GatewayStorageBackend(AsyncClosedOnExit):
     """svc-infra's `StorageBackend` (put, get, delete, exists, get_url,
     list_keys, get_metadata) on a storage gateway, through AsyncClient.
 
@@ -102,15 +101,7 @@ class GatewayStorageBackend:
         if made is not None:
             await made.close()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _close_on_exit(self) -> None:
         await self.aclose()
 
     def _check_key(self, key: str) -> None:
