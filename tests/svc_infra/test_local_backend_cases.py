@@ -3,7 +3,9 @@ case, against GatewayStorageBackend on a real gateway (memory and local
 drivers). Cases that read LocalBackend's files on disk (its JSON sidecars, its
 temporary files) or call its URL verifier check what a caller sees instead:
 the metadata through get_metadata, the URL through the gateway's HTTP listener;
-those that have no such counterpart are skipped with the reason."""
+those that have no such counterpart are skipped with the reason. The cases it
+shares word for word with test_memory_backend.py are in
+test_shared_backend_cases.py."""
 
 from __future__ import annotations
 
@@ -65,14 +67,6 @@ async def test_get_nonexistent_file(backend: GatewayStorageBackend) -> None:
         await backend.get("nonexistent.txt")
 
 
-async def test_delete(backend: GatewayStorageBackend) -> None:
-    """test_delete."""
-    await backend.put("test/file.txt", b"data", "text/plain")
-    assert await backend.exists("test/file.txt")
-    assert await backend.delete("test/file.txt") is True
-    assert not await backend.exists("test/file.txt")
-
-
 async def test_delete_removes_metadata(backend: GatewayStorageBackend) -> None:
     """test_delete_removes_metadata: theirs checks that the sidecar file is
     gone; here, the deleted key has no metadata, and a new object under it
@@ -83,18 +77,6 @@ async def test_delete_removes_metadata(backend: GatewayStorageBackend) -> None:
         await backend.get_metadata("test/file.txt")
     await backend.put("test/file.txt", b"new", "text/plain")
     assert "owner" not in await backend.get_metadata("test/file.txt")
-
-
-async def test_delete_nonexistent(backend: GatewayStorageBackend) -> None:
-    """test_delete_nonexistent."""
-    assert await backend.delete("nonexistent.txt") is False
-
-
-async def test_exists(backend: GatewayStorageBackend) -> None:
-    """test_exists."""
-    assert not await backend.exists("test/file.txt")
-    await backend.put("test/file.txt", b"data", "text/plain")
-    assert await backend.exists("test/file.txt")
 
 
 async def test_get_url_signed(backend: GatewayStorageBackend, svc_gateway: RunningGateway) -> None:
@@ -120,12 +102,6 @@ async def test_get_url_with_download(backend: GatewayStorageBackend) -> None:
     response = await fetch(url)
     assert response.status_code == 200
     assert response.headers["content-disposition"].startswith('attachment; filename="document.pdf"')
-
-
-async def test_get_url_nonexistent(backend: GatewayStorageBackend) -> None:
-    """test_get_url_nonexistent."""
-    with pytest.raises(SvcFileNotFoundError):
-        await backend.get_url("nonexistent.txt")
 
 
 async def test_verify_url_valid(backend: GatewayStorageBackend) -> None:
@@ -160,11 +136,6 @@ async def test_verify_url_expired(backend: GatewayStorageBackend) -> None:
     assert response.status_code == 403
 
 
-async def test_list_keys_empty(backend: GatewayStorageBackend) -> None:
-    """test_list_keys_empty."""
-    assert await backend.list_keys() == []
-
-
 async def test_list_keys(backend: GatewayStorageBackend) -> None:
     """test_list_keys."""
     await backend.put("file1.txt", b"data1", "text/plain")
@@ -184,13 +155,6 @@ async def test_list_keys_with_prefix(backend: GatewayStorageBackend) -> None:
     assert all(k.startswith("avatars/") for k in keys)
 
 
-async def test_list_keys_with_limit(backend: GatewayStorageBackend) -> None:
-    """test_list_keys_with_limit."""
-    for i in range(10):
-        await backend.put(f"file{i}.txt", b"data", "text/plain")
-    assert len(await backend.list_keys(limit=5)) == 5
-
-
 async def test_list_keys_excludes_metadata(backend: GatewayStorageBackend) -> None:
     """test_list_keys_excludes_metadata: objects stored with metadata are
     listed alone, with nothing of the metadata's own."""
@@ -198,21 +162,6 @@ async def test_list_keys_excludes_metadata(backend: GatewayStorageBackend) -> No
     await backend.put("file2.txt", b"data2", "text/plain", metadata={"b": 2})
     keys = await backend.list_keys()
     assert sorted(keys) == ["file1.txt", "file2.txt"]
-
-
-async def test_get_metadata(backend: GatewayStorageBackend) -> None:
-    """test_get_metadata."""
-    await backend.put(
-        key="test/file.txt",
-        data=b"test data",
-        content_type="text/plain",
-        metadata={"custom": "value"},
-    )
-    metadata = await backend.get_metadata("test/file.txt")
-    assert metadata["size"] == 9
-    assert metadata["content_type"] == "text/plain"
-    assert metadata["custom"] == "value"
-    assert "created_at" in metadata
 
 
 async def test_get_metadata_without_sidecar(svc_gateway: RunningGateway) -> None:
@@ -227,12 +176,6 @@ async def test_get_metadata_without_sidecar(svc_gateway: RunningGateway) -> None
     assert metadata["size"] == 9
     assert metadata["content_type"] == "application/octet-stream"
     assert datetime.fromisoformat(metadata["created_at"]).tzinfo is not None
-
-
-async def test_get_metadata_nonexistent(backend: GatewayStorageBackend) -> None:
-    """test_get_metadata_nonexistent."""
-    with pytest.raises(SvcFileNotFoundError):
-        await backend.get_metadata("nonexistent.txt")
 
 
 @pytest.mark.skip(
@@ -250,13 +193,6 @@ async def test_invalid_key_validation(backend: GatewayStorageBackend) -> None:
         with pytest.raises(InvalidKeyError):
             await backend.put(key, b"data", "text/plain")
     assert await backend.list_keys() == []
-
-
-async def test_binary_data(backend: GatewayStorageBackend) -> None:
-    """test_binary_data."""
-    binary_data = bytes(range(256))
-    await backend.put("binary.bin", binary_data, "application/octet-stream")
-    assert await backend.get("binary.bin") == binary_data
 
 
 # test_railway_volume_detection (svc-infra's backend detection) is mirrored in

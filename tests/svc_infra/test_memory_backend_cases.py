@@ -2,7 +2,8 @@
 package is the same in both), case by case, against GatewayStorageBackend on
 a real gateway (memory and local drivers). Each test names the case it mirrors;
 where that case checks MemoryBackend's own internals, the test says what it
-checks instead, or is skipped with the reason."""
+checks instead, or is skipped with the reason. The cases it shares word for
+word with test_local_backend.py are in test_shared_backend_cases.py."""
 
 from __future__ import annotations
 
@@ -55,26 +56,6 @@ async def test_get_nonexistent_file(backend: GatewayStorageBackend) -> None:
     assert "not found" in str(raised.value).lower()
 
 
-async def test_delete(backend: GatewayStorageBackend) -> None:
-    """test_delete."""
-    await backend.put("test/file.txt", b"data", "text/plain")
-    assert await backend.exists("test/file.txt")
-    assert await backend.delete("test/file.txt") is True
-    assert not await backend.exists("test/file.txt")
-
-
-async def test_delete_nonexistent(backend: GatewayStorageBackend) -> None:
-    """test_delete_nonexistent."""
-    assert await backend.delete("nonexistent.txt") is False
-
-
-async def test_exists(backend: GatewayStorageBackend) -> None:
-    """test_exists."""
-    assert not await backend.exists("test/file.txt")
-    await backend.put("test/file.txt", b"data", "text/plain")
-    assert await backend.exists("test/file.txt")
-
-
 async def test_get_url(backend: GatewayStorageBackend) -> None:
     """test_get_url. Theirs compares with MemoryBackend's "memory://" strings;
     here the plain URL serves the object inline and the download URL as an
@@ -88,17 +69,6 @@ async def test_get_url(backend: GatewayStorageBackend) -> None:
     download = await fetch(await backend.get_url("test/file.txt", download=True))
     assert (download.status_code, download.content) == (200, b"data")
     assert download.headers["content-disposition"].startswith('attachment; filename="file.txt"')
-
-
-async def test_get_url_nonexistent(backend: GatewayStorageBackend) -> None:
-    """test_get_url_nonexistent."""
-    with pytest.raises(SvcFileNotFoundError):
-        await backend.get_url("nonexistent.txt")
-
-
-async def test_list_keys_empty(backend: GatewayStorageBackend) -> None:
-    """test_list_keys_empty."""
-    assert await backend.list_keys() == []
 
 
 async def test_list_keys(backend: GatewayStorageBackend) -> None:
@@ -125,34 +95,6 @@ async def test_list_keys_with_prefix(backend: GatewayStorageBackend) -> None:
     assert "avatars/user1.jpg" in keys
     assert "avatars/user2.jpg" in keys
     assert "documents/doc1.pdf" not in keys
-
-
-async def test_list_keys_with_limit(backend: GatewayStorageBackend) -> None:
-    """test_list_keys_with_limit."""
-    for i in range(10):
-        await backend.put(f"file{i}.txt", b"data", "text/plain")
-    assert len(await backend.list_keys(limit=5)) == 5
-
-
-async def test_get_metadata(backend: GatewayStorageBackend) -> None:
-    """test_get_metadata."""
-    await backend.put(
-        key="test/file.txt",
-        data=b"test data",
-        content_type="text/plain",
-        metadata={"custom": "value"},
-    )
-    metadata = await backend.get_metadata("test/file.txt")
-    assert metadata["size"] == 9
-    assert metadata["content_type"] == "text/plain"
-    assert metadata["custom"] == "value"
-    assert "created_at" in metadata
-
-
-async def test_get_metadata_nonexistent(backend: GatewayStorageBackend) -> None:
-    """test_get_metadata_nonexistent."""
-    with pytest.raises(SvcFileNotFoundError):
-        await backend.get_metadata("nonexistent.txt")
 
 
 async def test_quota_enforcement(gateway_factory: Callable[..., RunningGateway]) -> None:
@@ -240,13 +182,6 @@ async def test_concurrent_access(backend: GatewayStorageBackend) -> None:
     keys = await backend.list_keys()
     assert len(keys) == 10
     assert await backend.get("file7.txt") == b"data7"
-
-
-async def test_binary_data(backend: GatewayStorageBackend) -> None:
-    """test_binary_data."""
-    binary_data = bytes(range(256))
-    await backend.put("binary.bin", binary_data, "application/octet-stream")
-    assert await backend.get("binary.bin") == binary_data
 
 
 async def test_large_file(backend: GatewayStorageBackend) -> None:
