@@ -249,6 +249,38 @@ def test_reader_state_takes_serialized_messages() -> None:
         bad.accept(wrong.SerializeToString())
 
 
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_a_slice_is_checked_in_place_as_strictly_as_copied_out(
+    accelerated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not accelerated:
+        monkeypatch.setattr(_crc32c, "_ACCELERATOR", None)
+    message = random.Random(7).randbytes(40)
+    for start in range(len(message) + 1):
+        for end in range(start, len(message) + 1):
+            crc = native(message[start:end])
+            assert _crc32c.crc32c_within(message, start, end, crc)
+            for wrong in (crc ^ 1, crc ^ 0x80000000, native(message[start : end + 1])):
+                if wrong != crc:
+                    assert not _crc32c.crc32c_within(message, start, end, wrong)
+
+
+def test_reader_state_rejects_a_flipped_byte_in_a_serialized_chunk() -> None:
+    data = random.Random(3).randbytes(100_000)
+    head = pb.GetResponse(object=pb.ObjectInfo(key="k", size=2 * len(data)))
+    chunk = pb.GetResponse(chunk=pb.ChecksummedData(content=data, crc32c=native(data)))
+    serialized = chunk.SerializeToString()
+    start = len(serialized) - len(data) - 5  # the content's first byte
+    for position in (start, start + len(data) // 2, start + len(data) - 1):
+        state = ReaderState("k")
+        state.accept(head.SerializeToString())
+        assert state.accept(serialized) == data
+        flipped = bytearray(serialized)
+        flipped[position] ^= 0x10
+        with pytest.raises(ChecksumMismatch, match="offset 100000"):
+            state.accept(bytes(flipped))
+
+
 def test_put_stream_rejects_use_after_finish() -> None:
     stream = PutStream(pb.PutSpec(key="k"), 4)
     stream.finish()

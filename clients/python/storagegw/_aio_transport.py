@@ -129,7 +129,7 @@ class AsyncTransport:
                 return await self._put_source(effect)
             case effects.OpenRead(request=request, key=key, digest=digest):
                 reader = await self.reader(request, key, digest).start()
-                return effects.OpenedRead(reader, aiter(reader))
+                return effects.OpenedRead(reader, reader.views())
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, AsyncIterator)
                 return await anext(chunks, None)

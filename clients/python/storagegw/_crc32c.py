@@ -17,6 +17,7 @@ __all__ = [
     "crc32c",
     "crc32c_combine",
     "crc32c_extend_py",
+    "crc32c_within",
 ]
 
 # The reflected Castagnoli polynomial (0x1EDC6F41 bit-reversed).
@@ -162,6 +163,27 @@ def crc32c_combine(crc1: int, crc2: int, length2: int) -> int:
         length2 >>= 1
         bit += 1
     return crc1 ^ crc2 if bit else crc1
+
+
+def crc32c_within(message: bytes, start: int, end: int, expected: int) -> bool:
+    """Whether message[start:end] has the CRC32C `expected`, without copying
+    it out (the native CRC takes only bytes, not a view of them).
+
+    The whole message's CRC is computed and compared with the one the
+    message would have if the slice's were `expected`: its prefix's,
+    combined with `expected`, then with its suffix's. For fixed prefix and
+    suffix that map from the slice's CRC is one-to-one, so the check is
+    exactly as strong as comparing the slice's own CRC.
+    """
+    if _ACCELERATOR is None:
+        return crc32c_extend_py(0, memoryview(message)[start:end]) == expected
+    if start == 0 and end == len(message):
+        return crc32c(message) == expected
+    if start == end:
+        return expected == 0  # the CRC32C of no bytes (combining would ignore it)
+    would_be = crc32c_combine(crc32c(message[:start]), expected, end - start)
+    would_be = crc32c_combine(would_be, crc32c(message[end:]), len(message) - end)
+    return crc32c(message) == would_be
 
 
 # Below this size the native CRC over the chunk again costs less than

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from google.protobuf.message import Message
 
+from storagegw._crc32c import Buffer
 from storagegw._digests import ObjectDigest
 from storagegw._parts import PartStream
 from storagegw._readers import AsyncObjectReader, ObjectReader
@@ -134,14 +135,14 @@ class OpenedRead:
     iterated by the transport that made them."""
 
     reader: Reader
-    chunks: Iterator[bytes] | AsyncIterator[bytes]
+    chunks: Iterator[Buffer] | AsyncIterator[Buffer]
 
 
 @dataclass(frozen=True, slots=True)
 class ReadChunk(Effect):
     """The next verified chunk of an OpenedRead; None at the (verified) end."""
 
-    chunks: Iterator[bytes] | AsyncIterator[bytes]
+    chunks: Iterator[Buffer] | AsyncIterator[Buffer]
 
 
 @dataclass(frozen=True, slots=True)

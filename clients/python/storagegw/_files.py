@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from storagegw._common import BinaryReader, guess_content_type, source_path
+from storagegw._crc32c import Buffer
 
 __all__ = ["DownloadTarget", "OpenedSource", "open_path", "open_source", "read_block"]
 
@@ -122,7 +123,7 @@ class DownloadTarget:
         except (AttributeError, OSError):
             os.ftruncate(self._fd, size)  # a file system without fallocate
 
-    def write_at(self, offset: int, data: bytes) -> int:
+    def write_at(self, offset: int, data: Buffer) -> int:
         """Write `data` at `offset`; the bytes written so far, in all."""
         with self._idle:
             if self._closed:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TypeVar
 
+from storagegw._crc32c import Buffer
 from storagegw._effects import (
     BestEffort,
     Blocking,
@@ -387,7 +388,7 @@ def read_all(request: storage_pb2.GetRequest, key: str) -> Flow[bytes]:
     """One Get's verified bytes, joined (get_bytes)."""
     opened: OpenedRead = yield OpenRead(request, key)
     try:
-        chunks: list[bytes] = []
+        chunks: list[Buffer] = []
         while (chunk := (yield ReadChunk(opened.chunks))) is not None:
             chunks.append(chunk)
         return b"".join(chunks)

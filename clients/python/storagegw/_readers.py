@@ -15,7 +15,7 @@ import grpc
 import grpc.aio
 
 from storagegw._common import AsyncClosedOnExit, ClosedOnExit, converted_rpc_errors
-from storagegw._crc32c import accelerated
+from storagegw._crc32c import Buffer, accelerated
 from storagegw._digests import ObjectDigest
 from storagegw._streams import ReaderState
 from storagegw._types import ByteRange, ObjectInfo
@@ -85,6 +85,13 @@ class ObjectReader(_Reader, ClosedOnExit):
             self._state.buffer += first
 
     def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.views():
+            yield chunk if isinstance(chunk, bytes) else bytes(chunk)
+
+    def views(self) -> Iterator[Buffer]:
+        """The verified chunks as they are held: views of the received
+        messages, valid for as long as they are kept (a download writes each
+        where it lies; __iter__ makes bytes of them)."""
         if self._state.buffer:
             yield self._state.take_buffered()
         while (chunk := self._next_chunk()) is not None:
@@ -93,7 +100,7 @@ class ObjectReader(_Reader, ClosedOnExit):
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
         if size < 0:
-            return b"".join(list(self))
+            return b"".join(list(self.views()))
         while len(self._state.buffer) < size and (chunk := self._next_chunk()) is not None:
             self._state.buffer += chunk
         return self._state.take_buffered(size)
@@ -102,13 +109,13 @@ class ObjectReader(_Reader, ClosedOnExit):
         if not self._state.ended:
             self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
 
-    def _next_chunk(self) -> bytes | None:
+    def _next_chunk(self) -> Buffer | None:
         while (data := self._receive()) is not None:
             if data:
                 return data
         return None
 
-    def _receive(self) -> bytes | None:
+    def _receive(self) -> Buffer | None:
         if self._state.ended:
             return None
         try:
@@ -158,6 +165,11 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         self.close()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.views():
+            yield chunk if isinstance(chunk, bytes) else bytes(chunk)
+
+    async def views(self) -> AsyncIterator[Buffer]:
+        """The verified chunks as they are held (see ObjectReader.views)."""
         await self.start()
         if self._state.buffer:
             yield self._state.take_buffered()
@@ -168,7 +180,7 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         """Up to `size` bytes (all remaining bytes when size < 0); b"" at the end."""
         await self.start()
         if size < 0:
-            return b"".join([chunk async for chunk in self])
+            return b"".join([chunk async for chunk in self.views()])
         while len(self._state.buffer) < size and (chunk := await self._next_chunk()) is not None:
             self._state.buffer += chunk
         return self._state.take_buffered(size)
@@ -177,13 +189,13 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         if self._call is not None and not self._state.ended:
             self._call.cancel()
 
-    async def _next_chunk(self) -> bytes | None:
+    async def _next_chunk(self) -> Buffer | None:
         while (data := await self._receive()) is not None:
             if data:
                 return data
         return None
 
-    async def _receive(self) -> bytes | None:
+    async def _receive(self) -> Buffer | None:
         if self._state.ended or self._responses is None:
             return None
         try:

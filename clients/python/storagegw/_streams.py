@@ -7,10 +7,10 @@ responses; ReaderState is the buffering shared by the sync and async readers.
 from __future__ import annotations
 
 from storagegw._common import DEFAULT_CHUNK_SIZE, check_chunk_size
-from storagegw._crc32c import Buffer, crc32c
+from storagegw._crc32c import Buffer, crc32c, crc32c_within
 from storagegw._digests import ObjectDigest
 from storagegw._types import ByteRange, ObjectInfo
-from storagegw._wire import PutMessage, decode_get_chunk, encode_put_chunk
+from storagegw._wire import PutMessage, encode_put_chunk, locate_get_chunk
 from storagegw.errors import ChecksumMismatch, Internal, SizeMismatch
 from storagegw.v1 import storage_pb2
 
@@ -162,9 +162,7 @@ class GetStreamVerifier:
 
     def accept_chunk(self, content: bytes, sent_crc: int | None) -> bytes:
         """A data message's content and the CRC32C sent with it (None: none)."""
-        if self.info is None or self.content_range is None:
-            raise Internal(f"the Get stream for {self.key!r} did not start with the object")
-        offset = self.content_range.start + self.received
+        offset = self._offset()
         if sent_crc is None:
             raise self._checksum_error(f"the chunk at offset {offset} has no crc32c")
         actual = crc32c(content)
@@ -173,12 +171,34 @@ class GetStreamVerifier:
                 f"crc32c mismatch in the chunk at offset {offset}: "
                 f"sent {sent_crc:08x}, computed {actual:08x}"
             )
+        self._count(offset, content, actual)
+        return content
+
+    def accept_within(self, message: bytes, start: int, end: int, sent_crc: int) -> memoryview:
+        """accept_chunk for the content at message[start:end], checked and
+        returned in place: copying 1 MiB out of each message (and allocating
+        for it) cost more than the checks."""
+        offset = self._offset()
+        if not crc32c_within(message, start, end, sent_crc):
+            self.accept_chunk(message[start:end], sent_crc)  # raises, saying what was computed
+            raise AssertionError("a chunk failed its crc32c, then passed it")
+        content = memoryview(message)[start:end]
+        self._count(offset, content, sent_crc)
+        return content
+
+    def _offset(self) -> int:
+        """The object offset of the next chunk (raises before the first message)."""
+        if self.info is None or self.content_range is None:
+            raise Internal(f"the Get stream for {self.key!r} did not start with the object")
+        return self.content_range.start + self.received
+
+    def _count(self, offset: int, content: Buffer, actual: int) -> None:
+        assert self.content_range is not None
         self.received += len(content)
         if self.received > self.content_range.length:
             raise self._size_error()
         if self._digest is not None:
             self._digest.update(offset, content, actual)
-        return content
 
     def finish(self) -> ObjectInfo:
         if self.info is None or self.content_range is None:
@@ -257,8 +277,9 @@ class ReaderState:
             raise RuntimeError("the reader has not received the object yet")
         return self.verifier.content_range
 
-    def accept(self, response: GetMessage | None) -> bytes | None:
-        """Verified data from one response, or None once the stream has ended.
+    def accept(self, response: GetMessage | None) -> Buffer | None:
+        """Verified data from one response, or None once the stream has ended:
+        bytes, or a memoryview of the received message (see accept_within).
 
         A response comes serialized (see _wire.get_method) or parsed. Pass
         None when the stream ends: the whole range is then verified.
@@ -269,9 +290,9 @@ class ReaderState:
                 self.ended = True
             return None
         if isinstance(response, bytes):
-            chunk = decode_get_chunk(response)
-            if chunk is not None:
-                return self.verifier.accept_chunk(*chunk)
+            located = locate_get_chunk(response)
+            if located is not None:
+                return self.verifier.accept_within(response, *located)
             response = storage_pb2.GetResponse.FromString(response)
         return self.verifier.accept(response)
 

@@ -111,7 +111,7 @@ class SyncTransport:
                 return self._put_source(effect)
             case effects.OpenRead(request=request, key=key, digest=digest):
                 reader = self.open_reader(request, key, digest)
-                return effects.OpenedRead(reader, iter(reader))
+                return effects.OpenedRead(reader, reader.views())
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)
                 return next(chunks, None)
