@@ -112,18 +112,11 @@ class MeteredReader:
     def __init__(self, reader: ObjectReader, meter: BucketMeter) -> None:
         self._reader = reader
         self._meter = meter
-
-    @property
-    def meta(self) -> ObjectMeta:
-        return self._reader.meta
-
-    @property
-    def start(self) -> int:
-        return self._reader.start
-
-    @property
-    def end(self) -> int:
-        return self._reader.end
+        # Copied, not passed through: a reader's object and range are fixed
+        # when it is opened (ObjectReader), and a front reads them per call.
+        self.meta: ObjectMeta = reader.meta
+        self.start: int = reader.start
+        self.end: int = reader.end
 
     def held(self) -> bytes | None:
         held = self._reader.held()
