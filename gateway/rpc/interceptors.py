@@ -49,6 +49,10 @@ MUTATING = frozenset(
     {"Put", "StartUpload", "AbortUpload", "Delete", "DeleteObjects", "Copy", "SignUrl"}
 )
 _DENIALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+# Each status's name and number, looked up once: an Enum's .name and .value
+# are Python-level descriptors, and a traced call's end reads them three times.
+_NAMES = {code: code.name for code in grpc.StatusCode}
+_NUMBERS = {code: code.value[0] for code in grpc.StatusCode}
 
 Context = ServicerContext[Any, Any]
 
@@ -91,11 +95,12 @@ def _finish(
     span: CallSpan | None,
 ) -> None:
     try:
-        _record(entry, outcome, started, context, metrics, "" if span is None else span.trace_id)
+        _record(entry, outcome, started, context, metrics, span)
     finally:
         # Last: the lines were written inside the span, and carry its ids.
         if span is not None:
-            span.end(entry, outcome.code.name, entry.reason, grpc_code=outcome.code.value[0])
+            code = outcome.code
+            span.end(entry, _NAMES[code], entry.reason, grpc_code=_NUMBERS[code])
 
 
 def _record(
@@ -104,19 +109,21 @@ def _record(
     started: float,
     context: Context,
     metrics: GatewayMetrics | None,
-    trace_id: str,
+    span: CallSpan | None,
 ) -> None:
     seconds = time.perf_counter() - started
+    status = _NAMES[outcome.code]
     if metrics is not None:
-        metrics.rpc_finished(entry.method, outcome.code.name, entry.reason, seconds)
-    # The audit line first: once the access line is out, both are.
+        metrics.rpc_finished(entry.method, status, entry.reason, seconds)
+    # The audit line first: once the access line is out, both are. The
+    # span's trace id only for it: most calls write no audit line.
     if (entry.method in MUTATING or outcome.code in _DENIALS) and audit.enabled():
         audit.record_call(
             entry,
-            outcome=outcome.code.name,
+            outcome=status,
             reason=entry.reason,
             peer=context.peer() or "",
-            trace_id=trace_id,
+            trace_id="" if span is None else span.trace_id,
         )
     # The line's fields are only gathered when it is written (not at the
     # WARNING level the benchmarks run at, say).
@@ -125,14 +132,14 @@ def _record(
     log.info(
         "%s %s",
         entry.method,
-        outcome.code.name,
+        status,
         extra={
             "rpc_method": entry.method,
             "principal": entry.principal.id,
             "bucket": entry.bucket,
             "key": entry.key,
             "bytes": entry.bytes,
-            "status": outcome.code.name,
+            "status": status,
             "duration_ms": round(seconds * 1000, 3),
         },
     )

@@ -69,9 +69,11 @@ class LeanTracer:
         """A span, sampled as the SDK's Tracer.start_span(name, parent, kind,
         attributes) would: a LeanSpan when recorded, else a NonRecordingSpan
         with its ids (logs carry them, children are not made)."""
-        parent_context = trace.get_current_span(parent).get_span_context()
+        # An empty parent (a call that names no trace, the usual case) holds
+        # no span: no lookup needed to know there is no valid parent.
+        parent_context = trace.get_current_span(parent).get_span_context() if parent else None
         ids = self._ids
-        if parent_context.is_valid:
+        if parent_context is not None and parent_context.is_valid:
             trace_id = parent_context.trace_id
             random_trace_id = parent_context.trace_flags.random_trace_id
             parent_or_none: SpanContext | None = parent_context

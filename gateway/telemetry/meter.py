@@ -171,7 +171,7 @@ class TimedCall:
         trace: TracebackType | None,
     ) -> None:
         seconds = time.perf_counter() - self._started
-        outcome = outcome_of(error)
+        outcome = OK if error is None else outcome_of(error)
         self._meter.finished(self._operation, outcome, seconds)
         meter, tracing = self._meter, self._meter.tracing
         if self._span is not None:

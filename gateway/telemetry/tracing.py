@@ -82,13 +82,15 @@ class CallSpan:
         span = self._span
         try:
             if span.is_recording():
-                span.set_attributes(self._attributes(entry, status))
+                # One set_attributes call: every call's end runs through here.
+                attributes = self._attributes(entry, status)
                 if grpc_code is not None:
-                    span.set_attribute("rpc.grpc.status_code", grpc_code)
+                    attributes["rpc.grpc.status_code"] = grpc_code
                 if http_status is not None:
-                    span.set_attribute("http.response.status_code", http_status)
+                    attributes["http.response.status_code"] = http_status
                 if reason:
-                    span.set_attribute("storagegw.reason", reason)
+                    attributes["storagegw.reason"] = reason
+                span.set_attributes(attributes)
                 if status != "OK":
                     span.set_status(StatusCode.ERROR, reason or status)
             span.end()
