@@ -12,12 +12,10 @@ JWKS the gateway reads from a file.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +24,7 @@ import psutil
 from bench import big, data, procs, servers, small
 from bench.auth_setup import Variant, make_material, variants
 from bench.report import MIB, human_size
+from bench.section import Section
 
 SMALL_MIN_RATIO = 0.9  # a JWT or mTLS against none
 BIG_MIN_RATIO = 0.8  # TLS against plaintext
@@ -115,7 +114,7 @@ def _total(rounds: list[_Round]) -> _Run:
     )
 
 
-class AuthSection:
+class AuthSection(Section[AuthRow]):
     """Variants side by side (bench.telemetry's section is one of these too)."""
 
     name = "auth"  # of the section: its messages, files and keys
@@ -127,18 +126,9 @@ class AuthSection:
     big_targets: frozenset[str] = frozenset({"tls"})
     title = "Authentication: each variant against none (4 KiB) or plaintext (big object)"
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args, self.processes, self.data_dir, self.options = args, processes, data_dir, options
-        self.rows: list[AuthRow] = []
-        self.notes: list[str] = []
-        self.failed: list[str] = []
-        self.mechanism = "aio" if args.small_client == "auto" else args.small_client
+    def setup(self) -> None:
+        client = self.args.small_client
+        self.mechanism = "aio" if client == "auto" else client
         self._gateways: dict[str, procs.Server] = {}
         self._variants: dict[str, Variant] = {}
         self._small_keys: dict[str, list[str]] = {}

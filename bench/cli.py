@@ -10,8 +10,9 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import google.protobuf
 import grpc
@@ -63,7 +64,16 @@ SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection | WorkersSection]] = {
     "peers": PeersSection,
     "workers": WorkersSection,  # run by --workers (with small), not named in --only
 }
-WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, "resumable", "limits", *SIDE_BY_SIDE)
+ReportedSection: TypeAlias = (
+    ResumableSection | LimitsSection | AuthSection | PeersSection | WorkersSection
+)
+# The sections with a table and a JSON file of their own, in the order they run.
+REPORTED: dict[str, type[ReportedSection]] = {
+    "resumable": ResumableSection,
+    "limits": LimitsSection,
+    **SIDE_BY_SIDE,
+}
+WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, *REPORTED)
 WORKLOADS = tuple(name for name in WORKLOADS if name != "workers")
 
 
@@ -84,20 +94,20 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _only(text: str) -> list[str]:
+def _names(text: str, known: Sequence[str], option: str) -> list[str]:
+    """The comma-separated names of text, each one of known."""
     names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = set(names) - set(WORKLOADS)
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"--only takes a list of {', '.join(WORKLOADS)}")
+    if set(names) - set(known) or not names:
+        raise argparse.ArgumentTypeError(f"{option} takes a list of {', '.join(known)}")
     return names
 
 
+def _only(text: str) -> list[str]:
+    return _names(text, WORKLOADS, "--only")
+
+
 def _s3_servers(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = set(names) - set(S3_SERVERS)
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"--s3-servers takes a list of {', '.join(S3_SERVERS)}")
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(_names(text, S3_SERVERS, "--s3-servers")))
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -352,25 +362,13 @@ def main(argv: list[str] | None = None) -> int:
             remote.append(section.results())
             failed += section.failed
             summaries.update(section.profile_summaries())
-        resumable: ResumableSection | None = None
-        if "resumable" in args.only:
-            resumable = ResumableSection(args, processes, Path(data_dir), options)
-            resumable.run()
-            notes += resumable.notes
-            failed += resumable.failed
-        limits: LimitsSection | None = None
-        if "limits" in args.only:
-            limits = LimitsSection(args, processes, Path(data_dir), options)
-            limits.run()
-            notes += limits.notes
-            failed += limits.failed
-        sided: list[AuthSection | PeersSection | WorkersSection] = []
-        for name, section_class in SIDE_BY_SIDE.items():
+        reported: list[ReportedSection] = []  # each with a table and a JSON file of its own
+        for name, section_class in REPORTED.items():
             if name in args.only or (name == "workers" and workers_wanted(args)):
-                sided.append(section_class(args, processes, Path(data_dir), options))
-                sided[-1].run()
-                notes += sided[-1].notes
-                failed += sided[-1].failed
+                reported.append(section_class(args, processes, Path(data_dir), options))
+                reported[-1].run()
+                notes += reported[-1].notes
+                failed += reported[-1].failed
         header["load average at end"] = _load()
         checks = rss_checks({row.workload: row for row in rows}, args.size)
         for results in remote:
@@ -380,29 +378,14 @@ def main(argv: list[str] | None = None) -> int:
         if summaries:
             print()
             print(render_profiles(summaries))
-        if resumable is not None:
-            print()
-            print(resumable.render())
-            resumable_json = args.output.with_name(args.output.stem + "-resumable.json")
-            resumable_json.write_text(json.dumps(resumable.as_json(), indent=2) + "\n")
-        if limits is not None:
-            print()
-            print(limits.render())
-            limits_json = args.output.with_name(args.output.stem + "-limits.json")
-            limits_json.write_text(json.dumps(limits.as_json(), indent=2) + "\n")
-        for section in sided:
+        for section in reported:
             print()
             print(section.render())
-            sided_json = args.output.with_name(f"{args.output.stem}-{section.name}.json")
-            sided_json.write_text(json.dumps(section.as_json(), indent=2) + "\n")
+            section_json = args.output.with_name(f"{args.output.stem}-{section.name}.json")
+            section_json.write_text(json.dumps(section.as_json(), indent=2) + "\n")
         write_json(args.output, header, rows, checks, notes, summaries, remote)
         print(f"\nresults written to {args.output}")
-        met = (
-            all_met(rows, checks, remote)
-            and (resumable is None or resumable.all_met())
-            and (limits is None or limits.all_met())
-            and all(section.all_met() for section in sided)
-        )
+        met = all_met(rows, checks, remote) and all(section.all_met() for section in reported)
         return 1 if args.check and (failed or not met) else 0
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)

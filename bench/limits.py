@@ -17,14 +17,12 @@ Targets (issue 10): peak <= 256 MiB with the idle streams; RSS back within
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,6 +30,7 @@ import psutil
 
 from bench import procs, servers
 from bench.report import MIB, human_size
+from bench.section import Section
 from gateway.config import load
 from gateway.core.stream_limits import TRIM_DELAY_S
 from gateway.domain.checksums import crc32c
@@ -58,30 +57,23 @@ class Phase:
     detail: str
 
 
-class LimitsSection:
+class LimitsSection(Section[Phase]):
+    """The gateway's RSS at its default limits; its rows are its two phases, in order."""
+
+    name = "limits"  # of its JSON file
     title = "Stream limits: RSS of the gateway at its default limits (local backend)"
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args, self.processes, self.options = args, processes, options
-        self.data_dir = data_dir / "limits"
+    def setup(self) -> None:
+        self.root = self.data_dir / "limits"
         self.defaults = load({})
         self.idle_rss = 0
-        self.phases: list[Phase] = []
-        self.notes: list[str] = []
-        self.failed: list[str] = []
 
     def run(self) -> None:
         print("limits: starting the gateway at its default limits...", flush=True)
         gateway = servers.start_gateway(
             self.processes,
-            self.data_dir.with_suffix(".log"),
-            {"STORAGE_BACKEND": "local", "STORAGE_BASE_PATH": str(self.data_dir)},
+            self.root.with_suffix(".log"),
+            {"STORAGE_BACKEND": "local", "STORAGE_BASE_PATH": str(self.root)},
             self.args.chunk_size,
             self.args.server_env,
             name="gateway (limits)",
@@ -105,7 +97,7 @@ class LimitsSection:
                 # The gateway trims once it has had no stream for TRIM_DELAY_S.
                 time.sleep(TRIM_DELAY_S + 2.0)
                 after = process.memory_info().rss
-                self.phases.append(Phase(name, peak_rss, after, seconds, detail))
+                self.rows.append(Phase(name, peak_rss, after, seconds, detail))
                 print(
                     f"  {name}: peak {peak_rss / MIB:.0f} MiB, after {after / MIB:.0f} MiB; "
                     f"{detail}",
@@ -150,7 +142,7 @@ class LimitsSection:
                 response_deserializer=pb.PutResponse.FromString,
             )
             calls.append(put(messages(index)))
-        tmp = self.data_dir / "default" / "tmp"
+        tmp = self.root / "default" / "tmp"
 
         def temp_files() -> int:
             return len(os.listdir(tmp)) if tmp.exists() else 0
@@ -213,7 +205,7 @@ class LimitsSection:
         """(what, bytes, target, met) for each figure with a target."""
         limit = self.idle_rss + AFTER_SLACK
         found = []
-        for index, phase in enumerate(self.phases):
+        for index, phase in enumerate(self.rows):
             if index == 0:
                 found.append(
                     (
@@ -240,7 +232,7 @@ class LimitsSection:
             "| phase | peak RSS | RSS after | duration | outcome |",
             "|---|---|---|---|---|",
         ]
-        for phase in self.phases:
+        for phase in self.rows:
             lines.append(
                 f"| {phase.name} | {phase.peak_rss / MIB:.0f} MiB | "
                 f"{phase.after_rss / MIB:.0f} MiB | {phase.seconds:.1f} s | {phase.detail} |"
@@ -253,7 +245,7 @@ class LimitsSection:
         return "\n".join(lines)
 
     def all_met(self) -> bool:
-        return not self.failed and len(self.phases) == 2 and all(c[3] for c in self.checks())
+        return not self.failed and len(self.rows) == 2 and all(c[3] for c in self.checks())
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -266,7 +258,7 @@ class LimitsSection:
                     "seconds": p.seconds,
                     "detail": p.detail,
                 }
-                for p in self.phases
+                for p in self.rows
             ],
             "checks": [
                 {"what": what, "bytes": value, "target": target, "met": met}

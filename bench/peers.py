@@ -36,6 +36,7 @@ from bench.peer_clients import BigClient, SmallCell
 from bench.peer_report import GATEWAY_PATHS, STORAGEGW, STORAGEGW_ONE_STREAM, PeerRow, Sample
 from bench.peer_servers import PEERS, UPLOADS, Peer
 from bench.report import MIB, human_size
+from bench.section import Section
 
 GIB = 1024 * MIB
 WARM_UP_BYTES = 32 * MIB
@@ -64,22 +65,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--peer-runs, --peer-seconds and --peer-concurrency must be positive")
 
 
-class PeersSection:
+class PeersSection(Section[PeerRow]):
     name = "peers"
     title = "Peers: storagegw against the HTTP servers a team would otherwise run"
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args, self.processes, self.options = args, processes, options
-        self.root = data_dir / "peers"
-        self.rows: list[PeerRow] = []
-        self.notes: list[str] = []
-        self.failed: list[str] = []
+    def setup(self) -> None:
+        self.root = self.data_dir / "peers"
         self._gateway: procs.Server | None = None
         self._peers: dict[str, Peer] = {}
         self._processes: dict[int, psutil.Process] = {}

@@ -23,7 +23,6 @@ garbage collection run, where it has one).
 from __future__ import annotations
 
 import abc
-import argparse
 import contextlib
 import functools
 import importlib.metadata
@@ -39,6 +38,7 @@ import psutil
 from bench import big, procs, servers
 from bench.data import BigData, BigObject
 from bench.report import MIB, RemoteResults, RemoteRow, human_size
+from bench.section import Section
 from gateway.config import BucketConfig, load
 
 MIN_RATIO = 0.8
@@ -119,30 +119,19 @@ class _Setup(Generic[ServerT]):
     profiler: procs.Profiler | None
 
 
-class RemoteSection(abc.ABC, Generic[ServerT]):
+class RemoteSection(Section[RemoteRow], abc.ABC, Generic[ServerT]):
     """One section: its servers one after the other, each gateway vs direct."""
 
     kind: str  # "S3", "GCS": in messages, the table, file and JSON names
     title: str  # what the section compares, for the report's title
 
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args, self.processes, self.data_dir = args, processes, data_dir
-        self.options = options  # the gateway's channel options
-        self.rows: list[RemoteRow] = []
-        self.notes: list[str] = []
+    def setup(self) -> None:
         self.facts: dict[str, str] = {}
-        self.failed: list[str] = []  # servers that should have run but could not start
         self.profiles: dict[str, Path] = {}
-        self.data = BigData(args.chunk_size)
+        self.data = BigData(self.args.chunk_size)
         self._objects: dict[int, BigObject] = {}
         self._driver = psutil.Process()
-        self._py_spy = procs.find_py_spy() if args.profile else None
+        self._py_spy = procs.find_py_spy() if self.args.profile else None
 
     # What a section says.
 

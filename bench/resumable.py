@@ -18,13 +18,11 @@ object's SHA-256 checked.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,6 +30,7 @@ import grpc
 from bench import big, procs, s3, s3_servers, servers
 from bench.data import BigData, BigObject
 from bench.report import MIB, human_size
+from bench.section import Section
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 
@@ -84,19 +83,11 @@ def _put_bytes(channel: grpc.Channel, messages: Iterator[bytes]) -> pb.PutRespon
     return response
 
 
-class ResumableSection:
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args, self.processes, self.data_dir, self.options = args, processes, data_dir, options
-        self.data = BigData(args.chunk_size)
-        self.rows: list[ResumableRow] = []
-        self.notes: list[str] = []
-        self.failed: list[str] = []
+class ResumableSection(Section[ResumableRow]):
+    name = "resumable"  # of its JSON file
+
+    def setup(self) -> None:
+        self.data = BigData(self.args.chunk_size)
 
     def run(self) -> None:
         print(f"resumable: computing checksums of {human_size(self.args.size)} (untimed)...")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,6 +12,7 @@ import psutil
 
 from bench import big, data, procs, servers, small
 from bench.report import MIB, Row, human_size
+from bench.section import Section
 
 BIG_MIN_RATIO = 0.9
 SMALL_MIN_RATIO = 0.8
@@ -36,20 +35,9 @@ def _driver_extra(raw: Measure, gateway: Measure) -> dict[str, float]:
     }
 
 
-class Runner:
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args = args
-        self.processes = processes
-        self.data_dir = data_dir
-        self.options = options  # the gateway's server options, for both servers and clients
-        self.rows: list[Row] = []
-        self.data = data.BigData(args.chunk_size)
+class Runner(Section[Row]):
+    def setup(self) -> None:
+        self.data = data.BigData(self.args.chunk_size)
         self.profiler: procs.Profiler | None = None
         self.servers: dict[str, procs.Server] = {}
         self._channels: dict[str, grpc.Channel] = {}

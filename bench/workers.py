@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import grpc
 import psutil
 
 from bench import data, procs, servers, small
+from bench.section import Section
 
 CONNECTIONS = 8
 READY_WAIT_S = 60.0
@@ -116,20 +116,8 @@ def wanted(args: argparse.Namespace) -> bool:
     return bool(args.workers) and "small" in args.only
 
 
-class WorkersSection:
+class WorkersSection(Section[dict[str, Any]]):
     name = "workers"
-
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        processes: procs.Processes,
-        data_dir: Path,
-        options: list[tuple[str, Any]],
-    ) -> None:
-        self.args, self.processes, self.data_dir, self.options = args, processes, data_dir, options
-        self.rows: list[dict[str, Any]] = []
-        self.notes: list[str] = []
-        self.failed: list[str] = []
 
     def run(self) -> None:
         counts: list[int] = self.args.workers
