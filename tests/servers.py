@@ -219,7 +219,8 @@ class CephRgw:
     """A throw-away Ceph cluster serving S3 through radosgw (scripts/ceph-rgw/start.sh).
 
     The monitor gets a free port too (CEPH_MON_PORT), so several test sessions on one machine
-    do not collide on Ceph's default 3300.
+    (and the pytest-xdist workers of one, each starting its own cluster) do not collide on
+    Ceph's default 3300.
     """
 
     ACCESS_KEY = "STORAGEGWTESTKEY0001"
@@ -380,8 +381,9 @@ class FakeGcsServer(ChildServer):
     """fake-gcs-server in a child process, storing everything in memory.
 
     Tests get a fresh bucket each (``new_bucket()``); ``reset()`` deletes every bucket and
-    object, so one session-wide server serves the whole suite. Talk to it with
-    ``STORAGE_EMULATOR_HOST=endpoint`` (anonymous: it checks no credentials at all).
+    object, so one session-wide server serves the whole suite (under pytest-xdist, one per
+    worker). Talk to it with ``STORAGE_EMULATOR_HOST=endpoint`` (anonymous: it checks no
+    credentials at all).
     """
 
     _names = itertools.count(1)
