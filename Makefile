@@ -90,8 +90,14 @@ lint: $(STAMP) $(SVC_INFRA_STAMP) $(BUF)
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 
+# pytest-xdist runs the suite on PYTEST_WORKERS processes, each with servers of its own (moto,
+# fake-gcs-server, Ceph on free ports, its own tmp_path tree); much of the suite waits on those
+# servers and on sockets. PYTEST_ARGS comes after and wins: `make pytest PYTEST_ARGS="-n0 tests/rpc"`
+# runs serially. The tests too heavy to run beside one another share an xdist_group (loadgroup,
+# pyproject.toml), so they run one after the other on one worker.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP) $(SVC_INFRA_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: setup test-servers lint check-generated buf-breaking pytest
 

@@ -24,9 +24,11 @@ from gateway import config as config_module
 from gateway.core.buckets import Guard
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
+from tests import server_reports
 from tests.drivers import NAMES, backend_env
 from tests.drivers import S3_TEST_BUCKET as S3_TEST_BUCKET  # for the modules that import it here
 from tests.drivers import gcs_env as gcs_env
+from tests.server_reports import report
 from tests.servers import CephRgw, FakeGcsServer, MotoServer, throwaway_service_account
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,13 +111,6 @@ def run_gateway(
         loop.close()
 
 
-def _report(request: pytest.FixtureRequest, message: str) -> None:
-    """Print past pytest's output capture (a timing worth seeing on every run)."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\n[servers] {message}")
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
@@ -132,7 +127,7 @@ def ceph_rgw(
             "run scripts/install-test-servers.sh (make test does)"
         )
     ceph = CephRgw().start(tmp_path_factory.mktemp("ceph"))
-    _report(request, f"Ceph RGW ready in {ceph.startup_seconds:.1f} s at {ceph.endpoint}")
+    report(request.config, f"Ceph RGW ready in {ceph.startup_seconds:.1f} s at {ceph.endpoint}")
     try:
         yield ceph
     finally:
@@ -179,6 +174,8 @@ def resumable_gateway(
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Its hooks show the server lines `report` keeps under pytest-xdist.
+    config.pluginmanager.register(server_reports, "storagegw-server-reports")
     config.addinivalue_line(
         "markers",
         "emulator_gap(backend, reason, case=''): on that backend of the `gateway` or "

@@ -219,7 +219,8 @@ class CephRgw:
     """A throw-away Ceph cluster serving S3 through radosgw (scripts/ceph-rgw/start.sh).
 
     The monitor gets a free port too (CEPH_MON_PORT), so several test sessions on one machine
-    do not collide on Ceph's default 3300.
+    (and the pytest-xdist workers of one, each starting its own cluster) do not collide on
+    Ceph's default 3300.
     """
 
     ACCESS_KEY = "STORAGEGWTESTKEY0001"
@@ -380,8 +381,9 @@ class FakeGcsServer(ChildServer):
     """fake-gcs-server in a child process, storing everything in memory.
 
     Tests get a fresh bucket each (``new_bucket()``); ``reset()`` deletes every bucket and
-    object, so one session-wide server serves the whole suite. Talk to it with
-    ``STORAGE_EMULATOR_HOST=endpoint`` (anonymous: it checks no credentials at all).
+    object, so one session-wide server serves the whole suite (under pytest-xdist, one per
+    worker). Talk to it with ``STORAGE_EMULATOR_HOST=endpoint`` (anonymous: it checks no
+    credentials at all).
     """
 
     _names = itertools.count(1)
@@ -455,14 +457,18 @@ class FakeGcsServer(ChildServer):
             params["pageToken"] = page["nextPageToken"]
 
     def reset(self) -> None:
-        """Delete every object and bucket."""
+        """Delete every object and bucket.
+
+        One client, one connection for all the deletes: a client per request loads the CA
+        bundle each time, which on a busy machine made emptying a bucket of a few thousand
+        objects (tests/rpc/test_list.py leaves 2,500) outlast the test's timeout."""
         buckets = self._json("GET", "/storage/v1/b").get("items", [])
-        for bucket in buckets:
-            name = bucket["name"]
-            for key in self.object_names(name):
-                path = f"/storage/v1/b/{name}/o/{urllib.parse.quote(key, safe='')}"
-                httpx.delete(f"{self.endpoint}{path}", timeout=30)
-            httpx.delete(f"{self.endpoint}/storage/v1/b/{name}", timeout=30)
+        with httpx.Client(base_url=self.endpoint, timeout=30) as client:
+            for bucket in buckets:
+                name = bucket["name"]
+                for key in self.object_names(name):
+                    client.delete(f"/storage/v1/b/{name}/o/{urllib.parse.quote(key, safe='')}")
+                client.delete(f"/storage/v1/b/{name}")
 
     def kill(self) -> None:
         """SIGKILL: the server vanishes mid-request, as a crashed or partitioned one would."""

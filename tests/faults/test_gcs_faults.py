@@ -14,6 +14,7 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
+from tests.big_data import BIG_DATA
 from tests.conftest import AccessLog, gateway_process, gcs_env, run_gateway, signal_first_write
 from tests.rpc_calls import CHUNK, crc, error_reason
 from tests.servers import FakeGcsServer
@@ -113,6 +114,7 @@ def _blocks(total: int, sha: hashlib._Hash) -> Iterator[bytes]:
         yield block
 
 
+@BIG_DATA
 @pytest.mark.timeout(900)
 def test_one_gib_put_and_get_with_flat_gateway_memory(tmp_path: Path, gcs_key_file: Path) -> None:
     limit_mib = 300  # fixed, whatever the object's size

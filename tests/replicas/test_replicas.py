@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from storagegw import Client, RetryPolicy
+from tests.big_data import BIG_DATA
 from tests.conftest import CLI_PATH, S3_TEST_BUCKET, GatewayProcess, backend_env, gateway_process
 from tests.haproxy import HaProxy
 from tests.servers import CephRgw, free_port
@@ -164,6 +165,7 @@ needs_haproxy = pytest.mark.skipif(
 )
 
 
+@BIG_DATA
 @pytest.mark.parametrize("route", [pytest.param("haproxy", marks=needs_haproxy), "round_robin"])
 def test_uploads_survive_a_replica_killed_mid_way(
     ceph_rgw: CephRgw,

@@ -19,6 +19,7 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
+from tests.big_data import BIG_DATA
 from tests.conftest import backend_env, gateway_process
 
 MIB = 1024 * 1024
@@ -70,6 +71,7 @@ def _round_trip(stub: storage_pb2_grpc.StorageServiceStub, key: str, size: int) 
     assert received.digest() == sent.digest()
 
 
+@BIG_DATA
 @pytest.mark.parametrize("backend", ["local", "s3-moto", "s3-ceph"])
 def test_1gib_put_and_get_with_flat_memory(
     request: pytest.FixtureRequest, tmp_path: Path, backend: str

@@ -29,6 +29,7 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
+from tests.big_data import BIG_DATA
 from tests.conftest import CLI_PATH, backend_env, gateway_process
 from tests.local_root import files_outside_objects
 from tests.rpc_calls import crc
@@ -223,6 +224,7 @@ def _leftovers(backend: str, env: dict[str, str], data_dir: Path) -> list[str]:
     return [f"multipart {u['Key']}" for u in uploads] + [f"object {o['Key']}" for o in objects]
 
 
+@BIG_DATA
 @pytest.mark.parametrize("backend", ["local", "s3-moto"])
 def test_concurrent_uploads_with_aborts_and_resumes(
     request: pytest.FixtureRequest, tmp_path: Path, backend: str
