@@ -94,55 +94,45 @@ def _finish(
     metrics: GatewayMetrics | None,
     span: CallSpan | None,
 ) -> None:
+    """Record the call (metrics, the audit line, the access line), then end its span."""
     try:
-        _record(entry, outcome, started, context, metrics, span)
+        seconds = time.perf_counter() - started
+        status = _NAMES[outcome.code]
+        if metrics is not None:
+            metrics.rpc_finished(entry.method, status, entry.reason, seconds)
+        # The audit line first: once the access line is out, both are. The
+        # span's trace id only for it: most calls write no audit line.
+        if (entry.method in MUTATING or outcome.code in _DENIALS) and audit.enabled():
+            audit.record_call(
+                entry,
+                outcome=status,
+                reason=entry.reason,
+                peer=context.peer() or "",
+                trace_id="" if span is None else span.trace_id,
+            )
+        # The line's fields are only gathered when it is written (not at the
+        # WARNING level the benchmarks run at, say).
+        if not log.isEnabledFor(logging.INFO):
+            return
+        log.info(
+            "%s %s",
+            entry.method,
+            status,
+            extra={
+                "rpc_method": entry.method,
+                "principal": entry.principal.id,
+                "bucket": entry.bucket,
+                "key": entry.key,
+                "bytes": entry.bytes,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
     finally:
         # Last: the lines were written inside the span, and carry its ids.
         if span is not None:
             code = outcome.code
             span.end(entry, _NAMES[code], entry.reason, grpc_code=_NUMBERS[code])
-
-
-def _record(
-    entry: calllog.CallLog,
-    outcome: _Outcome,
-    started: float,
-    context: Context,
-    metrics: GatewayMetrics | None,
-    span: CallSpan | None,
-) -> None:
-    seconds = time.perf_counter() - started
-    status = _NAMES[outcome.code]
-    if metrics is not None:
-        metrics.rpc_finished(entry.method, status, entry.reason, seconds)
-    # The audit line first: once the access line is out, both are. The
-    # span's trace id only for it: most calls write no audit line.
-    if (entry.method in MUTATING or outcome.code in _DENIALS) and audit.enabled():
-        audit.record_call(
-            entry,
-            outcome=status,
-            reason=entry.reason,
-            peer=context.peer() or "",
-            trace_id="" if span is None else span.trace_id,
-        )
-    # The line's fields are only gathered when it is written (not at the
-    # WARNING level the benchmarks run at, say).
-    if not log.isEnabledFor(logging.INFO):
-        return
-    log.info(
-        "%s %s",
-        entry.method,
-        status,
-        extra={
-            "rpc_method": entry.method,
-            "principal": entry.principal.id,
-            "bucket": entry.bucket,
-            "key": entry.key,
-            "bytes": entry.bytes,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 3),
-        },
-    )
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
