@@ -336,17 +336,28 @@ def test_a_port_in_use_stops_the_start_naming_it(tmp_path: Path) -> None:
     assert f"GATEWAY_HTTP_LISTEN: cannot listen on {address}" in result.stderr
 
 
+@contextmanager
+def _taken_port_after_a_free_one() -> Iterator[int]:
+    """A free port whose next one this holds, listening. Other test processes (pytest-xdist
+    workers) hold ports too, so a free port's next may be theirs: try a few free ports."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as taken:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            first.close()  # free for worker 0
+            try:
+                taken.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            taken.listen()
+            yield port
+            return
+    pytest.skip("no free port had a free next one in 50 tries")
+
+
 def test_a_worker_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
     # Worker I serves metrics on the port plus I: worker 1's is taken.
-    with socket.socket() as first, socket.socket() as taken:
-        first.bind(("127.0.0.1", 0))
-        port = first.getsockname()[1]
-        first.close()  # free for worker 0
-        try:
-            taken.bind(("127.0.0.1", port + 1))
-        except OSError:
-            pytest.skip("the port after a free one is in use")
-        taken.listen()
+    with _taken_port_after_a_free_one() as port:
         result = _run_to_exit(tmp_path, GATEWAY_METRICS_LISTEN=f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"GATEWAY_METRICS_LISTEN: cannot listen on 127.0.0.1:{port + 1}" in result.stderr
