@@ -227,8 +227,7 @@ class GatewayMetrics:
         self.signed_url_requests.add(1, key(method=method, outcome=outcome))
 
     def authenticated(self, outcome: str, proof: str) -> None:
-        # key(outcome=..., proof=...) written out (in name order): once per call.
-        self.authentications.add(1, (("outcome", outcome), ("proof", proof)))
+        self.authentications.add(1, key(outcome=outcome, proof=proof))
 
 
 def _observer(read: Callable[[], int]) -> Callable[[CallbackOptions], Iterable[Observation]]:

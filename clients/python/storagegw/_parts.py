@@ -67,17 +67,22 @@ class PartStream(Continuation):
         # Without finish_write the stream ends with the upload persisted, not committed.
         offset, block = self._held if self._held is not None else (self.position, b"")
         self._held = None
-        last = self._message(offset, block)
-        if not isinstance(last, storage_pb2.PutRequest):
-            last = storage_pb2.PutRequest.FromString(last)
+        last = self._request(offset, block)
         last.finish_write = self.finishing
         return last
 
     def _message(self, offset: int, block: bytes) -> PutMessage:
+        """A data message; encoded directly once the upload is named."""
         if self._named:
             return encode_put_chunk(offset, block, crc32c(block))
-        self._named = True
-        message = storage_pb2.PutRequest(upload_id=self.upload_id, write_offset=offset)
+        return self._request(offset, block)
+
+    def _request(self, offset: int, block: bytes) -> storage_pb2.PutRequest:
+        """A data message as a PutRequest, naming the upload if none before did."""
+        message = storage_pb2.PutRequest(write_offset=offset)
+        if not self._named:
+            message.upload_id = self.upload_id
+            self._named = True
         if block:
             message.chunk.content = block
             message.chunk.crc32c = crc32c(block)

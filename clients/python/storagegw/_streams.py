@@ -167,10 +167,7 @@ class GetStreamVerifier:
             raise self._checksum_error(f"the chunk at offset {offset} has no crc32c")
         actual = crc32c(content)
         if actual != sent_crc:
-            raise self._checksum_error(
-                f"crc32c mismatch in the chunk at offset {offset}: "
-                f"sent {sent_crc:08x}, computed {actual:08x}"
-            )
+            raise self._mismatch(offset, sent_crc, actual)
         self._count(offset, content, actual)
         return content
 
@@ -180,11 +177,17 @@ class GetStreamVerifier:
         for it) cost more than the checks."""
         offset = self._offset()
         if not crc32c_within(message, start, end, sent_crc):
-            self.accept_chunk(message[start:end], sent_crc)  # raises, saying what was computed
-            raise AssertionError("a chunk failed its crc32c, then passed it")
+            # Computed over the copied chunk too, for the error to say what it was.
+            raise self._mismatch(offset, sent_crc, crc32c(message[start:end]))
         content = memoryview(message)[start:end]
         self._count(offset, content, sent_crc)
         return content
+
+    def _mismatch(self, offset: int, sent_crc: int, actual: int) -> ChecksumMismatch:
+        return self._checksum_error(
+            f"crc32c mismatch in the chunk at offset {offset}: "
+            f"sent {sent_crc:08x}, computed {actual:08x}"
+        )
 
     def _offset(self) -> int:
         """The object offset of the next chunk (raises before the first message)."""
