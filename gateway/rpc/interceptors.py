@@ -86,6 +86,31 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
     await context.abort_with_status(to_status(gateway_error))  # type: ignore[attr-defined]
 
 
+async def _close_whatever_happens(responses: Any) -> None:
+    """Close a streaming handler cut short, to the end even if its call's task
+    is cancelled meanwhile; the cancellation is raised once it is closed.
+
+    Both can happen to one call: when its client goes away, a pending write
+    fails first (its batch fails) and the closing begins, then grpc.aio
+    cancels the call's task. Landing inside the closing, that cancellation
+    would cut it short (a file left open until the collector runs) and skip
+    the call's record. So the closing runs as a task of its own.
+    """
+    closing = asyncio.ensure_future(responses.aclose())
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            if closing.done():
+                raise  # the closing itself was cancelled
+            cancelled = True
+        else:
+            break
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 def _finish(
     entry: calllog.CallLog,
     outcome: _Outcome,
@@ -259,8 +284,15 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 await _fail(context, error, outcome)
             finally:
                 # Close the handler now, not whenever it is collected, so that its
-                # files are released before the call counts as finished.
-                await responses.aclose()  # type: ignore[attr-defined]
-                _finish(entry, outcome, started, context, self._metrics, span)
+                # files are released before the call counts as finished; and
+                # record the call however the closing ends. One that ran to its
+                # end, raised or never began has nothing left to close.
+                try:
+                    if outcome.code is grpc.StatusCode.CANCELLED:
+                        await _close_whatever_happens(responses)
+                    else:
+                        await responses.aclose()  # type: ignore[attr-defined]
+                finally:
+                    _finish(entry, outcome, started, context, self._metrics, span)
 
         return handler
