@@ -1,16 +1,21 @@
-"""The server span of each call, made without the SDK's Span object.
+"""The server span of each call, and the spans of its backend calls, made
+without the SDK's Span object.
 
 The SDK's Tracer.start_span builds a Span with a lock, bounded attribute and
 event containers and a check of every attribute, and its end copies all of
 that into a ReadableSpan: some 100 µs of the event loop's time per call, the
-largest part of what tracing every call costs. A server span is simpler: it
-is started and ended on the event loop, its attributes are the gateway's own
-(str and int), and it has no links. So the span is made here from the same
-parts the SDK's Tracer uses, all public: its sampler (parent-based or not, as
-OTEL_TRACES_SAMPLER says), its id generator, its resource, its
-instrumentation scope and its span processor. Its attributes go in a plain
-dict, and at its end one ReadableSpan is handed to the processor's on_end,
-as the SDK's Span.end would.
+largest part of what tracing every call costs. The gateway's spans are
+simpler: each is started and ended on the event loop, its attributes are the
+gateway's own (str and int), and it has no links. A backend call's span made
+after the fact, when the call was slow, is frequent too: on a busy gateway a
+read waits its turn for a thread long enough to be slow.
+
+So the spans are made here from the same parts the SDK's Tracer uses, all
+public: its sampler (parent-based or not, as OTEL_TRACES_SAMPLER says), its
+id generator, its resource, its instrumentation scope and its span
+processor. Its attributes go in a plain dict, and at its end one
+ReadableSpan is handed to the processor's on_end, as the SDK's Span.end
+would.
 
 What the SDK's span does that this one does not: the processors' on_start
 and _on_ending (the gateway's processors, BatchSpanProcessor and
@@ -64,11 +69,17 @@ class LeanTracer:
         )
 
     def start_span(
-        self, name: str, parent: otel_context.Context, kind: SpanKind, attributes: dict[str, str]
+        self,
+        name: str,
+        parent: otel_context.Context,
+        kind: SpanKind,
+        attributes: dict[str, str],
+        start_ns: int | None = None,
     ) -> trace.Span:
         """A span, sampled as the SDK's Tracer.start_span(name, parent, kind,
-        attributes) would: a LeanSpan when recorded, else a NonRecordingSpan
-        with its ids (logs carry them, children are not made)."""
+        attributes, start_time=start_ns) would: a LeanSpan when recorded,
+        else a NonRecordingSpan with its ids (logs carry them, children are
+        not made)."""
         # An empty parent (a call that names no trace, the usual case) holds
         # no span: no lookup needed to know there is no valid parent.
         parent_context = trace.get_current_span(parent).get_span_context() if parent else None
@@ -95,7 +106,8 @@ class LeanTracer:
         )
         if result.decision is Decision.DROP:
             return NonRecordingSpan(context)
-        return LeanSpan(self, name, context, parent_or_none, kind, dict(result.attributes or {}))
+        recorded = dict(result.attributes or {})
+        return LeanSpan(self, name, context, parent_or_none, kind, recorded, start_ns)
 
     def finish(self, span: LeanSpan) -> None:
         attributes: types.Attributes = span.attributes
@@ -153,6 +165,7 @@ class LeanSpan(trace.Span):
         parent: SpanContext | None,
         kind: SpanKind,
         attributes: dict[str, types.AnyValue],
+        start_ns: int | None = None,
     ) -> None:
         self._tracer = tracer
         self.name = name
@@ -162,7 +175,7 @@ class LeanSpan(trace.Span):
         self.attributes = attributes
         self.events: list[Event] = []
         self.status = _UNSET
-        self.start_ns = time_ns()
+        self.start_ns = time_ns() if start_ns is None else start_ns
         self.end_ns: int | None = None
 
     def get_span_context(self) -> SpanContext:

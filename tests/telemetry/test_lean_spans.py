@@ -15,7 +15,14 @@ from opentelemetry import context as otel_context
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider, sampling
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    Span,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+    sampling,
+)
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -34,6 +41,7 @@ CALLER_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 CALLER_SPAN = 0xB7AD6B7169203331
 SAMPLED = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
 NOT_SAMPLED = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-00"
+SLOW_CALL_START = 1_700_000_000_000_000_000
 
 
 class CountingIds(IdGenerator):
@@ -53,7 +61,12 @@ class CountingIds(IdGenerator):
         return self._take() << 64 | 0xABC
 
 
-def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> list[ReadableSpan]:
+def _spans(
+    lean: bool,
+    limits: SpanLimits,
+    metadata: list[tuple[str, str]],
+    started: SpanProcessor | None = None,
+) -> list[ReadableSpan]:
     """A Put's server span with a backend call's span beneath it, as the
     gateway makes them, with lean spans or with the SDK's Tracer."""
     recorder = SpanRecorder()
@@ -64,9 +77,11 @@ def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> l
         span_limits=limits,
     )
     provider.add_span_processor(recorder.processor)
+    if started is not None:
+        provider.add_span_processor(started)
     tracer = provider.get_tracer("storagegw")
     lean_tracer = LeanTracer(tracer, limits) if lean else None  # type: ignore[arg-type]
-    tracing = GatewayTracing(tracer, record_keys=False, slow_call_s=0, server_spans=lean_tracer)
+    tracing = GatewayTracing(tracer, record_keys=False, slow_call_s=0, lean_spans=lean_tracer)
     entry = CallLog(
         "Put",
         bucket="default",
@@ -81,9 +96,28 @@ def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> l
     backend = tracing.backend_span("commit", "default", "memory")
     assert backend is not None
     backend.end("PRECONDITION_FAILED")
+    # A slow call's span, made once it is over, from when it began.
+    tracing.slow_backend_call("open_read", "default", "local", SLOW_CALL_START, "ok")
     call.end(entry, "FAILED_PRECONDITION", entry.reason, grpc_code=9)
     provider.shutdown()
     return list(recorder.get_finished_spans())
+
+
+class StartedNames(SpanProcessor):
+    """The names of the SDK Span objects started."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        self.names.append(span.name)
+
+
+def _started(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> list[str]:
+    """The SDK Spans started while the spans of _spans are made, by name, in start order."""
+    started = StartedNames()
+    _spans(lean, limits, metadata, started)
+    return started.names
 
 
 def _timeless(span: ReadableSpan) -> ReadableSpan:
@@ -112,23 +146,37 @@ def _timeless(span: ReadableSpan) -> ReadableSpan:
 @pytest.mark.parametrize("metadata", [[], [("traceparent", SAMPLED)]], ids=["root", "continued"])
 def test_a_lean_span_is_the_span_the_sdks_tracer_makes(limits, metadata):
     lean, sdk = _spans(True, limits, metadata), _spans(False, limits, metadata)
-    assert [s.name for s in lean] == ["backend commit", f"{SERVICE}/Put"]
-    server, expected = lean[1], sdk[1]
+    names = ["backend commit", "backend open_read", f"{SERVICE}/Put"]
+    assert [s.name for s in lean] == [s.name for s in sdk] == names
+    for span, expected in zip(lean, sdk, strict=True):
+        assert span.kind is expected.kind
+        assert span.context == expected.context
+        assert span.parent == expected.parent
+        assert list(span.attributes.items()) == list(expected.attributes.items())
+        assert span.dropped_attributes == expected.dropped_attributes
+        assert span.status.status_code is expected.status.status_code
+        assert span.status.description == expected.status.description
+        assert span.resource == expected.resource
+        assert span.instrumentation_scope == expected.instrumentation_scope
+        assert (span.events, span.links) == (tuple(expected.events), tuple(expected.links))
+    # Made as lean spans: no SDK Span object was started (the SDK's Tracer
+    # starts each span it makes in its processors).
+    assert _started(True, limits, metadata) == []
+    assert _started(False, limits, metadata) == [names[2], names[0], names[1]]
+    commit, slow, server = lean
     assert server.kind is SpanKind.SERVER
-    assert server.context == expected.context
-    assert server.parent == expected.parent
-    assert list(server.attributes.items()) == list(expected.attributes.items())
-    assert server.dropped_attributes == expected.dropped_attributes
     assert server.status.status_code is StatusCode.ERROR
-    assert server.status.description == expected.status.description == "PRECONDITION_FAILED"
-    assert server.resource == expected.resource
-    assert server.instrumentation_scope == expected.instrumentation_scope
-    assert (server.events, server.links) == (tuple(expected.events), tuple(expected.links))
+    assert server.status.description == "PRECONDITION_FAILED"
+    assert (commit.kind, slow.kind) == (SpanKind.CLIENT, SpanKind.CLIENT)
+    assert commit.status.description == "PRECONDITION_FAILED"
+    assert slow.attributes["storagegw.outcome"] == "ok"
     assert server.start_time is not None
     assert server.end_time is not None
-    assert server.start_time <= lean[0].start_time <= lean[0].end_time <= server.end_time
-    # The backend call's span is the lean span's child, in its trace.
-    assert children(lean, server) == [lean[0]]
+    assert server.start_time <= commit.start_time <= commit.end_time <= server.end_time
+    # The slow call's span begins when the call did, as the SDK's would.
+    assert slow.start_time == sdk[1].start_time == SLOW_CALL_START
+    # The backend calls' spans are the lean span's children, in its trace.
+    assert children(lean, server) == [commit, slow]
     encoder = SpanEncoder()
     assert encoder.encode([_timeless(s) for s in lean]) == encoder.encode(
         [_timeless(s) for s in sdk]
