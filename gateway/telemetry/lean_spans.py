@@ -36,8 +36,8 @@ from time import time_ns
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer, sampling
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
@@ -67,6 +67,7 @@ class LeanTracer:
         self._bounded = limits.max_span_attribute_length is not None or (
             limits.max_span_attributes is not None and limits.max_span_attributes < 64
         )
+        self._samples_every_root = _samples_every_root(self._sampler)
 
     def start_span(
         self,
@@ -92,21 +93,24 @@ class LeanTracer:
             trace_id = ids.generate_trace_id()
             random_trace_id = ids.is_trace_id_random()
             parent_or_none = None
-        result = self._sampler.should_sample(parent, trace_id, name, kind, attributes, ())
-        if result.decision is Decision.RECORD_AND_SAMPLE:
+        if parent_or_none is None and self._samples_every_root:
+            # What the sampler would answer, without asking it: a call of its
+            # own (no trace named) is sampled, with its attributes, no state.
+            decision, state = Decision.RECORD_AND_SAMPLE, None
+            recorded: dict[str, types.AnyValue] = dict(attributes)
+        else:
+            result = self._sampler.should_sample(parent, trace_id, name, kind, attributes, ())
+            decision, state = result.decision, result.trace_state
+            recorded = dict(result.attributes or {})
+        if decision is Decision.RECORD_AND_SAMPLE:
             flags = _SAMPLED_RANDOM if random_trace_id else _SAMPLED
         else:
             flags = _NOT_SAMPLED_RANDOM if random_trace_id else _NOT_SAMPLED
         context = SpanContext(
-            trace_id,
-            ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=flags,
-            trace_state=result.trace_state,
+            trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=state
         )
-        if result.decision is Decision.DROP:
+        if decision is Decision.DROP:
             return NonRecordingSpan(context)
-        recorded = dict(result.attributes or {})
         return LeanSpan(self, name, context, parent_or_none, kind, recorded, start_ns)
 
     def finish(self, span: LeanSpan) -> None:
@@ -138,6 +142,19 @@ class LeanTracer:
                 instrumentation_scope=self._scope,
             )
         )
+
+
+def _samples_every_root(sampler: Sampler) -> bool:
+    """Whether the sampler samples every span without a parent, with its
+    attributes as given and no trace state: always_on, and
+    parentbased_always_on (the default) whose root sampler is always_on.
+    Its description says so (a ParentBased's parts are not public)."""
+    if sampler is sampling.ALWAYS_ON:
+        return True
+    if not isinstance(sampler, sampling.ParentBased):
+        return False
+    description: str = sampler.get_description()  # type: ignore[no-untyped-call]
+    return description.startswith(f"ParentBased{{root:{sampling.ALWAYS_ON.get_description()},")
 
 
 class LeanSpan(trace.Span):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 from opentelemetry.sdk.resources import Resource
@@ -315,3 +316,67 @@ def test_a_call_its_caller_did_not_sample_makes_no_span_and_no_child(receiver, t
     assert sampled.context.trace_id != CALLER_TRACE
     exported = {s.trace_id for s in _exported(exports)}
     assert exported == {sampled.context.trace_id.to_bytes(16, "big")}
+
+
+class CountingParentBased(sampling.ParentBased):
+    """The default sampler (parentbased_always_on), counting what it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__(sampling.ALWAYS_ON)
+        self.asked = 0
+
+    def should_sample(self, *args, **kwargs) -> sampling.SamplingResult:  # type: ignore[no-untyped-def]
+        self.asked += 1
+        return super().should_sample(*args, **kwargs)
+
+
+SAMPLERS = {
+    "always_on": sampling.ALWAYS_ON,
+    "always_off": sampling.ALWAYS_OFF,
+    "traceidratio": sampling.TraceIdRatioBased(0.5),
+    "parentbased_always_on": sampling.ParentBased(sampling.ALWAYS_ON),
+    "parentbased_always_off": sampling.ParentBased(sampling.ALWAYS_OFF),
+    "parentbased_traceidratio": sampling.ParentBasedTraceIdRatio(0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+@pytest.mark.parametrize("metadata", [[], [("traceparent", SAMPLED)]], ids=["root", "continued"])
+def test_a_lean_spans_sampling_is_the_sdks_for_each_sampler(name, metadata):
+    made = []
+    for lean in (True, False):
+        provider = TracerProvider(sampler=SAMPLERS[name], id_generator=CountingIds())
+        tracer = provider.get_tracer("storagegw")
+        tracing = GatewayTracing(
+            tracer, record_keys=False, lean_spans=LeanTracer(tracer, SpanLimits()) if lean else None
+        )
+        spans = []
+        for _ in range(8):  # a ratio samples some of them
+            call = tracing.start_rpc(SERVICE, "Get", metadata)
+            span = trace.get_current_span()  # the call's, until it ends
+            attributes = getattr(span, "attributes", None)
+            spans.append((span.is_recording(), span.get_span_context(), dict(attributes or {})))
+            call.end(CallLog("Get"), "OK", "", grpc_code=0)
+        made.append(spans)
+        provider.shutdown()
+    lean_made, sdk_made = made
+    assert lean_made == sdk_made
+
+
+def test_a_call_of_its_own_is_sampled_without_asking_an_always_on_sampler():
+    sampler = CountingParentBased()
+    provider = TracerProvider(sampler=sampler)
+    tracer = provider.get_tracer("storagegw")
+    tracing = GatewayTracing(tracer, record_keys=False, lean_spans=LeanTracer(tracer, SpanLimits()))
+    call = tracing.start_rpc(SERVICE, "Get", [])
+    assert trace.get_current_span().is_recording()
+    assert trace.get_current_span().get_span_context().trace_flags.sampled
+    call.end(CallLog("Get"), "OK", "", grpc_code=0)
+    assert sampler.asked == 0
+    # A call in its caller's trace is the sampler's to decide, as the caller's flag says.
+    for traceparent, sampled in ((SAMPLED, True), (NOT_SAMPLED, False)):
+        call = tracing.start_rpc(SERVICE, "Get", [("traceparent", traceparent)])
+        assert trace.get_current_span().get_span_context().trace_flags.sampled is sampled
+        call.end(CallLog("Get"), "OK", "", grpc_code=0)
+    assert sampler.asked == 2
+    provider.shutdown()
