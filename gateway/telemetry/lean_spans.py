@@ -6,9 +6,9 @@ event containers and a check of every attribute, and its end copies all of
 that into a ReadableSpan: some 100 µs of the event loop's time per call, the
 largest part of what tracing every call costs. The gateway's spans are
 simpler: each is started and ended on the event loop, its attributes are the
-gateway's own (str and int), and it has no links. A backend call's span made
-after the fact, when the call was slow, is frequent too: on a busy gateway a
-read waits its turn for a thread long enough to be slow.
+gateway's own (str and int), and it has no links. So are the spans of the
+backend calls, including one made after the fact for a call that was slow
+(which on a loaded gateway can be a local read that waited for a thread).
 
 So the spans are made here from the same parts the SDK's Tracer uses, all
 public: its sampler (parent-based or not, as OTEL_TRACES_SAMPLER says), its
