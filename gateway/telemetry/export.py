@@ -140,7 +140,7 @@ def build(settings: TelemetrySettings) -> Telemetry | None:
             settings.traces.record_keys,
             settings.traces.slow_call_s,
             # The SDK's tracer, unless OTEL_SDK_DISABLED made it a no-op one.
-            server_spans=LeanTracer(tracer, limits) if isinstance(tracer, Tracer) else None,
+            lean_spans=LeanTracer(tracer, limits) if isinstance(tracer, Tracer) else None,
         )
     return telemetry
 

@@ -1,16 +1,21 @@
-"""The server span of each call, made without the SDK's Span object.
+"""The server span of each call, and the spans of its backend calls, made
+without the SDK's Span object.
 
 The SDK's Tracer.start_span builds a Span with a lock, bounded attribute and
 event containers and a check of every attribute, and its end copies all of
 that into a ReadableSpan: some 100 µs of the event loop's time per call, the
-largest part of what tracing every call costs. A server span is simpler: it
-is started and ended on the event loop, its attributes are the gateway's own
-(str and int), and it has no links. So the span is made here from the same
-parts the SDK's Tracer uses, all public: its sampler (parent-based or not, as
-OTEL_TRACES_SAMPLER says), its id generator, its resource, its
-instrumentation scope and its span processor. Its attributes go in a plain
-dict, and at its end one ReadableSpan is handed to the processor's on_end,
-as the SDK's Span.end would.
+largest part of what tracing every call costs. The gateway's spans are
+simpler: each is started and ended on the event loop, its attributes are the
+gateway's own (str and int), and it has no links. So are the spans of the
+backend calls, including one made after the fact for a call that was slow
+(which on a loaded gateway can be a local read that waited for a thread).
+
+So the spans are made here from the same parts the SDK's Tracer uses, all
+public: its sampler (parent-based or not, as OTEL_TRACES_SAMPLER says), its
+id generator, its resource, its instrumentation scope and its span
+processor. Its attributes go in a plain dict, and at its end one
+ReadableSpan is handed to the processor's on_end, as the SDK's Span.end
+would.
 
 What the SDK's span does that this one does not: the processors' on_start
 and _on_ending (the gateway's processors, BatchSpanProcessor and
@@ -31,8 +36,8 @@ from time import time_ns
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer, sampling
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
@@ -62,13 +67,20 @@ class LeanTracer:
         self._bounded = limits.max_span_attribute_length is not None or (
             limits.max_span_attributes is not None and limits.max_span_attributes < 64
         )
+        self._samples_every_root = _samples_every_root(self._sampler)
 
     def start_span(
-        self, name: str, parent: otel_context.Context, kind: SpanKind, attributes: dict[str, str]
+        self,
+        name: str,
+        parent: otel_context.Context,
+        kind: SpanKind,
+        attributes: dict[str, str],
+        start_ns: int | None = None,
     ) -> trace.Span:
         """A span, sampled as the SDK's Tracer.start_span(name, parent, kind,
-        attributes) would: a LeanSpan when recorded, else a NonRecordingSpan
-        with its ids (logs carry them, children are not made)."""
+        attributes, start_time=start_ns) would: a LeanSpan when recorded,
+        else a NonRecordingSpan with its ids (logs carry them, children are
+        not made)."""
         # An empty parent (a call that names no trace, the usual case) holds
         # no span: no lookup needed to know there is no valid parent.
         parent_context = trace.get_current_span(parent).get_span_context() if parent else None
@@ -81,21 +93,25 @@ class LeanTracer:
             trace_id = ids.generate_trace_id()
             random_trace_id = ids.is_trace_id_random()
             parent_or_none = None
-        result = self._sampler.should_sample(parent, trace_id, name, kind, attributes, ())
-        if result.decision is Decision.RECORD_AND_SAMPLE:
+        if parent_or_none is None and self._samples_every_root:
+            # What the sampler would answer, without asking it: a call of its
+            # own (no trace named) is sampled, with its attributes, no state.
+            decision, state = Decision.RECORD_AND_SAMPLE, None
+            recorded: dict[str, types.AnyValue] = dict(attributes)
+        else:
+            result = self._sampler.should_sample(parent, trace_id, name, kind, attributes, ())
+            decision, state = result.decision, result.trace_state
+            recorded = dict(result.attributes or {})
+        if decision is Decision.RECORD_AND_SAMPLE:
             flags = _SAMPLED_RANDOM if random_trace_id else _SAMPLED
         else:
             flags = _NOT_SAMPLED_RANDOM if random_trace_id else _NOT_SAMPLED
         context = SpanContext(
-            trace_id,
-            ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=flags,
-            trace_state=result.trace_state,
+            trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=state
         )
-        if result.decision is Decision.DROP:
+        if decision is Decision.DROP:
             return NonRecordingSpan(context)
-        return LeanSpan(self, name, context, parent_or_none, kind, dict(result.attributes or {}))
+        return LeanSpan(self, name, context, parent_or_none, kind, recorded, start_ns)
 
     def finish(self, span: LeanSpan) -> None:
         attributes: types.Attributes = span.attributes
@@ -128,6 +144,19 @@ class LeanTracer:
         )
 
 
+def _samples_every_root(sampler: Sampler) -> bool:
+    """Whether the sampler samples every span without a parent, with its
+    attributes as given and no trace state: always_on, and
+    parentbased_always_on (the default) whose root sampler is always_on.
+    Its description says so (a ParentBased's parts are not public)."""
+    if sampler is sampling.ALWAYS_ON:
+        return True
+    if not isinstance(sampler, sampling.ParentBased):
+        return False
+    description: str = sampler.get_description()  # type: ignore[no-untyped-call]
+    return description.startswith(f"ParentBased{{root:{sampling.ALWAYS_ON.get_description()},")
+
+
 class LeanSpan(trace.Span):
     """A recorded span, current while its call runs: the SDK's Span's
     interface over a dict of attributes, ended once."""
@@ -153,6 +182,7 @@ class LeanSpan(trace.Span):
         parent: SpanContext | None,
         kind: SpanKind,
         attributes: dict[str, types.AnyValue],
+        start_ns: int | None = None,
     ) -> None:
         self._tracer = tracer
         self.name = name
@@ -162,7 +192,7 @@ class LeanSpan(trace.Span):
         self.attributes = attributes
         self.events: list[Event] = []
         self.status = _UNSET
-        self.start_ns = time_ns()
+        self.start_ns = time_ns() if start_ns is None else start_ns
         self.end_ns: int | None = None
 
     def get_span_context(self) -> SpanContext:

@@ -129,12 +129,13 @@ class GatewayTracing:
         tracer: trace.Tracer,
         record_keys: bool,
         slow_call_s: float = 0.1,
-        server_spans: LeanTracer | None = None,
+        lean_spans: LeanTracer | None = None,
     ) -> None:
         self.tracer = tracer
-        # What starts the calls' server spans: the lean spans of
-        # lean_spans.py, made from the tracer's parts (None: the tracer's own).
-        self._server_spans = server_spans
+        # What starts the calls' server spans and their backend calls' spans:
+        # the lean spans of lean_spans.py, made from the tracer's parts (None:
+        # the tracer's own).
+        self._lean_spans = lean_spans
         self.record_keys = record_keys
         # What is traced only when slow (a checkpoint: a large upload makes
         # many; every call of a driver whose calls stay local; an fsync) is
@@ -157,8 +158,8 @@ class GatewayTracing:
 
     def _start(self, name: str, carrier: dict[str, str], attributes: dict[str, str]) -> CallSpan:
         parent = _PROPAGATOR.extract(carrier) if carrier else otel_context.Context()
-        if self._server_spans is not None:
-            span = self._server_spans.start_span(name, parent, SpanKind.SERVER, attributes)
+        if self._lean_spans is not None:
+            span = self._lean_spans.start_span(name, parent, SpanKind.SERVER, attributes)
         else:
             span = self.tracer.start_span(
                 name, context=parent, kind=SpanKind.SERVER, attributes=attributes
@@ -173,15 +174,7 @@ class GatewayTracing:
         sweeps: no trace)."""
         if not trace.get_current_span().is_recording():
             return None
-        span = self.tracer.start_span(
-            f"backend {operation}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "storagegw.bucket": bucket,
-                "storagegw.backend": backend,
-                "storagegw.operation": operation,
-            },
-        )
+        span = self._start_backend(operation, bucket, backend, None)
         return BackendSpan(span, otel_context.attach(trace.set_span_in_context(span)))
 
     def slow_backend_call(
@@ -191,17 +184,27 @@ class GatewayTracing:
         from started_ns (time.time_ns()) to now."""
         if not trace.get_current_span().is_recording():
             return
-        span = self.tracer.start_span(
-            f"backend {operation}",
-            kind=SpanKind.CLIENT,
-            start_time=started_ns,
-            attributes={
-                "storagegw.bucket": bucket,
-                "storagegw.backend": backend,
-                "storagegw.operation": operation,
-            },
+        end_backend_span(self._start_backend(operation, bucket, backend, started_ns), outcome)
+
+    def _start_backend(
+        self, operation: str, bucket: str, backend: str, started_ns: int | None
+    ) -> Span:
+        """A backend call's span, a child of the current one, started at
+        started_ns (None: now): a lean span, as the call's own is."""
+        name = f"backend {operation}"
+        attributes = {
+            "storagegw.bucket": bucket,
+            "storagegw.backend": backend,
+            "storagegw.operation": operation,
+        }
+        if self._lean_spans is not None:
+            parent = otel_context.get_current()
+            return self._lean_spans.start_span(
+                name, parent, SpanKind.CLIENT, attributes, started_ns
+            )
+        return self.tracer.start_span(
+            name, kind=SpanKind.CLIENT, start_time=started_ns, attributes=attributes
         )
-        end_backend_span(span, outcome)
 
 
 class BackendSpan:

@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pytest
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider, sampling
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    Span,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+    sampling,
+)
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -34,6 +42,7 @@ CALLER_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 CALLER_SPAN = 0xB7AD6B7169203331
 SAMPLED = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01"
 NOT_SAMPLED = f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-00"
+SLOW_CALL_START = 1_700_000_000_000_000_000
 
 
 class CountingIds(IdGenerator):
@@ -53,7 +62,12 @@ class CountingIds(IdGenerator):
         return self._take() << 64 | 0xABC
 
 
-def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> list[ReadableSpan]:
+def _spans(
+    lean: bool,
+    limits: SpanLimits,
+    metadata: list[tuple[str, str]],
+    started: SpanProcessor | None = None,
+) -> list[ReadableSpan]:
     """A Put's server span with a backend call's span beneath it, as the
     gateway makes them, with lean spans or with the SDK's Tracer."""
     recorder = SpanRecorder()
@@ -64,9 +78,11 @@ def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> l
         span_limits=limits,
     )
     provider.add_span_processor(recorder.processor)
+    if started is not None:
+        provider.add_span_processor(started)
     tracer = provider.get_tracer("storagegw")
     lean_tracer = LeanTracer(tracer, limits) if lean else None  # type: ignore[arg-type]
-    tracing = GatewayTracing(tracer, record_keys=False, slow_call_s=0, server_spans=lean_tracer)
+    tracing = GatewayTracing(tracer, record_keys=False, slow_call_s=0, lean_spans=lean_tracer)
     entry = CallLog(
         "Put",
         bucket="default",
@@ -81,9 +97,28 @@ def _spans(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> l
     backend = tracing.backend_span("commit", "default", "memory")
     assert backend is not None
     backend.end("PRECONDITION_FAILED")
+    # A slow call's span, made once it is over, from when it began.
+    tracing.slow_backend_call("open_read", "default", "local", SLOW_CALL_START, "ok")
     call.end(entry, "FAILED_PRECONDITION", entry.reason, grpc_code=9)
     provider.shutdown()
     return list(recorder.get_finished_spans())
+
+
+class StartedNames(SpanProcessor):
+    """The names of the SDK Span objects started."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        self.names.append(span.name)
+
+
+def _started(lean: bool, limits: SpanLimits, metadata: list[tuple[str, str]]) -> list[str]:
+    """The SDK Spans started while the spans of _spans are made, by name, in start order."""
+    started = StartedNames()
+    _spans(lean, limits, metadata, started)
+    return started.names
 
 
 def _timeless(span: ReadableSpan) -> ReadableSpan:
@@ -112,23 +147,37 @@ def _timeless(span: ReadableSpan) -> ReadableSpan:
 @pytest.mark.parametrize("metadata", [[], [("traceparent", SAMPLED)]], ids=["root", "continued"])
 def test_a_lean_span_is_the_span_the_sdks_tracer_makes(limits, metadata):
     lean, sdk = _spans(True, limits, metadata), _spans(False, limits, metadata)
-    assert [s.name for s in lean] == ["backend commit", f"{SERVICE}/Put"]
-    server, expected = lean[1], sdk[1]
+    names = ["backend commit", "backend open_read", f"{SERVICE}/Put"]
+    assert [s.name for s in lean] == [s.name for s in sdk] == names
+    for span, expected in zip(lean, sdk, strict=True):
+        assert span.kind is expected.kind
+        assert span.context == expected.context
+        assert span.parent == expected.parent
+        assert list(span.attributes.items()) == list(expected.attributes.items())
+        assert span.dropped_attributes == expected.dropped_attributes
+        assert span.status.status_code is expected.status.status_code
+        assert span.status.description == expected.status.description
+        assert span.resource == expected.resource
+        assert span.instrumentation_scope == expected.instrumentation_scope
+        assert (span.events, span.links) == (tuple(expected.events), tuple(expected.links))
+    # Made as lean spans: no SDK Span object was started (the SDK's Tracer
+    # starts each span it makes in its processors).
+    assert _started(True, limits, metadata) == []
+    assert _started(False, limits, metadata) == [names[2], names[0], names[1]]
+    commit, slow, server = lean
     assert server.kind is SpanKind.SERVER
-    assert server.context == expected.context
-    assert server.parent == expected.parent
-    assert list(server.attributes.items()) == list(expected.attributes.items())
-    assert server.dropped_attributes == expected.dropped_attributes
     assert server.status.status_code is StatusCode.ERROR
-    assert server.status.description == expected.status.description == "PRECONDITION_FAILED"
-    assert server.resource == expected.resource
-    assert server.instrumentation_scope == expected.instrumentation_scope
-    assert (server.events, server.links) == (tuple(expected.events), tuple(expected.links))
+    assert server.status.description == "PRECONDITION_FAILED"
+    assert (commit.kind, slow.kind) == (SpanKind.CLIENT, SpanKind.CLIENT)
+    assert commit.status.description == "PRECONDITION_FAILED"
+    assert slow.attributes["storagegw.outcome"] == "ok"
     assert server.start_time is not None
     assert server.end_time is not None
-    assert server.start_time <= lean[0].start_time <= lean[0].end_time <= server.end_time
-    # The backend call's span is the lean span's child, in its trace.
-    assert children(lean, server) == [lean[0]]
+    assert server.start_time <= commit.start_time <= commit.end_time <= server.end_time
+    # The slow call's span begins when the call did, as the SDK's would.
+    assert slow.start_time == sdk[1].start_time == SLOW_CALL_START
+    # The backend calls' spans are the lean span's children, in its trace.
+    assert children(lean, server) == [commit, slow]
     encoder = SpanEncoder()
     assert encoder.encode([_timeless(s) for s in lean]) == encoder.encode(
         [_timeless(s) for s in sdk]
@@ -267,3 +316,67 @@ def test_a_call_its_caller_did_not_sample_makes_no_span_and_no_child(receiver, t
     assert sampled.context.trace_id != CALLER_TRACE
     exported = {s.trace_id for s in _exported(exports)}
     assert exported == {sampled.context.trace_id.to_bytes(16, "big")}
+
+
+class CountingParentBased(sampling.ParentBased):
+    """The default sampler (parentbased_always_on), counting what it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__(sampling.ALWAYS_ON)
+        self.asked = 0
+
+    def should_sample(self, *args, **kwargs) -> sampling.SamplingResult:  # type: ignore[no-untyped-def]
+        self.asked += 1
+        return super().should_sample(*args, **kwargs)
+
+
+SAMPLERS = {
+    "always_on": sampling.ALWAYS_ON,
+    "always_off": sampling.ALWAYS_OFF,
+    "traceidratio": sampling.TraceIdRatioBased(0.5),
+    "parentbased_always_on": sampling.ParentBased(sampling.ALWAYS_ON),
+    "parentbased_always_off": sampling.ParentBased(sampling.ALWAYS_OFF),
+    "parentbased_traceidratio": sampling.ParentBasedTraceIdRatio(0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+@pytest.mark.parametrize("metadata", [[], [("traceparent", SAMPLED)]], ids=["root", "continued"])
+def test_a_lean_spans_sampling_is_the_sdks_for_each_sampler(name, metadata):
+    made = []
+    for lean in (True, False):
+        provider = TracerProvider(sampler=SAMPLERS[name], id_generator=CountingIds())
+        tracer = provider.get_tracer("storagegw")
+        tracing = GatewayTracing(
+            tracer, record_keys=False, lean_spans=LeanTracer(tracer, SpanLimits()) if lean else None
+        )
+        spans = []
+        for _ in range(8):  # a ratio samples some of them
+            call = tracing.start_rpc(SERVICE, "Get", metadata)
+            span = trace.get_current_span()  # the call's, until it ends
+            attributes = getattr(span, "attributes", None)
+            spans.append((span.is_recording(), span.get_span_context(), dict(attributes or {})))
+            call.end(CallLog("Get"), "OK", "", grpc_code=0)
+        made.append(spans)
+        provider.shutdown()
+    lean_made, sdk_made = made
+    assert lean_made == sdk_made
+
+
+def test_a_call_of_its_own_is_sampled_without_asking_an_always_on_sampler():
+    sampler = CountingParentBased()
+    provider = TracerProvider(sampler=sampler)
+    tracer = provider.get_tracer("storagegw")
+    tracing = GatewayTracing(tracer, record_keys=False, lean_spans=LeanTracer(tracer, SpanLimits()))
+    call = tracing.start_rpc(SERVICE, "Get", [])
+    assert trace.get_current_span().is_recording()
+    assert trace.get_current_span().get_span_context().trace_flags.sampled
+    call.end(CallLog("Get"), "OK", "", grpc_code=0)
+    assert sampler.asked == 0
+    # A call in its caller's trace is the sampler's to decide, as the caller's flag says.
+    for traceparent, sampled in ((SAMPLED, True), (NOT_SAMPLED, False)):
+        call = tracing.start_rpc(SERVICE, "Get", [("traceparent", traceparent)])
+        assert trace.get_current_span().get_span_context().trace_flags.sampled is sampled
+        call.end(CallLog("Get"), "OK", "", grpc_code=0)
+    assert sampler.asked == 2
+    provider.shutdown()
