@@ -5,7 +5,8 @@ directory is a prefix some key continues with "/" (so `mkdir` makes nothing and
 a directory disappears with its last object), `ls` is a listing with the
 delimiter "/", `find` one flat listing. Every operation is a coroutine on the
 bundled AsyncClient (fsspec's AsyncFileSystem), so `cat`, `get`, `put`, `rm`
-and `cp` of many files run concurrently. See _file.py for open().
+and `cp` of many files run concurrently. See _file.py for open(), _async_file.py
+for open_async() and _deferred.py for writes in a transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage
 from storagegw.aio import AsyncClient
+from storagegw.fsspec._async_file import AsyncGatewayFile
+from storagegw.fsspec._deferred import defer_pipe, defer_put
 from storagegw.fsspec._entries import (
     PROTOCOL,
     Entry,
@@ -282,15 +285,7 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
         **kwargs: Any,
     ) -> GatewayFile:
         key = strip_url(path)
-        details = None
-        if mode == "rb":
-            details = self.info(key)
-            if details["type"] != "file":
-                raise IsADirectoryError(errno.EISDIR, f"{key} is a directory", path)
-        elif mode == "xb" and self.isfile(key):
-            raise FileExistsError(errno.EEXIST, f"{key} exists already", path)
-        elif mode not in ("wb", "xb"):
-            raise NotImplementedError(f"mode {mode!r}: objects are read, or written whole")
+        details = sync(self.loop, self._open_details, path, key, mode)
         return GatewayFile(
             self,
             key,
@@ -302,13 +297,39 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
             **kwargs,
         )
 
+    async def open_async(
+        self, path: str, mode: str = "rb", block_size: int | None = None, **kwargs: Any
+    ) -> AsyncGatewayFile:
+        """A file to read or write with `await` (fsspec's AbstractAsyncStreamedFile),
+        as open() does, committed at its close whatever the transaction."""
+        if "b" not in mode or kwargs.get("compression"):
+            raise ValueError(f"mode {mode!r}: open_async reads and writes bytes only")
+        key = strip_url(path)
+        details = await self._open_details(path, key, mode)
+        return AsyncGatewayFile(self, key, mode, block_size or "default", details)
+
+    async def _open_details(self, path: str, key: str, mode: str) -> Entry | None:
+        """What opening `key` in `mode` needs: the object's entry for reading."""
+        if mode == "rb":
+            details = await self._info(key)
+            if details["type"] != "file":
+                raise IsADirectoryError(errno.EISDIR, f"{key} is a directory", path)
+            return details
+        if mode == "xb" and await self._isfile(key):
+            raise FileExistsError(errno.EEXIST, f"{key} exists already", path)
+        if mode not in ("wb", "xb"):
+            raise NotImplementedError(f"mode {mode!r}: objects are read, or written whole")
+        return None
+
     # ------------------------------------------------------------ writing
 
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
         if self._intrans:  # committed or discarded with the transaction's files
-            self.transaction.files.append(GatewayFile.written(self, strip_url(path), value, mode))
+            creating = mode == "create"
+            written = await defer_pipe(self, strip_url(path), value, creating)
+            self.transaction.files.append(written)
             return
         await self._put_whole(path, value, creating=mode == "create")
 
@@ -324,8 +345,13 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
         if stat.S_ISDIR(local.st_mode):
             return  # directories are implied by the keys put under them
         callback.set_size(local.st_size)
-        client = await self._gateway()
         creating = mode == "create"
+        if self._intrans:  # sent now, committed or discarded with the transaction
+            key, progress = strip_url(rpath), callback.absolute_update
+            put = await defer_put(self, lpath, key, creating, progress)
+            self.transaction.files.append(put)
+            return
+        client = await self._gateway()
         with os_errors(rpath, creating=creating):
             await client.put_file(
                 strip_url(rpath),
