@@ -29,7 +29,6 @@ from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage
 from storagegw.aio import AsyncClient
-from storagegw.fsspec._async_file import AsyncGatewayFile
 from storagegw.fsspec._deferred import defer_pipe, defer_put
 from storagegw.fsspec._entries import (
     PROTOCOL,
@@ -43,7 +42,7 @@ from storagegw.fsspec._entries import (
     strip_url,
 )
 from storagegw.fsspec._errors import as_os_error, os_errors
-from storagegw.fsspec._file import GatewayFile
+from storagegw.fsspec._opening import FileOpening
 from storagegw.fsspec._writes import FileWrites
 
 __all__ = ["GatewayFileSystem"]
@@ -52,7 +51,7 @@ __all__ = ["GatewayFileSystem"]
 TARGET_VARIABLE = "STORAGEGW_TARGET"
 
 
-class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # fsspec is untyped
+class GatewayFileSystem(FileOpening, FileWrites, AsyncFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """A bucket of a storagegw gateway: fsspec.filesystem("storagegw", target=..., bucket=...).
 
     target: the gateway's address ($STORAGEGW_TARGET, else 127.0.0.1:50051);
@@ -130,6 +129,10 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
     def close(self) -> None:  # a later call opens another connection
         if self._client is not None and self._client_loop is self.loop:
             sync(self.loop, self._close)
+
+    async def close_async(self) -> None:
+        """close() for a file system made with asynchronous=True, on its loop."""
+        await self._close()
 
     # ------------------------------------------------------------ metadata
 
@@ -274,52 +277,6 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
             os.makedirs(lpath, exist_ok=True)  # a directory, as the tree has it
             return
         callback.set_size(info.size)
-
-    def _open(
-        self,
-        path: str,
-        mode: str = "rb",
-        block_size: int | None = None,
-        autocommit: bool = True,
-        cache_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> GatewayFile:
-        key = strip_url(path)
-        details = sync(self.loop, self._open_details, path, key, mode)
-        return GatewayFile(
-            self,
-            key,
-            mode,
-            block_size=block_size,
-            autocommit=autocommit,
-            cache_options=cache_options,
-            details=details,
-            **kwargs,
-        )
-
-    async def open_async(
-        self, path: str, mode: str = "rb", block_size: int | None = None, **kwargs: Any
-    ) -> AsyncGatewayFile:
-        """A file to read or write with `await` (fsspec's AbstractAsyncStreamedFile),
-        as open() does, committed at its close whatever the transaction."""
-        if "b" not in mode or kwargs.get("compression"):
-            raise ValueError(f"mode {mode!r}: open_async reads and writes bytes only")
-        key = strip_url(path)
-        details = await self._open_details(path, key, mode)
-        return AsyncGatewayFile(self, key, mode, block_size or "default", details)
-
-    async def _open_details(self, path: str, key: str, mode: str) -> Entry | None:
-        """What opening `key` in `mode` needs: the object's entry for reading."""
-        if mode == "rb":
-            details = await self._info(key)
-            if details["type"] != "file":
-                raise IsADirectoryError(errno.EISDIR, f"{key} is a directory", path)
-            return details
-        if mode == "xb" and await self._isfile(key):
-            raise FileExistsError(errno.EEXIST, f"{key} exists already", path)
-        if mode not in ("wb", "xb"):
-            raise NotImplementedError(f"mode {mode!r}: objects are read, or written whole")
-        return None
 
     # ------------------------------------------------------------ writing
 
