@@ -8,11 +8,12 @@ of its upload. A transaction that fails discards them: the uploads are
 aborted and nothing is stored.
 
 A put_file keeps no bytes while it waits: what the gateway has not persisted
-yet (up to a backend's unit: the local driver's 32 MiB checkpoints) is read
-again from the local file at the commit, which refuses a file changed since
-(its size or modification time). So a transaction holds no more than a block
-per file in memory, however many files it puts; fsspec commits them one
-after another.
+yet is read again from the local file at the commit, which refuses a file
+changed since (its size or modification time). While it sends, it holds what
+a written file holds (a block, or up to a backend's unit where the unit is
+larger: the local driver's 32 MiB checkpoints), and once sent nothing; the
+commits, one after another, read one file's rest at a time. So the memory
+of a transaction does not grow with the files it puts.
 """
 
 from __future__ import annotations
