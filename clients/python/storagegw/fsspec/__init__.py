@@ -8,7 +8,8 @@
 pandas, pyarrow, dask and xarray open `storagegw://bucket/key` URLs through it.
 """
 
+from storagegw.fsspec._async_file import AsyncGatewayFile
 from storagegw.fsspec._file import GatewayFile
 from storagegw.fsspec.filesystem import GatewayFileSystem
 
-__all__ = ["GatewayFile", "GatewayFileSystem"]
+__all__ = ["AsyncGatewayFile", "GatewayFile", "GatewayFileSystem"]

@@ -8,6 +8,7 @@ from storagegw._types import UploadSession, UploadStatus
 from storagegw.aio import AsyncClient
 from storagegw.fsspec._entries import strip_url
 from storagegw.fsspec._errors import os_errors
+from storagegw.fsspec._upload import Bytes
 
 __all__ = ["FileWrites"]
 
@@ -18,7 +19,7 @@ class FileWrites:
     async def _gateway(self) -> AsyncClient:
         raise NotImplementedError  # GatewayFileSystem's
 
-    async def _put_whole(self, path: str, data: bytes, creating: bool = False) -> None:
+    async def _put_whole(self, path: str, data: Bytes, creating: bool = False) -> None:
         """Store `data` in one Put; creating: only if nothing is there yet."""
         key = strip_url(path)
         client = await self._gateway()
@@ -45,7 +46,7 @@ class FileWrites:
         self,
         path: str,
         upload_id: str,
-        data: bytes | bytearray | memoryview,
+        data: Bytes,
         offset: int,
         finish: bool,
         creating: bool,

@@ -5,7 +5,8 @@ directory is a prefix some key continues with "/" (so `mkdir` makes nothing and
 a directory disappears with its last object), `ls` is a listing with the
 delimiter "/", `find` one flat listing. Every operation is a coroutine on the
 bundled AsyncClient (fsspec's AsyncFileSystem), so `cat`, `get`, `put`, `rm`
-and `cp` of many files run concurrently. See _file.py for open().
+and `cp` of many files run concurrently. See _file.py for open(), _async_file.py
+for open_async() and _deferred.py for writes in a transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage
 from storagegw.aio import AsyncClient
+from storagegw.fsspec._deferred import defer_pipe, defer_put
 from storagegw.fsspec._entries import (
     PROTOCOL,
     Entry,
@@ -40,7 +42,7 @@ from storagegw.fsspec._entries import (
     strip_url,
 )
 from storagegw.fsspec._errors import as_os_error, os_errors
-from storagegw.fsspec._file import GatewayFile
+from storagegw.fsspec._opening import FileOpening
 from storagegw.fsspec._writes import FileWrites
 
 __all__ = ["GatewayFileSystem"]
@@ -49,7 +51,7 @@ __all__ = ["GatewayFileSystem"]
 TARGET_VARIABLE = "STORAGEGW_TARGET"
 
 
-class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # fsspec is untyped
+class GatewayFileSystem(FileOpening, FileWrites, AsyncFileSystem):  # type: ignore[misc]  # fsspec is untyped
     """A bucket of a storagegw gateway: fsspec.filesystem("storagegw", target=..., bucket=...).
 
     target: the gateway's address ($STORAGEGW_TARGET, else 127.0.0.1:50051);
@@ -127,6 +129,10 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
     def close(self) -> None:  # a later call opens another connection
         if self._client is not None and self._client_loop is self.loop:
             sync(self.loop, self._close)
+
+    async def close_async(self) -> None:
+        """close() for a file system made with asynchronous=True, on its loop."""
+        await self._close()
 
     # ------------------------------------------------------------ metadata
 
@@ -272,43 +278,15 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
             return
         callback.set_size(info.size)
 
-    def _open(
-        self,
-        path: str,
-        mode: str = "rb",
-        block_size: int | None = None,
-        autocommit: bool = True,
-        cache_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> GatewayFile:
-        key = strip_url(path)
-        details = None
-        if mode == "rb":
-            details = self.info(key)
-            if details["type"] != "file":
-                raise IsADirectoryError(errno.EISDIR, f"{key} is a directory", path)
-        elif mode == "xb" and self.isfile(key):
-            raise FileExistsError(errno.EEXIST, f"{key} exists already", path)
-        elif mode not in ("wb", "xb"):
-            raise NotImplementedError(f"mode {mode!r}: objects are read, or written whole")
-        return GatewayFile(
-            self,
-            key,
-            mode,
-            block_size=block_size,
-            autocommit=autocommit,
-            cache_options=cache_options,
-            details=details,
-            **kwargs,
-        )
-
     # ------------------------------------------------------------ writing
 
     async def _pipe_file(
         self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any
     ) -> None:
         if self._intrans:  # committed or discarded with the transaction's files
-            self.transaction.files.append(GatewayFile.written(self, strip_url(path), value, mode))
+            creating = mode == "create"
+            written = await defer_pipe(self, strip_url(path), value, creating)
+            self.transaction.files.append(written)
             return
         await self._put_whole(path, value, creating=mode == "create")
 
@@ -324,8 +302,13 @@ class GatewayFileSystem(FileWrites, AsyncFileSystem):  # type: ignore[misc]  # f
         if stat.S_ISDIR(local.st_mode):
             return  # directories are implied by the keys put under them
         callback.set_size(local.st_size)
-        client = await self._gateway()
         creating = mode == "create"
+        if self._intrans:  # sent now, committed or discarded with the transaction
+            key, progress = strip_url(rpath), callback.absolute_update
+            put = await defer_put(self, lpath, key, creating, progress)
+            self.transaction.files.append(put)
+            return
+        client = await self._gateway()
         with os_errors(rpath, creating=creating):
             await client.put_file(
                 strip_url(rpath),
