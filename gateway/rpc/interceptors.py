@@ -27,6 +27,7 @@ from gateway.access.authn import Authenticator, Unauthenticated
 from gateway.core import calllog
 from gateway.core.stream_limits import StreamLimits
 from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.tasks import wait_to_the_end
 from gateway.rpc import messages, stream_guards
 from gateway.rpc.credentials import credentials_of
 from gateway.rpc.status import status_code, to_status
@@ -84,31 +85,6 @@ async def _fail(context: ServicerContext[Any, Any], error: Exception, outcome: _
     calllog.current().reason = str(gateway_error.reason)
     # grpc-stubs lacks the aio context's abort_with_status; it exists at run time.
     await context.abort_with_status(to_status(gateway_error))  # type: ignore[attr-defined]
-
-
-async def _close_whatever_happens(responses: Any) -> None:
-    """Close a streaming handler cut short, to the end even if its call's task
-    is cancelled meanwhile; the cancellation is raised once it is closed.
-
-    Both can happen to one call: when its client goes away, a pending write
-    fails first (its batch fails) and the closing begins, then grpc.aio
-    cancels the call's task. Landing inside the closing, that cancellation
-    would cut it short (a file left open until the collector runs) and skip
-    the call's record. So the closing runs as a task of its own.
-    """
-    closing = asyncio.ensure_future(responses.aclose())
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(closing)
-        except asyncio.CancelledError:
-            if closing.done():
-                raise  # the closing itself was cancelled
-            cancelled = True
-        else:
-            break
-    if cancelled:
-        raise asyncio.CancelledError
 
 
 def _finish(
@@ -286,10 +262,15 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 # Close the handler now, not whenever it is collected, so that its
                 # files are released before the call counts as finished; and
                 # record the call however the closing ends. One that ran to its
-                # end, raised or never began has nothing left to close.
+                # end, raised or never began has nothing left to close. One cut
+                # short is closed to the end even if the call's task is
+                # cancelled meanwhile: when its client goes away, a pending
+                # write fails first and the closing begins, then grpc.aio
+                # cancels the task, which would cut the closing short (a file
+                # left open until the collector runs) and skip the record.
                 try:
                     if outcome.code is grpc.StatusCode.CANCELLED:
-                        await _close_whatever_happens(responses)
+                        await wait_to_the_end(responses.aclose())  # type: ignore[attr-defined]
                     else:
                         await responses.aclose()  # type: ignore[attr-defined]
                 finally:

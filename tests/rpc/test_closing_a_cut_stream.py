@@ -1,14 +1,15 @@
 """A server-streaming call cut short is closed to its end even when its task
 is cancelled while the closing runs. That happens to a Get whose client goes
 away: its pending write fails, the closing begins, then grpc.aio cancels the
-call's task (test_put_get.py's cancelled Get shows the whole call; the order
-of the two events there is up to the scheduler, so it is forced here)."""
+call's task, and the interceptor closes it with wait_to_the_end
+(test_put_get.py's cancelled Get shows the whole call; the order of the two
+events there is up to the scheduler, so it is forced here)."""
 
 import asyncio
 
 import pytest
 
-from gateway.rpc.interceptors import _close_whatever_happens
+from gateway.domain.tasks import wait_to_the_end
 
 
 async def test_a_cancellation_during_the_closing_waits_for_it_then_is_raised():
@@ -27,7 +28,7 @@ async def test_a_cancellation_during_the_closing_waits_for_it_then_is_raised():
 
     responses = handler()
     assert await anext(responses) == b"first"
-    closer = asyncio.ensure_future(_close_whatever_happens(responses))
+    closer = asyncio.ensure_future(wait_to_the_end(responses.aclose()))
     await closing_began.wait()
     closer.cancel()
     release.set()

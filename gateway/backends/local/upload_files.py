@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
-from typing import TypeVar
 
 from gateway.backends.local.format import (
     PREFIX_LEN,
@@ -28,6 +27,7 @@ from gateway.backends.local.io import Committer
 from gateway.backends.shared.upload_records import UploadRecord, decode, encode, meta_doc, meta_from
 from gateway.domain.errors import GatewayError, Reason, upload_aborted
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
+from gateway.domain.tasks import wait_to_the_end
 
 # Bytes between checkpoints (an fsync of the data file and of a new record).
 # Each fsync waits for the disk, so fewer of them cost less: at 8 MiB a 1 GiB
@@ -42,8 +42,6 @@ RECORD = "record.json"
 ABORTED = "aborted"
 _RECORD_TMP = "record.json.tmp"
 FILE_MODE = 0o600
-
-T = TypeVar("T")
 
 
 def write_record(directory: str, record: UploadRecord) -> None:
@@ -120,20 +118,6 @@ def committed_view(record: UploadRecord, directory: str) -> UploadRecord:
     return completed(record, meta_from(committing))
 
 
-async def wait(task: asyncio.Future[T]) -> T:
-    """task's result; waits for it to end even if cancelled meanwhile."""
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            cancelled = True
-    result = task.result()
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
-
-
 class UploadWriter:
     """One stream of a local upload; holds its lock until it ends. Also what
     the backend's commit installs (local/io.py's Finishable)."""
@@ -203,7 +187,7 @@ class UploadWriter:
         task, self._checkpoint = self._checkpoint, None
         if task is not None:
             with storage_errors(self.key):
-                self._record = await wait(task)
+                self._record = await wait_to_the_end(task)
 
     async def checkpoint(self, size: int, state: bytes) -> None:
         await self._settle()
@@ -238,7 +222,9 @@ class UploadWriter:
         meta = await self._commit(self, checksums.crc32c, checksums.sha256)
         done = completed(self._record, meta)
         with storage_errors(self.key):
-            await wait(asyncio.ensure_future(asyncio.to_thread(write_record, self._dir, done)))
+            await wait_to_the_end(
+                asyncio.ensure_future(asyncio.to_thread(write_record, self._dir, done))
+            )
         await self._close()
         return meta
 
@@ -257,7 +243,7 @@ class UploadWriter:
                 self._lock = None
 
     async def _close(self) -> None:
-        await wait(asyncio.ensure_future(asyncio.to_thread(self.close_sync)))
+        await wait_to_the_end(asyncio.ensure_future(asyncio.to_thread(self.close_sync)))
 
     async def suspend(self) -> None:
         try:
@@ -276,4 +262,4 @@ class UploadWriter:
             with suppress(GatewayError, OSError):
                 await self._settle()  # the upload goes anyway
         finally:
-            await wait(asyncio.ensure_future(asyncio.to_thread(self._abort_sync)))
+            await wait_to_the_end(asyncio.ensure_future(asyncio.to_thread(self._abort_sync)))
