@@ -57,6 +57,12 @@ class Reason(StrEnum):
     TOKEN_INVALID = "TOKEN_INVALID"  # noqa: S105 - a reason, not a secret
     ACCESS_DENIED = "ACCESS_DENIED"
     TOO_MANY_KEYS = "TOO_MANY_KEYS"
+    TYPE_NOT_ALLOWED = "TYPE_NOT_ALLOWED"
+    TYPE_MISMATCH = "TYPE_MISMATCH"
+    KEY_SUFFIX_NOT_ALLOWED = "KEY_SUFFIX_NOT_ALLOWED"
+    METADATA_REQUIRED = "METADATA_REQUIRED"
+    MALWARE_DETECTED = "MALWARE_DETECTED"
+    SCANNER_UNAVAILABLE = "SCANNER_UNAVAILABLE"
 
 
 # The names of grpc.StatusCode and google.rpc.Code (this layer imports neither).
@@ -129,6 +135,12 @@ REASON_STATUS: Mapping[Reason, ReasonStatus] = MappingProxyType(
         Reason.TOKEN_INVALID: ReasonStatus("UNAUTHENTICATED", 401),
         Reason.ACCESS_DENIED: ReasonStatus("PERMISSION_DENIED", 403),
         Reason.TOO_MANY_KEYS: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.TYPE_NOT_ALLOWED: ReasonStatus("INVALID_ARGUMENT", 415),
+        Reason.TYPE_MISMATCH: ReasonStatus("INVALID_ARGUMENT", 415),
+        Reason.KEY_SUFFIX_NOT_ALLOWED: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.METADATA_REQUIRED: ReasonStatus("INVALID_ARGUMENT", 400),
+        Reason.MALWARE_DETECTED: ReasonStatus("INVALID_ARGUMENT", 422),
+        Reason.SCANNER_UNAVAILABLE: ReasonStatus("UNAVAILABLE", 503),
     }
 )
 

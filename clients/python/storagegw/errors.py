@@ -37,6 +37,7 @@ __all__ = [
     "InvalidUploadId",
     "InvalidWriteOffset",
     "KeyConflict",
+    "MalwareDetected",
     "NotFound",
     "NotModified",
     "ObjectNotFound",
@@ -46,6 +47,7 @@ __all__ = [
     "PreconditionFailed",
     "QuotaExceeded",
     "ResourceExhausted",
+    "ScannerUnavailable",
     "SizeMismatch",
     "StorageError",
     "StreamIdleTimeout",
@@ -53,12 +55,15 @@ __all__ = [
     "TokenInvalid",
     "TooManyKeys",
     "TooManyStreams",
+    "TypeMismatch",
+    "TypeNotAllowed",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
     "UploadBusy",
     "UploadExpired",
     "UploadNotFound",
+    "UploadRefused",
     "from_rpc_error",
 ]
 
@@ -167,9 +172,39 @@ class ObjectTooLarge(ResourceExhausted):
 
 
 class ObjectTooSmall(InvalidArgument):
-    """A signed POST's object is below the URL's min_size (OUT_OF_RANGE)."""
+    """The object is below a signed POST's min_size or its bucket's upload
+    policy minimum (OUT_OF_RANGE)."""
 
     default_code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class UploadRefused(InvalidArgument):
+    """The bucket's upload policy refused the object: its sniffed type, its
+    key's suffix, or missing metadata. Nothing was stored."""
+
+
+class TypeNotAllowed(UploadRefused):
+    """The type sniffed from the object's first bytes is not allowed."""
+
+    @property
+    def sniffed_type(self) -> str | None:
+        return self.metadata.get("sniffed")
+
+    @property
+    def declared_type(self) -> str | None:
+        return self.metadata.get("declared")
+
+
+class TypeMismatch(TypeNotAllowed):
+    """The declared content type disagrees with the sniffed one."""
+
+
+class MalwareDetected(InvalidArgument):
+    """The scanner found malware; nothing is visible under the key."""
+
+    @property
+    def signature(self) -> str | None:
+        return self.metadata.get("signature")
 
 
 class QuotaExceeded(ResourceExhausted):
@@ -183,6 +218,10 @@ class TooManyStreams(ResourceExhausted):
 
 class Unavailable(StorageError):
     default_code = grpc.StatusCode.UNAVAILABLE
+
+
+class ScannerUnavailable(Unavailable):
+    """The bucket's malware scanner could not scan; nothing was stored."""
 
 
 class PermissionDenied(StorageError):
@@ -313,6 +352,12 @@ _CLASS_OF_REASON: dict[ErrorReason.ValueType, type[StorageError]] = {
     ErrorReason.TOKEN_INVALID: TokenInvalid,
     ErrorReason.ACCESS_DENIED: AccessDenied,
     ErrorReason.TOO_MANY_KEYS: TooManyKeys,
+    ErrorReason.TYPE_NOT_ALLOWED: TypeNotAllowed,
+    ErrorReason.TYPE_MISMATCH: TypeMismatch,
+    ErrorReason.KEY_SUFFIX_NOT_ALLOWED: UploadRefused,
+    ErrorReason.METADATA_REQUIRED: UploadRefused,
+    ErrorReason.MALWARE_DETECTED: MalwareDetected,
+    ErrorReason.SCANNER_UNAVAILABLE: ScannerUnavailable,
 }
 # ErrorInfo.reason carries the value's name, not its number.
 _BY_REASON: dict[str, type[StorageError]] = {

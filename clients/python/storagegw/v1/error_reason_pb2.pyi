@@ -167,8 +167,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     gRPC RESOURCE_EXHAUSTED; HTTP 413.
     """
     OBJECT_TOO_SMALL: _ErrorReason.ValueType  # 24
-    """A signed POST's object is below the URL's min_size.
-    Metadata: "min_size", "size".
+    """The object is below a signed POST's min_size, or below its bucket's
+    upload policy minimum (min_size). Metadata: "min_size", "size".
 
     gRPC OUT_OF_RANGE; HTTP 400.
     """
@@ -245,6 +245,48 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Metadata: "limit", "count".
 
     gRPC INVALID_ARGUMENT; HTTP 400.
+    """
+    TYPE_NOT_ALLOWED: _ErrorReason.ValueType  # 37
+    """The object's type, sniffed from its first bytes (not the declared
+    content type or the key), is not one its bucket's upload policy
+    allows, or is one it denies. Nothing was stored.
+    Metadata: "sniffed", "declared", "bucket".
+
+    gRPC INVALID_ARGUMENT; HTTP 415.
+    """
+    TYPE_MISMATCH: _ErrorReason.ValueType  # 38
+    """The declared content type disagrees with the type sniffed from the
+    object's first bytes, in a bucket whose upload policy requires them to
+    agree. Nothing was stored. Metadata: "sniffed", "declared", "bucket".
+
+    gRPC INVALID_ARGUMENT; HTTP 415.
+    """
+    KEY_SUFFIX_NOT_ALLOWED: _ErrorReason.ValueType  # 39
+    """The key does not end with one of the suffixes its bucket's upload
+    policy allows. Nothing was stored. Metadata: "key", "allowed".
+
+    gRPC INVALID_ARGUMENT; HTTP 400.
+    """
+    METADATA_REQUIRED: _ErrorReason.ValueType  # 40
+    """The write lacks user metadata its bucket's upload policy requires.
+    Nothing was stored. Metadata: "missing" (comma-separated names).
+
+    gRPC INVALID_ARGUMENT; HTTP 400.
+    """
+    MALWARE_DETECTED: _ErrorReason.ValueType  # 41
+    """The malware scanner found a signature in the object's bytes. Nothing is
+    visible under the key; the bytes went to the bucket's quarantine, if it
+    has one. Metadata: "signature", and "quarantine_bucket",
+    "quarantine_key" when kept.
+
+    gRPC INVALID_ARGUMENT; HTTP 422.
+    """
+    SCANNER_UNAVAILABLE: _ErrorReason.ValueType  # 42
+    """The bucket's malware scanner could not be reached, timed out or failed
+    to scan, and the bucket fails closed: nothing was stored. Retry later.
+    Metadata: "scanner", "detail".
+
+    gRPC UNAVAILABLE; HTTP 503.
     """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
@@ -416,8 +458,8 @@ signed URL's max_size. Metadata: "limit", "size".
 gRPC RESOURCE_EXHAUSTED; HTTP 413.
 """
 OBJECT_TOO_SMALL: ErrorReason.ValueType  # 24
-"""A signed POST's object is below the URL's min_size.
-Metadata: "min_size", "size".
+"""The object is below a signed POST's min_size, or below its bucket's
+upload policy minimum (min_size). Metadata: "min_size", "size".
 
 gRPC OUT_OF_RANGE; HTTP 400.
 """
@@ -494,5 +536,47 @@ nothing was done. Split the keys into several calls.
 Metadata: "limit", "count".
 
 gRPC INVALID_ARGUMENT; HTTP 400.
+"""
+TYPE_NOT_ALLOWED: ErrorReason.ValueType  # 37
+"""The object's type, sniffed from its first bytes (not the declared
+content type or the key), is not one its bucket's upload policy
+allows, or is one it denies. Nothing was stored.
+Metadata: "sniffed", "declared", "bucket".
+
+gRPC INVALID_ARGUMENT; HTTP 415.
+"""
+TYPE_MISMATCH: ErrorReason.ValueType  # 38
+"""The declared content type disagrees with the type sniffed from the
+object's first bytes, in a bucket whose upload policy requires them to
+agree. Nothing was stored. Metadata: "sniffed", "declared", "bucket".
+
+gRPC INVALID_ARGUMENT; HTTP 415.
+"""
+KEY_SUFFIX_NOT_ALLOWED: ErrorReason.ValueType  # 39
+"""The key does not end with one of the suffixes its bucket's upload
+policy allows. Nothing was stored. Metadata: "key", "allowed".
+
+gRPC INVALID_ARGUMENT; HTTP 400.
+"""
+METADATA_REQUIRED: ErrorReason.ValueType  # 40
+"""The write lacks user metadata its bucket's upload policy requires.
+Nothing was stored. Metadata: "missing" (comma-separated names).
+
+gRPC INVALID_ARGUMENT; HTTP 400.
+"""
+MALWARE_DETECTED: ErrorReason.ValueType  # 41
+"""The malware scanner found a signature in the object's bytes. Nothing is
+visible under the key; the bytes went to the bucket's quarantine, if it
+has one. Metadata: "signature", and "quarantine_bucket",
+"quarantine_key" when kept.
+
+gRPC INVALID_ARGUMENT; HTTP 422.
+"""
+SCANNER_UNAVAILABLE: ErrorReason.ValueType  # 42
+"""The bucket's malware scanner could not be reached, timed out or failed
+to scan, and the bucket fails closed: nothing was stored. Retry later.
+Metadata: "scanner", "detail".
+
+gRPC UNAVAILABLE; HTTP 503.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
