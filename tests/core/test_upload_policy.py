@@ -141,7 +141,7 @@ def test_sniffed_checks_carry_both_types_and_the_bucket() -> None:
     policy.check_sniffed("b", "text/csv", "text/plain")
 
 
-def _load(tmp_path: Path, policy: str) -> config_module.GatewayConfig:
+def _load(tmp_path: Path, policy: str) -> config_module.Config:
     path = tmp_path / "buckets.toml"
     path.write_text(f"[buckets.media]\nbackend = 'memory'\n[buckets.media.upload_policy]\n{policy}")
     return config_module.load({"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": str(tmp_path)})
@@ -195,7 +195,7 @@ def test_a_bad_setting_is_named(tmp_path: Path, policy: str, setting: str, says:
 def test_the_policy_must_be_a_table(tmp_path: Path) -> None:
     path = tmp_path / "buckets.toml"
     path.write_text("[buckets.media]\nbackend = 'memory'\nupload_policy = 'strict'\n")
-    with pytest.raises(ConfigError, match="buckets.media.upload_policy: must be a table"):
+    with pytest.raises(ConfigError, match=r"buckets\.media\.upload_policy: must be a table"):
         config_module.load({"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": str(tmp_path)})
 
 
