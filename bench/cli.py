@@ -26,6 +26,7 @@ from bench.limits import LimitsSection
 from bench.peers import PeersSection
 from bench.peers import add_arguments as add_peer_arguments
 from bench.peers import check_arguments as check_peer_arguments
+from bench.policy import PolicySection
 from bench.remote import RemoteSection
 from bench.report import (
     RemoteResults,
@@ -61,6 +62,7 @@ REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSectio
 SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection | WorkersSection]] = {
     "auth": AuthSection,
     "telemetry": TelemetrySection,
+    "policy": PolicySection,  # the upload policy's cost on a 4 KiB Put
     "peers": PeersSection,
     "workers": WorkersSection,  # run by --workers (with small), not named in --only
 }
