@@ -374,3 +374,36 @@ def test_copy_across_backends_streams_through_the_policy(client: Client, sample:
         error = refused(copy, "source", key, src_bucket="free", content_type=sample.declared)
         assert error.reason == "TYPE_NOT_ALLOWED"
         assert_absent(client, key)
+
+
+# --------------------------------------------------------------- the README's
+
+
+def test_the_readme_policy_does_what_it_says(tmp_path: Path) -> None:
+    """The README's upload policy example, as a gateway's configuration."""
+    from tests.project.test_readme import BLOCKS
+
+    (block,) = [b for b in BLOCKS if "[buckets.images.upload_policy]" in b.text]
+    config = tmp_path / "buckets.toml"
+    config.write_text(block.text)
+    env = {"GATEWAY_CONFIG": str(config)}
+    with run_gateway(env, tmp_path / "data") as gateway, Client(gateway.target) as client:
+        png = BY_NAME["png"].padded(2 * KiB)
+        owner = {"owner": "ops"}
+        client.put_bytes("cat.png", png, bucket="images", metadata=owner)
+        assert client.get_bytes("cat.png", bucket="images") == png
+        elf = BY_NAME["elf"].padded(2 * KiB)
+        put = client.put_bytes
+        error = refused(put, "cat2.png", elf, bucket="images", metadata=owner,
+                        content_type="image/png")  # fmt: skip
+        assert (error.reason, error.metadata["sniffed"]) == (
+            "TYPE_MISMATCH",
+            "application/x-executable",
+        )
+        error = refused(put, "cat.gif", png, bucket="images", metadata=owner)
+        assert error.reason == "KEY_SUFFIX_NOT_ALLOWED"
+        error = refused(put, "cat3.png", png, bucket="images")
+        assert error.reason == "METADATA_REQUIRED"
+        error = refused(put, "cat4.png", png[:100], bucket="images", metadata=owner)
+        assert error.reason == "OBJECT_TOO_SMALL"
+        assert_absent(client, "cat2.png", "images")
