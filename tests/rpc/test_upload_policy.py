@@ -6,6 +6,7 @@ A refusal leaves nothing under the key."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,52 +19,67 @@ from grpc_status import rpc_status
 from storagegw import Client, StorageError
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
+from gateway.backends import registry
 from tests.conftest import RunningGateway, run_gateway
+from tests.drivers import backend_env
 from tests.file_headers import BY_NAME, CORPUS, DENIED, Sample
 from tests.rpc_calls import call_error, crc
 
 SECRET = "upload-policy-test-secret"
 KiB = 1024
-# The drivers whose buckets these gateways are on; the `free` bucket (no
-# policy) is on the other one, for copies across backends.
-DRIVERS = {"local": "memory", "memory": "local"}
+# The drivers whose buckets these gateways are on (tests/drivers.py); the
+# `free` bucket (no policy) is on the other one, for copies across backends.
+DRIVERS = {"local": "memory", "memory": "local", "s3-moto": "memory"}
+# Those whose signed URLs the gateway serves itself.
+GATEWAY_SIGNED = ("local", "memory")
 TRUTHFUL_ALLOWED = ("png", "jpeg", "pdf", "zip", "text")
 Stub = storage_pb2_grpc.StorageServiceStub
 
 
-def policy_config(backend: str, other: str) -> str:
+def bucket_table(request: pytest.FixtureRequest, driver: str, name: str) -> str:
+    """A [buckets.NAME] table on driver (tests/drivers.py), in a store of its
+    own (under a prefix of its name where the store is shared)."""
+    env = backend_env(request, driver)
+    kind = env["STORAGE_BACKEND"]
+    spec = registry.spec_of(kind)
+    assert spec is not None
+    fields = {field: env[var] for field, var in spec.env_names.items() if var in env}
+    if "prefix" in spec.fields:
+        fields["prefix"] = f"{name}/"
+    lines = [f"[buckets.{name}]", f'backend = "{kind}"']
+    lines += [f"{field} = {json.dumps(value)}" for field, value in fields.items()]
+    return "\n".join(lines) + "\n"
+
+
+def policy_config(request: pytest.FixtureRequest, driver: str, other: str) -> str:
     denied = ", ".join(f"'{t}'" for t in DENIED)
     return f"""
 default_bucket = "typed"
 
-[buckets.typed]
-backend = "{backend}"
+{bucket_table(request, driver, "typed")}
 [buckets.typed.upload_policy]
 require_type_match = true
 denied_types = [{denied}]
 
-[buckets.images]
-backend = "{backend}"
+{bucket_table(request, driver, "images")}
 [buckets.images.upload_policy]
 allowed_types = ["image/*"]
 
-[buckets.sized]
-backend = "{backend}"
+{bucket_table(request, driver, "sized")}
 [buckets.sized.upload_policy]
 min_size = "1KiB"
 max_size = "64KiB"
 allowed_suffixes = [".bin", ".txt"]
 required_metadata = ["owner"]
 
-[buckets.free]
-backend = "{other}"
+{bucket_table(request, other, "free")}
 """
 
 
 @pytest.fixture(params=list(DRIVERS))
 def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
     config = tmp_path / "buckets.toml"
-    config.write_text(policy_config(request.param, DRIVERS[request.param]))
+    config.write_text(policy_config(request, request.param, DRIVERS[request.param]))
     env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": SECRET}
     with run_gateway(env, tmp_path / "data") as gateway:
         gateway.backend_name = request.param
