@@ -16,10 +16,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from gateway.backends import registry
 from storagegw import Client, StorageError
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from gateway.backends import registry
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import backend_env
 from tests.file_headers import BY_NAME, CORPUS, DENIED, Sample
