@@ -423,3 +423,33 @@ def test_the_readme_policy_does_what_it_says(tmp_path: Path) -> None:
         error = refused(put, "cat4.png", png[:100], bucket="images", metadata=owner)
         assert error.reason == "OBJECT_TOO_SMALL"
         assert_absent(client, "cat2.png", "images")
+
+
+def test_a_policy_set_while_an_upload_is_under_way_judges_its_first_bytes(
+    tmp_path: Path,
+) -> None:
+    """The declared type is in the upload's record whatever the policy: a
+    gateway with a policy that continues an upload started without one
+    sniffs its first bytes against it."""
+    config = tmp_path / "buckets.toml"
+    config.write_text('[buckets.typed]\nbackend = "local"\n')
+    env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": SECRET}
+    with (
+        run_gateway(env, tmp_path / "data") as before,
+        grpc.insecure_channel(before.target) as channel,
+    ):
+        upload_id = start(storage_pb2_grpc.StorageServiceStub(channel), "late.png", "image/png")
+    config.write_text(
+        '[buckets.typed]\nbackend = "local"\n'
+        "[buckets.typed.upload_policy]\nrequire_type_match = true\n"
+    )
+    elf = BY_NAME["elf"].padded(8 * KiB)
+    with (
+        run_gateway(env, tmp_path / "data") as after,
+        grpc.insecure_channel(after.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        _, reason, metadata = error_info(stub.Put, segment(upload_id, elf, 0, finish=True))
+        assert (reason, metadata["declared"]) == ("TYPE_MISMATCH", "image/png")
+        query = pb.QueryUploadRequest(upload_id=upload_id)
+        assert call_error(stub.QueryUpload, query)[1] == "UPLOAD_NOT_FOUND"
