@@ -164,8 +164,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "TLS, mTLS, a JWT, a JWT + policy against none; a SIZE Put and Get over TLS against "
         "plaintext) and telemetry (the same cells with traces and metrics fully on against off) "
         "and policy (4 KiB Put with a bucket's upload policy, type sniffing included, against "
-        "none) and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a SIZE "
-        "Put and Get, small-object Put and Get; default all)",
+        "none) and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a "
+        "SIZE Put and Get, small-object Put and Get; default all)",
     )
     parser.add_argument(
         "--s3-servers",
