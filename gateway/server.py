@@ -16,7 +16,7 @@ from gateway import cleanup, logs
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.config import Config
-from gateway.core import upload_budget
+from gateway.core import sniffing, upload_budget
 from gateway.core.buckets import Buckets, Guard
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
@@ -136,6 +136,8 @@ class Gateway:
             backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
         sha256, policies = config.sha256_choices(), config.upload_policies()
+        if any(policy.sniffs for policy in policies.values()):
+            sniffing.check()  # libmagic1 is there, or the gateway does not start
         self.buckets = Buckets(backends, config.default_bucket, guards, sha256, policies)
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
