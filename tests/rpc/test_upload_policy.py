@@ -453,3 +453,35 @@ def test_a_policy_set_while_an_upload_is_under_way_judges_its_first_bytes(
         assert (reason, metadata["declared"]) == ("TYPE_MISMATCH", "image/png")
         query = pb.QueryUploadRequest(upload_id=upload_id)
         assert call_error(stub.QueryUpload, query)[1] == "UPLOAD_NOT_FOUND"
+
+
+def chunked(spec: pb.PutSpec, data: bytes, sizes: list[int]) -> Iterator[pb.PutRequest]:
+    """A Put stream of data in chunks of sizes (the last takes the rest), each
+    with its CRC32C."""
+    yield pb.PutRequest(spec=spec)
+    offset = 0
+    for size in [*sizes, len(data)]:
+        piece = data[offset : offset + size]
+        chunk = pb.ChecksummedData(content=piece, crc32c=crc(piece))
+        yield pb.PutRequest(write_offset=offset, chunk=chunk)
+        offset += len(piece)
+    yield pb.PutRequest(finish_write=True, object_checksums=pb.ObjectChecksums(crc32c=crc(data)))
+
+
+def test_small_chunks_are_held_back_until_the_window_is_sniffed(stub: Stub) -> None:
+    """Chunks smaller than the sniff window wait for it, each with the CRC32C
+    sent with it (the last, large one's is combined rather than computed
+    again): the object's CRC32C comes out right, and an executable behind a
+    PNG's name is refused before any of its chunks is written."""
+    png = BY_NAME["png"].padded(200 * KiB)
+    spec = pb.PutSpec(key="small-chunks.png", content_type="image/png")
+    response: pb.PutResponse = stub.Put(chunked(spec, png, [100, 100, 100]))
+    assert (response.object.size, response.object.crc32c) == (len(png), crc(png))
+    chunks = stub.Get(pb.GetRequest(key="small-chunks.png"))
+    assert b"".join(r.chunk.content for r in chunks) == png
+    elf = BY_NAME["elf"].padded(200 * KiB)
+    spec = pb.PutSpec(key="small-chunks.elf.png", content_type="image/png")
+    _, reason, metadata = error_info(stub.Put, chunked(spec, elf, [100, 100, 100]))
+    assert (reason, metadata["sniffed"]) == ("TYPE_MISMATCH", "application/x-executable")
+    head = pb.HeadRequest(key="small-chunks.elf.png")
+    assert call_error(stub.Head, head)[1] == "OBJECT_NOT_FOUND"
