@@ -1,0 +1,29 @@
+"""A malware scanner's answer about one object (gateway.core.scanning), and
+the errors of a scanned write: the scanner could not give a verdict, or
+found something."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.domain.errors import ErrorTemplate, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Clean, or the signature the scanner found."""
+
+    signature: str | None = None
+
+    @property
+    def infected(self) -> bool:
+        return self.signature is not None
+
+
+CLEAN = Verdict()
+
+# scanner names the scanner as configured (its address).
+scanner_unavailable = ErrorTemplate(
+    Reason.SCANNER_UNAVAILABLE,
+    "malware scanner {scanner} unavailable: {detail}; nothing was stored",
+)

@@ -1,0 +1,204 @@
+"""An asyncio client of clamd (ClamAV's daemon), over TCP or a unix socket.
+
+A scan is one connection: `zINSTREAM\\0`, then each chunk as a frame (its
+length as 4 bytes big-endian, then its bytes), a zero length to end, and one
+reply: `stream: OK`, `stream: NAME FOUND` (a custom database's names end in
+`.UNOFFICIAL`), `INSTREAM size limit exceeded` (past clamd's
+StreamMaxLength, after which it closes the connection mid-send) or an error
+line. `zVERSION\\0` asks for the engine's and the signatures' versions.
+
+clamd holds a stream in a temporary file and scans it at the end: the
+verdict takes time after the last byte (the verdict timeout), the frames
+before it do not. Every failure is SCANNER_UNAVAILABLE with the scanner's
+address and what went wrong, so a write fails closed (or, where the bucket
+allows, is stored unscanned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gateway.domain.errors import GatewayError
+from gateway.domain.verdicts import CLEAN, Verdict, scanner_unavailable
+
+_FRAME_LENGTH = struct.Struct(">I")
+_END = _FRAME_LENGTH.pack(0)
+# A frame's length is 4 bytes: a larger chunk goes as several frames.
+_MAX_FRAME = 2**31
+_MAX_REPLY = 64 * 1024
+_FOUND = " FOUND"
+_STREAM = "stream: "
+
+
+@dataclass(frozen=True, slots=True)
+class ClamdAddress:
+    """Where clamd listens: tcp://HOST:PORT or unix:///PATH."""
+
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ClamdAddress:
+        """ValueError when text is neither form."""
+        parts = urlsplit(text)
+        if parts.scheme == "unix" and parts.path and not parts.netloc:
+            return cls(path=parts.path)
+        if parts.scheme == "tcp" and parts.hostname and not parts.path:
+            if parts.port is None:
+                raise ValueError(f"{text!r} has no port (tcp://HOST:PORT)")
+            return cls(host=parts.hostname, port=parts.port)
+        raise ValueError(f"{text!r} is not tcp://HOST:PORT or unix:///PATH")
+
+    def __str__(self) -> str:
+        return f"unix://{self.path}" if self.path else f"tcp://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClamdTimeouts:
+    """Seconds: to connect; for clamd to take a frame or answer (idle);
+    for the verdict after the last byte (clamd scans then)."""
+
+    connect: float = 5.0
+    idle: float = 30.0
+    verdict: float = 300.0
+
+
+class Clamd:
+    """A Scanner (the core's protocol, gateway.core.scanning) on one clamd."""
+
+    def __init__(self, address: ClamdAddress, timeouts: ClamdTimeouts | None = None) -> None:
+        self.address = address
+        self.timeouts = timeouts or ClamdTimeouts()
+
+    @property
+    def name(self) -> str:
+        return f"clamd {self.address}"
+
+    def unavailable(self, detail: str) -> GatewayError:
+        return scanner_unavailable(scanner=self.name, detail=detail)
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        address = self.address
+        try:
+            async with asyncio.timeout(self.timeouts.connect):
+                if address.path:
+                    return await asyncio.open_unix_connection(address.path)
+                return await asyncio.open_connection(address.host, address.port)
+        except TimeoutError:
+            raise self.unavailable(f"no connection within {self.timeouts.connect:g} s") from None
+        except OSError as error:
+            raise self.unavailable(f"cannot connect: {error.strerror or error}") from None
+
+    async def open(self) -> ClamdScan:
+        reader, writer = await self._connect()
+        session = ClamdScan(self, reader, writer)
+        await session.send(b"zINSTREAM\0")
+        return session
+
+    async def version(self) -> str:
+        """E.g. "ClamAV 1.4.6" (with "/SIGNATURES/DATE" when clamd has
+        official signatures)."""
+        reader, writer = await self._connect()
+        try:
+            async with asyncio.timeout(self.timeouts.idle):
+                writer.write(b"zVERSION\0")
+                await writer.drain()
+                return (await reader.readuntil(b"\0"))[:-1].decode(errors="replace")
+        except TimeoutError:
+            raise self.unavailable("no answer to VERSION") from None
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+            raise self.unavailable(f"VERSION failed: {error}") from None
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+class ClamdScan:
+    """One INSTREAM scan on its own connection."""
+
+    def __init__(
+        self, clamd: Clamd, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._clamd = clamd
+        self._reader = reader
+        self._writer = writer
+        self._closed = False
+
+    async def send(self, *parts: bytes | memoryview) -> None:
+        """Write parts and wait until clamd took them (bounded by the idle
+        timeout): what is buffered for clamd stays small."""
+        try:
+            async with asyncio.timeout(self._clamd.timeouts.idle):
+                for part in parts:
+                    self._writer.write(part)
+                await self._writer.drain()
+        except TimeoutError:
+            await self.close()
+            raise self._clamd.unavailable(
+                f"took no data for {self._clamd.timeouts.idle:g} s"
+            ) from None
+        except OSError as error:
+            # clamd closes the connection when the stream is over its limit,
+            # and says so before it does: that reply is the better detail.
+            detail = await self._reply_after_failure() or f"connection lost: {error}"
+            await self.close()
+            raise self._clamd.unavailable(detail) from None
+
+    async def feed(self, data: bytes) -> None:
+        if self._closed:
+            raise self._clamd.unavailable("the scan was ended")
+        view = memoryview(data)
+        for start in range(0, len(view), _MAX_FRAME - 1):
+            frame = view[start : start + _MAX_FRAME - 1]
+            await self.send(_FRAME_LENGTH.pack(len(frame)), frame)
+
+    async def verdict(self) -> Verdict:
+        await self.send(_END)
+        try:
+            async with asyncio.timeout(self._clamd.timeouts.verdict):
+                reply = await self._read_reply()
+        except TimeoutError:
+            raise self._clamd.unavailable(
+                f"no verdict within {self._clamd.timeouts.verdict:g} s"
+            ) from None
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+            raise self._clamd.unavailable(f"connection lost before the verdict: {error}") from None
+        finally:
+            await self.close()
+        return self._judge(reply)
+
+    def _judge(self, reply: str) -> Verdict:
+        if reply == f"{_STREAM}OK":
+            return CLEAN
+        if reply.startswith(_STREAM) and reply.endswith(_FOUND):
+            return Verdict(reply[len(_STREAM) : -len(_FOUND)])
+        # "INSTREAM size limit exceeded", "... ERROR": no verdict.
+        raise self._clamd.unavailable(reply or "empty reply")
+
+    async def _read_reply(self) -> str:
+        data = await self._reader.readuntil(b"\0")
+        if len(data) > _MAX_REPLY:
+            raise asyncio.LimitOverrunError("reply too long", len(data))
+        return data[:-1].decode(errors="replace").strip()
+
+    async def _reply_after_failure(self) -> str:
+        """What clamd said before closing, if anything (promptly, or "")."""
+        try:
+            async with asyncio.timeout(1.0):
+                return await self._read_reply()
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return ""
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
