@@ -24,6 +24,9 @@ COPY clients/python/storagegw ./clients/python/storagegw
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
+# libmagic1: the upload policy sniffs file types with it (python-magic loads it at run time).
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin storagegw \
  && mkdir -p /data && chown 10001:10001 /data && chmod 0700 /data
 COPY --from=build /wheels /wheels

@@ -20,9 +20,11 @@ from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
+from gateway.domain.upload_policy import UploadPolicy
+from gateway.domain.upload_policy_settings import parse_upload_policy
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,8 @@ class BucketConfig:
     max_unfinished_upload_bytes: int | None = None
     # When its writes compute the object's SHA-256 (None: GATEWAY_SHA256's choice).
     sha256: Sha256Choice | None = None
+    # What its writes must be ([buckets.NAME.upload_policy]; None: anything).
+    upload_policy: UploadPolicy | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -97,7 +101,10 @@ def file_bucket(
     sha256 = table.get("sha256")
     if sha256 is not None:
         sha256 = parse_sha256_choice(f"{setting}.sha256", str(sha256))
-    return BucketConfig(name, spec.kind, settings, cap, sha256)
+    policy = table.get("upload_policy")
+    if policy is not None:
+        policy = parse_upload_policy(f"{setting}.upload_policy", policy)
+    return BucketConfig(name, spec.kind, settings, cap, sha256, policy)
 
 
 def file_buckets(

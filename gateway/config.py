@@ -33,6 +33,7 @@ from gateway.domain.settings import (
     parse_size,
     parse_workers,
 )
+from gateway.domain.upload_policy import UploadPolicy
 from gateway.telemetry.settings import TelemetrySettings, load_telemetry_settings
 from gateway.transport.settings import (
     TransportSettings,
@@ -122,6 +123,10 @@ class Config:
     def sha256_choices(self) -> dict[str, Sha256Choice]:
         """{bucket: when its writes compute the object's SHA-256}."""
         return {name: b.sha256 or self.sha256 for name, b in self.buckets.items()}
+
+    def upload_policies(self) -> dict[str, UploadPolicy]:
+        """{bucket: its upload policy}, for the buckets with one."""
+        return {n: b.upload_policy for n, b in self.buckets.items() if b.upload_policy}
 
     @property
     def public_base_url(self) -> str:

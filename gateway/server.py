@@ -135,7 +135,13 @@ class Gateway:
             # Every backend call and authentication is recorded by these wrappers.
             backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
-        self.buckets = Buckets(backends, config.default_bucket, guards, config.sha256_choices())
+        self.buckets = Buckets(
+            backends,
+            config.default_bucket,
+            guards,
+            config.sha256_choices(),
+            upload_policies=config.upload_policies(),
+        )
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url

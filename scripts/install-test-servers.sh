@@ -18,6 +18,10 @@ set -euo pipefail
 
 PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus haproxy rclone clamav-daemon)
 REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool haproxy rclone clamd)
+# libmagic1, by way of `file` (its command, which says whether it is there): the upload
+# policy sniffs file types with it through python-magic (gateway/core/sniffing.py).
+PACKAGES+=(file)
+REQUIRED_BINARIES+=(file)
 LOCK_WAIT_SECONDS=${LOCK_WAIT_SECONDS:-300}   # how long to wait for another apt/dpkg to finish
 ATTEMPTS=${ATTEMPTS:-5}                       # retries of each apt-get step
 

@@ -22,6 +22,7 @@ from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
 from gateway.domain.keys import validate_bucket, validate_key, validate_prefix
+from gateway.domain.upload_policy import UploadPolicy
 
 
 class Action(enum.StrEnum):
@@ -49,6 +50,8 @@ class Target:
     scope: str = ""
     # When a write to the bucket computes its object's SHA-256.
     sha256: Sha256Choice = DEFAULT_SHA256_CHOICE
+    # What a write to the bucket must be (None: anything): gateway.core.upload_checks.
+    policy: UploadPolicy | None = None
 
 
 class Guard(Protocol):
@@ -66,13 +69,17 @@ class Buckets:
         default: str,
         guards: Sequence[Guard] = (),
         sha256: Mapping[str, Sha256Choice] | None = None,
+        *,
+        upload_policies: Mapping[str, UploadPolicy] | None = None,
     ) -> None:
-        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not given)."""
+        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not given);
+        upload_policies: the buckets' upload policies (none if not given)."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
         self._guards = tuple(guards)
         self._sha256 = dict(sha256 or {})
+        self._policies = dict(upload_policies or {})
         self.default = default
 
     def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
@@ -82,7 +89,9 @@ class Buckets:
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
         sha256 = self._sha256.get(name, DEFAULT_SHA256_CHOICE)
-        target = Target(name, key, action, backend, calllog.current().principal, scope, sha256)
+        principal = calllog.current().principal
+        policy = self._policies.get(name)
+        target = Target(name, key, action, backend, principal, scope, sha256, policy)
         for guard in self._guards:
             guard.check(target)
         return target

@@ -7,12 +7,16 @@ bucket's choice; a source without one gets one in a bucket whose choice is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway.core.buckets import Action, Buckets
+from gateway.backends.base import Backend
+from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.ingest import Expected, store, wants_sha256
 from gateway.core.objects import StoredObject
+from gateway.core.sniffing import SNIFF_WINDOW
+from gateway.core.upload_checks import upload_inspectors
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import (
@@ -66,6 +70,8 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         replace_metadata=spec.replace_metadata,
     )
     if source is destination:
+        if target.policy is not None:
+            request = await _inspected_in_place(target, request, source)
         return StoredObject(bucket, await source.copy(request))
     reader = await source.open_read(source_key, 0, None, spec.source_conditions)
     try:
@@ -75,6 +81,7 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         options = WriteOptions(
             content_type=content_type, metadata=metadata, conditions=options.conditions
         )
+        inspectors = upload_inspectors(target, content_type, metadata, original.size)
         expected = Expected(size=original.size, crc32c=original.crc32c, sha256=original.sha256)
         # A source's SHA-256 is checked and kept, as the drivers' own copies keep it.
         sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
@@ -86,7 +93,35 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
             expected,
             max_size,
             with_sha256=sha256,
+            inspectors=inspectors,
         )
     finally:
         await reader.close()
     return StoredObject(bucket, meta)
+
+
+async def _inspected_in_place(target: Target, request: CopyRequest, source: Backend) -> CopyRequest:
+    """A copy within one backend reads no byte, so the destination's upload
+    policy (request checks with the source's size included) is shown the
+    source's first bytes by a ranged read of them before
+    the driver copies; the request, now pinned to the source read (its ETag),
+    so that what is copied is what was checked."""
+    conditions = request.source_conditions
+    reader = await source.open_read(request.source_key, 0, SNIFF_WINDOW, conditions)
+    try:
+        original = reader.meta
+        head = bytearray()
+        async for chunk in reader.chunks(SNIFF_WINDOW):
+            head += chunk
+    finally:
+        await reader.close()
+    content_type, metadata = request.content_of(original)
+    inspectors = upload_inspectors(target, content_type, metadata, original.size)
+    for inspector in inspectors:
+        if inspector.head_size:
+            await inspector.check_head(bytes(head[: inspector.head_size]))
+        await inspector.check_end(original.size)
+    if conditions.if_match:
+        return request
+    pinned = dataclasses.replace(conditions, if_match=original.etag)
+    return dataclasses.replace(request, source_conditions=pinned)

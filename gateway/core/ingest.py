@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.backends.base import Backend, ObjectWriter
 from gateway.core.stream_limits import BufferBudget, current_budget
+from gateway.core.upload_checks import Inspector, bounded
 from gateway.domain.checksums import Sha256Choice, StreamChecksums
 from gateway.domain.errors import (
     checksum_mismatch,
@@ -154,6 +155,9 @@ class Pump(Generic[Hashed]):
     settle: Callable[[Hashed], Awaitable[None]] | None = None
     charge: Callable[[int], None] | None = None
     interrupted: Callable[[], bool] | None = None
+    # What else checks the bytes (gateway.core.upload_checks): shown the first
+    # bytes before any is written, asked again before the commit (accepted).
+    inspectors: tuple[Inspector, ...] = ()
     # The chunk being hashed and written: (hash result, write result).
     _in_flight: asyncio.Future[tuple[Hashed, None]] | None = field(
         default=None, init=False, repr=False
@@ -166,13 +170,23 @@ class Pump(Generic[Hashed]):
         start: int = 0,
         skip_to: int = 0,
         known_crc32c: Callable[[], int | None] | None = None,
+        complete: Callable[[], bool] | None = None,
     ) -> None:
         """Write and hash every chunk. The first chunk begins at offset
         start; bytes before skip_to (a resumable upload's persisted size)
         are persisted already and skipped. known_crc32c, asked as each chunk
-        arrives, tells its CRC32C when the body checked it (Body.chunk_crc32c)."""
+        arrives, tells its CRC32C when the body checked it (Body.chunk_crc32c).
+
+        With inspectors that want the first bytes (a pump from offset 0),
+        chunks are held back until those have arrived and passed; a body
+        that ends before then is inspected whole if complete() says it is
+        complete (None: it is) and otherwise writes nothing."""
         budget = current_budget()
         position = start
+        head_size = max((i.head_size for i in self.inspectors), default=0)
+        # Chunks held back until the head is inspected, each with its CRC32C.
+        held: list[tuple[bytes, int | None]] = []
+        held_size = 0
         async for data in chunks:
             if self.interrupted is not None and self.interrupted():
                 # The interrupter's cancel is the fast path; this check makes
@@ -180,35 +194,65 @@ class Pump(Generic[Hashed]):
                 # the stream write on.
                 raise asyncio.CancelledError
             crc = None if known_crc32c is None else known_crc32c()
-            begin, position = position, position + len(data)
-            if position <= skip_to or not data:
-                continue  # nothing, or persisted already
-            if begin < skip_to:
-                data = data[skip_to - begin :]
-                crc = None  # the chunk's, not its tail's
-            self.bounds.check(position)
-            if self.charge is not None:
-                self.charge(len(data))
-            # Chunk N is hashed and written (in worker threads) while chunk
-            # N+1 is being received, so at most two chunks are held at once.
-            await self._settle_in_flight()
-            # The gateway-wide budget of chunks in flight: over it, this stream
-            # waits and reads nothing more meanwhile (backpressure).
-            await budget.acquire(len(data))
-            if len(data) < OFFLOAD_THRESHOLD:
-                # Hashed on the loop, and written before the next chunk is
-                # read: two tasks and a gathering future cost more than a
-                # small chunk's whole write, which a driver mostly buffers.
-                await self._small(budget, data, crc)
-                del data
+            if head_size:
+                held.append((data, crc))
+                held_size += len(data)
+                self.bounds.check(start + held_size)
+                if held_size < head_size:
+                    continue
+                await self._inspect_head(held)
+                head_size = 0
+                for data, crc in held:
+                    position = await self._take(budget, data, crc, position, skip_to)
+                held.clear()
                 continue
-            in_flight = asyncio.gather(self._hashed(data, crc), self.write(data))
-            in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
-            self._in_flight = in_flight
-            # The write holds the chunk until it is done: a stream whose client
-            # goes quiet then holds none.
-            del data
+            position = await self._take(budget, data, crc, position, skip_to)
+        if head_size and (complete is None or complete()):
+            await self._inspect_head(held)
+            for data, crc in held:
+                position = await self._take(budget, data, crc, position, skip_to)
+        # Else (a head still held back by a stream that stopped short) nothing
+        # of it was written: the stream that continues starts again from it.
         await self._settle_in_flight()
+
+    async def _inspect_head(self, held: list[tuple[bytes, int | None]]) -> None:
+        head = held[0][0] if len(held) == 1 else b"".join(data for data, _ in held)
+        for inspector in self.inspectors:
+            if inspector.head_size:
+                await inspector.check_head(head[: inspector.head_size])
+
+    async def _take(
+        self, budget: BufferBudget, data: bytes, crc: int | None, position: int, skip_to: int
+    ) -> int:
+        """Hash and write one chunk beginning at position (its part before
+        skip_to skipped); the position after it."""
+        begin, position = position, position + len(data)
+        if position <= skip_to or not data:
+            return position  # nothing, or persisted already
+        if begin < skip_to:
+            data = data[skip_to - begin :]
+            crc = None  # the chunk's, not its tail's
+        self.bounds.check(position)
+        if self.charge is not None:
+            self.charge(len(data))
+        # Chunk N is hashed and written (in worker threads) while chunk
+        # N+1 is being received, so at most two chunks are held at once.
+        await self._settle_in_flight()
+        # The gateway-wide budget of chunks in flight: over it, this stream
+        # waits and reads nothing more meanwhile (backpressure).
+        await budget.acquire(len(data))
+        if len(data) < OFFLOAD_THRESHOLD:
+            # Hashed on the loop, and written before the next chunk is
+            # read: two tasks and a gathering future cost more than a
+            # small chunk's whole write, which a driver mostly buffers.
+            await self._small(budget, data, crc)
+            return position
+        in_flight = asyncio.gather(self._hashed(data, crc), self.write(data))
+        in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
+        self._in_flight = in_flight
+        # The write holds the chunk until it is done: a stream whose client
+        # goes quiet then holds none.
+        return position
 
     async def _small(self, budget: BufferBudget, data: bytes, crc: int | None) -> None:
         """Hash and write a chunk under OFFLOAD_THRESHOLD here and now."""
@@ -241,6 +285,13 @@ class Pump(Generic[Hashed]):
             with contextlib.suppress(BaseException):
                 await asyncio.shield(self._in_flight)
 
+    async def accepted(self, *promises: Expected | None) -> Checksums:
+        """verified(), and then every inspector's last word."""
+        checksums = self.verified(*promises)
+        for inspector in self.inspectors:
+            await inspector.check_end(checksums.size)
+        return checksums
+
     def verified(self, *promises: Expected | None) -> Checksums:
         """The object's checksums, once they match every promise
         (SIZE_MISMATCH or CHECKSUM_MISMATCH if not)."""
@@ -261,6 +312,7 @@ async def store(
     known_crc32c: Callable[[], int | None] | None = None,
     *,
     with_sha256: bool = True,
+    inspectors: tuple[Inspector, ...] = (),
 ) -> ObjectMeta:
     """Write chunks to key and commit when they check out.
 
@@ -268,15 +320,17 @@ async def store(
     max_size bounds the object (OBJECT_TOO_LARGE, checked as bytes arrive).
     late_expected is filled by the caller while chunks are consumed (for
     checksums that arrive with the last message) and checked at the end too.
-    known_crc32c: see Pump.run.
+    known_crc32c: see Pump.run. inspectors (gateway.core.upload_checks.
+    upload_inspectors) see the first bytes before any is written, may bound
+    the size further, and have the last word before the commit.
     """
-    bounds = Bounds.of(expected.size, max_size)
+    bounds = Bounds.of(expected.size, bounded(max_size, inspectors))
     writer = await backend.open_write(key, options)
     sums = StreamChecksums(with_sha256=with_sha256)
-    pump = Pump(sums, writer.write, sums.update, bounds)
+    pump = Pump(sums, writer.write, sums.update, bounds, inspectors=inspectors)
     try:
         await pump.run(chunks, known_crc32c=known_crc32c)
-        return await writer.commit(pump.verified(expected, late_expected))
+        return await writer.commit(await pump.accepted(expected, late_expected))
     except BaseException:
         # Cancellation included: a dropped stream must leave nothing behind.
         await asyncio.shield(_discard(writer, pump))

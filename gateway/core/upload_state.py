@@ -26,6 +26,9 @@ class UploadState:
 
     sums: ResumableChecksums
     expected: Expected
+    # The declared content type, for the upload policy's sniff of the first
+    # bytes by whichever stream sends them ("": not recorded).
+    content_type: str = ""
 
     def encode(self) -> bytes:
         sha = self.expected.sha256
@@ -38,6 +41,8 @@ class UploadState:
                 "sha256": None if sha is None else base64.b64encode(sha).decode("ascii"),
             },
         }
+        if self.content_type:
+            doc["type"] = self.content_type
         return json.dumps(doc, separators=(",", ":")).encode("ascii")
 
     @classmethod
@@ -55,6 +60,7 @@ class UploadState:
                     crc32c=promised["crc32c"],
                     sha256=None if sha is None else base64.b64decode(sha),
                 ),
+                str(doc.get("type", "")),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise GatewayError(

@@ -24,12 +24,13 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.backends.base import Backend, ResumableBackend, UploadWriter
+from gateway.backends.base import ResumableBackend, UploadWriter
 from gateway.core import calllog
-from gateway.core.buckets import Action, Buckets
+from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.ingest import Body, Bounds, Pump, check_declared_size, wants_sha256
 from gateway.core.resumable_hash import ResumableChecksums
 from gateway.core.upload_budget import UnfinishedBudget
+from gateway.core.upload_checks import REFUSALS, bounded, continued_inspectors, upload_inspectors
 from gateway.core.upload_ids import UploadIds, UploadRef
 from gateway.core.upload_state import Snapshot, UploadState
 from gateway.core.upload_streams import StreamLock, StreamLocks
@@ -113,31 +114,35 @@ class Uploads:
         bucket, backend, key = target.bucket, target.backend, target.key
         options, expected = checked(spec)
         check_declared_size(expected.size, self._limits.max_object_size)
+        # The request's part of the bucket's upload policy, before anything starts.
+        upload_inspectors(target, options.content_type, options.metadata, expected.size)
         uploads = backend.capabilities.uploads
         if uploads is None:
             raise unsupported(option="resumable uploads", backend=backend.kind)
         await self._budget.check_start(bucket, backend, expected.size)
         # Chosen once for the upload: its record says so to every continuation.
         sha256 = wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected)
-        state = UploadState(ResumableChecksums(with_sha256=sha256), expected)
+        content_type = options.content_type if target.policy is not None else ""
+        state = UploadState(ResumableChecksums(with_sha256=sha256), expected, content_type)
         handle = await uploads.start_upload(key, options, state.encode())
         owner = _owner(target.principal)
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)
         calllog.current().upload_id = upload_id
         return Started(upload_id, ref)
 
-    def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
+    def _open(self, upload_id: str) -> tuple[UploadRef, Target, ResumableBackend]:
         calllog.current().upload_id = upload_id
         ref = self._ids.open(upload_id)
         # Someone else's upload: only with ADMIN on its object.
         mine = ref.owner == _owner(calllog.current().principal)
         action = Action.WRITE if mine else Action.ADMIN
-        backend = self._buckets.open(ref.bucket, ref.key, action).backend
+        target = self._buckets.open(ref.bucket, ref.key, action)
+        backend = target.backend
         uploads = backend.capabilities.uploads
         if backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.
             raise upload_not_found(key=ref.key)
-        return ref, backend, uploads
+        return ref, target, uploads
 
     async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
         ref, _, uploads = self._open(upload_id)
@@ -160,7 +165,7 @@ class Uploads:
 
     async def put(self, segment: SegmentWrite) -> Segment:
         """Continue the upload segment.upload_id with the segment's body."""
-        ref, backend, uploads = self._open(segment.upload_id)
+        ref, target, uploads = self._open(segment.upload_id)
         lock = await self._streams.for_stream(ref.handle, ref.key)
         release = True
         try:
@@ -173,13 +178,17 @@ class Uploads:
                 assert status.complete is not None
                 return Segment(ref.bucket, status.complete.size, status.complete)
             try:
-                meta = await self._write(ref, backend, segment, status, writer, lock)
-            except BaseException:
+                meta = await self._write(ref, target, segment, status, writer, lock)
+            except BaseException as error:
                 # Whatever went wrong (a broken stream, a bad chunk, a failed
-                # check), what was persisted stays valid and resumable. The
+                # check), what was persisted stays valid and resumable; but an
+                # upload whose content the bucket refuses is discarded. The
                 # lock is held until the writer is wound down, even when this
                 # call is cancelled first.
-                winding_down = asyncio.ensure_future(writer.suspend())
+                refused = isinstance(error, GatewayError) and error.reason in REFUSALS
+                winding_down = asyncio.ensure_future(
+                    writer.abort() if refused else writer.suspend()
+                )
                 self._streams.release_after(ref.handle, lock, winding_down)
                 release = False
                 await asyncio.shield(winding_down)
@@ -195,7 +204,7 @@ class Uploads:
     async def _write(
         self,
         ref: UploadRef,
-        backend: Backend,
+        target: Target,
         segment: SegmentWrite,
         status: UploadStatus,
         writer: UploadWriter,
@@ -213,8 +222,12 @@ class Uploads:
             )
         if segment.write_offset < 0 or segment.write_offset > persisted:
             raise invalid_write_offset(segment.write_offset, persisted)
+        # Its first bytes are sniffed by the stream that sends them: held back
+        # until SNIFF_WINDOW of them (or the whole object) have come, so a
+        # stream that stops short of that persists none (Pump.run).
+        inspectors = continued_inspectors(target, state.content_type, sniff=persisted == 0)
         charge: Callable[[int], None] | None = None
-        if await self._budget.stream_started(ref.bucket, backend):
+        if await self._budget.stream_started(ref.bucket, target.backend):
             charge = functools.partial(self._budget.charge, ref.bucket)
         # No await from this check until `receiving` is set: an abort
         # either is seen here or finds the task to cancel.
@@ -225,10 +238,11 @@ class Uploads:
             writer.write,
             functools.partial(state.hash, writer.checkpoint_bytes),
             # Checked at StartUpload against the gateway's limit.
-            Bounds(state.expected.size, self._limits.max_object_size),
+            Bounds(state.expected.size, bounded(self._limits.max_object_size, inspectors)),
             settle=functools.partial(_checkpoint, writer),
             charge=charge,
             interrupted=lambda: lock.aborted,
+            inspectors=inspectors,
         )
         body = segment.body
         lock.receiving = asyncio.ensure_future(
@@ -245,7 +259,7 @@ class Uploads:
             lock.receiving = None
         if not body.finished:
             return None
-        return await writer.commit(pump.verified(state.expected, body.late))
+        return await writer.commit(await pump.accepted(state.expected, body.late))
 
     @staticmethod
     async def _receive(pump: Pump[list[Snapshot]], body: Body, start: int, persisted: int) -> None:
@@ -257,6 +271,7 @@ class Uploads:
                 start=start,
                 skip_to=persisted,
                 known_crc32c=lambda: body.chunk_crc32c,
+                complete=lambda: body.finished,
             )
         finally:
             await pump.drain()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from gateway.core.buckets import Action, Buckets
 from gateway.core.ingest import Body, Expected, store, wants_sha256
 from gateway.core.objects import StoredObject
+from gateway.core.upload_checks import upload_inspectors
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.errors import invalid_argument
 from gateway.domain.media_types import validate_content_type
@@ -73,6 +74,7 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
     """Store body as the object spec describes; the committed object."""
     target = buckets.open(spec.bucket, spec.key, Action.WRITE)
     options, expected = checked(spec)
+    inspectors = upload_inspectors(target, options.content_type, options.metadata, expected.size)
     meta = await store(
         target.backend,
         target.key,
@@ -83,5 +85,6 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
         late_expected=body.late,
         known_crc32c=lambda: body.chunk_crc32c,
         with_sha256=wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected),
+        inspectors=inspectors,
     )
     return StoredObject(target.bucket, meta)

@@ -1,0 +1,80 @@
+"""The media type of an object's first bytes, by libmagic (python-magic over
+Debian's libmagic1): the upload policy's sniffer.
+
+Why libmagic and not puremagic (the pure-Python one), as measured here: libmagic
+names PNG, JPEG, PDF and ELF in 15-50 µs and recognises shell scripts
+(text/x-shellscript), HTML and ELF executables; puremagic takes 300-560 µs a
+sniff, calls a plain ZIP a docx and knows neither ELF nor scripts nor text.
+
+Only the first SNIFF_WINDOW bytes are looked at. Bytes libmagic has no quick
+answer for (text, unknown binary) walk its whole database: a few hundred µs,
+so those are sniffed in a worker thread (ctypes lets go of the GIL), the
+formats with a signature at offset 0 (CHEAP_SIGNATURES) on the event loop.
+A libmagic handle (a "cookie") is not thread-safe: each thread has its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import magic
+
+# Formats whose signatures are far inside a file (tar's at 257, ISO 9660's at
+# 32 KiB) are not looked for; everything the policy's rules need is in these.
+SNIFF_WINDOW = 2048
+
+# libmagic's flags (magic.h, file 5.44): a MIME type, without the checks that
+# cost time and name nothing the policy judges: decompressing (the compressed
+# file is named, not its content), tar, CDF (old Office documents: then
+# application/octet-stream), the application-type and token checks. The text
+# encoding check stays: without it HTML reads as text/plain.
+MAGIC_NO_CHECK_CDF = 0x0040000
+FLAGS = (
+    magic.MAGIC_MIME_TYPE
+    | magic.MAGIC_NO_CHECK_COMPRESS
+    | magic.MAGIC_NO_CHECK_TAR
+    | magic.MAGIC_NO_CHECK_APPTYPE
+    | magic.MAGIC_NO_CHECK_TOKENS
+    | MAGIC_NO_CHECK_CDF
+)
+
+# Signatures at offset 0 that libmagic matches among its first entries
+# (15-100 µs): sniffed on the loop, where a thread hop would cost more.
+CHEAP_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF87a",
+    b"GIF89a",
+    b"%PDF-",
+    b"PK\x03\x04",  # ZIP
+    b"\x7fELF",
+)
+
+_local = threading.local()
+
+
+def _cookie() -> object:
+    """This thread's libmagic handle, opened and loaded on first use."""
+    cookie: object | None = getattr(_local, "cookie", None)
+    if cookie is None:
+        cookie = magic.magic_open(FLAGS)
+        magic.magic_load(cookie, None)
+        magic.magic_setparam(cookie, magic.MAGIC_PARAM_BYTES_MAX, SNIFF_WINDOW)
+        _local.cookie = cookie
+    return cookie
+
+
+def sniff(head: bytes) -> str:
+    """The MIME type of head's first SNIFF_WINDOW bytes, as libmagic names
+    it ("application/octet-stream": not recognised, "application/x-empty":
+    no bytes)."""
+    answer = magic.magic_buffer(_cookie(), head[:SNIFF_WINDOW])
+    return answer.decode("ascii", "replace") if isinstance(answer, bytes) else str(answer)
+
+
+async def sniff_type(head: bytes) -> str:
+    """sniff(head), in a worker thread unless head starts with a cheap signature."""
+    if head.startswith(CHEAP_SIGNATURES):
+        return sniff(head)
+    return await asyncio.to_thread(sniff, head)
