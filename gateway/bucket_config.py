@@ -20,9 +20,10 @@ from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
+from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "scan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class BucketConfig:
     max_unfinished_upload_bytes: int | None = None
     # When its writes compute the object's SHA-256 (None: GATEWAY_SHA256's choice).
     sha256: Sha256Choice | None = None
+    # Malware scanning of its writes ([buckets.NAME.scan]; None: not scanned).
+    scan: ScanSettings | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -97,7 +100,10 @@ def file_bucket(
     sha256 = table.get("sha256")
     if sha256 is not None:
         sha256 = parse_sha256_choice(f"{setting}.sha256", str(sha256))
-    return BucketConfig(name, spec.kind, settings, cap, sha256)
+    scan = table.get("scan")
+    if scan is not None:
+        scan = parse_scan(f"{setting}.scan", scan)
+    return BucketConfig(name, spec.kind, settings, cap, sha256, scan)
 
 
 def file_buckets(
@@ -119,6 +125,7 @@ def file_buckets(
         if not isinstance(table, dict):
             raise ConfigError(f"buckets.{name}", "must be a table")
         buckets[name] = file_bucket(name, table, env, base_path)
+    check_quarantines({n: b.scan for n, b in buckets.items() if b.scan}, set(buckets))
     file_default = document.get("default_bucket")
     file_default = None if file_default is None else str(file_default)
     default = env.get("GATEWAY_DEFAULT_BUCKET") or file_default or next(iter(buckets))

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
+from gateway.core.scanning import ScanPolicy, hidden_key
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
@@ -49,6 +50,8 @@ class Target:
     scope: str = ""
     # When a write to the bucket computes its object's SHA-256.
     sha256: Sha256Choice = DEFAULT_SHA256_CHOICE
+    # Malware scanning of the bucket's writes (None: not scanned).
+    scan: ScanPolicy | None = None
 
 
 class Guard(Protocol):
@@ -66,13 +69,16 @@ class Buckets:
         default: str,
         guards: Sequence[Guard] = (),
         sha256: Mapping[str, Sha256Choice] | None = None,
+        scan: Mapping[str, ScanPolicy] | None = None,
     ) -> None:
-        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not given)."""
+        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not
+        given); scan: the scanning buckets' policies."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
         self._guards = tuple(guards)
         self._sha256 = dict(sha256 or {})
+        self._scan = dict(scan or {})
         self.default = default
 
     def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
@@ -82,7 +88,11 @@ class Buckets:
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
         sha256 = self._sha256.get(name, DEFAULT_SHA256_CHOICE)
-        target = Target(name, key, action, backend, calllog.current().principal, scope, sha256)
+        scan = self._scan.get(name)
+        if scan is not None:
+            hidden_key(scan, key)
+        principal = calllog.current().principal
+        target = Target(name, key, action, backend, principal, scope, sha256, scan)
         for guard in self._guards:
             guard.check(target)
         return target

@@ -7,12 +7,15 @@ bucket's choice; a source without one gets one in a bucket whose choice is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Expected, store, wants_sha256
+from gateway.core.ingest import Expected, wants_sha256
 from gateway.core.objects import StoredObject
+from gateway.core.scanned_writes import store_checked
+from gateway.core.scanning import scan_status, without_reserved
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.media_types import validate_content_type
 from gateway.domain.objects import (
@@ -66,6 +69,13 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         replace_metadata=spec.replace_metadata,
     )
     if source is destination:
+        if target.scan is not None and spec.replace_metadata:
+            # Scanned already, in this bucket: the copy keeps the source's
+            # scan status whatever metadata it is given.
+            status = scan_status(await source.head(source_key, spec.source_conditions))
+            metadata = {**without_reserved(options.metadata), **status}
+            options = dataclasses.replace(options, metadata=metadata)
+            request = dataclasses.replace(request, options=options)
         return StoredObject(bucket, await source.copy(request))
     reader = await source.open_read(source_key, 0, None, spec.source_conditions)
     try:
@@ -78,9 +88,8 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         expected = Expected(size=original.size, crc32c=original.crc32c, sha256=original.sha256)
         # A source's SHA-256 is checked and kept, as the drivers' own copies keep it.
         sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
-        meta = await store(
-            destination,
-            key,
+        meta = await store_checked(
+            target,
             options,
             reader.chunks(COPY_CHUNK_SIZE),
             expected,

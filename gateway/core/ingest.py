@@ -261,6 +261,7 @@ async def store(
     known_crc32c: Callable[[], int | None] | None = None,
     *,
     with_sha256: bool = True,
+    tee: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> ObjectMeta:
     """Write chunks to key and commit when they check out.
 
@@ -269,11 +270,14 @@ async def store(
     late_expected is filled by the caller while chunks are consumed (for
     checksums that arrive with the last message) and checked at the end too.
     known_crc32c: see Pump.run.
+    tee: another consumer of each chunk (a malware scan), run beside its
+    write (teed); its failure fails the write.
     """
     bounds = Bounds.of(expected.size, max_size)
     writer = await backend.open_write(key, options)
     sums = StreamChecksums(with_sha256=with_sha256)
-    pump = Pump(sums, writer.write, sums.update, bounds)
+    write = writer.write if tee is None else functools.partial(teed, writer.write, tee)
+    pump = Pump(sums, write, sums.update, bounds)
     try:
         await pump.run(chunks, known_crc32c=known_crc32c)
         return await writer.commit(pump.verified(expected, late_expected))
@@ -281,6 +285,22 @@ async def store(
         # Cancellation included: a dropped stream must leave nothing behind.
         await asyncio.shield(_discard(writer, pump))
         raise
+
+
+async def teed(
+    write: Callable[[bytes], Awaitable[None]], tee: Callable[[bytes], Awaitable[None]], data: bytes
+) -> None:
+    """write(data) and tee(data) side by side (one after the other for a
+    small chunk), both let finish before a failure of either is raised: the
+    writer is never aborted under a write still running."""
+    if len(data) < OFFLOAD_THRESHOLD:
+        await tee(data)
+        await write(data)
+        return
+    outcomes = await asyncio.gather(write(data), tee(data), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _discard(writer: ObjectWriter, pump: Pump[Any]) -> None:

@@ -13,8 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Body, Expected, store, wants_sha256
+from gateway.core.ingest import Body, Expected, wants_sha256
 from gateway.core.objects import StoredObject
+from gateway.core.scanned_writes import store_checked
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.errors import invalid_argument
 from gateway.domain.media_types import validate_content_type
@@ -73,9 +74,8 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
     """Store body as the object spec describes; the committed object."""
     target = buckets.open(spec.bucket, spec.key, Action.WRITE)
     options, expected = checked(spec)
-    meta = await store(
-        target.backend,
-        target.key,
+    meta = await store_checked(
+        target,
         options,
         body.chunks(),
         expected,
