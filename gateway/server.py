@@ -32,6 +32,7 @@ from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.health_listener import HealthListener
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
+from gateway.scan_config import scan_policies
 from gateway.telemetry import export as telemetry_export
 from gateway.telemetry.authn import InstrumentedAuthenticator
 from gateway.telemetry.backend import InstrumentedBackend
@@ -135,11 +136,13 @@ class Gateway:
             # Every backend call and authentication is recorded by these wrappers.
             backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
+        scan = scan_policies(config.buckets, backends)
         self.buckets = Buckets(
             backends,
             config.default_bucket,
             guards,
             config.sha256_choices(),
+            scan,
             upload_policies=config.upload_policies(),
         )
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
+from gateway.core.scanning import ScanPolicy, hidden_key
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
@@ -52,6 +53,8 @@ class Target:
     sha256: Sha256Choice = DEFAULT_SHA256_CHOICE
     # What a write to the bucket must be (None: anything): gateway.core.upload_checks.
     policy: UploadPolicy | None = None
+    # Malware scanning of the bucket's writes (None: not scanned).
+    scan: ScanPolicy | None = None
 
 
 class Guard(Protocol):
@@ -69,17 +72,20 @@ class Buckets:
         default: str,
         guards: Sequence[Guard] = (),
         sha256: Mapping[str, Sha256Choice] | None = None,
+        scan: Mapping[str, ScanPolicy] | None = None,
         *,
         upload_policies: Mapping[str, UploadPolicy] | None = None,
     ) -> None:
-        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not given);
-        upload_policies: the buckets' upload policies (none if not given)."""
+        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not
+        given); scan: the scanning buckets' policies; upload_policies: the
+        buckets' upload policies (none if not given)."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
         self._guards = tuple(guards)
         self._sha256 = dict(sha256 or {})
         self._policies = dict(upload_policies or {})
+        self._scan = dict(scan or {})
         self.default = default
 
     def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
@@ -89,9 +95,14 @@ class Buckets:
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
         sha256 = self._sha256.get(name, DEFAULT_SHA256_CHOICE)
+        scan = self._scan.get(name)
+        if scan is not None:
+            hidden_key(scan, key)
         principal = calllog.current().principal
         policy = self._policies.get(name)
-        target = Target(name, key, action, backend, principal, scope, sha256, policy)
+        target = Target(
+            name, key, action, backend, principal, scope, sha256, policy=policy, scan=scan
+        )
         for guard in self._guards:
             guard.check(target)
         return target

@@ -175,7 +175,9 @@ async def _promote(
         metadata[UPLOAD_TOKEN] = name.token
     else:
         status = ScanStatus.SKIPPED if checked.verdict is None else ScanStatus.CLEAN
-        metadata = with_status(pending.metadata, status, checked.scanner, **{UPLOAD_TOKEN: name.token})
+        metadata = with_status(
+            pending.metadata, status, checked.scanner, **{UPLOAD_TOKEN: name.token}
+        )
     options = WriteOptions(
         content_type=pending.content_type, metadata=metadata, conditions=conditions
     )
@@ -212,7 +214,8 @@ async def _quarantined(target: Target, pending: ObjectMeta, checked: Checked) ->
     bucket has one), delete it, and say so."""
     policy = target.scan
     verdict = checked.verdict
-    assert policy is not None and verdict is not None
+    assert policy is not None
+    assert verdict is not None
     where = None
     if policy.quarantine is not None:
         where = quarantine_key(target.bucket, target.key)

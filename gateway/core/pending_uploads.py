@@ -29,7 +29,7 @@ _TOKEN_HEX = 32
 _NAME = re.compile(rf"{re.escape(DIRECT)}([0-9a-f]{{{_TOKEN_HEX}}})/")
 # The user metadata naming the token of the direct upload an object was
 # finalized from: a finalize retried after it succeeded recognises its object.
-UPLOAD_TOKEN = "scan-upload"
+UPLOAD_TOKEN = "scan-upload"  # noqa: S105 - a metadata name, not a secret
 
 
 @dataclass(frozen=True, slots=True)

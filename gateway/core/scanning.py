@@ -17,8 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.backends.base import Backend
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import ListPage, ObjectMeta
 from gateway.domain.verdicts import CLEAN as CLEAN
-from gateway.domain.verdicts import Verdict
+from gateway.domain.verdicts import Verdict as Verdict
 
 # The user metadata names the gateway writes on a scanning bucket's objects
 # (and on quarantined ones); a caller's values of them are dropped.
@@ -84,8 +87,10 @@ class ScanPolicy:
     # On an unavailable scanner: store the object marked scan=skipped
     # (True), or refuse the write with SCANNER_UNAVAILABLE (False, the default).
     store_unscanned: bool = False
-    # Where infected bytes go (a configured bucket); None: they are deleted.
+    # Where infected bytes go (a configured bucket, and its driver); None:
+    # they are deleted.
     quarantine_bucket: str | None = None
+    quarantine: Backend | None = None
     # Where writes land before their verdict: hidden from ordinary calls.
     staging_prefix: str = DEFAULT_STAGING_PREFIX
 
@@ -98,6 +103,28 @@ class ScanPolicy:
         return f"{self.staging_prefix}{uuid.uuid4().hex}"
 
 
+def hidden_key(policy: ScanPolicy, key: str) -> None:
+    """INVALID_KEY for a key (or listing prefix) under the staging prefix:
+    pending objects are the gateway's own until their verdict."""
+    if policy.hides(key):
+        raise GatewayError(
+            Reason.INVALID_KEY,
+            f"keys under {policy.staging_prefix!r} are reserved for writes awaiting "
+            "their malware scan",
+            key=key,
+        )
+
+
+def without_pending(policy: ScanPolicy, page: ListPage) -> ListPage:
+    """A listing page less the pending objects (and their common prefix)."""
+    prefix = policy.staging_prefix
+    objects = [meta for meta in page.objects if not meta.key.startswith(prefix)]
+    prefixes = [p for p in page.common_prefixes if not p.startswith(prefix)]
+    if len(objects) == len(page.objects) and len(prefixes) == len(page.common_prefixes):
+        return page
+    return ListPage(objects, prefixes, page.next_page_token)
+
+
 def now() -> str:
     """The time a scan status is written with (UTC, RFC 3339)."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -106,6 +133,11 @@ def now() -> str:
 def without_reserved(metadata: Mapping[str, str]) -> dict[str, str]:
     """Metadata less the names the gateway writes itself."""
     return {k: v for k, v in metadata.items() if k.lower() not in RESERVED_METADATA}
+
+
+def scan_status(meta: ObjectMeta) -> dict[str, str]:
+    """The scan status an object carries (its reserved metadata)."""
+    return {k: v for k, v in meta.metadata.items() if k.lower() in RESERVED_METADATA}
 
 
 def with_status(

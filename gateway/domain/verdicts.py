@@ -27,3 +27,8 @@ scanner_unavailable = ErrorTemplate(
     Reason.SCANNER_UNAVAILABLE,
     "malware scanner {scanner} unavailable: {detail}; nothing was stored",
 )
+malware_detected = ErrorTemplate(
+    Reason.MALWARE_DETECTED,
+    "malware found in {key!r} ({signature}); nothing was stored under the key",
+    metadata=("key", "signature", "quarantine_bucket", "quarantine_key"),
+)

@@ -44,8 +44,9 @@ from aiohttp.abc import AbstractAccessLogger
 from gateway.access import audit
 from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.ingest import Expected, store, wants_sha256
+from gateway.core.ingest import Expected, wants_sha256
 from gateway.core.objects import Objects, Readable
+from gateway.core.scanned_writes import store_checked
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_checks import Inspector, bounded, upload_inspectors
@@ -376,9 +377,8 @@ async def _store(
     max_size = None if limit is None else limit.size
     sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
     try:
-        meta = await store(
-            target.backend,
-            verified.key,
+        meta = await store_checked(
+            target,
             options,
             chunks,
             expected,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ _MAX_FRAME = 2**31
 _MAX_REPLY = 64 * 1024
 _FOUND = " FOUND"
 _STREAM = "stream: "
+VERSION_TTL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class Clamd:
     def __init__(self, address: ClamdAddress, timeouts: ClamdTimeouts | None = None) -> None:
         self.address = address
         self.timeouts = timeouts or ClamdTimeouts()
+        # (when asked, the answer): version() asks clamd again after
+        # VERSION_TTL_S, so a signature update shows within that.
+        self._version: tuple[float, str] | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +107,15 @@ class Clamd:
 
     async def version(self) -> str:
         """E.g. "ClamAV 1.4.6" (with "/SIGNATURES/DATE" when clamd has
-        official signatures)."""
+        official signatures); asked once per VERSION_TTL_S, not per scan."""
+        now = time.monotonic()
+        if self._version is not None and now - self._version[0] < VERSION_TTL_S:
+            return self._version[1]
+        version = await self._ask_version()
+        self._version = (now, version)
+        return version
+
+    async def _ask_version(self) -> str:
         reader, writer = await self._connect()
         try:
             async with asyncio.timeout(self.timeouts.idle):
