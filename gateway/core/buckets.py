@@ -11,6 +11,7 @@ no route can reach a backend past them.
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,13 @@ class Buckets:
                 Reason.BUCKET_NOT_FOUND, f"bucket {name!r} is not configured", bucket=name
             )
         return name, backend
+
+    def unguarded(self) -> Buckets:
+        """The same buckets without the guards, for the gateway's own sweeps
+        (pending uploads), which act for no caller."""
+        view = copy.copy(self)
+        view._guards = ()
+        return view
 
     def __iter__(self) -> Iterator[tuple[str, Backend]]:
         """Every bucket with its driver, for sweeps and health checks (not
