@@ -37,7 +37,11 @@ def read_settings(env: Mapping[str, str]) -> PendingSweepSettings:
 
     def duration(name: str, fallback: float) -> float:
         text = env.get(name)
-        return fallback if text is None else parse_duration(name, text)
+        if text is None:
+            return fallback
+        if name == "GATEWAY_PENDING_SWEEP_INTERVAL" and text.strip() == "0":
+            return 0.0  # no sweep
+        return parse_duration(name, text)
 
     settings = PendingSweepSettings(
         duration("GATEWAY_PENDING_SWEEP_INTERVAL", default.interval),

@@ -69,7 +69,7 @@ async def sweep_pending(
             for meta in page.objects:
                 age_s = (now_ns - meta.update_time_ns) / _NS
                 if age_s > max_age_s:
-                    await _expire(bucket, meta, found)
+                    await _expire(bucket, meta, found, now_ns - int(max_age_s * _NS))
                 elif age_s > grace_s and meta.key.startswith(direct_prefix(prefix)):
                     await _finalize(buckets, bucket, meta, found)
             token = page.next_page_token
@@ -78,9 +78,15 @@ async def sweep_pending(
     return counts
 
 
-async def _expire(bucket: Target, meta: ObjectMeta, found: SweepCounts) -> None:
-    pinned = Conditions(if_generation_match=meta.generation)
+async def _expire(bucket: Target, listed: ObjectMeta, found: SweepCounts, oldest_ns: int) -> None:
+    """Delete a pending object last written before oldest_ns."""
     try:
+        # Pinned to the generation a head finds (a listing's may be unknown).
+        meta = await bucket.backend.head(listed.key)
+        if meta.update_time_ns >= oldest_ns:
+            found.raced += 1  # uploaded again since it was listed
+            return
+        pinned = Conditions(if_generation_match=meta.generation)
         deleted = await asyncio.shield(bucket.backend.delete(meta.key, pinned))
     except GatewayError as error:
         if error.reason not in _RACED:

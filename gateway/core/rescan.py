@@ -2,8 +2,8 @@
 (after a signature update, or those stored scan=skipped while the scanner
 was down).
 
-Each object is read pinned to the generation listed and streamed to the
-bucket's scanner. Infected: its bytes go to the quarantine bucket (with the
+Each object is read and streamed to the bucket's scanner; what follows is
+pinned to the generation read. Infected: its bytes go to the quarantine bucket (with the
 signature, the scanner and where it came from) and it is deleted from its
 key, if it is still that generation. Clean and not marked scan=clean: it is
 copied onto itself with its scan status replaced, on the condition that it
@@ -23,7 +23,14 @@ from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine, quarantine_key
 from gateway.core.scanning import SCAN_STATUS, ScanPolicy, ScanStatus, Verdict, with_status
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
-from gateway.domain.objects import Conditions, CopyRequest, ListQuery, ObjectMeta, WriteOptions
+from gateway.domain.objects import (
+    NO_CONDITIONS,
+    Conditions,
+    CopyRequest,
+    ListQuery,
+    ObjectMeta,
+    WriteOptions,
+)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -91,7 +98,7 @@ async def _rescan(
     target: Target, policy: ScanPolicy, listed: ObjectMeta, version: str, report: ScanReport
 ) -> None:
     try:
-        meta, verdict = await _scan(target, policy, listed.generation)
+        meta, verdict = await _scan(target, policy)
         report.scanned += 1
         if verdict.infected:
             report.infected.append(await _quarantine(target, policy, meta, verdict, version))
@@ -106,12 +113,12 @@ async def _rescan(
         report.changed += 1
 
 
-async def _scan(target: Target, policy: ScanPolicy, generation: int) -> tuple[ObjectMeta, Verdict]:
-    """The object (that generation of it) and its verdict."""
-    pinned = Conditions(if_generation_match=generation)
+async def _scan(target: Target, policy: ScanPolicy) -> tuple[ObjectMeta, Verdict]:
+    """The object as read (what follows is pinned to its generation: a
+    listing's may be unknown) and its verdict."""
     session = await policy.scanner.open()
     try:
-        reader = await target.backend.open_read(target.key, 0, None, pinned)
+        reader = await target.backend.open_read(target.key, 0, None, NO_CONDITIONS)
         try:
             meta = reader.meta
             async for chunk in reader.chunks(SCAN_CHUNK_SIZE):
