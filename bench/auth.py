@@ -124,6 +124,8 @@ class AuthSection(Section[AuthRow]):
     small_targets: frozenset[str] = frozenset(TARGETED)
     big_variants: tuple[str, ...] = BIG_VARIANTS
     big_targets: frozenset[str] = frozenset({"tls"})
+    # The small cells' operations, and their payload (small_payload).
+    small_ops: tuple[str, ...] = ("put", "get")
     title = "Authentication: each variant against none (4 KiB) or plaintext (big object)"
 
     def setup(self) -> None:
@@ -245,7 +247,7 @@ class AuthSection(Section[AuthRow]):
 
     def _cell(self, name: str, op: str, concurrency: int, max_ops: int, seconds: float) -> _Round:
         variant = self._variants[name]
-        payload = small.Payload(*data.small_payload(self.args.small_size))
+        payload = self.small_payload()
         keys = self._small_keys.setdefault(name, [])
         prefix = f"bench/{self.name}/{name}-c{concurrency}-{op}-{len(keys)}"
         if op != "put" and not keys:
@@ -283,6 +285,10 @@ class AuthSection(Section[AuthRow]):
         warm_ops = 1 + max(16, concurrency)  # the cell's untimed warm-up, in the CPU figures
         return _Round(ops, timed, gateway_cpu, client_cpu, ops + warm_ops, load)
 
+    def small_payload(self) -> small.Payload:
+        """The object every small Put stores: random bytes of --small-size."""
+        return small.Payload(*data.small_payload(self.args.small_size))
+
     def _small(self) -> None:
         """Each cell in rounds: every variant in turn, the order rotating, so
         that the machine's other work falls on all of them alike."""
@@ -291,7 +297,7 @@ class AuthSection(Section[AuthRow]):
         rounds = SMALL_ROUNDS * self.args.repeat
         max_ops = max(1, self.args.small_ops // rounds)
         seconds = self.args.small_seconds / rounds
-        for op in ("put", "get"):
+        for op in self.small_ops:
             for concurrency in self.args.concurrency:
                 runs: dict[str, list[_Round]] = {name: [] for name in names}
                 what = f"{op} {size} c={concurrency}"
@@ -317,6 +323,8 @@ class AuthSection(Section[AuthRow]):
         return grpc.secure_channel(address, credentials, options=self.options)
 
     def _big(self) -> None:
+        if not self.big_variants:
+            return
         size = self.args.size
         bigdata = data.BigData(self.args.chunk_size)
         print(f"{self.name}: computing checksums of {human_size(size)} (untimed)...", flush=True)

@@ -26,6 +26,7 @@ from bench.limits import LimitsSection
 from bench.peers import PeersSection
 from bench.peers import add_arguments as add_peer_arguments
 from bench.peers import check_arguments as check_peer_arguments
+from bench.policy import PolicySection
 from bench.remote import RemoteSection
 from bench.report import (
     RemoteResults,
@@ -61,6 +62,7 @@ REMOTE: dict[str, type[RemoteSection[Any]]] = {"s3": S3Section, "gcs": GcsSectio
 SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection | WorkersSection]] = {
     "auth": AuthSection,
     "telemetry": TelemetrySection,
+    "policy": PolicySection,  # the upload policy's cost on a 4 KiB Put
     "peers": PeersSection,
     "workers": WorkersSection,  # run by --workers (with small), not named in --only
 }
@@ -161,8 +163,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "with 2,000 idle Put streams and 64 concurrent 64 MiB Puts) and auth (4 KiB ops/s with "
         "TLS, mTLS, a JWT, a JWT + policy against none; a SIZE Put and Get over TLS against "
         "plaintext) and telemetry (the same cells with traces and metrics fully on against off) "
-        "and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a SIZE "
-        "Put and Get, small-object Put and Get; default all)",
+        "and policy (4 KiB Put with a bucket's upload policy, type sniffing included, against "
+        "none) and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a "
+        "SIZE Put and Get, small-object Put and Get; default all)",
     )
     parser.add_argument(
         "--s3-servers",

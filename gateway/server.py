@@ -16,6 +16,7 @@ from gateway import cleanup, logs, pending
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.config import Config
+from gateway.core import sniffing
 from gateway.core.buckets import Buckets, Guard
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
@@ -135,14 +136,12 @@ class Gateway:
             # Every backend call and authentication is recorded by these wrappers.
             backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
+        sha256, policies = config.sha256_choices(), config.upload_policies()
+        if any(policy.sniffs for policy in policies.values()):
+            sniffing.check()  # libmagic1 is there, or the gateway does not start
         scan = scan_policies(config.buckets, backends)
         self.buckets = Buckets(
-            backends,
-            config.default_bucket,
-            guards,
-            config.sha256_choices(),
-            scan,
-            upload_policies=config.upload_policies(),
+            backends, config.default_bucket, guards, sha256, scan=scan, upload_policies=policies
         )
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)

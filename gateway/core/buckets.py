@@ -73,8 +73,8 @@ class Buckets:
         default: str,
         guards: Sequence[Guard] = (),
         sha256: Mapping[str, Sha256Choice] | None = None,
-        scan: Mapping[str, ScanPolicy] | None = None,
         *,
+        scan: Mapping[str, ScanPolicy] | None = None,
         upload_policies: Mapping[str, UploadPolicy] | None = None,
     ) -> None:
         """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not

@@ -10,7 +10,9 @@ every expected checksum match, otherwise the write is aborted (a resumable
 upload: suspended, what was persisted stays) and nothing is visible. The
 driver's write and the hashing of a chunk run side by side in worker threads,
 and they overlap with the receipt of the next chunk. The chunks in flight
-draw on the gateway's byte budget (gateway.core.stream_limits).
+draw on the gateway's byte budget (gateway.core.stream_limits). A write's
+inspectors (gateway.core.upload_checks: the bucket's upload policy) see its
+first bytes before any is written and have the last word before the commit.
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-
-import magic
+from types import ModuleType
 
 # Formats whose signatures are far inside a file (tar's at 257, ISO 9660's at
 # 32 KiB) are not looked for; everything the policy's rules need is in these.
@@ -29,13 +28,19 @@ SNIFF_WINDOW = 2048
 # file is named, not its content), tar, CDF (old Office documents: then
 # application/octet-stream), the application-type and token checks. The text
 # encoding check stays: without it HTML reads as text/plain.
+MAGIC_MIME_TYPE = 0x0000010
+MAGIC_NO_CHECK_COMPRESS = 0x0001000
+MAGIC_NO_CHECK_TAR = 0x0002000
+MAGIC_NO_CHECK_APPTYPE = 0x0008000
 MAGIC_NO_CHECK_CDF = 0x0040000
+MAGIC_NO_CHECK_TOKENS = 0x0100000
+MAGIC_PARAM_BYTES_MAX = 6
 FLAGS = (
-    magic.MAGIC_MIME_TYPE
-    | magic.MAGIC_NO_CHECK_COMPRESS
-    | magic.MAGIC_NO_CHECK_TAR
-    | magic.MAGIC_NO_CHECK_APPTYPE
-    | magic.MAGIC_NO_CHECK_TOKENS
+    MAGIC_MIME_TYPE
+    | MAGIC_NO_CHECK_COMPRESS
+    | MAGIC_NO_CHECK_TAR
+    | MAGIC_NO_CHECK_APPTYPE
+    | MAGIC_NO_CHECK_TOKENS
     | MAGIC_NO_CHECK_CDF
 )
 
@@ -54,13 +59,28 @@ CHEAP_SIGNATURES = (
 _local = threading.local()
 
 
+def _magic() -> ModuleType:
+    """python-magic, imported on first use: a gateway whose buckets sniff
+    nothing runs where libmagic1 is not installed (check() says so at start
+    when one does)."""
+    import magic  # loads libmagic1
+
+    return magic
+
+
+def check() -> None:
+    """Raise ImportError (naming libmagic) unless the sniffer can run."""
+    sniff(b"")
+
+
 def _cookie() -> object:
     """This thread's libmagic handle, opened and loaded on first use."""
     cookie: object | None = getattr(_local, "cookie", None)
     if cookie is None:
+        magic = _magic()
         cookie = magic.magic_open(FLAGS)
         magic.magic_load(cookie, None)
-        magic.magic_setparam(cookie, magic.MAGIC_PARAM_BYTES_MAX, SNIFF_WINDOW)
+        magic.magic_setparam(cookie, MAGIC_PARAM_BYTES_MAX, SNIFF_WINDOW)
         _local.cookie = cookie
     return cookie
 
@@ -69,7 +89,7 @@ def sniff(head: bytes) -> str:
     """The MIME type of head's first SNIFF_WINDOW bytes, as libmagic names
     it ("application/octet-stream": not recognised, "application/x-empty":
     no bytes)."""
-    answer = magic.magic_buffer(_cookie(), head[:SNIFF_WINDOW])
+    answer = _magic().magic_buffer(_cookie(), head[:SNIFF_WINDOW])
     return answer.decode("ascii", "replace") if isinstance(answer, bytes) else str(answer)
 
 

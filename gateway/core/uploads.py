@@ -122,8 +122,10 @@ class Uploads:
         await self._budget.check_start(bucket, backend, expected.size)
         # Chosen once for the upload: its record says so to every continuation.
         sha256 = wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected)
-        content_type = options.content_type if target.policy is not None else ""
-        state = UploadState(ResumableChecksums(with_sha256=sha256), expected, content_type)
+        # The declared type is recorded whatever the bucket's policy: one set
+        # while the upload is under way judges its first bytes by it.
+        checksums = ResumableChecksums(with_sha256=sha256)
+        state = UploadState(checksums, expected, options.content_type)
         handle = await uploads.start_upload(key, options, state.encode())
         owner = _owner(target.principal)
         upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)

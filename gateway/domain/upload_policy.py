@@ -15,6 +15,7 @@ Type rules (agreement, patterns) are gateway.domain.type_rules'.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -111,14 +112,30 @@ class UploadPolicy:
         """Refuse an object whose sniffed type is denied, not allowed, or (with
         require_type_match) disagrees with the declared one."""
         declared = essence(content_type) or OCTET_STREAM
-        if self.require_type_match and not agrees(declared, sniffed):
+        reason = _type_verdict(self, declared, sniffed)
+        if reason is Reason.TYPE_MISMATCH:
             raise type_mismatch(declared=declared, sniffed=sniffed, bucket=bucket)
-        judged = effective(declared, sniffed)
-        denied = matches_any(self.denied_types, sniffed) or matches_any(self.denied_types, judged)
-        if denied or (self.allowed_types and not matches_any(self.allowed_types, judged)):
+        if reason is not None:
             raise type_not_allowed(sniffed=sniffed, declared=declared, bucket=bucket)
 
     def check_size(self, bucket: str, size: int) -> None:
         """OBJECT_TOO_SMALL under min_size."""
         if size < self.min_size:
             raise policy_too_small(size=size, bucket=bucket, min_size=self.min_size)
+
+
+# Every write of a bucket asks about the same few (declared, sniffed) pairs:
+# each is judged once (a few µs of pattern matching) and remembered.
+@functools.lru_cache(maxsize=4096)
+def _type_verdict(policy: UploadPolicy, declared: str, sniffed: str) -> Reason | None:
+    """Why policy refuses an object declared declared whose bytes sniff as
+    sniffed (TYPE_MISMATCH or TYPE_NOT_ALLOWED), or None: it does not."""
+    if policy.require_type_match and not agrees(declared, sniffed):
+        return Reason.TYPE_MISMATCH
+    judged = effective(declared, sniffed)
+    denied = policy.denied_types
+    if matches_any(denied, sniffed) or matches_any(denied, judged):
+        return Reason.TYPE_NOT_ALLOWED
+    if policy.allowed_types and not matches_any(policy.allowed_types, judged):
+        return Reason.TYPE_NOT_ALLOWED
+    return None

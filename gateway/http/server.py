@@ -49,7 +49,7 @@ from gateway.core.objects import Objects, Readable
 from gateway.core.scanned_writes import store_checked
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
 from gateway.core.stream_limits import StreamLimits
-from gateway.core.upload_checks import Inspector, bounded, upload_inspectors
+from gateway.core.upload_checks import bounded, upload_inspectors
 from gateway.domain.errors import REASON_STATUS, GatewayError, Reason
 from gateway.domain.keys import validate_key
 from gateway.domain.media_types import validate_content_type
@@ -320,14 +320,12 @@ async def _put(request: web.Request, target: Target, verified: VerifiedRequest) 
         content_type=verified.content_type or sent_type or DEFAULT_CONTENT_TYPE,
         size_hint=declared,
     )
-    # The bucket's upload policy refuses what the request shows before 100-continue.
-    inspectors = upload_inspectors(target, options.content_type, options.metadata, declared)
+    upload_inspectors(target, options.content_type, {}, declared)  # refusals before 100-continue
     await send_continue(request)
     chunks = idle_bounded(
         request.content.iter_chunked(request.app[_CHUNK_SIZE]), request.app[_IDLE]
     )
-    expected = Expected(size=declared)
-    return await _store(request, target, verified, options, chunks, expected, inspectors)
+    return await _store(request, target, verified, options, chunks, Expected(size=declared))
 
 
 # --- POST (HTML form) ----------------------------------------------------------------
@@ -347,11 +345,10 @@ async def _post(request: web.Request, target: Target, verified: VerifiedRequest)
     form = await read_form(request, verified.content_type, request.app[_IDLE])
     validate_content_type(form.content_type or "")
     options = WriteOptions(content_type=form.content_type or DEFAULT_CONTENT_TYPE)
-    inspectors = upload_inspectors(target, options.content_type, options.metadata, None)
     chunks = form.chunks(request.app[_CHUNK_SIZE])
     if verified.min_size:
         chunks = at_least(chunks, verified.min_size)
-    return await _store(request, target, verified, options, chunks, Expected(), inspectors)
+    return await _store(request, target, verified, options, chunks, Expected())
 
 
 # --- both uploads ----------------------------------------------------------------------
@@ -368,27 +365,18 @@ async def _store(
     options: WriteOptions,
     chunks: AsyncIterator[bytes],
     expected: Expected,
-    inspectors: tuple[Inspector, ...],
 ) -> web.Response:
-    """Store the upload (with a SHA-256 if its bucket's choice is "always":
-    a URL cannot ask for one) past inspectors (the bucket's upload policy);
-    answer with the object's JSON description."""
+    """Store the upload past its bucket's upload policy, with a SHA-256 if its bucket's choice
+    is "always" (a URL cannot ask for one); answer with the object's JSON description."""
     limit = _limit(request, verified)
     max_size = None if limit is None else limit.size
     sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
+    inspectors = upload_inspectors(target, options.content_type, {}, options.size_hint)
+    where = (options, chunks, expected, max_size)
     try:
-        meta = await store_checked(
-            target,
-            options,
-            chunks,
-            expected,
-            max_size,
-            with_sha256=sha256,
-            inspectors=inspectors,
-        )
+        meta = await store_checked(target, *where, with_sha256=sha256, inspectors=inspectors)
     except GatewayError as exc:
-        policy_limit = bounded(None, inspectors)
-        ours = limit is not None and (policy_limit is None or limit.size <= policy_limit)
+        ours = limit is not None and bounded(limit.size, inspectors) == limit.size
         if exc.reason == Reason.OBJECT_TOO_LARGE and limit is not None and ours:
             # store() knows only how far the body got, not its size, nor the limit's source.
             raise limit.exceeded() from None

@@ -17,15 +17,21 @@ from gateway.http.server import REASON_HEADER
 from storagegw import Client, StorageError
 from tests.conftest import run_gateway
 from tests.file_headers import BY_NAME, CORPUS, Sample
-from tests.rpc.test_upload_policy import DRIVERS, SECRET, TRUTHFUL_ALLOWED, policy_config
+from tests.rpc.test_upload_policy import (
+    DRIVERS,
+    GATEWAY_SIGNED,
+    SECRET,
+    TRUTHFUL_ALLOWED,
+    policy_config,
+)
 
 KiB = 1024
 
 
-@pytest.fixture(params=list(DRIVERS))
+@pytest.fixture(params=GATEWAY_SIGNED)
 def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Client]:
     config = tmp_path / "buckets.toml"
-    config.write_text(policy_config(request.param, DRIVERS[request.param]))
+    config.write_text(policy_config(request, request.param, DRIVERS[request.param]))
     env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": SECRET}
     with run_gateway(env, tmp_path / "data") as running, Client(running.target) as client:
         yield client

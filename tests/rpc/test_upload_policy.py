@@ -6,6 +6,7 @@ A refusal leaves nothing under the key."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,55 +16,70 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from gateway.backends import registry
 from storagegw import Client, StorageError
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import RunningGateway, run_gateway
+from tests.drivers import backend_env
 from tests.file_headers import BY_NAME, CORPUS, DENIED, Sample
 from tests.rpc_calls import call_error, crc
 
 SECRET = "upload-policy-test-secret"
 KiB = 1024
-# The drivers whose buckets these gateways are on; the `free` bucket (no
-# policy) is on the other one, for copies across backends.
-DRIVERS = {"local": "memory", "memory": "local"}
+# The drivers whose buckets these gateways are on (tests/drivers.py); the
+# `free` bucket (no policy) is on the other one, for copies across backends.
+DRIVERS = {"local": "memory", "memory": "local", "s3-moto": "memory"}
+# Those whose signed URLs the gateway serves itself.
+GATEWAY_SIGNED = ("local", "memory")
 TRUTHFUL_ALLOWED = ("png", "jpeg", "pdf", "zip", "text")
 Stub = storage_pb2_grpc.StorageServiceStub
 
 
-def policy_config(backend: str, other: str) -> str:
+def bucket_table(request: pytest.FixtureRequest, driver: str, name: str) -> str:
+    """A [buckets.NAME] table on driver (tests/drivers.py), in a store of its
+    own (under a prefix of its name where the store is shared)."""
+    env = backend_env(request, driver)
+    kind = env["STORAGE_BACKEND"]
+    spec = registry.spec_of(kind)
+    assert spec is not None
+    fields = {field: env[var] for field, var in spec.env_names.items() if var in env}
+    if "prefix" in spec.fields:
+        fields["prefix"] = f"{name}/"
+    lines = [f"[buckets.{name}]", f'backend = "{kind}"']
+    lines += [f"{field} = {json.dumps(value)}" for field, value in fields.items()]
+    return "\n".join(lines) + "\n"
+
+
+def policy_config(request: pytest.FixtureRequest, driver: str, other: str) -> str:
     denied = ", ".join(f"'{t}'" for t in DENIED)
     return f"""
 default_bucket = "typed"
 
-[buckets.typed]
-backend = "{backend}"
+{bucket_table(request, driver, "typed")}
 [buckets.typed.upload_policy]
 require_type_match = true
 denied_types = [{denied}]
 
-[buckets.images]
-backend = "{backend}"
+{bucket_table(request, driver, "images")}
 [buckets.images.upload_policy]
 allowed_types = ["image/*"]
 
-[buckets.sized]
-backend = "{backend}"
+{bucket_table(request, driver, "sized")}
 [buckets.sized.upload_policy]
 min_size = "1KiB"
 max_size = "64KiB"
 allowed_suffixes = [".bin", ".txt"]
 required_metadata = ["owner"]
 
-[buckets.free]
-backend = "{other}"
+{bucket_table(request, other, "free")}
 """
 
 
 @pytest.fixture(params=list(DRIVERS))
 def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
     config = tmp_path / "buckets.toml"
-    config.write_text(policy_config(request.param, DRIVERS[request.param]))
+    config.write_text(policy_config(request, request.param, DRIVERS[request.param]))
     env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": SECRET}
     with run_gateway(env, tmp_path / "data") as gateway:
         gateway.backend_name = request.param
@@ -374,3 +390,66 @@ def test_copy_across_backends_streams_through_the_policy(client: Client, sample:
         error = refused(copy, "source", key, src_bucket="free", content_type=sample.declared)
         assert error.reason == "TYPE_NOT_ALLOWED"
         assert_absent(client, key)
+
+
+# --------------------------------------------------------------- the README's
+
+
+def test_the_readme_policy_does_what_it_says(tmp_path: Path) -> None:
+    """The README's upload policy example, as a gateway's configuration."""
+    from tests.project.test_readme import BLOCKS
+
+    (block,) = [b for b in BLOCKS if "[buckets.images.upload_policy]" in b.text]
+    config = tmp_path / "buckets.toml"
+    config.write_text(block.text)
+    env = {"GATEWAY_CONFIG": str(config)}
+    with run_gateway(env, tmp_path / "data") as gateway, Client(gateway.target) as client:
+        png = BY_NAME["png"].padded(2 * KiB)
+        owner = {"owner": "ops"}
+        client.put_bytes("cat.png", png, bucket="images", metadata=owner)
+        assert client.get_bytes("cat.png", bucket="images") == png
+        elf = BY_NAME["elf"].padded(2 * KiB)
+        put = client.put_bytes
+        error = refused(put, "cat2.png", elf, bucket="images", metadata=owner,
+                        content_type="image/png")  # fmt: skip
+        assert (error.reason, error.metadata["sniffed"]) == (
+            "TYPE_MISMATCH",
+            "application/x-executable",
+        )
+        error = refused(put, "cat.gif", png, bucket="images", metadata=owner)
+        assert error.reason == "KEY_SUFFIX_NOT_ALLOWED"
+        error = refused(put, "cat3.png", png, bucket="images")
+        assert error.reason == "METADATA_REQUIRED"
+        error = refused(put, "cat4.png", png[:100], bucket="images", metadata=owner)
+        assert error.reason == "OBJECT_TOO_SMALL"
+        assert_absent(client, "cat2.png", "images")
+
+
+def test_a_policy_set_while_an_upload_is_under_way_judges_its_first_bytes(
+    tmp_path: Path,
+) -> None:
+    """The declared type is in the upload's record whatever the policy: a
+    gateway with a policy that continues an upload started without one
+    sniffs its first bytes against it."""
+    config = tmp_path / "buckets.toml"
+    config.write_text('[buckets.typed]\nbackend = "local"\n')
+    env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": SECRET}
+    with (
+        run_gateway(env, tmp_path / "data") as before,
+        grpc.insecure_channel(before.target) as channel,
+    ):
+        upload_id = start(storage_pb2_grpc.StorageServiceStub(channel), "late.png", "image/png")
+    config.write_text(
+        '[buckets.typed]\nbackend = "local"\n'
+        "[buckets.typed.upload_policy]\nrequire_type_match = true\n"
+    )
+    elf = BY_NAME["elf"].padded(8 * KiB)
+    with (
+        run_gateway(env, tmp_path / "data") as after,
+        grpc.insecure_channel(after.target) as channel,
+    ):
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        _, reason, metadata = error_info(stub.Put, segment(upload_id, elf, 0, finish=True))
+        assert (reason, metadata["declared"]) == ("TYPE_MISMATCH", "image/png")
+        query = pb.QueryUploadRequest(upload_id=upload_id)
+        assert call_error(stub.QueryUpload, query)[1] == "UPLOAD_NOT_FOUND"
