@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ResumableBackend, UploadWriter
 from gateway.core import calllog
-from gateway.core.buckets import Action, Buckets
+from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.ingest import Body, Bounds, Pump, check_declared_size, wants_sha256
 from gateway.core.resumable_hash import ResumableChecksums
+from gateway.core.scanned_uploads import settle_stored, settled_upload, staged_upload
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds, UploadRef
 from gateway.core.upload_state import Snapshot, UploadState
@@ -120,28 +121,39 @@ class Uploads:
         # Chosen once for the upload: its record says so to every continuation.
         sha256 = wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected)
         state = UploadState(ResumableChecksums(with_sha256=sha256), expected)
-        handle = await uploads.start_upload(key, options, state.encode())
+        staged = await staged_upload(target, options)
+        stored_key = key if staged is None else staged.key
+        stored_options = options if staged is None else staged.options
+        handle = await uploads.start_upload(stored_key, stored_options, state.encode())
         owner = _owner(target.principal)
-        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)
+        upload_id, ref = self._ids.issue(
+            backend.kind,
+            bucket,
+            key,
+            handle,
+            owner,
+            stored_key="" if staged is None else staged.key,
+            conditions=options.conditions,
+        )
         calllog.current().upload_id = upload_id
         return Started(upload_id, ref)
 
-    def _open(self, upload_id: str) -> tuple[UploadRef, Backend, ResumableBackend]:
+    def _open(self, upload_id: str) -> tuple[UploadRef, Target, ResumableBackend]:
         calllog.current().upload_id = upload_id
         ref = self._ids.open(upload_id)
         # Someone else's upload: only with ADMIN on its object.
         mine = ref.owner == _owner(calllog.current().principal)
         action = Action.WRITE if mine else Action.ADMIN
-        backend = self._buckets.open(ref.bucket, ref.key, action).backend
-        uploads = backend.capabilities.uploads
-        if backend.kind != ref.backend or uploads is None:
+        target = self._buckets.open(ref.bucket, ref.key, action)
+        uploads = target.backend.capabilities.uploads
+        if target.backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.
             raise upload_not_found(key=ref.key)
-        return ref, backend, uploads
+        return ref, target, uploads
 
     async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
         ref, _, uploads = self._open(upload_id)
-        return ref, await uploads.query_upload(ref.key, ref.handle)
+        return ref, await uploads.query_upload(ref.driver_key, ref.handle)
 
     async def abort(self, upload_id: str) -> bool:
         ref, _, uploads = self._open(upload_id)
@@ -149,9 +161,9 @@ class Uploads:
         # committing already), wait for it to wind down, then discard.
         lock = await self._streams.for_abort(ref.handle)
         if lock is None:
-            return await uploads.abort_upload(ref.key, ref.handle)
+            return await uploads.abort_upload(ref.driver_key, ref.handle)
         try:
-            return await uploads.abort_upload(ref.key, ref.handle)
+            return await uploads.abort_upload(ref.driver_key, ref.handle)
         except BaseException:
             lock.aborted = False  # the upload is still there: streams may go on
             raise
@@ -160,18 +172,22 @@ class Uploads:
 
     async def put(self, segment: SegmentWrite) -> Segment:
         """Continue the upload segment.upload_id with the segment's body."""
-        ref, backend, uploads = self._open(segment.upload_id)
+        ref, target, uploads = self._open(segment.upload_id)
+        backend = target.backend
         lock = await self._streams.for_stream(ref.handle, ref.key)
         release = True
         try:
             if lock.aborted:
                 raise upload_aborted(key=ref.key)
-            status, writer = await uploads.resume_upload(ref.key, ref.handle)
+            status, writer = await uploads.resume_upload(ref.driver_key, ref.handle)
             if writer is None:
                 # Finished already (a retry whose first attempt committed):
                 # the object, whatever this stream carries.
                 assert status.complete is not None
-                return Segment(ref.bucket, status.complete.size, status.complete)
+                complete = status.complete
+                if ref.stored_key:
+                    complete = await settled_upload(target, complete, ref.conditions)
+                return Segment(ref.bucket, complete.size, complete)
             try:
                 meta = await self._write(ref, backend, segment, status, writer, lock)
             except BaseException:
@@ -187,6 +203,9 @@ class Uploads:
             if meta is None:
                 await writer.suspend()
                 return Segment(ref.bucket, await self._persisted(uploads, ref), None)
+            if ref.stored_key:
+                # Committed at its pending key: scanned, then promoted.
+                meta = await settle_stored(target, meta, ref.conditions)
             return Segment(ref.bucket, meta.size, meta)
         finally:
             if release:
@@ -263,4 +282,4 @@ class Uploads:
 
     @staticmethod
     async def _persisted(backend: ResumableBackend, ref: UploadRef) -> int:
-        return (await backend.query_upload(ref.key, ref.handle)).persisted_size
+        return (await backend.query_upload(ref.driver_key, ref.handle)).persisted_size
