@@ -35,7 +35,15 @@ from gateway.core.scan_steps import (
     remove,
     remove_quietly,
 )
-from gateway.core.scanning import ScanPolicy, ScanSession, ScanStatus, Verdict, with_status
+from gateway.core.scanning import (
+    SCAN_SCANNER,
+    SCAN_STATUS,
+    ScanPolicy,
+    ScanSession,
+    ScanStatus,
+    Verdict,
+    with_status,
+)
 from gateway.core.upload_checks import Inspector
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
@@ -154,10 +162,19 @@ async def settle(
         if verdict is None:
             skipped = with_status(options.metadata, ScanStatus.SKIPPED, policy.scanner.name)
             relabel = Relabel(stored.content_type, skipped)
+        elif not _marked_clean(stored, version):
+            clean = with_status(options.metadata, ScanStatus.CLEAN, version)
+            relabel = Relabel(stored.content_type, clean)
         return await promote(backend, pending, target.key, options.conditions, relabel)
     except BaseException:
         await remove_quietly(backend, pending)
         raise
+
+
+def _marked_clean(stored: ObjectMeta, version: str) -> bool:
+    """Whether the pending object carries the clean status of this scan."""
+    marks = stored.metadata
+    return marks.get(SCAN_STATUS) == ScanStatus.CLEAN and marks.get(SCAN_SCANNER) == version
 
 
 async def _quarantined(

@@ -32,3 +32,10 @@ malware_detected = ErrorTemplate(
     "malware found in {key!r} ({signature}); nothing was stored under the key",
     metadata=("key", "signature", "quarantine_bucket", "quarantine_key"),
 )
+# A retried stream of an upload whose object the scan refused (or could not
+# scan, failing closed): the first stream was told why.
+upload_refused_by_scan = ErrorTemplate(
+    Reason.UPLOAD_NOT_FOUND,
+    "the upload of {key!r} finished, but its scan refused it or could not be made; "
+    "nothing was stored; start a new upload",
+)
