@@ -19,7 +19,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
-from gateway.core.scanning import ScanPolicy, hidden_key
+from gateway.core.scanning import DEFAULT_STAGING_PREFIX, ScanPolicy, hidden_key
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
@@ -56,6 +56,17 @@ class Target:
     policy: UploadPolicy | None = None
     # Malware scanning of the bucket's writes (None: not scanned).
     scan: ScanPolicy | None = None
+
+    @property
+    def staging_prefix(self) -> str | None:
+        """Where the bucket's writes wait for their checks, hidden from every
+        call: a scanning bucket's, and that of a bucket with an upload policy
+        on a store that signs URLs itself (its direct uploads); None: none."""
+        if self.scan is not None:
+            return self.scan.staging_prefix
+        if self.policy is not None and self.backend.capabilities.presigner is not None:
+            return DEFAULT_STAGING_PREFIX
+        return None
 
 
 class Guard(Protocol):
@@ -104,6 +115,13 @@ class Buckets:
         target = Target(
             name, key, action, backend, principal, scope, sha256, policy=policy, scan=scan
         )
+        staging = target.staging_prefix
+        if scan is None and staging is not None and key.startswith(staging):
+            raise GatewayError(
+                Reason.INVALID_KEY,
+                f"keys under {staging!r} are reserved for uploads awaiting their checks",
+                key=key,
+            )
         for guard in self._guards:
             guard.check(target)
         return target

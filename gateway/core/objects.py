@@ -175,6 +175,14 @@ class Objects:
             # Pending objects of a scanning bucket are nobody's to see (the
             # page may then be shorter than asked for).
             page = without_pending(target.scan, page)
+        elif target.staging_prefix is not None:
+            # So are a checked bucket's direct uploads awaiting FinalizeUpload.
+            staging = target.staging_prefix
+            page = ListPage(
+                [meta for meta in page.objects if not meta.key.startswith(staging)],
+                [prefix for prefix in page.common_prefixes if not prefix.startswith(staging)],
+                page.next_page_token,
+            )
         return BucketPage(target.bucket, page)
 
 

@@ -9,7 +9,7 @@ TOKEN is 128 random bits (hex): the name cannot be guessed, so nobody but
 the URL's holder can upload there, nor finalize what another uploads. KEY
 is the real key, so that finalizing needs nothing but the name (the sweep
 has nothing else). The staging prefix is hidden from ordinary calls
-(gateway.core.scanning.hidden_key), so a pending object is read only by the
+(Buckets.open, Objects.list), so a pending object is read only by the
 gateway.
 """
 
@@ -46,8 +46,8 @@ class PendingName:
 
 
 def staging_prefix(target: Target) -> str:
-    """Where the bucket's writes wait for their verdict."""
-    return DEFAULT_STAGING_PREFIX if target.scan is None else target.scan.staging_prefix
+    """Where the bucket's direct uploads wait for their checks."""
+    return target.staging_prefix or DEFAULT_STAGING_PREFIX
 
 
 def goes_direct(target: Target) -> bool:

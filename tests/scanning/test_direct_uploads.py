@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from gateway.backends import registry
 from gateway.core.pending_sweep import sweep_pending
+from gateway.domain.objects import ListQuery
 from storagegw import (
     Client,
     MalwareDetected,
@@ -49,7 +51,8 @@ def bucket_table(env: dict[str, str], name: str, prefix: str) -> str:
 
 
 def config_text(env: dict[str, str], clamd: str) -> str:
-    """direct: scanned (quarantine) and typed; raw and lenient share the
+    """direct: scanned (quarantine) and typed; typed: an upload policy
+    alone; raw and lenient share the
     prefix of rescanned: raw not scanned, lenient scanned by a dead clamd
     storing unscanned objects, rescanned scanned by the live one."""
     dead = f"tcp://127.0.0.1:{free_port()}"
@@ -59,6 +62,8 @@ def config_text(env: dict[str, str], clamd: str) -> str:
         + bucket_table(env, "direct", "direct/")
         + scan.format("direct", clamd)
         + "[buckets.direct.upload_policy]\nrequire_type_match = true\n"
+        + bucket_table(env, "typed", "typed/")
+        + "[buckets.typed.upload_policy]\nrequire_type_match = true\n"
         + bucket_table(env, QUARANTINE, "quarantine/")
         + bucket_table(env, "raw", "shared/")
         + bucket_table(env, "lenient", "shared/")
@@ -111,8 +116,7 @@ def sign(client: Client, key: str, method: str, content_type: str) -> SignedUrl:
 
 
 def pending(running: RunningGateway, bucket: str = "direct") -> list[str]:
-    from gateway.domain.objects import ListQuery
-
+    """The pending objects, asked of the driver (the gateway hides them)."""
     page = running.run(running.backend(bucket).list(ListQuery(page_size=1000, prefix=STAGING)))
     return [meta.key for meta in page.objects]
 
@@ -178,6 +182,33 @@ def test_a_falsely_typed_direct_upload_is_refused_at_finalize(
     assert caught.value.reason == "TYPE_MISMATCH"
     assert_not_visible(client, "direct", "photo.png")
     assert pending(running) == []
+
+
+def test_a_bucket_with_only_an_upload_policy_hides_its_direct_uploads(
+    running: RunningGateway, client: Client
+) -> None:
+    pdf = BY_NAME["pdf"]
+    signed = client.sign_url("doc.pdf", bucket="typed", method="PUT", content_type=pdf.declared)
+    assert signed.pending_upload.startswith(STAGING + "direct/")
+    upload(signed, pdf.data, pdf.declared)
+    with pytest.raises(StorageError) as caught:
+        client.head(signed.pending_upload, bucket="typed")
+    assert caught.value.reason == "INVALID_KEY"
+    assert [info.key for info in client.list(bucket="typed")] == []
+    assert pending(running, "typed") == [signed.pending_upload]
+    info = client.finalize_upload(signed.pending_upload, bucket="typed")
+    assert info.key == "doc.pdf"
+    metadata = client.head("doc.pdf", bucket="typed").metadata
+    assert "scan" not in metadata  # not a scanning bucket
+    assert client.get_bytes("doc.pdf", bucket="typed") == pdf.data
+    png = BY_NAME["png"]
+    false = client.sign_url("fake.pdf", bucket="typed", method="POST", content_type=pdf.declared)
+    upload(false, png.data, pdf.declared)
+    with pytest.raises(StorageError) as caught:
+        client.finalize_upload(false.pending_upload, bucket="typed")
+    assert caught.value.reason == "TYPE_MISMATCH"
+    assert [info.key for info in client.list(bucket="typed")] == ["doc.pdf"]
+    assert pending(running, "typed") == []
 
 
 def test_finalize_honours_its_preconditions(running: RunningGateway, client: Client) -> None:
@@ -270,3 +301,66 @@ def test_a_rescan_needs_a_scanning_bucket(client: Client) -> None:
     with pytest.raises(StorageError) as caught:
         client.scan_objects(bucket="raw")
     assert caught.value.reason == "UNSUPPORTED_OPTION"
+
+
+def test_the_cli_signs_a_direct_upload_and_finalizes_it(
+    running: RunningGateway, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = ["--target", running.target]
+    signing = [*target, "sign", "cli.txt", "--method", "PUT", "--content-type", "text/plain"]
+    assert cli.main(signing) == 0
+    printed = capsys.readouterr()
+    hint = [line for line in printed.err.splitlines() if "storagegw finalize" in line]
+    assert len(hint) == 1
+    pending_upload = shlex.split(hint[0].split(": ", 1)[1])[-1]
+    assert pending_upload.startswith(STAGING + "direct/")
+    sent = httpx.put(
+        printed.out.strip(), content=b"via the CLI\n", headers={"Content-Type": "text/plain"}
+    )
+    assert sent.status_code == 200, sent.text
+    assert cli.main([*target, "finalize", pending_upload]) == 0
+    shown = capsys.readouterr().out
+    assert "key: cli.txt" in shown
+    assert "metadata.scan: clean" in shown
+    assert client.get_bytes("cli.txt") == b"via the CLI\n"
+
+
+@pytest.fixture
+def gcs_running(
+    request: pytest.FixtureRequest, clamd: ClamdServer, tmp_path: Path
+) -> Iterator[RunningGateway]:
+    config = tmp_path / "buckets.toml"
+    config.write_text(config_text(backend_env(request, "gcs"), clamd.tcp_address))
+    env = {
+        "GATEWAY_CONFIG": str(config),
+        "STORAGE_URL_SECRET": SECRET,
+        "GATEWAY_PENDING_SWEEP_INTERVAL": "0",
+    }
+    with run_gateway(env, tmp_path) as gateway:
+        yield gateway
+
+
+def test_direct_uploads_to_gcs_are_finalized(gcs_running: RunningGateway) -> None:
+    with Client(gcs_running.target, timeout=120) as client:
+        clean = sign(client, "gcs/clean.txt", "PUT", "text/plain")
+        upload(clean, b"clean through GCS\n", "text/plain")
+        assert_not_visible(client, "direct", "gcs/clean.txt")
+        client.finalize_upload(clean.pending_upload)
+        assert client.head("gcs/clean.txt").metadata["scan"] == "clean"
+        assert client.get_bytes("gcs/clean.txt") == b"clean through GCS\n"
+        data = with_eicar(4 * MIB, "end")
+        infected = sign(client, "gcs/bad.bin", "POST", "application/octet-stream")
+        # fake-gcs-server routes form uploads at "/<bucket>" only
+        # (tests/backends/test_gcs_emulator_gaps.py).
+        posted = httpx.post(
+            infected.url.rstrip("/"),
+            data=infected.form_fields,
+            files={"file": ("bad.bin", data, "application/octet-stream")},
+            timeout=120,
+        )
+        assert posted.status_code in (200, 201, 204), posted.text
+        with pytest.raises(MalwareDetected):
+            client.finalize_upload(infected.pending_upload)
+        assert_not_visible(client, "direct", "gcs/bad.bin")
+        assert_quarantined(client, "gcs/bad.bin", data)
+        assert pending(gcs_running) == []
