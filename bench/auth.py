@@ -247,7 +247,7 @@ class AuthSection(Section[AuthRow]):
 
     def _cell(self, name: str, op: str, concurrency: int, max_ops: int, seconds: float) -> _Round:
         variant = self._variants[name]
-        payload = self.small_payload()
+        payload = self.small_payload(name)
         keys = self._small_keys.setdefault(name, [])
         prefix = f"bench/{self.name}/{name}-c{concurrency}-{op}-{len(keys)}"
         if op != "put" and not keys:
@@ -285,8 +285,8 @@ class AuthSection(Section[AuthRow]):
         warm_ops = 1 + max(16, concurrency)  # the cell's untimed warm-up, in the CPU figures
         return _Round(ops, timed, gateway_cpu, client_cpu, ops + warm_ops, load)
 
-    def small_payload(self) -> small.Payload:
-        """The object every small Put stores: random bytes of --small-size."""
+    def small_payload(self, variant: str) -> small.Payload:
+        """The object every small Put of variant stores: random bytes of --small-size."""
         return small.Payload(*data.small_payload(self.args.small_size))
 
     def _small(self) -> None:

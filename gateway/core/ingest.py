@@ -202,26 +202,38 @@ class Pump(Generic[Hashed]):
                 self.bounds.check(start + held_size)
                 if held_size < head_size:
                     continue
-                await self._inspect_head(held)
+                del data
                 head_size = 0
-                for data, crc in held:
-                    position = await self._take(budget, data, crc, position, skip_to)
-                held.clear()
+                position = await self._pass_head(budget, held, position, skip_to)
                 continue
             position = await self._take(budget, data, crc, position, skip_to)
+            # The write holds the chunk until it is done: a stream whose client
+            # goes quiet then holds none.
+            del data
         if head_size and (complete is None or complete()):
-            await self._inspect_head(held)
-            for data, crc in held:
-                position = await self._take(budget, data, crc, position, skip_to)
+            position = await self._pass_head(budget, held, position, skip_to)
         # Else (a head still held back by a stream that stopped short) nothing
         # of it was written: the stream that continues starts again from it.
         await self._settle_in_flight()
 
-    async def _inspect_head(self, held: list[tuple[bytes, int | None]]) -> None:
+    async def _pass_head(
+        self,
+        budget: BufferBudget,
+        held: list[tuple[bytes, int | None]],
+        position: int,
+        skip_to: int,
+    ) -> int:
+        """Show the inspectors the held chunks' first bytes, then write them
+        (each with its own CRC32C) and let go of them; the position after."""
         head = held[0][0] if len(held) == 1 else b"".join(data for data, _ in held)
         for inspector in self.inspectors:
             if inspector.head_size:
                 await inspector.check_head(head[: inspector.head_size])
+        del head
+        for data, crc in held:
+            position = await self._take(budget, data, crc, position, skip_to)
+        held.clear()
+        return position
 
     async def _take(
         self, budget: BufferBudget, data: bytes, crc: int | None, position: int, skip_to: int
@@ -252,8 +264,6 @@ class Pump(Generic[Hashed]):
         in_flight = asyncio.gather(self._hashed(data, crc), self.write(data))
         in_flight.add_done_callback(functools.partial(release_budget, budget, len(data)))
         self._in_flight = in_flight
-        # The write holds the chunk until it is done: a stream whose client
-        # goes quiet then holds none.
         return position
 
     async def _small(self, budget: BufferBudget, data: bytes, crc: int | None) -> None:

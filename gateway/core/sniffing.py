@@ -10,7 +10,10 @@ Only the first SNIFF_WINDOW bytes are looked at. Bytes libmagic has no quick
 answer for (text, unknown binary) walk its whole database: a few hundred µs,
 so those are sniffed in a worker thread (ctypes lets go of the GIL), the
 formats with a signature at offset 0 (CHEAP_SIGNATURES) on the event loop.
-A libmagic handle (a "cookie") is not thread-safe: each thread has its own.
+A libmagic handle (a "cookie") is not thread-safe: each thread has its own
+(the loop's, the default executor's: a bounded set). Each maps libmagic's
+database file (8 MB): RSS counts those pages once per handle, the machine's
+memory once (they are the page cache's, shared).
 """
 
 from __future__ import annotations

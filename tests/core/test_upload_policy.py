@@ -18,7 +18,7 @@ from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.settings import ConfigError
 from gateway.domain.type_rules import agrees, effective, essence
 from gateway.domain.upload_policy import UploadPolicy
-from tests.file_headers import CORPUS, DENIED, TEXT, Sample
+from tests.upload_policy.file_headers import CORPUS, DENIED, TEXT, Sample
 
 
 @pytest.mark.parametrize("sample", CORPUS, ids=lambda s: s.name)

@@ -14,14 +14,15 @@ import httpx
 import pytest
 
 from gateway.http.server import REASON_HEADER
-from storagegw import Client, StorageError
+from storagegw import Client
 from tests.conftest import run_gateway
-from tests.file_headers import BY_NAME, CORPUS, Sample
-from tests.rpc.test_upload_policy import (
+from tests.upload_policy.file_headers import BY_NAME, CORPUS, Sample
+from tests.upload_policy.gateways import (
     DRIVERS,
     GATEWAY_SIGNED,
     SECRET,
     TRUTHFUL_ALLOWED,
+    assert_absent,
     policy_config,
 )
 
@@ -47,12 +48,6 @@ def upload(
         return httpx.put(signed.url, content=data, headers=headers, timeout=30)
     files = {"file": ("upload", data, content_type)}
     return httpx.post(signed.url, data=signed.form_fields, files=files, timeout=30)
-
-
-def assert_absent(client: Client, key: str, bucket: str = "typed") -> None:
-    with pytest.raises(StorageError) as raised:
-        client.head(key, bucket=bucket)
-    assert raised.value.reason == "OBJECT_NOT_FOUND"
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST"])
