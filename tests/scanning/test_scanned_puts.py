@@ -180,19 +180,38 @@ def test_an_unreachable_scanner_stores_marked_skipped_where_allowed(client: Clie
     assert client.get_bytes("open.bin", bucket="lenient") == data
 
 
+def killing_after(clamd: ClamdServer, chunks: int) -> Iterator[bytes]:
+    """64 MiB of a body whose scanner is killed after chunks MiB were sent."""
+    for index in range(64):
+        if index == chunks:
+            clamd.kill()
+        yield os.urandom(MIB)
+
+
 def test_clamd_killed_mid_put_fails_closed(doomed_clamd: ClamdServer, tmp_path: Path) -> None:
     with (
         scan_gateway(tmp_path, doomed_clamd.tcp_address) as running,
         Client(running.target, timeout=120) as client,
     ):
-
-        def body() -> Iterator[bytes]:
-            for index in range(64):
-                if index == 8:
-                    doomed_clamd.kill()
-                yield os.urandom(MIB)
-
+        body = killing_after(doomed_clamd, 8)
         with pytest.raises(ScannerUnavailable):
-            client.put_file("killed.bin", body(), bucket="files", resumable=False)  # type: ignore[arg-type]
+            client.put_file("killed.bin", body, bucket="files", resumable=False)  # type: ignore[arg-type]
         assert_not_visible(client, "files", "killed.bin")
         assert pending_keys(running, "files") == []
+
+
+def test_clamd_killed_mid_put_stores_marked_skipped_where_allowed(
+    doomed_clamd: ClamdServer, tmp_path: Path
+) -> None:
+    """on_unavailable = "store": the write goes on without its scan, and the
+    object is promoted marked scan=skipped, for a later rescan."""
+    address = doomed_clamd.tcp_address
+    with (
+        scan_gateway(tmp_path, address, dead=address) as running,
+        Client(running.target, timeout=120) as client,
+    ):
+        body = killing_after(doomed_clamd, 8)
+        info = client.put_file("half-scanned.bin", body, bucket="lenient", resumable=False)  # type: ignore[arg-type]
+        assert info.size == 64 * MIB
+        assert client.head("half-scanned.bin", bucket="lenient").metadata["scan"] == "skipped"
+        assert pending_keys(running, "lenient") == []
