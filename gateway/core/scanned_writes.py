@@ -107,8 +107,8 @@ async def store_checked(
         )  # fmt: skip
     scanner = policy.scanner
     try:
-        session = await scanner.open()
         version = await scanner.version()
+        session = await scanner.open()
     except GatewayError as error:
         if not policy.store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
             raise

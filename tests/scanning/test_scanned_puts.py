@@ -63,8 +63,9 @@ def assert_quarantined(client: Client, bucket: str, key: str, data: bytes) -> No
     assert client.get_bytes(where, bucket=QUARANTINE) == data
 
 
-@pytest.mark.parametrize("where", ["start", "middle", "end"])
-@pytest.mark.parametrize("bucket", SCANNED_BUCKETS)
+@pytest.mark.parametrize(
+    ("where", "bucket"), [("start", "files"), ("middle", "mem"), ("end", "files")]
+)
 def test_eicar_in_a_large_put_is_quarantined_never_stored(
     running: RunningGateway, client: Client, bucket: str, where: str
 ) -> None:
