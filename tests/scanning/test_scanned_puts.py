@@ -21,7 +21,7 @@ from storagegw import (
     ScannerUnavailable,
 )
 from tests.clamd_server import EICAR, EICAR_BODY_SIGNATURE, ClamdServer
-from tests.conftest import RunningGateway
+from tests.conftest import RunningGateway, run_gateway
 from tests.scanning.scan_gateways import (
     BIG,
     MIB,
@@ -29,6 +29,7 @@ from tests.scanning.scan_gateways import (
     SCANNED_BUCKETS,
     STAGING,
     assert_not_visible,
+    config_text,
     pending_keys,
     scan_gateway,
     with_eicar,
@@ -216,3 +217,18 @@ def test_clamd_killed_mid_put_stores_marked_skipped_where_allowed(
         assert info.size == 64 * MIB
         assert client.head("half-scanned.bin", bucket="lenient").metadata["scan"] == "skipped"
         assert pending_keys(running, "lenient") == []
+
+
+def test_promotion_through_the_metered_driver(clamd: ClamdServer, tmp_path: Path) -> None:
+    """With metrics on, each driver is wrapped (telemetry.InstrumentedBackend):
+    the wrapper passes the move on, metered, and the object is promoted by it."""
+    config = tmp_path / "buckets.toml"
+    config.write_text(config_text(clamd.tcp_address))
+    env = {"GATEWAY_CONFIG": str(config), "GATEWAY_METRICS_LISTEN": "127.0.0.1:0"}
+    with run_gateway(env, tmp_path) as running, Client(running.target, timeout=60) as client:
+        backend = running.backend("files")
+        assert type(backend).__name__ == "InstrumentedBackend"
+        assert type(backend.capabilities.mover).__name__ == "InstrumentedMover"
+        client.put_bytes("metered.bin", b"clean bytes", bucket="files")
+        assert client.head("metered.bin", bucket="files").metadata["scan"] == "clean"
+        assert pending_keys(running, "files") == []
