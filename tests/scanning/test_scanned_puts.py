@@ -98,7 +98,9 @@ def test_a_clean_put_is_stored_marked_clean(
     assert pending_keys(running, bucket) == []
 
 
-def test_preconditions_are_checked_before_the_bytes_stream(running: RunningGateway, client: Client) -> None:
+def test_preconditions_are_checked_before_the_bytes_stream(
+    running: RunningGateway, client: Client
+) -> None:
     client.put_bytes("once.bin", b"first", bucket="files")
     with pytest.raises(PreconditionFailed):
         client.put_bytes("once.bin", b"second", bucket="files", if_none_match="*")
