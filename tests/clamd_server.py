@@ -45,7 +45,9 @@ def write_database(directory: Path) -> None:
 class ClamdServer:
     """clamd as a child process of the test session; stop() ends it."""
 
-    def __init__(self, stream_limit_mb: int = STREAM_LIMIT_MB) -> None:
+    def __init__(self, stream_limit_mb: int = STREAM_LIMIT_MB, extra_config: str = "") -> None:
+        """extra_config: more clamd.conf lines."""
+        self.extra_config = extra_config
         self.port = 0
         self.socket_path = ""
         self.stream_limit_mb = stream_limit_mb
@@ -93,6 +95,7 @@ class ClamdServer:
                     # looking and answers OK.
                     f"MaxScanSize {limit}",
                     f"MaxFileSize {limit}",
+                    self.extra_config,
                     "",
                 ]
             )

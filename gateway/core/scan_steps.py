@@ -25,7 +25,8 @@ from gateway.core.scanning import (
     Verdict,
     with_status,
 )
-from gateway.domain.errors import GatewayError
+from gateway.domain.conditions import check as check_conditions
+from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, Conditions, CopyRequest, ObjectMeta, WriteOptions
 
 SCAN_CHUNK_SIZE = 1024 * 1024
@@ -38,6 +39,22 @@ class Relabel:
 
     content_type: str
     metadata: Mapping[str, str]
+
+
+async def check_now(backend: Backend, key: str, conditions: Conditions) -> None:
+    """PRECONDITION_FAILED (or NOT_MODIFIED...) at once when conditions do
+    not hold at key now: a write staged at a pending key is checked again
+    when promoted, but need not stream its bytes to fail there."""
+    if not conditions.any:
+        return
+    current: ObjectMeta | None
+    try:
+        current = await backend.head(key)
+    except GatewayError as error:
+        if error.reason is not Reason.OBJECT_NOT_FOUND:
+            raise
+        current = None
+    check_conditions(key, conditions, current, read=False)
 
 
 async def scan_stored(scanner: Scanner, backend: Backend, key: str) -> Verdict:

@@ -16,10 +16,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from gateway.core.buckets import Target
-from gateway.core.scan_steps import remove_quietly, scan_stored
+from gateway.core.scan_steps import check_now, remove_quietly, scan_stored
 from gateway.core.scanned_writes import settle
 from gateway.core.scanning import ScanStatus, with_status
-from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, Conditions, ObjectMeta, WriteOptions
 from gateway.domain.verdicts import upload_refused_by_scan
@@ -40,15 +39,7 @@ async def staged_upload(target: Target, options: WriteOptions) -> Staged | None:
     policy = target.scan
     if policy is None:
         return None
-    if options.conditions.any:
-        current: ObjectMeta | None
-        try:
-            current = await target.backend.head(target.key)
-        except GatewayError as error:
-            if error.reason is not Reason.OBJECT_NOT_FOUND:
-                raise
-            current = None
-        check_conditions(target.key, options.conditions, current, read=False)
+    await check_now(target.backend, target.key, options.conditions)
     # Marked clean, provisionally, as a Put's pending object is, with the
     # scanner's version as of now: if it differs at the scan (or the
     # scanner cannot say now), the promotion relabels the object (a copy).

@@ -29,6 +29,7 @@ from gateway.core.buckets import Target
 from gateway.core.ingest import Expected, store
 from gateway.core.scan_steps import (
     Relabel,
+    check_now,
     promote,
     quarantine,
     quarantine_key,
@@ -121,6 +122,11 @@ async def store_checked(
             max_size, late_expected, known_crc32c, with_sha256=with_sha256,
             inspectors=inspectors,
         )  # fmt: skip
+    try:
+        await check_now(backend, key, options.conditions)
+    except BaseException:
+        await asyncio.shield(session.close())
+        raise
     feed = ScanFeed(session, policy.store_unscanned)
     pending = policy.pending_key()
     # Marked clean already: promoted as is on a clean verdict (see above).

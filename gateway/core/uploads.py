@@ -20,6 +20,7 @@ otherwise suspends the upload.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,8 +159,13 @@ class Uploads:
         return ref, target, uploads
 
     async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
-        ref, _, uploads = self._open(upload_id)
-        return ref, await uploads.query_upload(ref.driver_key, ref.handle)
+        ref, target, uploads = self._open(upload_id)
+        status = await uploads.query_upload(ref.driver_key, ref.handle)
+        if ref.stored_key and status.complete is not None:
+            # Complete at its pending key: the object it became, if any.
+            complete = await settled_upload(target, status.complete, ref.conditions)
+            status = dataclasses.replace(status, complete=complete)
+        return ref, status
 
     async def abort(self, upload_id: str) -> bool:
         ref, _, uploads = self._open(upload_id)

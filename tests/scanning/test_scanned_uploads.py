@@ -162,3 +162,22 @@ def test_clamd_killed_before_an_upload_commits_fails_closed(
         # A retry is told the upload is over, not that it succeeded.
         with pytest.raises(UploadNotFound, match="scan"):
             client.write_upload(session.upload_id, b"", offset=status.persisted_size, finish=True)
+
+
+def test_an_upload_the_scanner_cannot_scan_is_stored_marked_skipped_where_allowed(
+    running: RunningGateway, client: Client
+) -> None:
+    data = os.urandom(3 * MIB)
+    raw_upload(client, "lenient", "unscanned.bin", data)
+    assert client.head("unscanned.bin", bucket="lenient").metadata["scan"] == "skipped"
+    assert client.get_bytes("unscanned.bin", bucket="lenient") == data
+    assert pending_keys(running, "lenient") == []
+    session = client.start_upload("refused.bin", bucket="strict")
+    once = RetryPolicy(max_attempts=1)
+    with pytest.raises(ScannerUnavailable):
+        client.write_upload(session.upload_id, data, offset=0, finish=True, retry=once)
+    # A retry (put_file's would) is told the upload is over, not that it succeeded.
+    with pytest.raises(UploadNotFound, match="scan"):
+        client.query_upload(session.upload_id)
+    assert_not_visible(client, "strict", "refused.bin")
+    assert pending_keys(running, "strict") == []
