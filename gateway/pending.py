@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from gateway.core.buckets import Buckets
@@ -53,9 +53,14 @@ def read_settings(env: Mapping[str, str]) -> PendingSweepSettings:
     return settings
 
 
-async def sweep_once(buckets: Buckets, settings: PendingSweepSettings) -> dict[str, SweepCounts]:
-    """One sweep of every bucket that checks its uploads, logged."""
-    counts = await sweep_pending(buckets.unguarded(), settings.grace, settings.max_age)
+async def sweep_once(
+    buckets: Buckets, settings: PendingSweepSettings, max_size: int | None = None
+) -> dict[str, SweepCounts]:
+    """One sweep of every bucket that checks its uploads, logged; max_size:
+    the gateway's object size limit."""
+    counts = await sweep_pending(
+        buckets.unguarded(), settings.grace, settings.max_age, max_size=max_size
+    )
     for name, found in counts.items():
         if found.finalized or found.refused or found.expired or found.left:
             log.info(
@@ -69,11 +74,12 @@ async def sweep_once(buckets: Buckets, settings: PendingSweepSettings) -> dict[s
     return counts
 
 
-async def sweep_forever(buckets: Buckets, settings: PendingSweepSettings) -> None:
-    """The gateway's task (of several workers, the first one's)."""
+async def sweep_forever(sweep: Callable[[], Awaitable[object]], interval: float) -> None:
+    """The gateway's task (of several workers, the first one's): sweep
+    (sweep_once, with the gateway's settings) every interval seconds."""
     while True:
         try:
-            await sweep_once(buckets, settings)
+            await sweep()
         except GatewayError as error:
             log.warning("pending upload sweep failed: %s", error.message)
-        await asyncio.sleep(settings.interval)
+        await asyncio.sleep(interval)

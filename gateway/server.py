@@ -286,7 +286,7 @@ class Gateway:
         if not self.config.worker:  # of several workers, the first one sweeps
             self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
             if self.config.pending.interval:
-                sweep = pending.sweep_forever(self.buckets, self.config.pending)
+                sweep = pending.sweep_forever(self.sweep_pending_once, self.config.pending.interval)
                 self._pending_task = asyncio.create_task(sweep, name="pending-sweep")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
@@ -345,7 +345,8 @@ class Gateway:
 
     async def sweep_pending_once(self) -> dict[str, pending.SweepCounts]:
         """One sweep of pending direct uploads (gateway/pending.py)."""
-        return await pending.sweep_once(self.buckets, self.config.pending)
+        config = self.config
+        return await pending.sweep_once(self.buckets, config.pending, config.max_object_size)
 
     async def _cleanup_loop(self) -> None:
         while True:

@@ -22,6 +22,7 @@ import contextlib
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets, Target
+from gateway.core.ingest import check_declared_size
 from gateway.core.pending_uploads import (
     UPLOAD_TOKEN,
     PendingName,
@@ -55,7 +56,11 @@ class Checked:
 
 
 async def finalize(
-    buckets: Buckets, bucket: str, pending_upload: str, conditions: Conditions
+    buckets: Buckets,
+    bucket: str,
+    pending_upload: str,
+    conditions: Conditions,
+    max_size: int | None = None,
 ) -> Finalized:
     """The FinalizeUpload RPC: a write of the pending upload's real key at
     the door, then finalize_pending."""
@@ -66,12 +71,17 @@ async def finalize(
             f"{pending_upload!r} is not a pending upload of bucket {target.bucket!r}",
             field="pending_upload",
         )
-    return Finalized(target.bucket, await finalize_pending(target, name, conditions))
+    meta = await finalize_pending(target, name, conditions, max_size)
+    return Finalized(target.bucket, meta)
 
 
-async def finalize_pending(target: Target, name: PendingName, conditions: Conditions) -> ObjectMeta:
+async def finalize_pending(
+    target: Target, name: PendingName, conditions: Conditions, max_size: int | None = None
+) -> ObjectMeta:
     """The object the pending upload name became at target's key (conditions
-    holding there), or the refusal it got (MALWARE_DETECTED, TYPE_NOT_ALLOWED...)."""
+    holding there), or the refusal it got (MALWARE_DETECTED, TYPE_NOT_ALLOWED,
+    OBJECT_TOO_LARGE past max_size, the gateway's limit, which a presigned
+    PUT cannot bound...)."""
     backend = target.backend
     try:
         pending = await backend.head(name.pending_key)
@@ -80,9 +90,10 @@ async def finalize_pending(target: Target, name: PendingName, conditions: Condit
             raise
         return await _finalized_before(target, name)
     try:
+        check_declared_size(pending.size, max_size)
         checked = await check_pending(target, pending)
     except GatewayError as error:
-        if error.reason in REFUSALS:
+        if error.reason in REFUSALS or error.reason is Reason.OBJECT_TOO_LARGE:
             await drop(target, pending)
         raise  # else (no verdict, the object changed meanwhile): left for a retry
     if checked.verdict is not None and checked.verdict.infected:

@@ -49,10 +49,15 @@ class SweepCounts:
 
 
 async def sweep_pending(
-    buckets: Buckets, grace_s: float, max_age_s: float, now: float | None = None
+    buckets: Buckets,
+    grace_s: float,
+    max_age_s: float,
+    now: float | None = None,
+    max_size: int | None = None,
 ) -> dict[str, SweepCounts]:
     """{bucket: counts} for every bucket that checks its uploads. buckets
-    should have no guards: the sweep acts for no caller."""
+    should have no guards: the sweep acts for no caller. max_size: the
+    gateway's object size limit."""
     now_ns = int((time.time() if now is None else now) * _NS)
     counts: dict[str, SweepCounts] = {}
     for name, _ in buckets:
@@ -71,7 +76,7 @@ async def sweep_pending(
                 if age_s > max_age_s:
                     await _expire(bucket, meta, found, now_ns - int(max_age_s * _NS))
                 elif age_s > grace_s and meta.key.startswith(direct_prefix(prefix)):
-                    await _finalize(buckets, bucket, meta, found)
+                    await _finalize(buckets, bucket, meta, found, max_size)
             token = page.next_page_token
             if not token:
                 break
@@ -98,7 +103,9 @@ async def _expire(bucket: Target, listed: ObjectMeta, found: SweepCounts, oldest
         found.raced += 1
 
 
-async def _finalize(buckets: Buckets, bucket: Target, meta: ObjectMeta, found: SweepCounts) -> None:
+async def _finalize(
+    buckets: Buckets, bucket: Target, meta: ObjectMeta, found: SweepCounts, max_size: int | None
+) -> None:
     try:
         name = parse_pending(meta.key)
         target = buckets.open(bucket.bucket, name.key, Action.WRITE)
@@ -107,10 +114,10 @@ async def _finalize(buckets: Buckets, bucket: Target, meta: ObjectMeta, found: S
     if not goes_direct(target):
         return
     try:
-        await finalize_pending(target, name, NO_CONDITIONS)
+        await finalize_pending(target, name, NO_CONDITIONS, max_size)
         found.finalized += 1
     except GatewayError as error:
-        if error.reason in REFUSALS:
+        if error.reason in REFUSALS or error.reason is Reason.OBJECT_TOO_LARGE:
             found.refused += 1
         elif error.reason in _RACED:
             found.raced += 1

@@ -197,6 +197,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             request.bucket,
             request.pending_upload,
             convert.conditions(request.preconditions),
+            self._settings.max_object_size,
         )
         return pb.FinalizeUploadResponse(object=convert.object_info(done.bucket, done.meta))
 

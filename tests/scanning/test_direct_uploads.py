@@ -30,9 +30,9 @@ from storagegw import (
 from tests.clamd_server import EICAR, EICAR_BODY_SIGNATURE, ClamdServer
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import backend_env
-from tests.file_headers import BY_NAME
 from tests.scanning.scan_gateways import BIG, MIB, STAGING, assert_not_visible, with_eicar
 from tests.servers import free_port
+from tests.upload_policy.file_headers import BY_NAME
 
 QUARANTINE = "quarantine"
 SECRET = "direct-upload-tests-secret"
@@ -263,6 +263,20 @@ def test_the_sweep_deletes_pending_objects_past_the_maximum_age(
     assert (swept["direct"].expired, swept["direct"].finalized) == (1, 0), swept
     assert pending(running) == []
     assert_not_visible(client, "direct", "old.txt")
+
+
+def test_an_upload_over_the_gateway_s_size_limit_is_refused(
+    running: RunningGateway, client: Client
+) -> None:
+    # A presigned PUT cannot bound its body: the limit is checked when it is finalized.
+    signed = sign(client, "large.txt", "PUT", "text/plain")
+    upload(signed, b"sixteen bytes!!\n", "text/plain")
+    buckets = running.gateway.buckets.unguarded()
+    later = time.time() + 3600
+    swept = running.run(sweep_pending(buckets, 600, 86400, now=later, max_size=8))
+    assert (swept["direct"].refused, swept["direct"].finalized) == (1, 0)
+    assert_not_visible(client, "direct", "large.txt")
+    assert pending(running) == []
 
 
 def test_a_rescan_quarantines_new_finds_and_marks_skipped_objects_clean(
