@@ -43,6 +43,7 @@ from bench.resumable import ResumableSection
 from bench.runner import Runner
 from bench.s3 import S3Section
 from bench.s3_servers import SERVERS as S3_SERVERS
+from bench.scan import ScanSection
 from bench.telemetry import TelemetrySection
 from bench.workers import WorkersSection
 from bench.workers import add_arguments as add_workers_arguments
@@ -67,13 +68,15 @@ SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection | WorkersSection]] = {
     "workers": WorkersSection,  # run by --workers (with small), not named in --only
 }
 ReportedSection: TypeAlias = (
-    ResumableSection | LimitsSection | AuthSection | PeersSection | WorkersSection
+    ResumableSection | LimitsSection | AuthSection | PeersSection | WorkersSection | ScanSection
 )
 # The sections with a table and a JSON file of their own, in the order they run.
 REPORTED: dict[str, type[ReportedSection]] = {
     "resumable": ResumableSection,
     "limits": LimitsSection,
     **SIDE_BY_SIDE,
+    # Malware scanning: a big Put to a scanning bucket against a plain one.
+    "scan": ScanSection,
 }
 WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, *REPORTED)
 WORKLOADS = tuple(name for name in WORKLOADS if name != "workers")
@@ -165,7 +168,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "plaintext) and telemetry (the same cells with traces and metrics fully on against off) "
         "and policy (4 KiB Put with a bucket's upload policy, type sniffing included, against "
         "none) and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a "
-        "SIZE Put and Get, small-object Put and Get; default all)",
+        "SIZE Put and Get, small-object Put and Get) and scan (a SIZE Put to a bucket scanned "
+        "by clamd against a plain one, with clamd's CPU; default all)",
     )
     parser.add_argument(
         "--s3-servers",

@@ -22,9 +22,10 @@ from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
+from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class BucketConfig:
     sha256: Sha256Choice | None = None
     # What its writes must be ([buckets.NAME.upload_policy]; None: anything).
     upload_policy: UploadPolicy | None = None
+    # Malware scanning of its writes ([buckets.NAME.scan]; None: not scanned).
+    scan: ScanSettings | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -104,7 +107,10 @@ def file_bucket(
     policy = table.get("upload_policy")
     if policy is not None:
         policy = parse_upload_policy(f"{setting}.upload_policy", policy)
-    return BucketConfig(name, spec.kind, settings, cap, sha256, policy)
+    scan = table.get("scan")
+    if scan is not None:
+        scan = parse_scan(f"{setting}.scan", scan)
+    return BucketConfig(name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan)
 
 
 def file_buckets(
@@ -126,6 +132,7 @@ def file_buckets(
         if not isinstance(table, dict):
             raise ConfigError(f"buckets.{name}", "must be a table")
         buckets[name] = file_bucket(name, table, env, base_path)
+    check_quarantines({n: b.scan for n, b in buckets.items() if b.scan}, set(buckets))
     file_default = document.get("default_bucket")
     file_default = None if file_default is None else str(file_default)
     default = env.get("GATEWAY_DEFAULT_BUCKET") or file_default or next(iter(buckets))

@@ -28,6 +28,23 @@ async def abort_stale_uploads(buckets: Buckets, older_than_s: float) -> dict[str
     return counts
 
 
+async def sweep_stale(buckets: Buckets, config: config_module.Config) -> dict[str, int]:
+    """The gateway's periodic cleanup: abort incomplete uploads older than
+    stale_upload_age, or by default than upload_lifetime (expired resumable
+    uploads), and log what unfinished uploads hold."""
+    age = config.stale_upload_age
+    if age is None:
+        age = config.upload_lifetime
+    counts = await abort_stale_uploads(buckets, age)
+    for name, count in counts.items():
+        if count:
+            log.info("bucket %s: aborted %d stale incomplete upload(s)", name, count)
+    caps = config.unfinished_upload_caps()
+    for name, held in (await unfinished_by_bucket(buckets)).items():
+        log.info("%s", describe(name, held, caps.get(name)))
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="storagegw cleanup",

@@ -34,6 +34,8 @@ from gateway.domain.settings import (
     parse_workers,
 )
 from gateway.domain.upload_policy import UploadPolicy
+from gateway.pending import PendingSweepSettings
+from gateway.pending import read_settings as read_pending_settings
 from gateway.telemetry.settings import TelemetrySettings, load_telemetry_settings
 from gateway.transport.settings import (
     TransportSettings,
@@ -107,6 +109,8 @@ class Config:
     transport: TransportSettings = field(default_factory=TransportSettings)
     # Metrics: the Prometheus listener, OTLP (gateway/telemetry/settings.py).
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    # The sweep of direct uploads nobody finalized (gateway/pending.py).
+    pending: PendingSweepSettings = field(default_factory=PendingSweepSettings)
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -303,4 +307,5 @@ def load(env: Mapping[str, str]) -> Config:
         access=access,
         transport=load_transport_settings(env, access.authenticates),
         telemetry=load_telemetry_settings(env),
+        pending=read_pending_settings(env),
     )

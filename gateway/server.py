@@ -12,11 +12,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup, logs
+from gateway import cleanup, logs, pending
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.config import Config
-from gateway.core import sniffing, upload_budget
+from gateway.core import sniffing
 from gateway.core.buckets import Buckets, Guard
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
@@ -32,6 +32,7 @@ from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.health_listener import HealthListener
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
+from gateway.scan_config import scan_policies
 from gateway.telemetry import export as telemetry_export
 from gateway.telemetry.authn import InstrumentedAuthenticator
 from gateway.telemetry.backend import InstrumentedBackend
@@ -138,7 +139,10 @@ class Gateway:
         sha256, policies = config.sha256_choices(), config.upload_policies()
         if any(policy.sniffs for policy in policies.values()):
             sniffing.check()  # libmagic1 is there, or the gateway does not start
-        self.buckets = Buckets(backends, config.default_bucket, guards, sha256, policies)
+        scan = scan_policies(config.buckets, backends)
+        self.buckets = Buckets(
+            backends, config.default_bucket, guards, sha256, scan=scan, upload_policies=policies
+        )
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url
@@ -207,6 +211,7 @@ class Gateway:
         self._http: HttpListener | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
+        self._pending_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -280,6 +285,9 @@ class Gateway:
         self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
         if not self.config.worker:  # of several workers, the first one sweeps
             self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
+            if self.config.pending.interval:
+                sweep = pending.sweep_forever(self.sweep_pending_once, self.config.pending.interval)
+                self._pending_task = asyncio.create_task(sweep, name="pending-sweep")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
             log.info(
@@ -332,19 +340,13 @@ class Gateway:
             await self._probe_all()
 
     async def cleanup_once(self) -> dict[str, int]:
-        """Abort incomplete uploads older than stale_upload_age, or by default
-        than upload_lifetime (expired resumable uploads)."""
-        age = self.config.stale_upload_age
-        if age is None:
-            age = self.config.upload_lifetime
-        counts = await cleanup.abort_stale_uploads(self.buckets, age)
-        for name, count in counts.items():
-            if count:
-                log.info("bucket %s: aborted %d stale incomplete upload(s)", name, count)
-        caps = self.config.unfinished_upload_caps()
-        for name, held in (await upload_budget.unfinished_by_bucket(self.buckets)).items():
-            log.info("%s", upload_budget.describe(name, held, caps.get(name)))
-        return counts
+        """cleanup.sweep_stale of the gateway's buckets: {bucket: uploads aborted}."""
+        return await cleanup.sweep_stale(self.buckets, self.config)
+
+    async def sweep_pending_once(self) -> dict[str, pending.SweepCounts]:
+        """One sweep of pending direct uploads (gateway/pending.py)."""
+        config = self.config
+        return await pending.sweep_once(self.buckets, config.pending, config.max_object_size)
 
     async def _cleanup_loop(self) -> None:
         while True:
@@ -358,7 +360,7 @@ class Gateway:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within
         grace, then cut them: gRPC and HTTP side by side, on one deadline."""
         self._stopping = True
-        for task in (self._probe_task, self._cleanup_task):
+        for task in (self._probe_task, self._cleanup_task, self._pending_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -4,6 +4,8 @@
 #   Prometheus (scrapes the gateway's metrics listener in tests/telemetry): prometheus, with
 #   promtool, which checks the sample alert rules in deploy/prometheus/.
 #   HAProxy (load-balances gRPC over HTTP/2 to two gateway replicas in tests/replicas): haproxy.
+#   ClamAV (clamd: the malware scanner of tests/scanning, started with a custom signature
+#   database): clamav-daemon.
 #   rclone (`rclone serve http` and `rclone serve webdav`: peers `make bench` compares the gateway
 #   with, started by tests/bench to keep them working): rclone.
 #
@@ -14,8 +16,8 @@
 # Needs root (or sudo) and access to the Debian mirror.
 set -euo pipefail
 
-PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus haproxy rclone)
-REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool haproxy rclone)
+PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus haproxy rclone clamav-daemon)
+REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool haproxy rclone clamd)
 # libmagic1, by way of `file` (its command, which says whether it is there): the upload
 # policy sniffs file types with it through python-magic (gateway/core/sniffing.py).
 PACKAGES+=(file)
@@ -31,7 +33,7 @@ for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  log "Ceph, Prometheus, HAProxy and rclone already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
+  log "Ceph, Prometheus, HAProxy, rclone and clamd already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
   exit 0
 fi
 log "missing: ${missing[*]}"
@@ -93,4 +95,4 @@ apt_retry install -y -q --no-install-recommends "${PACKAGES[@]}"
 for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after installing ${PACKAGES[*]}"
 done
-log "installed $(ceph --version | head -n1), $(prometheus --version 2>&1 | head -n1), $(haproxy -v | head -n1) and $(rclone version 2>/dev/null | head -n1) in $((SECONDS - T0)) s"
+log "installed $(ceph --version | head -n1), $(prometheus --version 2>&1 | head -n1), $(haproxy -v | head -n1), $(rclone version 2>/dev/null | head -n1) and $(clamd --version) in $((SECONDS - T0)) s"

@@ -25,6 +25,7 @@ from gateway.core.buckets import Guard
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
 from tests import server_reports
+from tests.clamd_server import ClamdServer
 from tests.drivers import NAMES, backend_env
 from tests.drivers import S3_TEST_BUCKET as S3_TEST_BUCKET  # for the modules that import it here
 from tests.drivers import gcs_env as gcs_env
@@ -137,6 +138,27 @@ def ceph_rgw(
 @pytest.fixture(scope="session")
 def fake_gcs() -> Iterator[FakeGcsServer]:
     with FakeGcsServer() as server:
+        yield server
+
+
+def _clamd() -> ClamdServer:
+    if not ClamdServer.available():
+        pytest.skip("clamd not installed; run scripts/install-test-servers.sh (make test does)")
+    return ClamdServer()
+
+
+@pytest.fixture(scope="session")
+def clamd() -> Iterator[ClamdServer]:
+    """A real clamd for the session (per xdist worker), with the EICAR
+    signatures of tests/clamd_server.py."""
+    with _clamd() as server:
+        yield server
+
+
+@pytest.fixture
+def doomed_clamd() -> Iterator[ClamdServer]:
+    """A clamd of the test's own, which the test may kill (ClamdServer.kill)."""
+    with _clamd() as server:
         yield server
 
 

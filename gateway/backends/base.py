@@ -178,6 +178,19 @@ class PresigningBackend(Protocol):
         and POST."""
 
 
+class ObjectMover(Protocol):
+    """A backend that moves an object to another key cheaply and atomically
+    (local: a rename; memory: a dict entry), where others copy and delete."""
+
+    async def move(
+        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
+    ) -> ObjectMeta:
+        """Make the object at source_key (its bytes, content type, metadata
+        and checksums) the object at destination_key, when conditions hold
+        against what is there; the source is gone then. OBJECT_NOT_FOUND
+        when there is no source; on any error nothing changed."""
+
+
 class StaleUploadCleaner(Protocol):
     """A backend that can hold incomplete uploads (S3 multipart uploads a
     crashed writer left, resumable uploads never finished)."""
@@ -290,6 +303,9 @@ class Capabilities:
     uploads: ResumableBackend | None = None
     # Counts what its unfinished uploads hold (memory, local); None: not counted.
     upload_counter: UnfinishedCounter | None = None
+    # Moves an object within the store cheaply (a rename); None: the
+    # gateway copies (server-side) and deletes instead.
+    mover: ObjectMover | None = None
     # Keeps incomplete uploads that a sweep should abort.
     cleaner: StaleUploadCleaner | None = None
     # Its calls do their work on this machine (memory, a local disk), where

@@ -11,6 +11,7 @@ no route can reach a backend past them.
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
+from gateway.core.scanning import DEFAULT_STAGING_PREFIX, ScanPolicy, hidden_key
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
@@ -52,6 +54,19 @@ class Target:
     sha256: Sha256Choice = DEFAULT_SHA256_CHOICE
     # What a write to the bucket must be (None: anything): gateway.core.upload_checks.
     policy: UploadPolicy | None = None
+    # Malware scanning of the bucket's writes (None: not scanned).
+    scan: ScanPolicy | None = None
+
+    @property
+    def staging_prefix(self) -> str | None:
+        """Where the bucket's writes wait for their checks, hidden from every
+        call: a scanning bucket's, and that of a bucket with an upload policy
+        on a store that signs URLs itself (its direct uploads); None: none."""
+        if self.scan is not None:
+            return self.scan.staging_prefix
+        if self.policy is not None and self.backend.capabilities.presigner is not None:
+            return DEFAULT_STAGING_PREFIX
+        return None
 
 
 class Guard(Protocol):
@@ -69,16 +84,20 @@ class Buckets:
         default: str,
         guards: Sequence[Guard] = (),
         sha256: Mapping[str, Sha256Choice] | None = None,
+        *,
+        scan: Mapping[str, ScanPolicy] | None = None,
         upload_policies: Mapping[str, UploadPolicy] | None = None,
     ) -> None:
-        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not given);
-        upload_policies: the buckets' upload policies (none if not given)."""
+        """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not
+        given); scan: the scanning buckets' policies; upload_policies: the
+        buckets' upload policies (none if not given)."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
         self._guards = tuple(guards)
         self._sha256 = dict(sha256 or {})
         self._policies = dict(upload_policies or {})
+        self._scan = dict(scan or {})
         self.default = default
 
     def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
@@ -88,9 +107,21 @@ class Buckets:
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
         sha256 = self._sha256.get(name, DEFAULT_SHA256_CHOICE)
+        scan = self._scan.get(name)
+        if scan is not None:
+            hidden_key(scan, key)
         principal = calllog.current().principal
         policy = self._policies.get(name)
-        target = Target(name, key, action, backend, principal, scope, sha256, policy)
+        target = Target(
+            name, key, action, backend, principal, scope, sha256, policy=policy, scan=scan
+        )
+        staging = target.staging_prefix
+        if scan is None and staging is not None and key.startswith(staging):
+            raise GatewayError(
+                Reason.INVALID_KEY,
+                f"keys under {staging!r} are reserved for uploads awaiting their checks",
+                key=key,
+            )
         for guard in self._guards:
             guard.check(target)
         return target
@@ -107,6 +138,13 @@ class Buckets:
                 Reason.BUCKET_NOT_FOUND, f"bucket {name!r} is not configured", bucket=name
             )
         return name, backend
+
+    def unguarded(self) -> Buckets:
+        """The same buckets without the guards, for the gateway's own sweeps
+        (pending uploads), which act for no caller."""
+        view = copy.copy(self)
+        view._guards = ()
+        return view
 
     def __iter__(self) -> Iterator[tuple[str, Backend]]:
         """Every bucket with its driver, for sweeps and health checks (not

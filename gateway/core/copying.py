@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.ingest import Expected, store, wants_sha256
+from gateway.core.ingest import Expected, wants_sha256
 from gateway.core.objects import StoredObject
+from gateway.core.scanned_writes import store_checked
+from gateway.core.scanning import scan_status, without_reserved
 from gateway.core.sniffing import SNIFF_WINDOW
 from gateway.core.upload_checks import upload_inspectors
 from gateway.core.user_metadata import checked_metadata
@@ -72,6 +74,13 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
     if source is destination:
         if target.policy is not None:
             request = await _inspected_in_place(target, request, source)
+        if target.scan is not None and spec.replace_metadata:
+            # Scanned already, in this bucket: the copy keeps the source's
+            # scan status whatever metadata it is given.
+            status = scan_status(await source.head(source_key, request.source_conditions))
+            metadata = {**without_reserved(options.metadata), **status}
+            options = dataclasses.replace(request.options, metadata=metadata)
+            request = dataclasses.replace(request, options=options)
         return StoredObject(bucket, await source.copy(request))
     reader = await source.open_read(source_key, 0, None, spec.source_conditions)
     try:
@@ -85,9 +94,8 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         expected = Expected(size=original.size, crc32c=original.crc32c, sha256=original.sha256)
         # A source's SHA-256 is checked and kept, as the drivers' own copies keep it.
         sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
-        meta = await store(
-            destination,
-            key,
+        meta = await store_checked(
+            target,
             options,
             reader.chunks(COPY_CHUNK_SIZE),
             expected,

@@ -325,6 +325,7 @@ async def store(
     *,
     with_sha256: bool = True,
     inspectors: tuple[Inspector, ...] = (),
+    tee: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> ObjectMeta:
     """Write chunks to key and commit when they check out.
 
@@ -335,11 +336,14 @@ async def store(
     known_crc32c: see Pump.run. inspectors (gateway.core.upload_checks.
     upload_inspectors) see the first bytes before any is written, may bound
     the size further, and have the last word before the commit.
+    tee: another consumer of each chunk (a malware scan), run beside its
+    write (teed); its failure fails the write.
     """
     bounds = Bounds.of(expected.size, bounded(max_size, inspectors))
     writer = await backend.open_write(key, options)
     sums = StreamChecksums(with_sha256=with_sha256)
-    pump = Pump(sums, writer.write, sums.update, bounds, inspectors=inspectors)
+    write = writer.write if tee is None else functools.partial(teed, writer.write, tee)
+    pump = Pump(sums, write, sums.update, bounds, inspectors=inspectors)
     try:
         await pump.run(chunks, known_crc32c=known_crc32c)
         return await writer.commit(await pump.accepted(expected, late_expected))
@@ -347,6 +351,22 @@ async def store(
         # Cancellation included: a dropped stream must leave nothing behind.
         await asyncio.shield(_discard(writer, pump))
         raise
+
+
+async def teed(
+    write: Callable[[bytes], Awaitable[None]], tee: Callable[[bytes], Awaitable[None]], data: bytes
+) -> None:
+    """write(data) and tee(data) side by side (one after the other for a
+    small chunk), both let finish before a failure of either is raised: the
+    writer is never aborted under a write still running."""
+    if len(data) < OFFLOAD_THRESHOLD:
+        await tee(data)
+        await write(data)
+        return
+    outcomes = await asyncio.gather(write(data), tee(data), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _discard(writer: ObjectWriter, pump: Pump[Any]) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.backends.base import Backend, ObjectReader
 from gateway.core.buckets import Action, Buckets, Target
+from gateway.core.scanning import without_pending
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.keys import MAX_KEY_BYTES
 from gateway.domain.objects import NO_CONDITIONS, Conditions, ListPage, ListQuery, ObjectMeta
@@ -170,6 +171,18 @@ class Objects:
                 max_bytes=self._page_max_bytes,
             )
         )
+        if target.scan is not None:
+            # Pending objects of a scanning bucket are nobody's to see (the
+            # page may then be shorter than asked for).
+            page = without_pending(target.scan, page)
+        elif target.staging_prefix is not None:
+            # So are a checked bucket's direct uploads awaiting FinalizeUpload.
+            staging = target.staging_prefix
+            page = ListPage(
+                [meta for meta in page.objects if not meta.key.startswith(staging)],
+                [prefix for prefix in page.common_prefixes if not prefix.startswith(staging)],
+                page.next_page_token,
+            )
         return BucketPage(target.bucket, page)
 
 

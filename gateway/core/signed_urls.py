@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, replace
 
 from gateway.core.buckets import Action, Buckets
+from gateway.core.pending_uploads import goes_direct, new_pending
 from gateway.core.signing import SignedMethod, SignedUrl, UrlSigner
 from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import PresignRequest, UrlOptions
@@ -52,9 +53,17 @@ async def sign_url(
     presigner = target.backend.capabilities.presigner
     if presigner is None:
         return signer.sign_checked(target.bucket, target.key, wanted, target.principal)
+    key = pending = ""
+    if wanted.method in ("PUT", "POST") and goes_direct(target):
+        # The bytes will not pass the gateway: they land under a hidden
+        # pending key until FinalizeUpload (or the sweep) checks them.
+        key = pending = new_pending(target).pending_key
     presigned = await presigner.sign_url(
         PresignRequest(
-            target.key, wanted.method, math.ceil(wanted.expires_in_s), **wanted.option_values()
+            key or target.key,
+            wanted.method,
+            math.ceil(wanted.expires_in_s),
+            **wanted.option_values(),
         )
     )
     return SignedUrl(
@@ -63,4 +72,5 @@ async def sign_url(
         wanted.expire_time_unix,
         presigned.headers,
         presigned.form_fields,
+        pending,
     )

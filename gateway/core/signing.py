@@ -86,6 +86,9 @@ class SignedUrl:
     headers: dict[str, str] = field(default_factory=dict)
     # POST: form fields the caller must send before the file, exactly as given.
     form_fields: dict[str, str] = field(default_factory=dict)
+    # A direct upload to a bucket that checks its uploads: the pending key the
+    # URL writes, which FinalizeUpload takes ("" otherwise).
+    pending_upload: str = ""
 
 
 @dataclass(frozen=True, slots=True)

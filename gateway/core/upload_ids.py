@@ -24,6 +24,7 @@ made them, so each is tried.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import time
@@ -36,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.core.url_secret import SecretRing
 from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import NO_CONDITIONS, Conditions
 
 VERSION = 1
 DEFAULT_LIFETIME_S = 7 * 24 * 3600
@@ -58,6 +60,16 @@ class UploadRef:
     # The id of the authenticated principal that started the upload; "" when
     # authentication was off (and in ids issued before uploads had owners).
     owner: str = ""
+    # In a scanning bucket: the pending key the driver's upload commits to
+    # (gateway.core.scanned_writes), and the write's conditions, applied
+    # when the object is promoted to key. "": the upload commits to key.
+    stored_key: str = ""
+    conditions: Conditions = NO_CONDITIONS
+
+    @property
+    def driver_key(self) -> str:
+        """The key the driver's upload is of."""
+        return self.stored_key or self.key
 
     def __repr__(self) -> str:  # the handle may be a capability (GCS session URL)
         return (
@@ -94,14 +106,33 @@ class UploadIds:
         return f"UploadIds(lifetime_s={self.lifetime_s})"
 
     def issue(
-        self, backend: str, bucket: str, key: str, handle: str, owner: str = ""
+        self,
+        backend: str,
+        bucket: str,
+        key: str,
+        handle: str,
+        owner: str = "",
+        *,
+        stored_key: str = "",
+        conditions: Conditions = NO_CONDITIONS,
     ) -> tuple[str, UploadRef]:
         """A new upload id for the upload handle names, and what it names."""
         expires = math.ceil(self._clock() + self.lifetime_s)
-        ref = UploadRef(backend, bucket, key, handle, expires, owner)
-        payload = {"v": VERSION, "b": backend, "k": bucket, "o": key, "h": handle, "e": expires}
+        ref = UploadRef(backend, bucket, key, handle, expires, owner, stored_key, conditions)
+        payload: dict[str, object] = {
+            "v": VERSION,
+            "b": backend,
+            "k": bucket,
+            "o": key,
+            "h": handle,
+            "e": expires,
+        }
         if owner:
             payload["p"] = owner
+        if stored_key:
+            payload["s"] = stored_key
+            fields = dataclasses.asdict(conditions).items()
+            payload["c"] = {k: v for k, v in fields if v not in ("", None)}
         token = self._fernets[self._current_key_id].encrypt_at_time(
             json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
             int(self._clock()),
@@ -142,6 +173,8 @@ class UploadIds:
                 handle=str(payload["h"]),
                 expire_time_unix=int(payload["e"]),
                 owner=str(payload.get("p", "")),
+                stored_key=str(payload.get("s", "")),
+                conditions=Conditions(**payload.get("c", {})),
             )
         except (ValueError, KeyError, TypeError):
             # Authentic but unreadable: only a gateway bug could make one.

@@ -20,6 +20,7 @@ otherwise suspends the upload.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.ingest import Body, Bounds, Pump, check_declared_size, wants_sha256
 from gateway.core.resumable_hash import ResumableChecksums
+from gateway.core.scanned_uploads import settle_stored, settled_upload, staged_upload
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_checks import REFUSALS, bounded, continued_inspectors, upload_inspectors
 from gateway.core.upload_ids import UploadIds, UploadRef
@@ -126,9 +128,20 @@ class Uploads:
         # while the upload is under way judges its first bytes by it.
         checksums = ResumableChecksums(with_sha256=sha256)
         state = UploadState(checksums, expected, options.content_type)
-        handle = await uploads.start_upload(key, options, state.encode())
+        staged = await staged_upload(target, options)
+        stored_key = key if staged is None else staged.key
+        stored_options = options if staged is None else staged.options
+        handle = await uploads.start_upload(stored_key, stored_options, state.encode())
         owner = _owner(target.principal)
-        upload_id, ref = self._ids.issue(backend.kind, bucket, key, handle, owner)
+        upload_id, ref = self._ids.issue(
+            backend.kind,
+            bucket,
+            key,
+            handle,
+            owner,
+            stored_key="" if staged is None else staged.key,
+            conditions=options.conditions,
+        )
         calllog.current().upload_id = upload_id
         return Started(upload_id, ref)
 
@@ -139,16 +152,20 @@ class Uploads:
         mine = ref.owner == _owner(calllog.current().principal)
         action = Action.WRITE if mine else Action.ADMIN
         target = self._buckets.open(ref.bucket, ref.key, action)
-        backend = target.backend
-        uploads = backend.capabilities.uploads
-        if backend.kind != ref.backend or uploads is None:
+        uploads = target.backend.capabilities.uploads
+        if target.backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.
             raise upload_not_found(key=ref.key)
         return ref, target, uploads
 
     async def query(self, upload_id: str) -> tuple[UploadRef, UploadStatus]:
-        ref, _, uploads = self._open(upload_id)
-        return ref, await uploads.query_upload(ref.key, ref.handle)
+        ref, target, uploads = self._open(upload_id)
+        status = await uploads.query_upload(ref.driver_key, ref.handle)
+        if ref.stored_key and status.complete is not None:
+            # Complete at its pending key: the object it became, if any.
+            complete = await settled_upload(target, status.complete, ref.conditions)
+            status = dataclasses.replace(status, complete=complete)
+        return ref, status
 
     async def abort(self, upload_id: str) -> bool:
         ref, _, uploads = self._open(upload_id)
@@ -156,9 +173,9 @@ class Uploads:
         # committing already), wait for it to wind down, then discard.
         lock = await self._streams.for_abort(ref.handle)
         if lock is None:
-            return await uploads.abort_upload(ref.key, ref.handle)
+            return await uploads.abort_upload(ref.driver_key, ref.handle)
         try:
-            return await uploads.abort_upload(ref.key, ref.handle)
+            return await uploads.abort_upload(ref.driver_key, ref.handle)
         except BaseException:
             lock.aborted = False  # the upload is still there: streams may go on
             raise
@@ -173,12 +190,15 @@ class Uploads:
         try:
             if lock.aborted:
                 raise upload_aborted(key=ref.key)
-            status, writer = await uploads.resume_upload(ref.key, ref.handle)
+            status, writer = await uploads.resume_upload(ref.driver_key, ref.handle)
             if writer is None:
                 # Finished already (a retry whose first attempt committed):
                 # the object, whatever this stream carries.
                 assert status.complete is not None
-                return Segment(ref.bucket, status.complete.size, status.complete)
+                complete = status.complete
+                if ref.stored_key:
+                    complete = await settled_upload(target, complete, ref.conditions)
+                return Segment(ref.bucket, complete.size, complete)
             try:
                 meta = await self._write(ref, target, segment, status, writer, lock)
             except BaseException as error:
@@ -198,6 +218,9 @@ class Uploads:
             if meta is None:
                 await writer.suspend()
                 return Segment(ref.bucket, await self._persisted(uploads, ref), None)
+            if ref.stored_key:
+                # Committed at its pending key: scanned, then promoted.
+                meta = await settle_stored(target, meta, ref.conditions)
             return Segment(ref.bucket, meta.size, meta)
         finally:
             if release:
@@ -280,4 +303,4 @@ class Uploads:
 
     @staticmethod
     async def _persisted(backend: ResumableBackend, ref: UploadRef) -> int:
-        return (await backend.query_upload(ref.key, ref.handle)).persisted_size
+        return (await backend.query_upload(ref.driver_key, ref.handle)).persisted_size

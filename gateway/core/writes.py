@@ -13,8 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Body, Expected, store, wants_sha256
+from gateway.core.ingest import Body, Expected, wants_sha256
 from gateway.core.objects import StoredObject
+from gateway.core.scanned_writes import store_checked
 from gateway.core.upload_checks import upload_inspectors
 from gateway.core.user_metadata import checked_metadata
 from gateway.domain.errors import invalid_argument
@@ -75,9 +76,8 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
     target = buckets.open(spec.bucket, spec.key, Action.WRITE)
     options, expected = checked(spec)
     inspectors = upload_inspectors(target, options.content_type, options.metadata, expected.size)
-    meta = await store(
-        target.backend,
-        target.key,
+    meta = await store_checked(
+        target,
         options,
         body.chunks(),
         expected,

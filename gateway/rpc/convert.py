@@ -156,6 +156,7 @@ def sign_url_response(signed: SignedUrl) -> pb.SignUrlResponse:
         method=signed.method,
         headers=signed.headers,
         form_fields=signed.form_fields,
+        pending_upload=signed.pending_upload,
     )
     response.expire_time.FromSeconds(signed.expire_time_unix)
     return response

@@ -15,7 +15,16 @@ from typing import Any
 from grpc.aio import ServicerContext
 
 from gateway.backends.base import ENCODE_OFFLOAD_THRESHOLD
-from gateway.core import batch_delete, calllog, copying, signed_urls, uploads, writes
+from gateway.core import (
+    batch_delete,
+    calllog,
+    copying,
+    finalize,
+    rescan,
+    signed_urls,
+    uploads,
+    writes,
+)
 from gateway.core.buckets import Buckets
 from gateway.core.objects import FoundPrefix, Objects
 from gateway.core.signing import UrlSigner
@@ -179,3 +188,41 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             self._buckets, convert.copy_spec(request), max_size=self._settings.max_object_size
         )
         return pb.CopyResponse(object=convert.object_info(copied.bucket, copied.meta))
+
+    async def FinalizeUpload(
+        self, request: pb.FinalizeUploadRequest, context: Context
+    ) -> pb.FinalizeUploadResponse:
+        done = await finalize.finalize(
+            self._buckets,
+            request.bucket,
+            request.pending_upload,
+            convert.conditions(request.preconditions),
+            self._settings.max_object_size,
+        )
+        return pb.FinalizeUploadResponse(object=convert.object_info(done.bucket, done.meta))
+
+    async def ScanObjects(
+        self, request: pb.ScanObjectsRequest, context: Context
+    ) -> pb.ScanObjectsResponse:
+        report = await rescan.scan_objects(
+            self._buckets,
+            rescan.ScanRequest(
+                request.bucket, request.prefix, request.page_size, request.page_token
+            ),
+        )
+        return pb.ScanObjectsResponse(
+            scanned=report.scanned,
+            clean=report.clean,
+            marked_clean=report.marked_clean,
+            changed=report.changed,
+            infected=[
+                pb.ScanFind(
+                    key=find.key,
+                    signature=find.signature,
+                    quarantine_bucket=find.quarantine_bucket,
+                    quarantine_key=find.quarantine_key,
+                )
+                for find in report.infected
+            ],
+            next_page_token=report.next_page_token,
+        )

@@ -17,6 +17,7 @@ from gateway.backends.base import (
     Backend,
     Capabilities,
     Encoded,
+    ObjectMover,
     ObjectReader,
     ObjectWriter,
     RangeReader,
@@ -55,8 +56,10 @@ class InstrumentedBackend:
             metrics, bucket, backend.kind, tracing, slow_only=capabilities.calls_stay_local
         )
         uploads, cleaner = capabilities.uploads, capabilities.cleaner
+        mover = capabilities.mover
         self._capabilities = dataclasses.replace(
             capabilities,
+            mover=None if mover is None else InstrumentedMover(mover, meter),
             uploads=None if uploads is None else InstrumentedUploads(uploads, meter),
             cleaner=None if cleaner is None else InstrumentedCleaner(cleaner, meter),
         )
@@ -109,6 +112,20 @@ class InstrumentedBackend:
 
     async def close(self) -> None:
         await self._backend.close()
+
+
+class InstrumentedMover:
+    """Implements ObjectMover over a driver's: each move timed as a call."""
+
+    def __init__(self, mover: ObjectMover, meter: BucketMeter) -> None:
+        self._mover = mover
+        self._meter = meter
+
+    async def move(
+        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
+    ) -> ObjectMeta:
+        with self._meter.call("move", CostClass.A):
+            return await self._mover.move(source_key, destination_key, conditions)
 
 
 class MeteredReader(RangeReader):

@@ -162,6 +162,13 @@ def _resumable_put(door: Door) -> None:
     door.stub.Put(_segment(upload_id, DATA, finish=True))
 
 
+def _after_the_door(call: Callable[[], object]) -> None:
+    """A call these unchecked memory buckets refuse once past the door."""
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 # --- every route passes the door ---------------------------------------------------
 
 # Each RPC (by its name in the contract) or signed-URL route, what it does,
@@ -216,6 +223,24 @@ ROUTES: dict[str, tuple[Callable[[Door], object], list[Access]]] = {
         [("main", "r", Action.WRITE)],
     ),
     "resumable Put": (_resumable_put, [("main", "r", Action.WRITE)]),
+    # A write of the real key the pending name carries (then refused: these
+    # buckets check nothing, so take no direct uploads).
+    "FinalizeUpload": (
+        lambda d: _after_the_door(
+            lambda: d.stub.FinalizeUpload(
+                pb.FinalizeUploadRequest(pending_upload=f".storagegw-pending/direct/{'0' * 32}/k")
+            )
+        ),
+        [("main", "k", Action.WRITE)],
+    ),
+    # The prefix listed (then refused: the bucket does not scan); each object
+    # is then opened as ADMIN (tests/scanning/test_direct_uploads.py).
+    "ScanObjects": (
+        lambda d: _after_the_door(
+            lambda: d.stub.ScanObjects(pb.ScanObjectsRequest(bucket="side", prefix="p/"))
+        ),
+        [("side", "p/", Action.LIST)],
+    ),
     "signed GET": (
         lambda d: d.http.get(d.sign("k", pb.SIGNED_METHOD_GET).url).raise_for_status(),
         [("main", "k", Action.READ)],

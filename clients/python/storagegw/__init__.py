@@ -5,6 +5,7 @@ large transfers at native speed; without it a pure-Python CRC32C is used.
 """
 
 from storagegw import errors
+from storagegw._checks import ScanFind, ScanReport
 from storagegw._common import RETRY_SERVICE_CONFIG
 from storagegw._common import VERSION as __version__
 from storagegw._credentials import TlsConfig
@@ -37,6 +38,8 @@ __all__ = [
     "ObjectInfo",
     "ObjectReader",
     "RetryPolicy",
+    "ScanFind",
+    "ScanReport",
     "SignedUrl",
     "TlsConfig",
     "UploadSession",

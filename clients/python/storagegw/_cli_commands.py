@@ -33,7 +33,6 @@ __all__ = [
     "run_ls",
     "run_put",
     "run_rm",
-    "run_sign",
     "run_stat",
     "run_upload_abort",
     "run_upload_status",
@@ -352,31 +351,6 @@ def _remove_tree(client: Client, args: argparse.Namespace) -> int:
     if not any(result.existed for result in results) and not args.force:
         error(f"no object {top!r} and none under {top + '/'!r} (OBJECT_NOT_FOUND)")
         return EXIT_NOT_FOUND
-    return EXIT_OK
-
-
-def run_sign(client: Client, args: argparse.Namespace) -> int:
-    signed = client.sign_url(
-        args.key,
-        method=args.method,
-        expires_in=args.expires,
-        download=args.download,
-        filename=args.filename,
-        content_type=args.content_type,
-        max_size=args.max_size,
-        min_size=args.min_size,
-    )
-    print(signed.url)
-    for name, value in sorted(signed.headers.items()):
-        print(f"{name}: {value}", file=sys.stderr)
-    if signed.method == "POST":
-        # Ready to paste: curl sends fields in order, the file last
-        # (--form-string: values are literal, never @file or <file).
-        words = ["curl"]
-        for name, value in signed.form_fields.items():
-            words += ["--form-string", shlex.quote(f"{name}={value}")]
-        words += ["-F", "file=@FILE", shlex.quote(signed.url)]
-        print(" ".join(words), file=sys.stderr)
     return EXIT_OK
 
 

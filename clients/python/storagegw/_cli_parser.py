@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from storagegw import _cli_auth
+from storagegw import _cli_checks as checks
 from storagegw import _cli_commands as handlers
 from storagegw._resumable import DEFAULT_PARALLEL_STREAMS, DEFAULT_PARALLEL_THRESHOLD
 
@@ -137,7 +138,7 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
         help="delete KEY and every object under KEY/ (not KEYx), 1,000 keys a call",
     )
 
-    sign = command("sign", "print a signed HTTP URL for KEY", handlers.run_sign)
+    sign = command("sign", "print a signed HTTP URL for KEY", checks.run_sign)
     sign.add_argument("key", metavar="KEY")
     sign.add_argument("--method", type=str.upper, choices=["GET", "PUT", "POST"], default="GET")
     sign.add_argument("--expires", type=float, default=3600, metavar="SECONDS")
@@ -146,6 +147,23 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     sign.add_argument("--content-type", help="PUT/POST: the Content-Type the upload must send")
     sign.add_argument("--max-size", type=int, metavar="BYTES", help="PUT/POST: largest object")
     sign.add_argument("--min-size", type=int, metavar="BYTES", help="POST: smallest object")
+
+    finalize = command(
+        "finalize",
+        "check and publish a direct upload (the pending upload `sign` printed)",
+        checks.run_finalize,
+    )
+    finalize.add_argument("pending_upload", metavar="PENDING")
+    finalize.add_argument("-n", "--no-clobber", action="store_true", help="fail if KEY exists")
+
+    scan = command(
+        "scan",
+        "scan the objects under PREFIX of BUCKET again (quarantine new finds)",
+        checks.run_scan,
+    )
+    scan.add_argument("scan_bucket", metavar="BUCKET")
+    scan.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+    scan.add_argument("--page-size", type=_positive, metavar="N", help="objects per call")
 
     cp = command(
         "cp", "copy SRC to DST, each [BUCKET:]KEY (:KEY for a key with a colon)", handlers.run_cp

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from storagegw import _checks as checks
 from storagegw import _operations as operations
 from storagegw import _transfers as transfers
 from storagegw._base import ClientBase
@@ -50,6 +51,11 @@ class Methods(ClientBase):
     list = operations.list
     sign_url = operations.sign_url
     copy = operations.copy
+
+    # ------------------------------------------------------------ upload checks
+
+    finalize_upload = checks.finalize_upload
+    scan_objects = checks.scan_objects
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make each operation named in Methods a method of the client `cls`."""

@@ -164,6 +164,9 @@ class SignedUrl:
     headers: dict[str, str] = field(default_factory=dict, hash=False)
     expire_time: datetime | None = None
     form_fields: dict[str, str] = field(default_factory=dict, hash=False)
+    # A direct upload to a bucket that checks its uploads: pass it to
+    # finalize_upload once the bytes are uploaded ("" otherwise).
+    pending_upload: str = ""
 
     @classmethod
     def from_proto(cls, message: storage_pb2.SignUrlResponse) -> SignedUrl:
@@ -173,6 +176,7 @@ class SignedUrl:
             headers=dict(message.headers),
             expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
             form_fields=dict(message.form_fields),
+            pending_upload=message.pending_upload,
         )
 
 

@@ -38,6 +38,7 @@ All blocking I/O runs in worker threads, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import threading
@@ -103,7 +104,11 @@ class LocalBackend:
         store = LocalUploads(self._root, self._tmp, self._path, self._commit, _check_supported)
         uploads = ResumableUploads(store)
         self.capabilities = Capabilities(
-            uploads=uploads, upload_counter=store, cleaner=uploads, calls_stay_local=True
+            uploads=uploads,
+            upload_counter=store,
+            cleaner=uploads,
+            calls_stay_local=True,
+            mover=self,
         )
         self.start()
 
@@ -256,6 +261,38 @@ class LocalBackend:
             # the gateway did not write, which it leaves alone (format.py).
             return False
         return self._files.remove(path)
+
+    # Moving (capabilities.mover): a rename within the root.
+
+    async def move(
+        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
+    ) -> ObjectMeta:
+        source_path, path = self._path(source_key), self._path(destination_key)
+        first, second = sorted((source_key, destination_key))  # one order: no deadlock
+        with storage_errors(destination_key):
+            async with self._key_locks.hold(first), self._key_locks.hold(second):
+                return await run_to_completion(
+                    self._move_sync, source_key, source_path, destination_key, path, conditions
+                )
+
+    def _move_sync(
+        self, source_key: str, source_path: str, key: str, path: str, conditions: Conditions
+    ) -> ObjectMeta:
+        first, second = sorted((source_key, key))
+        with self._key_file_locks.hold(first), self._key_file_locks.hold(second):
+            source = read_current(source_path, source_key)
+            if source is None:
+                raise object_not_found(key=source_key)
+            check_conditions(key, conditions, read_current(path, key), read=False)
+            create_only = ""
+            if conditions.if_none_match == "*":
+                create_only = "if_none_match"
+            elif conditions.if_generation_match == 0:
+                create_only = "if_generation_match"
+            # The file keeps its header: the object keeps the generation and
+            # times it was committed with under source_key.
+            self._install(key, source_path, path, create_only)
+            return dataclasses.replace(source, key=key)
 
     # Listing.
 

@@ -156,7 +156,11 @@ class MemoryBackend:
         store = MemoryUploads(self.new_writer)
         uploads = ResumableUploads(store)
         self.capabilities = Capabilities(
-            uploads=uploads, upload_counter=store, cleaner=uploads, calls_stay_local=True
+            uploads=uploads,
+            upload_counter=store,
+            cleaner=uploads,
+            calls_stay_local=True,
+            mover=self,
         )
 
     @property
@@ -356,6 +360,26 @@ class MemoryBackend:
         # The source's SHA-256 if it has one (its bucket's choice), as other drivers' copies.
         sha256 = source.sha256
         return self._store(key, content_type, metadata, data, source.crc32c, sha256, current)
+
+    async def move(
+        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
+    ) -> ObjectMeta:
+        # No await: the move is atomic on the event loop, and the bytes are shared.
+        source, data = self._current(source_key, NO_CONDITIONS)
+        entry = self._objects.get(destination_key)
+        current = None if entry is None else entry[0]
+        check_conditions(destination_key, conditions, current, read=False)
+        meta = self._store(
+            destination_key,
+            source.content_type,
+            dict(source.metadata),
+            data,
+            source.crc32c,
+            source.sha256,
+            current,
+        )
+        self._set(source_key, None, b"")
+        return meta
 
     async def probe(self) -> None:
         return None

@@ -1003,10 +1003,17 @@ class SignUrlResponse(_message.Message):
     METHOD_FIELD_NUMBER: _builtins.int
     HEADERS_FIELD_NUMBER: _builtins.int
     FORM_FIELDS_FIELD_NUMBER: _builtins.int
+    PENDING_UPLOAD_FIELD_NUMBER: _builtins.int
     url: _builtins.str
     """The URL."""
     method: _builtins.str
     """The HTTP method to use."""
+    pending_upload: _builtins.str
+    """Set when the upload lands under a hidden pending key, to be checked
+    before it is visible (a direct upload to a bucket that checks its
+    uploads): what FinalizeUpload takes. Empty otherwise: the object is
+    visible once uploaded.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When it stops working."""
@@ -1029,10 +1036,11 @@ class SignUrlResponse(_message.Message):
         method: _builtins.str = ...,
         headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         form_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        pending_upload: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "form_fields", b"form_fields", "headers", b"headers", "method", b"method", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "form_fields", b"form_fields", "headers", b"headers", "method", b"method", "pending_upload", b"pending_upload", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1308,3 +1316,171 @@ class AbortUploadResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AbortUploadResponse: _TypeAlias = AbortUploadResponse  # noqa: Y015
+
+@_typing.final
+class FinalizeUploadRequest(_message.Message):
+    """FinalizeUploadRequest ends a direct upload (StorageService.FinalizeUpload)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    PENDING_UPLOAD_FIELD_NUMBER: _builtins.int
+    PRECONDITIONS_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket; empty means the default bucket (the one the URL was signed for)."""
+    pending_upload: _builtins.str
+    """SignUrlResponse.pending_upload."""
+    @_builtins.property
+    def preconditions(self) -> Global___Preconditions:
+        """Conditions on the object at the real key, checked as it is replaced."""
+
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        pending_upload: _builtins.str = ...,
+        preconditions: Global___Preconditions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["preconditions", b"preconditions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "pending_upload", b"pending_upload", "preconditions", b"preconditions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinalizeUploadRequest: _TypeAlias = FinalizeUploadRequest  # noqa: Y015
+
+@_typing.final
+class FinalizeUploadResponse(_message.Message):
+    """FinalizeUploadResponse is the object now visible at its key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def object(self) -> Global___ObjectInfo: ...
+    def __init__(
+        self,
+        *,
+        object: Global___ObjectInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["object", b"object"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["object", b"object"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinalizeUploadResponse: _TypeAlias = FinalizeUploadResponse  # noqa: Y015
+
+@_typing.final
+class ScanObjectsRequest(_message.Message):
+    """ScanObjectsRequest asks for one page of objects to be scanned again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket; empty means the default bucket."""
+    prefix: _builtins.str
+    """Only keys that start with this prefix."""
+    page_size: _builtins.int
+    """Objects per call; 0 means 100, and at most 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous call."""
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "page_size", b"page_size", "page_token", b"page_token", "prefix", b"prefix"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScanObjectsRequest: _TypeAlias = ScanObjectsRequest  # noqa: Y015
+
+@_typing.final
+class ScanFind(_message.Message):
+    """ScanFind is an object a rescan found infected."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    QUARANTINE_BUCKET_FIELD_NUMBER: _builtins.int
+    QUARANTINE_KEY_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """Its key (where it is no longer)."""
+    signature: _builtins.str
+    """The scanner's name of what it found."""
+    quarantine_bucket: _builtins.str
+    """Where its bytes are kept (empty: the bucket has no quarantine bucket;
+    they were deleted).
+    """
+    quarantine_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        signature: _builtins.str = ...,
+        quarantine_bucket: _builtins.str = ...,
+        quarantine_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "quarantine_bucket", b"quarantine_bucket", "quarantine_key", b"quarantine_key", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScanFind: _TypeAlias = ScanFind  # noqa: Y015
+
+@_typing.final
+class ScanObjectsResponse(_message.Message):
+    """ScanObjectsResponse counts what one page's scan found."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCANNED_FIELD_NUMBER: _builtins.int
+    CLEAN_FIELD_NUMBER: _builtins.int
+    MARKED_CLEAN_FIELD_NUMBER: _builtins.int
+    INFECTED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    scanned: _builtins.int
+    """Objects read and scanned."""
+    clean: _builtins.int
+    """Found clean (marked_clean of them were stored scan=skipped and are now
+    marked scan=clean).
+    """
+    marked_clean: _builtins.int
+    changed: _builtins.int
+    """Objects changed or gone while being scanned (scanned again next time)."""
+    next_page_token: _builtins.str
+    """Token for the next page; empty when the prefix is done."""
+    @_builtins.property
+    def infected(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScanFind]:
+        """Found infected, each moved to quarantine."""
+
+    def __init__(
+        self,
+        *,
+        scanned: _builtins.int = ...,
+        clean: _builtins.int = ...,
+        marked_clean: _builtins.int = ...,
+        infected: _abc.Iterable[Global___ScanFind] | None = ...,
+        changed: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "clean", b"clean", "infected", b"infected", "marked_clean", b"marked_clean", "next_page_token", b"next_page_token", "scanned", b"scanned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScanObjectsResponse: _TypeAlias = ScanObjectsResponse  # noqa: Y015

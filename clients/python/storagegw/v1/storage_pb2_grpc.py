@@ -108,6 +108,16 @@ class StorageServiceStub:
                 request_serializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadRequest.SerializeToString,
                 response_deserializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadResponse.FromString,
                 _registered_method=True)
+        self.FinalizeUpload = channel.unary_unary(
+                '/storagegw.v1.StorageService/FinalizeUpload',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.FinalizeUploadRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.FinalizeUploadResponse.FromString,
+                _registered_method=True)
+        self.ScanObjects = channel.unary_unary(
+                '/storagegw.v1.StorageService/ScanObjects',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -251,6 +261,43 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FinalizeUpload(self, request, context):
+        """FinalizeUpload ends a direct upload: where a bucket checks its uploads
+        (an upload policy, a malware scan) and its storage signs URLs itself
+        (S3, GCS), SignUrl for PUT and POST returns a URL whose object lands
+        under a hidden pending key, named by SignUrlResponse.pending_upload.
+        Once the bytes are uploaded, the uploading service calls FinalizeUpload
+        with that name: it is a write of the real key (the caller must be
+        allowed to write it), the pending object's first bytes are checked
+        against the bucket's upload policy and all of it is scanned, and then it
+        becomes the object at its key (when preconditions hold there) marked
+        scan=clean, or it is refused with the same reasons as a Put
+        (MALWARE_DETECTED, its bytes kept in the quarantine bucket;
+        TYPE_NOT_ALLOWED, TYPE_MISMATCH, OBJECT_TOO_SMALL...; the pending object
+        is deleted). A scanner that cannot be reached leaves the pending object
+        for a retry (UNAVAILABLE, SCANNER_UNAVAILABLE), unless the bucket stores
+        unscanned objects. Calling it again after it succeeded answers the
+        object; a pending object that was never uploaded is NOT_FOUND /
+        OBJECT_NOT_FOUND. A sweep in the gateway finalizes what nobody
+        finalized (GATEWAY_PENDING_SWEEP_INTERVAL).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScanObjects(self, request, context):
+        """ScanObjects scans the objects under a prefix again (after a signature
+        update, or those stored unscanned), one page of objects per call: each is
+        read and streamed to the bucket's scanner; one found infected is moved to
+        the quarantine bucket (gone from its key), one stored scan=skipped and
+        found clean is marked scan=clean (unless it was overwritten meanwhile).
+        An administrative action (ADMIN at the bucket's policy); the bucket must
+        scan its uploads (else FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +355,16 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.AbortUpload,
                     request_deserializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadRequest.FromString,
                     response_serializer=storagegw_dot_v1_dot_storage__pb2.AbortUploadResponse.SerializeToString,
+            ),
+            'FinalizeUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinalizeUpload,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.FinalizeUploadRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.FinalizeUploadResponse.SerializeToString,
+            ),
+            'ScanObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScanObjects,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -626,6 +683,60 @@ class StorageService:
             '/storagegw.v1.StorageService/AbortUpload',
             storagegw_dot_v1_dot_storage__pb2.AbortUploadRequest.SerializeToString,
             storagegw_dot_v1_dot_storage__pb2.AbortUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinalizeUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/FinalizeUpload',
+            storagegw_dot_v1_dot_storage__pb2.FinalizeUploadRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.FinalizeUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/ScanObjects',
+            storagegw_dot_v1_dot_storage__pb2.ScanObjectsRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.ScanObjectsResponse.FromString,
             options,
             channel_credentials,
             insecure,

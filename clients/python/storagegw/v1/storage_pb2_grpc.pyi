@@ -125,6 +125,35 @@ class StorageServiceStub:
     and wound down first. A finished upload is left as it is (existed is
     false) and keeps answering QueryUpload with its object.
     """
+    FinalizeUpload: _grpc.UnaryUnaryMultiCallable[_storage_pb2.FinalizeUploadRequest, _storage_pb2.FinalizeUploadResponse]
+    """FinalizeUpload ends a direct upload: where a bucket checks its uploads
+    (an upload policy, a malware scan) and its storage signs URLs itself
+    (S3, GCS), SignUrl for PUT and POST returns a URL whose object lands
+    under a hidden pending key, named by SignUrlResponse.pending_upload.
+    Once the bytes are uploaded, the uploading service calls FinalizeUpload
+    with that name: it is a write of the real key (the caller must be
+    allowed to write it), the pending object's first bytes are checked
+    against the bucket's upload policy and all of it is scanned, and then it
+    becomes the object at its key (when preconditions hold there) marked
+    scan=clean, or it is refused with the same reasons as a Put
+    (MALWARE_DETECTED, its bytes kept in the quarantine bucket;
+    TYPE_NOT_ALLOWED, TYPE_MISMATCH, OBJECT_TOO_SMALL...; the pending object
+    is deleted). A scanner that cannot be reached leaves the pending object
+    for a retry (UNAVAILABLE, SCANNER_UNAVAILABLE), unless the bucket stores
+    unscanned objects. Calling it again after it succeeded answers the
+    object; a pending object that was never uploaded is NOT_FOUND /
+    OBJECT_NOT_FOUND. A sweep in the gateway finalizes what nobody
+    finalized (GATEWAY_PENDING_SWEEP_INTERVAL).
+    """
+    ScanObjects: _grpc.UnaryUnaryMultiCallable[_storage_pb2.ScanObjectsRequest, _storage_pb2.ScanObjectsResponse]
+    """ScanObjects scans the objects under a prefix again (after a signature
+    update, or those stored unscanned), one page of objects per call: each is
+    read and streamed to the bucket's scanner; one found infected is moved to
+    the quarantine bucket (gone from its key), one stored scan=skipped and
+    found clean is marked scan=clean (unless it was overwritten meanwhile).
+    An administrative action (ADMIN at the bucket's policy); the bucket must
+    scan its uploads (else FAILED_PRECONDITION).
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -222,6 +251,35 @@ class StorageServiceAsyncStub(StorageServiceStub):
     upload through the same gateway is ended (NOT_FOUND / UPLOAD_NOT_FOUND)
     and wound down first. A finished upload is left as it is (existed is
     false) and keeps answering QueryUpload with its object.
+    """
+    FinalizeUpload: _aio.UnaryUnaryMultiCallable[_storage_pb2.FinalizeUploadRequest, _storage_pb2.FinalizeUploadResponse]  # type: ignore[assignment]
+    """FinalizeUpload ends a direct upload: where a bucket checks its uploads
+    (an upload policy, a malware scan) and its storage signs URLs itself
+    (S3, GCS), SignUrl for PUT and POST returns a URL whose object lands
+    under a hidden pending key, named by SignUrlResponse.pending_upload.
+    Once the bytes are uploaded, the uploading service calls FinalizeUpload
+    with that name: it is a write of the real key (the caller must be
+    allowed to write it), the pending object's first bytes are checked
+    against the bucket's upload policy and all of it is scanned, and then it
+    becomes the object at its key (when preconditions hold there) marked
+    scan=clean, or it is refused with the same reasons as a Put
+    (MALWARE_DETECTED, its bytes kept in the quarantine bucket;
+    TYPE_NOT_ALLOWED, TYPE_MISMATCH, OBJECT_TOO_SMALL...; the pending object
+    is deleted). A scanner that cannot be reached leaves the pending object
+    for a retry (UNAVAILABLE, SCANNER_UNAVAILABLE), unless the bucket stores
+    unscanned objects. Calling it again after it succeeded answers the
+    object; a pending object that was never uploaded is NOT_FOUND /
+    OBJECT_NOT_FOUND. A sweep in the gateway finalizes what nobody
+    finalized (GATEWAY_PENDING_SWEEP_INTERVAL).
+    """
+    ScanObjects: _aio.UnaryUnaryMultiCallable[_storage_pb2.ScanObjectsRequest, _storage_pb2.ScanObjectsResponse]  # type: ignore[assignment]
+    """ScanObjects scans the objects under a prefix again (after a signature
+    update, or those stored unscanned), one page of objects per call: each is
+    read and streamed to the bucket's scanner; one found infected is moved to
+    the quarantine bucket (gone from its key), one stored scan=skipped and
+    found clean is marked scan=clean (unless it was overwritten meanwhile).
+    An administrative action (ADMIN at the bucket's policy); the bucket must
+    scan its uploads (else FAILED_PRECONDITION).
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -383,6 +441,47 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         upload through the same gateway is ended (NOT_FOUND / UPLOAD_NOT_FOUND)
         and wound down first. A finished upload is left as it is (existed is
         false) and keeps answering QueryUpload with its object.
+        """
+
+    @_abc_1.abstractmethod
+    def FinalizeUpload(
+        self,
+        request: _storage_pb2.FinalizeUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.FinalizeUploadResponse, _abc.Awaitable[_storage_pb2.FinalizeUploadResponse]]:
+        """FinalizeUpload ends a direct upload: where a bucket checks its uploads
+        (an upload policy, a malware scan) and its storage signs URLs itself
+        (S3, GCS), SignUrl for PUT and POST returns a URL whose object lands
+        under a hidden pending key, named by SignUrlResponse.pending_upload.
+        Once the bytes are uploaded, the uploading service calls FinalizeUpload
+        with that name: it is a write of the real key (the caller must be
+        allowed to write it), the pending object's first bytes are checked
+        against the bucket's upload policy and all of it is scanned, and then it
+        becomes the object at its key (when preconditions hold there) marked
+        scan=clean, or it is refused with the same reasons as a Put
+        (MALWARE_DETECTED, its bytes kept in the quarantine bucket;
+        TYPE_NOT_ALLOWED, TYPE_MISMATCH, OBJECT_TOO_SMALL...; the pending object
+        is deleted). A scanner that cannot be reached leaves the pending object
+        for a retry (UNAVAILABLE, SCANNER_UNAVAILABLE), unless the bucket stores
+        unscanned objects. Calling it again after it succeeded answers the
+        object; a pending object that was never uploaded is NOT_FOUND /
+        OBJECT_NOT_FOUND. A sweep in the gateway finalizes what nobody
+        finalized (GATEWAY_PENDING_SWEEP_INTERVAL).
+        """
+
+    @_abc_1.abstractmethod
+    def ScanObjects(
+        self,
+        request: _storage_pb2.ScanObjectsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.ScanObjectsResponse, _abc.Awaitable[_storage_pb2.ScanObjectsResponse]]:
+        """ScanObjects scans the objects under a prefix again (after a signature
+        update, or those stored unscanned), one page of objects per call: each is
+        read and streamed to the bucket's scanner; one found infected is moved to
+        the quarantine bucket (gone from its key), one stored scan=skipped and
+        found clean is marked scan=clean (unless it was overwritten meanwhile).
+        An administrative action (ADMIN at the bucket's policy); the bucket must
+        scan its uploads (else FAILED_PRECONDITION).
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,160 @@
+"""The steps a scanned object goes through once it is stored, each working
+on any stored object (a write's pending object, a direct upload's, one a
+rescan finds): scan it by reading it back, promote it to its key, or
+quarantine its bytes; and the cleanup of a pending object.
+
+Promotion is the driver's move where it has one (capabilities.mover: a
+rename), else its own copy (server-side on S3 and GCS) and a delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.backends.base import Backend
+from gateway.core.ingest import Expected, store
+from gateway.core.scanning import (
+    QUARANTINE_FROM_BUCKET,
+    QUARANTINE_FROM_KEY,
+    SCAN_SIGNATURE,
+    Scanner,
+    ScanStatus,
+    Verdict,
+    with_status,
+)
+from gateway.domain.conditions import check as check_conditions
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import NO_CONDITIONS, Conditions, CopyRequest, ObjectMeta, WriteOptions
+
+SCAN_CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Relabel:
+    """Content type and metadata a promoted object gets instead of those it
+    was stored with (a scan status that changed)."""
+
+    content_type: str
+    metadata: Mapping[str, str]
+
+
+async def check_now(backend: Backend, key: str, conditions: Conditions) -> None:
+    """PRECONDITION_FAILED (or NOT_MODIFIED...) at once when conditions do
+    not hold at key now: a write staged at a pending key is checked again
+    when promoted, but need not stream its bytes to fail there."""
+    if not conditions.any:
+        return
+    current: ObjectMeta | None
+    try:
+        current = await backend.head(key)
+    except GatewayError as error:
+        if error.reason is not Reason.OBJECT_NOT_FOUND:
+            raise
+        current = None
+    check_conditions(key, conditions, current, read=False)
+
+
+async def scan_stored(scanner: Scanner, backend: Backend, key: str) -> Verdict:
+    """The verdict on the object at key, read back and streamed to the
+    scanner; SCANNER_UNAVAILABLE if there is none."""
+    session = await scanner.open()
+    try:
+        reader = await backend.open_read(key, 0, None, NO_CONDITIONS)
+        try:
+            async for chunk in reader.chunks(SCAN_CHUNK_SIZE):
+                await session.feed(chunk)
+        finally:
+            await reader.close()
+        return await session.verdict()
+    finally:
+        await asyncio.shield(session.close())
+
+
+async def promote(
+    backend: Backend,
+    pending_key: str,
+    key: str,
+    conditions: Conditions,
+    relabel: Relabel | None = None,
+) -> ObjectMeta:
+    """Make the object at pending_key the object at key, when conditions
+    hold there; the pending object is gone afterwards if this succeeded.
+    relabel: what it is to carry instead of its own content type and
+    metadata (then a copy, whatever the driver)."""
+    mover = backend.capabilities.mover
+    if mover is not None and relabel is None:
+        return await mover.move(pending_key, key, conditions)
+    if relabel is None:
+        options = WriteOptions(conditions=conditions)
+    else:
+        options = WriteOptions(
+            content_type=relabel.content_type,
+            metadata=dict(relabel.metadata),
+            conditions=conditions,
+        )
+    request = CopyRequest(pending_key, key, options=options, replace_metadata=relabel is not None)
+    meta = await backend.copy(request)
+    await remove(backend, pending_key)
+    return meta
+
+
+def quarantine_key(bucket: str, key: str) -> str:
+    """Where an infected object of bucket's key is kept in quarantine."""
+    return f"{bucket}/{key}"
+
+
+async def quarantine(
+    backend: Backend,
+    stored_key: str,
+    *,
+    bucket: str,
+    key: str,
+    verdict: Verdict,
+    scanner: str,
+    destination: Backend,
+    destination_key: str,
+) -> ObjectMeta:
+    """Copy the (infected) object at stored_key of backend into the
+    quarantine bucket's destination at destination_key, checked against its
+    checksums, with metadata naming the signature, the scanner, the time
+    and where it came from (bucket, key). The stored object is left as is."""
+    reader = await backend.open_read(stored_key, 0, None, NO_CONDITIONS)
+    try:
+        original = reader.meta
+        metadata = with_status(
+            original.metadata,
+            ScanStatus.INFECTED,
+            scanner,
+            **{
+                SCAN_SIGNATURE: verdict.signature or "",
+                QUARANTINE_FROM_BUCKET: bucket,
+                QUARANTINE_FROM_KEY: key,
+            },
+        )
+        options = WriteOptions(content_type=original.content_type, metadata=metadata)
+        expected = Expected(size=original.size, crc32c=original.crc32c)
+        return await store(
+            destination,
+            destination_key,
+            options,
+            reader.chunks(SCAN_CHUNK_SIZE),
+            expected,
+            with_sha256=False,
+        )
+    finally:
+        await reader.close()
+
+
+async def remove(backend: Backend, key: str) -> None:
+    """Delete a pending object whatever happens to the caller meanwhile."""
+    await asyncio.shield(backend.delete(key))
+
+
+async def remove_quietly(backend: Backend, key: str) -> None:
+    """remove(), when a failure is being reported already: a pending object
+    left behind stays hidden (a sweep of the staging prefix removes it)."""
+    with contextlib.suppress(GatewayError, OSError):
+        await remove(backend, key)

@@ -1,0 +1,212 @@
+"""Writes to a scanning bucket: stored at a pending key while their bytes
+stream to the scanner, then promoted to their key on a clean verdict, or
+quarantined (or deleted) when infected. Nothing is visible under the key
+before its verdict.
+
+    write ──► pending key (hidden) ──► verdict ─ clean ──► promote to key
+               bytes teed to the scanner          infected ► quarantine, delete
+                                                  none ────► delete (fail)
+                                                             or promote marked
+                                                             scan=skipped (store)
+
+The pending object is written already marked scan=clean with the scanner's
+version: promoted as is (a rename where the driver can), it needs no
+rewrite. A verdict that does not come in a bucket whose on_unavailable is
+"store" relabels it scan=skipped as it is promoted (a copy). A scanner
+unreachable at the start there stores the write straight at its key, marked
+skipped. Failing closed (the default), a scanner that cannot be reached,
+times out or dies mid-stream fails the write with SCANNER_UNAVAILABLE and
+the pending object is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+
+from gateway.core.buckets import Target
+from gateway.core.ingest import Expected, store
+from gateway.core.scan_steps import (
+    Relabel,
+    check_now,
+    promote,
+    quarantine,
+    quarantine_key,
+    remove,
+    remove_quietly,
+)
+from gateway.core.scanning import (
+    SCAN_SCANNER,
+    SCAN_STATUS,
+    ScanPolicy,
+    ScanSession,
+    ScanStatus,
+    Verdict,
+    with_status,
+)
+from gateway.core.upload_checks import Inspector
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
+from gateway.domain.verdicts import malware_detected
+
+
+class ScanFeed:
+    """A write's scan session, fed beside each chunk's write. Where the
+    bucket stores unscanned objects, a scanner failing mid-stream does not
+    fail the write: the feed stops, and the verdict is None."""
+
+    def __init__(self, session: ScanSession, store_unscanned: bool) -> None:
+        self._session = session
+        self._store_unscanned = store_unscanned
+        self.failure: GatewayError | None = None
+
+    async def feed(self, data: bytes) -> None:
+        if self.failure is not None:
+            return
+        try:
+            await self._session.feed(data)
+        except GatewayError as error:
+            if not self._store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+                raise
+            self.failure = error
+
+    async def verdict(self) -> Verdict | None:
+        """The verdict; None when there is none and the bucket stores
+        unscanned objects (else SCANNER_UNAVAILABLE)."""
+        if self.failure is not None:
+            return None
+        try:
+            return await self._session.verdict()
+        except GatewayError as error:
+            if not self._store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+                raise
+            self.failure = error
+            return None
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+async def store_checked(
+    target: Target,
+    options: WriteOptions,
+    chunks: AsyncIterator[bytes],
+    expected: Expected,
+    max_size: int | None = None,
+    late_expected: Expected | None = None,
+    known_crc32c: Callable[[], int | None] | None = None,
+    *,
+    with_sha256: bool = True,
+    inspectors: tuple[Inspector, ...] = (),
+) -> ObjectMeta:
+    """ingest.store to target's key, scanned first where its bucket scans;
+    inspectors: see ingest.store."""
+    policy = target.scan
+    backend, key = target.backend, target.key
+    if policy is None:
+        return await store(
+            backend, key, options, chunks, expected, max_size, late_expected, known_crc32c,
+            with_sha256=with_sha256, inspectors=inspectors,
+        )  # fmt: skip
+    scanner = policy.scanner
+    try:
+        version = await scanner.version()
+        session = await scanner.open()
+    except GatewayError as error:
+        if not policy.store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+            raise
+        skipped = with_status(options.metadata, ScanStatus.SKIPPED, scanner.name)
+        return await store(
+            backend, key, dataclasses.replace(options, metadata=skipped), chunks, expected,
+            max_size, late_expected, known_crc32c, with_sha256=with_sha256,
+            inspectors=inspectors,
+        )  # fmt: skip
+    try:
+        await check_now(backend, key, options.conditions)
+    except BaseException:
+        await asyncio.shield(session.close())
+        raise
+    feed = ScanFeed(session, policy.store_unscanned)
+    pending = policy.pending_key()
+    # Marked clean already: promoted as is on a clean verdict (see above).
+    marked = with_status(options.metadata, ScanStatus.CLEAN, version)
+    pending_options = dataclasses.replace(options, metadata=marked, conditions=NO_CONDITIONS)
+    try:
+        stored = await store(
+            backend, pending, pending_options, chunks, expected, max_size, late_expected,
+            known_crc32c, with_sha256=with_sha256, tee=feed.feed, inspectors=inspectors,
+        )  # fmt: skip
+    except BaseException:
+        await asyncio.shield(feed.close())
+        raise
+    try:
+        verdict = await feed.verdict()
+    except BaseException:
+        await remove_quietly(backend, pending)
+        raise
+    return await settle(target, policy, stored, options, verdict, version)
+
+
+async def settle(
+    target: Target,
+    policy: ScanPolicy,
+    stored: ObjectMeta,
+    options: WriteOptions,
+    verdict: Verdict | None,
+    version: str,
+) -> ObjectMeta:
+    """What a stored pending object becomes once its verdict is known (None:
+    none came, and the bucket stores unscanned objects): the object at
+    target's key (options.conditions holding there), or, infected, the
+    quarantine's copy and MALWARE_DETECTED. The pending object is gone after."""
+    backend, pending = target.backend, stored.key
+    try:
+        if verdict is not None and verdict.infected:
+            raise await _quarantined(target, policy, pending, verdict, version)
+        relabel = None
+        if verdict is None:
+            skipped = with_status(options.metadata, ScanStatus.SKIPPED, policy.scanner.name)
+            relabel = Relabel(stored.content_type, skipped)
+        elif not _marked_clean(stored, version):
+            clean = with_status(options.metadata, ScanStatus.CLEAN, version)
+            relabel = Relabel(stored.content_type, clean)
+        return await promote(backend, pending, target.key, options.conditions, relabel)
+    except BaseException:
+        await remove_quietly(backend, pending)
+        raise
+
+
+def _marked_clean(stored: ObjectMeta, version: str) -> bool:
+    """Whether the pending object carries the clean status of this scan."""
+    marks = stored.metadata
+    return marks.get(SCAN_STATUS) == ScanStatus.CLEAN and marks.get(SCAN_SCANNER) == version
+
+
+async def _quarantined(
+    target: Target, policy: ScanPolicy, pending: str, verdict: Verdict, version: str
+) -> GatewayError:
+    """Keep an infected pending object's bytes in quarantine (where the
+    bucket has one), remove it, and tell the caller."""
+    bucket, key = target.bucket, target.key
+    where = None
+    quarantine_backend = policy.quarantine
+    if quarantine_backend is not None:
+        where = quarantine_key(bucket, key)
+        await quarantine(
+            target.backend,
+            pending,
+            bucket=bucket,
+            key=key,
+            verdict=verdict,
+            scanner=version,
+            destination=quarantine_backend,
+            destination_key=where,
+        )
+    await remove(target.backend, pending)
+    return malware_detected(
+        key=key,
+        signature=verdict.signature,
+        quarantine_bucket=policy.quarantine_bucket if where else None,
+        quarantine_key=where,
+    )
