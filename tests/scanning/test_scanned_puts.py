@@ -234,3 +234,10 @@ def test_promotion_through_the_metered_driver(clamd: ClamdServer, tmp_path: Path
         client.put_bytes("metered.bin", b"clean bytes", bucket="files")
         assert client.head("metered.bin", bucket="files").metadata["scan"] == "clean"
         assert pending_keys(running, "files") == []
+
+
+@pytest.mark.parametrize("bucket", SCANNED_BUCKETS)
+def test_an_empty_object_is_scanned_and_stored(client: Client, bucket: str) -> None:
+    client.put_bytes("empty.bin", b"", bucket=bucket)
+    info = client.head("empty.bin", bucket=bucket)
+    assert (info.size, info.metadata["scan"]) == (0, "clean")
