@@ -11,9 +11,9 @@ answer for (text, unknown binary) walk its whole database: a few hundred µs,
 so those are sniffed in a worker thread (ctypes lets go of the GIL), the
 formats with a signature at offset 0 (CHEAP_SIGNATURES) on the event loop.
 A libmagic handle (a "cookie") is not thread-safe: each thread has its own
-(the loop's, the default executor's: a bounded set). Each maps libmagic's
-database file (8 MB): RSS counts those pages once per handle, the machine's
-memory once (they are the page cache's, shared).
+(the loop's, for signatures; the default executor's, for the rest: a bounded
+set). Each maps libmagic's database file (8 MB): RSS counts those pages once
+per handle, the machine's memory once (they are the page cache's, shared).
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ MAGIC_NO_CHECK_TAR = 0x0002000
 MAGIC_NO_CHECK_APPTYPE = 0x0008000
 MAGIC_NO_CHECK_CDF = 0x0040000
 MAGIC_NO_CHECK_TOKENS = 0x0100000
+MAGIC_NO_CHECK_TEXT = 0x0020000
+MAGIC_NO_CHECK_CSV = 0x0080000
+MAGIC_NO_CHECK_ENCODING = 0x0200000
+MAGIC_NO_CHECK_JSON = 0x0400000
 MAGIC_PARAM_BYTES_MAX = 6
 FLAGS = (
     MAGIC_MIME_TYPE
@@ -45,6 +49,11 @@ FLAGS = (
     | MAGIC_NO_CHECK_APPTYPE
     | MAGIC_NO_CHECK_TOKENS
     | MAGIC_NO_CHECK_CDF
+)
+# For bytes that begin with a binary signature (CHEAP_SIGNATURES) the text
+# checks can name nothing: without them such a sniff takes 5-15 µs less.
+SIGNED_FLAGS = (
+    FLAGS | MAGIC_NO_CHECK_TEXT | MAGIC_NO_CHECK_CSV | MAGIC_NO_CHECK_ENCODING | MAGIC_NO_CHECK_JSON
 )
 
 # Signatures at offset 0 that libmagic matches among its first entries
@@ -76,15 +85,18 @@ def check() -> None:
     sniff(b"")
 
 
-def _cookie() -> object:
-    """This thread's libmagic handle, opened and loaded on first use."""
-    cookie: object | None = getattr(_local, "cookie", None)
+def _cookie(flags: int) -> object:
+    """This thread's libmagic handle with flags, opened and loaded on first use."""
+    cookies: dict[int, object] | None = getattr(_local, "cookies", None)
+    if cookies is None:
+        cookies = _local.cookies = {}
+    cookie = cookies.get(flags)
     if cookie is None:
         magic = _magic()
-        cookie = magic.magic_open(FLAGS)
+        cookie = magic.magic_open(flags)
         magic.magic_load(cookie, None)
         magic.magic_setparam(cookie, MAGIC_PARAM_BYTES_MAX, SNIFF_WINDOW)
-        _local.cookie = cookie
+        cookies[flags] = cookie
     return cookie
 
 
@@ -92,7 +104,8 @@ def sniff(head: bytes) -> str:
     """The MIME type of head's first SNIFF_WINDOW bytes, as libmagic names
     it ("application/octet-stream": not recognised, "application/x-empty":
     no bytes)."""
-    answer = _magic().magic_buffer(_cookie(), head[:SNIFF_WINDOW])
+    flags = SIGNED_FLAGS if head.startswith(CHEAP_SIGNATURES) else FLAGS
+    answer = _magic().magic_buffer(_cookie(flags), head[:SNIFF_WINDOW])
     return answer.decode("ascii", "replace") if isinstance(answer, bytes) else str(answer)
 
 
