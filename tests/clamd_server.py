@@ -10,6 +10,8 @@ socket; start() returns once it answers PING.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import shutil
 import signal
@@ -32,6 +34,16 @@ EICAR = (
 EICAR_BODY_SIGNATURE = "Custom.EICAR.Body.UNOFFICIAL"
 # Large enough for the 1 GiB bench; clamd's own ceiling is 4 GB.
 STREAM_LIMIT_MB = 2000
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: clamd gets SIGTERM if the test session dies without stopping it
+    (killed by a timeout, say), rather than living on."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def write_database(directory: Path) -> None:
@@ -106,6 +118,7 @@ class ClamdServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         try:
             self._wait_ready(timeout)

@@ -5,9 +5,12 @@ nobody's; an unreachable scanner fails closed, or stores marked skipped."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,4 +236,68 @@ def test_promotion_through_the_metered_driver(clamd: ClamdServer, tmp_path: Path
         assert type(backend.capabilities.mover).__name__ == "InstrumentedMover"
         client.put_bytes("metered.bin", b"clean bytes", bucket="files")
         assert client.head("metered.bin", bucket="files").metadata["scan"] == "clean"
+        assert pending_keys(running, "files") == []
+
+
+@pytest.mark.parametrize("bucket", SCANNED_BUCKETS)
+def test_an_empty_object_is_scanned_and_stored(client: Client, bucket: str) -> None:
+    client.put_bytes("empty.bin", b"", bucket=bucket)
+    info = client.head("empty.bin", bucket=bucket)
+    assert (info.size, info.metadata["scan"]) == (0, "clean")
+
+
+def hold_after_commit(running: RunningGateway, bucket: str) -> tuple[threading.Event, Any]:
+    """Make the bucket's driver hold each write just after its commit (the
+    pending object stored, its verdict not yet asked for): an event set then,
+    and a function that lets it go on."""
+    backend = running.backend(bucket)
+    committed = threading.Event()
+    go_on = asyncio.Event()
+    original_open_write = backend.open_write
+
+    class HeldWriter:
+        def __init__(self, writer: Any) -> None:
+            self._writer = writer
+
+        async def write(self, data: bytes) -> None:
+            await self._writer.write(data)
+
+        async def commit(self, checksums: Any) -> Any:
+            meta = await self._writer.commit(checksums)
+            committed.set()
+            await go_on.wait()
+            return meta
+
+        async def abort(self) -> None:
+            await self._writer.abort()
+
+    async def open_write(key: str, options: Any) -> Any:
+        return HeldWriter(await original_open_write(key, options))
+
+    backend.open_write = open_write
+    return committed, lambda: running.loop.call_soon_threadsafe(go_on.set)
+
+
+def test_nothing_is_visible_before_the_verdict(clamd: ClamdServer, tmp_path: Path) -> None:
+    with (
+        scan_gateway(tmp_path, clamd.tcp_address) as running,
+        Client(running.target, timeout=120) as client,
+    ):
+        committed, go_on = hold_after_commit(running, "files")
+        data = os.urandom(2 * MIB)
+        stored: list[object] = []
+        put = threading.Thread(
+            target=lambda: stored.append(client.put_bytes("held.bin", data, bucket="files"))
+        )
+        put.start()
+        try:
+            assert committed.wait(60)
+            # All the bytes are stored, at a pending key: not under the key, not listed.
+            assert len(pending_keys(running, "files")) == 1
+            assert_not_visible(client, "files", "held.bin")
+        finally:
+            go_on()
+            put.join(60)
+        assert stored
+        assert client.head("held.bin", bucket="files").metadata["scan"] == "clean"
         assert pending_keys(running, "files") == []
