@@ -30,7 +30,7 @@ from gateway.core.pending_uploads import (
     parse_pending,
     staging_prefix,
 )
-from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine, quarantine_key
+from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine
 from gateway.core.scanned_writes import ScanFeed
 from gateway.core.scanning import ScanStatus, Verdict, with_status, without_reserved
 from gateway.core.upload_checks import REFUSALS, Inspector, upload_inspectors
@@ -227,19 +227,15 @@ async def _quarantined(target: Target, pending: ObjectMeta, checked: Checked) ->
     verdict = checked.verdict
     assert policy is not None
     assert verdict is not None
-    where = None
-    if policy.quarantine is not None:
-        where = quarantine_key(target.bucket, target.key)
-        await quarantine(
-            target.backend,
-            pending.key,
-            bucket=target.bucket,
-            key=target.key,
-            verdict=verdict,
-            scanner=checked.scanner,
-            destination=policy.quarantine,
-            destination_key=where,
-        )
+    where = await quarantine(
+        policy,
+        target.backend,
+        pending.key,
+        bucket=target.bucket,
+        key=target.key,
+        verdict=verdict,
+        scanner=checked.scanner,
+    )
     await drop(target, pending)
     return malware_detected(
         key=target.key,

@@ -20,7 +20,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine, quarantine_key
+from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine
 from gateway.core.scanning import SCAN_STATUS, ScanPolicy, ScanStatus, Verdict, with_status
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.objects import (
@@ -135,26 +135,22 @@ async def _quarantine(
 ) -> ScanFind:
     """Move an infected object into quarantine (or delete it, without a
     quarantine bucket)."""
-    where = ""
-    if policy.quarantine is not None:
-        where = quarantine_key(target.bucket, target.key)
-        await quarantine(
-            target.backend,
-            target.key,
-            bucket=target.bucket,
-            key=target.key,
-            verdict=verdict,
-            scanner=version,
-            destination=policy.quarantine,
-            destination_key=where,
-        )
+    where = await quarantine(
+        policy,
+        target.backend,
+        target.key,
+        bucket=target.bucket,
+        key=target.key,
+        verdict=verdict,
+        scanner=version,
+    )
     pinned = Conditions(if_generation_match=meta.generation)
     await asyncio.shield(target.backend.delete(target.key, pinned))
     return ScanFind(
         target.key,
         verdict.signature or "",
         (policy.quarantine_bucket or "") if where else "",
-        where,
+        where or "",
     )
 
 

@@ -21,6 +21,7 @@ from gateway.core.scanning import (
     QUARANTINE_FROM_KEY,
     SCAN_SIGNATURE,
     Scanner,
+    ScanPolicy,
     ScanStatus,
     Verdict,
     with_status,
@@ -107,6 +108,7 @@ def quarantine_key(bucket: str, key: str) -> str:
 
 
 async def quarantine(
+    policy: ScanPolicy,
     backend: Backend,
     stored_key: str,
     *,
@@ -114,13 +116,17 @@ async def quarantine(
     key: str,
     verdict: Verdict,
     scanner: str,
-    destination: Backend,
-    destination_key: str,
-) -> ObjectMeta:
+) -> str | None:
     """Copy the (infected) object at stored_key of backend into the
-    quarantine bucket's destination at destination_key, checked against its
-    checksums, with metadata naming the signature, the scanner, the time
-    and where it came from (bucket, key). The stored object is left as is."""
+    quarantine bucket of policy, if it has one, at the key that names where
+    it came from (bucket, key), checked against its checksums, with metadata
+    naming the signature, the scanner, the time and that origin. The stored
+    object is left as is: the caller deletes it. Where the bytes were kept
+    (None: the bucket has no quarantine)."""
+    destination = policy.quarantine
+    if destination is None:
+        return None
+    where = quarantine_key(bucket, key)
     reader = await backend.open_read(stored_key, 0, None, NO_CONDITIONS)
     try:
         original = reader.meta
@@ -136,9 +142,9 @@ async def quarantine(
         )
         options = WriteOptions(content_type=original.content_type, metadata=metadata)
         expected = Expected(size=original.size, crc32c=original.crc32c)
-        return await store(
+        await store(
             destination,
-            destination_key,
+            where,
             options,
             reader.chunks(SCAN_CHUNK_SIZE),
             expected,
@@ -146,6 +152,7 @@ async def quarantine(
         )
     finally:
         await reader.close()
+    return where
 
 
 async def remove(backend: Backend, key: str) -> None:

@@ -32,7 +32,6 @@ from gateway.core.scan_steps import (
     check_now,
     promote,
     quarantine,
-    quarantine_key,
     remove,
     remove_quietly,
 )
@@ -189,20 +188,9 @@ async def _quarantined(
     """Keep an infected pending object's bytes in quarantine (where the
     bucket has one), remove it, and tell the caller."""
     bucket, key = target.bucket, target.key
-    where = None
-    quarantine_backend = policy.quarantine
-    if quarantine_backend is not None:
-        where = quarantine_key(bucket, key)
-        await quarantine(
-            target.backend,
-            pending,
-            bucket=bucket,
-            key=key,
-            verdict=verdict,
-            scanner=version,
-            destination=quarantine_backend,
-            destination_key=where,
-        )
+    where = await quarantine(
+        policy, target.backend, pending, bucket=bucket, key=key, verdict=verdict, scanner=version
+    )
     await remove(target.backend, pending)
     return malware_detected(
         key=key,
