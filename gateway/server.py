@@ -137,12 +137,15 @@ class Gateway:
             backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
         sha256, policies = config.sha256_choices(), config.upload_policies()
-        if any(policy.sniffs for policy in policies.values()):
+        if any(policy.ever_sniffs for policy in policies.values()):
             sniffing.check()  # libmagic1 is there, or the gateway does not start
         scan = scan_policies(config.buckets, backends)
+        # Upload policy rules name groups as the access policy's grants do.
+        groups_of = None if self.access.policy is None else self.access.policy.groups_of
         self.buckets = Buckets(
-            backends, config.default_bucket, guards, sha256, scan=scan, upload_policies=policies
-        )
+            backends, config.default_bucket, guards, sha256,
+            scan=scan, upload_policies=policies, groups_of=groups_of,
+        )  # fmt: skip
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url

@@ -20,6 +20,7 @@ from gateway.access.api_keys import ApiKeys, parse_api_keys
 from gateway.core.buckets import Action, Target
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.identity import Principal
+from gateway.domain.principal_match import ANY, names_caller
 from gateway.domain.settings import ConfigError
 
 SETTING = "GATEWAY_POLICY"
@@ -28,7 +29,6 @@ SIGN_METHODS: Mapping[str, Action] = MappingProxyType(
     {"GET": Action.READ, "HEAD": Action.READ, "PUT": Action.WRITE, "POST": Action.WRITE}
 )
 ACTIONS = frozenset({a.value for a in Action} | {f"sign:{m}" for m in SIGN_METHODS})
-ANY = "*"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _CLAIM_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _GRANT_FIELDS = frozenset({"principals", "groups", "actions", "buckets", "prefixes"})
@@ -89,10 +89,7 @@ class Grant:
 
     def covers(self, principal: Principal, groups: frozenset[str], bucket: str) -> bool:
         """Whether this grant speaks of this caller and this bucket."""
-        named = principal.id in self.principals or (
-            ANY in self.principals and principal.authenticated
-        )
-        return (named or bool(self.groups & groups)) and (
+        return names_caller(self.principals, self.groups, principal, groups) and (
             ANY in self.buckets or bucket in self.buckets
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,6 +75,10 @@ class Guard(Protocol):
     def check(self, target: Target) -> None: ...
 
 
+def _own_groups(principal: Principal) -> frozenset[str]:
+    return principal.groups
+
+
 class Buckets:
     """Resolves request bucket names ("" means the default) to drivers."""
 
@@ -87,10 +91,13 @@ class Buckets:
         *,
         scan: Mapping[str, ScanPolicy] | None = None,
         upload_policies: Mapping[str, UploadPolicy] | None = None,
+        groups_of: Callable[[Principal], frozenset[str]] | None = None,
     ) -> None:
         """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not
         given); scan: the scanning buckets' policies; upload_policies: the
-        buckets' upload policies (none if not given)."""
+        buckets' upload policies (none if not given); groups_of: a
+        principal's groups as the access policy has them (its [groups] table
+        added), which upload policy rules match (default: its own groups)."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
@@ -98,11 +105,23 @@ class Buckets:
         self._sha256 = dict(sha256 or {})
         self._policies = dict(upload_policies or {})
         self._scan = dict(scan or {})
+        self._groups_of = groups_of or _own_groups
         self.default = default
 
-    def open(self, bucket: str, key: str, action: Action, scope: str = "") -> Target:
+    def open(
+        self,
+        bucket: str,
+        key: str,
+        action: Action,
+        scope: str = "",
+        *,
+        writer: Principal | None = None,
+    ) -> Target:
         """The only way a request reaches a backend: note the call, resolve
-        the bucket, validate the key (a prefix for LIST), run the guards."""
+        the bucket, validate the key (a prefix for LIST), run the guards.
+        writer: whose upload policy rules the write is judged by when it is
+        not the caller's own (a resumable upload continued by an admin: its
+        owner); the guards always judge the caller."""
         calllog.note(bucket, key, action.value)
         name, backend = self._resolve(bucket)
         key = validate_prefix(key) if action is Action.LIST else validate_key(key)
@@ -112,6 +131,10 @@ class Buckets:
             hidden_key(scan, key)
         principal = calllog.current().principal
         policy = self._policies.get(name)
+        if policy is not None and policy.rules:
+            # The caller's rule, resolved here once, so every way in judges by it.
+            whose = principal if writer is None else writer
+            policy = policy.for_caller(whose, self._groups_of(whose))
         target = Target(
             name, key, action, backend, principal, scope, sha256, policy=policy, scan=scan
         )

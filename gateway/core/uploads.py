@@ -44,7 +44,7 @@ from gateway.domain.errors import (
     upload_aborted,
     upload_not_found,
 )
-from gateway.domain.identity import Principal
+from gateway.domain.identity import ANONYMOUS, Principal
 from gateway.domain.objects import ObjectMeta, UploadStatus
 
 
@@ -87,6 +87,14 @@ def _owner(principal: Principal) -> str:
     """Whose upload a call starts, as its id records it ("" when
     authentication is off, as in ids issued before uploads had owners)."""
     return principal.id if principal.authenticated else ""
+
+
+def _owner_principal(owner: str, caller: Principal) -> Principal:
+    """The owner of an upload, as far as its id tells: its name, authenticated
+    as the caller is (the groups a token gave it are not recorded)."""
+    if not owner:
+        return ANONYMOUS
+    return Principal(owner, caller.proof)
 
 
 async def _checkpoint(writer: UploadWriter, snapshots: list[Snapshot]) -> None:
@@ -149,9 +157,13 @@ class Uploads:
         calllog.current().upload_id = upload_id
         ref = self._ids.open(upload_id)
         # Someone else's upload: only with ADMIN on its object.
-        mine = ref.owner == _owner(calllog.current().principal)
+        caller = calllog.current().principal
+        mine = ref.owner == _owner(caller)
         action = Action.WRITE if mine else Action.ADMIN
-        target = self._buckets.open(ref.bucket, ref.key, action)
+        # Someone else's upload goes on under its owner's upload policy rule
+        # (as it started), matched by the owner's id and the [groups] table.
+        writer = None if mine else _owner_principal(ref.owner, caller)
+        target = self._buckets.open(ref.bucket, ref.key, action, writer=writer)
         uploads = target.backend.capabilities.uploads
         if target.backend.kind != ref.backend or uploads is None:
             # The bucket was reconfigured onto another backend since.

@@ -11,15 +11,22 @@ The checks come in three kinds, by what they need:
   is enforced as bytes arrive, by the ingest pump's Bounds).
 
 Type rules (agreement, patterns) are gateway.domain.type_rules'.
+
+Per-principal rules ([[buckets.NAME.upload_policy.rules]]): the first rule
+naming the caller supplies the fields it sets, the bucket's own fill the
+rest; for_caller picks that policy once per request, at the core's door
+(gateway.core.buckets.Buckets.open), so every way in judges by it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.domain.errors import ErrorTemplate, Reason
+from gateway.domain.identity import Principal
+from gateway.domain.principal_match import names_caller
 from gateway.domain.type_rules import OCTET_STREAM, agrees, effective, essence, matches_any
 
 type_not_allowed = ErrorTemplate(
@@ -72,11 +79,31 @@ class UploadPolicy:
     allowed_suffixes: tuple[str, ...] = ()
     # Names in lower case, compared case-insensitively (S3 lower-cases them).
     required_metadata: tuple[str, ...] = ()
+    # Per-principal rules, first match wins; each holds its whole policy. Not
+    # compared: a policy's verdicts (cached by _type_verdict) depend on its
+    # own fields only, the rules being consulted by for_caller alone.
+    rules: tuple[UploadRule, ...] = field(default=(), compare=False)
 
     @property
     def sniffs(self) -> bool:
         """Whether writes must have their first bytes sniffed."""
         return bool(self.allowed_types or self.denied_types or self.require_type_match)
+
+    @property
+    def ever_sniffs(self) -> bool:
+        """Whether writes of some caller (this policy's, or a rule's) are sniffed."""
+        return self.sniffs or any(rule.policy.sniffs for rule in self.rules)
+
+    def for_caller(self, principal: Principal, groups: frozenset[str]) -> UploadPolicy:
+        """The policy a write by principal (with groups, its own and those of
+        the access policy's [groups] table) is judged by: that of the first
+        rule naming it, else this one. An unauthenticated caller (authentication
+        off, an unsigned URL) is no one a rule can name: this policy."""
+        if principal.authenticated:
+            for rule in self.rules:
+                if names_caller(rule.principals, rule.groups, principal, groups):
+                    return rule.policy
+        return self
 
     def check_request(
         self,
@@ -122,6 +149,17 @@ class UploadPolicy:
         """OBJECT_TOO_SMALL under min_size."""
         if size < self.min_size:
             raise policy_too_small(size=size, bucket=bucket, min_size=self.min_size)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRule:
+    """One [[buckets.NAME.upload_policy.rules]] entry: whom it names (as an
+    access policy grant does: ids, "*" for anyone authenticated, groups), and
+    the bucket's policy with the rule's fields set over it."""
+
+    principals: frozenset[str]
+    groups: frozenset[str]
+    policy: UploadPolicy
 
 
 # Every write of a bucket asks about the same few (declared, sniffed) pairs:
