@@ -2,8 +2,8 @@
 README's example bucket, on the local driver): each caller's writes are
 judged by the first rule naming it, by id or by group (the access policy's
 [groups] table), and a caller no rule names by the bucket's own policy,
-through a gRPC Put, a resumable upload (continued by its owner or an admin)
-and a signed PUT and POST."""
+through a gRPC Put, a resumable upload (continued by its owner or an admin),
+a signed PUT and POST, and a Copy."""
 
 from __future__ import annotations
 
@@ -161,6 +161,20 @@ def test_an_upload_continued_by_an_admin_is_judged_by_its_owners_rule(
         assert client.head("admin/photo.png", bucket="media").size == len(png)
         for key in ("admin/clerk.png", "admin/photo.pdf"):
             assert_absent(client, key, "media")
+
+
+def test_a_copy_is_judged_by_the_copiers_rule(running: RunningGateway) -> None:
+    """The clerk's PDF, copied within the bucket: the clerk may, the
+    photographer (images only) may not."""
+    pdf = BY_NAME["pdf"].padded(8 * KiB)
+    with client_of(running, CLERK) as clerk, client_of(running, PHOTOGRAPHER) as photographer:
+        clerk.put_bytes("copy/source.pdf", pdf, bucket="media", content_type="application/pdf")
+        clerk.copy("copy/source.pdf", "copy/by-clerk.pdf", src_bucket="media", dst_bucket="media")
+        assert clerk.get_bytes("copy/by-clerk.pdf", bucket="media") == pdf
+        error = refused(photographer.copy, "copy/source.pdf", "copy/by-photographer.pdf",
+                        src_bucket="media", dst_bucket="media")  # fmt: skip
+        assert error.reason == "TYPE_NOT_ALLOWED", error.message
+        assert_absent(photographer, "copy/by-photographer.pdf", "media")
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST"])
