@@ -15,9 +15,9 @@ from grpc_reflection.v1alpha import reflection
 from gateway import cleanup, logs, pending
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
+from gateway.bucket_setup import build_buckets
 from gateway.config import Config
-from gateway.core import sniffing
-from gateway.core.buckets import Buckets, Guard
+from gateway.core.buckets import Guard
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
@@ -32,11 +32,8 @@ from gateway.rpc.health import NOT_SERVING, SERVING, HealthServicer
 from gateway.rpc.health_listener import HealthListener
 from gateway.rpc.interceptors import GatewayInterceptor
 from gateway.rpc.servicer import ServiceSettings, StorageServicer
-from gateway.scan_config import scan_policies
 from gateway.telemetry import export as telemetry_export
 from gateway.telemetry.authn import InstrumentedAuthenticator
-from gateway.telemetry.backend import InstrumentedBackend
-from gateway.telemetry.store_spans import StoreSpans
 from gateway.telemetry.tracing import current_ids as current_trace_ids
 from gateway.transport.certificates import CertificateFiles
 from gateway.transport.grpc_credentials import server_credentials
@@ -125,27 +122,11 @@ class Gateway:
         self.access: Access = build_access(config.access)
         authenticator = self.access.authenticator
         guards = (*self.access.guards, *guards)
-        # With traces on, each driver reports its store requests and fsyncs as spans.
-        backends = {
-            name: bucket.build(
-                None if tracing is None else StoreSpans(tracing, name, bucket.backend)
-            )
-            for name, bucket in config.buckets.items()
-        }
         if metrics is not None:
-            # Every backend call and authentication is recorded by these wrappers.
-            backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
             authenticator = InstrumentedAuthenticator(authenticator, metrics)
-        sha256, policies = config.sha256_choices(), config.upload_policies()
-        if any(policy.ever_sniffs for policy in policies.values()):
-            sniffing.check()  # libmagic1 is there, or the gateway does not start
-        scan = scan_policies(config.buckets, backends)
         # Upload policy rules name groups as the access policy's grants do.
         groups_of = None if self.access.policy is None else self.access.policy.groups_of
-        self.buckets = Buckets(
-            backends, config.default_bucket, guards, sha256,
-            scan=scan, upload_policies=policies, groups_of=groups_of,
-        )  # fmt: skip
+        self.buckets = build_buckets(config, guards, metrics, tracing, groups_of)
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url
