@@ -2,11 +2,12 @@
 
 One gateway process (local backend) with two buckets: `plain`, and
 `scanned`, whose writes stream to a real clamd (tests/clamd_server.py: the
-custom EICAR database; clamd's cost per byte is mostly its own reading of
-the stream, which signatures add to) beside the disk, land at a pending key
-and are renamed to their key on the clean verdict. Puts of --size to each,
-interleaved (on, off, off, on, ...: --repeat rounds, at least 2, each round
-a different object: clamd caches verdicts by MD5), the best time of each
+custom EICAR database, one pass over a stream, SINGLE_PASS_CONFIG; clamd's
+cost per byte is its matchers stepping through every byte) beside the disk,
+land at a pending key and are renamed to their key on the clean verdict.
+Puts of --size to each, interleaved (on, off, off, on, ...: --repeat rounds,
+at least 2, each round a different object: a clamd with its clean cache on
+answers a stream it has seen by its MD5), the best time of each
 kept; the CPU of the gateway (psutil) and of clamd (/proc/PID/stat) over
 each Put, per GiB. Target: scanned at >= 0.8x the plain Put's MiB/s.
 """
@@ -84,7 +85,8 @@ class ScanSection(Section[ScanRow]):
                 self.processes.stop(gateway.process)
         self.notes.append(
             "scan: one gateway (local backend), a Put of the same pre-encoded chunks to a plain "
-            "bucket and to a scanning one (clamd over its unix socket, custom EICAR database; "
+            "bucket and to a scanning one (clamd over its unix socket, custom EICAR database, "
+            "one pass: parsers, heuristics and cache off; "
             "pending key, then a rename), interleaved, best of "
             f"{self._rounds()} each; CPU over the best Put of the gateway (psutil) and of clamd "
             f"(/proc/PID/stat); target scanned >= {MIN_RATIO}x plain MiB/s"
