@@ -10,6 +10,8 @@
 - `toml` blocks are bucket configurations: they are loaded with `GATEWAY_CONFIG`;
   those with `[[grants]]` are policy files, loaded as `GATEWAY_POLICY` is.
 - `json` and `proto` blocks are parsed.
+- `clamd` blocks are clamd.conf lines: they must be the settings the tests' own
+  clamd runs with (tests/clamd_server.py SINGLE_PASS_CONFIG), which clamd accepts.
 
 Each block gets a fresh gateway (local default bucket, plus a memory bucket `archive`
 for the CLI's `bucket:key` example) and a scratch directory holding the files the
@@ -45,6 +47,7 @@ from gateway import config as config_module
 from gateway.access.api_keys import hash_key
 from gateway.access.policy import Policy
 from storagegw import Client
+from tests.clamd_server import SINGLE_PASS_CONFIG
 from tests.conftest import REPO, RunningGateway, run_gateway
 from tests.transport.pki import Pki
 
@@ -67,7 +70,7 @@ buckets = ["*"]
 prefixes = ["tenants/{{principal}}/"]
 """
 BLOCK_TIMEOUT = 120  # seconds; every block takes a few here
-RUNNABLE = ("console", "python", "javascript", "toml", "json", "proto")
+RUNNABLE = ("console", "python", "javascript", "toml", "json", "proto", "clamd")
 NODE_MODULES = REPO / "clients" / "node" / "node_modules"
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _PATH_LINE = re.compile(r'`(export PATH="[^`]+")`')
@@ -401,6 +404,10 @@ def test_block(block: Block, request: pytest.FixtureRequest, tmp_path: Path) -> 
         json.loads(block.text)
     elif block.language == "proto":
         parse_proto(block, tmp_path)
+    elif block.language == "clamd":
+        settings = [line for line in block.text.splitlines() if line.strip()]
+        settings = [line for line in settings if not line.lstrip().startswith("#")]
+        assert tuple(settings) == SINGLE_PASS_CONFIG, f"README.md line {block.line}"
     else:
         pytest.fail(f"README.md line {block.line}: no runner for {block.language!r} blocks")
 
