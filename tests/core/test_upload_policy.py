@@ -199,9 +199,10 @@ def test_the_policy_must_be_a_table(tmp_path: Path) -> None:
         config_module.load({"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": str(tmp_path)})
 
 
-def test_text_is_sniffed_off_the_event_loop_a_png_on_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_is_sniffed_off_the_event_loop_a_zip_on_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Text walks libmagic's whole database: sniffed in a worker thread; a
-    signature at offset 0 is found at once: sniffed on the loop."""
+    signature at offset 0 is found at once: sniffed on the loop; a PNG's
+    prefix settles its type without libmagic."""
     threads: list[int] = []
 
     def recording(head: bytes) -> str:
@@ -210,10 +211,30 @@ def test_text_is_sniffed_off_the_event_loop_a_png_on_it(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(sniffing, "sniff", recording)
 
-    async def main() -> tuple[int, str, str]:
-        return threading.get_ident(), await sniff_type(TEXT), await sniff_type(CORPUS[0].data)
+    zip_sample = next(sample for sample in CORPUS if sample.name == "zip")
+    png_sample = next(sample for sample in CORPUS if sample.name == "png")
 
-    loop_thread, text, image = asyncio.run(main())
-    assert (text, image) == ("text/plain", "image/png")
+    async def main() -> tuple[int, list[str]]:
+        heads = (TEXT, zip_sample.data, png_sample.data)
+        return threading.get_ident(), [await sniff_type(head) for head in heads]
+
+    loop_thread, answers = asyncio.run(main())
+    assert answers == ["text/plain", "application/zip", "image/png"]
+    assert len(threads) == 2  # the PNG asked libmagic nothing
     assert threads[0] != loop_thread
     assert threads[1] == loop_thread
+
+
+@pytest.mark.parametrize("prefix", [prefix for prefix, _ in sniffing.SETTLED_PREFIXES])
+def test_a_settled_prefix_names_what_libmagic_names(prefix: bytes) -> None:
+    """Whatever follows a settled prefix (real headers, random bytes, nothing),
+    libmagic names the type the prefix settles; a PNG signature without its
+    IHDR chunk is no PNG to libmagic, and so settles nothing."""
+    tails = [random.Random(seed).randbytes(SNIFF_WINDOW) for seed in range(50)]
+    tails += [b"", b"\x00" * SNIFF_WINDOW]
+    tails += [sample.data[len(prefix) :] for sample in CORPUS if sample.data.startswith(prefix)]
+    for tail in tails:
+        head = prefix + tail
+        assert sniffing.settled_type(head) == sniff(head), head[:32]
+    assert sniffing.settled_type(b"\x89PNG\r\n\x1a\n" + bytes(8)) is None
+    assert sniff(b"\x89PNG\r\n\x1a\n" + bytes(8)) != "image/png"
