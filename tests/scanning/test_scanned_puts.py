@@ -172,8 +172,11 @@ def test_the_staging_prefix_is_refused_and_hidden(running: RunningGateway, clien
 
 
 def test_an_unreachable_scanner_fails_closed(running: RunningGateway, client: Client) -> None:
+    # A small body: a sync client still streaming a large one when the gateway
+    # refuses the call can trip gRPC core's "FORWARDED_BATCH" abort
+    # (grpc/grpc#40283), which kills the test process, not this check.
     with pytest.raises(ScannerUnavailable) as caught:
-        client.put_bytes("closed.bin", os.urandom(MIB), bucket="strict")
+        client.put_bytes("closed.bin", os.urandom(4096), bucket="strict")
     assert caught.value.metadata["scanner"].startswith("clamd tcp://127.0.0.1:")
     assert_not_visible(client, "strict", "closed.bin")
     assert pending_keys(running, "strict") == []
