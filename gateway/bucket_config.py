@@ -19,13 +19,14 @@ from gateway.backends.spec import DriverSpec
 from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
+from gateway.domain.lifecycle import LifecycleRule, parse_lifecycle
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan", "lifecycle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class BucketConfig:
     upload_policy: UploadPolicy | None = None
     # Malware scanning of its writes ([buckets.NAME.scan]; None: not scanned).
     scan: ScanSettings | None = None
+    # Its lifecycle rules ([[buckets.NAME.lifecycle]]; None: no such array).
+    lifecycle: tuple[LifecycleRule, ...] | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -110,7 +113,12 @@ def file_bucket(
     scan = table.get("scan")
     if scan is not None:
         scan = parse_scan(f"{setting}.scan", scan)
-    return BucketConfig(name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan)
+    lifecycle = table.get("lifecycle")
+    if lifecycle is not None:
+        lifecycle = parse_lifecycle(f"{setting}.lifecycle", lifecycle, spec.kind)
+    return BucketConfig(
+        name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan, lifecycle=lifecycle
+    )
 
 
 def file_buckets(

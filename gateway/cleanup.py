@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 from gateway import config as config_module
 from gateway.core.buckets import Buckets
@@ -18,24 +19,37 @@ from gateway.domain.errors import GatewayError
 log = logging.getLogger("storagegw")
 
 
-async def abort_stale_uploads(buckets: Buckets, older_than_s: float) -> dict[str, int]:
-    """{bucket: uploads aborted} for every bucket whose backend keeps any."""
+async def abort_stale_uploads(
+    buckets: Buckets, older_than_s: float, ages: Mapping[str, float | None] | None = None
+) -> dict[str, int]:
+    """{bucket: uploads aborted} for every bucket whose backend keeps any;
+    ages: a bucket's own age (its lifecycle's abort rule), where it has one."""
     counts: dict[str, int] = {}
     for name, backend in buckets:
         cleaner = backend.capabilities.cleaner
         if cleaner is not None:
-            counts[name] = await cleaner.abort_stale_uploads(older_than_s)
+            age = (ages or {}).get(name)
+            counts[name] = await cleaner.abort_stale_uploads(older_than_s if age is None else age)
     return counts
 
 
-async def sweep_stale(buckets: Buckets, config: config_module.Config) -> dict[str, int]:
-    """The gateway's periodic cleanup: abort incomplete uploads older than
-    stale_upload_age, or by default than upload_lifetime (expired resumable
-    uploads), and log what unfinished uploads hold."""
+def default_abort_age(config: config_module.Config) -> float:
+    """The default lifecycle rule's age: stale_upload_age, or else
+    upload_lifetime (expired resumable uploads)."""
     age = config.stale_upload_age
-    if age is None:
-        age = config.upload_lifetime
-    counts = await abort_stale_uploads(buckets, age)
+    return float(config.upload_lifetime) if age is None else age
+
+
+async def sweep_stale(
+    buckets: Buckets,
+    config: config_module.Config,
+    ages: Mapping[str, float | None] | None = None,
+) -> dict[str, int]:
+    """The gateway's periodic cleanup: abort incomplete uploads older than
+    each bucket's abort rule (gateway/core/lifecycle_plan.py: its own, or
+    the default one, default_abort_age), and log what unfinished uploads hold."""
+    age = default_abort_age(config)
+    counts = await abort_stale_uploads(buckets, age, ages)
     for name, count in counts.items():
         if count:
             log.info("bucket %s: aborted %d stale incomplete upload(s)", name, count)

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup, logs, pending
+from gateway import cleanup, lifecycle, logs, pending
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.bucket_setup import build_buckets
@@ -127,6 +127,8 @@ class Gateway:
         # Upload policy rules name groups as the access policy's grants do.
         groups_of = None if self.access.policy is None else self.access.policy.groups_of
         self.buckets = build_buckets(config, guards, metrics, tracing, groups_of)
+        # Where each bucket's lifecycle rules are enforced (ConfigError: nowhere).
+        self.lifecycles = lifecycle.build_plans(config, self.buckets)
         url_secrets = load_or_create_secrets(config.url_secret, config.base_path)
         upload_ids = UploadIds(url_secrets, config.upload_lifetime)
         public_url = config.public_base_url
@@ -162,6 +164,7 @@ class Gateway:
                     max_object_size=config.max_object_size,
                     unfinished_upload_caps=config.unfinished_upload_caps(),
                     max_message_size=config.max_message_size,
+                    lifecycles=self.lifecycles,
                 ),
                 upload_ids,
             ),
@@ -324,8 +327,14 @@ class Gateway:
             await self._probe_all()
 
     async def cleanup_once(self) -> dict[str, int]:
-        """cleanup.sweep_stale of the gateway's buckets: {bucket: uploads aborted}."""
-        return await cleanup.sweep_stale(self.buckets, self.config)
+        """cleanup.sweep_stale of the gateway's buckets, each by its abort
+        rule: {bucket: uploads aborted}."""
+        ages = {name: plan.abort_age for name, plan in self.lifecycles.items()}
+        return await cleanup.sweep_stale(self.buckets, self.config, ages)
+
+    async def expire_once(self, now: float | None = None) -> dict[str, lifecycle.ExpiryCounts]:
+        """One run of the lifecycle rules the gateway enforces (gateway/lifecycle.py)."""
+        return await lifecycle.expire_once(self.buckets, self.lifecycles, now)
 
     async def sweep_pending_once(self) -> dict[str, pending.SweepCounts]:
         """One sweep of pending direct uploads (gateway/pending.py)."""
@@ -333,11 +342,16 @@ class Gateway:
         return await pending.sweep_once(self.buckets, config.pending, config.max_object_size)
 
     async def _cleanup_loop(self) -> None:
+        await lifecycle.apply_logged(self.buckets, self.lifecycles)
         while True:
             try:
                 await self.cleanup_once()
             except GatewayError as error:
                 log.warning("stale upload cleanup failed: %s", error.message)
+            try:
+                await self.expire_once()
+            except GatewayError as error:
+                log.warning("lifecycle expiry failed: %s", error.message)
             await asyncio.sleep(self.config.cleanup_interval)
 
     async def stop(self, grace: float | None = None) -> None:

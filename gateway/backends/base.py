@@ -11,10 +11,11 @@ checksums that come with it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from gateway.domain.lifecycle import LifecycleRule, StoreRule
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -308,6 +309,9 @@ class Capabilities:
     mover: ObjectMover | None = None
     # Keeps incomplete uploads that a sweep should abort.
     cleaner: StaleUploadCleaner | None = None
+    # Installs lifecycle rules in the store's own configuration (S3, GCS);
+    # None: the gateway's task enforces every rule.
+    lifecycle: LifecycleInstaller | None = None
     # Its calls do their work on this machine (memory, a local disk), where
     # a span of each would cost more than it tells: the gateway traces only
     # the slow ones. A remote driver's calls each make a span, with the
@@ -318,3 +322,21 @@ class Capabilities:
 class UnfinishedCounter(Protocol):
     async def unfinished_uploads(self) -> tuple[int, int] | None:
         """(unfinished uploads, bytes they hold), or None if not counted."""
+
+
+class LifecycleInstaller(Protocol):
+    """A store that enforces lifecycle rules itself (S3's bucket lifecycle
+    configuration, GCS's bucket lifecycle). The rules' prefixes are the
+    gateway's; the driver puts its own key prefix before them."""
+
+    def expresses(self, rule: LifecycleRule) -> bool:
+        """Whether the store can enforce the whole rule."""
+
+    async def install(self, rules: Sequence[LifecycleRule]) -> bool:
+        """Make rules the store's rules of this bucket (the driver's prefix),
+        replacing those the gateway installed before and keeping every other
+        rule; whether anything changed (installing the same rules twice
+        changes nothing)."""
+
+    async def installed(self) -> list[StoreRule]:
+        """Every rule the store reports, the gateway's marked managed."""

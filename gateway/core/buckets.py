@@ -35,7 +35,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     LIST = "list"  # names a prefix, not a key
     SIGN = "sign"  # SignUrl: hands the access on to a URL's holder
-    ADMIN = "admin"  # cleanup; another principal's resumable upload
+    ADMIN = "admin"  # cleanup; another principal's resumable upload; a lifecycle ("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +124,9 @@ class Buckets:
         owner); the guards always judge the caller."""
         calllog.note(bucket, key, action.value)
         name, backend = self._resolve(bucket)
-        key = validate_prefix(key) if action is Action.LIST else validate_key(key)
+        # A LIST names a prefix; an ADMIN call may name the whole bucket ("").
+        whole = action is Action.LIST or (action is Action.ADMIN and not key)
+        key = validate_prefix(key) if whole else validate_key(key)
         sha256 = self._sha256.get(name, DEFAULT_SHA256_CHOICE)
         scan = self._scan.get(name)
         if scan is not None:

@@ -26,11 +26,14 @@ from gateway.core import (
     writes,
 )
 from gateway.core.buckets import Buckets
+from gateway.core.lifecycle_plan import BucketLifecycle
+from gateway.core.lifecycle_view import get_lifecycle
 from gateway.core.objects import FoundPrefix, Objects
 from gateway.core.signing import UrlSigner
 from gateway.core.upload_budget import UnfinishedBudget
 from gateway.core.upload_ids import UploadIds
 from gateway.rpc import convert, put_stream, wire
+from gateway.rpc.lifecycle_wire import lifecycle_response
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc as pb_grpc
 
@@ -48,6 +51,8 @@ class ServiceSettings:
     # Per bucket, what unfinished resumable uploads may hold (not named: no cap).
     unfinished_upload_caps: Mapping[str, int] = field(default_factory=dict)
     max_message_size: int = 4 * 1024 * 1024
+    # Each bucket's lifecycle rules, placed (gateway/core/lifecycle_plan.py).
+    lifecycles: Mapping[str, BucketLifecycle] = field(default_factory=dict)
 
     @property
     def page_max_bytes(self) -> int:
@@ -226,3 +231,9 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
             ],
             next_page_token=report.next_page_token,
         )
+
+    async def GetLifecycle(
+        self, request: pb.GetLifecycleRequest, context: Context
+    ) -> pb.GetLifecycleResponse:
+        view = await get_lifecycle(self._buckets, self._settings.lifecycles, request.bucket)
+        return lifecycle_response(view)

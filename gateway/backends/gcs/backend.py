@@ -58,6 +58,7 @@ from gateway.backends.gcs.common import (
     write_preconditions,
 )
 from gateway.backends.gcs.connection import connect
+from gateway.backends.gcs.lifecycle import GcsLifecycle
 from gateway.backends.gcs.listing import list_page
 from gateway.backends.gcs.reader import GcsReader
 from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
@@ -108,7 +109,9 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
         self._signer: Any = None  # credentials that sign URLs, when there are any
         self._session: Any = None  # the client's HTTP session (connection pool)
         uploads = ResumableUploads(GcsUploads(self._context, self.open_write, self._background))
-        self.capabilities = Capabilities(presigner=self, uploads=uploads, cleaner=uploads)
+        self.capabilities = Capabilities(
+            presigner=self, uploads=uploads, cleaner=uploads, lifecycle=GcsLifecycle(self._context)
+        )
 
     async def _open_context(self) -> GcsContext:
         try:

@@ -57,6 +57,7 @@ from gateway.backends.s3.common import (
 )
 from gateway.backends.s3.conditions import write_conditions
 from gateway.backends.s3.copy import multipart_copy
+from gateway.backends.s3.lifecycle import S3Lifecycle
 from gateway.backends.s3.listing import list_page
 from gateway.backends.s3.session import open_context
 from gateway.backends.s3.settings import S3Settings
@@ -101,7 +102,12 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
             S3Uploads(self._context, settings, self._storage_args, self._background)
         )
         # The cleaner is the backend: its sweep covers other multipart uploads too.
-        self.capabilities = Capabilities(presigner=self, uploads=self._uploads, cleaner=self)
+        self.capabilities = Capabilities(
+            presigner=self,
+            uploads=self._uploads,
+            cleaner=self,
+            lifecycle=S3Lifecycle(self._context),
+        )
 
     async def _open_context(self) -> S3Context:
         return await open_context(self._stack, self._settings, self._observer)

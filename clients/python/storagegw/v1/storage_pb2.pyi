@@ -58,6 +58,36 @@ upload of S3 and GCS, bound by a signed policy).
 """
 Global___SignedMethod: _TypeAlias = SignedMethod  # noqa: Y015
 
+class _LifecycleEnforcement:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LifecycleEnforcementEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LifecycleEnforcement.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIFECYCLE_ENFORCEMENT_UNSPECIFIED: _LifecycleEnforcement.ValueType  # 0
+    LIFECYCLE_ENFORCEMENT_NATIVE: _LifecycleEnforcement.ValueType  # 1
+    """The store's own lifecycle configuration, which reports the rule."""
+    LIFECYCLE_ENFORCEMENT_GATEWAY: _LifecycleEnforcement.ValueType  # 2
+    """The gateway's periodic task (every GATEWAY_CLEANUP_INTERVAL)."""
+    LIFECYCLE_ENFORCEMENT_GATEWAY_FALLBACK: _LifecycleEnforcement.ValueType  # 3
+    """Meant for the store, which does not report it: the gateway's task
+    expires objects in its place (a transition is then not done).
+    """
+
+class LifecycleEnforcement(_LifecycleEnforcement, metaclass=_LifecycleEnforcementEnumTypeWrapper):
+    """LifecycleEnforcement says what enforces a lifecycle rule."""
+
+LIFECYCLE_ENFORCEMENT_UNSPECIFIED: LifecycleEnforcement.ValueType  # 0
+LIFECYCLE_ENFORCEMENT_NATIVE: LifecycleEnforcement.ValueType  # 1
+"""The store's own lifecycle configuration, which reports the rule."""
+LIFECYCLE_ENFORCEMENT_GATEWAY: LifecycleEnforcement.ValueType  # 2
+"""The gateway's periodic task (every GATEWAY_CLEANUP_INTERVAL)."""
+LIFECYCLE_ENFORCEMENT_GATEWAY_FALLBACK: LifecycleEnforcement.ValueType  # 3
+"""Meant for the store, which does not report it: the gateway's task
+expires objects in its place (a transition is then not done).
+"""
+Global___LifecycleEnforcement: _TypeAlias = LifecycleEnforcement  # noqa: Y015
+
 @_typing.final
 class ObjectInfo(_message.Message):
     """ObjectInfo describes one stored object."""
@@ -1484,3 +1514,158 @@ class ScanObjectsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ScanObjectsResponse: _TypeAlias = ScanObjectsResponse  # noqa: Y015
+
+@_typing.final
+class GetLifecycleRequest(_message.Message):
+    """GetLifecycleRequest names the bucket whose lifecycle rules to show."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket; empty means the default bucket."""
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLifecycleRequest: _TypeAlias = GetLifecycleRequest  # noqa: Y015
+
+@_typing.final
+class LifecycleRule(_message.Message):
+    """LifecycleRule is one rule in force. Ages are unset when the rule does
+    not do that.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    EXPIRE_AFTER_FIELD_NUMBER: _builtins.int
+    TRANSITION_AFTER_FIELD_NUMBER: _builtins.int
+    STORAGE_CLASS_FIELD_NUMBER: _builtins.int
+    ABORT_INCOMPLETE_UPLOADS_AFTER_FIELD_NUMBER: _builtins.int
+    ENFORCEMENT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The rule's id in the configuration (default-abort: the default rule of
+    GATEWAY_STALE_UPLOAD_AGE).
+    """
+    prefix: _builtins.str
+    """The key prefix it applies to (the bucket's keys; "" the whole bucket)."""
+    storage_class: _builtins.str
+    enforcement: Global___LifecycleEnforcement.ValueType
+    reason: _builtins.str
+    """Why the gateway enforces it, when it does."""
+    @_builtins.property
+    def expire_after(self) -> _duration_pb2.Duration:
+        """Objects are deleted this long after their last write."""
+
+    @_builtins.property
+    def transition_after(self) -> _duration_pb2.Duration:
+        """Objects move to storage_class this long after their last write."""
+
+    @_builtins.property
+    def abort_incomplete_uploads_after(self) -> _duration_pb2.Duration:
+        """Unfinished uploads are aborted this long after they began."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+        expire_after: _duration_pb2.Duration | None = ...,
+        transition_after: _duration_pb2.Duration | None = ...,
+        storage_class: _builtins.str = ...,
+        abort_incomplete_uploads_after: _duration_pb2.Duration | None = ...,
+        enforcement: Global___LifecycleEnforcement.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["abort_incomplete_uploads_after", b"abort_incomplete_uploads_after", "expire_after", b"expire_after", "transition_after", b"transition_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort_incomplete_uploads_after", b"abort_incomplete_uploads_after", "enforcement", b"enforcement", "expire_after", b"expire_after", "id", b"id", "prefix", b"prefix", "reason", b"reason", "storage_class", b"storage_class", "transition_after", b"transition_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LifecycleRule: _TypeAlias = LifecycleRule  # noqa: Y015
+
+@_typing.final
+class StoreLifecycleRule(_message.Message):
+    """StoreLifecycleRule is a rule of the store's own lifecycle configuration."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    MANAGED_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The store's id of the rule (GCS has none: its position, #1...)."""
+    prefix: _builtins.str
+    """The store's prefix (the driver's key prefix included)."""
+    description: _builtins.str
+    """Its actions, in words."""
+    managed: _builtins.bool
+    """Installed by the gateway (the others are the operator's, kept as they are)."""
+    enabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+        description: _builtins.str = ...,
+        managed: _builtins.bool = ...,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "enabled", b"enabled", "id", b"id", "managed", b"managed", "prefix", b"prefix"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreLifecycleRule: _TypeAlias = StoreLifecycleRule  # noqa: Y015
+
+@_typing.final
+class GetLifecycleResponse(_message.Message):
+    """GetLifecycleResponse describes a bucket's lifecycle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    STORE_LIFECYCLE_FIELD_NUMBER: _builtins.int
+    STORE_RULES_FIELD_NUMBER: _builtins.int
+    STORE_ERROR_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """The bucket as the gateway names it."""
+    store_lifecycle: _builtins.bool
+    """Whether the store has a lifecycle configuration of its own (S3, GCS)."""
+    store_error: _builtins.str
+    """Why the store's rules could not be read (empty: they were)."""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___LifecycleRule]: ...
+    @_builtins.property
+    def store_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoreLifecycleRule]: ...
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        rules: _abc.Iterable[Global___LifecycleRule] | None = ...,
+        store_lifecycle: _builtins.bool = ...,
+        store_rules: _abc.Iterable[Global___StoreLifecycleRule] | None = ...,
+        store_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "rules", b"rules", "store_error", b"store_error", "store_lifecycle", b"store_lifecycle", "store_rules", b"store_rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLifecycleResponse: _TypeAlias = GetLifecycleResponse  # noqa: Y015

@@ -118,6 +118,11 @@ class StorageServiceStub:
                 request_serializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsRequest.SerializeToString,
                 response_deserializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsResponse.FromString,
                 _registered_method=True)
+        self.GetLifecycle = channel.unary_unary(
+                '/storagegw.v1.StorageService/GetLifecycle',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -298,6 +303,18 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLifecycle(self, request, context):
+        """GetLifecycle returns a bucket's lifecycle rules in force
+        ([[buckets.NAME.lifecycle]], and the default rule that aborts stale
+        uploads), where each is enforced (the store's own lifecycle
+        configuration, or the gateway's periodic task), and the rules the store
+        reports. An administrative call (ADMIN at the bucket's policy, on the
+        whole bucket).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -365,6 +382,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.ScanObjects,
                     request_deserializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsRequest.FromString,
                     response_serializer=storagegw_dot_v1_dot_storage__pb2.ScanObjectsResponse.SerializeToString,
+            ),
+            'GetLifecycle': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLifecycle,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -737,6 +759,33 @@ class StorageService:
             '/storagegw.v1.StorageService/ScanObjects',
             storagegw_dot_v1_dot_storage__pb2.ScanObjectsRequest.SerializeToString,
             storagegw_dot_v1_dot_storage__pb2.ScanObjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLifecycle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/GetLifecycle',
+            storagegw_dot_v1_dot_storage__pb2.GetLifecycleRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.GetLifecycleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -154,6 +154,14 @@ class StorageServiceStub:
     An administrative action (ADMIN at the bucket's policy); the bucket must
     scan its uploads (else FAILED_PRECONDITION).
     """
+    GetLifecycle: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetLifecycleRequest, _storage_pb2.GetLifecycleResponse]
+    """GetLifecycle returns a bucket's lifecycle rules in force
+    ([[buckets.NAME.lifecycle]], and the default rule that aborts stale
+    uploads), where each is enforced (the store's own lifecycle
+    configuration, or the gateway's periodic task), and the rules the store
+    reports. An administrative call (ADMIN at the bucket's policy, on the
+    whole bucket).
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -280,6 +288,14 @@ class StorageServiceAsyncStub(StorageServiceStub):
     found clean is marked scan=clean (unless it was overwritten meanwhile).
     An administrative action (ADMIN at the bucket's policy); the bucket must
     scan its uploads (else FAILED_PRECONDITION).
+    """
+    GetLifecycle: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetLifecycleRequest, _storage_pb2.GetLifecycleResponse]  # type: ignore[assignment]
+    """GetLifecycle returns a bucket's lifecycle rules in force
+    ([[buckets.NAME.lifecycle]], and the default rule that aborts stale
+    uploads), where each is enforced (the store's own lifecycle
+    configuration, or the gateway's periodic task), and the rules the store
+    reports. An administrative call (ADMIN at the bucket's policy, on the
+    whole bucket).
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -482,6 +498,20 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         found clean is marked scan=clean (unless it was overwritten meanwhile).
         An administrative action (ADMIN at the bucket's policy); the bucket must
         scan its uploads (else FAILED_PRECONDITION).
+        """
+
+    @_abc_1.abstractmethod
+    def GetLifecycle(
+        self,
+        request: _storage_pb2.GetLifecycleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.GetLifecycleResponse, _abc.Awaitable[_storage_pb2.GetLifecycleResponse]]:
+        """GetLifecycle returns a bucket's lifecycle rules in force
+        ([[buckets.NAME.lifecycle]], and the default rule that aborts stale
+        uploads), where each is enforced (the store's own lifecycle
+        configuration, or the gateway's periodic task), and the rules the store
+        reports. An administrative call (ADMIN at the bucket's policy, on the
+        whole bucket).
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,117 @@
+"""The gateway's lifecycle task: the objects under an expiry rule's prefix
+whose last write is older than its age are deleted, for the rules the store
+does not enforce itself (gateway/core/lifecycle_plan.py), and for the rules
+meant for the store that it does not report (an emulator that takes the
+configuration and drops it; one the gateway could not install).
+
+The prefix is listed a page at a time (one page held), keys under the
+gateway's reserved prefixes skipped. Each delete is pinned to the
+generation listed (or, where a listing does not tell it, to the one a head
+finds, after checking the age again), so an object written again meanwhile
+survives. Safe on several replicas at once; the gateway runs it on its
+first worker. `now` is a parameter: tests pass a later one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.core.buckets import Action, Buckets, Target
+from gateway.core.lifecycle_plan import BucketLifecycle, Enforcement, reserved_prefixes
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.lifecycle import LifecycleRule
+from gateway.domain.objects import Conditions, ListQuery, ObjectMeta
+
+PAGE_SIZE = 1000
+_NS = 1_000_000_000
+# What a delete pinned to a generation answers when the object changed.
+_RACED = frozenset({Reason.OBJECT_NOT_FOUND, Reason.PRECONDITION_FAILED})
+
+
+@dataclass(slots=True)
+class ExpiryCounts:
+    expired: int = 0
+    # Written again (or deleted) between the listing and the delete: kept.
+    raced: int = 0
+
+
+async def unreported(plan: BucketLifecycle, target: Target) -> frozenset[str]:
+    """The ids of plan's native rules the store does not report (all of
+    them when it cannot be asked)."""
+    native = {rule.id for rule in plan.native()}
+    installer = target.backend.capabilities.lifecycle
+    if not native or installer is None:
+        return frozenset(native)
+    try:
+        reported = {rule.gateway_id for rule in await installer.installed() if rule.managed}
+    except GatewayError:
+        return frozenset(native)
+    return frozenset(native - reported)
+
+
+async def sweep_expiry(
+    buckets: Buckets, plans: Mapping[str, BucketLifecycle], now: float | None = None
+) -> dict[str, ExpiryCounts]:
+    """{bucket: counts} for every bucket with an expiry rule the gateway
+    enforces. buckets should have no guards: the task acts for no caller."""
+    now_ns = int((time.time() if now is None else now) * _NS)
+    counts: dict[str, ExpiryCounts] = {}
+    for name, plan in plans.items():
+        target = buckets.open(name, "", Action.LIST)
+        expiring = plan.expiring()
+        if not expiring:
+            continue
+        fallback = await unreported(plan, target)
+        rules = [
+            placed.rule
+            for placed in expiring
+            if placed.enforcement is Enforcement.GATEWAY or placed.rule.id in fallback
+        ]
+        if not rules:
+            continue
+        counts[name] = found = ExpiryCounts()
+        for rule in rules:
+            await _expire_rule(target, rule, now_ns, found)
+    return counts
+
+
+async def _expire_rule(target: Target, rule: LifecycleRule, now_ns: int, found: ExpiryCounts) -> None:
+    assert rule.expire_after is not None
+    cutoff_ns = now_ns - int(rule.expire_after * _NS)
+    reserved = reserved_prefixes(target)
+    token = ""
+    while True:
+        page = await target.backend.list(
+            ListQuery(page_size=PAGE_SIZE, prefix=rule.prefix, page_token=token)
+        )
+        for meta in page.objects:
+            if meta.update_time_ns < cutoff_ns and not meta.key.startswith(reserved):
+                await _expire(target, meta, cutoff_ns, found)
+        token = page.next_page_token
+        if not token:
+            return
+
+
+async def _expire(target: Target, listed: ObjectMeta, cutoff_ns: int, found: ExpiryCounts) -> None:
+    backend = target.backend
+    try:
+        generation = listed.generation
+        if not generation:  # the listing does not tell it (S3): a head does
+            meta = await backend.head(listed.key)
+            if meta.update_time_ns >= cutoff_ns:
+                found.raced += 1
+                return
+            generation = meta.generation
+        pinned = Conditions(if_generation_match=generation)
+        deleted = await asyncio.shield(backend.delete(listed.key, pinned))
+    except GatewayError as error:
+        if error.reason not in _RACED:
+            raise
+        deleted = False
+    if deleted:
+        found.expired += 1
+    else:
+        found.raced += 1
