@@ -112,12 +112,14 @@ def plan(
             raise ConfigError(f"{where}.prefix", f"{inside[0]!r} is reserved for the gateway")
         reason = _reason(rule, backend, reserved)
         if reason and rule.transition_after is not None:
-            raise ConfigError(f"{where}.transition_after", f"only the store moves objects: {reason}")
+            raise ConfigError(
+                f"{where}.transition_after", f"only the store moves objects: {reason}"
+            )
         aborts = rule.abort_incomplete_uploads_after
         if reason and aborts is not None and rule.prefix:
             raise ConfigError(
                 f"{where}.abort_incomplete_uploads_after",
-                f"the gateway aborts a whole bucket's uploads only (prefix \"\"): {reason}",
+                f'the gateway aborts a whole bucket\'s uploads only (prefix ""): {reason}',
             )
         if aborts is not None and not rule.prefix:
             abort_age = aborts

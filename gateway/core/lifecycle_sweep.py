@@ -78,7 +78,9 @@ async def sweep_expiry(
     return counts
 
 
-async def _expire_rule(target: Target, rule: LifecycleRule, now_ns: int, found: ExpiryCounts) -> None:
+async def _expire_rule(
+    target: Target, rule: LifecycleRule, now_ns: int, found: ExpiryCounts
+) -> None:
     assert rule.expire_after is not None
     cutoff_ns = now_ns - int(rule.expire_after * _NS)
     reserved = reserved_prefixes(target)

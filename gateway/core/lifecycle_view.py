@@ -65,7 +65,8 @@ async def get_lifecycle(
         if placed.enforcement is Enforcement.GATEWAY:
             shown.append(RuleShown(placed.rule, Where.GATEWAY, placed.reason))
         elif placed.rule.id in fallback:
-            shown.append(RuleShown(placed.rule, Where.FALLBACK, error or "not in the store's rules"))
+            why = error or "not in the store's rules"
+            shown.append(RuleShown(placed.rule, Where.FALLBACK, why))
         else:
             shown.append(RuleShown(placed.rule, Where.NATIVE))
     return LifecycleView(target.bucket, shown, installer is not None, store_rules, error)

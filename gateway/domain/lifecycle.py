@@ -131,7 +131,9 @@ def parse_rule(setting: str, table: object, index: int, kind: str) -> LifecycleR
             )
         if transition is None or not storage_class:
             field = "storage_class" if transition is not None else "transition_after"
-            raise ConfigError(f"{setting}.{field}", "transition_after and storage_class go together")
+            raise ConfigError(
+                f"{setting}.{field}", "transition_after and storage_class go together"
+            )
         if not _STORAGE_CLASS.fullmatch(storage_class):
             raise ConfigError(f"{setting}.storage_class", f"{storage_class!r} is no storage class")
         if not native:

@@ -31,9 +31,7 @@ def lifecycle_response(view: LifecycleView) -> pb.GetLifecycleResponse:
                 expire_after=_duration(shown.rule.expire_after),
                 transition_after=_duration(shown.rule.transition_after),
                 storage_class=shown.rule.storage_class,
-                abort_incomplete_uploads_after=_duration(
-                    shown.rule.abort_incomplete_uploads_after
-                ),
+                abort_incomplete_uploads_after=_duration(shown.rule.abort_incomplete_uploads_after),
                 enforcement=_ENFORCEMENT[shown.where],
                 reason=shown.reason,
             )
