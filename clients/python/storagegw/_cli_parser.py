@@ -6,7 +6,7 @@ import argparse
 import os
 from collections.abc import Callable
 
-from storagegw import _cli_auth
+from storagegw import _cli_auth, _cli_lifecycle
 from storagegw import _cli_checks as checks
 from storagegw import _cli_commands as handlers
 from storagegw._resumable import DEFAULT_PARALLEL_STREAMS, DEFAULT_PARALLEL_THRESHOLD
@@ -164,6 +164,14 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     scan.add_argument("scan_bucket", metavar="BUCKET")
     scan.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
     scan.add_argument("--page-size", type=_positive, metavar="N", help="objects per call")
+
+    lifecycle = command(
+        "lifecycle",
+        "show: the bucket's lifecycle rules and what enforces each (apply: on the "
+        "gateway's side, install them in the stores)",
+        _cli_lifecycle.run_lifecycle_show,
+    )
+    lifecycle.add_argument("action", choices=["show"])
 
     cp = command(
         "cp", "copy SRC to DST, each [BUCKET:]KEY (:KEY for a key with a colon)", handlers.run_cp

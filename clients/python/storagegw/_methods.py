@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from storagegw import _checks as checks
+from storagegw import _lifecycle as lifecycle
 from storagegw import _operations as operations
 from storagegw import _transfers as transfers
 from storagegw._base import ClientBase
@@ -56,6 +57,10 @@ class Methods(ClientBase):
 
     finalize_upload = checks.finalize_upload
     scan_objects = checks.scan_objects
+
+    # ------------------------------------------------------------ lifecycle
+
+    get_lifecycle = lifecycle.get_lifecycle
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make each operation named in Methods a method of the client `cls`."""

@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(arguments[1:])  # the gateway parses its own options, --help too
     if arguments[:1] == ["cleanup"]:
         return _serve(arguments[1:], "gateway.cleanup")
+    if arguments[:2] == ["lifecycle", "apply"]:
+        return _serve(arguments[1:], "gateway.lifecycle")
     parser = build_parser()
     args, unknown = parser.parse_known_args(arguments)
     if args.command == "serve":
