@@ -23,8 +23,8 @@ from gateway import cleanup
 from gateway import config as config_module
 from gateway.bucket_setup import build_buckets
 from gateway.core.buckets import Action, Buckets
-from gateway.core.lifecycle_plan import plan
 from gateway.core.lifecycle_plan import BucketLifecycle as BucketLifecycle
+from gateway.core.lifecycle_plan import plan
 from gateway.core.lifecycle_sweep import ExpiryCounts as ExpiryCounts
 from gateway.core.lifecycle_sweep import sweep_expiry
 from gateway.domain.errors import GatewayError

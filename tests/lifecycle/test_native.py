@@ -152,7 +152,8 @@ def test_gcs_emulator_drops_the_rules_and_the_gateway_expires_instead(
             await buckets.close()
 
     view, counts, keys = asyncio.run(run())
-    assert view.store_lifecycle and view.store_rules == []
+    assert view.store_lifecycle
+    assert view.store_rules == []
     shown = [(r.rule.id, r.where) for r in view.rules]
     assert shown == [("tmp", Where.FALLBACK), ("default-abort", Where.GATEWAY)]
     assert counts["data"].expired == 1

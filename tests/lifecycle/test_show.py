@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storagegw import cli
-from tests.access_e2e.tenants import A, OPS, policy_gateway
+from tests.access_e2e.tenants import OPS, A, policy_gateway
 from tests.conftest import run_gateway
 
 CONFIG = """
