@@ -57,19 +57,20 @@ async def apply(buckets: Buckets, plans: Mapping[str, BucketLifecycle]) -> dict[
 
 
 async def apply_logged(buckets: Buckets, plans: Mapping[str, BucketLifecycle]) -> None:
-    """apply(), as the gateway runs it at start: a store that refuses is
-    logged, and the gateway's task expires in its place."""
-    try:
-        changed = await apply(buckets, plans)
-    except GatewayError as error:
-        log.warning(
-            "lifecycle rules not installed in the store: %s; the gateway's task expires "
-            "objects in its place",
-            error.message,
-        )
-        return
-    for name, done in changed.items():
-        if done:
+    """apply(), as the gateway runs it at start, bucket by bucket: a store
+    that refuses is logged, and the gateway's task expires in its place."""
+    for name, backend in buckets:
+        try:
+            changed = await apply(Buckets({name: backend}, name), plans)
+        except GatewayError as error:
+            log.warning(
+                "bucket %s: lifecycle rules not installed in the store: %s; the gateway's "
+                "task expires objects in its place",
+                name,
+                error.message,
+            )
+            continue
+        if changed.get(name):
             log.info("bucket %s: lifecycle rules installed in the store", name)
 
 

@@ -18,6 +18,7 @@ from gateway.bucket_setup import build_buckets
 from gateway.core.buckets import Buckets
 from gateway.core.lifecycle_view import Where, get_lifecycle
 from gateway.domain.lifecycle import DAY
+from storagegw import cli
 from tests.drivers import backend_env, list_all, put
 
 S3_RULES = (
@@ -158,3 +159,22 @@ def test_gcs_emulator_drops_the_rules_and_the_gateway_expires_instead(
     assert shown == [("tmp", Where.FALLBACK), ("default-abort", Where.GATEWAY)]
     assert counts["data"].expired == 1
     assert keys == ["keep"]
+
+
+def test_lifecycle_apply_installs_once(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`storagegw lifecycle apply`, from the gateway's own settings."""
+    env = backend_env(request, "s3-moto")
+    _gateway_side(tmp_path, env, S3_RULES.format(storage_class="GLACIER"))
+    monkeypatch.setenv("GATEWAY_CONFIG", str(tmp_path / "buckets.toml"))
+    monkeypatch.setenv("STORAGE_BASE_PATH", str(tmp_path))
+    assert cli.main(["lifecycle", "apply"]) == 0
+    assert cli.main(["lifecycle", "apply"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["data: installed", "data: already in place"]
+    client = request.getfixturevalue("moto_server").client()
+    rules = client.get_bucket_lifecycle_configuration(Bucket=env["STORAGE_S3_BUCKET"])["Rules"]
+    assert sorted(rule["ID"] for rule in rules) == ["storagegw:gw/:cold", "storagegw:gw/:tmp"]
