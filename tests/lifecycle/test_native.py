@@ -6,6 +6,7 @@ gateway's task then expires in its place)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,41 @@ def test_lifecycle_apply_installs_once(
     client = request.getfixturevalue("moto_server").client()
     rules = client.get_bucket_lifecycle_configuration(Bucket=env["STORAGE_S3_BUCKET"])["Rules"]
     assert sorted(rule["ID"] for rule in rules) == ["storagegw:gw/:cold", "storagegw:gw/:tmp"]
+
+
+def test_gcs_rules_sent_carry_the_driver_prefix_and_the_gateways_mark(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """What the gateway asks of GCS (seen through a proxy, as the emulator
+    keeps none of it): a Delete rule by age for the driver's prefix and the
+    rule's, marked by a second prefix no object has, patched over the
+    metageneration read."""
+    from tests.gcs_proxy import RecordingProxy
+
+    env = backend_env(request, "gcs")
+    patches: list[tuple[dict[str, str], bytes]] = []
+
+    def keep_patches(record: Any, body: bytes) -> bytes:
+        if record.method == "PATCH":
+            patches.append((record.query, body))
+        return body
+
+    with RecordingProxy(env["STORAGE_EMULATOR_HOST"]) as proxy:
+        proxy.body_filter = keep_patches
+        env["STORAGE_EMULATOR_HOST"] = proxy.endpoint
+        rules = '[[buckets.data.lifecycle]]\nid = "tmp"\nprefix = "tmp/"\nexpire_after = 7\n'
+        buckets, plans = _gateway_side(tmp_path, env, rules)
+        assert asyncio.run(_closing(buckets, lifecycle.apply(buckets, plans))) == {"data": True}
+    ((query, body),) = patches
+    assert "ifMetagenerationMatch" in query
+    assert json.loads(body)["lifecycle"] == {
+        "rule": [
+            {
+                "action": {"type": "Delete"},
+                "condition": {
+                    "age": 7,
+                    "matchesPrefix": ["gw/tmp/", "gw/.storagegw/lifecycle/tmp"],
+                },
+            }
+        ]
+    }
