@@ -15,7 +15,7 @@ from gateway.core.buckets import Buckets
 from gateway.core.lifecycle_sweep import sweep_expiry
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.lifecycle import DAY
-from gateway.domain.objects import ListPage, ListQuery
+from gateway.domain.objects import NO_CONDITIONS, ListPage, ListQuery, WriteOptions
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import list_all, put
 
@@ -72,17 +72,11 @@ def test_the_gateways_reserved_prefixes_are_never_expired(tmp_path: Path) -> Non
         backend = running.backend("data")
         _store(running, "a", ".cas/ab/cd")
         uploads = backend.capabilities.uploads
-        handle = running.run(uploads.start_upload("big", _options(), b"state"))
+        handle = running.run(uploads.start_upload("big", WriteOptions(), b"state"))
         running.run(running.gateway.expire_once(now=time.time() + 2 * DAY))
         assert _keys(running) == [".cas/ab/cd"]
         status = running.run(uploads.query_upload("big", handle))
         assert not status.complete
-
-
-def _options() -> Any:
-    from gateway.domain.objects import WriteOptions
-
-    return WriteOptions()
 
 
 class RewritingAfterListing:
@@ -112,15 +106,9 @@ def test_an_object_written_again_after_the_listing_survives(running: RunningGate
     counts = running.run(sweep_expiry(buckets, gateway.lifecycles, time.time() + 8 * DAY))
     assert (counts["data"].expired, counts["data"].raced) == (1, 1)
     assert _keys(running) == ["tmp/b"]
-    reader = running.run(running.backend("data").open_read("tmp/b", 0, None, _no_conditions()))
+    reader = running.run(running.backend("data").open_read("tmp/b", 0, None, NO_CONDITIONS))
     assert reader.meta.size == len(b"written again")
     running.run(reader.close())
-
-
-def _no_conditions() -> Any:
-    from gateway.domain.objects import NO_CONDITIONS
-
-    return NO_CONDITIONS
 
 
 def test_a_missing_bucket_prefix_is_no_error(running: RunningGateway) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from storagegw import cli
+from storagegw._cli_commands import EXIT_PERMISSION
 from tests.access_e2e.tenants import OPS, A, policy_gateway
 from tests.conftest import run_gateway
 
@@ -62,4 +63,4 @@ def test_the_policy_grants_show_to_admins_only(
         monkeypatch.setenv("STORAGEGW_TOKEN", OPS.key)
         allowed = cli.main(["--target", running.target, "lifecycle", "show"])
         assert "tmp: prefix 'tmp/'" in capsys.readouterr().out
-    assert (refused, allowed) == (cli.EXIT_PERMISSION, 0)
+    assert (refused, allowed) == (EXIT_PERMISSION, 0)
