@@ -33,6 +33,18 @@ async def abort_stale_uploads(
     return counts
 
 
+def own_abort_ages(config: config_module.Config) -> dict[str, float]:
+    """{bucket: its lifecycle's abort age for the whole bucket}, for the
+    buckets with such a rule (prefix "", abort_incomplete_uploads_after)."""
+    ages = {}
+    for name, bucket in config.buckets.items():
+        for rule in bucket.lifecycle or ():
+            age = rule.abort_incomplete_uploads_after
+            if age is not None and not rule.prefix:
+                ages[name] = age
+    return ages
+
+
 def default_abort_age(config: config_module.Config) -> float:
     """The default lifecycle rule's age: stale_upload_age, or else
     upload_lifetime (expired resumable uploads)."""
@@ -70,15 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--older-than",
         default=None,
-        help="age such as 7d, 12h, 30m or seconds (default GATEWAY_STALE_UPLOAD_AGE, or else "
+        help="age such as 7d, 12h, 30m or seconds (default: a bucket's lifecycle rule that aborts "
+        "the whole bucket's uploads, else GATEWAY_STALE_UPLOAD_AGE, or else "
         "GATEWAY_UPLOAD_LIFETIME: expired uploads)",
     )
     args = parser.parse_args(argv)
     try:
         config = config_module.load(os.environ)
+        ages: dict[str, float] = {}
         if args.older_than is None:
-            older_than = config.stale_upload_age or float(config.upload_lifetime)
+            older_than = default_abort_age(config)
             args.older_than = f"{older_than:g}s"
+            ages = own_abort_ages(config)  # a bucket's own lifecycle rule
         else:
             older_than = config_module.parse_duration("--older-than", args.older_than)
     except config_module.ConfigError as error:
@@ -91,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             config.default_bucket,
         )
         try:
-            aborted = await abort_stale_uploads(buckets, older_than)
+            aborted = await abort_stale_uploads(buckets, older_than, ages)
             return aborted, await unfinished_by_bucket(buckets)
         finally:
             await buckets.close()
@@ -102,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storagegw: error: {error.message} ({error.reason.value})", file=sys.stderr)
         return 1
     for name, count in counts.items():
-        print(f"{name}: aborted {count} incomplete upload(s) older than {args.older_than}")
+        age = f"{ages[name]:g}s" if name in ages else args.older_than
+        print(f"{name}: aborted {count} incomplete upload(s) older than {age}")
     if not counts:
         print("no configured bucket keeps incomplete uploads")
     for name, unfinished in held.items():
