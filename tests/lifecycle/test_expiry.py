@@ -79,6 +79,20 @@ def test_the_gateways_reserved_prefixes_are_never_expired(tmp_path: Path) -> Non
         assert not status.complete
 
 
+def test_a_scanning_buckets_staging_prefix_is_never_expired(tmp_path: Path) -> None:
+    """Objects awaiting their checks stay (the pending sweep is theirs)."""
+    config = tmp_path / "buckets.toml"
+    config.write_text(
+        '[buckets.data]\nbackend = "memory"\n'
+        '[buckets.data.scan]\nclamd = "tcp://127.0.0.1:9"\nstaging_prefix = "waiting/"\n'
+        '[[buckets.data.lifecycle]]\nexpire_after = 1\n'
+    )
+    with run_gateway({"GATEWAY_CONFIG": str(config)}, tmp_path) as running:
+        _store(running, "a", "waiting/x")
+        running.run(running.gateway.expire_once(now=time.time() + 2 * DAY))
+        assert _keys(running) == ["waiting/x"]
+
+
 class RewritingAfterListing:
     """A bucket's driver whose listings are followed, before the caller sees
     them, by a new write of one listed key: another client's write landing
