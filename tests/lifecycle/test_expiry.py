@@ -85,7 +85,7 @@ def test_a_scanning_buckets_staging_prefix_is_never_expired(tmp_path: Path) -> N
     config.write_text(
         '[buckets.data]\nbackend = "memory"\n'
         '[buckets.data.scan]\nclamd = "tcp://127.0.0.1:9"\nstaging_prefix = "waiting/"\n'
-        '[[buckets.data.lifecycle]]\nexpire_after = 1\n'
+        "[[buckets.data.lifecycle]]\nexpire_after = 1\n"
     )
     with run_gateway({"GATEWAY_CONFIG": str(config)}, tmp_path) as running:
         _store(running, "a", "waiting/x")
