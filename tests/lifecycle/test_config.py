@@ -3,6 +3,8 @@ errors that name the field at fault."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from gateway.bucket_setup import build_buckets
 from gateway.core.lifecycle_plan import Enforcement
 from gateway.domain.lifecycle import DAY
 from gateway.domain.settings import ConfigError
+from tests.conftest import CLI_PATH
 
 
 def _load(tmp_path: Path, text: str, **env: str) -> config_module.Config:
@@ -142,3 +145,23 @@ def test_a_whole_bucket_expiry_on_s3_is_the_gateways(tmp_path: Path) -> None:
     assert placed["rule-1"].enforcement is Enforcement.GATEWAY
     assert "reserved" in placed["rule-1"].reason
     assert placed["rule-2"].enforcement is Enforcement.NATIVE
+
+
+def test_the_gateway_does_not_start_with_a_rule_no_one_can_enforce(tmp_path: Path) -> None:
+    path = tmp_path / "buckets.toml"
+    path.write_text(
+        '[buckets.box]\nbackend = "local"\n[[buckets.box.lifecycle]]\nprefix = ".cas/"\n'
+        "expire_after = 3\n"
+    )
+    env = {
+        **os.environ,
+        "GATEWAY_CONFIG": str(path),
+        "STORAGE_BASE_PATH": str(tmp_path),
+        "GATEWAY_LISTEN": "127.0.0.1:0",
+        "GATEWAY_HTTP_LISTEN": "127.0.0.1:0",
+    }
+    result = subprocess.run(
+        [CLI_PATH, "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "buckets.box.lifecycle[0].prefix: '.cas/' is reserved for the gateway" in result.stderr
