@@ -16,6 +16,7 @@ from gateway.backends import registry
 from gateway.backends.base import Backend
 from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import DriverSpec
+from gateway.cdn_config import CdnSettings, parse_cdn
 from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
@@ -25,7 +26,7 @@ from gateway.domain.upload_policy_settings import parse_upload_policy
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan", "cdn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class BucketConfig:
     upload_policy: UploadPolicy | None = None
     # Malware scanning of its writes ([buckets.NAME.scan]; None: not scanned).
     scan: ScanSettings | None = None
+    # The CDN in front of it ([buckets.NAME.cdn]; None: none).
+    cdn: CdnSettings | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -110,7 +113,12 @@ def file_bucket(
     scan = table.get("scan")
     if scan is not None:
         scan = parse_scan(f"{setting}.scan", scan)
-    return BucketConfig(name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan)
+    cdn = table.get("cdn")
+    if cdn is not None:
+        cdn = parse_cdn(f"{setting}.cdn", cdn, env)
+    return BucketConfig(
+        name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan, cdn=cdn
+    )
 
 
 def file_buckets(
