@@ -316,11 +316,16 @@ def sign_url_request(
     content_type: str | None = None,
     max_size: int | None = None,
     min_size: int | None = None,
+    route: str | None = None,
+    client_ip: str | None = None,
 ) -> storage_pb2.SignUrlRequest:
     """expires_in None leaves the lifetime to the gateway's default."""
     signed_method = _SIGNED_METHODS.get(method.upper())
     if signed_method is None:
         raise ValueError(f"method must be GET, PUT or POST, not {method!r}")
+    url_route = _ROUTES.get((route or "").lower())
+    if url_route is None:
+        raise ValueError(f"route must be cdn, gateway or store, not {route!r}")
     lifetime: Duration | None = None
     if expires_in is not None:
         delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=expires_in)
@@ -338,7 +343,17 @@ def sign_url_request(
         content_type=content_type or "",
         max_size=max_size,
         min_size=min_size,
+        route=url_route,
+        client_ip=client_ip or "",
     )
+
+
+_ROUTES = {
+    "": storage_pb2.URL_ROUTE_UNSPECIFIED,
+    "cdn": storage_pb2.URL_ROUTE_CDN,
+    "gateway": storage_pb2.URL_ROUTE_GATEWAY,
+    "store": storage_pb2.URL_ROUTE_STORE,
+}
 
 
 def copy_request(

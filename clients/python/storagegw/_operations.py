@@ -294,10 +294,14 @@ def sign_url(
     content_type: str | None = None,
     max_size: int | None = None,
     min_size: int | None = None,
+    route: str | None = None,
+    client_ip: str | None = None,
 ) -> Flow[SignedUrl]:
     """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
     upload: send `form_fields`, then the bytes as the field "file") of one
-    object. max_size bounds PUT and POST, min_size POST."""
+    object. max_size bounds PUT and POST, min_size POST. route: who serves
+    it, "cdn", "gateway" or "store" (None: the bucket's default, its CDN for
+    a GET when it has one); client_ip binds a CDN URL to an address."""
     request = _common.sign_url_request(
         self._bucket(bucket),
         key,
@@ -308,6 +312,8 @@ def sign_url(
         content_type=content_type,
         max_size=max_size,
         min_size=min_size,
+        route=route,
+        client_ip=client_ip,
     )
     return _flows.sign_url(request, self.timeout)
 
