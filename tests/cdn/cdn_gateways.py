@@ -81,3 +81,11 @@ def gateway_env(tmp_path: Path, cloudfront_api: str = "", bunny_api: str = "") -
     config = tmp_path / "buckets.toml"
     config.write_text(config_text(pem, cloudfront_api, bunny_api))
     return {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": URL_SECRET, **SECRETS_ENV}
+
+
+def readme_cdn_secrets(directory: Path) -> dict[str, str]:
+    """The secrets the README's CDN example names: its key files, written
+    in directory, and the variables it names (returned)."""
+    write_private_key(directory / "cloudfront.pem")
+    (directory / "bunny-api.key").write_text("readme-bunny-api-key\n")
+    return {"CDN_AWS_SECRET_ACCESS_KEY": "readme-aws-secret", "BUNNY_TOKEN_KEY": "readme-tok"}

@@ -58,7 +58,11 @@ def running(
         "[buckets.scanned.cdn.invalidation]\nenabled = true\n"
         f"endpoint = '{bunny.endpoint}'\napi_key_env = 'CDN_TEST_BUNNY_API_KEY'\n"
     )
-    env = {"GATEWAY_CONFIG": str(config), "STORAGE_URL_SECRET": "cdn-s3-tests-url-secret", **SECRETS_ENV}
+    env = {
+        "GATEWAY_CONFIG": str(config),
+        "STORAGE_URL_SECRET": "cdn-s3-tests-url-secret",
+        **SECRETS_ENV,
+    }
     with run_gateway(env, tmp_path / "data") as gateway:
         yield gateway
 
