@@ -38,7 +38,8 @@ def build_buckets(
         # Every backend call is recorded by this wrapper, whatever route it came by.
         backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
     # A bucket whose CDN purges: after every write and delete, whatever route it came by.
-    backends = purging(config.buckets, backends)
+    reporter = None if metrics is None else metrics.cdn_purge_reporter
+    backends = purging(config.buckets, backends, reporter)
     policies = config.upload_policies()
     if any(policy.ever_sniffs for policy in policies.values()):
         sniffing.check()  # libmagic1 is there, or the gateway does not start

@@ -26,7 +26,7 @@ read once here and held as Secret, which never prints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -240,9 +240,14 @@ def cdn_signers(buckets: Mapping[str, _WithCdn]) -> dict[str, CdnSigner]:
     return {name: b.cdn.signer for name, b in buckets.items() if b.cdn is not None}
 
 
-def purging(buckets: Mapping[str, _WithCdn], backends: Mapping[str, Backend]) -> dict[str, Backend]:
+def purging(
+    buckets: Mapping[str, _WithCdn],
+    backends: Mapping[str, Backend],
+    reporter: Callable[[str], Callable[[str, int], None]] | None = None,
+) -> dict[str, Backend]:
     """backends, those of buckets whose CDN purges wrapped to purge after
-    their writes and deletes (keys under a staging prefix excepted)."""
+    their writes and deletes (keys under a staging prefix excepted);
+    reporter(bucket): what counts that bucket's purge outcomes."""
     wrapped = dict(backends)
     for name, bucket in buckets.items():
         cdn = bucket.cdn
@@ -251,6 +256,7 @@ def purging(buckets: Mapping[str, _WithCdn], backends: Mapping[str, Backend]) ->
         staging = {DEFAULT_STAGING_PREFIX}
         if bucket.scan is not None:
             staging.add(bucket.scan.staging_prefix)
-        queue = PurgeQueue(name, cdn.purger, cdn.queue_size)
+        report = None if reporter is None else reporter(name)
+        queue = PurgeQueue(name, cdn.purger, cdn.queue_size, report)
         wrapped[name] = PurgingBackend(backends[name], queue, tuple(sorted(staging)))
     return wrapped

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gateway.backends.base import (
     Backend,
@@ -57,9 +57,18 @@ class PurgeCounts:
 class PurgeQueue:
     """The keys of one bucket waiting to be purged at its CDN."""
 
-    def __init__(self, bucket: str, purger: CdnPurger, size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        purger: CdnPurger,
+        size: int = DEFAULT_QUEUE_SIZE,
+        report: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """report: told each outcome ("sent", "failed", "dropped") and its
+        number of keys (the composition root counts them as a metric)."""
         self.bucket = bucket
         self.counts = PurgeCounts()
+        self._report = report
         self._purger = purger
         self._queue: asyncio.Queue[str] = asyncio.Queue(size)
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +79,7 @@ class PurgeQueue:
             self._queue.put_nowait(key)
         except asyncio.QueueFull:
             self.counts.dropped += 1
+            self._tell("dropped", 1)
             if self.counts.dropped == 1 or self.counts.dropped % 1000 == 0:
                 log.warning(
                     "CDN purge queue of bucket %s is full: %d key(s) not purged so far",
@@ -92,14 +102,20 @@ class PurgeQueue:
                 failure = f"unexpected {type(error).__name__}"
             if failure is None:
                 self.counts.sent += len(keys)
+                self._tell("sent", len(keys))
             else:
                 self.counts.failed += len(keys)
+                self._tell("failed", len(keys))
                 log.warning(
                     "CDN purge of %d key(s) of bucket %s failed: %s",
                     len(keys),
                     self.bucket,
                     failure,
                 )
+
+    def _tell(self, outcome: str, keys: int) -> None:
+        if self._report is not None:
+            self._report(outcome, keys)
 
     async def close(self) -> None:
         """Stop sending (what is still queued is not purged) and close the purger."""

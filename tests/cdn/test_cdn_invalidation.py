@@ -22,6 +22,7 @@ from tests.cdn.standins import (
     CloudFrontApi,
 )
 from tests.conftest import RunningGateway, captured, run_gateway
+from tests.telemetry.scrape import scrape_until, value
 
 
 @pytest.fixture
@@ -139,3 +140,24 @@ async def test_a_bad_signature_is_what_the_stand_in_refuses(cloudfront: CloudFro
     assert failure == "CloudFront answered HTTP 403 (SignatureDoesNotMatch)"
     assert "not-the-secret" not in failure
     assert cloudfront.received.empty()
+
+
+def test_purge_outcomes_are_counted_in_the_metrics(
+    tmp_path: Path, cloudfront: CloudFrontApi, bunny: BunnyApi
+) -> None:
+    env = gateway_env(tmp_path, cloudfront.endpoint, bunny.endpoint)
+    env["GATEWAY_METRICS_LISTEN"] = "127.0.0.1:0"
+    cloudfront.failures = [500]
+    with run_gateway(env, tmp_path / "data") as running, Client(running.target) as client:
+        assert running.gateway.telemetry is not None
+        port = running.gateway.telemetry.metrics_port
+        client.put_bytes("refused", b"x", bucket="media")
+        assert cloudfront.take().status == 500
+        client.put_bytes("accepted", b"x", bucket="media")
+        assert cloudfront.take().status == 201
+        metric = "storagegw_cdn_purges_total"
+        samples = scrape_until(
+            port, lambda s: value(s, metric, bucket="media", outcome="sent") == 1
+        )
+    assert value(samples, metric, bucket="media", outcome="failed") == 1
+    assert value(samples, metric, bucket="media", outcome="sent") == 1
