@@ -84,7 +84,15 @@ class BunnySigner:
     def __repr__(self) -> str:  # never the key
         return f"BunnySigner(base_url={self.base_url!r}, token_scope={self.token_scope!r})"
 
-    def sign(self, key: str, expire_time_unix: int, client_ip: str = "") -> str:
+    def sign(
+        self,
+        key: str,
+        expire_time_unix: int,
+        client_ip: str = "",
+        not_before_unix: int | None = None,
+    ) -> str:
+        if not_before_unix is not None:
+            raise invalid_argument("not_before applies to CloudFront URLs only, not BunnyCDN's")
         if self.require_ip and not client_ip:
             raise invalid_argument("this bucket's CDN URLs must be bound to a client_ip")
         if client_ip:

@@ -85,21 +85,29 @@ class CloudFrontSigner:
     def __repr__(self) -> str:  # never the key
         return f"CloudFrontSigner(base_url={self.base_url!r}, policy={self.policy!r})"
 
-    def sign(self, key: str, expire_time_unix: int, client_ip: str = "") -> str:
+    def sign(
+        self,
+        key: str,
+        expire_time_unix: int,
+        client_ip: str = "",
+        not_before_unix: int | None = None,
+    ) -> str:
         url = cdn_url(self.base_url, key)
         if self.require_ip and not client_ip:
             raise invalid_argument("this bucket's CDN URLs must be bound to a client_ip")
+        if not_before_unix is not None and not_before_unix >= expire_time_unix:
+            raise invalid_argument("not_before must be before the URL's expiry")
         if self.policy == "canned":
-            if client_ip:
+            if client_ip or not_before_unix is not None:
                 raise invalid_argument(
-                    "client_ip needs a CloudFront custom policy; this bucket's CDN uses "
-                    "the canned policy"
+                    "client_ip and not_before need a CloudFront custom policy; this bucket's "
+                    "CDN uses the canned policy"
                 )
             statement = policy_statement(url, expire_time_unix)
             first = f"Expires={expire_time_unix}"
         else:
             source = source_range(client_ip) if client_ip else ""
-            statement = policy_statement(url, expire_time_unix, source)
+            statement = policy_statement(url, expire_time_unix, source, not_before_unix)
             first = f"Policy={url_safe_b64(statement.encode())}"
         # RSA-SHA1 is what CloudFront verifies (its documented algorithm).
         sha1 = hashes.SHA1()  # noqa: S303 - CloudFront's documented algorithm

@@ -16,12 +16,18 @@ class CdnSigner(Protocol):
     def provider(self) -> str:
         """The CDN's name for messages: "cloudfront", "bunny"."""
 
-    def sign(self, key: str, expire_time_unix: int, client_ip: str = "") -> str:
+    def sign(
+        self,
+        key: str,
+        expire_time_unix: int,
+        client_ip: str = "",
+        not_before_unix: int | None = None,
+    ) -> str:
         """The CDN's URL of key, allowing GET (and HEAD) until
-        expire_time_unix, bound to client_ip when not empty. Raises
-        INVALID_ARGUMENT when the CDN cannot bind that address, and
-        INVALID_ARGUMENT when the signer's configuration requires one and
-        none is given."""
+        expire_time_unix, bound to client_ip when not empty, and from
+        not_before_unix on when given. Raises INVALID_ARGUMENT when the CDN
+        cannot bind that address or start time, and when the signer's
+        configuration requires an address and none is given."""
 
 
 class CdnPurger(Protocol):

@@ -45,6 +45,8 @@ class SignSpec(UrlOptions):
     route: Route = ""
     # CDN URLs only: the address (or range) the URL is bound to; "": none.
     client_ip: str = ""
+    # CDN URLs only: when the URL starts to work (unix seconds; None: at once).
+    not_before_unix: int | None = None
 
 
 def _route(spec: SignSpec, target: Target) -> Route:
@@ -99,10 +101,12 @@ async def sign_url(
     wanted = signer.check(spec.method, spec.expires_in_s, options)
     if route == "cdn":
         assert target.cdn is not None  # _route checked it
-        url = target.cdn.sign(target.key, wanted.expire_time_unix, spec.client_ip)
+        url = target.cdn.sign(
+            target.key, wanted.expire_time_unix, spec.client_ip, spec.not_before_unix
+        )
         return SignedUrl(url, "GET", wanted.expire_time_unix, route="cdn")
-    if spec.client_ip:
-        raise invalid_argument("client_ip applies to CDN URLs only")
+    if spec.client_ip or spec.not_before_unix is not None:
+        raise invalid_argument("client_ip and not_before apply to CDN URLs only")
     presigner = target.backend.capabilities.presigner
     if route == "gateway" or presigner is None:
         signed = signer.sign_checked(target.bucket, target.key, wanted, target.principal)

@@ -132,6 +132,7 @@ def sign_spec(request: pb.SignUrlRequest) -> SignSpec:
         min_size=request.min_size if request.HasField("min_size") else None,
         route=_route(request.route),
         client_ip=request.client_ip,
+        not_before_unix=request.not_before.seconds if request.HasField("not_before") else None,
     )
 
 

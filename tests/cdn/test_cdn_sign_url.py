@@ -76,6 +76,14 @@ def test_a_custom_policy_binds_the_client_ip(gateway: RunningGateway, client: Cl
     assert signed.url == theirs.generate_presigned_url(f"{CLOUDFRONT_BASE}/v.mp4", policy=policy)
     with pytest.raises(InvalidArgument, match="custom policy"):
         client.sign_url("v.mp4", bucket="media", client_ip="198.51.100.7")
+    starts = datetime.fromtimestamp(expiry.timestamp() - 60, UTC)
+    later = client.sign_url("v.mp4", bucket="custom", not_before=starts)
+    assert later.expire_time is not None
+    expiry = datetime.fromtimestamp(later.expire_time.timestamp(), UTC)
+    policy = theirs.build_policy(f"{CLOUDFRONT_BASE}/v.mp4", expiry, date_greater_than=starts)
+    assert later.url == theirs.generate_presigned_url(f"{CLOUDFRONT_BASE}/v.mp4", policy=policy)
+    with pytest.raises(InvalidArgument, match="CDN URLs only"):
+        client.sign_url("v.mp4", bucket="custom", route="gateway", not_before=starts)
 
 
 def test_a_get_of_a_bunny_bucket_carries_bunnys_token(client: Client) -> None:

@@ -171,3 +171,23 @@ def test_signers_never_show_their_keys(private_key: RSAPrivateKey) -> None:
     assert "bunny-token-key-xyz" not in shown
     assert "PRIVATE" not in shown
     assert "_private_key" not in shown
+
+
+def test_a_custom_policy_start_time_is_botocores(private_key: RSAPrivateKey) -> None:
+    signer = CloudFrontSigner(BASE, KEY_PAIR_ID, private_key, "custom")
+    starts = EXPIRES - 3600
+    ours = signer.sign("k", EXPIRES, "203.0.113.7", starts)
+    theirs = botocore_signer(private_key)
+    policy = theirs.build_policy(
+        f"{BASE}/k",
+        datetime.fromtimestamp(EXPIRES, UTC),
+        date_greater_than=datetime.fromtimestamp(starts, UTC),
+        ip_address="203.0.113.7",
+    )
+    assert ours == theirs.generate_presigned_url(f"{BASE}/k", policy=policy)
+    with pytest.raises(GatewayError, match="before the URL's expiry"):
+        signer.sign("k", EXPIRES, "", EXPIRES)
+    with pytest.raises(GatewayError, match="custom policy"):
+        CloudFrontSigner(BASE, KEY_PAIR_ID, private_key).sign("k", EXPIRES, "", starts)
+    with pytest.raises(GatewayError, match="CloudFront URLs only"):
+        BunnySigner("https://zone.b-cdn.net", Secret(BUNNY_KEY)).sign("k", EXPIRES, "", starts)

@@ -12,12 +12,13 @@ import json
 import mimetypes
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from storagegw.errors import from_rpc_error
 from storagegw.v1 import storage_pb2
@@ -318,6 +319,7 @@ def sign_url_request(
     min_size: int | None = None,
     route: str | None = None,
     client_ip: str | None = None,
+    not_before: datetime | None = None,
 ) -> storage_pb2.SignUrlRequest:
     """expires_in None leaves the lifetime to the gateway's default."""
     signed_method = _SIGNED_METHODS.get(method.upper())
@@ -345,7 +347,14 @@ def sign_url_request(
         min_size=min_size,
         route=url_route,
         client_ip=client_ip or "",
+        not_before=None if not_before is None else _timestamp(not_before),
     )
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
 
 
 _ROUTES = {

@@ -937,6 +937,7 @@ class SignUrlRequest(_message.Message):
     MIN_SIZE_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
     CLIENT_IP_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
     bucket: _builtins.str
     """Bucket; empty means the default bucket."""
     key: _builtins.str
@@ -975,6 +976,13 @@ class SignUrlRequest(_message.Message):
         Unset means the gateway's default (1 hour by default).
         """
 
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """CDN URLs with a CloudFront custom policy only: the URL works from this
+        time on (DateGreaterThan), before its expiry. Any other URL refuses it
+        (INVALID_ARGUMENT).
+        """
+
     def __init__(
         self,
         *,
@@ -989,10 +997,11 @@ class SignUrlRequest(_message.Message):
         min_size: _builtins.int | None = ...,
         route: Global___UrlRoute.ValueType = ...,
         client_ip: _builtins.str = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "expires_in", b"expires_in", "max_size", b"max_size", "min_size", b"min_size"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "expires_in", b"expires_in", "max_size", b"max_size", "min_size", b"min_size", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "bucket", b"bucket", "client_ip", b"client_ip", "content_type", b"content_type", "download", b"download", "expires_in", b"expires_in", "filename", b"filename", "key", b"key", "max_size", b"max_size", "method", b"method", "min_size", b"min_size", "route", b"route"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "bucket", b"bucket", "client_ip", b"client_ip", "content_type", b"content_type", "download", b"download", "expires_in", b"expires_in", "filename", b"filename", "key", b"key", "max_size", b"max_size", "method", b"method", "min_size", b"min_size", "not_before", b"not_before", "route", b"route"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_size: _TypeAlias = _typing.Literal["max_size"]  # noqa: Y015
     _WhichOneofArgType__max_size: _TypeAlias = _typing.Literal["_max_size", b"_max_size"]  # noqa: Y015
