@@ -100,7 +100,7 @@ class BunnySigner:
                 ipaddress.ip_address(client_ip)
             except ValueError:
                 raise invalid_argument(
-                    f"client_ip must be one IP address for a BunnyCDN URL, got {client_ip!r}"
+                    f"client_ip must be one IP address for a BunnyCDN URL, got {client_ip[:64]!r}"
                 ) from None
         url = cdn_url(self.base_url, key)
         directory = self.token_scope == "directory"  # noqa: S105 - a scope, not a secret

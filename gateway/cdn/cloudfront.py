@@ -55,7 +55,7 @@ def source_range(client_ip: str) -> str:
         network = ipaddress.ip_network(client_ip, strict=False)
     except ValueError:
         raise invalid_argument(
-            f"client_ip must be an IP address or CIDR range, got {client_ip!r}"
+            f"client_ip must be an IP address or CIDR range, got {client_ip[:64]!r}"
         ) from None
     if "/" not in client_ip:
         return f"{client_ip}/{network.max_prefixlen}"
