@@ -165,3 +165,18 @@ def test_config_errors_name_the_setting(tmp_path: Path) -> None:
     config.write_text(text.replace("cloudfront.pem", "missing.pem", 1))
     with pytest.raises(ConfigError, match=r"buckets\.media\.cdn\.private_key_file"):
         config_module.load(settings)
+
+
+def test_the_loaded_configuration_shows_no_secret(tmp_path: Path) -> None:
+    from gateway import config as config_module
+    from tests.cdn.cdn_gateways import SECRETS_ENV
+    from tests.cdn.standins import ACCESS_KEY_ID
+
+    env = gateway_env(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    loaded = config_module.load({**env, "STORAGE_BASE_PATH": str(tmp_path)})
+    shown = f"{loaded!r} {loaded.buckets!r}"
+    assert "cloudfront" in shown  # the CDN settings are in it
+    for secret in SECRETS_ENV.values():
+        assert secret not in shown
+    assert "PRIVATE KEY" not in shown
+    assert ACCESS_KEY_ID not in shown
