@@ -16,6 +16,7 @@ from gateway.backends import registry
 from gateway.backends.base import Backend
 from gateway.backends.observer import StoreObserver
 from gateway.backends.spec import DriverSpec
+from gateway.cdn_config import CdnSettings, parse_cdn
 from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
@@ -26,7 +27,14 @@ from gateway.domain.upload_policy_settings import parse_upload_policy
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan", "lifecycle")
+COMMON_FIELDS = (
+    "max_unfinished_upload_bytes",
+    "sha256",
+    "upload_policy",
+    "scan",
+    "lifecycle",
+    "cdn",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,8 @@ class BucketConfig:
     scan: ScanSettings | None = None
     # Its lifecycle rules ([[buckets.NAME.lifecycle]]; None: no such array).
     lifecycle: tuple[LifecycleRule, ...] | None = None
+    # The CDN in front of it ([buckets.NAME.cdn]; None: none).
+    cdn: CdnSettings | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
@@ -116,8 +126,19 @@ def file_bucket(
     lifecycle = table.get("lifecycle")
     if lifecycle is not None:
         lifecycle = parse_lifecycle(f"{setting}.lifecycle", lifecycle, spec.kind)
+    cdn = table.get("cdn")
+    if cdn is not None:
+        cdn = parse_cdn(f"{setting}.cdn", cdn, env)
     return BucketConfig(
-        name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan, lifecycle=lifecycle
+        name,
+        spec.kind,
+        settings,
+        cap,
+        sha256,
+        upload_policy=policy,
+        scan=scan,
+        lifecycle=lifecycle,
+        cdn=cdn,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from gateway.cdn_config import cdn_signers, purging
 from gateway.config import Config
 from gateway.core import sniffing
 from gateway.core.buckets import Buckets, Guard
@@ -36,6 +37,9 @@ def build_buckets(
     if metrics is not None:
         # Every backend call is recorded by this wrapper, whatever route it came by.
         backends = {n: InstrumentedBackend(b, n, metrics, tracing) for n, b in backends.items()}
+    # A bucket whose CDN purges: after every write and delete, whatever route it came by.
+    reporter = None if metrics is None else metrics.cdn_purge_reporter
+    backends = purging(config.buckets, backends, reporter)
     policies = config.upload_policies()
     if any(policy.ever_sniffs for policy in policies.values()):
         sniffing.check()  # libmagic1 is there, or the gateway does not start
@@ -47,4 +51,5 @@ def build_buckets(
         scan=scan_policies(config.buckets, backends),
         upload_policies=policies,
         groups_of=groups_of,
+        cdn=cdn_signers(config.buckets),
     )

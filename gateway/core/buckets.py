@@ -19,6 +19,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core import calllog
+from gateway.core.cdn import CdnSigner
 from gateway.core.scanning import DEFAULT_STAGING_PREFIX, ScanPolicy, hidden_key
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.errors import GatewayError, Reason
@@ -56,6 +57,8 @@ class Target:
     policy: UploadPolicy | None = None
     # Malware scanning of the bucket's writes (None: not scanned).
     scan: ScanPolicy | None = None
+    # The CDN in front of the bucket, signing its URLs (None: none).
+    cdn: CdnSigner | None = None
 
     @property
     def staging_prefix(self) -> str | None:
@@ -92,12 +95,14 @@ class Buckets:
         scan: Mapping[str, ScanPolicy] | None = None,
         upload_policies: Mapping[str, UploadPolicy] | None = None,
         groups_of: Callable[[Principal], frozenset[str]] | None = None,
+        cdn: Mapping[str, CdnSigner] | None = None,
     ) -> None:
         """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not
         given); scan: the scanning buckets' policies; upload_policies: the
         buckets' upload policies (none if not given); groups_of: a
         principal's groups as the access policy has them (its [groups] table
-        added), which upload policy rules match (default: its own groups)."""
+        added), which upload policy rules match (default: its own groups);
+        cdn: the signers of the buckets with a CDN in front of them."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
@@ -106,6 +111,7 @@ class Buckets:
         self._policies = dict(upload_policies or {})
         self._scan = dict(scan or {})
         self._groups_of = groups_of or _own_groups
+        self._cdn = dict(cdn or {})
         self.default = default
 
     def open(
@@ -138,7 +144,16 @@ class Buckets:
             whose = principal if writer is None else writer
             policy = policy.for_caller(whose, self._groups_of(whose))
         target = Target(
-            name, key, action, backend, principal, scope, sha256, policy=policy, scan=scan
+            name,
+            key,
+            action,
+            backend,
+            principal,
+            scope,
+            sha256,
+            policy=policy,
+            scan=scan,
+            cdn=self._cdn.get(name),
         )
         staging = target.staging_prefix
         if scan is None and staging is not None and key.startswith(staging):

@@ -89,6 +89,9 @@ class SignedUrl:
     # A direct upload to a bucket that checks its uploads: the pending key the
     # URL writes, which FinalizeUpload takes ("" otherwise).
     pending_upload: str = ""
+    # Who serves it: "gateway" (this listener), "store" (a presigning
+    # storage) or "cdn" (core/signed_urls.py).
+    route: str = "gateway"
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,8 @@ class Reason(StrEnum):
     METADATA_REQUIRED = "METADATA_REQUIRED"
     MALWARE_DETECTED = "MALWARE_DETECTED"
     SCANNER_UNAVAILABLE = "SCANNER_UNAVAILABLE"
+    ROUTE_NOT_AVAILABLE = "ROUTE_NOT_AVAILABLE"
+    ROUTE_METHOD_NOT_ALLOWED = "ROUTE_METHOD_NOT_ALLOWED"
 
 
 # The names of grpc.StatusCode and google.rpc.Code (this layer imports neither).
@@ -141,6 +143,8 @@ REASON_STATUS: Mapping[Reason, ReasonStatus] = MappingProxyType(
         Reason.METADATA_REQUIRED: ReasonStatus("INVALID_ARGUMENT", 400),
         Reason.MALWARE_DETECTED: ReasonStatus("INVALID_ARGUMENT", 422),
         Reason.SCANNER_UNAVAILABLE: ReasonStatus("UNAVAILABLE", 503),
+        Reason.ROUTE_NOT_AVAILABLE: ReasonStatus("FAILED_PRECONDITION", 400),
+        Reason.ROUTE_METHOD_NOT_ALLOWED: ReasonStatus("INVALID_ARGUMENT", 400),
     }
 )
 

@@ -10,8 +10,9 @@ from gateway.backends.base import ObjectReader
 from gateway.core.batch_delete import BatchDeletion
 from gateway.core.copying import CopySpec
 from gateway.core.objects import BucketPage, ListSpec, ReadSpec
-from gateway.core.signed_urls import SignSpec
+from gateway.core.signed_urls import Route, SignSpec
 from gateway.core.signing import SignedMethod, SignedUrl
+from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 from gateway.rpc.status import key_status
 from storagegw.v1 import storage_pb2 as pb
@@ -99,6 +100,17 @@ _SIGNED_METHODS: dict[int, SignedMethod] = {
     pb.SIGNED_METHOD_PUT: "PUT",
     pb.SIGNED_METHOD_POST: "POST",
 }
+_ROUTES: dict[int, Route] = {
+    pb.URL_ROUTE_UNSPECIFIED: "",
+    pb.URL_ROUTE_CDN: "cdn",
+    pb.URL_ROUTE_GATEWAY: "gateway",
+    pb.URL_ROUTE_STORE: "store",
+}
+_ROUTE_VALUES: dict[str, pb.UrlRoute.ValueType] = {
+    "cdn": pb.URL_ROUTE_CDN,
+    "gateway": pb.URL_ROUTE_GATEWAY,
+    "store": pb.URL_ROUTE_STORE,
+}
 
 
 def sign_spec(request: pb.SignUrlRequest) -> SignSpec:
@@ -118,7 +130,17 @@ def sign_spec(request: pb.SignUrlRequest) -> SignSpec:
         content_type=request.content_type,
         max_size=request.max_size if request.HasField("max_size") else None,
         min_size=request.min_size if request.HasField("min_size") else None,
+        route=_route(request.route),
+        client_ip=request.client_ip,
+        not_before_unix=request.not_before.seconds if request.HasField("not_before") else None,
     )
+
+
+def _route(value: int) -> Route:
+    route = _ROUTES.get(value)
+    if route is None:
+        raise invalid_argument(f"route {value} is not a UrlRoute value")
+    return route
 
 
 # --- results out -----------------------------------------------------------------
@@ -157,6 +179,7 @@ def sign_url_response(signed: SignedUrl) -> pb.SignUrlResponse:
         headers=signed.headers,
         form_fields=signed.form_fields,
         pending_upload=signed.pending_upload,
+        route=_ROUTE_VALUES.get(signed.route, pb.URL_ROUTE_UNSPECIFIED),
     )
     response.expire_time.FromSeconds(signed.expire_time_unix)
     return response

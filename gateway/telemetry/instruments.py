@@ -174,6 +174,7 @@ class GatewayMetrics:
     upload_persisted: Tally
     cleanup_sweeps: Tally
     cleanup_aborted: Tally
+    cdn_purges: Tally
 
     def __init__(self, provider: MeterProvider) -> None:
         self._meter = provider.get_meter("storagegw")
@@ -228,6 +229,11 @@ class GatewayMetrics:
 
     def authenticated(self, outcome: str, proof: str) -> None:
         self.authentications.add(1, key(outcome=outcome, proof=proof))
+
+    def cdn_purge_reporter(self, bucket: str) -> Callable[[str, int], None]:
+        """What a bucket's CDN purge queue calls with each outcome (sent,
+        failed, dropped) and its number of keys."""
+        return lambda outcome, keys: self.cdn_purges.add(keys, key(bucket=bucket, outcome=outcome))
 
 
 def _observer(read: Callable[[], int]) -> Callable[[CallbackOptions], Iterable[Observation]]:

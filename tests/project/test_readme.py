@@ -29,6 +29,7 @@ PATH is the one the README's `export PATH=...` line gives, from the repository r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -47,6 +48,7 @@ from gateway import config as config_module
 from gateway.access.api_keys import hash_key
 from gateway.access.policy import Policy
 from storagegw import Client
+from tests.cdn.cdn_gateways import readme_cdn_secrets
 from tests.clamd_server import SINGLE_PASS_CONFIG
 from tests.conftest import REPO, RunningGateway, run_gateway
 from tests.transport.pki import Pki
@@ -351,7 +353,9 @@ def load_toml(block: Block, tmp_path: Path) -> None:
         assert len(policy.grants) == len(document["grants"])
         assert len(policy.api_keys) == len(document.get("api_keys", []))
         return
-    loaded = config_module.load({"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": "data"})
+    settings = {"GATEWAY_CONFIG": str(path), "STORAGE_BASE_PATH": "data"}
+    with contextlib.chdir(tmp_path):  # beside the CDN example's key files
+        loaded = config_module.load({**settings, **readme_cdn_secrets(tmp_path)})
     for name, table in document["buckets"].items():
         assert loaded.buckets[name].backend == table["backend"]
     if "default_bucket" in document:

@@ -23,6 +23,8 @@ def run_sign(client: Client, args: argparse.Namespace) -> int:
         content_type=args.content_type,
         max_size=args.max_size,
         min_size=args.min_size,
+        route=args.route,
+        client_ip=args.client_ip,
     )
     print(signed.url)
     for name, value in sorted(signed.headers.items()):

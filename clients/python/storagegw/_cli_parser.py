@@ -147,6 +147,12 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     sign.add_argument("--content-type", help="PUT/POST: the Content-Type the upload must send")
     sign.add_argument("--max-size", type=int, metavar="BYTES", help="PUT/POST: largest object")
     sign.add_argument("--min-size", type=int, metavar="BYTES", help="POST: smallest object")
+    sign.add_argument(
+        "--route",
+        choices=["cdn", "gateway", "store"],
+        help="who serves the URL (default: the bucket's CDN for a GET, if it has one)",
+    )
+    sign.add_argument("--client-ip", metavar="IP", help="CDN URLs: bind the URL to this address")
 
     finalize = command(
         "finalize",

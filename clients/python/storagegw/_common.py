@@ -12,12 +12,13 @@ import json
 import mimetypes
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from storagegw.errors import from_rpc_error
 from storagegw.v1 import storage_pb2
@@ -316,11 +317,17 @@ def sign_url_request(
     content_type: str | None = None,
     max_size: int | None = None,
     min_size: int | None = None,
+    route: str | None = None,
+    client_ip: str | None = None,
+    not_before: datetime | None = None,
 ) -> storage_pb2.SignUrlRequest:
     """expires_in None leaves the lifetime to the gateway's default."""
     signed_method = _SIGNED_METHODS.get(method.upper())
     if signed_method is None:
         raise ValueError(f"method must be GET, PUT or POST, not {method!r}")
+    url_route = _ROUTES.get((route or "").lower())
+    if url_route is None:
+        raise ValueError(f"route must be cdn, gateway or store, not {route!r}")
     lifetime: Duration | None = None
     if expires_in is not None:
         delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=expires_in)
@@ -338,7 +345,24 @@ def sign_url_request(
         content_type=content_type or "",
         max_size=max_size,
         min_size=min_size,
+        route=url_route,
+        client_ip=client_ip or "",
+        not_before=None if not_before is None else _timestamp(not_before),
     )
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+_ROUTES = {
+    "": storage_pb2.URL_ROUTE_UNSPECIFIED,
+    "cdn": storage_pb2.URL_ROUTE_CDN,
+    "gateway": storage_pb2.URL_ROUTE_GATEWAY,
+    "store": storage_pb2.URL_ROUTE_STORE,
+}
 
 
 def copy_request(

@@ -92,6 +92,11 @@ class KeyConflict(PreconditionFailed):
     """The key clashes with an existing one (for example a file/directory clash)."""
 
 
+class RouteNotAvailable(PreconditionFailed):
+    """SignUrl asked for a route the bucket does not have (a CDN URL of a
+    bucket without a CDN, a storage URL of a storage that signs none)."""
+
+
 class DataLoss(StorageError):
     default_code = grpc.StatusCode.DATA_LOSS
 

@@ -14,7 +14,7 @@ import os
 # Iterator and AsyncIterator are the listings' return types in Client and
 # AsyncClient (see _op.Listing): typing.get_type_hints looks them up here.
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping  # noqa: F401
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from storagegw import _batch, _common, _flows, _part_writes
 from storagegw._base import ClientBase
@@ -294,10 +294,15 @@ def sign_url(
     content_type: str | None = None,
     max_size: int | None = None,
     min_size: int | None = None,
+    route: str | None = None,
+    client_ip: str | None = None,
+    not_before: datetime | None = None,
 ) -> Flow[SignedUrl]:
     """A URL for plain HTTP GET (download), PUT (upload) or POST (HTML-form
     upload: send `form_fields`, then the bytes as the field "file") of one
-    object. max_size bounds PUT and POST, min_size POST."""
+    object. max_size bounds PUT and POST, min_size POST. route: "cdn",
+    "gateway" or "store" (None: a GET's CDN if any); a CDN URL's client_ip,
+    not_before: see SignUrlRequest."""
     request = _common.sign_url_request(
         self._bucket(bucket),
         key,
@@ -308,6 +313,9 @@ def sign_url(
         content_type=content_type,
         max_size=max_size,
         min_size=min_size,
+        route=route,
+        client_ip=client_ip,
+        not_before=not_before,
     )
     return _flows.sign_url(request, self.timeout)
 

@@ -29,6 +29,14 @@ __all__ = [
 Progress = Callable[[int], None]
 
 
+# A SignUrlResponse's route as sign_url() takes it.
+_ROUTE_NAMES = {
+    storage_pb2.URL_ROUTE_CDN: "cdn",
+    storage_pb2.URL_ROUTE_GATEWAY: "gateway",
+    storage_pb2.URL_ROUTE_STORE: "store",
+}
+
+
 def _datetime_or_none(has_value: bool, timestamp: Timestamp) -> datetime | None:
     return timestamp.ToDatetime(tzinfo=UTC) if has_value else None
 
@@ -167,6 +175,9 @@ class SignedUrl:
     # A direct upload to a bucket that checks its uploads: pass it to
     # finalize_upload once the bytes are uploaded ("" otherwise).
     pending_upload: str = ""
+    # Who serves it: "cdn", "gateway" or "store" ("" from a gateway that
+    # does not say).
+    route: str = ""
 
     @classmethod
     def from_proto(cls, message: storage_pb2.SignUrlResponse) -> SignedUrl:
@@ -177,6 +188,7 @@ class SignedUrl:
             expire_time=_datetime_or_none(message.HasField("expire_time"), message.expire_time),
             form_fields=dict(message.form_fields),
             pending_upload=message.pending_upload,
+            route=_ROUTE_NAMES.get(message.route, ""),
         )
 
 

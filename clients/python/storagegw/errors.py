@@ -42,6 +42,7 @@ from storagegw._error_types import (
     PreconditionFailed,
     QuotaExceeded,
     ResourceExhausted,
+    RouteNotAvailable,
     ScannerUnavailable,
     SizeMismatch,
     StorageError,
@@ -90,6 +91,7 @@ __all__ = [
     "PreconditionFailed",
     "QuotaExceeded",
     "ResourceExhausted",
+    "RouteNotAvailable",
     "ScannerUnavailable",
     "SizeMismatch",
     "StorageError",
@@ -156,6 +158,8 @@ _CLASS_OF_REASON: dict[ErrorReason.ValueType, type[StorageError]] = {
     ErrorReason.METADATA_REQUIRED: UploadRefused,
     ErrorReason.MALWARE_DETECTED: MalwareDetected,
     ErrorReason.SCANNER_UNAVAILABLE: ScannerUnavailable,
+    ErrorReason.ROUTE_NOT_AVAILABLE: RouteNotAvailable,
+    ErrorReason.ROUTE_METHOD_NOT_ALLOWED: InvalidArgument,
 }
 # ErrorInfo.reason carries the value's name, not its number.
 _BY_REASON: dict[str, type[StorageError]] = {

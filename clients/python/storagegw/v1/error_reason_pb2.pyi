@@ -288,6 +288,20 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
 
     gRPC UNAVAILABLE; HTTP 503.
     """
+    ROUTE_NOT_AVAILABLE: _ErrorReason.ValueType  # 49
+    """SignUrl asked for a route the bucket does not have: a CDN URL of a
+    bucket with no CDN in front of it, or a storage URL of a storage that
+    does not sign URLs itself (local, memory). Metadata: "bucket", "route".
+
+    gRPC FAILED_PRECONDITION; HTTP 400.
+    """
+    ROUTE_METHOD_NOT_ALLOWED: _ErrorReason.ValueType  # 50
+    """SignUrl asked for a CDN URL allowing a method other than GET: a CDN
+    serves reads only (uploads go to the gateway or the storage).
+    Metadata: "route", "method".
+
+    gRPC INVALID_ARGUMENT; HTTP 400.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason lists the values of `google.rpc.ErrorInfo.reason` in the
@@ -578,5 +592,19 @@ to scan, and the bucket fails closed: nothing was stored. Retry later.
 Metadata: "scanner", "detail".
 
 gRPC UNAVAILABLE; HTTP 503.
+"""
+ROUTE_NOT_AVAILABLE: ErrorReason.ValueType  # 49
+"""SignUrl asked for a route the bucket does not have: a CDN URL of a
+bucket with no CDN in front of it, or a storage URL of a storage that
+does not sign URLs itself (local, memory). Metadata: "bucket", "route".
+
+gRPC FAILED_PRECONDITION; HTTP 400.
+"""
+ROUTE_METHOD_NOT_ALLOWED: ErrorReason.ValueType  # 50
+"""SignUrl asked for a CDN URL allowing a method other than GET: a CDN
+serves reads only (uploads go to the gateway or the storage).
+Metadata: "route", "method".
+
+gRPC INVALID_ARGUMENT; HTTP 400.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

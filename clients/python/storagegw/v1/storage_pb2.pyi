@@ -58,6 +58,44 @@ upload of S3 and GCS, bound by a signed policy).
 """
 Global___SignedMethod: _TypeAlias = SignedMethod  # noqa: Y015
 
+class _UrlRoute:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _UrlRouteEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UrlRoute.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    URL_ROUTE_UNSPECIFIED: _UrlRoute.ValueType  # 0
+    """The bucket's default (see SignUrlRequest.route)."""
+    URL_ROUTE_CDN: _UrlRoute.ValueType  # 1
+    """The CDN in front of the bucket (CloudFront, BunnyCDN), signed for it.
+    GET only: a PUT or POST is INVALID_ARGUMENT / ROUTE_METHOD_NOT_ALLOWED;
+    a bucket without a CDN is FAILED_PRECONDITION / ROUTE_NOT_AVAILABLE.
+    """
+    URL_ROUTE_GATEWAY: _UrlRoute.ValueType  # 2
+    """The gateway's own signed-URL listener, whatever the storage."""
+    URL_ROUTE_STORE: _UrlRoute.ValueType  # 3
+    """The storage itself (S3, GCS); a storage that cannot sign URLs (local,
+    memory) is FAILED_PRECONDITION / ROUTE_NOT_AVAILABLE.
+    """
+
+class UrlRoute(_UrlRoute, metaclass=_UrlRouteEnumTypeWrapper):
+    """UrlRoute is who serves a signed URL."""
+
+URL_ROUTE_UNSPECIFIED: UrlRoute.ValueType  # 0
+"""The bucket's default (see SignUrlRequest.route)."""
+URL_ROUTE_CDN: UrlRoute.ValueType  # 1
+"""The CDN in front of the bucket (CloudFront, BunnyCDN), signed for it.
+GET only: a PUT or POST is INVALID_ARGUMENT / ROUTE_METHOD_NOT_ALLOWED;
+a bucket without a CDN is FAILED_PRECONDITION / ROUTE_NOT_AVAILABLE.
+"""
+URL_ROUTE_GATEWAY: UrlRoute.ValueType  # 2
+"""The gateway's own signed-URL listener, whatever the storage."""
+URL_ROUTE_STORE: UrlRoute.ValueType  # 3
+"""The storage itself (S3, GCS); a storage that cannot sign URLs (local,
+memory) is FAILED_PRECONDITION / ROUTE_NOT_AVAILABLE.
+"""
+Global___UrlRoute: _TypeAlias = UrlRoute  # noqa: Y015
+
 class _LifecycleEnforcement:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -927,6 +965,9 @@ class SignUrlRequest(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     MAX_SIZE_FIELD_NUMBER: _builtins.int
     MIN_SIZE_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
     bucket: _builtins.str
     """Bucket; empty means the default bucket."""
     key: _builtins.str
@@ -947,11 +988,29 @@ class SignUrlRequest(_message.Message):
     """
     min_size: _builtins.int
     """POST: the smallest object accepted, in bytes (0 when unset)."""
+    route: Global___UrlRoute.ValueType
+    """Who serves the URL. Unset: a GET of a bucket with a CDN in front of it
+    (its `cdn` table) goes through the CDN (unless download is set, which a
+    CDN URL cannot honour); anything else is signed by the storage where it
+    signs URLs itself (S3, GCS), else by the gateway's own listener.
+    """
+    client_ip: _builtins.str
+    """CDN URLs only: the client address the URL is bound to (an IP address;
+    CloudFront with a custom policy also takes a CIDR range). Any other
+    route refuses it (INVALID_ARGUMENT).
+    """
     @_builtins.property
     def expires_in(self) -> _duration_pb2.Duration:
         """Lifetime: at least 1 s and at most the gateway's maximum (7 days by
         default); any other value is INVALID_ARGUMENT with reason INVALID_EXPIRY.
         Unset means the gateway's default (1 hour by default).
+        """
+
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """CDN URLs with a CloudFront custom policy only: the URL works from this
+        time on (DateGreaterThan), before its expiry. Any other URL refuses it
+        (INVALID_ARGUMENT).
         """
 
     def __init__(
@@ -966,10 +1025,13 @@ class SignUrlRequest(_message.Message):
         content_type: _builtins.str = ...,
         max_size: _builtins.int | None = ...,
         min_size: _builtins.int | None = ...,
+        route: Global___UrlRoute.ValueType = ...,
+        client_ip: _builtins.str = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "expires_in", b"expires_in", "max_size", b"max_size", "min_size", b"min_size"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "expires_in", b"expires_in", "max_size", b"max_size", "min_size", b"min_size", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "bucket", b"bucket", "content_type", b"content_type", "download", b"download", "expires_in", b"expires_in", "filename", b"filename", "key", b"key", "max_size", b"max_size", "method", b"method", "min_size", b"min_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_size", b"_max_size", "_min_size", b"_min_size", "bucket", b"bucket", "client_ip", b"client_ip", "content_type", b"content_type", "download", b"download", "expires_in", b"expires_in", "filename", b"filename", "key", b"key", "max_size", b"max_size", "method", b"method", "min_size", b"min_size", "not_before", b"not_before", "route", b"route"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_size: _TypeAlias = _typing.Literal["max_size"]  # noqa: Y015
     _WhichOneofArgType__max_size: _TypeAlias = _typing.Literal["_max_size", b"_max_size"]  # noqa: Y015
@@ -1034,6 +1096,7 @@ class SignUrlResponse(_message.Message):
     HEADERS_FIELD_NUMBER: _builtins.int
     FORM_FIELDS_FIELD_NUMBER: _builtins.int
     PENDING_UPLOAD_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
     url: _builtins.str
     """The URL."""
     method: _builtins.str
@@ -1044,6 +1107,8 @@ class SignUrlResponse(_message.Message):
     uploads): what FinalizeUpload takes. Empty otherwise: the object is
     visible once uploaded.
     """
+    route: Global___UrlRoute.ValueType
+    """Who serves the URL (never URL_ROUTE_UNSPECIFIED in a response)."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When it stops working."""
@@ -1067,10 +1132,11 @@ class SignUrlResponse(_message.Message):
         headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         form_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         pending_upload: _builtins.str = ...,
+        route: Global___UrlRoute.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "form_fields", b"form_fields", "headers", b"headers", "method", b"method", "pending_upload", b"pending_upload", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "form_fields", b"form_fields", "headers", b"headers", "method", b"method", "pending_upload", b"pending_upload", "route", b"route", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
