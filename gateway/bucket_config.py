@@ -22,10 +22,16 @@ from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
+from gateway.layers.compression.backend import CompressingBackend
+from gateway.layers.compression.settings import (
+    CompressionSettings,
+    env_compression,
+    parse_compression,
+)
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan", "compression")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +49,16 @@ class BucketConfig:
     upload_policy: UploadPolicy | None = None
     # Malware scanning of its writes ([buckets.NAME.scan]; None: not scanned).
     scan: ScanSettings | None = None
+    # Its objects stored compressed ([buckets.NAME.compression]; None: as they are).
+    compression: CompressionSettings | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
         store requests and fsyncs to observer."""
-        return registry.build(self.backend, self.settings, observer)
+        driver = registry.build(self.backend, self.settings, observer)
+        if self.compression is not None:
+            return CompressingBackend(driver, self.compression)
+        return driver
 
     def __getattr__(self, name: str) -> Any:
         """The driver's settings by its kind (bucket.s3: None on another
@@ -82,7 +93,7 @@ def env_bucket(name: str, env: Mapping[str, str], base_path: Path) -> BucketConf
     values = {field: env[var] for field, var in spec.env_names.items() if var in env}
     names = spec.env_names
     table = BucketTable(name, values, lambda field: names.get(field, field), env, base_path)
-    return BucketConfig(name, spec.kind, spec.read(table))
+    return BucketConfig(name, spec.kind, spec.read(table), compression=env_compression(env))
 
 
 def file_bucket(
@@ -110,7 +121,19 @@ def file_bucket(
     scan = table.get("scan")
     if scan is not None:
         scan = parse_scan(f"{setting}.scan", scan)
-    return BucketConfig(name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan)
+    compression = table.get("compression")
+    if compression is not None:
+        compression = parse_compression(f"{setting}.compression", compression)
+    return BucketConfig(
+        name,
+        spec.kind,
+        settings,
+        cap,
+        sha256,
+        upload_policy=policy,
+        scan=scan,
+        compression=compression,
+    )
 
 
 def file_buckets(

@@ -1,0 +1,106 @@
+"""A range of a compressed object: one ranged read of the stored frames that
+hold it (never the rest), each frame decompressed in a worker thread (two at
+once, while the next is read), sliced to the range and cut into the chunks
+asked for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+
+from gateway.backends.base import Backend, ObjectReader, RangeReader
+from gateway.domain.objects import ObjectMeta
+from gateway.layers.compression import seekable
+from gateway.layers.compression.layouts import damaged, pinned
+from gateway.layers.compression.seekable import DamagedObject, Frame
+
+# Frames decompressing at once.
+IN_FLIGHT = 2
+# The inner read's chunk size.
+STORED_CHUNK = 256 * 1024
+
+
+class CompressedReader(RangeReader):
+    """Original bytes [start, end) of the compressed object meta describes
+    (as callers see it); stored_etag pins the stored object's reads."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        meta: ObjectMeta,
+        stored_etag: str,
+        frames: Sequence[Frame],
+        start: int,
+        end: int,
+    ) -> None:
+        super().__init__(meta, start, end)
+        self._backend = backend
+        self._etag = stored_etag
+        self._frames = frames
+        self._inner: ObjectReader | None = None
+        self._in_flight: deque[asyncio.Future[bytes]] = deque()
+
+    async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        carry = bytearray()
+        async for frame, data in self._decompressed():
+            low = max(self.start - frame.offset, 0)
+            high = min(self.end - frame.offset, frame.size)
+            carry += memoryview(data)[low:high]
+            while len(carry) >= chunk_size:
+                yield bytes(carry[:chunk_size])
+                del carry[:chunk_size]
+        if carry:
+            yield bytes(carry)
+
+    async def _decompressed(self) -> AsyncIterator[tuple[Frame, bytes]]:
+        """The covering frames' original bytes, in order."""
+        frames = self._frames
+        if not frames or self.start >= self.end:
+            return
+        first, last = frames[0], frames[-1]
+        span = last.stored_offset + last.stored_size - first.stored_offset
+        key = self.meta.key
+        self._inner = await self._backend.open_read(
+            key, first.stored_offset, span, pinned(self._etag)
+        )
+        buffered = bytearray()
+        index = done = 0
+        try:
+            async for chunk in self._inner.chunks(STORED_CHUNK):
+                buffered += chunk
+                while index < len(frames) and len(buffered) >= frames[index].stored_size:
+                    size = frames[index].stored_size
+                    stored = bytes(buffered[:size])
+                    del buffered[:size]
+                    self._decompress(stored, frames[index].size)
+                    index += 1
+                    if len(self._in_flight) >= IN_FLIGHT:
+                        yield frames[done], await self._next(key)
+                        done += 1
+            while self._in_flight:
+                yield frames[done], await self._next(key)
+                done += 1
+            if index != len(frames) or buffered:
+                raise damaged(key, DamagedObject("its frames end elsewhere than it says"))
+        finally:
+            await self.close()
+
+    def _decompress(self, stored: bytes, size: int) -> None:
+        self._in_flight.append(
+            asyncio.ensure_future(asyncio.to_thread(seekable.decompress_frame, stored, size))
+        )
+
+    async def _next(self, key: str) -> bytes:
+        try:
+            return await self._in_flight.popleft()
+        except DamagedObject as error:
+            raise damaged(key, error) from None
+
+    async def close(self) -> None:
+        for future in self._in_flight:
+            future.cancel()
+        self._in_flight.clear()
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            await inner.close()
