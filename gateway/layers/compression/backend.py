@@ -19,8 +19,8 @@ from gateway.backends.base import (
     ObjectMover,
     ObjectReader,
     ObjectWriter,
-    Resumed,
     ResumableBackend,
+    Resumed,
 )
 from gateway.domain import ranges
 from gateway.domain.errors import GatewayError, Reason

@@ -101,9 +101,7 @@ class Layouts:
             last = await read_stored(self._backend, key, meta.size - size, size, meta.etag)
             needed = seekable.tail_size(seekable.frame_count(last))
             if needed > len(last) and needed <= meta.size:
-                last = await read_stored(
-                    self._backend, key, meta.size - needed, needed, meta.etag
-                )
+                last = await read_stored(self._backend, key, meta.size - needed, needed, meta.etag)
             layout = seekable.parse_tail(meta.size, last)
         except DamagedObject as error:
             raise damaged(key, error) from None

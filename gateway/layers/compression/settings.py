@@ -100,7 +100,9 @@ def parse_compression(setting: str, table: object) -> CompressionSettings:
         types = _types(f"{setting}.types", values["types"])
     savings = values.get("min_savings", settings.min_savings)
     if isinstance(savings, bool) or not isinstance(savings, int | float) or not 0 <= savings < 1:
-        raise ConfigError(f"{setting}.min_savings", f"must be a fraction in [0, 1), got {savings!r}")
+        raise ConfigError(
+            f"{setting}.min_savings", f"must be a fraction in [0, 1), got {savings!r}"
+        )
     level = values.get("level", settings.level)
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22:
         raise ConfigError(f"{setting}.level", f"must be an integer from 1 to 22, got {level!r}")

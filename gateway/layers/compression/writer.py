@@ -60,11 +60,11 @@ class CompressingWriter:
                 return
             self._pending += data
             frame_size = self._settings.frame_size
-            while self._compressing is not False and len(self._pending) >= frame_size:
+            while not self._as_is() and len(self._pending) >= frame_size:
                 frame = bytes(self._pending[:frame_size])
                 del self._pending[:frame_size]
                 await self._frame(frame)
-            if self._compressing is False and self._pending:
+            if self._as_is() and self._pending:
                 assert self._inner is not None
                 await self._inner.write(bytes(self._pending))
                 self._pending.clear()
@@ -103,6 +103,10 @@ class CompressingWriter:
         inner, self._inner = self._inner, None
         if inner is not None:
             await inner.abort()
+
+    def _as_is(self) -> bool:
+        """Whether the object is being stored as it is (decided so)."""
+        return self._compressing is False
 
     def _saves(self, original: int, stored: int) -> bool:
         return stored <= original * (1 - self._settings.min_savings)
