@@ -25,22 +25,27 @@ def json_log(size: int, seed: int = 7) -> bytes:
     lines = []
     total = 0
     while total < size:
-        line = json.dumps(
-            {
-                "ts": 1_700_000_000 + total,
-                "level": rng.choice(["info", "warn", "error"]),
-                "path": f"/api/v1/items/{rng.randrange(10_000)}",
-                "ms": rng.randrange(2_000),
-                "user": f"user-{rng.randrange(500)}",
-            }
-        ).encode() + b"\n"
+        line = (
+            json.dumps(
+                {
+                    "ts": 1_700_000_000 + total,
+                    "level": rng.choice(["info", "warn", "error"]),
+                    "path": f"/api/v1/items/{rng.randrange(10_000)}",
+                    "ms": rng.randrange(2_000),
+                    "user": f"user-{rng.randrange(500)}",
+                }
+            ).encode()
+            + b"\n"
+        )
         lines.append(line)
         total += len(line)
     return b"".join(lines)[:size]
 
 
 def csv_rows(size: int) -> bytes:
-    rows = b"".join(b"%d,item-%d,%d.%02d,EUR\n" % (i, i % 97, i % 1000, i % 100) for i in range(size))
+    rows = b"".join(
+        b"%d,item-%d,%d.%02d,EUR\n" % (i, i % 97, i % 1000, i % 100) for i in range(size)
+    )
     return rows[:size]
 
 
