@@ -25,7 +25,8 @@ def processes() -> Iterator[procs.Processes]:
 def test_the_log_is_json_lines_of_the_size_asked() -> None:
     data = json_log(100_000)
     assert len(data) == 100_000
-    assert data.startswith(b'{"ts":') and data.count(b"\n") > 500
+    assert data.startswith(b'{"ts":')
+    assert data.count(b"\n") > 500
 
 
 def test_compression_section_measures_both_buckets(
