@@ -42,16 +42,29 @@ class CompressedReader(RangeReader):
         self._in_flight: deque[asyncio.Future[bytes]] = deque()
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        carry = bytearray()
+        # Slices of each frame's bytes, copied only where a chunk spans two
+        # frames (a whole frame that is one chunk goes as it is).
+        carry = b""
         async for frame, data in self._decompressed():
             low = max(self.start - frame.offset, 0)
             high = min(self.end - frame.offset, frame.size)
-            carry += memoryview(data)[low:high]
-            while len(carry) >= chunk_size:
-                yield bytes(carry[:chunk_size])
-                del carry[:chunk_size]
+            piece = data if (low, high) == (0, len(data)) else data[low:high]
+            if carry:
+                need = chunk_size - len(carry)
+                carry, piece = carry + piece[:need], piece[need:]
+                if len(carry) < chunk_size:
+                    continue
+                yield carry
+                carry = b""
+            whole = len(piece) - len(piece) % chunk_size
+            if whole == len(piece) == chunk_size:
+                yield piece
+            else:
+                for at in range(0, whole, chunk_size):
+                    yield piece[at : at + chunk_size]
+            carry = piece[whole:]
         if carry:
-            yield bytes(carry)
+            yield carry
 
     async def _decompressed(self) -> AsyncIterator[tuple[Frame, bytes]]:
         """The covering frames' original bytes, in order."""
