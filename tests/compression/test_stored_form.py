@@ -18,7 +18,8 @@ import zstandard
 
 from gateway.backends.base import Backend
 from gateway.domain.checksums import crc32c
-from gateway.domain.objects import CopyRequest, ListQuery, WriteOptions
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
 from gateway.layers.compression.layouts import ENCODING
 from gateway.layers.compression.seekable import parse_tail
 from tests import drivers
@@ -187,3 +188,42 @@ async def test_a_copy_keeps_the_stored_bytes_and_reads_the_same(inner: Backend) 
     assert (meta.size, meta.crc32c, dict(meta.metadata)) == (len(data), crc32c(data), {"k": "v"})
     assert (await stored(inner, "dst"))[1] == (await stored(inner, "src"))[1]
     assert await get(bucket, "dst", FRAME - 3, 10) == data[FRAME - 3 : FRAME + 7]
+
+
+async def test_an_object_replaced_by_another_process_reads_as_it_is_now(inner: Backend) -> None:
+    # Two gateways on one store: this one remembers the layout of what it wrote.
+    bucket, counter = compressed(inner)
+    other, _ = compressed(inner)
+    first = json_log(3 * FRAME)
+    meta = await put(bucket, "k.json", first, WriteOptions(content_type="application/json"))
+    counter.fetched = 0
+    assert await get(bucket, "k.json", FRAME, 10) == first[FRAME : FRAME + 10]
+    assert (
+        counter.fetched == parse_tail(*_sized(await stored(inner, "k.json"))).frames[1].stored_size
+    )
+    with pytest.raises(GatewayError) as caught:
+        await get_with(bucket, "k.json", Conditions(if_none_match=meta.etag))
+    assert caught.value.reason is Reason.NOT_MODIFIED
+    second = json_log(2 * FRAME, seed=99)
+    await put(other, "k.json", second, WriteOptions(content_type="application/json"))
+    assert await get(bucket, "k.json", FRAME, 10) == second[FRAME : FRAME + 10]
+    third = noise(FRAME)
+    await put(other, "k.json", third, WriteOptions(content_type="image/png"))
+    assert await get(bucket, "k.json", 5, 10) == third[5:15]
+    assert (await bucket.head("k.json")).size == len(third)
+    await other.delete("k.json")
+    with pytest.raises(GatewayError) as caught:
+        await get(bucket, "k.json", 0, 10)
+    assert caught.value.reason is Reason.OBJECT_NOT_FOUND
+
+
+def _sized(found: tuple[object, bytes]) -> tuple[int, bytes]:
+    return len(found[1]), found[1]
+
+
+async def get_with(bucket: Backend, key: str, conditions: Conditions) -> bytes:
+    reader = await bucket.open_read(key, 0, None, conditions)
+    try:
+        return b"".join([chunk async for chunk in reader.chunks(65536)])
+    finally:
+        await reader.close()

@@ -23,6 +23,7 @@ from gateway.backends.base import (
     Resumed,
 )
 from gateway.domain import ranges
+from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -41,7 +42,7 @@ from gateway.layers.compression.layouts import (
     marked,
     user_metadata,
 )
-from gateway.layers.compression.reader import CompressedReader
+from gateway.layers.compression.reader import CompressedReader, open_frames
 from gateway.layers.compression.settings import CompressionSettings
 from gateway.layers.compression.writer import CompressingWriter
 
@@ -92,6 +93,9 @@ class CompressingBackend:
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
+        known = await self._read_known(key, offset, limit, conditions)
+        if known is not None:
+            return known
         # A stored-as-is object is read as the driver reads it (its fast
         # paths kept); a compressed one is known by the reader's metadata.
         try:
@@ -112,7 +116,38 @@ class CompressingBackend:
         meta = as_original(stored, layout.original)
         start, end = ranges.resolve(meta.size, offset, limit)
         frames = layout.covering(start, end)
-        return CompressedReader(self._inner, meta, stored.etag, frames, start, end)
+        inner = await open_frames(self._inner, key, stored.etag, frames)
+        return CompressedReader(meta, inner, frames, start, end)
+
+    async def _read_known(
+        self, key: str, offset: int, limit: int | None, conditions: Conditions
+    ) -> ObjectReader | None:
+        """The range of the compressed object last seen at key, in one read
+        of its frames, when it is still the object there; None otherwise."""
+        known = self._layouts.known(key)
+        if known is None:
+            return None
+        stored, layout = known
+        start, end = ranges.resolve(layout.original.size, offset, limit)
+        frames = layout.covering(start, end)
+        if not frames:
+            return None
+        try:
+            inner = await open_frames(self._inner, key, stored.etag, frames)
+        except GatewayError as error:
+            if error.reason not in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND):
+                raise
+            self._layouts.forget(key)  # replaced or deleted since
+            return None
+        assert inner is not None
+        # The object is the one seen: the caller's conditions are judged on it.
+        meta = as_original(inner.meta, layout.original)
+        try:
+            check_conditions(key, conditions, meta, read=True)
+        except BaseException:
+            await inner.close()
+            raise
+        return CompressedReader(meta, inner, frames, start, end)
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
         options = _users(options)

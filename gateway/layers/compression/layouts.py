@@ -77,25 +77,35 @@ async def read_stored(backend: Backend, key: str, offset: int, size: int, etag: 
 
 
 class Layouts:
-    """The layouts of compressed objects, by key, etag and stored size."""
+    """The layouts of the compressed objects seen last, by key: each with the
+    stored object's metadata (its etag and size say which object it is)."""
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._cache: OrderedDict[tuple[str, str, int], Layout] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[ObjectMeta, Layout]] = OrderedDict()
 
     def remember(self, meta: ObjectMeta, layout: Layout) -> None:
         if len(layout.frames) > CACHED_FRAMES or not meta.etag:
             return
-        self._cache[(meta.key, meta.etag, meta.size)] = layout
+        self._cache[meta.key] = (meta, layout)
+        self._cache.move_to_end(meta.key)
         while len(self._cache) > CACHED_LAYOUTS:
             self._cache.popitem(last=False)
 
+    def known(self, key: str) -> tuple[ObjectMeta, Layout] | None:
+        """The stored object last seen at key, if compressed, and its layout
+        (it may have been replaced since)."""
+        return self._cache.get(key)
+
+    def forget(self, key: str) -> None:
+        self._cache.pop(key, None)
+
     async def of(self, key: str, meta: ObjectMeta) -> Layout:
         """The layout of the compressed object meta describes (as stored)."""
-        cached = self._cache.get((key, meta.etag, meta.size))
-        if cached is not None:
-            self._cache.move_to_end((key, meta.etag, meta.size))
-            return cached
+        cached = self._cache.get(key)
+        if cached is not None and (cached[0].etag, cached[0].size) == (meta.etag, meta.size):
+            self._cache.move_to_end(key)
+            return cached[1]
         try:
             size = min(meta.size, TAIL_PROBE)
             last = await read_stored(self._backend, key, meta.size - size, size, meta.etag)

@@ -21,24 +21,33 @@ IN_FLIGHT = 2
 STORED_CHUNK = 256 * 1024
 
 
+async def open_frames(
+    backend: Backend, key: str, stored_etag: str, frames: Sequence[Frame]
+) -> ObjectReader | None:
+    """A read of the stored bytes of frames (consecutive), pinned to the
+    stored object of that etag; None for no frames."""
+    if not frames:
+        return None
+    first, last = frames[0], frames[-1]
+    span = last.stored_offset + last.stored_size - first.stored_offset
+    return await backend.open_read(key, first.stored_offset, span, pinned(stored_etag))
+
+
 class CompressedReader(RangeReader):
     """Original bytes [start, end) of the compressed object meta describes
-    (as callers see it); stored_etag pins the stored object's reads."""
+    (as callers see it), from inner: the read of frames (open_frames)."""
 
     def __init__(
         self,
-        backend: Backend,
         meta: ObjectMeta,
-        stored_etag: str,
+        inner: ObjectReader | None,
         frames: Sequence[Frame],
         start: int,
         end: int,
     ) -> None:
         super().__init__(meta, start, end)
-        self._backend = backend
-        self._etag = stored_etag
+        self._inner = inner
         self._frames = frames
-        self._inner: ObjectReader | None = None
         self._in_flight: deque[asyncio.Future[bytes]] = deque()
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
@@ -68,19 +77,13 @@ class CompressedReader(RangeReader):
 
     async def _decompressed(self) -> AsyncIterator[tuple[Frame, bytes]]:
         """The covering frames' original bytes, in order."""
-        frames = self._frames
-        if not frames or self.start >= self.end:
+        frames, inner, key = self._frames, self._inner, self.meta.key
+        if inner is None:
             return
-        first, last = frames[0], frames[-1]
-        span = last.stored_offset + last.stored_size - first.stored_offset
-        key = self.meta.key
-        self._inner = await self._backend.open_read(
-            key, first.stored_offset, span, pinned(self._etag)
-        )
         buffered = bytearray()
         index = done = 0
         try:
-            async for chunk in self._inner.chunks(STORED_CHUNK):
+            async for chunk in inner.chunks(STORED_CHUNK):
                 buffered += chunk
                 while index < len(frames) and len(buffered) >= frames[index].stored_size:
                     size = frames[index].stored_size
