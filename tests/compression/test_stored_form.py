@@ -207,6 +207,9 @@ async def test_an_object_replaced_by_another_process_reads_as_it_is_now(inner: B
     second = json_log(2 * FRAME, seed=99)
     await put(other, "k.json", second, WriteOptions(content_type="application/json"))
     assert await get(bucket, "k.json", FRAME, 10) == second[FRAME : FRAME + 10]
+    longer = json_log(5 * FRAME, seed=5)  # past what this one saw last
+    await put(other, "k.json", longer, WriteOptions(content_type="application/json"))
+    assert await get(bucket, "k.json", 4 * FRAME + 1, 10) == longer[4 * FRAME + 1 :][:10]
     third = noise(FRAME)
     await put(other, "k.json", third, WriteOptions(content_type="image/png"))
     assert await get(bucket, "k.json", 5, 10) == third[5:15]

@@ -83,10 +83,6 @@ class CompressingBackend:
     def capabilities(self) -> Capabilities:
         return self._capabilities
 
-    @property
-    def settings(self) -> CompressionSettings:
-        return self._settings
-
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         return await self._layouts.original_of(key, await self._inner.head(key, conditions))
 
@@ -128,6 +124,8 @@ class CompressingBackend:
         if known is None:
             return None
         stored, layout = known
+        if offset > layout.original.size:
+            return None  # the object there now may be longer: the driver tells
         start, end = ranges.resolve(layout.original.size, offset, limit)
         frames = layout.covering(start, end)
         if not frames:
