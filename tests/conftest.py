@@ -34,8 +34,10 @@ from tests.servers import CephRgw, FakeGcsServer, MotoServer, throwaway_service_
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_PATH = str(Path(sys.executable).with_name("storagegw"))
-# Every driver the gRPC-level tests run on (tests/drivers.py: DRIVERS).
-BACKENDS = NAMES
+# Every driver the gRPC-level tests run on (tests/drivers.py: DRIVERS), and a
+# compressed local bucket (every type compressed; the Ceph one is slower and runs in
+# the conformance suite and tests/compression only).
+BACKENDS = [*NAMES, "local-zstd"]
 
 
 @dataclass
