@@ -120,13 +120,14 @@ DRIVERS = {
         DriverUnderTest("s3-moto", _s3("moto_server"), "STORAGE_S3_PREFIX"),
         DriverUnderTest("s3-ceph", _s3("ceph_rgw"), "STORAGE_S3_PREFIX"),
         DriverUnderTest("gcs", _gcs, "STORAGE_GCS_PREFIX"),
-        # Compressed buckets (gateway/layers/compression) on a local disk and Ceph:
+        # Compressed buckets (gateway/layers/compression) on a local disk, Ceph and GCS:
         # in ZSTD_NAMES, not NAMES (the conformance suite and tests/compression run them).
         DriverUnderTest("local-zstd", _zstd(_in_process("local"))),
         DriverUnderTest("s3-ceph-zstd", _zstd(_s3("ceph_rgw")), "STORAGE_S3_PREFIX"),
+        DriverUnderTest("gcs-zstd", _zstd(_gcs), "STORAGE_GCS_PREFIX"),
     )
 }
-ZSTD_NAMES = ["local-zstd", "s3-ceph-zstd"]
+ZSTD_NAMES = ["local-zstd", "s3-ceph-zstd", "gcs-zstd"]
 NAMES = [name for name in DRIVERS if name not in ZSTD_NAMES]
 
 
