@@ -121,7 +121,8 @@ DRIVERS = {
         DriverUnderTest("s3-ceph", _s3("ceph_rgw"), "STORAGE_S3_PREFIX"),
         DriverUnderTest("gcs", _gcs, "STORAGE_GCS_PREFIX"),
         # Compressed buckets (gateway/layers/compression) on a local disk, Ceph and GCS:
-        # in ZSTD_NAMES, not NAMES (the conformance suite and tests/compression run them).
+        # in ZSTD_NAMES, not NAMES (the conformance suite runs them; tests/compression and,
+        # for local-zstd, the gRPC-level tests too).
         DriverUnderTest("local-zstd", _zstd(_in_process("local"))),
         DriverUnderTest("s3-ceph-zstd", _zstd(_s3("ceph_rgw")), "STORAGE_S3_PREFIX"),
         DriverUnderTest("gcs-zstd", _zstd(_gcs), "STORAGE_GCS_PREFIX"),

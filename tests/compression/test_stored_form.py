@@ -230,3 +230,18 @@ async def get_with(bucket: Backend, key: str, conditions: Conditions) -> bytes:
         return b"".join([chunk async for chunk in reader.chunks(65536)])
     finally:
         await reader.close()
+
+
+async def test_a_damaged_stored_object_is_an_error_not_garbage(inner: Backend) -> None:
+    bucket, _ = compressed(inner)
+    data = json_log(3 * FRAME)
+    await put(bucket, "d.json", data, WriteOptions(content_type="application/json"))
+    _, raw = await stored(inner, "d.json")
+    marked = WriteOptions(content_type="application/json", metadata={ENCODING: "zstd-seekable"})
+    for damaged in (raw[:-1], raw[:100] + bytes(50) + raw[150:], b"not zstd at all"):
+        await put(inner, "d.json", damaged, marked)
+        fresh, _ = compressed(inner)
+        with pytest.raises(GatewayError) as caught:
+            await get(fresh, "d.json")
+        assert caught.value.reason is Reason.INTERNAL
+        assert "damaged" in caught.value.message

@@ -17,6 +17,7 @@ parts in worker threads).
 
 from __future__ import annotations
 
+import bisect
 import struct
 import threading
 from collections.abc import Sequence
@@ -73,7 +74,16 @@ class Layout:
 
     def covering(self, start: int, end: int) -> Sequence[Frame]:
         """The frames holding original bytes [start, end), in order."""
-        return [f for f in self.frames if f.offset < end and f.offset + f.size > start]
+        if start >= end:
+            return ()
+        frames = self.frames
+        first = max(bisect.bisect_right(frames, start, key=_offset) - 1, 0)
+        last = bisect.bisect_left(frames, end, key=_offset)
+        return frames[first:last]
+
+
+def _offset(frame: Frame) -> int:
+    return frame.offset
 
 
 @dataclass(frozen=True, slots=True)
