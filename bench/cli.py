@@ -20,6 +20,7 @@ import psutil
 
 from bench import procs
 from bench.auth import AuthSection
+from bench.compression import CompressionSection
 from bench.gcs import DEFAULT_CHUNK_SIZE as GCS_CHUNK_SIZE
 from bench.gcs import GcsSection
 from bench.limits import LimitsSection
@@ -68,7 +69,13 @@ SIDE_BY_SIDE: dict[str, type[AuthSection | PeersSection | WorkersSection]] = {
     "workers": WorkersSection,  # run by --workers (with small), not named in --only
 }
 ReportedSection: TypeAlias = (
-    ResumableSection | LimitsSection | AuthSection | PeersSection | WorkersSection | ScanSection
+    ResumableSection
+    | LimitsSection
+    | AuthSection
+    | PeersSection
+    | WorkersSection
+    | ScanSection
+    | CompressionSection
 )
 # The sections with a table and a JSON file of their own, in the order they run.
 REPORTED: dict[str, type[ReportedSection]] = {
@@ -77,6 +84,8 @@ REPORTED: dict[str, type[ReportedSection]] = {
     **SIDE_BY_SIDE,
     # Malware scanning: a big Put to a scanning bucket against a plain one.
     "scan": ScanSection,
+    # A compressed bucket against a plain one: a JSON log's Put and Get.
+    "compression": CompressionSection,
 }
 WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, *REPORTED)
 WORKLOADS = tuple(name for name in WORKLOADS if name != "workers")
@@ -169,7 +178,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "and policy (4 KiB Put with a bucket's upload policy, type sniffing included, against "
         "none) and peers (storagegw against FastAPI + uvicorn, rclone serve http and webdav: a "
         "SIZE Put and Get, small-object Put and Get) and scan (a SIZE Put to a bucket scanned "
-        "by clamd against a plain one, with clamd's CPU; default all)",
+        "by clamd against a plain one, with clamd's CPU) and compression (a JSON log of up "
+        "to 256 MiB Put and Got on a compressed bucket against a plain one; default all)",
     )
     parser.add_argument(
         "--s3-servers",

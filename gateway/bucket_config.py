@@ -24,6 +24,12 @@ from gateway.domain.lifecycle import LifecycleRule, parse_lifecycle
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
+from gateway.layers.compression.backend import CompressingBackend
+from gateway.layers.compression.settings import (
+    CompressionSettings,
+    env_compression,
+    parse_compression,
+)
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
@@ -34,6 +40,7 @@ COMMON_FIELDS = (
     "scan",
     "lifecycle",
     "cdn",
+    "compression",
 )
 
 
@@ -56,11 +63,16 @@ class BucketConfig:
     lifecycle: tuple[LifecycleRule, ...] | None = None
     # The CDN in front of it ([buckets.NAME.cdn]; None: none).
     cdn: CdnSettings | None = None
+    # Its objects stored compressed ([buckets.NAME.compression]; None: as they are).
+    compression: CompressionSettings | None = None
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
         store requests and fsyncs to observer."""
-        return registry.build(self.backend, self.settings, observer)
+        driver = registry.build(self.backend, self.settings, observer)
+        if self.compression is not None:
+            return CompressingBackend(driver, self.compression)
+        return driver
 
     def __getattr__(self, name: str) -> Any:
         """The driver's settings by its kind (bucket.s3: None on another
@@ -95,7 +107,7 @@ def env_bucket(name: str, env: Mapping[str, str], base_path: Path) -> BucketConf
     values = {field: env[var] for field, var in spec.env_names.items() if var in env}
     names = spec.env_names
     table = BucketTable(name, values, lambda field: names.get(field, field), env, base_path)
-    return BucketConfig(name, spec.kind, spec.read(table))
+    return BucketConfig(name, spec.kind, spec.read(table), compression=env_compression(env))
 
 
 def file_bucket(
@@ -129,6 +141,9 @@ def file_bucket(
     cdn = table.get("cdn")
     if cdn is not None:
         cdn = parse_cdn(f"{setting}.cdn", cdn, env)
+    compression = table.get("compression")
+    if compression is not None:
+        compression = parse_compression(f"{setting}.compression", compression)
     return BucketConfig(
         name,
         spec.kind,
@@ -139,6 +154,7 @@ def file_bucket(
         scan=scan,
         lifecycle=lifecycle,
         cdn=cdn,
+        compression=compression,
     )
 
 

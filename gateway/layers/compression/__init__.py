@@ -1,0 +1,1 @@
+"""Transparent compression of a bucket's objects (zstd, seekable format)."""

@@ -1,0 +1,45 @@
+"""The compression section of `make bench` runs end to end at a tiny size:
+both buckets, Put and Get, the compressed one stored smaller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench import procs
+from bench.cli import parse_args
+from bench.compression import CompressionSection, json_log
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def processes() -> Iterator[procs.Processes]:
+    started = procs.Processes()
+    yield started
+    started.stop_all()
+
+
+def test_the_log_is_json_lines_of_the_size_asked() -> None:
+    data = json_log(100_000)
+    assert len(data) == 100_000
+    assert data.startswith(b'{"ts":')
+    assert data.count(b"\n") > 500
+
+
+def test_compression_section_measures_both_buckets(
+    processes: procs.Processes, tmp_path: Path
+) -> None:
+    args = parse_args(["--only", "compression", "--size", "3MiB", "--repeat", "2"])
+    section = CompressionSection(args, processes, tmp_path, [])
+    section.run()
+    assert section.failed == []
+    rows = {(row.variant, row.op): row for row in section.rows}
+    assert set(rows) == {(v, op) for v in ("plain", "zstd") for op in ("put", "get")}
+    assert all(row.size == 3 * 1024 * 1024 and row.seconds > 0 for row in rows.values())
+    assert rows["zstd", "put"].stored < rows["plain", "put"].stored / 2
+    table = section.render()
+    assert "| zstd | get |" in table
+    assert section.as_json()[0]["bucket"] == "plain"
