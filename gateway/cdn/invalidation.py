@@ -19,9 +19,6 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 import aiohttp
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from gateway.cdn.secret import Secret
 from gateway.cdn.urls import cdn_path, cdn_url
@@ -105,6 +102,12 @@ class CloudFrontInvalidator:
         return f"CloudFrontInvalidator(distribution_id={self.distribution_id!r})"
 
     async def purge(self, keys: Sequence[str]) -> str | None:
+        # botocore is imported here, not at the top: reading the settings
+        # must not load it (a gateway loads S3's libraries only if it uses them).
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
         paths = [cdn_path(self.base_url, key) for key in keys]
         body = invalidation_batch(paths, str(uuid.uuid4()))
         url = f"{self.endpoint}/{CLOUDFRONT_API}/distribution/{self.distribution_id}/invalidation"
