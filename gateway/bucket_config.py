@@ -22,10 +22,11 @@ from gateway.domain.keys import validate_bucket
 from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
+from gateway.layers.dedup import DedupBackend
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
-COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan")
+COMMON_FIELDS = ("max_unfinished_upload_bytes", "sha256", "upload_policy", "scan", "dedup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,15 @@ class BucketConfig:
     upload_policy: UploadPolicy | None = None
     # Malware scanning of its writes ([buckets.NAME.scan]; None: not scanned).
     scan: ScanSettings | None = None
+    # Content-addressed dedup of its objects (gateway/layers/dedup).
+    dedup: bool = False
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
-        store requests and fsyncs to observer."""
-        return registry.build(self.backend, self.settings, observer)
+        store requests and fsyncs to observer; a dedup bucket's wrapped in
+        the dedup layer."""
+        backend = registry.build(self.backend, self.settings, observer)
+        return DedupBackend(backend) if self.dedup else backend
 
     def __getattr__(self, name: str) -> Any:
         """The driver's settings by its kind (bucket.s3: None on another
@@ -82,7 +87,17 @@ def env_bucket(name: str, env: Mapping[str, str], base_path: Path) -> BucketConf
     values = {field: env[var] for field, var in spec.env_names.items() if var in env}
     names = spec.env_names
     table = BucketTable(name, values, lambda field: names.get(field, field), env, base_path)
-    return BucketConfig(name, spec.kind, spec.read(table))
+    dedup = _flag("STORAGE_DEDUP", env.get("STORAGE_DEDUP", "false"))
+    return BucketConfig(name, spec.kind, spec.read(table), dedup=dedup)
+
+
+def _flag(setting: str, value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ConfigError(setting, f"must be true or false, not {value!r}")
 
 
 def file_bucket(
@@ -110,7 +125,12 @@ def file_bucket(
     scan = table.get("scan")
     if scan is not None:
         scan = parse_scan(f"{setting}.scan", scan)
-    return BucketConfig(name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan)
+    dedup = _flag(f"{setting}.dedup", table.get("dedup", False))
+    if dedup and scan is not None:
+        raise ConfigError(f"{setting}.dedup", "a scanning bucket cannot deduplicate (yet)")
+    return BucketConfig(
+        name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan, dedup=dedup
+    )
 
 
 def file_buckets(

@@ -126,7 +126,11 @@ class Config:
 
     def sha256_choices(self) -> dict[str, Sha256Choice]:
         """{bucket: when its writes compute the object's SHA-256}."""
-        return {name: b.sha256 or self.sha256 for name, b in self.buckets.items()}
+        # A dedup bucket stores each object by its SHA-256: always computed.
+        return {
+            name: Sha256Choice.ALWAYS if b.dedup else b.sha256 or self.sha256
+            for name, b in self.buckets.items()
+        }
 
     def upload_policies(self) -> dict[str, UploadPolicy]:
         """{bucket: its upload policy}, for the buckets with one."""
