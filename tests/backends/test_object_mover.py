@@ -16,12 +16,12 @@ from gateway.core.scan_steps import Relabel, promote
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, WriteOptions
 from tests import drivers
-from tests.drivers import DRIVERS
+from tests.drivers import NAMES
 
 MOVES_IN_PLACE = {"memory", "local"}
 
 
-@pytest.fixture(params=DRIVERS)
+@pytest.fixture(params=NAMES)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     driver = drivers.open_backend(request, request.param, tmp_path)
     try:

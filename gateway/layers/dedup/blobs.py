@@ -64,7 +64,7 @@ from gateway.domain.objects import NO_CONDITIONS, Checksums, Conditions, CopyReq
 from gateway.domain.objects import WriteOptions
 from gateway.layers.dedup.names import blob_key, marker_key
 
-STATE = "sgw-dedup-state"
+STATE = "storagegw-dedup-state"
 LIVE = "live"
 CONDEMNED = "condemned"
 # How often a writer retries a touch another writer's touch beat.

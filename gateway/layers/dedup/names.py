@@ -29,7 +29,7 @@ MARKER_PREFIX = ".cas/live/"
 # a listing resumes past them from here.
 PAST_RESERVED = ".cas/\x7f"
 # The reference's metadata entry naming its blob: "v1 <sha256 hex> <size> <crc32c>".
-POINTER = "sgw-dedup"
+POINTER = "storagegw-dedup"
 
 
 def is_reserved(key: str) -> bool:
