@@ -2,7 +2,5 @@
 blobs.py for the layout and why no interleaving loses an object."""
 
 from gateway.layers.dedup.backend import DedupBackend as DedupBackend
-from gateway.layers.dedup.sweep import DedupStats as DedupStats
-from gateway.layers.dedup.sweep import SweepResult as SweepResult
 from gateway.layers.dedup.sweep import bucket_stats as bucket_stats
 from gateway.layers.dedup.sweep import collect_garbage as collect_garbage

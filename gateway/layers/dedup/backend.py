@@ -19,7 +19,8 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
 )
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.dedup import DedupStats, SweepResult
+from gateway.domain.errors import GatewayError, Reason, object_not_found
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -30,6 +31,7 @@ from gateway.domain.objects import (
     ObjectMeta,
     WriteOptions,
 )
+from gateway.layers.dedup import sweep
 from gateway.layers.dedup.blobs import secure
 from gateway.layers.dedup.names import (
     PAST_RESERVED,
@@ -41,6 +43,7 @@ from gateway.layers.dedup.names import (
     temp_key,
 )
 from gateway.layers.dedup.references import pointer_of, settle, write_reference
+from gateway.layers.dedup.sweep import bucket_stats
 from gateway.layers.dedup.uploads import DedupUploads
 
 DEFAULT_GRACE_S = 3600.0
@@ -66,6 +69,7 @@ class DedupBackend:
             upload_counter=caps.upload_counter,
             cleaner=caps.cleaner,
             calls_stay_local=caps.calls_stay_local,
+            dedup=self,
         )
 
     @property
@@ -89,11 +93,13 @@ class DedupBackend:
         if pointer is None:
             return await self.inner.open_read(key, offset, limit, conditions)
         try:
-            reader = await self.inner.open_read(blob_key(pointer.sha256), offset, limit, NO_CONDITIONS)
+            reader = await self.inner.open_read(
+                blob_key(pointer.sha256), offset, limit, NO_CONDITIONS
+            )
         except GatewayError as error:
             if error.reason is Reason.OBJECT_NOT_FOUND:
                 # Replaced or deleted (and its bytes collected) since the head.
-                raise GatewayError(Reason.OBJECT_NOT_FOUND, f"object {key!r} not found", key=key)
+                raise object_not_found(key=key) from None
             raise
         return PresentedReader(reader, presented(reference))
 
@@ -121,26 +127,7 @@ class DedupBackend:
                 after = max(query.start_after, PAST_RESERVED)
                 query = dataclasses.replace(query, start_after=after, page_token="")
                 continue
-            return ListPage(await self._presented(objects), prefixes, token)
-
-    async def _presented(self, entries: list[ObjectMeta]) -> list[ObjectMeta]:
-        """Listed references as their objects; a store's listing without
-        metadata (S3, GCS) costs a head of each."""
-        limit = asyncio.Semaphore(_HEADS_AT_ONCE)
-
-        async def one(entry: ObjectMeta) -> ObjectMeta | None:
-            if entry.metadata:
-                return presented(entry)
-            async with limit:
-                try:
-                    return presented(await self.inner.head(entry.key))
-                except GatewayError as error:
-                    if error.reason is Reason.OBJECT_NOT_FOUND:
-                        return None  # deleted since listed
-                    raise
-
-        found = await asyncio.gather(*(one(entry) for entry in entries))
-        return [meta for meta in found if meta is not None]
+            return ListPage(await _presented(self.inner, objects), prefixes, token)
 
     async def copy(self, request: CopyRequest) -> ObjectMeta:
         """A reference copy: a new reference to the source's blob."""
@@ -158,17 +145,41 @@ class DedupBackend:
                 key=request.source_key,
             )
         content_type, metadata = request.content_of(presented(source))
-        options = dataclasses.replace(
-            request.options, content_type=content_type, metadata=metadata
-        )
+        options = dataclasses.replace(request.options, content_type=content_type, metadata=metadata)
         key = request.destination_key
         return await write_reference(self.inner, self.grace_s, key, pointer, options, touched)
+
+    async def dedup_stats(self) -> DedupStats:
+        return await bucket_stats(self.inner)
+
+    async def collect_garbage(self, now: float | None = None) -> SweepResult:
+        return await sweep.collect_garbage(self.inner, self.grace_s, now)
 
     async def probe(self) -> None:
         await self.inner.probe()
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+async def _presented(inner: Backend, entries: list[ObjectMeta]) -> list[ObjectMeta]:
+    """Listed references as their objects; a store's listing without
+    metadata (S3, GCS) costs a head of each."""
+    limit = asyncio.Semaphore(_HEADS_AT_ONCE)
+
+    async def one(entry: ObjectMeta) -> ObjectMeta | None:
+        if entry.metadata:
+            return presented(entry)
+        async with limit:
+            try:
+                return presented(await inner.head(entry.key))
+            except GatewayError as error:
+                if error.reason is Reason.OBJECT_NOT_FOUND:
+                    return None  # deleted since listed
+                raise
+
+    found = await asyncio.gather(*(one(entry) for entry in entries))
+    return [meta for meta in found if meta is not None]
 
 
 class DedupWriter:
@@ -201,7 +212,9 @@ class DedupWriter:
             await self._writer.abort()
             raise
         layer = self._layer
-        return await settle(layer.inner, layer.grace_s, self._key, pointer, self._options, self._temp)
+        return await settle(
+            layer.inner, layer.grace_s, self._key, pointer, self._options, self._temp
+        )
 
     async def abort(self) -> None:
         await self._writer.abort()

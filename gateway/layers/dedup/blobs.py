@@ -60,8 +60,14 @@ import time
 from gateway.backends.base import Backend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import NO_CONDITIONS, Checksums, Conditions, CopyRequest, ObjectMeta
-from gateway.domain.objects import WriteOptions
+from gateway.domain.objects import (
+    NO_CONDITIONS,
+    Checksums,
+    Conditions,
+    CopyRequest,
+    ObjectMeta,
+    WriteOptions,
+)
 from gateway.layers.dedup.names import blob_key, marker_key
 
 STATE = "storagegw-dedup-state"
@@ -84,9 +90,7 @@ def is_condemned(marker: ObjectMeta) -> bool:
     return any(k.lower() == STATE and v == CONDEMNED for k, v in marker.metadata.items())
 
 
-async def put_small(
-    backend: Backend, key: str, data: bytes, options: WriteOptions
-) -> ObjectMeta:
+async def put_small(backend: Backend, key: str, data: bytes, options: WriteOptions) -> ObjectMeta:
     """Store a small object whole (a reference, a marker)."""
     writer = await backend.open_write(key, options)
     try:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend
+from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ListQuery, ObjectMeta
 from gateway.layers.dedup.blobs import (
@@ -23,7 +24,6 @@ from gateway.layers.dedup.blobs import (
     write_marker,
 )
 from gateway.layers.dedup.names import (
-    PAST_RESERVED,
     RESERVED_PREFIX,
     TEMP_PREFIX,
     Pointer,
@@ -36,37 +36,6 @@ from gateway.layers.dedup.names import (
 _PAGE = 1000
 _NS = 1_000_000_000
 _HEADS_AT_ONCE = 16
-
-
-@dataclass(slots=True)
-class DedupStats:
-    """What a dedup bucket holds: its objects (references) and the bytes
-    they stand for, its blobs and the bytes they take."""
-
-    objects: int = 0
-    logical_bytes: int = 0
-    blobs: int = 0
-    stored_bytes: int = 0
-
-    @property
-    def ratio(self) -> float:
-        """Logical bytes per stored byte (1.0 for an empty bucket)."""
-        return self.logical_bytes / self.stored_bytes if self.stored_bytes else 1.0
-
-    @property
-    def saved_bytes(self) -> int:
-        return max(0, self.logical_bytes - self.stored_bytes)
-
-
-@dataclass(slots=True)
-class SweepResult:
-    blobs_deleted: int = 0
-    temps_deleted: int = 0
-    markers_deleted: int = 0
-    # Candidates a writer touched or revived meanwhile.
-    raced: int = 0
-    # The bucket as the sweep's listing found it (before its deletions).
-    stats: DedupStats = field(default_factory=DedupStats)
 
 
 @dataclass(slots=True)
@@ -202,7 +171,9 @@ async def _condemn(
     deleted = await delete_if(
         backend, blob_key(digest), Conditions(if_generation_match=blob.generation)
     )
-    await delete_if(backend, marker_key(digest), Conditions(if_generation_match=condemned.generation))
+    await delete_if(
+        backend, marker_key(digest), Conditions(if_generation_match=condemned.generation)
+    )
     return deleted
 
 
