@@ -19,10 +19,17 @@ from gateway.backends.spec import DriverSpec
 from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
-from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
+from gateway.domain.settings import (
+    BucketTable,
+    ConfigError,
+    parse_duration,
+    parse_sha256_choice,
+    parse_size,
+)
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
 from gateway.layers.dedup import DedupBackend
+from gateway.layers.dedup.backend import DEFAULT_GRACE_S
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
@@ -46,13 +53,16 @@ class BucketConfig:
     scan: ScanSettings | None = None
     # Content-addressed dedup of its objects (gateway/layers/dedup).
     dedup: bool = False
+    # How old an unreferenced blob must be before the sweep deletes it
+    # (GATEWAY_DEDUP_GRACE).
+    dedup_grace_s: float = DEFAULT_GRACE_S
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
         store requests and fsyncs to observer; a dedup bucket's wrapped in
         the dedup layer."""
         backend = registry.build(self.backend, self.settings, observer)
-        return DedupBackend(backend) if self.dedup else backend
+        return DedupBackend(backend, self.dedup_grace_s) if self.dedup else backend
 
     def __getattr__(self, name: str) -> Any:
         """The driver's settings by its kind (bucket.s3: None on another
@@ -88,7 +98,12 @@ def env_bucket(name: str, env: Mapping[str, str], base_path: Path) -> BucketConf
     names = spec.env_names
     table = BucketTable(name, values, lambda field: names.get(field, field), env, base_path)
     dedup = _flag("STORAGE_DEDUP", env.get("STORAGE_DEDUP", "false"))
-    return BucketConfig(name, spec.kind, spec.read(table), dedup=dedup)
+    return BucketConfig(name, spec.kind, spec.read(table), dedup=dedup, dedup_grace_s=_grace(env))
+
+
+def _grace(env: Mapping[str, str]) -> float:
+    text = env.get("GATEWAY_DEDUP_GRACE")
+    return DEFAULT_GRACE_S if text is None else parse_duration("GATEWAY_DEDUP_GRACE", text)
 
 
 def _flag(setting: str, value: object) -> bool:
@@ -129,7 +144,15 @@ def file_bucket(
     if dedup and scan is not None:
         raise ConfigError(f"{setting}.dedup", "a scanning bucket cannot deduplicate (yet)")
     return BucketConfig(
-        name, spec.kind, settings, cap, sha256, upload_policy=policy, scan=scan, dedup=dedup
+        name,
+        spec.kind,
+        settings,
+        cap,
+        sha256,
+        upload_policy=policy,
+        scan=scan,
+        dedup=dedup,
+        dedup_grace_s=_grace(env),
     )
 
 

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup, logs, pending
+from gateway import cleanup, dedup_sweep, logs, pending
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.bucket_setup import build_buckets
@@ -196,6 +196,7 @@ class Gateway:
         self._probe_task: asyncio.Task[None] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
         self._pending_task: asyncio.Task[None] | None = None
+        self._dedup_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
@@ -272,6 +273,9 @@ class Gateway:
             if self.config.pending.interval:
                 sweep = pending.sweep_forever(self.sweep_pending_once, self.config.pending.interval)
                 self._pending_task = asyncio.create_task(sweep, name="pending-sweep")
+            if self.config.dedup_sweep_interval:
+                collect = dedup_sweep.sweep_forever(self.buckets, self.config.dedup_sweep_interval)
+                self._dedup_task = asyncio.create_task(collect, name="dedup-sweep")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
             log.info(
@@ -344,7 +348,8 @@ class Gateway:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within
         grace, then cut them: gRPC and HTTP side by side, on one deadline."""
         self._stopping = True
-        for task in (self._probe_task, self._cleanup_task, self._pending_task):
+        tasks = (self._probe_task, self._cleanup_task, self._pending_task, self._dedup_task)
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

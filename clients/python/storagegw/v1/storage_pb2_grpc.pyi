@@ -154,6 +154,12 @@ class StorageServiceStub:
     An administrative action (ADMIN at the bucket's policy); the bucket must
     scan its uploads (else FAILED_PRECONDITION).
     """
+    GetBucketStats: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetBucketStatsRequest, _storage_pb2.GetBucketStatsResponse]
+    """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+    the whole bucket at its policy): its objects and their bytes, and in a
+    dedup bucket the distinct contents (blobs) stored and the bytes they
+    take. In a plain bucket every object is stored on its own.
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -280,6 +286,12 @@ class StorageServiceAsyncStub(StorageServiceStub):
     found clean is marked scan=clean (unless it was overwritten meanwhile).
     An administrative action (ADMIN at the bucket's policy); the bucket must
     scan its uploads (else FAILED_PRECONDITION).
+    """
+    GetBucketStats: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetBucketStatsRequest, _storage_pb2.GetBucketStatsResponse]  # type: ignore[assignment]
+    """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+    the whole bucket at its policy): its objects and their bytes, and in a
+    dedup bucket the distinct contents (blobs) stored and the bytes they
+    take. In a plain bucket every object is stored on its own.
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -482,6 +494,18 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         found clean is marked scan=clean (unless it was overwritten meanwhile).
         An administrative action (ADMIN at the bucket's policy); the bucket must
         scan its uploads (else FAILED_PRECONDITION).
+        """
+
+    @_abc_1.abstractmethod
+    def GetBucketStats(
+        self,
+        request: _storage_pb2.GetBucketStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.GetBucketStatsResponse, _abc.Awaitable[_storage_pb2.GetBucketStatsResponse]]:
+        """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+        the whole bucket at its policy): its objects and their bytes, and in a
+        dedup bucket the distinct contents (blobs) stored and the bytes they
+        take. In a plain bucket every object is stored on its own.
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
