@@ -74,10 +74,12 @@ def test_resumable_upload_into_a_dedup_bucket(
     part = client.write_upload(upload.upload_id, data[: 5 * MIB], offset=0)
     persisted = part.persisted_size  # a stream's worth, perhaps less than it sent
     done = client.write_upload(upload.upload_id, data[persisted:], offset=persisted, finish=True)
-    assert done.complete and done.object is not None
+    assert done.complete
+    assert done.object is not None
     assert done.object.size == len(data)
     queried = client.query_upload(upload.upload_id)
-    assert queried.object is not None and queried.object.size == len(data)
+    assert queried.object is not None
+    assert queried.object.size == len(data)
     assert client.get_bytes("second") == data
     assert _blobs(dedup_gateway) == 1
 
