@@ -22,6 +22,7 @@ from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
 from gateway.core.url_secret import load_or_create_secrets
+from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
 from gateway.http.limits import Linger
@@ -140,6 +141,7 @@ class Gateway:
         )
         if self.telemetry is not None:
             self.telemetry.observe_stream_limits(self.stream_limits)
+            self.telemetry.observe_dedup(lambda: self.dedup_stats)
         self.server = grpc.aio.server(
             interceptors=[
                 GatewayInterceptor(
@@ -197,6 +199,8 @@ class Gateway:
         self._cleanup_task: asyncio.Task[None] | None = None
         self._pending_task: asyncio.Task[None] | None = None
         self._dedup_task: asyncio.Task[None] | None = None
+        # Each dedup bucket's statistics as its last sweep found them (the gauges).
+        self.dedup_stats: dict[str, DedupStats] = {}
         self._stopping = False
 
     async def start(self) -> None:
@@ -274,7 +278,9 @@ class Gateway:
                 sweep = pending.sweep_forever(self.sweep_pending_once, self.config.pending.interval)
                 self._pending_task = asyncio.create_task(sweep, name="pending-sweep")
             if self.config.dedup_sweep_interval:
-                collect = dedup_sweep.sweep_forever(self.buckets, self.config.dedup_sweep_interval)
+                collect = dedup_sweep.sweep_forever(
+                    self.buckets, self.config.dedup_sweep_interval, self.note_dedup_sweep
+                )
                 self._dedup_task = asyncio.create_task(collect, name="dedup-sweep")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
@@ -335,6 +341,10 @@ class Gateway:
         """One sweep of pending direct uploads (gateway/pending.py)."""
         config = self.config
         return await pending.sweep_once(self.buckets, config.pending, config.max_object_size)
+
+    def note_dedup_sweep(self, bucket: str, result: SweepResult) -> None:
+        """A dedup sweep's statistics, for the gauges."""
+        self.dedup_stats[bucket] = result.stats
 
     async def _cleanup_loop(self) -> None:
         while True:

@@ -18,6 +18,7 @@ from storagegw import Client
 from storagegw.errors import InvalidKey
 from tests import drivers
 from tests.conftest import CLI_PATH, RunningGateway, run_gateway
+from tests.telemetry.scrape import scrape, total
 
 MIB = 1024 * 1024
 
@@ -130,3 +131,21 @@ def test_the_sweep_collects_what_no_object_names(
     assert [r.blobs_deleted for r in results.values()] == [1]
     assert client.get_bytes("kept") == b"kept bytes"
     assert client.bucket_stats().blobs == 1
+
+
+def test_the_sweep_sets_the_gauges(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    env = {
+        **drivers.backend_env(request, "local-dedup"),
+        "GATEWAY_DEDUP_SWEEP_INTERVAL": "0",
+        "GATEWAY_METRICS_LISTEN": "127.0.0.1:0",
+    }
+    with run_gateway(env, tmp_path) as running, Client(running.target) as client:
+        for i in range(3):
+            client.put_bytes(f"k{i}", b"y" * 1000)
+        gateway = running.gateway
+        running.run(dedup_sweep.sweep_once(gateway.buckets, report=gateway.note_dedup_sweep))
+        assert gateway.telemetry is not None
+        samples = scrape(gateway.telemetry.metrics_port)
+        assert total(samples, "storagegw_dedup_logical_bytes") == 3000
+        assert total(samples, "storagegw_dedup_stored_bytes") == 1000
+        assert total(samples, "storagegw_dedup_saved_bytes") == 2000
