@@ -11,6 +11,7 @@ from gateway.config import Config
 from gateway.core import sniffing
 from gateway.core.buckets import Buckets, Guard
 from gateway.domain.identity import Principal
+from gateway.layers.dedup.names import RESERVED_PREFIX
 from gateway.scan_config import scan_policies
 from gateway.telemetry.backend import InstrumentedBackend
 from gateway.telemetry.instruments import GatewayMetrics
@@ -47,4 +48,5 @@ def build_buckets(
         scan=scan_policies(config.buckets, backends),
         upload_policies=policies,
         groups_of=groups_of,
+        reserved={name: RESERVED_PREFIX for name, b in config.buckets.items() if b.dedup},
     )

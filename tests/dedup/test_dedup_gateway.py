@@ -149,3 +149,15 @@ def test_the_sweep_sets_the_gauges(tmp_path: Path, request: pytest.FixtureReques
         assert total(samples, "storagegw_dedup_logical_bytes") == 3000
         assert total(samples, "storagegw_dedup_stored_bytes") == 1000
         assert total(samples, "storagegw_dedup_saved_bytes") == 2000
+
+
+def test_the_door_refuses_reserved_keys_on_every_route(client: Client) -> None:
+    with pytest.raises(InvalidKey):
+        list(client.list(".cas/"))
+    with pytest.raises(InvalidKey):
+        client.start_upload(".cas/tmp/x")
+    with pytest.raises(InvalidKey):
+        client.sign_url(".cas/ab/x")
+    client.put_bytes("k", b"v")
+    with pytest.raises(InvalidKey):
+        client.copy("k", ".cas/ab/x")
