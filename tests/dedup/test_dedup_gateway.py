@@ -4,6 +4,7 @@ uploads through the client, reserved keys refused, the statistics RPC and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,13 +12,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from gateway import dedup_sweep
 from storagegw import Client
 from storagegw.errors import InvalidKey
+from storagegw.v1 import storage_pb2 as pb
+from storagegw.v1 import storage_pb2_grpc
 from tests import drivers
 from tests.conftest import CLI_PATH, RunningGateway, run_gateway
+from tests.rpc_calls import call_error, put_messages
 from tests.telemetry.scrape import scrape, total
 
 MIB = 1024 * 1024
@@ -161,3 +166,29 @@ def test_the_door_refuses_reserved_keys_on_every_route(client: Client) -> None:
     client.put_bytes("k", b"v")
     with pytest.raises(InvalidKey):
         client.copy("k", ".cas/ab/x")
+
+
+def test_a_put_promising_its_sha256_up_front(client: Client, dedup_gateway: RunningGateway) -> None:
+    data = os.urandom(300_000)
+    client.put_bytes("one", data, verify_sha256=True)
+    again = client.put_bytes("two", data, verify_sha256=True, metadata={"n": "2"})
+    assert (again.size, dict(again.metadata)) == (len(data), {"n": "2"})
+    assert client.get_bytes("two") == data
+    assert _blobs(dedup_gateway) == 1
+
+
+def test_a_false_promise_of_stored_content_is_refused(
+    client: Client, dedup_gateway: RunningGateway
+) -> None:
+    """Naming stored content's SHA-256 without sending its bytes gets no
+    reference to it: the bytes are checked against the promise."""
+    stored = b"someone else's bytes" * 50
+    client.put_bytes("theirs", stored)
+    promised = pb.ObjectChecksums(sha256=hashlib.sha256(stored).digest())
+    spec = pb.PutSpec(key="mine", expected_checksums=promised)
+    with grpc.insecure_channel(dedup_gateway.target) as channel:
+        stub = storage_pb2_grpc.StorageServiceStub(channel)
+        messages = put_messages("mine", b"other bytes", spec=spec, with_checksums=False)
+        code, reason, _ = call_error(stub.Put, messages)
+    assert (code, reason) == (grpc.StatusCode.DATA_LOSS, "CHECKSUM_MISMATCH")
+    assert not client.exists("mine")

@@ -213,3 +213,20 @@ async def test_a_delete_racing_a_put_of_the_same_content(layer: DedupBackend) ->
     await write_reference(inner, layer.grace_s, "b", pointer, WriteOptions(), touched)
     assert (await layer.collect_garbage(now=LATER)).blobs_deleted == 0
     assert await get(layer, "b") == data
+
+
+async def test_a_write_of_promised_stored_content_stores_no_byte(layer: DedupBackend) -> None:
+    data = b"stored once, promised again" * 100
+    await put(layer, "first", data)
+    digest = hashlib.sha256(data).digest()
+    writer = await layer.open_write("second", WriteOptions(sha256_hint=digest))
+    await writer.write(b"bytes the pump would refuse; the layer stores none of them")
+    meta = await writer.commit(drivers.sums(data))
+    assert (meta.size, meta.sha256) == (len(data), digest)
+    assert await get(layer, "second") == data
+    assert not [k for k in await _stored(layer.inner) if k.startswith(".cas/tmp/")]
+    # A promise of content not stored yet: the bytes are stored as usual.
+    new = b"not stored yet"
+    hinted = WriteOptions(sha256_hint=hashlib.sha256(new).digest())
+    await put(layer, "third", new, hinted)
+    assert await get(layer, "third") == new

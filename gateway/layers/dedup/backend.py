@@ -32,7 +32,7 @@ from gateway.domain.objects import (
     WriteOptions,
 )
 from gateway.layers.dedup import sweep
-from gateway.layers.dedup.blobs import secure
+from gateway.layers.dedup.blobs import secure, within
 from gateway.layers.dedup.names import (
     PAST_RESERVED,
     Pointer,
@@ -105,6 +105,12 @@ class DedupBackend:
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
         refuse_reserved(key)
+        if options.sha256_hint is not None:
+            # Bytes promised to be stored already: none is written (the pump
+            # still hashes and checks every one before the commit).
+            touched = await secure(self.inner, options.sha256_hint, None)
+            if touched is not None:
+                return KnownContentWriter(self, key, options, touched)
         temp = temp_key()
         staged = WriteOptions(size_hint=options.size_hint, storage_class=options.storage_class)
         return DedupWriter(self, key, options, temp, await self.inner.open_write(temp, staged))
@@ -218,6 +224,44 @@ class DedupWriter:
 
     async def abort(self) -> None:
         await self._writer.abort()
+
+
+class KnownContentWriter:
+    """A write of bytes the bucket holds already (their SHA-256 promised up
+    front): it stores none of them and writes the reference at the commit."""
+
+    def __init__(
+        self, layer: DedupBackend, key: str, options: WriteOptions, touched: float
+    ) -> None:
+        self._layer = layer
+        self._key = key
+        self._options = options
+        self._touched = touched
+
+    async def write(self, data: bytes) -> None:
+        """Nothing to store: the blob holds these bytes."""
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        layer, key = self._layer, self._key
+        pointer = pointer_of(key, checksums)
+        if pointer.sha256 != self._options.sha256_hint:
+            raise GatewayError(Reason.INVALID_ARGUMENT, "the object's SHA-256 changed", key=key)
+        touched = self._touched
+        if not within(touched, layer.grace_s):
+            # A long stream: secure the blob again before referencing it.
+            again = await secure(layer.inner, pointer.sha256, None)
+            if again is None:
+                raise GatewayError(
+                    Reason.BACKEND_UNAVAILABLE,
+                    "the stored content was collected while this write streamed; write it again",
+                    key=key,
+                )
+            touched = again
+        options = dataclasses.replace(self._options, sha256_hint=None)
+        return await write_reference(layer.inner, layer.grace_s, key, pointer, options, touched)
+
+    async def abort(self) -> None:
+        """Nothing was stored."""
 
 
 class PresentedReader:

@@ -41,7 +41,7 @@ async def write_reference(
         )
     metadata = {k: v for k, v in options.metadata.items() if k.lower() != POINTER}
     metadata[POINTER] = pointer.encoded()
-    stored = dataclasses.replace(options, metadata=metadata, size_hint=None)
+    stored = dataclasses.replace(options, metadata=metadata, size_hint=None, sha256_hint=None)
     return presented(await put_small(inner, key, pointer.body(), stored))
 
 
