@@ -4,7 +4,8 @@ One gateway process (local backend) with two buckets on the same disk:
 `plain`, and `dedup` ([buckets.dedup] dedup = true). First, --dedup-count
 Puts (default 1,000) of the same --dedup-file-size object (default 1 MiB)
 to each, 8 at a time, under different keys: the time, and the bytes on disk
-of each bucket's directory after (st_blocks). Then a Put and a Get of
+of each bucket's directory after (st_blocks); then the same Puts to the
+dedup bucket again, each promising its SHA-256 up front (no byte stored). Then a Put and a Get of
 --size (default 1 GiB) to each, interleaved (dedup, plain, plain, dedup,
 ...: --repeat rounds, at least 2, each round a different object, so that
 the dedup bucket stores new bytes), the best time of each kept. Target: the
@@ -115,16 +116,21 @@ class DedupSection(Section[BigRow]):
     def _many(self, gateway: procs.Server) -> None:
         payload = os.urandom(self._file_size())
         with Client(gateway.address) as client:
-            for bucket in VARIANTS:
+            # The last: each Put promises its SHA-256 up front (the client's
+            # verify_sha256), so the dedup bucket stores none of its bytes.
+            for bucket, promised in (("plain", False), ("dedup", False), ("dedup", True)):
                 before = disk_bytes(self.root / bucket)
                 begin = time.perf_counter()
                 with ThreadPoolExecutor(THREADS) as pool:
-                    keys = [f"many/{i:05d}" for i in range(self._count())]
-                    put = functools.partial(client.put_bytes, data=payload, bucket=bucket)
+                    keys = [f"many{int(promised)}/{i:05d}" for i in range(self._count())]
+                    put = functools.partial(
+                        client.put_bytes, data=payload, bucket=bucket, verify_sha256=promised
+                    )
                     list(pool.map(put, keys))
                 seconds = time.perf_counter() - begin
                 used = disk_bytes(self.root / bucket) - before
-                row = ManyRow(bucket, self._count(), len(payload), seconds, used)
+                name = f"{bucket}, SHA-256 promised" if promised else bucket
+                row = ManyRow(name, self._count(), len(payload), seconds, used)
                 self.many.append(row)
                 print(
                     f"  dedup many {bucket}: {row.count / seconds:.0f} Puts/s, "

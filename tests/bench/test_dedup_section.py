@@ -34,5 +34,6 @@ def test_the_dedup_section_runs(processes: procs.Processes, tmp_path: Path) -> N
     assert many["plain"].disk_bytes >= 40 * 64 * 1024
     # One copy of the bytes, and a small reference file per key.
     assert many["dedup"].disk_bytes < many["plain"].disk_bytes / 4
+    assert many["dedup, SHA-256 promised"].disk_bytes < many["plain"].disk_bytes / 4
     assert [row.bucket for row in section.rows] == ["plain", "dedup"]
     assert "Dedup bucket against a plain one" in section.render()
