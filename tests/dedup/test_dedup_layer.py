@@ -230,3 +230,16 @@ async def test_a_write_of_promised_stored_content_stores_no_byte(layer: DedupBac
     hinted = WriteOptions(sha256_hint=hashlib.sha256(new).digest())
     await put(layer, "third", new, hinted)
     assert await get(layer, "third") == new
+
+
+async def test_a_marker_touched_lately_is_not_written_again(layer: DedupBackend) -> None:
+    """Within a quarter of the grace period of the last touch, a Put of the
+    same content reads the marker and writes its reference only."""
+    data = b"popular content"
+    await put(layer, "a", data)
+    marker = await layer.inner.head(marker_key(hashlib.sha256(data).digest()))
+    await put(layer, "b", data)
+    again = await layer.inner.head(marker_key(hashlib.sha256(data).digest()))
+    assert again.generation == marker.generation
+    assert (await layer.collect_garbage(now=LATER)).blobs_deleted == 0
+    assert await get(layer, "b") == data

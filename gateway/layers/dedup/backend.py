@@ -108,7 +108,7 @@ class DedupBackend:
         if options.sha256_hint is not None:
             # Bytes promised to be stored already: none is written (the pump
             # still hashes and checks every one before the commit).
-            touched = await secure(self.inner, options.sha256_hint, None)
+            touched = await secure(self.inner, options.sha256_hint, None, fresh_s=self.grace_s / 4)
             if touched is not None:
                 return KnownContentWriter(self, key, options, touched)
         temp = temp_key()
@@ -143,7 +143,7 @@ class DedupBackend:
         pointer = Pointer.of(source)
         if pointer is None:
             return await self.inner.copy(request)
-        touched = await secure(self.inner, pointer.sha256, None)
+        touched = await secure(self.inner, pointer.sha256, None, fresh_s=self.grace_s / 4)
         if touched is None:
             raise GatewayError(
                 Reason.OBJECT_NOT_FOUND,

@@ -18,6 +18,12 @@ A writer, before writing a reference to B (`secure`):
      on condition of the condemned generation it read;
   4. writes R, and its elapsed time from T to R stays under half the grace
      (it touches again if not).
+A live marker last written less than a quarter of the grace period ago (by
+its update time) serves as a touch without a write: the collector needs it
+older than the grace period at C, so C comes more than three quarters of the
+grace period after the writer read it, past R (under half of it), with a
+quarter of the grace period to spare for the clocks of the store and of the
+replicas.
 A writer without bytes of its own (a Copy, a reference to an existing blob)
 gives up at 2 or 3 (the object is being collected, so no reference to it
 remained).
@@ -139,15 +145,20 @@ def _raced(error: GatewayError) -> bool:
     return error.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND)
 
 
-async def secure(backend: Backend, sha256: bytes, temp: str | None) -> float | None:
+async def secure(
+    backend: Backend, sha256: bytes, temp: str | None, *, fresh_s: float = 0.0
+) -> float | None:
     """Make sure the blob of sha256 exists and is touched, so that a reference
     written within half the grace period of the time returned (monotonic)
     keeps it; temp: the writer's own bytes, promoted when needed and else
     deleted. None: the blob is gone or going and there are no bytes of one's
-    own (temp None)."""
+    own (temp None). fresh_s: a live marker touched less than that long ago
+    (a quarter of the grace period: see below) serves as this write's touch."""
     for _ in range(_TOUCH_ATTEMPTS):
         started = time.monotonic()
         marker = await head_or_none(backend, marker_key(sha256))
+        if marker is not None and not is_condemned(marker) and _younger(marker, fresh_s):
+            return await _with_blob(backend, sha256, temp, started)
         if marker is not None and is_condemned(marker):
             if temp is None:
                 return None
@@ -171,19 +182,29 @@ async def secure(backend: Backend, sha256: bytes, temp: str | None) -> float | N
             again = await head_or_none(backend, marker_key(sha256))
             if again is None or is_condemned(again):
                 continue
-        touched = started
-        if await head_or_none(backend, blob_key(sha256)) is None:
-            if temp is None:
-                return None
-            await promote(backend, temp, blob_key(sha256))
-        elif temp is not None:
-            await discard(backend, temp)
-        return touched
+        return await _with_blob(backend, sha256, temp, started)
     raise GatewayError(
         Reason.BACKEND_UNAVAILABLE,
         "too many concurrent writes of the same content; try again",
         key=blob_key(sha256),
     )
+
+
+def _younger(marker: ObjectMeta, fresh_s: float) -> bool:
+    return time.time() - marker.update_time_ns / 1e9 < fresh_s
+
+
+async def _with_blob(
+    backend: Backend, sha256: bytes, temp: str | None, touched: float
+) -> float | None:
+    """The marker touched: the blob, promoted from temp if it is not there."""
+    if await head_or_none(backend, blob_key(sha256)) is None:
+        if temp is None:
+            return None
+        await promote(backend, temp, blob_key(sha256))
+    elif temp is not None:
+        await discard(backend, temp)
+    return touched
 
 
 def within(touched: float, grace_s: float) -> bool:

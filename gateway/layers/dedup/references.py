@@ -51,7 +51,7 @@ async def settle(
     """The temp object committed: make it (or the blob that holds its bytes
     already) the blob, and write key's reference to it."""
     try:
-        touched = await secure(inner, pointer.sha256, temp)
+        touched = await secure(inner, pointer.sha256, temp, fresh_s=grace_s / 4)
     except BaseException:
         await asyncio.shield(discard(inner, temp))
         raise
