@@ -8,7 +8,6 @@ pointer (stored before the bucket deduplicated) is served as it is.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 
@@ -33,11 +32,10 @@ from gateway.domain.objects import (
 )
 from gateway.layers.dedup import sweep
 from gateway.layers.dedup.blobs import secure, within
+from gateway.layers.dedup.listing import list_page
 from gateway.layers.dedup.names import (
-    PAST_RESERVED,
     Pointer,
     blob_key,
-    is_reserved,
     presented,
     refuse_reserved,
     temp_key,
@@ -120,20 +118,7 @@ class DedupBackend:
         return await self.inner.delete(key, conditions)
 
     async def list(self, query: ListQuery) -> ListPage:
-        if is_reserved(query.prefix):
-            return ListPage([], [])
-        while True:
-            page = await self.inner.list(query)
-            objects = [meta for meta in page.objects if not is_reserved(meta.key)]
-            prefixes = [p for p in page.common_prefixes if not is_reserved(p)]
-            last = max([m.key for m in page.objects] + page.common_prefixes, default="")
-            token = page.next_page_token
-            if token and is_reserved(last) and not objects and not prefixes:
-                # A page of the layer's own objects only: skip past all of them.
-                after = max(query.start_after, PAST_RESERVED)
-                query = dataclasses.replace(query, start_after=after, page_token="")
-                continue
-            return ListPage(await _presented(self.inner, objects), prefixes, token)
+        return await list_page(self.inner, query)
 
     async def copy(self, request: CopyRequest) -> ObjectMeta:
         """A reference copy: a new reference to the source's blob."""
@@ -166,26 +151,6 @@ class DedupBackend:
 
     async def close(self) -> None:
         await self.inner.close()
-
-
-async def _presented(inner: Backend, entries: list[ObjectMeta]) -> list[ObjectMeta]:
-    """Listed references as their objects; a store's listing without
-    metadata (S3, GCS) costs a head of each."""
-    limit = asyncio.Semaphore(_HEADS_AT_ONCE)
-
-    async def one(entry: ObjectMeta) -> ObjectMeta | None:
-        if entry.metadata:
-            return presented(entry)
-        async with limit:
-            try:
-                return presented(await inner.head(entry.key))
-            except GatewayError as error:
-                if error.reason is Reason.OBJECT_NOT_FOUND:
-                    return None  # deleted since listed
-                raise
-
-    found = await asyncio.gather(*(one(entry) for entry in entries))
-    return [meta for meta in found if meta is not None]
 
 
 class DedupWriter:
