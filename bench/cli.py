@@ -21,6 +21,7 @@ import psutil
 from bench import procs
 from bench.auth import AuthSection
 from bench.compression import CompressionSection
+from bench.dedup import DedupSection
 from bench.gcs import DEFAULT_CHUNK_SIZE as GCS_CHUNK_SIZE
 from bench.gcs import GcsSection
 from bench.limits import LimitsSection
@@ -76,6 +77,7 @@ ReportedSection: TypeAlias = (
     | WorkersSection
     | ScanSection
     | CompressionSection
+    | DedupSection
 )
 # The sections with a table and a JSON file of their own, in the order they run.
 REPORTED: dict[str, type[ReportedSection]] = {
@@ -86,6 +88,8 @@ REPORTED: dict[str, type[ReportedSection]] = {
     "scan": ScanSection,
     # A compressed bucket against a plain one: a JSON log's Put and Get.
     "compression": CompressionSection,
+    # Content-addressed dedup: many identical Puts, and a big Put/Get, against a plain bucket.
+    "dedup": DedupSection,
 }
 WORKLOADS = (*LOCAL_WORKLOADS, *REMOTE, *REPORTED)
 WORKLOADS = tuple(name for name in WORKLOADS if name != "workers")
@@ -160,6 +164,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="time cap per small-object cell (default 5)",
     )
     parser.add_argument("--small-size", type=_size, default=4096, help="small object size (4KiB)")
+    parser.add_argument(
+        "--dedup-count", type=int, default=1000, help="identical Puts of the dedup section (1000)"
+    )
+    parser.add_argument(
+        "--dedup-file-size",
+        type=_size,
+        default=parse_size("dedup-file-size", "1MiB"),
+        help="the dedup section's identical object (1MiB)",
+    )
     parser.add_argument(
         "--concurrency",
         type=_int_list,

@@ -21,7 +21,13 @@ from gateway.domain.checksums import Sha256Choice
 from gateway.domain.errors import GatewayError
 from gateway.domain.keys import validate_bucket
 from gateway.domain.lifecycle import LifecycleRule, parse_lifecycle
-from gateway.domain.settings import BucketTable, ConfigError, parse_sha256_choice, parse_size
+from gateway.domain.settings import (
+    BucketTable,
+    ConfigError,
+    parse_duration,
+    parse_sha256_choice,
+    parse_size,
+)
 from gateway.domain.upload_policy import UploadPolicy
 from gateway.domain.upload_policy_settings import parse_upload_policy
 from gateway.layers.compression.backend import CompressingBackend
@@ -30,6 +36,8 @@ from gateway.layers.compression.settings import (
     env_compression,
     parse_compression,
 )
+from gateway.layers.dedup import DedupBackend
+from gateway.layers.dedup.backend import DEFAULT_GRACE_S
 from gateway.scan_config import ScanSettings, check_quarantines, parse_scan
 
 # Settings any bucket table may hold, whatever its backend.
@@ -41,6 +49,7 @@ COMMON_FIELDS = (
     "lifecycle",
     "cdn",
     "compression",
+    "dedup",
 )
 
 
@@ -65,13 +74,21 @@ class BucketConfig:
     cdn: CdnSettings | None = None
     # Its objects stored compressed ([buckets.NAME.compression]; None: as they are).
     compression: CompressionSettings | None = None
+    # Content-addressed dedup of its objects (gateway/layers/dedup).
+    dedup: bool = False
+    # How old an unreferenced blob must be before the sweep deletes it
+    # (GATEWAY_DEDUP_GRACE).
+    dedup_grace_s: float = DEFAULT_GRACE_S
 
     def build(self, observer: StoreObserver | None = None) -> Backend:
         """The driver serving this bucket (not yet probed), reporting its
-        store requests and fsyncs to observer."""
+        store requests and fsyncs to observer; wrapped in the layer that
+        changes how it stores (compression or dedup) if it has one."""
         driver = registry.build(self.backend, self.settings, observer)
         if self.compression is not None:
             return CompressingBackend(driver, self.compression)
+        if self.dedup:
+            return DedupBackend(driver, self.dedup_grace_s)
         return driver
 
     def __getattr__(self, name: str) -> Any:
@@ -107,7 +124,55 @@ def env_bucket(name: str, env: Mapping[str, str], base_path: Path) -> BucketConf
     values = {field: env[var] for field, var in spec.env_names.items() if var in env}
     names = spec.env_names
     table = BucketTable(name, values, lambda field: names.get(field, field), env, base_path)
-    return BucketConfig(name, spec.kind, spec.read(table), compression=env_compression(env))
+    dedup = _flag("STORAGE_DEDUP", env.get("STORAGE_DEDUP", "false"))
+    compression = env_compression(env)
+    _check_layers("STORAGE_DEDUP", "", compression, dedup, None, None)
+    return BucketConfig(
+        name,
+        spec.kind,
+        spec.read(table),
+        compression=compression,
+        dedup=dedup,
+        dedup_grace_s=_grace(env),
+    )
+
+
+def _check_layers(
+    dedup_setting: str,
+    cdn_setting: str,
+    compression: CompressionSettings | None,
+    dedup: bool,
+    scan: ScanSettings | None,
+    cdn: CdnSettings | None,
+) -> None:
+    """Refuse the combinations whose layers do not compose (yet)."""
+    if dedup and scan is not None:
+        raise ConfigError(dedup_setting, "a scanning bucket cannot deduplicate (yet)")
+    if dedup and compression is not None:
+        raise ConfigError(
+            dedup_setting, "a bucket either deduplicates or compresses, not both (yet)"
+        )
+    if cdn is not None and (dedup or compression is not None):
+        # A CDN reads the store directly: it would serve references or
+        # compressed frames, not the objects.
+        raise ConfigError(
+            cdn_setting,
+            "a CDN serves what the store holds; a dedup or compressed bucket cannot have one",
+        )
+
+
+def _grace(env: Mapping[str, str]) -> float:
+    text = env.get("GATEWAY_DEDUP_GRACE")
+    return DEFAULT_GRACE_S if text is None else parse_duration("GATEWAY_DEDUP_GRACE", text)
+
+
+def _flag(setting: str, value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ConfigError(setting, f"must be true or false, not {value!r}")
 
 
 def file_bucket(
@@ -144,6 +209,8 @@ def file_bucket(
     compression = table.get("compression")
     if compression is not None:
         compression = parse_compression(f"{setting}.compression", compression)
+    dedup = _flag(f"{setting}.dedup", table.get("dedup", False))
+    _check_layers(f"{setting}.dedup", f"{setting}.cdn", compression, dedup, scan, cdn)
     return BucketConfig(
         name,
         spec.kind,
@@ -155,6 +222,8 @@ def file_bucket(
         lifecycle=lifecycle,
         cdn=cdn,
         compression=compression,
+        dedup=dedup,
+        dedup_grace_s=_grace(env),
     )
 
 

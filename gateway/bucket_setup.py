@@ -12,6 +12,7 @@ from gateway.config import Config
 from gateway.core import sniffing
 from gateway.core.buckets import Buckets, Guard
 from gateway.domain.identity import Principal
+from gateway.layers.dedup.names import RESERVED_PREFIX
 from gateway.scan_config import scan_policies
 from gateway.telemetry.backend import InstrumentedBackend
 from gateway.telemetry.instruments import GatewayMetrics
@@ -52,4 +53,5 @@ def build_buckets(
         upload_policies=policies,
         groups_of=groups_of,
         cdn=cdn_signers(config.buckets),
+        reserved={name: RESERVED_PREFIX for name, b in config.buckets.items() if b.dedup},
     )

@@ -22,6 +22,7 @@ from typing import TypeVar
 from gateway.access.settings import AccessSettings, load_access_settings
 from gateway.bucket_config import BucketConfig, env_bucket, file_buckets
 from gateway.core.url_secret import parse_secrets
+from gateway.dedup_sweep import read_interval as read_dedup_interval
 from gateway.domain.checksums import DEFAULT_SHA256_CHOICE, Sha256Choice
 from gateway.domain.settings import (
     KIB,
@@ -111,6 +112,8 @@ class Config:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     # The sweep of direct uploads nobody finalized (gateway/pending.py).
     pending: PendingSweepSettings = field(default_factory=PendingSweepSettings)
+    # How often the dedup buckets' garbage is collected (gateway/dedup_sweep.py; 0: never).
+    dedup_sweep_interval: float = 3600.0
 
     def unfinished_upload_caps(self) -> dict[str, int]:
         """{bucket: what its unfinished resumable uploads may hold}, for the
@@ -126,7 +129,11 @@ class Config:
 
     def sha256_choices(self) -> dict[str, Sha256Choice]:
         """{bucket: when its writes compute the object's SHA-256}."""
-        return {name: b.sha256 or self.sha256 for name, b in self.buckets.items()}
+        # A dedup bucket stores each object by its SHA-256: always computed.
+        return {
+            name: Sha256Choice.ALWAYS if b.dedup else b.sha256 or self.sha256
+            for name, b in self.buckets.items()
+        }
 
     def upload_policies(self) -> dict[str, UploadPolicy]:
         """{bucket: its upload policy}, for the buckets with one."""
@@ -308,4 +315,5 @@ def load(env: Mapping[str, str]) -> Config:
         transport=load_transport_settings(env, access.authenticates),
         telemetry=load_telemetry_settings(env),
         pending=read_pending_settings(env),
+        dedup_sweep_interval=read_dedup_interval(env),
     )

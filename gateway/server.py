@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway import cleanup, lifecycle, logs, pending
+from gateway import cleanup, dedup_sweep, lifecycle, logs, pending
 from gateway.access.policy import Policy
 from gateway.access.setup import Access, build_access
 from gateway.bucket_setup import build_buckets
@@ -22,6 +22,7 @@ from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
 from gateway.core.url_secret import load_or_create_secrets
+from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.errors import GatewayError
 from gateway.http import server as http_server
 from gateway.http.limits import Linger
@@ -142,6 +143,7 @@ class Gateway:
         )
         if self.telemetry is not None:
             self.telemetry.observe_stream_limits(self.stream_limits)
+            self.telemetry.observe_dedup(lambda: self.dedup_stats)
         self.server = grpc.aio.server(
             interceptors=[
                 GatewayInterceptor(
@@ -199,6 +201,9 @@ class Gateway:
         self._probe_task: asyncio.Task[None] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
         self._pending_task: asyncio.Task[None] | None = None
+        self._dedup_task: asyncio.Task[None] | None = None
+        # Each dedup bucket's statistics as its last sweep found them (the gauges).
+        self.dedup_stats: dict[str, DedupStats] = {}
         self._stopping = False
 
     async def start(self) -> None:
@@ -275,6 +280,11 @@ class Gateway:
             if self.config.pending.interval:
                 sweep = pending.sweep_forever(self.sweep_pending_once, self.config.pending.interval)
                 self._pending_task = asyncio.create_task(sweep, name="pending-sweep")
+            if self.config.dedup_sweep_interval:
+                collect = dedup_sweep.sweep_forever(
+                    self.buckets, self.config.dedup_sweep_interval, self.note_dedup_sweep
+                )
+                self._dedup_task = asyncio.create_task(collect, name="dedup-sweep")
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
             log.info(
@@ -341,6 +351,10 @@ class Gateway:
         config = self.config
         return await pending.sweep_once(self.buckets, config.pending, config.max_object_size)
 
+    def note_dedup_sweep(self, bucket: str, result: SweepResult) -> None:
+        """A dedup sweep's statistics, for the gauges."""
+        self.dedup_stats[bucket] = result.stats
+
     async def _cleanup_loop(self) -> None:
         await lifecycle.apply_logged(self.buckets, self.lifecycles)
         while True:
@@ -358,7 +372,8 @@ class Gateway:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within
         grace, then cut them: gRPC and HTTP side by side, on one deadline."""
         self._stopping = True
-        for task in (self._probe_task, self._cleanup_task, self._pending_task):
+        tasks = (self._probe_task, self._cleanup_task, self._pending_task, self._dedup_task)
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -34,10 +34,15 @@ from tests.servers import CephRgw, FakeGcsServer, MotoServer, throwaway_service_
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_PATH = str(Path(sys.executable).with_name("storagegw"))
-# Every driver the gRPC-level tests run on (tests/drivers.py: DRIVERS), and a
-# compressed local bucket (every type compressed; the Ceph one is slower and runs in
-# the conformance suite and tests/compression only).
-BACKENDS = [*NAMES, "local-zstd"]
+# Every driver the gRPC-level tests run on (tests/drivers.py: DRIVERS), a
+# compressed local bucket (every type compressed) and a dedup local bucket (the
+# Ceph ones are slower and run in the conformance suite and their own tests only);
+# STORAGEGW_TEST_BACKENDS=s3-ceph-dedup,... runs them on other rows instead.
+BACKENDS = [n for n in os.environ.get("STORAGEGW_TEST_BACKENDS", "").split(",") if n] or [
+    *NAMES,
+    "local-zstd",
+    "local-dedup",
+]
 
 
 @dataclass

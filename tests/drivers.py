@@ -132,6 +132,24 @@ ZSTD_NAMES = ["local-zstd", "s3-ceph-zstd", "gcs-zstd"]
 NAMES = [name for name in DRIVERS if name not in ZSTD_NAMES]
 
 
+def _dedup(
+    start: Callable[[pytest.FixtureRequest], dict[str, str]],
+) -> Callable[[pytest.FixtureRequest], dict[str, str]]:
+    return lambda request: {**start(request), "STORAGE_DEDUP": "true"}
+
+
+# The same stores as dedup buckets (gateway/layers/dedup). They run the
+# conformance suite and tests/dedup, not every gateway-level test (NAMES).
+DEDUP_DRIVERS = {
+    f"{driver.name}-dedup": DriverUnderTest(
+        f"{driver.name}-dedup", _dedup(driver.start), driver.prefix_setting
+    )
+    for driver in (DRIVERS["memory"], DRIVERS["local"], DRIVERS["s3-ceph"])
+}
+DRIVERS.update(DEDUP_DRIVERS)
+DEDUP_NAMES = list(DEDUP_DRIVERS)
+
+
 def backend_env(request: pytest.FixtureRequest, name: str) -> dict[str, str]:
     """Gateway settings whose default bucket is on driver `name`, in a fresh,
     empty store."""

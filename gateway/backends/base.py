@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gateway.domain.lifecycle import LifecycleRule, StoreRule
+from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -288,6 +289,19 @@ class ResumableBackend(Protocol):
         """Discard the upload; whether there was an unfinished one."""
 
 
+class Deduplicating(Protocol):
+    """A bucket that stores each content once (gateway/layers/dedup): its
+    statistics and its garbage collection."""
+
+    async def dedup_stats(self) -> DedupStats:
+        """The bucket's objects and blobs, by listing."""
+
+    async def collect_garbage(self, now: float | None = None) -> SweepResult:
+        """One sweep: delete the blobs no reference names, and what killed
+        writes left, once older than the grace period; now: seconds since
+        the epoch (default: the clock's)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a driver offers beyond storing objects, held as values.
@@ -317,6 +331,8 @@ class Capabilities:
     # the slow ones. A remote driver's calls each make a span, with the
     # requests it sends to its store beneath (backends/observer.py).
     calls_stay_local: bool = False
+    # Stores each content once (a dedup bucket's layer); None: a plain bucket.
+    dedup: Deduplicating | None = None
 
 
 class UnfinishedCounter(Protocol):

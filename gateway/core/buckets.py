@@ -96,13 +96,16 @@ class Buckets:
         upload_policies: Mapping[str, UploadPolicy] | None = None,
         groups_of: Callable[[Principal], frozenset[str]] | None = None,
         cdn: Mapping[str, CdnSigner] | None = None,
+        reserved: Mapping[str, str] | None = None,
     ) -> None:
         """sha256: each bucket's SHA-256 choice (DEFAULT_SHA256_CHOICE if not
         given); scan: the scanning buckets' policies; upload_policies: the
         buckets' upload policies (none if not given); groups_of: a
         principal's groups as the access policy has them (its [groups] table
         added), which upload policy rules match (default: its own groups);
-        cdn: the signers of the buckets with a CDN in front of them."""
+        cdn: the signers of the buckets with a CDN in front of them;
+        reserved: {bucket: the prefix of the keys its layer keeps for itself}
+        (a dedup bucket's stored contents), refused at the door."""
         if default not in backends:
             raise ValueError(f"default bucket {default!r} is not configured")
         self._backends = dict(backends)
@@ -112,6 +115,7 @@ class Buckets:
         self._scan = dict(scan or {})
         self._groups_of = groups_of or _own_groups
         self._cdn = dict(cdn or {})
+        self._reserved = dict(reserved or {})
         self.default = default
 
     def open(
@@ -155,6 +159,13 @@ class Buckets:
             scan=scan,
             cdn=self._cdn.get(name),
         )
+        reserved = self._reserved.get(name)
+        if reserved is not None and key.startswith(reserved):
+            raise GatewayError(
+                Reason.INVALID_KEY,
+                f"keys under {reserved!r} are reserved for the bucket's stored contents",
+                key=key,
+            )
         staging = target.staging_prefix
         if scan is None and staging is not None and key.startswith(staging):
             raise GatewayError(

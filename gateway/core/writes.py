@@ -66,7 +66,10 @@ def checked(spec: WriteSpec) -> tuple[WriteOptions, Expected]:
     # Named as the API names the field: only a Put spec carries a SHA-256.
     sha256 = checked_sha256(spec.expected.sha256, "expected_checksums.sha256")
     options = dataclasses.replace(
-        options, content_type=content_type or DEFAULT_CONTENT_TYPE, metadata=metadata
+        options,
+        content_type=content_type or DEFAULT_CONTENT_TYPE,
+        metadata=metadata,
+        sha256_hint=sha256,
     )
     return options, Expected(size=size, crc32c=spec.expected.crc32c, sha256=sha256)
 

@@ -78,6 +78,10 @@ class WriteOptions:
     storage_class: str = ""
     server_side_encryption: str = ""
     kms_key_id: str = ""
+    # The object's SHA-256 when the client promised it before its bytes (the
+    # gateway checks the promise before the commit): lets a dedup bucket skip
+    # storing bytes it holds already. Drivers ignore it.
+    sha256_hint: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

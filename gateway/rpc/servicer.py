@@ -17,6 +17,7 @@ from grpc.aio import ServicerContext
 from gateway.backends.base import ENCODE_OFFLOAD_THRESHOLD
 from gateway.core import (
     batch_delete,
+    bucket_stats,
     calllog,
     copying,
     finalize,
@@ -237,3 +238,18 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
     ) -> pb.GetLifecycleResponse:
         view = await get_lifecycle(self._buckets, self._settings.lifecycles, request.bucket)
         return lifecycle_response(view)
+    async def GetBucketStats(
+        self, request: pb.GetBucketStatsRequest, context: Context
+    ) -> pb.GetBucketStatsResponse:
+        found = await bucket_stats.bucket_stats(self._buckets, request.bucket)
+        stats = found.stats
+        return pb.GetBucketStatsResponse(
+            bucket=found.bucket,
+            dedup=found.dedup,
+            objects=stats.objects,
+            logical_bytes=stats.logical_bytes,
+            blobs=stats.blobs,
+            stored_bytes=stats.stored_bytes,
+            dedup_ratio=stats.ratio,
+            saved_bytes=stats.saved_bytes,
+        )

@@ -14,10 +14,12 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.core.stream_limits import StreamLimits
+from gateway.domain.dedup import DedupStats
 from gateway.telemetry.instruments import GatewayMetrics, HistogramTally
 from gateway.telemetry.settings import METRICS_LISTEN, TelemetrySettings, TraceSettings
 from gateway.telemetry.tracing import GatewayTracing
@@ -55,6 +57,10 @@ class Telemetry:
     def observe_stream_limits(self, limits: StreamLimits) -> None:
         """In-flight streams and the bytes they buffer, as gauges."""
         self.metrics.observe_streams(lambda: limits.active, lambda: limits.budget.used)
+
+    def observe_dedup(self, read: Callable[[], Mapping[str, DedupStats]]) -> None:
+        """The dedup buckets' statistics, as gauges (gateway/dedup_sweep.py)."""
+        self.metrics.observe_dedup(read)
 
     def serve(self) -> None:
         """Start the metrics listener, if one is configured (OSError naming

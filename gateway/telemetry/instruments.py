@@ -25,12 +25,14 @@ import threading
 import time
 import tomllib
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+
+from gateway.domain.dedup import DedupStats
 
 # An attribute set, hashable: (name, value) pairs in name order.
 Key = tuple[tuple[str, str], ...]
@@ -208,6 +210,26 @@ class GatewayMetrics:
         ):
             self._meter.create_observable_gauge(
                 spec.name, callbacks=[_observer(read)], unit=spec.unit, description=spec.description
+            )
+
+    def observe_dedup(self, read: Callable[[], Mapping[str, DedupStats]]) -> None:
+        """The dedup buckets' statistics as their last sweeps found them
+        ({bucket: stats}), read when the metrics are collected."""
+
+        def gauge(value: Callable[[DedupStats], int]) -> Callable[..., Iterable[Observation]]:
+            def observe(_: CallbackOptions) -> Iterable[Observation]:
+                return [Observation(value(s), {"bucket": b}) for b, s in read().items()]
+
+            return observe
+
+        for name, value in (
+            ("dedup_logical", lambda s: s.logical_bytes),
+            ("dedup_stored", lambda s: s.stored_bytes),
+            ("dedup_saved", lambda s: s.saved_bytes),
+        ):
+            spec = CATALOG[name]
+            self._meter.create_observable_gauge(
+                spec.name, callbacks=[gauge(value)], unit=spec.unit, description=spec.description
             )
 
     # --- the fronts -------------------------------------------------------------

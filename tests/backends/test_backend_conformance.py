@@ -26,8 +26,8 @@ from tests import drivers
 from tests.drivers import list_all, sums, utf8
 
 MIB = 1024 * 1024
-# The compressed buckets too: a Backend wrapper must conform as a driver does.
-DRIVERS = drivers.NAMES + drivers.ZSTD_NAMES
+# The compressed and dedup buckets too: a Backend wrapper must conform as a driver does.
+DRIVERS = drivers.NAMES + drivers.ZSTD_NAMES + drivers.DEDUP_NAMES
 # What the tests of test_gcs_emulator_gaps.py show the gateway asks for.
 IGNORES_RESUMABLE = "fake-gcs-server ignores preconditions on resumable uploads"
 # S3 parts of 5 MiB (S3's minimum, tests/drivers.py), so that multipart uploads

@@ -246,6 +246,11 @@ ROUTES: dict[str, tuple[Callable[[Door], object], list[Access]]] = {
         lambda d: d.stub.GetLifecycle(pb.GetLifecycleRequest(bucket="side")),
         [("side", "", Action.ADMIN)],
     ),
+    # The whole bucket listed (its statistics).
+    "GetBucketStats": (
+        lambda d: d.stub.GetBucketStats(pb.GetBucketStatsRequest(bucket="side")),
+        [("side", "", Action.LIST)],
+    ),
     "signed GET": (
         lambda d: d.http.get(d.sign("k", pb.SIGNED_METHOD_GET).url).raise_for_status(),
         [("main", "k", Action.READ)],

@@ -10,6 +10,7 @@ from storagegw._common import RETRY_SERVICE_CONFIG
 from storagegw._common import VERSION as __version__
 from storagegw._credentials import TlsConfig
 from storagegw._retry import RetryPolicy
+from storagegw._stats import BucketStats
 from storagegw._types import (
     ByteRange,
     DeleteResult,
@@ -30,6 +31,7 @@ __all__ = [
     "RETRY_SERVICE_CONFIG",
     "AsyncClient",
     "AsyncObjectReader",
+    "BucketStats",
     "ByteRange",
     "Client",
     "DeleteResult",

@@ -304,6 +304,12 @@ def run_ls(client: Client, args: argparse.Namespace) -> int:
 
 
 def run_stat(client: Client, args: argparse.Namespace) -> int:
+    if args.key is None:
+        stats = client.bucket_stats()
+        if args.json:
+            return _print_json(stats.to_dict())
+        _print_fields(stats.to_dict())
+        return EXIT_OK
     info = client.head(args.key)
     if args.json:
         return _print_json(info.to_dict())

@@ -123,8 +123,10 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
     ls.add_argument("-d", "--delimiter", default="", help='roll keys up at DELIMITER (e.g. "/")')
     ls.add_argument("-l", "--long", action="store_true", help="show size, time, etag, type")
 
-    stat_ = command("stat", "show an object's metadata", handlers.run_stat)
-    stat_.add_argument("key", metavar="KEY")
+    stat_ = command(
+        "stat", "show an object's metadata (no KEY: the bucket's statistics)", handlers.run_stat
+    )
+    stat_.add_argument("key", metavar="KEY", nargs="?")
     stat_.add_argument("--json", action="store_true", help="print JSON")
 
     rm = command("rm", "delete an object (-r: and every object under KEY/)", handlers.run_rm)

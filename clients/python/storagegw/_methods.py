@@ -13,6 +13,7 @@ from typing import Any
 from storagegw import _checks as checks
 from storagegw import _lifecycle as lifecycle
 from storagegw import _operations as operations
+from storagegw import _stats as stats
 from storagegw import _transfers as transfers
 from storagegw._base import ClientBase
 from storagegw._op import Operation
@@ -61,6 +62,9 @@ class Methods(ClientBase):
     # ------------------------------------------------------------ lifecycle
 
     get_lifecycle = lifecycle.get_lifecycle
+    # ------------------------------------------------------------ buckets
+
+    bucket_stats = stats.bucket_stats
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make each operation named in Methods a method of the client `cls`."""

@@ -74,7 +74,12 @@ class ObjectFiles:
             try:
                 make_dirs(parent)
             except (FileExistsError, NotADirectoryError):
-                raise self._conflict_with_file(key) from None
+                conflict = self._file_above(key)
+                if conflict is None:
+                    # No file above: a directory another write made was removed
+                    # by a delete that emptied it, between the two looks.
+                    continue
+                raise conflict from None
             except FileNotFoundError:
                 # A delete removed a directory just created, as it was empty.
                 continue
@@ -137,6 +142,10 @@ class ObjectFiles:
         return True
 
     def _conflict_with_file(self, key: str) -> GatewayError:
+        return self._file_above(key) or key_conflict(key=key, detail="a parent path is an object")
+
+    def _file_above(self, key: str) -> GatewayError | None:
+        """KEY_CONFLICT naming the object above key, if there is one."""
         segments = key.split("/")
         for depth in range(1, len(segments)):
             prefix = "/".join(segments[:depth])
@@ -146,7 +155,7 @@ class ObjectFiles:
                     key=key,
                     detail=f"{prefix!r} is an object, so {key!r} cannot be created under it",
                 )
-        return key_conflict(key=key, detail="a parent path is an object")
+        return None
 
 
 _name_too_long = ErrorTemplate(

@@ -1735,3 +1735,74 @@ class GetLifecycleResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetLifecycleResponse: _TypeAlias = GetLifecycleResponse  # noqa: Y015
+
+@_typing.final
+class GetBucketStatsRequest(_message.Message):
+    """GetBucketStatsRequest names the bucket to count."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """Bucket; empty means the default bucket."""
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBucketStatsRequest: _TypeAlias = GetBucketStatsRequest  # noqa: Y015
+
+@_typing.final
+class GetBucketStatsResponse(_message.Message):
+    """GetBucketStatsResponse: what a bucket holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_FIELD_NUMBER: _builtins.int
+    DEDUP_FIELD_NUMBER: _builtins.int
+    OBJECTS_FIELD_NUMBER: _builtins.int
+    LOGICAL_BYTES_FIELD_NUMBER: _builtins.int
+    BLOBS_FIELD_NUMBER: _builtins.int
+    STORED_BYTES_FIELD_NUMBER: _builtins.int
+    DEDUP_RATIO_FIELD_NUMBER: _builtins.int
+    SAVED_BYTES_FIELD_NUMBER: _builtins.int
+    bucket: _builtins.str
+    """The bucket as the gateway names it."""
+    dedup: _builtins.bool
+    """Whether it stores each content once (a dedup bucket)."""
+    objects: _builtins.int
+    """Its objects, and the bytes they hold as their readers see them."""
+    logical_bytes: _builtins.int
+    blobs: _builtins.int
+    """The contents stored, and the bytes they take (a plain bucket: its
+    objects and their bytes).
+    """
+    stored_bytes: _builtins.int
+    dedup_ratio: _builtins.float
+    """logical_bytes / stored_bytes (1 for an empty bucket), and their difference."""
+    saved_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        bucket: _builtins.str = ...,
+        dedup: _builtins.bool = ...,
+        objects: _builtins.int = ...,
+        logical_bytes: _builtins.int = ...,
+        blobs: _builtins.int = ...,
+        stored_bytes: _builtins.int = ...,
+        dedup_ratio: _builtins.float = ...,
+        saved_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "bucket", b"bucket", "dedup", b"dedup", "dedup_ratio", b"dedup_ratio", "logical_bytes", b"logical_bytes", "objects", b"objects", "saved_bytes", b"saved_bytes", "stored_bytes", b"stored_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBucketStatsResponse: _TypeAlias = GetBucketStatsResponse  # noqa: Y015

@@ -123,6 +123,11 @@ class StorageServiceStub:
                 request_serializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleRequest.SerializeToString,
                 response_deserializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleResponse.FromString,
                 _registered_method=True)
+        self.GetBucketStats = channel.unary_unary(
+                '/storagegw.v1.StorageService/GetBucketStats',
+                request_serializer=storagegw_dot_v1_dot_storage__pb2.GetBucketStatsRequest.SerializeToString,
+                response_deserializer=storagegw_dot_v1_dot_storage__pb2.GetBucketStatsResponse.FromString,
+                _registered_method=True)
 
 
 class StorageServiceServicer:
@@ -315,6 +320,16 @@ class StorageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBucketStats(self, request, context):
+        """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+        the whole bucket at its policy): its objects and their bytes, and in a
+        dedup bucket the distinct contents (blobs) stored and the bytes they
+        take. In a plain bucket every object is stored on its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -387,6 +402,11 @@ def add_StorageServiceServicer_to_server(servicer, server):
                     servicer.GetLifecycle,
                     request_deserializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleRequest.FromString,
                     response_serializer=storagegw_dot_v1_dot_storage__pb2.GetLifecycleResponse.SerializeToString,
+            ),
+            'GetBucketStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBucketStats,
+                    request_deserializer=storagegw_dot_v1_dot_storage__pb2.GetBucketStatsRequest.FromString,
+                    response_serializer=storagegw_dot_v1_dot_storage__pb2.GetBucketStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -786,6 +806,33 @@ class StorageService:
             '/storagegw.v1.StorageService/GetLifecycle',
             storagegw_dot_v1_dot_storage__pb2.GetLifecycleRequest.SerializeToString,
             storagegw_dot_v1_dot_storage__pb2.GetLifecycleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBucketStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/storagegw.v1.StorageService/GetBucketStats',
+            storagegw_dot_v1_dot_storage__pb2.GetBucketStatsRequest.SerializeToString,
+            storagegw_dot_v1_dot_storage__pb2.GetBucketStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

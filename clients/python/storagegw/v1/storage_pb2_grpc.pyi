@@ -162,6 +162,12 @@ class StorageServiceStub:
     reports. An administrative call (ADMIN at the bucket's policy, on the
     whole bucket).
     """
+    GetBucketStats: _grpc.UnaryUnaryMultiCallable[_storage_pb2.GetBucketStatsRequest, _storage_pb2.GetBucketStatsResponse]
+    """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+    the whole bucket at its policy): its objects and their bytes, and in a
+    dedup bucket the distinct contents (blobs) stored and the bytes they
+    take. In a plain bucket every object is stored on its own.
+    """
 
 @_typing.type_check_only
 class StorageServiceAsyncStub(StorageServiceStub):
@@ -296,6 +302,12 @@ class StorageServiceAsyncStub(StorageServiceStub):
     configuration, or the gateway's periodic task), and the rules the store
     reports. An administrative call (ADMIN at the bucket's policy, on the
     whole bucket).
+    """
+    GetBucketStats: _aio.UnaryUnaryMultiCallable[_storage_pb2.GetBucketStatsRequest, _storage_pb2.GetBucketStatsResponse]  # type: ignore[assignment]
+    """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+    the whole bucket at its policy): its objects and their bytes, and in a
+    dedup bucket the distinct contents (blobs) stored and the bytes they
+    take. In a plain bucket every object is stored on its own.
     """
 
 class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -512,6 +524,18 @@ class StorageServiceServicer(metaclass=_abc_1.ABCMeta):
         configuration, or the gateway's periodic task), and the rules the store
         reports. An administrative call (ADMIN at the bucket's policy, on the
         whole bucket).
+        """
+
+    @_abc_1.abstractmethod
+    def GetBucketStats(
+        self,
+        request: _storage_pb2.GetBucketStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_storage_pb2.GetBucketStatsResponse, _abc.Awaitable[_storage_pb2.GetBucketStatsResponse]]:
+        """GetBucketStats counts what a bucket holds, by listing it whole (LIST of
+        the whole bucket at its policy): its objects and their bytes, and in a
+        dedup bucket the distinct contents (blobs) stored and the bytes they
+        take. In a plain bucket every object is stored on its own.
         """
 
 def add_StorageServiceServicer_to_server(servicer: StorageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
