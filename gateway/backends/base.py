@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from gateway.domain.lifecycle import LifecycleRule, StoreRule
 from gateway.domain.dedup import DedupStats, SweepResult
+from gateway.domain.lifecycle import LifecycleRule, StoreRule
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,

@@ -238,6 +238,7 @@ class StorageServicer(pb_grpc.StorageServiceServicer):
     ) -> pb.GetLifecycleResponse:
         view = await get_lifecycle(self._buckets, self._settings.lifecycles, request.bucket)
         return lifecycle_response(view)
+
     async def GetBucketStats(
         self, request: pb.GetBucketStatsRequest, context: Context
     ) -> pb.GetBucketStatsResponse:
