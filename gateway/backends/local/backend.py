@@ -278,8 +278,7 @@ class LocalBackend:
     def _move_sync(
         self, source_key: str, source_path: str, key: str, path: str, conditions: Conditions
     ) -> ObjectMeta:
-        first, second = sorted((source_key, key))
-        with self._key_file_locks.hold(first), self._key_file_locks.hold(second):
+        with self._key_file_locks.hold_all(source_key, key):
             source = read_current(source_path, source_key)
             if source is None:
                 raise object_not_found(key=source_key)

@@ -23,7 +23,7 @@ import fcntl
 import os
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from gateway.domain.fsutil import make_private_dirs
 
@@ -52,3 +52,17 @@ class KeyFileLocks:
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    @contextmanager
+    def hold_all(self, *keys: str) -> Iterator[None]:
+        """The locks of all keys, held inside. Their stripes are taken once
+        each (two descriptions of one file exclude each other, so a second
+        flock of a stripe already held would wait forever) and in the order
+        of their files, the same in every thread and process: no deadlock
+        between two holders of the same two stripes."""
+        with ExitStack() as held:
+            for path in sorted({self.path(key) for key in keys}):
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+                held.callback(os.close, fd)  # closing releases the lock
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
