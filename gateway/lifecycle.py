@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway import cleanup
 from gateway import config as config_module
@@ -88,6 +88,27 @@ async def expire_once(
                 found.raced,
             )
     return counts
+
+
+async def maintain_forever(
+    buckets: Buckets,
+    plans: Mapping[str, BucketLifecycle],
+    abort_stale: Callable[[], Awaitable[object]],
+    interval: float,
+) -> None:
+    """The first worker's upkeep: install the native rules once, then every
+    interval abort stale uploads and run the rules the gateway enforces."""
+    await apply_logged(buckets, plans)
+    while True:
+        try:
+            await abort_stale()
+        except GatewayError as error:
+            log.warning("stale upload cleanup failed: %s", error.message)
+        try:
+            await expire_once(buckets, plans)
+        except GatewayError as error:
+            log.warning("lifecycle expiry failed: %s", error.message)
+        await asyncio.sleep(interval)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -198,10 +198,8 @@ class Gateway:
             )
         self.http_port = 0
         self._http: HttpListener | None = None
-        self._probe_task: asyncio.Task[None] | None = None
-        self._cleanup_task: asyncio.Task[None] | None = None
-        self._pending_task: asyncio.Task[None] | None = None
-        self._dedup_task: asyncio.Task[None] | None = None
+        # The health probe and the first worker's sweeps, cancelled at stop.
+        self._tasks: list[asyncio.Task[None]] = []
         # Each dedup bucket's statistics as its last sweep found them (the gauges).
         self.dedup_stats: dict[str, DedupStats] = {}
         self._stopping = False
@@ -274,17 +272,20 @@ class Gateway:
             # Listening on port 0 binds a real port only now; URLs must name it.
             scheme = self.config.transport.scheme
             self.signer.base_url = f"{scheme}://{host}:{self.http_port}"
-        self._probe_task = asyncio.create_task(self._probe_loop(), name="health-probe")
+        self._tasks.append(asyncio.create_task(self._probe_loop(), name="health-probe"))
         if not self.config.worker:  # of several workers, the first one sweeps
-            self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="cleanup")
+            upkeep = lifecycle.maintain_forever(
+                self.buckets, self.lifecycles, self.cleanup_once, self.config.cleanup_interval
+            )
+            self._tasks.append(asyncio.create_task(upkeep, name="cleanup"))
             if self.config.pending.interval:
                 sweep = pending.sweep_forever(self.sweep_pending_once, self.config.pending.interval)
-                self._pending_task = asyncio.create_task(sweep, name="pending-sweep")
+                self._tasks.append(asyncio.create_task(sweep, name="pending-sweep"))
             if self.config.dedup_sweep_interval:
                 collect = dedup_sweep.sweep_forever(
                     self.buckets, self.config.dedup_sweep_interval, self.note_dedup_sweep
                 )
-                self._dedup_task = asyncio.create_task(collect, name="dedup-sweep")
+                self._tasks.append(asyncio.create_task(collect, name="dedup-sweep"))
         names = ", ".join(f"{n} ({b.kind})" for n, b in self.buckets)
         if self.health_listener is not None:
             log.info(
@@ -355,29 +356,14 @@ class Gateway:
         """A dedup sweep's statistics, for the gauges."""
         self.dedup_stats[bucket] = result.stats
 
-    async def _cleanup_loop(self) -> None:
-        await lifecycle.apply_logged(self.buckets, self.lifecycles)
-        while True:
-            try:
-                await self.cleanup_once()
-            except GatewayError as error:
-                log.warning("stale upload cleanup failed: %s", error.message)
-            try:
-                await self.expire_once()
-            except GatewayError as error:
-                log.warning("lifecycle expiry failed: %s", error.message)
-            await asyncio.sleep(self.config.cleanup_interval)
-
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, refuse new calls, let in-flight ones finish within
         grace, then cut them: gRPC and HTTP side by side, on one deadline."""
         self._stopping = True
-        tasks = (self._probe_task, self._cleanup_task, self._pending_task, self._dedup_task)
-        for task in tasks:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.health.enter_graceful_shutdown()
         grace = self.config.shutdown_grace if grace is None else grace
         log.info("shutting down: finishing in-flight calls (grace %.1f s)", grace)
