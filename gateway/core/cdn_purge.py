@@ -19,25 +19,21 @@ from collections.abc import Callable, Sequence
 
 from gateway.backends.base import (
     Backend,
-    Capabilities,
     ForwardingUploadWriter,
     ObjectMover,
-    ObjectReader,
     ObjectWriter,
     ResumableBackend,
     Resumed,
     UploadWriter,
 )
+from gateway.backends.forwarding import ForwardingBackend, ForwardingUploads, ForwardingWriter
 from gateway.core.cdn import CdnPurger
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
     Conditions,
     CopyRequest,
-    ListPage,
-    ListQuery,
     ObjectMeta,
-    UploadStatus,
     WriteOptions,
 )
 
@@ -132,82 +128,56 @@ class PurgeQueue:
         await self._purger.close()
 
 
-class PurgingBackend:
+class PurgingBackend(ForwardingBackend):
     """A bucket's driver whose successful writes and deletes queue a purge of
     their key; keys under skipped prefixes (hidden staging keys) never do."""
 
     def __init__(self, backend: Backend, queue: PurgeQueue, skipped: Sequence[str] = ()) -> None:
-        self._backend = backend
         self.purges = queue
         self._skipped = tuple(skipped)
         inner = backend.capabilities
-        self._capabilities = dataclasses.replace(
-            inner,
-            uploads=None if inner.uploads is None else _PurgingUploads(inner.uploads, self),
-            mover=None if inner.mover is None else _PurgingMover(inner.mover, self),
+        super().__init__(
+            backend,
+            dataclasses.replace(
+                inner,
+                uploads=None if inner.uploads is None else _PurgingUploads(inner.uploads, self),
+                mover=None if inner.mover is None else _PurgingMover(inner.mover, self),
+            ),
         )
 
     def changed(self, key: str) -> None:
         if not key.startswith(self._skipped):
             self.purges.note(key)
 
-    @property
-    def kind(self) -> str:
-        return self._backend.kind
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
-
-    async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
-        return await self._backend.head(key, conditions)
-
-    async def open_read(
-        self, key: str, offset: int, limit: int | None, conditions: Conditions
-    ) -> ObjectReader:
-        return await self._backend.open_read(key, offset, limit, conditions)
-
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
-        return _PurgingWriter(await self._backend.open_write(key, options), key, self)
+        return _PurgingWriter(await super().open_write(key, options), key, self)
 
     async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
-        existed = await self._backend.delete(key, conditions)
+        existed = await super().delete(key, conditions)
         if existed:
             self.changed(key)
         return existed
 
-    async def list(self, query: ListQuery) -> ListPage:
-        return await self._backend.list(query)
-
     async def copy(self, request: CopyRequest) -> ObjectMeta:
-        meta = await self._backend.copy(request)
+        meta = await super().copy(request)
         self.changed(request.destination_key)
         return meta
 
-    async def probe(self) -> None:
-        await self._backend.probe()
-
     async def close(self) -> None:
         await self.purges.close()
-        await self._backend.close()
+        await super().close()
 
 
-class _PurgingWriter:
+class _PurgingWriter(ForwardingWriter):
     def __init__(self, writer: ObjectWriter, key: str, backend: PurgingBackend) -> None:
-        self._writer = writer
+        super().__init__(writer)
         self._key = key
         self._backend = backend
 
-    async def write(self, data: bytes) -> None:
-        await self._writer.write(data)
-
     async def commit(self, checksums: Checksums) -> ObjectMeta:
-        meta = await self._writer.commit(checksums)
+        meta = await super().commit(checksums)
         self._backend.changed(self._key)
         return meta
-
-    async def abort(self) -> None:
-        await self._writer.abort()
 
 
 class _PurgingUploadWriter(ForwardingUploadWriter):
@@ -222,25 +192,16 @@ class _PurgingUploadWriter(ForwardingUploadWriter):
         return meta
 
 
-class _PurgingUploads:
+class _PurgingUploads(ForwardingUploads):
     def __init__(self, uploads: ResumableBackend, backend: PurgingBackend) -> None:
-        self._uploads = uploads
+        super().__init__(uploads)
         self._backend = backend
 
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start_upload(key, options, state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query_upload(key, handle)
-
     async def resume_upload(self, key: str, handle: str) -> Resumed:
-        status, writer = await self._uploads.resume_upload(key, handle)
+        status, writer = await super().resume_upload(key, handle)
         if writer is None:
             return status, None
         return status, _PurgingUploadWriter(writer, key, self._backend)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort_upload(key, handle)
 
 
 class _PurgingMover:

@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Callable
 
 from gateway.backends.base import (
     Backend,
-    Capabilities,
     Encoded,
     ObjectMover,
     ObjectReader,
     ObjectWriter,
-    RangeReader,
 )
+from gateway.backends.forwarding import ForwardingBackend, ForwardingReader, ForwardingWriter
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -38,7 +37,7 @@ from gateway.telemetry.tracing import GatewayTracing
 from gateway.telemetry.uploads import InstrumentedCleaner, InstrumentedUploads
 
 
-class InstrumentedBackend:
+class InstrumentedBackend(ForwardingBackend):
     """Implements Backend over another, recording into metrics as bucket,
     and a span per call when tracing (per slow call, when the driver's calls
     stay on the machine)."""
@@ -50,31 +49,25 @@ class InstrumentedBackend:
         metrics: GatewayMetrics,
         tracing: GatewayTracing | None = None,
     ) -> None:
-        self._backend = backend
         capabilities = backend.capabilities
         self._meter = meter = BucketMeter(
             metrics, bucket, backend.kind, tracing, slow_only=capabilities.calls_stay_local
         )
         uploads, cleaner = capabilities.uploads, capabilities.cleaner
         mover = capabilities.mover
-        self._capabilities = dataclasses.replace(
-            capabilities,
-            mover=None if mover is None else InstrumentedMover(mover, meter),
-            uploads=None if uploads is None else InstrumentedUploads(uploads, meter),
-            cleaner=None if cleaner is None else InstrumentedCleaner(cleaner, meter),
+        super().__init__(
+            backend,
+            dataclasses.replace(
+                capabilities,
+                mover=None if mover is None else InstrumentedMover(mover, meter),
+                uploads=None if uploads is None else InstrumentedUploads(uploads, meter),
+                cleaner=None if cleaner is None else InstrumentedCleaner(cleaner, meter),
+            ),
         )
-
-    @property
-    def kind(self) -> str:
-        return self._backend.kind
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         with self._meter.call("head", CostClass.B):
-            meta = await self._backend.head(key, conditions)
+            meta = await super().head(key, conditions)
         self._meter.sized(meta.size)
         return meta
 
@@ -82,36 +75,33 @@ class InstrumentedBackend:
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
         with self._meter.call("open_read", CostClass.B):
-            reader = await self._backend.open_read(key, offset, limit, conditions)
+            reader = await super().open_read(key, offset, limit, conditions)
         self._meter.sized(reader.meta.size)
         return MeteredReader(reader, self._meter)
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
         with self._meter.call("open_write", CostClass.A):
-            writer = await self._backend.open_write(key, options)
+            writer = await super().open_write(key, options)
         return MeteredWriter(writer, self._meter)
 
     async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
         # Deletes cost nothing with S3 and GCS: timed, not counted by class.
         with self._meter.call("delete"):
-            return await self._backend.delete(key, conditions)
+            return await super().delete(key, conditions)
 
     async def list(self, query: ListQuery) -> ListPage:
         with self._meter.call("list", CostClass.A):
-            return await self._backend.list(query)
+            return await super().list(query)
 
     async def copy(self, request: CopyRequest) -> ObjectMeta:
         with self._meter.call("copy", CostClass.A):
-            meta = await self._backend.copy(request)
+            meta = await super().copy(request)
         self._meter.stored(meta.size)
         return meta
 
     async def probe(self) -> None:
         with self._meter.call("probe"):
-            await self._backend.probe()
-
-    async def close(self) -> None:
-        await self._backend.close()
+            await super().probe()
 
 
 class InstrumentedMover:
@@ -128,15 +118,14 @@ class InstrumentedMover:
             return await self._mover.move(source_key, destination_key, conditions)
 
 
-class MeteredReader(RangeReader):
+class MeteredReader(ForwardingReader):
     """An ObjectReader whose chunks count as sent and as storage egress, each
     chunk's wait on the backend timed (not the client's on the gateway); a
     range held whole when opened counts as one chunk, with no wait. Its
-    object and range are the driver's reader's, fixed when that was opened."""
+    object and range are the driver's reader's."""
 
     def __init__(self, reader: ObjectReader, meter: BucketMeter) -> None:
-        super().__init__(reader.meta, reader.start, reader.end)
-        self._reader = reader
+        super().__init__(reader)
         self._meter = meter
 
     def held(self) -> bytes | None:
@@ -180,16 +169,13 @@ class MeteredReader(RangeReader):
                 meter.finished("read", outcome_of(error), time.perf_counter() - asked)
             raise
 
-    async def close(self) -> None:
-        await self._reader.close()
 
-
-class MeteredWriter:
+class MeteredWriter(ForwardingWriter):
     """An ObjectWriter whose chunks count as received, and whose commit
     counts the object's bytes as stored."""
 
     def __init__(self, writer: ObjectWriter, meter: BucketMeter) -> None:
-        self._writer = writer
+        super().__init__(writer)
         self._meter = meter
 
     async def write(self, data: bytes) -> None:
@@ -197,9 +183,6 @@ class MeteredWriter:
 
     async def commit(self, checksums: Checksums) -> ObjectMeta:
         with self._meter.call("commit"):
-            meta = await self._writer.commit(checksums)
+            meta = await super().commit(checksums)
         self._meter.stored(meta.size)
         return meta
-
-    async def abort(self) -> None:
-        await self._writer.abort()

@@ -9,15 +9,14 @@ pointer (stored before the bucket deduplicated) is served as it is.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
 
 from gateway.backends.base import (
     Backend,
     Capabilities,
-    Encoded,
     ObjectReader,
     ObjectWriter,
 )
+from gateway.backends.forwarding import ForwardingBackend, ForwardingReader, ForwardingWriter
 from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.errors import GatewayError, Reason, object_not_found
 from gateway.domain.objects import (
@@ -49,11 +48,10 @@ DEFAULT_GRACE_S = 3600.0
 _HEADS_AT_ONCE = 16
 
 
-class DedupBackend:
+class DedupBackend(ForwardingBackend):
     """Backend over inner that stores each distinct content once."""
 
     def __init__(self, inner: Backend, grace_s: float = DEFAULT_GRACE_S) -> None:
-        self.inner = inner
         self.grace_s = grace_s
         caps = inner.capabilities
         uploads = None
@@ -62,21 +60,21 @@ class DedupBackend:
         # No presigner: a URL the store signs would bypass the references
         # (the gateway signs and serves URLs itself then). No mover: a
         # reference moved is the core's copy and delete.
-        self._capabilities = Capabilities(
-            uploads=uploads,
-            upload_counter=caps.upload_counter,
-            cleaner=caps.cleaner,
-            calls_stay_local=caps.calls_stay_local,
-            dedup=self,
+        super().__init__(
+            inner,
+            Capabilities(
+                uploads=uploads,
+                upload_counter=caps.upload_counter,
+                cleaner=caps.cleaner,
+                calls_stay_local=caps.calls_stay_local,
+                dedup=self,
+            ),
         )
 
     @property
-    def kind(self) -> str:
-        return self.inner.kind
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
+    def inner(self) -> Backend:
+        """The driver holding the references and the blobs."""
+        return self._inner
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         refuse_reserved(key)
@@ -115,7 +113,7 @@ class DedupBackend:
 
     async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
         refuse_reserved(key)
-        return await self.inner.delete(key, conditions)
+        return await super().delete(key, conditions)
 
     async def list(self, query: ListQuery) -> ListPage:
         return await list_page(self.inner, query)
@@ -146,14 +144,8 @@ class DedupBackend:
     async def collect_garbage(self, now: float | None = None) -> SweepResult:
         return await sweep.collect_garbage(self.inner, self.grace_s, now)
 
-    async def probe(self) -> None:
-        await self.inner.probe()
 
-    async def close(self) -> None:
-        await self.inner.close()
-
-
-class DedupWriter:
+class DedupWriter(ForwardingWriter):
     """A write's bytes go to a temp object; at the commit, its SHA-256 names
     the blob they become (or that holds them already), and the reference is
     written with the write's conditions."""
@@ -166,14 +158,11 @@ class DedupWriter:
         temp: str,
         writer: ObjectWriter,
     ) -> None:
+        super().__init__(writer)
         self._layer = layer
         self._key = key
         self._options = options
         self._temp = temp
-        self._writer = writer
-
-    async def write(self, data: bytes) -> None:
-        await self._writer.write(data)
 
     async def commit(self, checksums: Checksums) -> ObjectMeta:
         try:
@@ -186,9 +175,6 @@ class DedupWriter:
         return await settle(
             layer.inner, layer.grace_s, self._key, pointer, self._options, self._temp
         )
-
-    async def abort(self) -> None:
-        await self._writer.abort()
 
 
 class KnownContentWriter:
@@ -229,35 +215,13 @@ class KnownContentWriter:
         """Nothing was stored."""
 
 
-class PresentedReader:
+class PresentedReader(ForwardingReader):
     """A blob's reader presenting the reference's object."""
 
     def __init__(self, reader: ObjectReader, meta: ObjectMeta) -> None:
-        self._reader = reader
+        super().__init__(reader)
         self._meta = meta
 
     @property
     def meta(self) -> ObjectMeta:
         return self._meta
-
-    @property
-    def start(self) -> int:
-        return self._reader.start
-
-    @property
-    def end(self) -> int:
-        return self._reader.end
-
-    def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
-        return self._reader.chunks(chunk_size)
-
-    def encoded(
-        self, chunk_size: int, encode: Callable[[bytes], Encoded]
-    ) -> AsyncIterator[tuple[Encoded, int]]:
-        return self._reader.encoded(chunk_size, encode)
-
-    def held(self) -> bytes | None:
-        return self._reader.held()
-
-    async def close(self) -> None:
-        await self._reader.close()

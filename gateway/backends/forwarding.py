@@ -1,0 +1,146 @@
+"""Backend, ObjectReader, ObjectWriter and ResumableBackend that pass every
+call on to another: the bases of the wrappers around a bucket's driver
+(telemetry, CDN purges, dedup...), so that each one writes only the calls it
+changes.
+
+(ForwardingUploadWriter, their counterpart for UploadWriter, stands in
+base.py beside the protocol it forwards.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from gateway.backends.base import (
+    Backend,
+    Capabilities,
+    Encoded,
+    ObjectReader,
+    ObjectWriter,
+    ResumableBackend,
+    Resumed,
+)
+from gateway.domain.objects import (
+    NO_CONDITIONS,
+    Checksums,
+    Conditions,
+    CopyRequest,
+    ListPage,
+    ListQuery,
+    ObjectMeta,
+    UploadStatus,
+    WriteOptions,
+)
+
+
+class ForwardingBackend:
+    """A Backend passing every call on to inner, with inner's kind, and
+    inner's capabilities unless it is given its own (a wrapper passes on
+    exactly those it chooses to: see Capabilities)."""
+
+    def __init__(self, inner: Backend, capabilities: Capabilities | None = None) -> None:
+        self._inner = inner
+        self._capabilities = inner.capabilities if capabilities is None else capabilities
+
+    @property
+    def kind(self) -> str:
+        return self._inner.kind
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
+        return await self._inner.head(key, conditions)
+
+    async def open_read(
+        self, key: str, offset: int, limit: int | None, conditions: Conditions
+    ) -> ObjectReader:
+        return await self._inner.open_read(key, offset, limit, conditions)
+
+    async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
+        return await self._inner.open_write(key, options)
+
+    async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
+        return await self._inner.delete(key, conditions)
+
+    async def list(self, query: ListQuery) -> ListPage:
+        return await self._inner.list(query)
+
+    async def copy(self, request: CopyRequest) -> ObjectMeta:
+        return await self._inner.copy(request)
+
+    async def probe(self) -> None:
+        await self._inner.probe()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class ForwardingReader:
+    """An ObjectReader passing every call on to another."""
+
+    def __init__(self, reader: ObjectReader) -> None:
+        self._reader = reader
+
+    @property
+    def meta(self) -> ObjectMeta:
+        return self._reader.meta
+
+    @property
+    def start(self) -> int:
+        return self._reader.start
+
+    @property
+    def end(self) -> int:
+        """One past the last byte this reader serves."""
+        return self._reader.end
+
+    def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
+        return self._reader.chunks(chunk_size)
+
+    def encoded(
+        self, chunk_size: int, encode: Callable[[bytes], Encoded]
+    ) -> AsyncIterator[tuple[Encoded, int]]:
+        return self._reader.encoded(chunk_size, encode)
+
+    def held(self) -> bytes | None:
+        return self._reader.held()
+
+    async def close(self) -> None:
+        await self._reader.close()
+
+
+class ForwardingWriter:
+    """An ObjectWriter passing every call on to another."""
+
+    def __init__(self, writer: ObjectWriter) -> None:
+        self._writer = writer
+
+    async def write(self, data: bytes) -> None:
+        await self._writer.write(data)
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        return await self._writer.commit(checksums)
+
+    async def abort(self) -> None:
+        await self._writer.abort()
+
+
+class ForwardingUploads:
+    """A ResumableBackend passing every call on to another."""
+
+    def __init__(self, uploads: ResumableBackend) -> None:
+        self._uploads = uploads
+
+    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
+        return await self._uploads.start_upload(key, options, state)
+
+    async def query_upload(self, key: str, handle: str) -> UploadStatus:
+        return await self._uploads.query_upload(key, handle)
+
+    async def resume_upload(self, key: str, handle: str) -> Resumed:
+        return await self._uploads.resume_upload(key, handle)
+
+    async def abort_upload(self, key: str, handle: str) -> bool:
+        return await self._uploads.abort_upload(key, handle)
