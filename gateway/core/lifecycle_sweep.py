@@ -14,21 +14,17 @@ first worker. `now` is a parameter: tests pass a later one.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.lifecycle_plan import BucketLifecycle, Enforcement, reserved_prefixes
-from gateway.domain.errors import GatewayError, Reason
+from gateway.core.pinned_deletes import NS, delete_older, nanoseconds
+from gateway.domain.errors import GatewayError
 from gateway.domain.lifecycle import LifecycleRule
-from gateway.domain.objects import Conditions, ListQuery, ObjectMeta
+from gateway.domain.objects import ListQuery, ObjectMeta
 
 PAGE_SIZE = 1000
-_NS = 1_000_000_000
-# What a delete pinned to a generation answers when the object changed.
-_RACED = frozenset({Reason.OBJECT_NOT_FOUND, Reason.PRECONDITION_FAILED})
 
 
 @dataclass(slots=True)
@@ -57,7 +53,7 @@ async def sweep_expiry(
 ) -> dict[str, ExpiryCounts]:
     """{bucket: counts} for every bucket with an expiry rule the gateway
     enforces. buckets should have no guards: the task acts for no caller."""
-    now_ns = int((time.time() if now is None else now) * _NS)
+    now_ns = nanoseconds(now)
     counts: dict[str, ExpiryCounts] = {}
     for name, plan in plans.items():
         target = buckets.open(name, "", Action.LIST)
@@ -82,7 +78,7 @@ async def _expire_rule(
     target: Target, rule: LifecycleRule, now_ns: int, found: ExpiryCounts
 ) -> None:
     assert rule.expire_after is not None
-    cutoff_ns = now_ns - int(rule.expire_after * _NS)
+    cutoff_ns = now_ns - int(rule.expire_after * NS)
     reserved = reserved_prefixes(target)
     token = ""
     while True:
@@ -98,22 +94,9 @@ async def _expire_rule(
 
 
 async def _expire(target: Target, listed: ObjectMeta, cutoff_ns: int, found: ExpiryCounts) -> None:
-    backend = target.backend
-    try:
-        generation = listed.generation
-        if not generation:  # the listing does not tell it (S3): a head does
-            meta = await backend.head(listed.key)
-            if meta.update_time_ns >= cutoff_ns:
-                found.raced += 1
-                return
-            generation = meta.generation
-        pinned = Conditions(if_generation_match=generation)
-        deleted = await asyncio.shield(backend.delete(listed.key, pinned))
-    except GatewayError as error:
-        if error.reason not in _RACED:
-            raise
-        deleted = False
-    if deleted:
+    # A listing that does not tell the generation (S3): a head does.
+    generation = listed.generation or None
+    if await delete_older(target.backend, listed.key, generation, cutoff_ns):
         found.expired += 1
     else:
         found.raced += 1

@@ -15,24 +15,20 @@ second finds the pending object gone, and counts it as raced).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.finalize import finalize_pending
 from gateway.core.pending_uploads import direct_prefix, goes_direct, parse_pending, staging_prefix
+from gateway.core.pinned_deletes import NS, RACED, delete_older, nanoseconds
 from gateway.core.upload_checks import REFUSALS
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import NO_CONDITIONS, Conditions, ListQuery, ObjectMeta
+from gateway.domain.objects import NO_CONDITIONS, ListQuery, ObjectMeta
 
 log = logging.getLogger("storagegw")
 
 _PAGE = 1000
-_NS = 1_000_000_000
-# What a step pinned to a generation answers when another got there first.
-_RACED = frozenset({Reason.OBJECT_NOT_FOUND, Reason.PRECONDITION_FAILED})
 
 
 @dataclass(slots=True)
@@ -58,7 +54,7 @@ async def sweep_pending(
     """{bucket: counts} for every bucket that checks its uploads. buckets
     should have no guards: the sweep acts for no caller. max_size: the
     gateway's object size limit."""
-    now_ns = int((time.time() if now is None else now) * _NS)
+    now_ns = nanoseconds(now)
     counts: dict[str, SweepCounts] = {}
     for name, _ in buckets:
         bucket = buckets.open(name, "", Action.LIST)
@@ -72,9 +68,9 @@ async def sweep_pending(
                 ListQuery(page_size=_PAGE, prefix=prefix, page_token=token)
             )
             for meta in page.objects:
-                age_s = (now_ns - meta.update_time_ns) / _NS
+                age_s = (now_ns - meta.update_time_ns) / NS
                 if age_s > max_age_s:
-                    await _expire(bucket, meta, found, now_ns - int(max_age_s * _NS))
+                    await _expire(bucket, meta, found, now_ns - int(max_age_s * NS))
                 elif age_s > grace_s and meta.key.startswith(direct_prefix(prefix)):
                     await _finalize(buckets, bucket, meta, found, max_size)
             token = page.next_page_token
@@ -85,19 +81,8 @@ async def sweep_pending(
 
 async def _expire(bucket: Target, listed: ObjectMeta, found: SweepCounts, oldest_ns: int) -> None:
     """Delete a pending object last written before oldest_ns."""
-    try:
-        # Pinned to the generation a head finds (a listing's may be unknown).
-        meta = await bucket.backend.head(listed.key)
-        if meta.update_time_ns >= oldest_ns:
-            found.raced += 1  # uploaded again since it was listed
-            return
-        pinned = Conditions(if_generation_match=meta.generation)
-        deleted = await asyncio.shield(bucket.backend.delete(meta.key, pinned))
-    except GatewayError as error:
-        if error.reason not in _RACED:
-            raise
-        deleted = False
-    if deleted:
+    # Pinned to the generation a head finds (a listing's may be unknown).
+    if await delete_older(bucket.backend, listed.key, None, oldest_ns):
         found.expired += 1
     else:
         found.raced += 1
@@ -119,7 +104,7 @@ async def _finalize(
     except GatewayError as error:
         if error.reason in REFUSALS or error.reason is Reason.OBJECT_TOO_LARGE:
             found.refused += 1
-        elif error.reason in _RACED:
+        elif error.reason in RACED:
             found.raced += 1
         else:
             found.left += 1
