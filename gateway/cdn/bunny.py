@@ -22,7 +22,7 @@ from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from gateway.cdn.secret import Secret
-from gateway.cdn.urls import cdn_url
+from gateway.cdn.signer import CdnUrlSigner
 from gateway.domain.errors import invalid_argument
 
 TokenScope = Literal["object", "directory"]
@@ -60,7 +60,7 @@ def signed_url(
     return f"{origin}{parts.path}?token={token}{extra}&expires={expires}"
 
 
-class BunnySigner:
+class BunnySigner(CdnUrlSigner):
     """Signs one pull zone's URLs (a CdnSigner)."""
 
     provider = "bunny"
@@ -76,25 +76,18 @@ class BunnySigner:
         """token_scope "directory": the token covers the key's directory
         (token_path), in the path form, so what the object links to
         relatively (an HLS playlist's segments) is served too."""
-        self.base_url = base_url
+        super().__init__(base_url, require_ip=require_ip)
         self._token_key = token_key
         self.token_scope = token_scope
-        self.require_ip = require_ip
 
     def __repr__(self) -> str:  # never the key
         return f"BunnySigner(base_url={self.base_url!r}, token_scope={self.token_scope!r})"
 
-    def sign(
-        self,
-        key: str,
-        expire_time_unix: int,
-        client_ip: str = "",
-        not_before_unix: int | None = None,
+    def signed(
+        self, url: str, expire_time_unix: int, client_ip: str, not_before_unix: int | None
     ) -> str:
         if not_before_unix is not None:
             raise invalid_argument("not_before applies to CloudFront URLs only, not BunnyCDN's")
-        if self.require_ip and not client_ip:
-            raise invalid_argument("this bucket's CDN URLs must be bound to a client_ip")
         if client_ip:
             try:
                 ipaddress.ip_address(client_ip)
@@ -102,7 +95,6 @@ class BunnySigner:
                 raise invalid_argument(
                     f"client_ip must be one IP address for a BunnyCDN URL, got {client_ip[:64]!r}"
                 ) from None
-        url = cdn_url(self.base_url, key)
         directory = self.token_scope == "directory"  # noqa: S105 - a scope, not a secret
         token_path = urlsplit(url).path.rpartition("/")[0] + "/" if directory else ""
         return signed_url(

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from gateway.cdn.urls import cdn_url
+from gateway.cdn.signer import CdnUrlSigner
 from gateway.domain.errors import invalid_argument
 
 PolicyKind = Literal["canned", "custom"]
@@ -62,7 +62,7 @@ def source_range(client_ip: str) -> str:
     return str(network)
 
 
-class CloudFrontSigner:
+class CloudFrontSigner(CdnUrlSigner):
     """Signs one distribution's URLs (a CdnSigner)."""
 
     provider = "cloudfront"
@@ -76,25 +76,17 @@ class CloudFrontSigner:
         *,
         require_ip: bool = False,
     ) -> None:
-        self.base_url = base_url
+        super().__init__(base_url, require_ip=require_ip)
         self.key_pair_id = key_pair_id
         self._private_key = private_key
         self.policy = policy
-        self.require_ip = require_ip
 
     def __repr__(self) -> str:  # never the key
         return f"CloudFrontSigner(base_url={self.base_url!r}, policy={self.policy!r})"
 
-    def sign(
-        self,
-        key: str,
-        expire_time_unix: int,
-        client_ip: str = "",
-        not_before_unix: int | None = None,
+    def signed(
+        self, url: str, expire_time_unix: int, client_ip: str, not_before_unix: int | None
     ) -> str:
-        url = cdn_url(self.base_url, key)
-        if self.require_ip and not client_ip:
-            raise invalid_argument("this bucket's CDN URLs must be bound to a client_ip")
         if not_before_unix is not None and not_before_unix >= expire_time_unix:
             raise invalid_argument("not_before must be before the URL's expiry")
         if self.policy == "canned":
