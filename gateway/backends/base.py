@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.lifecycle import LifecycleRule, StoreRule
@@ -234,31 +234,41 @@ class UploadWriter(Protocol):
         """Discard the whole upload (AbortUpload); idempotent."""
 
 
-class ForwardingUploadWriter:
+# The writer a ForwardingWriter passes its calls on to.
+InnerWriter = TypeVar("InnerWriter", bound=ObjectWriter)
+
+
+class ForwardingWriter(Generic[InnerWriter]):
+    """An ObjectWriter (or a writer offering more, as an UploadWriter does)
+    that passes every call on to another: the base of the wrappers that add
+    to some calls (metering, purging, dedup...)."""
+
+    def __init__(self, writer: InnerWriter) -> None:
+        self._writer = writer
+
+    async def write(self, data: bytes) -> None:
+        await self._writer.write(data)
+
+    async def commit(self, checksums: Checksums) -> ObjectMeta:
+        return await self._writer.commit(checksums)
+
+    async def abort(self) -> None:
+        await self._writer.abort()
+
+
+class ForwardingUploadWriter(ForwardingWriter[UploadWriter]):
     """An UploadWriter that passes every call on to another: the base of the
     wrappers that add to some calls (metering, releasing the upload)."""
-
-    def __init__(self, writer: UploadWriter) -> None:
-        self._writer = writer
 
     @property
     def checkpoint_bytes(self) -> int:
         return self._writer.checkpoint_bytes
 
-    async def write(self, data: bytes) -> None:
-        await self._writer.write(data)
-
     async def checkpoint(self, size: int, state: bytes) -> None:
         await self._writer.checkpoint(size, state)
 
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        return await self._writer.commit(checksums)
-
     async def suspend(self) -> None:
         await self._writer.suspend()
-
-    async def abort(self) -> None:
-        await self._writer.abort()
 
 
 # A resumed upload: its status, and a writer unless it is complete.

@@ -1,10 +1,9 @@
-"""Backend, ObjectReader, ObjectWriter and ResumableBackend that pass every
-call on to another: the bases of the wrappers around a bucket's driver
-(telemetry, CDN purges, dedup...), so that each one writes only the calls it
-changes.
+"""A Backend, an ObjectReader and a ResumableBackend that pass every call on
+to another: the bases of the wrappers around a bucket's driver (telemetry,
+CDN purges, dedup...), so that each one writes only the calls it changes.
 
-(ForwardingUploadWriter, their counterpart for UploadWriter, stands in
-base.py beside the protocol it forwards.)
+(ForwardingWriter and ForwardingUploadWriter, their counterparts for the
+writers, stand in base.py beside the protocols they forward.)
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from gateway.backends.base import (
 )
 from gateway.domain.objects import (
     NO_CONDITIONS,
-    Checksums,
     Conditions,
     CopyRequest,
     ListPage,
@@ -109,22 +107,6 @@ class ForwardingReader:
 
     async def close(self) -> None:
         await self._reader.close()
-
-
-class ForwardingWriter:
-    """An ObjectWriter passing every call on to another."""
-
-    def __init__(self, writer: ObjectWriter) -> None:
-        self._writer = writer
-
-    async def write(self, data: bytes) -> None:
-        await self._writer.write(data)
-
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        return await self._writer.commit(checksums)
-
-    async def abort(self) -> None:
-        await self._writer.abort()
 
 
 class ForwardingUploads:

@@ -20,13 +20,15 @@ from collections.abc import Callable, Sequence
 from gateway.backends.base import (
     Backend,
     ForwardingUploadWriter,
+    ForwardingWriter,
+    InnerWriter,
     ObjectMover,
     ObjectWriter,
     ResumableBackend,
     Resumed,
     UploadWriter,
 )
-from gateway.backends.forwarding import ForwardingBackend, ForwardingUploads, ForwardingWriter
+from gateway.backends.forwarding import ForwardingBackend, ForwardingUploads
 from gateway.core.cdn import CdnPurger
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -168,8 +170,10 @@ class PurgingBackend(ForwardingBackend):
         await super().close()
 
 
-class _PurgingWriter(ForwardingWriter):
-    def __init__(self, writer: ObjectWriter, key: str, backend: PurgingBackend) -> None:
+class _PurgingWriter(ForwardingWriter[InnerWriter]):
+    """A writer whose successful commit queues a purge of its key."""
+
+    def __init__(self, writer: InnerWriter, key: str, backend: PurgingBackend) -> None:
         super().__init__(writer)
         self._key = key
         self._backend = backend
@@ -180,16 +184,8 @@ class _PurgingWriter(ForwardingWriter):
         return meta
 
 
-class _PurgingUploadWriter(ForwardingUploadWriter):
-    def __init__(self, writer: UploadWriter, key: str, backend: PurgingBackend) -> None:
-        super().__init__(writer)
-        self._key = key
-        self._backend = backend
-
-    async def commit(self, checksums: Checksums) -> ObjectMeta:
-        meta = await super().commit(checksums)
-        self._backend.changed(self._key)
-        return meta
+class _PurgingUploadWriter(ForwardingUploadWriter, _PurgingWriter[UploadWriter]):
+    """A resumable upload's stream, purging its key as _PurgingWriter does."""
 
 
 class _PurgingUploads(ForwardingUploads):

@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Callable
 from gateway.backends.base import (
     Backend,
     Encoded,
+    ForwardingWriter,
     ObjectMover,
     ObjectReader,
     ObjectWriter,
 )
-from gateway.backends.forwarding import ForwardingBackend, ForwardingReader, ForwardingWriter
+from gateway.backends.forwarding import ForwardingBackend, ForwardingReader
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -170,7 +171,7 @@ class MeteredReader(ForwardingReader):
             raise
 
 
-class MeteredWriter(ForwardingWriter):
+class MeteredWriter(ForwardingWriter[ObjectWriter]):
     """An ObjectWriter whose chunks count as received, and whose commit
     counts the object's bytes as stored."""
 

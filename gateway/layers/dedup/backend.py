@@ -13,10 +13,11 @@ import dataclasses
 from gateway.backends.base import (
     Backend,
     Capabilities,
+    ForwardingWriter,
     ObjectReader,
     ObjectWriter,
 )
-from gateway.backends.forwarding import ForwardingBackend, ForwardingReader, ForwardingWriter
+from gateway.backends.forwarding import ForwardingBackend, ForwardingReader
 from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.errors import GatewayError, Reason, object_not_found
 from gateway.domain.objects import (
@@ -145,7 +146,7 @@ class DedupBackend(ForwardingBackend):
         return await sweep.collect_garbage(self.inner, self.grace_s, now)
 
 
-class DedupWriter(ForwardingWriter):
+class DedupWriter(ForwardingWriter[ObjectWriter]):
     """A write's bytes go to a temp object; at the commit, its SHA-256 names
     the blob they become (or that holds them already), and the reference is
     written with the write's conditions."""
