@@ -46,7 +46,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
+from gateway.backends.base import ObjectReader, ObjectWriter
 from gateway.backends.local.format import KIND, open_with_header, read_current, storage_errors
 from gateway.backends.local.io import (
     Finishable,
@@ -60,12 +60,12 @@ from gateway.backends.local.object_files import ObjectFiles
 from gateway.backends.local.temp_files import remove_temp_unless_locked
 from gateway.backends.local.uploads import LocalUploads
 from gateway.backends.observer import StoreObserver
-from gateway.backends.shared.resumable import ResumableUploads
+from gateway.backends.shared.on_machine import on_machine_capabilities, refuse_remote_options
 from gateway.domain import listing, ranges
 from gateway.domain.checksums import etag_of
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
-from gateway.domain.errors import backend_unavailable, object_not_found, unsupported
+from gateway.domain.errors import backend_unavailable, object_not_found
 from gateway.domain.fsutil import make_private_dirs
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -81,9 +81,17 @@ COPY_CHUNK = 1024 * 1024
 
 
 def _check_supported(options: WriteOptions) -> None:
-    for name in ("storage_class", "server_side_encryption", "kms_key_id"):
-        if getattr(options, name):
-            raise unsupported(option=name, backend=KIND)
+    refuse_remote_options(options, KIND)
+
+
+def _create_only(conditions: Conditions) -> str:
+    """The condition of conditions requiring the key not to exist, if any:
+    what ObjectFiles.install checks again as it installs the file."""
+    if conditions.if_none_match == "*":
+        return "if_none_match"
+    if conditions.if_generation_match == 0:
+        return "if_generation_match"
+    return ""
 
 
 class LocalBackend:
@@ -102,14 +110,7 @@ class LocalBackend:
         self._generation_lock = threading.Lock()
         self._last_generation = 0
         store = LocalUploads(self._root, self._tmp, self._path, self._commit, _check_supported)
-        uploads = ResumableUploads(store)
-        self.capabilities = Capabilities(
-            uploads=uploads,
-            upload_counter=store,
-            cleaner=uploads,
-            calls_stay_local=True,
-            mover=self,
-        )
+        self.capabilities = on_machine_capabilities(store, self)
         self.start()
 
     def start(self) -> None:
@@ -227,13 +228,7 @@ class LocalBackend:
             sha256=sha256,
         )
         tmp_path = writer.finish(meta)
-        conds = options.conditions
-        create_only = ""
-        if conds.if_none_match == "*":
-            create_only = "if_none_match"
-        elif conds.if_generation_match == 0:
-            create_only = "if_generation_match"
-        self._install(key, tmp_path, path, create_only)
+        self._install(key, tmp_path, path, _create_only(options.conditions))
         writer.release()
         return meta
 
@@ -283,14 +278,9 @@ class LocalBackend:
             if source is None:
                 raise object_not_found(key=source_key)
             check_conditions(key, conditions, read_current(path, key), read=False)
-            create_only = ""
-            if conditions.if_none_match == "*":
-                create_only = "if_none_match"
-            elif conditions.if_generation_match == 0:
-                create_only = "if_generation_match"
             # The file keeps its header: the object keeps the generation and
             # times it was committed with under source_key.
-            self._install(key, source_path, path, create_only)
+            self._install(key, source_path, path, _create_only(conditions))
             return dataclasses.replace(source, key=key)
 
     # Listing.

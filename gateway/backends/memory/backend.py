@@ -22,18 +22,17 @@ import time
 from collections.abc import AsyncIterator
 
 from gateway.backends.base import (
-    Capabilities,
     ObjectReader,
     ObjectWriter,
     RangeReader,
 )
 from gateway.backends.memory.uploads import MemoryUploads
-from gateway.backends.shared.resumable import ResumableUploads
+from gateway.backends.shared.on_machine import on_machine_capabilities, refuse_remote_options
 from gateway.domain import listing, ranges
 from gateway.domain.checksums import etag_of
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
-from gateway.domain.errors import GatewayError, Reason, quota_exceeded, unsupported
+from gateway.domain.errors import GatewayError, Reason, quota_exceeded
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -49,9 +48,7 @@ KIND = "memory"
 
 
 def _check_supported(options: WriteOptions) -> None:
-    for name in ("storage_class", "server_side_encryption", "kms_key_id"):
-        if getattr(options, name):
-            raise unsupported(option=name, backend=KIND)
+    refuse_remote_options(options, KIND)
 
 
 class _MemoryReader(RangeReader):
@@ -154,14 +151,7 @@ class MemoryBackend:
         self._credit = 0  # current size of every key in _writers, counted once
         self._last_generation = 0
         store = MemoryUploads(self.new_writer)
-        uploads = ResumableUploads(store)
-        self.capabilities = Capabilities(
-            uploads=uploads,
-            upload_counter=store,
-            cleaner=uploads,
-            calls_stay_local=True,
-            mover=self,
-        )
+        self.capabilities = on_machine_capabilities(store, self)
 
     @property
     def kind(self) -> str:
