@@ -15,6 +15,7 @@ already (checking they are what compressing the resent bytes gives)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from gateway.layers.compression.upload_progress import (
     UploadHandle,
     UploadProgress,
 )
+
+log = logging.getLogger(__name__)
 
 # Frames being compressed at once (as a Put's writer does).
 IN_FLIGHT = 2
@@ -84,6 +87,7 @@ class CompressingUploadWriter:
         self._marks: deque[_Mark] = deque()
         self._pending = bytearray()
         self._in_flight: deque[asyncio.Future[CompressedFrame]] = deque()
+        self._failed = False  # a frame failed to be stored: no more may be
 
     @property
     def checkpoint_bytes(self) -> int:
@@ -126,8 +130,16 @@ class CompressingUploadWriter:
         return as_original(stored, original)
 
     async def suspend(self) -> None:
-        self._drop()
-        await self._inner.suspend()
+        # Frames compressed already are stored (the driver may persist them),
+        # unless storing failed: nothing may follow a frame not stored.
+        try:
+            while self._in_flight and not self._failed:
+                await self._store(await self._in_flight.popleft())
+        except Exception as error:
+            log.info("compressed upload of %r stopped: %s", self._key, type(error).__name__)
+        finally:
+            self._drop()
+            await self._inner.suspend()
 
     async def abort(self) -> None:
         self._drop()
@@ -187,6 +199,7 @@ class CompressingUploadWriter:
     async def _store(self, frame: CompressedFrame) -> None:
         """Append a frame (past what the driver holds of it already) and
         mark the driver's checkpoints that fall within it."""
+        self._failed = True  # until stored
         data, start = frame.data, self._stored
         end = start + len(data)
         if self._skip:
@@ -212,6 +225,7 @@ class CompressingUploadWriter:
                 mark = _Mark(size, index, crc_before, offset_before, part, part_crc)
             self._marks.append(mark)
         self._written = max(self._written, end)
+        self._failed = False
         await self._emit()
 
     async def _emit(self) -> None:
