@@ -87,7 +87,8 @@ def _stored(setup: Setup, key: str) -> tuple[ObjectMeta, bytes]:
         finally:
             await plain.close()
 
-    return setup.running.run(read())
+    result: tuple[ObjectMeta, bytes] = setup.running.run(read())
+    return result
 
 
 def _decompressed(stored: bytes) -> bytes:
