@@ -266,3 +266,34 @@ def test_an_upload_resumes_after_a_restart(request: pytest.FixtureRequest, tmp_p
         assert meta.metadata[ENCODING] == "zstd-seekable"
         assert len(stored) < len(data)
         assert _decompressed(stored) == data
+
+
+def test_many_streams_each_resuming_within_a_frame(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # The memory driver persists 256 KiB units: most end within a compressed
+    # frame, so nearly every stream resumes by compressing one again.
+    env = {
+        **backend_env(request, "memory"),
+        "STORAGE_URL_SECRET": SECRET,
+        "GATEWAY_COMPRESSION": "zstd",
+    }
+    data = json_log(12 * MIB + 321, seed=5)
+    with _gateway("memory", env, tmp_path) as running, Client(running.target) as client:
+        session = client.start_upload("m.json", content_type="application/json")
+        persisted, offsets = 0, []
+        for stop in range(2 * MIB + 7, len(data), 2 * MIB + 7):
+            status = client.write_upload(
+                session.upload_id, data[persisted:stop], offset=persisted, finish=False
+            )
+            assert status.persisted_size % MIB == 0
+            assert persisted <= status.persisted_size <= stop
+            persisted = status.persisted_size
+            offsets.append(persisted)
+        assert len(set(offsets)) > 3  # the streams got on, each from a frame's start
+        done = client.write_upload(
+            session.upload_id, data[persisted:], offset=persisted, finish=True
+        )
+        assert done.object is not None
+        assert (done.object.size, done.object.crc32c) == (len(data), crc32c(data))
+        assert_reads_the_original(client, "m.json", data)
