@@ -29,6 +29,7 @@ from storagegw import ChecksumMismatch, Client, ObjectNotFound, RetryPolicy, Upl
 from tests.compression.stored import json_log, noise
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import ZSTD_NAMES, backend_env, get
+from tests.servers import s3_client
 
 MIB = 1024 * 1024
 SECRET = "compressed-resumable-test-secret"
@@ -97,8 +98,19 @@ def _decompressed(stored: bytes) -> bytes:
     return reader.read()
 
 
+def _from_ceph(env: dict[str, str], key: str) -> bytes:
+    """The object's bytes as Ceph RGW serves them to any S3 client."""
+    s3 = s3_client(
+        env["STORAGE_S3_ENDPOINT"], env["STORAGE_S3_ACCESS_KEY"], env["STORAGE_S3_SECRET_KEY"]
+    )
+    body: bytes = s3.get_object(Bucket=env["STORAGE_S3_BUCKET"], Key=key)["Body"].read()
+    return body
+
+
 def assert_stored_compressed(setup: Setup, key: str, data: bytes) -> None:
     meta, stored = _stored(setup, key)
+    if setup.name == "s3-ceph-zstd":
+        assert _from_ceph(setup.env, key) == stored
     assert meta.metadata[ENCODING] == "zstd-seekable"
     assert len(stored) < len(data) / 3
     assert _decompressed(stored) == data
@@ -161,7 +173,7 @@ def test_a_stream_stopped_early_resumes_from_an_original_offset(
         # The store holds part of the frame resumed from (its unit ends within
         # one): other bytes from there are refused, and the upload stays.
         other = bytes([data[persisted] ^ 1]) + data[persisted + 1 :]
-        with pytest.raises(ChecksumMismatch):
+        with pytest.raises(ChecksumMismatch, match="not those the upload holds"):
             client.write_upload(session.upload_id, other, offset=persisted, finish=True)
         assert client.query_upload(session.upload_id).persisted_size == persisted
     done = client.write_upload(session.upload_id, data[persisted:], offset=persisted, finish=True)
