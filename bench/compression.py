@@ -6,14 +6,16 @@ whose [buckets.NAME.compression] table stores JSON compressed (zstd level 3,
 1 MiB frames, seekable format). A JSON-lines log of min(--size, 256 MiB)
 (made once, untimed: records with a counter, levels, paths, latencies, user
 names and a random trace id each) is Put to each bucket with the Python client
-and Got back whole, interleaved (--repeat rounds, at least 2), the best time
-of each kept; the stored size is the bucket's files on disk; CPU of the
-gateway (psutil) and of the client (this process) over each call, per GiB of
-the original. No target: the figures say what compression costs.
+(put_bytes), Got back whole, and sent again as a resumable upload (put_file),
+interleaved (--repeat rounds, at least 2), the best time of each kept; the
+stored size is the bucket's files on disk; CPU of the gateway (psutil) and of
+the client (this process) over each call, per GiB of the original. No target:
+the figures say what compression costs.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import time
@@ -31,7 +33,7 @@ from storagegw import Client, RetryPolicy
 GIB = 1024**3
 MAX_SIZE = 256 * MIB
 VARIANTS = ("plain", "zstd")
-OPS = ("put", "get")
+OPS = ("put", "get", "resumable-put")
 
 
 def json_log(size: int, seed: int = 23) -> bytes:
@@ -115,7 +117,8 @@ class CompressionSection(Section[CompressionRow]):
         self.notes.append(
             "compression: one gateway (local backend), a JSON-lines log Put with the Python "
             "client to a plain bucket and to a compressed one (zstd level 3, 1 MiB frames, "
-            f"seekable), then Got back whole; interleaved, best of {self._rounds()} each; "
+            "seekable), then Got back whole, then sent again as a resumable upload; "
+            f"interleaved, best of {self._rounds()} each; "
             "stored: the bucket's files on disk; CPU over the best call of the gateway (psutil) "
             "and of the client (this process), per GiB of the original; no target"
         )
@@ -142,6 +145,21 @@ class CompressionSection(Section[CompressionRow]):
                             )
                             if info.size != size:
                                 raise RuntimeError(f"{variant}: the Put stored {info.size} bytes")
+                        elif op == "resumable-put":
+                            # put_file's path for a file over 8 MiB: a
+                            # resumable upload, compressed frame by frame.
+                            info = client.put_file(
+                                key,
+                                io.BytesIO(data),
+                                bucket=variant,
+                                content_type="application/x-ndjson",
+                                size=size,
+                                resumable=True,
+                            )
+                            if info.size != size:
+                                raise RuntimeError(
+                                    f"{variant}: the upload stored {info.size} bytes"
+                                )
                         elif client.get_bytes(key, bucket=variant) != data:
                             raise RuntimeError(f"{variant}: the Get gave other bytes")
                         seconds = time.perf_counter() - begin

@@ -193,7 +193,7 @@ def resumable_gateway(
 
     env = {**backend_env(request, backend), "STORAGE_URL_SECRET": secret, **(settings or {})}
     with contextlib.ExitStack() as stack:
-        if backend == "gcs":
+        if backend in ("gcs", "gcs-zstd"):
             proxy = stack.enter_context(RecordingProxy(env["STORAGE_EMULATOR_HOST"]))
             proxy.emulate_sessions = proxy.check_upload_hash = True
             env["STORAGE_EMULATOR_HOST"] = proxy.endpoint

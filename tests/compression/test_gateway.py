@@ -1,7 +1,7 @@
 """A compressed bucket through the gateway, as a client sees it (gRPC and
 signed URLs, on a local disk and on Ceph RGW): the original bytes, size and
-checksums everywhere; resumable uploads stored as they are; URLs the gateway
-serves itself."""
+checksums everywhere; URLs the gateway serves itself (resumable uploads:
+test_resumable.py)."""
 
 from __future__ import annotations
 
@@ -78,25 +78,6 @@ def test_a_write_refused_by_its_conditions_stores_nothing(client: Client) -> Non
     with pytest.raises(PreconditionFailed):
         client.put_bytes("c.json", b"{}", content_type="application/json", if_none_match="*")
     assert client.get_bytes("c.json") == data
-
-
-def test_resumable_uploads_are_stored_as_they_are(
-    client: Client, running: RunningGateway, env: dict[str, str], tmp_path: Path
-) -> None:
-    data = json_log(MIB + 77)
-    session = client.start_upload("up.json", content_type="application/json", size=len(data))
-    status = client.write_upload(session.upload_id, data, offset=0, finish=True)
-    assert status.complete
-    assert status.object is not None
-    assert (status.object.size, status.object.crc32c) == (len(data), crc32c(data))
-    assert client.get_bytes("up.json", offset=5, length=10) == data[5:15]
-    plain = _plain(env, tmp_path)
-    try:
-        stored = running.run(plain.head("up.json"))
-    finally:
-        running.run(plain.close())
-    assert stored.size == len(data)
-    assert ENCODING not in stored.metadata
 
 
 def test_signed_urls_are_served_by_the_gateway(client: Client, running: RunningGateway) -> None:

@@ -4,7 +4,7 @@ back as the original bytes. Callers see the original's size and checksums;
 the etag and generation are the stored object's.
 
 What it passes on of the driver's capabilities: resumable uploads (stored as
-they are, uncompressed), the mover, the counter and the cleaner; not the
+a Put stores them, uploads.py), the mover, the counter and the cleaner; not the
 presigner, since a URL the store signed would serve or take the stored bytes:
 the gateway signs and serves the bucket's URLs itself."""
 
@@ -19,8 +19,6 @@ from gateway.backends.base import (
     ObjectMover,
     ObjectReader,
     ObjectWriter,
-    ResumableBackend,
-    Resumed,
 )
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
@@ -32,7 +30,6 @@ from gateway.domain.objects import (
     ListPage,
     ListQuery,
     ObjectMeta,
-    UploadStatus,
     WriteOptions,
 )
 from gateway.layers.compression.layouts import (
@@ -44,6 +41,7 @@ from gateway.layers.compression.layouts import (
 )
 from gateway.layers.compression.reader import CompressedReader, open_frames
 from gateway.layers.compression.settings import CompressionSettings
+from gateway.layers.compression.uploads import CompressedUploads
 from gateway.layers.compression.writer import CompressingWriter
 
 # Listing entries described at once, where a listing needs a read of each.
@@ -68,7 +66,11 @@ class CompressingBackend:
         caps = inner.capabilities
         self._capabilities = Capabilities(
             presigner=None,
-            uploads=None if caps.uploads is None else _RawUploads(caps.uploads),
+            uploads=(
+                None
+                if caps.uploads is None
+                else CompressedUploads(caps.uploads, settings, self._layouts)
+            ),
             upload_counter=caps.upload_counter,
             mover=None if caps.mover is None else _Mover(caps.mover, self._layouts),
             cleaner=caps.cleaner,
@@ -226,24 +228,3 @@ class _Mover:
     ) -> ObjectMeta:
         moved = await self._mover.move(source_key, destination_key, conditions)
         return await self._layouts.original_of(destination_key, moved)
-
-
-class _RawUploads:
-    """The driver's resumable uploads, whose objects are stored as they are
-    (their segments arrive across streams and processes): only a caller's
-    reserved entries are dropped."""
-
-    def __init__(self, uploads: ResumableBackend) -> None:
-        self._uploads = uploads
-
-    async def start_upload(self, key: str, options: WriteOptions, state: bytes) -> str:
-        return await self._uploads.start_upload(key, _users(options), state)
-
-    async def query_upload(self, key: str, handle: str) -> UploadStatus:
-        return await self._uploads.query_upload(key, handle)
-
-    async def resume_upload(self, key: str, handle: str) -> Resumed:
-        return await self._uploads.resume_upload(key, handle)
-
-    async def abort_upload(self, key: str, handle: str) -> bool:
-        return await self._uploads.abort_upload(key, handle)

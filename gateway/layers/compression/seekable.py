@@ -82,6 +82,18 @@ class Layout:
         return frames[first:last]
 
 
+def frames_of(sizes: Sequence[tuple[int, int]]) -> tuple[Frame, ...]:
+    """The frames stored one after the other, from each one's (stored size,
+    original size)."""
+    frames = []
+    stored_offset = offset = 0
+    for stored, size in sizes:
+        frames.append(Frame(stored_offset, stored, offset, size))
+        stored_offset += stored
+        offset += size
+    return tuple(frames)
+
+
 def _offset(frame: Frame) -> int:
     return frame.offset
 
@@ -113,6 +125,34 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
 def compress_frame(data: bytes, level: int) -> CompressedFrame:
     """One independent frame of data (blocking: a worker thread's work)."""
     stored = _compressor(level).compress(data)
+    return CompressedFrame(stored, len(data), crc32c(stored))
+
+
+# A frame of stored (uncompressed) blocks: the frame header with its content
+# size (single segment, no checksum), then blocks of at most 128 KiB each.
+FRAME_MAGIC = 0xFD2FB528
+STORED_FRAME_HEADER = struct.Struct("<IBQ")  # magic, descriptor, content size
+STORED_DESCRIPTOR = 0xE0  # an 8-byte content size, single segment
+MAX_BLOCK = 128 * 1024
+
+
+def store_frame(data: bytes) -> CompressedFrame:
+    """One independent frame holding data as it is, in zstd's raw blocks
+    (blocking): what a frame of bytes that do not compress is stored as
+    where the object is marked compressed already (a resumable upload)."""
+    parts = [STORED_FRAME_HEADER.pack(FRAME_MAGIC, STORED_DESCRIPTOR, len(data))]
+    view = memoryview(data)
+    at = 0
+    while True:
+        block = view[at : at + MAX_BLOCK]
+        at += len(block)
+        last = at >= len(data)
+        header = (len(block) << 3) | int(last)  # block type 0: raw
+        parts.append(header.to_bytes(3, "little"))
+        parts.append(bytes(block))
+        if last:
+            break
+    stored = b"".join(parts)
     return CompressedFrame(stored, len(data), crc32c(stored))
 
 

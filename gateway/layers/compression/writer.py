@@ -20,7 +20,7 @@ from gateway.domain.crc32c_combine import crc32c_combine
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 from gateway.layers.compression import seekable
 from gateway.layers.compression.layouts import as_original, marked
-from gateway.layers.compression.seekable import CompressedFrame, Frame, Layout, Original
+from gateway.layers.compression.seekable import CompressedFrame, Layout, Original
 from gateway.layers.compression.settings import CompressionSettings
 
 # Frames being compressed at once (the machine's cores are shared with the
@@ -92,7 +92,7 @@ class CompressingWriter:
         except BaseException:
             await self.abort()
             raise
-        self._remember(stored, Layout(self._layout(), original))
+        self._remember(stored, Layout(seekable.frames_of(self._frames), original))
         return as_original(stored, original)
 
     async def abort(self) -> None:
@@ -174,12 +174,3 @@ class CompressingWriter:
         crc = crc32c(data) if crc is None else crc
         self._stored_crc32c = crc32c_combine(self._stored_crc32c, crc, len(data))
         self._stored_size += len(data)
-
-    def _layout(self) -> tuple[Frame, ...]:
-        frames = []
-        stored_offset = offset = 0
-        for stored, size in self._frames:
-            frames.append(Frame(stored_offset, stored, offset, size))
-            stored_offset += stored
-            offset += size
-        return tuple(frames)
