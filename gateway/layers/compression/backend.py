@@ -20,6 +20,7 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
 )
+from gateway.backends.forwarding import ForwardingBackend
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, Reason
@@ -56,15 +57,15 @@ def _users(options: WriteOptions) -> WriteOptions:
     return dataclasses.replace(options, metadata=metadata)
 
 
-class CompressingBackend:
-    """A Backend over inner, compressing what settings say."""
+class CompressingBackend(ForwardingBackend):
+    """A Backend over inner, compressing what settings say (delete, probe
+    and close are the driver's own)."""
 
     def __init__(self, inner: Backend, settings: CompressionSettings) -> None:
-        self._inner = inner
         self._settings = settings
         self._layouts = Layouts(inner)
         caps = inner.capabilities
-        self._capabilities = Capabilities(
+        capabilities = Capabilities(
             presigner=None,
             uploads=(
                 None
@@ -78,14 +79,7 @@ class CompressingBackend:
             lifecycle=caps.lifecycle,
             calls_stay_local=caps.calls_stay_local,
         )
-
-    @property
-    def kind(self) -> str:
-        return self._inner.kind
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
+        super().__init__(inner, capabilities)
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         return await self._layouts.original_of(key, await self._inner.head(key, conditions))
@@ -157,9 +151,6 @@ class CompressingBackend:
             return await self._inner.open_write(key, options)
         return CompressingWriter(self._inner, key, options, self._settings, self._layouts.remember)
 
-    async def delete(self, key: str, conditions: Conditions = NO_CONDITIONS) -> bool:
-        return await self._inner.delete(key, conditions)
-
     async def list(self, query: ListQuery) -> ListPage:
         page = await self._inner.list(query)
         limit = asyncio.Semaphore(LIST_CONCURRENCY)
@@ -208,12 +199,6 @@ class CompressingBackend:
                 )
         copied = await self._inner.copy(request)
         return await self._layouts.original_of(request.destination_key, copied)
-
-    async def probe(self) -> None:
-        await self._inner.probe()
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 class _Mover:
