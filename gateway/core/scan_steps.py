@@ -29,6 +29,7 @@ from gateway.core.scanning import (
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, Conditions, CopyRequest, ObjectMeta, WriteOptions
+from gateway.domain.verdicts import malware_detected
 
 SCAN_CHUNK_SIZE = 1024 * 1024
 
@@ -48,28 +49,46 @@ async def check_now(backend: Backend, key: str, conditions: Conditions) -> None:
     when promoted, but need not stream its bytes to fail there."""
     if not conditions.any:
         return
-    current: ObjectMeta | None
+    check_conditions(key, conditions, await current_object(backend, key), read=False)
+
+
+async def current_object(backend: Backend, key: str) -> ObjectMeta | None:
+    """The object at key now; None when there is none."""
     try:
-        current = await backend.head(key)
+        return await backend.head(key)
     except GatewayError as error:
         if error.reason is not Reason.OBJECT_NOT_FOUND:
             raise
-        current = None
-    check_conditions(key, conditions, current, read=False)
+        return None
+
+
+def stores_unscanned(store_unscanned: bool, error: GatewayError) -> bool:
+    """Whether a scanner's failure lets the object be stored unscanned: the
+    scanner is unavailable, and the bucket (store_unscanned: its
+    on_unavailable is "store") takes objects without a verdict."""
+    return store_unscanned and error.reason is Reason.SCANNER_UNAVAILABLE
 
 
 async def scan_stored(scanner: Scanner, backend: Backend, key: str) -> Verdict:
     """The verdict on the object at key, read back and streamed to the
     scanner; SCANNER_UNAVAILABLE if there is none."""
+    _, verdict = await scan_object(scanner, backend, key)
+    return verdict
+
+
+async def scan_object(scanner: Scanner, backend: Backend, key: str) -> tuple[ObjectMeta, Verdict]:
+    """The object at key as read (what follows may pin its generation) and
+    the verdict on its bytes, streamed to the scanner."""
     session = await scanner.open()
     try:
         reader = await backend.open_read(key, 0, None, NO_CONDITIONS)
         try:
+            meta = reader.meta
             async for chunk in reader.chunks(SCAN_CHUNK_SIZE):
                 await session.feed(chunk)
         finally:
             await reader.close()
-        return await session.verdict()
+        return meta, await session.verdict()
     finally:
         await asyncio.shield(session.close())
 
@@ -153,6 +172,30 @@ async def quarantine(
     finally:
         await reader.close()
     return where
+
+
+async def quarantine_refusal(
+    policy: ScanPolicy,
+    backend: Backend,
+    stored_key: str,
+    *,
+    bucket: str,
+    key: str,
+    verdict: Verdict,
+    scanner: str,
+) -> GatewayError:
+    """quarantine(), and the MALWARE_DETECTED that tells the caller of key
+    where its bytes were kept. The stored object is left as is: the caller
+    deletes it before raising."""
+    where = await quarantine(
+        policy, backend, stored_key, bucket=bucket, key=key, verdict=verdict, scanner=scanner
+    )
+    return malware_detected(
+        key=key,
+        signature=verdict.signature,
+        quarantine_bucket=policy.quarantine_bucket if where else None,
+        quarantine_key=where,
+    )
 
 
 async def remove(backend: Backend, key: str) -> None:

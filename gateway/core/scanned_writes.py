@@ -31,9 +31,10 @@ from gateway.core.scan_steps import (
     Relabel,
     check_now,
     promote,
-    quarantine,
+    quarantine_refusal,
     remove,
     remove_quietly,
+    stores_unscanned,
 )
 from gateway.core.scanning import (
     SCAN_SCANNER,
@@ -45,9 +46,8 @@ from gateway.core.scanning import (
     with_status,
 )
 from gateway.core.upload_checks import Inspector
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.errors import GatewayError
 from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
-from gateway.domain.verdicts import malware_detected
 
 
 class ScanFeed:
@@ -66,7 +66,7 @@ class ScanFeed:
         try:
             await self._session.feed(data)
         except GatewayError as error:
-            if not self._store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+            if not stores_unscanned(self._store_unscanned, error):
                 raise
             self.failure = error
 
@@ -78,7 +78,7 @@ class ScanFeed:
         try:
             return await self._session.verdict()
         except GatewayError as error:
-            if not self._store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+            if not stores_unscanned(self._store_unscanned, error):
                 raise
             self.failure = error
             return None
@@ -113,7 +113,7 @@ async def store_checked(
         version = await scanner.version()
         session = await scanner.open()
     except GatewayError as error:
-        if not policy.store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+        if not stores_unscanned(policy.store_unscanned, error):
             raise
         skipped = with_status(options.metadata, ScanStatus.SKIPPED, scanner.name)
         return await store(
@@ -188,13 +188,8 @@ async def _quarantined(
     """Keep an infected pending object's bytes in quarantine (where the
     bucket has one), remove it, and tell the caller."""
     bucket, key = target.bucket, target.key
-    where = await quarantine(
+    refusal = await quarantine_refusal(
         policy, target.backend, pending, bucket=bucket, key=key, verdict=verdict, scanner=version
     )
     await remove(target.backend, pending)
-    return malware_detected(
-        key=key,
-        signature=verdict.signature,
-        quarantine_bucket=policy.quarantine_bucket if where else None,
-        quarantine_key=where,
-    )
+    return refusal
