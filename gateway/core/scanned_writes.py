@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from gateway.core.buckets import Target
 from gateway.core.ingest import Expected, store
@@ -103,11 +103,18 @@ async def store_checked(
     inspectors: see ingest.store."""
     policy = target.scan
     backend, key = target.backend, target.key
-    if policy is None:
+
+    async def write(
+        at: str, stored_as: WriteOptions, tee: Callable[[bytes], Awaitable[None]] | None = None
+    ) -> ObjectMeta:
+        """The chunks stored at key `at` as stored_as says (see ingest.store)."""
         return await store(
-            backend, key, options, chunks, expected, max_size, late_expected, known_crc32c,
-            with_sha256=with_sha256, inspectors=inspectors,
+            backend, at, stored_as, chunks, expected, max_size, late_expected, known_crc32c,
+            with_sha256=with_sha256, inspectors=inspectors, tee=tee,
         )  # fmt: skip
+
+    if policy is None:
+        return await write(key, options)
     scanner = policy.scanner
     try:
         version = await scanner.version()
@@ -116,11 +123,7 @@ async def store_checked(
         if not stores_unscanned(policy.store_unscanned, error):
             raise
         skipped = with_status(options.metadata, ScanStatus.SKIPPED, scanner.name)
-        return await store(
-            backend, key, dataclasses.replace(options, metadata=skipped), chunks, expected,
-            max_size, late_expected, known_crc32c, with_sha256=with_sha256,
-            inspectors=inspectors,
-        )  # fmt: skip
+        return await write(key, dataclasses.replace(options, metadata=skipped))
     try:
         await check_now(backend, key, options.conditions)
     except BaseException:
@@ -132,10 +135,7 @@ async def store_checked(
     marked = with_status(options.metadata, ScanStatus.CLEAN, version)
     pending_options = dataclasses.replace(options, metadata=marked, conditions=NO_CONDITIONS)
     try:
-        stored = await store(
-            backend, pending, pending_options, chunks, expected, max_size, late_expected,
-            known_crc32c, with_sha256=with_sha256, tee=feed.feed, inspectors=inspectors,
-        )  # fmt: skip
+        stored = await write(pending, pending_options, tee=feed.feed)
     except BaseException:
         await asyncio.shield(feed.close())
         raise
