@@ -32,6 +32,7 @@ from gateway.core.pending_uploads import (
 )
 from gateway.core.scan_steps import (
     SCAN_CHUNK_SIZE,
+    closed_on_failure,
     current_object,
     quarantine_refusal,
     stores_unscanned,
@@ -120,11 +121,8 @@ async def check_pending(target: Target, pending: ObjectMeta) -> Checked:
                 raise
         else:
             feed = ScanFeed(session, policy.store_unscanned)
-            try:
+            async with closed_on_failure(feed):
                 scanner = await policy.scanner.version()
-            except BaseException:
-                await asyncio.shield(feed.close())
-                raise
     try:
         if feed is not None or head_size:
             await _read_through(target, pending, inspectors, head_size, feed)

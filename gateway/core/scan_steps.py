@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core.ingest import Expected, store
@@ -41,6 +42,21 @@ class Relabel:
 
     content_type: str
     metadata: Mapping[str, str]
+
+
+class Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def closed_on_failure(scan: Closeable) -> AsyncIterator[None]:
+    """Close scan (a session or feed) if the block fails, whatever happens
+    to the caller meanwhile, and let the failure go on."""
+    try:
+        yield
+    except BaseException:
+        await asyncio.shield(scan.close())
+        raise
 
 
 async def check_now(backend: Backend, key: str, conditions: Conditions) -> None:

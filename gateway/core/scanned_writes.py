@@ -21,7 +21,6 @@ the pending object is removed.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -30,6 +29,7 @@ from gateway.core.ingest import Expected, store
 from gateway.core.scan_steps import (
     Relabel,
     check_now,
+    closed_on_failure,
     promote,
     quarantine_refusal,
     remove,
@@ -124,21 +124,15 @@ async def store_checked(
             raise
         skipped = with_status(options.metadata, ScanStatus.SKIPPED, scanner.name)
         return await write(key, dataclasses.replace(options, metadata=skipped))
-    try:
+    async with closed_on_failure(session):
         await check_now(backend, key, options.conditions)
-    except BaseException:
-        await asyncio.shield(session.close())
-        raise
     feed = ScanFeed(session, policy.store_unscanned)
     pending = policy.pending_key()
     # Marked clean already: promoted as is on a clean verdict (see above).
     marked = with_status(options.metadata, ScanStatus.CLEAN, version)
     pending_options = dataclasses.replace(options, metadata=marked, conditions=NO_CONDITIONS)
-    try:
+    async with closed_on_failure(feed):
         stored = await write(pending, pending_options, tee=feed.feed)
-    except BaseException:
-        await asyncio.shield(feed.close())
-        raise
     try:
         verdict = await feed.verdict()
     except BaseException:
