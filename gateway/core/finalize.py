@@ -34,7 +34,8 @@ from gateway.core.scan_steps import (
     SCAN_CHUNK_SIZE,
     closed_on_failure,
     current_object,
-    quarantine_refusal,
+    malware_refusal,
+    quarantine,
     stores_unscanned,
 )
 from gateway.core.scanned_writes import ScanFeed
@@ -225,7 +226,7 @@ async def _quarantined(target: Target, pending: ObjectMeta, checked: Checked) ->
     verdict = checked.verdict
     assert policy is not None
     assert verdict is not None
-    refusal = await quarantine_refusal(
+    where = await quarantine(
         policy,
         target.backend,
         pending.key,
@@ -235,7 +236,7 @@ async def _quarantined(target: Target, pending: ObjectMeta, checked: Checked) ->
         scanner=checked.scanner,
     )
     await drop(target, pending)
-    return refusal
+    return malware_refusal(policy, target.key, verdict, where)
 
 
 async def drop(target: Target, pending: ObjectMeta) -> None:

@@ -190,22 +190,11 @@ async def quarantine(
     return where
 
 
-async def quarantine_refusal(
-    policy: ScanPolicy,
-    backend: Backend,
-    stored_key: str,
-    *,
-    bucket: str,
-    key: str,
-    verdict: Verdict,
-    scanner: str,
+def malware_refusal(
+    policy: ScanPolicy, key: str, verdict: Verdict, where: str | None
 ) -> GatewayError:
-    """quarantine(), and the MALWARE_DETECTED that tells the caller of key
-    where its bytes were kept. The stored object is left as is: the caller
-    deletes it before raising."""
-    where = await quarantine(
-        policy, backend, stored_key, bucket=bucket, key=key, verdict=verdict, scanner=scanner
-    )
+    """The MALWARE_DETECTED that tells the caller of key what was found and
+    where quarantine() kept its bytes (None: nowhere)."""
     return malware_detected(
         key=key,
         signature=verdict.signature,

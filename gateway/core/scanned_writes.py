@@ -30,8 +30,9 @@ from gateway.core.scan_steps import (
     Relabel,
     check_now,
     closed_on_failure,
+    malware_refusal,
     promote,
-    quarantine_refusal,
+    quarantine,
     remove,
     remove_quietly,
     stores_unscanned,
@@ -182,8 +183,8 @@ async def _quarantined(
     """Keep an infected pending object's bytes in quarantine (where the
     bucket has one), remove it, and tell the caller."""
     bucket, key = target.bucket, target.key
-    refusal = await quarantine_refusal(
+    where = await quarantine(
         policy, target.backend, pending, bucket=bucket, key=key, verdict=verdict, scanner=version
     )
     await remove(target.backend, pending)
-    return refusal
+    return malware_refusal(policy, key, verdict, where)
