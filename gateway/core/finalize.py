@@ -226,15 +226,7 @@ async def _quarantined(target: Target, pending: ObjectMeta, checked: Checked) ->
     verdict = checked.verdict
     assert policy is not None
     assert verdict is not None
-    where = await quarantine(
-        policy,
-        target.backend,
-        pending.key,
-        bucket=target.bucket,
-        key=target.key,
-        verdict=verdict,
-        scanner=checked.scanner,
-    )
+    where = await quarantine(policy, target, pending.key, verdict, checked.scanner)
     await drop(target, pending)
     return malware_refusal(policy, target.key, verdict, where)
 

@@ -118,15 +118,7 @@ async def _quarantine(
 ) -> ScanFind:
     """Move an infected object into quarantine (or delete it, without a
     quarantine bucket)."""
-    where = await quarantine(
-        policy,
-        target.backend,
-        target.key,
-        bucket=target.bucket,
-        key=target.key,
-        verdict=verdict,
-        scanner=version,
-    )
+    where = await quarantine(policy, target, target.key, verdict, version)
     pinned = Conditions(if_generation_match=meta.generation)
     await asyncio.shield(target.backend.delete(target.key, pinned))
     return ScanFind(

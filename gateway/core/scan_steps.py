@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.backends.base import Backend
+from gateway.core.buckets import Target
 from gateway.core.ingest import Expected, store
 from gateway.core.scanning import (
     QUARANTINE_FROM_BUCKET,
@@ -143,26 +144,21 @@ def quarantine_key(bucket: str, key: str) -> str:
 
 
 async def quarantine(
-    policy: ScanPolicy,
-    backend: Backend,
-    stored_key: str,
-    *,
-    bucket: str,
-    key: str,
-    verdict: Verdict,
-    scanner: str,
+    policy: ScanPolicy, target: Target, stored_key: str, verdict: Verdict, scanner: str
 ) -> str | None:
-    """Copy the (infected) object at stored_key of backend into the
-    quarantine bucket of policy, if it has one, at the key that names where
-    it came from (bucket, key), checked against its checksums, with metadata
+    """Copy the (infected) object at stored_key of target's backend (target's
+    own key, or its pending object's) into the quarantine bucket of policy,
+    if it has one, at the key that names where it came from (target's
+    bucket and key), checked against its checksums, with metadata
     naming the signature, the scanner, the time and that origin. The stored
     object is left as is: the caller deletes it. Where the bytes were kept
     (None: the bucket has no quarantine)."""
     destination = policy.quarantine
     if destination is None:
         return None
+    bucket, key = target.bucket, target.key
     where = quarantine_key(bucket, key)
-    reader = await backend.open_read(stored_key, 0, None, NO_CONDITIONS)
+    reader = await target.backend.open_read(stored_key, 0, None, NO_CONDITIONS)
     try:
         original = reader.meta
         metadata = with_status(

@@ -182,9 +182,6 @@ async def _quarantined(
 ) -> GatewayError:
     """Keep an infected pending object's bytes in quarantine (where the
     bucket has one), remove it, and tell the caller."""
-    bucket, key = target.bucket, target.key
-    where = await quarantine(
-        policy, target.backend, pending, bucket=bucket, key=key, verdict=verdict, scanner=version
-    )
+    where = await quarantine(policy, target, pending, verdict, version)
     await remove(target.backend, pending)
-    return malware_refusal(policy, key, verdict, where)
+    return malware_refusal(policy, target.key, verdict, where)
