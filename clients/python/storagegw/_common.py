@@ -310,19 +310,18 @@ def sign_url_request(
     bucket: str,
     key: str,
     *,
-    method: str,
-    expires_in: float | timedelta | None,
-    download: bool,
-    filename: str | None,
-    content_type: str | None,
-    max_size: int | None,
-    min_size: int | None,
-    route: str | None,
-    client_ip: str | None,
-    not_before: datetime | None,
+    method: str = "GET",
+    expires_in: float | timedelta | None = 3600,
+    download: bool = False,
+    filename: str | None = None,
+    content_type: str | None = None,
+    max_size: int | None = None,
+    min_size: int | None = None,
+    route: str | None = None,
+    client_ip: str | None = None,
+    not_before: datetime | None = None,
 ) -> storage_pb2.SignUrlRequest:
-    """The request for Client.sign_url (whose defaults these take); expires_in
-    None leaves the lifetime to the gateway's default."""
+    """expires_in None leaves the lifetime to the gateway's default."""
     signed_method = _SIGNED_METHODS.get(method.upper())
     if signed_method is None:
         raise ValueError(f"method must be GET, PUT or POST, not {method!r}")
