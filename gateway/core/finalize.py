@@ -30,13 +30,19 @@ from gateway.core.pending_uploads import (
     parse_pending,
     staging_prefix,
 )
-from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine
+from gateway.core.scan_steps import (
+    SCAN_CHUNK_SIZE,
+    closed_on_failure,
+    current_object,
+    malware_refusal,
+    quarantine,
+    stores_unscanned,
+)
 from gateway.core.scanned_writes import ScanFeed
 from gateway.core.scanning import ScanStatus, Verdict, with_status, without_reserved
 from gateway.core.upload_checks import REFUSALS, Inspector, upload_inspectors
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.objects import Conditions, CopyRequest, ObjectMeta, WriteOptions
-from gateway.domain.verdicts import malware_detected
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +88,8 @@ async def finalize_pending(
     holding there), or the refusal it got (MALWARE_DETECTED, TYPE_NOT_ALLOWED,
     OBJECT_TOO_LARGE past max_size, the gateway's limit, which a presigned
     PUT cannot bound...)."""
-    backend = target.backend
-    try:
-        pending = await backend.head(name.pending_key)
-    except GatewayError as error:
-        if error.reason is not Reason.OBJECT_NOT_FOUND:
-            raise
+    pending = await current_object(target.backend, name.pending_key)
+    if pending is None:
         return await _finalized_before(target, name)
     try:
         check_declared_size(pending.size, max_size)
@@ -116,15 +118,12 @@ async def check_pending(target: Target, pending: ObjectMeta) -> Checked:
         try:
             session = await policy.scanner.open()
         except GatewayError as error:
-            if not policy.store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+            if not stores_unscanned(policy.store_unscanned, error):
                 raise
         else:
             feed = ScanFeed(session, policy.store_unscanned)
-            try:
+            async with closed_on_failure(feed):
                 scanner = await policy.scanner.version()
-            except BaseException:
-                await asyncio.shield(feed.close())
-                raise
     try:
         if feed is not None or head_size:
             await _read_through(target, pending, inspectors, head_size, feed)
@@ -227,22 +226,9 @@ async def _quarantined(target: Target, pending: ObjectMeta, checked: Checked) ->
     verdict = checked.verdict
     assert policy is not None
     assert verdict is not None
-    where = await quarantine(
-        policy,
-        target.backend,
-        pending.key,
-        bucket=target.bucket,
-        key=target.key,
-        verdict=verdict,
-        scanner=checked.scanner,
-    )
+    where = await quarantine(policy, target, pending.key, verdict, checked.scanner)
     await drop(target, pending)
-    return malware_detected(
-        key=target.key,
-        signature=verdict.signature,
-        quarantine_bucket=policy.quarantine_bucket if where else None,
-        quarantine_key=where,
-    )
+    return malware_refusal(policy, target.key, verdict, where)
 
 
 async def drop(target: Target, pending: ObjectMeta) -> None:
@@ -261,12 +247,7 @@ async def _finalized_before(target: Target, name: PendingName) -> ObjectMeta:
         f"no pending upload {name.pending_key!r}: never uploaded, refused, or deleted",
         key=name.key,
     )
-    try:
-        meta = await target.backend.head(target.key)
-    except GatewayError as error:
-        if error.reason is Reason.OBJECT_NOT_FOUND:
-            raise missing from None
-        raise
-    if meta.metadata.get(UPLOAD_TOKEN) != name.token:
+    meta = await current_object(target.backend, target.key)
+    if meta is None or meta.metadata.get(UPLOAD_TOKEN) != name.token:
         raise missing
     return meta

@@ -20,11 +20,10 @@ import asyncio
 from dataclasses import dataclass, field
 
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.scan_steps import SCAN_CHUNK_SIZE, quarantine
+from gateway.core.scan_steps import quarantine, scan_object
 from gateway.core.scanning import SCAN_STATUS, ScanPolicy, ScanStatus, Verdict, with_status
 from gateway.domain.errors import GatewayError, Reason, invalid_argument
 from gateway.domain.objects import (
-    NO_CONDITIONS,
     Conditions,
     CopyRequest,
     ListQuery,
@@ -98,7 +97,8 @@ async def _rescan(
     target: Target, policy: ScanPolicy, listed: ObjectMeta, version: str, report: ScanReport
 ) -> None:
     try:
-        meta, verdict = await _scan(target, policy)
+        # What follows is pinned to the generation read (a listing's may be unknown).
+        meta, verdict = await scan_object(policy.scanner, target.backend, target.key)
         report.scanned += 1
         if verdict.infected:
             report.infected.append(await _quarantine(target, policy, meta, verdict, version))
@@ -113,37 +113,12 @@ async def _rescan(
         report.changed += 1
 
 
-async def _scan(target: Target, policy: ScanPolicy) -> tuple[ObjectMeta, Verdict]:
-    """The object as read (what follows is pinned to its generation: a
-    listing's may be unknown) and its verdict."""
-    session = await policy.scanner.open()
-    try:
-        reader = await target.backend.open_read(target.key, 0, None, NO_CONDITIONS)
-        try:
-            meta = reader.meta
-            async for chunk in reader.chunks(SCAN_CHUNK_SIZE):
-                await session.feed(chunk)
-        finally:
-            await reader.close()
-        return meta, await session.verdict()
-    finally:
-        await asyncio.shield(session.close())
-
-
 async def _quarantine(
     target: Target, policy: ScanPolicy, meta: ObjectMeta, verdict: Verdict, version: str
 ) -> ScanFind:
     """Move an infected object into quarantine (or delete it, without a
     quarantine bucket)."""
-    where = await quarantine(
-        policy,
-        target.backend,
-        target.key,
-        bucket=target.bucket,
-        key=target.key,
-        verdict=verdict,
-        scanner=version,
-    )
+    where = await quarantine(policy, target, target.key, verdict, version)
     pinned = Conditions(if_generation_match=meta.generation)
     await asyncio.shield(target.backend.delete(target.key, pinned))
     return ScanFind(

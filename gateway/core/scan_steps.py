@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.backends.base import Backend
+from gateway.core.buckets import Target
 from gateway.core.ingest import Expected, store
 from gateway.core.scanning import (
     QUARANTINE_FROM_BUCKET,
@@ -29,6 +31,7 @@ from gateway.core.scanning import (
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, Conditions, CopyRequest, ObjectMeta, WriteOptions
+from gateway.domain.verdicts import malware_detected
 
 SCAN_CHUNK_SIZE = 1024 * 1024
 
@@ -42,34 +45,67 @@ class Relabel:
     metadata: Mapping[str, str]
 
 
+class Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def closed_on_failure(scan: Closeable) -> AsyncIterator[None]:
+    """Close scan (a session or feed) if the block fails, whatever happens
+    to the caller meanwhile, and let the failure go on."""
+    try:
+        yield
+    except BaseException:
+        await asyncio.shield(scan.close())
+        raise
+
+
 async def check_now(backend: Backend, key: str, conditions: Conditions) -> None:
     """PRECONDITION_FAILED (or NOT_MODIFIED...) at once when conditions do
     not hold at key now: a write staged at a pending key is checked again
     when promoted, but need not stream its bytes to fail there."""
     if not conditions.any:
         return
-    current: ObjectMeta | None
+    check_conditions(key, conditions, await current_object(backend, key), read=False)
+
+
+async def current_object(backend: Backend, key: str) -> ObjectMeta | None:
+    """The object at key now; None when there is none."""
     try:
-        current = await backend.head(key)
+        return await backend.head(key)
     except GatewayError as error:
         if error.reason is not Reason.OBJECT_NOT_FOUND:
             raise
-        current = None
-    check_conditions(key, conditions, current, read=False)
+        return None
+
+
+def stores_unscanned(store_unscanned: bool, error: GatewayError) -> bool:
+    """Whether a scanner's failure lets the object be stored unscanned: the
+    scanner is unavailable, and the bucket (store_unscanned: its
+    on_unavailable is "store") takes objects without a verdict."""
+    return store_unscanned and error.reason is Reason.SCANNER_UNAVAILABLE
 
 
 async def scan_stored(scanner: Scanner, backend: Backend, key: str) -> Verdict:
     """The verdict on the object at key, read back and streamed to the
     scanner; SCANNER_UNAVAILABLE if there is none."""
+    _, verdict = await scan_object(scanner, backend, key)
+    return verdict
+
+
+async def scan_object(scanner: Scanner, backend: Backend, key: str) -> tuple[ObjectMeta, Verdict]:
+    """The object at key as read (what follows may pin its generation) and
+    the verdict on its bytes, streamed to the scanner."""
     session = await scanner.open()
     try:
         reader = await backend.open_read(key, 0, None, NO_CONDITIONS)
         try:
+            meta = reader.meta
             async for chunk in reader.chunks(SCAN_CHUNK_SIZE):
                 await session.feed(chunk)
         finally:
             await reader.close()
-        return await session.verdict()
+        return meta, await session.verdict()
     finally:
         await asyncio.shield(session.close())
 
@@ -108,26 +144,21 @@ def quarantine_key(bucket: str, key: str) -> str:
 
 
 async def quarantine(
-    policy: ScanPolicy,
-    backend: Backend,
-    stored_key: str,
-    *,
-    bucket: str,
-    key: str,
-    verdict: Verdict,
-    scanner: str,
+    policy: ScanPolicy, target: Target, stored_key: str, verdict: Verdict, scanner: str
 ) -> str | None:
-    """Copy the (infected) object at stored_key of backend into the
-    quarantine bucket of policy, if it has one, at the key that names where
-    it came from (bucket, key), checked against its checksums, with metadata
+    """Copy the (infected) object at stored_key of target's backend (target's
+    own key, or its pending object's) into the quarantine bucket of policy,
+    if it has one, at the key that names where it came from (target's
+    bucket and key), checked against its checksums, with metadata
     naming the signature, the scanner, the time and that origin. The stored
     object is left as is: the caller deletes it. Where the bytes were kept
     (None: the bucket has no quarantine)."""
     destination = policy.quarantine
     if destination is None:
         return None
+    bucket, key = target.bucket, target.key
     where = quarantine_key(bucket, key)
-    reader = await backend.open_read(stored_key, 0, None, NO_CONDITIONS)
+    reader = await target.backend.open_read(stored_key, 0, None, NO_CONDITIONS)
     try:
         original = reader.meta
         metadata = with_status(
@@ -153,6 +184,19 @@ async def quarantine(
     finally:
         await reader.close()
     return where
+
+
+def malware_refusal(
+    policy: ScanPolicy, key: str, verdict: Verdict, where: str | None
+) -> GatewayError:
+    """The MALWARE_DETECTED that tells the caller of key what was found and
+    where quarantine() kept its bytes (None: nowhere)."""
+    return malware_detected(
+        key=key,
+        signature=verdict.signature,
+        quarantine_bucket=policy.quarantine_bucket if where else None,
+        quarantine_key=where,
+    )
 
 
 async def remove(backend: Backend, key: str) -> None:

@@ -16,7 +16,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from gateway.core.buckets import Target
-from gateway.core.scan_steps import check_now, remove_quietly, scan_stored
+from gateway.core.scan_steps import (
+    check_now,
+    current_object,
+    remove_quietly,
+    scan_stored,
+    stores_unscanned,
+)
 from gateway.core.scanned_writes import settle
 from gateway.core.scanning import ScanStatus, with_status
 from gateway.domain.errors import GatewayError, Reason
@@ -67,7 +73,7 @@ async def settle_stored(target: Target, stored: ObjectMeta, conditions: Conditio
         verdict = await scan_stored(scanner, target.backend, stored.key)
         version = await scanner.version()
     except GatewayError as error:
-        if not policy.store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+        if not stores_unscanned(policy.store_unscanned, error):
             await remove_quietly(target.backend, stored.key)
             raise
         verdict = None
@@ -87,20 +93,10 @@ async def settled_upload(
     became, if it is the one at target's key; its pending object settled
     if a process stopped before doing so; UPLOAD_NOT_FOUND when the scan
     refused it (the first stream was told why)."""
-    backend = target.backend
-    try:
-        pending = await backend.head(complete.key)
-    except GatewayError as error:
-        if error.reason is not Reason.OBJECT_NOT_FOUND:
-            raise
-    else:
+    pending = await current_object(target.backend, complete.key)
+    if pending is not None:
         return await settle_stored(target, pending, conditions)
-    try:
-        current = await backend.head(target.key)
-    except GatewayError as error:
-        if error.reason is not Reason.OBJECT_NOT_FOUND:
-            raise
-        raise upload_refused_by_scan(key=target.key) from None
-    if (current.size, current.crc32c) != (complete.size, complete.crc32c):
+    current = await current_object(target.backend, target.key)
+    if current is None or (current.size, current.crc32c) != (complete.size, complete.crc32c):
         raise upload_refused_by_scan(key=target.key)
     return current

@@ -21,19 +21,21 @@ the pending object is removed.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from gateway.core.buckets import Target
 from gateway.core.ingest import Expected, store
 from gateway.core.scan_steps import (
     Relabel,
     check_now,
+    closed_on_failure,
+    malware_refusal,
     promote,
     quarantine,
     remove,
     remove_quietly,
+    stores_unscanned,
 )
 from gateway.core.scanning import (
     SCAN_SCANNER,
@@ -45,9 +47,8 @@ from gateway.core.scanning import (
     with_status,
 )
 from gateway.core.upload_checks import Inspector
-from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.errors import GatewayError
 from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
-from gateway.domain.verdicts import malware_detected
 
 
 class ScanFeed:
@@ -66,7 +67,7 @@ class ScanFeed:
         try:
             await self._session.feed(data)
         except GatewayError as error:
-            if not self._store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+            if not stores_unscanned(self._store_unscanned, error):
                 raise
             self.failure = error
 
@@ -78,7 +79,7 @@ class ScanFeed:
         try:
             return await self._session.verdict()
         except GatewayError as error:
-            if not self._store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+            if not stores_unscanned(self._store_unscanned, error):
                 raise
             self.failure = error
             return None
@@ -103,42 +104,36 @@ async def store_checked(
     inspectors: see ingest.store."""
     policy = target.scan
     backend, key = target.backend, target.key
-    if policy is None:
+
+    async def write(
+        at: str, stored_as: WriteOptions, tee: Callable[[bytes], Awaitable[None]] | None = None
+    ) -> ObjectMeta:
+        """The chunks stored at key `at` as stored_as says (see ingest.store)."""
         return await store(
-            backend, key, options, chunks, expected, max_size, late_expected, known_crc32c,
-            with_sha256=with_sha256, inspectors=inspectors,
+            backend, at, stored_as, chunks, expected, max_size, late_expected, known_crc32c,
+            with_sha256=with_sha256, inspectors=inspectors, tee=tee,
         )  # fmt: skip
+
+    if policy is None:
+        return await write(key, options)
     scanner = policy.scanner
     try:
         version = await scanner.version()
         session = await scanner.open()
     except GatewayError as error:
-        if not policy.store_unscanned or error.reason is not Reason.SCANNER_UNAVAILABLE:
+        if not stores_unscanned(policy.store_unscanned, error):
             raise
         skipped = with_status(options.metadata, ScanStatus.SKIPPED, scanner.name)
-        return await store(
-            backend, key, dataclasses.replace(options, metadata=skipped), chunks, expected,
-            max_size, late_expected, known_crc32c, with_sha256=with_sha256,
-            inspectors=inspectors,
-        )  # fmt: skip
-    try:
+        return await write(key, dataclasses.replace(options, metadata=skipped))
+    async with closed_on_failure(session):
         await check_now(backend, key, options.conditions)
-    except BaseException:
-        await asyncio.shield(session.close())
-        raise
     feed = ScanFeed(session, policy.store_unscanned)
     pending = policy.pending_key()
     # Marked clean already: promoted as is on a clean verdict (see above).
     marked = with_status(options.metadata, ScanStatus.CLEAN, version)
     pending_options = dataclasses.replace(options, metadata=marked, conditions=NO_CONDITIONS)
-    try:
-        stored = await store(
-            backend, pending, pending_options, chunks, expected, max_size, late_expected,
-            known_crc32c, with_sha256=with_sha256, tee=feed.feed, inspectors=inspectors,
-        )  # fmt: skip
-    except BaseException:
-        await asyncio.shield(feed.close())
-        raise
+    async with closed_on_failure(feed):
+        stored = await write(pending, pending_options, tee=feed.feed)
     try:
         verdict = await feed.verdict()
     except BaseException:
@@ -187,14 +182,6 @@ async def _quarantined(
 ) -> GatewayError:
     """Keep an infected pending object's bytes in quarantine (where the
     bucket has one), remove it, and tell the caller."""
-    bucket, key = target.bucket, target.key
-    where = await quarantine(
-        policy, target.backend, pending, bucket=bucket, key=key, verdict=verdict, scanner=version
-    )
+    where = await quarantine(policy, target, pending, verdict, version)
     await remove(target.backend, pending)
-    return malware_detected(
-        key=key,
-        signature=verdict.signature,
-        quarantine_bucket=policy.quarantine_bucket if where else None,
-        quarantine_key=where,
-    )
+    return malware_refusal(policy, target.key, verdict, where)

@@ -4,6 +4,7 @@ edge; nothing past it sees a protobuf message."""
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.backends.base import ObjectReader
@@ -16,6 +17,15 @@ from gateway.domain.errors import invalid_argument
 from gateway.domain.objects import DEFAULT_CONTENT_TYPE, Conditions, ObjectMeta
 from gateway.rpc.status import key_status
 from storagegw.v1 import storage_pb2 as pb
+
+
+def optional_int(message: Message, field: str) -> int | None:
+    """The value of an integer field the proto marks `optional`; None when
+    the message leaves it unset (0 is a value)."""
+    if not message.HasField(field):
+        return None
+    value: int = getattr(message, field)
+    return value
 
 
 def _timestamp(ns: int) -> Timestamp:
@@ -48,12 +58,8 @@ def conditions(message: pb.Preconditions) -> Conditions:
     return Conditions(
         if_match=message.if_match,
         if_none_match=message.if_none_match,
-        if_generation_match=(
-            message.if_generation_match if message.HasField("if_generation_match") else None
-        ),
-        if_generation_not_match=(
-            message.if_generation_not_match if message.HasField("if_generation_not_match") else None
-        ),
+        if_generation_match=optional_int(message, "if_generation_match"),
+        if_generation_not_match=optional_int(message, "if_generation_not_match"),
     )
 
 
@@ -65,7 +71,7 @@ def read_spec(request: pb.GetRequest) -> ReadSpec:
         bucket=request.bucket,
         key=request.key,
         offset=request.read_offset,
-        limit=request.read_limit if request.HasField("read_limit") else None,
+        limit=optional_int(request, "read_limit"),
         conditions=conditions(request.preconditions),
     )
 
@@ -128,8 +134,8 @@ def sign_spec(request: pb.SignUrlRequest) -> SignSpec:
         download=request.download,
         filename=request.filename,
         content_type=request.content_type,
-        max_size=request.max_size if request.HasField("max_size") else None,
-        min_size=request.min_size if request.HasField("min_size") else None,
+        max_size=optional_int(request, "max_size"),
+        min_size=optional_int(request, "min_size"),
         route=_route(request.route),
         client_ip=request.client_ip,
         not_before_unix=request.not_before.seconds if request.HasField("not_before") else None,

@@ -31,7 +31,7 @@ MAX_CHUNK_BYTES = 2 * 1024 * 1024
 def expected_of(checksums: pb.ObjectChecksums) -> Expected:
     """The checksums as sent, not checked yet (an empty sha256: not sent)."""
     return Expected(
-        crc32c=checksums.crc32c if checksums.HasField("crc32c") else None,
+        crc32c=convert.optional_int(checksums, "crc32c"),
         sha256=checksums.sha256 or None,
     )
 
@@ -46,7 +46,7 @@ def spec_of(spec: pb.PutSpec) -> WriteSpec:
             content_type=spec.content_type,
             metadata=dict(spec.metadata),
             conditions=convert.conditions(spec.preconditions),
-            size_hint=spec.size if spec.HasField("size") else None,
+            size_hint=convert.optional_int(spec, "size"),
             storage_class=spec.storage_class,
             server_side_encryption=spec.server_side_encryption,
             kms_key_id=spec.kms_key_id,

@@ -57,12 +57,14 @@ class ClientBase:
         if_match: str | None,
         if_none_match: str | None,
         if_generation_match: int | None,
-        verify_sha256: bool = False,
+        verify_sha256: bool | None,
     ) -> SpecFor:
         """The PutSpec, once the source's content type and size are known.
-        verify_sha256: the client sends the object's SHA-256 to be checked,
-        so it asks the gateway to compute one whatever the bucket's choice."""
+        verify_sha256 (None: the client's setting): the client sends the
+        object's SHA-256 to be checked, so it asks the gateway to compute
+        one whatever the bucket's choice."""
         bucket_name = self._bucket(bucket)
+        compute_sha256 = self._verifies_sha256(verify_sha256)
         conditions = _conditions(
             if_match=if_match, if_none_match=if_none_match, if_generation_match=if_generation_match
         )
@@ -75,7 +77,7 @@ class ClientBase:
                 metadata=metadata,
                 size=size,
                 conditions=conditions,
-                compute_sha256=verify_sha256,
+                compute_sha256=compute_sha256,
             )
 
         return spec

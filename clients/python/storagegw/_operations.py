@@ -80,8 +80,7 @@ def put_bytes(
 
     verify_sha256 (None: the client's setting) as for put_file."""
     conditions = (if_match, if_none_match, if_generation_match)
-    sha256 = self._verifies_sha256(verify_sha256)
-    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256=sha256)
+    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256)
     info: ObjectInfo = yield PutSource([bytes(data)], content_type, len(data), spec, None)
     return info
 
@@ -108,8 +107,7 @@ def start_upload(
     with verify_sha256=True can have its own checked.
     """
     conditions = (if_match, if_none_match, if_generation_match)
-    sha256 = self._verifies_sha256(verify_sha256)
-    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256=sha256)
+    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256)
     return _flows.start_upload(spec(content_type, size), self.timeout)
 
 

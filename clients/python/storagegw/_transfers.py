@@ -90,7 +90,7 @@ def put_file(
     """
     conditions = (if_match, if_none_match, if_generation_match)
     sha256 = self._verifies_sha256(verify_sha256)
-    spec = self._spec_for(key, bucket, metadata, *conditions, verify_sha256=sha256)
+    spec = self._spec_for(key, bucket, metadata, *conditions, sha256)
     threshold = self.resumable_threshold
     if not (yield Blocking(partial(wants_resumable, resumable, source, size, threshold))):
         info: ObjectInfo = yield _effects.PutSource(source, content_type, size, spec, progress)

@@ -61,7 +61,7 @@ from gateway.backends.gcs.connection import connect
 from gateway.backends.gcs.lifecycle import GcsLifecycle
 from gateway.backends.gcs.listing import list_page
 from gateway.backends.gcs.reader import GcsReader
-from gateway.backends.gcs.settings import CHUNK_MULTIPLE, MAX_CHUNK_SIZE, GcsSettings
+from gateway.backends.gcs.settings import GcsSettings, chunk_size_fits
 from gateway.backends.gcs.signing import sign_url
 from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.gcs.writer import GcsWriter
@@ -98,8 +98,7 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
         # Checked here too: settings may be built in code, not only by config.
         if not settings.bucket:
             raise ValueError("GCS bucket name is required")
-        size = settings.chunk_size
-        if size % CHUNK_MULTIPLE or not CHUNK_MULTIPLE <= size <= MAX_CHUNK_SIZE:
+        if not chunk_size_fits(settings.chunk_size):
             raise ValueError("GCS chunk_size must be a multiple of 256 KiB, at most 256 MiB")
         if settings.threads < 1:
             raise ValueError("GCS threads must be >= 1")

@@ -27,6 +27,12 @@ DEFAULT_THREADS = 16
 DEFAULT_RETRY_DEADLINE = 120.0  # google-cloud-storage's own default
 
 
+def chunk_size_fits(size: int) -> bool:
+    """Whether size is a chunk size GCS's resumable uploads take: a multiple
+    of 256 KiB, at most 256 MiB."""
+    return size % CHUNK_MULTIPLE == 0 and CHUNK_MULTIPLE <= size <= MAX_CHUNK_SIZE
+
+
 @dataclass(frozen=True, slots=True)
 class GcsSettings:
     bucket: str
@@ -90,7 +96,7 @@ def read(table: BucketTable) -> GcsSettings:
     chunk_size = DEFAULT_CHUNK_SIZE
     if "chunk_size" in table:
         chunk_size = parse_size(name_of("chunk_size"), text("chunk_size"))
-        if chunk_size % CHUNK_MULTIPLE or not CHUNK_MULTIPLE <= chunk_size <= MAX_CHUNK_SIZE:
+        if not chunk_size_fits(chunk_size):
             raise ConfigError(
                 name_of("chunk_size"),
                 "must be a multiple of 256KiB (resumable uploads' unit), at most 256MiB",

@@ -43,10 +43,7 @@ from gateway.backends.base import Capabilities, ObjectReader, ObjectWriter
 from gateway.backends.observer import StoreObserver
 from gateway.backends.s3 import reader, signing, sweep
 from gateway.backends.s3.common import (
-    GIB,
     KIND,
-    MAX_PART_SIZE,
-    MIN_PART_SIZE,
     S3_ERRORS,
     S3Context,
     error_code_of,
@@ -60,7 +57,7 @@ from gateway.backends.s3.copy import multipart_copy
 from gateway.backends.s3.lifecycle import S3Lifecycle
 from gateway.backends.s3.listing import list_page
 from gateway.backends.s3.session import open_context
-from gateway.backends.s3.settings import S3Settings
+from gateway.backends.s3.settings import GIB, S3Settings, part_size_fits
 from gateway.backends.s3.uploads import S3Uploads
 from gateway.backends.s3.writer import S3Writer
 from gateway.backends.shared import presign
@@ -91,7 +88,7 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
         # Checked here too: settings may be built in code, not only by config.
         if not settings.bucket:
             raise ValueError("S3 bucket name is required")
-        if not MIN_PART_SIZE <= settings.part_size <= MAX_PART_SIZE:
+        if not part_size_fits(settings.part_size):
             raise ValueError("S3 part_size must be between 5 MiB and 5 GiB")
         if settings.concurrency < 1:
             raise ValueError("S3 concurrency must be >= 1")

@@ -41,10 +41,6 @@ from gateway.domain.objects import DEFAULT_CONTENT_TYPE, ObjectMeta
 log = logging.getLogger(__name__)
 
 KIND = "s3"
-MIB = 1024 * 1024
-GIB = 1024 * MIB
-MIN_PART_SIZE = 5 * MIB
-MAX_PART_SIZE = 5 * GIB
 MAX_PARTS = 10_000
 
 # The write's own generation (microseconds since the epoch when the write

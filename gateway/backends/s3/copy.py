@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.backends.s3.common import MAX_PARTS, MIB, S3_ERRORS, S3Context, unquote_etag
+from gateway.backends.s3.common import MAX_PARTS, S3_ERRORS, S3Context, unquote_etag
+from gateway.backends.s3.settings import MIB
 from gateway.backends.shared.remote_writer import shielded
 from gateway.domain.errors import GatewayError
 

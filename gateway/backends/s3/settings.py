@@ -17,8 +17,9 @@ from gateway.domain.settings import (
 )
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
-MAX_PART_SIZE = 5 * 1024 * MIB
+MAX_PART_SIZE = 5 * GIB
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 
 
@@ -37,6 +38,11 @@ class S3Settings:
     storage_class: str = ""
     server_side_encryption: str = ""
     kms_key_id: str = ""
+
+
+def part_size_fits(size: int) -> bool:
+    """Whether size is a part size S3 takes (5 MiB to 5 GiB)."""
+    return MIN_PART_SIZE <= size <= MAX_PART_SIZE
 
 
 # A bucket table's fields, S3Settings' own but for three shorter names; upper-cased
@@ -63,7 +69,7 @@ def read(table: BucketTable) -> S3Settings:
     part_size = 8 * 1024 * 1024
     if "part_size" in table:
         part_size = parse_size(name_of("part_size"), text("part_size"))
-        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        if not part_size_fits(part_size):
             raise ConfigError(name_of("part_size"), "must be between 5MiB and 5GiB (S3's limits)")
     concurrency = int(parse_positive(name_of("concurrency"), text("concurrency", "4")))
     style = text("addressing_style", "auto")

@@ -34,9 +34,7 @@ import time
 from typing import Any
 
 from gateway.backends.s3.common import (
-    MAX_PART_SIZE,
     META_GENERATION,
-    MIB,
     S3_ERRORS,
     TAG_ETAG,
     S3Context,
@@ -45,6 +43,7 @@ from gateway.backends.s3.common import (
 )
 from gateway.backends.s3.conditions import needs_head_check, write_conditions
 from gateway.backends.s3.pieces import Pieces
+from gateway.backends.s3.settings import MAX_PART_SIZE, MIB
 from gateway.backends.s3.written import response_time_ns, stored_as_sent
 from gateway.backends.shared.remote_writer import RemoteWriter, missing_fails_condition
 from gateway.backends.shared.reserved_metadata import META_CRC32C, META_SHA256, checksum_entries

@@ -25,6 +25,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from storagegw import errors
 from storagegw._common import DEFAULT_TARGET
 from storagegw._credentials import TlsConfig
+from storagegw._loop_client import LoopClient
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage
@@ -83,18 +84,16 @@ class GatewayFileSystem(FileOpening, FileWrites, AsyncFileSystem):  # type: igno
         super().__init__(**fsspec_options)
         self.target = target or os.environ.get(TARGET_VARIABLE) or DEFAULT_TARGET
         self.bucket = bucket
-        self._client_options: dict[str, Any] = {
+        client_options = {
             "token": token,
             "tls": tls,
             "timeout": timeout,
             "retry": retry,
             "resumable_threshold": resumable_threshold,
         }
-        # grpc.aio channels belong to the loop that made them: the client is
-        # made on first use, on the loop that uses it (fsspec's own, unless
+        # Made on first use, on the loop that uses it (fsspec's own, unless
         # asynchronous=True).
-        self._client: AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._clients = LoopClient(self.target, bucket, client_options)
 
     # ------------------------------------------------------------ paths
 
@@ -115,19 +114,13 @@ class GatewayFileSystem(FileOpening, FileWrites, AsyncFileSystem):  # type: igno
     # ------------------------------------------------------------ the client
 
     async def _gateway(self) -> AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = AsyncClient(self.target, bucket=self.bucket, **self._client_options)
-            self._client_loop = loop
-        return self._client
+        return self._clients.get()
 
     async def _close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        await self._clients.close()
 
     def close(self) -> None:  # a later call opens another connection
-        if self._client is not None and self._client_loop is self.loop:
+        if self._clients.open_in(self.loop):
             sync(self.loop, self._close)
 
     async def close_async(self) -> None:

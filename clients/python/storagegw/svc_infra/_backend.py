@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -12,6 +11,7 @@ from svc_infra.storage.base import FileNotFoundError as SvcFileNotFoundError
 
 from storagegw import errors
 from storagegw._common import DEFAULT_TARGET, MAX_PAGE_SIZE, AsyncClosedOnExit
+from storagegw._loop_client import LoopClient
 from storagegw._types import ObjectInfo
 from storagegw.aio import AsyncClient
 from storagegw.svc_infra._rules import (
@@ -75,9 +75,7 @@ class GatewayStorageBackend(AsyncClosedOnExit):
         self.key_rules = key_rules
         self.put_returns_url = put_returns_url
         self._given = client
-        self._client_options = dict(client_options)
-        self._made: AsyncClient | None = None
-        self._made_in: asyncio.AbstractEventLoop | None = None
+        self._made = LoopClient(target, bucket, client_options)
 
     def __repr__(self) -> str:  # the client options (a token...) stay out of it
         return f"GatewayStorageBackend(target={self.target!r}, bucket={self.bucket!r})"
@@ -89,17 +87,11 @@ class GatewayStorageBackend(AsyncClosedOnExit):
         """The AsyncClient of the running event loop."""
         if self._given is not None:
             return self._given
-        loop = asyncio.get_running_loop()
-        if self._made is None or self._made_in is not loop:
-            self._made = AsyncClient(self.target, bucket=self.bucket, **self._client_options)
-            self._made_in = loop
-        return self._made
+        return self._made.get()
 
     async def aclose(self) -> None:
         """Close the client this backend made (a given one stays open)."""
-        made, self._made, self._made_in = self._made, None, None
-        if made is not None:
-            await made.close()
+        await self._made.close()
 
     async def _close_on_exit(self) -> None:
         await self.aclose()
