@@ -97,9 +97,10 @@ async def maintain_forever(
     interval: float,
 ) -> None:
     """The first worker's upkeep: install the native rules once, then every
-    interval abort stale uploads and run the rules the gateway enforces."""
+    interval abort stale uploads and run the rules the gateway enforces
+    (interval 0: never; `storagegw cleanup` runs them)."""
     await apply_logged(buckets, plans)
-    while True:
+    while interval:
         try:
             await abort_stale()
         except GatewayError as error:
