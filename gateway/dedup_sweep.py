@@ -8,7 +8,8 @@
                                    bucket_config.py for the layer)
 
 Run by the first worker; safe beside other replicas' sweeps (every step is
-conditioned on the generation it read).
+conditioned on the generation it read). `storagegw cleanup` runs one sweep
+(gateway/upkeep.py), from a cron job with the interval at 0.
 """
 
 from __future__ import annotations
