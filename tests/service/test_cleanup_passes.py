@@ -26,6 +26,7 @@ from gateway.bucket_setup import build_buckets
 from storagegw import Client
 from storagegw.errors import UploadNotFound
 from tests.conftest import CLI_PATH, RunningGateway, run_gateway
+from tests.drivers import backend_env
 
 CONFIG = """\
 [buckets.dd]
@@ -134,7 +135,7 @@ def test_one_run_does_every_kind_of_upkeep(site: Site) -> None:
     assert site.keys("life") == ["keep/old", "tmp/young"]
     assert site.blobs() == 1
     assert site.client.get_bytes("live", bucket="dd") == LIVE
-    assert "secret" not in result.stdout + result.stderr
+    assert site.env["STORAGE_URL_SECRET"] not in result.stdout + result.stderr
 
 
 def test_only_runs_the_passes_named(site: Site) -> None:
@@ -183,21 +184,30 @@ def test_a_dry_run_deletes_nothing_and_says_what_it_would(site: Site) -> None:
     assert site.upload_left()
 
 
-def test_a_failed_pass_fails_the_run_and_the_others_still_run(site: Site, tmp_path: Path) -> None:
-    # A dedup bucket whose directory is a file: its sweep cannot list it.
-    (tmp_path / "broken").write_text("not a directory")
+def test_a_failed_pass_fails_the_run_and_the_others_still_run(
+    site: Site, request: pytest.FixtureRequest
+) -> None:
+    # A dedup bucket with a lifecycle rule, on an S3 bucket that is not there:
+    # each of its passes fails (the store says so at once).
+    s3 = backend_env(request, "s3-moto")
+    secret = s3["STORAGE_S3_SECRET_KEY"]
     config = Path(site.env["GATEWAY_CONFIG"])
     config.write_text(
-        config.read_text() + f'\n[buckets.broken]\nbackend = "local"\ndedup = true\n'
-        f'path = "{tmp_path / "broken"}"\n'
+        config.read_text() + '\n[buckets.broken]\nbackend = "s3"\nbucket = "no-such-bucket"\n'
+        f'endpoint = "{s3["STORAGE_S3_ENDPOINT"]}"\naccess_key = "{s3["STORAGE_S3_ACCESS_KEY"]}"\n'
+        f'secret_key = "{secret}"\nregion = "us-east-1"\naddressing_style = "path"\n'
+        "dedup = true\n[[buckets.broken.lifecycle]]\nexpire_after = 1\nnative = false\n"
     )
     result = site.cleanup()
-    assert result.returncode == 1
-    assert "broken: dedup sweep failed: " in result.stderr
+    assert result.returncode == 1, result.stdout
+    for what in ("stale upload abort", "lifecycle expiry", "dedup sweep"):
+        assert f"broken: {what} failed: " in result.stderr
     assert "dd: dedup sweep deleted 1 unreferenced blob(s)" in result.stdout
     assert "life: lifecycle expired 1 object(s)" in result.stdout
+    assert "life: aborted 1 incomplete upload(s)" in result.stdout
     assert site.keys("life") == ["keep/old", "tmp/young"]
     assert site.blobs() == 1
+    assert secret not in result.stdout + result.stderr
 
 
 def test_the_gateways_own_upkeep_can_be_turned_off(tmp_path: Path) -> None:
