@@ -29,14 +29,14 @@ from tests.conftest import CLI_PATH, RunningGateway, run_gateway
 from tests.drivers import backend_env
 
 CONFIG = """\
-[buckets.dd]
+[buckets.photos]
 backend = "local"
 dedup = true
 
-[buckets.life]
+[buckets.scratch]
 backend = "local"
 
-[[buckets.life.lifecycle]]
+[[buckets.scratch.lifecycle]]
 prefix = "tmp/"
 expire_after = 1
 """
@@ -75,7 +75,7 @@ class Site:
         return sorted(entry.key for entry in self.client.list(bucket=bucket))
 
     def blobs(self) -> int:
-        return self.client.bucket_stats(bucket="dd").blobs
+        return self.client.bucket_stats(bucket="photos").blobs
 
     def upload_left(self) -> bool:
         try:
@@ -109,14 +109,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
         "GATEWAY_DEDUP_SWEEP_INTERVAL": "0",
     }
     with run_gateway(env, tmp_path) as running, Client(running.target) as client:
-        client.put_bytes("live", LIVE, bucket="dd")
-        client.put_bytes("gone", GARBAGE, bucket="dd")
-        client.delete("gone", bucket="dd")  # its blob: garbage
+        client.put_bytes("live", LIVE, bucket="photos")
+        client.put_bytes("gone", GARBAGE, bucket="photos")
+        client.delete("gone", bucket="photos")  # its blob: garbage
         for key in ("tmp/old", "keep/old", "tmp/young"):
-            client.put_bytes(key, OLD, bucket="life")
+            client.put_bytes(key, OLD, bucket="scratch")
         for key in ("tmp/old", "keep/old"):
-            _backdate(tmp_path / "life" / "objects" / key, days=10)
-        upload = client.start_upload("stale.bin", bucket="life", size=2 * len(OLD))
+            _backdate(tmp_path / "scratch" / "objects" / key, days=10)
+        upload = client.start_upload("stale.bin", bucket="scratch", size=2 * len(OLD))
         client.write_upload(upload.upload_id, OLD, offset=0)
         yield Site(running, client, env, upload.upload_id)
 
@@ -125,16 +125,16 @@ def test_one_run_does_every_kind_of_upkeep(site: Site) -> None:
     assert site.blobs() == 2
     result = site.cleanup()
     assert result.returncode == 0, result.stderr
-    assert "life: aborted 1 incomplete upload(s) older than " in result.stdout
-    assert f"life: lifecycle expired 1 object(s) ({len(OLD)} bytes)" in result.stdout
+    assert "scratch: aborted 1 incomplete upload(s) older than " in result.stdout
+    assert f"scratch: lifecycle expired 1 object(s) ({len(OLD)} bytes)" in result.stdout
     assert (
-        f"dd: dedup sweep deleted 1 unreferenced blob(s), 0 temp object(s), 0 marker(s) "
+        f"photos: dedup sweep deleted 1 unreferenced blob(s), 0 temp object(s), 0 marker(s) "
         f"older than 0.001s ({len(GARBAGE)} bytes)" in result.stdout
     )
     assert not site.upload_left()
-    assert site.keys("life") == ["keep/old", "tmp/young"]
+    assert site.keys("scratch") == ["keep/old", "tmp/young"]
     assert site.blobs() == 1
-    assert site.client.get_bytes("live", bucket="dd") == LIVE
+    assert site.client.get_bytes("live", bucket="photos") == LIVE
     assert site.env["STORAGE_URL_SECRET"] not in result.stdout + result.stderr
 
 
@@ -144,14 +144,14 @@ def test_only_runs_the_passes_named(site: Site) -> None:
     assert "lifecycle expired 1 object(s)" in expiry.stdout
     assert "dedup" not in expiry.stdout
     assert "aborted" not in expiry.stdout
-    assert site.keys("life") == ["keep/old", "tmp/young"]
+    assert site.keys("scratch") == ["keep/old", "tmp/young"]
     assert site.blobs() == 2
     assert site.upload_left()
 
     rest = site.cleanup("--only", "uploads,dedup")
     assert rest.returncode == 0, rest.stderr
-    assert "life: aborted 1 incomplete upload(s)" in rest.stdout
-    assert "dd: dedup sweep deleted 1 unreferenced blob(s)" in rest.stdout
+    assert "scratch: aborted 1 incomplete upload(s)" in rest.stdout
+    assert "photos: dedup sweep deleted 1 unreferenced blob(s)" in rest.stdout
     assert "lifecycle" not in rest.stdout
     assert not site.upload_left()
     assert site.blobs() == 1
@@ -162,24 +162,24 @@ def test_only_is_repeatable_and_checked(site: Site) -> None:
     assert repeated.returncode == 0, repeated.stderr
     assert "dedup sweep deleted 1" in repeated.stdout
     assert "aborted 1" in repeated.stdout
-    assert site.keys("life") == ["keep/old", "tmp/old", "tmp/young"]
+    assert site.keys("scratch") == ["keep/old", "tmp/old", "tmp/young"]
 
     wrong = site.cleanup("--only", "uploads,vacuum")
     assert wrong.returncode == 2
     assert "vacuum" in wrong.stderr
-    assert site.keys("life") == ["keep/old", "tmp/old", "tmp/young"]
+    assert site.keys("scratch") == ["keep/old", "tmp/old", "tmp/young"]
 
 
 def test_a_dry_run_deletes_nothing_and_says_what_it_would(site: Site) -> None:
     result = site.cleanup("--dry-run")
     assert result.returncode == 0, result.stderr
-    assert f"life: lifecycle would expire 1 object(s) ({len(OLD)} bytes)" in result.stdout
+    assert f"scratch: lifecycle would expire 1 object(s) ({len(OLD)} bytes)" in result.stdout
     assert (
-        f"dd: dedup sweep would delete 1 unreferenced blob(s), 0 temp object(s), 0 marker(s) "
+        f"photos: dedup sweep would delete 1 unreferenced blob(s), 0 temp object(s), 0 marker(s) "
         f"older than 0.001s ({len(GARBAGE)} bytes)" in result.stdout
     )
     assert "incomplete uploads: not looked at with --dry-run" in result.stdout
-    assert site.keys("life") == ["keep/old", "tmp/old", "tmp/young"]
+    assert site.keys("scratch") == ["keep/old", "tmp/old", "tmp/young"]
     assert site.blobs() == 2
     assert site.upload_left()
 
@@ -202,10 +202,10 @@ def test_a_failed_pass_fails_the_run_and_the_others_still_run(
     assert result.returncode == 1, result.stdout
     for what in ("stale upload abort", "lifecycle expiry", "dedup sweep"):
         assert f"broken: {what} failed: " in result.stderr
-    assert "dd: dedup sweep deleted 1 unreferenced blob(s)" in result.stdout
-    assert "life: lifecycle expired 1 object(s)" in result.stdout
-    assert "life: aborted 1 incomplete upload(s)" in result.stdout
-    assert site.keys("life") == ["keep/old", "tmp/young"]
+    assert "photos: dedup sweep deleted 1 unreferenced blob(s)" in result.stdout
+    assert "scratch: lifecycle expired 1 object(s)" in result.stdout
+    assert "scratch: aborted 1 incomplete upload(s)" in result.stdout
+    assert site.keys("scratch") == ["keep/old", "tmp/young"]
     assert site.blobs() == 1
     assert secret not in result.stdout + result.stderr
 
