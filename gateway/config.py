@@ -29,6 +29,7 @@ from gateway.domain.settings import (
     MIB,
     ConfigError,
     parse_duration,
+    parse_interval,
     parse_positive,
     parse_sha256_choice,
     parse_size,
@@ -94,6 +95,8 @@ class Config:
     stale_upload_age: float | None = None
     # How long a resumable upload's id stays valid.
     upload_lifetime: int = 7 * 86400
+    # How often the first worker aborts stale uploads and expires by the
+    # gateway's lifecycle rules (0: never; `storagegw cleanup` does it).
     cleanup_interval: float = 3600.0
     # Per bucket, what unfinished resumable uploads may hold (None: no cap).
     max_unfinished_upload_bytes: int | None = None
@@ -295,7 +298,7 @@ def load(env: Mapping[str, str]) -> Config:
         ),
         upload_lifetime=_read(env, "GATEWAY_UPLOAD_LIFETIME", _DEFAULT.upload_lifetime, _lifetime),
         cleanup_interval=_read(
-            env, "GATEWAY_CLEANUP_INTERVAL", _DEFAULT.cleanup_interval, parse_duration
+            env, "GATEWAY_CLEANUP_INTERVAL", _DEFAULT.cleanup_interval, parse_interval
         ),
         log_level=env.get("GATEWAY_LOG_LEVEL", _DEFAULT.log_level).upper(),
         max_unfinished_upload_bytes=_read(

@@ -8,7 +8,8 @@
                                    bucket_config.py for the layer)
 
 Run by the first worker; safe beside other replicas' sweeps (every step is
-conditioned on the generation it read).
+conditioned on the generation it read). `storagegw cleanup` runs one sweep
+(gateway/upkeep.py), from a cron job with the interval at 0.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Mapping
 from gateway.core.buckets import Buckets
 from gateway.domain.dedup import SweepResult
 from gateway.domain.errors import GatewayError
-from gateway.domain.settings import parse_duration
+from gateway.domain.settings import parse_interval
 
 log = logging.getLogger("storagegw")
 
@@ -29,11 +30,9 @@ DEFAULT_INTERVAL_S = 3600.0
 
 def read_interval(env: Mapping[str, str]) -> float:
     text = env.get("GATEWAY_DEDUP_SWEEP_INTERVAL")
-    if text is None:
-        return DEFAULT_INTERVAL_S
-    if text.strip() == "0":
-        return 0.0
-    return parse_duration("GATEWAY_DEDUP_SWEEP_INTERVAL", text)
+    return (
+        DEFAULT_INTERVAL_S if text is None else parse_interval("GATEWAY_DEDUP_SWEEP_INTERVAL", text)
+    )
 
 
 async def sweep_once(

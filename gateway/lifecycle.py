@@ -7,7 +7,9 @@ gateway/core/lifecycle_plan.py (a rule no one can enforce stops the start
 with a ConfigError naming it). The first worker installs the native ones
 in the store, once, at start (a failure is logged: the gateway's task then
 expires in the store's place); its cleanup task aborts stale uploads by
-each bucket's abort rule and expires what the store does not.
+each bucket's abort rule and expires what the store does not
+(GATEWAY_CLEANUP_INTERVAL=0: never; `storagegw cleanup`, gateway/upkeep.py,
+runs the same passes once).
 """
 
 from __future__ import annotations
@@ -97,9 +99,10 @@ async def maintain_forever(
     interval: float,
 ) -> None:
     """The first worker's upkeep: install the native rules once, then every
-    interval abort stale uploads and run the rules the gateway enforces."""
+    interval abort stale uploads and run the rules the gateway enforces
+    (interval 0: never; `storagegw cleanup` runs them)."""
     await apply_logged(buckets, plans)
-    while True:
+    while interval:
         try:
             await abort_stale()
         except GatewayError as error:

@@ -306,10 +306,10 @@ class Deduplicating(Protocol):
     async def dedup_stats(self) -> DedupStats:
         """The bucket's objects and blobs, by listing."""
 
-    async def collect_garbage(self, now: float | None = None) -> SweepResult:
+    async def collect_garbage(self, now: float | None = None, dry_run: bool = False) -> SweepResult:
         """One sweep: delete the blobs no reference names, and what killed
         writes left, once older than the grace period; now: seconds since
-        the epoch (default: the clock's)."""
+        the epoch (default: the clock's); dry_run: only count them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ gateway's reserved prefixes skipped. Each delete is pinned to the
 generation listed (or, where a listing does not tell it, to the one a head
 finds, after checking the age again), so an object written again meanwhile
 survives. Safe on several replicas at once; the gateway runs it on its
-first worker. `now` is a parameter: tests pass a later one.
+first worker. `now` is a parameter: tests pass a later one; `dry_run`
+lists and counts what would expire, and deletes nothing (`storagegw cleanup
+--dry-run`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.lifecycle_plan import BucketLifecycle, Enforcement, reserved_prefixes
-from gateway.core.pinned_deletes import NS, delete_older, nanoseconds
+from gateway.core.pinned_deletes import delete_older
+from gateway.domain.clock import NS, nanoseconds
 from gateway.domain.errors import GatewayError
 from gateway.domain.lifecycle import LifecycleRule
 from gateway.domain.objects import ListQuery, ObjectMeta
@@ -30,6 +33,9 @@ PAGE_SIZE = 1000
 @dataclass(slots=True)
 class ExpiryCounts:
     expired: int = 0
+    # The expired objects' bytes, as listed (in a dedup bucket the blobs
+    # stay until its sweep finds them unreferenced).
+    bytes: int = 0
     # Written again (or deleted) between the listing and the delete: kept.
     raced: int = 0
 
@@ -49,10 +55,14 @@ async def unreported(plan: BucketLifecycle, target: Target) -> frozenset[str]:
 
 
 async def sweep_expiry(
-    buckets: Buckets, plans: Mapping[str, BucketLifecycle], now: float | None = None
+    buckets: Buckets,
+    plans: Mapping[str, BucketLifecycle],
+    now: float | None = None,
+    dry_run: bool = False,
 ) -> dict[str, ExpiryCounts]:
     """{bucket: counts} for every bucket with an expiry rule the gateway
-    enforces. buckets should have no guards: the task acts for no caller."""
+    enforces. buckets should have no guards: the task acts for no caller.
+    dry_run: the counts of what would expire, nothing deleted."""
     now_ns = nanoseconds(now)
     counts: dict[str, ExpiryCounts] = {}
     for name, plan in plans.items():
@@ -70,12 +80,12 @@ async def sweep_expiry(
             continue
         counts[name] = found = ExpiryCounts()
         for rule in rules:
-            await _expire_rule(target, rule, now_ns, found)
+            await _expire_rule(target, rule, now_ns, found, dry_run)
     return counts
 
 
 async def _expire_rule(
-    target: Target, rule: LifecycleRule, now_ns: int, found: ExpiryCounts
+    target: Target, rule: LifecycleRule, now_ns: int, found: ExpiryCounts, dry_run: bool
 ) -> None:
     assert rule.expire_after is not None
     cutoff_ns = now_ns - int(rule.expire_after * NS)
@@ -87,7 +97,11 @@ async def _expire_rule(
         )
         for meta in page.objects:
             if meta.update_time_ns < cutoff_ns and not meta.key.startswith(reserved):
-                await _expire(target, meta, cutoff_ns, found)
+                if dry_run:
+                    found.expired += 1
+                    found.bytes += meta.size
+                else:
+                    await _expire(target, meta, cutoff_ns, found)
         token = page.next_page_token
         if not token:
             return
@@ -98,5 +112,6 @@ async def _expire(target: Target, listed: ObjectMeta, cutoff_ns: int, found: Exp
     generation = listed.generation or None
     if await delete_older(target.backend, listed.key, generation, cutoff_ns):
         found.expired += 1
+        found.bytes += listed.size
     else:
         found.raced += 1

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.finalize import finalize_pending
 from gateway.core.pending_uploads import direct_prefix, goes_direct, parse_pending, staging_prefix
-from gateway.core.pinned_deletes import NS, RACED, delete_older, nanoseconds
+from gateway.core.pinned_deletes import RACED, delete_older
 from gateway.core.upload_checks import REFUSALS
+from gateway.domain.clock import NS, nanoseconds
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import NO_CONDITIONS, ListQuery, ObjectMeta
 

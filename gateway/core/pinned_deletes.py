@@ -1,6 +1,6 @@
 """What the gateway's sweeps (lifecycle_sweep.py, pending_sweep.py) share:
-their clock in nanoseconds, and the delete pinned to the generation they
-read, which loses quietly to a write or a delete that got there first.
+the delete pinned to the generation they read, which loses quietly to a
+write or a delete that got there first (their clock: domain/clock.py).
 
 Safe on several replicas at once: an object written again since it was
 read keeps its new generation, so the pinned delete leaves it alone."""
@@ -8,20 +8,13 @@ read keeps its new generation, so the pinned delete leaves it alone."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from gateway.backends.base import Backend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions
 
-NS = 1_000_000_000
 # What a step pinned to a generation answers when another got there first.
 RACED = frozenset({Reason.OBJECT_NOT_FOUND, Reason.PRECONDITION_FAILED})
-
-
-def nanoseconds(now: float | None) -> int:
-    """now (seconds since the epoch; None: the clock's) in nanoseconds."""
-    return int((time.time() if now is None else now) * NS)
 
 
 async def delete_older(backend: Backend, key: str, generation: int | None, cutoff_ns: int) -> bool:

@@ -34,6 +34,8 @@ class SweepResult:
     blobs_deleted: int = 0
     temps_deleted: int = 0
     markers_deleted: int = 0
+    # The stored bytes of the blobs and temp objects deleted.
+    bytes_deleted: int = 0
     # Unreferenced blobs a writer touched or revived meanwhile: kept.
     raced: int = 0
     # The bucket as the sweep's listing found it (before its deletions).

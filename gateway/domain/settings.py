@@ -56,6 +56,12 @@ def parse_duration(setting: str, text: str) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
 
 
+def parse_interval(setting: str, text: str) -> float:
+    """How often a periodic task runs: a duration, or 0 for never (an
+    operator who runs `storagegw cleanup` from a cron job instead)."""
+    return 0.0 if text.strip() == "0" else parse_duration(setting, text)
+
+
 def parse_positive(setting: str, text: str, *, integer: bool = True) -> float:
     """A number above zero (an int unless integer=False)."""
     try:

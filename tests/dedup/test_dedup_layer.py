@@ -168,6 +168,31 @@ async def test_a_killed_write_leaves_only_what_the_sweep_removes(layer: DedupBac
     assert await _stored(inner) == []
 
 
+async def test_a_dry_run_counts_what_the_sweep_deletes_and_keeps_it(layer: DedupBackend) -> None:
+    """`storagegw cleanup --dry-run`: the same counts and bytes as the sweep
+    that follows it, and every stored object still there."""
+    inner = layer.inner
+    killed = b"bytes of a killed write"
+    await put(inner, temp_key(), killed)
+    garbage = b"no reference names these bytes" * 10
+    await put(layer, "gone", garbage)
+    await layer.delete("gone")
+    await put(layer, "kept", b"named")
+    stored = await _stored(inner)
+    dry = await layer.collect_garbage(now=LATER, dry_run=True)
+    assert (dry.temps_deleted, dry.blobs_deleted) == (1, 1)
+    assert dry.bytes_deleted == len(killed) + len(garbage)
+    assert await _stored(inner) == stored
+    swept = await layer.collect_garbage(now=LATER)
+    assert (swept.temps_deleted, swept.blobs_deleted, swept.bytes_deleted) == (
+        dry.temps_deleted,
+        dry.blobs_deleted,
+        dry.bytes_deleted,
+    )
+    assert await _blobs(inner) == [hashlib.sha256(b"named").digest()]
+    assert await get(layer, "kept") == b"named"
+
+
 async def test_copy_is_a_new_reference(layer: DedupBackend) -> None:
     data = b"copied without moving a byte" * 100
     await put(layer, "src", data, WriteOptions(content_type="text/x", metadata={"m": "1"}))

@@ -54,6 +54,22 @@ def test_old_objects_under_the_prefix_expire(running: RunningGateway) -> None:
     assert _keys(running) == ["keep/tmp/x", "tmpfile"]
 
 
+def test_a_dry_run_counts_what_would_expire_and_deletes_nothing(running: RunningGateway) -> None:
+    _store(running, "tmp/a", "tmp/b/c", "keep/tmp/x")
+    gateway = running.gateway
+    later = time.time() + 8 * DAY
+    dry = running.run(sweep_expiry(gateway.buckets.unguarded(), gateway.lifecycles, later, True))
+    sizes = len(b"bytes of tmp/a") + len(b"bytes of tmp/b/c")
+    assert (dry["data"].expired, dry["data"].bytes) == (2, sizes)
+    assert _keys(running) == ["keep/tmp/x", "tmp/a", "tmp/b/c"]
+    counts = running.run(gateway.expire_once(now=later))
+    assert (counts["data"].expired, counts["data"].bytes) == (
+        dry["data"].expired,
+        dry["data"].bytes,
+    )
+    assert _keys(running) == ["keep/tmp/x"]
+
+
 def test_younger_objects_stay(running: RunningGateway) -> None:
     _store(running, "tmp/a")
     counts = running.run(running.gateway.expire_once(now=time.time() + 6 * DAY))

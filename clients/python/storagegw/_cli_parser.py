@@ -58,7 +58,8 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
 
     commands.add_parser(
         "cleanup",
-        help="abort stale incomplete uploads in every configured bucket (see --help)",
+        help="one upkeep pass of every configured bucket: stale uploads, lifecycle expiry, "
+        "dedup garbage (see --help)",
     )
     serve = commands.add_parser("serve", help="run the gateway (options: storagegw serve --help)")
     serve.add_argument("gateway_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

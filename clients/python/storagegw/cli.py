@@ -1,7 +1,9 @@
 """The `storagegw` command: run the gateway or use one from the shell.
 
     storagegw serve [GATEWAY OPTIONS]
-    storagegw cleanup [--older-than 7d]  (aborts stale S3 multipart uploads)
+    storagegw cleanup [--older-than 7d] [--only uploads|lifecycle|dedup] [--dry-run]
+                                      (one upkeep pass: stale uploads aborted,
+                                       lifecycle expiry, dedup garbage collected)
     storagegw put FILE KEY            (FILE - reads stdin)
     storagegw put --resume FILE KEY   (resumable, retried; prints the upload id)
     storagegw put --upload-id ID FILE KEY   (continue that upload)
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["serve"]:
         return _serve(arguments[1:])  # the gateway parses its own options, --help too
     if arguments[:1] == ["cleanup"]:
-        return _serve(arguments[1:], "gateway.cleanup")
+        return _serve(arguments[1:], "gateway.upkeep")
     if arguments[:2] == ["lifecycle", "apply"]:
         return _serve(arguments[1:], "gateway.lifecycle")
     parser = build_parser()

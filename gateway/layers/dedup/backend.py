@@ -142,8 +142,8 @@ class DedupBackend(ForwardingBackend):
     async def dedup_stats(self) -> DedupStats:
         return await bucket_stats(self.inner)
 
-    async def collect_garbage(self, now: float | None = None) -> SweepResult:
-        return await sweep.collect_garbage(self.inner, self.grace_s, now)
+    async def collect_garbage(self, now: float | None = None, dry_run: bool = False) -> SweepResult:
+        return await sweep.collect_garbage(self.inner, self.grace_s, now, dry_run)
 
 
 class DedupWriter(ForwardingWriter[ObjectWriter]):

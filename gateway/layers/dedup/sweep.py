@@ -3,16 +3,18 @@
 collect_garbage runs steps C, L, X, D, E of blobs.py on one bucket's inner
 driver: safe on any replica, and beside other collectors (each step is
 conditioned on the generation read). It takes `now` (seconds since the
-epoch) so that tests drive it without waiting out the grace period.
+epoch) so that tests drive it without waiting out the grace period, and
+`dry_run`: the same reads, the deletes only counted (`storagegw cleanup
+--dry-run`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend
+from gateway.domain.clock import NS, nanoseconds
 from gateway.domain.dedup import DedupStats, SweepResult
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ListQuery, ObjectMeta
@@ -34,7 +36,6 @@ from gateway.layers.dedup.names import (
 )
 
 _PAGE = 1000
-_NS = 1_000_000_000
 _HEADS_AT_ONCE = 16
 
 
@@ -99,7 +100,7 @@ async def _references(backend: Backend, stats: DedupStats) -> set[bytes]:
 
 
 def _age_s(meta: ObjectMeta, now_ns: int) -> float:
-    return (now_ns - meta.update_time_ns) / _NS
+    return (now_ns - meta.update_time_ns) / NS
 
 
 async def bucket_stats(backend: Backend) -> DedupStats:
@@ -113,17 +114,21 @@ async def bucket_stats(backend: Backend) -> DedupStats:
 
 
 async def collect_garbage(
-    backend: Backend, grace_s: float, now: float | None = None
+    backend: Backend, grace_s: float, now: float | None = None, dry_run: bool = False
 ) -> SweepResult:
-    """One sweep of a dedup bucket (backend: the layer's inner driver)."""
-    now_ns = int((time.time() if now is None else now) * _NS)
+    """One sweep of a dedup bucket (backend: the layer's inner driver);
+    dry_run: count what it would delete, and delete nothing."""
+    now_ns = nanoseconds(now)
     result = SweepResult()
     reserved = await _reserved(backend)
     result.stats.blobs = len(reserved.blobs)
     result.stats.stored_bytes = sum(meta.size for meta in reserved.blobs.values())
     for temp in reserved.temps:
-        if _age_s(temp, now_ns) > grace_s and await _delete_old(backend, temp.key, now_ns, grace_s):
+        if _age_s(temp, now_ns) > grace_s and await _delete_old(
+            backend, temp.key, now_ns, grace_s, dry_run
+        ):
             result.temps_deleted += 1
+            result.bytes_deleted += temp.size
     # C: every candidate's blob and marker, read before the references are listed.
     candidates: dict[bytes, tuple[ObjectMeta, ObjectMeta | None]] = {}
     for digest, listed in reserved.blobs.items():
@@ -141,8 +146,9 @@ async def collect_garbage(
     for digest, (blob, marker) in candidates.items():
         if digest in named:
             continue
-        if await _condemn(backend, digest, blob, marker):
+        if dry_run or await _condemn(backend, digest, blob, marker):
             result.blobs_deleted += 1
+            result.bytes_deleted += blob.size
         else:
             result.raced += 1
     for digest, listed in reserved.markers.items():
@@ -150,7 +156,7 @@ async def collect_garbage(
             continue
         # A marker without its blob: a writer killed before its promotion,
         # or a sweep before its last step.
-        if await _delete_old(backend, listed.key, now_ns, grace_s):
+        if await _delete_old(backend, listed.key, now_ns, grace_s, dry_run):
             result.markers_deleted += 1
     return result
 
@@ -177,10 +183,12 @@ async def _condemn(
     return deleted
 
 
-async def _delete_old(backend: Backend, key: str, now_ns: int, grace_s: float) -> bool:
+async def _delete_old(
+    backend: Backend, key: str, now_ns: int, grace_s: float, dry_run: bool
+) -> bool:
     """Delete key if, read again, it is still older than the grace period
-    (pinned to the generation read)."""
+    (pinned to the generation read); dry_run: whether it would."""
     meta = await head_or_none(backend, key)
     if meta is None or _age_s(meta, now_ns) <= grace_s:
         return False
-    return await delete_if(backend, key, Conditions(if_generation_match=meta.generation))
+    return dry_run or await delete_if(backend, key, Conditions(if_generation_match=meta.generation))
