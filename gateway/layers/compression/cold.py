@@ -31,14 +31,15 @@ from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ObjectMeta
 from gateway.layers.compression import seekable
 from gateway.layers.compression.layouts import (
-    TAIL_PROBE,
+    STORED_CHUNK,
     Layouts,
     as_original,
     damaged,
     is_compressed,
-    pinned,
+    open_stored,
+    read_stored,
 )
-from gateway.layers.compression.reader import STORED_CHUNK, CompressedReader, open_frames
+from gateway.layers.compression.reader import CompressedReader
 from gateway.layers.compression.seekable import DamagedObject, Frame, Layout
 
 # The largest stored read held in memory whole, rather than asking the store
@@ -72,35 +73,81 @@ async def open_cold(
 ) -> ObjectReader:
     """The range offset/limit of the object at key, as callers see it."""
     try:
+        return await _open_cold(backend, layouts, key, offset, limit, conditions)
+    except _Replaced:
+        pass
+    # Replaced (or deleted) between the first read and the next: the object
+    # there now is read afresh, the caller's conditions judged on it.
+    try:
+        return await _open_cold(backend, layouts, key, offset, limit, conditions)
+    except _Replaced as replaced:
+        raise replaced.error from None
+
+
+class _Replaced(Exception):
+    """The object the first read saw was replaced before a later read."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+async def _open_cold(
+    backend: Backend,
+    layouts: Layouts,
+    key: str,
+    offset: int,
+    limit: int | None,
+    conditions: Conditions,
+) -> ObjectReader:
+    try:
         first = await backend.open_read(key, offset, limit, conditions)
     except GatewayError as error:
         if error.reason is not Reason.INVALID_RANGE:
             raise
         # Past the stored size, but maybe not past the original's: the
         # object's end tells, with its metadata (the caller's conditions
-        # judged on it).
-        first = await backend.open_read(key, -TAIL_PROBE, None, conditions)
+        # judged on it); a compressed object no longer than HELD_LIMIT whole.
+        first = await backend.open_read(key, -HELD_LIMIT, None, conditions)
         if not is_compressed(first.meta):
             await first.close()
             raise
     else:
         if not is_compressed(first.meta):
             return first
-    stored = first.meta
+    try:
+        return await _compressed(backend, layouts, key, offset, limit, first)
+    except GatewayError as error:
+        if error.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND):
+            raise _Replaced(error) from error
+        raise
+
+
+async def _compressed(
+    backend: Backend,
+    layouts: Layouts,
+    key: str,
+    offset: int,
+    limit: int | None,
+    first: ObjectReader,
+) -> ObjectReader:
+    """The range of the compressed object first (the first read) found."""
+    stored = dataclasses.replace(first.meta, key=key)
     reader: ObjectReader | None = first
     try:
         held = None
         if first.end == stored.size and first.end - first.start <= HELD_LIMIT:
             reader = None
             held = Held(first.start, await _read_all(first))
-        elif first.start > SKIP_LIMIT:
-            # Past where any frames it could serve begin: of no more use.
+        elif first.start > SKIP_LIMIT or stored.size <= HELD_LIMIT:
+            # Past where any frames it could serve begin, or the object is
+            # small enough to read whole at once: of no more use.
             reader = None
             await first.close()
         layout = _layout_held(layouts, key, stored, held)
         if layout is None and reader is None and stored.size <= HELD_LIMIT:
             # Small: read whole, its tail and frames at once.
-            held = Held(0, await _read_stored(backend, key, stored))
+            held = Held(0, await read_stored(backend, stored, 0, None))
             layout = _layout_held(layouts, key, stored, held)
         if layout is None:
             layout = await layouts.of(key, stored)
@@ -119,7 +166,7 @@ async def open_cold(
                 unused: ObjectReader = reader
                 reader = None
                 await unused.close()
-            inner = await open_frames(backend, key, stored.etag, frames)
+            inner = await open_stored(backend, stored, at, until - at)
     finally:
         if reader is not None:
             await reader.close()
@@ -161,11 +208,6 @@ async def _read_all(reader: ObjectReader) -> bytes:
         return b"".join([chunk async for chunk in reader.chunks(STORED_CHUNK)])
     finally:
         await reader.close()
-
-
-async def _read_stored(backend: Backend, key: str, stored: ObjectMeta) -> bytes:
-    """The whole stored object stored describes (pinned to its etag)."""
-    return await _read_all(await backend.open_read(key, 0, None, pinned(stored.etag)))
 
 
 class _HeldRange(RangeReader):
