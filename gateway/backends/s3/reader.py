@@ -55,9 +55,13 @@ async def open_reader(
         if is_invalid_range(error):
             # Past the end, an empty object, or offset == size: S3 says 416
             # to all of these; the contract only refuses offset > size,
-            # which the answer tells where it names the size.
+            # which the answer tells where it names the size (S3 judged
+            # the ETag conditions first; the generation ones need the head).
             size = size_in_invalid_range(error)
-            if size is not None and offset > size:
+            judged = conditions.if_generation_match is None and (
+                conditions.if_generation_not_match is None
+            )
+            if size is not None and offset > size and judged:
                 ranges.resolve(size, offset, limit)
             meta = await head(ctx, key, conditions)
             start, end = ranges.resolve(meta.size, offset, limit)
