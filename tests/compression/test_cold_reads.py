@@ -1,7 +1,7 @@
 """What a cold read of a compressed bucket (the object's layout not yet known:
 after a restart, on another replica) costs in requests to the real store,
-counted by the driver's StoreObserver: an object stored as it is one request,
-as in any bucket; a compressed one at most two where the first read serves,
+counted by the driver's StoreObserver: an object stored as it is what it costs
+in any bucket; a compressed one on S3 one or two where the first read serves,
 three where it cannot (a range far into an object too long to read whole)."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.drivers import get, put
 
 MIB = 1024 * 1024
 JSON = WriteOptions(content_type="application/json")
+ZSTD = {"GATEWAY_COMPRESSION": "zstd", "GATEWAY_COMPRESSION_TYPES": "*/*"}
 
 
 class _Requests:
@@ -44,20 +45,29 @@ class _Requests:
         pass
 
 
-# What each cold read costs, in requests to the store: (S3, GCS). GCS's driver
-# asks for an object's metadata before its bytes (a request of its own, where
-# S3 has both in one answer), which makes one more, except where S3's first
-# read brought bytes of no use.
+# What each cold read costs, in requests to the store, on Ceph RGW, moto (S3
+# as AWS answers it) and GCS. A read past an object's stored size is refused
+# (416); Ceph's answer does not name the size, so the driver asks (a HEAD)
+# whether the read starts past the end or at it. GCS's driver asks for an
+# object's metadata before its bytes, a request of its own, where S3 has both
+# in one answer; where S3's first read brings bytes of no use, that is even.
 COSTS = {
-    "small whole": (1, 2),  # the first read holds it all: tail and frames
-    "small range": (2, 2),  # the first read, then the object whole
-    "small range past its stored size": (2, 3),  # refused; its end (all of it)
-    "long whole": (2, 3),  # the first read, its tail; the first read's frames
-    "long range from its start": (2, 3),  # likewise
-    "long range further in": (3, 3),  # the first read, its tail, the frames
-    "long range past its stored size": (2, 3),  # refused; its last MiB
-    "stored as it is": (1, 2),
-    "stale condition": (1, 1),
+    # The first read holds it all: the tail and the frames.
+    "small whole": {"ceph": 1, "moto": 1, "gcs": 2},
+    # The first read, then the object whole.
+    "small range": {"ceph": 2, "moto": 2, "gcs": 2},
+    # Refused; then the object's end (here all of it), with its metadata.
+    "small range past its stored size": {"ceph": 3, "moto": 2, "gcs": 3},
+    # The first read, kept open while its tail is read; then its frames.
+    "long whole": {"ceph": 2, "moto": 2, "gcs": 3},
+    "long range from its start": {"ceph": 2, "moto": 2, "gcs": 3},
+    # The first read, of no use; the tail; the frames.
+    "long range further in": {"ceph": 3, "moto": 3, "gcs": 3},
+    # Refused; then its last MiB: the tail and, here, the frames.
+    "long range past its stored size": {"ceph": 3, "moto": 2, "gcs": 3},
+    "stored as it is": {"ceph": 1, "moto": 1, "gcs": 2},
+    # Refused: nothing read after it.
+    "stale condition": {"ceph": 1, "moto": 1, "gcs": 1},
 }
 
 
@@ -79,16 +89,18 @@ class Store:
 
     def sent(self, case: str) -> bool:
         """Whether the requests sent since cold() are those case costs."""
-        s3, gcs = COSTS[case]
-        expected = gcs if self.name.startswith("gcs") else s3
-        assert len(self.requests.sent) == expected, (case, self.requests.sent)
+        store = next(kind for kind in ("ceph", "moto", "gcs") if kind in self.name)
+        assert len(self.requests.sent) == COSTS[case][store], (case, self.requests.sent)
         return True
 
 
-@pytest.fixture(params=["s3-ceph-zstd", "gcs-zstd"])
+@pytest.fixture(params=["s3-ceph-zstd", "s3-moto-zstd", "gcs-zstd"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    under_test = drivers.DRIVERS[request.param]
-    env = {"STORAGE_BASE_PATH": str(tmp_path), **under_test.start(request)}
+    name = str(request.param)
+    # moto's S3 (not a row of the driver table) names an object's size when it
+    # refuses a range, as AWS does, and Ceph does not.
+    under_test = drivers.DRIVERS[name.replace("moto-zstd", "moto")]
+    env = {"STORAGE_BASE_PATH": str(tmp_path), **under_test.start(request), **ZSTD}
     env[under_test.prefix_setting] = drivers.KEY_PREFIX
     bucket_config = config_module.load(env).buckets["default"]
     settings = bucket_config.compression
@@ -98,7 +110,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     try:
         await driver.probe()
         bucket = CompressingBackend(driver, settings)
-        yield Store(request.param, driver, settings, requests, bucket)
+        yield Store(name, driver, settings, requests, bucket)
     finally:
         await driver.close()
 
@@ -167,7 +179,7 @@ async def test_conditions_are_judged_on_the_object_read(store: Store) -> None:
         with pytest.raises(GatewayError) as caught:
             await store.cold().open_read("c.json", offset, limit, Conditions(if_match=stale.etag))
         assert caught.value.reason is Reason.PRECONDITION_FAILED
-        assert store.sent("stale condition")  # refused: nothing read after it
+        assert store.sent("stale condition")
         not_modified = Conditions(if_none_match=current.etag)
         with pytest.raises(GatewayError) as caught:
             await store.cold().open_read("c.json", offset, limit, not_modified)

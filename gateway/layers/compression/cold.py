@@ -32,6 +32,7 @@ from gateway.domain.objects import Conditions, ObjectMeta
 from gateway.layers.compression import seekable
 from gateway.layers.compression.layouts import (
     STORED_CHUNK,
+    TAIL_PROBE,
     Layouts,
     as_original,
     damaged,
@@ -136,7 +137,7 @@ async def _compressed(
     reader: ObjectReader | None = first
     try:
         held = None
-        if first.end == stored.size and first.end - first.start <= HELD_LIMIT:
+        if _worth_holding(first, stored.size):
             reader = None
             held = Held(first.start, await _read_all(first))
         elif first.start > SKIP_LIMIT or stored.size <= HELD_LIMIT:
@@ -171,6 +172,18 @@ async def _compressed(
         if reader is not None:
             await reader.close()
     return CompressedReader(meta, inner, frames, start, end)
+
+
+def _worth_holding(first: ObjectReader, size: int) -> bool:
+    """Whether the first read is best read into memory: the object whole, not
+    longer than HELD_LIMIT, or (of a longer one) its end, long enough to hold
+    a tail and not longer than HELD_LIMIT. Its bytes may be a request of their
+    own (GCS reads them after the metadata): a part of a small object, or an
+    end too short for its tail, would save none."""
+    length = first.end - first.start
+    if first.end != size or length > HELD_LIMIT:
+        return False
+    return first.start == 0 or (size > HELD_LIMIT and length >= TAIL_PROBE)
 
 
 def _covers(reader: ObjectReader, at: int, until: int) -> bool:
