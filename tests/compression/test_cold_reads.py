@@ -7,17 +7,18 @@ three where it cannot (a range far into an object too long to read whole)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from gateway import config as config_module
 from gateway.backends import registry
-from gateway.backends.base import Backend
+from gateway.backends.base import Backend, ObjectReader
 from gateway.backends.observer import ObservedRequest, StoreRequest
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import Conditions, WriteOptions
+from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
 from gateway.layers.compression.backend import CompressingBackend
 from gateway.layers.compression.cold import HELD_LIMIT
 from gateway.layers.compression.layouts import ENCODING
@@ -194,3 +195,48 @@ async def test_conditions_are_judged_on_the_object_read(store: Store) -> None:
         end = None if limit is None else offset + limit
         assert body == data[::-1][offset:end]
         assert reader.meta.etag == current.etag
+
+
+class _ReplacedOnce:
+    """The driver, but its first read is followed by another writer's Put of
+    the same key (landing between a cold read's first request and the next)."""
+
+    def __init__(self, inner: Backend, replace: Callable[[], Awaitable[object]]) -> None:
+        self.inner = inner
+        self._replace: Callable[[], Awaitable[object]] | None = replace
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def open_read(
+        self, key: str, offset: int, limit: int | None, conditions: Conditions
+    ) -> ObjectReader:
+        reader = await self.inner.open_read(key, offset, limit, conditions)
+        replace, self._replace = self._replace, None
+        if replace is not None:
+            await replace()
+        return reader
+
+
+async def test_an_object_replaced_during_a_cold_read_is_read_as_it_is_now(
+    store: Store,
+) -> None:
+    before = json_log(12 * MIB, seed=11)  # longer than HELD_LIMIT stored
+    now = json_log(13 * MIB, seed=12)
+    await put(store.bucket, "r.json", before, JSON)
+    replaced: list[ObjectMeta] = []
+
+    async def replace() -> None:
+        replaced.append(await put(store.bucket, "r.json", now, JSON))
+
+    driver = cast(Backend, _ReplacedOnce(store.driver, replace))
+    reader = await CompressingBackend(driver, store.settings).open_read(
+        "r.json", 0, None, Conditions()
+    )
+    try:
+        body = b"".join([chunk async for chunk in reader.chunks(MIB)])
+    finally:
+        await reader.close()
+    # Never a mix: the layout and the frames of the object there now.
+    assert body == now
+    assert reader.meta.etag == replaced[0].etag
