@@ -193,6 +193,18 @@ class ObjectMover(Protocol):
         when there is no source; on any error nothing changed."""
 
 
+class VersionReader(Protocol):
+    """Opens a range of an object already described, without asking the store
+    for its metadata again."""
+
+    async def open_version(self, meta: ObjectMeta, offset: int, limit: int | None) -> ObjectReader:
+        """The range offset/limit (as open_read takes it) of exactly the
+        stored object meta describes (as this driver's head or reader told it,
+        meta.key its key), pinned to its etag or generation: PRECONDITION_FAILED
+        or OBJECT_NOT_FOUND once that object was replaced or deleted, when
+        opened or while read. The reader's meta is meta."""
+
+
 class StaleUploadCleaner(Protocol):
     """A backend that can hold incomplete uploads (S3 multipart uploads a
     crashed writer left, resumable uploads never finished)."""
@@ -343,6 +355,10 @@ class Capabilities:
     calls_stay_local: bool = False
     # Stores each content once (a dedup bucket's layer); None: a plain bucket.
     dedup: Deduplicating | None = None
+    # Reads a range of an object version it described before in one request
+    # (S3, GCS), where a layer reads one object in several (compression);
+    # None: open_read with the conditions pinning it does.
+    version_reader: VersionReader | None = None
 
 
 class UnfinishedCounter(Protocol):

@@ -63,6 +63,8 @@ class InstrumentedBackend(ForwardingBackend):
                 mover=None if mover is None else InstrumentedMover(mover, meter),
                 uploads=None if uploads is None else InstrumentedUploads(uploads, meter),
                 cleaner=None if cleaner is None else InstrumentedCleaner(cleaner, meter),
+                # For the layers beneath (compression); not a way around the meter.
+                version_reader=None,
             ),
         )
 

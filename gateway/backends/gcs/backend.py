@@ -109,7 +109,11 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
         self._session: Any = None  # the client's HTTP session (connection pool)
         uploads = ResumableUploads(GcsUploads(self._context, self.open_write, self._background))
         self.capabilities = Capabilities(
-            presigner=self, uploads=uploads, cleaner=uploads, lifecycle=GcsLifecycle(self._context)
+            presigner=self,
+            uploads=uploads,
+            cleaner=uploads,
+            lifecycle=GcsLifecycle(self._context),
+            version_reader=self,
         )
 
     async def _open_context(self) -> GcsContext:
@@ -145,6 +149,11 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
         meta = await self.head(key, conditions)
         start, end = ranges.resolve(meta.size, offset, limit)
         return GcsReader(ctx, meta, start, end)
+
+    async def open_version(self, meta: ObjectMeta, offset: int, limit: int | None) -> ObjectReader:
+        # The reader fetches the generation meta names: no metadata request.
+        start, end = ranges.resolve(meta.size, offset, limit)
+        return GcsReader(await self._context(), meta, start, end)
 
     # Writing.
 

@@ -104,6 +104,7 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
             uploads=self._uploads,
             cleaner=self,
             lifecycle=S3Lifecycle(self._context),
+            version_reader=self,
         )
 
     async def _open_context(self) -> S3Context:
@@ -129,6 +130,9 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
         return await reader.open_reader(await self._context(), key, offset, limit, conditions)
+
+    async def open_version(self, meta: ObjectMeta, offset: int, limit: int | None) -> ObjectReader:
+        return await reader.open_version(await self._context(), meta, offset, limit)
 
     # Writing.
 

@@ -115,6 +115,21 @@ def is_invalid_range(error: BaseException) -> bool:
     return code == "InvalidRange" or status == 416
 
 
+def size_in_invalid_range(error: BaseException) -> int | None:
+    """The object's size a 416 answer names, where the store names it (AWS:
+    ActualObjectSize; else a Content-Range of bytes */size); None otherwise."""
+    if not isinstance(error, ClientError):
+        return None
+    actual = str(error.response.get("Error", {}).get("ActualObjectSize") or "")
+    if actual.isdigit():
+        return int(actual)
+    headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    content_range = str(headers.get("content-range") or "")
+    if content_range.startswith("bytes */") and content_range[8:].isdigit():
+        return int(content_range[8:])
+    return None
+
+
 def bucket_not_found(bucket: str) -> GatewayError:
     return GatewayError(
         Reason.BUCKET_NOT_FOUND, f"S3 bucket {bucket!r} does not exist", s3_bucket=bucket

@@ -33,6 +33,7 @@ from gateway.domain.objects import (
     ObjectMeta,
     WriteOptions,
 )
+from gateway.layers.compression.cold import open_cold
 from gateway.layers.compression.layouts import (
     Layouts,
     as_original,
@@ -90,28 +91,8 @@ class CompressingBackend(ForwardingBackend):
         known = await self._read_known(key, offset, limit, conditions)
         if known is not None:
             return known
-        # A stored-as-is object is read as the driver reads it (its fast
-        # paths kept); a compressed one is known by the reader's metadata.
-        try:
-            reader = await self._inner.open_read(key, offset, limit, conditions)
-        except GatewayError as error:
-            if error.reason is not Reason.INVALID_RANGE:
-                raise
-            # Past the stored size, but maybe not past the original's.
-            stored = await self._inner.head(key, conditions)
-            if not is_compressed(stored):
-                raise
-        else:
-            if not is_compressed(reader.meta):
-                return reader
-            stored = reader.meta
-            await reader.close()
-        layout = await self._layouts.of(key, stored)
-        meta = as_original(stored, layout.original)
-        start, end = ranges.resolve(meta.size, offset, limit)
-        frames = layout.covering(start, end)
-        inner = await open_frames(self._inner, key, stored.etag, frames)
-        return CompressedReader(meta, inner, frames, start, end)
+        # A cold read: the driver's read first, as for any bucket (cold.py).
+        return await open_cold(self._inner, self._layouts, key, offset, limit, conditions)
 
     async def _read_known(
         self, key: str, offset: int, limit: int | None, conditions: Conditions

@@ -9,7 +9,7 @@ import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from gateway.backends.base import Backend
+from gateway.backends.base import Backend, ObjectReader
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ObjectMeta
 from gateway.layers.compression import seekable
@@ -23,6 +23,8 @@ ENCODING = "sgwc-encoding"
 ZSTD_SEEKABLE = "zstd-seekable"
 # The first read of a tail: enough for the seek table of 2,000 frames.
 TAIL_PROBE = 16 * 1024
+# The chunks stored bytes are read in.
+STORED_CHUNK = 256 * 1024
 # Layouts kept, and the largest kept (in frames).
 CACHED_LAYOUTS = 1024
 CACHED_FRAMES = 4096
@@ -67,11 +69,24 @@ def pinned(etag: str) -> Conditions:
     return Conditions(if_match=etag)
 
 
-async def read_stored(backend: Backend, key: str, offset: int, size: int, etag: str) -> bytes:
-    """Stored bytes [offset, offset + size) of the object of that etag."""
-    reader = await backend.open_read(key, offset, size, pinned(etag))
+async def open_stored(
+    backend: Backend, meta: ObjectMeta, offset: int, limit: int | None
+) -> ObjectReader:
+    """A range of the stored object meta describes (just read or listed),
+    pinned to it: in one request where the driver reads a version it
+    described (its version_reader), else a read conditioned on its etag."""
+    versions = backend.capabilities.version_reader
+    if versions is not None:
+        return await versions.open_version(meta, offset, limit)
+    return await backend.open_read(meta.key, offset, limit, pinned(meta.etag))
+
+
+async def read_stored(backend: Backend, meta: ObjectMeta, offset: int, size: int | None) -> bytes:
+    """Stored bytes [offset, offset + size) of the object meta describes."""
+    reader = await open_stored(backend, meta, offset, size)
     try:
-        return b"".join([chunk async for chunk in reader.chunks(max(size, 1))])
+        chunk_size = STORED_CHUNK if size is None else max(min(size, STORED_CHUNK), 1)
+        return b"".join([chunk async for chunk in reader.chunks(chunk_size)])
     finally:
         await reader.close()
 
@@ -106,16 +121,17 @@ class Layouts:
         if cached is not None and (cached[0].etag, cached[0].size) == (meta.etag, meta.size):
             self._cache.move_to_end(key)
             return cached[1]
+        meta = dataclasses.replace(meta, key=key)
         try:
             size = min(meta.size, TAIL_PROBE)
-            last = await read_stored(self._backend, key, meta.size - size, size, meta.etag)
+            last = await read_stored(self._backend, meta, meta.size - size, size)
             needed = seekable.tail_size(seekable.frame_count(last))
             if needed > len(last) and needed <= meta.size:
-                last = await read_stored(self._backend, key, meta.size - needed, needed, meta.etag)
+                last = await read_stored(self._backend, meta, meta.size - needed, needed)
             layout = seekable.parse_tail(meta.size, last)
         except DamagedObject as error:
             raise damaged(key, error) from None
-        self.remember(dataclasses.replace(meta, key=key), layout)
+        self.remember(meta, layout)
         return layout
 
     async def original_of(self, key: str, meta: ObjectMeta) -> ObjectMeta:

@@ -12,13 +12,11 @@ from collections.abc import AsyncIterator, Sequence
 from gateway.backends.base import Backend, ObjectReader, RangeReader
 from gateway.domain.objects import ObjectMeta
 from gateway.layers.compression import seekable
-from gateway.layers.compression.layouts import damaged, pinned
+from gateway.layers.compression.layouts import STORED_CHUNK, damaged, pinned
 from gateway.layers.compression.seekable import DamagedObject, Frame
 
 # Frames decompressing at once.
 IN_FLIGHT = 2
-# The inner read's chunk size.
-STORED_CHUNK = 256 * 1024
 
 
 async def open_frames(

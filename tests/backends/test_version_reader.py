@@ -1,0 +1,94 @@
+"""The version_reader capability (S3, GCS): a range of an object version the
+driver described, in one request to the store, and never another version's
+bytes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway import config as config_module
+from gateway.backends import registry
+from gateway.backends.base import Backend, VersionReader
+from gateway.backends.observer import ObservedRequest, StoreRequest
+from gateway.domain.errors import GatewayError, Reason
+from gateway.domain.objects import ObjectMeta
+from tests import drivers
+from tests.drivers import put
+
+REMOTE = ["s3-moto", "s3-ceph", "gcs"]
+
+
+class _Requests:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def request_started(self, request: StoreRequest) -> ObservedRequest | None:
+        self.sent.append(request.method)
+        return None
+
+    def fsynced(self, path: str, started_ns: int, ended_ns: int) -> None:
+        pass
+
+
+@pytest.fixture(params=REMOTE)
+async def observed(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Backend, _Requests]]:
+    under_test = drivers.DRIVERS[request.param]
+    env = {"STORAGE_BASE_PATH": str(tmp_path), **under_test.start(request)}
+    env[under_test.prefix_setting] = drivers.KEY_PREFIX
+    bucket = config_module.load(env).buckets["default"]
+    requests = _Requests()
+    driver = registry.build(bucket.backend, bucket.settings, requests)
+    try:
+        await driver.probe()
+        yield driver, requests
+    finally:
+        await driver.close()
+
+
+async def _read(versions: VersionReader, meta: ObjectMeta, offset: int, limit: int | None) -> bytes:
+    reader = await versions.open_version(meta, offset, limit)
+    try:
+        assert reader.meta == meta
+        return b"".join([chunk async for chunk in reader.chunks(1000)])
+    finally:
+        await reader.close()
+
+
+async def test_a_range_of_a_described_version_in_one_request(
+    observed: tuple[Backend, _Requests],
+) -> None:
+    driver, requests = observed
+    versions = driver.capabilities.version_reader
+    assert versions is not None
+    data = bytes(range(256)) * 40
+    await put(driver, "v", data)
+    meta = await driver.head("v")
+    for offset, limit in ((0, None), (5, 100), (-10, None), (len(data) - 1, 50)):
+        requests.sent.clear()
+        end = None if limit is None else offset + limit
+        assert await _read(versions, meta, offset, limit) == data[offset:end]
+        assert requests.sent == ["GET"]
+    requests.sent.clear()
+    assert await _read(versions, meta, len(data), None) == b""
+    assert requests.sent == []  # nothing to read: nothing asked
+
+
+async def test_a_replaced_version_is_never_read(observed: tuple[Backend, _Requests]) -> None:
+    driver, _ = observed
+    versions = driver.capabilities.version_reader
+    assert versions is not None
+    await put(driver, "v", b"first version")
+    meta = await driver.head("v")
+    await put(driver, "v", b"second version")
+    with pytest.raises(GatewayError) as caught:
+        await _read(versions, meta, 0, None)
+    assert caught.value.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND)
+    await driver.delete("v")
+    with pytest.raises(GatewayError) as caught:
+        await _read(versions, meta, 3, 4)
+    assert caught.value.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND)
