@@ -5,18 +5,14 @@ asked for."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
 from gateway.backends.base import Backend, ObjectReader, RangeReader
 from gateway.domain.objects import ObjectMeta
 from gateway.layers.compression import seekable
 from gateway.layers.compression.layouts import STORED_CHUNK, damaged, pinned
+from gateway.layers.compression.pipeline import IN_FLIGHT, ThreadPipeline
 from gateway.layers.compression.seekable import DamagedObject, Frame
-
-# Frames decompressing at once.
-IN_FLIGHT = 2
 
 
 async def open_frames(
@@ -46,7 +42,7 @@ class CompressedReader(RangeReader):
         super().__init__(meta, start, end)
         self._inner = inner
         self._frames = frames
-        self._in_flight: deque[asyncio.Future[bytes]] = deque()
+        self._in_flight: ThreadPipeline[bytes] = ThreadPipeline()
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         # Slices of each frame's bytes, copied only where a chunk spans two
@@ -101,20 +97,16 @@ class CompressedReader(RangeReader):
             await self.close()
 
     def _decompress(self, stored: bytes, size: int) -> None:
-        self._in_flight.append(
-            asyncio.ensure_future(asyncio.to_thread(seekable.decompress_frame, stored, size))
-        )
+        self._in_flight.start(seekable.decompress_frame, stored, size)
 
     async def _next(self, key: str) -> bytes:
         try:
-            return await self._in_flight.popleft()
+            return await self._in_flight.next()
         except DamagedObject as error:
             raise damaged(key, error) from None
 
     async def close(self) -> None:
-        for future in self._in_flight:
-            future.cancel()
-        self._in_flight.clear()
+        self._in_flight.cancel()
         inner, self._inner = self._inner, None
         if inner is not None:
             await inner.close()

@@ -27,6 +27,7 @@ from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, ObjectMeta
 from gateway.layers.compression import seekable
 from gateway.layers.compression.layouts import as_original
+from gateway.layers.compression.pipeline import IN_FLIGHT, ThreadPipeline
 from gateway.layers.compression.seekable import CompressedFrame, Layout, Original
 from gateway.layers.compression.upload_progress import (
     COMPRESSED,
@@ -37,9 +38,6 @@ from gateway.layers.compression.upload_progress import (
 )
 
 log = logging.getLogger(__name__)
-
-# Frames being compressed at once (as a Put's writer does).
-IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +84,7 @@ class CompressingUploadWriter:
         self._states = {progress.offset: progress.gateway_state}
         self._marks: deque[_Mark] = deque()
         self._pending = bytearray()
-        self._in_flight: deque[asyncio.Future[CompressedFrame]] = deque()
+        self._in_flight: ThreadPipeline[CompressedFrame] = ThreadPipeline()
         self._failed = False  # a frame failed to be stored: no more may be
 
     @property
@@ -114,7 +112,7 @@ class CompressingUploadWriter:
                 self._start(bytes(self._pending))
                 self._pending.clear()
             while self._in_flight:
-                await self._store(await self._in_flight.popleft())
+                await self._store(await self._in_flight.next())
             if self._skip or self._offset != original.size:
                 raise self._mismatch()
             tail = seekable.tail(original, self._frames)
@@ -134,7 +132,7 @@ class CompressingUploadWriter:
         # unless storing failed: nothing may follow a frame not stored.
         try:
             while self._in_flight and not self._failed:
-                await self._store(await self._in_flight.popleft())
+                await self._store(await self._in_flight.next())
         except Exception as error:
             log.info("compressed upload of %r stopped: %s", self._key, type(error).__name__)
         finally:
@@ -147,9 +145,7 @@ class CompressingUploadWriter:
 
     def _drop(self) -> None:
         self._pending.clear()
-        for task in self._in_flight:
-            task.cancel()
-        self._in_flight.clear()
+        self._in_flight.cancel()
 
     def _saves(self, original: int, stored: int) -> bool:
         return stored <= original * (1 - self._min_savings)
@@ -167,7 +163,7 @@ class CompressingUploadWriter:
             return
         self._start(frame)
         while len(self._in_flight) > IN_FLIGHT:
-            await self._store(await self._in_flight.popleft())
+            await self._store(await self._in_flight.next())
 
     async def _decide_last(self) -> None:
         """Decide for an upload smaller than a frame, held whole in _pending."""
@@ -183,10 +179,9 @@ class CompressingUploadWriter:
 
     def _start(self, frame: bytes) -> None:
         if self._mode == COMPRESSED:
-            work = asyncio.to_thread(seekable.compress_frame, frame, self._level)
+            self._in_flight.start(seekable.compress_frame, frame, self._level)
         else:
-            work = asyncio.to_thread(seekable.store_frame, frame)
-        self._in_flight.append(asyncio.ensure_future(work))
+            self._in_flight.start(seekable.store_frame, frame)
 
     def _mismatch(self) -> GatewayError:
         return GatewayError(

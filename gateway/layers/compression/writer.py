@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import deque
 from collections.abc import Callable
 
 from gateway.backends.base import Backend, ObjectWriter
@@ -20,12 +19,9 @@ from gateway.domain.crc32c_combine import crc32c_combine
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 from gateway.layers.compression import seekable
 from gateway.layers.compression.layouts import as_original, marked
+from gateway.layers.compression.pipeline import IN_FLIGHT, ThreadPipeline
 from gateway.layers.compression.seekable import CompressedFrame, Layout, Original
 from gateway.layers.compression.settings import CompressionSettings
-
-# Frames being compressed at once (the machine's cores are shared with the
-# rest of the gateway: two keep a Put's compression off its critical path).
-IN_FLIGHT = 2
 
 
 class CompressingWriter:
@@ -47,7 +43,7 @@ class CompressingWriter:
         self._pending = bytearray()
         self._inner: ObjectWriter | None = None
         self._compressing: bool | None = None  # None: not decided yet
-        self._in_flight: deque[asyncio.Task[CompressedFrame]] = deque()
+        self._in_flight: ThreadPipeline[CompressedFrame] = ThreadPipeline()
         self._frames: list[tuple[int, int]] = []  # (stored size, original size)
         self._stored_crc32c = 0
         self._stored_size = 0
@@ -83,7 +79,7 @@ class CompressingWriter:
                 self._start(bytes(self._pending))
                 self._pending.clear()
             while self._in_flight:
-                await self._store(await self._in_flight.popleft())
+                await self._store(await self._in_flight.next())
             original = Original(checksums.size, checksums.crc32c, checksums.sha256)
             await self._store_bytes(seekable.tail(original, self._frames))
             assert self._inner is not None
@@ -97,9 +93,7 @@ class CompressingWriter:
 
     async def abort(self) -> None:
         self._pending.clear()
-        for task in self._in_flight:
-            task.cancel()
-        self._in_flight.clear()
+        self._in_flight.cancel()
         inner, self._inner = self._inner, None
         if inner is not None:
             await inner.abort()
@@ -127,7 +121,7 @@ class CompressingWriter:
             return
         self._start(frame)
         while len(self._in_flight) > IN_FLIGHT:
-            await self._store(await self._in_flight.popleft())
+            await self._store(await self._in_flight.next())
 
     async def _decide_last(self) -> None:
         """Decide for an object smaller than a frame, held whole in _pending."""
@@ -149,10 +143,7 @@ class CompressingWriter:
         await self._store(compressed)
 
     def _start(self, frame: bytes) -> None:
-        level = self._settings.level
-        self._in_flight.append(
-            asyncio.ensure_future(asyncio.to_thread(seekable.compress_frame, frame, level))
-        )
+        self._in_flight.start(seekable.compress_frame, frame, self._settings.level)
 
     async def _open(self, *, compressing: bool) -> None:
         options = self._options
