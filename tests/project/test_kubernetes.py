@@ -5,6 +5,8 @@ agree with each other and with the settings the gateway loads."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,16 @@ import yaml
 from kubernetes_validate import utils as kubernetes
 
 from gateway import config as config_module
+from gateway import upkeep
 from gateway.server import unreachable_url_base
+from storagegw import cli as storagegw_cli
 from tests.conftest import REPO
 
 KUBERNETES = REPO / "deploy" / "kubernetes"
 # The oldest Kubernetes with gRPC probes generally available, and the newest whose
 # schemas the pinned kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.27", "1.37")
+POD = ("spec", "template", "spec")
 
 
 def manifest_files() -> list[Path]:
@@ -69,16 +74,19 @@ def test_manifests_are_valid_kubernetes(path: Path, version: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("where", "value"),
+    ("name", "where", "value"),
     [
-        (["spec", "replica"], 2),  # a misspelt field
-        (["spec", "replicas"], "two"),  # a wrong type
-        (["spec", "template", "spec", "containers", 0, "ports", 0, "containerPort"], "grpc"),
-        (["spec", "template", "spec", "containers", 0, "readinessProbe", "grpc", "prot"], 1),
+        ("deployment.yaml", ["spec", "replica"], 2),  # a misspelt field
+        ("deployment.yaml", ["spec", "replicas"], "two"),  # a wrong type
+        ("deployment.yaml", [*POD, "containers", 0, "ports", 0, "containerPort"], "grpc"),
+        ("deployment.yaml", [*POD, "containers", 0, "readinessProbe", "grpc", "prot"], 1),
+        # The CronJob's own fields, and the pod spec inside its job template.
+        ("cronjob-cleanup.yaml", ["spec", "concurrencyPolicyy"], "Forbid"),
+        ("cronjob-cleanup.yaml", ["spec", "jobTemplate", *POD, "containers", 0, "command"], "x"),
     ],
 )
-def test_the_validator_refuses_a_broken_manifest(where: list[Any], value: Any) -> None:
-    broken = documents(KUBERNETES / "deployment.yaml")[0]
+def test_the_validator_refuses_a_broken_manifest(name: str, where: list[Any], value: Any) -> None:
+    broken = documents(KUBERNETES / name)[0]
     node = broken
     for step in where[:-1]:
         node = node[step]
@@ -202,6 +210,88 @@ def test_the_gateway_starts_with_the_manifests_settings(tmp_path: Path) -> None:
     assert unreachable_url_base(config) is None
     assert config.buckets[config.default_bucket].backend == "s3"
     assert config.shutdown_grace == int(env["GATEWAY_SHUTDOWN_GRACE"])
+    # Upkeep is the CronJob's (test_the_cronjob_runs_every_upkeep_pass), not every
+    # replica's each hour.
+    assert config.cleanup_interval == 0
+    assert config.dedup_sweep_interval == 0
     assert "GATEWAY_ALLOW_INSECURE" not in env
     for name, value in kubernetes_resources()["Secret"]["stringData"].items():
         assert "REPLACE-ME" in value, f"{name}: a placeholder, never a real secret"
+
+
+# ------------------------------------------------------------ the upkeep CronJob
+
+
+def cleanup_pod() -> dict[str, Any]:
+    cronjob = kubernetes_resources()["CronJob"]
+    return dict(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def test_the_cronjob_runs_in_the_gateways_pod_setup() -> None:
+    # Same image, settings and files as the gateway: it sees the same buckets and
+    # credentials, and its configuration loads as the gateway's does.
+    (cleanup,) = cleanup_pod()["containers"]
+    gateway = container()
+    for field in ("image", "imagePullPolicy", "envFrom", "env", "securityContext"):
+        assert cleanup.get(field) == gateway.get(field), field
+    assert cleanup["volumeMounts"] == gateway["volumeMounts"]
+    gateway_pod = kubernetes_resources()["Deployment"]["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in cleanup_pod()["volumes"]}
+    for mount in gateway["volumeMounts"]:
+        (source,) = (v for v in gateway_pod["volumes"] if v["name"] == mount["name"])
+        assert volumes[mount["name"]] == source, mount["name"]
+    for field in ("securityContext", "automountServiceAccountToken", "enableServiceLinks"):
+        assert cleanup_pod()[field] == gateway_pod[field], field
+    assert set(cleanup["resources"]["requests"]) == {"cpu", "memory"}
+    assert "memory" in cleanup["resources"]["limits"]
+
+
+def test_the_cronjob_runs_every_upkeep_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    (cleanup,) = cleanup_pod()["containers"]
+    entrypoint = re.search(r"^ENTRYPOINT (.+)$", (REPO / "Dockerfile").read_text(), re.M)
+    assert entrypoint is not None
+    # The image's entrypoint serves: only a command (not args) replaces it.
+    assert json.loads(entrypoint[1]) == ["storagegw", "serve"]
+    command = [*cleanup["command"], *cleanup.get("args", [])]
+    assert command[:2] == ["storagegw", "cleanup"]
+    # `storagegw` (the console script) hands these to the cleanup command's parser.
+    with pytest.raises(SystemExit) as exit_help:
+        storagegw_cli.main([*command[1:], "--help"])
+    assert exit_help.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: storagegw cleanup")
+    parser = upkeep._parser()
+    options = parser.parse_args(command[2:])
+    assert upkeep._kinds(parser, options.only) == frozenset(upkeep.KINDS)
+    assert options.dry_run is False  # the scheduled pass deletes
+
+
+def test_the_cronjob_runs_one_pass_at_a_time() -> None:
+    spec = kubernetes_resources()["CronJob"]["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    job = spec["jobTemplate"]["spec"]
+    assert cleanup_pod()["restartPolicy"] in ("Never", "OnFailure")
+    # Every run ends (and so frees the Forbid) before the next hourly one is due.
+    minute, hour, *_ = spec["schedule"].split()
+    assert minute.isdigit() and hour == "*"
+    assert job["activeDeadlineSeconds"] < 3600
+    assert spec["startingDeadlineSeconds"] < 3600
+    assert job["backoffLimit"] >= 1
+    assert job["ttlSecondsAfterFinished"] > 0
+    assert spec["successfulJobsHistoryLimit"] >= 1
+    assert spec["failedJobsHistoryLimit"] >= 1
+
+
+def test_the_cleanup_pods_are_not_served() -> None:
+    # The Service and the budget select the gateway's pods, never the Job's.
+    labels = cleanup_pod_labels()
+    resources = kubernetes_resources()
+    for selector in (
+        resources["Service"]["spec"]["selector"],
+        resources["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+    ):
+        assert not selector.items() <= labels.items()
+
+
+def cleanup_pod_labels() -> dict[str, str]:
+    template = kubernetes_resources()["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]
+    return dict(template["metadata"]["labels"])
