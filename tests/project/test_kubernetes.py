@@ -272,7 +272,8 @@ def test_the_cronjob_runs_one_pass_at_a_time() -> None:
     assert cleanup_pod()["restartPolicy"] in ("Never", "OnFailure")
     # Every run ends (and so frees the Forbid) before the next hourly one is due.
     minute, hour, *_ = spec["schedule"].split()
-    assert minute.isdigit() and hour == "*"
+    assert minute.isdigit()
+    assert hour == "*"
     assert job["activeDeadlineSeconds"] < 3600
     assert spec["startingDeadlineSeconds"] < 3600
     assert job["backoffLimit"] >= 1
