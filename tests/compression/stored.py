@@ -7,9 +7,10 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator, Callable
-from typing import Any, cast
+from typing import Any
 
 from gateway.backends.base import Backend, ObjectReader
+from gateway.backends.forwarding import ForwardingBackend, ForwardingReader
 from gateway.domain.objects import Conditions, ObjectMeta
 from gateway.layers.compression.backend import CompressingBackend
 from gateway.layers.compression.settings import CompressionSettings
@@ -53,13 +54,10 @@ def noise(size: int) -> bytes:
     return os.urandom(size)
 
 
-class _CountedReader:
+class _CountedReader(ForwardingReader):
     def __init__(self, reader: ObjectReader, counter: ReadCounter) -> None:
-        self._reader = reader
+        super().__init__(reader)
         self._counter = counter
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reader, name)
 
     async def chunks(self, chunk_size: int) -> AsyncIterator[bytes]:
         async for chunk in self._reader.chunks(chunk_size):
@@ -73,28 +71,25 @@ class _CountedReader:
         await self._reader.close()
 
 
-class ReadCounter:
+class ReadCounter(ForwardingBackend):
     """A driver passing every call on, counting the stored bytes its readers hand out."""
 
     def __init__(self, inner: Backend) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.fetched = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
-        reader = await self.inner.open_read(key, offset, limit, conditions)
-        return cast(ObjectReader, _CountedReader(reader, self))
+        reader = await self._inner.open_read(key, offset, limit, conditions)
+        return _CountedReader(reader, self)
 
 
 def compressed(inner: Backend, **settings: Any) -> tuple[CompressingBackend, ReadCounter]:
     """A compressed bucket over inner (frames of FRAME bytes unless told), and its counter."""
     counter = ReadCounter(inner)
     options = {"frame_size": FRAME, **settings}
-    return CompressingBackend(cast(Backend, counter), CompressionSettings(**options)), counter
+    return CompressingBackend(counter, CompressionSettings(**options)), counter
 
 
 async def stored(inner: Backend, key: str) -> tuple[ObjectMeta, bytes]:

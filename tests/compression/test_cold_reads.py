@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
 from gateway import config as config_module
 from gateway.backends import registry
 from gateway.backends.base import Backend, ObjectReader
+from gateway.backends.forwarding import ForwardingBackend
 from gateway.backends.observer import ObservedRequest, StoreRequest
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
@@ -197,21 +197,18 @@ async def test_conditions_are_judged_on_the_object_read(store: Store) -> None:
         assert reader.meta.etag == current.etag
 
 
-class _ReplacedOnce:
+class _ReplacedOnce(ForwardingBackend):
     """The driver, but its first read is followed by another writer's Put of
     the same key (landing between a cold read's first request and the next)."""
 
     def __init__(self, inner: Backend, replace: Callable[[], Awaitable[object]]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._replace: Callable[[], Awaitable[object]] | None = replace
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def open_read(
         self, key: str, offset: int, limit: int | None, conditions: Conditions
     ) -> ObjectReader:
-        reader = await self.inner.open_read(key, offset, limit, conditions)
+        reader = await self._inner.open_read(key, offset, limit, conditions)
         replace, self._replace = self._replace, None
         if replace is not None:
             await replace()
@@ -229,7 +226,7 @@ async def test_an_object_replaced_during_a_cold_read_is_read_as_it_is_now(
     async def replace() -> None:
         replaced.append(await put(store.bucket, "r.json", now, JSON))
 
-    driver = cast(Backend, _ReplacedOnce(store.driver, replace))
+    driver = _ReplacedOnce(store.driver, replace)
     reader = await CompressingBackend(driver, store.settings).open_read(
         "r.json", 0, None, Conditions()
     )
