@@ -83,7 +83,7 @@ async def run_passes(
 ) -> list[Outcome]:
     """Every pass asked for, kind after kind (KINDS' order), bucket by bucket."""
     outcomes: list[Outcome] = []
-    if "uploads" in request.kinds and not request.dry_run:
+    if "uploads" in request.kinds:
         outcomes += await _abort_uploads(buckets, request)
     if "lifecycle" in request.kinds:
         outcomes += await _expire(buckets, plans, request)
@@ -101,11 +101,14 @@ async def _abort_uploads(buckets: Buckets, request: Request) -> list[Outcome]:
         age = request.older_than if own is None else own
         label = request.older_than_label if own is None else f"{own:g}s"
         try:
-            counts = await cleanup.abort_stale_uploads(Buckets({name: backend}, name), age)
+            counts = await cleanup.abort_stale_uploads(
+                Buckets({name: backend}, name), age, dry_run=request.dry_run
+            )
         except GatewayError as error:
             outcomes.append(Outcome(name, "uploads", error=error))
             continue
-        summary = f"aborted {counts.get(name, 0)} incomplete upload(s) older than {label}"
+        verb = "would abort" if request.dry_run else "aborted"
+        summary = f"{verb} {counts.get(name, 0)} incomplete upload(s) older than {label}"
         outcomes.append(Outcome(name, "uploads", summary))
     return outcomes
 
@@ -217,8 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="report what the lifecycle expiry and the dedup sweep would delete, and delete "
-        "nothing (stale uploads are not looked at: a driver's cleaner can only abort them)",
+        help="report what each pass would abort or delete, and change nothing",
     )
     return parser
 
@@ -273,9 +275,6 @@ def _report(request: Request, outcomes: list[Outcome], held: list[str]) -> int:
     """Print a line per bucket and kind (failures on stderr); the exit status."""
     for kind in KINDS:
         if kind not in request.kinds:
-            continue
-        if kind == "uploads" and request.dry_run:
-            print("incomplete uploads: not looked at with --dry-run (a cleaner can only abort)")
             continue
         done = [outcome for outcome in outcomes if outcome.kind == kind]
         for outcome in done:

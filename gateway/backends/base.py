@@ -209,9 +209,11 @@ class StaleUploadCleaner(Protocol):
     """A backend that can hold incomplete uploads (S3 multipart uploads a
     crashed writer left, resumable uploads never finished)."""
 
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
+    async def abort_stale_uploads(self, older_than_s: float, *, dry_run: bool = False) -> int:
         """Abort the gateway's incomplete uploads, resumable ones included,
-        started more than older_than_s seconds ago; how many were aborted."""
+        started more than older_than_s seconds ago; how many were aborted.
+        dry_run: abort nothing; how many would be (as listed now: one that a
+        stream elsewhere finishes meanwhile is counted all the same)."""
 
 
 class UploadWriter(Protocol):

@@ -89,7 +89,10 @@ class InstrumentedCleaner:
         self._cleaner = cleaner
         self._meter = meter
 
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
+    async def abort_stale_uploads(self, older_than_s: float, *, dry_run: bool = False) -> int:
+        if dry_run:  # a look, not a cleanup: the sweep counters stay as they are
+            with self._meter.call("abort_stale_uploads"):
+                return await self._cleaner.abort_stale_uploads(older_than_s, dry_run=True)
         try:
             with self._meter.call("abort_stale_uploads"):
                 aborted = await self._cleaner.abort_stale_uploads(older_than_s)

@@ -190,6 +190,10 @@ def test_cleanup_cancels_stale_sessions_and_removes_records(proxied: Proxied) ->
     assert proxied.running.run(cleaner.abort_stale_uploads(3600)) == 0  # all young
     assert len(proxied.records()) == 3
     proxied.proxy.requests.clear()
+    # A dry run counts what would go and aborts nothing.
+    assert proxied.running.run(cleaner.abort_stale_uploads(0, dry_run=True)) == 2
+    assert len(proxied.records()) == 3
+    assert _session_deletes(proxied.proxy) == []
     assert proxied.running.run(cleaner.abort_stale_uploads(0)) == 2  # unfinished ones
     assert proxied.records() == []
     assert len(_session_deletes(proxied.proxy)) == 2

@@ -181,6 +181,9 @@ def test_cleanup_removes_old_uploads_and_leaves_only_objects(
 
     assert running.run(cleaner(backend).abort_stale_uploads(3600)) == 0  # all young
     assert len(upload_dirs(root)) == 3
+    # A dry run counts what would go and aborts nothing.
+    assert running.run(cleaner(backend).abort_stale_uploads(0, dry_run=True)) == 2
+    assert len(upload_dirs(root)) == 3
     assert running.run(cleaner(backend).abort_stale_uploads(0)) == 2  # the unfinished ones
     assert upload_dirs(root) == []
     assert files_outside_objects(root) == []

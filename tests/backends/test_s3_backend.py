@@ -429,6 +429,8 @@ async def test_abort_stale_uploads(
     assert await backend.abort_stale_uploads(3600) == 0
     assert len(_uploads(s3)) == 2
     monkeypatch.setattr(s3_module, "_now", lambda: initiated + 7200)
+    assert await backend.abort_stale_uploads(3600, dry_run=True) == 1
+    assert len(_uploads(s3)) == 2
     assert await backend.abort_stale_uploads(3600) == 1
     assert [u["Key"] for u in _uploads(s3)] == ["elsewhere"]
 

@@ -129,6 +129,11 @@ def test_cleanup_spares_young_uploads_and_removes_old_ones(
     assert bucket.multipart_keys() == [PREFIX + "pending.bin"]
     assert len(bucket.record_keys()) == 2
 
+    # A dry run counts what would go and aborts nothing.
+    assert gateway.run(backend.abort_stale_uploads(0, dry_run=True)) == 1
+    assert bucket.multipart_keys() == [PREFIX + "pending.bin"]
+    assert len(bucket.record_keys()) == 2
+
     assert gateway.run(backend.abort_stale_uploads(0)) == 1
     assert bucket.multipart_keys() == []
     assert bucket.record_keys() == []  # the finished upload's record too

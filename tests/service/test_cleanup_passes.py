@@ -178,10 +178,15 @@ def test_a_dry_run_deletes_nothing_and_says_what_it_would(site: Site) -> None:
         f"photos: dedup sweep would delete 1 unreferenced blob(s), 0 temp object(s), 0 marker(s) "
         f"older than 0.001s ({len(GARBAGE)} bytes)" in result.stdout
     )
-    assert "incomplete uploads: not looked at with --dry-run" in result.stdout
+    assert "scratch: would abort 1 incomplete upload(s) older than 0.001s" in result.stdout
+    assert "photos: would abort 0 incomplete upload(s)" in result.stdout
     assert site.keys("scratch") == ["keep/old", "tmp/old", "tmp/young"]
     assert site.blobs() == 2
     assert site.upload_left()
+    # What it said it would abort is what a run then aborts.
+    done = site.cleanup("--only", "uploads")
+    assert "scratch: aborted 1 incomplete upload(s) older than 0.001s" in done.stdout
+    assert not site.upload_left()
 
 
 def test_a_failed_pass_fails_the_run_and_the_others_still_run(

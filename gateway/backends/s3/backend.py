@@ -248,12 +248,13 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
 
     # StaleUploadCleaner (resumable uploads: s3/uploads.py).
 
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
+    async def abort_stale_uploads(self, older_than_s: float, *, dry_run: bool = False) -> int:
         """Abort resumable uploads created, and other multipart uploads under
         the prefix started, more than older_than_s seconds ago; how many were
-        aborted (see s3/sweep.py)."""
+        aborted, or with dry_run would be (see s3/sweep.py)."""
         ctx = await self._context()
-        return await sweep.abort_stale_uploads(ctx, self._uploads, _now() - older_than_s)
+        cutoff = _now() - older_than_s
+        return await sweep.abort_stale_uploads(ctx, self._uploads, cutoff, dry_run=dry_run)
 
     async def probe(self) -> None:
         """RemoteBackend's probe; failing to create the client is BACKEND_UNAVAILABLE too."""

@@ -11,7 +11,9 @@ from gateway.backends.s3.uploads import owned_by
 from gateway.backends.shared.resumable import ResumableUploads
 
 
-async def abort_stale_uploads(ctx: S3Context, uploads: ResumableUploads, cutoff: float) -> int:
+async def abort_stale_uploads(
+    ctx: S3Context, uploads: ResumableUploads, cutoff: float, *, dry_run: bool = False
+) -> int:
     """Abort resumable uploads created, and other multipart uploads under
     the prefix started, before cutoff (seconds since the epoch); how many
     were aborted. A resumable upload is judged by its record, never by its
@@ -20,7 +22,9 @@ async def abort_stale_uploads(ctx: S3Context, uploads: ResumableUploads, cutoff:
     Multipart uploads are listed before the records: a resumable upload's
     record is written before its multipart upload is created, so every
     multipart upload listed has its record in the listing that follows
-    (or none: not a resumable one)."""
+    (or none: not a resumable one).
+
+    dry_run: abort nothing; how many would be aborted."""
     candidates: list[tuple[str, str]] = []
     args: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": ctx.prefix}
     while True:
@@ -34,11 +38,14 @@ async def abort_stale_uploads(ctx: S3Context, uploads: ResumableUploads, cutoff:
             break
         args["KeyMarker"] = response.get("NextKeyMarker", "")
         args["UploadIdMarker"] = response.get("NextUploadIdMarker", "")
-    swept = await uploads.sweep(cutoff)
+    swept = await uploads.sweep(cutoff, dry_run=dry_run)
     aborted, owned = swept.aborted, owned_by(swept, ctx.s3_key)
     for key, upload_id in candidates:
         if upload_id in owned.upload_ids or key in owned.keys:
             continue  # a resumable upload's: judged by its record above
+        if dry_run:
+            aborted += 1
+            continue
         try:
             await ctx.client.abort_multipart_upload(Bucket=ctx.bucket, Key=key, UploadId=upload_id)
             aborted += 1

@@ -137,9 +137,10 @@ class ResumableUploads:
             return False  # gone already, or finished: it keeps answering with its object
         return await self._store.discard(handle, record)
 
-    async def sweep(self, cutoff_unix: float) -> Swept:
+    async def sweep(self, cutoff_unix: float, *, dry_run: bool = False) -> Swept:
         """Remove the uploads created at or before cutoff_unix, but those a
-        stream of this process writes."""
+        stream of this process writes. dry_run: remove none; aborted counts
+        the unfinished ones that would go."""
         aborted = 0
         removed: list[Listed] = []
         kept: list[Listed] = []
@@ -147,12 +148,12 @@ class ResumableUploads:
             if entry.created_unix > cutoff_unix or entry.handle in self._writing:
                 kept.append(entry)
                 continue
-            aborted += await self._store.remove(entry)
+            aborted += entry.unfinished if dry_run else await self._store.remove(entry)
             removed.append(entry)
         return Swept(aborted, removed, kept)
 
-    async def abort_stale_uploads(self, older_than_s: float) -> int:
-        return (await self.sweep(time.time() - older_than_s)).aborted
+    async def abort_stale_uploads(self, older_than_s: float, *, dry_run: bool = False) -> int:
+        return (await self.sweep(time.time() - older_than_s, dry_run=dry_run)).aborted
 
 
 class _OneWriter(ForwardingUploadWriter):
