@@ -260,6 +260,13 @@ object_not_found = ErrorTemplate(Reason.OBJECT_NOT_FOUND, "object {key!r} not fo
 precondition_failed = ErrorTemplate(
     Reason.PRECONDITION_FAILED, "precondition {condition} failed for object {key!r}"
 )
+# A read taken up again after its store's connection broke found another object.
+changed_while_read = ErrorTemplate(
+    Reason.PRECONDITION_FAILED,
+    "object {key!r} was replaced or deleted while it was read; read it again",
+    fixed={"condition": "unchanged"},
+    metadata=("key", "condition"),
+)
 not_modified = ErrorTemplate(
     Reason.NOT_MODIFIED,
     "object {key!r} matches {condition}: not modified",

@@ -10,6 +10,7 @@ from typing import Any
 from gateway.backends.base import RangeReader
 from gateway.backends.s3.common import (
     KIND,
+    NETWORK_ERRORS,
     S3_ERRORS,
     S3Context,
     is_invalid_range,
@@ -21,8 +22,11 @@ from gateway.backends.s3.pieces import Pieces
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.conditions import check_existing
-from gateway.domain.errors import backend_unavailable
+from gateway.domain.errors import GatewayError, Reason, backend_unavailable, changed_while_read
 from gateway.domain.objects import Conditions, ObjectMeta
+
+# How many times one Get takes up a body the network broke, before it fails.
+BODY_RESUMES = 3
 
 
 async def head(ctx: S3Context, key: str, conditions: Conditions) -> ObjectMeta:
@@ -140,21 +144,34 @@ class S3Reader(RangeReader):
             return
         skip = self._skip
         buffer = Pieces()
-        with self._ctx.errors(self._meta.key, op="GetObject"):
-            async for piece in self._body.iter_chunks(chunk_size):
-                if self._closed:
-                    return
-                if skip:
-                    dropped = min(skip, len(piece))
-                    piece, skip = piece[dropped:], skip - dropped
-                truncated = len(piece) > remaining
-                piece = piece[:remaining]
-                remaining -= len(piece)
-                buffer.append(piece)
-                while buffer.size >= chunk_size:
-                    yield buffer.take(chunk_size)
-                if truncated:
-                    break  # the rest of the body is not ours (a suffix with a limit)
+        resumes = 0
+        while remaining:
+            try:
+                async for piece in self._body.iter_chunks(chunk_size):
+                    if self._closed:
+                        return
+                    if skip:
+                        dropped = min(skip, len(piece))
+                        piece, skip = piece[dropped:], skip - dropped
+                    truncated = len(piece) > remaining
+                    piece = piece[:remaining]
+                    remaining -= len(piece)
+                    buffer.append(piece)
+                    while buffer.size >= chunk_size:
+                        yield buffer.take(chunk_size)
+                    if truncated:
+                        break  # the rest of the body is not ours (a suffix with a limit)
+                break
+            except NETWORK_ERRORS:
+                # A body the network broke (a connection reset, a read that
+                # timed out) is taken up again where it broke, pinned to the
+                # object's ETag, as s3transfer's downloads do: a replaced
+                # object is then PRECONDITION_FAILED, never spliced bytes.
+                if resumes == BODY_RESUMES or self._closed:
+                    with self._ctx.errors(self._meta.key, op="GetObject"):
+                        raise
+                resumes += 1
+                skip = await self._resume(self._end - remaining)
         if buffer.size:
             yield buffer.take(buffer.size)
         if remaining:
@@ -164,6 +181,20 @@ class S3Reader(RangeReader):
                 f"{remaining} bytes early",
             )
         await self.close()
+
+    async def _resume(self, position: int) -> int:
+        """Continue the body at object byte position, from a new GetObject
+        pinned to the ETag first read; the new body's leading bytes to skip."""
+        if self._body is not None:
+            self._body.close()
+        try:
+            resumed = await open_version(self._ctx, self._meta, position, self._end - position)
+        except GatewayError as error:
+            if error.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND):
+                raise changed_while_read(key=self._meta.key) from error
+            raise
+        self._body, resumed._body = resumed._body, None
+        return resumed._skip
 
     async def close(self) -> None:
         if self._closed:
