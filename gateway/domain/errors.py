@@ -260,12 +260,10 @@ object_not_found = ErrorTemplate(Reason.OBJECT_NOT_FOUND, "object {key!r} not fo
 precondition_failed = ErrorTemplate(
     Reason.PRECONDITION_FAILED, "precondition {condition} failed for object {key!r}"
 )
-# A read taken up again after its store's connection broke found another object.
+# The version a reader began with is gone: its later bytes would be another
+# object's (the GCS reader's next window, the S3 reader taking a body up again).
 changed_while_read = ErrorTemplate(
-    Reason.PRECONDITION_FAILED,
-    "object {key!r} was replaced or deleted while it was read; read it again",
-    fixed={"condition": "unchanged"},
-    metadata=("key", "condition"),
+    Reason.OBJECT_NOT_FOUND, "object {key!r} was replaced or deleted while being read"
 )
 not_modified = ErrorTemplate(
     Reason.NOT_MODIFIED,

@@ -20,11 +20,7 @@ from gateway.backends.gcs.common import (
     GcsContext,
     is_not_found,
 )
-from gateway.domain.errors import (
-    GatewayError,
-    Reason,
-    backend_unavailable,
-)
+from gateway.domain.errors import backend_unavailable, changed_while_read
 from gateway.domain.objects import ObjectMeta
 
 
@@ -86,11 +82,7 @@ class GcsReader(RangeReader):
             return await pending
         except GCS_ERRORS as error:
             if is_not_found(error):
-                raise GatewayError(
-                    Reason.OBJECT_NOT_FOUND,
-                    f"object {key!r} was replaced or deleted while being read",
-                    key=key,
-                ) from error
+                raise changed_while_read(key=key) from error
             with self._ctx.errors(key, op="objects.get (media)"):
                 raise
 

@@ -191,6 +191,7 @@ class S3Reader(RangeReader):
             resumed = await open_version(self._ctx, self._meta, position, self._end - position)
         except GatewayError as error:
             if error.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND):
+                # The ETag first read is gone: what follows would be another object's.
                 raise changed_while_read(key=self._meta.key) from error
             raise
         self._body, resumed._body = resumed._body, None
