@@ -7,8 +7,8 @@ write waits for flow-control credit the gateway never gives, and fails when
 the call ends. grpc.aio reports such a write as INTERNAL "Internal error
 from Core" and, when it handles the failed write after the call's status,
 overwrites that status with it (grpc/grpc#36066). Before the client raced
-its writes against the call's end (storagegw._aio_put), a third to four
-fifths of these Puts came back as Internal on this machine.
+its writes against the call's end (storagegw._aio_put), a fifth to a half
+of these Puts came back as Internal, in every run.
 """
 
 from __future__ import annotations
