@@ -2,8 +2,8 @@
 
 All that decides what to send, verify or retry is in the flows (_flows.py),
 shared with the sync client; here are only the grpc.aio calls, the Put
-stream written message by message, file work in worker threads (so the loop
-stays free) and asyncio.sleep.
+stream written message by message (_aio_put.py), file work in worker
+threads (so the loop stays free) and asyncio.sleep.
 """
 
 from __future__ import annotations
@@ -13,33 +13,32 @@ import contextlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import grpc
 import grpc.aio
 
 from storagegw import _effects as effects
 from storagegw import _files
+from storagegw._aio_put import chain, peek, send
 from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
 from storagegw._crc32c import accelerated
 from storagegw._credentials import AsyncCallAuth, Metadata
 from storagegw._digests import ObjectDigest
-from storagegw._readers import AsyncObjectReader
+from storagegw._readers import AsyncObjectReader, checksumming
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress, UploadStatus
 from storagegw._wire import PutMessage, get_method, put_method, put_one_method
 from storagegw.v1 import storage_pb2, storage_pb2_grpc
 
 if TYPE_CHECKING:
-    # grpc.aio's call classes are not subscriptable at run time.
-    PutCall: TypeAlias = grpc.aio.StreamUnaryCall[PutMessage, storage_pb2.PutResponse]
+    from storagegw._aio_put import PutCall
     from storagegw._readers import GetCall
     from storagegw.v1.storage_pb2_grpc import StorageServiceAsyncStub
 
 __all__ = ["AsyncTransport", "source_blocks"]
 
 _Result = TypeVar("_Result")
-_STATUS_WAIT_SECONDS = 5.0
 
 
 class AsyncTransport:
@@ -190,23 +189,21 @@ class AsyncTransport:
         metadata = await self._auth.metadata()
         first = stream.start()
         if first is None:  # the spec goes with the data: a small object
-            batches, ended = await _peek(requests)
+            batches, ended = await peek(requests)
             messages = [message for batch in batches for message in batch]
             if ended and len(messages) == 1:
-                # One message in all: a unary call. grpc.aio reports a write
-                # that meets the end of its call (a stream the gateway's
-                # connection refused, say) as INTERNAL, losing the real
-                # status, and gRPC's retry of a refused call cannot help it.
+                # One message in all: a unary call, the message and the
+                # half-close sent in one batch of Core operations.
                 with converted_rpc_errors():
                     response = await self._put_one(messages[0], metadata=metadata)
                 if progress is not None:
                     progress(stream.size)
                 return stream.object_info(response)
-            requests = _chain(batches, requests)
+            requests = chain(batches, requests)
         call: PutCall = self._put_method(None, metadata=metadata)
         try:
             with converted_rpc_errors():
-                response = await _send(call, stream, first, requests, progress)
+                response = await send(call, stream, first, requests, progress)
         except BaseException:
             # The gateway discards a cancelled upload; finish_write was never sent.
             call.cancel()
@@ -279,98 +276,14 @@ async def _checksummed_requests(
     stream: effects.UploadStream, blocks: AsyncIterable[bytes]
 ) -> AsyncIterator[list[PutMessage]]:
     """All the requests after the first for the caller's blocks (not read
-    ahead: they may come as they are made).
-
-    Checksummed on the loop when native, as data in memory: a worker-thread
-    hop here lets the loop take a refusal of the first message while the
-    next write is under way, and grpc.aio then reports "Internal error from
-    Core" in place of the refusal (see _write). Paths and files, the big
-    transfers, are checksummed in worker threads (_thread_requests).
+    ahead: they may come as they are made), each block checksummed in a
+    worker thread unless it is small (checksumming). The last message
+    holds less than a chunk of data: checksummed on the loop when native.
     """
     async for block in blocks:
-        yield await _native_or_thread(partial(stream.feed, block))
+        yield await checksumming(partial(stream.feed, block), len(block))
     yield [await _native_or_thread(stream.finish)]
 
 
 async def _native_or_thread(work: Callable[[], _Result]) -> _Result:
     return work() if accelerated() else await asyncio.to_thread(work)
-
-
-# ---------------------------------------------------------------- the Put stream
-
-
-async def _write(call: PutCall, request: PutMessage) -> None:
-    """call.write(), raising the gateway's status when it has ended the call.
-
-    grpc.aio reports a write to a call the server has already finished (say,
-    a failed precondition rejected at the first message) as INTERNAL
-    "Internal error from Core"; the call's result carries the real status
-    once it arrives, so wait briefly for that and raise it instead. When the
-    failed write is handled after the status arrived, grpc.aio overwrites the
-    status with that INTERNAL (grpc/grpc#36066), so a stream of one message
-    goes as a unary call instead (AsyncTransport._put): a small Put, a part
-    of one block.
-    """
-    try:
-        await call.write(request)
-    except asyncio.InvalidStateError:
-        # The call already ended (say, its connection broke): its status says why.
-        await call
-        raise
-    except grpc.aio.AioRpcError as write_error:
-        try:
-            await asyncio.wait_for(call, _STATUS_WAIT_SECONDS)
-        except grpc.aio.AioRpcError as status_error:
-            raise status_error from write_error
-        except TimeoutError:
-            pass
-        raise
-
-
-async def _peek(
-    requests: AsyncIterator[list[PutMessage]],
-) -> tuple[list[list[PutMessage]], bool]:
-    """The batches of requests up to the second message, and whether that
-    was all of them (the rest is left in requests)."""
-    batches: list[list[PutMessage]] = []
-    while sum(len(batch) for batch in batches) < 2:
-        batch = await anext(requests, None)
-        if batch is None:
-            return batches, True
-        batches.append(batch)
-    return batches, False
-
-
-async def _chain(
-    batches: list[list[PutMessage]], requests: AsyncIterator[list[PutMessage]]
-) -> AsyncIterator[list[PutMessage]]:
-    for batch in batches:
-        yield batch
-    async for batch in requests:
-        yield batch
-
-
-async def _send(
-    call: PutCall,
-    stream: effects.UploadStream,
-    first: PutMessage | None,
-    requests: AsyncIterator[list[PutMessage]],
-    progress: Progress | None,
-) -> storage_pb2.PutResponse:
-    """Write the whole Put stream and return the gateway's response.
-
-    `first` is the spec message (None: the spec goes with the data);
-    `requests` the messages after it, the last one included. The spec goes
-    out before any data is read: a gateway that refuses it (a failed
-    precondition) ends the call, and a write that comes after the refusal
-    has arrived raises it (see _write).
-    """
-    if first is not None:
-        await _write(call, first)
-    async for batch in requests:
-        for request in batch:
-            await _write(call, request)
-            if progress is not None:
-                progress(stream.size)
-    await call.done_writing()
-    return await call
