@@ -1,5 +1,5 @@
-"""A Backend, an ObjectReader and a ResumableBackend that pass every call on
-to another: the bases of the wrappers around a bucket's driver (telemetry,
+"""A Backend, an ObjectReader, a ResumableBackend and an ObjectMover that pass
+every call on to another: the bases of the wrappers around a bucket's driver (telemetry,
 CDN purges, dedup...), so that each one writes only the calls it changes.
 
 (ForwardingWriter and ForwardingUploadWriter, their counterparts for the
@@ -14,6 +14,7 @@ from gateway.backends.base import (
     Backend,
     Capabilities,
     Encoded,
+    ObjectMover,
     ObjectReader,
     ObjectWriter,
     ResumableBackend,
@@ -126,3 +127,15 @@ class ForwardingUploads:
 
     async def abort_upload(self, key: str, handle: str) -> bool:
         return await self._uploads.abort_upload(key, handle)
+
+
+class ForwardingMover:
+    """An ObjectMover passing every move on to another."""
+
+    def __init__(self, mover: ObjectMover) -> None:
+        self._mover = mover
+
+    async def move(
+        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
+    ) -> ObjectMeta:
+        return await self._mover.move(source_key, destination_key, conditions)

@@ -28,7 +28,7 @@ from gateway.backends.base import (
     Resumed,
     UploadWriter,
 )
-from gateway.backends.forwarding import ForwardingBackend, ForwardingUploads
+from gateway.backends.forwarding import ForwardingBackend, ForwardingMover, ForwardingUploads
 from gateway.core.cdn import CdnPurger
 from gateway.domain.objects import (
     NO_CONDITIONS,
@@ -200,15 +200,17 @@ class _PurgingUploads(ForwardingUploads):
         return status, _PurgingUploadWriter(writer, key, self._backend)
 
 
-class _PurgingMover:
+class _PurgingMover(ForwardingMover):
+    """The driver's mover, noting both keys it changed for purging."""
+
     def __init__(self, mover: ObjectMover, backend: PurgingBackend) -> None:
-        self._mover = mover
+        super().__init__(mover)
         self._backend = backend
 
     async def move(
         self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
     ) -> ObjectMeta:
-        meta = await self._mover.move(source_key, destination_key, conditions)
+        meta = await super().move(source_key, destination_key, conditions)
         self._backend.changed(source_key)
         self._backend.changed(destination_key)
         return meta

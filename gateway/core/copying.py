@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gateway.backends.base import Backend
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.ingest import Expected, wants_sha256
+from gateway.core.ingest import Expected, Incoming, wants_sha256
 from gateway.core.objects import StoredObject
 from gateway.core.scanned_writes import store_checked
 from gateway.core.scanning import scan_status, without_reserved
@@ -94,15 +94,9 @@ async def copy(buckets: Buckets, spec: CopySpec, *, max_size: int | None) -> Sto
         expected = Expected(size=original.size, crc32c=original.crc32c, sha256=original.sha256)
         # A source's SHA-256 is checked and kept, as the drivers' own copies keep it.
         sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
-        meta = await store_checked(
-            target,
-            options,
-            reader.chunks(COPY_CHUNK_SIZE),
-            expected,
-            max_size,
-            with_sha256=sha256,
-            inspectors=inspectors,
-        )
+        chunks = reader.chunks(COPY_CHUNK_SIZE)
+        incoming = Incoming(chunks, expected, max_size, with_sha256=sha256, inspectors=inspectors)
+        meta = await store_checked(target, options, incoming)
     finally:
         await reader.close()
     return StoredObject(bucket, meta)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.ingest import check_declared_size
+from gateway.core.objects import StoredObject
 from gateway.core.pending_uploads import (
     UPLOAD_TOKEN,
     PendingName,
@@ -46,12 +47,6 @@ from gateway.domain.objects import Conditions, CopyRequest, ObjectMeta, WriteOpt
 
 
 @dataclass(frozen=True, slots=True)
-class Finalized:
-    bucket: str
-    meta: ObjectMeta
-
-
-@dataclass(frozen=True, slots=True)
 class Checked:
     """What the checks of a pending object said: its verdict (None: not
     scanned, the bucket does not scan or the scanner was unavailable and the
@@ -67,7 +62,7 @@ async def finalize(
     pending_upload: str,
     conditions: Conditions,
     max_size: int | None = None,
-) -> Finalized:
+) -> StoredObject:
     """The FinalizeUpload RPC: a write of the pending upload's real key at
     the door, then finalize_pending."""
     name = parse_pending(pending_upload)
@@ -78,7 +73,7 @@ async def finalize(
             field="pending_upload",
         )
     meta = await finalize_pending(target, name, conditions, max_size)
-    return Finalized(target.bucket, meta)
+    return StoredObject(target.bucket, meta)
 
 
 async def finalize_pending(

@@ -51,6 +51,30 @@ class Expected:
     sha256: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """The bytes of a write and what they must come to, wherever they are
+    stored (store, scanned_writes.store_checked).
+
+    max_size bounds the object (OBJECT_TOO_LARGE, checked as bytes arrive).
+    late_expected is filled by the caller while chunks are consumed (for
+    checksums that arrive with the last message) and checked at the end too.
+    known_crc32c: see Pump.run. with_sha256: whether the object's SHA-256 is
+    computed (wants_sha256). inspectors (gateway.core.upload_checks.
+    upload_inspectors) see the first bytes before any is written, may bound
+    the size further, and have the last word before the commit.
+    """
+
+    chunks: AsyncIterator[bytes]
+    expected: Expected
+    max_size: int | None = None
+    late_expected: Expected | None = None
+    known_crc32c: Callable[[], int | None] | None = None
+    _: KW_ONLY
+    with_sha256: bool = True
+    inspectors: tuple[Inspector, ...] = ()
+
+
 class Body(Protocol):
     """An object's bytes as a front end receives them (a Put stream's
     messages, say), already checked for the shape of its protocol."""
@@ -317,36 +341,25 @@ async def store(
     backend: Backend,
     key: str,
     options: WriteOptions,
-    chunks: AsyncIterator[bytes],
-    expected: Expected,
-    max_size: int | None = None,
-    late_expected: Expected | None = None,
-    known_crc32c: Callable[[], int | None] | None = None,
+    incoming: Incoming,
     *,
-    with_sha256: bool = True,
-    inspectors: tuple[Inspector, ...] = (),
     tee: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> ObjectMeta:
-    """Write chunks to key and commit when they check out.
+    """Write the incoming chunks to key and commit when they check out.
 
-    with_sha256: whether the object's SHA-256 is computed (wants_sha256).
-    max_size bounds the object (OBJECT_TOO_LARGE, checked as bytes arrive).
-    late_expected is filled by the caller while chunks are consumed (for
-    checksums that arrive with the last message) and checked at the end too.
-    known_crc32c: see Pump.run. inspectors (gateway.core.upload_checks.
-    upload_inspectors) see the first bytes before any is written, may bound
-    the size further, and have the last word before the commit.
     tee: another consumer of each chunk (a malware scan), run beside its
     write (teed); its failure fails the write.
     """
-    bounds = Bounds.of(expected.size, bounded(max_size, inspectors))
+    inspectors = incoming.inspectors
+    bounds = Bounds.of(incoming.expected.size, bounded(incoming.max_size, inspectors))
     writer = await backend.open_write(key, options)
-    sums = StreamChecksums(with_sha256=with_sha256)
+    sums = StreamChecksums(with_sha256=incoming.with_sha256)
     write = writer.write if tee is None else functools.partial(teed, writer.write, tee)
     pump = Pump(sums, write, sums.update, bounds, inspectors=inspectors)
     try:
-        await pump.run(chunks, known_crc32c=known_crc32c)
-        return await writer.commit(await pump.accepted(expected, late_expected))
+        await pump.run(incoming.chunks, known_crc32c=incoming.known_crc32c)
+        checksums = await pump.accepted(incoming.expected, incoming.late_expected)
+        return await writer.commit(checksums)
     except BaseException:
         # Cancellation included: a dropped stream must leave nothing behind.
         await asyncio.shield(_discard(writer, pump))

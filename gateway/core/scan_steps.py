@@ -17,7 +17,7 @@ from typing import Protocol
 
 from gateway.backends.base import Backend
 from gateway.core.buckets import Target
-from gateway.core.ingest import Expected, store
+from gateway.core.ingest import Expected, Incoming, store
 from gateway.core.scanning import (
     QUARANTINE_FROM_BUCKET,
     QUARANTINE_FROM_KEY,
@@ -173,14 +173,8 @@ async def quarantine(
         )
         options = WriteOptions(content_type=original.content_type, metadata=metadata)
         expected = Expected(size=original.size, crc32c=original.crc32c)
-        await store(
-            destination,
-            where,
-            options,
-            reader.chunks(SCAN_CHUNK_SIZE),
-            expected,
-            with_sha256=False,
-        )
+        incoming = Incoming(reader.chunks(SCAN_CHUNK_SIZE), expected, with_sha256=False)
+        await store(destination, where, options, incoming)
     finally:
         await reader.close()
     return where

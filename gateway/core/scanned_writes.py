@@ -22,10 +22,10 @@ the pending object is removed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from gateway.core.buckets import Target
-from gateway.core.ingest import Expected, store
+from gateway.core.ingest import Incoming, store
 from gateway.core.scan_steps import (
     Relabel,
     check_now,
@@ -46,7 +46,6 @@ from gateway.core.scanning import (
     Verdict,
     with_status,
 )
-from gateway.core.upload_checks import Inspector
 from gateway.domain.errors import GatewayError
 from gateway.domain.objects import NO_CONDITIONS, ObjectMeta, WriteOptions
 
@@ -88,20 +87,8 @@ class ScanFeed:
         await self._session.close()
 
 
-async def store_checked(
-    target: Target,
-    options: WriteOptions,
-    chunks: AsyncIterator[bytes],
-    expected: Expected,
-    max_size: int | None = None,
-    late_expected: Expected | None = None,
-    known_crc32c: Callable[[], int | None] | None = None,
-    *,
-    with_sha256: bool = True,
-    inspectors: tuple[Inspector, ...] = (),
-) -> ObjectMeta:
-    """ingest.store to target's key, scanned first where its bucket scans;
-    inspectors: see ingest.store."""
+async def store_checked(target: Target, options: WriteOptions, incoming: Incoming) -> ObjectMeta:
+    """ingest.store to target's key, scanned first where its bucket scans."""
     policy = target.scan
     backend, key = target.backend, target.key
 
@@ -109,10 +96,7 @@ async def store_checked(
         at: str, stored_as: WriteOptions, tee: Callable[[bytes], Awaitable[None]] | None = None
     ) -> ObjectMeta:
         """The chunks stored at key `at` as stored_as says (see ingest.store)."""
-        return await store(
-            backend, at, stored_as, chunks, expected, max_size, late_expected, known_crc32c,
-            with_sha256=with_sha256, inspectors=inspectors, tee=tee,
-        )  # fmt: skip
+        return await store(backend, at, stored_as, incoming, tee=tee)
 
     if policy is None:
         return await write(key, options)

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.ingest import Body, Expected, wants_sha256
+from gateway.core.ingest import Body, Expected, Incoming, wants_sha256
 from gateway.core.objects import StoredObject
 from gateway.core.scanned_writes import store_checked
 from gateway.core.upload_checks import upload_inspectors
@@ -79,9 +79,7 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
     target = buckets.open(spec.bucket, spec.key, Action.WRITE)
     options, expected = checked(spec)
     inspectors = upload_inspectors(target, options.content_type, options.metadata, expected.size)
-    meta = await store_checked(
-        target,
-        options,
+    incoming = Incoming(
         body.chunks(),
         expected,
         max_size=limits.max_object_size,
@@ -90,4 +88,5 @@ async def write(buckets: Buckets, spec: WriteSpec, body: Body, limits: PutLimits
         with_sha256=wants_sha256(target.sha256, requested=spec.compute_sha256, expected=expected),
         inspectors=inspectors,
     )
+    meta = await store_checked(target, options, incoming)
     return StoredObject(target.bucket, meta)

@@ -44,7 +44,7 @@ from aiohttp.abc import AbstractAccessLogger
 from gateway.access import audit
 from gateway.core import calllog
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.ingest import Expected, wants_sha256
+from gateway.core.ingest import Expected, Incoming, wants_sha256
 from gateway.core.objects import Objects, Readable
 from gateway.core.scanned_writes import store_checked
 from gateway.core.signing import SignatureError, UrlSigner, VerifiedRequest
@@ -372,9 +372,9 @@ async def _store(
     max_size = None if limit is None else limit.size
     sha256 = wants_sha256(target.sha256, requested=False, expected=expected)
     inspectors = upload_inspectors(target, options.content_type, {}, options.size_hint)
-    where = (options, chunks, expected, max_size)
+    incoming = Incoming(chunks, expected, max_size, with_sha256=sha256, inspectors=inspectors)
     try:
-        meta = await store_checked(target, *where, with_sha256=sha256, inspectors=inspectors)
+        meta = await store_checked(target, options, incoming)
     except GatewayError as exc:
         ours = limit is not None and bounded(limit.size, inspectors) == limit.size
         if exc.reason == Reason.OBJECT_TOO_LARGE and limit is not None and ours:

@@ -21,7 +21,7 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
 )
-from gateway.backends.forwarding import ForwardingBackend, ForwardingReader
+from gateway.backends.forwarding import ForwardingBackend, ForwardingMover, ForwardingReader
 from gateway.domain.objects import (
     NO_CONDITIONS,
     Checksums,
@@ -107,18 +107,18 @@ class InstrumentedBackend(ForwardingBackend):
             await super().probe()
 
 
-class InstrumentedMover:
+class InstrumentedMover(ForwardingMover):
     """Implements ObjectMover over a driver's: each move timed as a call."""
 
     def __init__(self, mover: ObjectMover, meter: BucketMeter) -> None:
-        self._mover = mover
+        super().__init__(mover)
         self._meter = meter
 
     async def move(
         self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
     ) -> ObjectMeta:
         with self._meter.call("move", CostClass.A):
-            return await self._mover.move(source_key, destination_key, conditions)
+            return await super().move(source_key, destination_key, conditions)
 
 
 class MeteredReader(ForwardingReader):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from gateway.backends.base import ObjectReader
-from gateway.core.ingest import Expected, store
+from gateway.core.ingest import Expected, Incoming, store
 from gateway.domain.checksums import StreamChecksums
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, WriteOptions
@@ -40,7 +40,14 @@ def put_object(gw: RunningGateway, key: str, data: bytes, content_type: str = ""
     async def chunks() -> AsyncIterator[bytes]:
         yield data
 
-    gw.run(store(gw.backend(), key, WriteOptions(content_type=content_type), chunks(), Expected()))
+    gw.run(
+        store(
+            gw.backend(),
+            key,
+            WriteOptions(content_type=content_type),
+            Incoming(chunks(), Expected()),
+        )
+    )
 
 
 def stored(gw: RunningGateway, key: str) -> bool:

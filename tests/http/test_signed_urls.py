@@ -26,7 +26,7 @@ from gateway.backends.base import Backend, ObjectReader
 from gateway.backends.local.backend import LocalBackend
 from gateway.backends.memory.backend import MemoryBackend
 from gateway.core.buckets import Buckets
-from gateway.core.ingest import Expected, store
+from gateway.core.ingest import Expected, Incoming, store
 from gateway.core.signing import SignatureError, UrlSigner
 from gateway.core.url_secret import load_or_create_secrets
 from gateway.domain.errors import GatewayError, Reason
@@ -70,7 +70,9 @@ class Env:
         async def chunks() -> AsyncIterator[bytes]:
             yield data
 
-        await store(backend, key, WriteOptions(content_type=content_type), chunks(), Expected())
+        await store(
+            backend, key, WriteOptions(content_type=content_type), Incoming(chunks(), Expected())
+        )
 
     async def read(self, key: str, backend: Backend | None = None) -> tuple[ObjectMeta, bytes]:
         reader = await (backend or self.backend).open_read(key, 0, None, NO_CONDITIONS)

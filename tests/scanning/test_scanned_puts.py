@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.core.ingest import Expected, store
+from gateway.core.ingest import Expected, Incoming, store
 from gateway.domain.objects import WriteOptions
 from storagegw import (
     Client,
@@ -161,7 +161,7 @@ def test_the_staging_prefix_is_refused_and_hidden(running: RunningGateway, clien
     async def chunks() -> AsyncIterator[bytes]:
         yield b"pending"
 
-    running.run(store(backend, f"{STAGING}left", WriteOptions(), chunks(), Expected()))
+    running.run(store(backend, f"{STAGING}left", WriteOptions(), Incoming(chunks(), Expected())))
     client.put_bytes("seen.bin", b"x", bucket="files")
     listed = [info.key for info in client.list(bucket="files")]
     assert "seen.bin" in listed

@@ -67,7 +67,7 @@ from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.gcs.writer import GcsWriter
 from gateway.backends.observer import StoreObserver
 from gateway.backends.shared import presign
-from gateway.backends.shared.remote_backend import RemoteBackend
+from gateway.backends.shared.remote_backend import RemoteBackend, SettingsChecks
 from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
@@ -95,14 +95,12 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
 
     def __init__(self, settings: GcsSettings, observer: StoreObserver | None = None) -> None:
         """observer: told of every request the driver sends to GCS."""
-        # Checked here too: settings may be built in code, not only by config.
-        if not settings.bucket:
-            raise ValueError("GCS bucket name is required")
-        if not chunk_size_fits(settings.chunk_size):
-            raise ValueError("GCS chunk_size must be a multiple of 256 KiB, at most 256 MiB")
-        if settings.threads < 1:
-            raise ValueError("GCS threads must be >= 1")
-        super().__init__(KIND, settings, list_page)
+        checks = SettingsChecks(
+            size_fits=chunk_size_fits(settings.chunk_size),
+            size_rule="chunk_size must be a multiple of 256 KiB, at most 256 MiB",
+            workers=("threads", settings.threads),
+        )
+        super().__init__(KIND, settings, list_page, checks)
         self._observer = observer
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="gcs")
         self._signer: Any = None  # credentials that sign URLs, when there are any

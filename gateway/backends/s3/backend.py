@@ -61,7 +61,7 @@ from gateway.backends.s3.settings import GIB, S3Settings, part_size_fits
 from gateway.backends.s3.uploads import S3Uploads
 from gateway.backends.s3.writer import S3Writer
 from gateway.backends.shared import presign
-from gateway.backends.shared.remote_backend import RemoteBackend
+from gateway.backends.shared.remote_backend import RemoteBackend, SettingsChecks
 from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain.conditions import check as check_conditions
@@ -85,14 +85,12 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
 
     def __init__(self, settings: S3Settings, observer: StoreObserver | None = None) -> None:
         """observer: told of every request the driver sends to S3."""
-        # Checked here too: settings may be built in code, not only by config.
-        if not settings.bucket:
-            raise ValueError("S3 bucket name is required")
-        if not part_size_fits(settings.part_size):
-            raise ValueError("S3 part_size must be between 5 MiB and 5 GiB")
-        if settings.concurrency < 1:
-            raise ValueError("S3 concurrency must be >= 1")
-        super().__init__(KIND, settings, list_page)
+        checks = SettingsChecks(
+            size_fits=part_size_fits(settings.part_size),
+            size_rule="part_size must be between 5 MiB and 5 GiB",
+            workers=("concurrency", settings.concurrency),
+        )
+        super().__init__(KIND, settings, list_page, checks)
         self._observer = observer
         self._stack = contextlib.AsyncExitStack()
         self._uploads = ResumableUploads(

@@ -1,6 +1,7 @@
 """What the remote drivers (S3, GCS) share as backends: their settings, the
 client context opened on first use (lazy_context.py) and the background tasks
-closing it waits for, listing through that context, and the health probe.
+closing it waits for, listing through that context, the health probe, and
+the checks of settings a backend is built with.
 
 Each driver opens its own context, and releases its own client in close()."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from gateway.backends.shared.lazy_context import LazyContext
@@ -23,20 +25,49 @@ class RemoteContext(Protocol):
         """BUCKET_NOT_FOUND (or another GatewayError) unless the bucket can be read."""
 
 
+class RemoteSettings(Protocol):
+    """What the backend asks of a driver's settings itself."""
+
+    @property
+    def bucket(self) -> str:
+        """The store's bucket."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChecks:
+    """A driver's rules for its settings beyond the bucket, as values; the
+    backend checks them when it is built, since settings may be built in
+    code, not only read by the configuration (which checks them too)."""
+
+    size_fits: bool  # whether the transfer unit (part, chunk) is one the store takes
+    size_rule: str  # the rule it breaks otherwise: "part_size must be ..."
+    workers: tuple[str, int]  # the setting for how many at once, and its value
+
+
 Context = TypeVar("Context", bound=RemoteContext)
-Settings = TypeVar("Settings")
+Settings = TypeVar("Settings", bound=RemoteSettings)
 
 
 class RemoteBackend(abc.ABC, Generic[Context, Settings]):
     """The base of a remote driver's backend; list_page pages a listing
-    against the driver's context."""
+    against the driver's context; checks: ValueError, saying what, unless the
+    settings meet them and name a bucket."""
 
     def __init__(
         self,
         kind: str,
         settings: Settings,
         list_page: Callable[[Context, ListQuery], Awaitable[ListPage]],
+        checks: SettingsChecks,
     ) -> None:
+        store = kind.upper()
+        if not settings.bucket:
+            raise ValueError(f"{store} bucket name is required")
+        if not checks.size_fits:
+            raise ValueError(f"{store} {checks.size_rule}")
+        workers, count = checks.workers
+        if count < 1:
+            raise ValueError(f"{store} {workers} must be >= 1")
         self._kind = kind
         self._settings = settings
         self._list_page = list_page

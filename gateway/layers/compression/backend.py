@@ -20,7 +20,7 @@ from gateway.backends.base import (
     ObjectReader,
     ObjectWriter,
 )
-from gateway.backends.forwarding import ForwardingBackend
+from gateway.backends.forwarding import ForwardingBackend, ForwardingMover
 from gateway.domain import ranges
 from gateway.domain.conditions import check as check_conditions
 from gateway.domain.errors import GatewayError, Reason
@@ -182,15 +182,15 @@ class CompressingBackend(ForwardingBackend):
         return await self._layouts.original_of(request.destination_key, copied)
 
 
-class _Mover:
+class _Mover(ForwardingMover):
     """The driver's mover, describing what it moved as callers see it."""
 
     def __init__(self, mover: ObjectMover, layouts: Layouts) -> None:
-        self._mover = mover
+        super().__init__(mover)
         self._layouts = layouts
 
     async def move(
         self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
     ) -> ObjectMeta:
-        moved = await self._mover.move(source_key, destination_key, conditions)
+        moved = await super().move(source_key, destination_key, conditions)
         return await self._layouts.original_of(destination_key, moved)

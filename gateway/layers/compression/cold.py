@@ -73,36 +73,33 @@ async def open_cold(
     conditions: Conditions,
 ) -> ObjectReader:
     """The range offset/limit of the object at key, as callers see it."""
-    try:
-        return await _open_cold(backend, layouts, key, offset, limit, conditions)
-    except _Replaced:
-        pass
-    # Replaced (or deleted) between the first read and the next: the object
-    # there now is read afresh, the caller's conditions judged on it.
-    try:
-        return await _open_cold(backend, layouts, key, offset, limit, conditions)
-    except _Replaced as replaced:
-        raise replaced.error from None
+    retried = False
+    while True:
+        first = await _first_read(backend, key, offset, limit, conditions)
+        if not is_compressed(first.meta):
+            return first
+        try:
+            return await _compressed(backend, layouts, key, offset, limit, first)
+        except GatewayError as error:
+            if retried or error.reason not in _REPLACED:
+                raise
+        # Replaced (or deleted) between the first read and a later one: the
+        # object there now is read afresh, the caller's conditions judged on it.
+        retried = True
 
 
-class _Replaced(Exception):
-    """The object the first read saw was replaced before a later read."""
-
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(error.message)
-        self.error = error
+# What a read pinned to the first read's etag meets once the object it saw
+# was replaced (or deleted).
+_REPLACED = (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND)
 
 
-async def _open_cold(
-    backend: Backend,
-    layouts: Layouts,
-    key: str,
-    offset: int,
-    limit: int | None,
-    conditions: Conditions,
+async def _first_read(
+    backend: Backend, key: str, offset: int, limit: int | None, conditions: Conditions
 ) -> ObjectReader:
+    """The driver's read of the range asked for; past the stored size, of
+    the object's end instead when the object is compressed."""
     try:
-        first = await backend.open_read(key, offset, limit, conditions)
+        return await backend.open_read(key, offset, limit, conditions)
     except GatewayError as error:
         if error.reason is not Reason.INVALID_RANGE:
             raise
@@ -113,15 +110,7 @@ async def _open_cold(
         if not is_compressed(first.meta):
             await first.close()
             raise
-    else:
-        if not is_compressed(first.meta):
-            return first
-    try:
-        return await _compressed(backend, layouts, key, offset, limit, first)
-    except GatewayError as error:
-        if error.reason in (Reason.PRECONDITION_FAILED, Reason.OBJECT_NOT_FOUND):
-            raise _Replaced(error) from error
-        raise
+        return first
 
 
 async def _compressed(

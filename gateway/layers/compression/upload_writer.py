@@ -26,8 +26,8 @@ from gateway.domain.crc32c_combine import crc32c_combine
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, ObjectMeta
 from gateway.layers.compression import seekable
+from gateway.layers.compression.framing import FramingWriter
 from gateway.layers.compression.layouts import as_original
-from gateway.layers.compression.pipeline import IN_FLIGHT, ThreadPipeline
 from gateway.layers.compression.seekable import CompressedFrame, Layout, Original
 from gateway.layers.compression.upload_progress import (
     COMPRESSED,
@@ -53,7 +53,7 @@ class _Mark:
     partial_crc32c: int
 
 
-class CompressingUploadWriter:
+class CompressingUploadWriter(FramingWriter):
     """An UploadWriter storing frames of the original bytes into inner."""
 
     def __init__(
@@ -65,11 +65,10 @@ class CompressingUploadWriter:
         min_savings: float,
         remember: Callable[[ObjectMeta, Layout], None],
     ) -> None:
+        super().__init__(handle.level, min_savings)
         self._inner = inner
         self._key = key
         self._frame_size = handle.frame_size
-        self._level = handle.level
-        self._min_savings = min_savings
         self._remember = remember
         self._unit = inner.checkpoint_bytes
         self._mode = progress.mode
@@ -83,8 +82,6 @@ class CompressingUploadWriter:
         self._written = self._stored + self._skip  # what the driver holds or was given
         self._states = {progress.offset: progress.gateway_state}
         self._marks: deque[_Mark] = deque()
-        self._pending = bytearray()
-        self._in_flight: ThreadPipeline[CompressedFrame] = ThreadPipeline()
         self._failed = False  # a frame failed to be stored: no more may be
 
     @property
@@ -108,11 +105,7 @@ class CompressingUploadWriter:
             original = Original(checksums.size, checksums.crc32c, checksums.sha256)
             if self._mode == UNDECIDED:
                 await self._decide_last()
-            elif self._pending:
-                self._start(bytes(self._pending))
-                self._pending.clear()
-            while self._in_flight:
-                await self._store(await self._in_flight.next())
+            await self._store_all()
             if self._skip or self._offset != original.size:
                 raise self._mismatch()
             tail = seekable.tail(original, self._frames)
@@ -143,37 +136,24 @@ class CompressingUploadWriter:
         self._drop()
         await self._inner.abort()
 
-    def _drop(self) -> None:
-        self._pending.clear()
-        self._in_flight.cancel()
-
-    def _saves(self, original: int, stored: int) -> bool:
-        return stored <= original * (1 - self._min_savings)
-
     async def _frame(self, frame: bytes) -> None:
         """Store one full frame; the upload's first decides how frames are stored."""
         if self._mode == UNDECIDED:
-            compressed = await asyncio.to_thread(seekable.compress_frame, frame, self._level)
-            if self._saves(len(frame), len(compressed.data)):
-                self._mode = COMPRESSED
-            else:
-                self._mode = STORED
+            compressed = await self._compressed_if_saving(frame)
+            self._mode = STORED if compressed is None else COMPRESSED
+            if compressed is None:
                 compressed = await asyncio.to_thread(seekable.store_frame, frame)
             await self._store(compressed)
             return
-        self._start(frame)
-        while len(self._in_flight) > IN_FLIGHT:
-            await self._store(await self._in_flight.next())
+        await self._pipe(frame)
 
     async def _decide_last(self) -> None:
         """Decide for an upload smaller than a frame, held whole in _pending."""
-        data = bytes(self._pending)
-        self._pending.clear()
+        data = self._take_pending()
         if not data:
             return  # no frame: the seek table alone
-        compressed = await asyncio.to_thread(seekable.compress_frame, data, self._level)
-        overhead = seekable.tail_size(1)
-        if not self._saves(len(data), len(compressed.data) + overhead):
+        compressed = await self._compressed_if_saving(data, seekable.tail_size(1))
+        if compressed is None:
             compressed = await asyncio.to_thread(seekable.store_frame, data)
         await self._store(compressed)
 

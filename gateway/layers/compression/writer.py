@@ -9,7 +9,6 @@ original's go in the object's tail (seekable.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 
@@ -18,13 +17,13 @@ from gateway.domain.checksums import crc32c
 from gateway.domain.crc32c_combine import crc32c_combine
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
 from gateway.layers.compression import seekable
+from gateway.layers.compression.framing import FramingWriter
 from gateway.layers.compression.layouts import as_original, marked
-from gateway.layers.compression.pipeline import IN_FLIGHT, ThreadPipeline
 from gateway.layers.compression.seekable import CompressedFrame, Layout, Original
 from gateway.layers.compression.settings import CompressionSettings
 
 
-class CompressingWriter:
+class CompressingWriter(FramingWriter):
     """An ObjectWriter storing its bytes compressed when that saves enough."""
 
     def __init__(
@@ -35,15 +34,14 @@ class CompressingWriter:
         settings: CompressionSettings,
         remember: Callable[[ObjectMeta, Layout], None],
     ) -> None:
+        super().__init__(settings.level, settings.min_savings)
         self._backend = backend
         self._key = key
         self._options = options
         self._settings = settings
         self._remember = remember
-        self._pending = bytearray()
         self._inner: ObjectWriter | None = None
         self._compressing: bool | None = None  # None: not decided yet
-        self._in_flight: ThreadPipeline[CompressedFrame] = ThreadPipeline()
         self._frames: list[tuple[int, int]] = []  # (stored size, original size)
         self._stored_crc32c = 0
         self._stored_size = 0
@@ -75,11 +73,7 @@ class CompressingWriter:
             if self._compressing is False:
                 assert self._inner is not None
                 return await self._inner.commit(checksums)
-            if self._pending:
-                self._start(bytes(self._pending))
-                self._pending.clear()
-            while self._in_flight:
-                await self._store(await self._in_flight.next())
+            await self._store_all()
             original = Original(checksums.size, checksums.crc32c, checksums.sha256)
             await self._store_bytes(seekable.tail(original, self._frames))
             assert self._inner is not None
@@ -92,8 +86,7 @@ class CompressingWriter:
         return as_original(stored, original)
 
     async def abort(self) -> None:
-        self._pending.clear()
-        self._in_flight.cancel()
+        self._drop()
         inner, self._inner = self._inner, None
         if inner is not None:
             await inner.abort()
@@ -102,16 +95,11 @@ class CompressingWriter:
         """Whether the object is being stored as it is (decided so)."""
         return self._compressing is False
 
-    def _saves(self, original: int, stored: int) -> bool:
-        return stored <= original * (1 - self._settings.min_savings)
-
     async def _frame(self, frame: bytes) -> None:
         """Store one full frame; the first decides how the object is stored."""
         if self._compressing is None:
-            compressed = await asyncio.to_thread(
-                seekable.compress_frame, frame, self._settings.level
-            )
-            if not self._saves(len(frame), len(compressed.data)):
+            compressed = await self._compressed_if_saving(frame)
+            if compressed is None:
                 await self._open(compressing=False)
                 assert self._inner is not None
                 await self._inner.write(frame)
@@ -119,21 +107,15 @@ class CompressingWriter:
             await self._open(compressing=True)
             await self._store(compressed)
             return
-        self._start(frame)
-        while len(self._in_flight) > IN_FLIGHT:
-            await self._store(await self._in_flight.next())
+        await self._pipe(frame)
 
     async def _decide_last(self) -> None:
         """Decide for an object smaller than a frame, held whole in _pending."""
-        data = bytes(self._pending)
-        self._pending.clear()
+        data = self._take_pending()
         compressed = None
         if data:
-            compressed = await asyncio.to_thread(
-                seekable.compress_frame, data, self._settings.level
-            )
-        overhead = seekable.tail_size(1)
-        if compressed is None or not self._saves(len(data), len(compressed.data) + overhead):
+            compressed = await self._compressed_if_saving(data, seekable.tail_size(1))
+        if compressed is None:
             await self._open(compressing=False)
             assert self._inner is not None
             if data:
@@ -143,7 +125,7 @@ class CompressingWriter:
         await self._store(compressed)
 
     def _start(self, frame: bytes) -> None:
-        self._in_flight.start(seekable.compress_frame, frame, self._settings.level)
+        self._in_flight.start(seekable.compress_frame, frame, self._level)
 
     async def _open(self, *, compressing: bool) -> None:
         options = self._options
