@@ -483,16 +483,16 @@ def test_list_request_page_size_bounds() -> None:
             _common.list_request("b", page_size=bad)
 
 
-def test_sign_url_request() -> None:
-    request = _common.sign_url_request("b", "k", method="put", expires_in=timedelta(minutes=5))
-    assert request.method == pb.SIGNED_METHOD_PUT
-    assert request.expires_in.seconds == 300
-    assert not _common.sign_url_request("b", "k", expires_in=None).HasField("expires_in")
-    assert _common.sign_url_request("b", "k", expires_in=1.5).expires_in.nanos == 500_000_000
+def test_sign_url_arguments() -> None:
+    assert _common.signed_method("put") == pb.SIGNED_METHOD_PUT
+    assert (_common.url_route("CDN"), _common.url_route(None)) == (pb.URL_ROUTE_CDN, 0)
+    assert getattr(_common.url_lifetime(timedelta(minutes=5)), "seconds", None) == 300
+    assert _common.url_lifetime(None) is None
+    assert getattr(_common.url_lifetime(1.5), "nanos", None) == 500_000_000
     with pytest.raises(ValueError, match="method"):
-        _common.sign_url_request("b", "k", method="DELETE")
+        _common.signed_method("DELETE")
     with pytest.raises(ValueError, match="positive"):
-        _common.sign_url_request("b", "k", expires_in=0)
+        _common.url_lifetime(0)
 
 
 def test_copy_request_replaces_metadata_only_when_asked() -> None:

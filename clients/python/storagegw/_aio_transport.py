@@ -21,7 +21,7 @@ import grpc.aio
 from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._aio_put import chain, peek, send
-from storagegw._common import BinaryReader, converted_rpc_errors, open_channel
+from storagegw._common import BinaryReader, ChannelPlan, converted_rpc_errors
 from storagegw._crc32c import accelerated
 from storagegw._credentials import AsyncCallAuth, Metadata
 from storagegw._digests import ObjectDigest
@@ -46,24 +46,11 @@ class AsyncTransport:
 
     def __init__(
         self,
-        target: str,
-        channel: grpc.aio.Channel | None,
-        credentials: grpc.ChannelCredentials | None,
+        plan: ChannelPlan[grpc.aio.Channel],
         chunk_size: int,
         auth: AsyncCallAuth | None = None,
-        load_balancing: str | None = None,
-        retry_refused: bool = True,
     ) -> None:
-        self._owns_channel = channel is None  # a caller's channel is theirs to close
-        if channel is None:
-            channel = open_channel(
-                target,
-                credentials,
-                grpc.aio.insecure_channel,
-                grpc.aio.secure_channel,
-                load_balancing,
-                retry_refused,
-            )
+        channel, self._owns_channel = plan.open(grpc.aio.insecure_channel, grpc.aio.secure_channel)
         self._channel = channel
         self._stub: StorageServiceAsyncStub = storage_pb2_grpc.StorageServiceStub(channel)
         self._put_method: grpc.aio.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from typing import TypeVar
+
+import grpc
 
 from storagegw import _common, _flows
+from storagegw._credentials import TlsConfig, channel_credentials
 from storagegw._effects import Flow, SpecFor
 from storagegw._retry import RetryPolicy
 from storagegw._types import ListPage
@@ -17,6 +21,7 @@ from storagegw.v1 import storage_pb2
 __all__ = ["ClientBase"]
 
 _conditions = _common.preconditions
+_Channel = TypeVar("_Channel")
 
 
 class ClientBase:
@@ -39,6 +44,20 @@ class ClientBase:
         self.bucket = bucket
         self.timeout = _common.seconds(timeout)
         self.chunk_size = _common.check_chunk_size(chunk_size)
+
+    def _channel_plan(
+        self,
+        channel: _Channel | None,
+        credentials: grpc.ChannelCredentials | None,
+        tls: TlsConfig | None,
+        load_balancing: str | None,
+        sends_token: bool,
+    ) -> _common.ChannelPlan[_Channel]:
+        """The client's channel: `channel`, or one opened with these options;
+        gRPC's own retry of refused calls unless the client never retries."""
+        credentials = channel_credentials(self.target, tls, credentials, channel, sends_token)
+        retry_refused = self.retry.max_attempts > 1
+        return _common.ChannelPlan(self.target, channel, credentials, load_balancing, retry_refused)
 
     def _bucket(self, bucket: str | None) -> str:
         return self.bucket if bucket is None else bucket

@@ -12,9 +12,10 @@ import json
 import mimetypes
 import os
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -164,20 +165,31 @@ def channel_options(
     ]
 
 
-def open_channel(
-    target: str,
-    credentials: grpc.ChannelCredentials | None,
-    insecure: Callable[[str, list[tuple[str, int | str]]], _Channel],
-    secure: Callable[[str, grpc.ChannelCredentials, list[tuple[str, int | str]]], _Channel],
-    load_balancing: str | None = None,
-    retry_refused: bool = True,
-) -> _Channel:
-    """A channel (grpc or grpc.aio, by the functions given) with the client's
-    options; TLS when credentials are given."""
-    options = channel_options(load_balancing, retry_refused)
-    if credentials is None:
-        return insecure(target, options)
-    return secure(target, credentials, options)
+@dataclass(frozen=True)
+class ChannelPlan(Generic[_Channel]):
+    """The channel a transport runs on: the caller's own, or how to open one
+    (Client and AsyncClient make it alike; only the grpc module differs)."""
+
+    target: str
+    channel: _Channel | None
+    credentials: grpc.ChannelCredentials | None
+    load_balancing: str | None = None
+    retry_refused: bool = True
+
+    def open(
+        self,
+        insecure: Callable[[str, list[tuple[str, int | str]]], _Channel],
+        secure: Callable[[str, grpc.ChannelCredentials, list[tuple[str, int | str]]], _Channel],
+    ) -> tuple[_Channel, bool]:
+        """The channel (grpc or grpc.aio, by the functions given), and whether
+        the transport owns it: a caller's channel is theirs to close. An opened
+        one has the client's options; TLS when credentials are given."""
+        if self.channel is not None:
+            return self.channel, False
+        options = channel_options(self.load_balancing, self.retry_refused)
+        if self.credentials is None:
+            return insecure(self.target, options), True
+        return secure(self.target, self.credentials, options), True
 
 
 def check_chunk_size(chunk_size: int) -> int:
@@ -306,52 +318,38 @@ _SIGNED_METHODS = {
 }
 
 
-def sign_url_request(
-    bucket: str,
-    key: str,
-    *,
-    method: str = "GET",
-    expires_in: float | timedelta | None = 3600,
-    download: bool = False,
-    filename: str | None = None,
-    content_type: str | None = None,
-    max_size: int | None = None,
-    min_size: int | None = None,
-    route: str | None = None,
-    client_ip: str | None = None,
-    not_before: datetime | None = None,
-) -> storage_pb2.SignUrlRequest:
-    """expires_in None leaves the lifetime to the gateway's default."""
-    signed_method = _SIGNED_METHODS.get(method.upper())
-    if signed_method is None:
+def signed_method(method: str) -> storage_pb2.SignedMethod.ValueType:
+    """sign_url's `method`, any case."""
+    signed = _SIGNED_METHODS.get(method.upper())
+    if signed is None:
         raise ValueError(f"method must be GET, PUT or POST, not {method!r}")
+    return signed
+
+
+def url_route(route: str | None) -> storage_pb2.UrlRoute.ValueType:
+    """sign_url's `route`, any case; None for the gateway's choice."""
     url_route = _ROUTES.get((route or "").lower())
     if url_route is None:
         raise ValueError(f"route must be cdn, gateway or store, not {route!r}")
-    lifetime: Duration | None = None
-    if expires_in is not None:
-        delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=expires_in)
-        if delta <= timedelta(0):
-            raise ValueError("expires_in must be positive")
-        lifetime = Duration()
-        lifetime.FromTimedelta(delta)
-    return storage_pb2.SignUrlRequest(
-        bucket=bucket,
-        key=key,
-        method=signed_method,
-        expires_in=lifetime,
-        download=download,
-        filename=filename or "",
-        content_type=content_type or "",
-        max_size=max_size,
-        min_size=min_size,
-        route=url_route,
-        client_ip=client_ip or "",
-        not_before=None if not_before is None else _timestamp(not_before),
-    )
+    return url_route
 
 
-def _timestamp(moment: datetime) -> Timestamp:
+def url_lifetime(expires_in: float | timedelta | None) -> Duration | None:
+    """sign_url's `expires_in`, in seconds or a timedelta; None leaves the
+    lifetime to the gateway's default."""
+    if expires_in is None:
+        return None
+    delta = expires_in if isinstance(expires_in, timedelta) else timedelta(seconds=expires_in)
+    if delta <= timedelta(0):
+        raise ValueError("expires_in must be positive")
+    lifetime = Duration()
+    lifetime.FromTimedelta(delta)
+    return lifetime
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp

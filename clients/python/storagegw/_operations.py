@@ -301,19 +301,19 @@ def sign_url(
     object. max_size bounds PUT and POST, min_size POST. route: "cdn",
     "gateway" or "store" (None: a GET's CDN if any); a CDN URL's client_ip,
     not_before: see SignUrlRequest."""
-    request = _common.sign_url_request(
-        self._bucket(bucket),
-        key,
-        method=method,
-        expires_in=expires_in,
+    request = storage_pb2.SignUrlRequest(
+        bucket=self._bucket(bucket),
+        key=key,
+        method=_common.signed_method(method),
+        route=_common.url_route(route),
+        expires_in=_common.url_lifetime(expires_in),
         download=download,
-        filename=filename,
-        content_type=content_type,
+        filename=filename or "",
+        content_type=content_type or "",
         max_size=max_size,
         min_size=min_size,
-        route=route,
-        client_ip=client_ip,
-        not_before=not_before,
+        client_ip=client_ip or "",
+        not_before=_common.timestamp(not_before),
     )
     return _flows.sign_url(request, self.timeout)
 

@@ -18,7 +18,7 @@ import grpc
 
 from storagegw import _effects as effects
 from storagegw import _files
-from storagegw._common import converted_rpc_errors, open_channel
+from storagegw._common import ChannelPlan, converted_rpc_errors
 from storagegw._credentials import CallAuth, Metadata
 from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
@@ -38,24 +38,11 @@ class SyncTransport:
 
     def __init__(
         self,
-        target: str,
-        channel: grpc.Channel | None,
-        credentials: grpc.ChannelCredentials | None,
+        plan: ChannelPlan[grpc.Channel],
         chunk_size: int,
         auth: CallAuth | None = None,
-        load_balancing: str | None = None,
-        retry_refused: bool = True,
     ) -> None:
-        self._owns_channel = channel is None  # a caller's channel is theirs to close
-        if channel is None:
-            channel = open_channel(
-                target,
-                credentials,
-                grpc.insecure_channel,
-                grpc.secure_channel,
-                load_balancing,
-                retry_refused,
-            )
+        channel, self._owns_channel = plan.open(grpc.insecure_channel, grpc.secure_channel)
         self._channel = channel
         self._stub = storage_pb2_grpc.StorageServiceStub(channel)
         self._put_method: grpc.StreamUnaryMultiCallable[PutMessage, storage_pb2.PutResponse] = (

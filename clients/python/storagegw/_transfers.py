@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import BinaryIO
 
 from storagegw import _effects, _flows
 from storagegw._base import ClientBase
@@ -18,12 +19,17 @@ from storagegw._common import AsyncPutSource, PutSource  # noqa: F401
 from storagegw._effects import Blocking, Flow
 from storagegw._op import opener, source_operation
 from storagegw._readers import AsyncObjectReader, ObjectReader  # noqa: F401
-from storagegw._resumable import open_upload_source, wants_resumable
+from storagegw._resumable import UploadSource, open_upload_source, wants_resumable
 from storagegw._retry import RetryPolicy
 from storagegw._types import ObjectInfo, Progress, UploadSession
 from storagegw.v1 import storage_pb2
 
 __all__ = ["open", "put_file", "resume_upload"]
+
+# A resumable upload's flow, and its source as open_upload_source gives it:
+# (the source, the file to close if opened here, content type, size).
+Sent = Flow[ObjectInfo]
+OpenedSource = tuple[UploadSource, BinaryIO | None, str | None, int | None]
 
 # ------------------------------------------------------------ uploads
 
@@ -96,22 +102,20 @@ def put_file(
         info: ObjectInfo = yield _effects.PutSource(source, content_type, size, spec, progress)
         return info
     opened = partial(open_upload_source, source, self.chunk_size, content_type, size, sha256)
-    upload_source, file, content_type, size = yield Blocking(opened)
-    try:
-        return (
-            yield from _flows.put_resumable(
-                spec(content_type, size),
-                upload_source,
-                retry or self.retry,
-                progress,
-                keep_upload,
-                on_upload_start,
-                self.timeout,
-            )
+
+    def send(upload_source: UploadSource, content_type: str | None, size: int | None) -> Sent:
+        policy = retry or self.retry
+        return _flows.put_resumable(
+            spec(content_type, size),
+            upload_source,
+            policy,
+            progress,
+            keep_upload,
+            on_upload_start,
+            self.timeout,
         )
-    finally:
-        if file is not None:
-            file.close()
+
+    return (yield from _sent_from(opened, send))
 
 
 @source_operation(
@@ -135,14 +139,24 @@ def resume_upload(
     on request, the upload must have been started with it too."""
     sha256 = self._verifies_sha256(verify_sha256)
     opened = partial(open_upload_source, source, self.chunk_size, None, None, sha256)
-    upload_source, file, _, _ = yield Blocking(opened)
-    try:
+
+    def send(upload_source: UploadSource, _content_type: str | None, _size: int | None) -> Sent:
         policy = retry or self.retry
-        return (
-            yield from _flows.resume_upload(
-                upload_id, upload_source, policy, progress, self.timeout
-            )
-        )
+        return _flows.resume_upload(upload_id, upload_source, policy, progress, self.timeout)
+
+    return (yield from _sent_from(opened, send))
+
+
+def _sent_from(
+    opened: Callable[[], OpenedSource],
+    send: Callable[[UploadSource, str | None, int | None], Sent],
+) -> Sent:
+    """Open the upload's source (in a worker: it may open a file), `send` it
+    with its content type and size, and close a file opened here whatever
+    happens."""
+    upload_source, file, content_type, size = yield Blocking(opened)
+    try:
+        return (yield from send(upload_source, content_type, size))
     finally:
         if file is not None:
             file.close()

@@ -31,7 +31,6 @@ from storagegw._credentials import (
     AsyncCallAuth,
     AsyncTokenProvider,
     TlsConfig,
-    channel_credentials,
 )
 from storagegw._effects import Flow
 from storagegw._methods import Methods
@@ -71,16 +70,8 @@ class AsyncClient(Methods, AsyncClosedOnExit):
             target, bucket, timeout, chunk_size, retry, resumable_threshold, verify_sha256
         )
         auth = AsyncCallAuth(token, token_provider)
-        credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
-        self._transport = AsyncTransport(
-            target,
-            channel,
-            credentials,
-            self.chunk_size,
-            auth,
-            load_balancing,
-            retry_refused=self.retry.max_attempts > 1,
-        )
+        plan = self._channel_plan(channel, credentials, tls, load_balancing, auth.sends_token)
+        self._transport = AsyncTransport(plan, self.chunk_size, auth)
 
     async def close(self) -> None:
         await self._transport.close()

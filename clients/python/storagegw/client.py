@@ -18,7 +18,7 @@ from typing import TypeVar
 import grpc
 
 from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, ClosedOnExit, PutSource
-from storagegw._credentials import CallAuth, TlsConfig, TokenProvider, channel_credentials
+from storagegw._credentials import CallAuth, TlsConfig, TokenProvider
 from storagegw._effects import Flow
 from storagegw._methods import Methods
 from storagegw._readers import ObjectReader
@@ -93,16 +93,8 @@ class Client(Methods, ClosedOnExit):
             target, bucket, timeout, chunk_size, retry, resumable_threshold, verify_sha256
         )
         auth = CallAuth(token, token_provider)
-        credentials = channel_credentials(target, tls, credentials, channel, auth.sends_token)
-        self._transport = SyncTransport(
-            target,
-            channel,
-            credentials,
-            self.chunk_size,
-            auth,
-            load_balancing,
-            retry_refused=self.retry.max_attempts > 1,
-        )
+        plan = self._channel_plan(channel, credentials, tls, load_balancing, auth.sends_token)
+        self._transport = SyncTransport(plan, self.chunk_size, auth)
 
     def close(self) -> None:
         self._transport.close()

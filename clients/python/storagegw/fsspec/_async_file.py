@@ -16,17 +16,14 @@ from typing import Any
 
 from fsspec.asyn import AbstractAsyncStreamedFile
 
-from storagegw._types import UploadSession
-from storagegw.fsspec._upload import FileStore, PartUpload
+from storagegw.fsspec._upload import FileStore, PartFile
 
 __all__ = ["AsyncGatewayFile"]
 
 
-class AsyncGatewayFile(AbstractAsyncStreamedFile):  # type: ignore[misc]  # fsspec is untyped
+class AsyncGatewayFile(PartFile, AbstractAsyncStreamedFile):  # type: ignore[misc]  # fsspec is untyped
     """A file of a GatewayFileSystem opened with open_async, in mode "rb",
     "wb" or "xb" (create only); use it in `async with`."""
-
-    fs: FileStore
 
     def __init__(
         self,
@@ -42,20 +39,13 @@ class AsyncGatewayFile(AbstractAsyncStreamedFile):  # type: ignore[misc]  # fssp
         creating = mode == "xb"
         mode = "wb" if creating else mode
         super().__init__(fs, path, mode, block_size, cache_type="none", size=size)
-        if details is not None:
-            self.details = details
-        self.part = PartUpload(fs, path, creating, int(self.blocksize))
+        self._attach_part(details, creating)
         # The read-ahead: the object's bytes [_ahead_start, _ahead_start + len(_ahead)).
         self._ahead = b""
         self._ahead_start = 0
         # The ranged Gets made, and the bytes they asked for.
         self.fetches = 0
         self.fetched = 0
-
-    @property
-    def upload(self) -> UploadSession | None:
-        """The resumable upload the file streams to, once its first block filled."""
-        return self.part.upload
 
     # ------------------------------------------------------------ reading
 

@@ -20,16 +20,13 @@ from typing import Any
 from fsspec.asyn import sync
 from fsspec.spec import AbstractBufferedFile
 
-from storagegw._types import UploadSession
-from storagegw.fsspec._upload import FileStore, PartUpload
+from storagegw.fsspec._upload import FileStore, PartFile
 
 __all__ = ["GatewayFile"]
 
 
-class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
+class GatewayFile(PartFile, AbstractBufferedFile):  # type: ignore[misc]  # fsspec is untyped
     """A file of a GatewayFileSystem, in mode "rb", "wb" or "xb" (create only)."""
-
-    fs: FileStore
 
     def __init__(
         self,
@@ -55,15 +52,7 @@ class GatewayFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec is unty
             size=size,
             **kwargs,
         )
-        # Where the written bytes go (a file for reading sends none).
-        self.part = PartUpload(fs, path, mode == "xb", int(self.blocksize))
-        if details is not None:
-            self.details = details
-
-    @property
-    def upload(self) -> UploadSession | None:
-        """The resumable upload the file streams to, once its first block filled."""
-        return self.part.upload
+        self._attach_part(details, mode == "xb")
 
     @property
     def persisted(self) -> int:

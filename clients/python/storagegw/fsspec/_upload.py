@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-from typing import Protocol
+from typing import Any, Protocol
 
 from storagegw._types import UploadSession, UploadStatus
 
-__all__ = ["FileStore", "PartUpload"]
+__all__ = ["FileStore", "PartFile", "PartUpload"]
 
 Bytes = bytes | bytearray | memoryview
 
@@ -148,3 +148,27 @@ class PartUpload:
             # Best effort: an upload left behind expires and is cleaned up.
             with contextlib.suppress(Exception):
                 await self.fs._abort_upload(self.upload.upload_id)
+
+
+class PartFile:
+    """What GatewayFile and AsyncGatewayFile share over their fsspec bases:
+    the file system they read from and the PartUpload their writes go to."""
+
+    fs: FileStore
+    path: str
+    blocksize: int
+    details: dict[str, Any]
+    part: PartUpload
+
+    def _attach_part(self, details: dict[str, Any] | None, creating: bool) -> None:
+        """After fsspec's __init__: the object's details when the opener has
+        them, and the PartUpload of the file's blocks (a file for reading
+        sends none)."""
+        if details is not None:
+            self.details = details
+        self.part = PartUpload(self.fs, self.path, creating, int(self.blocksize))
+
+    @property
+    def upload(self) -> UploadSession | None:
+        """The resumable upload the file streams to, once its first block filled."""
+        return self.part.upload
