@@ -10,19 +10,15 @@ socket; start() returns once it answers PING.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import hashlib
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from typing import IO
+from typing import Any
 
-from tests.servers import free_port
+from tests.servers import ChildServer, free_port
 
 # The standard EICAR anti-virus test file (68 bytes), built here rather than
 # stored in the repository, where scanners would flag it.
@@ -64,16 +60,6 @@ SINGLE_PASS_CONFIG = (
 )
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: clamd gets SIGTERM if the test session dies without stopping it
-    (killed by a timeout, say), rather than living on."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def write_database(directory: Path) -> None:
     """The custom signatures: EICAR whole (MD5) and embedded (body)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -82,8 +68,9 @@ def write_database(directory: Path) -> None:
     (directory / "custom.ndb").write_text(f"Custom.EICAR.Body:0:*:{EICAR.hex()}\n")
 
 
-class ClamdServer:
-    """clamd as a child process of the test session; stop() ends it."""
+class ClamdServer(ChildServer):
+    """clamd as a child process of the test session (it dies with the
+    session); stop() ends it."""
 
     def __init__(self, stream_limit_mb: int = STREAM_LIMIT_MB, extra_config: str = "") -> None:
         """extra_config: more clamd.conf lines."""
@@ -93,7 +80,7 @@ class ClamdServer:
         self.stream_limit_mb = stream_limit_mb
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._log: Any = None
 
     @staticmethod
     def available() -> bool:
@@ -113,6 +100,8 @@ class ClamdServer:
         return self._proc.pid
 
     def start(self, timeout: float = 60) -> ClamdServer:
+        """Returns once clamd answers PING (it binds only once its database
+        is loaded)."""
         if self._proc is not None:
             raise RuntimeError("clamd already started")
         self._dir = Path(tempfile.mkdtemp(prefix="clamd-"))
@@ -141,34 +130,8 @@ class ClamdServer:
                 ]
             )
         )
-        self._log = tempfile.TemporaryFile(prefix="clamd-")  # noqa: SIM115 (closed in stop())
-        self._proc = subprocess.Popen(
-            ["clamd", "-c", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            self._wait_ready(timeout)
-        except Exception as exc:
-            output = self._output()
-            self.stop()
-            raise RuntimeError(f"clamd did not start: {exc}\n{output}") from exc
+        self._spawn("clamd", ["clamd", "-c", str(conf)], self.ping, timeout, die_with_session=True)
         return self
-
-    def _wait_ready(self, timeout: float) -> None:
-        """Until clamd answers PING (it binds only once its database is loaded)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"clamd exited with code {self._proc.returncode}")
-            if self.ping():
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"clamd did not answer PING within {timeout:.0f} s")
-            time.sleep(0.05)
 
     def ping(self) -> bool:
         try:
@@ -181,39 +144,16 @@ class ClamdServer:
     def kill(self) -> None:
         """Kill clamd at once (SIGKILL), as a crash would: a scan in
         progress is cut off. start() may be called again afterwards."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-        self._cleanup()
-
-    def _output(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read()[-4000:].decode(errors="replace")
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        self.stop()  # clamd is gone: this only tidies up
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        super().stop()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
     def __enter__(self) -> ClamdServer:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -19,6 +19,9 @@ No fixtures are registered here: conftest.py wires these into pytest.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import importlib.util
 import itertools
 import json
@@ -33,6 +36,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,23 +102,41 @@ def empty_server(client: Any) -> None:
         client.delete_bucket(Bucket=name)
 
 
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll ``url`` until the server sends any HTTP response (even an error status), the
-    process exits, or ``timeout`` seconds pass."""
+def answers_http(url: str) -> bool:
+    """Whether a server at ``url`` sends any HTTP response (even an error status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (http://127.0.0.1 only)
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered: up
+    except OSError:
+        return False  # connection refused / reset: not listening yet
+
+
+def _wait_ready(
+    answers: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]
+) -> None:
+    """Poll ``answers`` until it is true, the process exits, or ``timeout``
+    seconds pass."""
     deadline = time.monotonic() + timeout
     while True:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (http://127.0.0.1 only)
-                return
-        except urllib.error.HTTPError:
-            return  # it answered: up
-        except OSError:
-            pass  # connection refused / reset: not listening yet
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with code {proc.returncode}")
+        if answers():
+            return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no HTTP answer from {url} within {timeout:.0f} s")
+            raise TimeoutError(f"no answer within {timeout:.0f} s")
         time.sleep(0.05)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the child gets SIGTERM if the test session dies without stopping
+    it (killed by a timeout, say), rather than living on."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class ChildServer:
@@ -124,15 +146,28 @@ class ChildServer:
     _proc: subprocess.Popen[bytes] | None = None
     _log: Any = None
 
-    def _spawn(self, name: str, command: list[str], ready_url: str, timeout: float) -> None:
+    def _spawn(
+        self,
+        name: str,
+        command: list[str],
+        ready: Callable[[], bool],
+        timeout: float,
+        *,
+        die_with_session: bool = False,
+    ) -> None:
         """Start command, its output to a file (a full pipe nobody reads would
-        block the server), and wait until ready_url answers."""
+        block the server), and wait until ready() is true. die_with_session:
+        the server gets SIGTERM when the test session's process dies."""
         self._log = tempfile.TemporaryFile(prefix="server-")  # noqa: SIM115 (closed in stop())
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if die_with_session else None,
         )
         try:
-            _wait_http(ready_url, timeout, self._proc)
+            _wait_ready(ready, timeout, self._proc)
         except Exception as exc:
             output = self._output()
             self.stop()
@@ -188,7 +223,8 @@ class MotoServer(ChildServer):
             raise RuntimeError("moto server already started")
         self.port = free_port()
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self._spawn("moto server", command, f"{self.endpoint}/moto-api/", timeout)
+        ready = functools.partial(answers_http, f"{self.endpoint}/moto-api/")
+        self._spawn("moto server", command, ready, timeout)
         return self
 
     def reset(self) -> None:
@@ -430,7 +466,8 @@ class FakeGcsServer(ChildServer):
             "-public-host", address,
             "-log-level", "warn",
         ]  # fmt: skip
-        self._spawn("fake-gcs-server", command, f"{self.endpoint}/storage/v1/b", timeout)
+        ready = functools.partial(answers_http, f"{self.endpoint}/storage/v1/b")
+        self._spawn("fake-gcs-server", command, ready, timeout)
         return self
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:

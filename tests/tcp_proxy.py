@@ -5,8 +5,10 @@
         ... use proxy.target ...
 
 A cut closes every open connection (both sides) as a broken network would;
-new connections are forwarded again at once. Byte counters per direction
-show how much was really sent.
+new connections are forwarded again at once. refuse() cuts and also stops
+listening, so that new connections are refused as by a server that went
+away, until restore() listens again on the same port. Byte counters per
+direction show how much was really sent.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ class TcpProxy:
     def __init__(self, upstream_target: str) -> None:
         host, _, port = upstream_target.rpartition(":")
         self._upstream = (host, int(port))
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.target = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        listener = socket.create_server(("127.0.0.1", 0))
+        self._listener: socket.socket | None = listener
+        self.port = int(listener.getsockname()[1])
+        self.target = f"127.0.0.1:{self.port}"
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._closed = False
@@ -36,8 +40,12 @@ class TcpProxy:
         self._cut_at: dict[str, int] = {}  # direction -> counter value to cut at
         self.cut_done = threading.Event()
         self._then: Callable[[], object] | None = None
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        self._thread = self._serve(listener)
+
+    def _serve(self, listener: socket.socket) -> threading.Thread:
+        thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        thread.start()
+        return thread
 
     def cut_after(
         self,
@@ -61,6 +69,30 @@ class TcpProxy:
         with self._lock:
             self._cut_locked()
 
+    def refuse(self) -> None:
+        """Cut every connection and stop listening: connecting is refused, as
+        to a server that is down, until restore()."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            self._cut_locked()
+        if listener is not None:
+            self._stop_listening(listener)
+
+    def restore(self) -> None:
+        """After refuse(): listen again on the same port."""
+        with self._lock:
+            if self._listener is not None or self._closed:
+                raise RuntimeError("restore() is for a proxy that refuse() stopped")
+            listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR: same port
+            self._listener = listener
+        self._thread = self._serve(listener)
+
+    def _stop_listening(self, listener: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        listener.close()
+        self._thread.join(10)
+
     def _cut_locked(self) -> None:
         self._cut_at.clear()
         self.cuts += 1
@@ -73,10 +105,10 @@ class TcpProxy:
             then()
         self.cut_done.set()
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             try:
@@ -87,7 +119,7 @@ class TcpProxy:
             for sock in (client, server):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
-                if self._closed:
+                if self._listener is not listener:  # refused or closed meanwhile
                     client.close()
                     server.close()
                     return
@@ -140,13 +172,12 @@ class TcpProxy:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            listener, self._listener = self._listener, None
             for sock in self._sockets:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
-        self._listener.close()
-        self._thread.join(10)
+        if listener is not None:
+            self._stop_listening(listener)
 
     def __enter__(self) -> Self:
         return self

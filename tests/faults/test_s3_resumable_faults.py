@@ -4,8 +4,6 @@ the first started, and the S3 server becoming unreachable mid-stream."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import os
 import threading
@@ -21,7 +19,8 @@ from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import S3_TEST_BUCKET, backend_env, gateway_process, run_gateway
 from tests.rpc.test_resumable_uploads import SECRET, MiB, Stub, put, query, segment, start
 from tests.rpc_calls import call_error, crc, error_reason, get
-from tests.servers import MotoServer, free_port, make_bucket
+from tests.servers import MotoServer, make_bucket
+from tests.tcp_proxy import TcpProxy
 
 SIZE = 40 * MiB
 PART = 5 * MiB  # STORAGE_S3_PART_SIZE in backend_env
@@ -145,78 +144,6 @@ def test_one_replica_starts_another_finishes(env: dict[str, str], tmp_path: Path
         resume_and_check(stub_b, upload_id, "replicated.bin", data)
 
 
-class TcpProxy:
-    """A TCP relay to a server that can be cut (every connection dropped, the
-    port refusing new ones) and restored on the same port."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self, coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)  # type: ignore[arg-type]
-
-    def start(self) -> TcpProxy:
-        self._thread.start()
-        self.restore()
-        return self
-
-    def restore(self) -> None:
-        async def listen() -> None:
-            self._server = await asyncio.start_server(
-                self._relay, "127.0.0.1", self.port, reuse_address=True
-            )
-
-        self._run(listen())
-
-    def cut(self) -> None:
-        async def cut() -> None:
-            assert self._server is not None
-            self._server.close()
-            for writer in list(self._connections):
-                writer.transport.abort()
-            await self._server.wait_closed()
-
-        self._run(cut())
-
-    def stop(self) -> None:
-        with contextlib.suppress(AssertionError):
-            self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._connections |= {writer, up_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(1 << 16):
-                    sink.write(data)
-                    await sink.drain()
-            except OSError:
-                pass
-            finally:
-                sink.transport.abort()
-
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            self._connections -= {writer, up_writer}
-
-
 def test_s3_unreachable_mid_stream_then_back_resumes(tmp_path: Path) -> None:
     # Killing moto itself would lose the multipart upload: moto keeps all its
     # state in memory and has no persistence across restarts. The S3 server
@@ -224,13 +151,13 @@ def test_s3_unreachable_mid_stream_then_back_resumes(tmp_path: Path) -> None:
     # and moto that drops every connection and refuses new ones, then
     # listens again: to the gateway, exactly a dead then restarted S3.
     moto = MotoServer().start()  # a server of its own: this test cuts it off
-    proxy = TcpProxy(moto.port).start()
+    proxy = TcpProxy(f"127.0.0.1:{moto.port}")
     try:
         make_bucket(moto.endpoint, moto.access_key, moto.secret_key, S3_TEST_BUCKET)
         env = {
             "STORAGE_BACKEND": "s3",
             "STORAGE_S3_BUCKET": S3_TEST_BUCKET,
-            "STORAGE_S3_ENDPOINT": proxy.endpoint,
+            "STORAGE_S3_ENDPOINT": f"http://{proxy.target}",
             "STORAGE_S3_ACCESS_KEY": moto.access_key,
             "STORAGE_S3_SECRET_KEY": moto.secret_key,
             "STORAGE_S3_REGION": "us-east-1",
@@ -260,7 +187,7 @@ def test_s3_unreachable_mid_stream_then_back_resumes(tmp_path: Path) -> None:
                 persisted = wait_for_persisted(
                     storage_pb2_grpc.StorageServiceStub(control), upload_id
                 )
-                proxy.cut()
+                proxy.refuse()
             finally:
                 gate.set()
             code, reason = error_reason(failure_of(call))
@@ -272,5 +199,5 @@ def test_s3_unreachable_mid_stream_then_back_resumes(tmp_path: Path) -> None:
             assert query(stub, upload_id).persisted_size >= persisted
             resume_and_check(stub, upload_id, "cut-off.bin", data)
     finally:
-        proxy.stop()
+        proxy.close()
         moto.stop()
