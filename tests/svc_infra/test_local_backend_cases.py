@@ -4,8 +4,7 @@ drivers). Cases that read LocalBackend's files on disk (its JSON sidecars, its
 temporary files) or call its URL verifier check what a caller sees instead:
 the metadata through get_metadata, the URL through the gateway's HTTP listener;
 those that have no such counterpart are skipped with the reason. The cases it
-shares word for word with test_memory_backend.py are in
-test_shared_backend_cases.py."""
+shares with test_memory_backend.py are in test_shared_backend_cases.py."""
 
 from __future__ import annotations
 
@@ -42,29 +41,6 @@ async def test_put_creates_directories(backend: GatewayStorageBackend) -> None:
     assert await backend.get("deep/nested/path/file.txt") == b"data"
     for prefix in ("deep/", "deep/nested/", "deep/nested/path/"):
         assert await backend.list_keys(prefix=prefix) == ["deep/nested/path/file.txt"]
-
-
-async def test_put_with_metadata(backend: GatewayStorageBackend) -> None:
-    """test_put_with_metadata: theirs reads LocalBackend's `.meta.json`
-    sidecar; here the same fields come from get_metadata."""
-    await backend.put(
-        key="test/file.txt",
-        data=b"test data",
-        content_type="application/json",
-        metadata={"user_id": "user_123", "version": "1.0"},
-    )
-    metadata = await backend.get_metadata("test/file.txt")
-    assert metadata["user_id"] == "user_123"
-    assert metadata["version"] == "1.0"
-    assert metadata["size"] == 9
-    assert metadata["content_type"] == "application/json"
-    assert "created_at" in metadata
-
-
-async def test_get_nonexistent_file(backend: GatewayStorageBackend) -> None:
-    """test_get_nonexistent_file."""
-    with pytest.raises(SvcFileNotFoundError):
-        await backend.get("nonexistent.txt")
 
 
 async def test_delete_removes_metadata(backend: GatewayStorageBackend) -> None:
@@ -134,25 +110,6 @@ async def test_verify_url_expired(backend: GatewayStorageBackend) -> None:
     query["X-Sgw-Expires"] = "1000000000"
     response = await fetch(urlunsplit(url._replace(query=urlencode(query))))
     assert response.status_code == 403
-
-
-async def test_list_keys(backend: GatewayStorageBackend) -> None:
-    """test_list_keys."""
-    await backend.put("file1.txt", b"data1", "text/plain")
-    await backend.put("file2.txt", b"data2", "text/plain")
-    await backend.put("dir/file3.txt", b"data3", "text/plain")
-    keys = await backend.list_keys()
-    assert sorted(keys) == ["dir/file3.txt", "file1.txt", "file2.txt"]
-
-
-async def test_list_keys_with_prefix(backend: GatewayStorageBackend) -> None:
-    """test_list_keys_with_prefix."""
-    await backend.put("avatars/user1.jpg", b"img1", "image/jpeg")
-    await backend.put("avatars/user2.jpg", b"img2", "image/jpeg")
-    await backend.put("documents/doc1.pdf", b"pdf1", "application/pdf")
-    keys = await backend.list_keys(prefix="avatars/")
-    assert len(keys) == 2
-    assert all(k.startswith("avatars/") for k in keys)
 
 
 async def test_list_keys_excludes_metadata(backend: GatewayStorageBackend) -> None:
