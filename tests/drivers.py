@@ -12,7 +12,8 @@ the same way: configuration (gateway.config.load), then the registry
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,20 @@ def open_backend(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> B
         env[driver.prefix_setting] = KEY_PREFIX
     config = config_module.load(env)
     return config.buckets[config.default_bucket].build()
+
+
+@asynccontextmanager
+async def probed_backend(
+    request: pytest.FixtureRequest, name: str, tmp_path: Path
+) -> AsyncIterator[Backend]:
+    """open_backend's driver, probed as a gateway probes it at start, and
+    closed on the way out."""
+    driver = open_backend(request, name, tmp_path)
+    try:
+        await driver.probe()
+        yield driver
+    finally:
+        await driver.close()
 
 
 def sums(data: bytes) -> Checksums:

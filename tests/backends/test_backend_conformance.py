@@ -51,12 +51,8 @@ get = drivers.get
 
 @pytest.fixture(params=DRIVERS)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    driver = drivers.open_backend(request, request.param, tmp_path)
-    try:
-        await driver.probe()
+    async with drivers.probed_backend(request, request.param, tmp_path) as driver:
         yield driver
-    finally:
-        await driver.close()
 
 
 async def _reason(call: Any) -> Reason:

@@ -23,12 +23,8 @@ MOVES_IN_PLACE = {"memory", "local"}
 
 @pytest.fixture(params=NAMES)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    driver = drivers.open_backend(request, request.param, tmp_path)
-    try:
-        await driver.probe()
+    async with drivers.probed_backend(request, request.param, tmp_path) as driver:
         yield driver
-    finally:
-        await driver.close()
 
 
 async def _missing(backend: Backend, key: str) -> bool:

@@ -31,12 +31,8 @@ STORES = ["local", "s3-ceph"]
 
 @pytest.fixture(params=STORES)
 async def inner(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    driver = drivers.open_backend(request, request.param, tmp_path)
-    try:
-        await driver.probe()
+    async with drivers.probed_backend(request, request.param, tmp_path) as driver:
         yield driver
-    finally:
-        await driver.close()
 
 
 @pytest.mark.parametrize(

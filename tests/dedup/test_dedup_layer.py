@@ -29,13 +29,9 @@ LATER = time.time() + 2 * HOUR  # past the default grace of an hour
 
 @pytest.fixture(params=drivers.DEDUP_NAMES)
 async def layer(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DedupBackend]:
-    backend = drivers.open_backend(request, request.param, tmp_path)
-    assert isinstance(backend, DedupBackend)  # the table's dedup rows build the layer
-    try:
-        await backend.probe()
+    async with drivers.probed_backend(request, request.param, tmp_path) as backend:
+        assert isinstance(backend, DedupBackend)  # the table's dedup rows build the layer
         yield backend
-    finally:
-        await backend.close()
 
 
 async def _stored(inner: Backend) -> list[str]:
