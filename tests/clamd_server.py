@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.servers import ChildServer, free_port
+from tests.child_server import ChildServer
+from tests.servers import free_port
 
 # The standard EICAR anti-virus test file (68 bytes), built here rather than
 # stored in the repository, where scanners would flag it.
