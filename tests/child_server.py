@@ -27,9 +27,7 @@ def answers_http(url: str) -> bool:
         return False  # connection refused / reset: not listening yet
 
 
-def _wait_ready(
-    answers: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]
-) -> None:
+def _wait_ready(answers: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes]) -> None:
     """Poll ``answers`` until it is true, the process exits, or ``timeout``
     seconds pass."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gateway.domain.objects import ListQuery
 from storagegw import Client, NotFound
-from tests.clamd_server import EICAR
+from tests.clamd_server import EICAR, EICAR_BODY_SIGNATURE
 from tests.conftest import RunningGateway, run_gateway
 from tests.servers import free_port
 
@@ -76,3 +76,19 @@ def assert_not_visible(client: Client, bucket: str, key: str) -> None:
     else:
         raise AssertionError(f"{bucket}/{key} is visible")
     assert key not in [info.key for info in client.list(bucket=bucket)]
+
+
+def assert_quarantined(client: Client, bucket: str, key: str, data: bytes) -> None:
+    """bucket/key is in quarantine, holding data, marked infected by clamd
+    with the EICAR body signature, and names where it came from."""
+    where = f"{bucket}/{key}"
+    info = client.head(where, bucket=QUARANTINE)
+    assert info.metadata["scan"] == "infected"
+    assert info.metadata["scan-signature"] == EICAR_BODY_SIGNATURE
+    assert info.metadata["scan-scanner"].startswith("ClamAV ")
+    assert info.metadata["scan-time"]
+    assert (info.metadata["quarantine-from-bucket"], info.metadata["quarantine-from-key"]) == (
+        bucket,
+        key,
+    )
+    assert client.get_bytes(where, bucket=QUARANTINE) == data

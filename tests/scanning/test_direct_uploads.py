@@ -17,7 +17,6 @@ import pytest
 
 from gateway.backends import registry
 from gateway.core.pending_sweep import sweep_pending
-from gateway.domain.objects import ListQuery
 from storagegw import (
     Client,
     MalwareDetected,
@@ -30,11 +29,19 @@ from storagegw import (
 from tests.clamd_server import EICAR, EICAR_BODY_SIGNATURE, ClamdServer
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import backend_env
-from tests.scanning.scan_gateways import BIG, MIB, STAGING, assert_not_visible, with_eicar
+from tests.scanning.scan_gateways import (
+    BIG,
+    MIB,
+    QUARANTINE,
+    STAGING,
+    assert_not_visible,
+    assert_quarantined,
+    pending_keys,
+    with_eicar,
+)
 from tests.servers import free_port
 from tests.upload_policy.file_headers import BY_NAME
 
-QUARANTINE = "quarantine"
 SECRET = "direct-upload-tests-secret"
 
 
@@ -90,12 +97,6 @@ def running(
         yield gateway
 
 
-@pytest.fixture
-def client(running: RunningGateway) -> Iterator[Client]:
-    with Client(running.target, timeout=120) as client:
-        yield client
-
-
 def upload(signed: SignedUrl, data: bytes, content_type: str) -> None:
     """Send data with the URL as a browser or a service would: PUT with the
     URL's headers, or POST with its form fields and the file last."""
@@ -117,16 +118,7 @@ def sign(client: Client, key: str, method: str, content_type: str) -> SignedUrl:
 
 def pending(running: RunningGateway, bucket: str = "direct") -> list[str]:
     """The pending objects, asked of the driver (the gateway hides them)."""
-    page = running.run(running.backend(bucket).list(ListQuery(page_size=1000, prefix=STAGING)))
-    return [meta.key for meta in page.objects]
-
-
-def assert_quarantined(client: Client, key: str, data: bytes) -> None:
-    info = client.head(f"direct/{key}", bucket=QUARANTINE)
-    assert info.metadata["scan"] == "infected"
-    assert info.metadata["scan-signature"] == EICAR_BODY_SIGNATURE
-    assert info.metadata["quarantine-from-key"] == key
-    assert client.get_bytes(f"direct/{key}", bucket=QUARANTINE) == data
+    return pending_keys(running, bucket)
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST"])
@@ -166,7 +158,7 @@ def test_eicar_uploaded_directly_is_quarantined_never_visible(
     assert caught.value.signature == EICAR_BODY_SIGNATURE
     assert caught.value.metadata["quarantine_key"] == f"direct/{key}"
     assert_not_visible(client, "direct", key)
-    assert_quarantined(client, key, data)
+    assert_quarantined(client, "direct", key, data)
     assert pending(running) == []
     with pytest.raises(NotFound):
         client.finalize_upload(signed.pending_upload)
@@ -246,7 +238,7 @@ def test_the_sweep_finalizes_what_nobody_finalized(running: RunningGateway, clie
     assert client.get_bytes("swept.txt") == b"nobody finalized me\n"
     assert client.head("swept.txt").metadata["scan"] == "clean"
     assert_not_visible(client, "direct", "swept-bad.txt")
-    assert_quarantined(client, "swept-bad.txt", b"text then " + EICAR)
+    assert_quarantined(client, "direct", "swept-bad.txt", b"text then " + EICAR)
     assert pending(running) == []
     # The uploading service's own finalize, late, still answers the object.
     assert client.finalize_upload(clean.pending_upload).key == "swept.txt"
@@ -376,5 +368,5 @@ def test_direct_uploads_to_gcs_are_finalized(gcs_running: RunningGateway) -> Non
         with pytest.raises(MalwareDetected):
             client.finalize_upload(infected.pending_upload)
         assert_not_visible(client, "direct", "gcs/bad.bin")
-        assert_quarantined(client, "gcs/bad.bin", data)
+        assert_quarantined(client, "direct", "gcs/bad.bin", data)
         assert pending(gcs_running) == []

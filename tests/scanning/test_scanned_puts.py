@@ -32,6 +32,7 @@ from tests.scanning.scan_gateways import (
     SCANNED_BUCKETS,
     STAGING,
     assert_not_visible,
+    assert_quarantined,
     config_text,
     pending_keys,
     scan_gateway,
@@ -45,26 +46,6 @@ def running(
 ) -> Iterator[RunningGateway]:
     with scan_gateway(tmp_path_factory.mktemp("scan-puts"), clamd.tcp_address) as gateway:
         yield gateway
-
-
-@pytest.fixture
-def client(running: RunningGateway) -> Iterator[Client]:
-    with Client(running.target, timeout=120) as client:
-        yield client
-
-
-def assert_quarantined(client: Client, bucket: str, key: str, data: bytes) -> None:
-    where = f"{bucket}/{key}"
-    info = client.head(where, bucket=QUARANTINE)
-    assert info.metadata["scan"] == "infected"
-    assert info.metadata["scan-signature"] == EICAR_BODY_SIGNATURE
-    assert info.metadata["scan-scanner"].startswith("ClamAV ")
-    assert info.metadata["scan-time"]
-    assert (info.metadata["quarantine-from-bucket"], info.metadata["quarantine-from-key"]) == (
-        bucket,
-        key,
-    )
-    assert client.get_bytes(where, bucket=QUARANTINE) == data
 
 
 @pytest.mark.parametrize(

@@ -48,12 +48,6 @@ def running(
         yield gateway
 
 
-@pytest.fixture
-def client(running: RunningGateway) -> Iterator[Client]:
-    with Client(running.target, timeout=120) as client:
-        yield client
-
-
 def test_the_driver_has_no_move(running: RunningGateway) -> None:
     assert running.backend("remote").capabilities.mover is None
 
