@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,7 +27,7 @@ from google.api_core import exceptions as api_exceptions
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import RunningGateway, gcs_env, run_gateway
+from tests.backends.gcs_proxied import Proxied, proxied_gateway
 from tests.gcs_proxy import Recorded, RecordingProxy
 from tests.rpc_calls import call_error, get, put, put_messages
 from tests.servers import FakeGcsServer, emulator_client
@@ -38,28 +37,10 @@ BIG = 4 * 1024 * 1024 + 12345
 IGNORES_RESUMABLE = "fake-gcs-server ignores preconditions on resumable uploads"
 
 
-@dataclass
-class Proxied:
-    proxy: RecordingProxy
-    stub: storage_pb2_grpc.StorageServiceStub
-    bucket: str
-    running: RunningGateway
-    server: FakeGcsServer
-
-
 @pytest.fixture
 def proxied(fake_gcs: FakeGcsServer, gcs_key_file: Path, tmp_path: Path) -> Iterator[Proxied]:
-    fake_gcs.reset()
-    bucket = fake_gcs.new_bucket()
-    with RecordingProxy(fake_gcs.endpoint) as proxy:
-        env = {**gcs_env(fake_gcs, bucket, gcs_key_file), "STORAGE_EMULATOR_HOST": proxy.endpoint}
-        with (
-            run_gateway(env, tmp_path) as running,
-            grpc.insecure_channel(running.target) as channel,
-        ):
-            yield Proxied(
-                proxy, storage_pb2_grpc.StorageServiceStub(channel), bucket, running, fake_gcs
-            )
+    with proxied_gateway(fake_gcs, gcs_key_file, tmp_path) as proxied:
+        yield proxied
 
 
 def _put_with(

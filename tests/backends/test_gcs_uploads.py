@@ -13,64 +13,30 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
 
-from gateway.backends.shared.upload_records import RECORDS_PREFIX
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import RunningGateway, gcs_env, run_gateway
+from tests.backends.gcs_proxied import Proxied, proxied_gateway
 from tests.gcs_proxy import Recorded, RecordingProxy
-from tests.rpc.test_resumable_uploads import SECRET, query, segment, start
+from tests.rpc.resumable_calls import SECRET, query, segment, start
 from tests.rpc_calls import call_error, get, put
-from tests.servers import FakeGcsServer, emulator_client
+from tests.servers import FakeGcsServer
 
 MiB = 1024 * 1024
 CHUNK = 4 * MiB  # gcs_env's chunk size: the checkpoint unit
 
 
-@dataclass
-class Proxied:
-    proxy: RecordingProxy
-    stub: storage_pb2_grpc.StorageServiceStub
-    bucket: str
-    running: RunningGateway
-    server: FakeGcsServer
-
-    def records(self) -> list[str]:
-        return self.server.object_names(self.bucket, RECORDS_PREFIX)
-
-    def record(self, name: str) -> bytes:
-        blob = emulator_client(self.server).bucket(self.bucket).blob(name)
-        data: bytes = blob.download_as_bytes()
-        return data
-
-    def write_record(self, name: str, data: bytes) -> None:
-        emulator_client(self.server).bucket(self.bucket).blob(name).upload_from_string(data)
-
-
 @pytest.fixture
 def proxied(fake_gcs: FakeGcsServer, gcs_key_file: Path, tmp_path: Path) -> Iterator[Proxied]:
-    fake_gcs.reset()
-    bucket = fake_gcs.new_bucket()
-    with RecordingProxy(fake_gcs.endpoint) as proxy:
-        proxy.emulate_sessions = proxy.check_upload_hash = True
-        env = {
-            **gcs_env(fake_gcs, bucket, gcs_key_file),
-            "STORAGE_EMULATOR_HOST": proxy.endpoint,
-            "STORAGE_URL_SECRET": SECRET,
-        }
-        with (
-            run_gateway(env, tmp_path) as running,
-            grpc.insecure_channel(running.target) as channel,
-        ):
-            yield Proxied(
-                proxy, storage_pb2_grpc.StorageServiceStub(channel), bucket, running, fake_gcs
-            )
+    with proxied_gateway(
+        fake_gcs, gcs_key_file, tmp_path, emulate_sessions=True, STORAGE_URL_SECRET=SECRET
+    ) as proxied:
+        yield proxied
 
 
 def _status_queries(proxy: RecordingProxy) -> list[Recorded]:

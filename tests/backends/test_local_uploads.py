@@ -26,7 +26,7 @@ from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, RunningGateway, run_gateway
 from tests.local_root import files_outside_objects
-from tests.rpc.test_resumable_uploads import SECRET, Stub, put, query, segment, start
+from tests.rpc.resumable_calls import SECRET, Stub, put, query, segment, start
 from tests.rpc_calls import call_error, get
 
 MiB = 1024 * 1024

@@ -16,9 +16,8 @@ import pytest
 
 from gateway.backends.shared.upload_records import RECORDS_PREFIX
 from storagegw.v1 import storage_pb2 as pb
-from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, RunningGateway, backend_env, run_gateway
-from tests.rpc.test_resumable_uploads import SECRET, MiB, Stub, put, query, segment, start
+from tests.rpc.resumable_calls import SECRET, MiB, Stub, put, query, segment, start
 from tests.rpc_calls import call_error, get
 from tests.servers import s3_client
 
@@ -38,12 +37,6 @@ def env(request: pytest.FixtureRequest) -> dict[str, str]:
 def gateway(env: dict[str, str], tmp_path: Path) -> Iterator[RunningGateway]:
     with run_gateway(env, tmp_path) as running:
         yield running
-
-
-@pytest.fixture
-def stub(gateway: RunningGateway) -> Iterator[Stub]:
-    with grpc.insecure_channel(gateway.target) as channel:
-        yield storage_pb2_grpc.StorageServiceStub(channel)
 
 
 class Bucket:

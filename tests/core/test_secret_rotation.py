@@ -21,7 +21,7 @@ from gateway.core.url_secret import key_id_of, parse_secrets
 from gateway.domain.errors import GatewayError, Reason
 from storagegw.v1 import storage_pb2 as pb
 from tests.conftest import RunningGateway, run_gateway
-from tests.rpc.test_resumable_uploads import Stub, put, query, segment, start
+from tests.rpc.resumable_calls import Stub, put, query, segment, start
 from tests.rpc_calls import call_error
 from tests.rpc_calls import put as rpc_put
 

@@ -17,7 +17,7 @@ from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import gateway_process, gcs_env
 from tests.gcs_proxy import RecordingProxy
-from tests.rpc.test_resumable_uploads import SECRET, segment
+from tests.rpc.resumable_calls import SECRET, segment
 from tests.rpc_calls import get
 from tests.servers import FakeGcsServer
 

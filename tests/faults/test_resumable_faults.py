@@ -21,7 +21,7 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import CLI_PATH, gateway_process
-from tests.rpc.test_resumable_uploads import SECRET, put, query, segment, start
+from tests.rpc.resumable_calls import SECRET, put, query, segment, start
 from tests.rpc_calls import crc, get
 
 MiB = 1024 * 1024

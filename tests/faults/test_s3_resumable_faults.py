@@ -17,7 +17,7 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import S3_TEST_BUCKET, backend_env, gateway_process, run_gateway
-from tests.rpc.test_resumable_uploads import SECRET, MiB, Stub, put, query, segment, start
+from tests.rpc.resumable_calls import SECRET, MiB, Stub, put, query, segment, start
 from tests.rpc_calls import call_error, crc, error_reason, get
 from tests.servers import MotoServer, make_bucket
 from tests.tcp_proxy import TcpProxy

@@ -23,44 +23,20 @@ from storagegw import Client, RetryPolicy, UploadNotFound
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import RunningGateway, resumable_gateway, run_gateway
-from tests.rpc_calls import call_error, crc
+from tests.rpc.resumable_calls import MiB, Stub, segment, start
+from tests.rpc_calls import call_error
 
 SECRET = "resumable-abort-test-secret"
-MiB = 1024 * 1024
 BACKENDS = ["memory", "local", "s3-moto", "gcs"]
 # Bounds on waits for the gateway to reach a state (never reached when a test
 # fails); the tests never sleep.
 WAIT = 60.0
-
-Stub = storage_pb2_grpc.StorageServiceStub
 
 
 @pytest.fixture(params=BACKENDS)
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
     with resumable_gateway(request, request.param, tmp_path, SECRET) as running:
         yield running
-
-
-@pytest.fixture
-def stub(gateway: RunningGateway) -> Iterator[Stub]:
-    with grpc.insecure_channel(gateway.target) as channel:
-        yield storage_pb2_grpc.StorageServiceStub(channel)
-
-
-def start(stub: Stub, key: str) -> str:
-    response: pb.StartUploadResponse = stub.StartUpload(
-        pb.StartUploadRequest(spec=pb.PutSpec(key=key))
-    )
-    return response.upload_id
-
-
-def chunks(upload_id: str, data: bytes, chunk: int = MiB) -> Iterator[pb.PutRequest]:
-    yield pb.PutRequest(upload_id=upload_id, write_offset=0)
-    for start_at in range(0, len(data), chunk):
-        piece = data[start_at : start_at + chunk]
-        yield pb.PutRequest(
-            write_offset=start_at, chunk=pb.ChecksummedData(content=piece, crc32c=crc(piece))
-        )
 
 
 def held_size(gateway: RunningGateway) -> int:
@@ -97,7 +73,7 @@ def test_abort_ends_the_stream_writing_the_upload(stub: Stub, gateway: RunningGa
     release = threading.Event()
 
     def held_open() -> Iterator[pb.PutRequest]:
-        yield from chunks(upload_id, os.urandom(held_size(gateway)))
+        yield from segment(upload_id, os.urandom(held_size(gateway)), 0, finish=False)
         release.wait(WAIT)  # neither finished nor cancelled: still writing
 
     held = stub.Put.future(held_open())
@@ -116,7 +92,7 @@ def test_abort_ends_the_stream_writing_the_upload(stub: Stub, gateway: RunningGa
         release.set()
     assert_gone(stub, gateway, upload_id, "held.bin")
     # Nothing can continue it; a second abort finds nothing.
-    code, reason, _ = call_error(stub.Put, chunks(upload_id, b"more"))
+    code, reason, _ = call_error(stub.Put, segment(upload_id, b"more", 0, finish=False))
     assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "UPLOAD_NOT_FOUND")
     again: pb.AbortUploadResponse = stub.AbortUpload(pb.AbortUploadRequest(upload_id=upload_id))
     assert not again.existed
@@ -129,7 +105,7 @@ def test_abort_right_after_the_client_cancelled_its_stream(
     release = threading.Event()
 
     def held_open() -> Iterator[pb.PutRequest]:
-        yield from chunks(upload_id, os.urandom(held_size(gateway)))
+        yield from segment(upload_id, os.urandom(held_size(gateway)), 0, finish=False)
         release.wait(WAIT)
 
     held = stub.Put.future(held_open())
@@ -189,7 +165,7 @@ def test_abort_from_another_process_stops_the_local_writer_at_its_next_checkpoin
         release = threading.Event()
 
         def held_open() -> Iterator[pb.PutRequest]:
-            for message in chunks(upload_id, data):
+            for message in segment(upload_id, data, 0, finish=False):
                 if message.write_offset == unit + 2 * MiB:
                     release.wait(WAIT)  # one checkpoint made, the next not yet
                 yield message

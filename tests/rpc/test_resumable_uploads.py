@@ -17,6 +17,16 @@ from gateway.core.upload_ids import UploadIds
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import BACKENDS, RunningGateway, backend_env, resumable_gateway, run_gateway
+from tests.rpc.resumable_calls import (
+    SECRET,
+    MiB,
+    Stub,
+    assert_missing,
+    put,
+    query,
+    segment,
+    start,
+)
 from tests.rpc_calls import call_error, crc, get
 
 # Every backend keeps resumable uploads.
@@ -24,67 +34,11 @@ RESUMABLE = BACKENDS
 # GCS gateways reach fake-gcs-server through a proxy that fills its gaps
 # (tests.conftest.resumable_gateway).
 
-SECRET = "resumable-uploads-test-secret"
-MiB = 1024 * 1024
-
-Stub = storage_pb2_grpc.StorageServiceStub
-
 
 @pytest.fixture(params=RESUMABLE)
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningGateway]:
     with resumable_gateway(request, request.param, tmp_path, SECRET) as running:
         yield running
-
-
-@pytest.fixture
-def stub(gateway: RunningGateway) -> Iterator[Stub]:
-    with grpc.insecure_channel(gateway.target) as channel:
-        yield storage_pb2_grpc.StorageServiceStub(channel)
-
-
-def segment(
-    upload_id: str,
-    data: bytes,
-    offset: int,
-    *,
-    finish: bool,
-    chunk: int = MiB,
-    corrupt_at: int | None = None,
-) -> Iterator[pb.PutRequest]:
-    """A Put stream continuing upload_id with data[offset:]; the chunk at
-    corrupt_at (an offset) carries a wrong CRC32C."""
-    yield pb.PutRequest(upload_id=upload_id, write_offset=offset)
-    for start in range(offset, len(data), chunk):
-        piece = data[start : start + chunk]
-        check = crc(piece) ^ (1 if start == corrupt_at else 0)
-        yield pb.PutRequest(
-            write_offset=start, chunk=pb.ChecksummedData(content=piece, crc32c=check)
-        )
-    if finish:
-        yield pb.PutRequest(finish_write=True)
-
-
-def start(stub: Stub, key: str, **spec: object) -> str:
-    response: pb.StartUploadResponse = stub.StartUpload(
-        pb.StartUploadRequest(spec=pb.PutSpec(key=key, **spec))  # type: ignore[arg-type]
-    )
-    assert response.expire_time.seconds > time.time()
-    return response.upload_id
-
-
-def query(stub: Stub, upload_id: str) -> pb.QueryUploadResponse:
-    response: pb.QueryUploadResponse = stub.QueryUpload(pb.QueryUploadRequest(upload_id=upload_id))
-    return response
-
-
-def put(stub: Stub, messages: Iterator[pb.PutRequest]) -> pb.PutResponse:
-    response: pb.PutResponse = stub.Put(messages)
-    return response
-
-
-def assert_missing(stub: Stub, key: str) -> None:
-    code, reason, _ = call_error(stub.Head, pb.HeadRequest(key=key))
-    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "OBJECT_NOT_FOUND")
 
 
 def test_an_upload_in_segments_commits_the_whole_object(stub: Stub) -> None:

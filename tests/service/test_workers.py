@@ -32,7 +32,7 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import gateway_process
-from tests.rpc.test_resumable_uploads import query, segment, start
+from tests.rpc.resumable_calls import query, segment, start
 from tests.rpc_calls import call_error, error_reason, get, put
 
 MiB = 1024 * 1024
