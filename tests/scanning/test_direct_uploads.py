@@ -10,6 +10,7 @@ import os
 import shlex
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -81,12 +82,13 @@ def config_text(env: dict[str, str], clamd: str) -> str:
     )
 
 
-@pytest.fixture(params=["s3-ceph", "s3-moto"])
-def running(
-    request: pytest.FixtureRequest, clamd: ClamdServer, tmp_path: Path
+@contextmanager
+def direct_gateway(
+    request: pytest.FixtureRequest, store: str, clamd: ClamdServer, tmp_path: Path
 ) -> Iterator[RunningGateway]:
+    """A gateway with config_text's buckets on store (tests/drivers.py)."""
     config = tmp_path / "buckets.toml"
-    config.write_text(config_text(backend_env(request, request.param), clamd.tcp_address))
+    config.write_text(config_text(backend_env(request, store), clamd.tcp_address))
     env = {
         "GATEWAY_CONFIG": str(config),
         "STORAGE_URL_SECRET": SECRET,
@@ -94,6 +96,14 @@ def running(
         "GATEWAY_PENDING_SWEEP_INTERVAL": "0",
     }
     with run_gateway(env, tmp_path) as gateway:
+        yield gateway
+
+
+@pytest.fixture(params=["s3-ceph", "s3-moto"])
+def running(
+    request: pytest.FixtureRequest, clamd: ClamdServer, tmp_path: Path
+) -> Iterator[RunningGateway]:
+    with direct_gateway(request, request.param, clamd, tmp_path) as gateway:
         yield gateway
 
 
@@ -335,14 +345,7 @@ def test_the_cli_signs_a_direct_upload_and_finalizes_it(
 def gcs_running(
     request: pytest.FixtureRequest, clamd: ClamdServer, tmp_path: Path
 ) -> Iterator[RunningGateway]:
-    config = tmp_path / "buckets.toml"
-    config.write_text(config_text(backend_env(request, "gcs"), clamd.tcp_address))
-    env = {
-        "GATEWAY_CONFIG": str(config),
-        "STORAGE_URL_SECRET": SECRET,
-        "GATEWAY_PENDING_SWEEP_INTERVAL": "0",
-    }
-    with run_gateway(env, tmp_path) as gateway:
+    with direct_gateway(request, "gcs", clamd, tmp_path) as gateway:
         yield gateway
 
 
