@@ -4,7 +4,6 @@ smaller, and stored alike whichever way it was sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from bench.cli import parse_args
 from bench.compression import CompressionSection, json_log
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def processes() -> Iterator[procs.Processes]:
-    started = procs.Processes()
-    yield started
-    started.stop_all()
 
 
 def test_the_log_is_json_lines_of_the_size_asked() -> None:

@@ -4,7 +4,6 @@ bytes on disk those of one object, and a little), big Puts and Gets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from bench.cli import parse_args
 from bench.dedup import DedupSection
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def processes() -> Iterator[procs.Processes]:
-    started = procs.Processes()
-    yield started
-    started.stop_all()
 
 
 def test_the_dedup_section_runs(processes: procs.Processes, tmp_path: Path) -> None:

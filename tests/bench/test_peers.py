@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,13 +26,6 @@ OBJECT = random.Random(14).randbytes(3 * 65536 + 123)  # more than one 64 KiB re
 def _needs_rclone(name: str) -> None:
     if name.startswith("rclone") and peer_servers.rclone_missing():
         pytest.skip("rclone not installed; run scripts/install-test-servers.sh (make test does)")
-
-
-@pytest.fixture
-def processes() -> Iterator[procs.Processes]:
-    started = procs.Processes()
-    yield started
-    started.stop_all()
 
 
 def _peer(name: str, processes: procs.Processes, root: Path) -> Peer:
