@@ -10,7 +10,6 @@ import hashlib
 import logging
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,12 +161,6 @@ def test_parallel_off_reads_one_stream(memory_gateway: RunningGateway, kind: str
         download(kind, memory_gateway.target, "one", dest, recorder, **options)
         assert recorder.requests == [(0, None)]
         assert dest.read_bytes() == data
-
-
-@pytest.fixture
-def proxy(memory_gateway: RunningGateway) -> Iterator[TcpProxy]:
-    with TcpProxy(memory_gateway.target) as running:
-        yield running
 
 
 @pytest.mark.parametrize("kind", CLIENTS)

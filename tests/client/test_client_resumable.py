@@ -24,7 +24,6 @@ from storagegw import (
     UploadSession,
 )
 from tests.conftest import AccessLog, RunningGateway
-from tests.tcp_proxy import TcpProxy
 
 MIB = 1024 * 1024
 # Tiny pauses: the tests never wait on the clock.
@@ -35,12 +34,6 @@ FAST = RetryPolicy(max_attempts=10, initial_backoff=0.01, max_backoff=0.05)
 def client(memory_gateway: RunningGateway) -> Iterator[Client]:
     with Client(memory_gateway.target, timeout=30, retry=FAST) as storage:
         yield storage
-
-
-@pytest.fixture
-def proxy(memory_gateway: RunningGateway) -> Iterator[TcpProxy]:
-    with TcpProxy(memory_gateway.target) as running:
-        yield running
 
 
 def source_file(tmp_path: Path, size: int, name: str = "source.bin") -> tuple[Path, bytes]:
