@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 
 import grpc
 import httpx
@@ -194,3 +195,27 @@ async def test_async_client_round_trip(gateway, tmp_path):
         signed = await storage.sign_url("async/y")
         async with httpx.AsyncClient() as http:
             assert (await http.get(signed.url)).content == b"abcdef"
+
+
+async def test_async_reader_hands_each_checked_chunk_to_a_write_off_the_loop(gateway):
+    # What AsyncClient.download_file writes with: the file write, a blocking
+    # call, runs in a worker thread, never on the event loop.
+    data = os.urandom(3 * MIB + 5)
+    written = bytearray()
+    threads = set()
+
+    def write(chunk):
+        threads.add(threading.get_ident())
+        written.extend(chunk)
+        return len(written)
+
+    async with AsyncClient(gateway.target, timeout=30) as storage:
+        await storage.put_bytes("async/big", data)
+        async with storage.open("async/big") as reader:
+            while (received := await reader.read_into(write)) is not None:
+                size, total = received
+                assert total == len(written)
+                assert 0 < size <= total
+    assert bytes(written) == data
+    assert threads
+    assert threading.get_ident() not in threads

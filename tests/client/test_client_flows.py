@@ -26,6 +26,7 @@ from storagegw._effects import (
     OpenedRead,
     OpenRead,
     ReadChunk,
+    ReadChunkInto,
     SendPut,
     Sleep,
 )
@@ -217,6 +218,12 @@ class FakeReader:
         self.closed = True
 
 
+def read_into(effect: ReadChunkInto) -> tuple[int, int] | None:
+    """Play the transport for one ReadChunkInto: the next chunk, written."""
+    chunk = next(effect.opened.chunks, None)
+    return None if chunk is None else (len(chunk), effect.write(chunk))
+
+
 def test_a_broken_download_resumes_from_the_verified_offset_of_the_same_generation(
     tmp_path: Path,
 ) -> None:
@@ -239,15 +246,13 @@ def test_a_broken_download_resumes_from_the_verified_offset_of_the_same_generati
             assert effect.request.preconditions.if_generation_match == 9
         reader = FakeReader(info, effect.request.read_offset, effect.digest)
         effect = flow.send(OpenedRead(reader, reader.chunks(chunks)))
-        while isinstance(effect, ReadChunk):
-            chunk = next(effect.chunks, None)
-            if chunk is None:
+        while isinstance(effect, ReadChunkInto):  # each chunk to the temporary file
+            received = read_into(effect)
+            if received is None:
                 # The first stream breaks after its chunk; the second ends.
                 effect = flow.throw(Unavailable("reset")) if attempt == 0 else flow.send(None)
                 break
-            write = flow.send(chunk)
-            assert isinstance(write, Blocking)  # to the temporary file
-            effect = flow.send(write.work())
+            effect = flow.send(received)
         assert reader.closed
         if attempt == 0:
             assert effect == Sleep(0.5)

@@ -10,12 +10,12 @@ from typing import cast
 import pytest
 
 from storagegw import _flows
-from storagegw._effects import Blocking, Concurrently, Flow, OpenedRead, OpenRead, ReadChunk
+from storagegw._effects import Blocking, Concurrently, Flow, OpenedRead, OpenRead, ReadChunkInto
 from storagegw._resumable import ParallelDownload
 from storagegw._types import ByteRange, ObjectInfo
 from storagegw.errors import ChecksumMismatch
 from storagegw.v1 import storage_pb2 as pb
-from tests.client.test_client_flows import NO_JITTER, FakeReader, finish, start, stored
+from tests.client.test_client_flows import NO_JITTER, FakeReader, finish, read_into, start, stored
 
 DATA = os.urandom(10_000)
 PLAN = ParallelDownload(threshold=1000, streams=3)
@@ -41,11 +41,9 @@ def run_range(flow: Flow[object], info: ObjectInfo, served: bytes, opened: list[
         if isinstance(effect, OpenRead):
             opened.append(effect)
             result: object = serve(effect, info, served)
-        elif isinstance(effect, ReadChunk):
-            result = next(effect.chunks, None)
         else:
-            assert isinstance(effect, Blocking)  # a write in place
-            result = effect.work()
+            assert isinstance(effect, ReadChunkInto)  # a chunk, written in place
+            result = read_into(effect)
         try:
             effect = flow.send(result)
         except StopIteration:
@@ -112,7 +110,7 @@ def test_stop_closes_the_gets_of_every_range(tmp_path: Path) -> None:
     second = start(together.flows[1])
     assert isinstance(second, OpenRead)
     opened_second = serve(second, info, DATA)
-    assert isinstance(together.flows[1].send(opened_second), ReadChunk)
+    assert isinstance(together.flows[1].send(opened_second), ReadChunkInto)
     together.stop()  # as the transport does when a range fails
     assert cast(FakeReader, opened_first.reader).closed
     assert cast(FakeReader, opened_second.reader).closed

@@ -119,6 +119,9 @@ class AsyncTransport:
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, AsyncIterator)
                 return await anext(chunks, None)
+            case effects.ReadChunkInto(opened=opened, write=write):
+                assert isinstance(opened.reader, AsyncObjectReader)
+                return await opened.reader.read_into(write)
             case effects.Concurrently(flows=flows, stop=stop):
                 return await self._concurrently(flows, stop)
         raise TypeError(f"not an effect of the async client: {effect!r}")

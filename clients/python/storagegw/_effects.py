@@ -35,6 +35,7 @@ __all__ = [
     "OpenedRead",
     "PutSource",
     "ReadChunk",
+    "ReadChunkInto",
     "SendPut",
     "Sleep",
     "SpecFor",
@@ -143,6 +144,18 @@ class ReadChunk(Effect):
     """The next verified chunk of an OpenedRead; None at the (verified) end."""
 
     chunks: Iterator[Buffer] | AsyncIterator[Buffer]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadChunkInto(Effect):
+    """The next verified chunk of `opened`, handed to `write` (blocking file
+    work) at once: (the chunk's length, what write returned) comes back;
+    None at the (verified) end. The async transport checks and writes each
+    chunk in one worker-thread hop (ReadChunk and then Blocking would take
+    two)."""
+
+    opened: OpenedRead
+    write: Callable[[Buffer], int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from storagegw._effects import (
     OpenedRead,
     OpenRead,
     ReadChunk,
+    ReadChunkInto,
     Reader,
     SendPut,
     Sleep,
@@ -363,10 +364,11 @@ class _RangeFetch:
         checks each chunk and counts it in the range's digest, so here the
         chunks are only written, in place."""
         assert self.target is not None
+        write_at = self.target.write_at
         try:
-            while (chunk := (yield ReadChunk(opened.chunks))) is not None:
-                written = yield Blocking(partial(self.target.write_at, part.verified, chunk))
-                part.accept(len(chunk))
+            while received := (yield ReadChunkInto(opened, partial(write_at, part.verified))):
+                size, written = received
+                part.accept(size)
                 self._report(written)
                 if self._stopped:
                     raise _Stopped

@@ -17,7 +17,7 @@ import grpc.aio
 from storagegw._common import AsyncClosedOnExit, ClosedOnExit, converted_rpc_errors
 from storagegw._crc32c import Buffer, accelerated
 from storagegw._digests import ObjectDigest
-from storagegw._streams import ReaderState
+from storagegw._streams import GetMessage, ReaderState
 from storagegw._types import ByteRange, ObjectInfo
 from storagegw.v1 import storage_pb2
 
@@ -150,7 +150,7 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         if self._call is None:
             self._call = await self._start_call()
             self._responses = aiter(self._call)
-            first = await self._receive()
+            first = await self._receive(_kept, blocks=False)
             if first:
                 self._state.buffer += first
         return self
@@ -185,24 +185,60 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
             self._state.buffer += chunk
         return self._state.take_buffered(size)
 
+    async def read_into(self, write: Callable[[Buffer], int]) -> tuple[int, int] | None:
+        """Hand the next verified chunk to `write` (a blocking file write):
+        (its length, what write returned), or None at the (verified) end.
+
+        The chunk is checked and written in one worker-thread hop: a hop
+        each costs a thread wake-up and a loop wake-up more per chunk, and
+        the write then copies bytes gone cold in another core's cache.
+        """
+        await self.start()
+        if self._state.buffer:
+            chunk = self._state.take_buffered()
+            return len(chunk), await asyncio.to_thread(write, chunk)
+        while (received := await self._receive(partial(_written, write), blocks=True)) is not None:
+            if received[0]:
+                return received
+        return None
+
     def close(self) -> None:
         if self._call is not None and not self._state.ended:
             self._call.cancel()
 
     async def _next_chunk(self) -> Buffer | None:
-        while (data := await self._receive()) is not None:
+        while (data := await self._receive(_kept, blocks=False)) is not None:
             if data:
                 return data
         return None
 
-    async def _receive(self) -> Buffer | None:
+    async def _receive(self, then: Callable[[Buffer], _Result], *, blocks: bool) -> _Result | None:
+        """The next response's verified data (b"" for none) passed through
+        `then` where it is checked (see checksumming; in a worker thread
+        whatever the size when `then` blocks); None once the stream has ended."""
         if self._state.ended or self._responses is None:
             return None
         try:
             with converted_rpc_errors():
                 response = await anext(self._responses, None)
-            size = self._state.chunk_bound(response)
-            return await checksumming(partial(self._state.accept, response), size)
+            if response is None:  # the end: the whole range's checks, no data
+                await checksumming(partial(self._state.accept, None), 0)
+                return None
+            size = _INLINE_BYTES if blocks else self._state.chunk_bound(response)
+            return await checksumming(partial(self._accepted, response, then), size)
         except BaseException:
             self.close()
             raise
+
+    def _accepted(self, response: GetMessage, then: Callable[[Buffer], _Result]) -> _Result:
+        data = self._state.accept(response)
+        return then(data if data is not None else b"")
+
+
+def _kept(data: Buffer) -> Buffer:
+    return data
+
+
+def _written(write: Callable[[Buffer], int], data: Buffer) -> tuple[int, int]:
+    """(len(data), write(data)); (0, 0) with no call for no data."""
+    return (len(data), write(data)) if data else (0, 0)

@@ -102,6 +102,10 @@ class SyncTransport:
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)
                 return next(chunks, None)
+            case effects.ReadChunkInto(opened=opened, write=write):
+                assert isinstance(opened.chunks, Iterator)
+                chunk = next(opened.chunks, None)
+                return None if chunk is None else (len(chunk), write(chunk))
             case effects.Concurrently(flows=flows, stop=stop):
                 return self._concurrently(flows, stop)
         raise TypeError(f"not an effect of the sync client: {effect!r}")

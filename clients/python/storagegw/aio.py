@@ -8,7 +8,8 @@
 Create it inside the event loop that uses it (grpc.aio channels belong to
 one loop). File reads and writes run in worker threads, as does the
 checksumming of uploaded files and of downloaded chunks (all but the
-smallest), so the loop stays free; data already in memory is checksummed on
+smallest; download_file checks and writes each chunk in one hop), so the
+loop stays free; data already in memory is checksummed on
 the loop when the native google_crc32c is there (about 1 ms per MiB).
 """
 
