@@ -22,7 +22,6 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from gateway.backends.observer import ObservedRequest, StoreRequest
 from gateway.backends.s3 import backend as s3_module
 from gateway.backends.s3.backend import S3Backend, S3Settings
 from gateway.domain.errors import GatewayError, Reason
@@ -30,6 +29,7 @@ from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOpti
 from tests import drivers
 from tests.drivers import list_all, sums
 from tests.servers import MotoServer
+from tests.store_requests import StoreRequests
 
 MIB = 1024 * 1024
 BUCKET = "sgw-test"
@@ -127,29 +127,15 @@ async def test_round_trip(backend: S3Backend, s3: Any, size: int) -> None:
     assert _uploads(s3) == []
 
 
-class _Operations:
-    """A StoreObserver keeping the name of each request the driver sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def request_started(self, request: StoreRequest) -> ObservedRequest | None:
-        self.sent.append(request.operation)
-        return None
-
-    def fsynced(self, path: str, started_ns: int, ended_ns: int) -> None:
-        pass
-
-
 async def test_a_small_put_is_one_request_and_says_what_a_head_says(
     s3: Any, moto_endpoint: str
 ) -> None:
-    operations = _Operations()
+    operations = StoreRequests()
     driver = S3Backend(_settings(moto_endpoint), operations)
     try:
         options = WriteOptions(content_type="text/plain", metadata={"Team": "storage", "n": "1"})
         meta = await put(driver, "small", _data(4096), options)
-        assert operations.sent == ["PutObject"]
+        assert operations.operations() == ["PutObject"]
         head = await driver.head("small")
         assert head == meta
         assert dict(meta.metadata) == {"team": "storage", "n": "1"}
@@ -158,7 +144,7 @@ async def test_a_small_put_is_one_request_and_says_what_a_head_says(
         # Metadata S3 may rewrite (surrounding spaces) is read back instead.
         operations.sent.clear()
         padded = await put(driver, "padded", b"x", WriteOptions(metadata={"note": " a  b "}))
-        assert operations.sent == ["PutObject", "HeadObject"]
+        assert operations.operations() == ["PutObject", "HeadObject"]
         assert await driver.head("padded") == padded
     finally:
         await driver.close()

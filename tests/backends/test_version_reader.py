@@ -12,36 +12,24 @@ import pytest
 from gateway import config as config_module
 from gateway.backends import registry
 from gateway.backends.base import Backend, VersionReader
-from gateway.backends.observer import ObservedRequest, StoreRequest
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import ObjectMeta
 from tests import drivers
 from tests.drivers import put
+from tests.store_requests import StoreRequests
 
 REMOTE = ["s3-moto", "s3-ceph", "gcs"]
-
-
-class _Requests:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def request_started(self, request: StoreRequest) -> ObservedRequest | None:
-        self.sent.append(request.method)
-        return None
-
-    def fsynced(self, path: str, started_ns: int, ended_ns: int) -> None:
-        pass
 
 
 @pytest.fixture(params=REMOTE)
 async def observed(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Backend, _Requests]]:
+) -> AsyncIterator[tuple[Backend, StoreRequests]]:
     under_test = drivers.DRIVERS[request.param]
     env = {"STORAGE_BASE_PATH": str(tmp_path), **under_test.start(request)}
     env[under_test.prefix_setting] = drivers.KEY_PREFIX
     bucket = config_module.load(env).buckets["default"]
-    requests = _Requests()
+    requests = StoreRequests()
     driver = registry.build(bucket.backend, bucket.settings, requests)
     try:
         await driver.probe()
@@ -60,7 +48,7 @@ async def _read(versions: VersionReader, meta: ObjectMeta, offset: int, limit: i
 
 
 async def test_a_range_of_a_described_version_in_one_request(
-    observed: tuple[Backend, _Requests],
+    observed: tuple[Backend, StoreRequests],
 ) -> None:
     driver, requests = observed
     versions = driver.capabilities.version_reader
@@ -72,13 +60,13 @@ async def test_a_range_of_a_described_version_in_one_request(
         requests.sent.clear()
         end = None if limit is None else offset + limit
         assert await _read(versions, meta, offset, limit) == data[offset:end]
-        assert requests.sent == ["GET"]
+        assert requests.methods() == ["GET"]
     requests.sent.clear()
     assert await _read(versions, meta, len(data), None) == b""
-    assert requests.sent == []  # nothing to read: nothing asked
+    assert requests.methods() == []  # nothing to read: nothing asked
 
 
-async def test_a_replaced_version_is_never_read(observed: tuple[Backend, _Requests]) -> None:
+async def test_a_replaced_version_is_never_read(observed: tuple[Backend, StoreRequests]) -> None:
     driver, _ = observed
     versions = driver.capabilities.version_reader
     assert versions is not None

@@ -16,7 +16,6 @@ from gateway import config as config_module
 from gateway.backends import registry
 from gateway.backends.base import Backend, ObjectReader
 from gateway.backends.forwarding import ForwardingBackend
-from gateway.backends.observer import ObservedRequest, StoreRequest
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, ObjectMeta, WriteOptions
 from gateway.layers.compression.backend import CompressingBackend
@@ -26,24 +25,11 @@ from gateway.layers.compression.settings import CompressionSettings
 from tests import drivers
 from tests.compression.stored import json_log, noise
 from tests.drivers import get, put
+from tests.store_requests import StoreRequests
 
 MIB = 1024 * 1024
 JSON = WriteOptions(content_type="application/json")
 ZSTD = {"GATEWAY_COMPRESSION": "zstd", "GATEWAY_COMPRESSION_TYPES": "*/*"}
-
-
-class _Requests:
-    """A StoreObserver keeping each request the driver sends: (method, operation)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def request_started(self, request: StoreRequest) -> ObservedRequest | None:
-        self.sent.append((request.method, request.operation))
-        return None
-
-    def fsynced(self, path: str, started_ns: int, ended_ns: int) -> None:
-        pass
 
 
 # What each cold read costs, in requests to the store, on Ceph RGW, moto (S3
@@ -79,7 +65,7 @@ class Store:
     name: str
     driver: Backend
     settings: CompressionSettings
-    requests: _Requests
+    requests: StoreRequests
     bucket: CompressingBackend
 
     def cold(self) -> CompressingBackend:
@@ -91,7 +77,8 @@ class Store:
     def sent(self, case: str) -> bool:
         """Whether the requests sent since cold() are those case costs."""
         store = next(kind for kind in ("ceph", "moto", "gcs") if kind in self.name)
-        assert len(self.requests.sent) == COSTS[case][store], (case, self.requests.sent)
+        sent = list(zip(self.requests.methods(), self.requests.operations(), strict=True))
+        assert len(sent) == COSTS[case][store], (case, sent)
         return True
 
 
@@ -106,7 +93,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     bucket_config = config_module.load(env).buckets["default"]
     settings = bucket_config.compression
     assert settings is not None
-    requests = _Requests()
+    requests = StoreRequests()
     driver = registry.build(bucket_config.backend, bucket_config.settings, requests)
     try:
         await driver.probe()
