@@ -15,23 +15,16 @@ log = logging.getLogger("storagegw")
 
 
 async def abort_stale_uploads(
-    buckets: Buckets,
-    older_than_s: float,
-    ages: Mapping[str, float | None] | None = None,
-    *,
-    dry_run: bool = False,
+    buckets: Buckets, older_than_s: float, ages: Mapping[str, float | None] | None = None
 ) -> dict[str, int]:
     """{bucket: uploads aborted} for every bucket whose backend keeps any;
-    ages: a bucket's own age (its lifecycle's abort rule), where it has one.
-    dry_run: abort none; {bucket: uploads that would be aborted}."""
+    ages: a bucket's own age (its lifecycle's abort rule), where it has one."""
     counts: dict[str, int] = {}
     for name, backend in buckets:
         cleaner = backend.capabilities.cleaner
         if cleaner is not None:
             age = (ages or {}).get(name)
-            counts[name] = await cleaner.abort_stale_uploads(
-                older_than_s if age is None else age, dry_run=dry_run
-            )
+            counts[name] = await cleaner.abort_stale_uploads(older_than_s if age is None else age)
     return counts
 
 

@@ -95,20 +95,19 @@ async def run_passes(
 async def _abort_uploads(buckets: Buckets, request: Request) -> list[Outcome]:
     outcomes = []
     for name, backend in buckets:
-        if backend.capabilities.cleaner is None:
+        cleaner = backend.capabilities.cleaner
+        if cleaner is None:
             continue
         own = request.ages.get(name)
         age = request.older_than if own is None else own
         label = request.older_than_label if own is None else f"{own:g}s"
         try:
-            counts = await cleanup.abort_stale_uploads(
-                Buckets({name: backend}, name), age, dry_run=request.dry_run
-            )
+            aborted = await cleaner.abort_stale_uploads(age, dry_run=request.dry_run)
         except GatewayError as error:
             outcomes.append(Outcome(name, "uploads", error=error))
             continue
         verb = "would abort" if request.dry_run else "aborted"
-        summary = f"{verb} {counts.get(name, 0)} incomplete upload(s) older than {label}"
+        summary = f"{verb} {aborted} incomplete upload(s) older than {label}"
         outcomes.append(Outcome(name, "uploads", summary))
     return outcomes
 
