@@ -41,6 +41,7 @@ from gateway.backends.local.format import (
     write_all,
 )
 from gateway.backends.local.temp_files import create_temp
+from gateway.backends.local.writeback import Writeback
 from gateway.backends.observer import StoreObserver, timed_fsync
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Checksums, ObjectMeta, WriteOptions
@@ -231,6 +232,7 @@ class LocalWriter:
         self._fd: int | None = None
         self._tmp_path = ""
         self._header_len = 0  # the header's JSON room, once a placeholder is written
+        self._writeback = Writeback()
         self._closed = False
 
     @property
@@ -270,6 +272,7 @@ class LocalWriter:
                 self._header_len = reserved_header_len(options.content_type, dict(options.metadata))
                 fd = self._create_file(header_block(b"", self._header_len))
             write_all(fd, data)
+            self._writeback.wrote(fd, len(data))
 
     async def write(self, data: bytes) -> None:
         if self._done:
