@@ -32,4 +32,3 @@ async def test_a_put_is_on_its_way_to_disk_before_its_commit(tmp_path: Path) -> 
     meta = await writer.commit(sums(data))
     assert meta.size == SIZE
     assert await get(backend, "big.bin") == data
-
