@@ -275,6 +275,27 @@ async def test_one_writer_at_a_time(tmp_path: Path) -> None:
     assert await cleaner(backend).abort_stale_uploads(0) == 1
 
 
+async def test_a_dry_run_counts_what_the_cleanup_would_abort(tmp_path: Path) -> None:
+    """`storagegw cleanup --dry-run` beside a gateway on the same root: an
+    upload that gateway's stream is writing is left alone by the cleanup,
+    so the dry run does not count it either."""
+    serving = LocalBackend(tmp_path)
+    handle = await uploads(serving).start_upload("k", WriteOptions(), b"s0")
+    _, writer = await uploads(serving).resume_upload("k", handle)
+    assert writer is not None
+    await writer.write(b"x" * MiB)
+    cleanup = LocalBackend(tmp_path)  # as the cleanup command's own process
+    assert await cleaner(cleanup).abort_stale_uploads(0, dry_run=True) == 0
+    assert await cleaner(cleanup).abort_stale_uploads(0) == 0
+    await writer.suspend()
+    assert await cleaner(cleanup).abort_stale_uploads(0, dry_run=True) == 1
+    assert (await uploads(cleanup).query_upload("k", handle)).complete is None  # still there
+    assert await cleaner(cleanup).abort_stale_uploads(0) == 1
+    with pytest.raises(GatewayError) as caught:
+        await uploads(serving).query_upload("k", handle)
+    assert caught.value.reason is Reason.UPLOAD_NOT_FOUND
+
+
 async def test_a_restart_keeps_uploads_in_flight(tmp_path: Path) -> None:
     data = os.urandom(UNIT + MiB)
     backend = LocalBackend(tmp_path)

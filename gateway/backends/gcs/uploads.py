@@ -373,3 +373,6 @@ class GcsUploads:
             await records.cancel_session(record)
         await records.delete(entry.handle)
         return record.complete is None
+
+    async def would_remove(self, entry: Listed) -> bool:
+        return entry.unfinished

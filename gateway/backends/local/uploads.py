@@ -306,7 +306,14 @@ class LocalUploads:
     async def remove(self, entry: Listed) -> bool:
         return await asyncio.to_thread(self._remove_sync, os.path.join(self._dir, entry.handle))
 
-    def _remove_sync(self, directory: str) -> bool:
+    async def would_remove(self, entry: Listed) -> bool:
+        directory = os.path.join(self._dir, entry.handle)
+        return await asyncio.to_thread(self._remove_sync, directory, dry_run=True)
+
+    def _remove_sync(self, directory: str, *, dry_run: bool = False) -> bool:
+        """Remove the upload in directory unless another process's stream
+        holds it; whether it was unfinished. dry_run: take the lock as the
+        removal would, and remove nothing."""
         try:
             lock = lock_dir(directory)
         except (FileNotFoundError, NotADirectoryError):
@@ -316,7 +323,8 @@ class LocalUploads:
         try:
             record = _readable_record(directory)
             unfinished = record is None or committed_view(record, directory).complete is None
-            self.remove_dir(directory)
+            if not dry_run:
+                self.remove_dir(directory)
             return unfinished
         finally:
             os.close(lock)

@@ -116,6 +116,10 @@ class MemoryUploads:
         await upload.buffer.abort()
         return upload.record.complete is None
 
+    async def would_remove(self, entry: Listed) -> bool:
+        upload = self._uploads.get(entry.handle)
+        return upload is not None and upload.record.complete is None
+
     async def unfinished_uploads(self) -> tuple[int, int]:
         """(unfinished uploads, the bytes they hold)."""
         held = [u.buffer.held for u in self._uploads.values() if u.record.complete is None]

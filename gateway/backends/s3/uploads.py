@@ -345,6 +345,12 @@ class S3Uploads:
         await Records(ctx).delete(entry.handle)
         return aborted
 
+    async def would_remove(self, entry: Listed) -> bool:
+        record = entry.record
+        if record is None or record.complete is not None:
+            return False
+        return bool(record.driver.get("upload_id"))  # what remove aborts
+
 
 def owned_by(swept: Swept, s3_key: Callable[[str], str]) -> Owned:
     """The multipart uploads that belong to resumable uploads, which the

@@ -76,6 +76,10 @@ class UploadStore(Protocol):
         """Remove a stale upload the sweep found (bytes and record); whether
         an unfinished upload went."""
 
+    async def would_remove(self, entry: Listed) -> bool:
+        """What remove(entry) would return now, removing nothing: a dry
+        run's count."""
+
 
 @dataclass(frozen=True, slots=True)
 class Swept:
@@ -148,7 +152,8 @@ class ResumableUploads:
             if entry.created_unix > cutoff_unix or entry.handle in self._writing:
                 kept.append(entry)
                 continue
-            aborted += entry.unfinished if dry_run else await self._store.remove(entry)
+            remove = self._store.would_remove if dry_run else self._store.remove
+            aborted += await remove(entry)
             removed.append(entry)
         return Swept(aborted, removed, kept)
 
