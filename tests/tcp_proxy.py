@@ -40,6 +40,8 @@ class TcpProxy:
         self._cut_at: dict[str, int] = {}  # direction -> counter value to cut at
         self.cut_done = threading.Event()
         self._then: Callable[[], object] | None = None
+        # (upstream, downstream, cuts left) of cut_after's further cuts.
+        self._again: tuple[int | None, int | None, int] = (None, None, 0)
         self._thread = self._serve(listener)
 
     def _serve(self, listener: socket.socket) -> threading.Thread:
@@ -53,17 +55,23 @@ class TcpProxy:
         upstream: int | None = None,
         downstream: int | None = None,
         then: Callable[[], object] | None = None,
+        times: int = 1,
     ) -> None:
         """Cut all connections once this many more bytes went that way; then,
-        if given, runs at the cut before the proxy passes any more bytes (so
-        before a client can reconnect through it)."""
+        if given, runs at the first cut before the proxy passes any more
+        bytes (so before a client can reconnect through it). times: cut
+        again each time as many more bytes went, that many cuts in all."""
         with self._lock:
             self.cut_done.clear()
             self._then = then
-            if upstream is not None:
-                self._cut_at["up"] = self.upstream_bytes + upstream
-            if downstream is not None:
-                self._cut_at["down"] = self.downstream_bytes + downstream
+            self._again = (upstream, downstream, times - 1)
+            self._arm(upstream, downstream)
+
+    def _arm(self, upstream: int | None, downstream: int | None) -> None:
+        if upstream is not None:
+            self._cut_at["up"] = self.upstream_bytes + upstream
+        if downstream is not None:
+            self._cut_at["down"] = self.downstream_bytes + downstream
 
     def cut(self) -> None:
         with self._lock:
@@ -96,6 +104,10 @@ class TcpProxy:
     def _cut_locked(self) -> None:
         self._cut_at.clear()
         self.cuts += 1
+        upstream, downstream, left = self._again
+        if left > 0:
+            self._again = (upstream, downstream, left - 1)
+            self._arm(upstream, downstream)
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from gateway.backends.s3.reader import BODY_RESUMES
 from storagegw import Client
-from storagegw.errors import ObjectNotFound
+from storagegw.errors import ObjectNotFound, Unavailable
 from tests.conftest import S3_TEST_BUCKET, run_gateway
 from tests.drivers import backend_env
 from tests.servers import s3_client
@@ -74,3 +75,14 @@ def test_an_object_replaced_while_its_body_was_broken_is_refused(setup: Setup) -
     assert str(refused.value) == "object 'big.bin' was replaced or deleted while being read"
     assert setup.proxy.cuts == 1
     assert setup.client.get_bytes("big.bin") == replacement
+
+
+def test_a_body_that_keeps_breaking_is_given_up_on(setup: Setup) -> None:
+    # Cut at every MiB: the first body and each of its resumes break.
+    setup.proxy.cut_after(downstream=MiB, times=BODY_RESUMES + 1)
+    with pytest.raises(Unavailable) as failed:
+        setup.client.get_bytes("big.bin")
+    assert failed.value.reason == "BACKEND_UNAVAILABLE"
+    assert "GetObject" in str(failed.value)
+    assert setup.proxy.cuts == BODY_RESUMES + 1
+    assert setup.client.get_bytes("big.bin") == DATA  # once the network holds again
