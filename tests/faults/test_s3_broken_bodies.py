@@ -86,3 +86,10 @@ def test_a_body_that_keeps_breaking_is_given_up_on(setup: Setup) -> None:
     assert "GetObject" in str(failed.value)
     assert setup.proxy.cuts == BODY_RESUMES + 1
     assert setup.client.get_bytes("big.bin") == DATA  # once the network holds again
+
+
+def test_download_file_resumes_past_a_body_given_up_on(setup: Setup, tmp_path: Path) -> None:
+    setup.proxy.cut_after(downstream=MiB, times=BODY_RESUMES + 1)
+    setup.client.download_file("big.bin", tmp_path / "big.bin", parallel=1)
+    assert (tmp_path / "big.bin").read_bytes() == DATA
+    assert setup.proxy.cuts == BODY_RESUMES + 1
