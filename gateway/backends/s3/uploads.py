@@ -337,19 +337,22 @@ class S3Uploads:
         ctx = await self._context()
         record = entry.record
         assert record is not None  # listing skips unreadable records
-        upload_id = str(record.driver.get("upload_id", ""))
-        aborted = False
-        if record.complete is None and upload_id:
+        upload_id = _multipart_to_abort(record)
+        if upload_id:
             await self._abort_multipart(ctx, record.key, upload_id)
-            aborted = True
         await Records(ctx).delete(entry.handle)
-        return aborted
+        return bool(upload_id)
 
     async def would_remove(self, entry: Listed) -> bool:
-        record = entry.record
-        if record is None or record.complete is not None:
-            return False
-        return bool(record.driver.get("upload_id"))  # what remove aborts
+        return entry.record is not None and bool(_multipart_to_abort(entry.record))
+
+
+def _multipart_to_abort(record: UploadRecord) -> str:
+    """The multipart upload that removing record's upload aborts: an
+    unfinished one's, when it has one; "" otherwise."""
+    if record.complete is not None:
+        return ""
+    return str(record.driver.get("upload_id", ""))
 
 
 def owned_by(swept: Swept, s3_key: Callable[[str], str]) -> Owned:
