@@ -166,7 +166,8 @@ class S3Reader(RangeReader):
                 # A body the network broke (a connection reset, a read that
                 # timed out) is taken up again where it broke, pinned to the
                 # object's ETag, as s3transfer's downloads do: a replaced
-                # object is then PRECONDITION_FAILED, never spliced bytes.
+                # object then ends the Get with OBJECT_NOT_FOUND
+                # (changed_while_read), never with spliced bytes.
                 if resumes == BODY_RESUMES or self._closed:
                     with self._ctx.errors(self._meta.key, op="GetObject"):
                         raise
