@@ -345,31 +345,60 @@ def test_sync_corrupted_download(fake: tuple[FakeStorage, str], tmp_path: Path) 
 def test_sync_download_with_a_wrong_object_sha256(
     fake: tuple[FakeStorage, str], tmp_path: Path
 ) -> None:
-    fake[0].objects["k"] = os.urandom(3 * 1024 * 1024 + 5)
+    """The client hashes what it downloads only with verify_sha256 (as for
+    uploads): then a SHA-256 that is not the bytes' fails the download, in
+    one stream even where the object would be read in parallel ranges."""
+    data = fake[0].objects["k"] = os.urandom(3 * 1024 * 1024 + 5)
     fake[0].misreport_sha256 = True
     dest = tmp_path / "out.bin"
     with Client(fake[1]) as client:
         with pytest.raises(errors.ChecksumMismatch, match="sha256"):
-            client.download_file("k", dest)
+            client.download_file("k", dest, verify_sha256=True, parallel_threshold=1024 * 1024)
+        with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+            client.get_bytes("k", verify_sha256=True)
+        with (
+            client.open("k", verify_sha256=True) as reader,
+            pytest.raises(errors.ChecksumMismatch, match="sha256"),
+        ):
+            reader.read()
+        assert not dest.exists()
+        assert no_partial_files(tmp_path)
+        # By default the CRC32C alone is checked, and it holds.
+        assert client.get_bytes("k") == data
+        info = client.download_file("k", dest)
+        assert dest.read_bytes() == data
+        assert info.sha256 is not None
+        assert info.sha256 != hashlib.sha256(data).digest()  # the fake's, taken as reported
+    with Client(fake[1], verify_sha256=True) as client:
         with pytest.raises(errors.ChecksumMismatch, match="sha256"):
             client.get_bytes("k")
-    assert not dest.exists()
-    assert no_partial_files(tmp_path)
+        assert client.get_bytes("k", verify_sha256=False) == data
 
 
 async def test_async_download_with_a_wrong_object_sha256(
     fake: tuple[FakeStorage, str], tmp_path: Path
 ) -> None:
-    fake[0].objects["k"] = os.urandom(3 * 1024 * 1024 + 5)
+    data = fake[0].objects["k"] = os.urandom(3 * 1024 * 1024 + 5)
     fake[0].misreport_sha256 = True
     dest = tmp_path / "out.bin"
     async with AsyncClient(fake[1]) as client:
         with pytest.raises(errors.ChecksumMismatch, match="sha256"):
-            await client.download_file("k", dest)
+            await client.download_file(
+                "k", dest, verify_sha256=True, parallel_threshold=1024 * 1024
+            )
         with pytest.raises(errors.ChecksumMismatch, match="sha256"):
-            await client.get_bytes("k")
-    assert not dest.exists()
-    assert no_partial_files(tmp_path)
+            await client.get_bytes("k", verify_sha256=True)
+        async with client.open("k", verify_sha256=True) as reader:
+            with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+                await reader.read()
+        assert not dest.exists()
+        assert no_partial_files(tmp_path)
+        assert await client.get_bytes("k") == data
+        await client.download_file("k", dest)
+        assert dest.read_bytes() == data
+    async with AsyncClient(fake[1], verify_sha256=True) as client:
+        with pytest.raises(errors.ChecksumMismatch, match="sha256"):
+            await client.download_file("k", tmp_path / "again.bin")
 
 
 async def test_async_missing_object(fake: tuple[FakeStorage, str]) -> None:
@@ -403,6 +432,21 @@ async def test_async_round_trip_and_failures(fake: tuple[FakeStorage, str], tmp_
             await client.download_file("k", tmp_path / "out.bin")
     assert not (tmp_path / "out.bin").exists()
     assert no_partial_files(tmp_path)
+
+
+def test_cli_get_verifies_the_sha256_when_asked(
+    fake: tuple[FakeStorage, str], tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    data = fake[0].objects["k"] = os.urandom(5000)
+    fake[0].misreport_sha256 = True
+    for dest in (str(tmp_path / "out"), "-"):
+        assert cli.main(["get", "k", dest, "--verify-sha256", "--target", fake[1]]) == 5
+        err = capsysbinary.readouterr().err
+        assert b"sha256" in err
+        assert b"(CHECKSUM_MISMATCH)" in err
+    assert not (tmp_path / "out").exists()
+    assert cli.main(["get", "k", str(tmp_path / "out"), "--target", fake[1]]) == 0
+    assert (tmp_path / "out").read_bytes() == data
 
 
 def test_cli_reports_errors_with_reason_and_exit_code(

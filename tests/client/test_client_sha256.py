@@ -1,8 +1,9 @@
-"""The clients' SHA-256 on upload: none of their own by default (the object's
-is the gateway's, when its bucket computes one), their own sent for the
-gateway to check with verify_sha256 (per client, per call, and the CLI's
-put --verify-sha256). Against real gateways, and a fake one that reports
-a SHA-256 the data does not have."""
+"""The clients' SHA-256: none of their own by default (the object's is the
+gateway's, when its bucket computes one); with verify_sha256 (per client,
+per call, and the CLI's put and get --verify-sha256) their own, sent for the
+gateway to check on upload, compared with the object's on download. Against
+real gateways, and a fake one that reports a SHA-256 the data does not have
+(test_client_errors.py for downloads)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,25 @@ def test_verify_sha256_per_call(on_request: RunningGateway, data: bytes) -> None
         info = client.put_file("resumable", data, resumable=True, verify_sha256=True)
         assert info.sha256 == digest
         assert client.head("resumable").sha256 == digest
+
+
+def test_downloads_verify_sha256_against_a_real_gateway(
+    on_request: RunningGateway, data: bytes, tmp_path: Path
+) -> None:
+    """The hashed download matches a gateway's SHA-256, in one stream where
+    parallel ranges would read it; an object without one (its bucket
+    computes it on request) has nothing to compare, and downloads all the same."""
+    digest = hashlib.sha256(data).digest()
+    with Client(on_request.target, timeout=30, verify_sha256=True) as client:
+        client.put_bytes("hashed", data)
+        client.put_bytes("plain", data, verify_sha256=False)
+        assert client.get_bytes("hashed") == data
+        info = client.download_file("hashed", tmp_path / "h", parallel_threshold=MiB)
+        assert (info.sha256, (tmp_path / "h").read_bytes()) == (digest, data)
+        with client.open("plain") as reader:
+            assert reader.read() == data
+        assert client.download_file("plain", tmp_path / "p", parallel_threshold=MiB).sha256 is None
+        assert (tmp_path / "p").read_bytes() == data
 
 
 def test_verify_sha256_per_client_and_overridden_per_call(

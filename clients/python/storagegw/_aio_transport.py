@@ -24,7 +24,6 @@ from storagegw._aio_put import chain, peek, send
 from storagegw._common import BinaryReader, ChannelPlan, converted_rpc_errors
 from storagegw._crc32c import accelerated
 from storagegw._credentials import AsyncCallAuth, Metadata
-from storagegw._digests import ObjectDigest
 from storagegw._readers import AsyncObjectReader, checksumming
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress, UploadStatus
@@ -84,16 +83,14 @@ class AsyncTransport:
         except StopIteration as end:
             return cast(_Result, end.value)
 
-    def reader(
-        self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
-    ) -> AsyncObjectReader:
-        """A reader that sends `request` when first awaited or entered."""
+    def reader(self, read: effects.OpenRead) -> AsyncObjectReader:
+        """A reader that sends the Get when first awaited or entered."""
 
         async def start() -> GetCall:
-            call: GetCall = self._get_method(request, metadata=await self._auth.metadata())
+            call: GetCall = self._get_method(read.request, metadata=await self._auth.metadata())
             return call
 
-        return AsyncObjectReader(start, key, digest)
+        return AsyncObjectReader(start, read.key, read.digest, sha256=read.sha256)
 
     async def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -113,8 +110,8 @@ class AsyncTransport:
                 return await self._put(stream, _thread_requests(stream, blocks), progress)
             case effects.PutSource():
                 return await self._put_source(effect)
-            case effects.OpenRead(request=request, key=key, digest=digest):
-                reader = await self.reader(request, key, digest).start()
+            case effects.OpenRead():
+                reader = await self.reader(effect).start()
                 return effects.OpenedRead(reader, reader.views())
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, AsyncIterator)

@@ -241,7 +241,7 @@ def _put_plain(
 def run_get(client: Client, args: argparse.Namespace) -> int:
     if args.file == "-":
         out = sys.stdout.buffer
-        with client.open(args.key) as reader:
+        with client.open(args.key, verify_sha256=args.verify_sha256 or None) as reader:
             bar = _progress_bar(args, args.key, reader.content_range.length)
             written = 0
             try:
@@ -270,6 +270,7 @@ def run_get(client: Client, args: argparse.Namespace) -> int:
             progress=bar.update if bar else None,
             parallel=args.parallel,
             parallel_threshold=args.parallel_threshold,
+            verify_sha256=args.verify_sha256 or None,
         )
     finally:
         if bar:

@@ -109,7 +109,7 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
         default=DEFAULT_PARALLEL_STREAMS,
         metavar="N",
         help=f"ranges read at once for a large object (default {DEFAULT_PARALLEL_STREAMS}; "
-        "1: one stream, SHA-256 checked too)",
+        "1: one stream)",
     )
     get.add_argument(
         "--parallel-threshold",
@@ -117,6 +117,11 @@ def build_parser(epilog: str) -> argparse.ArgumentParser:
         default=DEFAULT_PARALLEL_THRESHOLD,
         metavar="BYTES",
         help=f"read in parallel above this size (default {DEFAULT_PARALLEL_THRESHOLD})",
+    )
+    get.add_argument(
+        "--verify-sha256",
+        action="store_true",
+        help="also compute the SHA-256 of what arrives and compare the object's (in one stream)",
     )
 
     ls = command("ls", "list objects whose keys start with PREFIX", handlers.run_ls)

@@ -123,11 +123,15 @@ class OpenRead(Effect):
     """Start a Get; an OpenedRead comes back, its first message received.
 
     With a `digest`, the reader counts each verified chunk in it and leaves
-    the whole-object check to the flow (a download across Get streams)."""
+    the whole-object check to the flow (a download across Get streams).
+    Without one, `sha256` (verify_sha256) makes the reader hash what it
+    receives and compare the object's SHA-256 too; the CRC32C is always
+    checked."""
 
     request: storage_pb2.GetRequest
     key: str
     digest: ObjectDigest | None = None
+    sha256: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,13 +249,15 @@ def download(
     retry: RetryPolicy,
     progress: Progress | None,
     parallel: ParallelDownload = SINGLE_STREAM,
+    *,
+    sha256: bool = False,
 ) -> Flow[ObjectInfo]:
     """Download to a temporary file beside `dest_path`, renamed over it once
     verified. A large object is read as ranges at once (see
     ParallelDownload), each written in place; a broken Get is re-issued from
     the bytes its range verified so far, on condition that the object is the
     generation first seen."""
-    first = parallel.first_range(key)
+    first = parallel.first_range(key, sha256=sha256)
     fetch = _RangeFetch(get_request, first_conditions, retry, progress)
     fetch.target = yield Blocking(partial(DownloadTarget, dest_path))
     try:
@@ -386,9 +388,9 @@ class _RangeFetch:
                     self._progress(written)
 
 
-def read_all(request: storage_pb2.GetRequest, key: str) -> Flow[bytes]:
-    """One Get's verified bytes, joined (get_bytes)."""
-    opened: OpenedRead = yield OpenRead(request, key)
+def read_all(request: storage_pb2.GetRequest, key: str, *, sha256: bool = False) -> Flow[bytes]:
+    """One Get's verified bytes, joined (get_bytes); sha256: see OpenRead."""
+    opened: OpenedRead = yield OpenRead(request, key, sha256=sha256)
     try:
         chunks: list[Buffer] = []
         while (chunk := (yield ReadChunk(opened.chunks))) is not None:

@@ -42,8 +42,7 @@ from typing import (
 
 from storagegw._base import ClientBase
 from storagegw._common import AsyncPutSource, PutSource
-from storagegw._effects import Flow
-from storagegw.v1 import storage_pb2
+from storagegw._effects import Flow, OpenRead
 
 __all__ = [
     "AsyncRunner",
@@ -71,15 +70,15 @@ Builder = Callable[Concatenate[ClientBase, P], Flow[R]]
 Batches: TypeAlias = Iterator[Flow[Iterable[T]]]
 BatchesBuilder = Callable[Concatenate[ClientBase, P], Batches[T]]
 SourceBuilder = Callable[Concatenate[ClientBase, str, AsyncPutSource, P], Flow[R]]
-RequestBuilder = Callable[Concatenate[ClientBase, P], storage_pb2.GetRequest]
+RequestBuilder = Callable[Concatenate[ClientBase, P], OpenRead]
 _Reader = TypeVar("_Reader")
 _Reader_co = TypeVar("_Reader_co", covariant=True)
 
 
 class Opens(Protocol[_Reader_co]):
-    """A client that makes its reader for a GetRequest."""
+    """A client that makes its reader for a Get (an OpenRead)."""
 
-    def _open(self, request: storage_pb2.GetRequest, /) -> _Reader_co: ...
+    def _open(self, read: OpenRead, /) -> _Reader_co: ...
 
 
 class SyncRunner(Protocol):
@@ -248,7 +247,7 @@ class SourceOp(_Performed, Generic[P, R]):
 
 
 class Opener(Operation, Generic[P]):
-    """A descriptor for `open`: its builder makes the GetRequest, and each
+    """A descriptor for `open`: its builder makes the Get (an OpenRead), and each
     client's method returns that client's reader for it, from `_open` (not
     awaited: AsyncClient's reader sends the request when awaited or entered)."""
 
@@ -341,7 +340,7 @@ def source_operation(
 
 
 def opener(*, async_doc: str | _Same | None = SAME_DOC) -> Callable[[RequestBuilder[P]], Opener[P]]:
-    """Make a GetRequest builder the `open` of both clients."""
+    """Make a Get (OpenRead) builder the `open` of both clients."""
 
     def make(build: RequestBuilder[P]) -> Opener[P]:
         return Opener(build, async_doc)

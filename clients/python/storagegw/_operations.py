@@ -160,10 +160,12 @@ def get_bytes(
     length: int | None = None,
     if_match: str | None = None,
     if_generation_match: int | None = None,
+    verify_sha256: bool | None = None,
 ) -> Flow[bytes]:
-    """The object's bytes, or a range of them, verified."""
+    """The object's bytes, or a range of them, verified (CRC32C; and
+    SHA-256 with verify_sha256, None: the client's setting; see open)."""
     request = self._get_request(key, bucket, offset, length, if_match, None, if_generation_match)
-    return _flows.read_all(request, key)
+    return _flows.read_all(request, key, sha256=self._verifies_sha256(verify_sha256))
 
 
 @operation(
@@ -182,6 +184,7 @@ def download_file(
     retry: RetryPolicy | None = None,
     parallel: int = DEFAULT_PARALLEL_STREAMS,
     parallel_threshold: int | None = DEFAULT_PARALLEL_THRESHOLD,
+    verify_sha256: bool | None = None,
 ) -> Flow[ObjectInfo]:
     """Download to `dest_path` atomically: it appears only once verified.
 
@@ -192,15 +195,15 @@ def download_file(
     read as `parallel` ranges at once (4 by default), after a first
     range of `parallel_threshold` bytes, each a Get of the generation the
     first saw, written in place; the whole object's CRC32C is then
-    combined from the ranges' and checked, but not its SHA-256 (checked
-    on a download in one stream; parallel=1 or parallel_threshold=None
-    for that). A Get broken by UNAVAILABLE, DEADLINE_EXCEEDED or a lost
-    connection is re-issued for what its range still misses, on
-    condition that the object is still the generation first seen
-    (PreconditionFailed if it was replaced meanwhile); `retry` (or the
-    client's policy) says how. `progress` gets the bytes written so far,
-    one call at a time (from the ranges' threads, in Client's parallel
-    downloads).
+    combined from the ranges' and checked. verify_sha256 (None: the
+    client's setting) hashes the bytes too, in one stream whatever
+    `parallel` says, and compares the object's SHA-256. A Get broken by
+    UNAVAILABLE, DEADLINE_EXCEEDED or a lost connection is re-issued for
+    what its range still misses, on condition that the object is still the
+    generation first seen (PreconditionFailed if it was replaced
+    meanwhile); `retry` (or the client's policy) says how. `progress` gets
+    the bytes written so far, one call at a time (from the ranges'
+    threads, in Client's parallel downloads).
     """
     bucket_name = self._bucket(bucket)
 
@@ -211,7 +214,8 @@ def download_file(
 
     first = _conditions(if_match=if_match, if_generation_match=if_generation_match)
     plan = ParallelDownload(parallel_threshold, parallel)
-    return _flows.download(request, key, dest_path, first, retry or self.retry, progress, plan)
+    sha256, retry = self._verifies_sha256(verify_sha256), retry or self.retry
+    return _flows.download(request, key, dest_path, first, retry, progress, plan, sha256=sha256)
 
 
 # ------------------------------------------------------------ metadata

@@ -45,8 +45,10 @@ async def checksumming(work: Callable[[], _Result], size: int) -> _Result:
 class _Reader:
     """What both readers hold: the verifying state, and what it has learnt."""
 
-    def __init__(self, key: str, digest: ObjectDigest | None = None) -> None:
-        self._state = ReaderState(key, digest)
+    def __init__(
+        self, key: str, digest: ObjectDigest | None = None, *, sha256: bool = False
+    ) -> None:
+        self._state = ReaderState(key, digest, sha256=sha256)
 
     @property
     def info(self) -> ObjectInfo:
@@ -72,8 +74,10 @@ class ObjectReader(_Reader, ClosedOnExit):
         call: grpc.CallIterator[bytes],
         key: str,
         digest: ObjectDigest | None = None,
+        *,
+        sha256: bool = False,
     ) -> None:
-        super().__init__(key, digest)
+        super().__init__(key, digest, sha256=sha256)
         self._call = call
         self._responses = iter(call)
         try:
@@ -139,8 +143,10 @@ class AsyncObjectReader(_Reader, AsyncClosedOnExit):
         start_call: Callable[[], Awaitable[GetCall]],
         key: str,
         digest: ObjectDigest | None = None,
+        *,
+        sha256: bool = False,
     ) -> None:
-        super().__init__(key, digest)
+        super().__init__(key, digest, sha256=sha256)
         self._start_call = start_call
         self._call: GetCall | None = None
         self._responses: AsyncIterator[bytes] | None = None

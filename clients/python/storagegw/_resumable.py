@@ -176,7 +176,7 @@ class DownloadResume:
     start: int = 0
     end: int | None = None  # None: to the object's end
     info: ObjectInfo | None = None
-    sha256: bool = True
+    sha256: bool = False  # hash the bytes too (verify_sha256)
 
     def __post_init__(self) -> None:
         self.verified = self.start
@@ -264,9 +264,12 @@ class ParallelDownload:
     def enabled(self) -> bool:
         return self.threshold is not None and self.streams > 1
 
-    def first_range(self, key: str) -> DownloadResume:
-        """The range the first Get reads."""
-        return DownloadResume(key, end=self.threshold if self.enabled else None)
+    def first_range(self, key: str, *, sha256: bool = False) -> DownloadResume:
+        """The range the first Get reads; with sha256 (verify_sha256) the
+        whole object, hashed as it arrives: the hashes of ranges cannot be
+        combined, so there are no others."""
+        end = self.threshold if self.enabled and not sha256 else None
+        return DownloadResume(key, end=end, sha256=sha256)
 
     def rest(self, first: DownloadResume) -> list[DownloadResume]:
         """The ranges after `first` (none when `first` holds the whole object)."""

@@ -135,8 +135,9 @@ class GetStreamVerifier:
 
     accept() returns each chunk's data once its CRC32C matches; finish()
     checks that the full range arrived and, when the whole object was read,
-    that its CRC32C and SHA-256 equal the ones in ObjectInfo. Any mismatch is
-    raised as ChecksumMismatch or SizeMismatch.
+    that its CRC32C equals the one in ObjectInfo, and its SHA-256 too with
+    sha256=True (verify_sha256: the bytes are hashed as they arrive). Any
+    mismatch is raised as ChecksumMismatch or SizeMismatch.
 
     With a `digest`, each verified chunk is counted in it at its offset in
     the object instead, and the whole-object check is its owner's: a
@@ -144,8 +145,11 @@ class GetStreamVerifier:
     _resumable.DownloadResume).
     """
 
-    def __init__(self, key: str, digest: ObjectDigest | None = None) -> None:
+    def __init__(
+        self, key: str, digest: ObjectDigest | None = None, *, sha256: bool = False
+    ) -> None:
         self.key = key
+        self._sha256 = sha256
         self.info: ObjectInfo | None = None
         self.content_range: ByteRange | None = None
         self.received = 0
@@ -215,7 +219,7 @@ class GetStreamVerifier:
                     f"crc32c mismatch: object has {self.info.crc32c:08x}, "
                     f"received data has {digest.crc32c:08x}"
                 )
-            if self.info.sha256 is not None and digest.sha256 != self.info.sha256:
+            if digest.sha256 is not None and digest.sha256 != self.info.sha256:
                 raise self._checksum_error("sha256 mismatch between object and received data")
         return self.info
 
@@ -229,7 +233,7 @@ class GetStreamVerifier:
             self.content_range = ByteRange(0, self.info.size, self.info.size)
         if self._digest is None:
             if self.content_range.is_whole_object:
-                self._digest = ObjectDigest(sha256=self.info.sha256 is not None)
+                self._digest = ObjectDigest(sha256=self._sha256 and self.info.sha256 is not None)
         elif self.content_range.start > self._digest.end:
             # A shared digest counts bytes in order: this stream skips some.
             raise Internal(
@@ -263,8 +267,10 @@ class ReaderState:
     stream has ended (and so has been verified as a whole).
     """
 
-    def __init__(self, key: str, digest: ObjectDigest | None = None) -> None:
-        self.verifier = GetStreamVerifier(key, digest)
+    def __init__(
+        self, key: str, digest: ObjectDigest | None = None, *, sha256: bool = False
+    ) -> None:
+        self.verifier = GetStreamVerifier(key, digest, sha256=sha256)
         self.buffer = bytearray()
         self.ended = False
 

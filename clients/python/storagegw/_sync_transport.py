@@ -20,7 +20,6 @@ from storagegw import _effects as effects
 from storagegw import _files
 from storagegw._common import ChannelPlan, converted_rpc_errors
 from storagegw._credentials import CallAuth, Metadata
-from storagegw._digests import ObjectDigest
 from storagegw._readers import ObjectReader
 from storagegw._streams import PutStream
 from storagegw._types import ObjectInfo, Progress, UploadStatus
@@ -73,11 +72,9 @@ class SyncTransport:
         except StopIteration as end:
             return cast(_Result, end.value)
 
-    def open_reader(
-        self, request: storage_pb2.GetRequest, key: str, digest: ObjectDigest | None = None
-    ) -> ObjectReader:
-        call = self._get_method(request, metadata=self._auth.metadata())
-        return ObjectReader(call, key, digest)
+    def open_reader(self, read: effects.OpenRead) -> ObjectReader:
+        call = self._get_method(read.request, metadata=self._auth.metadata())
+        return ObjectReader(call, read.key, read.digest, sha256=read.sha256)
 
     def _perform(self, effect: effects.Effect) -> object:
         match effect:
@@ -96,8 +93,8 @@ class SyncTransport:
                 return self._put(stream, blocks, progress)
             case effects.PutSource():
                 return self._put_source(effect)
-            case effects.OpenRead(request=request, key=key, digest=digest):
-                reader = self.open_reader(request, key, digest)
+            case effects.OpenRead():
+                reader = self.open_reader(effect)
                 return effects.OpenedRead(reader, reader.views())
             case effects.ReadChunk(chunks=chunks):
                 assert isinstance(chunks, Iterator)

@@ -22,7 +22,6 @@ from storagegw._readers import AsyncObjectReader, ObjectReader  # noqa: F401
 from storagegw._resumable import UploadSource, open_upload_source, wants_resumable
 from storagegw._retry import RetryPolicy
 from storagegw._types import ObjectInfo, Progress, UploadSession
-from storagegw.v1 import storage_pb2
 
 __all__ = ["open", "put_file", "resume_upload"]
 
@@ -177,8 +176,14 @@ def open(  # the method's public name, shadowing the builtin only here
     if_match: str | None = None,
     if_none_match: str | None = None,
     if_generation_match: int | None = None,
-) -> storage_pb2.GetRequest:
-    """Start reading an object (offset < 0 reads the last -offset bytes)."""
-    return self._get_request(
+    verify_sha256: bool | None = None,
+) -> _effects.OpenRead:
+    """Start reading an object (offset < 0 reads the last -offset bytes).
+
+    Every chunk's CRC32C is checked as it arrives and, once the whole
+    object has been read, the object's; verify_sha256 (None: the client's
+    setting) hashes the bytes too and compares the object's SHA-256."""
+    request = self._get_request(
         key, bucket, offset, length, if_match, if_none_match, if_generation_match
     )
+    return _effects.OpenRead(request, request.key, sha256=self._verifies_sha256(verify_sha256))

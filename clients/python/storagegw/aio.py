@@ -33,12 +33,11 @@ from storagegw._credentials import (
     AsyncTokenProvider,
     TlsConfig,
 )
-from storagegw._effects import Flow
+from storagegw._effects import Flow, OpenRead
 from storagegw._methods import Methods
 from storagegw._readers import AsyncObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
-from storagegw.v1 import storage_pb2
 
 __all__ = ["AsyncClient", "AsyncObjectReader", "AsyncPutSource"]
 
@@ -86,6 +85,6 @@ class AsyncClient(Methods, AsyncClosedOnExit):
         _methods.Methods, are this client's, as coroutines, by it."""
         return await self._transport.run(flow)
 
-    def _open(self, request: storage_pb2.GetRequest) -> AsyncObjectReader:
+    def _open(self, read: OpenRead) -> AsyncObjectReader:
         """The reader `open` returns (see _transfers.py), not yet started."""
-        return self._transport.reader(request, request.key)
+        return self._transport.reader(read)

@@ -5,8 +5,8 @@
         client.download_file("2024/cat.jpg", "copy.jpg")
 
 Every transfer is checked end to end: each chunk carries its CRC32C, and the
-whole object's CRC32C is compared after upload and download, and its SHA-256
-after a download (and after an upload with verify_sha256).
+whole object's CRC32C is compared after upload and download (and its SHA-256
+too with verify_sha256).
 Errors are raised as storagegw.errors.StorageError subclasses.
 """
 
@@ -19,13 +19,12 @@ import grpc
 
 from storagegw._common import DEFAULT_CHUNK_SIZE, DEFAULT_TARGET, ClosedOnExit, PutSource
 from storagegw._credentials import CallAuth, TlsConfig, TokenProvider
-from storagegw._effects import Flow
+from storagegw._effects import Flow, OpenRead
 from storagegw._methods import Methods
 from storagegw._readers import ObjectReader
 from storagegw._resumable import DEFAULT_RESUMABLE_THRESHOLD
 from storagegw._retry import RetryPolicy
 from storagegw._sync_transport import SyncTransport
-from storagegw.v1 import storage_pb2
 
 __all__ = ["Client", "ObjectReader", "PutSource"]
 
@@ -66,10 +65,13 @@ class Client(Methods, ClosedOnExit):
             over them, and a replica that stops answering is left out. None
             keeps gRPC's default (pick_first: one address at a time).
         verify_sha256: uploads compute the object's SHA-256 and have the
-            gateway check it (and store it, whatever the bucket's choice);
-            each upload call may say otherwise. False by default: the
-            client computes only the CRC32C, and the object's SHA-256 is
-            the one the gateway computes, if its bucket does.
+            gateway check it (and store it, whatever the bucket's choice),
+            and downloads (get_bytes, open, download_file, in one stream)
+            compute the SHA-256 of what they receive and compare the
+            object's; each call may say otherwise. False by default: the
+            client computes only the CRC32C, checked per chunk and for the
+            whole object both ways, and the object's SHA-256 is the one the
+            gateway computes, if its bucket does.
     """
 
     def __init__(
@@ -105,6 +107,6 @@ class Client(Methods, ClosedOnExit):
         _methods.Methods, are this client's by it."""
         return self._transport.run(flow)
 
-    def _open(self, request: storage_pb2.GetRequest) -> ObjectReader:
+    def _open(self, read: OpenRead) -> ObjectReader:
         """The reader `open` returns (see _transfers.py)."""
-        return self._transport.open_reader(request, request.key)
+        return self._transport.open_reader(read)
