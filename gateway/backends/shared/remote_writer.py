@@ -45,6 +45,7 @@ class RemoteWriter(ABC):
     def __init__(self, background: set[asyncio.Task[None]]) -> None:
         self._background = background
         self._done = False
+        self._ending: asyncio.Task[None] | None = None  # _end's finish, once started
         self.size = 0
 
     def _check_open(self, what: str) -> None:
@@ -66,12 +67,25 @@ class RemoteWriter(ABC):
 
     async def _end(self, finish: Callable[[], Awaitable[None]]) -> None:
         """End the writer (once) and run finish to its end even if the caller
-        is cancelled: abort's clean-up, or a resumable upload's suspend."""
-        if self._done:
+        is cancelled: abort's clean-up, or a resumable upload's suspend.
+
+        A later call returns once that first finish has ended, not before:
+        a write cancelled mid-request suspends the upload in the background
+        (its caller gone), and the stream that then suspends it again and
+        lets an AbortUpload in must not have the upload's last record
+        written after the abort deleted it."""
+        if self._ending is not None:
+            await asyncio.wait({self._ending})  # its failure is its first caller's
             return
+        if self._done:
+            return  # committed
         self._done = True
         self._drop_buffer()
-        await shielded(finish(), self._background)
+        task: asyncio.Task[None] = asyncio.ensure_future(finish())
+        self._ending = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        await asyncio.shield(task)
 
     @abstractmethod
     async def _commit(self, checksums: Checksums) -> ObjectMeta:
