@@ -14,13 +14,18 @@ from gateway.domain.errors import GatewayError, Reason, precondition_failed
 from gateway.domain.objects import Checksums, ObjectMeta
 
 
-async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
-    """Run coro to completion even if the caller is cancelled; tasks keeps a
-    reference so the backend's close() can wait for it."""
+def tracked(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> asyncio.Task[None]:
+    """coro as a task that tasks references until it ends, so the backend's
+    close() can wait for it."""
     task: asyncio.Task[None] = asyncio.ensure_future(coro)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
-    await asyncio.shield(task)
+    return task
+
+
+async def shielded(coro: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
+    """Run coro to completion even if the caller is cancelled (see tracked)."""
+    await asyncio.shield(tracked(coro, tasks))
 
 
 @contextlib.contextmanager
@@ -81,11 +86,8 @@ class RemoteWriter(ABC):
             return  # committed
         self._done = True
         self._drop_buffer()
-        task: asyncio.Task[None] = asyncio.ensure_future(finish())
-        self._ending = task
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        await asyncio.shield(task)
+        self._ending = tracked(finish(), self._background)
+        await asyncio.shield(self._ending)
 
     @abstractmethod
     async def _commit(self, checksums: Checksums) -> ObjectMeta:
