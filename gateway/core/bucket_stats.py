@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.core.bucket_walk import walk
 from gateway.core.buckets import Action, Buckets
 from gateway.domain.dedup import DedupStats
-from gateway.domain.objects import ListQuery
-
-_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +24,8 @@ async def bucket_stats(buckets: Buckets, bucket: str) -> BucketStats:
     if dedup is not None:
         return BucketStats(target.bucket, True, await dedup.dedup_stats())
     stats = DedupStats()
-    token = ""
-    while True:
-        page = await target.backend.list(ListQuery(page_size=_PAGE, page_token=token))
-        stats.objects += len(page.objects)
-        stats.logical_bytes += sum(meta.size for meta in page.objects)
-        token = page.next_page_token
-        if not token:
-            break
+    async for meta in walk(target.backend):
+        stats.objects += 1
+        stats.logical_bytes += meta.size
     stats.blobs, stats.stored_bytes = stats.objects, stats.logical_bytes
     return BucketStats(target.bucket, False, stats)

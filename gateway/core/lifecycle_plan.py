@@ -21,13 +21,14 @@ abort_incomplete_uploads_after replaces it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.backends.base import Backend
 from gateway.core.buckets import Target
+from gateway.domain.errors import GatewayError
 from gateway.domain.keys import RESERVED_SEGMENT
-from gateway.domain.lifecycle import LifecycleRule
+from gateway.domain.lifecycle import LifecycleRule, StoreRule
 from gateway.domain.settings import ConfigError
 
 # Prefixes the gateway keeps for itself in every bucket (beside a bucket's
@@ -69,11 +70,30 @@ class BucketLifecycle:
     def expiring(self) -> list[RuleInForce]:
         return [r for r in self.rules if r.rule.expire_after is not None]
 
+    def unreported(self, store_rules: Iterable[StoreRule]) -> frozenset[str]:
+        """The ids of the native rules that store_rules (what the store
+        reports of its configuration) do not hold: the gateway's task
+        expires in their place."""
+        reported = {rule.gateway_id for rule in store_rules if rule.managed}
+        return frozenset(rule.id for rule in self.native() if rule.id not in reported)
+
 
 def reserved_prefixes(target: Target) -> tuple[str, ...]:
     """The prefixes of target's bucket that no lifecycle rule may touch."""
     staging = target.staging_prefix
     return GATEWAY_PREFIXES if staging is None else (staging, *GATEWAY_PREFIXES)
+
+
+async def installed_rules(target: Target) -> tuple[list[StoreRule], str]:
+    """The rules of the store's own lifecycle configuration (none when it
+    has none), and why they could not be read ("": they were)."""
+    installer = target.backend.capabilities.lifecycle
+    if installer is None:
+        return [], ""
+    try:
+        return await installer.installed(), ""
+    except GatewayError as failure:
+        return [], failure.message
 
 
 def _reason(rule: LifecycleRule, backend: Backend, reserved: Sequence[str]) -> str:

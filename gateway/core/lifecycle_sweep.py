@@ -19,15 +19,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.core.bucket_walk import walk
 from gateway.core.buckets import Action, Buckets, Target
-from gateway.core.lifecycle_plan import BucketLifecycle, Enforcement, reserved_prefixes
+from gateway.core.lifecycle_plan import (
+    BucketLifecycle,
+    Enforcement,
+    installed_rules,
+    reserved_prefixes,
+)
 from gateway.core.pinned_deletes import delete_older
 from gateway.domain.clock import NS, nanoseconds
-from gateway.domain.errors import GatewayError
 from gateway.domain.lifecycle import LifecycleRule
-from gateway.domain.objects import ListQuery, ObjectMeta
-
-PAGE_SIZE = 1000
+from gateway.domain.objects import ObjectMeta
 
 
 @dataclass(slots=True)
@@ -43,15 +46,10 @@ class ExpiryCounts:
 async def unreported(plan: BucketLifecycle, target: Target) -> frozenset[str]:
     """The ids of plan's native rules the store does not report (all of
     them when it cannot be asked)."""
-    native = {rule.id for rule in plan.native()}
-    installer = target.backend.capabilities.lifecycle
-    if not native or installer is None:
-        return frozenset(native)
-    try:
-        reported = {rule.gateway_id for rule in await installer.installed() if rule.managed}
-    except GatewayError:
-        return frozenset(native)
-    return frozenset(native - reported)
+    if not plan.native():
+        return frozenset()
+    store_rules, _ = await installed_rules(target)
+    return plan.unreported(store_rules)
 
 
 async def sweep_expiry(
@@ -90,21 +88,13 @@ async def _expire_rule(
     assert rule.expire_after is not None
     cutoff_ns = now_ns - int(rule.expire_after * NS)
     reserved = reserved_prefixes(target)
-    token = ""
-    while True:
-        page = await target.backend.list(
-            ListQuery(page_size=PAGE_SIZE, prefix=rule.prefix, page_token=token)
-        )
-        for meta in page.objects:
-            if meta.update_time_ns < cutoff_ns and not meta.key.startswith(reserved):
-                if dry_run:
-                    found.expired += 1
-                    found.bytes += meta.size
-                else:
-                    await _expire(target, meta, cutoff_ns, found)
-        token = page.next_page_token
-        if not token:
-            return
+    async for meta in walk(target.backend, rule.prefix):
+        if meta.update_time_ns < cutoff_ns and not meta.key.startswith(reserved):
+            if dry_run:
+                found.expired += 1
+                found.bytes += meta.size
+            else:
+                await _expire(target, meta, cutoff_ns, found)
 
 
 async def _expire(target: Target, listed: ObjectMeta, cutoff_ns: int, found: ExpiryCounts) -> None:

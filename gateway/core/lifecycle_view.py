@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.core.buckets import Action, Buckets
-from gateway.core.lifecycle_plan import BucketLifecycle, Enforcement
-from gateway.domain.errors import GatewayError
+from gateway.core.lifecycle_plan import BucketLifecycle, Enforcement, installed_rules
 from gateway.domain.lifecycle import LifecycleRule, StoreRule
 
 
@@ -50,16 +49,8 @@ async def get_lifecycle(
 ) -> LifecycleView:
     target = buckets.open(bucket, "", Action.ADMIN)
     plan = plans.get(target.bucket, BucketLifecycle(target.bucket))
-    installer = target.backend.capabilities.lifecycle
-    store_rules: list[StoreRule] = []
-    error = ""
-    if installer is not None:
-        try:
-            store_rules = await installer.installed()
-        except GatewayError as failure:
-            error = failure.message
-    reported = {rule.gateway_id for rule in store_rules if rule.managed}
-    fallback = {rule.id for rule in plan.native()} - reported
+    store_rules, error = await installed_rules(target)
+    fallback = plan.unreported(store_rules)
     shown = []
     for placed in plan.rules:
         if placed.enforcement is Enforcement.GATEWAY:
@@ -69,4 +60,5 @@ async def get_lifecycle(
             shown.append(RuleShown(placed.rule, Where.FALLBACK, why))
         else:
             shown.append(RuleShown(placed.rule, Where.NATIVE))
-    return LifecycleView(target.bucket, shown, installer is not None, store_rules, error)
+    has_store_lifecycle = target.backend.capabilities.lifecycle is not None
+    return LifecycleView(target.bucket, shown, has_store_lifecycle, store_rules, error)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from gateway.core.bucket_walk import walk
 from gateway.core.buckets import Action, Buckets, Target
 from gateway.core.finalize import finalize_pending
 from gateway.core.pending_uploads import direct_prefix, goes_direct, parse_pending, staging_prefix
@@ -25,11 +26,9 @@ from gateway.core.pinned_deletes import RACED, delete_older
 from gateway.core.upload_checks import REFUSALS
 from gateway.domain.clock import NS, nanoseconds
 from gateway.domain.errors import GatewayError, Reason
-from gateway.domain.objects import NO_CONDITIONS, ListQuery, ObjectMeta
+from gateway.domain.objects import NO_CONDITIONS, ObjectMeta
 
 log = logging.getLogger("storagegw")
-
-_PAGE = 1000
 
 
 @dataclass(slots=True)
@@ -63,20 +62,12 @@ async def sweep_pending(
             continue
         counts[name] = found = SweepCounts()
         prefix = staging_prefix(bucket)
-        token = ""
-        while True:
-            page = await bucket.backend.list(
-                ListQuery(page_size=_PAGE, prefix=prefix, page_token=token)
-            )
-            for meta in page.objects:
-                age_s = (now_ns - meta.update_time_ns) / NS
-                if age_s > max_age_s:
-                    await _expire(bucket, meta, found, now_ns - int(max_age_s * NS))
-                elif age_s > grace_s and meta.key.startswith(direct_prefix(prefix)):
-                    await _finalize(buckets, bucket, meta, found, max_size)
-            token = page.next_page_token
-            if not token:
-                break
+        async for meta in walk(bucket.backend, prefix):
+            age_s = (now_ns - meta.update_time_ns) / NS
+            if age_s > max_age_s:
+                await _expire(bucket, meta, found, now_ns - int(max_age_s * NS))
+            elif age_s > grace_s and meta.key.startswith(direct_prefix(prefix)):
+                await _finalize(buckets, bucket, meta, found, max_size)
     return counts
 
 
