@@ -8,7 +8,7 @@ writers, stand in base.py beside the protocols they forward.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from gateway.backends.base import (
     Backend,
@@ -129,13 +129,25 @@ class ForwardingUploads:
         return await self._uploads.abort_upload(key, handle)
 
 
-class ForwardingMover:
-    """An ObjectMover passing every move on to another."""
+# What a wrapper does once a move is done: given the source key, the
+# destination key and the driver's description of what it moved, the
+# description the caller gets.
+Moved = Callable[[str, str, ObjectMeta], Awaitable[ObjectMeta]]
 
-    def __init__(self, mover: ObjectMover) -> None:
+
+class ForwardingMover:
+    """An ObjectMover passing every move on to another, then, when given
+    moved, handing what it moved to moved (a wrapper that only acts after a
+    move needs no mover of its own)."""
+
+    def __init__(self, mover: ObjectMover, moved: Moved | None = None) -> None:
         self._mover = mover
+        self._moved = moved
 
     async def move(
         self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
     ) -> ObjectMeta:
-        return await self._mover.move(source_key, destination_key, conditions)
+        meta = await self._mover.move(source_key, destination_key, conditions)
+        if self._moved is None:
+            return meta
+        return await self._moved(source_key, destination_key, meta)

@@ -22,7 +22,6 @@ from gateway.backends.base import (
     ForwardingUploadWriter,
     ForwardingWriter,
     InnerWriter,
-    ObjectMover,
     ObjectWriter,
     ResumableBackend,
     Resumed,
@@ -143,13 +142,19 @@ class PurgingBackend(ForwardingBackend):
             dataclasses.replace(
                 inner,
                 uploads=None if inner.uploads is None else _PurgingUploads(inner.uploads, self),
-                mover=None if inner.mover is None else _PurgingMover(inner.mover, self),
+                mover=None if inner.mover is None else ForwardingMover(inner.mover, self._moved),
             ),
         )
 
     def changed(self, key: str) -> None:
         if not key.startswith(self._skipped):
             self.purges.note(key)
+
+    async def _moved(self, source_key: str, destination_key: str, meta: ObjectMeta) -> ObjectMeta:
+        """The driver's mover changed both keys."""
+        self.changed(source_key)
+        self.changed(destination_key)
+        return meta
 
     async def open_write(self, key: str, options: WriteOptions) -> ObjectWriter:
         return _PurgingWriter(await super().open_write(key, options), key, self)
@@ -198,19 +203,3 @@ class _PurgingUploads(ForwardingUploads):
         if writer is None:
             return status, None
         return status, _PurgingUploadWriter(writer, key, self._backend)
-
-
-class _PurgingMover(ForwardingMover):
-    """The driver's mover, noting both keys it changed for purging."""
-
-    def __init__(self, mover: ObjectMover, backend: PurgingBackend) -> None:
-        super().__init__(mover)
-        self._backend = backend
-
-    async def move(
-        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
-    ) -> ObjectMeta:
-        meta = await super().move(source_key, destination_key, conditions)
-        self._backend.changed(source_key)
-        self._backend.changed(destination_key)
-        return meta

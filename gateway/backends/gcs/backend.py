@@ -61,13 +61,13 @@ from gateway.backends.gcs.connection import connect
 from gateway.backends.gcs.lifecycle import GcsLifecycle
 from gateway.backends.gcs.listing import list_page
 from gateway.backends.gcs.reader import GcsReader
-from gateway.backends.gcs.settings import GcsSettings, chunk_size_fits
+from gateway.backends.gcs.settings import GcsSettings
 from gateway.backends.gcs.signing import sign_url
 from gateway.backends.gcs.uploads import GcsUploads
 from gateway.backends.gcs.writer import GcsWriter
 from gateway.backends.observer import StoreObserver
 from gateway.backends.shared import presign
-from gateway.backends.shared.remote_backend import RemoteBackend, SettingsChecks
+from gateway.backends.shared.remote_backend import RemoteBackend
 from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain import ranges
@@ -95,12 +95,7 @@ class GcsBackend(RemoteBackend[GcsContext, GcsSettings]):
 
     def __init__(self, settings: GcsSettings, observer: StoreObserver | None = None) -> None:
         """observer: told of every request the driver sends to GCS."""
-        checks = SettingsChecks(
-            size_fits=chunk_size_fits(settings.chunk_size),
-            size_rule="chunk_size must be a multiple of 256 KiB, at most 256 MiB",
-            workers=("threads", settings.threads),
-        )
-        super().__init__(KIND, settings, list_page, checks)
+        super().__init__(KIND, settings, list_page)
         self._observer = observer
         self._pool = ThreadPoolExecutor(settings.threads, thread_name_prefix="gcs")
         self._signer: Any = None  # credentials that sign URLs, when there are any

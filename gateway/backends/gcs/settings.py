@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from gateway.backends.shared.remote_backend import SettingsChecks
 from gateway.domain.settings import (
     BucketTable,
     ConfigError,
@@ -57,6 +58,14 @@ class GcsSettings:
     retry_deadline: float = DEFAULT_RETRY_DEADLINE
     storage_class: str = ""
     kms_key: str = ""
+
+    def checks(self) -> SettingsChecks:
+        """The rules read() checks too, for settings built in code."""
+        return SettingsChecks(
+            size_fits=chunk_size_fits(self.chunk_size),
+            size_rule="chunk_size must be a multiple of 256 KiB, at most 256 MiB",
+            workers=("threads", self.threads),
+        )
 
 
 # A bucket table's fields; STORAGE_GCS_ + the upper-cased name are the

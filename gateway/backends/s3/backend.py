@@ -57,11 +57,11 @@ from gateway.backends.s3.copy import multipart_copy
 from gateway.backends.s3.lifecycle import S3Lifecycle
 from gateway.backends.s3.listing import list_page
 from gateway.backends.s3.session import open_context
-from gateway.backends.s3.settings import GIB, S3Settings, part_size_fits
+from gateway.backends.s3.settings import GIB, S3Settings
 from gateway.backends.s3.uploads import S3Uploads
 from gateway.backends.s3.writer import S3Writer
 from gateway.backends.shared import presign
-from gateway.backends.shared.remote_backend import RemoteBackend, SettingsChecks
+from gateway.backends.shared.remote_backend import RemoteBackend
 from gateway.backends.shared.reserved_metadata import checksum_entries
 from gateway.backends.shared.resumable import ResumableUploads
 from gateway.domain.conditions import check as check_conditions
@@ -85,12 +85,7 @@ class S3Backend(RemoteBackend[S3Context, S3Settings]):
 
     def __init__(self, settings: S3Settings, observer: StoreObserver | None = None) -> None:
         """observer: told of every request the driver sends to S3."""
-        checks = SettingsChecks(
-            size_fits=part_size_fits(settings.part_size),
-            size_rule="part_size must be between 5 MiB and 5 GiB",
-            workers=("concurrency", settings.concurrency),
-        )
-        super().__init__(KIND, settings, list_page, checks)
+        super().__init__(KIND, settings, list_page)
         self._observer = observer
         self._stack = contextlib.AsyncExitStack()
         self._uploads = ResumableUploads(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from gateway.backends.shared.remote_backend import SettingsChecks
 from gateway.domain.settings import (
     BucketTable,
     ConfigError,
@@ -38,6 +39,14 @@ class S3Settings:
     storage_class: str = ""
     server_side_encryption: str = ""
     kms_key_id: str = ""
+
+    def checks(self) -> SettingsChecks:
+        """The rules read() checks too, for settings built in code."""
+        return SettingsChecks(
+            size_fits=part_size_fits(self.part_size),
+            size_rule="part_size must be between 5 MiB and 5 GiB",
+            workers=("concurrency", self.concurrency),
+        )
 
 
 def part_size_fits(size: int) -> bool:

@@ -25,14 +25,6 @@ class RemoteContext(Protocol):
         """BUCKET_NOT_FOUND (or another GatewayError) unless the bucket can be read."""
 
 
-class RemoteSettings(Protocol):
-    """What the backend asks of a driver's settings itself."""
-
-    @property
-    def bucket(self) -> str:
-        """The store's bucket."""
-
-
 @dataclass(frozen=True, slots=True)
 class SettingsChecks:
     """A driver's rules for its settings beyond the bucket, as values; the
@@ -44,23 +36,35 @@ class SettingsChecks:
     workers: tuple[str, int]  # the setting for how many at once, and its value
 
 
+class RemoteSettings(Protocol):
+    """What the backend asks of a driver's settings itself."""
+
+    @property
+    def bucket(self) -> str:
+        """The store's bucket."""
+
+    def checks(self) -> SettingsChecks:
+        """The driver's rules, applied to these settings (beside the rules
+        the configuration checks when it reads them)."""
+
+
 Context = TypeVar("Context", bound=RemoteContext)
 Settings = TypeVar("Settings", bound=RemoteSettings)
 
 
 class RemoteBackend(abc.ABC, Generic[Context, Settings]):
     """The base of a remote driver's backend; list_page pages a listing
-    against the driver's context; checks: ValueError, saying what, unless the
-    settings meet them and name a bucket."""
+    against the driver's context; ValueError, saying what, unless the
+    settings meet their checks() and name a bucket."""
 
     def __init__(
         self,
         kind: str,
         settings: Settings,
         list_page: Callable[[Context, ListQuery], Awaitable[ListPage]],
-        checks: SettingsChecks,
     ) -> None:
         store = kind.upper()
+        checks = settings.checks()
         if not settings.bucket:
             raise ValueError(f"{store} bucket name is required")
         if not checks.size_fits:

@@ -16,7 +16,6 @@ import dataclasses
 from gateway.backends.base import (
     Backend,
     Capabilities,
-    ObjectMover,
     ObjectReader,
     ObjectWriter,
 )
@@ -74,13 +73,17 @@ class CompressingBackend(ForwardingBackend):
                 else CompressedUploads(caps.uploads, settings, self._layouts)
             ),
             upload_counter=caps.upload_counter,
-            mover=None if caps.mover is None else _Mover(caps.mover, self._layouts),
+            mover=None if caps.mover is None else ForwardingMover(caps.mover, self._moved),
             cleaner=caps.cleaner,
             # Expiry and transitions act on keys, which compression keeps.
             lifecycle=caps.lifecycle,
             calls_stay_local=caps.calls_stay_local,
         )
         super().__init__(inner, capabilities)
+
+    async def _moved(self, source_key: str, destination_key: str, moved: ObjectMeta) -> ObjectMeta:
+        """What the driver's mover moved, described as callers see it."""
+        return await self._layouts.original_of(destination_key, moved)
 
     async def head(self, key: str, conditions: Conditions = NO_CONDITIONS) -> ObjectMeta:
         return await self._layouts.original_of(key, await self._inner.head(key, conditions))
@@ -180,17 +183,3 @@ class CompressingBackend(ForwardingBackend):
                 )
         copied = await self._inner.copy(request)
         return await self._layouts.original_of(request.destination_key, copied)
-
-
-class _Mover(ForwardingMover):
-    """The driver's mover, describing what it moved as callers see it."""
-
-    def __init__(self, mover: ObjectMover, layouts: Layouts) -> None:
-        super().__init__(mover)
-        self._layouts = layouts
-
-    async def move(
-        self, source_key: str, destination_key: str, conditions: Conditions = NO_CONDITIONS
-    ) -> ObjectMeta:
-        moved = await super().move(source_key, destination_key, conditions)
-        return await self._layouts.original_of(destination_key, moved)
