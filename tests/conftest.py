@@ -25,12 +25,14 @@ from gateway.core.buckets import Guard
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
 from tests import server_reports
+from tests.ceph_rgw import CephRgw
 from tests.clamd_server import ClamdServer
 from tests.drivers import NAMES, backend_env
 from tests.drivers import S3_TEST_BUCKET as S3_TEST_BUCKET  # for the modules that import it here
 from tests.drivers import gcs_env as gcs_env
+from tests.fake_gcs_server import FakeGcsServer, throwaway_service_account
+from tests.moto_server import MotoServer
 from tests.server_reports import report
-from tests.servers import CephRgw, FakeGcsServer, MotoServer, throwaway_service_account
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_PATH = str(Path(sys.executable).with_name("storagegw"))

@@ -26,7 +26,8 @@ from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
-from tests.servers import FakeGcsServer, emulator_client, free_port
+from tests.fake_gcs_server import FakeGcsServer, emulator_client
+from tests.servers import free_port
 
 KIB = 1024
 CHUNK = 256 * KIB  # the smallest chunk GCS allows: resumable uploads at small sizes

@@ -28,7 +28,7 @@ from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
 from tests import drivers
 from tests.drivers import list_all, sums
-from tests.servers import MotoServer
+from tests.moto_server import MotoServer
 from tests.store_requests import StoreRequests
 
 MIB = 1024 * 1024
