@@ -20,18 +20,11 @@ from tests.conftest import RunningGateway
 from tests.rpc_calls import crc
 
 REFUSAL = "refused by the test guard"
-
-
 DATA = b"guarded bytes"
-
-
 # Every driver method that reads or changes what a bucket holds: the
 # driver's own, and its resumable uploads' (a capability, maybe another object).
 OBJECT_METHODS = ("head", "open_read", "open_write", "delete", "list", "copy")
-
-
 UPLOAD_METHODS = ("start_upload", "query_upload", "resume_upload", "abort_upload")
-
 
 Access = tuple[str, str, Action]
 

@@ -28,14 +28,8 @@ from gateway.http.listener import ConnectionLimits, HttpListener
 from gateway.http.server import make_app
 
 SECRET = b"0123456789abcdef0123456789abcdef"
-
-
 DATA = bytes(range(256)) * 800  # 204800 bytes: several 64 KiB chunks
-
-
 CHUNK = 64 * 1024
-
-
 GATEWAY_MAX = 512 * 1024
 
 

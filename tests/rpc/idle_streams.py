@@ -18,12 +18,8 @@ from storagegw.v1 import storage_pb2 as pb
 from tests.conftest import RunningGateway
 
 PUT = "/storagegw.v1.StorageService/Put"
-
-
 # Over the local backend's in-memory buffer (256 KiB): each stream gets a temp file.
 IDLE_CHUNK = os.urandom(300 * 1024)
-
-
 # Distinct connections: channels to one target otherwise share one.
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 

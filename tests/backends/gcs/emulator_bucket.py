@@ -11,14 +11,9 @@ from tests import drivers
 from tests.fake_gcs_server import FakeGcsServer
 
 KIB = 1024
-
-
 CHUNK = 256 * KIB  # the smallest chunk GCS allows: resumable uploads at small sizes
 
-
 put = functools.partial(drivers.put, chunk=64 * KIB)
-
-
 get = drivers.get
 
 

@@ -35,7 +35,6 @@ _GOOD_DOC: dict[str, Any] = {
     "update_time_ns": 1,
 }
 
-
 FOREIGN_FILES = {
     "foreign": b"someone else's notes",
     "empty": b"",

@@ -11,17 +11,10 @@ from gateway.backends.s3.backend import S3Settings
 from tests import drivers
 
 MIB = 1024 * 1024
-
-
 BUCKET = "sgw-test"
-
-
 KEYS = {"access_key": "testing", "secret_key": "testing-secret"}
 
-
 put = functools.partial(drivers.put, chunk=256 * 1024)
-
-
 get = drivers.get
 
 
