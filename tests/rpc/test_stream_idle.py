@@ -19,7 +19,7 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import AccessLog
+from tests.log_records import AccessLog
 from tests.rpc.idle_streams import (
     IDLE_CHUNK,
     OWN_CONNECTION,
