@@ -11,7 +11,7 @@ import pytest
 
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import run_gateway
-from tests.core.door import DATA, Door, RecordingGuard, _spy_on_driver
+from tests.core.door import DATA, Door, RecordingGuard, spy_on_driver
 from tests.rpc_calls import put
 
 
@@ -30,7 +30,7 @@ def door(tmp_path: Path) -> Iterator[Door]:
     ):
         calls: list[str] = []
         for bucket in ("main", "side"):
-            _spy_on_driver(running.backend(bucket), bucket, calls)
+            spy_on_driver(running.backend(bucket), bucket, calls)
         door = Door(running, storage_pb2_grpc.StorageServiceStub(channel), http, guard, calls)
         put(door.stub, "k", DATA)
         door.reset()

@@ -86,7 +86,7 @@ class Door:
         return True
 
 
-def _spy_on_driver(backend: Any, bucket: str, calls: list[str]) -> None:
+def spy_on_driver(backend: Any, bucket: str, calls: list[str]) -> None:
     """Wrap the driver's methods in place: they still do all the work."""
     _spy(backend, OBJECT_METHODS, bucket, calls)
     _spy(backend.capabilities.uploads, UPLOAD_METHODS, bucket, calls)
@@ -103,7 +103,7 @@ def _spy(holder: Any, names: tuple[str, ...], bucket: str, calls: list[str]) -> 
         setattr(holder, name, spy)
 
 
-def _start(door: Door) -> str:
+def started_upload(door: Door) -> str:
     """A resumable upload of bucket main's key r, its WRITE access forgotten."""
     response: pb.StartUploadResponse = door.stub.StartUpload(
         pb.StartUploadRequest(spec=pb.PutSpec(key="r"))
@@ -112,7 +112,7 @@ def _start(door: Door) -> str:
     return response.upload_id
 
 
-def _segment(upload_id: str, data: bytes, *, finish: bool) -> Iterator[pb.PutRequest]:
+def upload_segment(upload_id: str, data: bytes, *, finish: bool) -> Iterator[pb.PutRequest]:
     yield pb.PutRequest(upload_id=upload_id, write_offset=0)
     yield pb.PutRequest(chunk=pb.ChecksummedData(content=data, crc32c=crc(data)))
     if finish:

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.core.buckets import Action
 from storagegw.v1 import storage_pb2 as pb
-from tests.core.door import DATA, REFUSAL, Access, Door, _segment, _start
+from tests.core.door import DATA, REFUSAL, Access, Door, started_upload, upload_segment
 from tests.rpc_calls import call_error, put
 
 # --- a refusal stops the request before the backend ---------------------------------
@@ -114,10 +114,10 @@ def test_a_refused_copy_writes_nothing(door: Door, refused: Access) -> None:
 
 
 def test_refused_upload_calls_leave_the_upload_as_it_was(door: Door) -> None:
-    upload_id = _start(door)
+    upload_id = started_upload(door)
     door.guard.refuse.add(("main", "r", Action.WRITE))
     _refused(door, door.stub.QueryUpload, pb.QueryUploadRequest(upload_id=upload_id))
-    _refused(door, door.stub.Put, _segment(upload_id, DATA, finish=True))
+    _refused(door, door.stub.Put, upload_segment(upload_id, DATA, finish=True))
     _refused(door, door.stub.AbortUpload, pb.AbortUploadRequest(upload_id=upload_id))
     door.guard.refuse.clear()
     status: pb.QueryUploadResponse = door.stub.QueryUpload(

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.core.buckets import Action
 from storagegw.v1 import storage_pb2 as pb
-from tests.core.door import DATA, Access, Door, _segment, _start
+from tests.core.door import DATA, Access, Door, started_upload, upload_segment
 from tests.rpc_calls import put
 
 
@@ -26,8 +26,8 @@ def _head_of_a_prefix(door: Door) -> pb.HeadResponse:
 
 
 def _resumable_put(door: Door) -> None:
-    upload_id = _start(door)
-    door.stub.Put(_segment(upload_id, DATA, finish=True))
+    upload_id = started_upload(door)
+    door.stub.Put(upload_segment(upload_id, DATA, finish=True))
 
 
 def _after_the_door(call: Callable[[], object]) -> None:
@@ -83,11 +83,11 @@ ROUTES: dict[str, tuple[Callable[[Door], object], list[Access]]] = {
         [("side", "u", Action.WRITE)],
     ),
     "QueryUpload": (
-        lambda d: d.stub.QueryUpload(pb.QueryUploadRequest(upload_id=_start(d))),
+        lambda d: d.stub.QueryUpload(pb.QueryUploadRequest(upload_id=started_upload(d))),
         [("main", "r", Action.WRITE)],
     ),
     "AbortUpload": (
-        lambda d: d.stub.AbortUpload(pb.AbortUploadRequest(upload_id=_start(d))),
+        lambda d: d.stub.AbortUpload(pb.AbortUploadRequest(upload_id=started_upload(d))),
         [("main", "r", Action.WRITE)],
     ),
     "resumable Put": (_resumable_put, [("main", "r", Action.WRITE)]),

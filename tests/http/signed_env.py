@@ -152,7 +152,7 @@ def with_path(url: str, old: str, new: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.replace(old, new)))
 
 
-async def _chunked(*pieces: bytes) -> AsyncIterator[bytes]:
+async def chunked_body(*pieces: bytes) -> AsyncIterator[bytes]:
     for piece in pieces:
         yield piece
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http.signed_env import DATA, GATEWAY_MAX, Env, _chunked, assert_missing, running
+from tests.http.signed_env import DATA, GATEWAY_MAX, Env, assert_missing, chunked_body, running
 
 # --- PUT ---------------------------------------------------------------------
 
@@ -43,7 +43,7 @@ async def test_put_chunked_without_bound_content_type(env: Env) -> None:
     signed = env.signer.sign("alpha", "c", "PUT", 60)
     assert signed.headers == {}
     response = await env.client.put(
-        signed.url, content=_chunked(b"abc", b"", b"def"), headers={"Content-Type": "text/csv"}
+        signed.url, content=chunked_body(b"abc", b"", b"def"), headers={"Content-Type": "text/csv"}
     )
     assert response.status_code == 200, response.text
     meta, data = await env.read("c")
@@ -65,11 +65,11 @@ async def test_put_over_bound_max_size_is_413(env: Env) -> None:
     assert declared.status_code == 413
     assert declared.headers["X-Sgw-Reason"] == "OBJECT_TOO_LARGE"
     assert env.calls == []  # refused on Content-Length, before opening a write
-    chunked = await env.client.put(signed.url, content=_chunked(b"x" * 6, b"x" * 5))
+    chunked = await env.client.put(signed.url, content=chunked_body(b"x" * 6, b"x" * 5))
     assert chunked.status_code == 413
     assert chunked.headers["X-Sgw-Reason"] == "OBJECT_TOO_LARGE"
     await assert_missing(env.backend, "small")
-    exact = await env.client.put(signed.url, content=_chunked(b"x" * 6, b"x" * 4))
+    exact = await env.client.put(signed.url, content=chunked_body(b"x" * 6, b"x" * 4))
     assert exact.status_code == 200
     assert (await env.read("small"))[1] == b"x" * 10
 
@@ -77,7 +77,7 @@ async def test_put_over_bound_max_size_is_413(env: Env) -> None:
 async def test_put_over_gateway_max_is_413(env: Env) -> None:
     signed = env.signer.sign("alpha", "huge", "PUT", 60, max_size=10 * GATEWAY_MAX)
     body = b"z" * (GATEWAY_MAX // 2)
-    response = await env.client.put(signed.url, content=_chunked(body, body, b"z"))
+    response = await env.client.put(signed.url, content=chunked_body(body, body, b"z"))
     assert response.status_code == 413
     await assert_missing(env.backend, "huge")
 
@@ -85,7 +85,7 @@ async def test_put_over_gateway_max_is_413(env: Env) -> None:
 async def test_quota_exceeded_is_507(tmp_path: Path) -> None:
     async with running("memory", tmp_path, quota_bytes=100) as env:
         signed = env.signer.sign("alpha", "q", "PUT", 60)
-        response = await env.client.put(signed.url, content=_chunked(b"q" * 60, b"q" * 60))
+        response = await env.client.put(signed.url, content=chunked_body(b"q" * 60, b"q" * 60))
         assert response.status_code == 507
         assert response.headers["X-Sgw-Reason"] == "QUOTA_EXCEEDED"
         await assert_missing(env.backend, "q")

@@ -75,7 +75,7 @@ class Reader:
         )
 
 
-def _write_inputs(directory: Path) -> None:
+def write_inputs(directory: Path) -> None:
     """The reader's own files, as the examples name them."""
     (directory / "report.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(20_000))
     (directory / "src").mkdir()

@@ -44,8 +44,8 @@ from tests.project.readme_reader import (
     README_API_KEY,
     README_POLICY,
     Reader,
-    _write_inputs,
     readme_path,
+    write_inputs,
 )
 from tests.project.readme_runners import (
     load_toml,
@@ -64,7 +64,7 @@ RUNNABLE = ("console", "python", "javascript", "toml", "json", "proto", "clamd")
 def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
     home = tmp_path / "reader"
     home.mkdir()
-    _write_inputs(home)
+    write_inputs(home)
     pki = Pki(home)
     block = getattr(request.node, "callspec", None) and request.node.callspec.params.get("block")
     text = block.text if isinstance(block, Block) else ""

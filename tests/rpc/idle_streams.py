@@ -24,7 +24,7 @@ IDLE_CHUNK = os.urandom(300 * 1024)
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
-def _details(error: Any) -> tuple[str, dict[str, str], float | None]:
+def error_details(error: Any) -> tuple[str, dict[str, str], float | None]:
     """(ErrorInfo reason, its metadata, RetryInfo delay in s) of a failed call."""
     reason, metadata, retry = "", {}, None
     for key, value in error.trailing_metadata() or ():
@@ -43,7 +43,7 @@ def _details(error: Any) -> tuple[str, dict[str, str], float | None]:
     return reason, metadata, retry
 
 
-def _idle_put(channel: grpc.aio.Channel, key: str, first: pb.PutRequest | None = None):
+def idle_put(channel: grpc.aio.Channel, key: str, first: pb.PutRequest | None = None):
     """A Put stream that sends a spec and a chunk, then nothing; the call."""
     quiet = asyncio.Event()  # never set: the client stays silent until it cancels
 
@@ -60,15 +60,15 @@ def _idle_put(channel: grpc.aio.Channel, key: str, first: pb.PutRequest | None =
     return put(messages())
 
 
-async def _outcome(call) -> tuple[grpc.StatusCode, str, dict[str, str], float | None]:
+async def put_outcome(call) -> tuple[grpc.StatusCode, str, dict[str, str], float | None]:
     try:
         await call
     except grpc.aio.AioRpcError as error:
-        return (error.code(), *_details(error))
+        return (error.code(), *error_details(error))
     return grpc.StatusCode.OK, "", {}, None
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
     """Poll a state (bounded): the gateway acts on its own schedule."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -76,11 +76,11 @@ def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> 
         time.sleep(0.02)
 
 
-def _temp_files(running: RunningGateway) -> list[str]:
+def temp_files(running: RunningGateway) -> list[str]:
     tmp = Path(running.data_dir) / "default" / "tmp"
     return os.listdir(tmp) if tmp.exists() else []
 
 
-def _stored(running: RunningGateway) -> list[str]:
+def stored_objects(running: RunningGateway) -> list[str]:
     objects = Path(running.data_dir) / "default" / "objects"
     return [p.name for p in objects.rglob("*") if p.is_file()] if objects.exists() else []

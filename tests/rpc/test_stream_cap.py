@@ -25,12 +25,12 @@ from tests.rpc.idle_streams import (
     IDLE_CHUNK,
     OWN_CONNECTION,
     PUT,
-    _details,
-    _idle_put,
-    _outcome,
-    _stored,
-    _temp_files,
-    _wait_for,
+    error_details,
+    idle_put,
+    put_outcome,
+    stored_objects,
+    temp_files,
+    wait_for,
 )
 from tests.rpc_calls import put_messages
 
@@ -40,7 +40,7 @@ def _refused_outcome(
 ) -> tuple[grpc.StatusCode, str, dict[str, str], float | None]:
     error = future.exception(timeout=60)
     assert isinstance(error, grpc.RpcError), "the Put was not refused"
-    return (error.code(), *_details(error))  # type: ignore[attr-defined]
+    return (error.code(), *error_details(error))  # type: ignore[attr-defined]
 
 
 def test_streams_over_the_cap_are_refused_at_once_with_a_retry_hint(gateway_factory):
@@ -52,10 +52,10 @@ def test_streams_over_the_cap_are_refused_at_once_with_a_retry_hint(gateway_fact
             grpc.aio.insecure_channel(running.target, options=OWN_CONNECTION) for _ in range(3)
         ]
         try:
-            admitted = [_idle_put(channels[i % 3], f"idle/{i}") for i in range(20)]
+            admitted = [idle_put(channels[i % 3], f"idle/{i}") for i in range(20)]
             # Those 20 hold the cap (each has its temp file); 280 more are refused.
             await asyncio.to_thread(
-                _wait_for, lambda: len(_temp_files(running)) == 20, "20 temp files"
+                wait_for, lambda: len(temp_files(running)) == 20, "20 temp files"
             )
             refused = await asyncio.to_thread(_over_the_cap, running.target)
             refused.append(await asyncio.to_thread(_get_outcome, running.target))
@@ -77,8 +77,8 @@ def test_streams_over_the_cap_are_refused_at_once_with_a_retry_hint(gateway_fact
         assert metadata["limit"] == "20"
         assert retry == 1.0
     # The cancelled streams' temp files go; nothing was stored.
-    _wait_for(lambda: not _temp_files(running), "the temp files to be removed")
-    assert _stored(running) == []
+    wait_for(lambda: not temp_files(running), "the temp files to be removed")
+    assert stored_objects(running) == []
 
 
 def _get_outcome(target: str) -> tuple[grpc.StatusCode, str, dict[str, str], float | None]:
@@ -86,7 +86,7 @@ def _get_outcome(target: str) -> tuple[grpc.StatusCode, str, dict[str, str], flo
         call = storage_pb2_grpc.StorageServiceStub(channel).Get(pb.GetRequest(key="any.bin"))
         with pytest.raises(grpc.RpcError) as error:
             next(call)
-    return (error.value.code(), *_details(error.value))  # type: ignore[attr-defined]
+    return (error.value.code(), *error_details(error.value))  # type: ignore[attr-defined]
 
 
 def _over_the_cap(target: str) -> list[tuple[grpc.StatusCode, str, dict[str, str], float | None]]:
@@ -130,12 +130,12 @@ def test_the_client_retries_too_many_streams_after_the_hinted_pause(
 
     async def hold_the_only_slot() -> None:
         async with grpc.aio.insecure_channel(running.target) as channel:
-            await _outcome(_idle_put(channel, "holder.bin"))  # ends by the idle timeout
+            await put_outcome(idle_put(channel, "holder.bin"))  # ends by the idle timeout
 
     holder = threading.Thread(target=asyncio.run, args=(hold_the_only_slot(),))
     holder.start()
     try:
-        _wait_for(lambda: len(_temp_files(running)) == 1, "the holder's temp file")
+        wait_for(lambda: len(temp_files(running)) == 1, "the holder's temp file")
         with Client(running.target, timeout=30) as client:
             info = client.put_file("retried.bin", source, resumable=True, retry=policy)
             assert client.get_bytes("retried.bin") == data
@@ -157,9 +157,9 @@ def test_signed_url_transfers_count_against_the_same_cap(gateway_factory):
 
     async def hold_the_cap_and_try_http():
         async with grpc.aio.insecure_channel(running.target) as channel:
-            held = [_idle_put(channel, f"idle/{i}") for i in range(2)]
+            held = [idle_put(channel, f"idle/{i}") for i in range(2)]
             await asyncio.to_thread(
-                _wait_for, lambda: running.gateway.stream_limits.active == 2, "2 held streams"
+                wait_for, lambda: running.gateway.stream_limits.active == 2, "2 held streams"
             )
             async with httpx.AsyncClient() as http:
                 refused = await http.put(url, content=b"payload")
@@ -172,8 +172,8 @@ def test_signed_url_transfers_count_against_the_same_cap(gateway_factory):
     assert refused.headers["X-Sgw-Reason"] == "TOO_MANY_STREAMS"
     assert refused.headers["Retry-After"] == "1"
     assert "GATEWAY_MAX_STREAMS" in refused.text
-    assert _stored(running) == []
-    _wait_for(lambda: running.gateway.stream_limits.active == 0, "the held streams to end")
+    assert stored_objects(running) == []
+    wait_for(lambda: running.gateway.stream_limits.active == 0, "the held streams to end")
     assert httpx.put(url, content=b"payload").status_code == 200
     with Client(running.target) as client:
         assert client.get_bytes("signed.bin") == b"payload"
@@ -219,13 +219,13 @@ def test_streams_past_the_per_connection_cap_wait_for_a_free_slot(gateway_factor
 
     async def three_streams_on_one_connection():
         async with grpc.aio.insecure_channel(running.target) as channel:
-            idle = [_idle_put(channel, "idle/0"), _idle_put(channel, "idle/1")]
+            idle = [idle_put(channel, "idle/0"), idle_put(channel, "idle/1")]
             await asyncio.to_thread(
-                _wait_for, lambda: running.gateway.stream_limits.active == 2, "2 streams"
+                wait_for, lambda: running.gateway.stream_limits.active == 2, "2 streams"
             )
             stub = storage_pb2_grpc.StorageServiceStub(channel)
-            third = await _outcome(stub.Put(put_messages("third.bin", b"third")))
-            return third, [(await _outcome(call))[:2] for call in idle]
+            third = await put_outcome(stub.Put(put_messages("third.bin", b"third")))
+            return third, [(await put_outcome(call))[:2] for call in idle]
 
     (code, *_), idle = asyncio.run(three_streams_on_one_connection())
     assert code == grpc.StatusCode.OK

@@ -23,11 +23,11 @@ from tests.log_records import AccessLog
 from tests.rpc.idle_streams import (
     IDLE_CHUNK,
     OWN_CONNECTION,
-    _idle_put,
-    _outcome,
-    _stored,
-    _temp_files,
-    _wait_for,
+    idle_put,
+    put_outcome,
+    stored_objects,
+    temp_files,
+    wait_for,
 )
 from tests.rpc_calls import error_reason, put_messages
 
@@ -50,8 +50,8 @@ def test_idle_put_streams_end_with_stream_idle_timeout_and_leave_nothing(gateway
         ]
         try:
             slow = storage_pb2_grpc.StorageServiceStub(channels[0]).Put(slow_messages())
-            calls = [_idle_put(channels[i % 3], f"idle/{i}") for i in range(200)]
-            outcomes = await asyncio.wait_for(asyncio.gather(*map(_outcome, calls)), 60)
+            calls = [idle_put(channels[i % 3], f"idle/{i}") for i in range(200)]
+            outcomes = await asyncio.wait_for(asyncio.gather(*map(put_outcome, calls)), 60)
             return outcomes, await asyncio.wait_for(slow, 60)
         finally:
             for channel in channels:
@@ -64,8 +64,8 @@ def test_idle_put_streams_end_with_stream_idle_timeout_and_leave_nothing(gateway
     assert {metadata["idle_timeout_s"] for _, _, metadata, _ in outcomes} == {"2"}
     # The status comes after the write was aborted: no temp file is left,
     # and only the stream that kept sending was stored.
-    assert _temp_files(running) == []
-    assert _stored(running) == ["slow.bin"]
+    assert temp_files(running) == []
+    assert stored_objects(running) == ["slow.bin"]
     assert slow_response.object.size == len(data)
     with grpc.insecure_channel(running.target) as channel:
         stub = storage_pb2_grpc.StorageServiceStub(channel)
@@ -96,7 +96,7 @@ def test_a_get_whose_client_stops_reading_is_ended(gateway_factory, access_log: 
         received = len(next(responses).chunk.content)
         # The client takes nothing more: flow control stops the gateway's
         # writes, and after the timeout it closes the object file.
-        _wait_for(lambda: not _open_files_under(objects), "the reader to be closed")
+        wait_for(lambda: not _open_files_under(objects), "the reader to be closed")
         # The client, reading on, gets what was already sent, then the status.
         sizes: list[int] = []
         with pytest.raises(grpc.RpcError) as error:
@@ -118,8 +118,8 @@ def test_an_idle_resumable_stream_keeps_what_was_persisted(gateway_factory):
 
     async def idle_segment():
         async with grpc.aio.insecure_channel(running.target) as aio_channel:
-            call = _idle_put(aio_channel, "", pb.PutRequest(upload_id=upload_id))
-            return await asyncio.wait_for(_outcome(call), 60)
+            call = idle_put(aio_channel, "", pb.PutRequest(upload_id=upload_id))
+            return await asyncio.wait_for(put_outcome(call), 60)
 
     code, reason, _, _ = asyncio.run(idle_segment())
     assert (code, reason) == (grpc.StatusCode.DEADLINE_EXCEEDED, "STREAM_IDLE_TIMEOUT")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.backends.gcs.backend import GcsBackend
-from tests.backends.gcs.emulator_bucket import _settings
+from tests.backends.gcs.emulator_bucket import driver_settings
 from tests.fake_gcs_server import FakeGcsServer
 
 
@@ -19,6 +19,6 @@ def bucket(fake_gcs: FakeGcsServer) -> str:
 
 @pytest.fixture
 async def backend(fake_gcs: FakeGcsServer, bucket: str) -> AsyncIterator[GcsBackend]:
-    driver = GcsBackend(_settings(fake_gcs, bucket))
+    driver = GcsBackend(driver_settings(fake_gcs, bucket))
     yield driver
     await driver.close()

@@ -17,12 +17,12 @@ put = functools.partial(drivers.put, chunk=64 * KIB)
 get = drivers.get
 
 
-def _data(size: int) -> bytes:
+def patterned_bytes(size: int) -> bytes:
     block = bytes(range(251)) * 4177  # a prime-length pattern: misplaced bytes show
     return (block * (size // len(block) + 1))[:size]
 
 
-def _settings(server: FakeGcsServer, bucket: str, **overrides: Any) -> GcsSettings:
+def driver_settings(server: FakeGcsServer, bucket: str, **overrides: Any) -> GcsSettings:
     values: dict[str, Any] = {
         "bucket": bucket,
         "prefix": "gw/",
@@ -34,5 +34,5 @@ def _settings(server: FakeGcsServer, bucket: str, **overrides: Any) -> GcsSettin
     return GcsSettings(**values)
 
 
-def _stored(server: FakeGcsServer, bucket: str) -> list[str]:
+def stored_names(server: FakeGcsServer, bucket: str) -> list[str]:
     return server.object_names(bucket)

@@ -17,13 +17,13 @@ from gateway.backends.gcs.backend import GcsBackend
 from gateway.backends.gcs.settings import GcsSettings
 from gateway.domain.errors import GatewayError, Reason
 from tests import drivers
-from tests.backends.gcs.emulator_bucket import _settings, put
+from tests.backends.gcs.emulator_bucket import driver_settings, put
 from tests.fake_gcs_server import FakeGcsServer
 from tests.servers import free_port
 
 
 async def test_missing_bucket(fake_gcs: FakeGcsServer) -> None:
-    driver = GcsBackend(_settings(fake_gcs, "no-such-bucket"))
+    driver = GcsBackend(driver_settings(fake_gcs, "no-such-bucket"))
     try:
         await drivers.assert_bucket_missing(driver, "no-such-bucket")
     finally:

@@ -12,13 +12,13 @@ import pytest
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
-from tests.backends.gcs.emulator_bucket import CHUNK, _data, get, put
+from tests.backends.gcs.emulator_bucket import CHUNK, get, patterned_bytes, put
 from tests.drivers import list_all
 from tests.fake_gcs_server import FakeGcsServer, emulator_client
 
 
 async def test_ranges(backend: GcsBackend) -> None:
-    data = _data(1000)
+    data = patterned_bytes(1000)
     await put(backend, "k", data)
     assert await get(backend, "k", 10, 20) == data[10:30]
     assert await get(backend, "k", 990) == data[990:]
@@ -37,7 +37,7 @@ async def test_ranges(backend: GcsBackend) -> None:
 
 
 async def test_reads_come_in_bounded_chunks_across_windows(backend: GcsBackend) -> None:
-    data = _data(3 * CHUNK + 7)
+    data = patterned_bytes(3 * CHUNK + 7)
     await put(backend, "k", data)
     reader = await backend.open_read("k", 5, None, Conditions())
     got = [c async for c in reader.chunks(100_000)]
@@ -47,7 +47,7 @@ async def test_reads_come_in_bounded_chunks_across_windows(backend: GcsBackend) 
 
 
 async def test_a_read_never_mixes_generations(backend: GcsBackend) -> None:
-    await put(backend, "k", _data(3 * CHUNK))
+    await put(backend, "k", patterned_bytes(3 * CHUNK))
     reader = await backend.open_read("k", 0, None, Conditions())
     chunks = reader.chunks(CHUNK)
     first = await anext(chunks)
@@ -120,7 +120,7 @@ async def test_list(backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str) -
 
 @pytest.mark.parametrize("replace", [False, True])
 async def test_copy(backend: GcsBackend, replace: bool) -> None:
-    data = _data(3000)
+    data = patterned_bytes(3000)
     source = await put(
         backend, "src", data, WriteOptions(content_type="text/plain", metadata={"a": "1"})
     )

@@ -18,12 +18,12 @@ import pytest
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.domain.errors import GatewayError, Reason
 from tests import drivers
-from tests.backends.gcs.emulator_bucket import _settings
+from tests.backends.gcs.emulator_bucket import driver_settings
 from tests.fake_gcs_server import FakeGcsServer
 
 
 async def test_signed_urls(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: Path) -> None:
-    driver = GcsBackend(_settings(fake_gcs, bucket, credentials_path=str(gcs_key_file)))
+    driver = GcsBackend(driver_settings(fake_gcs, bucket, credentials_path=str(gcs_key_file)))
     try:
         put = await drivers.sign(driver, "dir/up.txt", "PUT", content_type="text/plain")
         parts = urlsplit(put.url)
@@ -58,7 +58,7 @@ async def test_signed_urls(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: P
 
 
 async def test_signed_post_policy(fake_gcs: FakeGcsServer, bucket: str, gcs_key_file: Path) -> None:
-    driver = GcsBackend(_settings(fake_gcs, bucket, credentials_path=str(gcs_key_file)))
+    driver = GcsBackend(driver_settings(fake_gcs, bucket, credentials_path=str(gcs_key_file)))
     try:
         post = await drivers.sign(
             driver, "dir/form.txt", "POST", content_type="text/plain", min_size=2, max_size=10

@@ -15,7 +15,7 @@ import pytest
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, WriteOptions
-from tests.backends.gcs.emulator_bucket import CHUNK, KIB, _data, _stored, get, put
+from tests.backends.gcs.emulator_bucket import CHUNK, KIB, get, patterned_bytes, put, stored_names
 from tests.drivers import sums
 from tests.fake_gcs_server import FakeGcsServer, emulator_client
 
@@ -33,14 +33,14 @@ async def test_is_a_backend(backend: GcsBackend) -> None:
 async def test_round_trip(
     backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str, size: int
 ) -> None:
-    data = _data(size)
+    data = patterned_bytes(size)
     options = WriteOptions(content_type="text/plain", metadata={"Colour": "blue", "n": "1"})
     meta = await put(backend, "dir/obj", data, options)
     expected = sums(data)
     assert (meta.key, meta.size) == ("dir/obj", size)
     assert (meta.crc32c, meta.sha256) == (expected.crc32c, expected.sha256)
     assert meta.etag == str(meta.generation)
-    assert _stored(fake_gcs, bucket) == ["gw/dir/obj"]
+    assert stored_names(fake_gcs, bucket) == ["gw/dir/obj"]
     head = await backend.head("dir/obj")
     assert head == meta
     assert head.content_type == "text/plain"
@@ -51,7 +51,7 @@ async def test_round_trip(
 async def test_checksums_stored_in_metadata(
     backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str
 ) -> None:
-    for key, data in (("small", b"hello"), ("resumable", _data(CHUNK * 2 + 5))):
+    for key, data in (("small", b"hello"), ("resumable", patterned_bytes(CHUNK * 2 + 5))):
         await put(backend, key, data, WriteOptions(metadata={"a": "1"}))
         stored = emulator_client(fake_gcs).bucket(bucket).get_blob(f"gw/{key}")
         assert stored.metadata == {
@@ -65,10 +65,10 @@ async def test_nothing_visible_until_commit(
     backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str
 ) -> None:
     writer = await backend.open_write("big", WriteOptions())
-    data = _data(5 * CHUNK)
+    data = patterned_bytes(5 * CHUNK)
     await writer.write(data[: 3 * CHUNK])
     assert writer.session_url is not None  # type: ignore[attr-defined]
-    assert _stored(fake_gcs, bucket) == []
+    assert stored_names(fake_gcs, bucket) == []
     await writer.write(data[3 * CHUNK :])
     meta = await writer.commit(sums(data))
     assert meta.size == len(data)
@@ -79,10 +79,10 @@ async def test_abort_leaves_nothing(
     backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str
 ) -> None:
     writer = await backend.open_write("gone", WriteOptions())
-    await writer.write(_data(3 * CHUNK))
+    await writer.write(patterned_bytes(3 * CHUNK))
     await writer.abort()
     await writer.abort()  # idempotent
-    assert _stored(fake_gcs, bucket) == []
+    assert stored_names(fake_gcs, bucket) == []
     with pytest.raises(GatewayError):
         await writer.write(b"x")
 
@@ -95,7 +95,7 @@ async def test_cancelled_writer_leaves_nothing(
 
     async def stream() -> None:
         while True:
-            await writer.write(_data(CHUNK))
+            await writer.write(patterned_bytes(CHUNK))
             if writer.session_url is not None:  # type: ignore[attr-defined]
                 started.set()
 
@@ -104,20 +104,20 @@ async def test_cancelled_writer_leaves_nothing(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _stored(fake_gcs, bucket) == []
+    assert stored_names(fake_gcs, bucket) == []
 
 
 async def test_wrong_checksum_is_refused_and_removed(
     backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str
 ) -> None:
-    for data in (b"small", _data(2 * CHUNK + 1)):
+    for data in (b"small", patterned_bytes(2 * CHUNK + 1)):
         writer = await backend.open_write("k", WriteOptions())
         await writer.write(data)
         wrong = sums(data + b"!")
         with pytest.raises(GatewayError) as caught:
             await writer.commit(type(wrong)(wrong.crc32c, wrong.sha256, len(data)))
         assert caught.value.reason is Reason.CHECKSUM_MISMATCH
-        assert _stored(fake_gcs, bucket) == []
+        assert stored_names(fake_gcs, bucket) == []
 
 
 async def test_create_only_and_generation_conditions(backend: GcsBackend) -> None:

@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 
 from gateway.backends.s3.backend import S3Backend
-from tests.backends.s3.moto_bucket import BUCKET, KEYS, _settings
+from tests.backends.s3.moto_bucket import BUCKET, KEYS, driver_settings
 from tests.moto_server import MotoServer
 
 
@@ -38,6 +38,6 @@ def s3(moto_endpoint: str) -> Any:
 
 @pytest.fixture
 async def backend(s3: Any, moto_endpoint: str) -> AsyncIterator[S3Backend]:
-    driver = S3Backend(_settings(moto_endpoint))
+    driver = S3Backend(driver_settings(moto_endpoint))
     yield driver
     await driver.close()

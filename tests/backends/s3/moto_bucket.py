@@ -4,7 +4,6 @@ settings for it, test data, and the multipart uploads moto holds."""
 from __future__ import annotations
 
 import functools
-import socket
 from typing import Any
 
 from gateway.backends.s3.backend import S3Settings
@@ -18,13 +17,7 @@ put = functools.partial(drivers.put, chunk=256 * 1024)
 get = drivers.get
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _settings(endpoint: str, **overrides: Any) -> S3Settings:
+def driver_settings(endpoint: str, **overrides: Any) -> S3Settings:
     values: dict[str, Any] = {
         "bucket": BUCKET,
         "prefix": "gw/",
@@ -39,10 +32,10 @@ def _settings(endpoint: str, **overrides: Any) -> S3Settings:
     return S3Settings(**values)
 
 
-def _data(size: int) -> bytes:
+def patterned_bytes(size: int) -> bytes:
     block = bytes(range(251)) * 4177  # a prime-length pattern: misplaced bytes show
     return (block * (size // len(block) + 1))[:size]
 
 
-def _uploads(s3: Any) -> list[Any]:
+def pending_uploads(s3: Any) -> list[Any]:
     return list(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []))

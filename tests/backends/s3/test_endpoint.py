@@ -15,11 +15,12 @@ import pytest
 from gateway.backends.s3.backend import S3Backend
 from gateway.domain.errors import GatewayError, Reason
 from tests import drivers
-from tests.backends.s3.moto_bucket import _free_port, _settings, put
+from tests.backends.s3.moto_bucket import driver_settings, put
+from tests.servers import free_port
 
 
 async def test_missing_bucket(s3: Any, moto_endpoint: str) -> None:
-    driver = S3Backend(_settings(moto_endpoint, bucket="no-such-bucket"))
+    driver = S3Backend(driver_settings(moto_endpoint, bucket="no-such-bucket"))
     try:
         await drivers.assert_bucket_missing(driver, "no-such-bucket", put(driver, "k", b"abc"))
     finally:
@@ -27,7 +28,7 @@ async def test_missing_bucket(s3: Any, moto_endpoint: str) -> None:
 
 
 async def test_unreachable_endpoint() -> None:
-    driver = S3Backend(_settings(f"http://127.0.0.1:{_free_port()}"))
+    driver = S3Backend(driver_settings(f"http://127.0.0.1:{free_port()}"))
     try:
         with pytest.raises(GatewayError) as caught:
             await driver.probe()

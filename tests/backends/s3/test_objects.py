@@ -15,7 +15,7 @@ from gateway.backends.s3 import backend as s3_module
 from gateway.backends.s3.backend import S3Backend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
-from tests.backends.s3.moto_bucket import BUCKET, MIB, _data, _uploads, get, put
+from tests.backends.s3.moto_bucket import BUCKET, MIB, get, patterned_bytes, pending_uploads, put
 from tests.drivers import list_all
 
 
@@ -24,10 +24,10 @@ async def test_create_only_conflict(backend: S3Backend, s3: Any, size: int) -> N
     await put(backend, "k", b"first")
     for conditions in (Conditions(if_none_match="*"), Conditions(if_generation_match=0)):
         with pytest.raises(GatewayError) as caught:
-            await put(backend, "k", _data(size), WriteOptions(conditions=conditions))
+            await put(backend, "k", patterned_bytes(size), WriteOptions(conditions=conditions))
         assert caught.value.reason is Reason.PRECONDITION_FAILED
     assert await get(backend, "k") == b"first"
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
     meta = await put(backend, "new", b"x", WriteOptions(conditions=Conditions(if_none_match="*")))
     assert meta.size == 1
 
@@ -41,12 +41,12 @@ async def test_if_match(backend: S3Backend, s3: Any, size: int) -> None:
         Conditions(if_generation_not_match=first.generation),
     ):
         with pytest.raises(GatewayError) as caught:
-            await put(backend, "k", _data(size), WriteOptions(conditions=conditions))
+            await put(backend, "k", patterned_bytes(size), WriteOptions(conditions=conditions))
         assert caught.value.reason is Reason.PRECONDITION_FAILED
     with pytest.raises(GatewayError) as caught:
         await put(backend, "missing", b"x", WriteOptions(conditions=Conditions(if_match="abc")))
     assert caught.value.reason is Reason.PRECONDITION_FAILED
-    data = _data(size)
+    data = patterned_bytes(size)
     second = await put(backend, "k", data, WriteOptions(conditions=Conditions(if_match=first.etag)))
     assert await get(backend, "k") == data
     third = await put(
@@ -56,7 +56,7 @@ async def test_if_match(backend: S3Backend, s3: Any, size: int) -> None:
         WriteOptions(conditions=Conditions(if_generation_match=second.generation)),
     )
     assert third.size == 1
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
 
 
 async def test_list(backend: S3Backend, s3: Any) -> None:
@@ -94,7 +94,7 @@ async def test_copy_of_a_multipart_object_in_parts(
     backend: S3Backend, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(s3_module, "COPY_OBJECT_MAX", 6 * MIB)
-    data = _data(12 * MIB + 7)
+    data = patterned_bytes(12 * MIB + 7)
     source = await put(backend, "src", data, WriteOptions(metadata={"a": "1"}))
     assert source.etag.endswith("-3")
     head = await backend.head("src")
@@ -108,4 +108,4 @@ async def test_copy_of_a_multipart_object_in_parts(
         source.sha256,
         {"a": "1"},
     )
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []

@@ -18,7 +18,15 @@ from gateway.backends.s3 import backend as s3_module
 from gateway.backends.s3.backend import S3Backend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import WriteOptions
-from tests.backends.s3.moto_bucket import BUCKET, MIB, _data, _settings, _uploads, get, put
+from tests.backends.s3.moto_bucket import (
+    BUCKET,
+    MIB,
+    driver_settings,
+    get,
+    patterned_bytes,
+    pending_uploads,
+    put,
+)
 from tests.drivers import sums
 from tests.store_requests import StoreRequests
 
@@ -34,7 +42,7 @@ async def test_is_a_backend(backend: S3Backend) -> None:
     "size", [0, 1000, 5 * MIB, 5 * MIB + 1, 15 * MIB + 12345], ids=lambda n: f"{n}B"
 )
 async def test_round_trip(backend: S3Backend, s3: Any, size: int) -> None:
-    data = _data(size)
+    data = patterned_bytes(size)
     options = WriteOptions(content_type="text/plain", metadata={"Colour": "blue", "n": "1"})
     meta = await put(backend, "dir/obj", data, options)
     expected = sums(data)
@@ -51,22 +59,22 @@ async def test_round_trip(backend: S3Backend, s3: Any, size: int) -> None:
     assert head.content_type == "text/plain"
     assert dict(head.metadata) == {"colour": "blue", "n": "1"}  # S3 lower-cases keys
     assert await get(backend, "dir/obj", chunk_size=64 * 1024) == data
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
 
 
 async def test_a_small_put_is_one_request_and_says_what_a_head_says(
     s3: Any, moto_endpoint: str
 ) -> None:
     operations = StoreRequests()
-    driver = S3Backend(_settings(moto_endpoint), operations)
+    driver = S3Backend(driver_settings(moto_endpoint), operations)
     try:
         options = WriteOptions(content_type="text/plain", metadata={"Team": "storage", "n": "1"})
-        meta = await put(driver, "small", _data(4096), options)
+        meta = await put(driver, "small", patterned_bytes(4096), options)
         assert operations.operations() == ["PutObject"]
         head = await driver.head("small")
         assert head == meta
         assert dict(meta.metadata) == {"team": "storage", "n": "1"}
-        assert (meta.size, meta.crc32c) == (4096, sums(_data(4096)).crc32c)
+        assert (meta.size, meta.crc32c) == (4096, sums(patterned_bytes(4096)).crc32c)
         assert meta.update_time_ns > 0
         # Metadata S3 may rewrite (surrounding spaces) is read back instead.
         operations.sent.clear()
@@ -90,31 +98,31 @@ async def test_checksums_stored_in_metadata(backend: S3Backend, s3: Any) -> None
 
 async def test_parts_upload_while_the_stream_arrives(backend: S3Backend, s3: Any) -> None:
     writer = await backend.open_write("big", WriteOptions())
-    data = _data(11 * MIB)
+    data = patterned_bytes(11 * MIB)
     await writer.write(data[: 6 * MIB])
     # More than one part arrived: the multipart upload exists before commit.
-    uploads = _uploads(s3)
+    uploads = pending_uploads(s3)
     assert [u["Key"] for u in uploads] == ["gw/big"]
     await writer.write(data[6 * MIB :])
     meta = await writer.commit(sums(data))
     assert meta.etag.endswith("-3")
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
 
 
 async def test_abort_after_parts_leaves_nothing(backend: S3Backend, s3: Any) -> None:
     writer = await backend.open_write("gone", WriteOptions())
-    await writer.write(_data(12 * MIB))
-    assert len(_uploads(s3)) == 1
+    await writer.write(patterned_bytes(12 * MIB))
+    assert len(pending_uploads(s3)) == 1
     await writer.abort()
     await writer.abort()  # idempotent
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
 
 
 async def test_exception_mid_stream_leaves_nothing(backend: S3Backend, s3: Any) -> None:
     async def source() -> AsyncIterator[bytes]:
         for _ in range(3):
-            yield _data(4 * MIB)
+            yield patterned_bytes(4 * MIB)
         raise RuntimeError("client went away")
 
     async def upload() -> None:
@@ -128,7 +136,7 @@ async def test_exception_mid_stream_leaves_nothing(backend: S3Backend, s3: Any) 
 
     with pytest.raises(RuntimeError):
         await upload()
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
 
 
@@ -138,8 +146,8 @@ async def test_cancelled_writer_leaves_nothing(backend: S3Backend, s3: Any) -> N
 
     async def stream() -> None:
         while True:
-            await writer.write(_data(MIB))
-            if len(_uploads(s3)) == 1:
+            await writer.write(patterned_bytes(MIB))
+            if len(pending_uploads(s3)) == 1:
                 started.set()
 
     task = asyncio.create_task(stream())
@@ -147,7 +155,7 @@ async def test_cancelled_writer_leaves_nothing(backend: S3Backend, s3: Any) -> N
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
     with pytest.raises(GatewayError):
         await writer.write(b"x")
@@ -155,10 +163,10 @@ async def test_cancelled_writer_leaves_nothing(backend: S3Backend, s3: Any) -> N
 
 async def test_failed_part_upload_fails_the_write(backend: S3Backend, s3: Any) -> None:
     writer = await backend.open_write("k", WriteOptions())
-    await writer.write(_data(6 * MIB))
-    (upload,) = _uploads(s3)
+    await writer.write(patterned_bytes(6 * MIB))
+    (upload,) = pending_uploads(s3)
     s3.abort_multipart_upload(Bucket=BUCKET, Key="gw/k", UploadId=upload["UploadId"])
-    data = _data(12 * MIB)
+    data = patterned_bytes(12 * MIB)
 
     async def finish() -> None:
         for i in range(0, len(data), MIB):
@@ -169,7 +177,7 @@ async def test_failed_part_upload_fails_the_write(backend: S3Backend, s3: Any) -
         await finish()
     assert caught.value.reason is Reason.BACKEND_UNAVAILABLE
     await writer.abort()
-    assert _uploads(s3) == []
+    assert pending_uploads(s3) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
 
 
@@ -179,12 +187,12 @@ async def test_abort_stale_uploads(
     s3.create_multipart_upload(Bucket=BUCKET, Key="gw/old")
     s3.create_multipart_upload(Bucket=BUCKET, Key="elsewhere")  # outside the prefix
     # moto reports a fixed Initiated time, so the clock is moved relative to it.
-    initiated = _uploads(s3)[0]["Initiated"].timestamp()
+    initiated = pending_uploads(s3)[0]["Initiated"].timestamp()
     monkeypatch.setattr(s3_module, "_now", lambda: initiated + 60)
     assert await backend.abort_stale_uploads(3600) == 0
-    assert len(_uploads(s3)) == 2
+    assert len(pending_uploads(s3)) == 2
     monkeypatch.setattr(s3_module, "_now", lambda: initiated + 7200)
     assert await backend.abort_stale_uploads(3600, dry_run=True) == 1
-    assert len(_uploads(s3)) == 2
+    assert len(pending_uploads(s3)) == 2
     assert await backend.abort_stale_uploads(3600) == 1
-    assert [u["Key"] for u in _uploads(s3)] == ["elsewhere"]
+    assert [u["Key"] for u in pending_uploads(s3)] == ["elsewhere"]
