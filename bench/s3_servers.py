@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.remote import StorageServer
-from tests.servers import CephRgw, MotoServer, make_bucket
+from tests.ceph_rgw import CephRgw
+from tests.moto_server import MotoServer
+from tests.servers import make_bucket
 
 SERVERS = ("moto", "ceph")
 BUCKET = "storagegw-bench"

@@ -1,6 +1,6 @@
-"""A server run as a child process of the test session, for tests/servers.py
-and tests/clamd_server.py: started with its output in a log file, ready once
-it answers, stopped politely first."""
+"""A server run as a child process of the test session, for tests/moto_server.py,
+tests/ceph_rgw.py, tests/fake_gcs_server.py and tests/clamd_server.py: started with its
+output in a log file, ready once it answers, stopped politely first."""
 
 from __future__ import annotations
 

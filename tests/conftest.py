@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 import subprocess
@@ -25,12 +24,15 @@ from gateway.core.buckets import Guard
 from gateway.server import Gateway
 from storagegw.v1 import storage_pb2_grpc
 from tests import server_reports
+from tests.ceph_rgw import CephRgw
 from tests.clamd_server import ClamdServer
 from tests.drivers import NAMES, backend_env
 from tests.drivers import S3_TEST_BUCKET as S3_TEST_BUCKET  # for the modules that import it here
 from tests.drivers import gcs_env as gcs_env
+from tests.fake_gcs_server import FakeGcsServer, throwaway_service_account
+from tests.log_records import LogRecords, captured
+from tests.moto_server import MotoServer
 from tests.server_reports import report
-from tests.servers import CephRgw, FakeGcsServer, MotoServer, throwaway_service_account
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_PATH = str(Path(sys.executable).with_name("storagegw"))
@@ -338,58 +340,6 @@ def gateway_process(
             process.wait(30)
         drain.join(10)
         stderr.close()
-
-
-class LogRecords(logging.Handler):
-    """Collects one logger's records; wait() blocks until one arrives that
-    satisfies a test (for the access log: an RPC method's name)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self._arrived = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._arrived:
-            self.records.append(record)
-            self._arrived.notify_all()
-
-    def wait(
-        self, test: str | Callable[[logging.LogRecord], bool], timeout: float = 30
-    ) -> logging.LogRecord:
-        if isinstance(test, str):
-            method = test
-
-            def test(record: logging.LogRecord) -> bool:
-                return bool(getattr(record, "rpc_method", None) == method)
-
-        def found() -> logging.LogRecord | None:
-            return next((r for r in self.records if test(r)), None)
-
-        with self._arrived:
-            self._arrived.wait_for(lambda: found() is not None, timeout)
-            record = found()
-        assert record is not None, [r.__dict__ for r in self.records]
-        return record
-
-
-# The per-RPC access log's records.
-AccessLog = LogRecords
-
-
-@contextmanager
-def captured(logger_name: str) -> Iterator[LogRecords]:
-    """The records of one of the gateway's loggers, at INFO, while inside."""
-    handler = LogRecords()
-    logger = logging.getLogger(logger_name)
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 @pytest.fixture

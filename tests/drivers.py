@@ -33,7 +33,10 @@ from gateway.domain.objects import (
     PresignRequest,
     WriteOptions,
 )
-from tests.servers import CephRgw, FakeGcsServer, MotoServer, make_bucket
+from tests.ceph_rgw import CephRgw
+from tests.fake_gcs_server import FakeGcsServer
+from tests.moto_server import MotoServer
+from tests.servers import make_bucket
 
 # The S3 bucket the S3 drivers use (emptied and made again for each test).
 S3_TEST_BUCKET = "sgw-conformance"

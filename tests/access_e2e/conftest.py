@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LogRecords, captured
+from tests.log_records import LogRecords, captured
 
 
 @pytest.fixture

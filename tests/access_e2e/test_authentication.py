@@ -18,7 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.access.api_keys import hash_key
 from storagegw.v1 import storage_pb2 as pb
 from tests.access_e2e.tenants import A, B, Session, policy_gateway, refusal, write_policy
-from tests.conftest import AccessLog, LogRecords, RunningGateway, gateway_process
+from tests.conftest import RunningGateway, gateway_process
+from tests.log_records import AccessLog, LogRecords
 from tests.service.test_tooling import GRPCURL
 
 SERVICE = "storagegw.v1.StorageService"

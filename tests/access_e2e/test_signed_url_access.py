@@ -24,7 +24,8 @@ import pytest
 
 from storagegw.v1 import storage_pb2 as pb
 from tests.access_e2e.tenants import LAX_GRANTS, A, B, Caller, Session, policy_gateway
-from tests.conftest import LogRecords, RunningGateway, run_gateway
+from tests.conftest import RunningGateway, run_gateway
+from tests.log_records import LogRecords
 
 SECRET = "a-url-secret-both-gateways-share"
 B_OBJECT = B.home + "payroll.csv"

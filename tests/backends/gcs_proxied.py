@@ -13,8 +13,8 @@ import grpc
 from gateway.backends.shared.upload_records import RECORDS_PREFIX
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import RunningGateway, gcs_env, run_gateway
+from tests.fake_gcs_server import FakeGcsServer, emulator_client
 from tests.gcs_proxy import RecordingProxy
-from tests.servers import FakeGcsServer, emulator_client
 
 
 @dataclass

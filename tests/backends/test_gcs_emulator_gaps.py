@@ -28,9 +28,9 @@ from google.api_core import exceptions as api_exceptions
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.backends.gcs_proxied import Proxied, proxied_gateway
+from tests.fake_gcs_server import FakeGcsServer, emulator_client
 from tests.gcs_proxy import Recorded, RecordingProxy
 from tests.rpc_calls import call_error, get, put, put_messages
-from tests.servers import FakeGcsServer, emulator_client
 
 # Over one 4 MiB chunk (gcs_env): a resumable upload.
 BIG = 4 * 1024 * 1024 + 12345

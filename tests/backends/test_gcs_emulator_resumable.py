@@ -23,10 +23,11 @@ import pytest
 from storagegw import AsyncClient, Client
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
-from tests.conftest import CLI_PATH, AccessLog, RunningGateway, gcs_env, run_gateway
+from tests.conftest import CLI_PATH, RunningGateway, gcs_env, run_gateway
+from tests.fake_gcs_server import FakeGcsServer
 from tests.gcs_proxy import RecordingProxy
+from tests.log_records import AccessLog
 from tests.rpc_calls import call_error, crc
-from tests.servers import FakeGcsServer
 
 MiB = 1024 * 1024
 CHUNK = 4 * MiB  # gcs_env's STORAGE_GCS_CHUNK_SIZE

@@ -22,10 +22,10 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.backends.gcs_proxied import Proxied, proxied_gateway
+from tests.fake_gcs_server import FakeGcsServer
 from tests.gcs_proxy import Recorded, RecordingProxy
 from tests.rpc.resumable_calls import SECRET, query, segment, start
 from tests.rpc_calls import call_error, get, put
-from tests.servers import FakeGcsServer
 
 MiB = 1024 * 1024
 CHUNK = 4 * MiB  # gcs_env's chunk size: the checkpoint unit

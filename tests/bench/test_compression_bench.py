@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import procs
-from bench.cli import parse_args
 from bench.compression import CompressionSection, json_log
+from bench.options import parse_args
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import procs
-from bench.cli import parse_args
 from bench.dedup import DedupSection
+from bench.options import parse_args
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bench import peer_clients, peer_servers, procs
-from bench.cli import parse_args
+from bench.options import parse_args
 from bench.peer_report import STORAGEGW, STORAGEGW_ONE_STREAM
 from bench.peer_servers import Peer
 from bench.peers import PeersSection

@@ -21,7 +21,8 @@ from tests.cdn.standins import (
     BunnyApi,
     CloudFrontApi,
 )
-from tests.conftest import RunningGateway, captured, run_gateway
+from tests.conftest import RunningGateway, run_gateway
+from tests.log_records import captured
 from tests.telemetry.scrape import scrape_until, value
 
 

@@ -16,7 +16,8 @@ from tests.cdn.cdn_gateways import BUNNY_BASE, CLOUDFRONT_BASE, SECRETS_ENV, wri
 from tests.cdn.standins import ACCESS_KEY_ID, DISTRIBUTION_ID, BunnyApi, CloudFrontApi
 from tests.clamd_server import ClamdServer
 from tests.conftest import RunningGateway, run_gateway
-from tests.servers import MotoServer, make_bucket
+from tests.moto_server import MotoServer
+from tests.servers import make_bucket
 
 S3_BUCKET = "sgw-cdn-origin"
 

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Sequence
 
 from gateway.core.cdn_purge import PurgeQueue
-from tests.conftest import captured
+from tests.log_records import captured
 
 
 class HeldPurger:

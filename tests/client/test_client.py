@@ -148,7 +148,7 @@ def test_sign_url_get_and_put(gateway, client):
 @pytest.mark.emulator_gap(
     "gcs",
     reason="fake-gcs-server ignores response-content-disposition on signed GETs; "
-    "test_gcs_backend.py shows the signed URL asks for it",
+    "tests/backends/gcs/test_signing.py shows the signed URL asks for it",
 )
 def test_signed_download_sets_content_disposition(gateway, client):
     client.put_bytes("doc.txt", b"signed content")

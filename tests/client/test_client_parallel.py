@@ -27,7 +27,8 @@ from storagegw import (
     RetryPolicy,
 )
 from tests.client.test_cli import CLI
-from tests.conftest import AccessLog, RunningGateway
+from tests.conftest import RunningGateway
+from tests.log_records import AccessLog
 from tests.tcp_proxy import TcpProxy
 
 MIB = 1024 * 1024

@@ -23,7 +23,8 @@ from storagegw import (
     UploadNotFound,
     UploadSession,
 )
-from tests.conftest import AccessLog, RunningGateway
+from tests.conftest import RunningGateway
+from tests.log_records import AccessLog
 
 MIB = 1024 * 1024
 # Tiny pauses: the tests never wait on the clock.

@@ -15,9 +15,10 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.big_data import BIG_DATA
-from tests.conftest import AccessLog, gateway_process, gcs_env, run_gateway, signal_first_write
+from tests.conftest import gateway_process, gcs_env, run_gateway, signal_first_write
+from tests.fake_gcs_server import FakeGcsServer
+from tests.log_records import AccessLog
 from tests.rpc_calls import CHUNK, crc, error_reason
-from tests.servers import FakeGcsServer
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

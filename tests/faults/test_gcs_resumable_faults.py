@@ -16,10 +16,10 @@ import grpc
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import gateway_process, gcs_env
+from tests.fake_gcs_server import FakeGcsServer
 from tests.gcs_proxy import RecordingProxy
 from tests.rpc.resumable_calls import SECRET, segment
 from tests.rpc_calls import get
-from tests.servers import FakeGcsServer
 
 MiB = 1024 * 1024
 SIZE = 40 * MiB + 4321

@@ -10,8 +10,9 @@ import grpc
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import S3_TEST_BUCKET, run_gateway, signal_first_write
+from tests.moto_server import MotoServer
 from tests.rpc_calls import CHUNK, error_reason
-from tests.servers import MotoServer, make_bucket
+from tests.servers import make_bucket
 
 
 def test_s3_killed_mid_put_is_unavailable(tmp_path):

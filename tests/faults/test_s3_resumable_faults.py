@@ -17,9 +17,10 @@ import pytest
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.conftest import S3_TEST_BUCKET, backend_env, gateway_process, run_gateway
+from tests.moto_server import MotoServer
 from tests.rpc.resumable_calls import SECRET, MiB, Stub, put, query, segment, start
 from tests.rpc_calls import call_error, crc, error_reason, get
-from tests.servers import MotoServer, make_bucket
+from tests.servers import make_bucket
 from tests.tcp_proxy import TcpProxy
 
 SIZE = 40 * MiB

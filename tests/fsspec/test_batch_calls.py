@@ -14,7 +14,8 @@ import pytest
 from storagegw import AccessDenied, Client
 from storagegw.fsspec import GatewayFileSystem
 from tests.access_e2e.tenants import A, policy_gateway
-from tests.conftest import AccessLog, RunningGateway
+from tests.conftest import RunningGateway
+from tests.log_records import AccessLog
 
 
 @pytest.fixture

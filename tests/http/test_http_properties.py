@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gateway.domain.objects import NO_CONDITIONS
 from tests.conftest import RunningGateway
-from tests.http.test_http_limits import put_object, stored
+from tests.http.limit_gateway import put_object, stored
 from tests.http_raw import RawResponse, Reader, connect
 
 EXISTING = "existing/object.bin"

@@ -4,29 +4,20 @@ over real HTTP, on the memory and local backends (gateway/http_form.py)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.core.signing import UrlSigner
 from gateway.domain.errors import GatewayError, Reason
-from tests.http.test_signed_urls import (
+from tests.http.signed_env import (
     DATA,
     GATEWAY_MAX,
     SECRET,
     Env,
     assert_missing,
-    running,
     with_query,
 )
-
-
-@pytest.fixture(params=["memory", "local"])
-async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
-    async with running(request.param, tmp_path) as environment:
-        yield environment
 
 
 async def post_form(

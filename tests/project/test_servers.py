@@ -1,5 +1,6 @@
-"""The S3 servers of tests/servers.py are real HTTP servers and behave as the project relies on:
-moto for plain S3 behaviour, Ceph RGW where signatures must really be verified."""
+"""The S3 servers tests start (tests/moto_server.py, tests/ceph_rgw.py) are real HTTP servers
+and behave as the project relies on: moto for plain S3 behaviour, Ceph RGW where signatures
+must really be verified."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.servers import CephRgw, MotoServer, make_bucket, s3_client
+from tests.ceph_rgw import CephRgw
+from tests.moto_server import MotoServer
+from tests.servers import make_bucket, s3_client
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -27,9 +27,10 @@ import pytest
 
 from storagegw import Client, RetryPolicy
 from tests.big_data import BIG_DATA
+from tests.ceph_rgw import CephRgw
 from tests.conftest import CLI_PATH, S3_TEST_BUCKET, GatewayProcess, backend_env, gateway_process
 from tests.haproxy import HaProxy
-from tests.servers import CephRgw, free_port
+from tests.servers import free_port
 
 MiB = 1024 * 1024
 SECRET = "replicas-test-url-secret"

@@ -16,7 +16,8 @@ from storagegw.v1 import status_pb2 as wire_status
 from storagegw.v1 import storage_pb2 as pb
 from storagegw.v1 import storage_pb2_grpc
 from tests.access_e2e.tenants import A, Session, policy_gateway
-from tests.conftest import BACKENDS, LogRecords, backend_env, captured
+from tests.conftest import BACKENDS, backend_env
+from tests.log_records import LogRecords, captured
 from tests.rpc_calls import call_error, error_reason, put
 
 MAX_KEYS = 1000

@@ -13,6 +13,7 @@ import pytest
 from storagegw import Client, MalwareDetected
 from tests.clamd_server import EICAR_BODY_SIGNATURE, ClamdServer
 from tests.conftest import RunningGateway, run_gateway
+from tests.moto_server import MotoServer
 from tests.scanning.scan_gateways import (
     MIB,
     QUARANTINE,
@@ -20,7 +21,7 @@ from tests.scanning.scan_gateways import (
     pending_keys,
     with_eicar,
 )
-from tests.servers import MotoServer, make_bucket
+from tests.servers import make_bucket
 
 S3_BUCKET = "sgw-scanned"
 

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from storagegw import Client, NotFound
 from tests.conftest import RunningGateway, run_gateway
 from tests.drivers import backend_env
-from tests.servers import MotoServer
+from tests.moto_server import MotoServer
 from tests.telemetry.spans import SpanRecorder, Spans, children, count, server_spans
 from tests.telemetry.test_traces import GET, PUT, SERVICE
 

@@ -13,7 +13,8 @@ import pytest
 from gateway import config as config_module
 from gateway.server import unreachable_url_base
 from tests.conftest import run_gateway
-from tests.servers import MotoServer, make_bucket
+from tests.moto_server import MotoServer
+from tests.servers import make_bucket
 
 BASE = {"STORAGE_BACKEND": "memory", "GATEWAY_ALLOW_INSECURE": "1"}
 

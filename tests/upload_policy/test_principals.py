@@ -69,7 +69,7 @@ IDS = [f"{caller.name}-{sample}-{size}" for caller, sample, size, _ in CASES]
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    from tests.project.test_readme import BLOCKS
+    from tests.project.readme_blocks import BLOCKS
 
     (block,) = [b for b in BLOCKS if "[[buckets.media.upload_policy.rules]]" in b.text]
     directory = tmp_path_factory.mktemp("principals")

@@ -142,7 +142,7 @@ def test_small_chunks_are_held_back_until_the_window_is_sniffed(stub: Stub) -> N
 
 def test_the_readme_policy_does_what_it_says(tmp_path: Path) -> None:
     """The README's upload policy example, as a gateway's configuration."""
-    from tests.project.test_readme import BLOCKS
+    from tests.project.readme_blocks import BLOCKS
 
     (block,) = [b for b in BLOCKS if "[buckets.images.upload_policy]" in b.text]
     config = tmp_path / "buckets.toml"
