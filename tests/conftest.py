@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gateway import config as config_module
 from gateway.core.buckets import Guard
@@ -33,6 +34,11 @@ from tests.fake_gcs_server import FakeGcsServer, throwaway_service_account
 from tests.log_records import LogRecords, captured
 from tests.moto_server import MotoServer
 from tests.server_reports import report
+
+# Property tests check what holds for every input, never how fast: a loaded
+# CI machine must not fail them on Hypothesis's per-example deadline.
+settings.register_profile("storagegw", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("storagegw")
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_PATH = str(Path(sys.executable).with_name("storagegw"))

@@ -195,7 +195,10 @@ def test_paths_stay_inside_objects(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path)
     objects = os.path.realpath(tmp_path / "objects")
 
-    @settings(max_examples=500, suppress_health_check=[HealthCheck.filter_too_much])
+    @settings(
+        max_examples=500,
+        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+    )
     @given(st.lists(segment, min_size=1, max_size=5).map("/".join))
     def check(key: str) -> None:
         try:
