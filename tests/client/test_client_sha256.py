@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from storagegw import AsyncClient, Client, errors
-from tests.client.test_cli import run
+from tests.client.cli_command import run
 from tests.client.test_client_errors import FakeStorage, fake  # noqa: F401 (fixture)
 from tests.conftest import RunningGateway
 from tests.rpc_calls import crc
