@@ -15,7 +15,7 @@ import pytest
 from gateway.access.api_keys import hash_key
 from storagegw import AccessDenied, AsyncClient, Client, CredentialsMissing, TlsConfig
 from tests.certs import spiffe_leaf
-from tests.client.test_client_auth import CLI
+from tests.client.cli_command import CLI
 from tests.conftest import RunningGateway, run_gateway
 from tests.transport.pki import Pki
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storagegw._cli_stdin import StdinReader, stdin_source
-from tests.client.test_cli import CLI
+from tests.client.cli_command import CLI
 
 
 class Pipe:

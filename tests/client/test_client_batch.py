@@ -26,7 +26,7 @@ from storagegw._effects import Call
 from storagegw.v1 import status_pb2 as wire_status
 from storagegw.v1 import storage_pb2 as pb
 from tests.access_e2e.tenants import A, policy_gateway
-from tests.client.test_cli import CLI, run
+from tests.client.cli_command import CLI, run
 from tests.conftest import RunningGateway
 
 

@@ -26,7 +26,7 @@ from storagegw import (
     PreconditionFailed,
     RetryPolicy,
 )
-from tests.client.test_cli import CLI
+from tests.client.cli_command import CLI
 from tests.conftest import RunningGateway
 from tests.log_records import AccessLog
 from tests.tcp_proxy import TcpProxy

@@ -3,7 +3,7 @@ gateway's, when its bucket computes one); with verify_sha256 (per client,
 per call, and the CLI's put and get --verify-sha256) their own, sent for the
 gateway to check on upload, compared with the object's on download. Against
 real gateways, and a fake one that reports a SHA-256 the data does not have
-(test_client_errors.py for downloads)."""
+(test_client_failures.py for downloads)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from storagegw import AsyncClient, Client, errors
-from tests.client.test_cli import run
-from tests.client.test_client_errors import FakeStorage, fake  # noqa: F401 (fixture)
+from tests.client.cli_command import run
+from tests.client.failing_storage import FakeStorage
 from tests.conftest import RunningGateway
 from tests.rpc_calls import crc
 
@@ -117,7 +117,7 @@ def test_on_an_always_bucket_the_object_has_the_gateway_sha256(
 
 
 def test_verify_sha256_catches_a_gateway_sha256_mismatch(
-    fake: tuple[FakeStorage, str],  # noqa: F811
+    fake: tuple[FakeStorage, str],
 ) -> None:
     servicer, target = fake
     servicer.misreport_sha256 = True  # every chunk and the CRC32C are intact
@@ -131,7 +131,7 @@ def test_verify_sha256_catches_a_gateway_sha256_mismatch(
 
 
 async def test_async_verify_sha256_catches_a_gateway_sha256_mismatch(
-    fake: tuple[FakeStorage, str],  # noqa: F811
+    fake: tuple[FakeStorage, str],
 ) -> None:
     servicer, target = fake
     servicer.misreport_sha256 = True

@@ -5,8 +5,8 @@ Building a PutRequest copies the chunk into the message and serializing it
 copies it again: about 0.35 s of CPU per GiB uploaded. A data message has a
 fixed shape (write_offset, and chunk with its content and crc32c), so it is
 encoded here with one copy, as the same bytes protobuf would produce;
-tests/client/test_crc32c.py parses them back. Other messages (the first, the
-last with the object's checksums) stay PutRequests.
+tests/client/test_wire_messages.py parses them back. Other messages (the first,
+the last with the object's checksums) stay PutRequests.
 
 A Get data message has a fixed shape too (chunk, with its content and
 crc32c): locate_get_chunk finds the content in the received bytes, which
