@@ -128,16 +128,7 @@ def run_console(block: Block, reader: Reader) -> None:
 def run_python(block: Block, reader: Reader) -> None:
     script = reader.directory / f"readme_line{block.line}.py"
     script.write_text(reader.localize(block.text))
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=reader.directory,
-        env=reader.env,
-        capture_output=True,
-        text=True,
-        timeout=BLOCK_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, f"README.md line {block.line}:\n{result.stderr}"
+    _run_script([sys.executable, str(script)], reader.directory, block, reader)
 
 
 def run_javascript(block: Block, reader: Reader) -> None:
@@ -151,9 +142,14 @@ def run_javascript(block: Block, reader: Reader) -> None:
     shutil.copytree(REPO / "proto", project / "proto")
     script = project / f"readme_line{block.line}.js"
     script.write_text(reader.localize(block.text))
+    _run_script([node, str(script)], project, block, reader)
+
+
+def _run_script(argv: list[str], cwd: Path, block: Block, reader: Reader) -> None:
+    """Run a block's script in the reader's environment: it must exit 0."""
     result = subprocess.run(
-        [node, str(script)],
-        cwd=project,
+        argv,
+        cwd=cwd,
         env=reader.env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
