@@ -18,6 +18,7 @@ from gateway.access.setup import Access, build_access
 from gateway.bucket_setup import build_buckets
 from gateway.config import Config
 from gateway.core.buckets import Guard
+from gateway.core.collector import settle_heap
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
@@ -393,6 +394,7 @@ class Gateway:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        settle_heap()
         await stop.wait()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

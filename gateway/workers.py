@@ -45,6 +45,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gateway.core.collector import settle_heap
+
 log = logging.getLogger("storagegw")
 
 WORKER_FLAG = "--worker"
@@ -259,6 +261,7 @@ async def serve_as_worker(gateway: ServingGateway, ready_fd: int) -> None:
 
     loop.add_reader(0, supervisor_said)
     await gateway.start()
+    settle_heap()
     os.write(ready_fd, b"serving\n")
     os.close(ready_fd)
     await stop.wait()

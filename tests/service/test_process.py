@@ -152,3 +152,24 @@ def test_sigterm_drains_in_flight_streams_and_refuses_new_calls(tmp_path):
         assert gw.process.wait(60) == 0
         channel.close()
     assert any("shutting down" in r["message"] for r in records(gw))
+
+
+def test_a_serving_gateway_freezes_what_it_started_with(tmp_path):
+    # The process that serves settles its collector once it listens
+    # (gateway/core/collector.py); a Put and a Get still work afterwards.
+    with gateway_process(tmp_path, STORAGE_BACKEND="memory", GATEWAY_LOG_LEVEL="DEBUG") as process:
+        with grpc.insecure_channel(process.target) as channel:
+            stub = storage_pb2_grpc.StorageServiceStub(channel)
+            put(stub, "settled.bin", b"s" * 1000)
+            got = b"".join(r.chunk.content for r in stub.Get(pb.GetRequest(key="settled.bin")))
+        process.process.send_signal(signal.SIGTERM)
+        process.process.wait(30)
+    assert got == b"s" * 1000
+    settled = [
+        m for m in (r["message"] for r in records(process)) if m.startswith("garbage collector:")
+    ]
+    assert len(settled) == 1, settled
+    frozen = int(settled[0].split()[2])
+    # The modules, the gRPC server and the backend's SDK: tens of thousands.
+    assert frozen > 10_000, settled
+    assert "collected every 5000 allocations" in settled[0]
