@@ -15,15 +15,18 @@
 #
 # The base is pinned by tag and by digest (the multi-platform index of
 # python:3.11.14-slim-bookworm); to move it, take the new digest from
-# `docker buildx imagetools inspect python:3.11.14-slim-bookworm` and change both lines.
-FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d AS build
+# `docker buildx imagetools inspect python:3.11.14-slim-bookworm` and change the line.
+# Where images come from a registry mirror of your own, name its copy of the same
+# image: --build-arg PYTHON_IMAGE=registry.example.com/python:3.11.14-slim-bookworm@sha256:...
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY clients/python/storagegw ./clients/python/storagegw
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
+FROM ${PYTHON_IMAGE}
 # libmagic1: the upload policy sniffs file types with it (python-magic loads it at run time).
 RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 \
  && rm -rf /var/lib/apt/lists/*

@@ -8,6 +8,8 @@
 #   database): clamav-daemon.
 #   rclone (`rclone serve http` and `rclone serve webdav`: peers `make bench` compares the gateway
 #   with, started by tests/bench to keep them working): rclone.
+#   podman, runc and debootstrap (tests/project/test_container_image.py builds the Dockerfile's
+#   image on a Debian base it makes with debootstrap, and runs it): podman, runc, debootstrap.
 #
 # ceph-mgr is deliberately NOT installed: radosgw only needs a mon and an OSD, and the mgr
 # costs ~20 s of install time, ~150 MB RSS and seconds of CPU at start-up.
@@ -16,8 +18,8 @@
 # Needs root (or sudo) and access to the Debian mirror.
 set -euo pipefail
 
-PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus haproxy rclone clamav-daemon)
-REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool haproxy rclone clamd)
+PACKAGES=(ceph-mon ceph-osd radosgw ceph-common prometheus haproxy rclone clamav-daemon podman runc debootstrap)
+REQUIRED_BINARIES=(ceph-mon ceph-osd radosgw ceph ceph-authtool monmaptool radosgw-admin prometheus promtool haproxy rclone clamd podman runc debootstrap)
 # libmagic1, by way of `file` (its command, which says whether it is there): the upload
 # policy sniffs file types with it through python-magic (gateway/core/sniffing.py).
 PACKAGES+=(file)
@@ -33,7 +35,7 @@ for bin in "${REQUIRED_BINARIES[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  log "Ceph, Prometheus, HAProxy, rclone and clamd already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
+  log "Ceph, Prometheus, HAProxy, rclone, clamd and podman already installed ($(ceph --version 2>/dev/null | head -n1)); nothing to do"
   exit 0
 fi
 log "missing: ${missing[*]}"

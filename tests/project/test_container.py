@@ -3,8 +3,8 @@ base pinned, a numeric non-root user, a health check that follows the configured
 port, a stop signal and stop timeout that cover the drain, and a build context
 that carries only what the image copies.
 
-No image is built here (this machine has no Docker): the tests read what the files
-say and check it against what the gateway needs."""
+These tests read what the files say and check it against what the gateway
+needs; tests/project/test_container_image.py builds the image and runs it."""
 
 from __future__ import annotations
 
@@ -44,10 +44,15 @@ def arguments(keyword: str) -> list[str]:
 
 
 def test_every_base_image_is_pinned_by_exact_tag_and_digest() -> None:
+    # Each stage starts from the one build argument (a mirror's copy can be
+    # named), whose default is pinned.
     bases = [args.split()[0] for args in arguments("FROM")]
-    assert bases
-    for base in bases:
-        assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*@sha256:[0-9a-f]{64}", base), base
+    assert bases == ["${PYTHON_IMAGE}"] * 2, bases
+    (default,) = [args for args in arguments("ARG") if args.startswith("PYTHON_IMAGE=")]
+    base = default.partition("=")[2]
+    assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*@sha256:[0-9a-f]{64}", base), base
+    # ARG before the first FROM: only there does it reach the FROM lines.
+    assert DOCKER.index(("ARG", default)) < DOCKER.index(("FROM", arguments("FROM")[0]))
 
 
 def test_the_gateway_runs_as_a_numeric_non_root_user() -> None:
