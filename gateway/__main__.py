@@ -72,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.server import Gateway
 
     async def run() -> None:
-        gateway = Gateway(config)
-        if ready_fd is None:
-            await gateway.serve()
-        else:
-            await workers.serve_as_worker(gateway, ready_fd)
+        await workers.serve(Gateway(config), ready_fd)
 
     try:
         asyncio.run(run())

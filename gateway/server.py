@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Sequence
 
 import grpc
@@ -18,7 +17,6 @@ from gateway.access.setup import Access, build_access
 from gateway.bucket_setup import build_buckets
 from gateway.config import Config
 from gateway.core.buckets import Guard
-from gateway.core.collector import settle_heap
 from gateway.core.signing import UrlSigner
 from gateway.core.stream_limits import StreamLimits
 from gateway.core.upload_ids import UploadIds
@@ -386,16 +384,3 @@ class Gateway:
         if self.telemetry is not None:
             await self.telemetry.shutdown()
         log.info("stopped")
-
-    async def serve(self) -> None:
-        """Run until SIGTERM or SIGINT, then stop gracefully."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await self.start()
-        settle_heap()
-        await stop.wait()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await self.stop()

@@ -245,9 +245,10 @@ def parse_worker_flag(text: str) -> tuple[int, int]:
     return int(index), int(fd)
 
 
-async def serve_as_worker(gateway: ServingGateway, ready_fd: int) -> None:
-    """Run gateway until SIGTERM, SIGINT or the end of stdin (the supervisor
-    is gone), then stop it gracefully; write to ready_fd once it serves."""
+async def serve(gateway: ServingGateway, ready_fd: int | None = None) -> None:
+    """Run gateway until SIGTERM or SIGINT, then stop it gracefully. A worker
+    (ready_fd: its ready pipe, written once it serves) stops too at the end
+    of its stdin: the supervisor is gone."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -259,20 +260,23 @@ async def serve_as_worker(gateway: ServingGateway, ready_fd: int) -> None:
             log.warning("the supervisor is gone: stopping")
             stop.set()
 
-    loop.add_reader(0, supervisor_said)
+    if ready_fd is not None:
+        loop.add_reader(0, supervisor_said)
     await gateway.start()
     settle_heap()
-    os.write(ready_fd, b"serving\n")
-    os.close(ready_fd)
+    if ready_fd is not None:
+        os.write(ready_fd, b"serving\n")
+        os.close(ready_fd)
     await stop.wait()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)
-    loop.remove_reader(0)
+    if ready_fd is not None:
+        loop.remove_reader(0)
     await gateway.stop()
 
 
 class ServingGateway(Protocol):
-    """What serve_as_worker needs of gateway.server.Gateway."""
+    """What serve needs of gateway.server.Gateway."""
 
     async def start(self) -> None: ...
 

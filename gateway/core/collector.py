@@ -17,8 +17,8 @@ from about 11 to 2 µs with telemetry off and from 23 to 3 µs with it on (its
 spans wait in the export queue, and so survive collections); the garbage
 cycles it may leave waiting are a few hundred kilobytes at most.
 
-Only a process that serves settles its heap (gateway.server.Gateway.serve and
-the workers'): a gateway started inside another program (the tests, an
+Only a process that serves settles its heap (gateway.workers.serve, alone or as
+one of the workers): a gateway started inside another program (the tests, an
 embedding application) leaves that program's collector as it is.
 """
 
