@@ -7,8 +7,10 @@ bookworm (the pinned image's Debian) with its Python 3.11 and pip, made here
 with debootstrap and imported into podman's store, carrying this machine's
 certificate authorities so that pip reaches PyPI from inside the build. Every
 instruction of the Dockerfile then runs as written, the .dockerignore deciding
-what the builder sees; the image runs read-only, as its own numeric user,
-serving TLS; its health check answers; SIGTERM stops it cleanly.
+what the builder sees; the image runs under the constraints the Kubernetes
+Deployment sets (its numeric user, a read-only root, no capabilities, no
+privilege escalation), serving TLS; its health check answers; SIGTERM stops
+it cleanly.
 
 podman runs with runc and with explicit rlimits: this machine's cgroups are
 mounted in the hybrid layout crun refuses, and a process here cannot raise its
@@ -35,6 +37,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from storagegw import Client, TlsConfig
 from tests.conftest import REPO
+from tests.project.test_kubernetes import kubernetes_resources
 
 TOOLS = ("podman", "runc", "debootstrap")
 pytestmark = [
@@ -166,9 +169,9 @@ def container(image: str, tmp_path: Path) -> Iterator[Container]:
         "--name",
         name,
         *RUN_FLAGS,
+        *_deployment_constraints(),
         "--network",
         "host",
-        "--read-only",
         "--volume",
         f"{tls}:/tls:ro",
         *env,
@@ -178,6 +181,22 @@ def container(image: str, tmp_path: Path) -> Iterator[Container]:
         yield Container(name, ports[0], ports[1], ports[2], tls / "ca.crt")
     finally:
         podman("rm", "--force", "--volumes", name, check=False)
+
+
+def _deployment_constraints() -> list[str]:
+    """podman's flags for what deploy/kubernetes' Deployment imposes on the
+    gateway's container: its user, a read-only root, no capabilities, no
+    privilege escalation."""
+    pod = kubernetes_resources()["Deployment"]["spec"]["template"]["spec"]
+    (gateway,) = [c for c in pod["containers"] if c["name"] == "storagegw"]
+    context = {**pod["securityContext"], **gateway["securityContext"]}
+    flags = ["--user", f"{context['runAsUser']}:{context['runAsGroup']}"]
+    if context["readOnlyRootFilesystem"]:
+        flags.append("--read-only")
+    flags += [f"--cap-drop={capability}" for capability in context["capabilities"]["drop"]]
+    if not context["allowPrivilegeEscalation"]:
+        flags += ["--security-opt", "no-new-privileges"]
+    return flags
 
 
 def _wait_serving(container: Container) -> None:
@@ -217,7 +236,7 @@ def test_the_image_says_who_runs_it_how_it_stops_and_how_it_is_checked(image: st
     assert data.stdout.split() == [USER_ID, "700"]
 
 
-def test_the_image_serves_tls_read_only_as_its_own_user(container: Container) -> None:
+def test_the_image_serves_tls_as_the_deployment_constrains_it(container: Container) -> None:
     _wait_serving(container)
     # The image's own health check, as Docker or podman would run it.
     health = podman("healthcheck", "run", container.name, check=False)
