@@ -95,6 +95,7 @@ def _make_base(root: Path) -> None:
         assert archive.stdout is not None
         archive.stdout.close()
         assert archive.wait(60) == 0
+        shutil.rmtree(root)  # some 300 MB, in podman's store now
 
 
 @pytest.fixture(scope="module")
