@@ -11,6 +11,7 @@ the same way: configuration (gateway.config.load), then the registry
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from gateway import config as config_module
-from gateway.backends.base import Backend, PresigningBackend
+from gateway.backends.base import Backend, ObjectWriter, PresigningBackend
 from gateway.domain.checksums import crc32c
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import (
@@ -184,6 +185,29 @@ async def probed_backend(
         yield driver
     finally:
         await driver.close()
+
+
+def patterned_bytes(size: int) -> bytes:
+    block = bytes(range(251)) * 4177  # a prime-length pattern: misplaced bytes show
+    return (block * (size // len(block) + 1))[:size]
+
+
+async def cancel_while_writing(writer: ObjectWriter, chunk: int, begun: Callable[[], bool]) -> None:
+    """Write chunks of patterned bytes until begun() holds (the store has
+    started the upload), then cancel the writing: it must end cancelled."""
+    started = asyncio.Event()
+
+    async def stream() -> None:
+        while True:
+            await writer.write(patterned_bytes(chunk))
+            if begun():
+                started.set()
+
+    task = asyncio.create_task(stream())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def sums(data: bytes) -> Checksums:

@@ -90,23 +90,7 @@ def run_console(block: Block, reader: Reader) -> None:
     for number, command in enumerate(commands):
         # On a line of its own even after output with no final newline.
         script += [f"printf '\\n%s\\n' '{_MARK} {number}'", command.text]
-    try:
-        result = subprocess.run(
-            ["bash", "-c", "\n".join(script)],
-            cwd=reader.directory,
-            env=reader.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=BLOCK_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as expired:
-        shown = expired.stdout.decode(errors="replace") if expired.stdout else ""
-        pytest.fail(
-            f"README.md line {block.line}: still running after {BLOCK_TIMEOUT} s (a server? "
-            f"keep commands that never end out of code blocks):\n{shown}"
-        )
+    result = _run(["bash", "-c", "\n".join(script)], reader.directory, block, reader)
     outputs = re.split(rf"\n{_MARK} \d+\n", result.stdout, flags=re.MULTILINE)[1:]
     ran = len(outputs)
     assert result.returncode == 0, (
@@ -147,17 +131,32 @@ def run_javascript(block: Block, reader: Reader) -> None:
 
 def _run_script(argv: list[str], cwd: Path, block: Block, reader: Reader) -> None:
     """Run a block's script in the reader's environment: it must exit 0."""
-    result = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=reader.env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=BLOCK_TIMEOUT,
-        check=False,
-    )
+    result = _run(argv, cwd, block, reader)
     assert result.returncode == 0, f"README.md line {block.line}:\n{result.stderr}"
+
+
+def _run(
+    argv: list[str], cwd: Path, block: Block, reader: Reader
+) -> subprocess.CompletedProcess[str]:
+    """A block's command in the reader's environment, with no stdin, within
+    BLOCK_TIMEOUT (a block still running then fails, showing its output)."""
+    try:
+        return subprocess.run(
+            argv,
+            cwd=cwd,
+            env=reader.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        shown = expired.stdout.decode(errors="replace") if expired.stdout else ""
+        pytest.fail(
+            f"README.md line {block.line}: still running after {BLOCK_TIMEOUT} s (a server? "
+            f"keep commands that never end out of code blocks):\n{shown}"
+        )
 
 
 def load_toml(block: Block, tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -32,12 +31,13 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from storagegw import Client, TlsConfig
 from tests.conftest import REPO
 from tests.project.test_kubernetes import kubernetes_resources
+from tests.servers import free_port
+from tests.transport.pki import Pki
 
 TOOLS = ("podman", "runc", "debootstrap")
 pytestmark = [
@@ -126,12 +126,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         podman("rmi", "--force", IMAGE, BASE, check=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Container:
     name: str
@@ -143,24 +137,18 @@ class Container:
 
 @pytest.fixture
 def container(image: str, tmp_path: Path) -> Iterator[Container]:
-    ca = trustme.CA()
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    ca.cert_pem.write_to_path(str(tls / "ca.crt"))
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    leaf.cert_chain_pems[0].write_to_path(str(tls / "tls.crt"))
-    leaf.private_key_pem.write_to_path(str(tls / "tls.key"))
-    for path in tls.iterdir():
+    pki = Pki(tmp_path / "tls")
+    for path in pki.directory.iterdir():
         path.chmod(0o644)  # read by the image's user, not root
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     name = f"storagegw-test-{tmp_path.name}"
     settings = {
         "GATEWAY_LISTEN": f"127.0.0.1:{ports[0]}",
         "GATEWAY_HTTP_LISTEN": f"127.0.0.1:{ports[1]}",
         "GATEWAY_HEALTH_LISTEN": f"127.0.0.1:{ports[2]}",
-        "GATEWAY_TLS_CERT": "/tls/tls.crt",
-        "GATEWAY_TLS_KEY": "/tls/tls.key",
-        "GATEWAY_HEALTHCHECK_CA": "/tls/ca.crt",
+        "GATEWAY_TLS_CERT": f"/tls/{pki.cert_file.name}",
+        "GATEWAY_TLS_KEY": f"/tls/{pki.key_file.name}",
+        "GATEWAY_HEALTHCHECK_CA": f"/tls/{pki.ca_file.name}",
         "STORAGE_BASE_URL": f"https://127.0.0.1:{ports[1]}",
     }
     env = [flag for item in settings.items() for flag in ("--env", "=".join(item))]
@@ -174,12 +162,12 @@ def container(image: str, tmp_path: Path) -> Iterator[Container]:
         "--network",
         "host",
         "--volume",
-        f"{tls}:/tls:ro",
+        f"{pki.directory}:/tls:ro",
         *env,
         image,
     )
     try:
-        yield Container(name, ports[0], ports[1], ports[2], tls / "ca.crt")
+        yield Container(name, ports[0], ports[1], ports[2], pki.ca_file)
     finally:
         podman("rm", "--force", "--volumes", name, check=False)
 

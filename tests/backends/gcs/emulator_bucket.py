@@ -17,11 +17,6 @@ put = functools.partial(drivers.put, chunk=64 * KIB)
 get = drivers.get
 
 
-def patterned_bytes(size: int) -> bytes:
-    block = bytes(range(251)) * 4177  # a prime-length pattern: misplaced bytes show
-    return (block * (size // len(block) + 1))[:size]
-
-
 def driver_settings(server: FakeGcsServer, bucket: str, **overrides: Any) -> GcsSettings:
     values: dict[str, Any] = {
         "bucket": bucket,

@@ -12,8 +12,8 @@ import pytest
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
-from tests.backends.gcs.emulator_bucket import CHUNK, get, patterned_bytes, put
-from tests.drivers import list_all
+from tests.backends.gcs.emulator_bucket import CHUNK, get, put
+from tests.drivers import list_all, patterned_bytes
 from tests.fake_gcs_server import FakeGcsServer, emulator_client
 
 

@@ -8,15 +8,13 @@ these tests stay on what it gets right."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from gateway.backends.gcs.backend import GcsBackend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, WriteOptions
-from tests.backends.gcs.emulator_bucket import CHUNK, KIB, get, patterned_bytes, put, stored_names
-from tests.drivers import sums
+from tests.backends.gcs.emulator_bucket import CHUNK, KIB, get, put, stored_names
+from tests.drivers import cancel_while_writing, patterned_bytes, sums
 from tests.fake_gcs_server import FakeGcsServer, emulator_client
 
 
@@ -91,19 +89,11 @@ async def test_cancelled_writer_leaves_nothing(
     backend: GcsBackend, fake_gcs: FakeGcsServer, bucket: str
 ) -> None:
     writer = await backend.open_write("cancelled", WriteOptions())
-    started = asyncio.Event()
 
-    async def stream() -> None:
-        while True:
-            await writer.write(patterned_bytes(CHUNK))
-            if writer.session_url is not None:  # type: ignore[attr-defined]
-                started.set()
+    def begun() -> bool:  # once the writer holds its resumable session
+        return writer.session_url is not None  # type: ignore[attr-defined]
 
-    task = asyncio.create_task(stream())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_while_writing(writer, CHUNK, begun)
     assert stored_names(fake_gcs, bucket) == []
 
 

@@ -32,10 +32,5 @@ def driver_settings(endpoint: str, **overrides: Any) -> S3Settings:
     return S3Settings(**values)
 
 
-def patterned_bytes(size: int) -> bytes:
-    block = bytes(range(251)) * 4177  # a prime-length pattern: misplaced bytes show
-    return (block * (size // len(block) + 1))[:size]
-
-
 def pending_uploads(s3: Any) -> list[Any]:
     return list(s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []))

@@ -15,8 +15,8 @@ from gateway.backends.s3 import backend as s3_module
 from gateway.backends.s3.backend import S3Backend
 from gateway.domain.errors import GatewayError, Reason
 from gateway.domain.objects import Conditions, CopyRequest, ListQuery, WriteOptions
-from tests.backends.s3.moto_bucket import BUCKET, MIB, get, patterned_bytes, pending_uploads, put
-from tests.drivers import list_all
+from tests.backends.s3.moto_bucket import BUCKET, MIB, get, pending_uploads, put
+from tests.drivers import list_all, patterned_bytes
 
 
 @pytest.mark.parametrize("size", [10, 6 * MIB], ids=["single", "multipart"])

@@ -8,7 +8,6 @@ credentials are not tested here (they are on Ceph RGW)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,11 +22,10 @@ from tests.backends.s3.moto_bucket import (
     MIB,
     driver_settings,
     get,
-    patterned_bytes,
     pending_uploads,
     put,
 )
-from tests.drivers import sums
+from tests.drivers import cancel_while_writing, patterned_bytes, sums
 from tests.store_requests import StoreRequests
 
 
@@ -142,19 +140,7 @@ async def test_exception_mid_stream_leaves_nothing(backend: S3Backend, s3: Any) 
 
 async def test_cancelled_writer_leaves_nothing(backend: S3Backend, s3: Any) -> None:
     writer = await backend.open_write("cancelled", WriteOptions())
-    started = asyncio.Event()
-
-    async def stream() -> None:
-        while True:
-            await writer.write(patterned_bytes(MIB))
-            if len(pending_uploads(s3)) == 1:
-                started.set()
-
-    task = asyncio.create_task(stream())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_while_writing(writer, MIB, lambda: len(pending_uploads(s3)) == 1)
     assert pending_uploads(s3) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
     with pytest.raises(GatewayError):
